@@ -1,0 +1,184 @@
+// The validated configuration of corral as plain structs: what a YAML file
+// says once parse.h has checked it. Every field has the default of SPEC.md
+// section 2, so a default-constructed spec is a valid one. Nothing here reads
+// YAML or touches the system; specs compare with == so that a reload can diff
+// them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace corral::config {
+
+using Duration = std::chrono::milliseconds;
+// A duration that may be `off` (disabled): nullopt.
+using OptionalDuration = std::optional<Duration>;
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kGiB = 1024 * kMiB;
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+
+struct LogRotate {
+  uint64_t max_size = 10 * kMiB;
+  int keep = 5;  // rotated files kept beside the live one
+  bool operator==(const LogRotate&) const = default;
+};
+
+struct MetricsSpec {
+  std::optional<std::string> listen = "127.0.0.1:9464";  // nullopt: `off`
+  Duration interval = std::chrono::seconds(1);
+  bool operator==(const MetricsSpec&) const = default;
+};
+
+struct DaemonSpec {
+  std::string socket = "/run/corral/corral.sock";
+  unsigned socket_mode = 0660;
+  std::vector<std::string> allow_users;
+  std::vector<std::string> allow_groups;
+  std::string log_dir = "/var/log/corral";
+  LogLevel log_level = LogLevel::kInfo;
+  LogRotate log_rotate;
+  MetricsSpec metrics;
+  bool operator==(const DaemonSpec&) const = default;
+};
+
+enum class Channel { kNone, kPipe, kShm };
+enum class PipeFds { kExtra, kStdio };  // extra: 3 in, 4 out; stdio: 0 in, 1 out
+enum class Framing { kLines, kLength };
+
+struct PipeSpec {
+  PipeFds fds = PipeFds::kExtra;
+  Framing framing = Framing::kLines;
+  bool operator==(const PipeSpec&) const = default;
+};
+
+struct QueueSpec {
+  uint64_t capacity = 65536;
+  uint64_t max_task_bytes = 65536;
+  uint32_t prefetch = 64;
+  uint32_t max_attempts = 3;
+  OptionalDuration task_timeout;
+  bool operator==(const QueueSpec&) const = default;
+};
+
+enum class RestartPolicy { kAlways, kOnFailure, kNever };
+
+struct BackoffSpec {
+  Duration initial = std::chrono::milliseconds(100);
+  Duration max = std::chrono::seconds(30);
+  double multiplier = 2.0;
+  double jitter = 0.1;  // in [0, 1)
+  bool operator==(const BackoffSpec&) const = default;
+};
+
+struct RestartSpec {
+  RestartPolicy policy = RestartPolicy::kOnFailure;
+  std::vector<int> exit_codes = {0};  // clean exits for on-failure
+  BackoffSpec backoff;
+  Duration reset_after = std::chrono::seconds(60);
+  uint32_t max_restarts = 10;
+  Duration window = std::chrono::seconds(60);
+  OptionalDuration cooldown;  // nullopt: FATAL stays FATAL
+  bool operator==(const RestartSpec&) const = default;
+};
+
+struct StartSpec {
+  Duration settle = std::chrono::seconds(1);
+  bool operator==(const StartSpec&) const = default;
+};
+
+struct StopSpec {
+  int signal = 15;  // SIGTERM
+  Duration timeout = std::chrono::seconds(10);
+  Duration kill_after = std::chrono::seconds(5);
+  bool operator==(const StopSpec&) const = default;
+};
+
+struct HealthSpec {
+  OptionalDuration heartbeat_timeout;
+  bool operator==(const HealthSpec&) const = default;
+};
+
+// `limits.cpus`: off, auto (worker i on CPU i mod N), or a CPU list "0-3,6".
+struct CpuSpec {
+  enum class Mode { kOff, kAuto, kList } mode = Mode::kOff;
+  std::vector<int> cpus;  // for kList, sorted and unique
+  bool operator==(const CpuSpec&) const = default;
+};
+
+struct LimitsSpec {
+  std::optional<uint64_t> memory;     // bytes of RSS
+  std::optional<uint64_t> max_tasks;  // recycle after this many tasks
+  CpuSpec cpus;
+  int nice = 0;
+  std::optional<uint64_t> nofile;
+  bool operator==(const LimitsSpec&) const = default;
+};
+
+enum class SharedType { kU64, kI64, kF64 };
+
+struct SharedArraySpec {
+  SharedType type = SharedType::kU64;
+  uint64_t length = 0;
+  bool operator==(const SharedArraySpec&) const = default;
+};
+
+struct SharedSpec {
+  std::map<std::string, SharedType> values;
+  std::map<std::string, SharedArraySpec> arrays;
+  bool operator==(const SharedSpec&) const = default;
+};
+
+struct SourceSpec {
+  enum class Kind { kNone, kRange, kFile } kind = Kind::kNone;
+  int64_t from = 0;  // range: [from, to)
+  int64_t to = 0;
+  std::string file;
+  bool operator==(const SourceSpec&) const = default;
+};
+
+struct SinkSpec {
+  enum class Kind { kNone, kFile } kind = Kind::kNone;
+  std::string file;
+  bool operator==(const SinkSpec&) const = default;
+};
+
+struct JobSpec {
+  std::string name;                  // [A-Za-z0-9_.-]+
+  std::vector<std::string> command;  // argv, argv[0] searched in PATH
+  uint32_t workers = 1;              // after resolving `auto`
+  bool workers_auto = false;         // written as `auto`
+  bool autostart = true;
+  Channel channel = Channel::kNone;
+  PipeSpec pipe;
+  QueueSpec queue;
+  RestartSpec restart;
+  StartSpec start;
+  StopSpec stop;
+  HealthSpec health;
+  LimitsSpec limits;
+  std::map<std::string, std::string> env;
+  std::string cwd;   // empty: the daemon's
+  std::string user;  // empty: the daemon's
+  SharedSpec shared;
+  SourceSpec source;
+  SinkSpec sink;
+  bool operator==(const JobSpec&) const = default;
+};
+
+struct Config {
+  std::string file;  // the main file, as given
+  DaemonSpec daemon;
+  std::vector<std::string> include;  // the globs, as written
+  std::vector<JobSpec> jobs;         // sorted by name, names unique
+  bool operator==(const Config&) const = default;
+};
+
+}  // namespace corral::config

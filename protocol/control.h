@@ -1,0 +1,52 @@
+// The control protocol between corralctl and corrald: one JSON object per
+// line each way over a Unix stream socket (docs/control-protocol.md). This
+// header holds what both ends must agree on: limits, defaults, target syntax
+// and line framing. It knows nothing of sockets.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace corral::protocol {
+
+using Json = nlohmann::json;
+
+inline constexpr std::size_t kMaxLineBytes = 1 << 20;  // a request or reply line, '\n' excluded
+inline constexpr const char* kDefaultSocket = "/run/corral/corral.sock";
+inline constexpr const char* kDefaultConfig = "/etc/corral/corral.yaml";
+inline constexpr const char* kVersion = CORRAL_VERSION;
+
+// corralctl's exit codes (SPEC section 1).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
+
+// TARGET: `all`, `JOB` or `JOB:INDEX`.
+struct Target {
+  std::string job;  // empty for all
+  std::optional<uint32_t> index;
+  bool all() const { return job.empty(); }
+  bool operator==(const Target&) const = default;
+};
+std::optional<Target> parse_target(std::string_view text);
+std::string to_string(const Target& target);
+
+// A job name as SPEC allows it: [A-Za-z0-9_.-]+.
+bool valid_job_name(std::string_view name);
+
+// One line of the wire: compact JSON and a '\n'.
+std::string encode_line(const Json& message);
+
+// An error reply: {"ok": false, "error": MESSAGE}.
+Json error_reply(std::string_view message);
+
+// "1:02:03" for 3723 seconds, "2 days, 1:02:03" past a day (supervisorctl's form).
+std::string format_uptime(double seconds);
+
+}  // namespace corral::protocol

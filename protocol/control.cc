@@ -56,8 +56,8 @@ std::string format_uptime(double seconds) {
   long long h = total % 86400 / 3600, m = total % 3600 / 60, s = total % 60;
   char buf[64];
   if (days > 0) {
-    std::snprintf(buf, sizeof buf, "%lld day%s, %lld:%02lld:%02lld", days, days == 1 ? "" : "s",
-                  h, m, s);
+    std::snprintf(buf, sizeof buf, "%lld day%s, %lld:%02lld:%02lld", days, days == 1 ? "" : "s", h,
+                  m, s);
   } else {
     std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", h, m, s);
   }

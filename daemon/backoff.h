@@ -1,0 +1,52 @@
+// Restart pacing: how long to wait before the n-th consecutive restart
+// (exponential, capped, with jitter), and whether restarts came too often
+// (restart intensity, Erlang/OTP's MaxR in MaxT). Pure: time is an argument.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <random>
+
+#include "config/spec.h"
+#include "daemon/clock.h"
+
+namespace corral::daemon {
+
+class Backoff {
+ public:
+  Backoff(const config::BackoffSpec& spec, uint64_t seed) : spec_(spec), random_(seed) {}
+
+  // Delay before the n-th consecutive failure's restart (n >= 1):
+  // min(max, initial * multiplier^(n-1)) times a random factor in
+  // [1 - jitter, 1 + jitter].
+  Duration delay(uint32_t n);
+
+  // The delay before jitter, for tests and descriptions.
+  Duration nominal_delay(uint32_t n) const;
+
+ private:
+  config::BackoffSpec spec_;
+  std::mt19937_64 random_;
+};
+
+// Counts restarts in a sliding window of the monotonic clock.
+class RestartIntensity {
+ public:
+  RestartIntensity(uint32_t max_restarts, Duration window)
+      : max_restarts_(max_restarts), window_(window) {}
+
+  // Records a restart at NOW if it keeps the count within max_restarts over
+  // the window, and says so; false means "too many: give up".
+  bool allow(TimePoint now);
+  void clear() { restarts_.clear(); }
+  // Restarts inside the window ending at NOW.
+  size_t count(TimePoint now);
+
+ private:
+  void expire(TimePoint now);
+  uint32_t max_restarts_;
+  Duration window_;
+  std::deque<TimePoint> restarts_;
+};
+
+}  // namespace corral::daemon

@@ -1,0 +1,54 @@
+// The control socket: a Unix stream socket at daemon.socket, one JSON request
+// per line, answered by Commands. Every peer is checked with SO_PEERCRED
+// (root, the daemon's uid, allow_users, allow_groups). A bad line gets an
+// error reply and the session goes on; an over-long line gets an error and
+// the session ends. One slow client never holds up another.
+//
+// Single instance: SOCKET.lock is flock()ed for the daemon's life, so a
+// second corrald on the same socket refuses to start, and a socket file left
+// by a dead daemon is replaced.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/spec.h"
+#include "daemon/commands.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace corral::daemon {
+
+class ControlServer {
+ public:
+  ControlServer(boost::asio::io_context& io, Commands& commands);
+  ~ControlServer();
+
+  // Takes the lock, binds and listens; an error message on failure.
+  std::string open(const config::DaemonSpec& daemon);
+  // Stops accepting, removes the socket file and releases the lock.
+  void close();
+
+ private:
+  class Session;
+  struct Acceptor;
+  void accept();
+  bool allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
+
+  boost::asio::io_context& io_;
+  Commands& commands_;
+  std::unique_ptr<Acceptor> acceptor_;
+  std::string path_;
+  std::string lock_path_;
+  int lock_fd_ = -1;
+  std::set<uid_t> allowed_uids_;
+  std::set<gid_t> allowed_gids_;
+};
+
+}  // namespace corral::daemon

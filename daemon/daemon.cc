@@ -1,0 +1,162 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <filesystem>
+#include <random>
+
+#include "config/emit.h"
+#include "daemon/commands.h"
+#include "daemon/control.h"
+#include "daemon/supervisor.h"
+#include "daemon/system_host.h"
+
+extern char** environ;
+
+namespace corral::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// What belongs to the daemon's own service manager is not passed on.
+bool inherited_by_workers(std::string_view entry) {
+  for (std::string_view own : {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=",
+                               "LISTEN_PID=", "LISTEN_FDNAMES=", "JOURNAL_STREAM=", "CORRAL_"}) {
+    if (entry.starts_with(own)) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> worker_base_env() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (inherited_by_workers(*e)) env.emplace_back(*e);
+  }
+  return env;
+}
+
+// A thousand workers hold a pidfd and two pipes each: raise the soft limit
+// to the hard one. Workers get the original limit back.
+rlimit raise_nofile() {
+  rlimit original{};
+  getrlimit(RLIMIT_NOFILE, &original);
+  rlimit raised = original;
+  raised.rlim_cur = raised.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &raised) < 0) {
+    spdlog::warn("cannot raise RLIMIT_NOFILE: {}", strerror(errno));
+  }
+  return original;
+}
+
+// Signals arrive as reads of a signalfd in the loop: no handlers, nothing
+// lost between checks.
+class SignalReader {
+ public:
+  SignalReader(asio::io_context& io, const sigset_t& set, std::function<void(int)> on_signal)
+      : fd_(io, signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)), on_signal_(std::move(on_signal)) {
+    read();
+  }
+
+ private:
+  void read() {
+    asio::async_read(fd_, asio::buffer(&info_, sizeof info_),
+                     [this](boost::system::error_code ec, size_t) {
+                       if (ec) return;
+                       on_signal_(static_cast<int>(info_.ssi_signo));
+                       read();
+                     });
+  }
+  asio::posix::stream_descriptor fd_;
+  std::function<void(int)> on_signal_;
+  signalfd_siginfo info_{};
+};
+
+}  // namespace
+
+int run_daemon(const config::Config& config) {
+  for (const auto& job : config.jobs) {
+    if (job.channel != config::Channel::kNone) {
+      spdlog::error("job {}: channel: {} is not supported by this version of corrald", job.name,
+                    config::to_string(job.channel));
+      return kExitUsage;
+    }
+  }
+
+  rlimit nofile_default = raise_nofile();
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&handled, sig);
+  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+
+  std::error_code fs_error;
+  std::filesystem::create_directories(config.daemon.log_dir, fs_error);
+  if (fs_error) {
+    spdlog::error("daemon.log_dir {}: {}", config.daemon.log_dir, fs_error.message());
+    return kExitFatal;
+  }
+
+  asio::io_context io;
+  SystemHost host(io, nofile_default);
+  SupervisorOptions options;
+  options.log_dir = config.daemon.log_dir;
+  options.log_rotate = config.daemon.log_rotate;
+  options.base_env = worker_base_env();
+  options.seed = std::random_device{}();
+  Supervisor supervisor(host, options);
+
+  auto shutdown = [&] {
+    if (supervisor.shutting_down()) return;
+    spdlog::info("shutting down: stopping every worker");
+    supervisor.shutdown([&] {
+      spdlog::info("every worker has stopped");
+      io.stop();
+    });
+  };
+  Commands commands(supervisor, [&] { asio::post(io, shutdown); });
+  ControlServer control(io, commands);
+  if (std::string error = control.open(config.daemon); !error.empty()) {
+    spdlog::error("control socket: {}", error);
+    return kExitFatal;
+  }
+
+  SignalReader signals(io, handled, [&](int sig) {
+    switch (sig) {
+      case SIGTERM:
+      case SIGINT:
+        spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        shutdown();
+        break;
+      case SIGHUP:
+        spdlog::warn("received SIGHUP: reloading the config is not supported by this version");
+        break;
+      case SIGUSR1:
+        spdlog::info("received SIGUSR1: reopening worker log files");
+        host.output().reopen();
+        break;
+    }
+  });
+
+  for (const auto& job : config.jobs) supervisor.add_job(job);
+  supervisor.start_autostart();
+  spdlog::info("corrald {} running: {}; control socket {}", protocol::kVersion,
+               supervisor.summary(), config.daemon.socket);
+
+  io.run();
+  host.output().drain();
+  control.close();
+  spdlog::info("corrald stopped");
+  return kExitClean;
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,64 @@
+// The seam between the supervisor's decisions and the operating system
+// (leveldb's Env): the clock, timers, spawning, signalling. The daemon runs
+// on SystemHost (system_host.h); tests run the same Supervisor on a fake host
+// with a fake clock that records spawns and injects exits.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/spec.h"
+#include "daemon/clock.h"
+#include "daemon/exit_status.h"
+
+namespace corral::daemon {
+
+// Everything needed to start one worker process.
+struct SpawnRequest {
+  std::string name;                    // JOB:INDEX, for messages
+  std::vector<std::string> argv;       // argv[0] is looked up in the PATH of `env`
+  std::vector<std::string> env;        // "KEY=value", the whole environment
+  std::string cwd;                     // empty: the daemon's
+  std::string user;                    // empty: the daemon's
+  std::string stdout_log, stderr_log;  // files the output is appended to
+  config::LogRotate log_rotate;
+  int nice = 0;
+  std::optional<uint64_t> nofile;
+  std::vector<int> cpus;  // affinity; empty: any CPU
+};
+
+struct SpawnResult {
+  pid_t pid = 0;      // > 0 on success
+  std::string error;  // why not, e.g. "exec nope: No such file or directory"
+  bool ok() const { return pid > 0; }
+};
+
+// One pending wake-up. Re-arming replaces the previous deadline; destroying
+// the timer cancels it. The callback runs on the event loop.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  virtual void arm(TimePoint deadline, std::function<void()> callback) = 0;
+  virtual void cancel() = 0;
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual TimePoint now() = 0;
+  virtual std::unique_ptr<Timer> make_timer() = 0;
+  // Starts a process in its own process group. `on_exit` runs once, on the
+  // event loop, after the process has ended and was reaped.
+  virtual SpawnResult spawn(const SpawnRequest& request,
+                            std::function<void(ExitStatus)> on_exit) = 0;
+  // Signals the process group of a process that spawn() started and whose
+  // on_exit has not run yet.
+  virtual void signal_group(pid_t pid, int signal) = 0;
+};
+
+}  // namespace corral::daemon

@@ -1,0 +1,76 @@
+// corrald: the corral daemon. Reads the config, then supervises its jobs in
+// the foreground until SIGTERM (systemd style: no self-daemonizing).
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "config/emit.h"
+#include "config/parse.h"
+#include "daemon/daemon.h"
+#include "protocol/control.h"
+
+namespace {
+
+spdlog::level::level_enum to_spdlog(corral::config::LogLevel level) {
+  using corral::config::LogLevel;
+  switch (level) {
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"corrald: keeps pools of worker processes alive and feeds them tasks"};
+  std::string config_path = corral::protocol::kDefaultConfig;
+  bool check = false;
+  std::string log_level;
+  app.add_option("-c,--config", config_path, "config file")->capture_default_str();
+  app.add_flag("--check", check, "validate the config, print it normalized, and exit");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.set_version_flag("--version", std::string("corrald ") + corral::protocol::kVersion);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : corral::daemon::kExitUsage;
+  }
+
+  // Synchronous logging to stderr: async loggers do not survive fork, and
+  // systemd's journal reads stderr.
+  auto logger = spdlog::stderr_logger_st("corrald");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+
+  unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  corral::config::ParseResult parsed = corral::config::load_file(config_path, cpus);
+  if (!parsed.ok()) {
+    for (const auto& error : parsed.errors) std::fprintf(stderr, "%s\n", error.str().c_str());
+    std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), parsed.errors.size(),
+                 parsed.errors.size() == 1 ? "" : "s");
+    return corral::daemon::kExitUsage;
+  }
+  if (check) {
+    std::cout << corral::config::to_yaml(parsed.config);
+    std::fprintf(stderr, "%s: ok\n", config_path.c_str());
+    return 0;
+  }
+  spdlog::set_level(to_spdlog(parsed.config.daemon.log_level));
+  if (!log_level.empty()) spdlog::set_level(spdlog::level::from_str(log_level));
+  return corral::daemon::run_daemon(parsed.config);
+}

@@ -1,0 +1,169 @@
+#include "daemon/output_capture.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+namespace corral::daemon {
+
+namespace asio = boost::asio;
+
+RotatingFile::RotatingFile(std::string path, config::LogRotate rotate)
+    : path_(std::move(path)), rotate_(rotate) {}
+
+RotatingFile::~RotatingFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool RotatingFile::open() {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd_ < 0) {
+    if (!reported_error_) spdlog::error("cannot open log file {}: {}", path_, strerror(errno));
+    reported_error_ = true;
+    return false;
+  }
+  reported_error_ = false;
+  struct stat st {};
+  size_ = fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  return true;
+}
+
+void RotatingFile::rotate() {
+  ::close(fd_);
+  fd_ = -1;
+  if (rotate_.keep <= 0) {
+    ::truncate(path_.c_str(), 0);
+  } else {
+    for (int i = rotate_.keep - 1; i >= 1; --i) {
+      std::string from = path_ + "." + std::to_string(i);
+      std::string to = path_ + "." + std::to_string(i + 1);
+      ::rename(from.c_str(), to.c_str());
+    }
+    ::rename(path_.c_str(), (path_ + ".1").c_str());
+  }
+  open();
+}
+
+// Writes DATA, rotating whenever the file would pass max_size. A chunk is
+// cut at its last newline that fits, so lines stay whole unless a single line
+// is longer than max_size.
+void RotatingFile::write(const char* data, size_t size) {
+  if (fd_ < 0 && !open()) return;
+  const uint64_t max = std::max<uint64_t>(rotate_.max_size, 1);
+  while (size > 0) {
+    uint64_t room = size_ < max ? max - size_ : 0;
+    size_t take = size;
+    if (size > room) {
+      const char* cut = room > 0 ? static_cast<const char*>(memrchr(data, '\n', room)) : nullptr;
+      if (cut != nullptr) {
+        take = static_cast<size_t>(cut - data) + 1;
+      } else if (size_ > 0) {
+        rotate();
+        if (fd_ < 0) return;
+        continue;
+      } else {
+        take = static_cast<size_t>(max);  // one line longer than the whole file
+      }
+    }
+    if (!write_all(data, take)) return;
+    data += take;
+    size -= take;
+    if (size > 0) {
+      rotate();
+      if (fd_ < 0) return;
+    }
+  }
+}
+
+bool RotatingFile::write_all(const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd_, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (!reported_error_) spdlog::error("cannot write log file {}: {}", path_, strerror(errno));
+      reported_error_ = true;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+    size_ += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+void RotatingFile::reopen() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+struct OutputCapture::Stream {
+  Stream(asio::io_context& io, int fd, std::shared_ptr<RotatingFile> file)
+      : pipe(io, fd), file(std::move(file)) {}
+  asio::posix::stream_descriptor pipe;
+  std::shared_ptr<RotatingFile> file;
+  std::array<char, 64 * 1024> buffer;
+};
+
+OutputCapture::OutputCapture(asio::io_context& io) : io_(io) {}
+OutputCapture::~OutputCapture() = default;
+
+std::shared_ptr<RotatingFile> OutputCapture::file(const std::string& path,
+                                                  const config::LogRotate& rotate) {
+  auto& slot = files_[path];
+  if (auto existing = slot.lock()) return existing;
+  auto created = std::make_shared<RotatingFile>(path, rotate);
+  slot = created;
+  return created;
+}
+
+void OutputCapture::capture(int read_fd, const std::string& path, const config::LogRotate& rotate) {
+  auto stream = std::make_shared<Stream>(io_, read_fd, file(path, rotate));
+  streams_.insert(stream);
+  read_more(stream);
+}
+
+void OutputCapture::read_more(const std::shared_ptr<Stream>& stream) {
+  stream->pipe.async_read_some(asio::buffer(stream->buffer),
+                               [this, stream](boost::system::error_code ec, size_t n) {
+                                 if (ec == asio::error::operation_aborted) return;
+                                 if (n > 0) stream->file->write(stream->buffer.data(), n);
+                                 if (ec) return finish(stream);
+                                 read_more(stream);
+                               });
+}
+
+void OutputCapture::finish(const std::shared_ptr<Stream>& stream) {
+  std::string path = stream->file->path();
+  streams_.erase(stream);
+  auto it = files_.find(path);
+  if (it != files_.end() && it->second.expired()) files_.erase(it);
+}
+
+void OutputCapture::drain() {
+  for (const auto& stream : streams_) {
+    int fd = stream->pipe.native_handle();
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    for (;;) {
+      ssize_t n = ::read(fd, stream->buffer.data(), stream->buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      stream->file->write(stream->buffer.data(), static_cast<size_t>(n));
+    }
+  }
+}
+
+void OutputCapture::reopen() {
+  for (auto& [path, weak] : files_) {
+    if (auto file = weak.lock()) file->reopen();
+  }
+}
+
+}  // namespace corral::daemon

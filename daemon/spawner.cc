@@ -1,0 +1,280 @@
+#include "daemon/spawner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace corral::daemon {
+namespace {
+
+// What the child needs, prepared by the parent: the child shares the
+// parent's memory and must not allocate, so every array is built here.
+struct ChildArgs {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const FdMapping* fds;
+  int* scratch;  // one int per mapping
+  size_t fd_count;
+  int max_target;
+  const char* cwd;  // nullptr: stay
+  bool switch_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t* groups;
+  size_t group_count;
+  int nice;
+  rlimit nofile;
+  const cpu_set_t* cpus;  // nullptr: leave
+  pid_t parent;
+  // Written by the child when a step fails; read by the parent after clone
+  // returns (CLONE_VFORK keeps the parent waiting until exec or exit).
+  int error;
+  const char* step;
+};
+
+[[noreturn]] void child_fail(ChildArgs* args, const char* step) {
+  args->error = errno;
+  args->step = step;
+  _exit(127);
+}
+
+// Runs in the child, on a borrowed stack, sharing the parent's memory: only
+// async-signal-safe calls, no allocation.
+int child_main(void* raw) {
+  auto* args = static_cast<ChildArgs*>(raw);
+
+  // Dispositions first (handlers would run on the parent's memory), then the
+  // mask the parent blocked around clone() and for its signalfd.
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  if (setpgid(0, 0) < 0) child_fail(args, "setpgid");
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(args, "prctl(PR_SET_PDEATHSIG)");
+  // The daemon may have died before the death signal was armed.
+  if (getppid() != args->parent) _exit(127);
+
+  // Move every source above every target first, so that no dup2 clobbers a
+  // source still to be mapped (and so that no source is its own target,
+  // which would keep its close-on-exec flag).
+  int above = std::max(args->max_target + 1, 3);
+  for (size_t i = 0; i < args->fd_count; ++i) {
+    args->scratch[i] = fcntl(args->fds[i].source, F_DUPFD, above);
+    if (args->scratch[i] < 0) child_fail(args, "fcntl(F_DUPFD)");
+  }
+  for (size_t i = 0; i < args->fd_count; ++i) {
+    if (dup2(args->scratch[i], args->fds[i].target) < 0) child_fail(args, "dup2");
+  }
+  if (close_range(static_cast<unsigned>(args->max_target + 1), ~0U, 0) < 0) {
+    child_fail(args, "close_range");
+  }
+
+  if (setrlimit(RLIMIT_NOFILE, &args->nofile) < 0) child_fail(args, "setrlimit(RLIMIT_NOFILE)");
+  if (args->nice != 0 && setpriority(PRIO_PROCESS, 0, args->nice) < 0) {
+    child_fail(args, "setpriority");
+  }
+  if (args->cpus != nullptr && sched_setaffinity(0, sizeof(cpu_set_t), args->cpus) < 0) {
+    child_fail(args, "sched_setaffinity");
+  }
+  if (args->switch_user) {
+    if (setgroups(args->group_count, args->groups) < 0) child_fail(args, "setgroups");
+    if (setgid(args->gid) < 0) child_fail(args, "setgid");
+    if (setuid(args->uid) < 0) child_fail(args, "setuid");
+  }
+  // After the user switch: the directory must be one the worker may enter.
+  if (args->cwd != nullptr && chdir(args->cwd) < 0) child_fail(args, "chdir");
+
+  execve(args->path, args->argv, args->envp);
+  child_fail(args, "exec");
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (const auto& entry : env) {
+    if (entry.size() > key.size() && entry[key.size()] == '=' && entry.starts_with(key)) {
+      return entry.substr(key.size() + 1);
+    }
+  }
+  return {};
+}
+
+void set_env(std::vector<std::string>& env, const std::string& key, const std::string& value) {
+  for (auto& entry : env) {
+    if (entry.size() > key.size() && entry[key.size()] == '=' && entry.starts_with(key)) return;
+  }
+  env.push_back(key + "=" + value);
+}
+
+struct User {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;
+  std::string home;
+};
+
+// Resolves NAME (or a numeric uid) to its ids and groups; nullopt with ERROR set.
+std::optional<User> lookup_user(const std::string& name, std::string& error) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (found == nullptr && rc == 0 && !name.empty() &&
+      std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    rc = getpwuid_r(static_cast<uid_t>(std::stoul(name)), &pw, buf.data(), buf.size(), &found);
+  }
+  if (found == nullptr) {
+    error = "user " + name + ": " + (rc != 0 ? strerror(rc) : "no such user");
+    return std::nullopt;
+  }
+  User user{pw.pw_uid, pw.pw_gid, {}, pw.pw_dir ? pw.pw_dir : "/"};
+  int count = 64;
+  user.groups.resize(static_cast<size_t>(count));
+  if (getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &count) < 0) {
+    user.groups.resize(static_cast<size_t>(count));
+    getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &count);
+  }
+  user.groups.resize(static_cast<size_t>(std::max(count, 0)));
+  return user;
+}
+
+}  // namespace
+
+std::string find_executable(const std::string& name, const std::string& path) {
+  if (name.find('/') != std::string::npos) return name;
+  std::string dirs = path.empty() ? "/usr/local/bin:/usr/bin:/bin" : path;
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return {};
+}
+
+Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
+                const rlimit& nofile_default) {
+  Launched out;
+  if (request.argv.empty() || request.argv[0].empty()) {
+    out.error = "empty command";
+    return out;
+  }
+  std::vector<std::string> env = request.env;
+
+  std::optional<User> user;
+  if (!request.user.empty()) {
+    user = lookup_user(request.user, out.error);
+    if (!user) return out;
+    if (geteuid() != 0 && user->uid != geteuid()) {
+      out.error = "user " + request.user + ": switching user needs a daemon running as root";
+      return out;
+    }
+    set_env(env, "HOME", user->home);
+    set_env(env, "USER", request.user);
+    set_env(env, "LOGNAME", request.user);
+  }
+
+  std::string path = find_executable(request.argv[0], env_value(env, "PATH"));
+  if (path.empty()) {
+    out.error = "exec " + request.argv[0] + ": not found in PATH";
+    return out;
+  }
+
+  std::vector<char*> argv;
+  for (const auto& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  for (int cpu : request.cpus) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &cpus);
+  }
+
+  std::vector<int> scratch(fds.size());
+  int max_target = 2;
+  for (const auto& m : fds) max_target = std::max(max_target, m.target);
+
+  ChildArgs args{};
+  args.path = path.c_str();
+  args.argv = argv.data();
+  args.envp = envp.data();
+  args.fds = fds.data();
+  args.scratch = scratch.data();
+  args.fd_count = fds.size();
+  args.max_target = max_target;
+  args.cwd = request.cwd.empty() ? nullptr : request.cwd.c_str();
+  args.switch_user = user.has_value();
+  if (user) {
+    args.uid = user->uid;
+    args.gid = user->gid;
+    args.groups = user->groups.data();
+    args.group_count = user->groups.size();
+  }
+  args.nice = request.nice;
+  args.nofile = nofile_default;
+  if (request.nofile) {
+    args.nofile.rlim_cur = args.nofile.rlim_max = static_cast<rlim_t>(*request.nofile);
+  }
+  args.cpus = request.cpus.empty() ? nullptr : &cpus;
+  args.parent = getpid();
+
+  // One stack serves every child: CLONE_VFORK suspends this thread until the
+  // child has exec'd or exited, and only this thread spawns.
+  alignas(64) static char stack[256 * 1024];
+
+  // No signal may reach the child before it has reset the dispositions.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  pid_t pid = clone(child_main, stack + sizeof stack,
+                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+
+  if (pid < 0) {
+    out.error = std::string("clone: ") + strerror(clone_errno);
+    return out;
+  }
+  if (args.step != nullptr) {
+    // The child failed before exec and has exited: reap it here.
+    siginfo_t info{};
+    waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
+    close(pidfd);
+    std::string what = args.step;
+    if (what == "exec") what += " " + path;
+    if (what == "chdir") what += " " + request.cwd;
+    out.error = what + ": " + strerror(args.error);
+    return out;
+  }
+  out.pid = pid;
+  out.pidfd = pidfd;
+  return out;
+}
+
+}  // namespace corral::daemon

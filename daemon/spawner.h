@@ -1,0 +1,50 @@
+// Starting a worker process, the one place corral creates processes.
+//
+// The child is made with clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), the way
+// posix_spawn does it: no page tables are copied, so it costs the same with a
+// large daemon, and the pidfd arrives atomically with the pid. Unlike
+// posix_spawn it lets the child set PR_SET_PDEATHSIG, so no worker outlives
+// the daemon, even after `kill -9`. Before exec the child resets every signal
+// disposition and its mask, makes its own process group, maps the requested
+// fds onto their targets and closes every other fd, then applies the limits,
+// the user and the working directory. A failure of any step before exec is
+// reported back as the spawn's error, with the step that failed.
+//
+// Boost.Process v2 is not used here: in Boost 1.81 it reaps children itself
+// (boostorg/process#496, #503) and cannot set a parent-death signal; corral
+// reaps through the pidfd in its event loop (system_host.cc).
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "daemon/host.h"
+
+namespace corral::daemon {
+
+// `source` (an fd of the daemon) becomes `target` in the child.
+struct FdMapping {
+  int target;
+  int source;
+};
+
+struct Launched {
+  pid_t pid = 0;
+  int pidfd = -1;     // owned by the caller
+  std::string error;  // set when pid == 0
+};
+
+// Starts REQUEST's program with FDS mapped; every other fd is closed. The
+// child's RLIMIT_NOFILE is `nofile_default` unless the request sets one.
+Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
+                const rlimit& nofile_default);
+
+// The path exec would run for NAME with this PATH: NAME itself when it has
+// a '/', else the first executable PATH entry; empty when none.
+std::string find_executable(const std::string& name, const std::string& path);
+
+}  // namespace corral::daemon

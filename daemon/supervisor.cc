@@ -1,0 +1,358 @@
+#include "daemon/supervisor.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "config/emit.h"
+
+namespace corral::daemon {
+
+struct Supervisor::Worker {
+  Worker(const Job& job, uint32_t index, WorkerPolicy policy, uint64_t seed)
+      : job(job), index(index), machine(std::move(policy), seed) {}
+  WorkerId id() const;
+
+  const Job& job;
+  uint32_t index;
+  WorkerMachine machine;
+  std::unique_ptr<Timer> timer;
+  pid_t pid = 0;
+  uint64_t epoch = 0;  // bumped at each spawn: fences callbacks of old processes
+  TimePoint started_at{};
+  std::optional<ExitStatus> last_exit;
+  std::string spawn_error;
+  bool ever_started = false;
+};
+
+struct Supervisor::Job {
+  config::JobSpec spec;
+  std::vector<std::unique_ptr<Worker>> workers;
+};
+
+WorkerId Supervisor::Worker::id() const { return {job.spec.name, index}; }
+
+Supervisor::Supervisor(Host& host, SupervisorOptions options)
+    : host_(host), options_(std::move(options)), next_seed_(options_.seed) {}
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::add_job(const config::JobSpec& spec) {
+  auto job = std::make_unique<Job>();
+  job->spec = spec;
+  WorkerPolicy policy = WorkerPolicy::from(spec);
+  for (uint32_t i = 0; i < spec.workers; ++i) {
+    auto worker = std::make_unique<Worker>(*job, i, policy, next_seed_++);
+    worker->timer = host_.make_timer();
+    job->workers.push_back(std::move(worker));
+  }
+  jobs_[spec.name] = std::move(job);
+}
+
+void Supervisor::start_autostart() {
+  for (auto& [name, job] : jobs_) {
+    if (!job->spec.autostart) continue;
+    for (auto& worker : job->workers) start(worker->id());
+  }
+}
+
+Supervisor::Worker* Supervisor::find(const WorkerId& id) const {
+  auto it = jobs_.find(id.job);
+  if (it == jobs_.end() || id.index >= it->second->workers.size()) return nullptr;
+  return it->second->workers[id.index].get();
+}
+
+bool Supervisor::exists(const WorkerId& id) const { return find(id) != nullptr; }
+
+std::optional<State> Supervisor::state(const WorkerId& id) const {
+  Worker* worker = find(id);
+  if (worker == nullptr) return std::nullopt;
+  return worker->machine.state();
+}
+
+bool Supervisor::in_transition(const WorkerId& id) const {
+  Worker* worker = find(id);
+  return worker != nullptr && worker->machine.start_after_stop();
+}
+
+std::variant<std::vector<WorkerId>, std::string> Supervisor::select(
+    const std::vector<protocol::Target>& targets) const {
+  std::set<WorkerId> chosen;
+  for (const auto& target : targets) {
+    if (target.all()) {
+      for (const auto& [name, job] : jobs_) {
+        for (const auto& worker : job->workers) chosen.insert(worker->id());
+      }
+      continue;
+    }
+    auto it = jobs_.find(target.job);
+    if (it == jobs_.end()) return "no such job: " + target.job;
+    const Job& job = *it->second;
+    if (target.index) {
+      if (*target.index >= job.workers.size()) {
+        return "no such worker: " + protocol::to_string(target) + " (job " + target.job + " has " +
+               std::to_string(job.workers.size()) + " workers)";
+      }
+      chosen.insert(WorkerId{target.job, *target.index});
+    } else {
+      for (const auto& worker : job.workers) chosen.insert(worker->id());
+    }
+  }
+  return std::vector<WorkerId>(chosen.begin(), chosen.end());
+}
+
+void Supervisor::start(const WorkerId& id) {
+  if (Worker* worker = find(id); worker != nullptr && !shutting_down_) {
+    State before = worker->machine.state();
+    carry_out(*worker, worker->machine.start(host_.now()), before);
+  }
+}
+
+void Supervisor::stop(const WorkerId& id) {
+  if (Worker* worker = find(id); worker != nullptr) {
+    State before = worker->machine.state();
+    carry_out(*worker, worker->machine.stop(host_.now()), before);
+  }
+}
+
+void Supervisor::restart(const WorkerId& id) {
+  if (Worker* worker = find(id); worker != nullptr && !shutting_down_) {
+    State before = worker->machine.state();
+    carry_out(*worker, worker->machine.restart(host_.now()), before);
+  }
+}
+
+SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) const {
+  const config::JobSpec& spec = job.spec;
+  SpawnRequest request;
+  request.name = worker.id().str();
+  request.argv = spec.command;
+  // Later entries win: the job's env over the daemon's, corral's own over both.
+  std::map<std::string, std::string> env;
+  for (const auto& entry : options_.base_env) {
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [key, value] : spec.env) env[key] = value;
+  env["CORRAL_JOB"] = spec.name;
+  env["CORRAL_WORKER"] = std::to_string(worker.index);
+  env["CORRAL_CHANNEL"] = config::to_string(spec.channel);
+  for (const auto& [key, value] : env) request.env.push_back(key + "=" + value);
+  request.cwd = spec.cwd;
+  request.user = spec.user;
+  std::string base = options_.log_dir + "/" + spec.name + "-" + std::to_string(worker.index);
+  request.stdout_log = base + ".out.log";
+  request.stderr_log = base + ".err.log";
+  request.log_rotate = options_.log_rotate;
+  request.nice = spec.limits.nice;
+  request.nofile = spec.limits.nofile;
+  if (spec.limits.cpus.mode == config::CpuSpec::Mode::kList) {
+    request.cpus = spec.limits.cpus.cpus;
+  } else if (spec.limits.cpus.mode == config::CpuSpec::Mode::kAuto) {
+    // One worker per core: worker i on CPU i mod N, N the CPUs the daemon may use.
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    std::vector<int> cpus;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+      }
+    }
+    if (!cpus.empty()) request.cpus = {cpus[worker.index % cpus.size()]};
+  }
+  return request;
+}
+
+// Carries out ACTION and whatever the machine answers to its outcome, then
+// re-arms the worker's timer and tells the waiters.
+void Supervisor::carry_out(Worker& worker, Action action, State before) {
+  while (action != Action::kNone) {
+    switch (action) {
+      case Action::kSpawn: {
+        SpawnRequest request = spawn_request(worker.job, worker);
+        uint64_t epoch = ++worker.epoch;
+        Worker* w = &worker;
+        SpawnResult result = host_.spawn(
+            request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+        TimePoint now = host_.now();
+        worker.ever_started = true;
+        if (result.ok()) {
+          worker.pid = result.pid;
+          worker.started_at = now;
+          worker.spawn_error.clear();
+          spdlog::debug("{}: spawned pid {}", request.name, result.pid);
+          action = worker.machine.spawned(now);
+        } else {
+          worker.spawn_error = result.error;
+          spdlog::error("{}: spawn error: {}", request.name, result.error);
+          action = worker.machine.spawn_failed(now);
+        }
+        break;
+      }
+      case Action::kSendSentinel:
+        // Channel workers come with the task feed; until a channel is
+        // attached the sentinel step is skipped, so the stop goes on to
+        // the signal at once.
+        action = worker.machine.deadline_reached(worker.machine.deadline().value_or(host_.now()));
+        break;
+      case Action::kSignal:
+        if (worker.pid > 0) host_.signal_group(worker.pid, worker.job.spec.stop.signal);
+        action = Action::kNone;
+        break;
+      case Action::kKill:
+        if (worker.pid > 0) {
+          spdlog::warn("{}: did not stop in time; sending SIGKILL", worker.id().str());
+          host_.signal_group(worker.pid, SIGKILL);
+        }
+        action = Action::kNone;
+        break;
+      case Action::kNone:
+        break;
+    }
+  }
+
+  State now_state = worker.machine.state();
+  if (auto deadline = worker.machine.deadline()) {
+    Worker* w = &worker;
+    worker.timer->arm(*deadline, [this, w] { on_deadline(*w); });
+  } else {
+    worker.timer->cancel();
+  }
+  if (now_state != before) {
+    const std::string& reason = worker.machine.reason();
+    auto level = now_state == State::kFatal || now_state == State::kBackoff ? spdlog::level::warn
+                                                                            : spdlog::level::info;
+    std::string detail = reason;
+    if (has_process(now_state) && !has_process(before))
+      detail = "pid " + std::to_string(worker.pid);
+    spdlog::log(level, "{}: {} -> {}{}{}", worker.id().str(), to_string(before),
+                to_string(now_state), detail.empty() ? "" : ": ", detail);
+  }
+  notify_waiters();
+  if (on_idle_ && idle()) {
+    auto done = std::move(on_idle_);
+    on_idle_ = nullptr;
+    done();
+  }
+}
+
+void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
+  if (epoch != worker.epoch) return;
+  worker.pid = 0;
+  worker.last_exit = status;
+  State before = worker.machine.state();
+  Action action = worker.machine.exited(host_.now(), status);
+  if (shutting_down_ && action == Action::kSpawn) {
+    action = worker.machine.stop(host_.now());
+  }
+  carry_out(worker, action, before);
+}
+
+void Supervisor::on_deadline(Worker& worker) {
+  State before = worker.machine.state();
+  Action action = worker.machine.deadline_reached(host_.now());
+  carry_out(worker, action, before);
+}
+
+void Supervisor::shutdown(std::function<void()> done) {
+  shutting_down_ = true;
+  on_idle_ = std::move(done);
+  for (auto& [name, job] : jobs_) {
+    for (auto& worker : job->workers) stop(worker->id());
+  }
+  if (on_idle_ && idle()) {
+    auto callback = std::move(on_idle_);
+    on_idle_ = nullptr;
+    callback();
+  }
+}
+
+bool Supervisor::idle() const {
+  for (const auto& [name, job] : jobs_) {
+    for (const auto& worker : job->workers) {
+      if (worker->pid > 0) return false;
+    }
+  }
+  return true;
+}
+
+void Supervisor::add_waiter(std::function<bool()> waiter) {
+  if (waiter()) return;
+  waiters_.push_back(std::move(waiter));
+}
+
+void Supervisor::notify_waiters() {
+  if (notifying_) return;  // a waiter that acts is seen on the next round
+  notifying_ = true;
+  // A waiter may add waiters; those are checked on their own when added.
+  std::vector<std::function<bool()>> pending;
+  pending.swap(waiters_);
+  for (auto& waiter : pending) {
+    if (!waiter()) waiters_.push_back(std::move(waiter));
+  }
+  notifying_ = false;
+}
+
+static std::string format_seconds(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", seconds < 0 ? 0 : seconds);
+  return buf;
+}
+
+std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
+  const WorkerMachine& m = worker.machine;
+  switch (m.state()) {
+    case State::kStarting:
+    case State::kRunning:
+    case State::kStopping:
+      return "pid " + std::to_string(worker.pid) + ", uptime " +
+             protocol::format_uptime(seconds_between(worker.started_at, now));
+    case State::kBackoff:
+      return m.reason() + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
+    case State::kFatal:
+      if (m.deadline()) {
+        return m.reason() + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
+      }
+      return m.reason();
+    case State::kExited:
+      return m.reason() + ", " + protocol::format_uptime(seconds_between(m.state_since(), now)) +
+             " ago";
+    case State::kStopped:
+      if (!worker.ever_started) return "not started";
+      return "stopped " + protocol::format_uptime(seconds_between(m.state_since(), now)) + " ago";
+  }
+  return {};
+}
+
+WorkerStatus Supervisor::status(const WorkerId& id) const {
+  WorkerStatus status;
+  Worker* worker = find(id);
+  if (worker == nullptr) return status;
+  TimePoint now = host_.now();
+  status.id = id;
+  status.state = worker->machine.state();
+  status.pid = worker->pid;
+  status.uptime_s = worker->pid > 0 ? seconds_between(worker->started_at, now) : 0;
+  status.restarts = worker->machine.restarts();
+  status.last_exit = worker->last_exit;
+  status.spawn_error = worker->spawn_error;
+  status.description = describe(*worker, now);
+  return status;
+}
+
+std::string Supervisor::summary() const {
+  size_t workers = 0, running = 0;
+  for (const auto& [name, job] : jobs_) {
+    for (const auto& worker : job->workers) {
+      ++workers;
+      if (worker->machine.state() == State::kRunning) ++running;
+    }
+  }
+  return std::to_string(jobs_.size()) + (jobs_.size() == 1 ? " job, " : " jobs, ") +
+         std::to_string(running) + "/" + std::to_string(workers) + " workers running";
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,119 @@
+// The supervisor: the jobs of a config, each a pool of worker slots, each
+// slot a WorkerMachine whose actions it carries out through a Host (spawn,
+// signal, timers). It is where decisions meet effects: the control socket,
+// signals and tests all drive it through the same methods.
+//
+// Not thread-safe; lives on the daemon's event loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/spec.h"
+#include "daemon/host.h"
+#include "daemon/worker_state.h"
+#include "protocol/control.h"
+
+namespace corral::daemon {
+
+struct WorkerId {
+  std::string job;
+  uint32_t index = 0;
+  std::string str() const { return job + ":" + std::to_string(index); }
+  auto operator<=>(const WorkerId&) const = default;
+};
+
+// A worker as `status` shows it.
+struct WorkerStatus {
+  WorkerId id;
+  State state = State::kStopped;
+  pid_t pid = 0;
+  double uptime_s = 0;
+  uint64_t restarts = 0;
+  std::optional<ExitStatus> last_exit;
+  std::string spawn_error;
+  std::string description;  // one line for people
+  uint64_t tasks_ok = 0;
+  uint64_t tasks_failed = 0;
+  double cpu_s = 0;
+  uint64_t rss_bytes = 0;
+};
+
+struct SupervisorOptions {
+  std::string log_dir;
+  config::LogRotate log_rotate;
+  // The environment every worker starts from (the daemon's, minus what
+  // belongs to the daemon's own service manager).
+  std::vector<std::string> base_env;
+  uint64_t seed = 0;  // for backoff jitter
+};
+
+class Supervisor {
+ public:
+  Supervisor(Host& host, SupervisorOptions options);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Adds a job with all its workers STOPPED.
+  void add_job(const config::JobSpec& spec);
+  // Starts the workers of every job with autostart.
+  void start_autostart();
+
+  // The workers that TARGETS name, in job and index order, without
+  // duplicates; or an error naming the first unknown target.
+  std::variant<std::vector<WorkerId>, std::string> select(
+      const std::vector<protocol::Target>& targets) const;
+
+  void start(const WorkerId& id);
+  void stop(const WorkerId& id);
+  void restart(const WorkerId& id);
+
+  bool exists(const WorkerId& id) const;
+  std::optional<State> state(const WorkerId& id) const;
+  WorkerStatus status(const WorkerId& id) const;
+  // Whether a start or stop of the worker is still under way (a stop that
+  // will be followed by a start counts).
+  bool in_transition(const WorkerId& id) const;
+
+  // Stops every worker; `done` runs once no worker has a process.
+  void shutdown(std::function<void()> done);
+  bool shutting_down() const { return shutting_down_; }
+  // No worker has a process.
+  bool idle() const;
+
+  // WAITER runs now and after every state change until it returns true.
+  void add_waiter(std::function<bool()> waiter);
+
+  // "3 jobs, 12/12 workers running".
+  std::string summary() const;
+
+ private:
+  struct Worker;
+  struct Job;
+
+  Worker* find(const WorkerId& id) const;
+  void carry_out(Worker& worker, Action action, State before);
+  void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);
+  void on_deadline(Worker& worker);
+  SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
+  std::string describe(const Worker& worker, TimePoint now) const;
+  void notify_waiters();
+
+  Host& host_;
+  SupervisorOptions options_;
+  std::map<std::string, std::unique_ptr<Job>> jobs_;
+  std::vector<std::function<bool()>> waiters_;
+  bool notifying_ = false;
+  bool shutting_down_ = false;
+  std::function<void()> on_idle_;
+  uint64_t next_seed_;
+};
+
+}  // namespace corral::daemon

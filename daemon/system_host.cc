@@ -1,0 +1,145 @@
+#include "daemon/system_host.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/spawner.h"
+
+namespace corral::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+class AsioTimer : public Timer {
+ public:
+  explicit AsioTimer(asio::io_context& io) : timer_(io) {}
+  void arm(TimePoint deadline, std::function<void()> callback) override {
+    timer_.expires_at(deadline);
+    // A cancelled or re-armed wait completes with operation_aborted and does
+    // nothing, so the callback never runs after the timer is gone.
+    timer_.async_wait([callback = std::move(callback)](boost::system::error_code ec) {
+      if (!ec) callback();
+    });
+  }
+  void cancel() override { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+struct Pipe {
+  int read = -1, write = -1;
+  bool open() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return false;
+    read = fds[0];
+    write = fds[1];
+    return true;
+  }
+  void close_both() {
+    if (read >= 0) ::close(read);
+    if (write >= 0) ::close(write);
+    read = write = -1;
+  }
+};
+
+}  // namespace
+
+struct SystemHost::Watch {
+  Watch(asio::io_context& io, int pidfd) : pidfd(io, pidfd) {}
+  asio::posix::stream_descriptor pidfd;
+  std::function<void(ExitStatus)> on_exit;
+};
+
+SystemHost::SystemHost(asio::io_context& io, rlimit nofile_default)
+    : io_(io), nofile_default_(nofile_default), output_(io) {
+  devnull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+}
+
+SystemHost::~SystemHost() {
+  if (devnull_ >= 0) ::close(devnull_);
+}
+
+TimePoint SystemHost::now() { return Clock::now(); }
+
+std::unique_ptr<Timer> SystemHost::make_timer() { return std::make_unique<AsioTimer>(io_); }
+
+SpawnResult SystemHost::spawn(const SpawnRequest& request,
+                              std::function<void(ExitStatus)> on_exit) {
+  SpawnResult result;
+  Pipe out, err;
+  if (!out.open() || !err.open()) {
+    result.error = std::string("pipe: ") + strerror(errno);
+    out.close_both();
+    err.close_both();
+    return result;
+  }
+  std::vector<FdMapping> fds = {{0, devnull_}, {1, out.write}, {2, err.write}};
+  Launched launched = launch(request, fds, nofile_default_);
+  ::close(out.write);
+  ::close(err.write);
+  if (launched.pid == 0) {
+    ::close(out.read);
+    ::close(err.read);
+    result.error = launched.error;
+    return result;
+  }
+  output_.capture(out.read, request.stdout_log, request.log_rotate);
+  output_.capture(err.read, request.stderr_log, request.log_rotate);
+  watch_exit(launched.pid, launched.pidfd, std::move(on_exit));
+  result.pid = launched.pid;
+  return result;
+}
+
+void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)> on_exit) {
+  auto watch = std::make_unique<Watch>(io_, pidfd);
+  watch->on_exit = std::move(on_exit);
+  Watch* w = watch.get();
+  watches_[pid] = std::move(watch);
+  w->pidfd.async_wait(
+      asio::posix::stream_descriptor::wait_read, [this, pid](boost::system::error_code ec) {
+        if (ec == asio::error::operation_aborted) return;
+        auto it = watches_.find(pid);
+        if (it == watches_.end()) return;
+        // The zombie still holds the pid, so the group id cannot
+        // have been reused: kill what is left of the group.
+        ::kill(-pid, SIGKILL);
+        siginfo_t info{};
+        int fd = it->second->pidfd.native_handle();
+        int rc;
+        do {
+          rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED);
+        } while (rc < 0 && errno == EINTR);
+        ExitStatus status = rc == 0 ? ExitStatus::from_siginfo(info) : ExitStatus::killed(SIGKILL);
+        if (rc < 0) {
+          spdlog::error("waitid for pid {}: {}", pid, strerror(errno));
+        }
+        auto callback = std::move(it->second->on_exit);
+        watches_.erase(it);
+        callback(status);
+      });
+}
+
+void SystemHost::signal_group(pid_t pid, int signal) {
+  auto it = watches_.find(pid);
+  if (it == watches_.end()) return;
+  if (::kill(-pid, signal) == 0) return;
+  // The worker left its process group (setsid): signal the process itself,
+  // through its pidfd, which cannot hit a reused pid.
+  int fd = it->second->pidfd.native_handle();
+  if (syscall(SYS_pidfd_send_signal, fd, signal, nullptr, 0) < 0 && errno != ESRCH) {
+    spdlog::warn("cannot signal pid {}: {}", pid, strerror(errno));
+  }
+}
+
+}  // namespace corral::daemon

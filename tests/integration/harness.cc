@@ -1,0 +1,205 @@
+#include "tests/integration/harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace corral::testing {
+
+TempDir::TempDir() {
+  std::string pattern = "/tmp/corral-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+namespace {
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
+            const std::string& err_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + strerror(rc));
+  return pid;
+}
+
+// waitpid with a deadline; the exit code (128 + signal when killed), or -1.
+int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  TempDir tmp;
+  RunResult result;
+  pid_t pid = spawn(argv, tmp.file("out"), tmp.file("err"));
+  result.exit_code = wait_for(pid, timeout);
+  if (result.exit_code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  result.out = read_file(tmp.file("out"));
+  result.err = read_file(tmp.file("err"));
+  return result;
+}
+
+bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+bool process_alive(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() &&
+         stat[close_paren + 2] != 'Z';
+}
+
+Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra) {
+  std::string config = "daemon:\n  socket: " + socket() + "\n  log_dir: " + log_dir() +
+                       "\n  log_level: debug\n" + daemon_extra + jobs_yaml;
+  write_file(this->config(), config);
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) {
+    if (stop(15s) == -1) kill9();
+  }
+}
+
+bool Daemon::start() {
+  pid_ = spawn({CORRALD_PATH, "-c", config()}, dir_.file("corrald.out"), dir_.file("corrald.log"));
+  return wait_until(
+             [&] {
+               if (!process_alive(pid_)) return true;  // died: fail below
+               int fd = socket_fd_probe(socket());
+               if (fd < 0) return false;
+               close(fd);
+               return true;
+             },
+             10s) &&
+         process_alive(pid_);
+}
+
+int Daemon::socket_fd_probe(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int Daemon::stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int code = wait_for(pid_, timeout);
+  if (code != -1) pid_ = 0;
+  return code;
+}
+
+void Daemon::kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = 0;
+}
+
+Json Daemon::request(const Json& message) {
+  int fd = socket_fd_probe(socket());
+  if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
+  std::string line = protocol::encode_line(message);
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    close(fd);
+    throw std::runtime_error("short write");
+  }
+  std::string reply;
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n') reply.push_back(c);
+  close(fd);
+  return Json::parse(reply);
+}
+
+RunResult Daemon::ctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {CORRALCTL_PATH, "-s", socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+Json Daemon::worker(const std::string& name) {
+  Json reply = request({{"cmd", "status"}, {"targets", {name}}});
+  if (!reply.value("ok", false)) throw std::runtime_error("status " + name + ": " + reply.dump());
+  return reply["workers"][0];
+}
+
+std::string Daemon::state(const std::string& name) { return worker(name)["state"]; }
+
+pid_t Daemon::worker_pid(const std::string& name) {
+  Json w = worker(name);
+  return w["pid"].is_null() ? 0 : w["pid"].get<pid_t>();
+}
+
+bool Daemon::wait_state(const std::string& name, const std::string& state,
+                        std::chrono::milliseconds timeout) {
+  return wait_until([&] { return this->state(name) == state; }, timeout);
+}
+
+}  // namespace corral::testing

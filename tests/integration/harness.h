@@ -1,0 +1,87 @@
+// Test harness for integration tests: a temp dir, a real corrald started on a
+// config written there, corralctl runs, and direct protocol requests. Every
+// process it starts is ended by the destructors, even when a test fails.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/control.h"
+
+namespace corral::testing {
+
+using protocol::Json;
+using namespace std::chrono_literals;
+
+// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs ARGV to completion (at most TIMEOUT, then SIGKILL).
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s);
+
+// Polls PREDICATE every few milliseconds until it holds or TIMEOUT passes.
+bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout = 10s);
+
+bool process_alive(pid_t pid);  // exists and is not a zombie
+
+// corrald on a config in its own temp dir. The config's `daemon:` section is
+// written by the harness (socket and log_dir inside the temp dir); the test
+// gives the `jobs:` part.
+class Daemon {
+ public:
+  explicit Daemon(const std::string& jobs_yaml, const std::string& daemon_extra = "");
+  ~Daemon();
+
+  // Starts corrald and waits until its socket answers; false if it did not.
+  bool start();
+  // SIGTERM, then wait for the exit; returns corrald's exit code.
+  int stop(std::chrono::milliseconds timeout = 30s);
+  void kill9();
+  pid_t pid() const { return pid_; }
+
+  // One request over the socket; the reply.
+  Json request(const Json& message);
+  // corralctl -s SOCKET ARGS...
+  RunResult ctl(const std::vector<std::string>& args);
+
+  Json worker(const std::string& name);  // its status object
+  std::string state(const std::string& name);
+  pid_t worker_pid(const std::string& name);
+  bool wait_state(const std::string& name, const std::string& state,
+                  std::chrono::milliseconds timeout = 10s);
+
+  const TempDir& dir() const { return dir_; }
+  std::string socket() const { return dir_.file("corral.sock"); }
+  std::string config() const { return dir_.file("corral.yaml"); }
+  std::string log_dir() const { return dir_.file("logs"); }
+  std::string daemon_log() const { return read_file(dir_.file("corrald.log")); }
+
+ private:
+  static int socket_fd_probe(const std::string& path);  // a connected fd, or -1
+  TempDir dir_;
+  pid_t pid_ = 0;
+};
+
+}  // namespace corral::testing

@@ -1,0 +1,228 @@
+// The Supervisor on a fake host: spawns are recorded, exits injected, time
+// moved by hand. No processes.
+#include "daemon/supervisor.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemon/commands.h"
+#include "tests/unit/fake_host.h"
+
+namespace corral::daemon {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::Contains;
+using testing::FakeHost;
+
+config::JobSpec job(const std::string& name, uint32_t workers) {
+  config::JobSpec spec;
+  spec.name = name;
+  spec.command = {"/bin/sleep", "1000"};
+  spec.workers = workers;
+  spec.start.settle = milliseconds(0);
+  spec.restart.backoff.jitter = 0;
+  spec.env = {{"GREETING", "hello"}};
+  return spec;
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  SupervisorTest() : supervisor(host, options()) {}
+  static SupervisorOptions options() {
+    SupervisorOptions o;
+    o.log_dir = "/logs";
+    o.base_env = {"PATH=/usr/bin:/bin", "GREETING=base"};
+    return o;
+  }
+  State state(const std::string& j, uint32_t i) { return *supervisor.state(WorkerId{j, i}); }
+  FakeHost host;
+  Supervisor supervisor;
+};
+
+TEST_F(SupervisorTest, AutostartSpawnsEveryWorkerWithItsEnvironment) {
+  supervisor.add_job(job("web", 2));
+  config::JobSpec manual = job("batch", 1);
+  manual.autostart = false;
+  supervisor.add_job(manual);
+  supervisor.start_autostart();
+  ASSERT_EQ(host.spawns.size(), 2u);
+  EXPECT_EQ(state("web", 0), State::kRunning);
+  EXPECT_EQ(state("batch", 0), State::kStopped);
+  const SpawnRequest& r = host.spawns[1];
+  EXPECT_EQ(r.name, "web:1");
+  EXPECT_EQ(r.argv, (std::vector<std::string>{"/bin/sleep", "1000"}));
+  EXPECT_THAT(r.env, Contains("CORRAL_JOB=web"));
+  EXPECT_THAT(r.env, Contains("CORRAL_WORKER=1"));
+  EXPECT_THAT(r.env, Contains("CORRAL_CHANNEL=none"));
+  EXPECT_THAT(r.env, Contains("GREETING=hello"));  // the job's env wins
+  EXPECT_THAT(r.env, Contains("PATH=/usr/bin:/bin"));
+  EXPECT_EQ(r.stdout_log, "/logs/web-1.out.log");
+  EXPECT_EQ(r.stderr_log, "/logs/web-1.err.log");
+}
+
+TEST_F(SupervisorTest, KilledWorkerComesBackAfterTheInitialBackoff) {
+  supervisor.add_job(job("web", 1));
+  supervisor.start_autostart();
+  pid_t first = host.last_pid();
+  host.exit(first, ExitStatus::killed(SIGKILL));
+  EXPECT_EQ(state("web", 0), State::kBackoff);
+  host.advance(milliseconds(99));
+  EXPECT_EQ(host.spawns.size(), 1u);
+  host.advance(milliseconds(1));
+  EXPECT_EQ(host.spawns.size(), 2u);
+  EXPECT_EQ(state("web", 0), State::kRunning);
+  EXPECT_NE(host.last_pid(), first);
+  WorkerStatus s = supervisor.status(WorkerId{"web", 0});
+  EXPECT_EQ(s.restarts, 1u);
+  EXPECT_EQ(s.last_exit, ExitStatus::killed(SIGKILL));
+}
+
+TEST_F(SupervisorTest, AlwaysFailingWorkerGoesFatalAndStartRevivesIt) {
+  config::JobSpec spec = job("bad", 1);
+  spec.restart.max_restarts = 3;
+  supervisor.add_job(spec);
+  supervisor.start_autostart();
+  for (int i = 0; i < 4; ++i) {
+    host.exit(host.last_pid(), ExitStatus::exited(1));
+    host.advance(seconds(5));
+  }
+  EXPECT_EQ(state("bad", 0), State::kFatal);
+  EXPECT_EQ(host.spawns.size(), 4u);
+  supervisor.start(WorkerId{"bad", 0});
+  EXPECT_EQ(state("bad", 0), State::kRunning);
+  EXPECT_EQ(host.spawns.size(), 5u);
+}
+
+TEST_F(SupervisorTest, SpawnErrorIsRecordedAndRetried) {
+  supervisor.add_job(job("web", 1));
+  host.next_spawn_error = "exec nope: not found in PATH";
+  supervisor.start_autostart();
+  WorkerStatus s = supervisor.status(WorkerId{"web", 0});
+  EXPECT_EQ(s.state, State::kBackoff);
+  EXPECT_EQ(s.spawn_error, "exec nope: not found in PATH");
+  host.next_spawn_error.clear();
+  host.advance(seconds(1));
+  EXPECT_EQ(state("web", 0), State::kRunning);
+  EXPECT_EQ(supervisor.status(WorkerId{"web", 0}).spawn_error, "");
+}
+
+TEST_F(SupervisorTest, StopSignalsTheGroupThenKills) {
+  config::JobSpec spec = job("web", 1);
+  spec.stop.signal = SIGINT;
+  spec.stop.timeout = seconds(3);
+  supervisor.add_job(spec);
+  supervisor.start_autostart();
+  pid_t pid = host.last_pid();
+  supervisor.stop(WorkerId{"web", 0});
+  EXPECT_EQ(host.processes.at(pid).signals, std::vector<int>{SIGINT});
+  host.advance(seconds(3));
+  EXPECT_EQ(host.processes.at(pid).signals, (std::vector<int>{SIGINT, SIGKILL}));
+  host.exit(pid, ExitStatus::killed(SIGKILL));
+  EXPECT_EQ(state("web", 0), State::kStopped);
+  host.advance(seconds(60));
+  EXPECT_EQ(host.spawns.size(), 1u);  // a stopped worker stays stopped
+}
+
+TEST_F(SupervisorTest, ShutdownStopsEveryWorkerAndSaysWhenIdle) {
+  supervisor.add_job(job("a", 2));
+  supervisor.add_job(job("b", 1));
+  supervisor.start_autostart();
+  bool done = false;
+  supervisor.shutdown([&] { done = true; });
+  EXPECT_FALSE(done);
+  for (pid_t pid : host.alive_pids()) host.exit(pid, ExitStatus::killed(SIGTERM));
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(supervisor.idle());
+}
+
+TEST_F(SupervisorTest, ShutdownWinsOverARestartInProgress) {
+  supervisor.add_job(job("a", 1));
+  supervisor.start_autostart();
+  supervisor.restart(WorkerId{"a", 0});
+  bool done = false;
+  supervisor.shutdown([&] { done = true; });
+  host.exit(host.last_pid(), ExitStatus::killed(SIGTERM));
+  EXPECT_TRUE(done);
+  EXPECT_EQ(host.spawns.size(), 1u);
+}
+
+TEST_F(SupervisorTest, SelectNamesUnknownTargets) {
+  supervisor.add_job(job("web", 2));
+  auto all = supervisor.select({protocol::Target{}});
+  ASSERT_TRUE(std::holds_alternative<std::vector<WorkerId>>(all));
+  EXPECT_EQ(std::get<std::vector<WorkerId>>(all).size(), 2u);
+  auto missing = supervisor.select({protocol::Target{"nope", std::nullopt}});
+  EXPECT_EQ(std::get<std::string>(missing), "no such job: nope");
+  auto index = supervisor.select({protocol::Target{"web", 2}});
+  EXPECT_EQ(std::get<std::string>(index), "no such worker: web:2 (job web has 2 workers)");
+  auto dup = supervisor.select({protocol::Target{"web", 1}, protocol::Target{"web", std::nullopt}});
+  EXPECT_EQ(std::get<std::vector<WorkerId>>(dup).size(), 2u);
+}
+
+TEST_F(SupervisorTest, StartCommandAnswersOnceRunning) {
+  config::JobSpec spec = job("web", 1);
+  spec.start.settle = seconds(1);
+  spec.autostart = false;
+  supervisor.add_job(spec);
+  Commands commands(supervisor, [] {});
+  std::optional<protocol::Json> reply;
+  commands.handle({{"cmd", "start"}, {"targets", {"web"}}},
+                  [&](const protocol::Json& r) { reply = r; });
+  EXPECT_FALSE(reply);
+  host.advance(seconds(1));
+  ASSERT_TRUE(reply);
+  EXPECT_EQ((*reply)["ok"], true);
+  EXPECT_EQ((*reply)["workers"][0]["message"], "started");
+}
+
+TEST_F(SupervisorTest, StartCommandReportsFatal) {
+  config::JobSpec spec = job("bad", 1);
+  spec.autostart = false;
+  spec.restart.max_restarts = 1;
+  supervisor.add_job(spec);
+  Commands commands(supervisor, [] {});
+  std::optional<protocol::Json> reply;
+  host.next_spawn_error = "exec nope: not found in PATH";
+  commands.handle({{"cmd", "start"}, {"targets", {"bad:0"}}},
+                  [&](const protocol::Json& r) { reply = r; });
+  host.advance(seconds(5));
+  ASSERT_TRUE(reply);
+  EXPECT_EQ((*reply)["ok"], false);
+  EXPECT_EQ((*reply)["workers"][0]["message"], "ERROR (spawn error)");
+}
+
+TEST_F(SupervisorTest, StatusJsonHasTheSpecFields) {
+  supervisor.add_job(job("web", 1));
+  supervisor.start_autostart();
+  Commands commands(supervisor, [] {});
+  protocol::Json reply;
+  commands.handle({{"cmd", "status"}}, [&](const protocol::Json& r) { reply = r; });
+  const auto& w = reply["workers"][0];
+  for (const char* field : {"name", "job", "index", "state", "pid", "uptime_s", "restarts",
+                            "exit_status", "tasks_ok", "tasks_failed", "cpu_s", "rss_bytes"}) {
+    EXPECT_TRUE(w.contains(field)) << field;
+  }
+  EXPECT_EQ(w["name"], "web:0");
+  EXPECT_EQ(w["state"], "RUNNING");
+  EXPECT_EQ(w["pid"], host.last_pid());
+}
+
+TEST_F(SupervisorTest, BadRequestsGetErrors) {
+  supervisor.add_job(job("web", 1));
+  Commands commands(supervisor, [] {});
+  auto ask = [&](const protocol::Json& request) {
+    protocol::Json reply;
+    commands.handle(request, [&](const protocol::Json& r) { reply = r; });
+    return reply;
+  };
+  EXPECT_EQ(ask({{"cmd", "fly"}})["error"], "unknown command: fly");
+  EXPECT_EQ(ask(protocol::Json::array())["ok"], false);
+  EXPECT_EQ(ask({{"cmd", "start"}})["error"], "no target given: name JOB, JOB:INDEX or all");
+  EXPECT_EQ(ask({{"cmd", "stop"}, {"targets", {"web:x"}}})["ok"], false);
+  EXPECT_EQ(ask({{"cmd", "stop"}, {"targets", "web"}})["ok"], false);
+}
+
+}  // namespace
+}  // namespace corral::daemon

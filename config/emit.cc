@@ -1,0 +1,277 @@
+// Prints a Config as YAML in the layout of SPEC.md section 2, every key
+// present. Strings are written plain when no YAML reader could take them for
+// anything else, double-quoted otherwise.
+#include "config/emit.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <string_view>
+
+#include "config/names.h"
+#include "config/units.h"
+
+namespace corral::config {
+namespace {
+
+// Words that YAML 1.1 readers turn into booleans or null.
+bool is_reserved_word(std::string_view s) {
+  static constexpr std::string_view kWords[] = {"true", "false", "yes", "no",  "on",
+                                                "off",  "y",     "n",   "null"};
+  std::string lower(s);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  return std::find(std::begin(kWords), std::end(kWords), lower) != std::end(kWords);
+}
+
+// Plain only for words made of harmless characters that do not start like a
+// number, an indicator or a special word; flow lists and maps then need no
+// further care because ',', ':', '[', '{', '#' and spaces are all quoted.
+bool can_be_plain(std::string_view s) {
+  if (s.empty() || is_reserved_word(s)) return false;
+  auto letter = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; };
+  bool starts_well =
+      letter(s[0]) || s[0] == '/' || (s[0] == '-' && s.size() > 1 && (letter(s[1]) || s[1] == '-'));
+  if (!starts_well) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) {
+    return letter(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '/' ||
+           c == '-' || c == '+' || c == '=' || c == '@';
+  });
+}
+
+std::string scalar(std::string_view s) {
+  if (can_be_plain(s)) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      char escape[8];
+      snprintf(escape, sizeof escape, "\\x%02x", u);
+      out += escape;
+    } else {
+      out += c;  // UTF-8 passes through
+    }
+  }
+  return out + "\"";
+}
+
+// The shortest text that reads back as the same double, with a ".0" so that
+// a multiplier of 2 still looks like a number with a fraction.
+std::string real(double value) {
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  std::string text(buffer, ec == std::errc() ? end : buffer);
+  if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+  return text;
+}
+
+std::string optional_duration(const OptionalDuration& d) { return d ? format_duration(*d) : "off"; }
+
+std::string optional_count(const std::optional<uint64_t>& n) {
+  return n ? std::to_string(*n) : "off";
+}
+
+std::string flow_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + scalar(items[i]);
+  return out + "]";
+}
+
+// "0-3,6": runs of consecutive CPUs as ranges.
+std::string cpus(const CpuSpec& spec) {
+  if (spec.mode == CpuSpec::Mode::kOff) return "off";
+  if (spec.mode == CpuSpec::Mode::kAuto) return "auto";
+  std::string list;
+  for (size_t i = 0; i < spec.cpus.size();) {
+    size_t j = i;
+    while (j + 1 < spec.cpus.size() && spec.cpus[j + 1] == spec.cpus[j] + 1) ++j;
+    list += (list.empty() ? "" : ",") + std::to_string(spec.cpus[i]);
+    if (j > i) list += "-" + std::to_string(spec.cpus[j]);
+    i = j + 1;
+  }
+  return scalar(list);
+}
+
+std::string mode(unsigned m) {
+  char buffer[16];
+  snprintf(buffer, sizeof buffer, "\"%04o\"", m);
+  return buffer;
+}
+
+// Appends "KEY: VALUE" lines at an indentation.
+class Writer {
+ public:
+  void line(int indent, std::string_view key, std::string_view value) {
+    out_.append(static_cast<size_t>(indent), ' ');
+    out_ += key;
+    out_ += ':';
+    if (!value.empty()) {
+      out_ += ' ';
+      out_ += value;
+    }
+    out_ += '\n';
+  }
+  void comment(std::string_view text) {
+    out_ += "# ";
+    out_ += text;
+    out_ += '\n';
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+void write_daemon(Writer& w, const DaemonSpec& d) {
+  w.line(0, "daemon", "");
+  w.line(2, "socket", scalar(d.socket));
+  w.line(2, "socket_mode", mode(d.socket_mode));
+  w.line(2, "allow_users", flow_list(d.allow_users));
+  w.line(2, "allow_groups", flow_list(d.allow_groups));
+  w.line(2, "log_dir", scalar(d.log_dir));
+  w.line(2, "log_level", to_string(d.log_level));
+  w.line(2, "log_rotate",
+         "{max_size: " + format_size(d.log_rotate.max_size) +
+             ", keep: " + std::to_string(d.log_rotate.keep) + "}");
+  w.line(2, "metrics",
+         "{listen: " + (d.metrics.listen ? scalar(*d.metrics.listen) : std::string("off")) +
+             ", interval: " + format_duration(d.metrics.interval) + "}");
+}
+
+void write_job(Writer& w, const JobSpec& job) {
+  w.line(2, scalar(job.name), "");
+  w.line(4, "command", flow_list(job.command));
+  w.line(4, "workers", job.workers_auto ? "auto" : std::to_string(job.workers));
+  w.line(4, "autostart", job.autostart ? "true" : "false");
+  w.line(4, "channel", to_string(job.channel));
+  w.line(4, "pipe",
+         "{fds: " + std::string(names::text_of(names::kPipeFds, job.pipe.fds)) +
+             ", framing: " + std::string(names::text_of(names::kFramings, job.pipe.framing)) + "}");
+
+  const QueueSpec& q = job.queue;
+  w.line(4, "queue", "");
+  w.line(6, "capacity", std::to_string(q.capacity));
+  w.line(6, "max_task_bytes", format_size(q.max_task_bytes));
+  w.line(6, "prefetch", std::to_string(q.prefetch));
+  w.line(6, "max_attempts", std::to_string(q.max_attempts));
+  w.line(6, "task_timeout", optional_duration(q.task_timeout));
+
+  const RestartSpec& r = job.restart;
+  std::vector<std::string> codes;
+  for (int code : r.exit_codes) codes.push_back(std::to_string(code));
+  std::string code_list = "[";
+  for (size_t i = 0; i < codes.size(); ++i) code_list += (i ? ", " : "") + codes[i];
+  code_list += "]";
+  w.line(4, "restart", "");
+  w.line(6, "policy", to_string(r.policy));
+  w.line(6, "exit_codes", code_list);
+  w.line(6, "backoff",
+         "{initial: " + format_duration(r.backoff.initial) + ", max: " +
+             format_duration(r.backoff.max) + ", multiplier: " + real(r.backoff.multiplier) +
+             ", jitter: " + real(r.backoff.jitter) + "}");
+  w.line(6, "reset_after", format_duration(r.reset_after));
+  w.line(6, "max_restarts", std::to_string(r.max_restarts));
+  w.line(6, "window", format_duration(r.window));
+  w.line(6, "cooldown", optional_duration(r.cooldown));
+
+  w.line(4, "start", "{settle: " + format_duration(job.start.settle) + "}");
+  w.line(4, "stop",
+         "{signal: " + scalar(signal_name(job.stop.signal)) +
+             ", timeout: " + format_duration(job.stop.timeout) +
+             ", kill_after: " + format_duration(job.stop.kill_after) + "}");
+  w.line(4, "health",
+         "{heartbeat_timeout: " + optional_duration(job.health.heartbeat_timeout) + "}");
+
+  const LimitsSpec& l = job.limits;
+  w.line(4, "limits",
+         "{memory: " + (l.memory ? format_size(*l.memory) : std::string("off")) +
+             ", max_tasks: " + optional_count(l.max_tasks) + ", cpus: " + cpus(l.cpus) +
+             ", nice: " + std::to_string(l.nice) + ", nofile: " + optional_count(l.nofile) + "}");
+
+  if (job.env.empty()) {
+    w.line(4, "env", "{}");
+  } else {
+    w.line(4, "env", "");
+    for (const auto& [key, value] : job.env) w.line(6, scalar(key), scalar(value));
+  }
+  w.line(4, "cwd", scalar(job.cwd));
+  w.line(4, "user", scalar(job.user));
+
+  std::string values = "{";
+  for (const auto& [name, type] : job.shared.values) {
+    values += (values.size() > 1 ? ", " : "") + scalar(name) + ": " +
+              std::string(names::text_of(names::kSharedTypes, type));
+  }
+  std::string arrays = "{";
+  for (const auto& [name, array] : job.shared.arrays) {
+    arrays += (arrays.size() > 1 ? ", " : "") + scalar(name) +
+              ": {type: " + std::string(names::text_of(names::kSharedTypes, array.type)) +
+              ", length: " + std::to_string(array.length) + "}";
+  }
+  w.line(4, "shared", "");
+  w.line(6, "values", values + "}");
+  w.line(6, "arrays", arrays + "}");
+
+  switch (job.source.kind) {
+    case SourceSpec::Kind::kNone:
+      w.line(4, "source", "none");
+      break;
+    case SourceSpec::Kind::kRange:
+      w.line(4, "source",
+             "{range: {from: " + std::to_string(job.source.from) +
+                 ", to: " + std::to_string(job.source.to) + "}}");
+      break;
+    case SourceSpec::Kind::kFile:
+      w.line(4, "source", "{file: " + scalar(job.source.file) + "}");
+      break;
+  }
+  if (job.sink.kind == SinkSpec::Kind::kFile) {
+    w.line(4, "sink", "{file: " + scalar(job.sink.file) + "}");
+  } else {
+    w.line(4, "sink", "none");
+  }
+}
+
+}  // namespace
+
+std::string to_yaml(const Config& config) {
+  Writer w;
+  write_daemon(w, config.daemon);
+  // The jobs of included files are already merged into config.jobs. Writing
+  // `include:` as well would read them twice (duplicate jobs), and writing
+  // `include: []` would claim there were none, so the globs only appear as a
+  // comment: the output stands alone and says where its jobs came from.
+  if (!config.include.empty()) {
+    std::string globs;
+    for (const std::string& glob : config.include)
+      globs += (globs.empty() ? "" : ", ") + scalar(glob);
+    w.comment("the jobs of include: [" + globs + "] are merged below");
+  }
+  if (config.jobs.empty()) {
+    w.line(0, "jobs", "{}");
+  } else {
+    w.line(0, "jobs", "");
+    for (const JobSpec& job : config.jobs) write_job(w, job);
+  }
+  return w.take();
+}
+
+const char* to_string(RestartPolicy policy) {
+  return names::text_of(names::kRestartPolicies, policy).data();
+}
+
+const char* to_string(Channel channel) { return names::text_of(names::kChannels, channel).data(); }
+
+const char* to_string(LogLevel level) { return names::text_of(names::kLogLevels, level).data(); }
+
+}  // namespace corral::config

@@ -1,0 +1,1256 @@
+// Turns YAML text into a validated Config. yaml-cpp only builds the node tree;
+// everything a user can get wrong is checked here, and each mistake becomes a
+// Diagnostic so that one run of `corrald --check` shows all of them.
+//
+// The reading is done by a Section per YAML map: each typed getter both reads
+// a key and declares it valid, so a Section's getters are its key whitelist
+// and finish() reports the keys nobody asked for, with the closest valid one.
+#include "config/parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "config/names.h"
+#include "config/units.h"
+
+namespace corral::config {
+
+std::string Diagnostic::str() const {
+  std::string place = file;
+  if (line > 0) {
+    place += (place.empty() ? "" : ":") + std::to_string(line) + ":" + std::to_string(column);
+  }
+  return place.empty() ? message : place + ": " + message;
+}
+
+namespace {
+
+// A typo of one digit should not start a hundred thousand processes.
+constexpr uint64_t kMaxWorkers = 10000;
+// Shared arrays live in the job's shared-memory segment: 8 bytes an element.
+constexpr uint64_t kMaxSharedArrayLength = uint64_t{1} << 27;  // 1 GiB
+
+// TEXT as a message shows it: quoted, escaped, and cut when long.
+std::string quote(std::string_view text) {
+  constexpr size_t kMaxShown = 60;
+  bool cut = false;
+  if (text.size() > kMaxShown) {
+    size_t end = kMaxShown;
+    // Do not split a UTF-8 sequence.
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    text = text.substr(0, end);
+    cut = true;
+  }
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += cut ? "...\"" : "\"";
+  return out;
+}
+
+std::string lower_case(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+// Unsigned decimal, no sign, no spaces: what a count looks like.
+std::optional<uint64_t> parse_unsigned(std::string_view text) {
+  uint64_t value = 0;
+  if (text.empty() || text[0] < '0' || text[0] > '9') return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<int64_t> parse_signed(std::string_view text) {
+  int64_t value = 0;
+  if (!text.empty() && text[0] == '+') text.remove_prefix(1);
+  if (text.empty() || text[0] == '+') return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// A job or shared name: it ends up in file names, so "." and ".." are out.
+bool valid_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+         });
+}
+
+// HOST:PORT, HOST possibly a bracketed IPv6 address.
+bool valid_listen(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() != ']') return false;
+  auto port = parse_unsigned(text.substr(colon + 1));
+  return port && *port >= 1 && *port <= 65535;
+}
+
+// Where a map sits in the config, to name it in messages.
+struct Scope {
+  std::string job;   // empty outside a job
+  std::string path;  // dotted keys from the job (or the top) down to the map
+
+  Scope child(std::string_view key) const {
+    return {job, path.empty() ? std::string(key) : path + "." + std::string(key)};
+  }
+  // "in restart.backoff of job "primes"", "in daemon", "at the top level".
+  std::string where() const {
+    if (job.empty()) return path.empty() ? "at the top level" : "in " + path;
+    std::string of_job = "job " + quote(job);
+    return path.empty() ? "in " + of_job : "in " + path + " of " + of_job;
+  }
+  // "queue.capacity of job "primes"", "daemon.socket".
+  std::string label(std::string_view key) const {
+    std::string name = path.empty() ? std::string(key) : path + "." + std::string(key);
+    return job.empty() ? name : name + " of job " + quote(job);
+  }
+};
+
+// One value of the config with what it takes to talk about it.
+struct Item {
+  Scope scope;      // of the map (or list) holding it
+  std::string key;  // "initial", or "exit_codes[2]" for a list element
+  YAML::Mark key_mark;
+  YAML::Node value;
+
+  std::string label() const { return scope.label(key); }
+  // A missing value has no place of its own (yaml-cpp puts it at the next
+  // token), so its key is the place to point at.
+  YAML::Mark mark() const {
+    if (value.IsDefined() && !value.IsNull() && value.Mark().line >= 0) return value.Mark();
+    return key_mark;
+  }
+};
+
+// Reads the nodes of one file, recording every problem as a Diagnostic.
+class Reader {
+ public:
+  Reader(std::string file, std::vector<Diagnostic>& errors)
+      : file_(std::move(file)), errors_(errors) {}
+
+  const std::string& file() const { return file_; }
+  size_t error_count() const { return errors_.size(); }
+
+  void error(const YAML::Mark& at, std::string message) {
+    Diagnostic d{file_, 0, 0, std::move(message)};
+    if (at.line >= 0) {
+      d.line = at.line + 1;
+      d.column = at.column + 1;
+    }
+    errors_.push_back(std::move(d));
+  }
+  void error(const Item& item, const std::string& message) {
+    error(item.mark(), item.label() + ": " + message);
+  }
+  // "LABEL: expected WHAT, got "abc"".
+  void expected(const Item& item, std::string_view what) {
+    error(item, "expected " + std::string(what) + ", got " + describe(item.value));
+  }
+
+  // The text of a scalar; nullopt (and an error) for anything else.
+  std::optional<std::string> text(const Item& item, std::string_view what) {
+    if (!item.value.IsScalar()) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    const std::string& text = item.value.Scalar();
+    if (text.find('\0') != std::string::npos) {
+      error(item, "contains a NUL character");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  // The elements of a list; a key without a value is an empty list.
+  std::optional<std::vector<Item>> list(const Item& item, std::string_view what) {
+    std::vector<Item> elements;
+    if (item.value.IsNull()) return elements;
+    if (!item.value.IsSequence()) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    size_t index = 0;
+    for (const YAML::Node& element : item.value) {
+      Item e{item.scope, item.key + "[" + std::to_string(index++) + "]", item.key_mark, element};
+      if (!element.IsNull() && element.Mark().line >= 0) e.key_mark = element.Mark();
+      elements.push_back(std::move(e));
+    }
+    return elements;
+  }
+
+  std::optional<std::string> string(const Item& item, bool may_be_empty) {
+    auto text = this->text(item, "a string");
+    if (text && text->empty() && !may_be_empty) {
+      error(item, "must not be empty");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  std::optional<std::vector<std::string>> string_list(const Item& item) {
+    auto elements = list(item, "a list of strings like [a, b]");
+    if (!elements) return std::nullopt;
+    std::vector<std::string> strings;
+    bool ok = true;
+    for (const Item& element : *elements) {
+      auto s = string(element, false);
+      ok = ok && s;
+      if (s) strings.push_back(std::move(*s));
+    }
+    if (!ok) return std::nullopt;
+    return strings;
+  }
+
+  std::optional<bool> boolean(const Item& item) {
+    constexpr std::string_view kWhat = "true or false";
+    auto text = this->text(item, kWhat);
+    if (!text) return std::nullopt;
+    std::string lower = lower_case(*text);
+    if (lower == "true" || lower == "yes" || lower == "on") return true;
+    if (lower == "false" || lower == "no" || lower == "off") return false;
+    expected(item, kWhat);
+    return std::nullopt;
+  }
+
+  // An unsigned integer in [min, max].
+  std::optional<uint64_t> count(const Item& item, uint64_t min, uint64_t max) {
+    std::string what = count_phrase(min, max);
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    auto n = parse_unsigned(*text);
+    if (!n || *n < min || *n > max) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  // Like count(), or `off`: the outer optional says whether it was read.
+  std::optional<std::optional<uint64_t>> optional_count(const Item& item, uint64_t min) {
+    std::string what = count_phrase(min, std::numeric_limits<uint64_t>::max()) + " or off";
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    if (*text == "off") return std::optional<uint64_t>();
+    auto n = parse_unsigned(*text);
+    if (!n || *n < min) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    return std::optional<uint64_t>(*n);
+  }
+
+  std::optional<int64_t> integer(const Item& item, int64_t min, int64_t max) {
+    std::string what = "an integer";
+    if (min != std::numeric_limits<int64_t>::min() || max != std::numeric_limits<int64_t>::max()) {
+      what += " from " + std::to_string(min) + " to " + std::to_string(max);
+    }
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    auto n = parse_signed(*text);
+    if (!n || *n < min || *n > max) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  // A finite number in [min, max), or [min, max] when max is infinite.
+  std::optional<double> real(const Item& item, double min, double max, std::string_view what) {
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    std::string_view number = *text;
+    if (!number.empty() && number[0] == '+') number.remove_prefix(1);
+    double value = 0;
+    auto [stop, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (ec != std::errc() || stop != number.data() + number.size() || !std::isfinite(value) ||
+        value < min || (std::isfinite(max) && value >= max)) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<Duration> duration(const Item& item, Duration min) {
+    std::string what =
+        min.count() > 0 ? "a duration > 0 like 250ms or 30s" : "a duration like 250ms or 30s";
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    auto d = parse_duration(*text);
+    if (!d || *d < min) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  // A duration > 0 or `off`: zero would fire at once, which `off` says better.
+  std::optional<OptionalDuration> optional_duration(const Item& item) {
+    constexpr std::string_view kWhat = "a duration like 250ms, 30s or off";
+    auto text = this->text(item, kWhat);
+    if (!text) return std::nullopt;
+    if (*text == "off") return OptionalDuration();
+    auto d = parse_duration(*text);
+    if (!d) {
+      expected(item, kWhat);
+      return std::nullopt;
+    }
+    if (d->count() == 0) {
+      expected(item, "a duration > 0 like 250ms or 30s, or off");
+      return std::nullopt;
+    }
+    return OptionalDuration(*d);
+  }
+
+  std::optional<uint64_t> size(const Item& item, uint64_t min) {
+    std::string what = "a size like 512KiB or 10MiB";
+    if (min > 0) what += " (at least " + format_size(min) + ")";
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    auto bytes = parse_size(*text);
+    if (!bytes || *bytes < min) {
+      expected(item, what);
+      return std::nullopt;
+    }
+    return bytes;
+  }
+
+  std::optional<std::optional<uint64_t>> optional_size(const Item& item) {
+    constexpr std::string_view kWhat = "a size like 512MiB or 2GiB (more than 0), or off";
+    auto text = this->text(item, kWhat);
+    if (!text) return std::nullopt;
+    if (*text == "off") return std::optional<uint64_t>();
+    auto bytes = parse_size(*text);
+    if (!bytes || *bytes == 0) {
+      expected(item, kWhat);
+      return std::nullopt;
+    }
+    return std::optional<uint64_t>(*bytes);
+  }
+
+  // One of the names of TABLE; a near miss gets a "did you mean".
+  template <typename E, size_t N>
+  std::optional<E> choice(const Item& item, const std::array<names::Name<E>, N>& table) {
+    std::string what = "one of";
+    for (size_t i = 0; i < N; ++i) {
+      what += (i == 0 ? " " : i + 1 == N ? " or " : ", ") + std::string(table[i].text);
+    }
+    auto text = this->text(item, what);
+    if (!text) return std::nullopt;
+    for (const auto& name : table) {
+      if (*text == name.text) return name.value;
+    }
+    std::string message = "expected " + what + ", got " + quote(*text);
+    // Names are lower case; "SHM" is then one suggestion away from "shm".
+    std::string lower = lower_case(*text);
+    std::string_view closest;
+    size_t best = std::numeric_limits<size_t>::max();
+    for (const auto& name : table) {
+      size_t d = edit_distance(lower, name.text);
+      if (d < best) {
+        best = d;
+        closest = name.text;
+      }
+    }
+    if (best <= 2) message += "; did you mean " + quote(closest) + "?";
+    error(item, message);
+    return std::nullopt;
+  }
+
+  // "nothing", "a map", "a list" or the quoted text: what a value turned out to be.
+  static std::string describe(const YAML::Node& value) {
+    if (!value.IsDefined() || value.IsNull()) return "nothing";
+    if (value.IsMap()) return "a map";
+    if (value.IsSequence()) return "a list";
+    return quote(value.Scalar());
+  }
+
+ private:
+  static std::string count_phrase(uint64_t min, uint64_t max) {
+    if (max == std::numeric_limits<uint64_t>::max()) {
+      return "an integer >= " + std::to_string(min);
+    }
+    return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  }
+
+  std::string file_;
+  std::vector<Diagnostic>& errors_;
+};
+
+// One YAML map being read. Its getters read a key into a field when the key
+// is there (the field keeps its default otherwise) and declare it valid;
+// finish() then reports the other keys as unknown.
+class Section {
+ public:
+  // ITEM holds the map; SCOPE names the map itself in messages. A key without
+  // a value is an empty map; a scalar or list is an error (WHAT is expected).
+  Section(Reader& reader, const Item& item, Scope scope, std::string_view what = "a map")
+      : reader_(reader), scope_(std::move(scope)), mark_(item.key_mark) {
+    if (item.value.IsNull()) return;
+    if (!item.value.IsMap()) {
+      reader_.expected(item, what);
+      valid_ = false;
+      return;
+    }
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& pair : item.value) {
+      // Copies: yaml-cpp's iterators hand out proxies that do not outlive a
+      // statement, and Nodes are cheap handles.
+      YAML::Node key = pair.first;
+      if (!key.IsScalar()) {
+        reader_.error(key.Mark(), "a key " + scope_.where() + " must be a plain name");
+        continue;
+      }
+      auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
+      if (!inserted) {
+        reader_.error(key.Mark(), "duplicate key " + quote(key.Scalar()) + " " + scope_.where() +
+                                      "; the first is at line " +
+                                      std::to_string(first->second.line + 1) + ", column " +
+                                      std::to_string(first->second.column + 1));
+        continue;
+      }
+      entries_.push_back({scope_, key.Scalar(), key.Mark(), pair.second});
+    }
+  }
+
+  Reader& reader() { return reader_; }
+  const Scope& scope() const { return scope_; }
+  // Whether the value was a map (or nothing); if not, it has been reported.
+  bool valid() const { return valid_; }
+  // Where the map's key is, for problems of the map as a whole.
+  const YAML::Mark& mark() const { return mark_; }
+
+  // KEY's entry without declaring it valid, for checks across keys.
+  std::optional<Item> peek(std::string_view key) const {
+    for (const Item& entry : entries_) {
+      if (entry.key == key) return entry;
+    }
+    return std::nullopt;
+  }
+
+  // Declares KEY valid and returns its entry, if present.
+  std::optional<Item> take(std::string_view key) {
+    valid_keys_.emplace_back(key);
+    return peek(key);
+  }
+
+  // Every entry, for maps whose keys are names chosen by the user.
+  std::vector<Item> all() {
+    any_key_ = true;
+    return entries_;
+  }
+
+  // Reads KEY with CONVERT (Item -> optional<T>) into OUT when present and
+  // valid. Returns whether KEY was present.
+  template <typename T, typename Convert>
+  bool get(std::string_view key, T& out, Convert convert) {
+    auto item = take(key);
+    if (!item) return false;
+    if (auto value = convert(*item)) out = std::move(*value);
+    return true;
+  }
+
+  bool get_string(std::string_view key, std::string& out, bool may_be_empty) {
+    return get(key, out, [&](const Item& i) { return reader_.string(i, may_be_empty); });
+  }
+  bool get_string_list(std::string_view key, std::vector<std::string>& out) {
+    return get(key, out, [&](const Item& i) { return reader_.string_list(i); });
+  }
+  bool get_bool(std::string_view key, bool& out) {
+    return get(key, out, [&](const Item& i) { return reader_.boolean(i); });
+  }
+  template <typename T>
+  bool get_count(std::string_view key, T& out, uint64_t min,
+                 uint64_t max = std::numeric_limits<T>::max()) {
+    return get(key, out, [&](const Item& i) -> std::optional<T> {
+      auto n = reader_.count(i, min, max);
+      return n ? std::optional<T>(static_cast<T>(*n)) : std::nullopt;
+    });
+  }
+  bool get_optional_count(std::string_view key, std::optional<uint64_t>& out, uint64_t min) {
+    return get(key, out, [&](const Item& i) { return reader_.optional_count(i, min); });
+  }
+  template <typename T>
+  bool get_integer(std::string_view key, T& out, int64_t min, int64_t max) {
+    return get(key, out, [&](const Item& i) -> std::optional<T> {
+      auto n = reader_.integer(i, min, max);
+      return n ? std::optional<T>(static_cast<T>(*n)) : std::nullopt;
+    });
+  }
+  bool get_duration(std::string_view key, Duration& out, Duration min = Duration(0)) {
+    return get(key, out, [&](const Item& i) { return reader_.duration(i, min); });
+  }
+  bool get_optional_duration(std::string_view key, OptionalDuration& out) {
+    return get(key, out, [&](const Item& i) { return reader_.optional_duration(i); });
+  }
+  bool get_size(std::string_view key, uint64_t& out, uint64_t min) {
+    return get(key, out, [&](const Item& i) { return reader_.size(i, min); });
+  }
+  bool get_optional_size(std::string_view key, std::optional<uint64_t>& out) {
+    return get(key, out, [&](const Item& i) { return reader_.optional_size(i); });
+  }
+  template <typename E, size_t N>
+  bool get_choice(std::string_view key, E& out, const std::array<names::Name<E>, N>& table) {
+    return get(key, out, [&](const Item& i) { return reader_.choice(i, table); });
+  }
+
+  // Reads the map under KEY with READ(Section&), when present.
+  bool get_section(std::string_view key, const std::function<void(Section&)>& read) {
+    auto item = take(key);
+    if (!item) return false;
+    Section child(reader_, *item, scope_.child(key));
+    read(child);
+    child.finish();
+    return true;
+  }
+
+  // Reports the keys that no getter asked for.
+  void finish() {
+    if (any_key_) return;
+    for (const Item& entry : entries_) {
+      if (std::find(valid_keys_.begin(), valid_keys_.end(), entry.key) != valid_keys_.end()) {
+        continue;
+      }
+      reader_.error(entry.key_mark,
+                    "unknown key " + quote(entry.key) + " " + scope_.where() + hint(entry.key));
+    }
+  }
+
+ private:
+  // "; did you mean "workers"?" for a near miss, else the keys that exist.
+  std::string hint(std::string_view key) const {
+    if (valid_keys_.empty()) return "";
+    const std::string* closest = nullptr;
+    size_t best = std::numeric_limits<size_t>::max();
+    for (const std::string& valid : valid_keys_) {
+      size_t d = edit_distance(key, valid);
+      if (d < best) {
+        best = d;
+        closest = &valid;
+      }
+    }
+    if (best <= std::max<size_t>(2, key.size() / 2)) {
+      return "; did you mean " + quote(*closest) + "?";
+    }
+    std::string list;
+    for (const std::string& valid : valid_keys_) list += (list.empty() ? "" : ", ") + valid;
+    return "; valid keys: " + list;
+  }
+
+  Reader& reader_;
+  Scope scope_;
+  YAML::Mark mark_;
+  bool valid_ = true;
+  bool any_key_ = false;
+  std::vector<Item> entries_;
+  std::vector<std::string> valid_keys_;
+};
+
+// The first byte that makes TEXT something other than UTF-8 text, with a
+// message; yaml-cpp would otherwise read binary junk as one long scalar or
+// trip over a NUL with a baffling message.
+std::optional<std::pair<YAML::Mark, std::string>> find_non_text(const std::string& text) {
+  YAML::Mark mark;
+  mark.line = 0;
+  mark.column = 0;
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
+    bool ok = length > 0 && i + length <= text.size() && c != 0xC0 && c != 0xC1 && c <= 0xF4;
+    for (size_t k = 1; ok && k < length; ++k) {
+      ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    if (!ok) {
+      char hex[8];
+      snprintf(hex, sizeof hex, "0x%02x", c);
+      return std::pair(mark, std::string("not a text file: byte ") + hex + " is not UTF-8");
+    }
+    if (c == 0) return std::pair(mark, std::string("not a text file: it contains a NUL byte"));
+    if (c == '\n') {
+      ++mark.line;
+      mark.column = 0;
+    } else {
+      mark.column += static_cast<int>(length);
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
+// Whether line LINE (0-based) of TEXT, or the one before, is indented with a
+// tab: yaml-cpp's message for that ("illegal map value") does not say so.
+bool tab_indented_near(const std::string& text, int line) {
+  int current = 0;
+  size_t start = 0;
+  while (start < text.size() && current <= line) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (current >= line - 1) {
+      for (size_t i = start; i < end && (text[i] == ' ' || text[i] == '\t'); ++i) {
+        if (text[i] == '\t') return true;
+      }
+    }
+    start = end + 1;
+    ++current;
+  }
+  return false;
+}
+
+// Reads PATH whole, refusing more than kMaxConfigBytes; nullopt with ERROR.
+std::optional<std::string> read_whole(const std::string& path, std::string& error) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = std::string("cannot open: ") + strerror(errno);
+    return std::nullopt;
+  }
+  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { close(*f); });
+  struct stat st {};
+  if (fstat(fd, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      error = "cannot read: it is a directory";
+      return std::nullopt;
+    }
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
+      error = "file is " + std::to_string(st.st_size) + " bytes; a config file may hold at most " +
+              format_size(kMaxConfigBytes);
+      return std::nullopt;
+    }
+  }
+  std::string text;
+  char buffer[65536];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = std::string("cannot read: ") + strerror(errno);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    // A file that grows, or a pipe, is cut off here rather than read forever.
+    if (text.size() > kMaxConfigBytes) {
+      error = "file is larger than " + format_size(kMaxConfigBytes) +
+              ", the most a config file may hold";
+      return std::nullopt;
+    }
+  }
+  return text;
+}
+
+std::string directory_of(const std::string& file) {
+  size_t slash = file.rfind('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : file.substr(0, slash);
+}
+
+// DIR with glob(3)'s special characters escaped, so that only the include's
+// own pattern is expanded.
+std::string escape_glob(const std::string& dir) {
+  std::string out;
+  for (char c : dir) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Why glob(3) gave up; its error callback has no context argument.
+thread_local std::string glob_failure;
+
+// A directory that does not exist matches nothing, like a missing file; one
+// that cannot be read would silently hide jobs, so it stops the expansion.
+int on_glob_error(const char* path, int error) {
+  if (error == ENOENT || error == ENOTDIR) return 0;
+  glob_failure = std::string(path) + ": " + strerror(error);
+  return 1;
+}
+
+std::optional<std::string> canonical(const std::string& path) {
+  std::unique_ptr<char, void (*)(void*)> resolved(realpath(path.c_str(), nullptr), free);
+  if (!resolved) return std::nullopt;
+  return std::string(resolved.get());
+}
+
+void read_daemon(Section& s, DaemonSpec& d) {
+  Reader& r = s.reader();
+  s.get("socket", d.socket, [&](const Item& item) -> std::optional<std::string> {
+    auto path = r.string(item, false);
+    if (path && path->size() >= sizeof(sockaddr_un::sun_path)) {
+      r.error(item, "is " + std::to_string(path->size()) + " bytes long; a Unix socket path " +
+                        "holds at most " + std::to_string(sizeof(sockaddr_un::sun_path) - 1));
+      return std::nullopt;
+    }
+    return path;
+  });
+  s.get("socket_mode", d.socket_mode, [&](const Item& item) -> std::optional<unsigned> {
+    constexpr std::string_view kWhat = "an octal file mode like \"0660\"";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    auto mode = parse_mode(*text);
+    if (!mode) r.expected(item, kWhat);
+    return mode;
+  });
+  s.get_string_list("allow_users", d.allow_users);
+  s.get_string_list("allow_groups", d.allow_groups);
+  s.get_string("log_dir", d.log_dir, false);
+  s.get_choice("log_level", d.log_level, names::kLogLevels);
+  s.get_section("log_rotate", [&](Section& rotate) {
+    rotate.get_size("max_size", d.log_rotate.max_size, 1);
+    rotate.get_integer("keep", d.log_rotate.keep, 0, std::numeric_limits<int>::max());
+  });
+  s.get_section("metrics", [&](Section& metrics) {
+    metrics.get("listen", d.metrics.listen,
+                [&](const Item& item) -> std::optional<std::optional<std::string>> {
+                  constexpr std::string_view kWhat = "HOST:PORT like \"127.0.0.1:9464\", or off";
+                  auto text = r.text(item, kWhat);
+                  if (!text) return std::nullopt;
+                  if (*text == "off") return std::optional<std::string>();
+                  if (!valid_listen(*text)) {
+                    r.expected(item, kWhat);
+                    return std::nullopt;
+                  }
+                  return std::optional<std::string>(*text);
+                });
+    metrics.get_duration("interval", d.metrics.interval, Duration(1));
+  });
+}
+
+std::optional<std::vector<std::string>> read_command(Reader& r, const Item& item) {
+  std::vector<std::string> argv;
+  if (item.value.IsScalar()) {
+    auto text = r.text(item, "");
+    if (!text) return std::nullopt;
+    auto words = split_command(*text);
+    if (!words) {
+      r.error(item, "unterminated quote or trailing backslash in " + quote(*text));
+      return std::nullopt;
+    }
+    argv = std::move(*words);
+  } else {
+    auto elements = r.list(item, "an argv list like [prog, --flag] or a command string");
+    if (!elements) return std::nullopt;
+    bool ok = true;
+    for (const Item& element : *elements) {
+      auto arg = r.string(element, true);
+      ok = ok && arg;
+      if (arg) argv.push_back(std::move(*arg));
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (argv.empty()) {
+    r.error(item, "must not be empty; it needs at least the program to run");
+    return std::nullopt;
+  }
+  if (argv[0].empty()) {
+    r.error(item, "the program (the first word) must not be empty");
+    return std::nullopt;
+  }
+  return argv;
+}
+
+void read_queue(Section& s, QueueSpec& q) {
+  s.get_count("capacity", q.capacity, 1);
+  s.get_size("max_task_bytes", q.max_task_bytes, 1);
+  s.get_count("prefetch", q.prefetch, 1);
+  s.get_count("max_attempts", q.max_attempts, 1);
+  s.get_optional_duration("task_timeout", q.task_timeout);
+}
+
+void read_backoff(Section& s, BackoffSpec& b) {
+  Reader& r = s.reader();
+  size_t errors_before = r.error_count();
+  s.get_duration("initial", b.initial);
+  s.get_duration("max", b.max);
+  s.get("multiplier", b.multiplier,
+        [&](const Item& item) { return r.real(item, 1.0, HUGE_VAL, "a number >= 1 like 2.0"); });
+  s.get("jitter", b.jitter, [&](const Item& item) {
+    return r.real(item, 0.0, 1.0, "a number from 0 up to (not including) 1, like 0.1");
+  });
+  // Compare only values that were read fine, or a bad one would be blamed twice.
+  if (r.error_count() == errors_before && b.initial > b.max) {
+    auto at = s.peek("initial");
+    if (!at) at = s.peek("max");
+    r.error(at ? at->mark() : s.mark(), s.scope().label("initial") + ": " +
+                                            format_duration(b.initial) + " is longer than max (" +
+                                            format_duration(b.max) + ")");
+  }
+}
+
+void read_restart(Section& s, RestartSpec& restart) {
+  Reader& r = s.reader();
+  s.get_choice("policy", restart.policy, names::kRestartPolicies);
+  s.get("exit_codes", restart.exit_codes, [&](const Item& item) -> std::optional<std::vector<int>> {
+    auto elements = r.list(item, "a list of exit codes like [0, 2]");
+    if (!elements) return std::nullopt;
+    std::vector<int> codes;
+    bool ok = true;
+    for (const Item& element : *elements) {
+      auto code = r.integer(element, 0, 255);
+      ok = ok && code;
+      if (code) codes.push_back(static_cast<int>(*code));
+    }
+    if (!ok) return std::nullopt;
+    // A set in meaning: sorted and unique, so that equal configs compare equal.
+    std::sort(codes.begin(), codes.end());
+    codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+    return codes;
+  });
+  s.get_section("backoff", [&](Section& backoff) { read_backoff(backoff, restart.backoff); });
+  s.get_duration("reset_after", restart.reset_after);
+  s.get_count("max_restarts", restart.max_restarts, 0);
+  s.get_duration("window", restart.window, Duration(1));
+  s.get_optional_duration("cooldown", restart.cooldown);
+}
+
+void read_stop(Section& s, StopSpec& stop) {
+  Reader& r = s.reader();
+  s.get("signal", stop.signal, [&](const Item& item) -> std::optional<int> {
+    constexpr std::string_view kWhat = "a signal name or number like TERM, INT or 15";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    auto signal = parse_signal(*text);
+    if (!signal) r.expected(item, kWhat);
+    return signal;
+  });
+  s.get_duration("timeout", stop.timeout);
+  s.get_duration("kill_after", stop.kill_after);
+}
+
+void read_limits(Section& s, LimitsSpec& limits) {
+  Reader& r = s.reader();
+  s.get_optional_size("memory", limits.memory);
+  s.get_optional_count("max_tasks", limits.max_tasks, 1);
+  s.get("cpus", limits.cpus, [&](const Item& item) -> std::optional<CpuSpec> {
+    constexpr std::string_view kWhat = "off, auto or a CPU list like \"0-3,6\"";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    CpuSpec cpus;
+    if (*text == "off") return cpus;
+    if (*text == "auto") {
+      cpus.mode = CpuSpec::Mode::kAuto;
+      return cpus;
+    }
+    auto list = parse_cpu_list(*text);
+    if (!list) {
+      r.expected(item, kWhat);
+      return std::nullopt;
+    }
+    cpus.mode = CpuSpec::Mode::kList;
+    cpus.cpus = std::move(*list);
+    return cpus;
+  });
+  s.get_integer("nice", limits.nice, -20, 19);
+  s.get_optional_count("nofile", limits.nofile, 1);
+}
+
+void read_env(Section& s, std::map<std::string, std::string>& env) {
+  Reader& r = s.reader();
+  for (const Item& variable : s.all()) {
+    if (variable.key.empty() || variable.key.find('=') != std::string::npos ||
+        variable.key.find('\0') != std::string::npos) {
+      r.error(variable.key_mark, "invalid environment variable name " + quote(variable.key));
+      continue;
+    }
+    if (auto value = r.string(variable, true)) env[variable.key] = std::move(*value);
+  }
+}
+
+void read_shared(Section& s, SharedSpec& shared) {
+  Reader& r = s.reader();
+  auto check_name = [&](const Item& item) {
+    if (valid_name(item.key)) return true;
+    r.error(item.key_mark,
+            "invalid shared name " + quote(item.key) + ": use letters, digits, '_', '.' and '-'");
+    return false;
+  };
+  s.get_section("values", [&](Section& values) {
+    for (const Item& value : values.all()) {
+      if (!check_name(value)) continue;
+      if (auto type = r.choice(value, names::kSharedTypes)) shared.values[value.key] = *type;
+    }
+  });
+  s.get_section("arrays", [&](Section& arrays) {
+    for (const Item& array : arrays.all()) {
+      if (!check_name(array)) continue;
+      if (shared.values.count(array.key)) {
+        r.error(array.key_mark,
+                "shared name " + quote(array.key) + " is both a value and an array");
+        continue;
+      }
+      Section body(r, array, arrays.scope().child(array.key), "a map like {type: u64, length: 64}");
+      SharedArraySpec spec;
+      body.get_choice("type", spec.type, names::kSharedTypes);
+      if (!body.get_count("length", spec.length, 1, kMaxSharedArrayLength) && body.valid()) {
+        r.error(body.mark(), arrays.scope().label(array.key) + " needs length:");
+      }
+      body.finish();
+      shared.arrays[array.key] = spec;
+    }
+  });
+}
+
+void read_source(Section& s, SourceSpec& source) {
+  Reader& r = s.reader();
+  auto item = s.take("source");
+  if (!item) return;
+  if (item->value.IsScalar() && item->value.Scalar() == "none") {
+    source = SourceSpec{};
+    return;
+  }
+  Section body(r, *item, s.scope().child("source"),
+               "none, {range: {from: 0, to: 1000}} or {file: PATH}");
+  body.get_section("range", [&](Section& range) {
+    size_t errors_before = r.error_count();
+    constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    bool has_from = range.get_integer("from", source.from, kMin, kMax);
+    bool has_to = range.get_integer("to", source.to, kMin, kMax);
+    source.kind = SourceSpec::Kind::kRange;
+    if (range.valid() && (!has_from || !has_to)) {
+      r.error(range.mark(), s.scope().label("source.range") + " needs both from: and to:");
+    } else if (r.error_count() == errors_before && source.from > source.to) {
+      r.error(range.peek("from")->mark(),
+              s.scope().label("source.range") + ": from (" + std::to_string(source.from) +
+                  ") must not be greater than to (" + std::to_string(source.to) + ")");
+    }
+  });
+  bool has_file = body.get("file", source.file, [&](const Item& i) { return r.string(i, false); });
+  if (has_file) source.kind = SourceSpec::Kind::kFile;
+  if (body.peek("range") && has_file) {
+    r.error(body.mark(), s.scope().label("source") + " takes range or file, not both");
+  } else if (!body.peek("range") && !has_file && body.valid()) {
+    r.error(body.mark(), s.scope().label("source") + " needs range: or file: (or write none)");
+  }
+  body.finish();
+}
+
+void read_sink(Section& s, SinkSpec& sink) {
+  Reader& r = s.reader();
+  auto item = s.take("sink");
+  if (!item) return;
+  if (item->value.IsScalar() && item->value.Scalar() == "none") {
+    sink = SinkSpec{};
+    return;
+  }
+  Section body(r, *item, s.scope().child("sink"), "none or {file: PATH}");
+  if (body.get("file", sink.file, [&](const Item& i) { return r.string(i, false); })) {
+    sink.kind = SinkSpec::Kind::kFile;
+  } else if (body.valid()) {
+    r.error(body.mark(), s.scope().label("sink") + " needs file: (or write none)");
+  }
+  body.finish();
+}
+
+void read_job(Section& s, JobSpec& job, unsigned cpus) {
+  Reader& r = s.reader();
+  if (auto command = s.take("command")) {
+    if (auto argv = read_command(r, *command)) job.command = std::move(*argv);
+  } else if (s.valid()) {
+    r.error(s.mark(),
+            "job " + quote(job.name) + " has no command; add command: [program, args...]");
+  }
+  s.get("workers", job.workers, [&](const Item& item) -> std::optional<uint32_t> {
+    std::string what = "an integer from 0 to " + std::to_string(kMaxWorkers) + " or auto";
+    auto text = r.text(item, what);
+    if (!text) return std::nullopt;
+    if (*text == "auto") {
+      job.workers_auto = true;
+      // No CPU count known (0) still means one worker, not none.
+      return std::max(cpus, 1u);
+    }
+    auto n = parse_unsigned(*text);
+    if (!n || *n > kMaxWorkers) {
+      r.expected(item, what);
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+  });
+  s.get_bool("autostart", job.autostart);
+  s.get_choice("channel", job.channel, names::kChannels);
+  s.get_section("pipe", [&](Section& pipe) {
+    pipe.get_choice("fds", job.pipe.fds, names::kPipeFds);
+    pipe.get_choice("framing", job.pipe.framing, names::kFramings);
+  });
+  s.get_section("queue", [&](Section& queue) { read_queue(queue, job.queue); });
+  s.get_section("restart", [&](Section& restart) { read_restart(restart, job.restart); });
+  s.get_section("start", [&](Section& start) { start.get_duration("settle", job.start.settle); });
+  s.get_section("stop", [&](Section& stop) { read_stop(stop, job.stop); });
+  s.get_section("health", [&](Section& health) {
+    health.get_optional_duration("heartbeat_timeout", job.health.heartbeat_timeout);
+  });
+  s.get_section("limits", [&](Section& limits) { read_limits(limits, job.limits); });
+  s.get_section("env", [&](Section& env) { read_env(env, job.env); });
+  s.get_string("cwd", job.cwd, true);
+  s.get_string("user", job.user, true);
+  s.get_section("shared", [&](Section& shared) { read_shared(shared, job.shared); });
+  read_source(s, job.source);
+  read_sink(s, job.sink);
+}
+
+// Reads a main file and the files its includes name into one Config.
+class Loader {
+ public:
+  explicit Loader(unsigned cpus) : cpus_(cpus) {}
+
+  ParseResult load(const std::string& text, const std::string& file) {
+    config_.file = file;
+    if (auto path = canonical(file)) loaded_.insert(*path);
+    file_order_.push_back(file);
+    Reader reader(file, errors_);
+    std::vector<Item> includes;
+    if (text.size() > kMaxConfigBytes) {
+      reader.error(YAML::Mark::null_mark(), "config is " + std::to_string(text.size()) +
+                                                " bytes; a config file may hold at most " +
+                                                format_size(kMaxConfigBytes));
+    } else if (auto root = parse_yaml(reader, text)) {
+      includes = read_main(reader, *root);
+    }
+    for (const Item& glob : includes) include(reader, glob);
+    return finish();
+  }
+
+ private:
+  struct Origin {
+    std::string file;
+    YAML::Mark mark;
+  };
+
+  // The document of TEXT; nullopt after recording why there is none.
+  std::optional<YAML::Node> parse_yaml(Reader& reader, const std::string& text) {
+    if (auto bad = find_non_text(text)) {
+      reader.error(bad->first, bad->second);
+      return std::nullopt;
+    }
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(text);
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp words this "bad file".
+      reader.error(e.mark, "lists and maps are nested too deeply (" + std::to_string(e.depth()) +
+                               " levels)");
+      return std::nullopt;
+    } catch (const YAML::Exception& e) {
+      std::string message = "YAML syntax error: " + e.msg;
+      if (e.mark.line >= 0 && tab_indented_near(text, e.mark.line)) {
+        message += " (a tab in the indentation? YAML indents with spaces only)";
+      }
+      reader.error(e.mark, message);
+      return std::nullopt;
+    }
+    if (documents.empty()) return YAML::Node();
+    for (size_t i = 1; i < documents.size(); ++i) {
+      if (!documents[i].IsNull()) {
+        reader.error(documents[i].Mark(), "a config file holds one YAML document; this is another");
+      }
+    }
+    return documents[0];
+  }
+
+  // Reads the main file's ROOT into config_; returns its include globs.
+  std::vector<Item> read_main(Reader& reader, const YAML::Node& root) {
+    Item top{Scope{}, "", YAML::Mark(), root};
+    if (!root.IsNull() && !root.IsMap()) {
+      reader.error(top.mark(),
+                   "the top level must be a map with keys like daemon: and jobs:, got " +
+                       Reader::describe(root));
+      return {};
+    }
+    Section s(reader, top, Scope{});
+    s.get_section("daemon", [&](Section& daemon) { read_daemon(daemon, config_.daemon); });
+    std::vector<Item> globs;
+    if (auto item = s.take("include")) {
+      if (auto elements = reader.list(*item, "a list of globs like [\"jobs.d/*.yaml\"]")) {
+        for (const Item& element : *elements) {
+          if (auto glob = reader.string(element, false)) {
+            config_.include.push_back(*glob);
+            globs.push_back(element);
+          }
+        }
+      }
+    }
+    if (auto jobs = s.take("jobs")) read_jobs(reader, *jobs);
+    s.finish();
+    return globs;
+  }
+
+  void read_jobs(Reader& reader, const Item& item) {
+    Section jobs(reader, item, Scope{"", "jobs"}, "a map of job names to jobs");
+    for (const Item& entry : jobs.all()) {
+      // A job with a bad name is still read, to report its other mistakes too.
+      bool named_well = valid_name(entry.key);
+      if (!named_well) {
+        reader.error(entry.key_mark, "invalid job name " + quote(entry.key) +
+                                         ": use letters, digits, '_', '.' and '-'");
+      }
+      JobSpec job;
+      job.name = entry.key;
+      Section body(reader, entry, Scope{entry.key, ""}, "a map of job settings");
+      read_job(body, job, cpus_);
+      body.finish();
+      if (named_well) add_job(std::move(job), Origin{reader.file(), entry.key_mark}, reader);
+    }
+  }
+
+  void add_job(JobSpec job, Origin origin, Reader& reader) {
+    auto [first, inserted] = origins_.emplace(job.name, origin);
+    if (!inserted) {
+      const Origin& o = first->second;
+      reader.error(origin.mark, "job " + quote(job.name) + " is already defined at " + o.file +
+                                    ":" + std::to_string(o.mark.line + 1) + ":" +
+                                    std::to_string(o.mark.column + 1));
+      return;
+    }
+    config_.jobs.push_back(std::move(job));
+  }
+
+  // Expands one include glob of the main file and reads each file it names.
+  void include(Reader& reader, const Item& glob) {
+    const std::string& pattern = glob.value.Scalar();
+    std::string full = pattern;
+    std::string dir = directory_of(reader.file());
+    if (!pattern.empty() && pattern[0] != '/' && !dir.empty()) {
+      full = escape_glob(dir) + (dir == "/" ? "" : "/") + pattern;
+    }
+    glob_t matches{};
+    glob_failure.clear();
+    int rc = ::glob(full.c_str(), 0, on_glob_error, &matches);
+    std::unique_ptr<glob_t, void (*)(glob_t*)> freer(&matches, globfree);
+    if (rc == GLOB_NOMATCH) return;  // an empty or missing jobs.d is fine
+    if (rc != 0) {
+      reader.error(glob, "cannot expand " + quote(full) + ": " +
+                             (rc == GLOB_NOSPACE ? "out of memory" : glob_failure));
+      return;
+    }
+    std::string from = reader.file() + ":" + std::to_string(glob.mark().line + 1) + ":" +
+                       std::to_string(glob.mark().column + 1);
+    for (size_t i = 0; i < matches.gl_pathc; ++i) {
+      std::string path = matches.gl_pathv[i];
+      // A file matched twice, or the main file matching its own glob, is read once.
+      if (auto real = canonical(path); real && !loaded_.insert(*real).second) continue;
+      load_included(path, from);
+    }
+  }
+
+  void load_included(const std::string& path, const std::string& from) {
+    file_order_.push_back(path);
+    Reader reader(path, errors_);
+    std::string error;
+    auto text = read_whole(path, error);
+    if (!text) {
+      reader.error(YAML::Mark::null_mark(), error + " (included from " + from + ")");
+      return;
+    }
+    auto root = parse_yaml(reader, *text);
+    if (!root) return;
+    Item top{Scope{}, "", YAML::Mark(), *root};
+    if (!root->IsNull() && !root->IsMap()) {
+      reader.error(top.mark(),
+                   "an included file must be a map holding jobs:, got " + Reader::describe(*root));
+      return;
+    }
+    Section s(reader, top, Scope{});
+    for (std::string_view key : {"daemon", "include"}) {
+      if (auto item = s.take(key)) {
+        reader.error(item->key_mark, quote(key) +
+                                         " is not allowed in an included file (included from " +
+                                         from + "); it holds only a jobs: map");
+      }
+    }
+    if (auto jobs = s.take("jobs")) read_jobs(reader, *jobs);
+    s.finish();
+  }
+
+  ParseResult finish() {
+    std::sort(config_.jobs.begin(), config_.jobs.end(),
+              [](const JobSpec& a, const JobSpec& b) { return a.name < b.name; });
+    // Errors are found section by section; a reader wants them in file order.
+    auto rank = [this](const Diagnostic& d) {
+      auto at = std::find(file_order_.begin(), file_order_.end(), d.file);
+      return std::tuple(at - file_order_.begin(), d.line, d.column);
+    };
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [&](const Diagnostic& a, const Diagnostic& b) { return rank(a) < rank(b); });
+    return ParseResult{std::move(config_), std::move(errors_)};
+  }
+
+  unsigned cpus_;
+  Config config_;
+  std::vector<Diagnostic> errors_;
+  std::map<std::string, Origin> origins_;  // job name -> where it was defined first
+  std::set<std::string> loaded_;           // canonical paths of the files read
+  std::vector<std::string> file_order_;
+};
+
+}  // namespace
+
+ParseResult load_string(const std::string& text, const std::string& file, unsigned cpus) {
+  try {
+    return Loader(cpus).load(text, file);
+  } catch (const std::exception& e) {
+    // yaml-cpp's node accessors may throw on a tree we did not expect; the
+    // contract is to never throw, so report it rather than crash a reload.
+    ParseResult result;
+    result.errors.push_back(
+        {file, 0, 0, std::string("internal error reading config: ") + e.what()});
+    return result;
+  }
+}
+
+ParseResult load_file(const std::string& file, unsigned cpus) {
+  std::string error;
+  auto text = read_whole(file, error);
+  if (!text) {
+    ParseResult result;
+    result.config.file = file;
+    result.errors.push_back({file, 0, 0, error});
+    return result;
+  }
+  return load_string(*text, file, cpus);
+}
+
+}  // namespace corral::config

@@ -1,0 +1,311 @@
+// Parsers and printers for the small value syntaxes of a config: durations,
+// sizes, signals, file modes, CPU lists and command strings.
+#include "config/units.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace corral::config {
+namespace {
+
+// Durations are added to steady_clock time points in nanoseconds; ten years
+// keeps every sum far from overflow and is longer than any sane timeout.
+constexpr int64_t kMaxDurationMs = int64_t{10} * 365 * 24 * 3600 * 1000;
+
+// Bounds a CPU list so that "0-4000000000" cannot allocate gigabytes.
+constexpr int kMaxCpu = 4095;
+
+std::string_view trim(std::string_view s) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// A decimal number and the unit text after it: "1.5 MiB" -> {"1", "5", "MiB"}.
+struct NumberWithUnit {
+  std::string_view whole;
+  std::string_view fraction;  // without the dot; may be empty
+  std::string_view unit;
+};
+
+std::optional<NumberWithUnit> split_number(std::string_view text) {
+  text = trim(text);
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0) return std::nullopt;  // also refuses a sign
+  NumberWithUnit n{text.substr(0, i), {}, {}};
+  if (i < text.size() && text[i] == '.') {
+    size_t start = ++i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start) return std::nullopt;
+    n.fraction = text.substr(start, i - start);
+  }
+  n.unit = trim(text.substr(i));
+  return n;
+}
+
+// whole.fraction * scale as an exact integer; nullopt on overflow or when the
+// product has a fractional part ("0.5ms", "0.3B").
+std::optional<uint64_t> scale_exact(const NumberWithUnit& n, uint64_t scale) {
+  uint64_t whole = 0;
+  auto [end, ec] = std::from_chars(n.whole.data(), n.whole.data() + n.whole.size(), whole);
+  if (ec != std::errc() || end != n.whole.data() + n.whole.size()) return std::nullopt;
+  if (whole != 0 && scale > std::numeric_limits<uint64_t>::max() / whole) return std::nullopt;
+  uint64_t result = whole * scale;
+
+  std::string_view fraction = n.fraction;
+  while (!fraction.empty() && fraction.back() == '0') fraction.remove_suffix(1);
+  if (fraction.empty()) return result;
+  if (fraction.size() > 12) return std::nullopt;  // finer than any unit we scale by
+  uint64_t digits = 0;
+  uint64_t denominator = 1;
+  for (char c : fraction) {
+    digits = digits * 10 + static_cast<uint64_t>(c - '0');
+    denominator *= 10;
+  }
+  // scale is at most 2^40 and digits < 10^12, so this product can overflow:
+  // check before multiplying.
+  if (digits != 0 && scale > std::numeric_limits<uint64_t>::max() / digits) return std::nullopt;
+  uint64_t scaled = digits * scale;
+  if (scaled % denominator != 0) return std::nullopt;
+  uint64_t part = scaled / denominator;
+  if (result > std::numeric_limits<uint64_t>::max() - part) return std::nullopt;
+  return result + part;
+}
+
+struct SignalName {
+  const char* name;
+  int number;
+};
+
+constexpr std::array<SignalName, 31> kSignals = {{
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+    {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
+    {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT},
+    {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+    {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+    {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS},
+}};
+
+}  // namespace
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  auto n = split_number(text);
+  if (!n) return std::nullopt;
+  uint64_t scale = 0;
+  if (n->unit == "ms") {
+    scale = 1;
+  } else if (n->unit == "s" || n->unit.empty()) {
+    scale = 1000;
+  } else if (n->unit == "m") {
+    scale = 60 * 1000;
+  } else if (n->unit == "h") {
+    scale = 3600 * 1000;
+  } else {
+    return std::nullopt;
+  }
+  auto ms = scale_exact(*n, scale);
+  if (!ms || *ms > static_cast<uint64_t>(kMaxDurationMs)) return std::nullopt;
+  return Duration(static_cast<int64_t>(*ms));
+}
+
+std::string format_duration(Duration d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  if (ms % (3600 * 1000) == 0) return std::to_string(ms / (3600 * 1000)) + "h";
+  if (ms % (60 * 1000) == 0) return std::to_string(ms / (60 * 1000)) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  auto n = split_number(text);
+  if (!n) return std::nullopt;
+  struct Unit {
+    const char* name;
+    uint64_t bytes;
+  };
+  static constexpr Unit kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"KiB", kKiB},
+      {"KB", kKiB},
+      {"K", kKiB},
+      {"MiB", kMiB},
+      {"MB", kMiB},
+      {"M", kMiB},
+      {"GiB", kGiB},
+      {"GB", kGiB},
+      {"G", kGiB},
+      {"TiB", kGiB * kKiB},
+      {"TB", kGiB * kKiB},
+      {"T", kGiB * kKiB},
+  };
+  for (const Unit& unit : kUnits) {
+    if (equals_ignore_case(n->unit, unit.name)) return scale_exact(*n, unit.bytes);
+  }
+  return std::nullopt;
+}
+
+std::string format_size(uint64_t bytes) {
+  if (bytes == 0) return "0B";
+  static constexpr std::pair<uint64_t, const char*> kUnits[] = {
+      {kGiB * kKiB, "TiB"}, {kGiB, "GiB"}, {kMiB, "MiB"}, {kKiB, "KiB"}};
+  for (const auto& [size, name] : kUnits) {
+    if (bytes % size == 0) return std::to_string(bytes / size) + name;
+  }
+  return std::to_string(bytes) + "B";
+}
+
+std::optional<int> parse_signal(std::string_view text) {
+  text = trim(text);
+  if (all_digits(text)) {
+    int number = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    if (number < 1 || number > SIGRTMAX) return std::nullopt;
+    return number;
+  }
+  if (text.size() > 3 && equals_ignore_case(text.substr(0, 3), "SIG")) text.remove_prefix(3);
+  for (const SignalName& s : kSignals) {
+    if (equals_ignore_case(text, s.name)) return s.number;
+  }
+  return std::nullopt;
+}
+
+std::string signal_name(int signal) {
+  for (const SignalName& s : kSignals) {
+    if (s.number == signal) return s.name;
+  }
+  return std::to_string(signal);
+}
+
+std::optional<unsigned> parse_mode(std::string_view text) {
+  text = trim(text);
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + static_cast<unsigned>(c - '0');
+  }
+  if (mode > 07777) return std::nullopt;
+  return mode;
+}
+
+std::optional<std::vector<int>> parse_cpu_list(std::string_view text) {
+  auto parse_cpu = [](std::string_view s) -> std::optional<int> {
+    s = trim(s);
+    int cpu = 0;
+    if (!all_digits(s) || s.size() > 6) return std::nullopt;
+    std::from_chars(s.data(), s.data() + s.size(), cpu);
+    if (cpu > kMaxCpu) return std::nullopt;
+    return cpu;
+  };
+  std::vector<int> cpus;
+  while (true) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    size_t dash = item.find('-');
+    auto first = parse_cpu(item.substr(0, dash));
+    auto last = dash == std::string_view::npos ? first : parse_cpu(item.substr(dash + 1));
+    if (!first || !last || *first > *last) return std::nullopt;
+    for (int cpu = *first; cpu <= *last; ++cpu) cpus.push_back(cpu);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  return cpus;
+}
+
+std::optional<std::vector<std::string>> split_command(std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;  // distinguishes '' (an empty word) from no word
+  size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i++];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else if (c == '\'') {
+      size_t close = text.find('\'', i);
+      if (close == std::string_view::npos) return std::nullopt;
+      word.append(text.substr(i, close - i));
+      i = close + 1;
+      in_word = true;
+    } else if (c == '"') {
+      in_word = true;
+      while (true) {
+        if (i >= text.size()) return std::nullopt;
+        char d = text[i++];
+        if (d == '"') break;
+        if (d == '\\' && i < text.size()) {
+          char e = text[i];
+          if (e == '"' || e == '\\' || e == '$' || e == '`') {
+            word += e;
+            ++i;
+            continue;
+          }
+          if (e == '\n') {  // a line continuation disappears
+            ++i;
+            continue;
+          }
+        }
+        word += d;
+      }
+    } else if (c == '\\') {
+      if (i >= text.size()) return std::nullopt;
+      char e = text[i++];
+      if (e == '\n') continue;  // a line continuation disappears
+      word += e;
+      in_word = true;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  // Two rows of the classic dynamic programme: row[j] is the distance between
+  // the first i characters of a and the first j of b.
+  std::vector<size_t> previous(b.size() + 1);
+  std::vector<size_t> current(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    current[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t substitute = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitute});
+    }
+    std::swap(previous, current);
+  }
+  return previous[b.size()];
+}
+
+}  // namespace corral::config

@@ -1,0 +1,200 @@
+#include "ctl/client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "config/parse.h"
+
+namespace corral::ctl {
+
+ClientError ClientError::unreachable(std::string_view socket, int err) {
+  return unreachable(socket, std::strerror(err));
+}
+
+ClientError ClientError::unreachable(std::string_view socket, std::string_view why) {
+  std::string message = "cannot reach corrald at ";
+  message.append(socket).append(": ").append(why);
+  return ClientError(Kind::kUnreachable, std::move(message));
+}
+
+ClientError ClientError::protocol(std::string message) {
+  return ClientError(Kind::kProtocol, std::move(message));
+}
+
+int ClientError::exit_code() const {
+  return kind_ == Kind::kUnreachable ? protocol::kExitUnreachable : protocol::kExitFailed;
+}
+
+namespace {
+
+// A blocking connect interrupted by a signal goes on in the background; wait
+// for it instead of starting another one (which would fail with EALREADY).
+int finish_interrupted_connect(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  while (::poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) return errno;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  return err;
+}
+
+}  // namespace
+
+Result<Client> Client::connect(const std::string& socket_path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.empty()) return ClientError::unreachable(socket_path, "empty socket path");
+  if (socket_path.size() >= sizeof addr.sun_path) {
+    return ClientError::unreachable(
+        socket_path,
+        "socket path too long (at most " + std::to_string(sizeof addr.sun_path - 1) + " bytes)");
+  }
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ClientError::unreachable(socket_path, errno);
+  Client client(fd, socket_path);  // closes fd on every return below
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+    int err = errno == EINTR ? finish_interrupted_connect(fd) : errno;
+    if (err != 0) return ClientError::unreachable(socket_path, err);
+  }
+  return client;
+}
+
+Client::Client(Client&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      socket_path_(std::move(other.socket_path_)),
+      buffer_(std::move(other.buffer_)),
+      peer_closed_(other.peer_closed_) {}
+
+Client& Client::operator=(Client&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    socket_path_ = std::move(other.socket_path_);
+    buffer_ = std::move(other.buffer_);
+    peer_closed_ = other.peer_closed_;
+  }
+  return *this;
+}
+
+Client::~Client() { close(); }
+
+void Client::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Status Client::send(const Json& request) {
+  if (fd_ < 0) return ClientError::protocol("not connected to corrald");
+  std::string line = protocol::encode_line(request);
+  if (line.size() - 1 > protocol::kMaxLineBytes) {
+    return ClientError::protocol("request too long (over " +
+                                 std::to_string(protocol::kMaxLineBytes) + " bytes)");
+  }
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    // MSG_NOSIGNAL: a daemon that went away is an error to report, not SIGPIPE.
+    ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EPIPE || errno == ECONNRESET) {
+        peer_closed_ = true;
+        return ClientError::protocol("corrald closed the connection");
+      }
+      return ClientError::protocol(std::string("sending to corrald: ") + std::strerror(errno));
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  return std::monostate{};
+}
+
+Result<std::string> Client::read_line() {
+  if (fd_ < 0) return ClientError::protocol("not connected to corrald");
+  size_t scanned = 0;  // bytes of buffer_ known to hold no '\n'
+  while (true) {
+    size_t newline = buffer_.find('\n', scanned);
+    if (newline != std::string::npos) {
+      if (newline > protocol::kMaxLineBytes) break;
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return line;
+    }
+    scanned = buffer_.size();
+    if (scanned > protocol::kMaxLineBytes) break;
+
+    char chunk[64 * 1024];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNRESET) return ClientError::protocol("corrald closed the connection");
+      return ClientError::protocol(std::string("reading from corrald: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      return ClientError::protocol(buffer_.empty()
+                                       ? "corrald closed the connection"
+                                       : "corrald closed the connection in the middle of a line");
+    }
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+  // The stream cannot be resynchronised after an oversized line.
+  close();
+  return ClientError::protocol("reply line from corrald longer than " +
+                               std::to_string(protocol::kMaxLineBytes) + " bytes");
+}
+
+Result<Json> Client::read_message() {
+  auto line = read_line();
+  if (!line) return line.error();
+  Json message = Json::parse(*line, nullptr, /*allow_exceptions=*/false);
+  if (message.is_discarded()) {
+    return ClientError::protocol("malformed reply from corrald: bad JSON");
+  }
+  if (!message.is_object()) {
+    return ClientError::protocol("malformed reply from corrald: not a JSON object");
+  }
+  return message;
+}
+
+Result<Json> Client::call(const Json& request) {
+  auto sent = send(request);
+  // A peer that corrald refuses gets one error line, then the connection is
+  // closed, maybe before our request went out: that line is still readable.
+  if (!sent && !peer_closed_) return sent.error();
+  auto reply = read_message();
+  if (!reply) return sent ? reply.error() : sent.error();
+  // Refused is "cannot reach", like a socket file we may not open.
+  auto refused = reply->find("refused");
+  if (refused != reply->end() && refused->is_boolean() && refused->get<bool>()) {
+    auto error = reply->find("error");
+    return ClientError::unreachable(socket_path_, error != reply->end() && error->is_string()
+                                                      ? error->get<std::string>()
+                                                      : "refused by corrald");
+  }
+  return reply;
+}
+
+SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* env,
+                            const std::optional<std::string>& config_file) {
+  if (flag) return {*flag, {}};
+  if (env != nullptr && *env != '\0') return {env, {}};
+  if (!config_file) return {protocol::kDefaultSocket, {}};
+
+  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  config::ParseResult parsed = config::load_file(*config_file, cpus);
+  SocketChoice choice;
+  for (const auto& diagnostic : parsed.errors) choice.errors.push_back(diagnostic.str());
+  if (parsed.ok()) choice.path = parsed.config.daemon.socket;
+  return choice;
+}
+
+}  // namespace corral::ctl

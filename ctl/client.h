@@ -1,0 +1,111 @@
+// corralctl's connection to corrald: where the control socket is
+// (resolve_socket) and a small blocking client that speaks the line protocol
+// of docs/control-protocol.md over it. Plain POSIX sockets, so that corralctl
+// stays light and starts fast. A Client is not thread-safe; use one per
+// thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "protocol/control.h"
+
+namespace corral::ctl {
+
+using protocol::Json;
+
+// Why talking to corrald failed.
+class ClientError {
+ public:
+  enum class Kind {
+    kUnreachable,  // no connection: no socket, refused, no permission (exit 3)
+    kProtocol,     // connected, but the conversation broke: closed, bad reply (exit 1)
+  };
+
+  // "cannot reach corrald at SOCKET: strerror(err)".
+  static ClientError unreachable(std::string_view socket, int err);
+  static ClientError unreachable(std::string_view socket, std::string_view why);
+  static ClientError protocol(std::string message);
+
+  Kind kind() const { return kind_; }
+  const std::string& message() const { return message_; }
+  // kExitUnreachable or kExitFailed.
+  int exit_code() const;
+
+ private:
+  ClientError(Kind kind, std::string message) : kind_(kind), message_(std::move(message)) {}
+  Kind kind_;
+  std::string message_;
+};
+
+// A value or the ClientError that prevented it.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
+  Result(ClientError error) : v_(std::move(error)) {}  // NOLINT: implicit by design
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  T& operator*() { return value(); }
+  T* operator->() { return &value(); }
+  const ClientError& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, ClientError> v_;
+};
+
+using Status = Result<std::monostate>;
+
+// One connection to corrald. Requests and replies are single lines of at most
+// protocol::kMaxLineBytes. Calls block; EINTR is retried.
+class Client {
+ public:
+  static Result<Client> connect(const std::string& socket_path);
+
+  Client(Client&& other) noexcept;
+  Client& operator=(Client&& other) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  const std::string& socket_path() const { return socket_path_; }
+
+  // Sends REQUEST as one line.
+  Status send(const Json& request);
+  // The next line from corrald, without its '\n'. End of stream is an error:
+  // corrald always ends a conversation with a reply or {"end": true}.
+  Result<std::string> read_line();
+  // The next line, which must be a JSON object.
+  Result<Json> read_message();
+  // send, then read_message: one request, one reply. A reply with
+  // "refused": true (corrald does not accept this peer) is a kUnreachable error.
+  Result<Json> call(const Json& request);
+
+ private:
+  Client(int fd, std::string socket_path) : fd_(fd), socket_path_(std::move(socket_path)) {}
+  void close();
+
+  int fd_ = -1;
+  std::string socket_path_;
+  std::string buffer_;        // received bytes not yet returned by read_line
+  bool peer_closed_ = false;  // a send found corrald's end closed
+};
+
+// Where corralctl finds the daemon (SPEC section 1): FLAG (-s), else ENV
+// ($CORRAL_SOCKET, may be null), else daemon.socket of CONFIG_FILE (-c),
+// else protocol::kDefaultSocket. The config is read only when it decides;
+// its errors, if any, come back in `errors` ("file:line:column: message").
+struct SocketChoice {
+  std::string path;
+  std::vector<std::string> errors;
+};
+SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* env,
+                            const std::optional<std::string>& config_file);
+
+}  // namespace corral::ctl

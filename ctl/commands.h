@@ -1,0 +1,69 @@
+// corralctl's commands: for each, how its arguments become a request to
+// corrald and how corrald's reply is shown, as text (supervisorctl style) or
+// as JSON (--json). Nothing here does I/O: main.cc sends the request and
+// prints the Output, so every decision (request, text, exit code) is a pure
+// function that a unit test can check.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctl/client.h"
+#include "protocol/control.h"
+
+namespace corral::ctl {
+
+using protocol::Json;
+
+enum class Format { kText, kJson };
+
+// What corralctl prints and how it exits.
+struct Output {
+  std::string out;  // for stdout
+  std::string err;  // for stderr, each line starting "corralctl: " or "usage: "
+  int exit_code = protocol::kExitOk;
+  bool operator==(const Output&) const = default;
+};
+
+struct Command;
+
+// What to do for one command line: ask corrald, or answer at once (help,
+// `COMMAND --help`, a usage error).
+struct Plan {
+  const Command* command = nullptr;  // null for an unknown command
+  std::optional<Json> request;       // when set: send it to corrald, then format_reply
+  Output local;                      // when there is no request: print it and exit
+};
+
+struct Command {
+  std::string_view name;
+  std::string_view synopsis;  // arguments after the name, e.g. "TARGET..."
+  std::string_view summary;   // one line for the command list
+  std::string_view details;   // the rest of `help COMMAND`
+  // ARGS (the words after the name; options included) -> Plan.
+  Plan (*plan)(const Command& self, const std::vector<std::string>& args, Format format);
+  // corrald's REPLY to REQUEST -> Output. Null for commands that need no daemon.
+  Output (*format)(const Json& request, const Json& reply, Format format);
+};
+
+// Every command, in the order `help` lists them.
+std::span<const Command> commands();
+const Command* find_command(std::string_view name);
+
+// NAME ARGS... -> Plan. An unknown NAME is a usage error.
+Plan plan_command(std::string_view name, const std::vector<std::string>& args, Format format);
+
+// The reply of corrald to PLAN.request, as the user sees it. A reply that
+// does not have the shape of docs/control-protocol.md is an error (exit 1).
+Output format_reply(const Plan& plan, const Json& reply, Format format);
+
+// What to show when ERROR kept the request or its reply from getting through.
+Output format_client_error(const Plan& plan, const ClientError& error, Format format);
+
+// `corralctl help`: the usage line, the command list and the global options.
+std::string overview();
+
+}  // namespace corral::ctl

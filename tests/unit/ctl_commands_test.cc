@@ -1,0 +1,669 @@
+// corralctl's command table (requests built from argv, replies shown as text
+// and JSON, exit codes), then its client against a fake corrald on a real
+// socket in a temp dir.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ctl/client.h"
+#include "ctl/commands.h"
+#include "protocol/control.h"
+
+namespace corral::ctl {
+namespace {
+
+using protocol::kExitFailed;
+using protocol::kExitOk;
+using protocol::kExitUnreachable;
+using protocol::kExitUsage;
+
+using Args = std::vector<std::string>;
+
+Plan text_plan(std::string_view name, const Args& args) {
+  return plan_command(name, args, Format::kText);
+}
+
+Json worker(std::string name, std::string state, std::string description, int restarts = 0,
+            int tasks_ok = 0, int tasks_failed = 0) {
+  auto colon = name.find(':');
+  return Json{{"name", name},
+              {"job", name.substr(0, colon)},
+              {"index", std::stoi(name.substr(colon + 1))},
+              {"state", state},
+              {"pid", nullptr},
+              {"uptime_s", 0},
+              {"restarts", restarts},
+              {"exit_status", nullptr},
+              {"exit_description", nullptr},
+              {"spawn_error", nullptr},
+              {"description", description},
+              {"tasks_ok", tasks_ok},
+              {"tasks_failed", tasks_failed},
+              {"cpu_s", 0.0},
+              {"rss_bytes", 0}};
+}
+
+// ---- Requests from argv ----
+
+TEST(CtlPlanTest, StatusWithoutTargetsAsksForAll) {
+  Plan plan = text_plan("status", {});
+  ASSERT_TRUE(plan.request);
+  EXPECT_EQ(*plan.request, Json({{"cmd", "status"}}));
+}
+
+TEST(CtlPlanTest, TargetsAreValidatedAndNormalized) {
+  Plan plan = text_plan("status", {"web", "db:007", "all"});
+  ASSERT_TRUE(plan.request);
+  EXPECT_EQ(*plan.request,
+            Json({{"cmd", "status"}, {"targets", Json::array({"web", "db:7", "all"})}}));
+}
+
+TEST(CtlPlanTest, StartStopRestartSendTheirTargets) {
+  for (std::string name : {"start", "stop", "restart"}) {
+    Plan plan = text_plan(name, {"web:0", "batch"});
+    ASSERT_TRUE(plan.request) << name;
+    EXPECT_EQ(*plan.request, Json({{"cmd", name}, {"targets", Json::array({"web:0", "batch"})}}));
+  }
+}
+
+TEST(CtlPlanTest, BadTargetIsAUsageErrorNamingIt) {
+  Plan plan = text_plan("start", {"web:0", "web:x"});
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitUsage);
+  EXPECT_EQ(plan.local.out, "");
+  EXPECT_EQ(plan.local.err,
+            "corralctl: start: invalid target 'web:x' (expected JOB, JOB:INDEX or all)\n"
+            "usage: corralctl start TARGET...\n");
+}
+
+TEST(CtlPlanTest, OtherBadTargets) {
+  for (std::string bad : {"", "web:", ":0", "we b", "web:-1", "web:0:1", "a/b"}) {
+    Plan plan = text_plan("stop", {bad});
+    EXPECT_FALSE(plan.request) << bad;
+    EXPECT_EQ(plan.local.exit_code, kExitUsage) << bad;
+    EXPECT_NE(plan.local.err.find("'" + bad + "'"), std::string::npos) << plan.local.err;
+  }
+}
+
+TEST(CtlPlanTest, StartNeedsATarget) {
+  Plan plan = text_plan("start", {});
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitUsage);
+  EXPECT_EQ(plan.local.err,
+            "corralctl: start: needs at least one TARGET\nusage: corralctl start TARGET...\n");
+}
+
+TEST(CtlPlanTest, UnknownOptionOfACommand) {
+  Plan plan = text_plan("status", {"--json"});
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitUsage);
+  EXPECT_EQ(plan.local.err,
+            "corralctl: status: unknown option '--json' (global options go before the command)\n"
+            "usage: corralctl status [TARGET...]\n");
+  EXPECT_EQ(text_plan("status", {"-x"}).local.err,
+            "corralctl: status: unknown option '-x'\nusage: corralctl status [TARGET...]\n");
+}
+
+TEST(CtlPlanTest, DoubleDashLetsAJobLookLikeAnOption) {
+  Plan plan = text_plan("stop", {"--", "-web"});
+  ASSERT_TRUE(plan.request);
+  EXPECT_EQ((*plan.request)["targets"], Json::array({"-web"}));
+}
+
+TEST(CtlPlanTest, PidWithAndWithoutTargets) {
+  EXPECT_EQ(*text_plan("pid", {}).request, Json({{"cmd", "pid"}}));
+  EXPECT_EQ(*text_plan("pid", {"web:1"}).request,
+            Json({{"cmd", "pid"}, {"targets", Json::array({"web:1"})}}));
+}
+
+TEST(CtlPlanTest, ShutdownAndVersionTakeNoArguments) {
+  EXPECT_EQ(*text_plan("shutdown", {}).request, Json({{"cmd", "shutdown"}}));
+  EXPECT_EQ(*text_plan("version", {}).request, Json({{"cmd", "version"}}));
+  Plan plan = text_plan("shutdown", {"now"});
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitUsage);
+  EXPECT_EQ(plan.local.err,
+            "corralctl: shutdown: unexpected argument 'now'\nusage: corralctl shutdown\n");
+}
+
+TEST(CtlPlanTest, UnknownCommand) {
+  Plan plan = text_plan("stats-of-doom", {});
+  EXPECT_EQ(plan.command, nullptr);
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitUsage);
+  EXPECT_EQ(plan.local.err,
+            "corralctl: unknown command 'stats-of-doom'\n"
+            "run 'corralctl help' for the list of commands\n");
+}
+
+TEST(CtlPlanTest, HelpListsEveryCommandWithoutTheDaemon) {
+  Plan plan = text_plan("help", {});
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitOk);
+  EXPECT_EQ(plan.local.out, overview());
+  for (const auto& command : commands()) {
+    EXPECT_NE(plan.local.out.find("\n  " + std::string(command.name)), std::string::npos)
+        << command.name;
+    EXPECT_FALSE(command.summary.empty()) << command.name;
+  }
+}
+
+TEST(CtlPlanTest, HelpOfACommand) {
+  Plan plan = text_plan("help", {"status"});
+  EXPECT_EQ(plan.local.exit_code, kExitOk);
+  EXPECT_EQ(plan.local.out.rfind("usage: corralctl status [TARGET...]\n\n", 0), 0u);
+  EXPECT_NE(plan.local.out.find("Exits 1 if any worker shown is FATAL or BACKOFF"),
+            std::string::npos);
+  EXPECT_EQ(text_plan("status", {"--help"}).local, plan.local);
+  EXPECT_EQ(text_plan("help", {"nope"}).local.exit_code, kExitUsage);
+}
+
+TEST(CtlPlanTest, HelpAsJson) {
+  Plan plan = plan_command("help", {}, Format::kJson);
+  Json list = Json::parse(plan.local.out);
+  ASSERT_TRUE(list.is_array());
+  EXPECT_EQ(list.size(), commands().size());
+  EXPECT_EQ(list[0]["name"], "status");
+  EXPECT_EQ(list[0]["usage"], "corralctl status [TARGET...]");
+}
+
+// ---- status ----
+
+Output status_reply(const Json& workers, Format format = Format::kText) {
+  Plan plan = plan_command("status", {}, format);
+  return format_reply(plan, Json{{"ok", true}, {"workers", workers}}, format);
+}
+
+TEST(CtlStatusTest, TextTableIsAligned) {
+  Json running = worker("web:0", "RUNNING", "pid 1234, uptime 0:01:02", 2, 120);
+  running["pid"] = 1234;
+  Json workers = Json::array({
+      running,
+      worker("web:1", "BACKOFF", "exit status 1; retry in 0.4s", 3, 7, 1),
+      worker("batch-long:10", "STOPPED", "Not started"),
+      worker("x:0", "FATAL", "exec nope: No such file or directory", 5, 0, 4),
+  });
+  Output output = status_reply(workers);
+  EXPECT_EQ(output.out,
+            "web:0          RUNNING   pid 1234, uptime 0:01:02; restarts 2; tasks 120 ok\n"
+            "web:1          BACKOFF   exit status 1; retry in 0.4s; restarts 3; tasks 7 ok, 1 "
+            "failed\n"
+            "batch-long:10  STOPPED   Not started\n"
+            "x:0            FATAL     exec nope: No such file or directory; restarts 5; tasks 0 "
+            "ok, 4 failed\n");
+  EXPECT_EQ(output.err, "");
+  EXPECT_EQ(output.exit_code, kExitFailed);  // FATAL and BACKOFF
+}
+
+TEST(CtlStatusTest, AllRunningExitsZeroAndEmptyDescriptionLeavesNoTrailingSpace) {
+  Output output = status_reply(Json::array(
+      {worker("a:0", "RUNNING", "pid 1, uptime 0:00:05"), worker("a:1", "STOPPED", "")}));
+  EXPECT_EQ(output.out,
+            "a:0  RUNNING   pid 1, uptime 0:00:05\n"
+            "a:1  STOPPED\n");
+  EXPECT_EQ(output.exit_code, kExitOk);
+}
+
+TEST(CtlStatusTest, ExitCodeFollowsTheStatesShown) {
+  for (std::string state : {"STOPPED", "STARTING", "RUNNING", "STOPPING", "EXITED"}) {
+    EXPECT_EQ(status_reply(Json::array({worker("a:0", state, "")})).exit_code, kExitOk) << state;
+  }
+  for (std::string state : {"BACKOFF", "FATAL"}) {
+    EXPECT_EQ(status_reply(Json::array({worker("a:0", state, "")})).exit_code, kExitFailed)
+        << state;
+  }
+  EXPECT_EQ(status_reply(Json::array()).exit_code, kExitOk);
+  EXPECT_EQ(status_reply(Json::array()).out, "");
+}
+
+TEST(CtlStatusTest, WithoutDescriptionTheLineIsRebuiltFromFields) {
+  Json w = worker("a:0", "RUNNING", "");
+  w.erase("description");
+  w["pid"] = 42;
+  w["uptime_s"] = 3723.5;
+  Json dead = worker("a:1", "FATAL", "");
+  dead["spawn_error"] = "exec nope: No such file or directory";
+  EXPECT_EQ(status_reply(Json::array({w, dead})).out,
+            "a:0  RUNNING   pid 42, uptime 1:02:03\n"
+            "a:1  FATAL     exec nope: No such file or directory\n");
+}
+
+TEST(CtlStatusTest, JsonPrintsTheWorkerObjects) {
+  Json workers = Json::array({worker("web:0", "RUNNING", "pid 1, uptime 0:00:01")});
+  Output output = status_reply(workers, Format::kJson);
+  EXPECT_EQ(Json::parse(output.out), workers);
+  EXPECT_EQ(output.exit_code, kExitOk);
+  EXPECT_EQ(status_reply(Json::array({worker("a:0", "FATAL", "")}), Format::kJson).exit_code,
+            kExitFailed);
+}
+
+TEST(CtlStatusTest, ErrorReply) {
+  Plan plan = text_plan("status", {"nope"});
+  Output output = format_reply(plan, protocol::error_reply("unknown job 'nope'"), Format::kText);
+  EXPECT_EQ(output.out, "");
+  EXPECT_EQ(output.err, "corralctl: unknown job 'nope'\n");
+  EXPECT_EQ(output.exit_code, kExitFailed);
+}
+
+TEST(CtlStatusTest, MalformedReplies) {
+  Plan plan = text_plan("status", {});
+  for (Json reply : {Json{{"workers", Json::array()}}, Json{{"ok", "yes"}}, Json{{"ok", true}},
+                     Json{{"ok", true}, {"workers", Json::array({1, 2})}}, Json::array()}) {
+    Output output = format_reply(plan, reply, Format::kText);
+    EXPECT_EQ(output.exit_code, kExitFailed) << reply;
+    EXPECT_EQ(output.err.rfind("corralctl: malformed reply from corrald: ", 0), 0u) << output.err;
+  }
+}
+
+TEST(CtlStatusTest, FieldsOfTheWrongTypeDoNotThrow) {
+  Json odd = {{"name", 5}, {"state", nullptr}, {"restarts", "many"}, {"description", 3}};
+  Output output = status_reply(Json::array({odd}));
+  EXPECT_EQ(output.exit_code, kExitOk);
+  EXPECT_EQ(output.out, "\n");
+}
+
+// ---- start, stop, restart ----
+
+Json action_worker(std::string name, bool ok, std::string state, std::string message) {
+  return Json{{"name", name}, {"ok", ok}, {"state", state}, {"message", message}};
+}
+
+TEST(CtlActionTest, StartPrintsOneLinePerWorker) {
+  Plan plan = text_plan("start", {"web"});
+  Json reply = {
+      {"ok", false},
+      {"workers", Json::array({action_worker("web:0", true, "RUNNING", "started"),
+                               action_worker("web:1", true, "RUNNING", "already started"),
+                               action_worker("web:2", false, "FATAL", "ERROR (spawn error)")})}};
+  Output output = format_reply(plan, reply, Format::kText);
+  EXPECT_EQ(output.out,
+            "web:0: started\n"
+            "web:1: already started\n"
+            "web:2: ERROR (spawn error)\n");
+  EXPECT_EQ(output.err, "");
+  EXPECT_EQ(output.exit_code, kExitFailed);
+}
+
+TEST(CtlActionTest, AllOkExitsZero) {
+  Plan plan = text_plan("stop", {"all"});
+  Json reply = {{"ok", true},
+                {"workers", Json::array({action_worker("a:0", true, "STOPPED", "stopped"),
+                                         action_worker("a:1", true, "STOPPED", "not running")})}};
+  Output output = format_reply(plan, reply, Format::kText);
+  EXPECT_EQ(output.out, "a:0: stopped\na:1: not running\n");
+  EXPECT_EQ(output.exit_code, kExitOk);
+}
+
+TEST(CtlActionTest, AWorkerNotOkFailsEvenIfTheReplySaysOk) {
+  Plan plan = text_plan("restart", {"a:0"});
+  Json reply = {
+      {"ok", true},
+      {"workers",
+       Json::array({action_worker("a:0", false, "FATAL", "ERROR (abnormal termination)")})}};
+  EXPECT_EQ(format_reply(plan, reply, Format::kText).exit_code, kExitFailed);
+}
+
+TEST(CtlActionTest, MissingMessageFallsBack) {
+  Plan plan = text_plan("restart", {"a"});
+  Json reply = {
+      {"ok", false},
+      {"workers", Json::array({Json{{"name", "a:0"}, {"ok", true}},
+                               Json{{"name", "a:1"}, {"ok", false}, {"state", "FATAL"}}})}};
+  EXPECT_EQ(format_reply(plan, reply, Format::kText).out, "a:0: restarted\na:1: ERROR (FATAL)\n");
+}
+
+TEST(CtlActionTest, ErrorReplyWithoutWorkers) {
+  Plan plan = text_plan("start", {"nope"});
+  Output output = format_reply(plan, protocol::error_reply("unknown job 'nope'"), Format::kText);
+  EXPECT_EQ(output.out, "");
+  EXPECT_EQ(output.err, "corralctl: unknown job 'nope'\n");
+  EXPECT_EQ(output.exit_code, kExitFailed);
+}
+
+TEST(CtlActionTest, JsonPrintsTheWorkersList) {
+  Plan plan = plan_command("start", {"web:0"}, Format::kJson);
+  Json workers = Json::array({action_worker("web:0", true, "RUNNING", "started")});
+  Output output = format_reply(plan, Json{{"ok", true}, {"workers", workers}}, Format::kJson);
+  EXPECT_EQ(Json::parse(output.out), workers);
+  EXPECT_EQ(output.exit_code, kExitOk);
+}
+
+// ---- pid, shutdown, version ----
+
+TEST(CtlPidTest, DaemonPid) {
+  Plan plan = text_plan("pid", {});
+  Json reply = {{"ok", true}, {"pid", 321}};
+  EXPECT_EQ(format_reply(plan, reply, Format::kText).out, "321\n");
+  EXPECT_EQ(format_reply(plan, reply, Format::kJson).out, "321\n");
+  EXPECT_EQ(format_reply(plan, Json{{"ok", true}}, Format::kText).exit_code, kExitFailed);
+}
+
+TEST(CtlPidTest, OneWorkerGivesItsBarePid) {
+  Plan plan = text_plan("pid", {"web:0"});
+  Json reply = {{"ok", true}, {"workers", Json::array({{{"name", "web:0"}, {"pid", 77}}})}};
+  Output output = format_reply(plan, reply, Format::kText);
+  EXPECT_EQ(output.out, "77\n");
+  EXPECT_EQ(output.exit_code, kExitOk);
+
+  Json stopped = {{"ok", true}, {"workers", Json::array({{{"name", "web:0"}, {"pid", nullptr}}})}};
+  output = format_reply(plan, stopped, Format::kText);
+  EXPECT_EQ(output.out, "");
+  EXPECT_EQ(output.err, "corralctl: web:0 has no process\n");
+  EXPECT_EQ(output.exit_code, kExitFailed);
+}
+
+TEST(CtlPidTest, SeveralWorkersAreNamed) {
+  Plan plan = text_plan("pid", {"web"});
+  Json workers =
+      Json::array({{{"name", "web:0"}, {"pid", 77}}, {{"name", "web:10"}, {"pid", nullptr}}});
+  Json reply = {{"ok", true}, {"workers", workers}};
+  Output output = format_reply(plan, reply, Format::kText);
+  EXPECT_EQ(output.out, "web:0   77\nweb:10  -\n");
+  EXPECT_EQ(output.exit_code, kExitOk);
+  EXPECT_EQ(Json::parse(format_reply(plan, reply, Format::kJson).out), workers);
+}
+
+TEST(CtlShutdownTest, Text) {
+  Plan plan = text_plan("shutdown", {});
+  Output output = format_reply(plan, Json{{"ok", true}}, Format::kText);
+  EXPECT_EQ(output.out, "shutting down\n");
+  EXPECT_EQ(output.exit_code, kExitOk);
+  EXPECT_EQ(format_reply(plan, protocol::error_reply("no"), Format::kText).exit_code, kExitFailed);
+}
+
+TEST(CtlVersionTest, BothVersions) {
+  Plan plan = text_plan("version", {});
+  Json reply = {{"ok", true}, {"version", "9.9.9"}};
+  EXPECT_EQ(format_reply(plan, reply, Format::kText).out,
+            std::string("corralctl ") + protocol::kVersion + "\ncorrald 9.9.9\n");
+  EXPECT_EQ(Json::parse(format_reply(plan, reply, Format::kJson).out),
+            Json({{"corralctl", protocol::kVersion}, {"corrald", "9.9.9"}}));
+}
+
+// ---- client errors ----
+
+TEST(CtlClientErrorTest, UnreachableExitsThree) {
+  Plan plan = text_plan("status", {});
+  auto error = ClientError::unreachable("/run/corral/corral.sock", ENOENT);
+  EXPECT_EQ(error.message(),
+            "cannot reach corrald at /run/corral/corral.sock: No such file or directory");
+  Output output = format_client_error(plan, error, Format::kText);
+  EXPECT_EQ(output.out, "");
+  EXPECT_EQ(output.err,
+            "corralctl: cannot reach corrald at /run/corral/corral.sock: No such file or "
+            "directory\n");
+  EXPECT_EQ(output.exit_code, kExitUnreachable);
+}
+
+TEST(CtlClientErrorTest, ProtocolErrorExitsOne) {
+  Plan plan = text_plan("stop", {"all"});
+  Output output = format_client_error(plan, ClientError::protocol("corrald closed the connection"),
+                                      Format::kJson);
+  EXPECT_EQ(output.err, "corralctl: corrald closed the connection\n");
+  EXPECT_EQ(output.exit_code, kExitFailed);
+}
+
+TEST(CtlClientErrorTest, VersionStillPrintsCorralctls) {
+  Plan plan = text_plan("version", {});
+  auto error = ClientError::unreachable("/x.sock", ECONNREFUSED);
+  Output output = format_client_error(plan, error, Format::kText);
+  EXPECT_EQ(output.out, std::string("corralctl ") + protocol::kVersion + "\n");
+  EXPECT_EQ(output.exit_code, kExitUnreachable);
+  Output json = format_client_error(plan, error, Format::kJson);
+  EXPECT_EQ(Json::parse(json.out), Json({{"corralctl", protocol::kVersion}, {"corrald", nullptr}}));
+}
+
+// ---- where the socket is ----
+
+TEST(CtlSocketTest, FlagThenEnvironmentThenDefault) {
+  EXPECT_EQ(resolve_socket("/a.sock", "/b.sock", std::nullopt).path, "/a.sock");
+  EXPECT_EQ(resolve_socket(std::nullopt, "/b.sock", std::nullopt).path, "/b.sock");
+  EXPECT_EQ(resolve_socket(std::nullopt, "", std::nullopt).path, protocol::kDefaultSocket);
+  EXPECT_EQ(resolve_socket(std::nullopt, nullptr, std::nullopt).path, protocol::kDefaultSocket);
+}
+
+TEST(CtlSocketTest, EnvironmentBeatsTheConfigWhichIsThenNotRead) {
+  SocketChoice choice = resolve_socket(std::nullopt, "/b.sock", "/nonexistent/corral.yaml");
+  EXPECT_EQ(choice.path, "/b.sock");
+  EXPECT_TRUE(choice.errors.empty());
+}
+
+TEST(CtlSocketTest, TheConfigGivesDaemonSocket) {
+  char dir[] = "/tmp/corralctl-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string file = std::string(dir) + "/corral.yaml";
+  FILE* out = std::fopen(file.c_str(), "w");
+  ASSERT_NE(out, nullptr);
+  std::fputs("daemon:\n  socket: /tmp/elsewhere.sock\n", out);
+  std::fclose(out);
+  SocketChoice choice = resolve_socket(std::nullopt, nullptr, file);
+  EXPECT_TRUE(choice.errors.empty()) << choice.errors.front();
+  EXPECT_EQ(choice.path, "/tmp/elsewhere.sock");
+  ::unlink(file.c_str());
+  ::rmdir(dir);
+}
+
+TEST(CtlSocketTest, AMissingConfigIsReported) {
+  SocketChoice choice = resolve_socket(std::nullopt, nullptr, "/nonexistent/corral.yaml");
+  EXPECT_FALSE(choice.errors.empty());
+}
+
+// ---- the client, against a one-connection fake corrald on a real socket ----
+
+// Listens on a socket in a fresh temp dir; serve() runs SCRIPT on the first
+// connection in a thread, which the destructor joins.
+class FakeDaemon {
+ public:
+  FakeDaemon() {
+    char dir[] = "/tmp/corralctl-test-XXXXXX";
+    EXPECT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/corral.sock";
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 4), 0);
+  }
+  ~FakeDaemon() {
+    if (thread_.joinable()) thread_.join();
+    if (listener_ >= 0) ::close(listener_);
+    ::unlink(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+  void serve(std::function<void(int fd)> script) {
+    thread_ = std::thread([this, script = std::move(script)] {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      ASSERT_GE(fd, 0);
+      script(fd);
+      ::close(fd);
+    });
+  }
+  // Closes the listener: the socket file stays, with nobody behind it.
+  void stop_listening() {
+    ::close(listener_);
+    listener_ = -1;
+  }
+
+  static std::string read_line(int fd) {
+    std::string line;
+    char c;
+    while (::read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+    return line;
+  }
+  static void write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  std::string dir_;
+  std::string path_;
+  int listener_ = -1;
+  std::thread thread_;
+};
+
+TEST(CtlClientTest, CallSendsOneLineAndReadsOneReply) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) {
+    Json request = Json::parse(FakeDaemon::read_line(fd));
+    FakeDaemon::write_all(fd, protocol::encode_line({{"ok", true}, {"echo", request}}));
+  });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client) << client.error().message();
+  auto reply = client->call({{"cmd", "status"}, {"targets", {"web:0"}}});
+  ASSERT_TRUE(reply) << reply.error().message();
+  EXPECT_EQ((*reply)["echo"], Json({{"cmd", "status"}, {"targets", {"web:0"}}}));
+}
+
+TEST(CtlClientTest, ReadLineStreamsLinesWhateverTheChunks) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) {
+    FakeDaemon::write_all(fd, "{\"a\":1}\n{\"b\"");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    FakeDaemon::write_all(fd, ":2}\n{\"end\":true}\n");
+  });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->read_line().value(), "{\"a\":1}");
+  EXPECT_EQ(client->read_message().value(), Json({{"b", 2}}));
+  EXPECT_EQ(client->read_message().value(), Json({{"end", true}}));
+  auto eof = client->read_line();
+  ASSERT_FALSE(eof);
+  EXPECT_EQ(eof.error().message(), "corrald closed the connection");
+}
+
+TEST(CtlClientTest, ClosedWithoutAReplyIsAProtocolError) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) { FakeDaemon::read_line(fd); });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  auto reply = client->call({{"cmd", "version"}});
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().kind(), ClientError::Kind::kProtocol);
+  EXPECT_EQ(reply.error().exit_code(), kExitFailed);
+  EXPECT_EQ(reply.error().message(), "corrald closed the connection");
+}
+
+TEST(CtlClientTest, ARefusedPeerIsUnreachableEvenIfClosedBeforeTheRequest) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) {
+    FakeDaemon::write_all(
+        fd, protocol::encode_line(
+                {{"ok", false}, {"error", "uid 1000 may not connect"}, {"refused", true}}));
+  });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let corrald hang up first
+  auto reply = client->call({{"cmd", "status"}});
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().kind(), ClientError::Kind::kUnreachable);
+  EXPECT_EQ(reply.error().message(),
+            "cannot reach corrald at " + daemon.path() + ": uid 1000 may not connect");
+}
+
+TEST(CtlClientTest, AnErrorLineLeftBeforeAHangUpIsStillTheReply) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) {
+    FakeDaemon::write_all(fd, protocol::encode_line(protocol::error_reply("busy")));
+  });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto reply = client->call({{"cmd", "status"}});
+  ASSERT_TRUE(reply) << reply.error().message();
+  EXPECT_EQ(*reply, protocol::error_reply("busy"));
+}
+
+TEST(CtlClientTest, HalfALineThenCloseIsAProtocolError) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) { FakeDaemon::write_all(fd, "{\"ok\":"); });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  auto line = client->read_line();
+  ASSERT_FALSE(line);
+  EXPECT_EQ(line.error().message(), "corrald closed the connection in the middle of a line");
+}
+
+TEST(CtlClientTest, BadJsonAndNonObjectsAreProtocolErrors) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) { FakeDaemon::write_all(fd, "{nope\n[1,2]\n"); });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  auto bad = client->read_message();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind(), ClientError::Kind::kProtocol);
+  EXPECT_EQ(bad.error().message(), "malformed reply from corrald: bad JSON");
+  auto array = client->read_message();
+  ASSERT_FALSE(array);
+  EXPECT_EQ(array.error().message(), "malformed reply from corrald: not a JSON object");
+}
+
+TEST(CtlClientTest, AReplyLineOverTheLimitIsRefused) {
+  FakeDaemon daemon;
+  daemon.serve([](int fd) {
+    FakeDaemon::write_all(fd, std::string(protocol::kMaxLineBytes + 10, 'x') + "\n");
+  });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  auto line = client->read_line();
+  ASSERT_FALSE(line);
+  EXPECT_EQ(line.error().kind(), ClientError::Kind::kProtocol);
+  EXPECT_NE(line.error().message().find("longer than"), std::string::npos);
+  EXPECT_FALSE(client->read_line());  // the connection is given up
+}
+
+TEST(CtlClientTest, ALineOfExactlyTheLimitIsAccepted) {
+  FakeDaemon daemon;
+  daemon.serve(
+      [](int fd) { FakeDaemon::write_all(fd, std::string(protocol::kMaxLineBytes, 'x') + "\n"); });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  auto line = client->read_line();
+  ASSERT_TRUE(line) << line.error().message();
+  EXPECT_EQ(line->size(), protocol::kMaxLineBytes);
+}
+
+TEST(CtlClientTest, NobodyListeningIsUnreachable) {
+  FakeDaemon daemon;
+  daemon.stop_listening();
+  auto client = Client::connect(daemon.path());
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().kind(), ClientError::Kind::kUnreachable);
+  EXPECT_EQ(client.error().message(),
+            "cannot reach corrald at " + daemon.path() + ": Connection refused");
+}
+
+TEST(CtlClientTest, ConnectingToNothingIsUnreachable) {
+  auto client = Client::connect("/nonexistent/dir/corral.sock");
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().kind(), ClientError::Kind::kUnreachable);
+  EXPECT_EQ(client.error().exit_code(), kExitUnreachable);
+  EXPECT_EQ(client.error().message(),
+            "cannot reach corrald at /nonexistent/dir/corral.sock: No such file or directory");
+}
+
+TEST(CtlClientTest, APathTooLongForSunPathIsUnreachable) {
+  auto client = Client::connect("/" + std::string(200, 'x'));
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().kind(), ClientError::Kind::kUnreachable);
+}
+
+}  // namespace
+}  // namespace corral::ctl

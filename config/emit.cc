@@ -1,4 +1,4 @@
-// Prints a Config as YAML in the layout of SPEC.md section 2, every key
+// Prints a Config as YAML in the layout of docs/configuration.md, every key
 // present. Strings are written plain when no YAML reader could take them for
 // anything else, double-quoted otherwise.
 #include "config/emit.h"

@@ -1,6 +1,6 @@
 // The validated configuration of corral as plain structs: what a YAML file
-// says once parse.h has checked it. Every field has the default of SPEC.md
-// section 2, so a default-constructed spec is a valid one. Nothing here reads
+// says once parse.h has checked it. Every field has the default that
+// docs/configuration.md gives, so a default-constructed spec is a valid one. Nothing here reads
 // YAML or touches the system; specs compare with == so that a reload can diff
 // them.
 #pragma once

@@ -97,7 +97,7 @@ class Client {
   bool peer_closed_ = false;  // a send found corrald's end closed
 };
 
-// Where corralctl finds the daemon (SPEC section 1): FLAG (-s), else ENV
+// Where corralctl finds the daemon (corralctl(1)): FLAG (-s), else ENV
 // ($CORRAL_SOCKET, may be null), else daemon.socket of CONFIG_FILE (-c),
 // else protocol::kDefaultSocket. The config is read only when it decides;
 // its errors, if any, come back in `errors` ("file:line:column: message").

@@ -1,4 +1,4 @@
-// corralctl: the control client of corrald (SPEC sections 1 and 6).
+// corralctl: the control client of corrald (docs/control-protocol.md).
 //   corralctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]
 // Global options come before COMMAND; what follows it belongs to the command.
 #include <CLI/CLI.hpp>

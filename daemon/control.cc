@@ -39,8 +39,12 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
       : socket_(std::move(socket)), commands_(commands), input_(protocol::kMaxLineBytes + 1) {}
 
   void start() { read_request(); }
-  void refuse(const std::string& why) {
-    send(protocol::error_reply(why));
+  // Answers with one error line and closes. REFUSED marks a peer that may
+  // not use the socket at all (corralctl treats it as unreachable).
+  void refuse(const std::string& why, bool refused) {
+    Json reply = protocol::error_reply(why);
+    if (refused) reply["refused"] = true;
+    send(reply);
     close_after_write_ = true;
   }
   Socket& socket() { return socket_; }
@@ -55,7 +59,8 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
 
   void on_line(boost::system::error_code ec, size_t n) {
     if (ec == asio::error::not_found) {
-      refuse("request line longer than " + std::to_string(protocol::kMaxLineBytes) + " bytes");
+      refuse("request line longer than " + std::to_string(protocol::kMaxLineBytes) + " bytes",
+             false);
       return;
     }
     if (ec) return;  // the client left
@@ -190,7 +195,8 @@ void ControlServer::accept() {
       } else {
         spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
         session->refuse("permission denied: uid " + std::to_string(cred.uid) +
-                        " may not use this socket (see daemon.allow_users and allow_groups)");
+                            " may not use this socket (see daemon.allow_users and allow_groups)",
+                        true);
       }
     } else {
       spdlog::warn("control: accept: {}", ec.message());

@@ -8,7 +8,7 @@
 
 namespace corral::daemon {
 
-// Exit codes of corrald (SPEC section 1).
+// Exit codes of corrald (corrald(8)).
 inline constexpr int kExitClean = 0;
 inline constexpr int kExitFatal = 1;
 inline constexpr int kExitUsage = 2;

@@ -135,7 +135,6 @@ Action WorkerMachine::start(TimePoint now) {
       // STOPPED/EXITED/FATAL/BACKOFF -> STARTING: a person's start forgives past failures.
       failures_ = 0;
       intensity_.clear();
-      restarting_after_failure_ = false;
       return begin_start(now);
     case State::kStopping:
       start_after_stop_ = true;
@@ -185,10 +184,6 @@ Action WorkerMachine::restart(TimePoint now) {
 
 Action WorkerMachine::spawned(TimePoint now) {
   if (state_ != State::kStarting) return Action::kNone;
-  if (restarting_after_failure_) {
-    ++restarts_;
-    restarting_after_failure_ = false;
-  }
   if (policy_.ready_by_channel) return Action::kNone;
   if (policy_.settle == Duration::zero()) {
     // STARTING -> RUNNING at once
@@ -202,7 +197,6 @@ Action WorkerMachine::spawned(TimePoint now) {
 
 Action WorkerMachine::spawn_failed(TimePoint now) {
   if (state_ != State::kStarting) return Action::kNone;
-  restarting_after_failure_ = false;
   if (policy_.restart.policy == config::RestartPolicy::kNever) {
     // STARTING -> FATAL: it cannot start and nothing is to retry it.
     enter(State::kFatal, now, "spawn error");
@@ -262,13 +256,13 @@ Action WorkerMachine::deadline_reached(TimePoint now) {
       return Action::kNone;
     case State::kBackoff:
       // BACKOFF -> STARTING
-      restarting_after_failure_ = true;
+      ++restarts_;
       return begin_start(now);
     case State::kFatal:
       // FATAL -> STARTING: restart.cooldown has passed.
       failures_ = 0;
       intensity_.clear();
-      restarting_after_failure_ = true;
+      ++restarts_;
       return begin_start(now);
     case State::kStopping:
       // STOPPING: the worker did not exit in time; escalate.

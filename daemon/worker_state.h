@@ -63,7 +63,7 @@ class WorkerMachine {
   std::optional<TimePoint> deadline() const { return deadline_; }
   // Consecutive failures counted by the backoff (reset by reset_after).
   uint32_t failures() const { return failures_; }
-  // Restarts done after failures or cooldowns, since creation.
+  // Restarts after failures or cooldowns (a person's restart excluded).
   uint64_t restarts() const { return restarts_; }
   // Why the machine is in its state, in a few words ("exited too quickly").
   const std::string& reason() const { return reason_; }
@@ -109,7 +109,6 @@ class WorkerMachine {
   uint64_t restarts_ = 0;
   size_t stop_step_ = 0;
   bool start_after_stop_ = false;
-  bool restarting_after_failure_ = false;
   std::string reason_;
 };
 

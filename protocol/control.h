@@ -20,7 +20,7 @@ inline constexpr const char* kDefaultSocket = "/run/corral/corral.sock";
 inline constexpr const char* kDefaultConfig = "/etc/corral/corral.yaml";
 inline constexpr const char* kVersion = CORRAL_VERSION;
 
-// corralctl's exit codes (SPEC section 1).
+// corralctl's exit codes (corralctl(1)).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
@@ -36,7 +36,7 @@ struct Target {
 std::optional<Target> parse_target(std::string_view text);
 std::string to_string(const Target& target);
 
-// A job name as SPEC allows it: [A-Za-z0-9_.-]+.
+// A job name as the config allows it: [A-Za-z0-9_.-]+.
 bool valid_job_name(std::string_view name);
 
 // One line of the wire: compact JSON and a '\n'.

@@ -43,7 +43,7 @@ void expect_error(const std::string& text, int line, int column, const std::stri
   EXPECT_EQ(d.message, message) << d.str();
 }
 
-// The example of SPEC.md section 2, without its include.
+// The full example of docs/configuration.md, without its include.
 constexpr const char* kSpecExample = R"(daemon:
   socket: /run/corral/corral.sock     # control socket path
   socket_mode: "0660"

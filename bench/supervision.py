@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Supervision figures of corrald, measured on this machine.
+
+  restart: kill -9 of a worker -> its replacement RUNNING (median of N)
+  startup: corrald launched -> all W workers of `sleep` RUNNING
+
+Usage: bench/supervision.py [--build DIR] [--runs N] [--workers 100,1000]
+                            [--initial-backoff 0ms]
+Prints a markdown table and writes JSON with --json FILE.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Client:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("rb")
+
+    def request(self, message):
+        self.sock.sendall((json.dumps(message) + "\n").encode())
+        return json.loads(self.file.readline())
+
+
+class Daemon:
+    def __init__(self, build, jobs):
+        self.dir = tempfile.TemporaryDirectory(prefix="corral-bench-")
+        self.socket = os.path.join(self.dir.name, "corral.sock")
+        config = os.path.join(self.dir.name, "corral.yaml")
+        with open(config, "w") as f:
+            f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
+                    f"  log_level: warn\n{jobs}")
+        self.argv = [os.path.join(build, "corrald"), "-c", config]
+        self.proc = None
+
+    def start(self):
+        self.launched = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, stderr=open(os.path.join(self.dir.name, "log"), "w"))
+        while True:
+            try:
+                return Client(self.socket)
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.proc.poll() is not None:
+                    sys.exit("corrald exited: " + open(os.path.join(self.dir.name, "log")).read())
+                time.sleep(0.0005)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.dir.cleanup()
+
+
+def sleep_job(workers, backoff):
+    return (f"jobs:\n  sleepers:\n    command: [sleep, '100000']\n    workers: {workers}\n"
+            f"    start: {{settle: 0}}\n"
+            f"    restart: {{backoff: {{initial: {backoff}, jitter: 0}}, max_restarts: 1000}}\n")
+
+
+def measure_startup(build, workers):
+    daemon = Daemon(build, sleep_job(workers, "100ms"))
+    client = daemon.start()
+    while True:
+        reply = client.request({"cmd": "status"})
+        running = sum(1 for w in reply["workers"] if w["state"] == "RUNNING")
+        if running == workers:
+            elapsed = time.perf_counter() - daemon.launched
+            break
+    daemon.stop()
+    return elapsed
+
+
+def measure_restarts(build, runs, backoff):
+    daemon = Daemon(build, sleep_job(1, backoff))
+    client = daemon.start()
+    target = {"cmd": "status", "targets": ["sleepers:0"]}
+    samples = []
+    for _ in range(runs):
+        while True:
+            w = client.request(target)["workers"][0]
+            if w["state"] == "RUNNING":
+                break
+        old = w["pid"]
+        t0 = time.perf_counter()
+        os.kill(old, signal.SIGKILL)
+        while True:
+            w = client.request(target)["workers"][0]
+            if w["state"] == "RUNNING" and w["pid"] != old:
+                samples.append(time.perf_counter() - t0)
+                break
+        time.sleep(0.05)
+    daemon.stop()
+    return samples
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--workers", default="100,1000")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    results = {}
+    for backoff in ("0ms", "100ms"):
+        s = measure_restarts(args.build, args.runs, backoff)
+        results[f"restart_ms_backoff_{backoff}"] = {
+            "median": statistics.median(s) * 1e3, "min": min(s) * 1e3, "max": max(s) * 1e3,
+            "runs": len(s)}
+    for w in [int(x) for x in args.workers.split(",")]:
+        s = [measure_startup(args.build, w) for _ in range(5)]
+        results[f"startup_ms_{w}"] = {
+            "median": statistics.median(s) * 1e3, "min": min(s) * 1e3, "max": max(s) * 1e3,
+            "runs": len(s)}
+
+    print("| figure | median | min | max | runs |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['median']:.2f} | {r['min']:.2f} | {r['max']:.2f} | {r['runs']} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -62,7 +62,9 @@ class Daemon:
 def sleep_job(workers, backoff):
     return (f"jobs:\n  sleepers:\n    command: [sleep, '100000']\n    workers: {workers}\n"
             f"    start: {{settle: 0}}\n"
-            f"    restart: {{backoff: {{initial: {backoff}, jitter: 0}}, max_restarts: 1000}}\n")
+            # reset_after below the pause between kills: every kill is a first failure.
+            f"    restart: {{backoff: {{initial: {backoff}, jitter: 0}}, reset_after: 10ms, "
+            f"max_restarts: 1000}}\n")
 
 
 def measure_startup(build, workers):

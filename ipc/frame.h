@@ -1,0 +1,102 @@
+// The frames corral's task channels carry, and their codecs.
+//
+// Length framing (pipes with `framing: length`, and every record of the
+// shared-memory rings): `u32 little-endian length of the rest | u8 type |
+// body`. Bodies: TASK = u64 id, payload; RESULT = u64 id, u8 status (0 ok,
+// 1 failed), payload; SHUTDOWN, READY, HEARTBEAT = nothing.
+//
+// Line framing (pipes with `framing: lines`): one task per line, one result
+// line per task, in order; no ids, no statuses, no control frames.
+//
+// Decoders take bytes in whatever pieces reads return (split or merged) and
+// hand out complete frames or lines; a malformed or oversized one puts the
+// decoder in an error state with a message. No dependency on anything of
+// corral's; no allocation per frame once warmed up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace corral::ipc {
+
+enum class FrameType : uint8_t {
+  kTask = 1,
+  kResult = 2,
+  kShutdown = 3,  // the sentinel: finish and exit 0
+  kReady = 4,
+  kHeartbeat = 5,
+};
+
+enum class ResultStatus : uint8_t { kOk = 0, kFailed = 1 };
+
+inline constexpr size_t kLengthBytes = 4;       // the u32 length prefix
+inline constexpr size_t kTaskHeaderBytes = 9;   // type + id
+inline constexpr size_t kResultHeaderBytes = 10;  // type + id + status
+
+struct Frame {
+  FrameType type = FrameType::kTask;
+  uint64_t id = 0;                               // TASK, RESULT
+  ResultStatus status = ResultStatus::kOk;       // RESULT
+  std::string_view payload;                      // TASK, RESULT; points into the decoder
+};
+
+// Appends one complete frame (length prefix included) to OUT.
+void append_task(std::string& out, uint64_t id, std::string_view payload);
+void append_result(std::string& out, uint64_t id, ResultStatus status, std::string_view payload);
+void append_control(std::string& out, FrameType type);  // SHUTDOWN, READY, HEARTBEAT
+
+// Writes the part of a frame after its length prefix (type and body) into
+// DEST, which has room for it; returns the bytes written. For the rings,
+// which keep their own record lengths.
+size_t write_task_body(char* dest, uint64_t id, std::string_view payload);
+size_t write_result_body(char* dest, uint64_t id, ResultStatus status, std::string_view payload);
+
+// Parses the part of a frame after its length prefix. False, with ERROR
+// set, for an unknown type, a body too short for its type, a control frame
+// with a body, or a result status other than 0 and 1.
+bool parse_frame_body(std::string_view body, Frame& frame, std::string& error);
+
+enum class DecodeStatus { kItem, kNeedMore, kError };
+
+class FrameDecoder {
+ public:
+  // A frame whose length exceeds MAX_FRAME_BYTES is an error (a peer that
+  // writes garbage must not make the reader allocate gigabytes).
+  explicit FrameDecoder(size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
+
+  void feed(std::string_view bytes);
+  // kItem: FRAME holds the next frame, valid until the next feed() or next().
+  DecodeStatus next(Frame& frame);
+  const std::string& error() const { return error_; }
+  // Bytes received and not yet handed out as frames.
+  size_t buffered() const { return buffer_.size() - start_; }
+
+ private:
+  std::string buffer_;
+  size_t start_ = 0;  // where the next frame begins in buffer_
+  size_t max_frame_bytes_;
+  std::string error_;
+};
+
+class LineDecoder {
+ public:
+  // A line longer than MAX_LINE_BYTES ('\n' excluded) is an error.
+  explicit LineDecoder(size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
+
+  void feed(std::string_view bytes);
+  // kItem: LINE holds the next line without its '\n', valid until the next
+  // feed() or next().
+  DecodeStatus next(std::string_view& line);
+  const std::string& error() const { return error_; }
+  size_t buffered() const { return buffer_.size() - start_; }
+
+ private:
+  std::string buffer_;
+  size_t start_ = 0;
+  size_t scanned_ = 0;  // bytes after start_ known to hold no '\n'
+  size_t max_line_bytes_;
+  std::string error_;
+};
+
+}  // namespace corral::ipc

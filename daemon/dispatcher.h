@@ -1,0 +1,142 @@
+// The task bookkeeping of one job: the bounded queue, which worker holds
+// which task, redelivery when a worker dies, the dead-letter list, and the
+// counts. Pure: it moves tasks between its own containers and hands them to
+// WorkerPorts; it never touches a process, a socket or a clock. Tested with
+// fake ports (tests/unit/dispatcher_test.cc).
+//
+// Accounting, true after every call:
+//   submitted = ok + failed + dead + queued + in_flight
+//
+// Not thread-safe; lives on the daemon's event loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/spec.h"
+
+namespace corral::daemon {
+
+enum class TaskOutcome : uint8_t { kOk, kFailed, kDead };
+const char* to_string(TaskOutcome outcome);
+
+// A task that reached its end, for whoever waits for it.
+struct FinishedTask {
+  uint64_t id = 0;
+  uint64_t submitter = 0;  // 0: nobody waits (the sink gets it)
+  uint64_t seq = 0;        // position in its submission
+  TaskOutcome outcome = TaskOutcome::kOk;
+  std::string result;  // the worker's result, or why the task is dead
+  uint32_t attempts = 0;
+};
+
+struct DeadLetter {
+  uint64_t id = 0;
+  std::string payload;
+  TaskOutcome outcome = TaskOutcome::kDead;  // kFailed or kDead
+  std::string reason;
+  uint32_t attempts = 0;
+};
+
+struct TaskCounts {
+  uint64_t submitted = 0;
+  uint64_t ok = 0;
+  uint64_t failed = 0;
+  uint64_t dead = 0;
+  uint64_t redelivered = 0;
+  uint64_t dead_letters_dropped = 0;  // oldest letters dropped from a full list
+};
+
+// The dispatcher's view of a worker's channel.
+class WorkerPort {
+ public:
+  virtual ~WorkerPort() = default;
+  // How many more tasks of PAYLOAD_BYTES the channel can take right now
+  // (ring or pipe room); the dispatcher also keeps to queue.prefetch.
+  virtual bool can_send(size_t payload_bytes) const = 0;
+  virtual void send(uint64_t id, std::string_view payload) = 0;
+  // Makes everything sent visible to the worker (one wake-up per batch).
+  virtual void flush() = 0;
+};
+
+class Dispatcher {
+ public:
+  static constexpr size_t kMaxDeadLetters = 10000;
+
+  Dispatcher(const config::QueueSpec& queue, std::function<void(FinishedTask&&)> on_finished);
+
+  // ---- submitting ----
+  bool full() const { return queue_.size() >= queue_spec_.capacity; }
+  // Queues a task (the caller checked !full() and the payload's size).
+  uint64_t submit(std::string payload, uint64_t submitter, uint64_t seq);
+  // Puts every dead letter back in the queue as a new submission (for the
+  // sink: nobody waits); returns how many.
+  size_t retry_dead_letters();
+
+  // ---- workers ----
+  // Worker W can take tasks through PORT (it said READY).
+  void attach(uint32_t worker, WorkerPort* port);
+  // No more tasks for W (its sentinel was sent, or it is about to be
+  // stopped); what it holds stays in flight until it answers or dies.
+  void detach(uint32_t worker);
+  // W's process is confirmed dead: each task it held is redelivered, or is
+  // dead once it has had max_attempts.
+  void worker_gone(uint32_t worker, const std::string& why);
+  // W answered task ID. False (and nothing changes) when W does not hold ID:
+  // a protocol error the caller punishes.
+  bool result(uint32_t worker, uint64_t id, bool ok, std::string_view payload);
+  // The oldest task W holds (line framing answers in order).
+  std::optional<uint64_t> oldest(uint32_t worker) const;
+  size_t held_by(uint32_t worker) const;
+
+  // Hands queued tasks to attached workers with room, round robin, at most
+  // queue.prefetch per worker; then flushes each port that got any.
+  void pump();
+
+  // ---- looking ----
+  const TaskCounts& counts() const { return counts_; }
+  size_t queued() const { return queue_.size(); }
+  size_t in_flight() const { return tasks_.size() - queue_.size(); }
+  const std::deque<DeadLetter>& dead_letters() const { return dead_letters_; }
+  // A task ID is waiting for its result somewhere (queued or in flight).
+  bool pending(uint64_t id) const { return tasks_.contains(id); }
+  // Forgets the submitter of every pending task of SUBMITTER (it left):
+  // their results go to the sink.
+  void orphan(uint64_t submitter);
+  // Whether the accounting identity holds (for tests and assertions).
+  bool balanced() const;
+
+ private:
+  struct Task {
+    std::string payload;
+    uint64_t submitter = 0;
+    uint64_t seq = 0;
+    uint32_t attempts = 0;
+    std::optional<uint32_t> worker;  // holder while in flight
+  };
+  struct Slot {
+    WorkerPort* port = nullptr;  // null: takes no tasks
+    std::deque<uint64_t> held;   // in dispatch order
+  };
+
+  Slot& slot(uint32_t worker);
+  void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result);
+
+  config::QueueSpec queue_spec_;
+  std::function<void(FinishedTask&&)> on_finished_;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Task> tasks_;  // queued and in flight
+  std::deque<uint64_t> queue_;                // ids waiting for a worker
+  std::vector<Slot> slots_;
+  size_t next_worker_ = 0;  // round robin
+  std::deque<DeadLetter> dead_letters_;
+  TaskCounts counts_;
+};
+
+}  // namespace corral::daemon

@@ -1,0 +1,191 @@
+// Dispatcher bookkeeping with fake worker ports: prefetch, redelivery,
+// dead letters, out-of-order results, and the accounting identity after
+// every step.
+#include "daemon/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace corral::daemon {
+namespace {
+
+struct FakePort : WorkerPort {
+  bool can_send(size_t) const override { return open; }
+  void send(uint64_t id, std::string_view payload) override {
+    sent.emplace_back(id, std::string(payload));
+  }
+  void flush() override { ++flushes; }
+  bool open = true;
+  std::vector<std::pair<uint64_t, std::string>> sent;
+  int flushes = 0;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() : d(spec(), [this](FinishedTask&& t) { finished.push_back(std::move(t)); }) {}
+  static config::QueueSpec spec() {
+    config::QueueSpec q;
+    q.capacity = 100;
+    q.prefetch = 2;
+    q.max_attempts = 2;
+    return q;
+  }
+  void submit(int n) {
+    for (int i = 0; i < n; ++i) d.submit("task" + std::to_string(i), 7, static_cast<uint64_t>(i));
+  }
+  Dispatcher d;
+  std::vector<FinishedTask> finished;
+  FakePort a, b;
+};
+
+TEST_F(DispatcherTest, KeepsToPrefetchAndSpreadsOverWorkers) {
+  submit(5);
+  d.attach(0, &a);
+  d.attach(1, &b);
+  d.pump();
+  EXPECT_EQ(a.sent.size(), 2u);
+  EXPECT_EQ(b.sent.size(), 2u);
+  EXPECT_EQ(d.queued(), 1u);
+  EXPECT_EQ(d.in_flight(), 4u);
+  EXPECT_EQ(a.flushes, 1);
+  EXPECT_TRUE(d.balanced());
+  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "r"));
+  d.pump();
+  EXPECT_EQ(a.sent.size() + b.sent.size(), 5u);
+  EXPECT_TRUE(d.balanced());
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].result, "r");
+  EXPECT_EQ(finished[0].submitter, 7u);
+  EXPECT_EQ(finished[0].attempts, 1u);
+}
+
+TEST_F(DispatcherTest, ATaskOfADeadWorkerIsRedeliveredFirst) {
+  submit(3);
+  d.attach(0, &a);
+  d.pump();
+  uint64_t first = a.sent[0].first;
+  d.worker_gone(0, "killed by SIGKILL");
+  EXPECT_EQ(d.counts().redelivered, 2u);
+  EXPECT_EQ(d.in_flight(), 0u);
+  EXPECT_EQ(d.queued(), 3u);
+  EXPECT_TRUE(d.balanced());
+  d.attach(0, &b);
+  d.pump();
+  EXPECT_EQ(b.sent[0].first, first);  // the oldest goes out again first
+  EXPECT_TRUE(d.result(0, first, true, "done"));
+  EXPECT_EQ(finished.back().attempts, 2u);
+}
+
+TEST_F(DispatcherTest, ATaskThatKillsEveryWorkerIsDeadAfterMaxAttempts) {
+  d.submit("poison", 0, 0);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    d.attach(0, &a);
+    d.pump();
+    d.worker_gone(0, "killed by SIGABRT");
+    EXPECT_TRUE(d.balanced());
+  }
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].outcome, TaskOutcome::kDead);
+  EXPECT_EQ(finished[0].attempts, 2u);
+  EXPECT_EQ(finished[0].result, "killed by SIGABRT on each of 2 attempts");
+  EXPECT_EQ(d.counts().dead, 1u);
+  ASSERT_EQ(d.dead_letters().size(), 1u);
+  EXPECT_EQ(d.dead_letters()[0].payload, "poison");
+  EXPECT_EQ(d.retry_dead_letters(), 1u);
+  EXPECT_EQ(d.queued(), 1u);
+  EXPECT_EQ(d.counts().submitted, 2u);
+  EXPECT_TRUE(d.balanced());
+}
+
+TEST_F(DispatcherTest, FailedResultsAreFinalAndKeptAsDeadLetters) {
+  submit(1);
+  d.attach(0, &a);
+  d.pump();
+  EXPECT_TRUE(d.result(0, a.sent[0].first, false, "bad input"));
+  EXPECT_EQ(d.counts().failed, 1u);
+  EXPECT_EQ(d.dead_letters().at(0).outcome, TaskOutcome::kFailed);
+  EXPECT_EQ(d.dead_letters().at(0).reason, "bad input");
+  EXPECT_TRUE(d.balanced());
+}
+
+TEST_F(DispatcherTest, AResultForATaskTheWorkerDoesNotHoldIsRefused) {
+  submit(2);
+  d.attach(0, &a);
+  d.attach(1, &b);
+  d.pump();
+  EXPECT_FALSE(d.result(0, b.sent[0].first, true, "x"));  // b's task
+  EXPECT_FALSE(d.result(0, 999, true, "x"));
+  EXPECT_FALSE(d.result(5, a.sent[0].first, true, "x"));
+  EXPECT_TRUE(finished.empty());
+  EXPECT_TRUE(d.balanced());
+}
+
+TEST_F(DispatcherTest, ResultsMayComeOutOfOrder) {
+  submit(2);
+  d.attach(0, &a);
+  d.pump();
+  EXPECT_EQ(d.oldest(0), a.sent[0].first);
+  EXPECT_TRUE(d.result(0, a.sent[1].first, true, "2"));
+  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "1"));
+  EXPECT_EQ(d.held_by(0), 0u);
+}
+
+TEST_F(DispatcherTest, ADetachedWorkerGetsNothingNewButKeepsWhatItHolds) {
+  submit(4);
+  d.attach(0, &a);
+  d.pump();
+  d.detach(0);
+  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "ok"));
+  d.pump();
+  EXPECT_EQ(a.sent.size(), 2u);
+  EXPECT_EQ(d.queued(), 2u);
+}
+
+TEST_F(DispatcherTest, APortWithoutRoomIsSkipped) {
+  submit(3);
+  a.open = false;
+  d.attach(0, &a);
+  d.attach(1, &b);
+  d.pump();
+  EXPECT_TRUE(a.sent.empty());
+  EXPECT_EQ(b.sent.size(), 2u);
+}
+
+TEST_F(DispatcherTest, CapacityMakesTheQueueFull) {
+  submit(100);
+  EXPECT_TRUE(d.full());
+  d.attach(0, &a);
+  d.pump();
+  EXPECT_FALSE(d.full());
+}
+
+TEST_F(DispatcherTest, OrphanedTasksGoToTheSink) {
+  submit(1);
+  d.orphan(7);
+  d.attach(0, &a);
+  d.pump();
+  d.result(0, a.sent[0].first, true, "x");
+  EXPECT_EQ(finished[0].submitter, 0u);
+}
+
+TEST_F(DispatcherTest, IdentityHoldsUnderARandomStorm) {
+  std::srand(42);
+  std::map<uint32_t, FakePort> ports;
+  for (int step = 0; step < 5000; ++step) {
+    int action = std::rand() % 5;
+    uint32_t w = static_cast<uint32_t>(std::rand() % 3);
+    if (action == 0 && !d.full()) submit(1 + std::rand() % 5);
+    if (action == 1) d.attach(w, &ports[w]);
+    if (action == 2) {
+      d.worker_gone(w, "chaos");
+      ports[w].sent.clear();
+    }
+    if (action == 3 && d.oldest(w)) d.result(w, *d.oldest(w), std::rand() % 4 != 0, "r");
+    if (action == 4) d.pump();
+    ASSERT_TRUE(d.balanced()) << "step " << step;
+  }
+}
+
+}  // namespace
+}  // namespace corral::daemon

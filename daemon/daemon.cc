@@ -84,14 +84,6 @@ class SignalReader {
 }  // namespace
 
 int run_daemon(const config::Config& config) {
-  for (const auto& job : config.jobs) {
-    if (job.channel != config::Channel::kNone) {
-      spdlog::error("job {}: channel: {} is not supported by this version of corrald", job.name,
-                    config::to_string(job.channel));
-      return kExitUsage;
-    }
-  }
-
   rlimit nofile_default = raise_nofile();
   signal(SIGPIPE, SIG_IGN);
   sigset_t handled;

@@ -18,6 +18,12 @@
 
 namespace corral::daemon {
 
+// `source` (an fd of the daemon) becomes `target` in the child.
+struct FdMapping {
+  int target;
+  int source;
+};
+
 // Everything needed to start one worker process.
 struct SpawnRequest {
   std::string name;                    // JOB:INDEX, for messages
@@ -30,6 +36,9 @@ struct SpawnRequest {
   int nice = 0;
   std::optional<uint64_t> nofile;
   std::vector<int> cpus;  // affinity; empty: any CPU
+  // Channel fds for the child. A mapping onto 0 or 1 replaces /dev/null or
+  // the captured stdout.
+  std::vector<FdMapping> fds;
 };
 
 struct SpawnResult {
@@ -47,6 +56,9 @@ class Timer {
   virtual void cancel() = 0;
 };
 
+class JobFeed;
+struct FeedEvents;
+
 class Host {
  public:
   virtual ~Host() = default;
@@ -59,6 +71,11 @@ class Host {
   // Signals the process group of a process that spawn() started and whose
   // on_exit has not run yet.
   virtual void signal_group(pid_t pid, int signal) = 0;
+  // The task feed of a job with a channel; nullptr for `channel: none` (and
+  // on hosts without feeds, such as the tests' fake).
+  // ERROR says why when a feed cannot be made.
+  virtual std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
+                                             std::string& error) = 0;
 };
 
 }  // namespace corral::daemon

@@ -26,12 +26,6 @@
 
 namespace corral::daemon {
 
-// `source` (an fd of the daemon) becomes `target` in the child.
-struct FdMapping {
-  int target;
-  int source;
-};
-
 struct Launched {
   pid_t pid = 0;
   int pidfd = -1;     // owned by the caller

@@ -31,6 +31,8 @@ struct Supervisor::Worker {
 struct Supervisor::Job {
   config::JobSpec spec;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<JobFeed> feed;  // channel jobs
+  std::string feed_error;         // why a channel job has no feed
 };
 
 WorkerId Supervisor::Worker::id() const { return {job.spec.name, index}; }
@@ -49,7 +51,40 @@ void Supervisor::add_job(const config::JobSpec& spec) {
     worker->timer = host_.make_timer();
     job->workers.push_back(std::move(worker));
   }
+  if (spec.channel != config::Channel::kNone) {
+    Job* j = job.get();
+    FeedEvents events;
+    events.ready = [this, j](uint32_t index) { on_ready(*j, index); };
+    events.protocol_error = [this, j](uint32_t index, const std::string& why) {
+      on_protocol_error(*j, index, why);
+    };
+    job->feed = host_.make_feed(spec, std::move(events), job->feed_error);
+    if (!job->feed && job->feed_error.empty()) job->feed_error = "no task feed on this host";
+    if (!job->feed) spdlog::error("job {}: {}", spec.name, job->feed_error);
+  }
   jobs_[spec.name] = std::move(job);
+}
+
+JobFeed* Supervisor::feed(const std::string& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : it->second->feed.get();
+}
+
+std::string Supervisor::feed_error(const std::string& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? std::string() : it->second->feed_error;
+}
+
+void Supervisor::on_ready(Job& job, uint32_t index) {
+  Worker& worker = *job.workers.at(index);
+  State before = worker.machine.state();
+  carry_out(worker, worker.machine.ready(host_.now()), before);
+}
+
+void Supervisor::on_protocol_error(Job& job, uint32_t index, const std::string& why) {
+  Worker& worker = *job.workers.at(index);
+  spdlog::error("{}: protocol error: {}; killing the worker", worker.id().str(), why);
+  if (worker.pid > 0) host_.signal_group(worker.pid, SIGKILL);
 }
 
 void Supervisor::start_autostart() {
@@ -175,8 +210,17 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
         SpawnRequest request = spawn_request(worker.job, worker);
         uint64_t epoch = ++worker.epoch;
         Worker* w = &worker;
-        SpawnResult result = host_.spawn(
-            request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+        JobFeed* feed = worker.job.feed.get();
+        SpawnResult result;
+        if (worker.job.spec.channel != config::Channel::kNone && feed == nullptr) {
+          result.error = worker.job.feed_error;
+        } else if (feed != nullptr && !feed->prepare(worker.index, request, result.error)) {
+          result.error = "channel: " + result.error;
+        } else {
+          result = host_.spawn(
+              request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+          if (feed != nullptr) feed->spawned(worker.index, result.ok());
+        }
         TimePoint now = host_.now();
         worker.ever_started = true;
         if (result.ok()) {
@@ -193,10 +237,8 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
         break;
       }
       case Action::kSendSentinel:
-        // Channel workers come with the task feed; until a channel is
-        // attached the sentinel step is skipped, so the stop goes on to
-        // the signal at once.
-        action = worker.machine.deadline_reached(worker.machine.deadline().value_or(host_.now()));
+        if (JobFeed* feed = worker.job.feed.get()) feed->send_sentinel(worker.index);
+        action = Action::kNone;
         break;
       case Action::kSignal:
         if (worker.pid > 0) host_.signal_group(worker.pid, worker.job.spec.stop.signal);
@@ -243,6 +285,8 @@ void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
   if (epoch != worker.epoch) return;
   worker.pid = 0;
   worker.last_exit = status;
+  // Death confirmed: only now are its tasks redelivered.
+  if (JobFeed* feed = worker.job.feed.get()) feed->exited(worker.index, status.str());
   State before = worker.machine.state();
   Action action = worker.machine.exited(host_.now(), status);
   if (shutting_down_ && action == Action::kSpawn) {

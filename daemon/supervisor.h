@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/spec.h"
+#include "daemon/feed.h"
 #include "daemon/host.h"
 #include "daemon/worker_state.h"
 #include "protocol/control.h"
@@ -94,6 +95,11 @@ class Supervisor {
   // "3 jobs, 12/12 workers running".
   std::string summary() const;
 
+  // The task feed of JOB; nullptr for an unknown job or `channel: none`.
+  JobFeed* feed(const std::string& job) const;
+  // Why JOB has no feed although it has a channel (empty otherwise).
+  std::string feed_error(const std::string& job) const;
+
  private:
   struct Worker;
   struct Job;
@@ -102,6 +108,8 @@ class Supervisor {
   void carry_out(Worker& worker, Action action, State before);
   void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);
   void on_deadline(Worker& worker);
+  void on_ready(Job& job, uint32_t index);
+  void on_protocol_error(Job& job, uint32_t index, const std::string& why);
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
   std::string describe(const Worker& worker, TimePoint now) const;
   void notify_waiters();

@@ -1,6 +1,8 @@
 #include "daemon/system_host.h"
 
 #include <fcntl.h>
+
+#include <algorithm>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/spawner.h"
+#include "daemon/task_feed.h"
 
 namespace corral::daemon {
 
@@ -77,24 +80,32 @@ std::unique_ptr<Timer> SystemHost::make_timer() { return std::make_unique<AsioTi
 SpawnResult SystemHost::spawn(const SpawnRequest& request,
                               std::function<void(ExitStatus)> on_exit) {
   SpawnResult result;
+  auto maps = [&](int target) {
+    return std::any_of(request.fds.begin(), request.fds.end(),
+                       [&](const FdMapping& m) { return m.target == target; });
+  };
+  bool capture_stdout = !maps(1);
   Pipe out, err;
-  if (!out.open() || !err.open()) {
+  if ((capture_stdout && !out.open()) || !err.open()) {
     result.error = std::string("pipe: ") + strerror(errno);
     out.close_both();
     err.close_both();
     return result;
   }
-  std::vector<FdMapping> fds = {{0, devnull_}, {1, out.write}, {2, err.write}};
+  std::vector<FdMapping> fds = request.fds;
+  if (!maps(0)) fds.push_back({0, devnull_});
+  if (capture_stdout) fds.push_back({1, out.write});
+  fds.push_back({2, err.write});
   Launched launched = launch(request, fds, nofile_default_);
-  ::close(out.write);
+  if (capture_stdout) ::close(out.write);
   ::close(err.write);
   if (launched.pid == 0) {
-    ::close(out.read);
+    if (capture_stdout) ::close(out.read);
     ::close(err.read);
     result.error = launched.error;
     return result;
   }
-  output_.capture(out.read, request.stdout_log, request.log_rotate);
+  if (capture_stdout) output_.capture(out.read, request.stdout_log, request.log_rotate);
   output_.capture(err.read, request.stderr_log, request.log_rotate);
   watch_exit(launched.pid, launched.pidfd, std::move(on_exit));
   result.pid = launched.pid;
@@ -128,6 +139,11 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
         watches_.erase(it);
         callback(status);
       });
+}
+
+std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
+                                               std::string& error) {
+  return TaskFeed::create(io_, job, std::move(events), error);
 }
 
 void SystemHost::signal_group(pid_t pid, int signal) {

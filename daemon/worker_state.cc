@@ -51,7 +51,10 @@ WorkerPolicy WorkerPolicy::from(const config::JobSpec& job) {
   WorkerPolicy policy;
   policy.restart = job.restart;
   policy.settle = job.start.settle;
-  policy.ready_by_channel = job.channel != config::Channel::kNone;
+  // Workers that speak the protocol say READY; a line filter cannot.
+  policy.ready_by_channel =
+      job.channel == config::Channel::kShm ||
+      (job.channel == config::Channel::kPipe && job.pipe.framing == config::Framing::kLength);
   if (job.channel == config::Channel::kNone) {
     // supervisord's stopsignal, then SIGKILL after stopwaitsecs.
     policy.stop_steps = {{Action::kSignal, job.stop.timeout}, {Action::kKill, std::nullopt}};

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/feed.h"
 #include "daemon/host.h"
 
 namespace corral::daemon::testing {
@@ -41,6 +42,12 @@ class FakeHost : public Host {
   }
 
   void signal_group(pid_t pid, int signal) override { processes.at(pid).signals.push_back(signal); }
+
+  std::unique_ptr<JobFeed> make_feed(const config::JobSpec&, FeedEvents,
+                                     std::string& error) override {
+    error = "the fake host has no task feeds";
+    return nullptr;
+  }
 
   // Ends process PID with STATUS, as the real host does after reaping.
   void exit(pid_t pid, ExitStatus status) {

@@ -1,0 +1,61 @@
+// What the supervisor needs of a job's task feed (channel: pipe or shm):
+// the fds and environment a worker gets, the sentinel, and word that a
+// worker died. The feed tells the supervisor when a worker is READY and when
+// it broke the protocol (FeedEvents). SystemHost makes real feeds
+// (task_feed.h); the supervisor's tests run without one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/dispatcher.h"
+#include "daemon/host.h"
+
+namespace corral::daemon {
+
+struct FeedEvents {
+  std::function<void(uint32_t worker)> ready;
+  // The worker wrote something the protocol does not allow: kill it.
+  std::function<void(uint32_t worker, const std::string& why)> protocol_error;
+};
+
+// A job's shared value or array as `corralctl shared` shows it.
+struct SharedReading {
+  std::string name;
+  std::string type;  // u64, i64, f64
+  bool is_array = false;
+  std::vector<double> values;  // u64/i64 beyond 2^53 lose precision only here
+  std::vector<std::string> text;  // exact decimal of each element
+};
+
+class JobFeed {
+ public:
+  virtual ~JobFeed() = default;
+
+  // Before spawning WORKER: adds the fds the child must get and its
+  // environment; false with ERROR when the channel cannot be made.
+  virtual bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) = 0;
+  // After the spawn attempt of a prepare()d worker.
+  virtual void spawned(uint32_t worker, bool ok) = 0;
+  // Stop sending tasks to WORKER and ask it to finish and exit 0.
+  virtual void send_sentinel(uint32_t worker) = 0;
+  // WORKER's process is confirmed dead: its tasks are redelivered.
+  virtual void exited(uint32_t worker, const std::string& why) = 0;
+
+  virtual Dispatcher& dispatcher() = 0;
+  // Adds a submitter that gets the finished tasks it submitted; returns its id.
+  virtual uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) = 0;
+  // The submitter left: its pending tasks' results go to the sink.
+  virtual void remove_submitter(uint64_t id) = 0;
+  // LISTENER runs after each batch of results (room in the queue, progress
+  // for `wait --drained`) until it returns true.
+  virtual void add_listener(std::function<bool()> listener) = 0;
+  // Hands queued tasks to workers (after a submit).
+  virtual void pump() = 0;
+  virtual std::vector<SharedReading> shared() const = 0;
+};
+
+}  // namespace corral::daemon

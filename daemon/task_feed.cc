@@ -1,0 +1,557 @@
+#include "daemon/task_feed.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <array>
+#include <bit>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "config/emit.h"
+#include "ipc/frame.h"
+#include "ipc/wake.h"
+#include "protocol/control.h"
+
+namespace corral::daemon {
+
+namespace asio = boost::asio;
+using asio::posix::stream_descriptor;
+
+// ---------------------------------------------------------------------------
+// Channels
+
+// One worker's channel: a WorkerPort for the dispatcher plus its lifecycle.
+class TaskFeed::Channel : public WorkerPort {
+ public:
+  Channel(TaskFeed& feed, uint32_t worker) : feed_(feed), worker_(worker) {}
+  ~Channel() override = default;
+  // The child exists and has its ends: start listening.
+  virtual void start() = 0;
+  virtual void sentinel() = 0;
+
+ protected:
+  // Hands one decoded frame to the dispatcher; false on a protocol error
+  // (already reported).
+  bool on_frame(const ipc::Frame& frame) {
+    switch (frame.type) {
+      case ipc::FrameType::kResult:
+        if (!feed_.dispatcher_.result(worker_, frame.id, frame.status == ipc::ResultStatus::kOk,
+                                      frame.payload)) {
+          return protocol_error("result for task " + std::to_string(frame.id) +
+                                ", which this worker does not hold");
+        }
+        return true;
+      case ipc::FrameType::kReady:
+        if (ready_) return protocol_error("a second READY");
+        ready_ = true;
+        if (!sentinel_sent_) feed_.dispatcher_.attach(worker_, this);
+        feed_.events_.ready(worker_);
+        return true;
+      case ipc::FrameType::kHeartbeat:
+        return true;
+      default:
+        return protocol_error("unexpected frame type " +
+                              std::to_string(static_cast<int>(frame.type)));
+    }
+  }
+
+  bool protocol_error(const std::string& why) {
+    if (!broken_) {
+      broken_ = true;
+      feed_.dispatcher_.detach(worker_);
+      feed_.events_.protocol_error(worker_, why);
+    }
+    return false;
+  }
+
+  Dispatcher& dispatcher() { return feed_.dispatcher_; }
+  void results_done() { feed_.after_results(); }
+
+  TaskFeed& feed_;
+  uint32_t worker_;
+  bool ready_ = false;
+  bool broken_ = false;
+  bool sentinel_sent_ = false;
+};
+
+namespace {
+
+// Shared-memory rings: tasks go into the worker's task ring, results come
+// back through its result ring; eventfds wake a side only when it sleeps.
+class ShmChannel : public TaskFeed::Channel {
+ public:
+  ShmChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, const ipc::Segment& segment,
+             ipc::EventFd task_wake, ipc::EventFd result_wake)
+      : Channel(feed, worker),
+        tasks_(segment.task_ring(worker)),
+        results_(segment.result_ring(worker)),
+        task_wake_(std::move(task_wake)),
+        result_wake_(io, ::dup(result_wake.fd())),
+        result_wake_fd_(std::move(result_wake)) {
+    // A new process starts from empty rings.
+    tasks_.reset();
+    results_.reset();
+  }
+
+  int task_wake_fd() const { return task_wake_.fd(); }
+  int result_wake_fd() const { return result_wake_fd_.fd(); }
+
+  void start() override { wait_for_results(); }
+
+  bool can_send(size_t payload_bytes) const override {
+    reserved_ = tasks_.reserve(ipc::kTaskHeaderBytes + payload_bytes);
+    return reserved_ != nullptr;
+  }
+
+  void send(uint64_t id, std::string_view payload) override {
+    size_t n = ipc::write_task_body(reserved_, id, payload);
+    tasks_.commit(n);
+    reserved_ = nullptr;
+  }
+
+  void flush() override {
+    if (tasks_.publish()) task_wake_.signal();
+  }
+
+  void sentinel() override {
+    sentinel_sent_ = true;
+    dispatcher().detach(worker_);
+    sentinel_pending_ = true;
+    push_sentinel();
+  }
+
+ private:
+  void push_sentinel() {
+    if (!sentinel_pending_) return;
+    char* slot = tasks_.reserve(1);
+    if (slot == nullptr) return;  // full: tried again after the next results
+    *slot = static_cast<char>(ipc::FrameType::kShutdown);
+    tasks_.commit(1);
+    sentinel_pending_ = false;
+    flush();
+  }
+
+  void wait_for_results() {
+    result_wake_.async_wait(stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return;
+      result_wake_fd_.drain();
+      drain();
+    });
+  }
+
+  void drain() {
+    for (;;) {
+      size_t n = 0;
+      for (std::string_view record = results_.peek(); !record.empty();
+           record = results_.peek()) {
+        ipc::Frame frame;
+        std::string error;
+        if (!ipc::parse_frame_body(record, frame, error)) {
+          protocol_error("malformed record in the result ring: " + error);
+          return;
+        }
+        if (!on_frame(frame)) return;
+        results_.consume();
+        ++n;
+      }
+      if (results_.release()) task_wake_.signal();  // the worker waited for room
+      if (n > 0) {
+        push_sentinel();
+        results_done();
+      }
+      // Sleep only when nothing came between the last peek and the flag.
+      if (results_.consumer_prepare_sleep()) break;
+    }
+    wait_for_results();
+  }
+
+  mutable ipc::SpscRing tasks_;
+  ipc::SpscRing results_;
+  ipc::EventFd task_wake_;
+  stream_descriptor result_wake_;  // a dup of result_wake_fd_, watched by the loop
+  ipc::EventFd result_wake_fd_;
+  mutable char* reserved_ = nullptr;
+  bool sentinel_pending_ = false;
+};
+
+// A pair of pipes with line or length framing.
+class PipeChannel : public TaskFeed::Channel {
+ public:
+  static constexpr size_t kMaxOutbox = 4 << 20;
+
+  PipeChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, int to_worker,
+              int from_worker, config::Framing framing, size_t max_bytes)
+      : Channel(feed, worker),
+        out_(io, to_worker),
+        in_(io, from_worker),
+        framing_(framing),
+        frames_(max_bytes + ipc::kResultHeaderBytes),
+        lines_(max_bytes) {}
+
+  void start() override {
+    // Any line filter is a worker: it never says READY, so it takes tasks
+    // from the start.
+    if (framing_ == config::Framing::kLines) {
+      ready_ = true;
+      dispatcher().attach(worker_, this);
+    }
+    read_more();
+  }
+
+  bool can_send(size_t) const override { return pending_.size() < kMaxOutbox; }
+
+  void send(uint64_t id, std::string_view payload) override {
+    if (framing_ == config::Framing::kLines) {
+      pending_.append(payload);
+      pending_.push_back('\n');
+    } else {
+      ipc::append_task(pending_, id, payload);
+    }
+  }
+
+  void flush() override {
+    if (writing_ || pending_.empty() || closed_) return;
+    writing_ = true;
+    writing_buffer_.swap(pending_);
+    pending_.clear();
+    asio::async_write(out_, asio::buffer(writing_buffer_),
+                      [this](boost::system::error_code ec, size_t) {
+                        writing_ = false;
+                        writing_buffer_.clear();
+                        // EPIPE: the worker is gone; its exit is handled by the pidfd.
+                        if (ec) return;
+                        if (close_after_write_ && pending_.empty()) return close_input();
+                        flush();
+                      });
+  }
+
+  void sentinel() override {
+    sentinel_sent_ = true;
+    dispatcher().detach(worker_);
+    if (framing_ == config::Framing::kLines) {
+      // EOF on its input is a line worker's sentinel.
+      close_after_write_ = true;
+      if (!writing_ && pending_.empty()) close_input();
+      else flush();
+    } else {
+      ipc::append_control(pending_, ipc::FrameType::kShutdown);
+      flush();
+    }
+  }
+
+ private:
+  void close_input() {
+    boost::system::error_code ignored;
+    out_.close(ignored);
+    closed_ = true;
+  }
+
+  void read_more() {
+    in_.async_read_some(asio::buffer(buffer_), [this](boost::system::error_code ec, size_t n) {
+      if (ec) return;  // EOF or error: the exit comes through the pidfd
+      bool ok = framing_ == config::Framing::kLines ? on_lines(n) : on_frames(n);
+      if (!ok) return;
+      results_done();
+      read_more();
+    });
+  }
+
+  bool on_lines(size_t n) {
+    lines_.feed(std::string_view(buffer_.data(), n));
+    std::string_view line;
+    for (;;) {
+      auto status = lines_.next(line);
+      if (status == ipc::DecodeStatus::kNeedMore) return true;
+      if (status == ipc::DecodeStatus::kError) return protocol_error(lines_.error());
+      auto id = dispatcher().oldest(worker_);
+      if (!id) return protocol_error("a result line for no task");
+      dispatcher().result(worker_, *id, true, line);
+    }
+  }
+
+  bool on_frames(size_t n) {
+    frames_.feed(std::string_view(buffer_.data(), n));
+    ipc::Frame frame;
+    for (;;) {
+      auto status = frames_.next(frame);
+      if (status == ipc::DecodeStatus::kNeedMore) return true;
+      if (status == ipc::DecodeStatus::kError) return protocol_error(frames_.error());
+      if (!on_frame(frame)) return false;
+    }
+  }
+
+  stream_descriptor out_;
+  stream_descriptor in_;
+  config::Framing framing_;
+  ipc::FrameDecoder frames_;
+  ipc::LineDecoder lines_;
+  std::array<char, 64 * 1024> buffer_;
+  std::string pending_;
+  std::string writing_buffer_;
+  bool writing_ = false;
+  bool close_after_write_ = false;
+  bool closed_ = false;
+};
+
+ipc::SharedElement element(config::SharedType type) {
+  switch (type) {
+    case config::SharedType::kU64: return ipc::SharedElement::kU64;
+    case config::SharedType::kI64: return ipc::SharedElement::kI64;
+    case config::SharedType::kF64: return ipc::SharedElement::kF64;
+  }
+  return ipc::SharedElement::kU64;
+}
+
+uint64_t next_pow2(uint64_t n) { return std::bit_ceil(std::max<uint64_t>(n, 4096)); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The feed
+
+struct TaskFeed::SourceFile {
+  std::ifstream in;
+  uint64_t line = 0;
+};
+
+TaskFeed::TaskFeed(asio::io_context& io, const config::JobSpec& job, FeedEvents events)
+    : io_(io),
+      job_(job),
+      events_(std::move(events)),
+      dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }) {}
+
+TaskFeed::~TaskFeed() {
+  channels_.clear();
+  if (sink_fd_ >= 0) ::close(sink_fd_);
+}
+
+std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::JobSpec& job,
+                                           FeedEvents events, std::string& error) {
+  std::unique_ptr<TaskFeed> feed(new TaskFeed(io, job, std::move(events)));
+  if (job.channel == config::Channel::kShm) {
+    ipc::SegmentSpec spec;
+    spec.job = job.name;
+    spec.workers = job.workers;
+    // Room for a full prefetch of average tasks, and at least two of the
+    // largest, so that one big task never blocks the ring.
+    uint64_t record = job.queue.max_task_bytes + ipc::kResultHeaderBytes + 8;
+    spec.ring_capacity = next_pow2(std::max<uint64_t>(2 * record, 256 * 1024));
+    for (const auto& [name, type] : job.shared.values) {
+      spec.shared.push_back({name, element(type), false, 1});
+    }
+    for (const auto& [name, array] : job.shared.arrays) {
+      spec.shared.push_back({name, element(array.type), true, array.length});
+    }
+    feed->segment_ = ipc::Segment::create(spec, error);
+    if (!feed->segment_) return nullptr;
+  }
+  if (job.sink.kind == config::SinkSpec::Kind::kFile) {
+    feed->sink_fd_ = ::open(job.sink.file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (feed->sink_fd_ < 0) {
+      error = "sink " + job.sink.file + ": " + strerror(errno);
+      return nullptr;
+    }
+  }
+  if (job.source.kind == config::SourceSpec::Kind::kRange) {
+    feed->source_next_ = job.source.from;
+  } else if (job.source.kind == config::SourceSpec::Kind::kFile) {
+    feed->source_file_ = std::make_unique<SourceFile>();
+    feed->source_file_->in.open(job.source.file);
+    if (!feed->source_file_->in) {
+      error = "source " + job.source.file + ": " + strerror(errno);
+      return nullptr;
+    }
+  }
+  feed->feed_source();
+  return feed;
+}
+
+bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& error) {
+  channels_.erase(worker);
+  request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
+  if (job_.channel == config::Channel::kShm) {
+    auto task_wake = ipc::EventFd::create(error);
+    if (!task_wake) return false;
+    auto result_wake = ipc::EventFd::create(error);
+    if (!result_wake) return false;
+    auto channel = std::make_unique<ShmChannel>(*this, worker, io_, *segment_,
+                                                std::move(*task_wake), std::move(*result_wake));
+    request.fds.push_back({3, segment_->fd()});
+    request.fds.push_back({4, channel->task_wake_fd()});
+    request.fds.push_back({5, channel->result_wake_fd()});
+    request.env.push_back("CORRAL_SHM=fd:3");
+    request.env.push_back("CORRAL_FDS=4,5");
+    channels_[worker] = std::move(channel);
+    return true;
+  }
+  int to_worker[2], from_worker[2];
+  if (pipe2(to_worker, O_CLOEXEC) < 0) {
+    error = std::string("pipe: ") + strerror(errno);
+    return false;
+  }
+  if (pipe2(from_worker, O_CLOEXEC) < 0) {
+    error = std::string("pipe: ") + strerror(errno);
+    ::close(to_worker[0]);
+    ::close(to_worker[1]);
+    return false;
+  }
+  bool stdio = job_.pipe.fds == config::PipeFds::kStdio;
+  int in_fd = stdio ? 0 : 3, out_fd = stdio ? 1 : 4;
+  request.fds.push_back({in_fd, to_worker[0]});
+  request.fds.push_back({out_fd, from_worker[1]});
+  request.env.push_back(std::string("CORRAL_FRAMING=") +
+                        (job_.pipe.framing == config::Framing::kLines ? "lines" : "length"));
+  request.env.push_back("CORRAL_FDS=" + std::to_string(in_fd) + "," + std::to_string(out_fd));
+  // The child's ends are closed in spawned(); remember them in the request.
+  child_ends_[worker] = {to_worker[0], from_worker[1]};
+  channels_[worker] = std::make_unique<PipeChannel>(*this, worker, io_, to_worker[1],
+                                                    from_worker[0], job_.pipe.framing,
+                                                    job_.queue.max_task_bytes);
+  return true;
+}
+
+void TaskFeed::spawned(uint32_t worker, bool ok) {
+  if (auto ends = child_ends_.find(worker); ends != child_ends_.end()) {
+    ::close(ends->second.first);
+    ::close(ends->second.second);
+    child_ends_.erase(ends);
+  }
+  auto it = channels_.find(worker);
+  if (it == channels_.end()) return;
+  if (!ok) {
+    channels_.erase(it);
+    return;
+  }
+  it->second->start();
+}
+
+void TaskFeed::send_sentinel(uint32_t worker) {
+  if (auto it = channels_.find(worker); it != channels_.end()) it->second->sentinel();
+}
+
+void TaskFeed::exited(uint32_t worker, const std::string& why) {
+  channels_.erase(worker);
+  dispatcher_.worker_gone(worker, why);
+  after_results();
+}
+
+uint64_t TaskFeed::add_submitter(std::function<void(FinishedTask&&)> on_finished) {
+  uint64_t id = next_submitter_++;
+  submitters_[id] = std::move(on_finished);
+  return id;
+}
+
+void TaskFeed::remove_submitter(uint64_t id) {
+  if (submitters_.erase(id) > 0) dispatcher_.orphan(id);
+}
+
+void TaskFeed::add_listener(std::function<bool()> listener) {
+  if (listener()) return;
+  listeners_.push_back(std::move(listener));
+}
+
+void TaskFeed::pump() { dispatcher_.pump(); }
+
+void TaskFeed::finished(FinishedTask&& task) {
+  if (task.submitter != 0) {
+    if (auto it = submitters_.find(task.submitter); it != submitters_.end()) {
+      it->second(std::move(task));
+      return;
+    }
+  }
+  write_sink(task);
+}
+
+void TaskFeed::write_sink(const FinishedTask& task) {
+  if (sink_fd_ < 0) return;
+  protocol::Json line{{"id", task.id},
+                      {"status", to_string(task.outcome)},
+                      {"result", task.result},
+                      {"attempts", task.attempts}};
+  std::string text = protocol::encode_line(line);
+  if (::write(sink_fd_, text.data(), text.size()) < 0) {
+    spdlog::error("{}: sink {}: {}", job_.name, job_.sink.file, strerror(errno));
+  }
+}
+
+void TaskFeed::after_results() {
+  feed_source();
+  dispatcher_.pump();
+  if (notifying_ || listeners_.empty()) return;
+  notifying_ = true;
+  std::vector<std::function<bool()>> pending;
+  pending.swap(listeners_);
+  for (auto& listener : pending) {
+    if (!listener()) listeners_.push_back(std::move(listener));
+  }
+  notifying_ = false;
+}
+
+void TaskFeed::feed_source() {
+  const auto& source = job_.source;
+  if (source.kind == config::SourceSpec::Kind::kRange) {
+    while (source_next_ < source.to && !dispatcher_.full()) {
+      dispatcher_.submit(std::to_string(source_next_), 0, 0);
+      ++source_next_;
+    }
+  } else if (source_file_) {
+    std::string line;
+    while (!dispatcher_.full() && std::getline(source_file_->in, line)) {
+      ++source_file_->line;
+      if (line.size() > job_.queue.max_task_bytes) {
+        spdlog::error("{}: source {}:{}: task of {} bytes exceeds queue.max_task_bytes ({}); skipped",
+                      job_.name, job_.source.file, source_file_->line, line.size(),
+                      job_.queue.max_task_bytes);
+        continue;
+      }
+      dispatcher_.submit(std::move(line), 0, 0);
+    }
+    if (!source_file_->in) source_file_.reset();
+  }
+}
+
+std::vector<SharedReading> TaskFeed::shared() const {
+  std::vector<SharedReading> out;
+  if (!segment_) return out;
+  for (const ipc::SharedView& view : segment_->shared()) {
+    SharedReading r;
+    r.name = std::string(view.name);
+    r.is_array = view.is_array;
+    r.type = view.type == ipc::SharedElement::kU64   ? "u64"
+             : view.type == ipc::SharedElement::kI64 ? "i64"
+                                                     : "f64";
+    for (uint64_t i = 0; i < view.length; ++i) {
+      uint64_t bits = view.cells[i].load(std::memory_order_relaxed);
+      switch (view.type) {
+        case ipc::SharedElement::kU64:
+          r.values.push_back(static_cast<double>(bits));
+          r.text.push_back(std::to_string(bits));
+          break;
+        case ipc::SharedElement::kI64: {
+          auto v = std::bit_cast<int64_t>(bits);
+          r.values.push_back(static_cast<double>(v));
+          r.text.push_back(std::to_string(v));
+          break;
+        }
+        case ipc::SharedElement::kF64: {
+          auto v = std::bit_cast<double>(bits);
+          r.values.push_back(v);
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%.17g", v);
+          r.text.push_back(buf);
+          break;
+        }
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace corral::daemon

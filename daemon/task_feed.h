@@ -1,0 +1,71 @@
+// The task feed of one job, on the daemon's event loop: its Dispatcher, one
+// channel per worker (shared-memory rings with eventfd wake-ups, or a pair of
+// pipes with line or length framing), the submitters that wait for results,
+// the source that fills the queue and the sink that takes unclaimed results.
+//
+// Not thread-safe; lives on the daemon's event loop.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "config/spec.h"
+#include "daemon/feed.h"
+#include "ipc/segment.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace corral::daemon {
+
+class TaskFeed : public JobFeed {
+ public:
+  // Creates the feed (and, for shm, the job's segment); nullptr with ERROR
+  // set when that fails.
+  static std::unique_ptr<TaskFeed> create(boost::asio::io_context& io, const config::JobSpec& job,
+                                          FeedEvents events, std::string& error);
+  ~TaskFeed() override;
+
+  bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) override;
+  void spawned(uint32_t worker, bool ok) override;
+  void send_sentinel(uint32_t worker) override;
+  void exited(uint32_t worker, const std::string& why) override;
+
+  Dispatcher& dispatcher() override { return dispatcher_; }
+  uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) override;
+  void remove_submitter(uint64_t id) override;
+  void add_listener(std::function<bool()> listener) override;
+  void pump() override;
+  std::vector<SharedReading> shared() const override;
+
+  class Channel;  // one worker's channel (shm or pipe)
+
+ private:
+  TaskFeed(boost::asio::io_context& io, const config::JobSpec& job, FeedEvents events);
+  void finished(FinishedTask&& task);
+  void after_results();  // pump, then tell the listeners
+  void feed_source();    // moves source tasks into the queue while there is room
+  void write_sink(const FinishedTask& task);
+
+  boost::asio::io_context& io_;
+  config::JobSpec job_;
+  FeedEvents events_;
+  Dispatcher dispatcher_;
+  std::optional<ipc::Segment> segment_;
+  std::map<uint32_t, std::unique_ptr<Channel>> channels_;
+  std::map<uint64_t, std::function<void(FinishedTask&&)>> submitters_;
+  uint64_t next_submitter_ = 1;
+  std::vector<std::function<bool()>> listeners_;
+  bool notifying_ = false;
+  // The source: the next range value, or the open file.
+  int64_t source_next_ = 0;
+  struct SourceFile;
+  std::unique_ptr<SourceFile> source_file_;
+  int sink_fd_ = -1;
+  // Pipe ends that belong to a child about to be spawned, closed after the spawn.
+  std::map<uint32_t, std::pair<int, int>> child_ends_;
+};
+
+}  // namespace corral::daemon

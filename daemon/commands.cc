@@ -2,14 +2,17 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
+
+#include "config/units.h"
 
 namespace corral::daemon {
 
 using protocol::Json;
 
-Commands::Commands(Supervisor& supervisor, std::function<void()> shutdown)
-    : supervisor_(supervisor), shutdown_(std::move(shutdown)) {}
+Commands::Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown)
+    : supervisor_(supervisor), host_(host), shutdown_(std::move(shutdown)) {}
 
 Json to_json(const WorkerStatus& s) {
   Json j;
@@ -31,6 +34,13 @@ Json to_json(const WorkerStatus& s) {
   return j;
 }
 
+void Commands::handle(const Json& request, ConversationPtr conversation) {
+  if (request.is_object() && request.value("cmd", "") == "submit") {
+    return submit(request, std::move(conversation));
+  }
+  handle(request, [conversation](const Json& reply) { conversation->send(reply, true); });
+}
+
 void Commands::handle(const Json& request, Reply reply) {
   if (!request.is_object()) return reply(protocol::error_reply("a request is a JSON object"));
   auto cmd = request.find("cmd");
@@ -43,6 +53,12 @@ void Commands::handle(const Json& request, Reply reply) {
     return change(request, name, std::move(reply));
   }
   if (name == "pid") return pid(request, std::move(reply));
+  if (name == "dead") return dead(request, std::move(reply));
+  if (name == "retry") return retry(request, std::move(reply));
+  if (name == "shared") return shared(request, std::move(reply));
+  if (name == "wait") return wait(request, std::move(reply));
+  if (name == "stats") return stats(request, std::move(reply));
+  if (name == "submit") return reply(protocol::error_reply("submit needs a streaming connection"));
   if (name == "version") return reply(Json{{"ok", true}, {"version", protocol::kVersion}});
   if (name == "shutdown") {
     reply(Json{{"ok", true}});
@@ -207,6 +223,289 @@ void Commands::pid(const Json& request, Reply reply) {
     workers.push_back(Json{{"name", id.str()}, {"pid", s.pid > 0 ? Json(s.pid) : Json(nullptr)}});
   }
   reply(Json{{"ok", true}, {"workers", std::move(workers)}});
+}
+
+JobFeed* Commands::feed_of(const Json& request, const Reply& reply) {
+  auto it = request.find("job");
+  if (it == request.end() || !it->is_string()) {
+    reply(protocol::error_reply("\"job\" must name a job"));
+    return nullptr;
+  }
+  const std::string job = *it;
+  if (supervisor_.select({protocol::Target{job, std::nullopt}}).index() != 0) {
+    reply(protocol::error_reply("no such job: " + job));
+    return nullptr;
+  }
+  JobFeed* feed = supervisor_.feed(job);
+  if (feed == nullptr) {
+    std::string why = supervisor_.feed_error(job);
+    reply(protocol::error_reply(why.empty() ? "job " + job + " has channel: none; it takes no tasks"
+                                            : "job " + job + " has no task feed: " + why));
+  }
+  return feed;
+}
+
+namespace {
+
+// A result line of `submit --wait`, written by hand: this runs once per task.
+std::string result_line(const FinishedTask& task) {
+  std::string line;
+  line.reserve(96 + task.result.size());
+  char head[96];
+  int n = std::snprintf(head, sizeof head, R"({"id":%llu,"seq":%llu,"status":"%s","result":)",
+                        static_cast<unsigned long long>(task.id),
+                        static_cast<unsigned long long>(task.seq), to_string(task.outcome));
+  line.append(head, static_cast<size_t>(n));
+  line += Json(task.result).dump(-1, ' ', false, Json::error_handler_t::replace);
+  n = std::snprintf(head, sizeof head, R"(,"attempts":%u})", task.attempts);
+  line.append(head, static_cast<size_t>(n));
+  line.push_back('\n');
+  return line;
+}
+
+}  // namespace
+
+void Commands::submit(const Json& request, ConversationPtr conversation) {
+  Reply reply = [conversation](const Json& j) { conversation->send(j, true); };
+  JobFeed* feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  const std::string job = request["job"];
+  const uint64_t max_bytes = supervisor_.job_spec(job)->queue.max_task_bytes;
+  bool wait = request.value("wait", false);
+
+  struct State {
+    uint64_t submitter = 0;
+    uint64_t seq = 0;
+    uint64_t accepted = 0;
+    uint64_t refused = 0;
+    uint64_t finished = 0;
+    bool input_done = false;
+    bool ended = false;
+  };
+  auto state = std::make_shared<State>();
+  std::weak_ptr<Conversation> weak = conversation;
+  auto maybe_end = [state, weak, feed] {
+    auto conv = weak.lock();
+    if (!conv || state->ended || !state->input_done) return;
+    if (state->submitter != 0 && state->finished < state->accepted) return;
+    state->ended = true;
+    if (state->submitter != 0) feed->remove_submitter(state->submitter);
+    conv->send(Json{{"end", true}, {"submitted", state->accepted}, {"refused", state->refused}},
+               true);
+  };
+  if (wait) {
+    state->submitter = feed->add_submitter([state, weak, maybe_end](FinishedTask&& task) {
+      ++state->finished;
+      if (auto conv = weak.lock()) conv->send_raw(result_line(task));
+      maybe_end();
+    });
+  }
+  conversation->on_close([state, feed] {
+    state->ended = true;
+    if (state->submitter != 0) feed->remove_submitter(state->submitter);
+  });
+  conversation->send(Json{{"ok", true}}, false);
+
+  Dispatcher* dispatcher = &feed->dispatcher();
+  conversation->take_lines(
+      [state, weak, feed, dispatcher, max_bytes, maybe_end](std::string_view line) {
+        if (line == ".") {
+          state->input_done = true;
+          feed->pump();
+          maybe_end();
+          return Conversation::Verdict::kEnd;
+        }
+        if (line.empty() || line[0] != '+') {
+          state->input_done = true;
+          state->ended = true;
+          if (state->submitter != 0) feed->remove_submitter(state->submitter);
+          if (auto conv = weak.lock()) {
+            conv->send(protocol::error_reply("bad line in a submit stream: expected +PAYLOAD or ."),
+                       true);
+          }
+          return Conversation::Verdict::kEnd;
+        }
+        std::string_view payload = line.substr(1);
+        uint64_t seq = state->seq++;
+        if (payload.size() > max_bytes) {
+          ++state->refused;
+          if (auto conv = weak.lock()) {
+            conv->send_raw(
+                protocol::encode_line(Json{{"seq", seq},
+                                           {"status", "refused"},
+                                           {"error", "task of " + std::to_string(payload.size()) +
+                                                         " bytes exceeds queue.max_task_bytes (" +
+                                                         std::to_string(max_bytes) + ")"}}));
+          }
+          return Conversation::Verdict::kContinue;
+        }
+        dispatcher->submit(std::string(payload), state->submitter, seq);
+        ++state->accepted;
+        if (!dispatcher->full()) return Conversation::Verdict::kContinue;
+        // Back-pressure: read no more until the queue has room.
+        feed->pump();
+        if (!dispatcher->full()) return Conversation::Verdict::kContinue;
+        feed->add_listener([weak, dispatcher] {
+          if (dispatcher->full()) return false;
+          if (auto conv = weak.lock()) conv->resume();
+          return true;
+        });
+        return Conversation::Verdict::kPause;
+      },
+      [feed] { feed->pump(); });
+}
+
+void Commands::dead(const Json& request, Reply reply) {
+  JobFeed* feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  Json letters = Json::array();
+  for (const DeadLetter& letter : feed->dispatcher().dead_letters()) {
+    letters.push_back(Json{{"id", letter.id},
+                           {"payload", letter.payload},
+                           {"status", to_string(letter.outcome)},
+                           {"reason", letter.reason},
+                           {"attempts", letter.attempts}});
+  }
+  reply(Json{{"ok", true},
+             {"dead", std::move(letters)},
+             {"dropped", feed->dispatcher().counts().dead_letters_dropped}});
+}
+
+void Commands::retry(const Json& request, Reply reply) {
+  JobFeed* feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  size_t n = feed->dispatcher().retry_dead_letters();
+  feed->pump();
+  reply(Json{{"ok", true}, {"requeued", n}});
+}
+
+void Commands::shared(const Json& request, Reply reply) {
+  JobFeed* feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  Json values = Json::object(), arrays = Json::object();
+  for (const SharedReading& r : feed->shared()) {
+    Json items = Json::array();
+    for (size_t i = 0; i < r.text.size(); ++i) {
+      // Exact integers, not doubles.
+      if (r.type == "f64")
+        items.push_back(r.values[i]);
+      else if (r.type == "u64")
+        items.push_back(std::stoull(r.text[i]));
+      else
+        items.push_back(std::stoll(r.text[i]));
+    }
+    if (r.is_array)
+      arrays[r.name] = std::move(items);
+    else
+      values[r.name] = items.empty() ? Json(nullptr) : items[0];
+  }
+  reply(Json{{"ok", true}, {"values", std::move(values)}, {"arrays", std::move(arrays)}});
+}
+
+void Commands::wait(const Json& request, Reply reply) {
+  auto job_it = request.find("job");
+  if (job_it == request.end() || !job_it->is_string()) {
+    return reply(protocol::error_reply("\"job\" must name a job"));
+  }
+  const std::string job = *job_it;
+  auto selected = supervisor_.select({protocol::Target{job, std::nullopt}});
+  if (auto* error = std::get_if<std::string>(&selected))
+    return reply(protocol::error_reply(*error));
+  bool running = request.value("running", false);
+  bool drained = request.value("drained", false);
+  if (!running && !drained) {
+    return reply(protocol::error_reply("wait needs \"running\" or \"drained\""));
+  }
+  JobFeed* feed = supervisor_.feed(job);
+  if (drained && feed == nullptr) {
+    return reply(protocol::error_reply("job " + job + " takes no tasks: it cannot be drained"));
+  }
+
+  struct Waiting {
+    bool done = false;
+    std::unique_ptr<Timer> timer;
+  };
+  auto state = std::make_shared<Waiting>();
+  Supervisor* supervisor = &supervisor_;
+  auto describe = [supervisor, job, feed] {
+    auto ids =
+        std::get<std::vector<WorkerId>>(supervisor->select({protocol::Target{job, std::nullopt}}));
+    size_t up = 0;
+    for (const auto& id : ids) up += supervisor->state(id) == State::kRunning ? 1 : 0;
+    std::string text = std::to_string(up) + "/" + std::to_string(ids.size()) + " workers RUNNING";
+    if (feed != nullptr) {
+      text += ", " + std::to_string(feed->dispatcher().queued()) + " queued, " +
+              std::to_string(feed->dispatcher().in_flight()) + " in flight";
+    }
+    return text;
+  };
+  auto check = [state, supervisor, job, feed, running, drained, reply] {
+    if (state->done) return true;
+    if (running) {
+      auto ids = std::get<std::vector<WorkerId>>(
+          supervisor->select({protocol::Target{job, std::nullopt}}));
+      for (const auto& id : ids) {
+        if (supervisor->state(id) != State::kRunning) return false;
+      }
+    }
+    if (drained && (feed->dispatcher().queued() > 0 || feed->dispatcher().in_flight() > 0)) {
+      return false;
+    }
+    state->done = true;
+    if (state->timer) state->timer->cancel();
+    reply(Json{{"ok", true}});
+    return true;
+  };
+  if (check()) return;
+  if (auto timeout = request.find("timeout_s"); timeout != request.end() && timeout->is_number()) {
+    auto ms = std::chrono::milliseconds(static_cast<int64_t>(timeout->get<double>() * 1000));
+    state->timer = host_.make_timer();
+    std::weak_ptr<Waiting> weak = state;
+    state->timer->arm(host_.now() + ms, [weak, reply, describe, ms] {
+      auto state = weak.lock();
+      if (!state || state->done) return;
+      state->done = true;
+      reply(protocol::error_reply("timed out after " + config::format_duration(ms) + ": " +
+                                  describe()));
+    });
+  }
+  supervisor_.add_waiter(check);
+  if (feed != nullptr) feed->add_listener(check);
+}
+
+void Commands::stats(const Json& request, Reply reply) {
+  std::vector<std::string> jobs;
+  if (auto it = request.find("job"); it != request.end() && it->is_string()) {
+    jobs.push_back(*it);
+    if (supervisor_.select({protocol::Target{*it, std::nullopt}}).index() != 0) {
+      return reply(protocol::error_reply("no such job: " + it->get<std::string>()));
+    }
+  } else {
+    jobs = supervisor_.job_names();
+  }
+  Json out = Json::object();
+  for (const auto& job : jobs) {
+    Json j;
+    if (JobFeed* feed = supervisor_.feed(job)) {
+      const Dispatcher& d = feed->dispatcher();
+      const TaskCounts& c = d.counts();
+      j = Json{{"submitted", c.submitted},
+               {"queued", d.queued()},
+               {"in_flight", d.in_flight()},
+               {"ok", c.ok},
+               {"failed", c.failed},
+               {"redelivered", c.redelivered},
+               {"dead", c.dead},
+               {"dead_letters", d.dead_letters().size()}};
+    } else {
+      j = Json{{"submitted", 0}, {"queued", 0},      {"in_flight", 0}, {"ok", 0},
+               {"failed", 0},    {"redelivered", 0}, {"dead", 0}};
+    }
+    out[job] = std::move(j);
+  }
+  reply(Json{{"ok", true},
+             {"daemon", Json{{"pid", getpid()}, {"version", protocol::kVersion}}},
+             {"jobs", std::move(out)}});
 }
 
 }  // namespace corral::daemon

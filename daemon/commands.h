@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include "daemon/supervisor.h"
 #include "protocol/control.h"
@@ -15,16 +16,47 @@ namespace corral::daemon {
 
 using Reply = std::function<void(const protocol::Json&)>;
 
+// One client's side of an exchange, as a command sees it: lines out, and for
+// streaming commands lines in. The socket session implements it.
+class Conversation {
+ public:
+  enum class Verdict { kContinue, kPause, kEnd };
+  virtual ~Conversation() = default;
+  // Sends MESSAGE; FINAL ends the exchange (the next request is read).
+  virtual void send(const protocol::Json& message, bool final) = 0;
+  // Sends a line already encoded ('\n' included); not final.
+  virtual void send_raw(std::string line) = 0;
+  // Hands each following input line to ON_LINE until it answers kEnd (the
+  // command then ends the exchange with a final send); kPause stops reading
+  // until resume(). ON_BATCH runs after each batch of lines read at once.
+  virtual void take_lines(std::function<Verdict(std::string_view)> on_line,
+                          std::function<void()> on_batch) = 0;
+  virtual void resume() = 0;
+  // ON_CLOSE runs if the client goes away before the exchange ends.
+  virtual void on_close(std::function<void()> on_close) = 0;
+  virtual bool closed() const = 0;
+};
+using ConversationPtr = std::shared_ptr<Conversation>;
+
 class Commands {
  public:
   // SHUTDOWN is called after the reply to a `shutdown` request is handed out.
-  Commands(Supervisor& supervisor, std::function<void()> shutdown);
+  Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown);
 
-  // Answers REQUEST through REPLY exactly once (for a streaming command,
-  // several lines ending with {"end": true}).
+  void handle(const protocol::Json& request, ConversationPtr conversation);
+  // For one-reply commands: answers through REPLY exactly once.
   void handle(const protocol::Json& request, Reply reply);
 
  private:
+  void submit(const protocol::Json& request, ConversationPtr conversation);
+  void dead(const protocol::Json& request, Reply reply);
+  void retry(const protocol::Json& request, Reply reply);
+  void shared(const protocol::Json& request, Reply reply);
+  void wait(const protocol::Json& request, Reply reply);
+  void stats(const protocol::Json& request, Reply reply);
+  // The feed of the job REQUEST names, or an error reply.
+  JobFeed* feed_of(const protocol::Json& request, const Reply& reply);
+
   void status(const protocol::Json& request, Reply reply);
   void change(const protocol::Json& request, const std::string& verb, Reply reply);
   void pid(const protocol::Json& request, Reply reply);
@@ -34,6 +66,7 @@ class Commands {
                                                const Reply& reply);
 
   Supervisor& supervisor_;
+  Host& host_;
   std::function<void()> shutdown_;
 };
 

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
@@ -31,79 +32,173 @@ struct ControlServer::Acceptor {
   asio::local::stream_protocol::acceptor acceptor;
 };
 
-// One client connection: reads a line, hands it to Commands, writes the
-// answer, then reads the next; answers go out in request order.
-class ControlServer::Session : public std::enable_shared_from_this<Session> {
+// One client connection. Requests are answered one at a time, in order;
+// while a request is being answered (start waits for RUNNING) further input
+// stays buffered. A streaming command (submit) takes the following input
+// lines itself. Replies are appended to one buffer and written in large
+// writes. The session keeps itself alive while an exchange is open.
+class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
-  Session(Socket socket, Commands& commands)
-      : socket_(std::move(socket)), commands_(commands), input_(protocol::kMaxLineBytes + 1) {}
+  Session(Socket socket, Commands& commands) : socket_(std::move(socket)), commands_(commands) {}
 
-  void start() { read_request(); }
+  void start() { read_more(); }
   // Answers with one error line and closes. REFUSED marks a peer that may
   // not use the socket at all (corralctl treats it as unreachable).
   void refuse(const std::string& why, bool refused) {
     Json reply = protocol::error_reply(why);
     if (refused) reply["refused"] = true;
-    send(reply);
+    queue(protocol::encode_line(reply));
     close_after_write_ = true;
   }
-  Socket& socket() { return socket_; }
+
+  // ---- Conversation ----
+  void send(const Json& message, bool final) override {
+    queue(protocol::encode_line(message));
+    if (final) end_exchange();
+  }
+  void send_raw(std::string line) override { queue(line); }
+  void take_lines(std::function<Verdict(std::string_view)> on_line,
+                  std::function<void()> on_batch) override {
+    on_line_ = std::move(on_line);
+    on_batch_ = std::move(on_batch);
+  }
+  void resume() override {
+    if (!paused_) return;
+    paused_ = false;
+    process();
+  }
+  void on_close(std::function<void()> on_close) override { on_close_ = std::move(on_close); }
+  bool closed() const override { return closed_; }
 
  private:
-  void read_request() {
-    auto self = shared_from_this();
-    asio::async_read_until(socket_, input_, '\n', [self](boost::system::error_code ec, size_t n) {
-      self->on_line(ec, n);
-    });
+  size_t buffered() const { return in_.size() - in_start_; }
+
+  void read_more() {
+    if (reading_ || closed_ || paused_ || buffered() > protocol::kMaxLineBytes) return;
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->reading_ = false;
+                              if (ec) return self->close();
+                              self->in_.append(self->chunk_.data(), n);
+                              self->process();
+                            });
   }
 
-  void on_line(boost::system::error_code ec, size_t n) {
-    if (ec == asio::error::not_found) {
-      refuse("request line longer than " + std::to_string(protocol::kMaxLineBytes) + " bytes",
-             false);
+  void process() {
+    if (processing_) return;  // a command answered from inside; the loop below goes on
+    processing_ = true;
+    bool batch = false;
+    while (!closed_ && !paused_ && (on_line_ || !busy_)) {
+      size_t nl = in_.find('\n', in_start_);
+      if (nl == std::string::npos) break;
+      std::string_view line(in_.data() + in_start_, nl - in_start_);
+      in_start_ = nl + 1;
+      if (on_line_) {
+        batch = true;
+        Verdict verdict = on_line_(line);
+        if (verdict == Verdict::kPause) paused_ = true;
+        if (verdict == Verdict::kEnd) {
+          on_line_ = nullptr;
+          if (on_batch_) on_batch_();
+          on_batch_ = nullptr;
+          batch = false;
+        }
+        continue;
+      }
+      if (line.size() > protocol::kMaxLineBytes) {
+        refuse_long();
+        break;
+      }
+      Json request = Json::parse(line, nullptr, false);
+      if (request.is_discarded()) {
+        queue(protocol::encode_line(protocol::error_reply("bad JSON in request")));
+        continue;
+      }
+      busy_ = true;
+      hold_ = shared_from_this();
+      commands_.handle(request, std::static_pointer_cast<Conversation>(hold_));
+    }
+    if (batch && on_batch_) on_batch_();
+    // Compact what was consumed.
+    if (in_start_ > 0 && (in_start_ == in_.size() || in_start_ > (64 << 10))) {
+      in_.erase(0, in_start_);
+      in_start_ = 0;
+    }
+    processing_ = false;
+    if (!closed_ && buffered() > protocol::kMaxLineBytes && in_.find('\n') == std::string::npos) {
+      refuse_long();
       return;
     }
-    if (ec) return;  // the client left
-    std::string line(asio::buffers_begin(input_.data()), asio::buffers_begin(input_.data()) + n);
-    input_.consume(n);
-    line.pop_back();
-    Json request = Json::parse(line, nullptr, false);
-    if (request.is_discarded()) {
-      send(protocol::error_reply("bad JSON in request"));
-      read_request();
-      return;
-    }
-    // The reply may come later (start waits for RUNNING): the pending reply
-    // keeps the session alive until then.
-    commands_.handle(request, [self = shared_from_this()](const Json& reply) {
-      self->send(reply);
-      self->read_request();
-    });
+    read_more();
   }
 
-  void send(const Json& message) {
-    outbox_.push_back(protocol::encode_line(message));
-    if (outbox_.size() == 1) write_next();
+  void refuse_long() {
+    refuse("request line longer than " + std::to_string(protocol::kMaxLineBytes) + " bytes", false);
+    in_.clear();
+    in_start_ = 0;
+    paused_ = true;  // read nothing more; the session ends after the error is written
+  }
+
+  void end_exchange() {
+    busy_ = false;
+    on_line_ = nullptr;
+    on_batch_ = nullptr;
+    on_close_ = nullptr;
+    auto self = std::move(hold_);  // released at the end of this call
+    if (!processing_) process();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (auto on_close = std::move(on_close_)) on_close();
+    on_line_ = nullptr;
+    on_batch_ = nullptr;
+    hold_.reset();
+  }
+
+  void queue(std::string_view line) {
+    if (closed_) return;
+    pending_.append(line);
+    if (!writing_) write_next();
   }
 
   void write_next() {
-    auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(outbox_.front()),
-                      [self](boost::system::error_code ec, size_t) {
-                        if (ec) return;
-                        self->outbox_.pop_front();
-                        if (!self->outbox_.empty()) return self->write_next();
+    writing_ = true;
+    writing_buffer_.swap(pending_);
+    pending_.clear();
+    asio::async_write(socket_, asio::buffer(writing_buffer_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        self->writing_ = false;
+                        self->writing_buffer_.clear();
+                        if (ec) return self->close();
+                        if (!self->pending_.empty()) return self->write_next();
                         if (self->close_after_write_) {
                           boost::system::error_code ignored;
                           self->socket_.shutdown(Socket::shutdown_both, ignored);
+                          self->close();
                         }
                       });
   }
 
   Socket socket_;
   Commands& commands_;
-  asio::streambuf input_;
-  std::deque<std::string> outbox_;
+  std::array<char, 64 * 1024> chunk_;
+  std::string in_;
+  size_t in_start_ = 0;
+  std::string pending_;
+  std::string writing_buffer_;
+  std::function<Verdict(std::string_view)> on_line_;
+  std::function<void()> on_batch_;
+  std::function<void()> on_close_;
+  std::shared_ptr<Session> hold_;  // set while an exchange is open
+  bool busy_ = false;
+  bool paused_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool processing_ = false;
+  bool closed_ = false;
   bool close_after_write_ = false;
 };
 

@@ -115,7 +115,7 @@ int run_daemon(const config::Config& config) {
       io.stop();
     });
   };
-  Commands commands(supervisor, [&] { asio::post(io, shutdown); });
+  Commands commands(supervisor, host, [&] { asio::post(io, shutdown); });
   ControlServer control(io, commands);
   if (std::string error = control.open(config.daemon); !error.empty()) {
     spdlog::error("control socket: {}", error);

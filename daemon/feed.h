@@ -27,7 +27,7 @@ struct SharedReading {
   std::string name;
   std::string type;  // u64, i64, f64
   bool is_array = false;
-  std::vector<double> values;  // u64/i64 beyond 2^53 lose precision only here
+  std::vector<double> values;     // u64/i64 beyond 2^53 lose precision only here
   std::vector<std::string> text;  // exact decimal of each element
 };
 

@@ -70,6 +70,17 @@ JobFeed* Supervisor::feed(const std::string& job) const {
   return it == jobs_.end() ? nullptr : it->second->feed.get();
 }
 
+const config::JobSpec* Supervisor::job_spec(const std::string& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : &it->second->spec;
+}
+
+std::vector<std::string> Supervisor::job_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, job] : jobs_) names.push_back(name);
+  return names;
+}
+
 std::string Supervisor::feed_error(const std::string& job) const {
   auto it = jobs_.find(job);
   return it == jobs_.end() ? std::string() : it->second->feed_error;
@@ -217,8 +228,8 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
         } else if (feed != nullptr && !feed->prepare(worker.index, request, result.error)) {
           result.error = "channel: " + result.error;
         } else {
-          result = host_.spawn(
-              request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+          result = host_.spawn(request,
+                               [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
           if (feed != nullptr) feed->spawned(worker.index, result.ok());
         }
         TimePoint now = host_.now();

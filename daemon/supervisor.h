@@ -97,6 +97,8 @@ class Supervisor {
 
   // The task feed of JOB; nullptr for an unknown job or `channel: none`.
   JobFeed* feed(const std::string& job) const;
+  const config::JobSpec* job_spec(const std::string& job) const;
+  std::vector<std::string> job_names() const;
   // Why JOB has no feed although it has a channel (empty otherwise).
   std::string feed_error(const std::string& job) const;
 

@@ -1,8 +1,6 @@
 #include "daemon/system_host.h"
 
 #include <fcntl.h>
-
-#include <algorithm>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
@@ -10,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -148,8 +148,7 @@ class ShmChannel : public TaskFeed::Channel {
   void drain() {
     for (;;) {
       size_t n = 0;
-      for (std::string_view record = results_.peek(); !record.empty();
-           record = results_.peek()) {
+      for (std::string_view record = results_.peek(); !record.empty(); record = results_.peek()) {
         ipc::Frame frame;
         std::string error;
         if (!ipc::parse_frame_body(record, frame, error)) {
@@ -185,8 +184,8 @@ class PipeChannel : public TaskFeed::Channel {
  public:
   static constexpr size_t kMaxOutbox = 4 << 20;
 
-  PipeChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, int to_worker,
-              int from_worker, config::Framing framing, size_t max_bytes)
+  PipeChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, int to_worker, int from_worker,
+              config::Framing framing, size_t max_bytes)
       : Channel(feed, worker),
         out_(io, to_worker),
         in_(io, from_worker),
@@ -237,8 +236,10 @@ class PipeChannel : public TaskFeed::Channel {
     if (framing_ == config::Framing::kLines) {
       // EOF on its input is a line worker's sentinel.
       close_after_write_ = true;
-      if (!writing_ && pending_.empty()) close_input();
-      else flush();
+      if (!writing_ && pending_.empty())
+        close_input();
+      else
+        flush();
     } else {
       ipc::append_control(pending_, ipc::FrameType::kShutdown);
       flush();
@@ -301,9 +302,12 @@ class PipeChannel : public TaskFeed::Channel {
 
 ipc::SharedElement element(config::SharedType type) {
   switch (type) {
-    case config::SharedType::kU64: return ipc::SharedElement::kU64;
-    case config::SharedType::kI64: return ipc::SharedElement::kI64;
-    case config::SharedType::kF64: return ipc::SharedElement::kF64;
+    case config::SharedType::kU64:
+      return ipc::SharedElement::kU64;
+    case config::SharedType::kI64:
+      return ipc::SharedElement::kI64;
+    case config::SharedType::kF64:
+      return ipc::SharedElement::kF64;
   }
   return ipc::SharedElement::kU64;
 }
@@ -410,9 +414,9 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
   request.env.push_back("CORRAL_FDS=" + std::to_string(in_fd) + "," + std::to_string(out_fd));
   // The child's ends are closed in spawned(); remember them in the request.
   child_ends_[worker] = {to_worker[0], from_worker[1]};
-  channels_[worker] = std::make_unique<PipeChannel>(*this, worker, io_, to_worker[1],
-                                                    from_worker[0], job_.pipe.framing,
-                                                    job_.queue.max_task_bytes);
+  channels_[worker] =
+      std::make_unique<PipeChannel>(*this, worker, io_, to_worker[1], from_worker[0],
+                                    job_.pipe.framing, job_.queue.max_task_bytes);
   return true;
 }
 
@@ -505,9 +509,10 @@ void TaskFeed::feed_source() {
     while (!dispatcher_.full() && std::getline(source_file_->in, line)) {
       ++source_file_->line;
       if (line.size() > job_.queue.max_task_bytes) {
-        spdlog::error("{}: source {}:{}: task of {} bytes exceeds queue.max_task_bytes ({}); skipped",
-                      job_.name, job_.source.file, source_file_->line, line.size(),
-                      job_.queue.max_task_bytes);
+        spdlog::error(
+            "{}: source {}:{}: task of {} bytes exceeds queue.max_task_bytes ({}); skipped",
+            job_.name, job_.source.file, source_file_->line, line.size(),
+            job_.queue.max_task_bytes);
         continue;
       }
       dispatcher_.submit(std::move(line), 0, 0);

@@ -166,7 +166,7 @@ TEST_F(SupervisorTest, StartCommandAnswersOnceRunning) {
   spec.start.settle = seconds(1);
   spec.autostart = false;
   supervisor.add_job(spec);
-  Commands commands(supervisor, [] {});
+  Commands commands(supervisor, host, [] {});
   std::optional<protocol::Json> reply;
   commands.handle({{"cmd", "start"}, {"targets", {"web"}}},
                   [&](const protocol::Json& r) { reply = r; });
@@ -182,7 +182,7 @@ TEST_F(SupervisorTest, StartCommandReportsFatal) {
   spec.autostart = false;
   spec.restart.max_restarts = 1;
   supervisor.add_job(spec);
-  Commands commands(supervisor, [] {});
+  Commands commands(supervisor, host, [] {});
   std::optional<protocol::Json> reply;
   host.next_spawn_error = "exec nope: not found in PATH";
   commands.handle({{"cmd", "start"}, {"targets", {"bad:0"}}},
@@ -196,7 +196,7 @@ TEST_F(SupervisorTest, StartCommandReportsFatal) {
 TEST_F(SupervisorTest, StatusJsonHasTheSpecFields) {
   supervisor.add_job(job("web", 1));
   supervisor.start_autostart();
-  Commands commands(supervisor, [] {});
+  Commands commands(supervisor, host, [] {});
   protocol::Json reply;
   commands.handle({{"cmd", "status"}}, [&](const protocol::Json& r) { reply = r; });
   const auto& w = reply["workers"][0];
@@ -211,7 +211,7 @@ TEST_F(SupervisorTest, StatusJsonHasTheSpecFields) {
 
 TEST_F(SupervisorTest, BadRequestsGetErrors) {
   supervisor.add_job(job("web", 1));
-  Commands commands(supervisor, [] {});
+  Commands commands(supervisor, host, [] {});
   auto ask = [&](const protocol::Json& request) {
     protocol::Json reply;
     commands.handle(request, [&](const protocol::Json& r) { reply = r; });

@@ -1,6 +1,7 @@
 #include "daemon/dispatcher.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace corral::daemon {
 
@@ -56,6 +57,10 @@ void Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
     if (found == tasks_.end()) continue;
     Task& task = found->second;
     task.worker.reset();
+    // A worker runs its tasks oldest first: only the oldest was running when
+    // it died. The others were waiting in its channel and get their attempt
+    // back, so a poison task does not take its neighbours down with it.
+    if (it != std::prev(held.rend()) && task.attempts > 0) --task.attempts;
     if (task.attempts >= queue_spec_.max_attempts) {
       Task dead = std::move(task);
       tasks_.erase(found);

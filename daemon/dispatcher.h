@@ -86,7 +86,8 @@ class Dispatcher {
   // stopped); what it holds stays in flight until it answers or dies.
   void detach(uint32_t worker);
   // W's process is confirmed dead: each task it held is redelivered, or is
-  // dead once it has had max_attempts.
+  // dead once it has had max_attempts. Only the oldest task W held (the one
+  // it was running) keeps the attempt; the rest had not started.
   void worker_gone(uint32_t worker, const std::string& why);
   // W answered task ID. False (and nothing changes) when W does not hold ID:
   // a protocol error the caller punishes.

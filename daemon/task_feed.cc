@@ -34,6 +34,9 @@ class TaskFeed::Channel : public WorkerPort {
   // The child exists and has its ends: start listening.
   virtual void start() = 0;
   virtual void sentinel() = 0;
+  // The worker is dead: takes in the results it left in the channel, which
+  // are as good as any, before its tasks are redelivered.
+  virtual void collect_remains() = 0;
 
  protected:
   // Hands one decoded frame to the dispatcher; false on a protocol error
@@ -145,25 +148,35 @@ class ShmChannel : public TaskFeed::Channel {
     });
   }
 
+  void collect_remains() override {
+    if (!broken_) take_results();
+  }
+
+  // Handles every published result; false after a protocol error.
+  bool take_results() {
+    size_t n = 0;
+    for (std::string_view record = results_.peek(); !record.empty(); record = results_.peek()) {
+      ipc::Frame frame;
+      std::string error;
+      if (!ipc::parse_frame_body(record, frame, error)) {
+        protocol_error("malformed record in the result ring: " + error);
+        return false;
+      }
+      if (!on_frame(frame)) return false;
+      results_.consume();
+      ++n;
+    }
+    if (results_.release()) task_wake_.signal();  // the worker waited for room
+    if (n > 0) {
+      push_sentinel();
+      results_done();
+    }
+    return true;
+  }
+
   void drain() {
     for (;;) {
-      size_t n = 0;
-      for (std::string_view record = results_.peek(); !record.empty(); record = results_.peek()) {
-        ipc::Frame frame;
-        std::string error;
-        if (!ipc::parse_frame_body(record, frame, error)) {
-          protocol_error("malformed record in the result ring: " + error);
-          return;
-        }
-        if (!on_frame(frame)) return;
-        results_.consume();
-        ++n;
-      }
-      if (results_.release()) task_wake_.signal();  // the worker waited for room
-      if (n > 0) {
-        push_sentinel();
-        results_done();
-      }
+      if (!take_results()) return;
       // Sleep only when nothing came between the last peek and the flag.
       if (results_.consumer_prepare_sleep()) break;
     }
@@ -261,6 +274,20 @@ class PipeChannel : public TaskFeed::Channel {
       results_done();
       read_more();
     });
+  }
+
+  void collect_remains() override {
+    if (broken_) return;
+    int fd = in_.native_handle();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+      ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      bool ok = framing_ == config::Framing::kLines ? on_lines(static_cast<size_t>(n))
+                                                    : on_frames(static_cast<size_t>(n));
+      if (!ok) break;
+    }
   }
 
   bool on_lines(size_t n) {
@@ -440,6 +467,7 @@ void TaskFeed::send_sentinel(uint32_t worker) {
 }
 
 void TaskFeed::exited(uint32_t worker, const std::string& why) {
+  if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
   channels_.erase(worker);
   dispatcher_.worker_gone(worker, why);
   after_results();

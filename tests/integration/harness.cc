@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -176,6 +177,57 @@ Json Daemon::request(const Json& message) {
   while (::read(fd, &c, 1) == 1 && c != '\n') reply.push_back(c);
   close(fd);
   return Json::parse(reply);
+}
+
+std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::string>& payloads,
+                                 bool wait) {
+  int fd = socket_fd_probe(socket());
+  if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
+  // A test must fail, not hang, when results stop coming.
+  timeval timeout{120, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  FILE* in = fdopen(dup(fd), "r");
+  auto read_line = [&]() -> std::optional<Json> {
+    std::string line;
+    for (int c; (c = fgetc(in)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
+    if (line.empty()) return std::nullopt;
+    return Json::parse(line);
+  };
+  std::string header = protocol::encode_line(Json{{"cmd", "submit"}, {"job", job}, {"wait", wait}});
+  (void)!::write(fd, header.data(), header.size());
+  std::vector<Json> out;
+  auto ack = read_line();
+  if (!ack || !ack->value("ok", false)) {
+    if (ack) out.push_back(*ack);
+    fclose(in);
+    close(fd);
+    return out;
+  }
+  // Write from a thread while reading here, so back-pressure cannot deadlock.
+  std::thread writer([&] {
+    std::string chunk;
+    for (const auto& p : payloads) {
+      chunk += '+';
+      chunk += p;
+      chunk += '\n';
+      if (chunk.size() > (1 << 16)) {
+        if (::write(fd, chunk.data(), chunk.size()) < 0) return;
+        chunk.clear();
+      }
+    }
+    chunk += ".\n";
+    (void)!::write(fd, chunk.data(), chunk.size());
+  });
+  while (auto line = read_line()) {
+    out.push_back(*line);
+    if (line->contains("end") || line->contains("error")) {
+      if (!line->contains("seq")) break;
+    }
+  }
+  writer.join();
+  fclose(in);
+  close(fd);
+  return out;
 }
 
 RunResult Daemon::ctl(const std::vector<std::string>& args) {

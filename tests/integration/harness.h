@@ -63,6 +63,11 @@ class Daemon {
 
   // One request over the socket; the reply.
   Json request(const Json& message);
+  // Submits PAYLOADS to JOB over the socket (the submit stream) and, with
+  // WAIT, collects every result line; the last element is the end line (or
+  // the error reply).
+  std::vector<Json> submit(const std::string& job, const std::vector<std::string>& payloads,
+                           bool wait = true);
   // corralctl -s SOCKET ARGS...
   RunResult ctl(const std::vector<std::string>& args);
 

@@ -98,6 +98,26 @@ TEST_F(DispatcherTest, ATaskThatKillsEveryWorkerIsDeadAfterMaxAttempts) {
   EXPECT_TRUE(d.balanced());
 }
 
+TEST_F(DispatcherTest, OnlyTheTaskAWorkerWasRunningIsChargedForItsDeath) {
+  submit(2);
+  d.attach(0, &a);
+  d.pump();
+  uint64_t running = a.sent[0].first, waiting = a.sent[1].first;
+  d.worker_gone(0, "killed by SIGABRT");
+  d.attach(0, &b);
+  d.pump();
+  d.worker_gone(0, "killed by SIGABRT");  // the running one is dead now (2 attempts)
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].id, running);
+  EXPECT_TRUE(d.pending(waiting));
+  FakePort c;
+  d.attach(0, &c);
+  d.pump();
+  EXPECT_TRUE(d.result(0, waiting, true, "fine"));
+  EXPECT_EQ(finished.back().attempts, 1u);
+  EXPECT_TRUE(d.balanced());
+}
+
 TEST_F(DispatcherTest, FailedResultsAreFinalAndKeptAsDeadLetters) {
   submit(1);
   d.attach(0, &a);

@@ -1,0 +1,248 @@
+// Tasks through real corrald and real workers: shm, pipe (lines, length),
+// an unmodified Unix filter, the Python SDK; no task lost when workers are
+// killed; poison tasks end dead; idle workers stop by sentinel.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace corral::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string worker(const std::string& args) {
+  return std::string("[") + CORRAL_WORKER_PATH + ", " + args + "]";
+}
+
+std::vector<std::string> numbers(int n, int modulo) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(std::to_string(i % modulo));
+  return out;
+}
+
+std::string sum_below(int n) { return std::to_string(static_cast<long long>(n) * (n - 1) / 2); }
+
+// Checks that every task came back exactly once, ok, with the right sum.
+void expect_all_sums(const std::vector<Json>& lines, int n, int modulo) {
+  ASSERT_FALSE(lines.empty());
+  const Json& end = lines.back();
+  ASSERT_EQ(end.value("end", false), true) << end.dump();
+  EXPECT_EQ(end["submitted"], n);
+  std::vector<int> seen(static_cast<size_t>(n), 0);
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    const Json& r = lines[i];
+    ASSERT_EQ(r["status"], "ok") << r.dump();
+    auto seq = r["seq"].get<size_t>();
+    ASSERT_LT(seq, seen.size());
+    ++seen[seq];
+    ASSERT_EQ(r["result"], sum_below(static_cast<int>(seq % static_cast<size_t>(modulo))))
+        << r.dump();
+  }
+  EXPECT_EQ(lines.size(), static_cast<size_t>(n) + 1);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), n);
+}
+
+std::string channel_name(const ::testing::TestParamInfo<std::string>& info) {
+  if (info.param.find("shm") != std::string::npos) return "Shm";
+  return info.param.find("length") != std::string::npos ? "PipeLength" : "PipeLines";
+}
+
+class ChannelTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ChannelTest, HundredThousandSumTasksComeBackCompleteAndCorrect) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    workers: 2\n" +
+           GetParam() + "\n    shared: {values: {processed: u64}}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("sums:1", "RUNNING")) << d.daemon_log();
+  auto lines = d.submit("sums", numbers(100000, 1000));
+  expect_all_sums(lines, 100000, 1000);
+  Json stats = d.request({{"cmd", "stats"}, {"job", "sums"}})["jobs"]["sums"];
+  EXPECT_EQ(stats["ok"], 100000);
+  EXPECT_EQ(stats["queued"], 0);
+  EXPECT_EQ(stats["in_flight"], 0);
+  if (GetParam().find("shm") != std::string::npos) {
+    EXPECT_EQ(d.request({{"cmd", "shared"}, {"job", "sums"}})["values"]["processed"], 100000);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Channels, ChannelTest,
+                         ::testing::Values("    channel: shm",
+                                           "    channel: pipe\n    pipe: {framing: lines}",
+                                           "    channel: pipe\n    pipe: {framing: length}"),
+                         channel_name);
+
+class KillTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KillTest, NoTaskIsLostWhileWorkersAreKilled) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    workers: 2\n" +
+           GetParam() +
+           "\n    queue: {max_attempts: 100}\n"
+           "    restart: {max_restarts: 1000, backoff: {initial: 1ms, max: 10ms}}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("sums:1", "RUNNING")) << d.daemon_log();
+  std::atomic<bool> done{false};
+  int kills = 0;
+  std::thread killer([&] {
+    std::mt19937 random(7);
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 + random() % 30));
+      pid_t pid = d.worker_pid("sums:" + std::to_string(random() % 2));
+      if (pid > 0 && ::kill(pid, SIGKILL) == 0) ++kills;
+    }
+  });
+  // Big enough tasks that workers hold some when killed.
+  auto lines = d.submit("sums", numbers(100000, 20000));
+  done = true;
+  killer.join();
+  expect_all_sums(lines, 100000, 20000);
+  Json stats = d.request({{"cmd", "stats"}, {"job", "sums"}})["jobs"]["sums"];
+  EXPECT_GT(kills, 0);
+  EXPECT_GT(stats["redelivered"].get<int>(), 0) << "kills: " << kills;
+  EXPECT_EQ(stats["dead"], 0);
+  EXPECT_EQ(stats["submitted"], stats["ok"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Channels, KillTest,
+                         ::testing::Values("    channel: shm",
+                                           "    channel: pipe\n    pipe: {framing: length}"),
+                         channel_name);
+
+TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum, --crash-on, '13'") +
+           "\n    workers: 2\n    channel: shm\n    queue: {max_attempts: 3}\n"
+           "    restart: {max_restarts: 100, backoff: {initial: 1ms, max: 20ms}}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto lines = d.submit("sums", numbers(200, 20));
+  ASSERT_FALSE(lines.empty());
+  int ok = 0, dead = 0;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i]["status"] == "ok") ++ok;
+    if (lines[i]["status"] == "dead") {
+      ++dead;
+      EXPECT_EQ(lines[i]["attempts"], 3);
+      EXPECT_THAT(lines[i]["result"].get<std::string>(), HasSubstr("SIGABRT"));
+    }
+  }
+  EXPECT_EQ(dead, 10);  // every "13"
+  EXPECT_EQ(ok, 190);
+  Json letters = d.request({{"cmd", "dead"}, {"job", "sums"}});
+  EXPECT_EQ(letters["dead"].size(), 10u);
+  EXPECT_EQ(letters["dead"][0]["payload"], "13");
+}
+
+TEST(TaskFeedTest, FailedTasksAreReportedAndKept) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum, --fail-on, '7'") +
+           "\n    channel: pipe\n    pipe: {framing: length}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto lines = d.submit("sums", {"6", "7", "8"});
+  ASSERT_EQ(lines.size(), 4u);
+  std::map<int, std::string> status;
+  for (size_t i = 0; i < 3; ++i) status[lines[i]["seq"]] = lines[i]["status"];
+  EXPECT_EQ(status[1], "failed");
+  EXPECT_EQ(status[0], "ok");
+  EXPECT_EQ(d.request({{"cmd", "retry"}, {"job", "sums"}})["requeued"], 1);
+}
+
+TEST(TaskFeedTest, StopOfAnIdleJobEndsItsWorkersBySentinelWithExitZero) {
+  for (std::string channel : {"shm", "pipe\n    pipe: {framing: length}", "pipe"}) {
+    Daemon d("jobs:\n  idle:\n    command: " + worker("--handler, echo") +
+             "\n    workers: 2\n    channel: " + channel + "\n    stop: {timeout: 10s}\n");
+    ASSERT_TRUE(d.start()) << d.daemon_log();
+    ASSERT_TRUE(d.wait_state("idle:1", "RUNNING")) << d.daemon_log();
+    auto t0 = std::chrono::steady_clock::now();
+    RunResult stop = d.ctl({"stop", "idle"});
+    EXPECT_EQ(stop.exit_code, 0) << stop.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << channel;
+    for (const char* name : {"idle:0", "idle:1"}) {
+      Json w = d.worker(name);
+      EXPECT_EQ(w["state"], "STOPPED") << channel;
+      EXPECT_EQ(w["exit_status"], 0) << channel << " " << w.dump();
+    }
+  }
+}
+
+TEST(TaskFeedTest, AnUnmodifiedUnixFilterIsAWorker) {
+  Daemon d(R"(
+jobs:
+  calc:
+    command: [bc, -l]
+    channel: pipe
+    pipe: {fds: stdio, framing: lines}
+    start: {settle: 0}
+)");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto lines = d.submit("calc", {"2+2", "3*7", "scale=3; 1/4"});
+  ASSERT_EQ(lines.size(), 4u);
+  std::map<int, std::string> result;
+  for (size_t i = 0; i < 3; ++i) result[lines[i]["seq"]] = lines[i]["result"];
+  EXPECT_EQ(result[0], "4");
+  EXPECT_EQ(result[1], "21");
+  EXPECT_EQ(result[2], ".250");
+}
+
+TEST(TaskFeedTest, APythonSdkWorker) {
+  for (std::string framing : {"lines", "length"}) {
+    Daemon d("jobs:\n  py:\n    command: [python3, " + std::string(CORRAL_SOURCE_DIR) +
+             "/examples/python_worker.py]\n    workers: 2\n    channel: pipe\n"
+             "    pipe: {framing: " +
+             framing + "}\n    env: {PYTHONPATH: " + std::string(CORRAL_SOURCE_DIR) +
+             "/worker/python}\n");
+    ASSERT_TRUE(d.start()) << d.daemon_log();
+    std::vector<std::string> tasks;
+    for (int i = 0; i < 500; ++i) tasks.push_back("task number " + std::to_string(i));
+    auto lines = d.submit("py", tasks);
+    ASSERT_EQ(lines.size(), 501u) << framing << " " << lines.back().dump();
+    for (size_t i = 0; i < 500; ++i) EXPECT_EQ(lines[i]["status"], "ok") << lines[i].dump();
+  }
+}
+
+TEST(TaskFeedTest, BadSubmissionsGetClearErrors) {
+  Daemon d("jobs:\n  plain:\n    command: [sleep, '1000']\n  small:\n    command: " +
+           worker("--handler, echo") +
+           "\n    channel: pipe\n    pipe: {framing: length}\n    queue: {max_task_bytes: 10}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto none = d.submit("plain", {"x"});
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_THAT(none[0]["error"].get<std::string>(), HasSubstr("channel: none"));
+  auto unknown = d.submit("nope", {"x"});
+  EXPECT_EQ(unknown[0]["error"], "no such job: nope");
+  auto big = d.submit("small", {"short", "this one is far too long", "ok"});
+  ASSERT_EQ(big.size(), 4u);
+  int refused = 0;
+  for (const auto& line : big) {
+    if (line.value("status", "") == "refused") {
+      ++refused;
+      EXPECT_EQ(line["seq"], 1);
+      EXPECT_THAT(line["error"].get<std::string>(), HasSubstr("exceeds queue.max_task_bytes (10)"));
+    }
+  }
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(big.back()["refused"], 1);
+}
+
+TEST(TaskFeedTest, AWorkerThatBreaksTheProtocolIsKilledAndItsTasksRedelivered) {
+  // A "length" worker that writes garbage instead of frames.
+  Daemon d(R"(
+jobs:
+  liar:
+    command: [sh, -c, 'printf "\377\377\377\377garbage" >&4; sleep 1000']
+    channel: pipe
+    pipe: {framing: length}
+    restart: {max_restarts: 2, backoff: {initial: 10ms}}
+)");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] {
+    return d.daemon_log().find("protocol error") != std::string::npos;
+  })) << d.daemon_log();
+  EXPECT_THAT(d.daemon_log(), HasSubstr("killing the worker"));
+}
+
+}  // namespace
+}  // namespace corral::testing

@@ -18,8 +18,10 @@ namespace corral::daemon {
 
 struct FeedEvents {
   std::function<void(uint32_t worker)> ready;
-  // The worker wrote something the protocol does not allow: kill it.
-  std::function<void(uint32_t worker, const std::string& why)> protocol_error;
+  // The worker must be killed (it broke the protocol, or a task overran
+  // queue.task_timeout); WHY is logged. Its tasks are redelivered once its
+  // death is confirmed.
+  std::function<void(uint32_t worker, const std::string& why)> kill;
 };
 
 // A job's shared value or array as `corralctl shared` shows it.

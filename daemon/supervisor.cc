@@ -55,8 +55,8 @@ void Supervisor::add_job(const config::JobSpec& spec) {
     Job* j = job.get();
     FeedEvents events;
     events.ready = [this, j](uint32_t index) { on_ready(*j, index); };
-    events.protocol_error = [this, j](uint32_t index, const std::string& why) {
-      on_protocol_error(*j, index, why);
+    events.kill = [this, j](uint32_t index, const std::string& why) {
+      on_kill_request(*j, index, why);
     };
     job->feed = host_.make_feed(spec, std::move(events), job->feed_error);
     if (!job->feed && job->feed_error.empty()) job->feed_error = "no task feed on this host";
@@ -92,9 +92,9 @@ void Supervisor::on_ready(Job& job, uint32_t index) {
   carry_out(worker, worker.machine.ready(host_.now()), before);
 }
 
-void Supervisor::on_protocol_error(Job& job, uint32_t index, const std::string& why) {
+void Supervisor::on_kill_request(Job& job, uint32_t index, const std::string& why) {
   Worker& worker = *job.workers.at(index);
-  spdlog::error("{}: protocol error: {}; killing the worker", worker.id().str(), why);
+  spdlog::error("{}: {}; killing the worker", worker.id().str(), why);
   if (worker.pid > 0) host_.signal_group(worker.pid, SIGKILL);
 }
 

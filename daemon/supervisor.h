@@ -111,7 +111,7 @@ class Supervisor {
   void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);
   void on_deadline(Worker& worker);
   void on_ready(Job& job, uint32_t index);
-  void on_protocol_error(Job& job, uint32_t index, const std::string& why);
+  void on_kill_request(Job& job, uint32_t index, const std::string& why);
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
   std::string describe(const Worker& worker, TimePoint now) const;
   void notify_waiters();

@@ -9,11 +9,13 @@
 #include <bit>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
 #include <fstream>
 
 #include "config/emit.h"
+#include "config/units.h"
 #include "ipc/frame.h"
 #include "ipc/wake.h"
 #include "protocol/control.h"
@@ -68,7 +70,7 @@ class TaskFeed::Channel : public WorkerPort {
     if (!broken_) {
       broken_ = true;
       feed_.dispatcher_.detach(worker_);
-      feed_.events_.protocol_error(worker_, why);
+      feed_.events_.kill(worker_, "protocol error: " + why);
     }
     return false;
   }
@@ -346,6 +348,11 @@ uint64_t next_pow2(uint64_t n) { return std::bit_ceil(std::max<uint64_t>(n, 4096
 // ---------------------------------------------------------------------------
 // The feed
 
+struct TaskFeed::Ticker {
+  explicit Ticker(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+};
+
 struct TaskFeed::SourceFile {
   std::ifstream in;
   uint64_t line = 0;
@@ -400,7 +407,41 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
     }
   }
   feed->feed_source();
+  if (job.queue.task_timeout) feed->watch_timeouts();
   return feed;
+}
+
+// Every few ticks of a fraction of task_timeout, a worker whose oldest task
+// has been its oldest (the one it runs) for longer than task_timeout is
+// killed; that task is charged the attempt and the others are redelivered.
+void TaskFeed::watch_timeouts() {
+  const auto timeout = *job_.queue.task_timeout;
+  const auto tick =
+      std::clamp<Duration>(timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+  if (!ticker_) ticker_ = std::make_unique<Ticker>(io_);
+  ticker_->timer.expires_after(tick);
+  ticker_->timer.async_wait([this, timeout](boost::system::error_code ec) {
+    if (ec) return;
+    auto now = Clock::now();
+    for (const auto& [worker, channel] : channels_) {
+      auto oldest = dispatcher_.oldest(worker);
+      auto& running = running_[worker];
+      if (!oldest) {
+        running.reset();
+        continue;
+      }
+      if (!running || running->first != *oldest) {
+        running = std::make_pair(*oldest, now);
+        continue;
+      }
+      if (now - running->second > timeout) {
+        events_.kill(worker, "task " + std::to_string(*oldest) + " ran longer than " +
+                                 "queue.task_timeout (" + config::format_duration(timeout) + ")");
+        running->second = now;  // one kill per overrun
+      }
+    }
+    watch_timeouts();
+  });
 }
 
 bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& error) {
@@ -467,6 +508,7 @@ void TaskFeed::send_sentinel(uint32_t worker) {
 }
 
 void TaskFeed::exited(uint32_t worker, const std::string& why) {
+  running_.erase(worker);
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
   channels_.erase(worker);
   dispatcher_.worker_gone(worker, why);

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "config/spec.h"
+#include "daemon/clock.h"
 #include "daemon/feed.h"
 #include "ipc/segment.h"
 
@@ -48,6 +49,7 @@ class TaskFeed : public JobFeed {
   void after_results();  // pump, then tell the listeners
   void feed_source();    // moves source tasks into the queue while there is room
   void write_sink(const FinishedTask& task);
+  void watch_timeouts();
 
   boost::asio::io_context& io_;
   config::JobSpec job_;
@@ -64,6 +66,10 @@ class TaskFeed : public JobFeed {
   struct SourceFile;
   std::unique_ptr<SourceFile> source_file_;
   int sink_fd_ = -1;
+  // queue.task_timeout: the task each worker runs, and since when.
+  struct Ticker;
+  std::unique_ptr<Ticker> ticker_;
+  std::map<uint32_t, std::optional<std::pair<uint64_t, TimePoint>>> running_;
   // Pipe ends that belong to a child about to be spawned, closed after the spawn.
   std::map<uint32_t, std::pair<int, int>> child_ends_;
 };

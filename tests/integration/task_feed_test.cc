@@ -244,5 +244,32 @@ jobs:
   EXPECT_THAT(d.daemon_log(), HasSubstr("killing the worker"));
 }
 
+TEST(TaskFeedTest, ATaskPastTaskTimeoutHasItsWorkerKilledAndIsRedelivered) {
+  Daemon d("jobs:\n  naps:\n    command: " + worker("--handler, sleep") +
+           "\n    workers: 2\n    channel: shm\n"
+           "    queue: {task_timeout: 200ms, max_attempts: 2, prefetch: 1}\n"
+           "    restart: {backoff: {initial: 1ms}}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto t0 = std::chrono::steady_clock::now();
+  auto lines = d.submit("naps", {"60000", "1", "2"});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  ASSERT_EQ(lines.size(), 4u);
+  std::map<int, Json> by_seq;
+  for (size_t i = 0; i < 3; ++i) by_seq[lines[i]["seq"]] = lines[i];
+  EXPECT_EQ(by_seq[0]["status"], "dead");
+  EXPECT_EQ(by_seq[0]["attempts"], 2);
+  EXPECT_EQ(by_seq[1]["status"], "ok");
+  EXPECT_EQ(by_seq[2]["status"], "ok");
+  EXPECT_THAT(d.daemon_log(), HasSubstr("ran longer than queue.task_timeout (200ms)"));
+}
+
+TEST(TaskFeedTest, AFullQueueMakesSubmitWaitNotDrop) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") +
+           "\n    channel: shm\n    queue: {capacity: 10, prefetch: 2}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto lines = d.submit("sums", numbers(5000, 100));
+  expect_all_sums(lines, 5000, 100);
+}
+
 }  // namespace
 }  // namespace corral::testing

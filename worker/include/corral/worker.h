@@ -26,13 +26,15 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace corral {
 
 class Result {
  public:
-  Result(std::string payload) : ok_(true), payload_(std::move(payload)) {}  // NOLINT: implicit on purpose
-  Result(const char* payload) : ok_(true), payload_(payload) {}             // NOLINT
+  Result(std::string payload)
+      : ok_(true), payload_(std::move(payload)) {}               // NOLINT: implicit on purpose
+  Result(const char* payload) : ok_(true), payload_(payload) {}  // NOLINT
   static Result success(std::string payload) { return Result(std::move(payload)); }
   static Result failure(std::string message) {
     Result r(std::move(message));
@@ -53,6 +55,12 @@ using Handler = std::function<Result(std::string_view task)>;
 // a sentinel, 2 when the environment names no usable channel, 1 when the
 // channel broke). Errors are written to stderr.
 int serve(const Handler& handler);
+
+// Called from the handler: serve() returns 0 once the result of the task
+// being handled has been sent, without waiting for the sentinel (a worker
+// that recycles itself after N tasks). Tasks the daemon had already sent
+// ahead to this worker are redelivered to another one when it exits.
+void stop_after_this_task();
 
 // The environment of this worker, as corrald set it.
 std::string_view job_name();  // CORRAL_JOB

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""A corral worker in Python: counts the words of each task.
+
+Run it under corrald with a pipe channel (either framing), e.g.
+
+    jobs:
+      words:
+        command: [python3, examples/python_worker.py]
+        workers: 2
+        channel: pipe
+        pipe: {fds: extra, framing: length}
+
+    corralctl submit words --data "the quick brown fox" --wait
+    -> {"id": ..., "status": "ok", "result": "4", ...}
+
+A task of only whitespace fails ("no words"), to show a failed result.
+The SDK is worker/python/corral_worker.py; this file finds it from the
+source tree, or from PYTHONPATH when installed elsewhere.
+"""
+
+import os
+import sys
+
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_here, "..", "worker", "python"))
+
+import corral_worker  # noqa: E402
+
+
+def count_words(task):
+    words = task.split()
+    if not words:
+        raise ValueError("no words")
+    return str(len(words))
+
+
+if __name__ == "__main__":
+    sys.exit(corral_worker.serve(count_words))

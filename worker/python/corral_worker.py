@@ -1,0 +1,283 @@
+"""The corral worker SDK for Python: pure Python 3, no dependencies.
+
+    import corral_worker
+
+    def handle(task):            # task: str (or bytes with binary=True)
+        return task.upper()      # str or bytes: an ok result
+        # raise ValueError("why")  -> a failed result with that message
+
+    if __name__ == "__main__":
+        raise SystemExit(corral_worker.serve(handle))
+
+serve() reads the channel corrald gave the process from its environment
+(CORRAL_CHANNEL=pipe, CORRAL_FRAMING=lines|length, CORRAL_FDS="IN,OUT"; see
+docs/worker-protocol.md), says READY (length framing), runs the handler for
+each task on the calling thread, one at a time, and returns 0 when the daemon
+sends the sentinel (SHUTDOWN, or EOF of the input). A handler that raises
+fails its task with the exception's text; the worker goes on. Heartbeat
+frames are written from a thread when CORRAL_HEARTBEAT_MS is set.
+
+Only the pipe channel is supported (the shm channel needs the C++ SDK).
+Exit codes as in C++: 0 after the sentinel, 2 for an environment that names
+no usable channel, 1 when the channel broke.
+"""
+
+import os
+import struct
+import sys
+import threading
+
+__all__ = ["serve", "job_name", "worker_index", "stop_after_this_task"]
+
+TASK, RESULT, SHUTDOWN, READY, HEARTBEAT = 1, 2, 3, 4, 5
+OK, FAILED = 0, 1
+
+_DEFAULT_MAX_TASK_BYTES = 65536
+_READ_CHUNK = 65536
+_LENGTH = struct.Struct("<I")
+_TASK_HEADER = struct.Struct("<BQ")  # type, id
+_RESULT_HEADER = struct.Struct("<IBQB")  # length, type, id, status
+
+_stop_requested = False
+
+
+class _EnvError(Exception):
+    """The environment names no usable channel: exit 2."""
+
+
+def job_name():
+    """CORRAL_JOB, or "" when not under corrald."""
+    return os.environ.get("CORRAL_JOB", "")
+
+
+def worker_index():
+    """CORRAL_WORKER as an int, or -1 when not under corrald."""
+    try:
+        return int(os.environ.get("CORRAL_WORKER", ""))
+    except ValueError:
+        return -1
+
+
+def stop_after_this_task():
+    """Called from the handler: serve() returns 0 once this task's result is sent."""
+    global _stop_requested
+    _stop_requested = True
+
+
+def _complain(message):
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    try:
+        os.write(2, f"{name}: {message}\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def _env_int(name, default, low, high):
+    text = os.environ.get(name, "")
+    if text == "":
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise _EnvError(f"{name}={text}: expected a number between {low} and {high}")
+    return int(text)
+
+
+def _env_fds(name, default):
+    text = os.environ.get(name, "") or default
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise _EnvError(f'{name}={text}: expected two fds, as in "3,4"')
+    fds = (int(parts[0]), int(parts[1]))
+    for fd in fds:
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            raise _EnvError(f"{name}={text}: fd {fd} is not open ({e.strerror})")
+    return fds
+
+
+class _Out:
+    """The OUT fd, shared by the serving thread and the heartbeat thread:
+    every frame is written whole under the lock."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def write(self, data):
+        view = memoryview(data)
+        with self.lock:
+            while view:
+                n = os.write(self.fd, view)  # blocks; EINTR is retried by Python
+                view = view[n:]
+
+
+class _Heartbeat:
+    """Writes a HEARTBEAT frame every PERIOD seconds until stopped."""
+
+    def __init__(self, out, period):
+        self.out = out
+        self.period = period
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="corral-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        frame = _LENGTH.pack(1) + bytes([HEARTBEAT])
+        while not self.stopped.wait(self.period):
+            try:
+                self.out.write(frame)
+            except OSError:
+                return  # the serving thread sees the same broken pipe and reports it
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+
+
+def _run_handler(handler, task, binary):
+    """(ok, result bytes) for one task; exceptions become failures."""
+    try:
+        result = handler(task if binary else task.decode("utf-8", "surrogateescape"))
+        if isinstance(result, str):
+            return True, result.encode("utf-8", "surrogateescape")
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            return True, bytes(result)
+        raise TypeError(f"the handler returned {type(result).__name__}, not str or bytes")
+    except Exception as e:  # noqa: BLE001 - any failure of the handler fails its task
+        message = str(e) or type(e).__name__
+        return False, message.encode("utf-8", "replace")
+
+
+def _limit(ok, data, max_bytes):
+    if len(data) <= max_bytes:
+        return ok, data
+    what = "result" if ok else "failure message"
+    message = (f"{what} of {len(data)} bytes exceeds the limit of {max_bytes} bytes"
+               " (CORRAL_MAX_TASK_BYTES)")
+    return False, message.encode()[:max_bytes]
+
+
+def _serve_lines(handler, fd_in, out, max_bytes, binary):
+    # Each result is written before the next task starts: a worker that dies
+    # takes no finished result with it.
+    buffer = bytearray()
+    scanned = 0  # bytes at the start of buffer known to hold no newline
+    while True:
+        chunk = os.read(fd_in, _READ_CHUNK)
+        if not chunk:
+            if buffer:
+                _complain(f"ignored {len(buffer)} bytes after the last newline"
+                          " at the end of the input")
+            return 0  # EOF: the sentinel of line workers
+        buffer += chunk
+        start = 0
+        while True:
+            end = buffer.find(b"\n", max(start, scanned))
+            if end < 0 or end - start > max_bytes:
+                scanned = len(buffer)
+                break
+            line = bytes(buffer[start:end])
+            start = end + 1
+            ok, data = _limit(*_run_handler(handler, line, binary), max_bytes)
+            # A line result cannot hold a line break: each becomes a space.
+            out.write(data.replace(b"\n", b" ") + b"\n")
+            if _stop_requested:
+                return 0
+        del buffer[:start]
+        scanned = max(0, scanned - start)
+        if len(buffer) > max_bytes and buffer.find(b"\n", 0, max_bytes + 1) < 0:
+            _complain(f"reading tasks: a line longer than {max_bytes} bytes"
+                      " (CORRAL_MAX_TASK_BYTES)")
+            return 1
+
+
+def _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms):
+    out.write(_LENGTH.pack(1) + bytes([READY]))
+    heartbeat = _Heartbeat(out, heartbeat_ms / 1000.0) if heartbeat_ms > 0 else None
+    try:
+        buffer = bytearray()
+        warned = False
+        while True:
+            start = 0
+            while len(buffer) - start >= 4:
+                (length,) = _LENGTH.unpack_from(buffer, start)
+                if length == 0 or length > max_bytes + 10:
+                    _complain(f"reading tasks: a frame of {length} bytes"
+                              f" (the limit is {max_bytes + 10})")
+                    return 1
+                if len(buffer) - start - 4 < length:
+                    break
+                kind = buffer[start + 4]
+                body_start, body_end = start + 4, start + 4 + length
+                start = body_end
+                if kind == SHUTDOWN:
+                    return 0
+                if kind != TASK:
+                    if not warned:
+                        _complain(f"ignoring a frame of type {kind} from the daemon"
+                                  " (only TASK and SHUTDOWN are expected)")
+                        warned = True
+                    continue
+                if length < _TASK_HEADER.size:
+                    _complain(f"reading tasks: a TASK frame of {length} bytes is too short")
+                    return 1
+                _, task_id = _TASK_HEADER.unpack_from(buffer, body_start)
+                task = bytes(buffer[body_start + _TASK_HEADER.size:body_end])
+                ok, data = _limit(*_run_handler(handler, task, binary), max_bytes)
+                status = OK if ok else FAILED
+                # Written before the next task starts: a worker that dies
+                # takes no finished result with it.
+                out.write(_RESULT_HEADER.pack(len(data) + 10, RESULT, task_id, status) + data)
+                if _stop_requested:
+                    return 0
+            del buffer[:start]
+            chunk = os.read(fd_in, _READ_CHUNK)
+            if not chunk:
+                if buffer:
+                    _complain("the daemon closed the channel inside a frame"
+                              f" ({len(buffer)} bytes ignored)")
+                return 0  # EOF: the daemon is done with this worker
+            buffer += chunk
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+
+
+def serve(handler, binary=False):
+    """Serves tasks until the sentinel; returns the exit code for the process.
+
+    HANDLER takes the task payload (str decoded as UTF-8 with surrogateescape,
+    so any bytes survive a round trip; bytes when BINARY is true) and returns
+    str or bytes; an exception fails the task with its text."""
+    try:
+        channel = os.environ.get("CORRAL_CHANNEL", "")
+        if channel == "":
+            raise _EnvError("CORRAL_CHANNEL is not set: this worker runs under corrald,"
+                            " which sets it (see docs/worker-protocol.md)")
+        if channel == "none":
+            raise _EnvError("CORRAL_CHANNEL=none: this worker needs a task channel (pipe)")
+        if channel == "shm":
+            raise _EnvError("CORRAL_CHANNEL=shm: the Python SDK serves the pipe channel only "
+                            "(use channel: pipe, or the C++ SDK)")
+        if channel != "pipe":
+            raise _EnvError(f"CORRAL_CHANNEL={channel}: expected pipe")
+        framing = os.environ.get("CORRAL_FRAMING", "") or "lines"
+        if framing not in ("lines", "length"):
+            raise _EnvError(f"CORRAL_FRAMING={framing}: expected lines or length")
+        fd_in, fd_out = _env_fds("CORRAL_FDS", "3,4")
+        max_bytes = _env_int("CORRAL_MAX_TASK_BYTES", _DEFAULT_MAX_TASK_BYTES, 1, 1 << 32)
+        heartbeat_ms = _env_int("CORRAL_HEARTBEAT_MS", 0, 0, 86_400_000)
+    except _EnvError as e:
+        _complain(str(e))
+        return 2
+    out = _Out(fd_out)
+    try:
+        # The loops below block; a daemon may hand over non-blocking ends.
+        os.set_blocking(fd_in, True)
+        os.set_blocking(fd_out, True)
+        if framing == "lines":
+            return _serve_lines(handler, fd_in, out, max_bytes, binary)
+        return _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms)
+    except OSError as e:
+        _complain(f"the channel broke: {e}")
+        return 1

@@ -1,10 +1,12 @@
 // corralctl's connection to corrald: where the control socket is
 // (resolve_socket) and a small blocking client that speaks the line protocol
-// of docs/control-protocol.md over it. Plain POSIX sockets, so that corralctl
-// stays light and starts fast. A Client is not thread-safe; use one per
-// thread.
+// of docs/control-protocol.md over it, plus the one streaming exchange,
+// submit, which sends tasks and reads results at the same time. Plain POSIX
+// sockets, so that corralctl stays light and starts fast. A Client is not
+// thread-safe; use one per thread.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +64,24 @@ class Result {
 
 using Status = Result<std::monostate>;
 
+// Where the tasks of a submit come from, in this order: each of `data`, then
+// each line of `fd`. A line ends at '\n'; a '\r' before it is kept as data;
+// an empty last line after the final '\n' is not a task.
+struct SubmitInput {
+  std::vector<std::string> data;  // one task each, no '\n' inside; "--data #N" in messages
+  int fd = -1;                    // read to its end when >= 0; not closed
+  std::string name;               // FILE, or "stdin": messages say NAME:LINE
+};
+
+// How a submit went.
+struct SubmitTotals {
+  std::optional<Json> rejected;  // corrald's {"ok": false} to the request: nothing was sent
+  uint64_t submitted = 0;        // tasks corrald accepted (its end line)
+  uint64_t refused = 0;          // refused by corrald, or by corralctl for a line over the limit
+  uint64_t failed = 0;           // results "failed" or "dead" (with wait)
+  std::string input_error;       // why reading the input stopped early; empty if it did not
+};
+
 // One connection to corrald. Requests and replies are single lines of at most
 // protocol::kMaxLineBytes. Calls block; EINTR is retried.
 class Client {
@@ -86,6 +106,18 @@ class Client {
   // send, then read_message: one request, one reply. A reply with
   // "refused": true (corrald does not accept this peer) is a kUnreachable error.
   Result<Json> call(const Json& request);
+
+  // The submit exchange: REQUEST ({"cmd":"submit",...}), then the tasks of
+  // INPUT as `+payload` lines, then `.`, while corrald's lines are read as
+  // they come, so that neither side waits on the other when corrald applies
+  // back-pressure. Result lines go to OUT_FD as corrald wrote them, in large
+  // writes; each refusal goes to ERR_FD as "corralctl: SOURCE: ERROR". Memory
+  // stays bounded whatever the input's size: the input is not read while
+  // more than 4 MiB wait to be sent. A payload over the protocol's line limit
+  // is refused here and not sent (so it has no seq). Returns when corrald's
+  // end line has come.
+  Result<SubmitTotals> submit(const Json& request, const SubmitInput& input, int out_fd,
+                              int err_fd);
 
  private:
   Client(int fd, std::string socket_path) : fd_(fd), socket_path_(std::move(socket_path)) {}

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <utility>
+
+#include "config/units.h"
 
 namespace corral::ctl {
 
@@ -106,10 +109,17 @@ void trim_right(std::string& text) {
 
 Output help_of(const Command& command, Format format);
 
-// ARGS split into operands; `answer` is set when the command line is already
-// answered: --help, or a usage error.
+// An option of a command's own: --NAME, or --NAME VALUE / --NAME=VALUE.
+struct OptionSpec {
+  std::string_view name;
+  bool takes_value = false;
+};
+
+// ARGS split into operands and options; `answer` is set when the command
+// line is already answered: --help, or a usage error.
 struct Operands {
   std::vector<std::string> words;
+  std::vector<std::pair<std::string_view, std::string>> options;  // name, value; in order
   std::optional<Output> answer;
 };
 
@@ -119,25 +129,54 @@ bool is_global_option(std::string_view arg) {
   return arg == "-s" || arg == "-c" || name == "--socket" || name == "--config" || name == "--json";
 }
 
-// None of today's commands has options of its own besides --help; `--` ends
-// options so that a job named like one (`-web`) can still be a target.
-Operands split_args(const Command& self, const std::vector<std::string>& args, Format format) {
+// KNOWN are the command's options besides --help; `--` ends options so that
+// a job named like one (`-web`) can still be an operand. A lone `-` is an
+// operand.
+Operands split_args(const Command& self, const std::vector<std::string>& args, Format format,
+                    std::span<const OptionSpec> known = {}) {
   Operands result;
   bool options_done = false;
-  for (const auto& arg : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
     if (options_done || arg.size() < 2 || arg[0] != '-') {
       result.words.push_back(arg);
-    } else if (arg == "--") {
+      continue;
+    }
+    if (arg == "--") {
       options_done = true;
-    } else if (arg == "-h" || arg == "--help") {
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
       result.answer = help_of(self, format);
       return result;
-    } else {
+    }
+    std::string_view name = std::string_view(arg).substr(0, arg.find('='));
+    auto spec = std::find_if(known.begin(), known.end(),
+                             [&](const OptionSpec& option) { return option.name == name; });
+    if (spec == known.end()) {
       std::string message = std::string(self.name) + ": unknown option '" + arg + "'";
       if (is_global_option(arg)) message += " (global options go before the command)";
       result.answer = usage_error(&self, message);
       return result;
     }
+    std::string value;
+    bool inline_value = name.size() < arg.size();
+    if (spec->takes_value) {
+      if (inline_value) {
+        value = arg.substr(name.size() + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        result.answer = usage_error(
+            &self, std::string(self.name) + ": " + std::string(name) + " needs a value");
+        return result;
+      }
+    } else if (inline_value) {
+      result.answer =
+          usage_error(&self, std::string(self.name) + ": " + std::string(name) + " takes no value");
+      return result;
+    }
+    result.options.emplace_back(spec->name, std::move(value));
   }
   return result;
 }
@@ -159,7 +198,7 @@ std::optional<Output> parse_targets(const Command& self, const std::vector<std::
 
 Plan plan_with_targets(const Command& self, const std::vector<std::string>& args, Format format,
                        bool required) {
-  Plan plan{&self, std::nullopt, {}};
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
   if (operands.answer) {
     plan.local = *operands.answer;
@@ -193,7 +232,7 @@ Plan plan_required_targets(const Command& self, const std::vector<std::string>& 
 }
 
 Plan plan_no_args(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}};
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
   if (operands.answer) {
     plan.local = *operands.answer;
@@ -207,7 +246,7 @@ Plan plan_no_args(const Command& self, const std::vector<std::string>& args, For
 }
 
 Plan plan_help(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}};
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
   if (operands.answer) {
     plan.local = *operands.answer;
@@ -230,6 +269,166 @@ Plan plan_help(const Command& self, const std::vector<std::string>& args, Format
   } else {
     plan.local = usage_error(&self, "help: unknown command '" + operands.words.front() + "'");
   }
+  return plan;
+}
+
+// ---- Task commands ----
+
+// WORDS must be one JOB; its request is {"cmd": NAME, "job": JOB}.
+std::optional<Output> take_job(const Command& self, const std::vector<std::string>& words,
+                               bool required, Json& request) {
+  if (words.empty()) {
+    if (!required) return std::nullopt;
+    return usage_error(&self, std::string(self.name) + ": needs a JOB");
+  }
+  if (words.size() > 1) {
+    return usage_error(&self, std::string(self.name) + ": unexpected argument '" + words[1] + "'");
+  }
+  if (!protocol::valid_job_name(words.front())) {
+    return usage_error(&self, std::string(self.name) + ": invalid job name '" + words.front() +
+                                  "' (expected letters, digits, '_', '.' or '-')");
+  }
+  request["job"] = words.front();
+  return std::nullopt;
+}
+
+Plan plan_job(const Command& self, const std::vector<std::string>& args, Format format,
+              bool required) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  Json request{{"cmd", self.name}};
+  if (auto error = take_job(self, operands.words, required, request)) {
+    plan.local = *error;
+    return plan;
+  }
+  plan.request = std::move(request);
+  return plan;
+}
+
+Plan plan_one_job(const Command& self, const std::vector<std::string>& args, Format format) {
+  return plan_job(self, args, format, true);
+}
+
+Plan plan_optional_job(const Command& self, const std::vector<std::string>& args, Format format) {
+  return plan_job(self, args, format, false);
+}
+
+// A payload as a usage error shows it: quoted, escaped, cut after 40 bytes.
+std::string quote_payload(std::string_view payload) {
+  constexpr size_t kShown = 40;
+  std::string quoted = Json(std::string(payload.substr(0, kShown)))
+                           .dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (payload.size() > kShown) quoted.insert(quoted.size() - 1, "...");
+  return quoted;
+}
+
+constexpr std::array kSubmitOptions = {OptionSpec{"--data", true}, OptionSpec{"--file", true},
+                                       OptionSpec{"--wait", false}};
+
+Plan plan_submit(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kSubmitOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  auto usage = [&](std::string message) {
+    plan.local = usage_error(&self, "submit: " + message);
+    return plan;
+  };
+  SubmitSources sources;
+  bool wait = false;
+  auto set_file = [&](const std::string& file) {
+    if (sources.file) return false;
+    sources.file = file;
+    return true;
+  };
+  for (const auto& [name, value] : operands.options) {
+    if (name == "--data") {
+      sources.data.push_back(value);
+    } else if (name == "--file") {
+      if (value.empty()) return usage("--file needs a file name");
+      if (!set_file(value)) return usage("takes one --file F or - at most");
+    } else {
+      wait = true;
+    }
+  }
+  if (operands.words.empty()) return usage("needs a JOB");
+  for (size_t i = 1; i < operands.words.size(); ++i) {
+    if (operands.words[i] != "-") return usage("unexpected argument '" + operands.words[i] + "'");
+    if (!set_file("-")) return usage("takes one --file F or - at most");
+  }
+  Json request{{"cmd", "submit"}};
+  if (auto error = take_job(self, {operands.words.front()}, true, request)) {
+    plan.local = *error;
+    return plan;
+  }
+  if (sources.data.empty() && !sources.file) {
+    return usage("no tasks: give --data P, --file F, or - for stdin");
+  }
+  constexpr size_t kMaxPayload = protocol::kMaxLineBytes - 1;  // with its '+', one line
+  for (size_t i = 0; i < sources.data.size(); ++i) {
+    const std::string& payload = sources.data[i];
+    std::string name = "--data #" + std::to_string(i + 1);
+    if (payload.find('\n') != std::string::npos) {
+      return usage(name + " " + quote_payload(payload) + " contains a newline; a task is one line");
+    }
+    if (payload.size() > kMaxPayload) {
+      return usage(name + " is " + std::to_string(payload.size()) +
+                   " bytes, over the line limit of " + std::to_string(kMaxPayload) + " bytes");
+    }
+  }
+  request["wait"] = wait;
+  plan.request = std::move(request);
+  plan.submit = std::move(sources);
+  return plan;
+}
+
+constexpr std::array kWaitOptions = {OptionSpec{"--running", false}, OptionSpec{"--drained", false},
+                                     OptionSpec{"--timeout", true}};
+
+Plan plan_wait(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kWaitOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  Json request{{"cmd", "wait"}};
+  if (auto error = take_job(self, operands.words, true, request)) {
+    plan.local = *error;
+    return plan;
+  }
+  bool running = false;
+  bool drained = false;
+  std::optional<double> timeout_s;
+  for (const auto& [name, value] : operands.options) {
+    if (name == "--running") {
+      running = true;
+    } else if (name == "--drained") {
+      drained = true;
+    } else {
+      auto duration = config::parse_duration(value);
+      if (!duration) {
+        plan.local = usage_error(&self, "wait: invalid --timeout '" + value +
+                                            "' (expected a duration like 500ms, 5s or 2m)");
+        return plan;
+      }
+      timeout_s = static_cast<double>(duration->count()) / 1000.0;
+    }
+  }
+  if (!running && !drained) {
+    plan.local = usage_error(&self, "wait: needs --running, --drained or both");
+    return plan;
+  }
+  request["running"] = running;
+  request["drained"] = drained;
+  if (timeout_s) request["timeout_s"] = *timeout_s;
+  plan.request = std::move(request);
   return plan;
 }
 
@@ -391,6 +590,178 @@ Output format_version(const Json&, const Json& reply, Format format) {
   return output;
 }
 
+// ---- Replies of the task commands ----
+
+// REPLY without its "ok": what --json shows of stats, retry, shared and wait.
+Json without_ok(const Json& reply) {
+  Json copy = reply;
+  copy.erase("ok");
+  return copy;
+}
+
+// One line of text for a field that may hold any bytes.
+std::string one_line(std::string text) {
+  std::string line;
+  line.reserve(text.size());
+  for (char c : text) {
+    if (c == '\n') {
+      line += "\\n";
+    } else if (c == '\r') {
+      line += "\\r";
+    } else {
+      line += c;
+    }
+  }
+  return line;
+}
+
+// A number or any other JSON value as text: 12, 0.5, "x".
+std::string value_text(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string plural(uint64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// The job of a request, for messages.
+std::string job_of(const Json& request) { return string_field(request, "job"); }
+
+// The submit request's own reply, {"ok": true} before the stream: nothing
+// to show. An error ({"ok": false}: no such job, no channel) is the answer.
+Output format_submit_reply(const Json&, const Json& reply, Format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  return Output{};
+}
+
+Output format_dead(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto letters = reply.find("dead");
+  if (letters == reply.end() || !letters->is_array() ||
+      !std::all_of(letters->begin(), letters->end(), [](const Json& l) { return l.is_object(); })) {
+    return malformed("dead reply without a list of letters");
+  }
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(*letters);
+  } else {
+    size_t id_width = 0;
+    size_t status_width = 0;
+    for (const auto& letter : *letters) {
+      id_width = std::max(id_width, value_text(letter.value("id", Json())).size());
+      status_width = std::max(status_width, string_field(letter, "status").size());
+    }
+    for (const auto& letter : *letters) {
+      std::string line = "id " + pad(value_text(letter.value("id", Json())), id_width) + "  " +
+                         pad(string_field(letter, "status"), status_width) + "  attempts " +
+                         value_text(letter.value("attempts", Json())) + "  " +
+                         one_line(string_field(letter, "reason")) +
+                         "  payload: " + one_line(string_field(letter, "payload"));
+      output.out += line + "\n";
+    }
+  }
+  if (int64_t dropped = int_field(reply, "dropped").value_or(0); dropped > 0) {
+    output.err =
+        "corralctl: " + plural(static_cast<uint64_t>(dropped), "older letter", "older letters") +
+        " did not fit in the dead-letter list and " + (dropped == 1 ? "was" : "were") +
+        " dropped\n";
+  }
+  return output;
+}
+
+Output format_retry(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto requeued = int_field(reply, "requeued");
+  if (!requeued) return malformed("retry reply without a count");
+  Output output;
+  output.out = format == Format::kJson
+                   ? dump(without_ok(reply))
+                   : "requeued " + plural(static_cast<uint64_t>(*requeued), "task", "tasks") + "\n";
+  return output;
+}
+
+Output format_shared(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  static const Json kNone = Json::object();
+  auto values = reply.find("values");
+  auto arrays = reply.find("arrays");
+  if ((values != reply.end() && !values->is_object()) ||
+      (arrays != reply.end() && !arrays->is_object())) {
+    return malformed("shared reply whose values or arrays are not objects");
+  }
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  for (const auto& [name, value] : (values != reply.end() ? *values : kNone).items()) {
+    output.out += name + " = " + value_text(value) + "\n";
+  }
+  for (const auto& [name, array] : (arrays != reply.end() ? *arrays : kNone).items()) {
+    std::string line = name + " = [";
+    if (array.is_array()) {
+      bool first = true;
+      for (const auto& item : array) {
+        if (!first) line += ", ";
+        line += value_text(item);
+        first = false;
+      }
+    }
+    output.out += line + "]\n";
+  }
+  return output;
+}
+
+Output format_wait(const Json& request, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);  // "timed out after 5s: ..."
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  bool running = request.value("running", false);
+  bool drained = request.value("drained", false);
+  output.out = job_of(request) + ": " + (running ? "every worker RUNNING" : "") +
+               (running && drained ? ", " : "") + (drained ? "drained" : "") + "\n";
+  return output;
+}
+
+Output format_stats(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto jobs = reply.find("jobs");
+  if (jobs == reply.end() || !jobs->is_object()) return malformed("stats reply without jobs");
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  // One line per job: its name, then "counter N" cells aligned in columns.
+  constexpr std::array kCounters = {"submitted", "queued",      "in_flight", "ok",
+                                    "failed",    "redelivered", "dead"};
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  std::vector<size_t> widths(kCounters.size(), 0);
+  size_t name_width = 0;
+  for (const auto& [name, counts] : jobs->items()) {
+    std::vector<std::string> cells;
+    for (size_t i = 0; i < kCounters.size(); ++i) {
+      auto it = counts.is_object() ? counts.find(kCounters[i]) : counts.end();
+      std::string cell = std::string(kCounters[i]) + " " +
+                         (counts.is_object() && it != counts.end() ? value_text(*it) : "-");
+      widths[i] = std::max(widths[i], cell.size());
+      cells.push_back(std::move(cell));
+    }
+    name_width = std::max(name_width, name.size());
+    rows.emplace_back(name, std::move(cells));
+  }
+  for (const auto& [name, cells] : rows) {
+    std::string line = pad(name, name_width);
+    for (size_t i = 0; i < cells.size(); ++i) line += "  " + pad(cells[i], widths[i]);
+    trim_right(line);
+    output.out += line + "\n";
+  }
+  return output;
+}
+
 // ---- The table ----
 
 constexpr std::array kCommands = {
@@ -422,6 +793,44 @@ constexpr std::array kCommands = {
             "with '-' for a worker without a process. --json prints the pid, or the list\n"
             "of {\"name\", \"pid\"} objects.",
             plan_optional_targets, format_pid},
+    Command{"submit", "JOB [--data P]... [--file F | -] [--wait]", "queue tasks for a job",
+            "Queues one task per --data P, then one per line of F (- reads stdin). A line\n"
+            "ends at '\\n'; a '\\r' before it is kept; an empty last line after the final\n"
+            "'\\n' is not a task. Tasks are streamed: any number of lines, in bounded\n"
+            "memory; corrald's back-pressure (a full queue) only slows the stream.\n"
+            "Prints 'submitted N tasks to JOB' (--json: the end object, {\"end\": true,\n"
+            "\"submitted\": N, \"refused\": R}). --wait waits for the results instead and\n"
+            "prints one JSON line per task as it finishes: id, seq (its 0-based position\n"
+            "in this submit), status (ok, failed, dead), result, attempts.\n"
+            "A task corrald refuses (over queue.max_task_bytes), or one over the 1 MiB line\n"
+            "limit (not sent, so it has no seq), is reported on stderr as FILE:LINE,\n"
+            "stdin:LINE or --data #N. Exits 1 if a task was refused, failed or is dead.",
+            plan_submit, format_submit_reply},
+    Command{"stats", "[JOB]", "task counters of every job, or of one",
+            "One line per job: submitted, queued, in_flight, ok, failed, redelivered and\n"
+            "dead tasks. --json prints corrald's reply: {\"daemon\": {...}, \"jobs\":\n"
+            "{JOB: {...}}}.",
+            plan_optional_job, format_stats},
+    Command{"shared", "JOB", "the shared values and arrays of a job",
+            "Prints 'NAME = VALUE' for each shared value and 'NAME = [A, B, ...]' for each\n"
+            "shared array of JOB. --json prints {\"values\": {...}, \"arrays\": {...}}.",
+            plan_one_job, format_shared},
+    Command{"dead", "JOB", "the dead-letter list of a job",
+            "One line per failed or dead task still in JOB's dead-letter list, oldest\n"
+            "first: 'id N  STATUS  attempts A  REASON  payload: P' (a newline in REASON or P\n"
+            "shows as \\n). --json prints the list of letters. Says on stderr how many\n"
+            "older letters the full list dropped.",
+            plan_one_job, format_dead},
+    Command{"retry", "JOB", "queue the dead letters of a job again",
+            "Queues every task of JOB's dead-letter list again, as new tasks whose results\n"
+            "go to the job's sink. Prints 'requeued N tasks'.",
+            plan_one_job, format_retry},
+    Command{"wait", "JOB [--running] [--drained] [--timeout D]",
+            "wait until a job's workers run, or its queue is empty",
+            "Blocks until every worker of JOB is RUNNING (--running) and/or nothing of\n"
+            "JOB is queued or in flight (--drained); at least one is needed. --timeout D\n"
+            "(500ms, 5s, 2m) gives up after D: exits 1 with what was still missing.",
+            plan_wait, format_wait},
     Command{"shutdown", "", "stop every worker, then corrald",
             "Asks corrald to stop every job and exit. Returns as soon as corrald has\n"
             "accepted; the workers are stopped after that.",
@@ -465,13 +874,17 @@ std::string overview() {
       "usage: corralctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]\n"
       "\n"
       "commands:\n";
+  // A synopsis too long for the column has its summary on the next line.
+  constexpr size_t kMaxWidth = 28;
   size_t width = 0;
   for (const auto& command : kCommands) {
-    width = std::max(width, command.name.size() + 1 + command.synopsis.size());
+    size_t left = command.name.size() + 1 + command.synopsis.size();
+    if (left <= kMaxWidth) width = std::max(width, left);
   }
   for (const auto& command : kCommands) {
     std::string left(command.name);
     if (!command.synopsis.empty()) left.append(" ").append(command.synopsis);
+    if (left.size() > width) left += "\n" + std::string(width + 2, ' ');
     text += "  " + pad(left, width) + "  " + std::string(command.summary) + "\n";
   }
   text +=
@@ -512,6 +925,34 @@ Output format_reply(const Plan& plan, const Json& reply, Format format) {
     // The formatters read defensively; this is a last guard, not a path.
     return malformed(e.what());
   }
+}
+
+Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format) {
+  if (!plan.request || !plan.submit) return failed("internal error: no submit was sent");
+  if (totals.rejected) return format_reply(plan, *totals.rejected, format);
+  Output output;
+  std::string job = job_of(*plan.request);
+  if (!plan.request->value("wait", false)) {
+    output.out =
+        format == Format::kJson
+            ? dump(
+                  Json{{"end", true}, {"submitted", totals.submitted}, {"refused", totals.refused}})
+            : "submitted " + plural(totals.submitted, "task", "tasks") + " to " + job + "\n";
+  }
+  if (!totals.input_error.empty()) {
+    const std::string& file = *plan.submit->file;
+    output.err += "corralctl: reading " + (file == "-" ? std::string("stdin") : file) + ": " +
+                  totals.input_error + "; the tasks before were submitted\n";
+  }
+  if (totals.refused > 0) {
+    output.err += "corralctl: " + plural(totals.refused, "task was", "tasks were") + " refused\n";
+  }
+  if (totals.failed > 0) {
+    output.err += "corralctl: " + std::to_string(totals.failed) + " of " +
+                  plural(totals.submitted, "task", "tasks") + " failed or dead\n";
+  }
+  if (!output.err.empty()) output.exit_code = kExitFailed;
+  return output;
 }
 
 Output format_client_error(const Plan& plan, const ClientError& error, Format format) {

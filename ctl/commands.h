@@ -30,12 +30,22 @@ struct Output {
 
 struct Command;
 
+// Where the tasks of `submit` come from; main.cc opens the file and streams
+// them with Client::submit.
+struct SubmitSources {
+  std::vector<std::string> data;    // --data payloads, in order, sent first
+  std::optional<std::string> file;  // --file F, then its lines; "-" is stdin
+  bool operator==(const SubmitSources&) const = default;
+};
+
 // What to do for one command line: ask corrald, or answer at once (help,
 // `COMMAND --help`, a usage error).
 struct Plan {
   const Command* command = nullptr;  // null for an unknown command
   std::optional<Json> request;       // when set: send it to corrald, then format_reply
   Output local;                      // when there is no request: print it and exit
+  // Set for submit: stream these after the request, then format_submit.
+  std::optional<SubmitSources> submit;
 };
 
 struct Command {
@@ -59,6 +69,10 @@ Plan plan_command(std::string_view name, const std::vector<std::string>& args, F
 // The reply of corrald to PLAN.request, as the user sees it. A reply that
 // does not have the shape of docs/control-protocol.md is an error (exit 1).
 Output format_reply(const Plan& plan, const Json& reply, Format format);
+
+// What submit shows once its stream has ended: the result lines and the
+// refusals were printed while it ran; this is the summary and the exit code.
+Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format);
 
 // What to show when ERROR kept the request or its reply from getting through.
 Output format_client_error(const Plan& plan, const ClientError& error, Format format);

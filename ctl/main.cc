@@ -1,9 +1,15 @@
 // corralctl: the control client of corrald (docs/control-protocol.md).
 //   corralctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]
 // Global options come before COMMAND; what follows it belongs to the command.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,6 +30,51 @@ int emit(const ctl::Output& output) {
   return output.exit_code;
 }
 
+// An input file of submit, closed on every return.
+class InputFile {
+ public:
+  InputFile() = default;
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+  ~InputFile() {
+    if (owned_) ::close(fd_);
+  }
+  // FILE, or stdin for "-"; an error message ("cannot open F: why") if it fails.
+  std::string open(const std::string& file) {
+    if (file == "-") {
+      fd_ = STDIN_FILENO;
+      return "";
+    }
+    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return "cannot open " + file + ": " + std::strerror(errno);
+    owned_ = true;
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode))
+      return "cannot read " + file + ": Is a directory";
+    return "";
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  bool owned_ = false;
+};
+
+// Streams the tasks of PLAN (ctl::Client::submit) from FILE, already open;
+// results and refusals are printed while it runs, the summary after.
+int submit(ctl::Client& client, const ctl::Plan& plan, const InputFile& file, ctl::Format format) {
+  ctl::SubmitInput input;
+  input.data = plan.submit->data;
+  if (plan.submit->file) {
+    input.fd = file.fd();
+    input.name = *plan.submit->file == "-" ? "stdin" : *plan.submit->file;
+  }
+  std::fflush(stdout);
+  auto totals = client.submit(*plan.request, input, STDOUT_FILENO, STDERR_FILENO);
+  if (!totals) return emit(ctl::format_client_error(plan, totals.error(), format));
+  return emit(ctl::format_submit(plan, *totals, format));
+}
+
 int run(const std::string& socket_flag, const std::string& config_flag, ctl::Format format,
         const std::vector<std::string>& words) {
   if (words.empty()) {
@@ -39,6 +90,13 @@ int run(const std::string& socket_flag, const std::string& config_flag, ctl::For
   std::vector<std::string> args(words.begin() + 1, words.end());
   ctl::Plan plan = ctl::plan_command(words.front(), args, format);
   if (!plan.request) return emit(plan.local);
+  // Submit's file is opened before corrald is asked: a missing file submits nothing.
+  InputFile file;
+  if (plan.submit && plan.submit->file) {
+    if (std::string error = file.open(*plan.submit->file); !error.empty()) {
+      return emit({"", "corralctl: submit: " + error + "\n", protocol::kExitUsage});
+    }
+  }
 
   auto optional = [](const std::string& value) {
     return value.empty() ? std::nullopt : std::optional<std::string>(value);
@@ -53,6 +111,7 @@ int run(const std::string& socket_flag, const std::string& config_flag, ctl::For
 
   auto client = ctl::Client::connect(socket.path);
   if (!client) return emit(ctl::format_client_error(plan, client.error(), format));
+  if (plan.submit) return submit(*client, plan, file, format);
   auto reply = client->call(*plan.request);
   if (!reply) return emit(ctl::format_client_error(plan, reply.error(), format));
   return emit(ctl::format_reply(plan, *reply, format));

@@ -27,16 +27,24 @@ class AsioTimer : public Timer {
   explicit AsioTimer(asio::io_context& io) : timer_(io) {}
   void arm(TimePoint deadline, std::function<void()> callback) override {
     timer_.expires_at(deadline);
-    // A cancelled or re-armed wait completes with operation_aborted and does
-    // nothing, so the callback never runs after the timer is gone.
-    timer_.async_wait([callback = std::move(callback)](boost::system::error_code ec) {
-      if (!ec) callback();
+    // A wait that completed before a re-arm, cancel or destruction may
+    // already be queued: it runs only if it is still the current one.
+    uint64_t armed = ++generation_;
+    timer_.async_wait([callback = std::move(callback), armed, alive = std::weak_ptr<int>(alive_),
+                       this](boost::system::error_code ec) {
+      if (ec || alive.expired() || armed != generation_) return;
+      callback();
     });
   }
-  void cancel() override { timer_.cancel(); }
+  void cancel() override {
+    ++generation_;
+    timer_.cancel();
+  }
 
  private:
   asio::steady_timer timer_;
+  uint64_t generation_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 struct Pipe {

@@ -78,8 +78,13 @@ class TaskFeed::Channel : public WorkerPort {
   Dispatcher& dispatcher() { return feed_.dispatcher_; }
   void results_done() { feed_.after_results(); }
 
+  // Completions already queued when a channel is destroyed still run, with
+  // whatever result they had: every handler checks this token first.
+  std::weak_ptr<int> alive() const { return alive_; }
+
   TaskFeed& feed_;
   uint32_t worker_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool ready_ = false;
   bool broken_ = false;
   bool sentinel_sent_ = false;
@@ -143,11 +148,12 @@ class ShmChannel : public TaskFeed::Channel {
   }
 
   void wait_for_results() {
-    result_wake_.async_wait(stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-      if (ec) return;
-      result_wake_fd_.drain();
-      drain();
-    });
+    result_wake_.async_wait(stream_descriptor::wait_read,
+                            [this, alive = alive()](boost::system::error_code ec) {
+                              if (ec || alive.expired()) return;
+                              result_wake_fd_.drain();
+                              drain();
+                            });
   }
 
   void collect_remains() override {
@@ -235,7 +241,8 @@ class PipeChannel : public TaskFeed::Channel {
     writing_buffer_.swap(pending_);
     pending_.clear();
     asio::async_write(out_, asio::buffer(writing_buffer_),
-                      [this](boost::system::error_code ec, size_t) {
+                      [this, alive = alive()](boost::system::error_code ec, size_t) {
+                        if (alive.expired()) return;  // the channel is gone
                         writing_ = false;
                         writing_buffer_.clear();
                         // EPIPE: the worker is gone; its exit is handled by the pidfd.
@@ -269,13 +276,14 @@ class PipeChannel : public TaskFeed::Channel {
   }
 
   void read_more() {
-    in_.async_read_some(asio::buffer(buffer_), [this](boost::system::error_code ec, size_t n) {
-      if (ec) return;  // EOF or error: the exit comes through the pidfd
-      bool ok = framing_ == config::Framing::kLines ? on_lines(n) : on_frames(n);
-      if (!ok) return;
-      results_done();
-      read_more();
-    });
+    in_.async_read_some(
+        asio::buffer(buffer_), [this, alive = alive()](boost::system::error_code ec, size_t n) {
+          if (ec || alive.expired()) return;  // EOF or error: the exit comes through the pidfd
+          bool ok = framing_ == config::Framing::kLines ? on_lines(n) : on_frames(n);
+          if (!ok) return;
+          results_done();
+          read_more();
+        });
   }
 
   void collect_remains() override {
@@ -509,6 +517,8 @@ void TaskFeed::send_sentinel(uint32_t worker) {
 
 void TaskFeed::exited(uint32_t worker, const std::string& why) {
   running_.erase(worker);
+  // Nothing new for it while what it left is read.
+  dispatcher_.detach(worker);
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
   channels_.erase(worker);
   dispatcher_.worker_gone(worker, why);
@@ -522,7 +532,15 @@ uint64_t TaskFeed::add_submitter(std::function<void(FinishedTask&&)> on_finished
 }
 
 void TaskFeed::remove_submitter(uint64_t id) {
-  if (submitters_.erase(id) > 0) dispatcher_.orphan(id);
+  if (!submitters_.contains(id)) return;
+  dispatcher_.orphan(id);
+  // A submitter may leave from inside its own callback: it is erased when
+  // the callback has returned.
+  if (id == calling_submitter_) {
+    remove_after_call_ = true;
+    return;
+  }
+  submitters_.erase(id);
 }
 
 void TaskFeed::add_listener(std::function<bool()> listener) {
@@ -535,7 +553,14 @@ void TaskFeed::pump() { dispatcher_.pump(); }
 void TaskFeed::finished(FinishedTask&& task) {
   if (task.submitter != 0) {
     if (auto it = submitters_.find(task.submitter); it != submitters_.end()) {
+      uint64_t id = task.submitter;
+      calling_submitter_ = id;
       it->second(std::move(task));
+      calling_submitter_ = 0;
+      if (remove_after_call_) {
+        remove_after_call_ = false;
+        submitters_.erase(id);
+      }
       return;
     }
   }

@@ -59,6 +59,8 @@ class TaskFeed : public JobFeed {
   std::map<uint32_t, std::unique_ptr<Channel>> channels_;
   std::map<uint64_t, std::function<void(FinishedTask&&)>> submitters_;
   uint64_t next_submitter_ = 1;
+  uint64_t calling_submitter_ = 0;  // whose callback runs now
+  bool remove_after_call_ = false;
   std::vector<std::function<bool()>> listeners_;
   bool notifying_ = false;
   // The source: the next range value, or the open file.

@@ -30,15 +30,15 @@ enum class FrameType : uint8_t {
 
 enum class ResultStatus : uint8_t { kOk = 0, kFailed = 1 };
 
-inline constexpr size_t kLengthBytes = 4;       // the u32 length prefix
-inline constexpr size_t kTaskHeaderBytes = 9;   // type + id
+inline constexpr size_t kLengthBytes = 4;         // the u32 length prefix
+inline constexpr size_t kTaskHeaderBytes = 9;     // type + id
 inline constexpr size_t kResultHeaderBytes = 10;  // type + id + status
 
 struct Frame {
   FrameType type = FrameType::kTask;
-  uint64_t id = 0;                               // TASK, RESULT
-  ResultStatus status = ResultStatus::kOk;       // RESULT
-  std::string_view payload;                      // TASK, RESULT; points into the decoder
+  uint64_t id = 0;                          // TASK, RESULT
+  ResultStatus status = ResultStatus::kOk;  // RESULT
+  std::string_view payload;                 // TASK, RESULT; points into the decoder
 };
 
 // Appends one complete frame (length prefix included) to OUT.
@@ -61,8 +61,10 @@ enum class DecodeStatus { kItem, kNeedMore, kError };
 
 class FrameDecoder {
  public:
-  // A frame whose length exceeds MAX_FRAME_BYTES is an error (a peer that
-  // writes garbage must not make the reader allocate gigabytes).
+  // A frame whose length (the value of its u32 prefix: type and body)
+  // exceeds MAX_FRAME_BYTES is an error, found as soon as the prefix is in
+  // (a peer that writes garbage must not make the reader allocate
+  // gigabytes).
   explicit FrameDecoder(size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
   void feed(std::string_view bytes);

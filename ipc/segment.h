@@ -45,7 +45,7 @@ struct alignas(64) WorkerSlot {
   std::atomic<uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the worker's last heartbeat
   std::atomic<uint32_t> pid;           // the worker's pid once attached
   std::atomic<uint32_t> reserved;
-  std::atomic<uint64_t> tasks_done;    // results the worker has pushed
+  std::atomic<uint64_t> tasks_done;  // results the worker has pushed
   uint64_t task_ring_offset;
   uint64_t result_ring_offset;
 };
@@ -87,8 +87,9 @@ class Segment {
   // Daemon side: a new memfd, sized, sealed against resizing, laid out, every
   // ring empty and every shared cell zero.
   static std::optional<Segment> create(const SegmentSpec& spec, std::string& error);
-  // Worker side: maps an inherited segment fd (taking ownership) and checks
-  // its header (magic, version, sizes).
+  // Worker side: maps an inherited segment fd (taking ownership: it is
+  // closed on failure, and marked close-on-exec) and checks its header
+  // (magic, version, sizes) and that every offset lies inside the mapping.
   static std::optional<Segment> attach(int fd, std::string& error);
 
   Segment(Segment&& other) noexcept;
@@ -99,25 +100,37 @@ class Segment {
 
   int fd() const { return fd_; }
   size_t size() const { return size_; }
-  const SegmentHeader& header() const { return *header_; }
-  uint32_t worker_count() const { return header_->worker_count; }
-  std::string_view job() const { return header_->job; }
+  // The header as checked at create()/attach(): a copy, so that a process
+  // scribbling on the shared one cannot change the layout under this one.
+  const SegmentHeader& header() const { return header_; }
+  uint32_t worker_count() const { return header_.worker_count; }
+  std::string_view job() const { return header_.job; }
 
+  // WORKER < worker_count() (checked: throws std::out_of_range).
   WorkerSlot& slot(uint32_t worker) const;
   // A ring object for one side of a ring; it keeps that side's local state,
   // so each side keeps its own object for as long as it uses the ring.
+  // WORKER < worker_count() (checked: throws std::out_of_range); a ring whose
+  // header another process has damaged gives an invalid ring.
   SpscRing task_ring(uint32_t worker) const;
   SpscRing result_ring(uint32_t worker) const;
 
+  // Names and offsets as checked at create()/attach(); the cells are shared.
   std::optional<SharedView> find_shared(std::string_view name) const;
   std::vector<SharedView> shared() const;
 
  private:
   Segment() = default;
+  char* ring(uint32_t worker, int which) const;
+
   int fd_ = -1;
   size_t size_ = 0;
   char* base_ = nullptr;
-  SegmentHeader* header_ = nullptr;
+  SegmentHeader header_{};
+  uint64_t rings_offset_ = 0;  // the first task ring
+  uint64_t ring_bytes_ = 0;    // SpscRing::bytes_for(ring_capacity)
+  std::vector<std::string> shared_names_;
+  std::vector<SharedView> shared_;  // names point into shared_names_
 };
 
 }  // namespace corral::ipc

@@ -1,0 +1,516 @@
+#include "ipc/segment.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <string>
+
+#include "ipc/frame.h"
+
+namespace corral::ipc {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A forked child running FN and exiting with what it returns; killed and
+// reaped if the test leaves early, so that no spinning child outlives it.
+class Child {
+ public:
+  template <class Fn>
+  explicit Child(Fn fn) : pid_(::fork()) {
+    if (pid_ == 0) ::_exit(fn());
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  bool running() {
+    if (!reaped_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+    return !reaped_;
+  }
+  // Its exit code (waiting for it), or -1 if it did not exit normally.
+  int wait() {
+    if (!reaped_ && ::waitpid(pid_, &status_, 0) == pid_) reaped_ = true;
+    return reaped_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+
+ private:
+  pid_t pid_;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+SegmentSpec primes_spec() {
+  SegmentSpec spec;
+  spec.job = "primes";
+  spec.workers = 3;
+  spec.ring_capacity = 5000;
+  spec.shared = {{"processed", SharedElement::kU64, false, 1},
+                 {"best", SharedElement::kF64, false, 1},
+                 {"histogram", SharedElement::kU64, true, 64},
+                 {"delta", SharedElement::kI64, true, 3}};
+  return spec;
+}
+
+Segment make(const SegmentSpec& spec) {
+  std::string error;
+  std::optional<Segment> seg = Segment::create(spec, error);
+  if (!seg) ADD_FAILURE() << error;
+  return std::move(*seg);
+}
+
+bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0 || errno != EBADF; }
+
+TEST(SegmentTest, CreateLaysOutHeaderSlotsSharedAndRings) {
+  Segment seg = make(primes_spec());
+  EXPECT_EQ(seg.job(), "primes");
+  EXPECT_EQ(seg.worker_count(), 3u);
+  const SegmentHeader& h = seg.header();
+  EXPECT_EQ(h.magic, kSegmentMagic);
+  EXPECT_EQ(h.version, kSegmentVersion);
+  EXPECT_EQ(h.ring_capacity, 8192u);  // 5000 rounded up
+  EXPECT_EQ(h.shared_count, 4u);
+  EXPECT_EQ(h.total_bytes, seg.size());
+
+  struct stat st {};
+  ASSERT_EQ(::fstat(seg.fd(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), seg.size());
+  EXPECT_EQ(seg.size() % 4096, 0u);
+  EXPECT_TRUE(::fcntl(seg.fd(), F_GETFD) & FD_CLOEXEC);
+  // Sealed: it can be neither shrunk nor grown, and the seals stay.
+  EXPECT_NE(::ftruncate(seg.fd(), 4096), 0);
+  EXPECT_NE(::ftruncate(seg.fd(), static_cast<off_t>(seg.size() * 2)), 0);
+  EXPECT_NE(::fcntl(seg.fd(), F_ADD_SEALS, F_SEAL_WRITE), 0);
+  char link[64], target[256] = {};
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", seg.fd());
+  ASSERT_GT(::readlink(link, target, sizeof target - 1), 0);
+  EXPECT_THAT(target, HasSubstr("memfd:corral-primes"));
+
+  std::vector<SharedView> all = seg.shared();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].name, "processed");
+  EXPECT_EQ(all[2].name, "histogram");
+  for (const SharedView& v : all) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.cells) % 64, 0u) << v.name;
+    for (uint64_t i = 0; i < v.length; ++i) EXPECT_EQ(v.cells[i].load(), 0u);
+  }
+  std::optional<SharedView> hist = seg.find_shared("histogram");
+  ASSERT_TRUE(hist);
+  EXPECT_TRUE(hist->is_array);
+  EXPECT_EQ(hist->length, 64u);
+  EXPECT_EQ(hist->type, SharedElement::kU64);
+  std::optional<SharedView> best = seg.find_shared("best");
+  ASSERT_TRUE(best);
+  EXPECT_FALSE(best->is_array);
+  EXPECT_EQ(best->type, SharedElement::kF64);
+  EXPECT_FALSE(seg.find_shared("nope"));
+  EXPECT_FALSE(seg.find_shared("best2"));
+
+  for (uint32_t w = 0; w < 3; ++w) {
+    EXPECT_EQ(seg.slot(w).pid.load(), 0u);
+    SpscRing t = seg.task_ring(w);
+    SpscRing r = seg.result_ring(w);
+    ASSERT_TRUE(t.valid() && r.valid());
+    EXPECT_EQ(t.capacity(), 8192u);
+    EXPECT_EQ(t.used_bytes(), 0u);
+    EXPECT_NE(seg.slot(w).task_ring_offset, seg.slot(w).result_ring_offset);
+  }
+  EXPECT_THROW(seg.slot(3), std::out_of_range);
+  EXPECT_THROW(seg.task_ring(3), std::out_of_range);
+}
+
+TEST(SegmentTest, SmallestRingAndNoWorkersOrShared) {
+  SegmentSpec spec;
+  spec.job = "empty";
+  Segment seg = make(spec);
+  EXPECT_EQ(seg.header().ring_capacity, 4096u);
+  EXPECT_EQ(seg.worker_count(), 0u);
+  EXPECT_TRUE(seg.shared().empty());
+  std::string error;
+  std::optional<Segment> again = Segment::attach(::dup(seg.fd()), error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(again->job(), "empty");
+}
+
+TEST(SegmentTest, LongJobNameIsTruncatedInTheHeader) {
+  SegmentSpec spec;
+  spec.job = std::string(100, 'j');
+  spec.workers = 1;
+  Segment seg = make(spec);
+  EXPECT_EQ(seg.job(), std::string(63, 'j'));
+}
+
+TEST(SegmentTest, CreateRefusesBadSpecs) {
+  auto error_of = [](const SegmentSpec& spec) {
+    std::string error;
+    EXPECT_FALSE(Segment::create(spec, error));
+    return error;
+  };
+  SegmentSpec spec = primes_spec();
+  spec.shared.push_back({std::string(48, 'n'), SharedElement::kU64, false, 1});
+  EXPECT_THAT(error_of(spec), HasSubstr("has a name longer than 47 bytes"));
+
+  spec = primes_spec();
+  spec.shared.push_back({"best", SharedElement::kU64, true, 2});
+  EXPECT_EQ(error_of(spec), "segment of job \"primes\": shared \"best\" is declared twice");
+
+  spec = primes_spec();
+  spec.shared.push_back({"v", SharedElement::kU64, false, 3});
+  EXPECT_THAT(error_of(spec), HasSubstr("is a value of length 3"));
+
+  spec = primes_spec();
+  spec.shared.push_back({"a", SharedElement::kU64, true, 0});
+  EXPECT_THAT(error_of(spec), HasSubstr("shared \"a\" has length 0"));
+
+  spec = primes_spec();
+  spec.shared.push_back({"", SharedElement::kU64, false, 1});
+  EXPECT_THAT(error_of(spec), HasSubstr("empty name"));
+
+  spec = primes_spec();
+  spec.workers = 1'000'000;
+  EXPECT_THAT(error_of(spec), HasSubstr("1000000 workers, more than the limit"));
+
+  spec = primes_spec();
+  spec.ring_capacity = uint64_t{1} << 40;
+  EXPECT_THAT(error_of(spec), HasSubstr("ring capacity of 1099511627776 bytes exceeds the limit"));
+
+  spec = primes_spec();
+  spec.workers = 65536;
+  spec.ring_capacity = uint64_t{1} << 30;
+  EXPECT_THAT(error_of(spec), HasSubstr("bytes exceed the limit of"));
+}
+
+TEST(SegmentTest, AttachInTheSameProcessSharesEverything) {
+  Segment daemon = make(primes_spec());
+  std::string error;
+  const int fd = ::dup(daemon.fd());
+  std::optional<Segment> worker = Segment::attach(fd, error);
+  ASSERT_TRUE(worker) << error;
+  EXPECT_EQ(worker->fd(), fd);
+  EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC);
+  EXPECT_EQ(worker->job(), "primes");
+  EXPECT_EQ(worker->size(), daemon.size());
+  EXPECT_EQ(worker->header().ring_capacity, 8192u);
+  EXPECT_EQ(worker->header().slots_offset, daemon.header().slots_offset);
+  ASSERT_EQ(worker->shared().size(), 4u);
+
+  // Shared values: written on one side, read on the other.
+  daemon.find_shared("processed")->cells[0].fetch_add(5);
+  EXPECT_EQ(worker->find_shared("processed")->cells[0].load(), 5u);
+  worker->find_shared("histogram")->cells[63].store(7);
+  EXPECT_EQ(daemon.find_shared("histogram")->cells[63].load(), 7u);
+  EXPECT_EQ(daemon.find_shared("histogram")->cells[62].load(), 0u);
+  worker->find_shared("delta")->cells[2].store(static_cast<uint64_t>(-3));
+  EXPECT_EQ(static_cast<int64_t>(daemon.find_shared("delta")->cells[2].load()), -3);
+  EXPECT_EQ(daemon.find_shared("best")->cells[0].load(), 0u);  // untouched neighbour
+
+  // Every ring of every worker carries records both ways.
+  for (uint32_t w = 0; w < 3; ++w) {
+    worker->slot(w).pid.store(1000 + w);
+    EXPECT_EQ(daemon.slot(w).pid.load(), 1000 + w);
+    SpscRing tasks_out = daemon.task_ring(w);
+    SpscRing tasks_in = worker->task_ring(w);
+    SpscRing results_out = worker->result_ring(w);
+    SpscRing results_in = daemon.result_ring(w);
+    for (uint64_t id = 0; id < 1000; ++id) {  // enough to wrap the ring several times
+      const std::string payload = "task " + std::to_string(w) + "/" + std::to_string(id);
+      char* at = tasks_out.reserve(kTaskHeaderBytes + payload.size());
+      ASSERT_NE(at, nullptr);
+      tasks_out.commit(write_task_body(at, id, payload));
+      tasks_out.publish();
+      Frame task;
+      ASSERT_TRUE(parse_frame_body(tasks_in.peek(), task, error)) << error;
+      EXPECT_EQ(task.id, id);
+      EXPECT_EQ(task.payload, payload);
+      const std::string result = "done " + std::string(task.payload);
+      at = results_out.reserve(kResultHeaderBytes + result.size());
+      ASSERT_NE(at, nullptr);
+      results_out.commit(write_result_body(at, task.id, ResultStatus::kOk, result));
+      tasks_in.consume();
+      tasks_in.release();
+      results_out.publish();
+      Frame got;
+      ASSERT_TRUE(parse_frame_body(results_in.peek(), got, error)) << error;
+      EXPECT_EQ(got.type, FrameType::kResult);
+      EXPECT_EQ(got.id, id);
+      EXPECT_EQ(got.payload, result);
+      results_in.consume();
+      results_in.release();
+    }
+  }
+}
+
+TEST(SegmentTest, AttachInAForkedChild) {
+  Segment daemon = make(primes_spec());
+  const uint32_t worker = 1;
+  SpscRing tasks = daemon.task_ring(worker);
+  SpscRing results = daemon.result_ring(worker);
+  const uint64_t n = 2000;
+  // The worker: attaches the inherited fd, answers every task, counts.
+  Child child([&] {
+    std::string error;
+    std::optional<Segment> seg = Segment::attach(daemon.fd(), error);
+    if (!seg) return 2;
+    seg->slot(worker).pid.store(static_cast<uint32_t>(::getpid()));
+    auto processed = seg->find_shared("processed");
+    auto histogram = seg->find_shared("histogram");
+    if (!processed || !histogram) return 3;
+    SpscRing in = seg->task_ring(worker);
+    SpscRing out = seg->result_ring(worker);
+    for (uint64_t done = 0; done < n;) {
+      std::string_view rec = in.peek();
+      if (rec.data() == nullptr) {
+        in.release();
+        continue;
+      }
+      Frame task;
+      if (!parse_frame_body(rec, task, error)) return 4;
+      std::string result = std::to_string(task.payload.size());
+      char* at;
+      while ((at = out.reserve(kResultHeaderBytes + result.size())) == nullptr) out.publish();
+      out.commit(write_result_body(at, task.id, ResultStatus::kOk, result));
+      out.publish();
+      in.consume();
+      processed->cells[0].fetch_add(1);
+      histogram->cells[task.id % 64].fetch_add(1);
+      seg->slot(worker).tasks_done.fetch_add(1);
+      ++done;
+    }
+    in.release();
+    return 0;
+  });
+  ASSERT_TRUE(child.started());
+  uint64_t sent = 0, received = 0, idle = 0;
+  std::string error;
+  while (received < n) {
+    if (sent < n) {
+      const std::string payload(sent % 50, 'x');
+      if (char* at = tasks.reserve(kTaskHeaderBytes + payload.size())) {
+        tasks.commit(write_task_body(at, sent, payload));
+        tasks.publish();
+        ++sent;
+      }
+    }
+    std::string_view rec = results.peek();
+    if (rec.data() == nullptr) {
+      if (++idle % (1 << 20) == 0) {
+        ASSERT_TRUE(child.running()) << "the worker exited early";
+      }
+      continue;
+    }
+    Frame result;
+    ASSERT_TRUE(parse_frame_body(rec, result, error)) << error;
+    ASSERT_EQ(result.id, received);
+    ASSERT_EQ(result.payload, std::to_string(received % 50));
+    results.consume();
+    results.release();
+    ++received;
+  }
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_EQ(daemon.slot(worker).pid.load(), static_cast<uint32_t>(child.pid()));
+  EXPECT_EQ(daemon.slot(worker).tasks_done.load(), n);
+  EXPECT_EQ(daemon.find_shared("processed")->cells[0].load(), n);
+  uint64_t sum = 0;
+  for (uint64_t i = 0; i < 64; ++i) sum += daemon.find_shared("histogram")->cells[i].load();
+  EXPECT_EQ(sum, n);
+  EXPECT_EQ(daemon.slot(0).tasks_done.load(), 0u);
+}
+
+// A copy of SEG's bytes in a new memfd, edited by EDIT, sealed like the
+// daemon's unless SEAL is false.
+int edited_copy(const Segment& seg, const std::function<void(char*)>& edit, bool seal = true) {
+  std::string bytes(seg.size(), '\0');
+  EXPECT_EQ(::pread(seg.fd(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  edit(bytes.data());
+  const int fd = ::memfd_create("test-copy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  if (seal) {
+    EXPECT_EQ(::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  }
+  return fd;
+}
+
+std::string attach_error(int fd) {
+  std::string error;
+  EXPECT_FALSE(Segment::attach(fd, error));
+  if (fd >= 0) {
+    EXPECT_FALSE(fd_is_open(fd)) << "attach must close the fd it was given";
+  }
+  return error;
+}
+
+TEST(SegmentTest, AttachRefusesWhatIsNotASegment) {
+  EXPECT_EQ(attach_error(-1), "segment fd -1: not a file descriptor");
+  {
+    const int fd = ::dup(0);
+    ::close(fd);
+    EXPECT_THAT(attach_error(fd), HasSubstr("Bad file descriptor"));
+  }
+  {
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    EXPECT_THAT(attach_error(pipe_fds[0]), HasSubstr("not a corral segment (not a file)"));
+    ::close(pipe_fds[1]);
+  }
+  EXPECT_THAT(attach_error(::open("/dev/null", O_RDONLY)), HasSubstr("not a corral segment"));
+  {
+    const int fd = ::memfd_create("tiny", MFD_ALLOW_SEALING);
+    ASSERT_EQ(::ftruncate(fd, 10), 0);
+    EXPECT_THAT(attach_error(fd), HasSubstr("not a corral segment (10 bytes)"));
+  }
+  {
+    const int fd = ::memfd_create("garbage", MFD_ALLOW_SEALING);
+    std::string junk(8192, '\x5a');
+    ASSERT_EQ(::write(fd, junk.data(), junk.size()), 8192);
+    ASSERT_EQ(::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    EXPECT_THAT(attach_error(fd), HasSubstr("not a corral segment (bad magic)"));
+  }
+  {  // a file outside a memfd cannot be sealed
+    char path[] = "/tmp/corral-segment-test-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::unlink(path);
+    ASSERT_EQ(::ftruncate(fd, 8192), 0);
+    EXPECT_THAT(attach_error(fd), HasSubstr("F_GET_SEALS"));
+  }
+}
+
+TEST(SegmentTest, AttachRefusesDamagedSegments) {
+  Segment seg = make(primes_spec());
+  auto header_edit = [](const std::function<void(SegmentHeader&)>& f) {
+    return [f](char* base) {
+      SegmentHeader h;
+      std::memcpy(&h, base, sizeof h);
+      f(h);
+      std::memcpy(base, &h, sizeof h);
+    };
+  };
+  // The unedited copy attaches: the edits below are what is refused.
+  {
+    std::string error;
+    std::optional<Segment> copy = Segment::attach(edited_copy(seg, [](char*) {}), error);
+    ASSERT_TRUE(copy) << error;
+    EXPECT_EQ(copy->shared().size(), 4u);
+  }
+  EXPECT_THAT(attach_error(edited_copy(
+                  seg, [](char*) {}, false)),
+              HasSubstr("not sealed against resizing"));
+  EXPECT_THAT(attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.version = 2; }))),
+              HasSubstr("segment layout version 2, this program reads version 1"));
+  EXPECT_THAT(attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.magic++; }))),
+              HasSubstr("bad magic"));
+  EXPECT_THAT(
+      attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.total_bytes += 4096; }))),
+      HasSubstr("the header says"));
+  EXPECT_THAT(
+      attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.worker_count = 4; }))),
+      HasSubstr("slot or shared table offset out of place"));
+  EXPECT_THAT(
+      attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.ring_capacity = 5000; }))),
+      HasSubstr("ring capacity 5000 is not a power of two"));
+  EXPECT_THAT(
+      attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.shared_count = 60000; }))),
+      HasSubstr("the shared table lies outside the segment"));
+  EXPECT_THAT(
+      attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) { h.shared_offset += 64; }))),
+      HasSubstr("offset out of place"));
+  EXPECT_THAT(attach_error(edited_copy(seg, header_edit([](SegmentHeader& h) {
+                                         std::memset(h.job, 'x', sizeof h.job);
+                                       }))),
+              HasSubstr("job name not terminated"));
+  const SegmentHeader h = seg.header();
+  auto entry_edit = [&](size_t i, const std::function<void(SharedEntry&)>& f) {
+    return [&h, i, f](char* base) {
+      SharedEntry e;
+      char* at = base + h.shared_offset + i * sizeof(SharedEntry);
+      std::memcpy(&e, at, sizeof e);
+      f(e);
+      std::memcpy(at, &e, sizeof e);
+    };
+  };
+  EXPECT_THAT(attach_error(edited_copy(seg, entry_edit(2, [](SharedEntry& e) { e.offset = 8; }))),
+              HasSubstr("shared \"histogram\" lies at offset 8"));
+  EXPECT_THAT(
+      attach_error(edited_copy(seg, entry_edit(2, [](SharedEntry& e) { e.length = 1 << 20; }))),
+      HasSubstr("the layout needs"));
+  EXPECT_THAT(
+      attach_error(edited_copy(
+          seg, entry_edit(0, [](SharedEntry& e) { e.type = static_cast<SharedElement>(9); }))),
+      HasSubstr("unknown element type 9"));
+  EXPECT_THAT(
+      attach_error(edited_copy(
+          seg, entry_edit(1, [](SharedEntry& e) { std::memset(e.name, 'n', sizeof e.name); }))),
+      HasSubstr("name is not terminated"));
+  const uint64_t task_ring_1 = seg.slot(1).task_ring_offset;
+  EXPECT_THAT(attach_error(edited_copy(seg,
+                                       [&](char* base) {
+                                         auto* slot =
+                                             reinterpret_cast<WorkerSlot*>(base + h.slots_offset) +
+                                             1;
+                                         slot->task_ring_offset += 64;
+                                       })),
+              HasSubstr("the rings of worker 1 are out of place"));
+  EXPECT_THAT(
+      attach_error(edited_copy(
+          seg, [&](char* base) { reinterpret_cast<RingHeader*>(base + task_ring_1)->magic = 0; })),
+      HasSubstr("a ring of worker 1 is damaged"));
+}
+
+TEST(SegmentTest, ScribbledSharedHeaderDoesNotMoveTheLayout) {
+  // The daemon keeps what it laid out: a worker writing over the shared
+  // header changes nothing the daemon reads.
+  Segment seg = make(primes_spec());
+  std::string error;
+  std::optional<Segment> worker = Segment::attach(::dup(seg.fd()), error);
+  ASSERT_TRUE(worker) << error;
+  void* base = ::mmap(nullptr, seg.size(), PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd(), 0);
+  ASSERT_NE(base, MAP_FAILED);
+  std::memset(base, 0xff, sizeof(SegmentHeader));
+  EXPECT_EQ(seg.worker_count(), 3u);
+  EXPECT_EQ(seg.job(), "primes");
+  EXPECT_EQ(seg.find_shared("histogram")->length, 64u);
+  // A ring whose header was damaged comes back invalid rather than wrong.
+  auto* ring =
+      reinterpret_cast<RingHeader*>(static_cast<char*>(base) + seg.slot(0).task_ring_offset);
+  ring->capacity = 1 << 20;
+  ring->magic = SpscRing::kMagic;
+  EXPECT_FALSE(seg.task_ring(0).valid());
+  ::munmap(base, seg.size());
+}
+
+TEST(SegmentTest, MoveKeepsOneOwner) {
+  Segment a = make(primes_spec());
+  const int fd = a.fd();
+  a.find_shared("processed")->cells[0].store(42);
+  Segment b(std::move(a));
+  EXPECT_EQ(b.fd(), fd);
+  EXPECT_EQ(a.fd(), -1);  // NOLINT(bugprone-use-after-move): checking the moved-from state
+  EXPECT_EQ(b.find_shared("processed")->cells[0].load(), 42u);
+  Segment c = make(primes_spec());
+  const int other_fd = c.fd();
+  c = std::move(b);
+  EXPECT_EQ(c.fd(), fd);
+  EXPECT_FALSE(fd_is_open(other_fd));  // the segment c held before is gone
+  EXPECT_EQ(c.find_shared("processed")->cells[0].load(), 42u);
+  EXPECT_EQ(c.job(), "primes");
+}
+
+}  // namespace
+}  // namespace corral::ipc

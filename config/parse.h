@@ -22,7 +22,7 @@ struct Diagnostic {
 };
 
 struct ParseResult {
-  Config config;                        // meaningful only when ok()
+  Config config;  // meaningful only when ok()
   std::vector<Diagnostic> errors;
   bool ok() const { return errors.empty(); }
 };

@@ -1,0 +1,712 @@
+#!/usr/bin/env python3
+"""Task throughput of corral next to Python's multiprocessing, in one run.
+
+Every figure moves N tiny `sum` tasks (payload i % 100: the worker adds
+0..n-1) through 2 worker processes on this machine:
+
+  corral, end to end: `corralctl submit JOB - --wait` with the tasks on
+      stdin, its stdout counted by `wc -l`; the whole command is timed. For
+      channel shm, pipe with length framing and pipe with line framing.
+      Workers: `corral-worker --handler sum`.
+  corral, no client: a job whose `source` feeds the tasks and that has no
+      sink; corrald start -> `stats` shows ok == N. `range` (0..N-1) with the
+      `echo` handler, because `sum` of numbers up to N would be O(N^2) work;
+      and `file` (the same i % 100 lines) with the `sum` handler.
+  Python peers (fork, 2 worker processes, the same loop in Python):
+      multiprocessing.Queue (1 producer, 2 consumers, None sentinels, results
+      through a second Queue), ProcessPoolExecutor.submit per task (on N/20
+      tasks: it is slow), ProcessPoolExecutor.map(chunksize=1000),
+      Pool.imap(chunksize=1000), Pool.map(chunksize=1000).
+  Round trip of one task at a time: a persistent submit stream spoken over
+      the control socket (one `+n` line, wait for its result, 2,000 times),
+      against a multiprocessing.Pipe ping-pong between two processes.
+
+Pools and daemons are started before the clock starts, except for the source
+jobs, whose figure is from corrald's start by definition. Runs are
+interleaved (run 1 of every figure, then run 2, ...), so that drift of a
+shared machine spreads over all of them.
+
+  --rss-tasks N   instead: push N tasks through one shm job with corralctl in
+                  batches of --rss-batch and sample corrald's VmRSS after
+                  each batch (and its peak during them).
+
+Usage: bench/throughput.py [--build DIR] [--tasks N] [--runs R] [--quick]
+                           [--client auto|corralctl|socket] [--json FILE]
+       bench/throughput.py --rss-tasks 10000000 [--rss-batch 1000000]
+Prints markdown tables and writes JSON with --json FILE.
+"""
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+WORKERS = 2
+CHUNKSIZE = 1000
+PPE_SUBMIT_DIVISOR = 20        # ProcessPoolExecutor.submit runs N / 20 tasks
+LATENCY_SAMPLES = 2000
+LATENCY_WARMUP = 200
+
+# The corral variants measured through a client: name -> the job's channel keys.
+CHANNELS = {
+    "shm": "channel: shm",
+    "pipe-length": "channel: pipe\n    pipe: {fds: extra, framing: length}",
+    "pipe-lines": "channel: pipe\n    pipe: {fds: extra, framing: lines}",
+}
+
+
+def payload(i):
+    return i % 100
+
+
+def work(n):
+    """The Python peers' task: what `corral-worker --handler sum` computes."""
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+# ---------------------------------------------------------------- corral side
+
+class Client:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("rb")
+
+    def request(self, message):
+        self.sock.sendall((json.dumps(message) + "\n").encode())
+        return json.loads(self.file.readline())
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+class Daemon:
+    """corrald on a temp-dir config with one job, `bench`, of 2 workers."""
+
+    def __init__(self, build, job_keys, handler="sum"):
+        self.build = build
+        self.dir = tempfile.TemporaryDirectory(prefix="corral-bench-")
+        self.socket = os.path.join(self.dir.name, "corral.sock")
+        self.config = os.path.join(self.dir.name, "corral.yaml")
+        worker = os.path.abspath(os.path.join(build, "corral-worker"))
+        with open(self.config, "w") as f:
+            f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
+                    f"  log_level: warn\n  metrics: {{listen: \"off\"}}\n"
+                    f"jobs:\n  bench:\n    command: [{worker}, --handler, {handler}]\n"
+                    f"    workers: {WORKERS}\n    start: {{settle: 0}}\n    {job_keys}\n")
+        self.proc = None
+
+    def start(self):
+        """Launches corrald; returns a connected Client as soon as the socket takes one."""
+        self.log = open(os.path.join(self.dir.name, "log"), "w")
+        self.launched = time.perf_counter()
+        self.proc = subprocess.Popen([os.path.join(self.build, "corrald"), "-c", self.config],
+                                     stderr=self.log)
+        while True:
+            try:
+                return Client(self.socket)
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.proc.poll() is not None:
+                    sys.exit("corrald exited: " + open(self.log.name).read())
+                time.sleep(0.0005)
+
+    def start_running(self):
+        """Launches corrald and waits until the job's workers are RUNNING."""
+        client = self.start()
+        reply = client.request({"cmd": "wait", "job": "bench", "running": True, "timeout_s": 30})
+        if not reply["ok"]:
+            sys.exit(f"workers of {self.config} did not start: {reply}")
+        return client
+
+    def workers(self, client):
+        return client.request({"cmd": "status", "targets": ["bench"]})["workers"]
+
+    def worker_pids(self, client):
+        return [w["pid"] for w in self.workers(client)]
+
+    def stop(self, keep_logs=False):
+        """Stops corrald; KEEP_LOGS copies its log and the workers' logs to a kept dir."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.close()
+        if keep_logs:
+            kept = tempfile.mkdtemp(prefix="corral-bench-incident-")
+            shutil.copytree(self.dir.name, kept, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.sock"))
+            print(f"logs of the daemon kept in {kept}", file=sys.stderr)
+        self.dir.cleanup()
+
+
+# Worker restarts and redeliveries seen during the measurements: a figure
+# measured across one is not a clean one, so the report lists them.
+INCIDENTS = []
+
+
+def cpu_seconds(pid):
+    """utime + stime of a live process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def corralctl_has_submit(build):
+    out = subprocess.run([os.path.join(build, "corralctl"), "help"], capture_output=True,
+                         text=True).stdout
+    return any(line.split()[:1] == ["submit"] for line in out.splitlines())
+
+
+def submit_corralctl(build, sock, tasks_file, on_poll=None):
+    """`corralctl submit bench - --wait < tasks_file | wc -l`; returns the line count.
+    on_poll, if given, is called every 20 ms while the command runs."""
+    with open(tasks_file, "rb") as stdin:
+        ctl = subprocess.Popen([os.path.join(build, "corralctl"), "-s", sock, "submit", "bench",
+                                "-", "--wait"], stdin=stdin, stdout=subprocess.PIPE)
+    wc = subprocess.Popen(["wc", "-l"], stdin=ctl.stdout, stdout=subprocess.PIPE)
+    ctl.stdout.close()
+    if on_poll is not None:
+        while wc.poll() is None:
+            on_poll()
+            time.sleep(0.02)
+    count = int(wc.communicate()[0])
+    if ctl.wait() != 0:
+        sys.exit(f"corralctl submit exited {ctl.returncode}")
+    return count
+
+
+def submit_socket(build, sock, tasks_file, on_poll=None):
+    """The same stream spoken from Python (while corralctl has no submit)."""
+    with open(tasks_file, "rb") as f:
+        stream = b"".join(b"+" + line for line in f) + b".\n"
+    client = Client(sock)
+    reply = client.request({"cmd": "submit", "job": "bench", "wait": True})
+    if not reply["ok"]:
+        sys.exit(f"submit: {reply}")
+    writer = threading.Thread(target=client.sock.sendall, args=(stream,))
+    writer.start()
+    count = 0
+    for line in client.file:
+        if line.startswith(b'{"end"'):
+            break
+        count += 1
+    writer.join()
+    client.close()
+    return count
+
+
+class SubmitStream:
+    """A persistent submit stream with --wait: one task at a time."""
+
+    def __init__(self, sock):
+        self.client = Client(sock)
+        reply = self.client.request({"cmd": "submit", "job": "bench", "wait": True})
+        if not reply["ok"]:
+            sys.exit(f"submit: {reply}")
+
+    def round_trip(self, n):
+        self.client.sock.sendall(b"+%d\n" % n)
+        result = json.loads(self.client.file.readline())
+        if result.get("status") != "ok":
+            sys.exit(f"task {n}: {result}")
+
+    def close(self):
+        self.client.sock.sendall(b".\n")
+        while not json.loads(self.client.file.readline()).get("end"):
+            pass
+        self.client.close()
+
+
+def percentiles_us(samples_ns):
+    s = sorted(samples_ns)
+    return s[len(s) // 2] / 1e3, s[min(len(s) - 1, int(len(s) * 0.99))] / 1e3
+
+
+class CorralJob:
+    """One running daemon per channel variant, kept for the whole benchmark."""
+
+    def __init__(self, build, variant, submit):
+        self.build, self.variant, self.submit = build, variant, submit
+        self.daemon = Daemon(build, CHANNELS[variant])
+        self.client = self.daemon.start_running()
+        self.incidents = 0
+        self.check("start")
+
+    def check(self, what):
+        """Notes worker restarts and redelivered tasks since the last check, and
+        takes the current pids."""
+        workers = self.daemon.workers(self.client)
+        stats = self.client.request({"cmd": "stats", "job": "bench"})["jobs"]["bench"]
+        state = (sum(w["restarts"] for w in workers), stats["redelivered"], stats["dead"])
+        if what != "start" and state != self.state:
+            self.incidents += 1
+            INCIDENTS.append({"variant": self.variant, "during": what,
+                              "restarts": state[0] - self.state[0],
+                              "redelivered": state[1] - self.state[1],
+                              "dead": state[2] - self.state[2],
+                              "workers": [w["description"] for w in workers]})
+            print(f"INCIDENT: {INCIDENTS[-1]}", file=sys.stderr)
+        self.state = state
+        self.pids = {"corrald": self.daemon.proc.pid}
+        for i, w in enumerate(workers):
+            self.pids[f"worker{i}"] = w["pid"]
+
+    def throughput(self, tasks_file, n):
+        """Tasks/s of the whole client command, and the CPU each process used meanwhile."""
+        before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        count = self.submit(self.build, self.daemon.socket, tasks_file)
+        elapsed = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if count != n:
+            sys.exit(f"{self.variant}: {count} results for {n} tasks")
+        pids = self.pids
+        self.check("throughput")
+        # A worker replaced meanwhile has no figure.
+        cpu = {name: (cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()
+               if self.pids.get(name) == pid}
+        # corralctl and wc are the only children reaped meanwhile.
+        cpu["client"] = (after.ru_utime + after.ru_stime - children.ru_utime -
+                         children.ru_stime) / elapsed
+        return n / elapsed, cpu
+
+    def latency(self):
+        stream = SubmitStream(self.daemon.socket)
+        for i in range(LATENCY_WARMUP):
+            stream.round_trip(payload(i))
+        samples = []
+        for i in range(LATENCY_SAMPLES):
+            t0 = time.perf_counter_ns()
+            stream.round_trip(payload(i))
+            samples.append(time.perf_counter_ns() - t0)
+        stream.close()
+        self.check("latency")
+        return percentiles_us(samples)
+
+    def close(self):
+        self.client.close()
+        self.daemon.stop(keep_logs=self.incidents > 0)
+
+
+def corral_source(build, kind, n, tasks_file):
+    """Tasks/s from corrald's launch until stats shows ok == n, for a source job, and
+    the CPU corrald and the workers used meanwhile (shares of the wall time)."""
+    if kind == "range":
+        daemon = Daemon(build, f"channel: shm\n    source: {{range: {{from: 0, to: {n}}}}}",
+                        handler="echo")
+    else:
+        daemon = Daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}")
+    client = daemon.start()
+    request = {"cmd": "stats", "job": "bench"}
+    while True:
+        stats = client.request(request)["jobs"]["bench"]
+        if stats["ok"] + stats["failed"] + stats["dead"] >= n:
+            elapsed = time.perf_counter() - daemon.launched
+            break
+        time.sleep(0.002)
+    pids = {"corrald": daemon.proc.pid}
+    for i, pid in enumerate(daemon.worker_pids(client)):
+        pids[f"worker{i}"] = pid
+    cpu = {name: cpu_seconds(pid) / elapsed for name, pid in pids.items()}
+    client.close()
+    daemon.stop()
+    if stats["ok"] != n:
+        sys.exit(f"source {kind}: {stats}")
+    return n / elapsed, cpu
+
+
+# ------------------------------------------------------------ the Python side
+
+FORK = multiprocessing.get_context("fork")
+
+
+def queue_consumer(tasks, results):
+    while True:
+        n = tasks.get()
+        if n is None:
+            return
+        results.put(work(n))
+
+
+def peer_mp_queue(payloads):
+    tasks, results = FORK.Queue(), FORK.Queue()
+    consumers = [FORK.Process(target=queue_consumer, args=(tasks, results))
+                 for _ in range(WORKERS)]
+    for c in consumers:
+        c.start()
+    t0 = time.perf_counter()
+    for n in payloads:
+        tasks.put(n)
+    for _ in consumers:
+        tasks.put(None)
+    for _ in payloads:
+        results.get()
+    elapsed = time.perf_counter() - t0
+    for c in consumers:
+        c.join()
+    return len(payloads) / elapsed
+
+
+def peer_ppe_submit(payloads):
+    payloads = payloads[:len(payloads) // PPE_SUBMIT_DIVISOR]
+    with concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=FORK) as pool:
+        for f in [pool.submit(work, 0) for _ in range(4 * WORKERS)]:
+            f.result()
+        t0 = time.perf_counter()
+        futures = [pool.submit(work, n) for n in payloads]
+        for f in futures:
+            f.result()
+        elapsed = time.perf_counter() - t0
+    return len(payloads) / elapsed
+
+
+def peer_ppe_map(payloads):
+    with concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=FORK) as pool:
+        list(pool.map(work, [0] * 4 * WORKERS))
+        t0 = time.perf_counter()
+        count = sum(1 for _ in pool.map(work, payloads, chunksize=CHUNKSIZE))
+        elapsed = time.perf_counter() - t0
+    assert count == len(payloads)
+    return count / elapsed
+
+
+def peer_pool(method):
+    def measure(payloads):
+        with FORK.Pool(WORKERS) as pool:
+            pool.map(work, [0] * 4 * WORKERS)
+            t0 = time.perf_counter()
+            count = sum(1 for _ in getattr(pool, method)(work, payloads, chunksize=CHUNKSIZE))
+            elapsed = time.perf_counter() - t0
+        assert count == len(payloads)
+        return count / elapsed
+    return measure
+
+
+def pipe_echo(conn):
+    while True:
+        n = conn.recv()
+        if n is None:
+            return
+        conn.send(work(n))
+
+
+def peer_pipe_latency():
+    ours, theirs = FORK.Pipe()
+    child = FORK.Process(target=pipe_echo, args=(theirs,))
+    child.start()
+    for i in range(LATENCY_WARMUP):
+        ours.send(payload(i))
+        ours.recv()
+    samples = []
+    for i in range(LATENCY_SAMPLES):
+        t0 = time.perf_counter_ns()
+        ours.send(payload(i))
+        ours.recv()
+        samples.append(time.perf_counter_ns() - t0)
+    ours.send(None)
+    child.join()
+    return percentiles_us(samples)
+
+
+# --------------------------------------------------------------- the report
+
+# figure key -> (label, unit)
+FIGURES = {}
+
+
+def figure(key, label, unit):
+    FIGURES[key] = (label, unit)
+    return key
+
+
+# Comparisons: (label, corral key, peer key, target ratio or None). Throughput
+# ratios are corral/peer (higher is better); latency ratios are corral/peer
+# too, where lower is better.
+def comparisons(n):
+    ppe = f"ProcessPoolExecutor.submit (N/{PPE_SUBMIT_DIVISOR})"
+    return [
+        ("shm vs " + ppe, "corral_shm", "py_ppe_submit", 100),
+        ("shm vs mp.Queue", "corral_shm", "py_mp_queue", 10),
+        ("shm vs Pool.imap(chunksize=1000)", "corral_shm", "py_pool_imap", 0.5),
+        ("pipe length vs " + ppe, "corral_pipe-length", "py_ppe_submit", 20),
+        ("pipe lines vs " + ppe, "corral_pipe-lines", "py_ppe_submit", None),
+        ("source range (echo) vs Pool.map(chunksize=1000)", "corral_source_range",
+         "py_pool_map", None),
+        ("source file (sum) vs Pool.map(chunksize=1000)", "corral_source_file",
+         "py_pool_map", None),
+        ("round trip p50 shm vs Pipe ping-pong p50 (lower is better)", "corral_shm_rtt_p50",
+         "py_pipe_rtt_p50", None),
+        ("round trip p99 shm vs Pipe ping-pong p99 (lower is better)", "corral_shm_rtt_p99",
+         "py_pipe_rtt_p99", None),
+    ]
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": len(values), "samples": values}
+
+
+def show(key, s):
+    unit = FIGURES[key][1]
+    if unit == "tasks/s":
+        return f"{s['median'] / 1e3:,.0f} k/s ({s['min'] / 1e3:,.0f}-{s['max'] / 1e3:,.0f})"
+    return f"{s['median']:,.1f} us ({s['min']:,.1f}-{s['max']:,.1f})"
+
+
+def print_report(results, cpu, n):
+    print(f"\n## corral vs Python, N = {n:,} tasks, {WORKERS} workers, median (min-max)\n")
+    print("| figure | corral | peer | ratio (corral/peer) | target |")
+    print("|---|---|---|---|---|")
+    rows = []
+    for label, ours, peer, target in comparisons(n):
+        if ours not in results or peer not in results:
+            continue
+        ratio = results[ours]["median"] / results[peer]["median"]
+        verdict = "" if target is None else (f">= {target}x: " + ("met" if ratio >= target
+                                                                  else "MISSED"))
+        print(f"| {label} | {show(ours, results[ours])} | {show(peer, results[peer])} "
+              f"| {ratio:.2f}x | {verdict} |")
+        rows.append({"figure": label, "corral": ours, "peer": peer, "ratio": ratio,
+                     "target": target})
+
+    print("\n## Raw figures\n")
+    print("| figure | unit | median | min | max | runs |")
+    print("|---|---|---|---|---|---|")
+    for key, s in results.items():
+        label, unit = FIGURES[key]
+        print(f"| {label} | {unit} | {s['median']:,.1f} | {s['min']:,.1f} | {s['max']:,.1f} "
+              f"| {s['runs']} |")
+
+    print("\n## CPU of corral's processes: us of CPU per task (share of wall time), "
+          "median\n")
+    names = sorted({name for shares in cpu.values() for s in shares for name in s})
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for key, shares in cpu.items():
+        rate = results[key]["median"]
+        cells = []
+        for name in names:
+            values = [s[name] for s in shares if name in s]
+            if not values:
+                cells.append("-")
+                continue
+            share = statistics.median(values)
+            cells.append(f"{share / rate * 1e6:.2f} us ({share * 100:.0f}%)")
+        print(f"| {FIGURES[key][0]} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
+def machine():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    git = lambda *argv: subprocess.run(["git", "-C", root, *argv], capture_output=True,
+                                       text=True).stdout
+    commit = git("describe", "--always", "--dirty").strip()
+    # The build may hold uncommitted changes: name them.
+    changed = git("status", "--short").split("\n")
+    return {"cpus": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version(), "loadavg_at_start": loadavg(), "commit": commit,
+            "uncommitted": [line for line in changed if line]}
+
+
+# ---------------------------------------------------------------- the runs
+
+def run_throughput(args, submit, client_name):
+    host = machine()
+    n = args.tasks
+    payloads = [payload(i) for i in range(n)]
+    tmp = tempfile.TemporaryDirectory(prefix="corral-bench-tasks-")
+    tasks_file = os.path.join(tmp.name, "tasks.txt")
+    with open(tasks_file, "w") as f:
+        f.write("".join(f"{p}\n" for p in payloads))
+
+    measures = []   # (name, function returning {figure key: value})
+    jobs = {variant: CorralJob(args.build, variant, submit) for variant in CHANNELS}
+    cpu = {}   # figure key -> [{process: CPU share of the wall time}], one per run
+
+    def corral_submit(variant):
+        key = figure(f"corral_{variant}", f"corral {variant}, {client_name} submit --wait",
+                     "tasks/s")
+
+        def measure():
+            rate, shares = jobs[variant].throughput(tasks_file, n)
+            cpu.setdefault(key, []).append(shares)
+            return {key: rate}
+        return measure
+
+    def corral_latency(variant):
+        p50 = figure(f"corral_{variant}_rtt_p50", f"corral {variant} round trip p50", "us")
+        p99 = figure(f"corral_{variant}_rtt_p99", f"corral {variant} round trip p99", "us")
+        return lambda: dict(zip((p50, p99), jobs[variant].latency()))
+
+    def source(kind, label):
+        key = figure(f"corral_source_{kind}", label, "tasks/s")
+
+        def measure():
+            rate, shares = corral_source(args.build, kind, n, tasks_file)
+            cpu.setdefault(key, []).append(shares)
+            return {key: rate}
+        return measure
+
+    def peer(key, label, function):
+        figure(key, label, "tasks/s")
+        return lambda: {key: function(payloads)}
+
+    for variant in CHANNELS:
+        measures.append((f"corral {variant}", corral_submit(variant)))
+    measures.append(("corral source range", source(
+        "range", "corral source range 0..N-1, echo handler, from corrald start")))
+    measures.append(("corral source file", source(
+        "file", "corral source file (i % 100), sum handler, from corrald start")))
+    measures += [
+        ("mp.Queue", peer("py_mp_queue", "multiprocessing.Queue, 1 producer, 2 consumers",
+                          peer_mp_queue)),
+        ("ProcessPoolExecutor.submit", peer(
+            "py_ppe_submit", f"ProcessPoolExecutor.submit, N/{PPE_SUBMIT_DIVISOR} tasks",
+            peer_ppe_submit)),
+        ("ProcessPoolExecutor.map", peer(
+            "py_ppe_map", "ProcessPoolExecutor.map(chunksize=1000)", peer_ppe_map)),
+        ("Pool.imap", peer("py_pool_imap", "Pool.imap(chunksize=1000)", peer_pool("imap"))),
+        ("Pool.map", peer("py_pool_map", "Pool.map(chunksize=1000)", peer_pool("map"))),
+    ]
+    for variant in CHANNELS:
+        measures.append((f"corral {variant} round trip", corral_latency(variant)))
+    p50 = figure("py_pipe_rtt_p50", "multiprocessing.Pipe ping-pong p50", "us")
+    p99 = figure("py_pipe_rtt_p99", "multiprocessing.Pipe ping-pong p99", "us")
+    measures.append(("Pipe ping-pong", lambda: dict(zip((p50, p99), peer_pipe_latency()))))
+
+    samples = {}
+    try:
+        for run in range(args.runs):
+            for name, measure in measures:
+                print(f"run {run + 1}/{args.runs}: {name} ...", file=sys.stderr, flush=True)
+                for key, value in measure().items():
+                    samples.setdefault(key, []).append(value)
+    finally:
+        for job in jobs.values():
+            job.close()
+        tmp.cleanup()
+
+    results = {key: summary(values) for key, values in samples.items()}
+    rows = print_report(results, cpu, n)
+    if INCIDENTS:
+        print(f"\n**{len(INCIDENTS)} incident(s)**: worker restarts or redeliveries during the "
+              "corral measurements above:")
+        for incident in INCIDENTS:
+            print(f"- {incident}")
+    host["loadavg_at_end"] = loadavg()
+    print(f"\nload average (1, 5, 15 min) at start {' '.join(host['loadavg_at_start'])}, "
+          f"at end {' '.join(host['loadavg_at_end'])}; {host['cpus']} CPUs")
+    return {"tasks": n, "ppe_submit_tasks": n // PPE_SUBMIT_DIVISOR, "runs": args.runs,
+            "workers": WORKERS, "client": client_name, "machine": host,
+            "figures": {k: dict(v, label=FIGURES[k][0], unit=FIGURES[k][1])
+                        for k, v in results.items()},
+            "comparisons": rows, "cpu_share": cpu, "incidents": INCIDENTS}
+
+
+def run_rss(args, submit, client_name):
+    """corrald's RSS while args.rss_tasks tasks go through one shm job in batches."""
+    batch = min(args.rss_batch, args.rss_tasks)
+    tmp = tempfile.TemporaryDirectory(prefix="corral-bench-tasks-")
+    job = CorralJob(args.build, "shm", submit)
+    pid = job.daemon.proc.pid
+    idle = rss_bytes(pid)
+    after, peak = [], [idle]
+    done = 0
+    t0 = time.perf_counter()
+    try:
+        while done < args.rss_tasks:
+            size = min(batch, args.rss_tasks - done)
+            tasks_file = os.path.join(tmp.name, f"tasks-{size}.txt")
+            if not os.path.exists(tasks_file):
+                with open(tasks_file, "w") as f:
+                    f.write("".join(f"{payload(i)}\n" for i in range(size)))
+            count = submit(args.build, job.daemon.socket, tasks_file,
+                           on_poll=lambda: peak.append(rss_bytes(pid)))
+            if count != size:
+                sys.exit(f"batch: {count} results for {size} tasks")
+            done += size
+            job.check(f"batch ending at task {done}")
+            after.append(rss_bytes(pid))
+            print(f"{done:,} tasks: corrald RSS {after[-1] / 2**20:.1f} MiB", file=sys.stderr)
+    finally:
+        elapsed = time.perf_counter() - t0
+        job.close()
+        tmp.cleanup()
+    within = max(after) <= after[0] * 1.10
+    mib = lambda b: f"{b / 2**20:.1f} MiB"
+    print(f"\n## corrald RSS, {done:,} tasks through one shm job in batches of {batch:,} "
+          f"({client_name} submit --wait)\n")
+    print("| idle | after first batch | after last batch | max after a batch "
+          "| peak during batches | within 10% of first | tasks/s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {mib(idle)} | {mib(after[0])} | {mib(after[-1])} | {mib(max(after))} "
+          f"| {mib(max(peak))} | {'yes' if within else 'NO'} | {done / elapsed:,.0f} |")
+    for incident in INCIDENTS:
+        print(f"- incident: {incident}")
+    return {"tasks": done, "batch": batch, "client": client_name, "machine": machine(),
+            "rss_idle": idle, "rss_after_batches": after, "rss_peak": max(peak),
+            "within_10_percent": within, "tasks_per_s": done / elapsed, "incidents": INCIDENTS}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="N = 100,000 and 1 run")
+    parser.add_argument("--client", choices=["auto", "corralctl", "socket"], default="auto",
+                        help="what submits: corralctl (the figure to report), or the protocol "
+                        "spoken from Python; auto: corralctl when its help lists submit")
+    parser.add_argument("--rss-tasks", type=int, help="run the RSS check instead")
+    parser.add_argument("--rss-batch", type=int, default=1_000_000)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.runs = 100_000, 1
+
+    client = args.client
+    if client == "auto":
+        client = "corralctl" if corralctl_has_submit(args.build) else "socket"
+    if client == "socket":
+        print("note: submitting over the socket from Python, not with corralctl",
+              file=sys.stderr)
+    submit = submit_corralctl if client == "corralctl" else submit_socket
+
+    if args.rss_tasks:
+        report = run_rss(args, submit, client)
+    else:
+        report = run_throughput(args, submit, client)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

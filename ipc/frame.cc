@@ -1,28 +1,32 @@
 #include "ipc/frame.h"
 
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 
 namespace corral::ipc {
 namespace {
 
-// Little-endian on the wire whatever the host; compilers turn these into
-// plain loads and stores on x86 and arm64.
-void put_u32(char* at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>(v >> (8 * i));
-}
-void put_u64(char* at, uint64_t v) {
-  for (int i = 0; i < 8; ++i) at[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t get_u32(const char* at) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(at[i])} << (8 * i);
+// Little-endian on the wire whatever the host: one load or store each on
+// x86 and arm64 (a byte loop is not always merged by the compiler).
+template <class T>
+T to_little_endian(T v) {
+  if constexpr (std::endian::native == std::endian::big) {
+    if constexpr (sizeof(T) == 8) return __builtin_bswap64(v);
+    if constexpr (sizeof(T) == 4) return __builtin_bswap32(v);
+  }
   return v;
 }
-uint64_t get_u64(const char* at) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<uint8_t>(at[i])} << (8 * i);
-  return v;
+template <class T>
+void put(char* at, T v) {
+  v = to_little_endian(v);
+  std::memcpy(at, &v, sizeof v);
+}
+template <class T>
+T get(const char* at) {
+  T v;
+  std::memcpy(&v, at, sizeof v);
+  return to_little_endian(v);
 }
 
 // The u32 length prefix counts the type byte and the body.
@@ -68,7 +72,7 @@ void compact(std::string& buffer, size_t& start) {
 
 void append_task(std::string& out, uint64_t id, std::string_view payload) {
   char head[kLengthBytes + kTaskHeaderBytes];
-  put_u32(head, frame_length(kTaskHeaderBytes, payload));
+  put<uint32_t>(head, frame_length(kTaskHeaderBytes, payload));
   write_task_body(head + kLengthBytes, id, {});
   out.append(head, sizeof head);
   out.append(payload);
@@ -76,7 +80,7 @@ void append_task(std::string& out, uint64_t id, std::string_view payload) {
 
 void append_result(std::string& out, uint64_t id, ResultStatus status, std::string_view payload) {
   char head[kLengthBytes + kResultHeaderBytes];
-  put_u32(head, frame_length(kResultHeaderBytes, payload));
+  put<uint32_t>(head, frame_length(kResultHeaderBytes, payload));
   write_result_body(head + kLengthBytes, id, status, {});
   out.append(head, sizeof head);
   out.append(payload);
@@ -84,25 +88,52 @@ void append_result(std::string& out, uint64_t id, ResultStatus status, std::stri
 
 void append_control(std::string& out, FrameType type) {
   char frame[kLengthBytes + 1];
-  put_u32(frame, 1);
+  put<uint32_t>(frame, 1);
   frame[kLengthBytes] = static_cast<char>(type);
   out.append(frame, sizeof frame);
 }
 
 size_t write_task_body(char* dest, uint64_t id, std::string_view payload) {
   dest[0] = static_cast<char>(FrameType::kTask);
-  put_u64(dest + 1, id);
+  put<uint64_t>(dest + 1, id);
   if (!payload.empty()) std::memcpy(dest + kTaskHeaderBytes, payload.data(), payload.size());
   return kTaskHeaderBytes + payload.size();
 }
 
 size_t write_result_body(char* dest, uint64_t id, ResultStatus status, std::string_view payload) {
   dest[0] = static_cast<char>(FrameType::kResult);
-  put_u64(dest + 1, id);
+  put<uint64_t>(dest + 1, id);
   dest[9] = static_cast<char>(status);
   if (!payload.empty()) std::memcpy(dest + kResultHeaderBytes, payload.data(), payload.size());
   return kResultHeaderBytes + payload.size();
 }
+
+namespace {
+
+// The error paths, out of line: the hot path keeps a small frame.
+[[gnu::noinline, gnu::cold]] bool too_short(std::string& error, uint8_t type, size_t size,
+                                            size_t header) {
+  error = std::string(type_name(type)) + " frame of " + std::to_string(size) +
+          " bytes is shorter than its " + std::to_string(header) + "-byte header";
+  return false;
+}
+
+[[gnu::noinline, gnu::cold]] bool bad_frame(std::string& error, std::string_view body) {
+  const auto type = static_cast<uint8_t>(body[0]);
+  if (type == static_cast<uint8_t>(FrameType::kResult)) {
+    error = "result status " + std::to_string(static_cast<uint8_t>(body[9])) +
+            " is neither 0 (ok) nor 1 (failed)";
+  } else if (type >= static_cast<uint8_t>(FrameType::kShutdown) &&
+             type <= static_cast<uint8_t>(FrameType::kHeartbeat)) {
+    error = std::string(type_name(type)) + " frame with a " + std::to_string(body.size() - 1) +
+            "-byte body; control frames have none";
+  } else {
+    error = "unknown frame type " + std::to_string(type);
+  }
+  return false;
+}
+
+}  // namespace
 
 bool parse_frame_body(std::string_view body, Frame& frame, std::string& error) {
   if (body.empty()) {
@@ -110,28 +141,24 @@ bool parse_frame_body(std::string_view body, Frame& frame, std::string& error) {
     return false;
   }
   const auto type = static_cast<uint8_t>(body[0]);
-  auto too_short = [&](size_t header) {
-    error = std::string(type_name(type)) + " frame of " + std::to_string(body.size()) +
-            " bytes is shorter than its " + std::to_string(header) + "-byte header";
-    return false;
-  };
   switch (static_cast<FrameType>(type)) {
     case FrameType::kTask:
-      if (body.size() < kTaskHeaderBytes) return too_short(kTaskHeaderBytes);
+      if (body.size() < kTaskHeaderBytes) {
+        return too_short(error, type, body.size(), kTaskHeaderBytes);
+      }
       frame.type = FrameType::kTask;
-      frame.id = get_u64(body.data() + 1);
+      frame.id = get<uint64_t>(body.data() + 1);
       frame.status = ResultStatus::kOk;
       frame.payload = body.substr(kTaskHeaderBytes);
       return true;
     case FrameType::kResult: {
-      if (body.size() < kResultHeaderBytes) return too_short(kResultHeaderBytes);
-      const auto status = static_cast<uint8_t>(body[9]);
-      if (status > 1) {
-        error = "result status " + std::to_string(status) + " is neither 0 (ok) nor 1 (failed)";
-        return false;
+      if (body.size() < kResultHeaderBytes) {
+        return too_short(error, type, body.size(), kResultHeaderBytes);
       }
+      const auto status = static_cast<uint8_t>(body[9]);
+      if (status > 1) return bad_frame(error, body);
       frame.type = FrameType::kResult;
-      frame.id = get_u64(body.data() + 1);
+      frame.id = get<uint64_t>(body.data() + 1);
       frame.status = static_cast<ResultStatus>(status);
       frame.payload = body.substr(kResultHeaderBytes);
       return true;
@@ -139,19 +166,14 @@ bool parse_frame_body(std::string_view body, Frame& frame, std::string& error) {
     case FrameType::kShutdown:
     case FrameType::kReady:
     case FrameType::kHeartbeat:
-      if (body.size() != 1) {
-        error = std::string(type_name(type)) + " frame with a " + std::to_string(body.size() - 1) +
-                "-byte body; control frames have none";
-        return false;
-      }
+      if (body.size() != 1) return bad_frame(error, body);
       frame.type = static_cast<FrameType>(type);
       frame.id = 0;
       frame.status = ResultStatus::kOk;
       frame.payload = {};
       return true;
   }
-  error = "unknown frame type " + std::to_string(type);
-  return false;
+  return bad_frame(error, body);
 }
 
 void FrameDecoder::feed(std::string_view bytes) {
@@ -165,7 +187,7 @@ DecodeStatus FrameDecoder::next(Frame& frame) {
   const size_t available = buffer_.size() - start_;
   if (available < kLengthBytes) return DecodeStatus::kNeedMore;
   const char* at = buffer_.data() + start_;
-  const uint32_t length = get_u32(at);
+  const uint32_t length = get<uint32_t>(at);
   if (length > max_frame_bytes_) {
     error_ = "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
              std::to_string(max_frame_bytes_);

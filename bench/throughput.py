@@ -26,6 +26,11 @@ jobs, whose figure is from corrald's start by definition. Runs are
 interleaved (run 1 of every figure, then run 2, ...), so that drift of a
 shared machine spreads over all of them.
 
+Worker restarts or redelivered tasks during a corral measurement are listed
+as incidents under the tables (and their daemon's logs kept); a submit or
+source job that takes longer than 60 s + N / 10,000 s ends the benchmark
+with the job's stats instead of hanging.
+
   --rss-tasks N   instead: push N tasks through one shm job with corralctl in
                   batches of --rss-batch and sample corrald's VmRSS after
                   each batch (and its peak during them).
@@ -178,18 +183,29 @@ def corralctl_has_submit(build):
     return any(line.split()[:1] == ["submit"] for line in out.splitlines())
 
 
+def stall_timeout(tasks_file):
+    """How long a submit may take before the benchmark calls it stuck: 10 k tasks/s."""
+    with open(tasks_file, "rb") as f:
+        return 60 + sum(1 for _ in f) / 10_000
+
+
 def submit_corralctl(build, sock, tasks_file, on_poll=None):
     """`corralctl submit bench - --wait < tasks_file | wc -l`; returns the line count.
     on_poll, if given, is called every 20 ms while the command runs."""
+    deadline = time.monotonic() + stall_timeout(tasks_file)
     with open(tasks_file, "rb") as stdin:
         ctl = subprocess.Popen([os.path.join(build, "corralctl"), "-s", sock, "submit", "bench",
                                 "-", "--wait"], stdin=stdin, stdout=subprocess.PIPE)
     wc = subprocess.Popen(["wc", "-l"], stdin=ctl.stdout, stdout=subprocess.PIPE)
     ctl.stdout.close()
-    if on_poll is not None:
-        while wc.poll() is None:
+    while wc.poll() is None:
+        if on_poll is not None:
             on_poll()
-            time.sleep(0.02)
+        if time.monotonic() > deadline:
+            ctl.kill()
+            stats = Client(sock).request({"cmd": "stats", "job": "bench"})
+            sys.exit(f"corralctl submit stalled; stats: {stats}")
+        time.sleep(0.02)
     count = int(wc.communicate()[0])
     if ctl.wait() != 0:
         sys.exit(f"corralctl submit exited {ctl.returncode}")
@@ -201,6 +217,7 @@ def submit_socket(build, sock, tasks_file, on_poll=None):
     with open(tasks_file, "rb") as f:
         stream = b"".join(b"+" + line for line in f) + b".\n"
     client = Client(sock)
+    client.sock.settimeout(stall_timeout(tasks_file))
     reply = client.request({"cmd": "submit", "job": "bench", "wait": True})
     if not reply["ok"]:
         sys.exit(f"submit: {reply}")
@@ -320,8 +337,12 @@ def corral_source(build, kind, n, tasks_file):
         daemon = Daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}")
     client = daemon.start()
     request = {"cmd": "stats", "job": "bench"}
+    deadline = time.monotonic() + 60 + n / 10_000
     while True:
         stats = client.request(request)["jobs"]["bench"]
+        if time.monotonic() > deadline:
+            daemon.stop(keep_logs=True)
+            sys.exit(f"source {kind} stalled: {stats}")
         if stats["ok"] + stats["failed"] + stats["dead"] >= n:
             elapsed = time.perf_counter() - daemon.launched
             break
@@ -444,7 +465,7 @@ def figure(key, label, unit):
 # Comparisons: (label, corral key, peer key, target ratio or None). Throughput
 # ratios are corral/peer (higher is better); latency ratios are corral/peer
 # too, where lower is better.
-def comparisons(n):
+def comparisons():
     ppe = f"ProcessPoolExecutor.submit (N/{PPE_SUBMIT_DIVISOR})"
     return [
         ("shm vs " + ppe, "corral_shm", "py_ppe_submit", 100),
@@ -480,7 +501,7 @@ def print_report(results, cpu, n):
     print("| figure | corral | peer | ratio (corral/peer) | target |")
     print("|---|---|---|---|---|")
     rows = []
-    for label, ours, peer, target in comparisons(n):
+    for label, ours, peer, target in comparisons():
         if ours not in results or peer not in results:
             continue
         ratio = results[ours]["median"] / results[peer]["median"]
@@ -664,10 +685,12 @@ def run_rss(args, submit, client_name):
     print(f"\n## corrald RSS, {done:,} tasks through one shm job in batches of {batch:,} "
           f"({client_name} submit --wait)\n")
     print("| idle | after first batch | after last batch | max after a batch "
-          "| peak during batches | within 10% of first | tasks/s |")
-    print("|---|---|---|---|---|---|---|")
+          "| peak during batches | every batch within 10% of the first | last / first "
+          "| tasks/s |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {mib(idle)} | {mib(after[0])} | {mib(after[-1])} | {mib(max(after))} "
-          f"| {mib(max(peak))} | {'yes' if within else 'NO'} | {done / elapsed:,.0f} |")
+          f"| {mib(max(peak))} | {'yes' if within else 'NO'} | {after[-1] / after[0]:.2f} "
+          f"| {done / elapsed:,.0f} |")
     for incident in INCIDENTS:
         print(f"- incident: {incident}")
     return {"tasks": done, "batch": batch, "client": client_name, "machine": machine(),

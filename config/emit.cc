@@ -95,8 +95,12 @@ std::string cpus(const CpuSpec& spec) {
   for (size_t i = 0; i < spec.cpus.size();) {
     size_t j = i;
     while (j + 1 < spec.cpus.size() && spec.cpus[j + 1] == spec.cpus[j] + 1) ++j;
-    list += (list.empty() ? "" : ",") + std::to_string(spec.cpus[i]);
-    if (j > i) list += "-" + std::to_string(spec.cpus[j]);
+    if (!list.empty()) list += ',';
+    list += std::to_string(spec.cpus[i]);
+    if (j > i) {
+      list += '-';
+      list += std::to_string(spec.cpus[j]);
+    }
     i = j + 1;
   }
   return scalar(list);

@@ -217,11 +217,12 @@ class PipeChannel : public TaskFeed::Channel {
   void start() override {
     // Any line filter is a worker: it never says READY, so it takes tasks
     // from the start.
+    read_more();
     if (framing_ == config::Framing::kLines) {
       ready_ = true;
       dispatcher().attach(worker_, this);
+      results_done();  // hand it the queued tasks now, not at the next event
     }
-    read_more();
   }
 
   bool can_send(size_t) const override { return pending_.size() < kMaxOutbox; }

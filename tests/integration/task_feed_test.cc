@@ -111,7 +111,9 @@ TEST_P(KillTest, NoTaskIsLostWhileWorkersAreKilled) {
 
 INSTANTIATE_TEST_SUITE_P(Channels, KillTest,
                          ::testing::Values("    channel: shm",
-                                           "    channel: pipe\n    pipe: {framing: length}"),
+                                           "    channel: pipe\n    pipe: {framing: length}",
+                                           "    channel: pipe\n    pipe: {framing: lines}\n"
+                                           "    start: {settle: 0}"),
                          channel_name);
 
 TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {

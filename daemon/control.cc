@@ -36,7 +36,10 @@ struct ControlServer::Acceptor {
 // while a request is being answered (start waits for RUNNING) further input
 // stays buffered. A streaming command (submit) takes the following input
 // lines itself. Replies are appended to one buffer and written in large
-// writes. The session keeps itself alive while an exchange is open.
+// writes; while more than kMaxUnsent bytes of replies wait for a client that
+// reads slowly, no further input is taken (a submit stream stops feeding
+// tasks), so a session's memory stays bounded. The session keeps itself alive
+// while an exchange is open.
 class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
   Session(Socket socket, Commands& commands) : socket_(std::move(socket)), commands_(commands) {}
@@ -71,10 +74,16 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   bool closed() const override { return closed_; }
 
  private:
+  static constexpr size_t kMaxUnsent = 4 << 20;
+
   size_t buffered() const { return in_.size() - in_start_; }
+  size_t unsent() const { return pending_.size() + writing_buffer_.size(); }
 
   void read_more() {
-    if (reading_ || closed_ || paused_ || buffered() > protocol::kMaxLineBytes) return;
+    if (reading_ || closed_ || paused_ || buffered() > protocol::kMaxLineBytes ||
+        unsent() > kMaxUnsent) {
+      return;
+    }
     reading_ = true;
     socket_.async_read_some(asio::buffer(chunk_),
                             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
@@ -89,7 +98,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     if (processing_) return;  // a command answered from inside; the loop below goes on
     processing_ = true;
     bool batch = false;
-    while (!closed_ && !paused_ && (on_line_ || !busy_)) {
+    while (!closed_ && !paused_ && (on_line_ || !busy_) && unsent() <= kMaxUnsent) {
       size_t nl = in_.find('\n', in_start_);
       if (nl == std::string::npos) break;
       std::string_view line(in_.data() + in_start_, nl - in_start_);
@@ -170,16 +179,21 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     pending_.clear();
     asio::async_write(socket_, asio::buffer(writing_buffer_),
                       [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                        self->writing_ = false;
-                        self->writing_buffer_.clear();
-                        if (ec) return self->close();
-                        if (!self->pending_.empty()) return self->write_next();
-                        if (self->close_after_write_) {
-                          boost::system::error_code ignored;
-                          self->socket_.shutdown(Socket::shutdown_both, ignored);
-                          self->close();
-                        }
+                        self->on_written(ec);
                       });
+  }
+
+  void on_written(boost::system::error_code ec) {
+    bool was_full = unsent() > kMaxUnsent;
+    writing_ = false;
+    writing_buffer_.clear();
+    if (ec) return close();
+    if (!pending_.empty()) write_next();
+    if (was_full && !closed_) process();  // input was held back while replies piled up
+    if (writing_ || !close_after_write_) return;
+    boost::system::error_code ignored;
+    socket_.shutdown(Socket::shutdown_both, ignored);
+    close();
   }
 
   Socket socket_;

@@ -180,7 +180,7 @@ Json Daemon::request(const Json& message) {
 }
 
 std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::string>& payloads,
-                                 bool wait) {
+                                 bool wait, const std::function<void()>& before_reading) {
   int fd = socket_fd_probe(socket());
   if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
   // A test must fail, not hang, when results stop coming.
@@ -218,6 +218,7 @@ std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::
     chunk += ".\n";
     (void)!::write(fd, chunk.data(), chunk.size());
   });
+  if (before_reading) before_reading();
   while (auto line = read_line()) {
     out.push_back(*line);
     if (line->contains("end") || line->contains("error")) {

@@ -65,9 +65,10 @@ class Daemon {
   Json request(const Json& message);
   // Submits PAYLOADS to JOB over the socket (the submit stream) and, with
   // WAIT, collects every result line; the last element is the end line (or
-  // the error reply).
+  // the error reply). BEFORE_READING, when given, runs before anything past
+  // the acknowledgement is read (a client that is slow to read).
   std::vector<Json> submit(const std::string& job, const std::vector<std::string>& payloads,
-                           bool wait = true);
+                           bool wait = true, const std::function<void()>& before_reading = {});
   // corralctl -s SOCKET ARGS...
   RunResult ctl(const std::vector<std::string>& args);
 

@@ -273,5 +273,30 @@ TEST(TaskFeedTest, AFullQueueMakesSubmitWaitNotDrop) {
   expect_all_sums(lines, 5000, 100);
 }
 
+// A client that does not read its results makes the daemon stop taking its
+// tasks (its unsent replies stay bounded) instead of buffering every result;
+// once the client reads, everything arrives.
+TEST(TaskFeedTest, AClientThatReadsSlowlyHoldsBackItsOwnSubmissionsAndLosesNothing) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    channel: shm\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  constexpr int kTasks = 400000;  // ~25 MB of result lines, far past the session's bound
+  uint64_t taken = 0;
+  auto lines = d.submit("sums", numbers(kTasks, 100), true, [&] {
+    auto stats = [&] { return d.request({{"cmd", "stats"}, {"job", "sums"}})["jobs"]["sums"]; };
+    // Wait until the daemon has stopped taking tasks: nothing queued or in
+    // flight and the count unchanged over 300 ms.
+    ASSERT_TRUE(wait_until([&] {
+      Json before = stats();
+      std::this_thread::sleep_for(300ms);
+      Json after = stats();
+      taken = after["submitted"].get<uint64_t>();
+      return taken > 0 && taken == before["submitted"].get<uint64_t>() && after["queued"] == 0 &&
+             after["in_flight"] == 0;
+    }, 60s));
+  });
+  EXPECT_LT(taken, static_cast<uint64_t>(kTasks) / 2);
+  expect_all_sums(lines, kTasks, 100);
+}
+
 }  // namespace
 }  // namespace corral::testing

@@ -1,5 +1,6 @@
 // corrald: the corral daemon. Reads the config, then supervises its jobs in
 // the foreground until SIGTERM (systemd style: no self-daemonizing).
+#include <malloc.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -35,6 +36,12 @@ spdlog::level::level_enum to_spdlog(corral::config::LogLevel level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A fixed mmap threshold: buffers of 256 KiB and more (a busy control
+  // session's input and replies) get their own mappings and go back to the
+  // kernel when freed. glibc's default raises the threshold after the first
+  // such free, after which they stay in the heap and the daemon's RSS keeps
+  // the high-water mark of every burst.
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
   CLI::App app{"corrald: keeps pools of worker processes alive and feeds them tasks"};
   std::string config_path = corral::protocol::kDefaultConfig;
   bool check = false;

@@ -163,7 +163,8 @@ class ShmChannel : public TaskFeed::Channel {
   // Handles every published result; false after a protocol error.
   bool take_results() {
     size_t n = 0;
-    for (std::string_view record = results_.peek(); !record.empty(); record = results_.peek()) {
+    for (std::string_view record = results_.peek(); record.data() != nullptr;
+         record = results_.peek()) {
       ipc::Frame frame;
       std::string error;
       if (!ipc::parse_frame_body(record, frame, error)) {
@@ -173,6 +174,11 @@ class ShmChannel : public TaskFeed::Channel {
       if (!on_frame(frame)) return false;
       results_.consume();
       ++n;
+    }
+    if (results_.corrupted() || tasks_.corrupted()) {
+      protocol_error(std::string("the worker corrupted its ") +
+                     (results_.corrupted() ? "result" : "task") + " ring's indexes");
+      return false;
     }
     if (results_.release()) task_wake_.signal();  // the worker waited for room
     if (n > 0) {

@@ -246,6 +246,23 @@ jobs:
   EXPECT_THAT(d.daemon_log(), HasSubstr("killing the worker"));
 }
 
+TEST(TaskFeedTest, AWorkerThatScribblesOnItsRingsIsKilled) {
+  // An shm worker that overwrites the whole segment with 0xff bytes, then
+  // wakes the daemon: the ring indexes it reads are impossible.
+  Daemon d(R"yaml(
+jobs:
+  vandal:
+    command: [python3, -c, "import mmap, os, time; size = os.fstat(3).st_size; m = mmap.mmap(3, size); m[:] = b'\\xff' * size; os.write(5, (1).to_bytes(8, 'little')); time.sleep(1000)"]
+    channel: shm
+    restart: {max_restarts: 1, backoff: {initial: 10ms}}
+)yaml");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] {
+    return d.daemon_log().find("corrupted its result ring") != std::string::npos;
+  })) << d.daemon_log();
+  EXPECT_THAT(d.daemon_log(), HasSubstr("killing the worker"));
+}
+
 TEST(TaskFeedTest, ATaskPastTaskTimeoutHasItsWorkerKilledAndIsRedelivered) {
   Daemon d("jobs:\n  naps:\n    command: " + worker("--handler, sleep") +
            "\n    workers: 2\n    channel: shm\n"

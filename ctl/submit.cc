@@ -1,0 +1,450 @@
+// Client::submit: the one streaming exchange of the control protocol. Tasks
+// go out and results come back at the same time over a non-blocking socket,
+// in one thread, with memory bounded however long the input is.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "ctl/client.h"
+
+namespace corral::ctl {
+
+namespace {
+
+constexpr size_t kInputChunk = 1 << 20;     // read from the input at a time
+constexpr size_t kSendHighWater = 4 << 20;  // the input is not read above this many unsent bytes
+constexpr size_t kReceiveChunk = 256 << 10;
+constexpr size_t kReceivePerTurn = 4 << 20;  // then the loop goes back to sending
+constexpr size_t kOutBuffer = 1 << 20;  // result lines are written to stdout in blocks this big
+constexpr size_t kErrBuffer = 64 << 10;
+// `+`, then the payload, make one line of the protocol.
+constexpr size_t kMaxPayload = protocol::kMaxLineBytes - 1;
+
+// A byte queue: appended at the tail, consumed at the head. When the tail
+// has no room it moves what is left to the front, or grows if that is more
+// than half of the block, so that a steady stream reuses one block.
+class ByteQueue {
+ public:
+  size_t size() const { return end_ - begin_; }
+  bool empty() const { return begin_ == end_; }
+  const char* data() const { return block_.get() + begin_; }
+  // Room for N more bytes at the tail; commit() tells how many were written.
+  char* tail(size_t n) {
+    if (capacity_ - end_ < n) make_room(n);
+    return block_.get() + end_;
+  }
+  void commit(size_t n) { end_ += n; }
+  void consume(size_t n) {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  void append(std::string_view bytes) {
+    if (bytes.empty()) return;
+    std::memcpy(tail(bytes.size()), bytes.data(), bytes.size());
+    commit(bytes.size());
+  }
+  std::string take_all() {
+    if (empty()) return {};
+    std::string bytes(data(), size());
+    begin_ = end_ = 0;
+    return bytes;
+  }
+
+ private:
+  void make_room(size_t n) {
+    size_t used = size();
+    if (used + n <= capacity_ / 2) {
+      std::memmove(block_.get(), data(), used);
+    } else {
+      size_t capacity = std::max({capacity_ * 2, 2 * (used + n), size_t{64} << 10});
+      auto block = std::make_unique_for_overwrite<char[]>(capacity);
+      if (used > 0) std::memcpy(block.get(), data(), used);
+      block_ = std::move(block);
+      capacity_ = capacity;
+    }
+    begin_ = 0;
+    end_ = used;
+  }
+
+  std::unique_ptr<char[]> block_;
+  size_t capacity_ = 0;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+void write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // nowhere left to say it (a closed stdout ends us by SIGPIPE anyway)
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+uint64_t uint_field(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+// One submit exchange after corrald's {"ok": true}: a single-threaded loop
+// over the socket (non-blocking) and the input. Each turn it queues tasks
+// while fewer than kSendHighWater bytes wait, sends what the socket takes
+// and reads whatever corrald has sent, so a daemon that stops reading (its
+// queue is full) while it writes results cannot deadlock us.
+class SubmitStream {
+ public:
+  SubmitStream(int socket, std::string_view received, const SubmitInput& input, int out_fd,
+               int err_fd)
+      : socket_(socket),
+        input_(input),
+        out_fd_(out_fd),
+        err_fd_(err_fd),
+        input_open_(input.fd >= 0) {
+    received_.append(received);
+  }
+
+  Result<SubmitTotals> run() {
+    Status status = loop();
+    flush();
+    if (!status) return status.error();
+    totals_.refused += refused_here_;
+    return totals_;
+  }
+
+  // Bytes corrald sent after its end line (none, if it keeps to the protocol).
+  std::string leftover() { return received_.take_all(); }
+
+ private:
+  Status loop() {
+    if (auto taken = take_lines(); !taken) return taken;
+    while (!ended_) {
+      produce();
+      bool want_write = !to_send_.empty() && !peer_closed_;
+      bool want_input =
+          input_open_ && next_data_ == input_.data.size() && to_send_.size() <= kSendHighWater;
+      pollfd fds[2] = {{socket_, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
+                       {input_.fd, POLLIN, 0}};
+      nfds_t count = want_input ? 2 : 1;
+      int ready = ::poll(fds, count, 0);
+      if (ready == 0) {
+        // Nothing to do at once: show what came so far before waiting.
+        flush();
+        ready = ::poll(fds, count, -1);
+      }
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        return ClientError::protocol(std::string("poll: ") + std::strerror(errno));
+      }
+      if (fds[0].revents & POLLNVAL) return ClientError::protocol("not connected to corrald");
+      if (fds[0].revents & POLLOUT) {
+        if (auto sent = send_some(); !sent) return sent;
+      }
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (auto received = receive_some(); !received) return received;
+      }
+      if (want_input && fds[1].revents != 0) read_input();
+    }
+    return std::monostate{};
+  }
+
+  // ---- tasks out ----
+
+  // Queues the --data tasks, then the end line once the input is done.
+  void produce() {
+    while (next_data_ < input_.data.size() && to_send_.size() < kSendHighWater) {
+      const std::string& payload = input_.data[next_data_++];
+      ++position_;
+      if (payload.size() > kMaxPayload || payload.find('\n') != std::string::npos) {
+        refuse_here(payload.size(), payload.size() > kMaxPayload);
+        continue;
+      }
+      char* at = to_send_.tail(payload.size() + 2);
+      at[0] = '+';
+      std::memcpy(at + 1, payload.data(), payload.size());
+      at[payload.size() + 1] = '\n';
+      to_send_.commit(payload.size() + 2);
+    }
+    if (next_data_ == input_.data.size() && !input_open_ && !end_queued_) {
+      to_send_.append(".\n");
+      end_queued_ = true;
+    }
+  }
+
+  void read_input() {
+    ssize_t n = ::read(input_.fd, input_buffer_.tail(kInputChunk), kInputChunk);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // A line cut by the error is not sent: it may not be the whole task.
+      totals_.input_error = std::strerror(errno);
+      input_open_ = false;
+      return;
+    }
+    input_buffer_.commit(static_cast<size_t>(n));
+    if (n == 0) input_open_ = false;
+    split_lines();
+  }
+
+  // Moves the complete lines of input_buffer_ to to_send_ as `+line\n`; the
+  // last partial line stays, unless the input ended (then it is a task) or it
+  // is already too long for a task (then the rest of it is skipped).
+  void split_lines() {
+    bool at_end = !input_open_;
+    const char* p = input_buffer_.data();
+    const char* end = p + input_buffer_.size();
+    if (skipped_bytes_ > 0) {
+      const char* newline =
+          p == end ? nullptr : static_cast<const char*>(std::memchr(p, '\n', end - p));
+      skipped_bytes_ += static_cast<uint64_t>((newline != nullptr ? newline : end) - p);
+      if (newline == nullptr && !at_end) {
+        input_buffer_.consume(input_buffer_.size());
+        return;
+      }
+      ++position_;
+      refuse_here(skipped_bytes_, true);
+      skipped_bytes_ = 0;
+      p = newline != nullptr ? newline + 1 : end;
+    }
+    // Each line of L bytes and its '\n' become L + 2 bytes: at most twice.
+    char* const start = to_send_.tail(2 * static_cast<size_t>(end - p) + 2);
+    char* out = start;
+    auto put = [&](const char* line, size_t length) {
+      ++position_;
+      if (length > kMaxPayload) {
+        refuse_here(length, true);
+        return;
+      }
+      *out++ = '+';
+      std::memcpy(out, line, length);
+      out += length;
+      *out++ = '\n';
+    };
+    while (p < end) {
+      const char* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      if (newline == nullptr) break;
+      put(p, static_cast<size_t>(newline - p));
+      p = newline + 1;
+    }
+    size_t rest = static_cast<size_t>(end - p);
+    if (rest > 0 && at_end) {
+      put(p, rest);  // a last line without '\n'
+      p = end;
+    } else if (rest > kMaxPayload) {
+      skipped_bytes_ = rest;  // refused once its end is found
+      p = end;
+    }
+    to_send_.commit(static_cast<size_t>(out - start));
+    input_buffer_.consume(static_cast<size_t>(p - input_buffer_.data()));
+  }
+
+  // A task that is not sent: TOO_LONG for the line limit, else a '\n' inside.
+  void refuse_here(uint64_t bytes, bool too_long) {
+    ++refused_here_;
+    unsent_.push_back(position_);
+    std::string why = too_long ? "task of " + std::to_string(bytes) +
+                                     " bytes is over the line limit of " +
+                                     std::to_string(kMaxPayload) + " bytes; not sent"
+                               : std::string("a task cannot contain a newline; not sent");
+    err_ += "corralctl: " + source_at(position_) + ": " + why + "\n";
+  }
+
+  Status send_some() {
+    while (!to_send_.empty()) {
+      ssize_t n = ::send(socket_, to_send_.data(), to_send_.size(), MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == EPIPE || errno == ECONNRESET) {
+          // corrald hung up; what it said last is still to be read.
+          peer_closed_ = true;
+          return std::monostate{};
+        }
+        return ClientError::protocol(std::string("sending to corrald: ") + std::strerror(errno));
+      }
+      to_send_.consume(static_cast<size_t>(n));
+    }
+    return std::monostate{};
+  }
+
+  // ---- corrald's lines in ----
+
+  Status receive_some() {
+    size_t taken = 0;
+    while (taken < kReceivePerTurn && !ended_) {
+      ssize_t n = ::recv(socket_, received_.tail(kReceiveChunk), kReceiveChunk, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno != ECONNRESET) {
+          return ClientError::protocol(std::string("reading from corrald: ") +
+                                       std::strerror(errno));
+        }
+        n = 0;
+      }
+      if (n == 0) {
+        return ClientError::protocol(
+            received_.empty() ? "corrald closed the connection before the end of the submit"
+                              : "corrald closed the connection in the middle of a line");
+      }
+      received_.commit(static_cast<size_t>(n));
+      taken += static_cast<size_t>(n);
+      if (auto lines = take_lines(); !lines) return lines;
+    }
+    return std::monostate{};
+  }
+
+  Status take_lines() {
+    const char* p = received_.data();
+    const char* end = p + received_.size();
+    while (!ended_ && p != end) {
+      const char* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      if (newline == nullptr) break;
+      if (auto line = take_line(std::string_view(p, newline - p + 1)); !line) return line;
+      p = newline + 1;
+    }
+    received_.consume(static_cast<size_t>(p - received_.data()));
+    if (!ended_ && received_.size() > protocol::kMaxLineBytes) {
+      return ClientError::protocol("reply line from corrald longer than " +
+                                   std::to_string(protocol::kMaxLineBytes) + " bytes");
+    }
+    return std::monostate{};
+  }
+
+  // LINE, '\n' included: a result, a refusal, the end line or an error.
+  Status take_line(std::string_view line) {
+    // corrald writes results as {"id":N,"seq":N,"status":"...",...}: an ok
+    // result is copied as it is, without parsing. The pattern cannot match
+    // inside a string value, where quotes are escaped.
+    constexpr std::string_view kResult = R"({"id":)";
+    constexpr std::string_view kOk = R"(,"status":"ok",)";
+    if (line.starts_with(kResult) && line.substr(0, 96).find(kOk) != std::string_view::npos) {
+      write_out(line);
+      return std::monostate{};
+    }
+    Json message = Json::parse(line.substr(0, line.size() - 1), nullptr, false);
+    if (message.is_discarded() || !message.is_object()) {
+      return ClientError::protocol("malformed line from corrald in a submit stream");
+    }
+    if (auto end = message.find("end"); end != message.end() && end->is_boolean()) {
+      totals_.submitted = uint_field(message, "submitted");
+      totals_.refused = uint_field(message, "refused");
+      ended_ = true;
+      return std::monostate{};
+    }
+    if (auto ok = message.find("ok"); ok != message.end() && ok->is_boolean() && !ok->get<bool>()) {
+      auto error = message.find("error");
+      return ClientError::protocol(error != message.end() && error->is_string()
+                                       ? error->get<std::string>()
+                                       : "corrald ended the submit with an error");
+    }
+    auto status = message.find("status");
+    if (status == message.end() || !status->is_string()) return std::monostate{};
+    if (*status == "refused") {
+      auto seq = message.find("seq");
+      auto error = message.find("error");
+      err_ += "corralctl: " +
+              (seq != message.end() && seq->is_number_unsigned() ? source_of(seq->get<uint64_t>())
+                                                                 : std::string("a task")) +
+              ": " +
+              (error != message.end() && error->is_string() ? error->get<std::string>()
+                                                            : std::string("refused")) +
+              "\n";
+      if (err_.size() >= kErrBuffer) flush();
+      return std::monostate{};
+    }
+    if (*status == "failed" || *status == "dead") ++totals_.failed;
+    write_out(line);
+    return std::monostate{};
+  }
+
+  void write_out(std::string_view line) {
+    out_.append(line);
+    if (out_.size() >= kOutBuffer) flush();
+  }
+
+  void flush() {
+    if (!out_.empty()) write_all(out_fd_, out_);
+    out_.clear();
+    if (!err_.empty()) write_all(err_fd_, err_);
+    err_.clear();
+  }
+
+  // ---- where a task came from ----
+
+  // The task at POSITION (1-based, over the --data tasks, then the lines).
+  std::string source_at(uint64_t position) const {
+    uint64_t data = input_.data.size();
+    if (position <= data) return "--data #" + std::to_string(position);
+    return input_.name + ":" + std::to_string(position - data);
+  }
+
+  // The task that corrald numbered SEQ: the tasks refused here have no seq.
+  std::string source_of(uint64_t seq) const {
+    uint64_t position = seq + 1;
+    for (uint64_t unsent : unsent_) {
+      if (unsent > position) break;
+      ++position;
+    }
+    return source_at(position);
+  }
+
+  int socket_;
+  const SubmitInput& input_;
+  int out_fd_;
+  int err_fd_;
+  size_t next_data_ = 0;          // the next --data task to queue
+  bool input_open_;               // the input fd has more to read
+  bool end_queued_ = false;       // `.` is queued
+  uint64_t position_ = 0;         // tasks and lines taken so far
+  uint64_t skipped_bytes_ = 0;    // > 0: skipping the rest of a line too long to send
+  std::vector<uint64_t> unsent_;  // positions refused here, ascending
+  uint64_t refused_here_ = 0;
+  ByteQueue input_buffer_;
+  ByteQueue to_send_;
+  ByteQueue received_;
+  std::string out_;
+  std::string err_;
+  bool peer_closed_ = false;
+  bool ended_ = false;
+  SubmitTotals totals_;
+};
+
+}  // namespace
+
+Result<SubmitTotals> Client::submit(const Json& request, const SubmitInput& input, int out_fd,
+                                    int err_fd) {
+  auto ack = call(request);
+  if (!ack) return ack.error();
+  auto ok = ack->find("ok");
+  if (ok == ack->end() || !ok->is_boolean()) {
+    return ClientError::protocol("malformed reply from corrald: no boolean \"ok\" field");
+  }
+  if (!ok->get<bool>()) {
+    SubmitTotals totals;
+    totals.rejected = std::move(*ack);
+    return totals;
+  }
+  int flags = ::fcntl(fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return ClientError::protocol(std::string("fcntl: ") + std::strerror(errno));
+  }
+  SubmitStream stream(fd_, buffer_, input, out_fd, err_fd);
+  buffer_.clear();
+  auto totals = stream.run();
+  if (!totals) {
+    close();  // the conversation is lost; nothing more can be asked on it
+    return totals;
+  }
+  buffer_ = stream.leftover();
+  ::fcntl(fd_, F_SETFL, flags);
+  return totals;
+}
+
+}  // namespace corral::ctl

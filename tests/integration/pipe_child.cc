@@ -47,8 +47,7 @@ std::string control_frame(uint8_t type) { return u32le(1) + char(type); }
 PipeChild::PipeChild(const std::vector<std::string>& argv, const std::string& framing,
                      const std::vector<std::string>& env, bool stdio) {
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe2");
   }
   std::vector<std::string> environment;
@@ -63,9 +62,8 @@ PipeChild::PipeChild(const std::vector<std::string>& argv, const std::string& fr
                                        "CORRAL_MAX_TASK_BYTES=65536"};
   settings.insert(settings.end(), env.begin(), env.end());
   for (const std::string& setting : settings) {
-    std::erase_if(environment, [&](const std::string& e) {
-      return e.starts_with(env_name(setting));
-    });
+    std::erase_if(environment,
+                  [&](const std::string& e) { return e.starts_with(env_name(setting)); });
     environment.push_back(setting);
   }
   pid_ = ::fork();

@@ -75,7 +75,8 @@ TEST(PythonSdk, LengthFramingReadyResultsShutdown) {
   ASSERT_TRUE(ready) << child.stderr_text();
   EXPECT_EQ(ready->type, kReady);
   const uint64_t big_id = (uint64_t{1} << 50) + 1;
-  child.send(task_frame(4, "abc") + task_frame(big_id, "boom") + task_frame(6, "bytes") + task_frame(7, ""));
+  child.send(task_frame(4, "abc") + task_frame(big_id, "boom") + task_frame(6, "bytes") +
+             task_frame(7, ""));
   std::vector<Frame> results;
   for (int i = 0; i < 4; ++i) {
     std::optional<Frame> f = child.result();

@@ -302,14 +302,16 @@ TEST(TaskFeedTest, AClientThatReadsSlowlyHoldsBackItsOwnSubmissionsAndLosesNothi
     auto stats = [&] { return d.request({{"cmd", "stats"}, {"job", "sums"}})["jobs"]["sums"]; };
     // Wait until the daemon has stopped taking tasks: nothing queued or in
     // flight and the count unchanged over 300 ms.
-    ASSERT_TRUE(wait_until([&] {
-      Json before = stats();
-      std::this_thread::sleep_for(300ms);
-      Json after = stats();
-      taken = after["submitted"].get<uint64_t>();
-      return taken > 0 && taken == before["submitted"].get<uint64_t>() && after["queued"] == 0 &&
-             after["in_flight"] == 0;
-    }, 60s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+          Json before = stats();
+          std::this_thread::sleep_for(300ms);
+          Json after = stats();
+          taken = after["submitted"].get<uint64_t>();
+          return taken > 0 && taken == before["submitted"].get<uint64_t>() &&
+                 after["queued"] == 0 && after["in_flight"] == 0;
+        },
+        60s));
   });
   EXPECT_LT(taken, static_cast<uint64_t>(kTasks) / 2);
   expect_all_sums(lines, kTasks, 100);

@@ -231,6 +231,34 @@ Plan plan_required_targets(const Command& self, const std::vector<std::string>& 
   return plan_with_targets(self, args, format, true);
 }
 
+// signal SIG TARGET...: the signal is checked here, as corrald would.
+Plan plan_signal(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  if (operands.words.size() < 2) {
+    plan.local = usage_error(&self, "signal: needs a signal and at least one TARGET");
+    return plan;
+  }
+  const std::string& name = operands.words.front();
+  if (!config::parse_signal(name)) {
+    plan.local = usage_error(&self, "signal: unknown signal '" + name +
+                                        "' (expected a name like HUP, SIGUSR1, TERM or a number)");
+    return plan;
+  }
+  Json targets;
+  std::vector<std::string> words(operands.words.begin() + 1, operands.words.end());
+  if (auto error = parse_targets(self, words, targets)) {
+    plan.local = *error;
+    return plan;
+  }
+  plan.request = Json{{"cmd", "signal"}, {"signal", name}, {"targets", std::move(targets)}};
+  return plan;
+}
+
 Plan plan_no_args(const Command& self, const std::vector<std::string>& args, Format format) {
   Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
@@ -523,6 +551,48 @@ Output format_action(const Json& request, const Json& reply, Format format) {
   return output;
 }
 
+// reread, update, reload: what changed (supervisorctl's words), the config's
+// errors, the warnings.
+Output format_reload(const Json& request, const Json& reply, Format format) {
+  Output output;
+  if (!ok_field(reply)) {
+    output = error_reply(reply);
+    if (auto errors = reply.find("errors"); errors != reply.end() && errors->is_array()) {
+      output.err.clear();
+      for (const auto& error : *errors) {
+        if (error.is_string()) output.err += "corralctl: " + error.get<std::string>() + "\n";
+      }
+      output.err += "corralctl: the config has errors; nothing was changed\n";
+    }
+    if (format == Format::kJson) output.out = dump(reply);
+    return output;
+  }
+  if (auto warnings = reply.find("warnings"); warnings != reply.end() && warnings->is_array()) {
+    for (const auto& warning : *warnings) {
+      if (warning.is_string())
+        output.err += "corralctl: warning: " + warning.get<std::string>() + "\n";
+    }
+  }
+  if (format == Format::kJson) {
+    output.out = dump(reply);
+    return output;
+  }
+  const bool applied = string_field(request, "cmd") != "reread";
+  auto list = [&](const char* key, const char* reread_word, const char* update_word) {
+    auto names = reply.find(key);
+    if (names == reply.end() || !names->is_array()) return;
+    for (const auto& name : *names) {
+      if (!name.is_string()) continue;
+      output.out += name.get<std::string>() + ": " + (applied ? update_word : reread_word) + "\n";
+    }
+  };
+  list("added", "available", "added process group");
+  list("changed", "changed", "updated process group");
+  list("removed", "disappeared", "removed process group");
+  if (output.out.empty()) output.out = "No config updates to processes\n";
+  return output;
+}
+
 // `pid JOB:INDEX` names one worker whatever the config says: print its bare
 // pid, as supervisorctl does, so that `kill $(corralctl pid web:0)` works.
 bool names_one_worker(const Json& request) {
@@ -787,6 +857,34 @@ constexpr std::array kCommands = {
             "Stops, then starts the workers of each TARGET, as stop and start do.\n"
             "--json prints the list of results. Exits 1 if any worker failed to start.",
             plan_required_targets, format_action},
+    Command{"signal", "SIG TARGET...", "send a signal to workers",
+            "Sends SIG (HUP, SIGUSR1, TERM, 10, ...) to the process of each worker of the\n"
+            "TARGETs (the worker's own process, not its children). Prints 'NAME: signalled'\n"
+            "or 'NAME: ERROR (not running)'. Exits 1 if a worker could not be signalled.",
+            plan_signal, format_action},
+    Command{"clear", "TARGET...", "empty the captured output of workers",
+            "Empties the stdout and stderr log files of each worker of the TARGETs\n"
+            "(LOG_DIR/JOB-INDEX.out.log and .err.log; rotated copies are kept).",
+            plan_required_targets, format_action},
+    Command{"reread", "", "show what a reload of the config would change",
+            "Reads the config file again and validates all of it, with its includes.\n"
+            "Prints 'JOB: available' (new), 'JOB: changed' and 'JOB: disappeared'\n"
+            "(removed), or 'No config updates to processes'. Changes nothing. A config with\n"
+            "errors prints every error and exits 1.",
+            plan_no_args, format_reload},
+    Command{"update", "", "apply the config file's changes",
+            "Reads and validates the config as reread does; if it is valid, applies it and\n"
+            "waits until it is applied: removed jobs stop and go, new jobs start, a changed\n"
+            "job restarts with its new settings, and a change of only `workers` starts or\n"
+            "stops just the difference (the other workers keep running). Jobs that did not\n"
+            "change are not touched. A config with errors changes nothing: every error is\n"
+            "printed and the exit status is 1. Prints 'JOB: added process group', 'JOB:\n"
+            "updated process group', 'JOB: removed process group'. Changes to the daemon:\n"
+            "section need a restart of corrald (a warning says so).",
+            plan_no_args, format_reload},
+    Command{"reload", "", "reread and update in one step (as SIGHUP does)",
+            "The same as update: reads, validates and applies the config file.", plan_no_args,
+            format_reload},
     Command{"pid", "[TARGET...]", "the pid of corrald, or of workers",
             "No TARGET: the pid of corrald. A single JOB:INDEX: that worker's bare pid\n"
             "(exits 1 when it has no process). Otherwise one line per worker, 'NAME PID',\n"

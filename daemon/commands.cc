@@ -11,8 +11,13 @@ namespace corral::daemon {
 
 using protocol::Json;
 
-Commands::Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown)
-    : supervisor_(supervisor), host_(host), shutdown_(std::move(shutdown)) {}
+Commands::Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown,
+                   ConfigLoader load, config::DaemonSpec daemon)
+    : supervisor_(supervisor),
+      host_(host),
+      shutdown_(std::move(shutdown)),
+      load_(std::move(load)),
+      daemon_(std::move(daemon)) {}
 
 Json to_json(const WorkerStatus& s) {
   Json j;
@@ -58,6 +63,10 @@ void Commands::handle(const Json& request, Reply reply) {
   if (name == "shared") return shared(request, std::move(reply));
   if (name == "wait") return wait(request, std::move(reply));
   if (name == "stats") return stats(request, std::move(reply));
+  if (name == "reread") return reload(false, std::move(reply));
+  if (name == "update" || name == "reload") return reload(true, std::move(reply));
+  if (name == "signal") return signal(request, std::move(reply));
+  if (name == "clear") return clear(request, std::move(reply));
   if (name == "submit") return reply(protocol::error_reply("submit needs a streaming connection"));
   if (name == "version") return reply(Json{{"ok", true}, {"version", protocol::kVersion}});
   if (name == "shutdown") {
@@ -225,7 +234,7 @@ void Commands::pid(const Json& request, Reply reply) {
   reply(Json{{"ok", true}, {"workers", std::move(workers)}});
 }
 
-JobFeed* Commands::feed_of(const Json& request, const Reply& reply) {
+std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& reply) {
   auto it = request.find("job");
   if (it == request.end() || !it->is_string()) {
     reply(protocol::error_reply("\"job\" must name a job"));
@@ -236,7 +245,7 @@ JobFeed* Commands::feed_of(const Json& request, const Reply& reply) {
     reply(protocol::error_reply("no such job: " + job));
     return nullptr;
   }
-  JobFeed* feed = supervisor_.feed(job);
+  std::shared_ptr<JobFeed> feed = supervisor_.feed(job);
   if (feed == nullptr) {
     std::string why = supervisor_.feed_error(job);
     reply(protocol::error_reply(why.empty() ? "job " + job + " has channel: none; it takes no tasks"
@@ -267,7 +276,7 @@ std::string result_line(const FinishedTask& task) {
 
 void Commands::submit(const Json& request, ConversationPtr conversation) {
   Reply reply = [conversation](const Json& j) { conversation->send(j, true); };
-  JobFeed* feed = feed_of(request, reply);
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   const std::string job = request["job"];
   const uint64_t max_bytes = supervisor_.job_spec(job)->queue.max_task_bytes;
@@ -308,7 +317,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
 
   Dispatcher* dispatcher = &feed->dispatcher();
   conversation->take_lines(
-      [state, weak, feed, dispatcher, max_bytes, maybe_end](std::string_view line) {
+      [state, weak, feed, dispatcher, max_bytes, maybe_end, job](std::string_view line) {
         if (line == ".") {
           state->input_done = true;
           feed->pump();
@@ -322,6 +331,20 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
           if (auto conv = weak.lock()) {
             conv->send(protocol::error_reply("bad line in a submit stream: expected +PAYLOAD or ."),
                        true);
+          }
+          return Conversation::Verdict::kEnd;
+        }
+        if (feed->retired()) {
+          state->input_done = true;
+          state->ended = true;
+          if (state->submitter != 0) feed->remove_submitter(state->submitter);
+          if (auto conv = weak.lock()) {
+            conv->send(
+                protocol::error_reply("job " + job +
+                                      " was removed or rebuilt by a reload during this "
+                                      "submit; " +
+                                      std::to_string(state->accepted) + " tasks had been accepted"),
+                true);
           }
           return Conversation::Verdict::kEnd;
         }
@@ -356,7 +379,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
 }
 
 void Commands::dead(const Json& request, Reply reply) {
-  JobFeed* feed = feed_of(request, reply);
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   Json letters = Json::array();
   for (const DeadLetter& letter : feed->dispatcher().dead_letters()) {
@@ -372,7 +395,7 @@ void Commands::dead(const Json& request, Reply reply) {
 }
 
 void Commands::retry(const Json& request, Reply reply) {
-  JobFeed* feed = feed_of(request, reply);
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   size_t n = feed->dispatcher().retry_dead_letters();
   feed->pump();
@@ -380,7 +403,7 @@ void Commands::retry(const Json& request, Reply reply) {
 }
 
 void Commands::shared(const Json& request, Reply reply) {
-  JobFeed* feed = feed_of(request, reply);
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   Json values = Json::object(), arrays = Json::object();
   for (const SharedReading& r : feed->shared()) {
@@ -416,7 +439,7 @@ void Commands::wait(const Json& request, Reply reply) {
   if (!running && !drained) {
     return reply(protocol::error_reply("wait needs \"running\" or \"drained\""));
   }
-  JobFeed* feed = supervisor_.feed(job);
+  std::shared_ptr<JobFeed> feed = supervisor_.feed(job);
   if (drained && feed == nullptr) {
     return reply(protocol::error_reply("job " + job + " takes no tasks: it cannot be drained"));
   }
@@ -428,11 +451,12 @@ void Commands::wait(const Json& request, Reply reply) {
   auto state = std::make_shared<Waiting>();
   Supervisor* supervisor = &supervisor_;
   auto describe = [supervisor, job, feed] {
-    auto ids =
-        std::get<std::vector<WorkerId>>(supervisor->select({protocol::Target{job, std::nullopt}}));
+    auto selected = supervisor->select({protocol::Target{job, std::nullopt}});
+    auto* ids = std::get_if<std::vector<WorkerId>>(&selected);
+    if (ids == nullptr) return "job " + job + " is gone";
     size_t up = 0;
-    for (const auto& id : ids) up += supervisor->state(id) == State::kRunning ? 1 : 0;
-    std::string text = std::to_string(up) + "/" + std::to_string(ids.size()) + " workers RUNNING";
+    for (const auto& id : *ids) up += supervisor->state(id) == State::kRunning ? 1 : 0;
+    std::string text = std::to_string(up) + "/" + std::to_string(ids->size()) + " workers RUNNING";
     if (feed != nullptr) {
       text += ", " + std::to_string(feed->dispatcher().queued()) + " queued, " +
               std::to_string(feed->dispatcher().in_flight()) + " in flight";
@@ -441,10 +465,16 @@ void Commands::wait(const Json& request, Reply reply) {
   };
   auto check = [state, supervisor, job, feed, running, drained, reply] {
     if (state->done) return true;
+    auto selected = supervisor->select({protocol::Target{job, std::nullopt}});
+    auto* ids = std::get_if<std::vector<WorkerId>>(&selected);
+    if (ids == nullptr || (feed != nullptr && feed->retired())) {
+      state->done = true;
+      if (state->timer) state->timer->cancel();
+      reply(protocol::error_reply("job " + job + " was removed or rebuilt by a reload"));
+      return true;
+    }
     if (running) {
-      auto ids = std::get<std::vector<WorkerId>>(
-          supervisor->select({protocol::Target{job, std::nullopt}}));
-      for (const auto& id : ids) {
+      for (const auto& id : *ids) {
         if (supervisor->state(id) != State::kRunning) return false;
       }
     }
@@ -486,7 +516,7 @@ void Commands::stats(const Json& request, Reply reply) {
   Json out = Json::object();
   for (const auto& job : jobs) {
     Json j;
-    if (JobFeed* feed = supervisor_.feed(job)) {
+    if (std::shared_ptr<JobFeed> feed = supervisor_.feed(job)) {
       const Dispatcher& d = feed->dispatcher();
       const TaskCounts& c = d.counts();
       j = Json{{"submitted", c.submitted},
@@ -506,6 +536,81 @@ void Commands::stats(const Json& request, Reply reply) {
   reply(Json{{"ok", true},
              {"daemon", Json{{"pid", getpid()}, {"version", protocol::kVersion}}},
              {"jobs", std::move(out)}});
+}
+
+void Commands::reload(bool apply, Reply reply) {
+  if (!load_) return reply(protocol::error_reply("this daemon has no config file to read"));
+  if (supervisor_.updating()) {
+    return reply(protocol::error_reply("an update is already under way; try again when it ends"));
+  }
+  config::ParseResult parsed = load_();
+  if (!parsed.ok()) {
+    Json errors = Json::array();
+    for (const auto& diagnostic : parsed.errors) errors.push_back(diagnostic.str());
+    std::string first = errors.empty() ? std::string() : errors[0].get<std::string>();
+    return reply(Json{{"ok", false},
+                      {"error", "the config has " + std::to_string(errors.size()) +
+                                    (errors.size() == 1 ? " error" : " errors") +
+                                    "; nothing was changed: " + first},
+                      {"errors", std::move(errors)}});
+  }
+  JobChanges changes = supervisor_.diff(parsed.config.jobs);
+  Json answer{{"ok", true},
+              {"added", changes.added},
+              {"changed", changes.changed},
+              {"removed", changes.removed},
+              {"applied", apply}};
+  if (!(parsed.config.daemon == daemon_)) {
+    answer["warnings"] = Json::array(
+        {"the daemon: section changed; restart corrald to apply it (jobs are updated)"});
+  }
+  if (!apply) return reply(answer);
+  if (!supervisor_.update(parsed.config.jobs, [reply, answer] { reply(answer); })) {
+    reply(protocol::error_reply("cannot update while the daemon shuts down"));
+  }
+}
+
+void Commands::signal(const Json& request, Reply reply) {
+  auto name = request.find("signal");
+  std::optional<int> signo;
+  if (name != request.end() && name->is_string()) {
+    signo = config::parse_signal(name->get<std::string>());
+  }
+  if (!signo) {
+    return reply(protocol::error_reply(
+        "\"signal\" must name a signal: TERM, HUP, USR1, KILL, ... or a number"));
+  }
+  auto ids = targets(request, false, reply);
+  if (!ids) return;
+  bool ok = true;
+  Json workers = Json::array();
+  for (const auto& id : *ids) {
+    std::string error = supervisor_.signal(id, *signo);
+    ok = ok && error.empty();
+    workers.push_back(Json{{"name", id.str()},
+                           {"ok", error.empty()},
+                           {"message", error.empty() ? "signalled" : "ERROR (" + error + ")"}});
+  }
+  Json answer{{"ok", ok}, {"workers", std::move(workers)}};
+  if (!ok) answer["error"] = "not every worker could be signalled";
+  reply(answer);
+}
+
+void Commands::clear(const Json& request, Reply reply) {
+  auto ids = targets(request, false, reply);
+  if (!ids) return;
+  bool ok = true;
+  Json workers = Json::array();
+  for (const auto& id : *ids) {
+    std::string error = supervisor_.clear_logs(id);
+    ok = ok && error.empty();
+    workers.push_back(Json{{"name", id.str()},
+                           {"ok", error.empty()},
+                           {"message", error.empty() ? "cleared" : "ERROR (" + error + ")"}});
+  }
+  Json answer{{"ok", ok}, {"workers", std::move(workers)}};
+  if (!ok) answer["error"] = "not every log could be cleared";
+  reply(answer);
 }
 
 }  // namespace corral::daemon

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 
+#include "config/parse.h"
 #include "daemon/supervisor.h"
 #include "protocol/control.h"
 
@@ -38,10 +39,16 @@ class Conversation {
 };
 using ConversationPtr = std::shared_ptr<Conversation>;
 
+// Reads the config file again (reread, update, reload, SIGHUP).
+using ConfigLoader = std::function<config::ParseResult()>;
+
 class Commands {
  public:
-  // SHUTDOWN is called after the reply to a `shutdown` request is handed out.
-  Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown);
+  // SHUTDOWN is called after the reply to a `shutdown` request is handed
+  // out. LOAD reads the config anew; DAEMON is the daemon section running
+  // now (a change to it needs a restart of corrald, which update says).
+  Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown,
+           ConfigLoader load = {}, config::DaemonSpec daemon = {});
 
   void handle(const protocol::Json& request, ConversationPtr conversation);
   // For one-reply commands: answers through REPLY exactly once.
@@ -54,8 +61,13 @@ class Commands {
   void shared(const protocol::Json& request, Reply reply);
   void wait(const protocol::Json& request, Reply reply);
   void stats(const protocol::Json& request, Reply reply);
+  // reread (APPLY false): what a new config would change; update and reload
+  // (APPLY true): apply it, answering once the changed workers are up.
+  void reload(bool apply, Reply reply);
+  void signal(const protocol::Json& request, Reply reply);
+  void clear(const protocol::Json& request, Reply reply);
   // The feed of the job REQUEST names, or an error reply.
-  JobFeed* feed_of(const protocol::Json& request, const Reply& reply);
+  std::shared_ptr<JobFeed> feed_of(const protocol::Json& request, const Reply& reply);
 
   void status(const protocol::Json& request, Reply reply);
   void change(const protocol::Json& request, const std::string& verb, Reply reply);
@@ -68,6 +80,8 @@ class Commands {
   Supervisor& supervisor_;
   Host& host_;
   std::function<void()> shutdown_;
+  ConfigLoader load_;
+  config::DaemonSpec daemon_;
 };
 
 // The worker object of the protocol.

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "config/emit.h"
+#include "config/parse.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/supervisor.h"
@@ -25,6 +26,7 @@ extern char** environ;
 namespace corral::daemon {
 
 namespace asio = boost::asio;
+using protocol::Json;
 
 namespace {
 
@@ -115,7 +117,13 @@ int run_daemon(const config::Config& config) {
       io.stop();
     });
   };
-  Commands commands(supervisor, host, [&] { asio::post(io, shutdown); });
+  const std::string config_file = config.file;
+  auto load = [config_file] {
+    unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    return config::load_file(config_file, cpus);
+  };
+  Commands commands(
+      supervisor, host, [&] { asio::post(io, shutdown); }, load, config.daemon);
   ControlServer control(io, commands);
   if (std::string error = control.open(config.daemon); !error.empty()) {
     spdlog::error("control socket: {}", error);
@@ -130,7 +138,18 @@ int run_daemon(const config::Config& config) {
         shutdown();
         break;
       case SIGHUP:
-        spdlog::warn("received SIGHUP: reloading the config is not supported by this version");
+        spdlog::info("received SIGHUP: reloading {}", config_file);
+        commands.handle(Json{{"cmd", "reload"}}, [](const Json& reply) {
+          if (reply.value("ok", false)) {
+            spdlog::info("reload done: {} added, {} changed, {} removed", reply["added"].size(),
+                         reply["changed"].size(), reply["removed"].size());
+            return;
+          }
+          spdlog::error("reload: {}", reply.value("error", "failed"));
+          if (auto errors = reply.find("errors"); errors != reply.end()) {
+            for (const auto& error : *errors) spdlog::error("  {}", error.get<std::string>());
+          }
+        });
         break;
       case SIGUSR1:
         spdlog::info("received SIGUSR1: reopening worker log files");

@@ -151,6 +151,33 @@ void Dispatcher::pump() {
   }
 }
 
+void Dispatcher::abandon_queued(const std::string& why) {
+  while (!queue_.empty()) {
+    uint64_t id = queue_.front();
+    queue_.pop_front();
+    auto found = tasks_.find(id);
+    if (found == tasks_.end()) continue;
+    Task task = std::move(found->second);
+    tasks_.erase(found);
+    finish(id, std::move(task), TaskOutcome::kDead, why);
+  }
+}
+
+std::deque<DeadLetter> Dispatcher::take_dead_letters() {
+  std::deque<DeadLetter> letters;
+  letters.swap(dead_letters_);
+  return letters;
+}
+
+void Dispatcher::adopt_dead_letters(std::deque<DeadLetter> letters) {
+  for (auto& letter : dead_letters_) letters.push_back(std::move(letter));
+  while (letters.size() > kMaxDeadLetters) {
+    letters.pop_front();
+    ++counts_.dead_letters_dropped;
+  }
+  dead_letters_ = std::move(letters);
+}
+
 void Dispatcher::orphan(uint64_t submitter) {
   for (auto& [id, task] : tasks_) {
     if (task.submitter == submitter) task.submitter = 0;

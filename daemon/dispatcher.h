@@ -107,6 +107,12 @@ class Dispatcher {
   const std::deque<DeadLetter>& dead_letters() const { return dead_letters_; }
   // A task ID is waiting for its result somewhere (queued or in flight).
   bool pending(uint64_t id) const { return tasks_.contains(id); }
+  // Ends every queued task (none may be in flight) as dead with WHY: the
+  // job is being removed or rebuilt by a reload.
+  void abandon_queued(const std::string& why);
+  // Hands the dead-letter list over (to the feed that replaces this one).
+  std::deque<DeadLetter> take_dead_letters();
+  void adopt_dead_letters(std::deque<DeadLetter> letters);
   // Forgets the submitter of every pending task of SUBMITTER (it left):
   // their results go to the sink.
   void orphan(uint64_t submitter);

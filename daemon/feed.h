@@ -58,6 +58,19 @@ class JobFeed {
   // Hands queued tasks to workers (after a submit).
   virtual void pump() = 0;
   virtual std::vector<SharedReading> shared() const = 0;
+
+  // How many workers the feed can serve (shm: its segment's worker slots).
+  virtual uint32_t capacity() const = 0;
+  // The job is removed or rebuilt by a reload and every worker has exited:
+  // queued tasks end dead with WHY (their submitters hear it), no task is
+  // taken any more, and no event reaches the supervisor again.
+  virtual void retire(const std::string& why) = 0;
+  virtual bool retired() const = 0;
 };
+
+// Whether A and B need the same task feed: a reload keeps the feed (its
+// queue, dead letters and shared values) of a job whose other settings
+// changed.
+bool same_feed(const config::JobSpec& a, const config::JobSpec& b);
 
 }  // namespace corral::daemon

@@ -71,6 +71,8 @@ class Host {
   // Signals the process group of a process that spawn() started and whose
   // on_exit has not run yet.
   virtual void signal_group(pid_t pid, int signal) = 0;
+  // Signals that process alone (`corralctl signal`); an error, or "".
+  virtual std::string signal_process(pid_t pid, int signal) = 0;
   // The task feed of a job with a channel; nullptr for `channel: none` (and
   // on hosts without feeds, such as the tests' fake).
   // ERROR says why when a feed cannot be made.

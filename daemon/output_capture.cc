@@ -57,6 +57,10 @@ void RotatingFile::rotate() {
 void RotatingFile::write(const char* data, size_t size) {
   if (fd_ < 0 && !open()) return;
   const uint64_t max = std::max<uint64_t>(rotate_.max_size, 1);
+  // The file may have been truncated under us (logrotate's copytruncate,
+  // `corralctl clear`): its real size decides, looked up only when ours
+  // says it is time to rotate.
+  if (size_ + size > max) refresh_size();
   while (size > 0) {
     uint64_t room = size_ < max ? max - size_ : 0;
     size_t take = size;
@@ -96,6 +100,11 @@ bool RotatingFile::write_all(const char* data, size_t size) {
     size_ += static_cast<uint64_t>(n);
   }
   return true;
+}
+
+void RotatingFile::refresh_size() {
+  struct stat st {};
+  if (fd_ >= 0 && fstat(fd_, &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
 }
 
 void RotatingFile::reopen() {

@@ -37,6 +37,7 @@ class RotatingFile {
   bool open();
   void rotate();
   bool write_all(const char* data, size_t size);
+  void refresh_size();
   std::string path_;
   config::LogRotate rotate_;
   int fd_ = -1;

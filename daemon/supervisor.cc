@@ -1,7 +1,10 @@
 #include "daemon/supervisor.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -31,43 +34,192 @@ struct Supervisor::Worker {
 struct Supervisor::Job {
   config::JobSpec spec;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::unique_ptr<JobFeed> feed;  // channel jobs
+  std::shared_ptr<JobFeed> feed;  // channel jobs
   std::string feed_error;         // why a channel job has no feed
+  // Set by an update until the workers have stopped: the job goes, or is
+  // rebuilt with these settings.
+  bool removing = false;
+  std::optional<config::JobSpec> replacement;
 };
 
 WorkerId Supervisor::Worker::id() const { return {job.spec.name, index}; }
 
 Supervisor::Supervisor(Host& host, SupervisorOptions options)
-    : host_(host), options_(std::move(options)), next_seed_(options_.seed) {}
+    : host_(host),
+      options_(std::move(options)),
+      settle_timer_(host_.make_timer()),
+      next_seed_(options_.seed) {}
 
 Supervisor::~Supervisor() = default;
+
+std::unique_ptr<Supervisor::Worker> Supervisor::make_worker(Job& job, uint32_t index) {
+  auto worker = std::make_unique<Worker>(job, index, WorkerPolicy::from(job.spec), next_seed_++);
+  worker->timer = host_.make_timer();
+  return worker;
+}
+
+std::shared_ptr<JobFeed> Supervisor::make_feed(Job& job) {
+  Job* j = &job;
+  FeedEvents events;
+  events.ready = [this, j](uint32_t index) { on_ready(*j, index); };
+  events.kill = [this, j](uint32_t index, const std::string& why) {
+    on_kill_request(*j, index, why);
+  };
+  job.feed_error.clear();
+  std::shared_ptr<JobFeed> feed = host_.make_feed(job.spec, std::move(events), job.feed_error);
+  if (!feed && job.feed_error.empty()) job.feed_error = "no task feed on this host";
+  if (!feed) spdlog::error("job {}: {}", job.spec.name, job.feed_error);
+  return feed;
+}
 
 void Supervisor::add_job(const config::JobSpec& spec) {
   auto job = std::make_unique<Job>();
   job->spec = spec;
-  WorkerPolicy policy = WorkerPolicy::from(spec);
-  for (uint32_t i = 0; i < spec.workers; ++i) {
-    auto worker = std::make_unique<Worker>(*job, i, policy, next_seed_++);
-    worker->timer = host_.make_timer();
-    job->workers.push_back(std::move(worker));
-  }
-  if (spec.channel != config::Channel::kNone) {
-    Job* j = job.get();
-    FeedEvents events;
-    events.ready = [this, j](uint32_t index) { on_ready(*j, index); };
-    events.kill = [this, j](uint32_t index, const std::string& why) {
-      on_kill_request(*j, index, why);
-    };
-    job->feed = host_.make_feed(spec, std::move(events), job->feed_error);
-    if (!job->feed && job->feed_error.empty()) job->feed_error = "no task feed on this host";
-    if (!job->feed) spdlog::error("job {}: {}", spec.name, job->feed_error);
-  }
+  for (uint32_t i = 0; i < spec.workers; ++i) job->workers.push_back(make_worker(*job, i));
+  if (spec.channel != config::Channel::kNone) job->feed = make_feed(*job);
   jobs_[spec.name] = std::move(job);
 }
 
-JobFeed* Supervisor::feed(const std::string& job) const {
+JobChanges Supervisor::diff(const std::vector<config::JobSpec>& next) const {
+  JobChanges changes;
+  std::set<std::string> names;
+  for (const auto& spec : next) {
+    names.insert(spec.name);
+    auto it = jobs_.find(spec.name);
+    if (it == jobs_.end()) {
+      changes.added.push_back(spec.name);
+    } else if (!(it->second->spec == spec)) {
+      changes.changed.push_back(spec.name);
+    }
+  }
+  for (const auto& [name, job] : jobs_) {
+    if (!names.contains(name)) changes.removed.push_back(name);
+  }
+  std::sort(changes.added.begin(), changes.added.end());
+  std::sort(changes.changed.begin(), changes.changed.end());
+  return changes;
+}
+
+bool Supervisor::update(const std::vector<config::JobSpec>& next, std::function<void()> done) {
+  if (updating() || shutting_down_) return false;
+  JobChanges changes = diff(next);
+  std::map<std::string, const config::JobSpec*> specs;
+  for (const auto& spec : next) specs[spec.name] = &spec;
+
+  for (const auto& name : changes.removed) {
+    Job& job = *jobs_.at(name);
+    spdlog::info("update: job {} removed from the config; stopping its workers", name);
+    job.removing = true;
+    for (auto& worker : job.workers) stop(worker->id());
+  }
+  for (const auto& name : changes.changed) {
+    Job& job = *jobs_.at(name);
+    const config::JobSpec& spec = *specs.at(name);
+    config::JobSpec only_count = job.spec;
+    only_count.workers = spec.workers;
+    only_count.workers_auto = spec.workers_auto;
+    if (only_count == spec && (!job.feed || spec.workers <= job.feed->capacity())) {
+      spdlog::info("update: job {}: workers {} -> {}", name, job.spec.workers, spec.workers);
+      job.spec.workers_auto = spec.workers_auto;
+      resize(job, spec.workers);
+    } else {
+      spdlog::info("update: job {} changed; stopping it to start it with the new settings", name);
+      job.replacement = spec;
+      for (auto& worker : job.workers) stop(worker->id());
+    }
+  }
+  for (const auto& name : changes.added) {
+    spdlog::info("update: job {} added", name);
+    add_job(*specs.at(name));
+    if (jobs_.at(name)->spec.autostart) {
+      for (auto& worker : jobs_.at(name)->workers) start(worker->id());
+    }
+  }
+  update_done_ = done ? std::move(done) : [] {};
+  settle_timer_->arm(host_.now(), [this] { settle(); });
+  return true;
+}
+
+// New workers come at the end of the pool; fewer workers stop the last ones,
+// which leave the pool in settle() once they have no process.
+void Supervisor::resize(Job& job, uint32_t workers) {
+  const auto current = static_cast<uint32_t>(job.workers.size());
+  job.spec.workers = workers;
+  for (uint32_t i = current; i < workers; ++i) {
+    job.workers.push_back(make_worker(job, i));
+    if (job.spec.autostart) start(job.workers.back()->id());
+  }
+  for (uint32_t i = workers; i < current; ++i) stop(job.workers[i]->id());
+}
+
+bool Supervisor::holds_process(const Worker& worker) {
+  return worker.pid > 0 || has_process(worker.machine.state());
+}
+
+void Supervisor::settle() {
+  if (!updating()) return;
+  bool waiting = false;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Job& job = *it->second;
+    const bool stopping = job.removing || job.replacement;
+    if (stopping && std::any_of(job.workers.begin(), job.workers.end(),
+                                [](const auto& w) { return holds_process(*w); })) {
+      waiting = true;
+      ++it;
+      continue;
+    }
+    const std::string name = it->first;
+    if (job.removing) {
+      if (job.feed) job.feed->retire("job " + name + " was removed from the config");
+      spdlog::info("update: job {} removed", name);
+      it = jobs_.erase(it);
+      continue;
+    }
+    if (job.replacement) {
+      config::JobSpec spec = std::move(*job.replacement);
+      job.replacement.reset();
+      std::shared_ptr<JobFeed> old_feed = std::move(job.feed);
+      const bool keep_feed =
+          old_feed && same_feed(job.spec, spec) && spec.workers <= old_feed->capacity();
+      job.spec = std::move(spec);
+      job.workers.clear();
+      for (uint32_t i = 0; i < job.spec.workers; ++i) job.workers.push_back(make_worker(job, i));
+      if (keep_feed) {
+        job.feed = std::move(old_feed);
+      } else {
+        std::deque<DeadLetter> letters;
+        if (old_feed) {
+          old_feed->retire("job " + name +
+                           " got new channel settings in a reload (corralctl retry " + name +
+                           " queues it again)");
+          letters = old_feed->dispatcher().take_dead_letters();
+        }
+        if (job.spec.channel != config::Channel::kNone) job.feed = make_feed(job);
+        if (job.feed) job.feed->dispatcher().adopt_dead_letters(std::move(letters));
+      }
+      spdlog::info("update: job {} rebuilt with its new settings", name);
+      if (job.spec.autostart) {
+        for (auto& worker : job.workers) start(worker->id());
+      }
+      ++it;
+      continue;
+    }
+    while (job.workers.size() > job.spec.workers && !holds_process(*job.workers.back())) {
+      job.workers.pop_back();
+    }
+    if (job.workers.size() > job.spec.workers) waiting = true;
+    ++it;
+  }
+  if (waiting) return;
+  auto done = std::move(update_done_);
+  update_done_ = nullptr;
+  notify_waiters();
+  done();
+}
+
+std::shared_ptr<JobFeed> Supervisor::feed(const std::string& job) const {
   auto it = jobs_.find(job);
-  return it == jobs_.end() ? nullptr : it->second->feed.get();
+  return it == jobs_.end() ? nullptr : it->second->feed;
 }
 
 const config::JobSpec* Supervisor::job_spec(const std::string& job) const {
@@ -150,8 +302,14 @@ std::variant<std::vector<WorkerId>, std::string> Supervisor::select(
   return std::vector<WorkerId>(chosen.begin(), chosen.end());
 }
 
+// A job an update is stopping (to remove or rebuild it) starts nothing.
+bool Supervisor::leaving(const Worker& worker) {
+  return worker.job.removing || worker.job.replacement.has_value() ||
+         worker.index >= worker.job.spec.workers;
+}
+
 void Supervisor::start(const WorkerId& id) {
-  if (Worker* worker = find(id); worker != nullptr && !shutting_down_) {
+  if (Worker* worker = find(id); worker != nullptr && !shutting_down_ && !leaving(*worker)) {
     State before = worker->machine.state();
     carry_out(*worker, worker->machine.start(host_.now()), before);
   }
@@ -165,10 +323,35 @@ void Supervisor::stop(const WorkerId& id) {
 }
 
 void Supervisor::restart(const WorkerId& id) {
-  if (Worker* worker = find(id); worker != nullptr && !shutting_down_) {
+  if (Worker* worker = find(id); worker != nullptr && !shutting_down_ && !leaving(*worker)) {
     State before = worker->machine.state();
     carry_out(*worker, worker->machine.restart(host_.now()), before);
   }
+}
+
+std::string Supervisor::signal(const WorkerId& id, int signal) {
+  Worker* worker = find(id);
+  if (worker == nullptr) return "no such worker";
+  if (worker->pid <= 0) return "not running";
+  return host_.signal_process(worker->pid, signal);
+}
+
+std::string Supervisor::log_path(const WorkerId& id, bool stderr_log) const {
+  return options_.log_dir + "/" + id.job + "-" + std::to_string(id.index) +
+         (stderr_log ? ".err.log" : ".out.log");
+}
+
+std::string Supervisor::clear_logs(const WorkerId& id) {
+  if (find(id) == nullptr) return "no such worker";
+  for (bool stderr_log : {false, true}) {
+    const std::string path = log_path(id, stderr_log);
+    // The capture writes with O_APPEND and sees the new size when it next
+    // checks for rotation, as after logrotate's copytruncate.
+    if (::truncate(path.c_str(), 0) < 0 && errno != ENOENT) {
+      return "cannot truncate " + path + ": " + strerror(errno);
+    }
+  }
+  return "";
 }
 
 SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) const {
@@ -189,9 +372,8 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   for (const auto& [key, value] : env) request.env.push_back(key + "=" + value);
   request.cwd = spec.cwd;
   request.user = spec.user;
-  std::string base = options_.log_dir + "/" + spec.name + "-" + std::to_string(worker.index);
-  request.stdout_log = base + ".out.log";
-  request.stderr_log = base + ".err.log";
+  request.stdout_log = log_path(worker.id(), false);
+  request.stderr_log = log_path(worker.id(), true);
   request.log_rotate = options_.log_rotate;
   request.nice = spec.limits.nice;
   request.nofile = spec.limits.nofile;
@@ -285,6 +467,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
                 to_string(now_state), detail.empty() ? "" : ": ", detail);
   }
   notify_waiters();
+  if (updating()) settle_timer_->arm(host_.now(), [this] { settle(); });
   if (on_idle_ && idle()) {
     auto done = std::move(on_idle_);
     on_idle_ = nullptr;

@@ -46,6 +46,14 @@ struct WorkerStatus {
   uint64_t rss_bytes = 0;
 };
 
+// What a new config changes, by job name (sorted).
+struct JobChanges {
+  std::vector<std::string> added;
+  std::vector<std::string> changed;
+  std::vector<std::string> removed;
+  bool empty() const { return added.empty() && changed.empty() && removed.empty(); }
+};
+
 struct SupervisorOptions {
   std::string log_dir;
   config::LogRotate log_rotate;
@@ -64,6 +72,21 @@ class Supervisor {
 
   // Adds a job with all its workers STOPPED.
   void add_job(const config::JobSpec& spec);
+
+  // How the jobs of a new config differ from the running ones.
+  JobChanges diff(const std::vector<config::JobSpec>& next) const;
+  // Moves to NEXT, the jobs of a new, valid config, touching only what
+  // changed: a removed job's workers stop and the job goes; an added job
+  // comes and starts (autostart); a job whose only change is `workers`
+  // starts or stops workers at the end of its pool, and the others keep
+  // their processes; any other changed job stops, is rebuilt with its new
+  // settings and starts again, keeping its task feed (queue, dead letters,
+  // shared values) when the channel settings are the same. DONE runs once
+  // every worker that had to stop has stopped and the new ones are started.
+  // One update at a time: false (and nothing changes) while one runs or
+  // the daemon shuts down.
+  bool update(const std::vector<config::JobSpec>& next, std::function<void()> done);
+  bool updating() const { return static_cast<bool>(update_done_); }
   // Starts the workers of every job with autostart.
   void start_autostart();
 
@@ -75,6 +98,13 @@ class Supervisor {
   void start(const WorkerId& id);
   void stop(const WorkerId& id);
   void restart(const WorkerId& id);
+  // Sends SIGNAL to the worker's process; why it could not, or "".
+  std::string signal(const WorkerId& id, int signal);
+  // Empties the worker's captured stdout and stderr files; an error, or "".
+  std::string clear_logs(const WorkerId& id);
+  // The worker's captured output file (STDERR: its stderr), rotated copies
+  // being PATH.1, PATH.2, ...
+  std::string log_path(const WorkerId& id, bool stderr_log) const;
 
   bool exists(const WorkerId& id) const;
   std::optional<State> state(const WorkerId& id) const;
@@ -95,8 +125,9 @@ class Supervisor {
   // "3 jobs, 12/12 workers running".
   std::string summary() const;
 
-  // The task feed of JOB; nullptr for an unknown job or `channel: none`.
-  JobFeed* feed(const std::string& job) const;
+  // The task feed of JOB; null for an unknown job or `channel: none`.
+  // Shared: a feed retired by a reload stays valid for whoever holds it.
+  std::shared_ptr<JobFeed> feed(const std::string& job) const;
   const config::JobSpec* job_spec(const std::string& job) const;
   std::vector<std::string> job_names() const;
   // Why JOB has no feed although it has a channel (empty otherwise).
@@ -115,6 +146,14 @@ class Supervisor {
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
   std::string describe(const Worker& worker, TimePoint now) const;
   void notify_waiters();
+  std::unique_ptr<Worker> make_worker(Job& job, uint32_t index);
+  std::shared_ptr<JobFeed> make_feed(Job& job);
+  void resize(Job& job, uint32_t workers);
+  // Finishes what an update left to do once workers have stopped.
+  void settle();
+  static bool holds_process(const Worker& worker);
+  // The worker's job is being removed or rebuilt, or the worker cut from the pool.
+  static bool leaving(const Worker& worker);
 
   Host& host_;
   SupervisorOptions options_;
@@ -123,6 +162,8 @@ class Supervisor {
   bool notifying_ = false;
   bool shutting_down_ = false;
   std::function<void()> on_idle_;
+  std::function<void()> update_done_;  // set while an update runs
+  std::unique_ptr<Timer> settle_timer_;
   uint64_t next_seed_;
 };
 

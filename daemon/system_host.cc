@@ -165,4 +165,13 @@ void SystemHost::signal_group(pid_t pid, int signal) {
   }
 }
 
+std::string SystemHost::signal_process(pid_t pid, int signal) {
+  auto it = watches_.find(pid);
+  if (it == watches_.end()) return "not running";
+  // Through the pidfd: never a reused pid.
+  int fd = it->second->pidfd.native_handle();
+  if (syscall(SYS_pidfd_send_signal, fd, signal, nullptr, 0) < 0) return strerror(errno);
+  return "";
+}
+
 }  // namespace corral::daemon

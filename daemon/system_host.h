@@ -29,6 +29,7 @@ class SystemHost : public Host {
   std::unique_ptr<Timer> make_timer() override;
   SpawnResult spawn(const SpawnRequest& request, std::function<void(ExitStatus)> on_exit) override;
   void signal_group(pid_t pid, int signal) override;
+  std::string signal_process(pid_t pid, int signal) override;
   std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
                                      std::string& error) override;
 

@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 
 #include "config/emit.h"
 #include "config/units.h"
@@ -21,6 +22,8 @@
 #include "protocol/control.h"
 
 namespace corral::daemon {
+
+constexpr uint32_t kMinWorkerSlots = 64;
 
 namespace asio = boost::asio;
 using asio::posix::stream_descriptor;
@@ -390,7 +393,10 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
     spec.job = job.name;
-    spec.workers = job.workers;
+    // Slots to spare: a reload that grows the job up to this many workers
+    // keeps the segment (its shared values, and the workers that run).
+    // An unused slot costs its row and the two pages of its ring headers.
+    spec.workers = std::max(job.workers, kMinWorkerSlots);
     // Room for a full prefetch of average tasks, and at least two of the
     // largest, so that one big task never blocks the ring.
     uint64_t record = job.queue.max_task_bytes + ipc::kResultHeaderBytes + 8;
@@ -463,6 +469,11 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
   channels_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
   if (job_.channel == config::Channel::kShm) {
+    if (worker >= segment_->worker_count()) {
+      error = "worker " + std::to_string(worker) + " has no slot in the job's segment (" +
+              std::to_string(segment_->worker_count()) + " slots)";
+      return false;
+    }
     auto task_wake = ipc::EventFd::create(error);
     if (!task_wake) return false;
     auto result_wake = ipc::EventFd::create(error);
@@ -621,6 +632,28 @@ void TaskFeed::feed_source() {
     }
     if (!source_file_->in) source_file_.reset();
   }
+}
+
+bool same_feed(const config::JobSpec& a, const config::JobSpec& b) {
+  return a.channel == b.channel && a.pipe == b.pipe && a.queue == b.queue && a.shared == b.shared &&
+         a.source == b.source && a.sink == b.sink;
+}
+
+uint32_t TaskFeed::capacity() const {
+  return segment_ ? segment_->worker_count() : std::numeric_limits<uint32_t>::max();
+}
+
+void TaskFeed::retire(const std::string& why) {
+  if (retired_) return;
+  retired_ = true;
+  events_ = FeedEvents{[](uint32_t) {}, [](uint32_t, const std::string&) {}};
+  ticker_.reset();
+  source_file_.reset();
+  source_next_ = job_.source.to;
+  size_t queued = dispatcher_.queued();
+  if (queued > 0) spdlog::warn("{}: {} queued tasks end dead: {}", job_.name, queued, why);
+  dispatcher_.abandon_queued(why);
+  after_results();
 }
 
 std::vector<SharedReading> TaskFeed::shared() const {

@@ -40,6 +40,9 @@ class TaskFeed : public JobFeed {
   void add_listener(std::function<bool()> listener) override;
   void pump() override;
   std::vector<SharedReading> shared() const override;
+  uint32_t capacity() const override;
+  void retire(const std::string& why) override;
+  bool retired() const override { return retired_; }
 
   class Channel;  // one worker's channel (shm or pipe)
 
@@ -68,6 +71,7 @@ class TaskFeed : public JobFeed {
   struct SourceFile;
   std::unique_ptr<SourceFile> source_file_;
   int sink_fd_ = -1;
+  bool retired_ = false;
   // queue.task_timeout: the task each worker runs, and since when.
   struct Ticker;
   std::unique_ptr<Ticker> ticker_;

@@ -111,9 +111,14 @@ bool process_alive(pid_t pid) {
          stat[close_paren + 2] != 'Z';
 }
 
-Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra) {
+Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra)
+    : daemon_extra_(daemon_extra) {
+  rewrite_config(jobs_yaml);
+}
+
+void Daemon::rewrite_config(const std::string& jobs_yaml) {
   std::string config = "daemon:\n  socket: " + socket() + "\n  log_dir: " + log_dir() +
-                       "\n  log_level: debug\n" + daemon_extra + jobs_yaml;
+                       "\n  log_level: debug\n" + daemon_extra_ + jobs_yaml;
   write_file(this->config(), config);
 }
 

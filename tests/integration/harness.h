@@ -54,6 +54,9 @@ class Daemon {
   explicit Daemon(const std::string& jobs_yaml, const std::string& daemon_extra = "");
   ~Daemon();
 
+  // Writes the config again with JOBS_YAML (for reload tests).
+  void rewrite_config(const std::string& jobs_yaml);
+
   // Starts corrald and waits until its socket answers; false if it did not.
   bool start();
   // SIGTERM, then wait for the exit; returns corrald's exit code.
@@ -87,6 +90,7 @@ class Daemon {
  private:
   static int socket_fd_probe(const std::string& path);  // a connected fd, or -1
   TempDir dir_;
+  std::string daemon_extra_;
   pid_t pid_ = 0;
 };
 

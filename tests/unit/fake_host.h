@@ -42,6 +42,10 @@ class FakeHost : public Host {
   }
 
   void signal_group(pid_t pid, int signal) override { processes.at(pid).signals.push_back(signal); }
+  std::string signal_process(pid_t pid, int signal) override {
+    processes.at(pid).signals.push_back(signal);
+    return "";
+  }
 
   std::unique_ptr<JobFeed> make_feed(const config::JobSpec&, FeedEvents,
                                      std::string& error) override {

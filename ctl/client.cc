@@ -185,6 +185,16 @@ Result<Json> Client::call(const Json& request) {
   return reply;
 }
 
+Status Client::read_until_end(const std::function<void(const Json&)>& on_message) {
+  for (;;) {
+    auto message = read_message();
+    if (!message) return message.error();
+    auto end = message->find("end");
+    if (end != message->end() && end->is_boolean() && end->get<bool>()) return std::monostate{};
+    on_message(*message);
+  }
+}
+
 SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* env,
                             const std::optional<std::string>& config_file) {
   if (flag) return {*flag, {}};

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +107,10 @@ class Client {
   // send, then read_message: one request, one reply. A reply with
   // "refused": true (corrald does not accept this peer) is a kUnreachable error.
   Result<Json> call(const Json& request);
+
+  // After a streaming request was accepted: hands each following message to
+  // ON_MESSAGE until one says {"end": true} (not handed over).
+  Status read_until_end(const std::function<void(const Json&)>& on_message);
 
   // The submit exchange: REQUEST ({"cmd":"submit",...}), then the tasks of
   // INPUT as `+payload` lines, then `.`, while corrald's lines are read as

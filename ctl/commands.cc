@@ -259,6 +259,21 @@ Plan plan_signal(const Command& self, const std::vector<std::string>& args, Form
   return plan;
 }
 
+constexpr std::array kRestartOptions = {OptionSpec{"--rolling", false}};
+
+Plan plan_restart(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kRestartOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  std::vector<std::string> words = operands.words;
+  Plan plain = plan_with_targets(self, words, format, true);
+  if (plain.request && !operands.options.empty()) (*plain.request)["rolling"] = true;
+  return plain;
+}
+
 Plan plan_no_args(const Command& self, const std::vector<std::string>& args, Format format) {
   Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
@@ -416,6 +431,50 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
   return plan;
 }
 
+constexpr std::array kTailOptions = {OptionSpec{"-f", false}, OptionSpec{"--follow", false},
+                                     OptionSpec{"--stderr", false}, OptionSpec{"-n", true},
+                                     OptionSpec{"--lines", true}};
+
+Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kTailOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  Json request{{"cmd", "tail"}, {"lines", 10}, {"follow", false}, {"stderr", false}};
+  for (const auto& [name, value] : operands.options) {
+    if (name == "-f" || name == "--follow") {
+      request["follow"] = true;
+    } else if (name == "--stderr") {
+      request["stderr"] = true;
+    } else {
+      auto n = value.empty() || value.find_first_not_of("0123456789") != std::string::npos
+                   ? std::nullopt
+                   : std::optional<uint64_t>(std::stoull(value.substr(0, 18)));
+      if (!n) {
+        plan.local = usage_error(&self, "tail: -n needs a number of lines, got '" + value + "'");
+        return plan;
+      }
+      request["lines"] = *n;
+    }
+  }
+  if (operands.words.size() != 1) {
+    plan.local = usage_error(&self, "tail: needs exactly one worker, JOB:INDEX");
+    return plan;
+  }
+  auto target = protocol::parse_target(operands.words.front());
+  if (!target || target->all() || !target->index) {
+    plan.local = usage_error(
+        &self, "tail: '" + operands.words.front() + "' is not one worker; name it as JOB:INDEX");
+    return plan;
+  }
+  request["target"] = protocol::to_string(*target);
+  plan.request = std::move(request);
+  plan.stream = true;
+  return plan;
+}
+
 constexpr std::array kWaitOptions = {OptionSpec{"--running", false}, OptionSpec{"--drained", false},
                                      OptionSpec{"--timeout", true}};
 
@@ -549,6 +608,12 @@ Output format_action(const Json& request, const Json& reply, Format format) {
     output.err = error_reply(reply).err;
   }
   return output;
+}
+
+// tail's first line: nothing to show when corrald accepts; the data follows.
+Output format_tail(const Json&, const Json& reply, Format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  return Output{};
 }
 
 // reread, update, reload: what changed (supervisorctl's words), the config's
@@ -853,10 +918,13 @@ constexpr std::array kCommands = {
             "Prints 'NAME: stopped' or 'NAME: not running'. --json prints the list of\n"
             "results. Exits 1 if any worker could not be stopped.",
             plan_required_targets, format_action},
-    Command{"restart", "TARGET...", "stop, then start workers",
+    Command{"restart", "[--rolling] TARGET...", "stop, then start workers",
             "Stops, then starts the workers of each TARGET, as stop and start do.\n"
+            "--rolling restarts one worker at a time, each next one once the last is\n"
+            "RUNNING again, so that a pool keeps serving; a worker that fails to start\n"
+            "ends the roll and the others are left running.\n"
             "--json prints the list of results. Exits 1 if any worker failed to start.",
-            plan_required_targets, format_action},
+            plan_restart, format_action},
     Command{"signal", "SIG TARGET...", "send a signal to workers",
             "Sends SIG (HUP, SIGUSR1, TERM, 10, ...) to the process of each worker of the\n"
             "TARGETs (the worker's own process, not its children). Prints 'NAME: signalled'\n"
@@ -866,6 +934,12 @@ constexpr std::array kCommands = {
             "Empties the stdout and stderr log files of each worker of the TARGETs\n"
             "(LOG_DIR/JOB-INDEX.out.log and .err.log; rotated copies are kept).",
             plan_required_targets, format_action},
+    Command{"tail", "[-f] [--stderr] [-n N] JOB:INDEX", "show the captured output of a worker",
+            "Prints the last N lines (default 10) of the worker's captured stdout, or of\n"
+            "its stderr with --stderr. -f then prints what the worker writes as it comes,\n"
+            "across log rotations, until interrupted (Ctrl-C). Bytes that are not UTF-8\n"
+            "show as U+FFFD. --json prints corrald's lines: {\"data\": TEXT} per chunk.",
+            plan_tail, format_tail},
     Command{"reread", "", "show what a reload of the config would change",
             "Reads the config file again and validates all of it, with its includes.\n"
             "Prints 'JOB: available' (new), 'JOB: changed' and 'JOB: disappeared'\n"

@@ -46,6 +46,9 @@ struct Plan {
   Output local;                      // when there is no request: print it and exit
   // Set for submit: stream these after the request, then format_submit.
   std::optional<SubmitSources> submit;
+  // Set for tail: corrald answers with {"ok": true}, then {"data": TEXT}
+  // lines printed as they come, until {"end": true} (never, with -f).
+  bool stream = false;
 };
 
 struct Command {

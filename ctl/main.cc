@@ -75,6 +75,27 @@ int submit(ctl::Client& client, const ctl::Plan& plan, const InputFile& file, ct
   return emit(ctl::format_submit(plan, *totals, format));
 }
 
+// A streaming command (tail): the acceptance, then each {"data": TEXT} line
+// printed as it comes (--json: the lines themselves).
+int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
+  auto reply = client.call(*plan.request);
+  if (!reply) return emit(ctl::format_client_error(plan, reply.error(), format));
+  ctl::Output accepted = ctl::format_reply(plan, *reply, format);
+  if (accepted.exit_code != protocol::kExitOk) return emit(accepted);
+  auto status = client.read_until_end([format](const protocol::Json& message) {
+    std::string text;
+    if (format == ctl::Format::kJson) {
+      text = message.dump(-1, ' ', false, protocol::Json::error_handler_t::replace) + "\n";
+    } else if (auto data = message.find("data"); data != message.end() && data->is_string()) {
+      text = data->get<std::string>();
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  });
+  if (!status) return emit(ctl::format_client_error(plan, status.error(), format));
+  return protocol::kExitOk;
+}
+
 int run(const std::string& socket_flag, const std::string& config_flag, ctl::Format format,
         const std::vector<std::string>& words) {
   if (words.empty()) {
@@ -112,6 +133,7 @@ int run(const std::string& socket_flag, const std::string& config_flag, ctl::For
   auto client = ctl::Client::connect(socket.path);
   if (!client) return emit(ctl::format_client_error(plan, client.error(), format));
   if (plan.submit) return submit(*client, plan, file, format);
+  if (plan.stream) return stream(*client, plan, format);
   auto reply = client->call(*plan.request);
   if (!reply) return emit(ctl::format_client_error(plan, reply.error(), format));
   return emit(ctl::format_reply(plan, *reply, format));

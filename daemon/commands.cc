@@ -1,9 +1,14 @@
 #include "daemon/commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "config/units.h"
 
@@ -39,20 +44,73 @@ Json to_json(const WorkerStatus& s) {
   return j;
 }
 
+namespace {
+
+// The fields each command takes besides "cmd"; a command not listed is
+// unknown.
+const std::map<std::string, std::set<std::string>, std::less<>>& known_fields() {
+  static const std::map<std::string, std::set<std::string>, std::less<>> fields = {
+      {"status", {"targets"}},
+      {"start", {"targets"}},
+      {"stop", {"targets"}},
+      {"restart", {"targets", "rolling"}},
+      {"signal", {"signal", "targets"}},
+      {"pid", {"targets"}},
+      {"tail", {"target", "lines", "follow", "stderr"}},
+      {"clear", {"targets"}},
+      {"reread", {}},
+      {"update", {}},
+      {"reload", {}},
+      {"submit", {"job", "wait"}},
+      {"stats", {"job"}},
+      {"shared", {"job"}},
+      {"dead", {"job"}},
+      {"retry", {"job"}},
+      {"wait", {"job", "running", "drained", "timeout_s"}},
+      {"version", {}},
+      {"shutdown", {}},
+  };
+  return fields;
+}
+
+// Why REQUEST is not a request corrald knows, or "".
+std::string check_request(const Json& request) {
+  if (!request.is_object()) return "a request is a JSON object";
+  auto cmd = request.find("cmd");
+  if (cmd == request.end() || !cmd->is_string()) return "a request needs \"cmd\": a string";
+  const std::string& name = cmd->get_ref<const std::string&>();
+  auto known = known_fields().find(name);
+  if (known == known_fields().end()) return "unknown command: " + name;
+  for (const auto& [key, value] : request.items()) {
+    if (key == "cmd" || known->second.contains(key)) continue;
+    std::string list;
+    for (const auto& field : known->second) list += (list.empty() ? "" : ", ") + field;
+    return "unknown field \"" + key + "\" in a " + name + " request" +
+           (list.empty() ? " (it takes none)" : " (it takes " + list + ")");
+  }
+  return "";
+}
+
+}  // namespace
+
 void Commands::handle(const Json& request, ConversationPtr conversation) {
+  if (std::string error = check_request(request); !error.empty()) {
+    return conversation->send(protocol::error_reply(error), true);
+  }
   if (request.is_object() && request.value("cmd", "") == "submit") {
     return submit(request, std::move(conversation));
+  }
+  if (request.is_object() && request.value("cmd", "") == "tail") {
+    return tail(request, std::move(conversation));
   }
   handle(request, [conversation](const Json& reply) { conversation->send(reply, true); });
 }
 
 void Commands::handle(const Json& request, Reply reply) {
-  if (!request.is_object()) return reply(protocol::error_reply("a request is a JSON object"));
-  auto cmd = request.find("cmd");
-  if (cmd == request.end() || !cmd->is_string()) {
-    return reply(protocol::error_reply("a request needs \"cmd\": a string"));
+  if (std::string error = check_request(request); !error.empty()) {
+    return reply(protocol::error_reply(error));
   }
-  const std::string name = *cmd;
+  const std::string name = request["cmd"];
   if (name == "status") return status(request, std::move(reply));
   if (name == "start" || name == "stop" || name == "restart") {
     return change(request, name, std::move(reply));
@@ -67,7 +125,9 @@ void Commands::handle(const Json& request, Reply reply) {
   if (name == "update" || name == "reload") return reload(true, std::move(reply));
   if (name == "signal") return signal(request, std::move(reply));
   if (name == "clear") return clear(request, std::move(reply));
-  if (name == "submit") return reply(protocol::error_reply("submit needs a streaming connection"));
+  if (name == "submit" || name == "tail") {
+    return reply(protocol::error_reply(name + " needs a streaming connection"));
+  }
   if (name == "version") return reply(Json{{"ok", true}, {"version", protocol::kVersion}});
   if (name == "shutdown") {
     reply(Json{{"ok", true}});
@@ -160,6 +220,7 @@ std::optional<Outcome> stop_outcome(const Supervisor& supervisor, const WorkerId
 void Commands::change(const Json& request, const std::string& verb, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
+  if (verb == "restart" && request.value("rolling", false)) return rolling_restart(*ids, reply);
 
   // What each worker was before: a start of a running worker is "already
   // started", a stop of one without a process "not running".
@@ -214,6 +275,50 @@ void Commands::change(const Json& request, const std::string& verb, Reply reply)
     if (!ok)
       answer["error"] =
           "not every worker could be " + std::string(stopping ? "stopped" : "started");
+    reply(answer);
+    return true;
+  });
+}
+
+// One worker at a time, in order: each next one once the last is RUNNING
+// again. A worker that fails to start ends the roll; the rest keep running.
+void Commands::rolling_restart(const std::vector<WorkerId>& ids, Reply reply) {
+  struct Roll {
+    std::vector<WorkerId> ids;
+    size_t next = 0;
+    bool waiting = false;
+    Json workers = Json::array();
+    bool ok = true;
+  };
+  auto roll = std::make_shared<Roll>();
+  roll->ids = ids;
+  Supervisor* supervisor = &supervisor_;
+  supervisor_.add_waiter([roll, supervisor, reply] {
+    for (;;) {
+      if (roll->waiting) {
+        const WorkerId& id = roll->ids[roll->next];
+        auto outcome = start_outcome(*supervisor, id);
+        if (!outcome) return false;
+        roll->waiting = false;
+        roll->ok = roll->ok && outcome->ok;
+        auto state = supervisor->state(id);
+        roll->workers.push_back(Json{{"name", id.str()},
+                                     {"ok", outcome->ok},
+                                     {"state", state ? to_string(*state) : "REMOVED"},
+                                     {"message", outcome->ok ? "restarted" : outcome->message}});
+        ++roll->next;
+      }
+      if (roll->next == roll->ids.size() || !roll->ok) break;
+      roll->waiting = true;
+      supervisor->restart(roll->ids[roll->next]);
+    }
+    for (size_t i = roll->next; i < roll->ids.size(); ++i) {
+      roll->workers.push_back(Json{{"name", roll->ids[i].str()},
+                                   {"ok", false},
+                                   {"message", "not restarted: an earlier worker failed"}});
+    }
+    Json answer{{"ok", roll->ok}, {"workers", roll->workers}};
+    if (!roll->ok) answer["error"] = "the rolling restart stopped at a worker that did not start";
     reply(answer);
     return true;
   });
@@ -611,6 +716,146 @@ void Commands::clear(const Json& request, Reply reply) {
   Json answer{{"ok", ok}, {"workers", std::move(workers)}};
   if (!ok) answer["error"] = "not every log could be cleared";
   reply(answer);
+}
+
+namespace {
+
+constexpr size_t kTailChunk = 64 << 10;
+constexpr size_t kTailMaxBacklog = 1 << 20;  // a follower reads no more while this waits unsent
+constexpr auto kTailPoll = std::chrono::milliseconds(200);
+
+// Where the last LINES lines of the file open at FD start.
+off_t start_of_last_lines(int fd, off_t size, uint64_t lines) {
+  if (lines == 0) return size;
+  std::array<char, kTailChunk> block;
+  off_t end = size;
+  uint64_t seen = 0;
+  while (end > 0) {
+    off_t begin = std::max<off_t>(0, end - static_cast<off_t>(block.size()));
+    ssize_t n = ::pread(fd, block.data(), static_cast<size_t>(end - begin), begin);
+    if (n <= 0) return 0;
+    for (ssize_t i = n - 1; i >= 0; --i) {
+      // The newline that ends the file does not start a line.
+      if (block[static_cast<size_t>(i)] != '\n' || begin + i == size - 1) continue;
+      if (++seen == lines) return begin + i + 1;
+    }
+    end = begin;
+  }
+  return 0;
+}
+
+// One `tail` exchange: the file's last lines, then (follow) what is appended,
+// polled; a file that was rotated or truncated is read again from its start.
+class TailStream : public std::enable_shared_from_this<TailStream> {
+ public:
+  TailStream(std::string path, ConversationPtr conversation, std::unique_ptr<Timer> timer,
+             Host& host)
+      : path_(std::move(path)), conv_(conversation), timer_(std::move(timer)), host_(host) {}
+  ~TailStream() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void start(uint64_t lines, bool follow) {
+    follow_ = follow;
+    // A worker that wrote nothing yet has no file: an empty tail, not an error.
+    if (open_file()) offset_ = start_of_last_lines(fd_, size_of(), lines);
+    poll();
+  }
+
+ private:
+  bool open_file() {
+    if (fd_ >= 0) return true;
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return false;
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0) inode_ = st.st_ino;
+    offset_ = size_of();
+    return true;
+  }
+  off_t size_of() const {
+    struct stat st {};
+    return fd_ >= 0 && ::fstat(fd_, &st) == 0 ? st.st_size : 0;
+  }
+  // The file at PATH is not the one we hold any more (rotated), or it shrank.
+  void check_replaced() {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) return;
+    if (fd_ < 0 || st.st_ino != inode_) {
+      if (fd_ >= 0) {
+        send_available();  // what the old file got before the rotation
+        ::close(fd_);
+      }
+      fd_ = -1;
+      if (open_file()) offset_ = 0;
+      return;
+    }
+    if (size_of() < offset_) offset_ = 0;
+  }
+  // Sends what the file has past offset_, while the client keeps up.
+  void send_available() {
+    auto conv = conv_.lock();
+    if (!conv || fd_ < 0) return;
+    std::array<char, kTailChunk> block;
+    while (conv->unsent() < kTailMaxBacklog) {
+      ssize_t n = ::pread(fd_, block.data(), block.size(), offset_);
+      if (n <= 0) break;
+      offset_ += n;
+      conv->send_raw(
+          protocol::encode_line(Json{{"data", std::string(block.data(), static_cast<size_t>(n))}}));
+    }
+  }
+  void poll() {
+    auto conv = conv_.lock();
+    if (!conv || conv->closed()) return;
+    check_replaced();
+    send_available();
+    if (!follow_) {
+      conv->send(Json{{"end", true}}, true);
+      return;
+    }
+    timer_->arm(host_.now() + kTailPoll, [self = shared_from_this()] { self->poll(); });
+  }
+
+  std::string path_;
+  std::weak_ptr<Conversation> conv_;
+  std::unique_ptr<Timer> timer_;
+  Host& host_;
+  int fd_ = -1;
+  ino_t inode_ = 0;
+  off_t offset_ = 0;
+  bool follow_ = false;
+};
+
+}  // namespace
+
+void Commands::tail(const Json& request, ConversationPtr conversation) {
+  Reply reply = [conversation](const Json& j) { conversation->send(j, true); };
+  auto target_it = request.find("target");
+  std::optional<protocol::Target> target;
+  if (target_it != request.end() && target_it->is_string()) {
+    target = protocol::parse_target(target_it->get<std::string>());
+  }
+  if (!target || target->all() || !target->index) {
+    return reply(protocol::error_reply("tail needs \"target\": one worker, JOB:INDEX"));
+  }
+  WorkerId id{target->job, *target->index};
+  auto selected = supervisor_.select({*target});
+  if (auto* error = std::get_if<std::string>(&selected))
+    return reply(protocol::error_reply(*error));
+  uint64_t lines = 10;
+  if (auto it = request.find("lines"); it != request.end()) {
+    if (!it->is_number_unsigned()) {
+      return reply(protocol::error_reply("\"lines\" must be a number of lines, 0 or more"));
+    }
+    lines = it->get<uint64_t>();
+  }
+  const bool stderr_log = request.value("stderr", false);
+  const bool follow = request.value("follow", false);
+  std::string path = supervisor_.log_path(id, stderr_log);
+  conversation->send(Json{{"ok", true}, {"path", path}}, false);
+  // The stream lives on its timer while it follows, until the client goes.
+  auto stream = std::make_shared<TailStream>(path, conversation, host_.make_timer(), host_);
+  stream->start(lines, follow);
 }
 
 }  // namespace corral::daemon

@@ -36,6 +36,9 @@ class Conversation {
   // ON_CLOSE runs if the client goes away before the exchange ends.
   virtual void on_close(std::function<void()> on_close) = 0;
   virtual bool closed() const = 0;
+  // Bytes sent but not yet taken by the client: a producer that can wait
+  // (tail -f) waits while this is large.
+  virtual size_t unsent() const = 0;
 };
 using ConversationPtr = std::shared_ptr<Conversation>;
 
@@ -56,6 +59,7 @@ class Commands {
 
  private:
   void submit(const protocol::Json& request, ConversationPtr conversation);
+  void tail(const protocol::Json& request, ConversationPtr conversation);
   void dead(const protocol::Json& request, Reply reply);
   void retry(const protocol::Json& request, Reply reply);
   void shared(const protocol::Json& request, Reply reply);
@@ -72,6 +76,7 @@ class Commands {
   void status(const protocol::Json& request, Reply reply);
   void change(const protocol::Json& request, const std::string& verb, Reply reply);
   void pid(const protocol::Json& request, Reply reply);
+  void rolling_restart(const std::vector<WorkerId>& ids, Reply reply);
 
   // The targets of REQUEST (DEFAULT_ALL: none means all), or an error reply.
   std::optional<std::vector<WorkerId>> targets(const protocol::Json& request, bool default_all,

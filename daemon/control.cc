@@ -77,7 +77,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   static constexpr size_t kMaxUnsent = 4 << 20;
 
   size_t buffered() const { return in_.size() - in_start_; }
-  size_t unsent() const { return pending_.size() + writing_buffer_.size(); }
+  size_t unsent() const override { return pending_.size() + writing_buffer_.size(); }
 
   void read_more() {
     if (reading_ || closed_ || paused_ || buffered() > protocol::kMaxLineBytes ||

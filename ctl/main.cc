@@ -1,6 +1,10 @@
-// corralctl: the control client of corrald (docs/control-protocol.md).
-//   corralctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]
+// corralctl: the control client of corrald (docs/corralctl.md,
+// docs/control-protocol.md).
+//   corralctl [-s SOCKET | -c CONFIG] [--json] [COMMAND [ARGS]]
 // Global options come before COMMAND; what follows it belongs to the command.
+// Without a COMMAND, corralctl is a shell (ctl/shell.h) whose lines run as
+// `corralctl [the same global options] LINE` would: both paths go through
+// parse_command_line and run.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,11 +15,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ctl/client.h"
 #include "ctl/commands.h"
+#include "ctl/shell.h"
 #include "protocol/control.h"
 
 namespace {
@@ -96,11 +102,30 @@ int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   return protocol::kExitOk;
 }
 
-int run(const std::string& socket_flag, const std::string& config_flag, ctl::Format format,
-        const std::vector<std::string>& words) {
+// The options that come before COMMAND.
+struct GlobalOptions {
+  std::string socket;  // -s; empty when not given
+  std::string config;  // -c; empty when not given
+  ctl::Format format = ctl::Format::kText;
+};
+
+ctl::SocketChoice socket_of(const GlobalOptions& options) {
+  auto optional = [](const std::string& value) {
+    return value.empty() ? std::nullopt : std::optional<std::string>(value);
+  };
+  return ctl::resolve_socket(optional(options.socket), std::getenv("CORRAL_SOCKET"),
+                             optional(options.config));
+}
+
+// Runs COMMAND ARGS... (WORDS) with OPTIONS: the one-shot path and each line
+// of the shell.
+int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   if (words.empty()) {
-    // An interactive shell will live here; until then, say what there is.
-    return emit({"", ctl::overview(), protocol::kExitUsage});
+    // Only the shell gets here, for a line of global options alone.
+    return emit({"",
+                 "corralctl: no COMMAND after the options\n"
+                 "run 'help' for the list of commands\n",
+                 protocol::kExitUsage});
   }
   if (words.front().size() > 1 && words.front()[0] == '-') {
     return emit({"",
@@ -109,7 +134,7 @@ int run(const std::string& socket_flag, const std::string& config_flag, ctl::For
                  protocol::kExitUsage});
   }
   std::vector<std::string> args(words.begin() + 1, words.end());
-  ctl::Plan plan = ctl::plan_command(words.front(), args, format);
+  ctl::Plan plan = ctl::plan_command(words.front(), args, options.format);
   if (!plan.request) return emit(plan.local);
   // Submit's file is opened before corrald is asked: a missing file submits nothing.
   InputFile file;
@@ -119,11 +144,7 @@ int run(const std::string& socket_flag, const std::string& config_flag, ctl::For
     }
   }
 
-  auto optional = [](const std::string& value) {
-    return value.empty() ? std::nullopt : std::optional<std::string>(value);
-  };
-  ctl::SocketChoice socket = ctl::resolve_socket(
-      optional(socket_flag), std::getenv("CORRAL_SOCKET"), optional(config_flag));
+  ctl::SocketChoice socket = socket_of(options);
   if (!socket.errors.empty()) {
     std::string err;
     for (const auto& error : socket.errors) err += "corralctl: " + error + "\n";
@@ -131,21 +152,31 @@ int run(const std::string& socket_flag, const std::string& config_flag, ctl::For
   }
 
   auto client = ctl::Client::connect(socket.path);
-  if (!client) return emit(ctl::format_client_error(plan, client.error(), format));
-  if (plan.submit) return submit(*client, plan, file, format);
-  if (plan.stream) return stream(*client, plan, format);
+  if (!client) return emit(ctl::format_client_error(plan, client.error(), options.format));
+  if (plan.submit) return submit(*client, plan, file, options.format);
+  if (plan.stream) return stream(*client, plan, options.format);
   auto reply = client->call(*plan.request);
-  if (!reply) return emit(ctl::format_client_error(plan, reply.error(), format));
-  return emit(ctl::format_reply(plan, *reply, format));
+  if (!reply) return emit(ctl::format_client_error(plan, reply.error(), options.format));
+  return emit(ctl::format_reply(plan, *reply, options.format));
 }
 
-int parse_and_run(int argc, char** argv) {
+// A command line read: run WORDS with OPTIONS, unless it was already
+// answered (-h, a usage error), which `exit_code` then holds.
+struct CommandLine {
+  GlobalOptions options;
+  std::vector<std::string> words;  // COMMAND ARGS...; empty: the shell
+  std::optional<int> exit_code;
+};
+
+// ARGS are the arguments after the program's name.
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  CommandLine line;
   CLI::App app{"corralctl: control corrald, the corral worker supervisor", "corralctl"};
-  std::string socket_flag;
-  std::string config_flag;
   bool json = false;
-  auto* socket = app.add_option("-s,--socket", socket_flag, "the control socket of corrald");
-  auto* config = app.add_option("-c,--config", config_flag, "take the socket from this config");
+  auto* socket =
+      app.add_option("-s,--socket", line.options.socket, "the control socket of corrald");
+  auto* config =
+      app.add_option("-c,--config", line.options.config, "take the socket from this config");
   socket->excludes(config);
   config->excludes(socket);
   app.add_flag("--json", json, "print JSON instead of text");
@@ -157,32 +188,81 @@ int parse_and_run(int argc, char** argv) {
   app.prefix_command();
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
+    app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     std::cerr << "corralctl: " << e.what() << "\nrun 'corralctl help' for the options\n";
-    return protocol::kExitUsage;
+    line.exit_code = protocol::kExitUsage;
+    return line;
   }
   if (help) {
-    std::cout << ctl::overview();
-    return protocol::kExitOk;
-  }
-  if (socket->count() > 0 && socket_flag.empty()) {
+    std::cout << ctl::overview() << std::flush;
+    line.exit_code = protocol::kExitOk;
+  } else if (socket->count() > 0 && line.options.socket.empty()) {
     std::cerr << "corralctl: -s needs a socket path\n";
-    return protocol::kExitUsage;
-  }
-  if (config->count() > 0 && config_flag.empty()) {
+    line.exit_code = protocol::kExitUsage;
+  } else if (config->count() > 0 && line.options.config.empty()) {
     std::cerr << "corralctl: -c needs a config file\n";
-    return protocol::kExitUsage;
+    line.exit_code = protocol::kExitUsage;
   }
-  return run(socket_flag, config_flag, json ? ctl::Format::kJson : ctl::Format::kText,
-             app.remaining());
+  line.options.format = json ? ctl::Format::kJson : ctl::Format::kText;
+  line.words = app.remaining();
+  return line;
+}
+
+// The daemon's workers for the shell's completion; any failure is no names.
+std::vector<std::string> worker_names(const GlobalOptions& options) {
+  ctl::SocketChoice socket = socket_of(options);
+  if (!socket.errors.empty()) return {};
+  auto client = ctl::Client::connect(socket.path);
+  if (!client) return {};
+  auto reply = client->call(protocol::Json{{"cmd", "status"}});
+  if (!reply) return {};
+  auto workers = reply->find("workers");
+  if (workers == reply->end() || !workers->is_array()) return {};
+  std::vector<std::string> names;
+  for (const auto& worker : *workers) {
+    auto name = worker.is_object() ? worker.find("name") : worker.end();
+    if (name != worker.end() && name->is_string()) names.push_back(name->get<std::string>());
+  }
+  return names;
+}
+
+// The shell: each line runs as `corralctl GLOBAL_ARGS LINE` would.
+int shell(const std::vector<std::string>& global_args, const GlobalOptions& options) {
+  ctl::ShellHooks hooks;
+  hooks.run = [&global_args](const std::vector<std::string>& words) {
+    try {
+      std::vector<std::string> args = global_args;
+      args.insert(args.end(), words.begin(), words.end());
+      CommandLine line = parse_command_line(args);
+      if (line.exit_code) return *line.exit_code;
+      return run(line.options, line.words);
+    } catch (const std::exception& e) {
+      std::cerr << "corralctl: " << e.what() << "\n";
+      return protocol::kExitFailed;
+    }
+  };
+  hooks.worker_names = [&options]() -> std::vector<std::string> {
+    try {
+      return worker_names(options);
+    } catch (const std::exception&) {
+      return {};  // completion offers nothing rather than failing the shell
+    }
+  };
+  if (::isatty(STDIN_FILENO)) return ctl::run_interactive_shell(hooks);
+  return ctl::run_command_script(hooks, STDIN_FILENO);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    return parse_and_run(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    CommandLine line = parse_command_line(args);
+    if (line.exit_code) return *line.exit_code;
+    if (line.words.empty()) return shell(args, line.options);
+    return run(line.options, line.words);
   } catch (const std::exception& e) {
     // Nothing throws by design; out of memory is what is left.
     std::cerr << "corralctl: " << e.what() << "\n";

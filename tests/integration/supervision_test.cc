@@ -122,12 +122,21 @@ jobs:
     ASSERT_TRUE(d.wait_state(name, "RUNNING"));
     pids.push_back(d.worker_pid(name));
   }
+  std::vector<pid_t> groups;
+  for (int i = 0; i < 2; ++i) {
+    std::string name = "shells:" + std::to_string(i);
+    ASSERT_TRUE(d.wait_state(name, "RUNNING"));
+    groups.push_back(d.worker_pid(name));
+  }
   d.kill9();
   EXPECT_TRUE(wait_until(
       [&] {
         return std::none_of(pids.begin(), pids.end(), [](pid_t p) { return process_alive(p); });
       },
       2s));
+  // The workers' own children outlive a kill -9 of the daemon (only the
+  // worker gets the parent-death signal): the test ends them itself.
+  for (pid_t group : groups) ::kill(-group, SIGKILL);
 }
 
 TEST(SupervisionTest, OnlyStdioFdsReachAWorker) {

@@ -118,6 +118,26 @@ TEST(ControlTest, ClearEmptiesTheCapturedOutput) {
   ASSERT_TRUE(wait_until([&] { return read_file(log).starts_with("line 0\n"); }));
 }
 
+TEST(ControlTest, LogrotateCreateWithSigusr1AndCopytruncateBothWork) {
+  Daemon d("jobs:" + kChatty);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  const std::string log = d.log_dir() + "/chatty-0.out.log";
+  ASSERT_TRUE(wait_until([&] { return read_file(log).find("line 2\n") != std::string::npos; }));
+
+  // create: the file is moved away, then SIGUSR1 makes the daemon open a new one.
+  ASSERT_EQ(::rename(log.c_str(), (log + ".old").c_str()), 0);
+  ::kill(d.pid(), SIGUSR1);
+  ASSERT_TRUE(wait_until([&] { return read_file(log).find("line ") != std::string::npos; }));
+  std::string moved = read_file(log + ".old");
+  EXPECT_THAT(moved, HasSubstr("line 2\n"));
+
+  // copytruncate: the file is emptied in place and nothing is signalled;
+  // the next lines start at its beginning, with no hole of zeros.
+  ASSERT_EQ(::truncate(log.c_str(), 0), 0);
+  ASSERT_TRUE(wait_until([&] { return read_file(log).find("line ") != std::string::npos; }));
+  EXPECT_TRUE(read_file(log).starts_with("line ")) << read_file(log).substr(0, 40);
+}
+
 TEST(ControlTest, RollingRestartReplacesEveryWorkerOneAtATime) {
   Daemon d(
       "jobs:\n  pool:\n    command: [sleep, '1000']\n    workers: 3\n"

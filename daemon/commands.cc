@@ -675,6 +675,29 @@ void Commands::reload(bool apply, Reply reply) {
   }
 }
 
+namespace {
+
+// The reply of a command done to each worker at once: ACT returns an error
+// or ""; each worker's message is DONE or "ERROR (error)".
+Json each_worker(const std::vector<WorkerId>& ids,
+                 const std::function<std::string(const WorkerId&)>& act, const char* done,
+                 const char* failed) {
+  bool ok = true;
+  Json workers = Json::array();
+  for (const auto& id : ids) {
+    std::string error = act(id);
+    ok = ok && error.empty();
+    workers.push_back(Json{{"name", id.str()},
+                           {"ok", error.empty()},
+                           {"message", error.empty() ? done : "ERROR (" + error + ")"}});
+  }
+  Json answer{{"ok", ok}, {"workers", std::move(workers)}};
+  if (!ok) answer["error"] = failed;
+  return answer;
+}
+
+}  // namespace
+
 void Commands::signal(const Json& request, Reply reply) {
   auto name = request.find("signal");
   std::optional<int> signo;
@@ -687,35 +710,17 @@ void Commands::signal(const Json& request, Reply reply) {
   }
   auto ids = targets(request, false, reply);
   if (!ids) return;
-  bool ok = true;
-  Json workers = Json::array();
-  for (const auto& id : *ids) {
-    std::string error = supervisor_.signal(id, *signo);
-    ok = ok && error.empty();
-    workers.push_back(Json{{"name", id.str()},
-                           {"ok", error.empty()},
-                           {"message", error.empty() ? "signalled" : "ERROR (" + error + ")"}});
-  }
-  Json answer{{"ok", ok}, {"workers", std::move(workers)}};
-  if (!ok) answer["error"] = "not every worker could be signalled";
-  reply(answer);
+  reply(each_worker(
+      *ids, [&](const WorkerId& id) { return supervisor_.signal(id, *signo); }, "signalled",
+      "not every worker could be signalled"));
 }
 
 void Commands::clear(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
-  bool ok = true;
-  Json workers = Json::array();
-  for (const auto& id : *ids) {
-    std::string error = supervisor_.clear_logs(id);
-    ok = ok && error.empty();
-    workers.push_back(Json{{"name", id.str()},
-                           {"ok", error.empty()},
-                           {"message", error.empty() ? "cleared" : "ERROR (" + error + ")"}});
-  }
-  Json answer{{"ok", ok}, {"workers", std::move(workers)}};
-  if (!ok) answer["error"] = "not every log could be cleared";
-  reply(answer);
+  reply(each_worker(
+      *ids, [&](const WorkerId& id) { return supervisor_.clear_logs(id); }, "cleared",
+      "not every log could be cleared"));
 }
 
 namespace {

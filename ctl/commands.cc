@@ -1043,7 +1043,9 @@ const Command* find_command(std::string_view name) {
 
 std::string overview() {
   std::string text =
-      "usage: corralctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]\n"
+      "usage: corralctl [-s SOCKET | -c CONFIG] [--json] [COMMAND [ARGS]]\n"
+      "Without a COMMAND: an interactive shell (history, tab completion; quit or\n"
+      "Ctrl-D leaves), or, when stdin is not a terminal, one command per line.\n"
       "\n"
       "commands:\n";
   // A synopsis too long for the column has its summary on the next line.
@@ -1068,11 +1070,27 @@ std::string overview() {
       std::string(protocol::kDefaultSocket) +
       ")\n"
       "  -c CONFIG   read the socket path from corrald's config file\n"
-      "  --json      print JSON instead of text\n"
+      "  --json      print JSON instead of text (may also follow the command)\n"
       "exit codes: 0 ok, 1 the command failed, 2 usage error, 3 cannot reach corrald.\n"
       "'corralctl help COMMAND' explains a command.\n";
   return text;
 }
+
+namespace {
+
+// Whether ARG is a command option that takes its value from the next word.
+bool takes_next_word(std::string_view arg) {
+  for (std::span<const OptionSpec> options :
+       {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
+        std::span<const OptionSpec>(kTailOptions)}) {
+    for (const OptionSpec& option : options) {
+      if (option.takes_value && option.name == arg) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 Plan plan_command(std::string_view name, const std::vector<std::string>& args, Format format) {
   const Command* command = find_command(name);
@@ -1081,7 +1099,25 @@ Plan plan_command(std::string_view name, const std::vector<std::string>& args, F
     plan.local = usage_error(nullptr, "unknown command '" + std::string(name) + "'");
     return plan;
   }
-  return command->plan(*command, args, format);
+  // --json may also follow the command (`corralctl status --json`); it is
+  // taken out before the command sees its words, unless it is an option's
+  // value or comes after `--`.
+  std::vector<std::string> words;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") {
+      words.insert(words.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+      break;
+    }
+    if (args[i] == "--json") {
+      format = Format::kJson;
+      continue;
+    }
+    words.push_back(args[i]);
+    if (takes_next_word(args[i]) && i + 1 < args.size()) words.push_back(args[++i]);
+  }
+  Plan plan = command->plan(*command, words, format);
+  plan.format = format;
+  return plan;
 }
 
 Output format_reply(const Plan& plan, const Json& reply, Format format) {

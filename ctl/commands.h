@@ -49,6 +49,8 @@ struct Plan {
   // Set for tail: corrald answers with {"ok": true}, then {"data": TEXT}
   // lines printed as they come, until {"end": true} (never, with -f).
   bool stream = false;
+  // How to show the outcome: the global --json, or a --json after the command.
+  Format format = Format::kText;
 };
 
 struct Command {

@@ -152,12 +152,12 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   }
 
   auto client = ctl::Client::connect(socket.path);
-  if (!client) return emit(ctl::format_client_error(plan, client.error(), options.format));
-  if (plan.submit) return submit(*client, plan, file, options.format);
-  if (plan.stream) return stream(*client, plan, options.format);
+  if (!client) return emit(ctl::format_client_error(plan, client.error(), plan.format));
+  if (plan.submit) return submit(*client, plan, file, plan.format);
+  if (plan.stream) return stream(*client, plan, plan.format);
   auto reply = client->call(*plan.request);
-  if (!reply) return emit(ctl::format_client_error(plan, reply.error(), options.format));
-  return emit(ctl::format_reply(plan, *reply, options.format));
+  if (!reply) return emit(ctl::format_client_error(plan, reply.error(), plan.format));
+  return emit(ctl::format_reply(plan, *reply, plan.format));
 }
 
 // A command line read: run WORDS with OPTIONS, unless it was already

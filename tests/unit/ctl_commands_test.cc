@@ -103,12 +103,29 @@ TEST(CtlPlanTest, StartNeedsATarget) {
             "corralctl: start: needs at least one TARGET\nusage: corralctl start TARGET...\n");
 }
 
+TEST(CtlPlanTest, JsonMayFollowTheCommand) {
+  Plan plan = text_plan("status", {"web", "--json"});
+  ASSERT_TRUE(plan.request);
+  EXPECT_EQ(plan.format, Format::kJson);
+  EXPECT_EQ((*plan.request)["targets"], Json::array({"web"}));
+  EXPECT_EQ(text_plan("status", {"web"}).format, Format::kText);
+  // Not when it is an option's value, nor after --.
+  Plan data = text_plan("submit", {"j", "--data", "--json"});
+  ASSERT_TRUE(data.submit);
+  EXPECT_EQ(data.submit->data, std::vector<std::string>{"--json"});
+  EXPECT_EQ(data.format, Format::kText);
+  Plan after = text_plan("status", {"--", "--json"});
+  EXPECT_EQ(after.format, Format::kText);
+  ASSERT_TRUE(after.request);
+  EXPECT_EQ((*after.request)["targets"], Json::array({"--json"}));  // a job's name there
+}
+
 TEST(CtlPlanTest, UnknownOptionOfACommand) {
-  Plan plan = text_plan("status", {"--json"});
+  Plan plan = text_plan("status", {"-s", "/x.sock"});
   EXPECT_FALSE(plan.request);
   EXPECT_EQ(plan.local.exit_code, kExitUsage);
   EXPECT_EQ(plan.local.err,
-            "corralctl: status: unknown option '--json' (global options go before the command)\n"
+            "corralctl: status: unknown option '-s' (global options go before the command)\n"
             "usage: corralctl status [TARGET...]\n");
   EXPECT_EQ(text_plan("status", {"-x"}).local.err,
             "corralctl: status: unknown option '-x'\nusage: corralctl status [TARGET...]\n");

@@ -101,7 +101,7 @@ TEST(CtlSubmitPlanTest, UsageErrors) {
            {{"j", "--wait=yes", "-"}, "submit: --wait takes no value"},
            {{"j", "extra", "-"}, "submit: unexpected argument 'extra'"},
            {{"no/job", "-"}, "submit: invalid job name 'no/job'"},
-           {{"j", "-", "--json"}, "submit: unknown option '--json' (global options go"},
+           {{"j", "-", "--socket=/x"}, "submit: unknown option '--socket=/x' (global options go"},
        }) {
     Plan plan = text_plan("submit", c.args);
     EXPECT_FALSE(plan.request) << c.message;

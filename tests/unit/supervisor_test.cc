@@ -62,6 +62,72 @@ TEST_F(SupervisorTest, AutostartSpawnsEveryWorkerWithItsEnvironment) {
   EXPECT_EQ(r.stderr_log, "/logs/web-1.err.log");
 }
 
+// The pids of the workers of NAME, in index order (0: none).
+std::vector<pid_t> pids_of(Supervisor& supervisor, const std::string& name) {
+  std::vector<pid_t> pids;
+  auto ids = std::get<std::vector<WorkerId>>(supervisor.select({protocol::Target{name, {}}}));
+  for (const auto& id : ids) pids.push_back(supervisor.status(id).pid);
+  return pids;
+}
+
+TEST_F(SupervisorTest, UpdateTouchesOnlyWhatChanged) {
+  supervisor.add_job(job("same", 1));
+  supervisor.add_job(job("grow", 1));
+  supervisor.add_job(job("gone", 1));
+  supervisor.add_job(job("edit", 1));
+  supervisor.start_autostart();
+  auto same = pids_of(supervisor, "same");
+  auto grow = pids_of(supervisor, "grow");
+  pid_t gone = pids_of(supervisor, "gone")[0];
+  pid_t edit = pids_of(supervisor, "edit")[0];
+
+  config::JobSpec edited = job("edit", 1);
+  edited.command = {"/bin/sleep", "2000"};
+  std::vector<config::JobSpec> next = {job("same", 1), job("grow", 3), edited, job("new", 1)};
+  JobChanges changes = supervisor.diff(next);
+  EXPECT_EQ(changes.added, std::vector<std::string>{"new"});
+  EXPECT_EQ(changes.changed, (std::vector<std::string>{"edit", "grow"}));
+  EXPECT_EQ(changes.removed, std::vector<std::string>{"gone"});
+
+  bool done = false;
+  ASSERT_TRUE(supervisor.update(next, [&] { done = true; }));
+  EXPECT_FALSE(supervisor.update(next, {}));  // one at a time
+  // grow gained two workers at once; the old one kept its process.
+  EXPECT_EQ(pids_of(supervisor, "grow").size(), 3u);
+  EXPECT_EQ(pids_of(supervisor, "grow")[0], grow[0]);
+  EXPECT_EQ(state("new", 0), State::kRunning);
+  // gone and edit are stopping: done waits for their exits.
+  EXPECT_EQ(host.processes.at(gone).signals, std::vector<int>{SIGTERM});
+  EXPECT_EQ(host.processes.at(edit).signals, std::vector<int>{SIGTERM});
+  host.advance(milliseconds(0));
+  EXPECT_FALSE(done);
+  host.exit(gone, ExitStatus::killed(SIGTERM));
+  host.exit(edit, ExitStatus::killed(SIGTERM));
+  host.advance(milliseconds(0));
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(supervisor.exists(WorkerId{"gone", 0}));
+  EXPECT_EQ(state("edit", 0), State::kRunning);
+  EXPECT_EQ(host.spawns.back().argv, (std::vector<std::string>{"/bin/sleep", "2000"}));
+  EXPECT_EQ(pids_of(supervisor, "same"), same);
+}
+
+TEST_F(SupervisorTest, FewerWorkersStopTheLastOnesAndKeepTheRest) {
+  supervisor.add_job(job("pool", 3));
+  supervisor.start_autostart();
+  auto before = pids_of(supervisor, "pool");
+  bool done = false;
+  ASSERT_TRUE(supervisor.update({job("pool", 1)}, [&] { done = true; }));
+  supervisor.start(WorkerId{"pool", 2});  // a leaving worker is not started again
+  host.exit(before[1], ExitStatus::killed(SIGTERM));
+  host.advance(milliseconds(0));
+  EXPECT_FALSE(done);
+  EXPECT_EQ(pids_of(supervisor, "pool").size(), 3u);  // pool:2 still has its process
+  host.exit(before[2], ExitStatus::killed(SIGTERM));
+  host.advance(milliseconds(0));
+  EXPECT_TRUE(done);
+  EXPECT_EQ(pids_of(supervisor, "pool"), std::vector<pid_t>{before[0]});
+}
+
 TEST_F(SupervisorTest, KilledWorkerComesBackAfterTheInitialBackoff) {
   supervisor.add_job(job("web", 1));
   supervisor.start_autostart();

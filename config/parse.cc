@@ -1022,6 +1022,15 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
   s.get_section("stop", [&](Section& stop) { read_stop(stop, job.stop); });
   s.get_section("health", [&](Section& health) {
     health.get_optional_duration("heartbeat_timeout", job.health.heartbeat_timeout);
+    // Heartbeats are frames of the length protocol or a cell of the shm
+    // slot: a line worker or a job without a channel has no way to send them.
+    const bool can_beat = job.channel == Channel::kShm ||
+                          (job.channel == Channel::kPipe && job.pipe.framing == Framing::kLength);
+    if (job.health.heartbeat_timeout && !can_beat) {
+      r.error(health.mark(), "health.heartbeat_timeout of job " + quote(job.name) +
+                                 " needs channel: shm, or channel: pipe with framing: length "
+                                 "(its workers have no way to send heartbeats)");
+    }
   });
   s.get_section("limits", [&](Section& limits) { read_limits(limits, job.limits); });
   s.get_section("env", [&](Section& env) { read_env(env, job.env); });

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <utility>
 
 #include "config/units.h"
@@ -755,6 +757,19 @@ std::string value_text(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+// Microseconds as people read them: 850us, 12.3ms, 1.20s.
+std::string format_micros(double us) {
+  char text[32];
+  if (us < 1000) {
+    std::snprintf(text, sizeof text, "%.0fus", us);
+  } else if (us < 1e6) {
+    std::snprintf(text, sizeof text, "%.1fms", us / 1000);
+  } else {
+    std::snprintf(text, sizeof text, "%.2fs", us / 1e6);
+  }
+  return text;
+}
+
 std::string plural(uint64_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
@@ -870,21 +885,38 @@ Output format_stats(const Json&, const Json& reply, Format format) {
     output.out = dump(without_ok(reply));
     return output;
   }
-  // One line per job: its name, then "counter N" cells aligned in columns.
+  // One line per job: its name, then "counter N" cells aligned in columns,
+  // then its rate and task latencies (dispatch to result, since it began).
   constexpr std::array kCounters = {"submitted", "queued",      "in_flight", "ok",
                                     "failed",    "redelivered", "dead"};
+  constexpr size_t kCells = kCounters.size() + 3;
   std::vector<std::pair<std::string, std::vector<std::string>>> rows;
-  std::vector<size_t> widths(kCounters.size(), 0);
+  std::vector<size_t> widths(kCells, 0);
   size_t name_width = 0;
   for (const auto& [name, counts] : jobs->items()) {
     std::vector<std::string> cells;
-    for (size_t i = 0; i < kCounters.size(); ++i) {
-      auto it = counts.is_object() ? counts.find(kCounters[i]) : counts.end();
-      std::string cell = std::string(kCounters[i]) + " " +
-                         (counts.is_object() && it != counts.end() ? value_text(*it) : "-");
-      widths[i] = std::max(widths[i], cell.size());
+    for (const char* counter : kCounters) {
+      auto it = counts.is_object() ? counts.find(counter) : counts.end();
+      cells.push_back(std::string(counter) + " " +
+                      (counts.is_object() && it != counts.end() ? value_text(*it) : "-"));
+    }
+    auto rate = counts.is_object() ? counts.find("tasks_per_s") : counts.end();
+    cells.push_back("tasks/s " + (counts.is_object() && rate != counts.end() && rate->is_number()
+                                      ? std::to_string(std::llround(rate->get<double>()))
+                                      : std::string("-")));
+    const Json* latency = nullptr;
+    if (auto it = counts.is_object() ? counts.find("latency_us") : counts.end();
+        counts.is_object() && it != counts.end() && it->is_object()) {
+      latency = &*it;
+    }
+    for (const char* q : {"p50", "p99"}) {
+      std::string cell = std::string(q) + " -";
+      if (latency != nullptr && number_field(*latency, "count") > 0) {
+        cell = std::string(q) + " " + format_micros(number_field(*latency, q));
+      }
       cells.push_back(std::move(cell));
     }
+    for (size_t i = 0; i < cells.size(); ++i) widths[i] = std::max(widths[i], cells[i].size());
     name_width = std::max(name_width, name.size());
     rows.emplace_back(name, std::move(cells));
   }

@@ -41,6 +41,11 @@ Json to_json(const WorkerStatus& s) {
   j["tasks_failed"] = s.tasks_failed;
   j["cpu_s"] = s.cpu_s;
   j["rss_bytes"] = s.rss_bytes;
+  j["cpu_percent"] = s.cpu_percent;
+  j["threads"] = s.threads;
+  j["voluntary_switches"] = s.voluntary_switches;
+  j["involuntary_switches"] = s.involuntary_switches;
+  j["enforced"] = s.enforced;
   return j;
 }
 
@@ -618,9 +623,16 @@ void Commands::stats(const Json& request, Reply reply) {
   } else {
     jobs = supervisor_.job_names();
   }
+  auto quantiles = [](const Histogram& h) {
+    return Json{{"p50", h.quantile_us(0.5)},
+                {"p90", h.quantile_us(0.9)},
+                {"p99", h.quantile_us(0.99)},
+                {"count", h.count()}};
+  };
   Json out = Json::object();
   for (const auto& job : jobs) {
-    Json j;
+    Json j{{"submitted", 0},   {"queued", 0}, {"in_flight", 0},    {"ok", 0},         {"failed", 0},
+           {"redelivered", 0}, {"dead", 0},   {"dead_letters", 0}, {"tasks_per_s", 0}};
     if (std::shared_ptr<JobFeed> feed = supervisor_.feed(job)) {
       const Dispatcher& d = feed->dispatcher();
       const TaskCounts& c = d.counts();
@@ -631,16 +643,36 @@ void Commands::stats(const Json& request, Reply reply) {
                {"failed", c.failed},
                {"redelivered", c.redelivered},
                {"dead", c.dead},
-               {"dead_letters", d.dead_letters().size()}};
-    } else {
-      j = Json{{"submitted", 0}, {"queued", 0},      {"in_flight", 0}, {"ok", 0},
-               {"failed", 0},    {"redelivered", 0}, {"dead", 0}};
+               {"dead_letters", d.dead_letters().size()},
+               {"tasks_per_s", feed->metrics().tasks_per_s},
+               {"latency_us", quantiles(feed->metrics().run_time)},
+               {"recent_latency_us", quantiles(feed->metrics().recent)}};
     }
+    // The job's workers together.
+    auto ids = std::get<std::vector<WorkerId>>(supervisor_.select({protocol::Target{job, {}}}));
+    uint64_t running = 0, restarts = 0, rss = 0;
+    double cpu_percent = 0;
+    for (const auto& id : ids) {
+      WorkerStatus s = supervisor_.status(id);
+      running += s.state == State::kRunning ? 1 : 0;
+      restarts += s.restarts;
+      rss += s.rss_bytes;
+      cpu_percent += s.cpu_percent;
+    }
+    j["workers"] = ids.size();
+    j["running"] = running;
+    j["restarts"] = restarts;
+    j["cpu_percent"] = cpu_percent;
+    j["rss_bytes"] = rss;
     out[job] = std::move(j);
   }
-  reply(Json{{"ok", true},
-             {"daemon", Json{{"pid", getpid()}, {"version", protocol::kVersion}}},
-             {"jobs", std::move(out)}});
+  Json daemon{{"pid", getpid()}, {"version", protocol::kVersion}};
+  if (auto self = read_proc(getpid())) {
+    daemon["cpu_s"] = self->cpu_s;
+    daemon["rss_bytes"] = self->rss_bytes;
+    daemon["threads"] = self->threads;
+  }
+  reply(Json{{"ok", true}, {"daemon", std::move(daemon)}, {"jobs", std::move(out)}});
 }
 
 void Commands::reload(bool apply, Reply reply) {

@@ -158,6 +158,15 @@ int run_daemon(const config::Config& config) {
     }
   });
 
+  // The sampler: /proc of every worker, limits.memory, the feeds' windows.
+  std::unique_ptr<Timer> sampler = host.make_timer();
+  const Duration interval = config.daemon.metrics.interval;
+  std::function<void()> sample = [&] {
+    supervisor.sample();
+    sampler->arm(host.now() + interval, sample);
+  };
+  sampler->arm(host.now() + interval, sample);
+
   for (const auto& job : config.jobs) supervisor.add_job(job);
   supervisor.start_autostart();
   spdlog::info("corrald {} running: {}; control socket {}", protocol::kVersion,

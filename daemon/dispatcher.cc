@@ -41,7 +41,11 @@ size_t Dispatcher::retry_dead_letters() {
   return n;
 }
 
-void Dispatcher::attach(uint32_t worker, WorkerPort* port) { slot(worker).port = port; }
+void Dispatcher::attach(uint32_t worker, WorkerPort* port, std::optional<uint64_t> budget) {
+  Slot& s = slot(worker);
+  s.port = port;
+  s.budget = budget;
+}
 
 void Dispatcher::detach(uint32_t worker) { slot(worker).port = nullptr; }
 
@@ -73,7 +77,8 @@ void Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
   }
 }
 
-bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view payload) {
+bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view payload,
+                        TimePoint now) {
   if (worker >= slots_.size()) return false;
   auto found = tasks_.find(id);
   if (found == tasks_.end() || found->second.worker != worker) return false;
@@ -84,7 +89,10 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   s.held.erase(pos);
   Task task = std::move(found->second);
   tasks_.erase(found);
-  finish(id, std::move(task), ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload));
+  ++(ok ? s.ok : s.failed);
+  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
+  finish(id, std::move(task), ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload),
+         run_time);
   return true;
 }
 
@@ -97,7 +105,8 @@ size_t Dispatcher::held_by(uint32_t worker) const {
   return worker < slots_.size() ? slots_[worker].held.size() : 0;
 }
 
-void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result) {
+void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
+                        std::chrono::nanoseconds run_time) {
   switch (outcome) {
     case TaskOutcome::kOk:
       ++counts_.ok;
@@ -116,11 +125,11 @@ void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::stri
     }
     dead_letters_.push_back(DeadLetter{id, task.payload, outcome, result, task.attempts});
   }
-  on_finished_(
-      FinishedTask{id, task.submitter, task.seq, outcome, std::move(result), task.attempts});
+  on_finished_(FinishedTask{id, task.submitter, task.seq, outcome, std::move(result), task.attempts,
+                            run_time});
 }
 
-void Dispatcher::pump() {
+void Dispatcher::pump(TimePoint now) {
   if (queue_.empty() || slots_.empty()) return;
   const size_t prefetch = std::max<size_t>(1, queue_spec_.prefetch);
   std::vector<bool> sent(slots_.size(), false);
@@ -132,13 +141,15 @@ void Dispatcher::pump() {
     for (size_t turn = 0; turn < slots_.size() && !queue_.empty(); ++turn) {
       size_t w = (next_worker_ + turn) % slots_.size();
       Slot& s = slots_[w];
-      if (s.port == nullptr || s.held.size() >= prefetch) continue;
+      if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0) continue;
       uint64_t id = queue_.front();
       Task& task = tasks_.at(id);
       if (!s.port->can_send(task.payload.size())) continue;
       queue_.pop_front();
       ++task.attempts;  // counted at dispatch: a task that kills its worker counts too
       task.worker = static_cast<uint32_t>(w);
+      task.dispatched_at = now;
+      if (s.budget) --*s.budget;
       s.held.push_back(id);
       s.port->send(id, task.payload);
       sent[w] = true;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/spec.h"
+#include "daemon/clock.h"
 
 namespace corral::daemon {
 
@@ -34,6 +35,8 @@ struct FinishedTask {
   TaskOutcome outcome = TaskOutcome::kOk;
   std::string result;  // the worker's result, or why the task is dead
   uint32_t attempts = 0;
+  // From its last dispatch to its result; zero for a task that never ran.
+  std::chrono::nanoseconds run_time{0};
 };
 
 struct DeadLetter {
@@ -80,8 +83,9 @@ class Dispatcher {
   size_t retry_dead_letters();
 
   // ---- workers ----
-  // Worker W can take tasks through PORT (it said READY).
-  void attach(uint32_t worker, WorkerPort* port);
+  // Worker W can take tasks through PORT (it said READY); with BUDGET, at
+  // most that many more tasks in all (limits.max_tasks: then it is recycled).
+  void attach(uint32_t worker, WorkerPort* port, std::optional<uint64_t> budget = std::nullopt);
   // No more tasks for W (its sentinel was sent, or it is about to be
   // stopped); what it holds stays in flight until it answers or dies.
   void detach(uint32_t worker);
@@ -91,17 +95,27 @@ class Dispatcher {
   void worker_gone(uint32_t worker, const std::string& why);
   // W answered task ID. False (and nothing changes) when W does not hold ID:
   // a protocol error the caller punishes.
-  bool result(uint32_t worker, uint64_t id, bool ok, std::string_view payload);
+  bool result(uint32_t worker, uint64_t id, bool ok, std::string_view payload, TimePoint now);
   // The oldest task W holds (line framing answers in order).
   std::optional<uint64_t> oldest(uint32_t worker) const;
   size_t held_by(uint32_t worker) const;
 
   // Hands queued tasks to attached workers with room, round robin, at most
-  // queue.prefetch per worker; then flushes each port that got any.
-  void pump();
+  // queue.prefetch per worker; then flushes each port that got any. NOW
+  // stamps the tasks for their run_time.
+  void pump(TimePoint now);
 
   // ---- looking ----
   const TaskCounts& counts() const { return counts_; }
+  // Results of worker W since the daemon started (all its processes).
+  uint64_t ok_of(uint32_t worker) const { return worker < slots_.size() ? slots_[worker].ok : 0; }
+  uint64_t failed_of(uint32_t worker) const {
+    return worker < slots_.size() ? slots_[worker].failed : 0;
+  }
+  // Whether W had a budget and has used it up (its last task handed out).
+  bool budget_spent(uint32_t worker) const {
+    return worker < slots_.size() && slots_[worker].budget == 0;
+  }
   size_t queued() const { return queue_.size(); }
   size_t in_flight() const { return tasks_.size() - queue_.size(); }
   const std::deque<DeadLetter>& dead_letters() const { return dead_letters_; }
@@ -126,14 +140,19 @@ class Dispatcher {
     uint64_t seq = 0;
     uint32_t attempts = 0;
     std::optional<uint32_t> worker;  // holder while in flight
+    TimePoint dispatched_at{};
   };
   struct Slot {
-    WorkerPort* port = nullptr;  // null: takes no tasks
-    std::deque<uint64_t> held;   // in dispatch order
+    WorkerPort* port = nullptr;      // null: takes no tasks
+    std::deque<uint64_t> held;       // in dispatch order
+    std::optional<uint64_t> budget;  // tasks it may still be handed
+    uint64_t ok = 0;
+    uint64_t failed = 0;
   };
 
   Slot& slot(uint32_t worker);
-  void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result);
+  void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
+              std::chrono::nanoseconds run_time = {});
 
   config::QueueSpec queue_spec_;
   std::function<void(FinishedTask&&)> on_finished_;

@@ -12,16 +12,27 @@
 #include <vector>
 
 #include "daemon/dispatcher.h"
+#include "daemon/histogram.h"
 #include "daemon/host.h"
 
 namespace corral::daemon {
 
 struct FeedEvents {
   std::function<void(uint32_t worker)> ready;
-  // The worker must be killed (it broke the protocol, or a task overran
-  // queue.task_timeout); WHY is logged. Its tasks are redelivered once its
-  // death is confirmed.
-  std::function<void(uint32_t worker, const std::string& why)> kill;
+  // The worker must be killed (it broke the protocol, a task overran
+  // queue.task_timeout, it stopped heartbeating); WHY is logged, REASON
+  // ("protocol", "task_timeout", "heartbeat") counted. Its tasks are
+  // redelivered once its death is confirmed.
+  std::function<void(uint32_t worker, const std::string& why, const char* reason)> kill;
+  // The worker has done limits.max_tasks tasks: restart it (by sentinel).
+  std::function<void(uint32_t worker)> recycle;
+};
+
+// How a job's tasks go, for stats, top and /metrics.
+struct FeedMetrics {
+  Histogram run_time;      // dispatch to result, every task since the feed began
+  Histogram recent;        // the same over the last metrics interval
+  double tasks_per_s = 0;  // finished tasks over the last metrics interval
 };
 
 // A job's shared value or array as `corralctl shared` shows it.
@@ -58,6 +69,11 @@ class JobFeed {
   // Hands queued tasks to workers (after a submit).
   virtual void pump() = 0;
   virtual std::vector<SharedReading> shared() const = 0;
+
+  // Ends a metrics interval (the sampler's tick): tasks/s and the recent
+  // histogram cover the time since the last call.
+  virtual void tick(TimePoint now) = 0;
+  virtual const FeedMetrics& metrics() const = 0;
 
   // How many workers the feed can serve (shm: its segment's worker slots).
   virtual uint32_t capacity() const = 0;

@@ -15,6 +15,7 @@
 #include "config/spec.h"
 #include "daemon/clock.h"
 #include "daemon/exit_status.h"
+#include "daemon/proc_stats.h"
 
 namespace corral::daemon {
 
@@ -71,6 +72,8 @@ class Host {
   // Signals the process group of a process that spawn() started and whose
   // on_exit has not run yet.
   virtual void signal_group(pid_t pid, int signal) = 0;
+  // What /proc says of a process that spawn() started; nullopt when gone.
+  virtual std::optional<ProcSample> sample_process(pid_t pid) = 0;
   // Signals that process alone (`corralctl signal`); an error, or "".
   virtual std::string signal_process(pid_t pid, int signal) = 0;
   // The task feed of a job with a channel; nullptr for `channel: none` (and

@@ -29,6 +29,10 @@ struct Supervisor::Worker {
   std::optional<ExitStatus> last_exit;
   std::string spawn_error;
   bool ever_started = false;
+  std::optional<ProcSample> usage;  // of the current process
+  TimePoint sampled_at{};
+  double cpu_percent = 0;
+  std::map<std::string, uint64_t> enforced;  // see WorkerStatus
 };
 
 struct Supervisor::Job {
@@ -62,9 +66,10 @@ std::shared_ptr<JobFeed> Supervisor::make_feed(Job& job) {
   Job* j = &job;
   FeedEvents events;
   events.ready = [this, j](uint32_t index) { on_ready(*j, index); };
-  events.kill = [this, j](uint32_t index, const std::string& why) {
-    on_kill_request(*j, index, why);
+  events.kill = [this, j](uint32_t index, const std::string& why, const char* reason) {
+    on_kill_request(*j, index, why, reason);
   };
+  events.recycle = [this, j](uint32_t index) { on_recycle(*j, index); };
   job.feed_error.clear();
   std::shared_ptr<JobFeed> feed = host_.make_feed(job.spec, std::move(events), job.feed_error);
   if (!feed && job.feed_error.empty()) job.feed_error = "no task feed on this host";
@@ -244,10 +249,51 @@ void Supervisor::on_ready(Job& job, uint32_t index) {
   carry_out(worker, worker.machine.ready(host_.now()), before);
 }
 
-void Supervisor::on_kill_request(Job& job, uint32_t index, const std::string& why) {
+void Supervisor::on_kill_request(Job& job, uint32_t index, const std::string& why,
+                                 const char* reason) {
   Worker& worker = *job.workers.at(index);
   spdlog::error("{}: {}; killing the worker", worker.id().str(), why);
-  if (worker.pid > 0) host_.signal_group(worker.pid, SIGKILL);
+  if (worker.pid <= 0) return;
+  ++worker.enforced[reason];
+  host_.signal_group(worker.pid, SIGKILL);
+}
+
+void Supervisor::on_recycle(Job& job, uint32_t index) {
+  Worker& worker = *job.workers.at(index);
+  spdlog::info("{}: limits.max_tasks ({}) done; restarting it", worker.id().str(),
+               *job.spec.limits.max_tasks);
+  ++worker.enforced["max_tasks"];
+  restart(worker.id());
+}
+
+void Supervisor::sample() {
+  const TimePoint now = host_.now();
+  std::vector<WorkerId> over_memory;
+  for (auto& [name, job] : jobs_) {
+    for (auto& worker : job->workers) {
+      std::optional<ProcSample> usage;
+      if (worker->pid > 0) usage = host_.sample_process(worker->pid);
+      if (usage && worker->usage && now > worker->sampled_at) {
+        double cpu = usage->cpu_s - worker->usage->cpu_s;
+        worker->cpu_percent = std::max(0.0, 100.0 * cpu / seconds_between(worker->sampled_at, now));
+      } else {
+        worker->cpu_percent = 0;
+      }
+      worker->usage = usage;
+      worker->sampled_at = now;
+      const auto& limit = job->spec.limits.memory;
+      if (usage && limit && usage->rss_bytes > *limit &&
+          worker->machine.state() == State::kRunning) {
+        spdlog::warn("{}: resident memory {} bytes is above limits.memory ({}); restarting it",
+                     worker->id().str(), usage->rss_bytes, *limit);
+        ++worker->enforced["memory"];
+        over_memory.push_back(worker->id());
+      }
+    }
+    if (job->feed) job->feed->tick(now);
+  }
+  // After the loop: a restart may change what the loop walks.
+  for (const auto& id : over_memory) restart(id);
 }
 
 void Supervisor::start_autostart() {
@@ -478,6 +524,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
 void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
   if (epoch != worker.epoch) return;
   worker.pid = 0;
+  worker.usage.reset();
   worker.last_exit = status;
   // Death confirmed: only now are its tasks redelivered.
   if (JobFeed* feed = worker.job.feed.get()) feed->exited(worker.index, status.str());
@@ -578,6 +625,19 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
   status.last_exit = worker->last_exit;
   status.spawn_error = worker->spawn_error;
   status.description = describe(*worker, now);
+  if (worker->pid > 0 && worker->usage) {
+    status.cpu_s = worker->usage->cpu_s;
+    status.rss_bytes = worker->usage->rss_bytes;
+    status.threads = worker->usage->threads;
+    status.voluntary_switches = worker->usage->voluntary_switches;
+    status.involuntary_switches = worker->usage->involuntary_switches;
+    status.cpu_percent = worker->cpu_percent;
+  }
+  status.enforced = worker->enforced;
+  if (JobFeed* feed = worker->job.feed.get()) {
+    status.tasks_ok = feed->dispatcher().ok_of(id.index);
+    status.tasks_failed = feed->dispatcher().failed_of(id.index);
+  }
   return status;
 }
 

@@ -42,8 +42,16 @@ struct WorkerStatus {
   std::string description;  // one line for people
   uint64_t tasks_ok = 0;
   uint64_t tasks_failed = 0;
+  // The last sample of the current process (zeros without one).
   double cpu_s = 0;
   uint64_t rss_bytes = 0;
+  double cpu_percent = 0;  // over the last metrics interval; 100 = one CPU
+  uint32_t threads = 0;
+  uint64_t voluntary_switches = 0;
+  uint64_t involuntary_switches = 0;
+  // Kills and restarts corral decided, by reason: memory, max_tasks,
+  // heartbeat, task_timeout, protocol.
+  std::map<std::string, uint64_t> enforced;
 };
 
 // What a new config changes, by job name (sorted).
@@ -113,6 +121,11 @@ class Supervisor {
   // will be followed by a start counts).
   bool in_transition(const WorkerId& id) const;
 
+  // The sampler's tick (metrics.interval): reads /proc for every worker
+  // with a process, restarts those above limits.memory, and ends the
+  // feeds' metrics interval.
+  void sample();
+
   // Stops every worker; `done` runs once no worker has a process.
   void shutdown(std::function<void()> done);
   bool shutting_down() const { return shutting_down_; }
@@ -142,7 +155,8 @@ class Supervisor {
   void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);
   void on_deadline(Worker& worker);
   void on_ready(Job& job, uint32_t index);
-  void on_kill_request(Job& job, uint32_t index, const std::string& why);
+  void on_kill_request(Job& job, uint32_t index, const std::string& why, const char* reason);
+  void on_recycle(Job& job, uint32_t index);
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
   std::string describe(const Worker& worker, TimePoint now) const;
   void notify_waiters();

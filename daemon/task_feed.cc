@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <utility>
 
 #include "config/emit.h"
 #include "config/units.h"
@@ -43,22 +45,48 @@ class TaskFeed::Channel : public WorkerPort {
   // are as good as any, before its tasks are redelivered.
   virtual void collect_remains() = 0;
 
+  // When the worker last showed it is alive: anything read from it (shm
+  // channels also read the heartbeat cell of its slot).
+  virtual TimePoint last_sign() const { return last_sign_; }
+  bool ready() const { return ready_; }
+  // Marks the heartbeat kill, so that it is asked for once.
+  bool take_silence() { return !std::exchange(silent_, true); }
+
  protected:
+  // Something came from the worker: the time of this batch of results.
+  void begin_batch() {
+    batch_now_ = Clock::now();
+    last_sign_ = batch_now_;
+  }
+
+  // Hands one result to the dispatcher; false on a protocol error.
+  bool on_result(uint64_t id, bool ok, std::string_view payload) {
+    if (!feed_.dispatcher_.result(worker_, id, ok, payload, batch_now_)) {
+      return protocol_error("result for task " + std::to_string(id) +
+                            ", which this worker does not hold");
+    }
+    // limits.max_tasks: its last task is answered; restart it by sentinel.
+    if (feed_.dispatcher_.budget_spent(worker_) && feed_.dispatcher_.held_by(worker_) == 0 &&
+        !std::exchange(recycled_, true)) {
+      feed_.events_.recycle(worker_);
+    }
+    return true;
+  }
+
+  void attach() {
+    if (!sentinel_sent_) feed_.dispatcher_.attach(worker_, this, feed_.job_.limits.max_tasks);
+  }
+
   // Hands one decoded frame to the dispatcher; false on a protocol error
   // (already reported).
   bool on_frame(const ipc::Frame& frame) {
     switch (frame.type) {
       case ipc::FrameType::kResult:
-        if (!feed_.dispatcher_.result(worker_, frame.id, frame.status == ipc::ResultStatus::kOk,
-                                      frame.payload)) {
-          return protocol_error("result for task " + std::to_string(frame.id) +
-                                ", which this worker does not hold");
-        }
-        return true;
+        return on_result(frame.id, frame.status == ipc::ResultStatus::kOk, frame.payload);
       case ipc::FrameType::kReady:
         if (ready_) return protocol_error("a second READY");
         ready_ = true;
-        if (!sentinel_sent_) feed_.dispatcher_.attach(worker_, this);
+        attach();
         feed_.events_.ready(worker_);
         return true;
       case ipc::FrameType::kHeartbeat:
@@ -73,7 +101,7 @@ class TaskFeed::Channel : public WorkerPort {
     if (!broken_) {
       broken_ = true;
       feed_.dispatcher_.detach(worker_);
-      feed_.events_.kill(worker_, "protocol error: " + why);
+      feed_.events_.kill(worker_, "protocol error: " + why, "protocol");
     }
     return false;
   }
@@ -91,6 +119,10 @@ class TaskFeed::Channel : public WorkerPort {
   bool ready_ = false;
   bool broken_ = false;
   bool sentinel_sent_ = false;
+  bool recycled_ = false;
+  bool silent_ = false;
+  TimePoint batch_now_ = Clock::now();
+  TimePoint last_sign_ = Clock::now();
 };
 
 namespace {
@@ -106,10 +138,19 @@ class ShmChannel : public TaskFeed::Channel {
         results_(segment.result_ring(worker)),
         task_wake_(std::move(task_wake)),
         result_wake_(io, ::dup(result_wake.fd())),
-        result_wake_fd_(std::move(result_wake)) {
-    // A new process starts from empty rings.
+        result_wake_fd_(std::move(result_wake)),
+        slot_(segment.slot(worker)) {
+    // A new process starts from empty rings and no heartbeat.
     tasks_.reset();
     results_.reset();
+    slot_.heartbeat_ns.store(0, std::memory_order_relaxed);
+  }
+
+  // The worker's heartbeat thread writes CLOCK_MONOTONIC, steady_clock's
+  // clock on Linux.
+  TimePoint last_sign() const override {
+    TimePoint beat{std::chrono::nanoseconds(slot_.heartbeat_ns.load(std::memory_order_relaxed))};
+    return std::max(Channel::last_sign(), beat);
   }
 
   int task_wake_fd() const { return task_wake_.fd(); }
@@ -165,6 +206,7 @@ class ShmChannel : public TaskFeed::Channel {
 
   // Handles every published result; false after a protocol error.
   bool take_results() {
+    begin_batch();
     size_t n = 0;
     for (std::string_view record = results_.peek(); record.data() != nullptr;
          record = results_.peek()) {
@@ -207,6 +249,7 @@ class ShmChannel : public TaskFeed::Channel {
   ipc::EventFd result_wake_fd_;
   mutable char* reserved_ = nullptr;
   bool sentinel_pending_ = false;
+  ipc::WorkerSlot& slot_;
 };
 
 // A pair of pipes with line or length framing.
@@ -229,7 +272,7 @@ class PipeChannel : public TaskFeed::Channel {
     read_more();
     if (framing_ == config::Framing::kLines) {
       ready_ = true;
-      dispatcher().attach(worker_, this);
+      attach();
       results_done();  // hand it the queued tasks now, not at the next event
     }
   }
@@ -311,6 +354,7 @@ class PipeChannel : public TaskFeed::Channel {
   }
 
   bool on_lines(size_t n) {
+    begin_batch();
     lines_.feed(std::string_view(buffer_.data(), n));
     std::string_view line;
     for (;;) {
@@ -319,11 +363,12 @@ class PipeChannel : public TaskFeed::Channel {
       if (status == ipc::DecodeStatus::kError) return protocol_error(lines_.error());
       auto id = dispatcher().oldest(worker_);
       if (!id) return protocol_error("a result line for no task");
-      dispatcher().result(worker_, *id, true, line);
+      if (!on_result(*id, true, line)) return false;
     }
   }
 
   bool on_frames(size_t n) {
+    begin_batch();
     frames_.feed(std::string_view(buffer_.data(), n));
     ipc::Frame frame;
     for (;;) {
@@ -428,23 +473,41 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
     }
   }
   feed->feed_source();
-  if (job.queue.task_timeout) feed->watch_timeouts();
+  feed->watch();
   return feed;
 }
 
-// Every few ticks of a fraction of task_timeout, a worker whose oldest task
-// has been its oldest (the one it runs) for longer than task_timeout is
-// killed; that task is charged the attempt and the others are redelivered.
-void TaskFeed::watch_timeouts() {
-  const auto timeout = *job_.queue.task_timeout;
+// A ticker at a fraction of the shortest of queue.task_timeout and
+// health.heartbeat_timeout. Task timeout: a worker whose oldest task has
+// been its oldest (the one it runs) for longer than task_timeout is killed;
+// that task is charged the attempt and the others are redelivered.
+// Heartbeat: a READY worker that showed no sign of life for longer than
+// heartbeat_timeout is killed.
+void TaskFeed::watch() {
+  const auto& task_timeout = job_.queue.task_timeout;
+  const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
+  if (!task_timeout && !heartbeat_timeout) return;
+  Duration shortest =
+      std::min(task_timeout.value_or(Duration::max()), heartbeat_timeout.value_or(Duration::max()));
   const auto tick =
-      std::clamp<Duration>(timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+      std::clamp<Duration>(shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
   if (!ticker_) ticker_ = std::make_unique<Ticker>(io_);
   ticker_->timer.expires_after(tick);
-  ticker_->timer.async_wait([this, timeout](boost::system::error_code ec) {
+  ticker_->timer.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    auto now = Clock::now();
+    const auto now = Clock::now();
+    const auto& task_timeout = job_.queue.task_timeout;
+    const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
     for (const auto& [worker, channel] : channels_) {
+      if (heartbeat_timeout && channel->ready() &&
+          now - channel->last_sign() > *heartbeat_timeout && channel->take_silence()) {
+        events_.kill(worker,
+                     "no sign of life for more than health.heartbeat_timeout (" +
+                         config::format_duration(*heartbeat_timeout) + ")",
+                     "heartbeat");
+        continue;
+      }
+      if (!task_timeout) continue;
       auto oldest = dispatcher_.oldest(worker);
       auto& running = running_[worker];
       if (!oldest) {
@@ -455,19 +518,27 @@ void TaskFeed::watch_timeouts() {
         running = std::make_pair(*oldest, now);
         continue;
       }
-      if (now - running->second > timeout) {
-        events_.kill(worker, "task " + std::to_string(*oldest) + " ran longer than " +
-                                 "queue.task_timeout (" + config::format_duration(timeout) + ")");
+      if (now - running->second > *task_timeout) {
+        events_.kill(worker,
+                     "task " + std::to_string(*oldest) + " ran longer than " +
+                         "queue.task_timeout (" + config::format_duration(*task_timeout) + ")",
+                     "task_timeout");
         running->second = now;  // one kill per overrun
       }
     }
-    watch_timeouts();
+    watch();
   });
 }
 
 bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& error) {
   channels_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
+  if (const auto& timeout = job_.health.heartbeat_timeout) {
+    // Four beats per timeout: one late beat is not a death.
+    auto period =
+        std::clamp<Duration>(*timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(10));
+    request.env.push_back("CORRAL_HEARTBEAT_MS=" + std::to_string(period.count()));
+  }
   if (job_.channel == config::Channel::kShm) {
     if (worker >= segment_->worker_count()) {
       error = "worker " + std::to_string(worker) + " has no slot in the job's segment (" +
@@ -566,9 +637,22 @@ void TaskFeed::add_listener(std::function<bool()> listener) {
   listeners_.push_back(std::move(listener));
 }
 
-void TaskFeed::pump() { dispatcher_.pump(); }
+void TaskFeed::pump() { dispatcher_.pump(Clock::now()); }
+
+void TaskFeed::tick(TimePoint now) {
+  const TaskCounts& c = dispatcher_.counts();
+  const uint64_t finished = c.ok + c.failed + c.dead;
+  const double seconds = seconds_between(last_tick_, now);
+  metrics_.tasks_per_s =
+      seconds > 0 ? static_cast<double>(finished - finished_at_last_tick_) / seconds : 0;
+  metrics_.recent = metrics_.run_time.since(at_last_tick_);
+  at_last_tick_ = metrics_.run_time;
+  finished_at_last_tick_ = finished;
+  last_tick_ = now;
+}
 
 void TaskFeed::finished(FinishedTask&& task) {
+  if (task.outcome != TaskOutcome::kDead) metrics_.run_time.observe(task.run_time);
   if (task.submitter != 0) {
     if (auto it = submitters_.find(task.submitter); it != submitters_.end()) {
       uint64_t id = task.submitter;
@@ -599,7 +683,7 @@ void TaskFeed::write_sink(const FinishedTask& task) {
 
 void TaskFeed::after_results() {
   feed_source();
-  dispatcher_.pump();
+  dispatcher_.pump(Clock::now());
   if (notifying_ || listeners_.empty()) return;
   notifying_ = true;
   std::vector<std::function<bool()>> pending;
@@ -646,7 +730,8 @@ uint32_t TaskFeed::capacity() const {
 void TaskFeed::retire(const std::string& why) {
   if (retired_) return;
   retired_ = true;
-  events_ = FeedEvents{[](uint32_t) {}, [](uint32_t, const std::string&) {}};
+  events_ = FeedEvents{[](uint32_t) {}, [](uint32_t, const std::string&, const char*) {},
+                       [](uint32_t) {}};
   ticker_.reset();
   source_file_.reset();
   source_next_ = job_.source.to;

@@ -41,6 +41,8 @@ class TaskFeed : public JobFeed {
   void pump() override;
   std::vector<SharedReading> shared() const override;
   uint32_t capacity() const override;
+  void tick(TimePoint now) override;
+  const FeedMetrics& metrics() const override { return metrics_; }
   void retire(const std::string& why) override;
   bool retired() const override { return retired_; }
 
@@ -52,7 +54,8 @@ class TaskFeed : public JobFeed {
   void after_results();  // pump, then tell the listeners
   void feed_source();    // moves source tasks into the queue while there is room
   void write_sink(const FinishedTask& task);
-  void watch_timeouts();
+  // queue.task_timeout and health.heartbeat_timeout, on one ticker.
+  void watch();
 
   boost::asio::io_context& io_;
   config::JobSpec job_;
@@ -71,6 +74,10 @@ class TaskFeed : public JobFeed {
   struct SourceFile;
   std::unique_ptr<SourceFile> source_file_;
   int sink_fd_ = -1;
+  FeedMetrics metrics_;
+  Histogram at_last_tick_;
+  uint64_t finished_at_last_tick_ = 0;
+  TimePoint last_tick_ = Clock::now();
   bool retired_ = false;
   // queue.task_timeout: the task each worker runs, and since when.
   struct Ticker;

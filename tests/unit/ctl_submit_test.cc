@@ -272,14 +272,16 @@ TEST(CtlTaskReplyTest, StatsTextHasALinePerJobWithAlignedCounters) {
                     {"ok", 980},
                     {"failed", 3},
                     {"redelivered", 1},
-                    {"dead", 3}}},
+                    {"dead", 3},
+                    {"tasks_per_s", 1234.4},
+                    {"latency_us", {{"p50", 850.0}, {"p99", 12345.0}, {"count", 983}}}}},
                   {"web", {{"submitted", 0}, {"queued", 0}, {"ok", 0}}}}}};
   Output output = reply_of("stats", {}, reply);
   EXPECT_EQ(output.out,
             "primes  submitted 1000  queued 10  in_flight 4  ok 980  failed 3  redelivered 1  "
-            "dead 3\n"
+            "dead 3  tasks/s 1234  p50 850us  p99 12.3ms\n"
             "web     submitted 0     queued 0   in_flight -  ok 0    failed -  redelivered -  "
-            "dead -\n");
+            "dead -  tasks/s -     p50 -      p99 -\n");
   EXPECT_EQ(output.exit_code, kExitOk);
   Json json = Json::parse(reply_of("stats", {}, reply, Format::kJson).out);
   Json expected = reply;

@@ -10,6 +10,8 @@
 namespace corral::daemon {
 namespace {
 
+const TimePoint kNow{};
+
 struct FakePort : WorkerPort {
   bool can_send(size_t) const override { return open; }
   void send(uint64_t id, std::string_view payload) override {
@@ -43,15 +45,15 @@ TEST_F(DispatcherTest, KeepsToPrefetchAndSpreadsOverWorkers) {
   submit(5);
   d.attach(0, &a);
   d.attach(1, &b);
-  d.pump();
+  d.pump(kNow);
   EXPECT_EQ(a.sent.size(), 2u);
   EXPECT_EQ(b.sent.size(), 2u);
   EXPECT_EQ(d.queued(), 1u);
   EXPECT_EQ(d.in_flight(), 4u);
   EXPECT_EQ(a.flushes, 1);
   EXPECT_TRUE(d.balanced());
-  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "r"));
-  d.pump();
+  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "r", kNow));
+  d.pump(kNow);
   EXPECT_EQ(a.sent.size() + b.sent.size(), 5u);
   EXPECT_TRUE(d.balanced());
   ASSERT_EQ(finished.size(), 1u);
@@ -63,7 +65,7 @@ TEST_F(DispatcherTest, KeepsToPrefetchAndSpreadsOverWorkers) {
 TEST_F(DispatcherTest, ATaskOfADeadWorkerIsRedeliveredFirst) {
   submit(3);
   d.attach(0, &a);
-  d.pump();
+  d.pump(kNow);
   uint64_t first = a.sent[0].first;
   d.worker_gone(0, "killed by SIGKILL");
   EXPECT_EQ(d.counts().redelivered, 2u);
@@ -71,9 +73,9 @@ TEST_F(DispatcherTest, ATaskOfADeadWorkerIsRedeliveredFirst) {
   EXPECT_EQ(d.queued(), 3u);
   EXPECT_TRUE(d.balanced());
   d.attach(0, &b);
-  d.pump();
+  d.pump(kNow);
   EXPECT_EQ(b.sent[0].first, first);  // the oldest goes out again first
-  EXPECT_TRUE(d.result(0, first, true, "done"));
+  EXPECT_TRUE(d.result(0, first, true, "done", kNow));
   EXPECT_EQ(finished.back().attempts, 2u);
 }
 
@@ -81,7 +83,7 @@ TEST_F(DispatcherTest, ATaskThatKillsEveryWorkerIsDeadAfterMaxAttempts) {
   d.submit("poison", 0, 0);
   for (int attempt = 0; attempt < 2; ++attempt) {
     d.attach(0, &a);
-    d.pump();
+    d.pump(kNow);
     d.worker_gone(0, "killed by SIGABRT");
     EXPECT_TRUE(d.balanced());
   }
@@ -101,19 +103,19 @@ TEST_F(DispatcherTest, ATaskThatKillsEveryWorkerIsDeadAfterMaxAttempts) {
 TEST_F(DispatcherTest, OnlyTheTaskAWorkerWasRunningIsChargedForItsDeath) {
   submit(2);
   d.attach(0, &a);
-  d.pump();
+  d.pump(kNow);
   uint64_t running = a.sent[0].first, waiting = a.sent[1].first;
   d.worker_gone(0, "killed by SIGABRT");
   d.attach(0, &b);
-  d.pump();
+  d.pump(kNow);
   d.worker_gone(0, "killed by SIGABRT");  // the running one is dead now (2 attempts)
   ASSERT_EQ(finished.size(), 1u);
   EXPECT_EQ(finished[0].id, running);
   EXPECT_TRUE(d.pending(waiting));
   FakePort c;
   d.attach(0, &c);
-  d.pump();
-  EXPECT_TRUE(d.result(0, waiting, true, "fine"));
+  d.pump(kNow);
+  EXPECT_TRUE(d.result(0, waiting, true, "fine", kNow));
   EXPECT_EQ(finished.back().attempts, 1u);
   EXPECT_TRUE(d.balanced());
 }
@@ -121,8 +123,8 @@ TEST_F(DispatcherTest, OnlyTheTaskAWorkerWasRunningIsChargedForItsDeath) {
 TEST_F(DispatcherTest, FailedResultsAreFinalAndKeptAsDeadLetters) {
   submit(1);
   d.attach(0, &a);
-  d.pump();
-  EXPECT_TRUE(d.result(0, a.sent[0].first, false, "bad input"));
+  d.pump(kNow);
+  EXPECT_TRUE(d.result(0, a.sent[0].first, false, "bad input", kNow));
   EXPECT_EQ(d.counts().failed, 1u);
   EXPECT_EQ(d.dead_letters().at(0).outcome, TaskOutcome::kFailed);
   EXPECT_EQ(d.dead_letters().at(0).reason, "bad input");
@@ -133,10 +135,10 @@ TEST_F(DispatcherTest, AResultForATaskTheWorkerDoesNotHoldIsRefused) {
   submit(2);
   d.attach(0, &a);
   d.attach(1, &b);
-  d.pump();
-  EXPECT_FALSE(d.result(0, b.sent[0].first, true, "x"));  // b's task
-  EXPECT_FALSE(d.result(0, 999, true, "x"));
-  EXPECT_FALSE(d.result(5, a.sent[0].first, true, "x"));
+  d.pump(kNow);
+  EXPECT_FALSE(d.result(0, b.sent[0].first, true, "x", kNow));  // b's task
+  EXPECT_FALSE(d.result(0, 999, true, "x", kNow));
+  EXPECT_FALSE(d.result(5, a.sent[0].first, true, "x", kNow));
   EXPECT_TRUE(finished.empty());
   EXPECT_TRUE(d.balanced());
 }
@@ -144,20 +146,20 @@ TEST_F(DispatcherTest, AResultForATaskTheWorkerDoesNotHoldIsRefused) {
 TEST_F(DispatcherTest, ResultsMayComeOutOfOrder) {
   submit(2);
   d.attach(0, &a);
-  d.pump();
+  d.pump(kNow);
   EXPECT_EQ(d.oldest(0), a.sent[0].first);
-  EXPECT_TRUE(d.result(0, a.sent[1].first, true, "2"));
-  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "1"));
+  EXPECT_TRUE(d.result(0, a.sent[1].first, true, "2", kNow));
+  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "1", kNow));
   EXPECT_EQ(d.held_by(0), 0u);
 }
 
 TEST_F(DispatcherTest, ADetachedWorkerGetsNothingNewButKeepsWhatItHolds) {
   submit(4);
   d.attach(0, &a);
-  d.pump();
+  d.pump(kNow);
   d.detach(0);
-  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "ok"));
-  d.pump();
+  EXPECT_TRUE(d.result(0, a.sent[0].first, true, "ok", kNow));
+  d.pump(kNow);
   EXPECT_EQ(a.sent.size(), 2u);
   EXPECT_EQ(d.queued(), 2u);
 }
@@ -167,7 +169,7 @@ TEST_F(DispatcherTest, APortWithoutRoomIsSkipped) {
   a.open = false;
   d.attach(0, &a);
   d.attach(1, &b);
-  d.pump();
+  d.pump(kNow);
   EXPECT_TRUE(a.sent.empty());
   EXPECT_EQ(b.sent.size(), 2u);
 }
@@ -176,7 +178,7 @@ TEST_F(DispatcherTest, CapacityMakesTheQueueFull) {
   submit(100);
   EXPECT_TRUE(d.full());
   d.attach(0, &a);
-  d.pump();
+  d.pump(kNow);
   EXPECT_FALSE(d.full());
 }
 
@@ -184,8 +186,8 @@ TEST_F(DispatcherTest, OrphanedTasksGoToTheSink) {
   submit(1);
   d.orphan(7);
   d.attach(0, &a);
-  d.pump();
-  d.result(0, a.sent[0].first, true, "x");
+  d.pump(kNow);
+  d.result(0, a.sent[0].first, true, "x", kNow);
   EXPECT_EQ(finished[0].submitter, 0u);
 }
 
@@ -201,8 +203,8 @@ TEST_F(DispatcherTest, IdentityHoldsUnderARandomStorm) {
       d.worker_gone(w, "chaos");
       ports[w].sent.clear();
     }
-    if (action == 3 && d.oldest(w)) d.result(w, *d.oldest(w), std::rand() % 4 != 0, "r");
-    if (action == 4) d.pump();
+    if (action == 3 && d.oldest(w)) d.result(w, *d.oldest(w), std::rand() % 4 != 0, "r", kNow);
+    if (action == 4) d.pump(kNow);
     ASSERT_TRUE(d.balanced()) << "step " << step;
   }
 }

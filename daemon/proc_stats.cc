@@ -1,0 +1,101 @@
+#include "daemon/proc_stats.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <string>
+
+namespace corral::daemon {
+
+namespace {
+
+std::optional<uint64_t> number(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) return std::nullopt;
+  return value;
+}
+
+// The value of "KEY:   123 kB" in a status text.
+std::optional<uint64_t> status_field(std::string_view text, std::string_view key) {
+  size_t at = 0;
+  while ((at = text.find(key, at)) != std::string_view::npos) {
+    if ((at == 0 || text[at - 1] == '\n') && text.substr(at + key.size()).starts_with(":")) {
+      std::string_view rest = text.substr(at + key.size() + 1);
+      rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+      return number(rest);
+    }
+    at += key.size();
+  }
+  return std::nullopt;
+}
+
+// The whole of a small /proc file (one read is atomic for these).
+bool read_small(const std::string& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::array<char, 4096> buffer;
+  out.clear();
+  ssize_t n;
+  while ((n = ::read(fd, buffer.data(), buffer.size())) > 0) out.append(buffer.data(), size_t(n));
+  ::close(fd);
+  return n == 0 && !out.empty();
+}
+
+}  // namespace
+
+bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample) {
+  size_t close = text.rfind(')');
+  if (close == std::string_view::npos || ticks_per_second <= 0) return false;
+  // Field 3 (state) comes two characters after the ')'; count from there.
+  std::string_view rest = text.substr(close + 1);
+  uint64_t utime = 0, stime = 0, threads = 0;
+  int field = 2;
+  size_t pos = 0;
+  bool got = false;
+  while (pos < rest.size()) {
+    while (pos < rest.size() && rest[pos] == ' ') ++pos;
+    size_t end = rest.find(' ', pos);
+    if (end == std::string_view::npos) end = rest.size();
+    std::string_view word = rest.substr(pos, end - pos);
+    pos = end;
+    if (word.empty()) break;
+    ++field;
+    if (field == 14 || field == 15 || field == 20) {
+      auto value = number(word);
+      if (!value) return false;
+      (field == 14 ? utime : field == 15 ? stime : threads) = *value;
+      if (field == 20) {
+        got = true;
+        break;
+      }
+    }
+  }
+  if (!got) return false;
+  sample.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(ticks_per_second);
+  sample.threads = static_cast<uint32_t>(threads);
+  return true;
+}
+
+bool parse_status(std::string_view text, ProcSample& sample) {
+  auto rss = status_field(text, "VmRSS");
+  // A zombie or a kernel thread has no VmRSS: nothing resident.
+  sample.rss_bytes = rss ? *rss * 1024 : 0;
+  sample.voluntary_switches = status_field(text, "voluntary_ctxt_switches").value_or(0);
+  sample.involuntary_switches = status_field(text, "nonvoluntary_ctxt_switches").value_or(0);
+  return text.find("Name:") != std::string_view::npos;
+}
+
+std::optional<ProcSample> read_proc(pid_t pid) {
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  std::string base = "/proc/" + std::to_string(pid);
+  std::string text;
+  ProcSample sample;
+  if (!read_small(base + "/stat", text) || !parse_stat(text, ticks, sample)) return std::nullopt;
+  if (!read_small(base + "/status", text) || !parse_status(text, sample)) return std::nullopt;
+  return sample;
+}
+
+}  // namespace corral::daemon

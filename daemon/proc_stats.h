@@ -1,0 +1,32 @@
+// What /proc says of a process: CPU time, resident memory, threads and
+// context switches, read by the sampler each metrics.interval. The parsers
+// are pure (tests feed them text); read_proc() does the reading.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace corral::daemon {
+
+struct ProcSample {
+  double cpu_s = 0;        // user + system
+  uint64_t rss_bytes = 0;  // VmRSS
+  uint32_t threads = 0;
+  uint64_t voluntary_switches = 0;
+  uint64_t involuntary_switches = 0;
+};
+
+// /proc/PID/stat: utime and stime (fields 14 and 15, in clock ticks) and
+// num_threads (field 20). The command name (field 2) may hold spaces and
+// parentheses: fields are counted after its last ')'.
+bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample);
+// /proc/PID/status: VmRSS (kB), voluntary_ctxt_switches, nonvoluntary_ctxt_switches.
+bool parse_status(std::string_view text, ProcSample& sample);
+
+// Both files of PID; nullopt when it is gone or unreadable.
+std::optional<ProcSample> read_proc(pid_t pid);
+
+}  // namespace corral::daemon

@@ -128,6 +128,34 @@ TEST_F(SupervisorTest, FewerWorkersStopTheLastOnesAndKeepTheRest) {
   EXPECT_EQ(pids_of(supervisor, "pool"), std::vector<pid_t>{before[0]});
 }
 
+TEST_F(SupervisorTest, SamplesGiveCpuPercentAndEnforceLimitsMemory) {
+  config::JobSpec spec = job("web", 1);
+  spec.limits.memory = 100 << 20;
+  supervisor.add_job(spec);
+  supervisor.start_autostart();
+  pid_t pid = host.last_pid();
+  host.samples[pid] = ProcSample{1.0, 50 << 20, 3, 0, 0};
+  supervisor.sample();
+  host.advance(seconds(2));
+  host.samples[pid] = ProcSample{2.5, 60 << 20, 3, 0, 0};
+  supervisor.sample();
+  WorkerStatus s = supervisor.status(WorkerId{"web", 0});
+  EXPECT_DOUBLE_EQ(s.cpu_s, 2.5);
+  EXPECT_DOUBLE_EQ(s.cpu_percent, 75.0);  // 1.5 s of CPU in 2 s
+  EXPECT_EQ(s.rss_bytes, 60u << 20);
+  EXPECT_EQ(s.threads, 3u);
+  EXPECT_TRUE(host.processes.at(pid).signals.empty());
+
+  host.samples[pid] = ProcSample{3.0, 101 << 20, 3, 0, 0};
+  supervisor.sample();
+  EXPECT_EQ(host.processes.at(pid).signals, std::vector<int>{SIGTERM});  // restarted
+  EXPECT_EQ(supervisor.status(WorkerId{"web", 0}).enforced.at("memory"), 1u);
+  host.exit(pid, ExitStatus::killed(SIGTERM));
+  EXPECT_EQ(state("web", 0), State::kRunning);
+  EXPECT_NE(host.last_pid(), pid);
+  EXPECT_EQ(supervisor.status(WorkerId{"web", 0}).rss_bytes, 0u);  // no sample of it yet
+}
+
 TEST_F(SupervisorTest, KilledWorkerComesBackAfterTheInitialBackoff) {
   supervisor.add_job(job("web", 1));
   supervisor.start_autostart();

@@ -46,6 +46,7 @@ def main():
     corral_sock, super_sock = f"{d}/corral.sock", f"{d}/supervisor.sock"
     with open(f"{d}/corral.yaml", "w") as f:
         f.write(f"daemon:\n  socket: {corral_sock}\n  log_dir: {d}/logs\n"
+                f"  metrics: {{listen: \"off\"}}\n"
                 f"jobs:\n  sleepers:\n    command: [sleep, '1000']\n    workers: {args.workers}\n")
     with open(f"{d}/supervisord.conf", "w") as f:
         f.write(f"[unix_http_server]\nfile={super_sock}\n"

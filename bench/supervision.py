@@ -38,7 +38,7 @@ class Daemon:
         config = os.path.join(self.dir.name, "corral.yaml")
         with open(config, "w") as f:
             f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
-                    f"  log_level: warn\n{jobs}")
+                    f"  log_level: warn\n  metrics: {{listen: \"off\"}}\n{jobs}")
         self.argv = [os.path.join(build, "corrald"), "-c", config]
         self.proc = None
 

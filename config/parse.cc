@@ -117,14 +117,14 @@ bool valid_name(std::string_view name) {
          });
 }
 
-// HOST:PORT, HOST possibly a bracketed IPv6 address.
+// HOST:PORT, HOST possibly a bracketed IPv6 address; port 0 lets the kernel pick.
 bool valid_listen(std::string_view text) {
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return false;
   std::string_view host = text.substr(0, colon);
   if (host.front() == '[' && host.back() != ']') return false;
   auto port = parse_unsigned(text.substr(colon + 1));
-  return port && *port >= 1 && *port <= 65535;
+  return port && *port <= 65535;  // 0: any free port
 }
 
 // Where a map sits in the config, to name it in messages.

@@ -666,7 +666,9 @@ void Commands::stats(const Json& request, Reply reply) {
     j["rss_bytes"] = rss;
     out[job] = std::move(j);
   }
-  Json daemon{{"pid", getpid()}, {"version", protocol::kVersion}};
+  Json daemon{{"pid", getpid()},
+              {"version", protocol::kVersion},
+              {"metrics", metrics_address_.empty() ? Json(nullptr) : Json(metrics_address_)}};
   if (auto self = read_proc(getpid())) {
     daemon["cpu_s"] = self->cpu_s;
     daemon["rss_bytes"] = self->rss_bytes;

@@ -54,6 +54,8 @@ class Commands {
            ConfigLoader load = {}, config::DaemonSpec daemon = {});
 
   void handle(const protocol::Json& request, ConversationPtr conversation);
+  // Where /metrics is served ("" when off), for stats.
+  void set_metrics_address(std::string address) { metrics_address_ = std::move(address); }
   // For one-reply commands: answers through REPLY exactly once.
   void handle(const protocol::Json& request, Reply reply);
 
@@ -86,6 +88,7 @@ class Commands {
   Host& host_;
   std::function<void()> shutdown_;
   ConfigLoader load_;
+  std::string metrics_address_;
   config::DaemonSpec daemon_;
 };
 

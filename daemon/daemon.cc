@@ -18,6 +18,8 @@
 #include "config/parse.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
+#include "daemon/metrics_server.h"
+#include "daemon/prometheus.h"
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
 
@@ -128,6 +130,17 @@ int run_daemon(const config::Config& config) {
   if (std::string error = control.open(config.daemon); !error.empty()) {
     spdlog::error("control socket: {}", error);
     return kExitFatal;
+  }
+
+  std::unique_ptr<MetricsServer> metrics;
+  if (const auto& listen = config.daemon.metrics.listen) {
+    metrics = std::make_unique<MetricsServer>(io, [&] { return render_metrics(supervisor); });
+    if (std::string error = metrics->open(*listen); !error.empty()) {
+      spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)", error);
+      return kExitFatal;
+    }
+    commands.set_metrics_address(metrics->address());
+    spdlog::info("metrics on http://{}/metrics", metrics->address());
   }
 
   SignalReader signals(io, handled, [&](int sig) {

@@ -117,8 +117,11 @@ Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra)
 }
 
 void Daemon::rewrite_config(const std::string& jobs_yaml) {
+  // Tests run side by side: no fixed metrics port unless a test asks.
+  std::string metrics =
+      daemon_extra_.find("metrics:") == std::string::npos ? "  metrics: {listen: off}\n" : "";
   std::string config = "daemon:\n  socket: " + socket() + "\n  log_dir: " + log_dir() +
-                       "\n  log_level: debug\n" + daemon_extra_ + jobs_yaml;
+                       "\n  log_level: debug\n" + metrics + daemon_extra_ + jobs_yaml;
   write_file(this->config(), config);
 }
 

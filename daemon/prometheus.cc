@@ -1,0 +1,194 @@
+#include "daemon/prometheus.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "daemon/proc_stats.h"
+
+namespace corral::daemon {
+
+namespace {
+
+// Label values escape backslash, double quote and newline.
+std::string escape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string number(double value) {
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(value)) return "NaN";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
+class Writer {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+  // NAME{LABELS} VALUE; LABELS already rendered ("job=\"a\",worker=\"a:0\"").
+  void sample(std::string_view name, const std::string& labels, double value) {
+    out_.append(name);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    out_.append(" ").append(number(value)).append("\n");
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string label(std::string_view name, std::string_view value) {
+  return std::string(name) + "=\"" + escape(value) + "\"";
+}
+
+constexpr std::array kStates = {State::kStopped, State::kStarting, State::kRunning,
+                                State::kBackoff, State::kStopping, State::kExited,
+                                State::kFatal};
+
+}  // namespace
+
+std::string render_metrics(const Supervisor& supervisor) {
+  Writer w;
+  std::vector<WorkerStatus> workers;
+  auto all = supervisor.select({protocol::Target{}});
+  if (auto* ids = std::get_if<std::vector<WorkerId>>(&all)) {
+    for (const auto& id : *ids) workers.push_back(supervisor.status(id));
+  }
+  auto worker_labels = [](const WorkerStatus& s) {
+    return label("job", s.id.job) + "," + label("worker", s.id.str());
+  };
+
+  w.family("corral_worker_state", "gauge",
+           "1 for the state the worker is in, 0 for the others (supervisord's states)");
+  for (const auto& s : workers) {
+    for (State state : kStates) {
+      w.sample("corral_worker_state", worker_labels(s) + "," + label("state", to_string(state)),
+               s.state == state ? 1 : 0);
+    }
+  }
+  w.family("corral_worker_up", "gauge", "1 while the worker has a process");
+  for (const auto& s : workers) w.sample("corral_worker_up", worker_labels(s), s.pid > 0 ? 1 : 0);
+  w.family("corral_worker_cpu_seconds_total", "counter",
+           "user and system CPU seconds of the worker's current process");
+  for (const auto& s : workers)
+    w.sample("corral_worker_cpu_seconds_total", worker_labels(s), s.cpu_s);
+  w.family("corral_worker_resident_memory_bytes", "gauge",
+           "resident memory of the worker's current process");
+  for (const auto& s : workers) {
+    w.sample("corral_worker_resident_memory_bytes", worker_labels(s),
+             static_cast<double>(s.rss_bytes));
+  }
+  w.family("corral_worker_threads", "gauge", "threads of the worker's current process");
+  for (const auto& s : workers) w.sample("corral_worker_threads", worker_labels(s), s.threads);
+  w.family("corral_worker_restarts_total", "counter",
+           "restarts of the worker after its process ended");
+  for (const auto& s : workers) {
+    w.sample("corral_worker_restarts_total", worker_labels(s), static_cast<double>(s.restarts));
+  }
+  w.family("corral_worker_enforced_total", "counter",
+           "kills and restarts corral decided, by reason (memory, max_tasks, heartbeat, "
+           "task_timeout, protocol)");
+  for (const auto& s : workers) {
+    for (const auto& [reason, n] : s.enforced) {
+      w.sample("corral_worker_enforced_total", worker_labels(s) + "," + label("reason", reason),
+               static_cast<double>(n));
+    }
+  }
+  w.family("corral_worker_tasks_total", "counter", "tasks the worker finished, by status");
+  for (const auto& s : workers) {
+    w.sample("corral_worker_tasks_total", worker_labels(s) + "," + label("status", "ok"),
+             static_cast<double>(s.tasks_ok));
+    w.sample("corral_worker_tasks_total", worker_labels(s) + "," + label("status", "failed"),
+             static_cast<double>(s.tasks_failed));
+  }
+
+  struct JobFeedRef {
+    std::string name;
+    std::shared_ptr<JobFeed> feed;
+  };
+  std::vector<JobFeedRef> feeds;
+  for (const auto& name : supervisor.job_names()) {
+    if (auto feed = supervisor.feed(name)) feeds.push_back({name, std::move(feed)});
+  }
+  w.family("corral_job_tasks_total", "counter",
+           "tasks of the job by status: submitted, ok, failed, dead, redelivered");
+  for (const auto& [name, feed] : feeds) {
+    const TaskCounts& c = feed->dispatcher().counts();
+    for (auto [status, n] :
+         {std::pair{"submitted", c.submitted}, std::pair{"ok", c.ok}, std::pair{"failed", c.failed},
+          std::pair{"dead", c.dead}, std::pair{"redelivered", c.redelivered}}) {
+      w.sample("corral_job_tasks_total", label("job", name) + "," + label("status", status),
+               static_cast<double>(n));
+    }
+  }
+  w.family("corral_job_queue_depth", "gauge", "tasks queued, not yet handed to a worker");
+  for (const auto& [name, feed] : feeds) {
+    w.sample("corral_job_queue_depth", label("job", name),
+             static_cast<double>(feed->dispatcher().queued()));
+  }
+  w.family("corral_job_in_flight", "gauge", "tasks handed to workers and not answered yet");
+  for (const auto& [name, feed] : feeds) {
+    w.sample("corral_job_in_flight", label("job", name),
+             static_cast<double>(feed->dispatcher().in_flight()));
+  }
+  w.family("corral_job_tasks_per_second", "gauge",
+           "tasks finished per second over the last metrics interval");
+  for (const auto& [name, feed] : feeds) {
+    w.sample("corral_job_tasks_per_second", label("job", name), feed->metrics().tasks_per_s);
+  }
+  w.family("corral_job_task_duration_seconds", "histogram",
+           "from a task's dispatch to a worker until its result");
+  for (const auto& [name, feed] : feeds) {
+    const Histogram& h = feed->metrics().run_time;
+    uint64_t cumulative = 0;
+    // Every other bucket: bounds at powers of two microseconds.
+    for (size_t i = 0; i + 1 < Histogram::kBuckets; ++i) {
+      cumulative += h.bucket(i);
+      if (i % 2 != 0) continue;
+      w.sample("corral_job_task_duration_seconds_bucket",
+               label("job", name) + "," + label("le", number(Histogram::upper_bound_s(i))),
+               static_cast<double>(cumulative));
+    }
+    w.sample("corral_job_task_duration_seconds_bucket",
+             label("job", name) + "," + label("le", "+Inf"), static_cast<double>(h.count()));
+    w.sample("corral_job_task_duration_seconds_sum", label("job", name), h.sum_s());
+    w.sample("corral_job_task_duration_seconds_count", label("job", name),
+             static_cast<double>(h.count()));
+  }
+  w.family("corral_job_shared_value", "gauge",
+           "the job's shared values, and each element of its shared arrays (label index)");
+  for (const auto& [name, feed] : feeds) {
+    for (const SharedReading& r : feed->shared()) {
+      for (size_t i = 0; i < r.values.size(); ++i) {
+        std::string labels = label("job", name) + "," + label("name", r.name);
+        if (r.is_array) labels += "," + label("index", std::to_string(i));
+        w.sample("corral_job_shared_value", labels, r.values[i]);
+      }
+    }
+  }
+
+  auto self = read_proc(getpid());
+  w.family("corral_daemon_resident_memory_bytes", "gauge", "resident memory of corrald");
+  w.sample("corral_daemon_resident_memory_bytes", "",
+           self ? static_cast<double>(self->rss_bytes) : 0);
+  w.family("corral_daemon_cpu_seconds_total", "counter", "user and system CPU seconds of corrald");
+  w.sample("corral_daemon_cpu_seconds_total", "", self ? self->cpu_s : 0);
+  return w.take();
+}
+
+}  // namespace corral::daemon

@@ -477,6 +477,34 @@ Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format
   return plan;
 }
 
+constexpr std::array kTopOptions = {OptionSpec{"--interval", true}};
+
+Plan plan_top(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kTopOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  if (!operands.words.empty()) {
+    plan.local = usage_error(&self, "top: unexpected argument '" + operands.words.front() + "'");
+    return plan;
+  }
+  std::chrono::milliseconds interval{1000};
+  for (const auto& [name, value] : operands.options) {
+    auto duration = config::parse_duration(value);
+    if (!duration || duration->count() <= 0) {
+      plan.local = usage_error(
+          &self, "top: invalid --interval '" + value + "' (expected a duration like 500ms or 2s)");
+      return plan;
+    }
+    interval = *duration;
+  }
+  plan.request = Json{{"cmd", "stats"}};
+  plan.top = interval;
+  return plan;
+}
+
 constexpr std::array kWaitOptions = {OptionSpec{"--running", false}, OptionSpec{"--drained", false},
                                      OptionSpec{"--timeout", true}};
 
@@ -966,6 +994,13 @@ constexpr std::array kCommands = {
             "Empties the stdout and stderr log files of each worker of the TARGETs\n"
             "(LOG_DIR/JOB-INDEX.out.log and .err.log; rotated copies are kept).",
             plan_required_targets, format_action},
+    Command{"top", "[--interval D]", "a live view of jobs and workers",
+            "A full-screen view refreshed every D (default 1s): per job its running\n"
+            "workers, CPU %, RSS, tasks/s, queue depth, p99 task latency over the last\n"
+            "metrics interval and restarts, with history bars of tasks/s and CPU %; per\n"
+            "worker its state, pid, CPU %, RSS, tasks and restarts. q or Ctrl-C quits,\n"
+            "space refreshes at once. With stdout not a terminal it prints one screen.",
+            plan_top, nullptr},
     Command{"tail", "[-f] [--stderr] [-n N] JOB:INDEX", "show the captured output of a worker",
             "Prints the last N lines (default 10) of the worker's captured stdout, or of\n"
             "its stderr with --stderr. -f then prints what the worker writes as it comes,\n"
@@ -1114,7 +1149,7 @@ namespace {
 bool takes_next_word(std::string_view arg) {
   for (std::span<const OptionSpec> options :
        {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
-        std::span<const OptionSpec>(kTailOptions)}) {
+        std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kTopOptions)}) {
     for (const OptionSpec& option : options) {
       if (option.takes_value && option.name == arg) return true;
     }

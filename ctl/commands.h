@@ -5,6 +5,7 @@
 // function that a unit test can check.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,6 +50,8 @@ struct Plan {
   // Set for tail: corrald answers with {"ok": true}, then {"data": TEXT}
   // lines printed as they come, until {"end": true} (never, with -f).
   bool stream = false;
+  // Set for top: run the live view (ctl/top.h), refreshing this often.
+  std::optional<std::chrono::milliseconds> top;
   // How to show the outcome: the global --json, or a --json after the command.
   Format format = Format::kText;
 };

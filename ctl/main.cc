@@ -22,6 +22,7 @@
 #include "ctl/client.h"
 #include "ctl/commands.h"
 #include "ctl/shell.h"
+#include "ctl/top.h"
 #include "protocol/control.h"
 
 namespace {
@@ -151,6 +152,7 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
     return emit({"", err, protocol::kExitUsage});
   }
 
+  if (plan.top) return ctl::run_top(socket.path, *plan.top);
   auto client = ctl::Client::connect(socket.path);
   if (!client) return emit(ctl::format_client_error(plan, client.error(), plan.format));
   if (plan.submit) return submit(*client, plan, file, plan.format);

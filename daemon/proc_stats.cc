@@ -32,15 +32,16 @@ std::optional<uint64_t> status_field(std::string_view text, std::string_view key
   return std::nullopt;
 }
 
-// The whole of a small /proc file (one read is atomic for these).
-bool read_small(const std::string& path, std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+// The whole of a small /proc file from offset 0 (the kernel makes it anew).
+bool read_whole(int fd, std::string& out) {
   std::array<char, 4096> buffer;
   out.clear();
   ssize_t n;
-  while ((n = ::read(fd, buffer.data(), buffer.size())) > 0) out.append(buffer.data(), size_t(n));
-  ::close(fd);
+  off_t at = 0;
+  while ((n = ::pread(fd, buffer.data(), buffer.size(), at)) > 0) {
+    out.append(buffer.data(), size_t(n));
+    at += n;
+  }
   return n == 0 && !out.empty();
 }
 
@@ -88,14 +89,25 @@ bool parse_status(std::string_view text, ProcSample& sample) {
   return text.find("Name:") != std::string_view::npos;
 }
 
-std::optional<ProcSample> read_proc(pid_t pid) {
+ProcReader::~ProcReader() {
+  if (stat_fd_ >= 0) ::close(stat_fd_);
+  if (status_fd_ >= 0) ::close(status_fd_);
+}
+
+std::optional<ProcSample> ProcReader::read() {
   static const long ticks = sysconf(_SC_CLK_TCK);
-  std::string base = "/proc/" + std::to_string(pid);
-  std::string text;
+  if (stat_fd_ < 0) {
+    std::string base = "/proc/" + std::to_string(pid_);
+    stat_fd_ = ::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    status_fd_ = ::open((base + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+    if (stat_fd_ < 0 || status_fd_ < 0) return std::nullopt;
+  }
   ProcSample sample;
-  if (!read_small(base + "/stat", text) || !parse_stat(text, ticks, sample)) return std::nullopt;
-  if (!read_small(base + "/status", text) || !parse_status(text, sample)) return std::nullopt;
+  if (!read_whole(stat_fd_, buffer_) || !parse_stat(buffer_, ticks, sample)) return std::nullopt;
+  if (!read_whole(status_fd_, buffer_) || !parse_status(buffer_, sample)) return std::nullopt;
   return sample;
 }
+
+std::optional<ProcSample> read_proc(pid_t pid) { return ProcReader(pid).read(); }
 
 }  // namespace corral::daemon

@@ -52,8 +52,14 @@ class Writer {
   std::string out_;
 };
 
-std::string label(std::string_view name, std::string_view value) {
-  return std::string(name) + "=\"" + escape(value) + "\"";
+// NAME="VALUE",... for each pair.
+std::string labels(std::initializer_list<std::pair<std::string_view, std::string_view>> pairs) {
+  std::string out;
+  for (const auto& [name, value] : pairs) {
+    if (!out.empty()) out += ',';
+    out.append(name).append("=\"").append(escape(value)).append("\"");
+  }
+  return out;
 }
 
 constexpr std::array kStates = {State::kStopped, State::kStarting, State::kRunning,
@@ -69,15 +75,18 @@ std::string render_metrics(const Supervisor& supervisor) {
   if (auto* ids = std::get_if<std::vector<WorkerId>>(&all)) {
     for (const auto& id : *ids) workers.push_back(supervisor.status(id));
   }
-  auto worker_labels = [](const WorkerStatus& s) {
-    return label("job", s.id.job) + "," + label("worker", s.id.str());
+  auto worker_labels = [](const WorkerStatus& s, std::string_view name = {},
+                          std::string_view value = {}) {
+    const std::string worker = s.id.str();
+    if (name.empty()) return labels({{"job", s.id.job}, {"worker", worker}});
+    return labels({{"job", s.id.job}, {"worker", worker}, {name, value}});
   };
 
   w.family("corral_worker_state", "gauge",
            "1 for the state the worker is in, 0 for the others (supervisord's states)");
   for (const auto& s : workers) {
     for (State state : kStates) {
-      w.sample("corral_worker_state", worker_labels(s) + "," + label("state", to_string(state)),
+      w.sample("corral_worker_state", worker_labels(s, "state", to_string(state)),
                s.state == state ? 1 : 0);
     }
   }
@@ -105,15 +114,15 @@ std::string render_metrics(const Supervisor& supervisor) {
            "task_timeout, protocol)");
   for (const auto& s : workers) {
     for (const auto& [reason, n] : s.enforced) {
-      w.sample("corral_worker_enforced_total", worker_labels(s) + "," + label("reason", reason),
+      w.sample("corral_worker_enforced_total", worker_labels(s, "reason", reason),
                static_cast<double>(n));
     }
   }
   w.family("corral_worker_tasks_total", "counter", "tasks the worker finished, by status");
   for (const auto& s : workers) {
-    w.sample("corral_worker_tasks_total", worker_labels(s) + "," + label("status", "ok"),
+    w.sample("corral_worker_tasks_total", worker_labels(s, "status", "ok"),
              static_cast<double>(s.tasks_ok));
-    w.sample("corral_worker_tasks_total", worker_labels(s) + "," + label("status", "failed"),
+    w.sample("corral_worker_tasks_total", worker_labels(s, "status", "failed"),
              static_cast<double>(s.tasks_failed));
   }
 
@@ -132,24 +141,24 @@ std::string render_metrics(const Supervisor& supervisor) {
     for (auto [status, n] :
          {std::pair{"submitted", c.submitted}, std::pair{"ok", c.ok}, std::pair{"failed", c.failed},
           std::pair{"dead", c.dead}, std::pair{"redelivered", c.redelivered}}) {
-      w.sample("corral_job_tasks_total", label("job", name) + "," + label("status", status),
+      w.sample("corral_job_tasks_total", labels({{"job", name}, {"status", status}}),
                static_cast<double>(n));
     }
   }
   w.family("corral_job_queue_depth", "gauge", "tasks queued, not yet handed to a worker");
   for (const auto& [name, feed] : feeds) {
-    w.sample("corral_job_queue_depth", label("job", name),
+    w.sample("corral_job_queue_depth", labels({{"job", name}}),
              static_cast<double>(feed->dispatcher().queued()));
   }
   w.family("corral_job_in_flight", "gauge", "tasks handed to workers and not answered yet");
   for (const auto& [name, feed] : feeds) {
-    w.sample("corral_job_in_flight", label("job", name),
+    w.sample("corral_job_in_flight", labels({{"job", name}}),
              static_cast<double>(feed->dispatcher().in_flight()));
   }
   w.family("corral_job_tasks_per_second", "gauge",
            "tasks finished per second over the last metrics interval");
   for (const auto& [name, feed] : feeds) {
-    w.sample("corral_job_tasks_per_second", label("job", name), feed->metrics().tasks_per_s);
+    w.sample("corral_job_tasks_per_second", labels({{"job", name}}), feed->metrics().tasks_per_s);
   }
   w.family("corral_job_task_duration_seconds", "histogram",
            "from a task's dispatch to a worker until its result");
@@ -161,13 +170,13 @@ std::string render_metrics(const Supervisor& supervisor) {
       cumulative += h.bucket(i);
       if (i % 2 != 0) continue;
       w.sample("corral_job_task_duration_seconds_bucket",
-               label("job", name) + "," + label("le", number(Histogram::upper_bound_s(i))),
+               labels({{"job", name}, {"le", number(Histogram::upper_bound_s(i))}}),
                static_cast<double>(cumulative));
     }
-    w.sample("corral_job_task_duration_seconds_bucket",
-             label("job", name) + "," + label("le", "+Inf"), static_cast<double>(h.count()));
-    w.sample("corral_job_task_duration_seconds_sum", label("job", name), h.sum_s());
-    w.sample("corral_job_task_duration_seconds_count", label("job", name),
+    w.sample("corral_job_task_duration_seconds_bucket", labels({{"job", name}, {"le", "+Inf"}}),
+             static_cast<double>(h.count()));
+    w.sample("corral_job_task_duration_seconds_sum", labels({{"job", name}}), h.sum_s());
+    w.sample("corral_job_task_duration_seconds_count", labels({{"job", name}}),
              static_cast<double>(h.count()));
   }
   w.family("corral_job_shared_value", "gauge",
@@ -175,9 +184,11 @@ std::string render_metrics(const Supervisor& supervisor) {
   for (const auto& [name, feed] : feeds) {
     for (const SharedReading& r : feed->shared()) {
       for (size_t i = 0; i < r.values.size(); ++i) {
-        std::string labels = label("job", name) + "," + label("name", r.name);
-        if (r.is_array) labels += "," + label("index", std::to_string(i));
-        w.sample("corral_job_shared_value", labels, r.values[i]);
+        const std::string index = std::to_string(i);
+        w.sample("corral_job_shared_value",
+                 r.is_array ? labels({{"job", name}, {"name", r.name}, {"index", index}})
+                            : labels({{"job", name}, {"name", r.name}}),
+                 r.values[i]);
       }
     }
   }

@@ -66,9 +66,10 @@ struct Pipe {
 }  // namespace
 
 struct SystemHost::Watch {
-  Watch(asio::io_context& io, int pidfd) : pidfd(io, pidfd) {}
+  Watch(asio::io_context& io, pid_t pid, int pidfd) : pidfd(io, pidfd), proc(pid) {}
   asio::posix::stream_descriptor pidfd;
   std::function<void(ExitStatus)> on_exit;
+  ProcReader proc;  // its /proc files, closed when it is reaped
 };
 
 SystemHost::SystemHost(asio::io_context& io, rlimit nofile_default)
@@ -120,7 +121,7 @@ SpawnResult SystemHost::spawn(const SpawnRequest& request,
 }
 
 void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)> on_exit) {
-  auto watch = std::make_unique<Watch>(io_, pidfd);
+  auto watch = std::make_unique<Watch>(io_, pid, pidfd);
   watch->on_exit = std::move(on_exit);
   Watch* w = watch.get();
   watches_[pid] = std::move(watch);
@@ -163,6 +164,12 @@ void SystemHost::signal_group(pid_t pid, int signal) {
   if (syscall(SYS_pidfd_send_signal, fd, signal, nullptr, 0) < 0 && errno != ESRCH) {
     spdlog::warn("cannot signal pid {}: {}", pid, strerror(errno));
   }
+}
+
+std::optional<ProcSample> SystemHost::sample_process(pid_t pid) {
+  auto it = watches_.find(pid);
+  if (it == watches_.end()) return std::nullopt;
+  return it->second->proc.read();
 }
 
 std::string SystemHost::signal_process(pid_t pid, int signal) {

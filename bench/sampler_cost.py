@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""corrald's CPU while its sampler reads /proc for N idle workers every interval.
+
+Starts corrald with one job of N `sleep` workers (metrics.interval 1s, the
+/metrics endpoint off), waits until they are all RUNNING, then measures
+corrald's CPU time (utime + stime from /proc) over --seconds, once with the
+sampler at 1s and once with it at 1h (no sampling: the baseline).
+
+    bench/sampler_cost.py [--build build] [--workers 1000] [--seconds 30]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def measure(build, workers, interval, seconds):
+    with tempfile.TemporaryDirectory(prefix="corral-bench-sampler-") as d:
+        sock = f"{d}/corral.sock"
+        with open(f"{d}/corral.yaml", "w") as f:
+            f.write(f"daemon:\n  socket: {sock}\n  log_dir: {d}/logs\n  log_level: warn\n"
+                    f"  metrics: {{listen: \"off\", interval: {interval}}}\n"
+                    f"jobs:\n  idle:\n    command: [sleep, '100000']\n    workers: {workers}\n"
+                    "    start: {settle: 0s}\n")
+        daemon = subprocess.Popen([f"{build}/corrald", "-c", f"{d}/corral.yaml"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ctl = [f"{build}/corralctl", "-s", sock]
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                done = subprocess.run(ctl + ["wait", "idle", "--running", "--timeout", "1s"],
+                                      capture_output=True)
+                if done.returncode == 0:
+                    break
+                time.sleep(0.2)
+            else:
+                sys.exit("the workers did not all start")
+            time.sleep(2)  # let the start settle
+            c0, t0 = cpu_seconds(daemon.pid), time.monotonic()
+            time.sleep(seconds)
+            c1, t1 = cpu_seconds(daemon.pid), time.monotonic()
+            stats = json.loads(subprocess.run(ctl + ["--json", "stats"], capture_output=True,
+                                              check=True).stdout)
+            return 100 * (c1 - c0) / (t1 - t0), stats["daemon"].get("rss_bytes", 0)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--workers", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    sampling, rss = measure(args.build, args.workers, "1s", args.seconds)
+    idle, _ = measure(args.build, args.workers, "1h", args.seconds)
+    print(f"## corrald CPU with {args.workers} idle workers, over {args.seconds:.0f} s\n")
+    print("| sampler | corrald CPU | corrald RSS |")
+    print("|---|---|---|")
+    print(f"| every 1s | {sampling:.2f}% | {rss / 2**20:.1f} MiB |")
+    print(f"| off (1h) | {idle:.2f}% | |")
+    print(f"\nsampling {args.workers} workers costs {sampling - idle:.2f}% of one CPU, "
+          f"{(sampling - idle) * 10 / args.workers * 1000:.1f} us per worker per sample")
+    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+
+
+if __name__ == "__main__":
+    main()

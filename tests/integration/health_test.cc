@@ -2,7 +2,9 @@
 // /proc has them, heartbeats, limits.memory, limits.max_tasks, cpus: auto.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -145,6 +147,24 @@ TEST(HealthTest, CpusAutoPinsWorkerIToCpuIModN) {
     EXPECT_EQ(CPU_COUNT(&set), 1) << name;
     EXPECT_TRUE(CPU_ISSET(cpus[static_cast<size_t>(i) % cpus.size()], &set)) << name;
   }
+}
+
+TEST(HealthTest, NiceNofileAndUserAreSetInTheWorker) {
+  if (geteuid() != 0) GTEST_SKIP() << "user: needs root";
+  Daemon d(R"yaml(jobs:
+  limited:
+    command: [sh, -c, 'echo "uid=$(id -u) nofile=$(ulimit -n) nice=$(nice)"; exec sleep 1000']
+    user: nobody
+    cwd: /
+    limits: {nice: 5, nofile: 256}
+)yaml");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  std::string expected = "uid=" + std::to_string(nobody->pw_uid) + " nofile=256 nice=5";
+  ASSERT_TRUE(wait_until([&] {
+    return read_file(d.log_dir() + "/limited-0.out.log").find(expected) != std::string::npos;
+  })) << read_file(d.log_dir() + "/limited-0.out.log");
 }
 
 }  // namespace

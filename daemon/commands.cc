@@ -46,6 +46,7 @@ Json to_json(const WorkerStatus& s) {
   j["voluntary_switches"] = s.voluntary_switches;
   j["involuntary_switches"] = s.involuntary_switches;
   j["enforced"] = s.enforced;
+  j["exits"] = s.exits;
   return j;
 }
 

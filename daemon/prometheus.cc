@@ -109,6 +109,14 @@ std::string render_metrics(const Supervisor& supervisor) {
   for (const auto& s : workers) {
     w.sample("corral_worker_restarts_total", worker_labels(s), static_cast<double>(s.restarts));
   }
+  w.family("corral_worker_exits_total", "counter",
+           "ends of the worker's processes, by how they ended (exit N, or the signal)");
+  for (const auto& s : workers) {
+    for (const auto& [reason, n] : s.exits) {
+      w.sample("corral_worker_exits_total", worker_labels(s, "reason", reason),
+               static_cast<double>(n));
+    }
+  }
   w.family("corral_worker_enforced_total", "counter",
            "kills and restarts corral decided, by reason (memory, max_tasks, heartbeat, "
            "task_timeout, protocol)");

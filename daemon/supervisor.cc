@@ -11,6 +11,7 @@
 #include <set>
 
 #include "config/emit.h"
+#include "config/units.h"
 
 namespace corral::daemon {
 
@@ -33,6 +34,7 @@ struct Supervisor::Worker {
   TimePoint sampled_at{};
   double cpu_percent = 0;
   std::map<std::string, uint64_t> enforced;  // see WorkerStatus
+  std::map<std::string, uint64_t> exits;     // see WorkerStatus
 };
 
 struct Supervisor::Job {
@@ -525,6 +527,8 @@ void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
   if (epoch != worker.epoch) return;
   worker.pid = 0;
   worker.usage.reset();
+  ++worker.exits[status.was_killed() ? "SIG" + config::signal_name(status.signal())
+                                     : "exit " + std::to_string(status.code())];
   worker.last_exit = status;
   // Death confirmed: only now are its tasks redelivered.
   if (JobFeed* feed = worker.job.feed.get()) feed->exited(worker.index, status.str());
@@ -634,6 +638,7 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
     status.cpu_percent = worker->cpu_percent;
   }
   status.enforced = worker->enforced;
+  status.exits = worker->exits;
   if (JobFeed* feed = worker->job.feed.get()) {
     status.tasks_ok = feed->dispatcher().ok_of(id.index);
     status.tasks_failed = feed->dispatcher().failed_of(id.index);

@@ -52,6 +52,8 @@ struct WorkerStatus {
   // Kills and restarts corral decided, by reason: memory, max_tasks,
   // heartbeat, task_timeout, protocol.
   std::map<std::string, uint64_t> enforced;
+  // How its processes ended: "exit 0", "exit 1", "SIGKILL", ... and how often.
+  std::map<std::string, uint64_t> exits;
 };
 
 // What a new config changes, by job name (sorted).

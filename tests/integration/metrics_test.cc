@@ -75,6 +75,7 @@ TEST(MetricsTest, PromtoolAcceptsTheExpositionAndEveryNameIsThere) {
   EXPECT_THAT(body, HasSubstr("corral_worker_state{job=\"idle\",worker=\"idle:0\","
                               "state=\"RUNNING\"} 1"));
   EXPECT_THAT(body, HasSubstr("corral_job_tasks_total{job=\"sums\",status=\"ok\"} 500"));
+  EXPECT_THAT(body, HasSubstr("# TYPE corral_worker_exits_total counter"));
   EXPECT_THAT(body, HasSubstr("corral_job_task_duration_seconds_count{job=\"sums\"} 500"));
   EXPECT_THAT(body, HasSubstr("corral_job_shared_value{job=\"sums\",name=\"processed\"} 500"));
   EXPECT_THAT(body, HasSubstr("corral_job_shared_value{job=\"sums\",name=\"hist\",index=\"3\"} 0"));

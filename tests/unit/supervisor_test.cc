@@ -171,6 +171,7 @@ TEST_F(SupervisorTest, KilledWorkerComesBackAfterTheInitialBackoff) {
   WorkerStatus s = supervisor.status(WorkerId{"web", 0});
   EXPECT_EQ(s.restarts, 1u);
   EXPECT_EQ(s.last_exit, ExitStatus::killed(SIGKILL));
+  EXPECT_EQ(s.exits, (std::map<std::string, uint64_t>{{"SIGKILL", 1}}));
 }
 
 TEST_F(SupervisorTest, AlwaysFailingWorkerGoesFatalAndStartRevivesIt) {

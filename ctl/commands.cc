@@ -1125,8 +1125,8 @@ std::string overview() {
   for (const auto& command : kCommands) {
     std::string left(command.name);
     if (!command.synopsis.empty()) left.append(" ").append(command.synopsis);
-    if (left.size() > width) left += "\n" + std::string(width + 2, ' ');
-    text += "  " + pad(left, width) + "  " + std::string(command.summary) + "\n";
+    if (left.size() > width) left.append("\n").append(width + 2, ' ');
+    text.append("  ").append(pad(left, width)).append("  ").append(command.summary).append("\n");
   }
   text +=
       "\n"

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "config/units.h"
 
@@ -100,6 +101,9 @@ std::string check_request(const Json& request) {
 }  // namespace
 
 void Commands::handle(const Json& request, ConversationPtr conversation) {
+  if (is_test_hook(request)) {
+    return handle(request, [conversation](const Json& reply) { conversation->send(reply, true); });
+  }
   if (std::string error = check_request(request); !error.empty()) {
     return conversation->send(protocol::error_reply(error), true);
   }
@@ -113,6 +117,10 @@ void Commands::handle(const Json& request, ConversationPtr conversation) {
 }
 
 void Commands::handle(const Json& request, Reply reply) {
+  if (is_test_hook(request)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(request.value("ms", 0)));
+    return reply(Json{{"ok", true}});
+  }
   if (std::string error = check_request(request); !error.empty()) {
     return reply(protocol::error_reply(error));
   }
@@ -705,7 +713,13 @@ void Commands::reload(bool apply, Reply reply) {
         {"the daemon: section changed; restart corrald to apply it (jobs are updated)"});
   }
   if (!apply) return reply(answer);
-  if (!supervisor_.update(parsed.config.jobs, [reply, answer] { reply(answer); })) {
+  if (on_reload_) on_reload_(true);
+  auto on_reload = on_reload_;
+  if (!supervisor_.update(parsed.config.jobs, [reply, answer, on_reload] {
+        if (on_reload) on_reload(false);
+        reply(answer);
+      })) {
+    if (on_reload_) on_reload_(false);
     reply(protocol::error_reply("cannot update while the daemon shuts down"));
   }
 }

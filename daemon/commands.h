@@ -54,6 +54,18 @@ class Commands {
            ConfigLoader load = {}, config::DaemonSpec daemon = {});
 
   void handle(const protocol::Json& request, ConversationPtr conversation);
+  // ON_RELOAD(true) runs before a config is applied, ON_RELOAD(false) once
+  // it is (the service manager hears RELOADING=1, then READY=1).
+  void set_reload_observer(std::function<void(bool applying)> on_reload) {
+    on_reload_ = std::move(on_reload);
+  }
+  // Test hooks (corrald started with CORRAL_TEST_HOOKS=1): the request
+  // {"cmd": "test-block-loop", "ms": N} holds the event loop for N ms, so
+  // that a test can see the watchdog pings stop.
+  void enable_test_hooks() { test_hooks_ = true; }
+  bool is_test_hook(const protocol::Json& request) const {
+    return test_hooks_ && request.is_object() && request.value("cmd", "") == "test-block-loop";
+  }
   // Where /metrics is served ("" when off), for stats.
   void set_metrics_address(std::string address) { metrics_address_ = std::move(address); }
   // For one-reply commands: answers through REPLY exactly once.
@@ -89,6 +101,8 @@ class Commands {
   std::function<void()> shutdown_;
   ConfigLoader load_;
   std::string metrics_address_;
+  std::function<void(bool)> on_reload_;
+  bool test_hooks_ = false;
   config::DaemonSpec daemon_;
 };
 

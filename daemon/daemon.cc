@@ -19,6 +19,7 @@
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/metrics_server.h"
+#include "daemon/notify.h"
 #include "daemon/prometheus.h"
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
@@ -85,6 +86,24 @@ class SignalReader {
   signalfd_siginfo info_{};
 };
 
+// "3 jobs, 12/12 workers running, 4,210 tasks/s": systemctl status's line.
+std::string status_line(const Supervisor& supervisor) {
+  std::string line = supervisor.summary();
+  double rate = 0;
+  bool feeds = false;
+  for (const auto& name : supervisor.job_names()) {
+    if (auto feed = supervisor.feed(name)) {
+      feeds = true;
+      rate += feed->metrics().tasks_per_s;
+    }
+  }
+  if (!feeds) return line;
+  std::string digits = std::to_string(static_cast<uint64_t>(rate + 0.5));
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
+    digits.insert(static_cast<size_t>(i), ",");
+  return line + ", " + digits + " tasks/s";
+}
+
 }  // namespace
 
 int run_daemon(const config::Config& config) {
@@ -111,8 +130,10 @@ int run_daemon(const config::Config& config) {
   options.seed = std::random_device{}();
   Supervisor supervisor(host, options);
 
+  ServiceNotifier notifier(host);
   auto shutdown = [&] {
     if (supervisor.shutting_down()) return;
+    notifier.stopping();
     spdlog::info("shutting down: stopping every worker");
     supervisor.shutdown([&] {
       spdlog::info("every worker has stopped");
@@ -126,6 +147,17 @@ int run_daemon(const config::Config& config) {
   };
   Commands commands(
       supervisor, host, [&] { asio::post(io, shutdown); }, load, config.daemon);
+  commands.set_reload_observer([&](bool applying) {
+    if (applying) {
+      notifier.reloading();
+    } else {
+      notifier.reloaded();
+    }
+  });
+  if (const char* hooks = std::getenv("CORRAL_TEST_HOOKS"); hooks != nullptr && *hooks == '1') {
+    spdlog::warn("CORRAL_TEST_HOOKS=1: test hooks are on");
+    commands.enable_test_hooks();
+  }
   ControlServer control(io, commands);
   if (std::string error = control.open(config.daemon); !error.empty()) {
     spdlog::error("control socket: {}", error);
@@ -184,6 +216,12 @@ int run_daemon(const config::Config& config) {
   supervisor.start_autostart();
   spdlog::info("corrald {} running: {}; control socket {}", protocol::kVersion,
                supervisor.summary(), config.daemon.socket);
+  notifier.ready([&] { return status_line(supervisor); });
+  if (notifier.watchdog().count() > 0) {
+    spdlog::info(
+        "systemd watchdog: {} ms; pinging at half of it",
+        std::chrono::duration_cast<std::chrono::milliseconds>(notifier.watchdog()).count());
+  }
 
   io.run();
   host.output().drain();

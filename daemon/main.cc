@@ -1,12 +1,14 @@
 // corrald: the corral daemon. Reads the config, then supervises its jobs in
 // the foreground until SIGTERM (systemd style: no self-daemonizing).
 #include <malloc.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "config/emit.h"
@@ -35,6 +37,36 @@ spdlog::level::level_enum to_spdlog(corral::config::LogLevel level) {
 
 }  // namespace
 
+// %* in a log pattern: the syslog priority of the message's level (journald).
+class SyslogPriority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    char digit = '6';  // info
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug:
+        digit = '7';
+        break;
+      case spdlog::level::warn:
+        digit = '4';
+        break;
+      case spdlog::level::err:
+        digit = '3';
+        break;
+      case spdlog::level::critical:
+        digit = '2';
+        break;
+      default:
+        break;
+    }
+    dest.push_back(digit);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<SyslogPriority>();
+  }
+};
+
 int main(int argc, char** argv) {
   // A fixed mmap threshold: buffers of 256 KiB and more (a busy control
   // session's input and replies) get their own mappings and go back to the
@@ -59,9 +91,18 @@ int main(int argc, char** argv) {
   }
 
   // Synchronous logging to stderr: async loggers do not survive fork, and
-  // systemd's journal reads stderr.
+  // systemd's journal reads stderr. Under journald (JOURNAL_STREAM) each line
+  // starts with its syslog priority, "<4>", so that `journalctl -p warning`
+  // sees the levels, and carries no timestamp (the journal has its own).
   auto logger = spdlog::stderr_logger_st("corrald");
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  const char* journal = std::getenv("JOURNAL_STREAM");
+  if (journal != nullptr && *journal != '\0') {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<SyslogPriority>('*').set_pattern("<%*>%v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
   spdlog::set_default_logger(logger);
 
   unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));

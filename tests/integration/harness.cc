@@ -47,7 +47,7 @@ void write_file(const std::string& path, const std::string& text) {
 namespace {
 
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, const std::vector<std::string>& extra_env = {}) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -58,8 +58,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_strings(extra_env);
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + strerror(rc));
   return pid;
@@ -132,7 +137,8 @@ Daemon::~Daemon() {
 }
 
 bool Daemon::start() {
-  pid_ = spawn({CORRALD_PATH, "-c", config()}, dir_.file("corrald.out"), dir_.file("corrald.log"));
+  pid_ = spawn({CORRALD_PATH, "-c", config()}, dir_.file("corrald.out"), dir_.file("corrald.log"),
+               env_);
   return wait_until(
              [&] {
                if (!process_alive(pid_)) return true;  // died: fail below

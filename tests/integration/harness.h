@@ -54,6 +54,8 @@ class Daemon {
   explicit Daemon(const std::string& jobs_yaml, const std::string& daemon_extra = "");
   ~Daemon();
 
+  // Environment entries ("NAME=value") corrald gets besides the test's.
+  void set_env(std::vector<std::string> env) { env_ = std::move(env); }
   // Writes the config again with JOBS_YAML (for reload tests).
   void rewrite_config(const std::string& jobs_yaml);
 
@@ -91,6 +93,7 @@ class Daemon {
   static int socket_fd_probe(const std::string& path);  // a connected fd, or -1
   TempDir dir_;
   std::string daemon_extra_;
+  std::vector<std::string> env_;
   pid_t pid_ = 0;
 };
 

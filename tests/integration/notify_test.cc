@@ -133,5 +133,17 @@ TEST(NotifyTest, WithoutNotifySocketNothingIsSentAndTheHookIsOff) {
   EXPECT_THAT(d.daemon_log(), ::testing::Not(HasSubstr("watchdog")));
 }
 
+TEST(NotifyTest, UnderJournaldEachLineCarriesItsSyslogPriority) {
+  Daemon d("jobs:\n  broken:\n    command: [/bin/false]\n    restart: {max_restarts: 0}\n");
+  d.set_env({"JOURNAL_STREAM=8:12345"});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] { return d.state("broken:0") == "FATAL"; }));
+  std::string log = d.daemon_log();
+  EXPECT_THAT(log, HasSubstr("\n<6>corrald 0.1.0 running"));
+  EXPECT_THAT(log, HasSubstr("\n<4>broken:0: STARTING -> FATAL"));
+  // No timestamps: the journal keeps its own.
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(" info ")));
+}
+
 }  // namespace
 }  // namespace corral::testing

@@ -117,6 +117,12 @@ TEST(NotifyTest, ReadyStatusWatchdogReloadAndStopReachTheServiceManager) {
   EXPECT_TRUE(has(reloading->text, "MONOTONIC_USEC=")) << reloading->text;
   ASSERT_TRUE(has(reload.back().text, "READY=1"));
 
+  // STATUS= comes again on its own (every 5 s), READY or not.
+  auto refresh = manager.until(
+      [](const std::string& m) { return has(m, "STATUS=") && !has(m, "READY=1"); }, 7s);
+  ASSERT_FALSE(refresh.empty());
+  EXPECT_THAT(refresh.back().text, HasSubstr("STATUS=1 job, 1/1 workers running, "));
+
   // SIGTERM: STOPPING=1.
   ::kill(d.pid(), SIGTERM);
   auto stop = manager.until([](const std::string& m) { return has(m, "STOPPING=1"); });

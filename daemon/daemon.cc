@@ -98,10 +98,14 @@ std::string status_line(const Supervisor& supervisor) {
     }
   }
   if (!feeds) return line;
-  std::string digits = std::to_string(static_cast<uint64_t>(rate + 0.5));
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
-    digits.insert(static_cast<size_t>(i), ",");
-  return line + ", " + digits + " tasks/s";
+  // 4,210: a thousands separator, appended digit by digit.
+  const std::string digits = std::to_string(static_cast<uint64_t>(rate + 0.5));
+  line.append(", ");
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) line.push_back(',');
+    line.push_back(digits[i]);
+  }
+  return line.append(" tasks/s");
 }
 
 }  // namespace

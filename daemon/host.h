@@ -73,7 +73,8 @@ class Host {
   // on_exit has not run yet.
   virtual void signal_group(pid_t pid, int signal) = 0;
   // What /proc says of a process that spawn() started; nullopt when gone.
-  virtual std::optional<ProcSample> sample_process(pid_t pid) = 0;
+  // WITH_STATUS: the context switches too (see ProcReader).
+  virtual std::optional<ProcSample> sample_process(pid_t pid, bool with_status) = 0;
   // Signals that process alone (`corralctl signal`); an error, or "".
   virtual std::string signal_process(pid_t pid, int signal) = 0;
   // The task feed of a job with a channel; nullptr for `channel: none` (and

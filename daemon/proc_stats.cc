@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <string>
+#include <tuple>
 
 namespace corral::daemon {
 
@@ -52,7 +53,7 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
   if (close == std::string_view::npos || ticks_per_second <= 0) return false;
   // Field 3 (state) comes two characters after the ')'; count from there.
   std::string_view rest = text.substr(close + 1);
-  uint64_t utime = 0, stime = 0, threads = 0;
+  uint64_t utime = 0, stime = 0, threads = 0, rss_pages = 0;
   int field = 2;
   size_t pos = 0;
   bool got = false;
@@ -64,11 +65,11 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
     pos = end;
     if (word.empty()) break;
     ++field;
-    if (field == 14 || field == 15 || field == 20) {
+    if (field == 14 || field == 15 || field == 20 || field == 24) {
       auto value = number(word);
       if (!value) return false;
-      (field == 14 ? utime : field == 15 ? stime : threads) = *value;
-      if (field == 20) {
+      (field == 14 ? utime : field == 15 ? stime : field == 20 ? threads : rss_pages) = *value;
+      if (field == 24) {
         got = true;
         break;
       }
@@ -77,6 +78,8 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
   if (!got) return false;
   sample.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(ticks_per_second);
   sample.threads = static_cast<uint32_t>(threads);
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  sample.rss_bytes = rss_pages * page;
   return true;
 }
 
@@ -94,7 +97,7 @@ ProcReader::~ProcReader() {
   if (status_fd_ >= 0) ::close(status_fd_);
 }
 
-std::optional<ProcSample> ProcReader::read() {
+std::optional<ProcSample> ProcReader::read(bool with_status) {
   static const long ticks = sysconf(_SC_CLK_TCK);
   if (stat_fd_ < 0) {
     std::string base = "/proc/" + std::to_string(pid_);
@@ -104,7 +107,12 @@ std::optional<ProcSample> ProcReader::read() {
   }
   ProcSample sample;
   if (!read_whole(stat_fd_, buffer_) || !parse_stat(buffer_, ticks, sample)) return std::nullopt;
-  if (!read_whole(status_fd_, buffer_) || !parse_status(buffer_, sample)) return std::nullopt;
+  if (with_status) {
+    if (!read_whole(status_fd_, buffer_) || !parse_status(buffer_, sample)) return std::nullopt;
+    switches_ = {sample.voluntary_switches, sample.involuntary_switches};
+  } else {
+    std::tie(sample.voluntary_switches, sample.involuntary_switches) = switches_;
+  }
   return sample;
 }
 

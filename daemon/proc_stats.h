@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace corral::daemon {
 
@@ -20,9 +21,9 @@ struct ProcSample {
   uint64_t involuntary_switches = 0;
 };
 
-// /proc/PID/stat: utime and stime (fields 14 and 15, in clock ticks) and
-// num_threads (field 20). The command name (field 2) may hold spaces and
-// parentheses: fields are counted after its last ')'.
+// /proc/PID/stat: utime and stime (fields 14 and 15, in clock ticks),
+// num_threads (field 20) and rss (field 24, in pages). The command name (field 2) may hold spaces
+// and parentheses: fields are counted after its last ')'.
 bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample);
 // /proc/PID/status: VmRSS (kB), voluntary_ctxt_switches, nonvoluntary_ctxt_switches.
 bool parse_status(std::string_view text, ProcSample& sample);
@@ -36,14 +37,18 @@ class ProcReader {
   ~ProcReader();
   ProcReader(const ProcReader&) = delete;
   ProcReader& operator=(const ProcReader&) = delete;
-  // nullopt when the process is gone or its files cannot be read.
-  std::optional<ProcSample> read();
+  // nullopt when the process is gone or its files cannot be read. The stat
+  // file has CPU, threads and RSS; WITH_STATUS also reads the status file
+  // (twice as costly to make) for the context switches, which are otherwise
+  // those of the last read that had it.
+  std::optional<ProcSample> read(bool with_status = true);
 
  private:
   pid_t pid_;
   int stat_fd_ = -1;
   int status_fd_ = -1;
   std::string buffer_;
+  std::pair<uint64_t, uint64_t> switches_{0, 0};
 };
 
 // Both files of PID, opened for this one read.

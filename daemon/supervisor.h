@@ -180,6 +180,7 @@ class Supervisor {
   std::function<void()> on_idle_;
   std::function<void()> update_done_;  // set while an update runs
   std::unique_ptr<Timer> settle_timer_;
+  uint64_t samples_taken_ = 0;
   uint64_t next_seed_;
 };
 

@@ -166,10 +166,10 @@ void SystemHost::signal_group(pid_t pid, int signal) {
   }
 }
 
-std::optional<ProcSample> SystemHost::sample_process(pid_t pid) {
+std::optional<ProcSample> SystemHost::sample_process(pid_t pid, bool with_status) {
   auto it = watches_.find(pid);
   if (it == watches_.end()) return std::nullopt;
-  return it->second->proc.read();
+  return it->second->proc.read(with_status);
 }
 
 std::string SystemHost::signal_process(pid_t pid, int signal) {

@@ -30,7 +30,7 @@ class SystemHost : public Host {
   SpawnResult spawn(const SpawnRequest& request, std::function<void(ExitStatus)> on_exit) override;
   void signal_group(pid_t pid, int signal) override;
   std::string signal_process(pid_t pid, int signal) override;
-  std::optional<ProcSample> sample_process(pid_t pid) override;
+  std::optional<ProcSample> sample_process(pid_t pid, bool with_status) override;
   std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
                                      std::string& error) override;
 

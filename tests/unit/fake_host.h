@@ -42,7 +42,7 @@ class FakeHost : public Host {
   }
 
   void signal_group(pid_t pid, int signal) override { processes.at(pid).signals.push_back(signal); }
-  std::optional<ProcSample> sample_process(pid_t pid) override {
+  std::optional<ProcSample> sample_process(pid_t pid, bool) override {
     auto it = samples.find(pid);
     if (it == samples.end()) return std::nullopt;
     return it->second;

@@ -18,6 +18,7 @@ TEST(ProcStatsTest, StatFieldsAreCountedAfterTheLastParenthesis) {
   ASSERT_TRUE(parse_stat(stat, 100, s));
   EXPECT_DOUBLE_EQ(s.cpu_s, 3.0);
   EXPECT_EQ(s.threads, 7u);
+  EXPECT_EQ(s.rss_bytes, 300u * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));  // field 24
   EXPECT_FALSE(parse_stat("4242 (x) S 1 2", 100, s));
   EXPECT_FALSE(parse_stat("no parenthesis at all", 100, s));
 }

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Supervision side by side: corrald and supervisord (Debian's) on the same programs.
+
+  restart       kill -9 of a worker -> its replacement RUNNING (corral: initial backoff 0)
+  startup N     daemon launched -> N `sleep` workers RUNNING
+  rss 100       the daemon's VmRSS with 100 `sleep` workers
+  idle cpu 100  the daemon's CPU over --idle-seconds with 100 idle workers
+
+Each daemon gets its own config in a temp dir. supervisord is spoken to over
+XML-RPC on its unix socket (stdlib only).
+
+Usage: bench/vs_supervisord.py [--build DIR] [--runs N] [--json FILE]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xmlrpc.client
+
+from supervision import Daemon, measure_restarts, measure_startup, sleep_job
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.path)
+
+
+class UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def make_connection(self, host):
+        return UnixConnection(self.path)
+
+
+class Supervisord:
+    def __init__(self, workers):
+        self.dir = tempfile.TemporaryDirectory(prefix="corral-bench-supervisord-")
+        d = self.dir.name
+        self.socket = f"{d}/supervisor.sock"
+        self.conf = f"{d}/supervisord.conf"
+        with open(self.conf, "w") as f:
+            f.write(f"[unix_http_server]\nfile={self.socket}\n"
+                    f"[supervisord]\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n"
+                    f"childlogdir={d}\nnodaemon=true\nloglevel=warn\n"
+                    "[rpcinterface:supervisor]\n"
+                    "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+                    f"[program:sleepers]\ncommand=sleep 100000\nnumprocs={workers}\n"
+                    "process_name=%(program_name)s_%(process_num)d\nstartsecs=0\n"
+                    "autorestart=true\nstartretries=1000\nstdout_logfile=NONE\n"
+                    "stderr_logfile=NONE\n")
+        self.proc = None
+
+    def start(self):
+        self.launched = time.perf_counter()
+        self.proc = subprocess.Popen(["supervisord", "-c", self.conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            try:
+                rpc = xmlrpc.client.ServerProxy("http://localhost",
+                                                transport=UnixTransport(self.socket))
+                rpc.supervisor.getState()
+                return rpc
+            except (FileNotFoundError, ConnectionRefusedError, OSError):
+                if self.proc.poll() is not None:
+                    sys.exit("supervisord exited")
+                time.sleep(0.001)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+        self.dir.cleanup()
+
+
+def supervisord_startup(workers):
+    s = Supervisord(workers)
+    rpc = s.start()
+    while True:
+        infos = rpc.supervisor.getAllProcessInfo()
+        if len(infos) == workers and all(i["statename"] == "RUNNING" for i in infos):
+            elapsed = time.perf_counter() - s.launched
+            break
+        time.sleep(0.001)
+    s.stop()
+    return elapsed
+
+
+def supervisord_restarts(runs):
+    s = Supervisord(1)
+    rpc = s.start()
+    samples = []
+    for _ in range(runs):
+        while True:
+            info = rpc.supervisor.getProcessInfo("sleepers:sleepers_0")
+            if info["statename"] == "RUNNING":
+                break
+            time.sleep(0.001)
+        old = info["pid"]
+        t0 = time.perf_counter()
+        os.kill(old, signal.SIGKILL)
+        while True:
+            info = rpc.supervisor.getProcessInfo("sleepers:sleepers_0")
+            if info["statename"] == "RUNNING" and info["pid"] != old:
+                samples.append(time.perf_counter() - t0)
+                break
+            time.sleep(0.001)
+        time.sleep(0.05)
+    s.stop()
+    return samples
+
+
+def idle_figures(start_daemon, seconds):
+    """RSS and CPU % of a daemon with 100 idle workers, started by START_DAEMON."""
+    pid, stop = start_daemon()
+    time.sleep(2)  # past the start
+    rss = rss_bytes(pid)
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    cpu = 100 * (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+    stop()
+    return rss, cpu
+
+
+def corral_idle(build):
+    def start():
+        daemon = Daemon(build, sleep_job(100, "100ms"))
+        client = daemon.start()
+        while sum(w["state"] == "RUNNING" for w in client.request({"cmd": "status"})["workers"]) < 100:
+            time.sleep(0.01)
+        return daemon.proc.pid, daemon.stop
+    return start
+
+
+def supervisord_idle():
+    s = Supervisord(100)
+    def start():
+        rpc = s.start()
+        while not all(i["statename"] == "RUNNING" for i in rpc.supervisor.getAllProcessInfo()):
+            time.sleep(0.01)
+        return s.proc.pid, s.stop
+    return start
+
+
+def spread(samples, scale=1e3):
+    return {"median": statistics.median(samples) * scale, "min": min(samples) * scale,
+            "max": max(samples) * scale, "runs": len(samples)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--startup-runs", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if not shutil.which("supervisord"):
+        sys.exit("supervisord not found: apt-get install supervisor")
+
+    rows = []  # (figure, unit, corral, peer, target text, met)
+    c = spread(measure_restarts(args.build, args.runs, "0ms"))
+    s = spread(supervisord_restarts(args.runs))
+    rows.append(("restart after kill -9", "ms", c, s, "<= 1/100", c["median"] * 100 <= s["median"]))
+    for n, target, check in ((100, "<= 1/5", lambda c, s: c * 5 <= s),
+                             (1000, "<= 600 ms", lambda c, s: c <= 600)):
+        c = spread([measure_startup(args.build, n) for _ in range(args.startup_runs)])
+        s = spread([supervisord_startup(n) for _ in range(args.startup_runs)])
+        rows.append((f"{n} workers RUNNING", "ms", c, s, target, check(c["median"], s["median"])))
+    c_rss, c_cpu = idle_figures(corral_idle(args.build), args.idle_seconds)
+    s_rss, s_cpu = idle_figures(supervisord_idle(), args.idle_seconds)
+    one = lambda v: {"median": v, "min": v, "max": v, "runs": 1}
+    rows.append(("RSS with 100 workers", "MiB", one(c_rss / 2**20), one(s_rss / 2**20), "<= 1/3",
+                 c_rss * 3 <= s_rss))
+    rows.append((f"idle CPU with 100 workers ({args.idle_seconds:.0f} s)", "%", one(c_cpu),
+                 one(s_cpu), "~0", c_cpu < 0.1))
+
+    print("## Supervision: corrald vs supervisord 4.2 (Debian), same programs, one run\n")
+    print("| figure | corral | supervisord | ratio (supervisord/corral) | target | met |")
+    print("|---|---|---|---|---|---|")
+    out = []
+    for name, unit, c, s, target, met in rows:
+        ratio = s["median"] / c["median"] if c["median"] > 0 else float("inf")
+        fmt = lambda r: (f"{r['median']:.2f} {unit}" +
+                         (f" ({r['min']:.2f}-{r['max']:.2f}, n={r['runs']})" if r["runs"] > 1 else ""))
+        print(f"| {name} | {fmt(c)} | {fmt(s)} | {ratio:.1f}x | {target} | {'yes' if met else 'NO'} |")
+        out.append({"figure": name, "unit": unit, "corral": c, "supervisord": s,
+                    "ratio": ratio, "target": target, "met": met})
+    print(f"\nload average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+import proc_watch
+
 
 class Client:
     def __init__(self, path):
@@ -68,19 +70,19 @@ def sleep_job(workers, backoff):
 
 
 def measure_startup(build, workers):
+    """Launch -> WORKERS `sleep` children exec'd (watched in /proc) and RUNNING."""
     daemon = Daemon(build, sleep_job(workers, "100ms"))
     client = daemon.start()
-    while True:
-        reply = client.request({"cmd": "status"})
-        running = sum(1 for w in reply["workers"] if w["state"] == "RUNNING")
-        if running == workers:
-            elapsed = time.perf_counter() - daemon.launched
-            break
+    proc_watch.wait_children(daemon.proc.pid, "sleep", lambda kids: len(kids) == workers)
+    reply = client.request({"cmd": "wait", "job": "sleepers", "running": True})
+    elapsed = time.perf_counter() - daemon.launched
+    assert reply.get("ok"), reply
     daemon.stop()
     return elapsed
 
 
 def measure_restarts(build, runs, backoff):
+    """kill -9 of the worker -> its replacement exec'd (watched in /proc) and RUNNING."""
     daemon = Daemon(build, sleep_job(1, backoff))
     client = daemon.start()
     target = {"cmd": "status", "targets": ["sleepers:0"]}
@@ -93,6 +95,7 @@ def measure_restarts(build, runs, backoff):
         old = w["pid"]
         t0 = time.perf_counter()
         os.kill(old, signal.SIGKILL)
+        proc_watch.wait_children(daemon.proc.pid, "sleep", lambda kids: any(p != old for p in kids))
         while True:
             w = client.request(target)["workers"][0]
             if w["state"] == "RUNNING" and w["pid"] != old:

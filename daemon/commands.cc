@@ -187,6 +187,7 @@ std::optional<std::vector<WorkerId>> Commands::targets(const Json& request, bool
 }
 
 void Commands::status(const Json& request, Reply reply) {
+  supervisor_.refresh();
   auto ids = targets(request, true, reply);
   if (!ids) return;
   Json workers = Json::array();
@@ -623,6 +624,7 @@ void Commands::wait(const Json& request, Reply reply) {
 }
 
 void Commands::stats(const Json& request, Reply reply) {
+  supervisor_.refresh();
   std::vector<std::string> jobs;
   if (auto it = request.find("job"); it != request.end() && it->is_string()) {
     jobs.push_back(*it);

@@ -132,6 +132,7 @@ int run_daemon(const config::Config& config) {
   options.log_rotate = config.daemon.log_rotate;
   options.base_env = worker_base_env();
   options.seed = std::random_device{}();
+  options.metrics_interval = config.daemon.metrics.interval;
   Supervisor supervisor(host, options);
 
   ServiceNotifier notifier(host);
@@ -170,7 +171,10 @@ int run_daemon(const config::Config& config) {
 
   std::unique_ptr<MetricsServer> metrics;
   if (const auto& listen = config.daemon.metrics.listen) {
-    metrics = std::make_unique<MetricsServer>(io, [&] { return render_metrics(supervisor); });
+    metrics = std::make_unique<MetricsServer>(io, [&] {
+      supervisor.refresh();
+      return render_metrics(supervisor);
+    });
     if (std::string error = metrics->open(*listen); !error.empty()) {
       spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)", error);
       return kExitFatal;
@@ -206,15 +210,6 @@ int run_daemon(const config::Config& config) {
         break;
     }
   });
-
-  // The sampler: /proc of every worker, limits.memory, the feeds' windows.
-  std::unique_ptr<Timer> sampler = host.make_timer();
-  const Duration interval = config.daemon.metrics.interval;
-  std::function<void()> sample = [&] {
-    supervisor.sample();
-    sampler->arm(host.now() + interval, sample);
-  };
-  sampler->arm(host.now() + interval, sample);
 
   for (const auto& job : config.jobs) supervisor.add_job(job);
   supervisor.start_autostart();

@@ -26,6 +26,8 @@ struct FeedEvents {
   std::function<void(uint32_t worker, const std::string& why, const char* reason)> kill;
   // The worker has done limits.max_tasks tasks: restart it (by sentinel).
   std::function<void(uint32_t worker)> recycle;
+  // Tasks arrived after a tick() that returned false: the sampler is wanted.
+  std::function<void()> active;
 };
 
 // How a job's tasks go, for stats, top and /metrics.
@@ -71,8 +73,10 @@ class JobFeed {
   virtual std::vector<SharedReading> shared() const = 0;
 
   // Ends a metrics interval (the sampler's tick): tasks/s and the recent
-  // histogram cover the time since the last call.
-  virtual void tick(TimePoint now) = 0;
+  // histogram cover the time since the last call. False when the feed is
+  // idle (nothing queued, in flight or finished in the interval): it calls
+  // FeedEvents::active when tasks come again.
+  virtual bool tick(TimePoint now) = 0;
   virtual const FeedMetrics& metrics() const = 0;
 
   // How many workers the feed can serve (shm: its segment's worker slots).

@@ -175,7 +175,7 @@ std::string find_executable(const std::string& name, const std::string& path) {
 }
 
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
-                const rlimit& nofile_default) {
+                const rlimit& nofile_default, ParentOf parent) {
   Launched out;
   if (request.argv.empty() || request.argv[0].empty()) {
     out.error = "empty command";
@@ -241,7 +241,8 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     args.nofile.rlim_cur = args.nofile.rlim_max = static_cast<rlim_t>(*request.nofile);
   }
   args.cpus = request.cpus.empty() ? nullptr : &cpus;
-  args.parent = getpid();
+  const bool sibling = parent == ParentOf::kCallersParent;
+  args.parent = sibling ? getppid() : getpid();
 
   // One stack serves every child: CLONE_VFORK suspends this thread until the
   // child has exec'd or exited, and only this thread spawns.
@@ -252,8 +253,9 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  pid_t pid = clone(child_main, stack + sizeof stack,
-                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  if (sibling) flags |= CLONE_PARENT;
+  pid_t pid = clone(child_main, stack + sizeof stack, flags, &args, &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
@@ -262,10 +264,15 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     return out;
   }
   if (args.step != nullptr) {
-    // The child failed before exec and has exited: reap it here.
-    siginfo_t info{};
-    waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
-    close(pidfd);
+    // The child failed before exec and has exited: reap it here, or leave
+    // that to its parent.
+    if (sibling) {
+      out.pidfd = pidfd;
+    } else {
+      siginfo_t info{};
+      waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
+      close(pidfd);
+    }
     std::string what = args.step;
     if (what == "exec") what += " " + path;
     if (what == "chdir") what += " " + request.cwd;

@@ -28,14 +28,20 @@ namespace corral::daemon {
 
 struct Launched {
   pid_t pid = 0;
-  int pidfd = -1;     // owned by the caller
+  // Owned by the caller. With pid == 0 and PARENT kCallersParent: a child
+  // that failed before exec, which only its parent can reap.
+  int pidfd = -1;
   std::string error;  // set when pid == 0
 };
+
+// Whose child the worker is: the caller's, or (spawn_server.h) the caller's
+// parent's, through CLONE_PARENT.
+enum class ParentOf { kCaller, kCallersParent };
 
 // Starts REQUEST's program with FDS mapped; every other fd is closed. The
 // child's RLIMIT_NOFILE is `nofile_default` unless the request sets one.
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
-                const rlimit& nofile_default);
+                const rlimit& nofile_default, ParentOf parent = ParentOf::kCaller);
 
 // The path exec would run for NAME with this PATH: NAME itself when it has
 // a '/', else the first executable PATH entry; empty when none.

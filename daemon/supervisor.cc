@@ -54,6 +54,7 @@ Supervisor::Supervisor(Host& host, SupervisorOptions options)
     : host_(host),
       options_(std::move(options)),
       settle_timer_(host_.make_timer()),
+      sampler_(host_.make_timer()),
       next_seed_(options_.seed) {}
 
 Supervisor::~Supervisor() = default;
@@ -72,6 +73,7 @@ std::shared_ptr<JobFeed> Supervisor::make_feed(Job& job) {
     on_kill_request(*j, index, why, reason);
   };
   events.recycle = [this, j](uint32_t index) { on_recycle(*j, index); };
+  events.active = [this] { keep_sampling(); };
   job.feed_error.clear();
   std::shared_ptr<JobFeed> feed = host_.make_feed(job.spec, std::move(events), job.feed_error);
   if (!feed && job.feed_error.empty()) job.feed_error = "no task feed on this host";
@@ -273,6 +275,7 @@ void Supervisor::sample() {
   // Context switches every tenth sample: the status file costs twice the stat file.
   const bool with_status = samples_taken_++ % 10 == 0;
   std::vector<WorkerId> over_memory;
+  bool wanted = false;  // by limits.memory or a feed's tasks
   for (auto& [name, job] : jobs_) {
     for (auto& worker : job->workers) {
       std::optional<ProcSample> usage;
@@ -286,6 +289,7 @@ void Supervisor::sample() {
       worker->usage = usage;
       worker->sampled_at = now;
       const auto& limit = job->spec.limits.memory;
+      if (limit && worker->pid > 0) wanted = true;
       if (usage && limit && usage->rss_bytes > *limit &&
           worker->machine.state() == State::kRunning) {
         spdlog::warn("{}: resident memory {} bytes is above limits.memory ({}); restarting it",
@@ -294,10 +298,25 @@ void Supervisor::sample() {
         over_memory.push_back(worker->id());
       }
     }
-    if (job->feed) job->feed->tick(now);
+    if (job->feed && job->feed->tick(now)) wanted = true;
   }
+  last_sample_ = now;
   // After the loop: a restart may change what the loop walks.
   for (const auto& id : over_memory) restart(id);
+  if (wanted) keep_sampling();
+}
+
+void Supervisor::keep_sampling() {
+  if (sampler_armed_) return;
+  sampler_armed_ = true;
+  sampler_->arm(host_.now() + options_.metrics_interval, [this] {
+    sampler_armed_ = false;
+    sample();
+  });
+}
+
+void Supervisor::refresh() {
+  if (host_.now() - last_sample_ >= options_.metrics_interval / 2) sample();
 }
 
 void Supervisor::start_autostart() {
@@ -472,6 +491,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
           worker.spawn_error.clear();
           spdlog::debug("{}: spawned pid {}", request.name, result.pid);
           action = worker.machine.spawned(now);
+          if (worker.job.spec.limits.memory) keep_sampling();
         } else {
           worker.spawn_error = result.error;
           spdlog::error("{}: spawn error: {}", request.name, result.error);

@@ -45,7 +45,7 @@ struct WorkerStatus {
   // The last sample of the current process (zeros without one).
   double cpu_s = 0;
   uint64_t rss_bytes = 0;
-  double cpu_percent = 0;  // over the last metrics interval; 100 = one CPU
+  double cpu_percent = 0;  // since the sample before; 100 = one CPU
   uint32_t threads = 0;
   uint64_t voluntary_switches = 0;
   uint64_t involuntary_switches = 0;
@@ -70,7 +70,8 @@ struct SupervisorOptions {
   // The environment every worker starts from (the daemon's, minus what
   // belongs to the daemon's own service manager).
   std::vector<std::string> base_env;
-  uint64_t seed = 0;  // for backoff jitter
+  uint64_t seed = 0;                                    // for backoff jitter
+  Duration metrics_interval = std::chrono::seconds(1);  // daemon.metrics.interval
 };
 
 class Supervisor {
@@ -123,14 +124,22 @@ class Supervisor {
   // will be followed by a start counts).
   bool in_transition(const WorkerId& id) const;
 
-  // The sampler's tick (metrics.interval): reads /proc for every worker
-  // with a process, restarts those above limits.memory, and ends the
-  // feeds' metrics interval.
+  // Reads /proc for every worker with a process, restarts those above
+  // limits.memory, and ends the feeds' metrics interval. The sampler runs it
+  // every metrics.interval while something needs it: a job with
+  // limits.memory and a process to watch, or a feed with tasks queued, in
+  // flight or finished since the last sample. Otherwise corrald polls
+  // nothing, and refresh() samples for whoever asks.
   void sample();
+  // Samples unless the last sample is younger than half of metrics.interval:
+  // before status, stats and /metrics answer.
+  void refresh();
 
   // Stops every worker; `done` runs once no worker has a process.
   void shutdown(std::function<void()> done);
   bool shutting_down() const { return shutting_down_; }
+  // Arms the sampler unless it is armed.
+  void keep_sampling();
   // No worker has a process.
   bool idle() const;
 
@@ -181,6 +190,9 @@ class Supervisor {
   std::function<void()> update_done_;  // set while an update runs
   std::unique_ptr<Timer> settle_timer_;
   uint64_t samples_taken_ = 0;
+  std::unique_ptr<Timer> sampler_;
+  bool sampler_armed_ = false;
+  TimePoint last_sample_{};
   uint64_t next_seed_;
 };
 

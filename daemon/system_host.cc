@@ -75,6 +75,9 @@ struct SystemHost::Watch {
 SystemHost::SystemHost(asio::io_context& io, rlimit nofile_default)
     : io_(io), nofile_default_(nofile_default), output_(io) {
   devnull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  std::string error;
+  spawn_server_ = SpawnServer::start(error);
+  if (!spawn_server_) spdlog::warn("spawn server: {}; corrald starts workers itself", error);
 }
 
 SystemHost::~SystemHost() {
@@ -104,7 +107,8 @@ SpawnResult SystemHost::spawn(const SpawnRequest& request,
   if (!maps(0)) fds.push_back({0, devnull_});
   if (capture_stdout) fds.push_back({1, out.write});
   fds.push_back({2, err.write});
-  Launched launched = launch(request, fds, nofile_default_);
+  Launched launched = spawn_server_ ? spawn_server_->launch(request, fds, nofile_default_)
+                                    : launch(request, fds, nofile_default_);
   if (capture_stdout) ::close(out.write);
   ::close(err.write);
   if (launched.pid == 0) {

@@ -1,5 +1,5 @@
 // The production Host: the monotonic clock, Asio timers, processes started
-// by spawner.h and watched through their pidfds in the event loop, their
+// by spawner.h (through spawn_server.h) and watched through their pidfds in the event loop, their
 // output captured to log files. Exits are reaped with waitid(P_PIDFD) as soon
 // as the pidfd is readable; before reaping, whatever is left of the worker's
 // process group is killed, so a worker's children never outlive it.
@@ -12,6 +12,7 @@
 
 #include "daemon/host.h"
 #include "daemon/output_capture.h"
+#include "daemon/spawn_server.h"
 
 namespace boost::asio {
 class io_context;
@@ -45,6 +46,7 @@ class SystemHost : public Host {
   boost::asio::io_context& io_;
   rlimit nofile_default_;
   int devnull_ = -1;
+  std::unique_ptr<SpawnServer> spawn_server_;  // null: launch() here
   OutputCapture output_;
   std::map<pid_t, std::unique_ptr<Watch>> watches_;
 };

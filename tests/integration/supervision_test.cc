@@ -207,6 +207,67 @@ jobs:
   EXPECT_EQ(start.out, "missing:0: ERROR (spawn error)\n");
 }
 
+// The pids of PID's children whose comm is NAME.
+std::vector<pid_t> children_named(pid_t pid, const std::string& name) {
+  std::vector<pid_t> found;
+  std::istringstream kids(
+      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+  for (pid_t kid; kids >> kid;) {
+    std::string comm = read_file("/proc/" + std::to_string(kid) + "/comm");
+    if (comm == name + "\n") found.push_back(kid);
+  }
+  return found;
+}
+
+// Zombie children of PID (exited, not reaped).
+int zombies_of(pid_t pid) {
+  int zombies = 0;
+  std::istringstream kids(
+      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+  for (pid_t kid; kids >> kid;) {
+    std::string stat = read_file("/proc/" + std::to_string(kid) + "/stat");
+    auto close = stat.rfind(')');
+    if (close != std::string::npos && stat.compare(close + 2, 1, "Z") == 0) ++zombies;
+  }
+  return zombies;
+}
+
+TEST(SupervisionTest, TheSpawnServerStartsWorkersAsTheDaemonsOwnChildren) {
+  Daemon d(R"(
+jobs:
+  sleepers:
+    command: [sleep, "1000"]
+    workers: 3
+    start: {settle: 0}
+  lost:
+    command: [sleep, "1000"]
+    cwd: /no/such/dir
+    restart: {max_restarts: 1, backoff: {initial: 10ms}}
+)");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("sleepers:2", "RUNNING"));
+  std::vector<pid_t> servers = children_named(d.pid(), "corral-spawn");
+  ASSERT_EQ(servers.size(), 1u);
+  // Made by the server with CLONE_PARENT: corrald's children, reaped by it.
+  EXPECT_EQ(children_named(d.pid(), "sleep").size(), 3u);
+  ASSERT_TRUE(d.wait_state("lost:0", "FATAL"));
+  EXPECT_EQ(d.worker("lost:0")["spawn_error"], "chdir /no/such/dir: No such file or directory");
+  EXPECT_EQ(zombies_of(d.pid()), 0);  // the children that failed before exec were reaped
+
+  // Without its server corrald starts workers itself.
+  ASSERT_EQ(::kill(servers[0], SIGKILL), 0);
+  pid_t before = d.worker_pid("sleepers:0");
+  ASSERT_EQ(::kill(before, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] {
+    Json w = d.worker("sleepers:0");
+    return w["state"] == "RUNNING" && w["pid"].get<pid_t>() != before;
+  })) << d.daemon_log();
+  EXPECT_EQ(children_named(d.pid(), "sleep").size(), 3u);
+  EXPECT_THAT(d.daemon_log(), HasSubstr("starting workers from corrald from now on"));
+  EXPECT_TRUE(children_named(d.pid(), "corral-spawn").empty());
+  EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(SupervisionTest, SigtermStopsEverythingAndExitsZero) {
   Daemon d(R"(
 jobs:

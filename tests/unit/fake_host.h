@@ -3,6 +3,7 @@
 // injects. The Supervisor runs on it exactly as on the real host.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -88,6 +89,10 @@ class FakeHost : public Host {
   }
 
   pid_t last_pid() const { return next_pid_ - 1; }
+  size_t armed_timers() const {
+    return static_cast<size_t>(
+        std::count_if(timers_.begin(), timers_.end(), [](FakeTimer* t) { return t->armed; }));
+  }
   std::vector<pid_t> alive_pids() const {
     std::vector<pid_t> pids;
     for (const auto& [pid, p] : processes) {

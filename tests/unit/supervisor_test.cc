@@ -128,32 +128,54 @@ TEST_F(SupervisorTest, FewerWorkersStopTheLastOnesAndKeepTheRest) {
   EXPECT_EQ(pids_of(supervisor, "pool"), std::vector<pid_t>{before[0]});
 }
 
-TEST_F(SupervisorTest, SamplesGiveCpuPercentAndEnforceLimitsMemory) {
+TEST_F(SupervisorTest, SamplesEveryIntervalGiveCpuPercentAndEnforceLimitsMemory) {
   config::JobSpec spec = job("web", 1);
   spec.limits.memory = 100 << 20;
   supervisor.add_job(spec);
   supervisor.start_autostart();
   pid_t pid = host.last_pid();
   host.samples[pid] = ProcSample{1.0, 50 << 20, 3, 0, 0};
-  supervisor.sample();
-  host.advance(seconds(2));
-  host.samples[pid] = ProcSample{2.5, 60 << 20, 3, 0, 0};
-  supervisor.sample();
+  host.advance(seconds(1));  // the sampler's first tick (limits.memory wants it)
+  host.samples[pid] = ProcSample{1.75, 60 << 20, 3, 0, 0};
+  host.advance(seconds(1));
   WorkerStatus s = supervisor.status(WorkerId{"web", 0});
-  EXPECT_DOUBLE_EQ(s.cpu_s, 2.5);
-  EXPECT_DOUBLE_EQ(s.cpu_percent, 75.0);  // 1.5 s of CPU in 2 s
+  EXPECT_DOUBLE_EQ(s.cpu_s, 1.75);
+  EXPECT_DOUBLE_EQ(s.cpu_percent, 75.0);  // 0.75 s of CPU in 1 s
   EXPECT_EQ(s.rss_bytes, 60u << 20);
   EXPECT_EQ(s.threads, 3u);
   EXPECT_TRUE(host.processes.at(pid).signals.empty());
 
   host.samples[pid] = ProcSample{3.0, 101 << 20, 3, 0, 0};
-  supervisor.sample();
+  host.advance(seconds(1));
   EXPECT_EQ(host.processes.at(pid).signals, std::vector<int>{SIGTERM});  // restarted
   EXPECT_EQ(supervisor.status(WorkerId{"web", 0}).enforced.at("memory"), 1u);
   host.exit(pid, ExitStatus::killed(SIGTERM));
   EXPECT_EQ(state("web", 0), State::kRunning);
   EXPECT_NE(host.last_pid(), pid);
   EXPECT_EQ(supervisor.status(WorkerId{"web", 0}).rss_bytes, 0u);  // no sample of it yet
+}
+
+TEST_F(SupervisorTest, WithNothingToEnforceNothingPollsAndRefreshSamplesOnDemand) {
+  supervisor.add_job(job("web", 2));
+  supervisor.start_autostart();
+  host.advance(seconds(10));
+  ASSERT_EQ(state("web", 0), State::kRunning);
+  EXPECT_EQ(host.armed_timers(), 0u);  // no sampler, no other timer: idle means idle
+
+  pid_t pid = host.last_pid();
+  host.samples[pid] = ProcSample{1.0, 50 << 20, 2, 0, 0};
+  supervisor.refresh();  // the first look
+  EXPECT_EQ(supervisor.status(WorkerId{"web", 1}).rss_bytes, 50u << 20);
+  host.samples[pid] = ProcSample{4.0, 70 << 20, 2, 0, 0};
+  host.advance(milliseconds(400));
+  supervisor.refresh();  // younger than half of metrics.interval: the same sample
+  EXPECT_EQ(supervisor.status(WorkerId{"web", 1}).rss_bytes, 50u << 20);
+  host.advance(seconds(5) + milliseconds(600));
+  supervisor.refresh();
+  WorkerStatus s = supervisor.status(WorkerId{"web", 1});
+  EXPECT_EQ(s.rss_bytes, 70u << 20);
+  EXPECT_DOUBLE_EQ(s.cpu_percent, 50.0);  // 3 s of CPU since the sample before, 6 s ago
+  EXPECT_EQ(host.armed_timers(), 0u);
 }
 
 TEST_F(SupervisorTest, KilledWorkerComesBackAfterTheInitialBackoff) {

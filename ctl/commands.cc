@@ -372,7 +372,7 @@ std::string quote_payload(std::string_view payload) {
 }
 
 constexpr std::array kSubmitOptions = {OptionSpec{"--data", true}, OptionSpec{"--file", true},
-                                       OptionSpec{"--wait", false}};
+                                       OptionSpec{"--wait", false}, OptionSpec{"--timing", false}};
 
 Plan plan_submit(const Command& self, const std::vector<std::string>& args, Format format) {
   Plan plan{&self, std::nullopt, {}, std::nullopt};
@@ -387,6 +387,7 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
   };
   SubmitSources sources;
   bool wait = false;
+  bool timing = false;
   auto set_file = [&](const std::string& file) {
     if (sources.file) return false;
     sources.file = file;
@@ -398,10 +399,13 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
     } else if (name == "--file") {
       if (value.empty()) return usage("--file needs a file name");
       if (!set_file(value)) return usage("takes one --file F or - at most");
+    } else if (name == "--timing") {
+      timing = true;
     } else {
       wait = true;
     }
   }
+  if (timing && !wait) return usage("--timing needs --wait (it adds run_us to the result lines)");
   if (operands.words.empty()) return usage("needs a JOB");
   for (size_t i = 1; i < operands.words.size(); ++i) {
     if (operands.words[i] != "-") return usage("unexpected argument '" + operands.words[i] + "'");
@@ -428,6 +432,7 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
     }
   }
   request["wait"] = wait;
+  if (timing) request["timing"] = true;
   plan.request = std::move(request);
   plan.submit = std::move(sources);
   return plan;
@@ -1032,7 +1037,8 @@ constexpr std::array kCommands = {
             "with '-' for a worker without a process. --json prints the pid, or the list\n"
             "of {\"name\", \"pid\"} objects.",
             plan_optional_targets, format_pid},
-    Command{"submit", "JOB [--data P]... [--file F | -] [--wait]", "queue tasks for a job",
+    Command{"submit", "JOB [--data P]... [--file F | -] [--wait [--timing]]",
+            "queue tasks for a job",
             "Queues one task per --data P, then one per line of F (- reads stdin). A line\n"
             "ends at '\\n'; a '\\r' before it is kept; an empty last line after the final\n"
             "'\\n' is not a task. Tasks are streamed: any number of lines, in bounded\n"
@@ -1040,7 +1046,9 @@ constexpr std::array kCommands = {
             "Prints 'submitted N tasks to JOB' (--json: the end object, {\"end\": true,\n"
             "\"submitted\": N, \"refused\": R}). --wait waits for the results instead and\n"
             "prints one JSON line per task as it finishes: id, seq (its 0-based position\n"
-            "in this submit), status (ok, failed, dead), result, attempts.\n"
+            "in this submit), status (ok, failed, dead), result, attempts; with --timing\n"
+            "also run_us, the microseconds from corrald handing the task to a worker to\n"
+            "corrald reading its result.\n"
             "A task corrald refuses (over queue.max_task_bytes), or one over the 1 MiB line\n"
             "limit (not sent, so it has no seq), is reported on stderr as FILE:LINE,\n"
             "stdin:LINE or --data #N. Exits 1 if a task was refused, failed or is dead.",

@@ -68,7 +68,7 @@ const std::map<std::string, std::set<std::string>, std::less<>>& known_fields() 
       {"reread", {}},
       {"update", {}},
       {"reload", {}},
-      {"submit", {"job", "wait"}},
+      {"submit", {"job", "wait", "timing"}},
       {"stats", {"job"}},
       {"shared", {"job"}},
       {"dead", {"job"}},
@@ -377,7 +377,8 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 namespace {
 
 // A result line of `submit --wait`, written by hand: this runs once per task.
-std::string result_line(const FinishedTask& task) {
+// TIMING adds run_us: dispatch to result, as corrald saw it.
+std::string result_line(const FinishedTask& task, bool timing) {
   std::string line;
   line.reserve(96 + task.result.size());
   char head[96];
@@ -386,8 +387,14 @@ std::string result_line(const FinishedTask& task) {
                         static_cast<unsigned long long>(task.seq), to_string(task.outcome));
   line.append(head, static_cast<size_t>(n));
   line += Json(task.result).dump(-1, ' ', false, Json::error_handler_t::replace);
-  n = std::snprintf(head, sizeof head, R"(,"attempts":%u})", task.attempts);
+  n = std::snprintf(head, sizeof head, R"(,"attempts":%u)", task.attempts);
   line.append(head, static_cast<size_t>(n));
+  if (timing) {
+    n = std::snprintf(head, sizeof head, R"(,"run_us":%.1f)",
+                      std::chrono::duration<double, std::micro>(task.run_time).count());
+    line.append(head, static_cast<size_t>(n));
+  }
+  line.push_back('}');
   line.push_back('\n');
   return line;
 }
@@ -401,6 +408,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   const std::string job = request["job"];
   const uint64_t max_bytes = supervisor_.job_spec(job)->queue.max_task_bytes;
   bool wait = request.value("wait", false);
+  bool timing = request.value("timing", false);
 
   struct State {
     uint64_t submitter = 0;
@@ -423,9 +431,9 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
                true);
   };
   if (wait) {
-    state->submitter = feed->add_submitter([state, weak, maybe_end](FinishedTask&& task) {
+    state->submitter = feed->add_submitter([state, weak, maybe_end, timing](FinishedTask&& task) {
       ++state->finished;
-      if (auto conv = weak.lock()) conv->send_raw(result_line(task));
+      if (auto conv = weak.lock()) conv->send_raw(result_line(task, timing));
       maybe_end();
     });
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -150,6 +151,23 @@ TEST(TaskFeedTest, FailedTasksAreReportedAndKept) {
   EXPECT_EQ(status[1], "failed");
   EXPECT_EQ(status[0], "ok");
   EXPECT_EQ(d.request({{"cmd", "retry"}, {"job", "sums"}})["requeued"], 1);
+}
+
+TEST(TaskFeedTest, SubmitTimingReportsEachTasksRunTime) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    channel: shm\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  RunResult timed = d.ctl({"submit", "sums", "--data", "6", "--data", "7", "--wait", "--timing"});
+  ASSERT_EQ(timed.exit_code, 0) << timed.err;
+  std::istringstream lines(timed.out);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    Json result = Json::parse(line);
+    ASSERT_TRUE(result.contains("run_us")) << line;
+    EXPECT_GT(result["run_us"].get<double>(), 0) << line;
+  }
+  EXPECT_EQ(n, 2);
+  RunResult plain = d.ctl({"submit", "sums", "--data", "1", "--wait"});
+  EXPECT_EQ(plain.out.find("run_us"), std::string::npos) << plain.out;
 }
 
 TEST(TaskFeedTest, StopOfAnIdleJobEndsItsWorkersBySentinelWithExitZero) {

@@ -120,6 +120,19 @@ TEST(CtlPlanTest, JsonMayFollowTheCommand) {
   EXPECT_EQ((*after.request)["targets"], Json::array({"--json"}));  // a job's name there
 }
 
+TEST(CtlPlanTest, SubmitTimingAsksForRunTimesAndNeedsWait) {
+  Plan timed = text_plan("submit", {"j", "--data", "1", "--wait", "--timing"});
+  ASSERT_TRUE(timed.request);
+  EXPECT_EQ((*timed.request)["timing"], true);
+  Plan plain = text_plan("submit", {"j", "--data", "1", "--wait"});
+  ASSERT_TRUE(plain.request);
+  EXPECT_FALSE(plain.request->contains("timing"));
+  Plan alone = text_plan("submit", {"j", "--data", "1", "--timing"});
+  EXPECT_FALSE(alone.request);
+  EXPECT_EQ(alone.local.exit_code, kExitUsage);
+  EXPECT_NE(alone.local.err.find("--timing needs --wait"), std::string::npos) << alone.local.err;
+}
+
 TEST(CtlPlanTest, UnknownOptionOfACommand) {
   Plan plan = text_plan("status", {"-s", "/x.sock"});
   EXPECT_FALSE(plan.request);

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -376,23 +378,49 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 
 namespace {
 
+void append_number(std::string& out, uint64_t value) {
+  char digits[20];
+  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
+}
+
+// TEXT as a JSON string. Most results are short printable ASCII, copied as
+// they are; anything else goes through the JSON library (escapes, and
+// U+FFFD for bytes that are not UTF-8).
+void append_json_string(std::string& out, const std::string& text) {
+  bool plain = std::all_of(text.begin(), text.end(),
+                           [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
+  }
+  out.push_back('"');
+  out += text;
+  out.push_back('"');
+}
+
 // A result line of `submit --wait`, written by hand: this runs once per task.
 // TIMING adds run_us: dispatch to result, as corrald saw it.
 std::string result_line(const FinishedTask& task, bool timing) {
   std::string line;
   line.reserve(96 + task.result.size());
-  char head[96];
-  int n = std::snprintf(head, sizeof head, R"({"id":%llu,"seq":%llu,"status":"%s","result":)",
-                        static_cast<unsigned long long>(task.id),
-                        static_cast<unsigned long long>(task.seq), to_string(task.outcome));
-  line.append(head, static_cast<size_t>(n));
-  line += Json(task.result).dump(-1, ' ', false, Json::error_handler_t::replace);
-  n = std::snprintf(head, sizeof head, R"(,"attempts":%u)", task.attempts);
-  line.append(head, static_cast<size_t>(n));
+  line += R"({"id":)";
+  append_number(line, task.id);
+  line += R"(,"seq":)";
+  append_number(line, task.seq);
+  line += R"(,"status":")";
+  line += to_string(task.outcome);
+  line += R"(","result":)";
+  append_json_string(line, task.result);
+  line += R"(,"attempts":)";
+  append_number(line, task.attempts);
   if (timing) {
-    n = std::snprintf(head, sizeof head, R"(,"run_us":%.1f)",
-                      std::chrono::duration<double, std::micro>(task.run_time).count());
-    line.append(head, static_cast<size_t>(n));
+    // Tenths of a microsecond.
+    uint64_t tenths = static_cast<uint64_t>(task.run_time.count() / 100);
+    line += R"(,"run_us":)";
+    append_number(line, tenths / 10);
+    line.push_back('.');
+    line.push_back(static_cast<char>('0' + tenths % 10));
   }
   line.push_back('}');
   line.push_back('\n');

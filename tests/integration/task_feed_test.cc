@@ -170,6 +170,24 @@ TEST(TaskFeedTest, SubmitTimingReportsEachTasksRunTime) {
   EXPECT_EQ(plain.out.find("run_us"), std::string::npos) << plain.out;
 }
 
+TEST(TaskFeedTest, ResultsAreValidJsonWhateverTheirBytes) {
+  Daemon d("jobs:\n  echo:\n    command: " + worker("--handler, echo") + "\n    channel: shm\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  const std::vector<std::string> payloads = {"plain 42",    "a \"quoted\" \\ word", "tab\there",
+                                             "caf\xc3\xa9", "bad \xff byte",        ""};
+  auto lines = d.submit("echo", payloads);
+  ASSERT_EQ(lines.size(), payloads.size() + 1);
+  std::map<size_t, std::string> results;
+  for (size_t i = 0; i < payloads.size(); ++i) results[lines[i]["seq"]] = lines[i]["result"];
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    if (i == 4) {
+      EXPECT_EQ(results[i], "bad \xef\xbf\xbd byte");  // not UTF-8: U+FFFD
+    } else {
+      EXPECT_EQ(results[i], payloads[i]) << i;
+    }
+  }
+}
+
 TEST(TaskFeedTest, StopOfAnIdleJobEndsItsWorkersBySentinelWithExitZero) {
   for (std::string channel : {"shm", "pipe\n    pipe: {framing: length}", "pipe"}) {
     Daemon d("jobs:\n  idle:\n    command: " + worker("--handler, echo") +

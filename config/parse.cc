@@ -15,6 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include "config/names.h"
@@ -622,6 +625,70 @@ std::optional<std::pair<YAML::Mark, std::string>> find_non_text(const std::strin
   return std::nullopt;
 }
 
+// The documents of a YAML stream as events: where each starts and whether
+// it holds anything. YAML::LoadAll cannot be used: yaml-cpp 0.7 hands out
+// an endless run of empty documents, without reading on, when a document
+// starts with a token that cannot start a node (a stray ',': "," or
+// ",}\n{"), and LoadAll collects them until memory runs out (yaml-cpp
+// issue 1040, fixed in 0.8.0).
+class DocumentScan : public YAML::EventHandler {
+ public:
+  struct Document {
+    YAML::Mark mark;  // of its root node
+    bool empty = true;
+    bool has_root = false;
+  };
+  // The documents of TEXT; nullopt, with MARK set, where yaml-cpp is stuck.
+  // Throws what yaml-cpp throws for bad syntax.
+  std::optional<std::vector<Document>> scan(const std::string& text, YAML::Mark& mark) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    while (parser.HandleNextDocument(*this)) {
+      const Document& last = documents_.back();
+      // An empty document where the one before it was: nothing was read.
+      if (last.empty && documents_.size() > 1 && same(documents_[documents_.size() - 2], last)) {
+        mark = last.mark;
+        return std::nullopt;
+      }
+    }
+    return std::move(documents_);
+  }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { documents_.push_back({mark}); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark, true); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark, false); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(mark, false);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark, false);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark, false);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  // The first node of a document is its root; the rest is inside it.
+  void node(const YAML::Mark& mark, bool null) {
+    Document& d = documents_.back();
+    if (d.has_root) return;
+    d.has_root = true;
+    d.mark = mark;
+    d.empty = null;
+  }
+  static bool same(const Document& a, const Document& b) {
+    return a.empty && a.mark.pos == b.mark.pos;
+  }
+
+  std::vector<Document> documents_;
+};
+
 // Whether line LINE (0-based) of TEXT, or the one before, is indented with a
 // tab: yaml-cpp's message for that ("illegal map value") does not say so.
 bool tab_indented_near(const std::string& text, int line) {
@@ -1044,7 +1111,7 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
 // Reads a main file and the files its includes name into one Config.
 class Loader {
  public:
-  explicit Loader(unsigned cpus) : cpus_(cpus) {}
+  Loader(unsigned cpus, bool read_includes) : cpus_(cpus), read_includes_(read_includes) {}
 
   ParseResult load(const std::string& text, const std::string& file) {
     config_.file = file;
@@ -1059,7 +1126,9 @@ class Loader {
     } else if (auto root = parse_yaml(reader, text)) {
       includes = read_main(reader, *root);
     }
-    for (const Item& glob : includes) include(reader, glob);
+    if (read_includes_) {
+      for (const Item& glob : includes) include(reader, glob);
+    }
     return finish();
   }
 
@@ -1075,9 +1144,25 @@ class Loader {
       reader.error(bad->first, bad->second);
       return std::nullopt;
     }
-    std::vector<YAML::Node> documents;
+    YAML::Node root;
     try {
-      documents = YAML::LoadAll(text);
+      YAML::Mark stuck;
+      auto documents = DocumentScan().scan(text, stuck);
+      if (!documents) {
+        std::string what = static_cast<size_t>(stuck.pos) < text.size()
+                               ? quote(text.substr(static_cast<size_t>(stuck.pos), 1))
+                               : std::string("the end of the file");
+        reader.error(stuck, "YAML syntax error: unexpected " + what);
+        return std::nullopt;
+      }
+      for (size_t i = 1; i < documents->size(); ++i) {
+        if (!(*documents)[i].empty) {
+          reader.error((*documents)[i].mark,
+                       "a config file holds one YAML document; this is another");
+        }
+      }
+      // The first document, read once more as nodes.
+      if (!documents->empty()) root = YAML::Load(text);
     } catch (const YAML::DeepRecursion& e) {
       // yaml-cpp words this "bad file".
       reader.error(e.mark, "lists and maps are nested too deeply (" + std::to_string(e.depth()) +
@@ -1091,13 +1176,7 @@ class Loader {
       reader.error(e.mark, message);
       return std::nullopt;
     }
-    if (documents.empty()) return YAML::Node();
-    for (size_t i = 1; i < documents.size(); ++i) {
-      if (!documents[i].IsNull()) {
-        reader.error(documents[i].Mark(), "a config file holds one YAML document; this is another");
-      }
-    }
-    return documents[0];
+    return root;
   }
 
   // Reads the main file's ROOT into config_; returns its include globs.
@@ -1228,6 +1307,7 @@ class Loader {
   }
 
   unsigned cpus_;
+  bool read_includes_;
   Config config_;
   std::vector<Diagnostic> errors_;
   std::map<std::string, Origin> origins_;  // job name -> where it was defined first
@@ -1237,9 +1317,10 @@ class Loader {
 
 }  // namespace
 
-ParseResult load_string(const std::string& text, const std::string& file, unsigned cpus) {
+ParseResult load_string(const std::string& text, const std::string& file, unsigned cpus,
+                        bool read_includes) {
   try {
-    return Loader(cpus).load(text, file);
+    return Loader(cpus, read_includes).load(text, file);
   } catch (const std::exception& e) {
     // yaml-cpp's node accessors may throw on a tree we did not expect; the
     // contract is to never throw, so report it rather than crash a reload.

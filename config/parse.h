@@ -34,7 +34,10 @@ constexpr size_t kMaxConfigBytes = 4 * 1024 * 1024;
 ParseResult load_file(const std::string& file, unsigned cpus);
 
 // Parses TEXT as if it were the content of FILE (includes are still read
-// from disk, relative to FILE's directory).
-ParseResult load_string(const std::string& text, const std::string& file, unsigned cpus);
+// from disk, relative to FILE's directory). Without READ_INCLUDES the include
+// globs are checked and kept in Config::include but not expanded, so that no
+// file but TEXT is read (the fuzzer).
+ParseResult load_string(const std::string& text, const std::string& file, unsigned cpus,
+                        bool read_includes = true);
 
 }  // namespace corral::config

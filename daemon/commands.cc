@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <set>
 #include <thread>
 
 #include "config/units.h"
@@ -53,60 +52,11 @@ Json to_json(const WorkerStatus& s) {
   return j;
 }
 
-namespace {
-
-// The fields each command takes besides "cmd"; a command not listed is
-// unknown.
-const std::map<std::string, std::set<std::string>, std::less<>>& known_fields() {
-  static const std::map<std::string, std::set<std::string>, std::less<>> fields = {
-      {"status", {"targets"}},
-      {"start", {"targets"}},
-      {"stop", {"targets"}},
-      {"restart", {"targets", "rolling"}},
-      {"signal", {"signal", "targets"}},
-      {"pid", {"targets"}},
-      {"tail", {"target", "lines", "follow", "stderr"}},
-      {"clear", {"targets"}},
-      {"reread", {}},
-      {"update", {}},
-      {"reload", {}},
-      {"submit", {"job", "wait", "timing"}},
-      {"stats", {"job"}},
-      {"shared", {"job"}},
-      {"dead", {"job"}},
-      {"retry", {"job"}},
-      {"wait", {"job", "running", "drained", "timeout_s"}},
-      {"version", {}},
-      {"shutdown", {}},
-  };
-  return fields;
-}
-
-// Why REQUEST is not a request corrald knows, or "".
-std::string check_request(const Json& request) {
-  if (!request.is_object()) return "a request is a JSON object";
-  auto cmd = request.find("cmd");
-  if (cmd == request.end() || !cmd->is_string()) return "a request needs \"cmd\": a string";
-  const std::string& name = cmd->get_ref<const std::string&>();
-  auto known = known_fields().find(name);
-  if (known == known_fields().end()) return "unknown command: " + name;
-  for (const auto& [key, value] : request.items()) {
-    if (key == "cmd" || known->second.contains(key)) continue;
-    std::string list;
-    for (const auto& field : known->second) list += (list.empty() ? "" : ", ") + field;
-    return "unknown field \"" + key + "\" in a " + name + " request" +
-           (list.empty() ? " (it takes none)" : " (it takes " + list + ")");
-  }
-  return "";
-}
-
-}  // namespace
-
 void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (is_test_hook(request)) {
     return handle(request, [conversation](const Json& reply) { conversation->send(reply, true); });
   }
-  if (std::string error = check_request(request); !error.empty()) {
+  if (std::string error = protocol::check_request(request); !error.empty()) {
     return conversation->send(protocol::error_reply(error), true);
   }
   if (request.is_object() && request.value("cmd", "") == "submit") {
@@ -123,7 +73,7 @@ void Commands::handle(const Json& request, Reply reply) {
     std::this_thread::sleep_for(std::chrono::milliseconds(request.value("ms", 0)));
     return reply(Json{{"ok", true}});
   }
-  if (std::string error = check_request(request); !error.empty()) {
+  if (std::string error = protocol::check_request(request); !error.empty()) {
     return reply(protocol::error_reply(error));
   }
   const std::string name = request["cmd"];

@@ -119,14 +119,15 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
         refuse_long();
         break;
       }
-      Json request = Json::parse(line, nullptr, false);
-      if (request.is_discarded()) {
-        queue(protocol::encode_line(protocol::error_reply("bad JSON in request")));
+      std::string error;
+      auto request = protocol::parse_request_line(line, error);
+      if (!request) {
+        queue(protocol::encode_line(protocol::error_reply(error)));
         continue;
       }
       busy_ = true;
       hold_ = shared_from_this();
-      commands_.handle(request, std::static_pointer_cast<Conversation>(hold_));
+      commands_.handle(*request, std::static_pointer_cast<Conversation>(hold_));
     }
     if (batch && on_batch_) on_batch_();
     // Compact what was consumed.

@@ -39,6 +39,18 @@ std::string to_string(const Target& target);
 // A job name as the config allows it: [A-Za-z0-9_.-]+.
 bool valid_job_name(std::string_view name);
 
+// One request line as corrald reads it ('\n' excluded): a JSON value of at
+// most kMaxLineBytes. nullopt, with ERROR set, for anything else.
+std::optional<Json> parse_request_line(std::string_view line, std::string& error);
+
+// Why REQUEST is not a request corrald takes, or "" when it is: a JSON object
+// with a known "cmd" and only the fields that command takes, each of its
+// type (targets: a list of strings or null; flags: true or false; job,
+// target, signal: strings; lines: an integer >= 0; timeout_s: seconds from
+// 0 to kMaxTimeoutSeconds). The commands then read fields without checks.
+std::string check_request(const Json& request);
+inline constexpr double kMaxTimeoutSeconds = 1e9;  // about 31 years; more overflows a deadline
+
 // One line of the wire: compact JSON and a '\n'.
 std::string encode_line(const Json& message);
 

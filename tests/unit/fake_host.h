@@ -82,7 +82,9 @@ class FakeHost : public Host {
       if (next == nullptr) break;
       now_ = std::max(now_, next->deadline);
       next->armed = false;
-      auto callback = next->callback;
+      // Released once it has run, as asio does with a handler: a callback
+      // that holds its own timer's owner must not keep it alive.
+      auto callback = std::move(next->callback);
       callback();
     }
     now_ = end;

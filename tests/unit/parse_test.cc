@@ -489,6 +489,20 @@ TEST(ConfigErrorsTest, OneDocumentPerFile) {
                "a config file holds one YAML document; this is another");
 }
 
+// yaml-cpp 0.7's LoadAll reads a document that starts with a stray ',' as
+// endless empty documents and collects them until memory runs out: corrald
+// hung at start or on a reload (found by tests/fuzz/config_parse).
+TEST(ConfigErrorsTest, StrayCommaIsASyntaxErrorNotAHang) {
+  expect_error(",", 1, 1, "YAML syntax error: unexpected \",\"");
+  expect_error(",}\n{\n", 1, 1, "YAML syntax error: unexpected \",\"");
+  expect_error(", restart: {policy: never}}\njobs:\n  a: {<<:  {\"A=Btype:y<s\n", 1, 1,
+               "YAML syntax error: unexpected \",\"");
+  expect_error("jobs: {}\n---\n,\n", 3, 1, "YAML syntax error: unexpected \",\"");
+  // Empty documents after the config are fine; a full one is not.
+  EXPECT_TRUE(load("jobs: {}\n...\n---\n---\n").ok());
+  EXPECT_EQ(only_error("jobs: {}\n---\n---\njobs: {}\n").line, 4);
+}
+
 TEST(ConfigErrorsTest, HugeTextIsRefused) {
   std::string text = "# " + std::string(kMaxConfigBytes, 'x') + "\n";
   Diagnostic d = only_error(text);

@@ -341,5 +341,26 @@ TEST_F(SupervisorTest, BadRequestsGetErrors) {
   EXPECT_EQ(ask({{"cmd", "stop"}, {"targets", "web"}})["ok"], false);
 }
 
+// A field of the wrong type used to throw out of the command (nlohmann's
+// get<>), which in corrald leaves the event loop and ends the daemon.
+TEST_F(SupervisorTest, FieldsOfTheWrongTypeGetErrorsNotExceptions) {
+  supervisor.add_job(job("web", 2));
+  supervisor.start_autostart();
+  Commands commands(supervisor, host, [] {});
+  auto ask = [&](const protocol::Json& request) {
+    protocol::Json reply;
+    EXPECT_NO_THROW(commands.handle(request, [&](const protocol::Json& r) { reply = r; }))
+        << request;
+    return reply;
+  };
+  EXPECT_EQ(ask({{"cmd", "restart"}, {"targets", {"web"}}, {"rolling", "yes"}})["error"],
+            "\"rolling\" must be true or false in a restart request");
+  EXPECT_EQ(ask({{"cmd", "wait"}, {"job", "web"}, {"running", 1}})["error"],
+            "\"running\" must be true or false in a wait request");
+  EXPECT_EQ(ask({{"cmd", "wait"}, {"job", "web"}, {"running", true}, {"timeout_s", 1e300}})["ok"],
+            false);
+  EXPECT_EQ(host.spawns.size(), 2u);  // nothing was restarted
+}
+
 }  // namespace
 }  // namespace corral::daemon

@@ -16,10 +16,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
 #include <filesystem>
+#include <utility>
 
 namespace corral::daemon {
 
@@ -28,9 +30,17 @@ using protocol::Json;
 using Socket = asio::local::stream_protocol::socket;
 
 struct ControlServer::Acceptor {
-  explicit Acceptor(asio::io_context& io) : acceptor(io) {}
+  explicit Acceptor(asio::io_context& io) : acceptor(io), pause(io) {}
   asio::local::stream_protocol::acceptor acceptor;
+  asio::steady_timer pause;  // accepting again after running out of fds
 };
+
+// Spare fds for clients when the daemon is out of fds: three sessions at a
+// time (a `status`, a `stop`, a `tail`), and the last one only tells a
+// further client why it is not served.
+constexpr size_t kReservedFds = 4;
+// How long accepting pauses when not even a spare fd is left.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 // One client connection. Requests are answered one at a time, in order;
 // while a request is being answered (start waits for RUNNING) further input
@@ -42,7 +52,15 @@ struct ControlServer::Acceptor {
 // while an exchange is open.
 class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
-  Session(Socket socket, Commands& commands) : socket_(std::move(socket)), commands_(commands) {}
+  // RESERVE: the socket's fd is a spare of it, to be given back.
+  Session(Socket socket, Commands& commands, std::shared_ptr<FdReserve> reserve)
+      : socket_(std::move(socket)), commands_(commands), reserve_(std::move(reserve)) {}
+  ~Session() override {
+    if (!reserve_) return;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    reserve_->refill();  // the fd just closed, before anything else takes it
+  }
 
   void start() { read_more(); }
   // Answers with one error line and closes. REFUSED marks a peer that may
@@ -199,6 +217,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
 
   Socket socket_;
   Commands& commands_;
+  std::shared_ptr<FdReserve> reserve_;
   std::array<char, 64 * 1024> chunk_;
   std::string in_;
   size_t in_start_ = 0;
@@ -218,7 +237,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
 };
 
 ControlServer::ControlServer(asio::io_context& io, Commands& commands)
-    : io_(io), commands_(commands) {}
+    : io_(io), commands_(commands), reserve_(std::make_shared<FdReserve>(kReservedFds)) {}
 
 ControlServer::~ControlServer() { close(); }
 
@@ -287,30 +306,78 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
 void ControlServer::accept() {
   acceptor_->acceptor.async_accept([this](boost::system::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      ucred cred{};
-      socklen_t len = sizeof cred;
-      int fd = socket.native_handle();
-      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-      std::vector<gid_t> groups(64);
-      socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-      if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
-        groups.resize(glen / sizeof(gid_t));
-      } else {
-        groups.clear();
-      }
-      auto session = std::make_shared<Session>(std::move(socket), commands_);
-      if (allowed(cred.uid, cred.gid, groups)) {
-        session->start();
-      } else {
-        spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
-        session->refuse("permission denied: uid " + std::to_string(cred.uid) +
-                            " may not use this socket (see daemon.allow_users and allow_groups)",
-                        true);
-      }
-    } else {
+    if (FdReserve::out_of_fds(ec)) return shed(ec);
+    if (ec) {
       spdlog::warn("control: accept: {}", ec.message());
+    } else {
+      if (std::exchange(starved_, false)) spdlog::info("control: accepting connections again");
+      reserve_->refill();
+      serve(std::move(socket), false);
     }
+    accept();
+  });
+}
+
+void ControlServer::serve(Socket socket, bool on_reserve) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  int fd = socket.native_handle();
+  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  std::vector<gid_t> groups(64);
+  socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+    groups.resize(glen / sizeof(gid_t));
+  } else {
+    groups.clear();
+  }
+  auto session =
+      std::make_shared<Session>(std::move(socket), commands_, on_reserve ? reserve_ : nullptr);
+  if (allowed(cred.uid, cred.gid, groups)) {
+    session->start();
+  } else {
+    spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
+    session->refuse("permission denied: uid " + std::to_string(cred.uid) +
+                        " may not use this socket (see daemon.allow_users and allow_groups)",
+                    true);
+  }
+}
+
+void ControlServer::shed(const boost::system::error_code& ec) {
+  if (!std::exchange(starved_, true)) {
+    spdlog::error("control: accept: {}; serving clients from {} reserved fds until fds are free",
+                  ec.message(), kReservedFds - 1);
+  }
+  const bool last_spare = reserve_->available() == 1;
+  int fd = reserve_->accept_with_spare(acceptor_->acceptor.native_handle());
+  if (fd >= 0 && !last_spare) {
+    Socket socket(io_);
+    boost::system::error_code assign_error;
+    socket.assign(asio::local::stream_protocol(), fd, assign_error);
+    if (!assign_error) {
+      serve(std::move(socket), true);
+      accept();
+      return;
+    }
+    ::close(fd);
+    reserve_->refill();
+  } else if (fd >= 0) {
+    // The client's request is not read: this answer is all it gets.
+    // "refused": corralctl reports a daemon it cannot reach (exit 3).
+    Json reply = protocol::error_reply("corrald is out of file descriptors (" + ec.message() +
+                                       "); try again when workers or clients have closed some");
+    reply["refused"] = true;
+    std::string line = protocol::encode_line(reply);
+    (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    reserve_->refill();
+    accept();  // the connection left the queue: no spin
+    return;
+  }
+  // No spare left (every one serves a client): the connection stays queued,
+  // so wait instead of accepting, and failing, again at once.
+  acceptor_->pause.expires_after(kAcceptPause);
+  acceptor_->pause.async_wait([this](boost::system::error_code wait_ec) {
+    if (wait_ec || !acceptor_) return;
     accept();
   });
 }
@@ -327,6 +394,7 @@ bool ControlServer::allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& grou
 void ControlServer::close() {
   if (acceptor_) {
     boost::system::error_code ignored;
+    acceptor_->pause.cancel();
     acceptor_->acceptor.close(ignored);
     acceptor_.reset();
   }

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/local/stream_protocol.hpp>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "config/spec.h"
 #include "daemon/commands.h"
+#include "daemon/fd_reserve.h"
 
 namespace boost::asio {
 class io_context;
@@ -39,6 +41,12 @@ class ControlServer {
   class Session;
   struct Acceptor;
   void accept();
+  // Checks the peer and starts a session; ON_RESERVE: its fd is a spare of
+  // reserve_, given back when the session ends.
+  void serve(boost::asio::local::stream_protocol::socket socket, bool on_reserve);
+  // accept() found no fd for a connection: serve it with a spare fd, tell
+  // it why with the last spare, or pause accepting.
+  void shed(const boost::system::error_code& ec);
   bool allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
 
   boost::asio::io_context& io_;
@@ -47,6 +55,8 @@ class ControlServer {
   std::string path_;
   std::string lock_path_;
   int lock_fd_ = -1;
+  std::shared_ptr<FdReserve> reserve_;  // sessions on a spare fd give it back
+  bool starved_ = false;                // accept() is failing for want of fds (logged once)
   std::set<uid_t> allowed_uids_;
   std::set<gid_t> allowed_gids_;
 };

@@ -113,6 +113,10 @@ std::string status_line(const Supervisor& supervisor) {
 int run_daemon(const config::Config& config) {
   rlimit nofile_default = raise_nofile();
   signal(SIGPIPE, SIG_IGN);
+  // Under RLIMIT_FSIZE (systemd's LimitFSIZE=) a job's segment or a log file
+  // that would grow past it must fail with EFBIG, reported for that job or
+  // file; by default SIGXFSZ would end the daemon and every worker with it.
+  signal(SIGXFSZ, SIG_IGN);
   sigset_t handled;
   sigemptyset(&handled);
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&handled, sig);

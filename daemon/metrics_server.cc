@@ -4,9 +4,13 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <utility>
+
+#include "daemon/fd_reserve.h"
 
 namespace corral::daemon {
 
@@ -91,7 +95,20 @@ struct MetricsServer::Impl {
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
+      if (FdReserve::out_of_fds(ec)) {
+        // The connection stays queued and the socket readable: accepting
+        // again at once would spin. The scraper waits, then is served.
+        if (!std::exchange(starved, true)) {
+          spdlog::error("metrics: accept: {}; pausing until fds are free", ec.message());
+        }
+        pause.expires_after(std::chrono::milliseconds(100));
+        pause.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && acceptor.is_open()) accept();
+        });
+        return;
+      }
       if (!ec) {
+        if (std::exchange(starved, false)) spdlog::info("metrics: accepting connections again");
         std::make_shared<Session>(std::move(socket), render)->start();
       } else {
         spdlog::warn("metrics: accept: {}", ec.message());
@@ -102,6 +119,8 @@ struct MetricsServer::Impl {
 
   asio::io_context& io;
   tcp::acceptor acceptor;
+  asio::steady_timer pause{io};
+  bool starved = false;
   std::function<std::string()> render;
 };
 
@@ -154,6 +173,7 @@ std::string MetricsServer::address() const {
 void MetricsServer::close() {
   if (!impl_ || !impl_->acceptor.is_open()) return;
   beast::error_code ignored;
+  impl_->pause.cancel();
   impl_->acceptor.close(ignored);
 }
 

@@ -99,10 +99,12 @@ ProcReader::~ProcReader() {
 
 std::optional<ProcSample> ProcReader::read(bool with_status) {
   static const long ticks = sysconf(_SC_CLK_TCK);
-  if (stat_fd_ < 0) {
+  // Each file is opened until it opens: with the daemon out of fds one may
+  // open and the other not, and the next sample must not open a second copy.
+  if (stat_fd_ < 0 || status_fd_ < 0) {
     std::string base = "/proc/" + std::to_string(pid_);
-    stat_fd_ = ::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-    status_fd_ = ::open((base + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+    if (stat_fd_ < 0) stat_fd_ = ::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (status_fd_ < 0) status_fd_ = ::open((base + "/status").c_str(), O_RDONLY | O_CLOEXEC);
     if (stat_fd_ < 0 || status_fd_ < 0) return std::nullopt;
   }
   ProcSample sample;

@@ -97,6 +97,10 @@ int child_main(void* raw) {
     if (setgroups(args->group_count, args->groups) < 0) child_fail(args, "setgroups");
     if (setgid(args->gid) < 0) child_fail(args, "setgid");
     if (setuid(args->uid) < 0) child_fail(args, "setuid");
+    // A change of credentials clears the parent-death signal: arm it again,
+    // or a worker with `user:` would outlive a kill -9 of the daemon.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(args, "prctl(PR_SET_PDEATHSIG)");
+    if (getppid() != args->parent) _exit(127);
   }
   // After the user switch: the directory must be one the worker may enter.
   if (args->cwd != nullptr && chdir(args->cwd) < 0) child_fail(args, "chdir");

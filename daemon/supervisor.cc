@@ -16,11 +16,11 @@
 namespace corral::daemon {
 
 struct Supervisor::Worker {
-  Worker(const Job& job, uint32_t index, WorkerPolicy policy, uint64_t seed)
+  Worker(Job& job, uint32_t index, WorkerPolicy policy, uint64_t seed)
       : job(job), index(index), machine(std::move(policy), seed) {}
   WorkerId id() const;
 
-  const Job& job;
+  Job& job;
   uint32_t index;
   WorkerMachine machine;
   std::unique_ptr<Timer> timer;
@@ -472,6 +472,13 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
         SpawnRequest request = spawn_request(worker.job, worker);
         uint64_t epoch = ++worker.epoch;
         Worker* w = &worker;
+        // A feed that could not be made (the daemon was out of fds, or of
+        // room for the segment) is tried again at each spawn: the job
+        // recovers once the cause is gone.
+        if (worker.job.spec.channel != config::Channel::kNone && !worker.job.feed &&
+            !worker.job.removing && !worker.job.replacement) {
+          worker.job.feed = make_feed(worker.job);
+        }
         JobFeed* feed = worker.job.feed.get();
         SpawnResult result;
         if (worker.job.spec.channel != config::Channel::kNone && feed == nullptr) {
@@ -615,6 +622,9 @@ static std::string format_seconds(double seconds) {
 
 std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
   const WorkerMachine& m = worker.machine;
+  // "spawn error" alone does not tell a person what to fix.
+  const std::string reason =
+      worker.spawn_error.empty() ? m.reason() : m.reason() + ": " + worker.spawn_error;
   switch (m.state()) {
     case State::kStarting:
     case State::kRunning:
@@ -622,12 +632,12 @@ std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
       return "pid " + std::to_string(worker.pid) + ", uptime " +
              protocol::format_uptime(seconds_between(worker.started_at, now));
     case State::kBackoff:
-      return m.reason() + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
+      return reason + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
     case State::kFatal:
       if (m.deadline()) {
-        return m.reason() + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
+        return reason + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
       }
-      return m.reason();
+      return reason;
     case State::kExited:
       return m.reason() + ", " + protocol::format_uptime(seconds_between(m.state_since(), now)) +
              " ago";

@@ -131,13 +131,15 @@ namespace {
 // back through its result ring; eventfds wake a side only when it sleeps.
 class ShmChannel : public TaskFeed::Channel {
  public:
+  // RESULT_WAKE_WATCHED is a dup of RESULT_WAKE's fd (taken over here), for
+  // the loop to watch.
   ShmChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, const ipc::Segment& segment,
-             ipc::EventFd task_wake, ipc::EventFd result_wake)
+             ipc::EventFd task_wake, ipc::EventFd result_wake, int result_wake_watched)
       : Channel(feed, worker),
         tasks_(segment.task_ring(worker)),
         results_(segment.result_ring(worker)),
         task_wake_(std::move(task_wake)),
-        result_wake_(io, ::dup(result_wake.fd())),
+        result_wake_(io, result_wake_watched),
         result_wake_fd_(std::move(result_wake)),
         slot_(segment.slot(worker)) {
     // A new process starts from empty rings and no heartbeat.
@@ -549,8 +551,15 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
     if (!task_wake) return false;
     auto result_wake = ipc::EventFd::create(error);
     if (!result_wake) return false;
-    auto channel = std::make_unique<ShmChannel>(*this, worker, io_, *segment_,
-                                                std::move(*task_wake), std::move(*result_wake));
+    // Checked here: the loop cannot watch fd -1 (Asio would throw out of
+    // the event loop when the daemon is out of fds).
+    int watched = ::fcntl(result_wake->fd(), F_DUPFD_CLOEXEC, 0);
+    if (watched < 0) {
+      error = std::string("dup of the result eventfd: ") + strerror(errno);
+      return false;
+    }
+    auto channel = std::make_unique<ShmChannel>(
+        *this, worker, io_, *segment_, std::move(*task_wake), std::move(*result_wake), watched);
     request.fds.push_back({3, segment_->fd()});
     request.fds.push_back({4, channel->task_wake_fd()});
     request.fds.push_back({5, channel->result_wake_fd()});

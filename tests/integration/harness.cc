@@ -6,16 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -116,6 +120,105 @@ bool process_alive(pid_t pid) {
          stat[close_paren + 2] != 'Z';
 }
 
+std::string worker_command(const std::string& args) {
+  return std::string("[") + CORRAL_WORKER_PATH + ", " + args + "]";
+}
+
+std::string sum_below(uint64_t n) { return n == 0 ? "0" : std::to_string(n * (n - 1) / 2); }
+
+namespace {
+
+// The numeric entries of a /proc directory.
+std::vector<pid_t> numeric_entries(const std::string& dir) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  return out;
+}
+
+pid_t parent_of(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos || close_paren + 4 >= stat.size()) return 0;
+  return static_cast<pid_t>(std::atol(stat.c_str() + close_paren + 4));  // after ") S "
+}
+
+}  // namespace
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (pid_t pid : numeric_entries("/proc")) {
+    if (parent_of(pid) == parent && process_alive(pid)) out.push_back(pid);
+  }
+  return out;
+}
+
+std::vector<pid_t> processes_with_env(const std::string& entry) {
+  std::vector<pid_t> out;
+  for (pid_t pid : numeric_entries("/proc")) {
+    std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+    for (size_t at = 0; at < env.size();) {
+      size_t end = env.find('\0', at);
+      if (end == std::string::npos) end = env.size();
+      if (env.compare(at, end - at, entry) == 0) {
+        if (process_alive(pid)) out.push_back(pid);
+        break;
+      }
+      at = end + 1;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> open_fds(pid_t pid) {
+  std::vector<std::string> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (pid_t fd : numeric_entries(dir)) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(dir + "/" + std::to_string(fd), ec);
+    out.push_back(ec ? "?" : target.string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<ChildHandle> ChildHandle::of(pid_t parent, pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return std::nullopt;
+  // Checked after the pidfd is open: the pidfd holds this very process.
+  if (parent_of(pid) != parent || !process_alive(pid)) {
+    close(fd);
+    return std::nullopt;
+  }
+  return ChildHandle(pid, fd);
+}
+
+ChildHandle::ChildHandle(ChildHandle&& other) noexcept
+    : pid_(other.pid_), pidfd_(std::exchange(other.pidfd_, -1)) {}
+
+ChildHandle& ChildHandle::operator=(ChildHandle&& other) noexcept {
+  if (this != &other) {
+    if (pidfd_ >= 0) close(pidfd_);
+    pid_ = other.pid_;
+    pidfd_ = std::exchange(other.pidfd_, -1);
+  }
+  return *this;
+}
+
+ChildHandle::~ChildHandle() {
+  if (pidfd_ >= 0) close(pidfd_);
+}
+
+bool ChildHandle::signal(int sig) const {
+  return syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0) == 0;
+}
+
 Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra)
     : daemon_extra_(daemon_extra) {
   rewrite_config(jobs_yaml);
@@ -137,12 +240,15 @@ Daemon::~Daemon() {
 }
 
 bool Daemon::start() {
-  pid_ = spawn({CORRALD_PATH, "-c", config()}, dir_.file("corrald.out"), dir_.file("corrald.log"),
-               env_);
+  std::vector<std::string> argv = wrapper_;
+  argv.insert(argv.end(), {CORRALD_PATH, "-c", config()});
+  std::vector<std::string> env = env_;
+  env.push_back(env_tag());
+  pid_ = spawn(argv, dir_.file("corrald.out"), dir_.file("corrald.log"), env);
   return wait_until(
              [&] {
                if (!process_alive(pid_)) return true;  // died: fail below
-               int fd = socket_fd_probe(socket());
+               int fd = connect_socket(socket());
                if (fd < 0) return false;
                close(fd);
                return true;
@@ -151,7 +257,7 @@ bool Daemon::start() {
          process_alive(pid_);
 }
 
-int Daemon::socket_fd_probe(const std::string& path) {
+int connect_socket(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -179,7 +285,7 @@ void Daemon::kill9() {
 }
 
 Json Daemon::request(const Json& message) {
-  int fd = socket_fd_probe(socket());
+  int fd = connect_socket(socket());
   if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
   std::string line = protocol::encode_line(message);
   if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
@@ -195,7 +301,7 @@ Json Daemon::request(const Json& message) {
 
 std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::string>& payloads,
                                  bool wait, const std::function<void()>& before_reading) {
-  int fd = socket_fd_probe(socket());
+  int fd = connect_socket(socket());
   if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
   // A test must fail, not hang, when results stop coming.
   timeval timeout{120, 0};
@@ -262,6 +368,10 @@ std::string Daemon::state(const std::string& name) { return worker(name)["state"
 pid_t Daemon::worker_pid(const std::string& name) {
   Json w = worker(name);
   return w["pid"].is_null() ? 0 : w["pid"].get<pid_t>();
+}
+
+std::optional<ChildHandle> Daemon::worker_process(const std::string& name) {
+  return ChildHandle::of(pid_, worker_pid(name));
 }
 
 bool Daemon::wait_state(const std::string& name, const std::string& state,

@@ -46,6 +46,43 @@ bool wait_until(const std::function<bool()>& predicate, std::chrono::millisecond
 
 bool process_alive(pid_t pid);  // exists and is not a zombie
 
+// A connected fd (close-on-exec) on the Unix socket PATH, or -1.
+int connect_socket(const std::string& path);
+
+// The `command:` of a job (a YAML flow list) running corral-worker with ARGS,
+// e.g. worker_command("--handler, sum").
+std::string worker_command(const std::string& args);
+// What corral-worker's `sum` handler answers for N: the sum of 0..N-1.
+std::string sum_below(uint64_t n);
+
+// The live (not zombie) children of PARENT.
+std::vector<pid_t> children_of(pid_t parent);
+// Live processes whose environment holds ENTRY ("NAME=value"), e.g. every
+// worker a test's daemon ever started (Daemon::env_tag).
+std::vector<pid_t> processes_with_env(const std::string& entry);
+// What each open fd of PID refers to ("pipe:[123]", "/dev/null",
+// "/memfd:corral-job (deleted)"), sorted.
+std::vector<std::string> open_fds(pid_t pid);
+
+// A child of a daemon held by a pidfd, so that a signal sent later (SIGCONT
+// after SIGSTOP) cannot reach a process that reused its pid.
+class ChildHandle {
+ public:
+  // PID, if it is a live child of PARENT now.
+  static std::optional<ChildHandle> of(pid_t parent, pid_t pid);
+  ChildHandle(ChildHandle&& other) noexcept;
+  ChildHandle& operator=(ChildHandle&& other) noexcept;
+  ~ChildHandle();
+  pid_t pid() const { return pid_; }
+  // False when the process is gone.
+  bool signal(int sig) const;
+
+ private:
+  ChildHandle(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+  pid_t pid_ = 0;
+  int pidfd_ = -1;
+};
+
 // corrald on a config in its own temp dir. The config's `daemon:` section is
 // written by the harness (socket and log_dir inside the temp dir); the test
 // gives the `jobs:` part.
@@ -56,6 +93,12 @@ class Daemon {
 
   // Environment entries ("NAME=value") corrald gets besides the test's.
   void set_env(std::vector<std::string> env) { env_ = std::move(env); }
+  // A command that runs before corrald and execs it in the same process
+  // (prlimit ... --, setpriv ... --), e.g. to start it under limits.
+  void set_wrapper(std::vector<std::string> argv) { wrapper_ = std::move(argv); }
+  // An entry of corrald's environment unique to this daemon; workers inherit
+  // it, so processes_with_env(env_tag()) finds any worker left behind.
+  std::string env_tag() const { return "CORRALTEST_DAEMON_DIR=" + dir_.path(); }
   // Writes the config again with JOBS_YAML (for reload tests).
   void rewrite_config(const std::string& jobs_yaml);
 
@@ -80,6 +123,8 @@ class Daemon {
   Json worker(const std::string& name);  // its status object
   std::string state(const std::string& name);
   pid_t worker_pid(const std::string& name);
+  // The worker's process, if it has one that is this daemon's child.
+  std::optional<ChildHandle> worker_process(const std::string& name);
   bool wait_state(const std::string& name, const std::string& state,
                   std::chrono::milliseconds timeout = 10s);
 
@@ -90,10 +135,10 @@ class Daemon {
   std::string daemon_log() const { return read_file(dir_.file("corrald.log")); }
 
  private:
-  static int socket_fd_probe(const std::string& path);  // a connected fd, or -1
   TempDir dir_;
   std::string daemon_extra_;
   std::vector<std::string> env_;
+  std::vector<std::string> wrapper_;
   pid_t pid_ = 0;
 };
 

@@ -18,10 +18,6 @@ using ::testing::HasSubstr;
 // A fast sampler, and no metrics listener.
 const std::string kFastMetrics = "  metrics: {listen: off, interval: 100ms}\n";
 
-std::string worker(const std::string& args) {
-  return std::string("[") + CORRAL_WORKER_PATH + ", " + args + "]";
-}
-
 uint64_t proc_rss(pid_t pid) {
   std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
   size_t at = status.find("VmRSS:");
@@ -46,8 +42,9 @@ TEST(HealthTest, ABusyWorkerShowsItsCpuGrowingAboutOneSecondPerSecond) {
 }
 
 TEST(HealthTest, ReportedMemoryMatchesProc) {
-  Daemon d("jobs:\n  leaky:\n    command: " + worker("--handler, leak") + "\n    channel: shm\n",
-           kFastMetrics);
+  Daemon d(
+      "jobs:\n  leaky:\n    command: " + worker_command("--handler, leak") + "\n    channel: shm\n",
+      kFastMetrics);
   ASSERT_TRUE(d.start()) << d.daemon_log();
   auto lines = d.submit("leaky", {"64"});
   ASSERT_EQ(lines.front()["status"], "ok");
@@ -61,7 +58,7 @@ TEST(HealthTest, ReportedMemoryMatchesProc) {
 }
 
 TEST(HealthTest, AHungWorkerIsKilledAfterHeartbeatTimeoutAndItsTaskRedelivered) {
-  Daemon d("jobs:\n  beats:\n    command: " + worker("--handler, echo, --hang-on, stuck") +
+  Daemon d("jobs:\n  beats:\n    command: " + worker_command("--handler, echo, --hang-on, stuck") +
                "\n    channel: shm\n    workers: 2\n    health: {heartbeat_timeout: 500ms}\n"
                "    queue: {max_attempts: 2}\n    restart: {backoff: {initial: 10ms}}\n",
            kFastMetrics);
@@ -89,7 +86,7 @@ TEST(HealthTest, AHungWorkerIsKilledAfterHeartbeatTimeoutAndItsTaskRedelivered) 
 }
 
 TEST(HealthTest, AWorkerAboveLimitsMemoryIsRestarted) {
-  Daemon d("jobs:\n  leaky:\n    command: " + worker("--handler, leak") +
+  Daemon d("jobs:\n  leaky:\n    command: " + worker_command("--handler, leak") +
                "\n    channel: shm\n    limits: {memory: 100MiB}\n",
            kFastMetrics);
   ASSERT_TRUE(d.start()) << d.daemon_log();
@@ -106,7 +103,7 @@ TEST(HealthTest, AWorkerAboveLimitsMemoryIsRestarted) {
 }
 
 TEST(HealthTest, MaxTasksRecyclesWorkersWithoutLosingATask) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") +
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
                "\n    channel: shm\n    workers: 2\n    limits: {max_tasks: 100}\n"
                "    queue: {prefetch: 8}\n    restart: {backoff: {initial: 10ms}}\n",
            kFastMetrics);

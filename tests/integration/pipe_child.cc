@@ -141,12 +141,17 @@ std::optional<Frame> PipeChild::result(std::chrono::milliseconds timeout) {
 }
 
 std::optional<std::string> PipeChild::line(std::chrono::milliseconds timeout) {
-  std::string text;
+  auto deadline = Clock::now() + timeout;
+  size_t scanned = 0;  // bytes of buffer_ known to hold no '\n'
   for (;;) {
-    std::string c;
-    if (!take(1, c, timeout)) return std::nullopt;
-    if (c == "\n") return text;
-    text += c;
+    size_t newline = buffer_.find('\n', scanned);
+    if (newline != std::string::npos) {
+      std::string text = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return text;
+    }
+    scanned = buffer_.size();
+    if (!read_more(deadline)) return std::nullopt;
   }
 }
 
@@ -186,20 +191,27 @@ std::string PipeChild::stderr_text() {
   return all;
 }
 
-bool PipeChild::take(size_t n, std::string& out, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (buffer_.size() < n) {
+bool PipeChild::read_more(Clock::time_point deadline) {
+  for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left <= 0ms) return false;
     pollfd p{out_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char chunk[4096];
+    char chunk[64 * 1024];
     ssize_t got = ::read(out_, chunk, sizeof chunk);
     if (got <= 0) {
       eof_ = true;
       return false;
     }
     buffer_.append(chunk, size_t(got));
+    return true;
+  }
+}
+
+bool PipeChild::take(size_t n, std::string& out, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (buffer_.size() < n) {
+    if (!read_more(deadline)) return false;
   }
   out = buffer_.substr(0, n);
   buffer_.erase(0, n);

@@ -64,6 +64,9 @@ class PipeChild {
 
  private:
   bool take(size_t n, std::string& out, std::chrono::milliseconds timeout);
+  // One read of whatever the child wrote, waiting until DEADLINE; false at
+  // EOF or when the deadline passed.
+  bool read_more(std::chrono::steady_clock::time_point deadline);
 
   pid_t pid_ = -1;
   int in_ = -1, out_ = -1, err_ = -1;

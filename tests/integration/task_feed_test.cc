@@ -18,17 +18,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string worker(const std::string& args) {
-  return std::string("[") + CORRAL_WORKER_PATH + ", " + args + "]";
-}
-
 std::vector<std::string> numbers(int n, int modulo) {
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) out.push_back(std::to_string(i % modulo));
   return out;
 }
-
-std::string sum_below(int n) { return std::to_string(static_cast<long long>(n) * (n - 1) / 2); }
 
 // Checks that every task came back exactly once, ok, with the right sum.
 void expect_all_sums(const std::vector<Json>& lines, int n, int modulo) {
@@ -58,8 +52,8 @@ std::string channel_name(const ::testing::TestParamInfo<std::string>& info) {
 class ChannelTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChannelTest, HundredThousandSumTasksComeBackCompleteAndCorrect) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    workers: 2\n" +
-           GetParam() + "\n    shared: {values: {processed: u64}}\n");
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    workers: 2\n" + GetParam() + "\n    shared: {values: {processed: u64}}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   ASSERT_TRUE(d.wait_state("sums:1", "RUNNING")) << d.daemon_log();
   auto lines = d.submit("sums", numbers(100000, 1000));
@@ -82,8 +76,8 @@ INSTANTIATE_TEST_SUITE_P(Channels, ChannelTest,
 class KillTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(KillTest, NoTaskIsLostWhileWorkersAreKilled) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    workers: 2\n" +
-           GetParam() +
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    workers: 2\n" + GetParam() +
            "\n    queue: {max_attempts: 100}\n"
            "    restart: {max_restarts: 1000, backoff: {initial: 1ms, max: 10ms}}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
@@ -94,8 +88,8 @@ TEST_P(KillTest, NoTaskIsLostWhileWorkersAreKilled) {
     std::mt19937 random(7);
     while (!done) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20 + random() % 30));
-      pid_t pid = d.worker_pid("sums:" + std::to_string(random() % 2));
-      if (pid > 0 && ::kill(pid, SIGKILL) == 0) ++kills;
+      auto process = d.worker_process("sums:" + std::to_string(random() % 2));
+      if (process && process->signal(SIGKILL)) ++kills;
     }
   });
   // Big enough tasks that workers hold some when killed.
@@ -118,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(Channels, KillTest,
                          channel_name);
 
 TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum, --crash-on, '13'") +
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum, --crash-on, '13'") +
            "\n    workers: 2\n    channel: shm\n    queue: {max_attempts: 3}\n"
            "    restart: {max_restarts: 100, backoff: {initial: 1ms, max: 20ms}}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
@@ -141,7 +135,7 @@ TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
 }
 
 TEST(TaskFeedTest, FailedTasksAreReportedAndKept) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum, --fail-on, '7'") +
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum, --fail-on, '7'") +
            "\n    channel: pipe\n    pipe: {framing: length}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   auto lines = d.submit("sums", {"6", "7", "8"});
@@ -190,7 +184,7 @@ TEST(TaskFeedTest, ResultsAreValidJsonWhateverTheirBytes) {
 
 TEST(TaskFeedTest, StopOfAnIdleJobEndsItsWorkersBySentinelWithExitZero) {
   for (std::string channel : {"shm", "pipe\n    pipe: {framing: length}", "pipe"}) {
-    Daemon d("jobs:\n  idle:\n    command: " + worker("--handler, echo") +
+    Daemon d("jobs:\n  idle:\n    command: " + worker_command("--handler, echo") +
              "\n    workers: 2\n    channel: " + channel + "\n    stop: {timeout: 10s}\n");
     ASSERT_TRUE(d.start()) << d.daemon_log();
     ASSERT_TRUE(d.wait_state("idle:1", "RUNNING")) << d.daemon_log();
@@ -243,7 +237,7 @@ TEST(TaskFeedTest, APythonSdkWorker) {
 
 TEST(TaskFeedTest, BadSubmissionsGetClearErrors) {
   Daemon d("jobs:\n  plain:\n    command: [sleep, '1000']\n  small:\n    command: " +
-           worker("--handler, echo") +
+           worker_command("--handler, echo") +
            "\n    channel: pipe\n    pipe: {framing: length}\n    queue: {max_task_bytes: 10}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   auto none = d.submit("plain", {"x"});
@@ -300,7 +294,7 @@ jobs:
 }
 
 TEST(TaskFeedTest, ATaskPastTaskTimeoutHasItsWorkerKilledAndIsRedelivered) {
-  Daemon d("jobs:\n  naps:\n    command: " + worker("--handler, sleep") +
+  Daemon d("jobs:\n  naps:\n    command: " + worker_command("--handler, sleep") +
            "\n    workers: 2\n    channel: shm\n"
            "    queue: {task_timeout: 200ms, max_attempts: 2, prefetch: 1}\n"
            "    restart: {backoff: {initial: 1ms}}\n");
@@ -319,7 +313,7 @@ TEST(TaskFeedTest, ATaskPastTaskTimeoutHasItsWorkerKilledAndIsRedelivered) {
 }
 
 TEST(TaskFeedTest, AFullQueueMakesSubmitWaitNotDrop) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") +
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
            "\n    channel: shm\n    queue: {capacity: 10, prefetch: 2}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   auto lines = d.submit("sums", numbers(5000, 100));
@@ -330,7 +324,8 @@ TEST(TaskFeedTest, AFullQueueMakesSubmitWaitNotDrop) {
 // tasks (its unsent replies stay bounded) instead of buffering every result;
 // once the client reads, everything arrives.
 TEST(TaskFeedTest, AClientThatReadsSlowlyHoldsBackItsOwnSubmissionsAndLosesNothing) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker("--handler, sum") + "\n    channel: shm\n");
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    channel: shm\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   constexpr int kTasks = 400000;  // ~25 MB of result lines, far past the session's bound
   uint64_t taken = 0;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -53,21 +54,44 @@ constexpr uint64_t kMaxWorkers = 10000;
 // Shared arrays live in the job's shared-memory segment: 8 bytes an element.
 constexpr uint64_t kMaxSharedArrayLength = uint64_t{1} << 27;  // 1 GiB
 
-// TEXT as a message shows it: quoted, escaped, and cut when long.
-std::string quote(std::string_view text) {
-  constexpr size_t kMaxShown = 60;
+// The code point of an invisible or space-like character at the start of
+// TEXT (no-break space, soft hyphen, zero-width characters, a byte order
+// mark) and its length in bytes.
+std::optional<std::pair<unsigned, size_t>> invisible_at(std::string_view text) {
+  static constexpr std::pair<std::string_view, unsigned> kInvisible[] = {
+      {"\xC2\xA0", 0x00A0},     {"\xC2\xAD", 0x00AD},     {"\xE2\x80\x8B", 0x200B},
+      {"\xE2\x80\x8C", 0x200C}, {"\xE2\x80\x8D", 0x200D}, {"\xE2\x80\x8E", 0x200E},
+      {"\xE2\x80\x8F", 0x200F}, {"\xE2\x80\xA8", 0x2028}, {"\xE2\x80\xA9", 0x2029},
+      {"\xE2\x81\xA0", 0x2060}, {"\xEF\xBB\xBF", 0xFEFF},
+  };
+  for (const auto& [bytes, code] : kInvisible) {
+    if (text.substr(0, bytes.size()) == bytes) return std::pair(code, bytes.size());
+  }
+  return std::nullopt;
+}
+
+// TEXT as a message shows it: quoted, escaped, and cut after MAX_SHOWN bytes.
+std::string quote(std::string_view text, size_t max_shown = 60) {
   bool cut = false;
-  if (text.size() > kMaxShown) {
-    size_t end = kMaxShown;
+  if (text.size() > max_shown) {
+    size_t end = max_shown;
     // Do not split a UTF-8 sequence.
     while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
     text = text.substr(0, end);
     cut = true;
   }
   std::string out = "\"";
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+    // Characters a terminal does not show, pasted in from web pages and
+    // editors: a key "workers" with a no-break space would look right.
+    if (auto invisible = invisible_at(text.substr(i))) {
+      char code[8];
+      snprintf(code, sizeof code, "\\u%04x", invisible->first);
+      out += code;
+      i += invisible->second - 1;
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
     } else if (c == '\n') {
@@ -188,8 +212,10 @@ class Reader {
     error(item.mark(), item.label() + ": " + message);
   }
   // "LABEL: expected WHAT, got "abc"".
-  void expected(const Item& item, std::string_view what) {
-    error(item, "expected " + std::string(what) + ", got " + describe(item.value));
+  // With WHY, "LABEL: expected WHAT, got "abc" (WHY)".
+  void expected(const Item& item, std::string_view what, const std::string& why = "") {
+    error(item, "expected " + std::string(what) + ", got " + describe(item.value) +
+                    (why.empty() ? "" : " (" + why + ")"));
   }
 
   // The text of a scalar; nullopt (and an error) for anything else.
@@ -320,9 +346,11 @@ class Reader {
         min.count() > 0 ? "a duration > 0 like 250ms or 30s" : "a duration like 250ms or 30s";
     auto text = this->text(item, what);
     if (!text) return std::nullopt;
-    auto d = parse_duration(*text);
+    std::string why;
+    auto d = parse_duration(*text, &why);
+    if (*text == "off") why = "this one cannot be turned off";
     if (!d || *d < min) {
-      expected(item, what);
+      expected(item, what, why);
       return std::nullopt;
     }
     return d;
@@ -334,9 +362,10 @@ class Reader {
     auto text = this->text(item, kWhat);
     if (!text) return std::nullopt;
     if (*text == "off") return OptionalDuration();
-    auto d = parse_duration(*text);
+    std::string why;
+    auto d = parse_duration(*text, &why);
     if (!d) {
-      expected(item, kWhat);
+      expected(item, kWhat, why);
       return std::nullopt;
     }
     if (d->count() == 0) {
@@ -351,9 +380,10 @@ class Reader {
     if (min > 0) what += " (at least " + format_size(min) + ")";
     auto text = this->text(item, what);
     if (!text) return std::nullopt;
-    auto bytes = parse_size(*text);
+    std::string why;
+    auto bytes = parse_size(*text, &why);
     if (!bytes || *bytes < min) {
-      expected(item, what);
+      expected(item, what, why);
       return std::nullopt;
     }
     return bytes;
@@ -364,9 +394,10 @@ class Reader {
     auto text = this->text(item, kWhat);
     if (!text) return std::nullopt;
     if (*text == "off") return std::optional<uint64_t>();
-    auto bytes = parse_size(*text);
+    std::string why;
+    auto bytes = parse_size(*text, &why);
     if (!bytes || *bytes == 0) {
-      expected(item, kWhat);
+      expected(item, kWhat, why);
       return std::nullopt;
     }
     return std::optional<uint64_t>(*bytes);
@@ -411,7 +442,8 @@ class Reader {
 
  private:
   static std::string count_phrase(uint64_t min, uint64_t max) {
-    if (max == std::numeric_limits<uint64_t>::max()) {
+    // The bound of the field's type is no limit a user means to meet.
+    if (max >= std::numeric_limits<uint32_t>::max()) {
       return "an integer >= " + std::to_string(min);
     }
     return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
@@ -432,7 +464,16 @@ class Section {
       : reader_(reader), scope_(std::move(scope)), mark_(item.key_mark) {
     if (item.value.IsNull()) return;
     if (!item.value.IsMap()) {
-      reader_.expected(item, what);
+      // "command:x" is one scalar to YAML, not a key and its value.
+      std::string why;
+      if (item.value.IsScalar()) {
+        const std::string& text = item.value.Scalar();
+        size_t colon = text.find(':');
+        if (colon != std::string::npos && colon + 1 < text.size() && text[colon + 1] != ' ') {
+          why = "a key needs a space after its colon, like \"key: value\"";
+        }
+      }
+      reader_.expected(item, what, why);
       valid_ = false;
       return;
     }
@@ -555,6 +596,12 @@ class Section {
       if (std::find(valid_keys_.begin(), valid_keys_.end(), entry.key) != valid_keys_.end()) {
         continue;
       }
+      if (entry.key == "<<") {
+        reader_.error(entry.key_mark, "YAML merge keys (<<) are not supported " + scope_.where() +
+                                          "; write the keys out, or use an alias (*name) for a "
+                                          "whole value");
+        continue;
+      }
       reader_.error(entry.key_mark,
                     "unknown key " + quote(entry.key) + " " + scope_.where() + hint(entry.key));
     }
@@ -597,6 +644,13 @@ std::optional<std::pair<YAML::Mark, std::string>> find_non_text(const std::strin
   YAML::Mark mark;
   mark.line = 0;
   mark.column = 0;
+  // Windows editors save "Unicode" as UTF-16: a byte order mark, or ASCII
+  // with a NUL after (or before) every character.
+  if (text.size() >= 2 &&
+      ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF') ||
+       ((text[0] == '\0') != (text[1] == '\0')))) {
+    return std::pair(mark, std::string("the file is UTF-16 text; save it as UTF-8"));
+  }
   for (size_t i = 0; i < text.size();) {
     auto c = static_cast<unsigned char>(text[i]);
     size_t length = c < 0x80           ? 1
@@ -708,25 +762,319 @@ bool tab_indented_near(const std::string& text, int line) {
   return false;
 }
 
+// A config is small: these bound what a mistaken file costs to refuse, also
+// in a running daemon on reload. yaml-cpp keeps about 500 bytes for each
+// value and takes a few microseconds to read one; aliases are counted as the
+// values they repeat, so that a "billion laughs" of nested aliases is refused
+// before anything walks it.
+constexpr int kMaxNesting = 500;  // yaml-cpp's own limit
+constexpr size_t kMaxValues = 100000;
+
+std::string nested_too_deeply(int levels) {
+  return "lists and maps are nested too deeply (" + std::to_string(levels) + " levels)";
+}
+
+YAML::Mark mark_at(size_t pos, int line, int column) {
+  YAML::Mark mark;
+  mark.pos = static_cast<int>(pos);
+  mark.line = line;
+  mark.column = column;
+  return mark;
+}
+
+// What a quick look at the flow brackets ([ ] { }) of a text finds. yaml-cpp
+// reads a whole flow collection ahead before its depth check, at hundreds of
+// bytes a bracket, so a deep one is refused here first. This is a rough YAML
+// lexer: it knows where a value may start, and skips comments, quoted values
+// and block scalars, so that brackets and quotes inside values do not count.
+struct FlowScan {
+  std::optional<YAML::Mark> too_deep;                 // the bracket past kMaxNesting
+  std::vector<std::pair<char, YAML::Mark>> unclosed;  // open brackets at the end, outermost first
+  std::optional<YAML::Mark> open_quote;               // a quote still open at the end
+};
+
+FlowScan scan_flow(const std::string& text) {
+  FlowScan scan;
+  size_t i = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // yaml-cpp does not count a BOM
+  int line = 0;
+  int column = 0;
+  int indent = 0;           // of the current line
+  bool in_indent = true;    // still in the current line's leading spaces
+  bool value_start = true;  // a value may start here
+  char previous = '\n';
+  auto step = [&] {
+    char c = text[i++];
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      indent = 0;
+      in_indent = true;
+      value_start = true;
+    } else {
+      ++column;
+      if (in_indent && c == ' ') {
+        ++indent;
+      } else {
+        in_indent = false;
+      }
+    }
+    previous = c;
+  };
+  auto blank_at = [&](size_t k) {
+    return k >= text.size() || text[k] == ' ' || text[k] == '\t' || text[k] == '\n' ||
+           text[k] == '\r';
+  };
+  auto in_flow = [&] { return !scan.unclosed.empty(); };
+  while (i < text.size()) {
+    char c = text[i];
+    bool after_blank = previous == ' ' || previous == '\t' || previous == '\n';
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      step();
+    } else if (c == '#' && after_blank) {
+      while (i < text.size() && text[i] != '\n') step();
+    } else if ((c == '"' || c == '\'') && value_start) {
+      YAML::Mark start = mark_at(i, line, column);
+      step();
+      bool closed = false;
+      while (i < text.size() && !closed) {
+        if (c == '"' && text[i] == '\\' && i + 1 < text.size()) {
+          step();
+        } else if (text[i] == c) {
+          // '' inside single quotes is a quote, not the end.
+          closed = c == '"' || i + 1 >= text.size() || text[i + 1] != '\'';
+          if (!closed) step();
+        }
+        step();
+      }
+      if (!closed) scan.open_quote = start;
+      value_start = false;
+    } else if ((c == '[' || c == '{') && (value_start || in_flow())) {
+      scan.unclosed.emplace_back(c, mark_at(i, line, column));
+      if (scan.unclosed.size() >= static_cast<size_t>(kMaxNesting)) {
+        scan.too_deep = scan.unclosed.back().second;
+        return scan;
+      }
+      step();
+      value_start = true;
+    } else if ((c == ']' || c == '}') && in_flow()) {
+      scan.unclosed.pop_back();
+      step();
+      value_start = false;
+    } else if (c == ',' && in_flow()) {
+      step();
+      value_start = true;
+    } else if (c == ':' && (blank_at(i + 1) || (in_flow() && std::strchr(",]}", text[i + 1])))) {
+      step();
+      value_start = true;
+    } else if ((c == '-' || c == '?') && value_start && blank_at(i + 1)) {
+      step();
+    } else if ((c == '&' || c == '!') && value_start) {
+      // An anchor or a tag: the value comes after it.
+      while (i < text.size() && !blank_at(i) && !(in_flow() && std::strchr(",[]{}", text[i]))) {
+        step();
+      }
+      value_start = true;
+    } else if ((c == '|' || c == '>') && value_start && !in_flow()) {
+      // A block scalar: the lines indented deeper than its key's line.
+      int parent = indent;
+      while (i < text.size() && text[i] != '\n') step();
+      while (i < text.size()) {
+        size_t k = i + 1;
+        int spaces = 0;
+        while (k < text.size() && text[k] == ' ') {
+          ++k;
+          ++spaces;
+        }
+        bool empty = k >= text.size() || text[k] == '\n' || text[k] == '\r';
+        if (!empty && spaces <= parent) break;
+        step();  // the newline before that line
+        while (i < text.size() && text[i] != '\n') step();
+      }
+    } else {
+      step();
+      value_start = false;
+    }
+  }
+  return scan;
+}
+
+// Thrown out of yaml-cpp's parser by ValueCounter.
+struct TooManyValues {
+  YAML::Mark mark;
+};
+
+// Counts the values of a YAML stream as its events go by, without building
+// a tree, and stops the parser past kMaxValues.
+class ValueCounter : public YAML::EventHandler {
+ public:
+  explicit ValueCounter(size_t limit) : limit_(limit) {}
+  size_t count() const { return count_; }
+  // The last scalar's place: the one value an unclosed quote can run into.
+  const std::optional<YAML::Mark>& last_scalar() const { return last_scalar_; }
+
+  void OnDocumentStart(const YAML::Mark&) override { anchored_.clear(); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { add(mark, anchor, 1); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    // An alias of a collection still open (a cycle) counts once.
+    auto found = anchored_.find(anchor);
+    add(mark, YAML::NullAnchor, found == anchored_.end() ? 1 : found->second);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    last_scalar_ = mark;
+    add(mark, anchor, 1);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  void add(const YAML::Mark& mark, YAML::anchor_t anchor, size_t values) {
+    count_ += values;
+    if (count_ > limit_) throw TooManyValues{mark};
+    if (anchor != YAML::NullAnchor) anchored_[anchor] = values;
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    add(mark, YAML::NullAnchor, 1);
+    open_.emplace_back(anchor, count_ - 1);
+  }
+  void close() {
+    if (open_.empty()) return;
+    auto [anchor, start] = open_.back();
+    open_.pop_back();
+    if (anchor != YAML::NullAnchor) anchored_[anchor] = count_ - start;
+  }
+
+  size_t limit_;
+  size_t count_ = 0;
+  std::map<YAML::anchor_t, size_t> anchored_;            // anchor -> values it stands for
+  std::vector<std::pair<YAML::anchor_t, size_t>> open_;  // open collections: anchor, count before
+  std::optional<YAML::Mark> last_scalar_;
+};
+
+// The place of the opening quote of the scalar at MARK when that quote is
+// never closed. yaml-cpp accepts such a scalar when the file ends with a
+// newline, and it then silently holds the rest of the file.
+std::optional<YAML::Mark> unclosed_quote(const std::string& text, const YAML::Mark& mark) {
+  size_t i = static_cast<size_t>(mark.pos);
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) i += 3;  // yaml-cpp's positions skip a BOM
+  int line = mark.line;
+  int column = mark.column;
+  // Skip the node's properties (&anchor, !tag) to its content.
+  while (i < text.size() && (text[i] == '&' || text[i] == '!' || text[i] == ' ' ||
+                             text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
+    if (text[i] == '&' || text[i] == '!') {
+      while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != '\n') {
+        ++i;
+        ++column;
+      }
+    } else if (text[i] == '\n') {
+      ++i;
+      ++line;
+      column = 0;
+    } else {
+      ++i;
+      ++column;
+    }
+  }
+  if (i >= text.size() || (text[i] != '"' && text[i] != '\'')) return std::nullopt;
+  char quote = text[i];
+  YAML::Mark start = mark_at(i, line, column);
+  for (size_t k = i + 1; k < text.size(); ++k) {
+    if (quote == '"' && text[k] == '\\') {
+      ++k;
+    } else if (text[k] == quote) {
+      if (quote == '\'' && k + 1 < text.size() && text[k + 1] == '\'') {
+        ++k;  // '' is a quote inside single quotes
+      } else {
+        return std::nullopt;
+      }
+    }
+  }
+  return start;
+}
+
+// A few words after yaml-cpp's MESSAGE on what usually causes it.
+std::string syntax_hint(const std::string& message, const std::string& text, const YAML::Mark& at,
+                        const FlowScan& flow) {
+  namespace E = YAML::ErrorMsg;
+  if (at.line >= 0 && tab_indented_near(text, at.line)) {
+    return " (a tab in the indentation? YAML indents with spaces only)";
+  }
+  // A quote never closed runs to the end, where yaml-cpp then misses a bracket.
+  if ((message == E::EOF_IN_SCALAR || message == E::END_OF_SEQ_FLOW ||
+       message == E::END_OF_MAP_FLOW) &&
+      flow.open_quote) {
+    const YAML::Mark& open = *flow.open_quote;
+    return std::string(" (the ") + text[open.pos] + " at line " + std::to_string(open.line + 1) +
+           ", column " + std::to_string(open.column + 1) + " is never closed)";
+  }
+  if (message == E::END_OF_SEQ_FLOW || message == E::END_OF_MAP_FLOW) {
+    char opening = message == E::END_OF_SEQ_FLOW ? '[' : '{';
+    char closing = opening == '[' ? ']' : '}';
+    if (!flow.unclosed.empty() && flow.unclosed.back().first == opening) {
+      const YAML::Mark& open = flow.unclosed.back().second;
+      return std::string(" (the ") + opening + " at line " + std::to_string(open.line + 1) +
+             ", column " + std::to_string(open.column + 1) + " has no closing " + closing + ")";
+    }
+    return std::string(" (a ") + opening + " without its closing " + closing + ")";
+  }
+  if (message == E::FLOW_END) return " (a ] or } without its opening [ or {)";
+  if (message == E::MAP_VALUE) {
+    return " (check the indentation of this line, or quote a value that holds \": \")";
+  }
+  if (message == E::END_OF_MAP || message == E::END_OF_SEQ) {
+    return " (check the indentation: the keys of one map, and the items of one list, line up)";
+  }
+  if (message == E::BLOCK_ENTRY) return " (a \"- \" list item where a key was expected?)";
+  if (message.rfind(E::INVALID_ESCAPE, 0) == 0) {
+    return " (in double quotes a backslash starts an escape: write \\\\, or use single quotes)";
+  }
+  if (message == E::UNKNOWN_TOKEN) return " (a value cannot start with @ or `; quote it)";
+  if (message == E::UNKNOWN_ANCHOR) return " (an alias *name needs an anchor &name before it)";
+  return "";
+}
+
 // Reads PATH whole, refusing more than kMaxConfigBytes; nullopt with ERROR.
 std::optional<std::string> read_whole(const std::string& path, std::string& error) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer, and hang
+  // `--check` or the daemon's reload; only regular files are read.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     error = std::string("cannot open: ") + strerror(errno);
     return std::nullopt;
   }
   std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { close(*f); });
   struct stat st {};
-  if (fstat(fd, &st) == 0) {
-    if (S_ISDIR(st.st_mode)) {
-      error = "cannot read: it is a directory";
-      return std::nullopt;
-    }
-    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
-      error = "file is " + std::to_string(st.st_size) + " bytes; a config file may hold at most " +
-              format_size(kMaxConfigBytes);
-      return std::nullopt;
-    }
+  if (fstat(fd, &st) != 0) {
+    error = std::string("cannot read: ") + strerror(errno);
+    return std::nullopt;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    error = "cannot read: it is a directory";
+    return std::nullopt;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO (named pipe)"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a file";
+    error = std::string("cannot read: it is ") + kind + ", not a regular file";
+    return std::nullopt;
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
+    error = "file is " + std::to_string(st.st_size) + " bytes; a config file may hold at most " +
+            format_size(kMaxConfigBytes);
+    return std::nullopt;
   }
   std::string text;
   char buffer[65536];
@@ -1144,39 +1492,60 @@ class Loader {
       reader.error(bad->first, bad->second);
       return std::nullopt;
     }
-    YAML::Node root;
+    FlowScan flow = scan_flow(text);
+    if (flow.too_deep) {
+      reader.error(*flow.too_deep, nested_too_deeply(kMaxNesting));
+      return std::nullopt;
+    }
+    std::vector<YAML::Node> documents;
     try {
+      // yaml-cpp 0.7 reads some inputs (a stray ',') as endless empty
+      // documents: find that first, before any pass that would loop.
       YAML::Mark stuck;
-      auto documents = DocumentScan().scan(text, stuck);
-      if (!documents) {
+      if (!DocumentScan().scan(text, stuck)) {
         std::string what = static_cast<size_t>(stuck.pos) < text.size()
                                ? quote(text.substr(static_cast<size_t>(stuck.pos), 1))
                                : std::string("the end of the file");
         reader.error(stuck, "YAML syntax error: unexpected " + what);
         return std::nullopt;
       }
-      for (size_t i = 1; i < documents->size(); ++i) {
-        if (!(*documents)[i].empty) {
-          reader.error((*documents)[i].mark,
-                       "a config file holds one YAML document; this is another");
+      // A first pass over the events finds syntax errors and counts the
+      // values, before a tree of them is built.
+      ValueCounter counter(values_left_);
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      while (parser.HandleNextDocument(counter)) {
+      }
+      values_left_ -= counter.count();
+      if (counter.last_scalar()) {
+        if (auto open = unclosed_quote(text, *counter.last_scalar())) {
+          reader.error(*open, std::string("YAML syntax error: the ") + text[open->pos] +
+                                  " that starts this value is never closed, so the value runs "
+                                  "to the end of the file");
+          return std::nullopt;
         }
       }
-      // The first document, read once more as nodes.
-      if (!documents->empty()) root = YAML::Load(text);
+      documents = YAML::LoadAll(text);
+    } catch (const TooManyValues& e) {
+      reader.error(e.mark, "the config holds more than " + std::to_string(kMaxValues) +
+                               " values, counting its included files and each alias as the "
+                               "values it repeats; a config this large is a mistake");
+      return std::nullopt;
     } catch (const YAML::DeepRecursion& e) {
       // yaml-cpp words this "bad file".
-      reader.error(e.mark, "lists and maps are nested too deeply (" + std::to_string(e.depth()) +
-                               " levels)");
+      reader.error(e.mark, nested_too_deeply(e.depth()));
       return std::nullopt;
     } catch (const YAML::Exception& e) {
-      std::string message = "YAML syntax error: " + e.msg;
-      if (e.mark.line >= 0 && tab_indented_near(text, e.mark.line)) {
-        message += " (a tab in the indentation? YAML indents with spaces only)";
-      }
-      reader.error(e.mark, message);
+      reader.error(e.mark, "YAML syntax error: " + e.msg + syntax_hint(e.msg, text, e.mark, flow));
       return std::nullopt;
     }
-    return root;
+    if (documents.empty()) return YAML::Node();
+    for (size_t i = 1; i < documents.size(); ++i) {
+      if (!documents[i].IsNull()) {
+        reader.error(documents[i].Mark(), "a config file holds one YAML document; this is another");
+      }
+    }
+    return documents[0];
   }
 
   // Reads the main file's ROOT into config_; returns its include globs.
@@ -1248,7 +1617,17 @@ class Loader {
     glob_failure.clear();
     int rc = ::glob(full.c_str(), 0, on_glob_error, &matches);
     std::unique_ptr<glob_t, void (*)(glob_t*)> freer(&matches, globfree);
-    if (rc == GLOB_NOMATCH) return;  // an empty or missing jobs.d is fine
+    if (rc == GLOB_NOMATCH) {
+      // An empty or missing jobs.d is fine; a file named without wildcards
+      // is meant to be there, and a misspelt name would drop its jobs.
+      if (pattern.find_first_of("*?[") == std::string::npos) {
+        std::string path =
+            pattern[0] == '/' || dir.empty() ? pattern : dir + (dir == "/" ? "" : "/") + pattern;
+        reader.error(glob, "no file " + quote(path, PATH_MAX) +
+                               " (a name without *, ? or [ must name an existing file)");
+      }
+      return;
+    }
     if (rc != 0) {
       reader.error(glob, "cannot expand " + quote(full) + ": " +
                              (rc == GLOB_NOSPACE ? "out of memory" : glob_failure));
@@ -1313,6 +1692,7 @@ class Loader {
   std::map<std::string, Origin> origins_;  // job name -> where it was defined first
   std::set<std::string> loaded_;           // canonical paths of the files read
   std::vector<std::string> file_order_;
+  size_t values_left_ = kMaxValues;  // shared by the main file and its includes
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 
 namespace corral::config {
 namespace {
@@ -92,6 +93,58 @@ std::optional<uint64_t> scale_exact(const NumberWithUnit& n, uint64_t scale) {
   return result + part;
 }
 
+// Sets *WHY (when asked for) and refuses.
+std::nullopt_t refuse(std::string* why, std::string reason) {
+  if (why != nullptr) *why = std::move(reason);
+  return std::nullopt;
+}
+
+// Why TEXT does not even start like a number.
+std::string number_problem(std::string_view text) {
+  text = trim(text);
+  if (text.empty()) return "it is empty";
+  if (text[0] == '-') return "it is negative";
+  if (text[0] == '.') return "write a digit before the point, like 0.5";
+  if (std::isdigit(static_cast<unsigned char>(text[0]))) return "write a digit after the point";
+  return "it does not start with a number";
+}
+
+// Whether the "unit" after a number is the rest of a number written with
+// thousands separators: "1,000", "1_000".
+bool has_separator(std::string_view unit) {
+  return unit.size() >= 2 && (unit[0] == ',' || unit[0] == '_') &&
+         std::isdigit(static_cast<unsigned char>(unit[1]));
+}
+
+// UNIT quoted for a message, or empty when it is too odd to show.
+std::string shown_unit(std::string_view unit) {
+  if (unit.size() > 20 || !std::all_of(unit.begin(), unit.end(), [](char c) {
+        return c > ' ' && c < 0x7F && c != '"' && c != '\\';
+      })) {
+    return "";
+  }
+  return "\"" + std::string(unit) + "\"";
+}
+
+// The message for a duration's unknown UNIT, with the unit meant when it is
+// a common spelling ("sec", "min", "S").
+std::string duration_unit_problem(std::string_view unit) {
+  static constexpr std::pair<std::string_view, std::string_view> kMeant[] = {
+      {"sec", "s"},           {"secs", "s"},   {"second", "s"},  {"seconds", "s"}, {"min", "m"},
+      {"mins", "m"},          {"minute", "m"}, {"minutes", "m"}, {"hr", "h"},      {"hrs", "h"},
+      {"hour", "h"},          {"hours", "h"},  {"msec", "ms"},   {"msecs", "ms"},  {"millis", "ms"},
+      {"milliseconds", "ms"}, {"S", "s"},      {"MS", "ms"},     {"Ms", "ms"},     {"H", "h"},
+  };
+  std::string shown = shown_unit(unit);
+  std::string message = "unknown unit" + (shown.empty() ? "" : " " + shown);
+  for (const auto& [spelling, meant] : kMeant) {
+    if (unit == spelling) return message + "; write " + std::string(meant);
+  }
+  if (unit == "d" || unit == "day" || unit == "days") return message + "; write hours, like 24h";
+  if (unit == "us" || unit == "ns") return message + "; the finest unit is ms";
+  return message + "; use ms, s, m or h";
+}
+
 struct SignalName {
   const char* name;
   int number;
@@ -110,9 +163,9 @@ constexpr std::array<SignalName, 31> kSignals = {{
 
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text) {
+std::optional<Duration> parse_duration(std::string_view text, std::string* why) {
   auto n = split_number(text);
-  if (!n) return std::nullopt;
+  if (!n) return refuse(why, number_problem(text));
   uint64_t scale = 0;
   if (n->unit == "ms") {
     scale = 1;
@@ -122,11 +175,18 @@ std::optional<Duration> parse_duration(std::string_view text) {
     scale = 60 * 1000;
   } else if (n->unit == "h") {
     scale = 3600 * 1000;
+  } else if (has_separator(n->unit)) {
+    return refuse(why, "write the number without separators, like 1000");
   } else {
-    return std::nullopt;
+    return refuse(why, duration_unit_problem(n->unit));
   }
   auto ms = scale_exact(*n, scale);
-  if (!ms || *ms > static_cast<uint64_t>(kMaxDurationMs)) return std::nullopt;
+  if (!ms && !n->fraction.empty() && scale_exact({n->whole, {}, {}}, scale)) {
+    return refuse(why, "not a whole number of milliseconds");
+  }
+  if (!ms || *ms > static_cast<uint64_t>(kMaxDurationMs)) {
+    return refuse(why, "longer than 10 years, the longest duration");
+  }
   return Duration(static_cast<int64_t>(*ms));
 }
 
@@ -139,9 +199,9 @@ std::string format_duration(Duration d) {
   return std::to_string(ms) + "ms";
 }
 
-std::optional<uint64_t> parse_size(std::string_view text) {
+std::optional<uint64_t> parse_size(std::string_view text, std::string* why) {
   auto n = split_number(text);
-  if (!n) return std::nullopt;
+  if (!n) return refuse(why, number_problem(text));
   struct Unit {
     const char* name;
     uint64_t bytes;
@@ -163,9 +223,17 @@ std::optional<uint64_t> parse_size(std::string_view text) {
       {"T", kGiB * kKiB},
   };
   for (const Unit& unit : kUnits) {
-    if (equals_ignore_case(n->unit, unit.name)) return scale_exact(*n, unit.bytes);
+    if (!equals_ignore_case(n->unit, unit.name)) continue;
+    if (auto bytes = scale_exact(*n, unit.bytes)) return bytes;
+    if (!n->fraction.empty() && scale_exact({n->whole, {}, {}}, unit.bytes)) {
+      return refuse(why, "not a whole number of bytes");
+    }
+    return refuse(why, "too large");
   }
-  return std::nullopt;
+  if (has_separator(n->unit)) return refuse(why, "write the number without separators, like 1000");
+  std::string unit = shown_unit(n->unit);
+  return refuse(
+      why, "unknown unit" + (unit.empty() ? "" : " " + unit) + "; use B, KiB, MiB, GiB or TiB");
 }
 
 std::string format_size(uint64_t bytes) {

@@ -13,15 +13,17 @@
 namespace corral::config {
 
 // A number with ms, s, m or h; a bare number is seconds. Fractions allowed
-// ("1.5s"). Negative values are refused.
-std::optional<Duration> parse_duration(std::string_view text);
+// ("1.5s"). Negative values are refused. When it returns nullopt and WHY is
+// given, *WHY says what is wrong in a user's words ("unknown unit "xs"; use
+// ms, s, m or h").
+std::optional<Duration> parse_duration(std::string_view text, std::string* why = nullptr);
 // Canonical form: the largest unit that divides exactly ("90s" -> "90s",
 // "1500ms", "2m", "1h"); "0s" for zero.
 std::string format_duration(Duration d);
 
 // A number with B, KiB, MiB, GiB (KB, MB, GB accepted as powers of 1024 too);
-// a bare number is bytes.
-std::optional<uint64_t> parse_size(std::string_view text);
+// a bare number is bytes. WHY as for parse_duration.
+std::optional<uint64_t> parse_size(std::string_view text, std::string* why = nullptr);
 std::string format_size(uint64_t bytes);
 
 // "TERM", "SIGTERM", "term" or "15" -> 15.

@@ -370,7 +370,7 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
   std::fflush(stdout);
 
   // Settled: the pool is whole again, the bystander never noticed, and the
-  // daemon's only children are the workers it reports.
+  // daemon's only children are the workers it reports and its spawn server.
   for (int i = 0; i < kWorkers; ++i) {
     EXPECT_TRUE(d.wait_state("chaos:" + std::to_string(i), "RUNNING", 30s)) << d.daemon_log();
   }
@@ -378,11 +378,21 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
   std::vector<pid_t> expected = {bystander};
   for (int i = 0; i < kWorkers; ++i) expected.push_back(d.worker_pid("chaos:" + std::to_string(i)));
   std::sort(expected.begin(), expected.end());
+  int servers = 0;
   EXPECT_TRUE(wait_until([&] {
-    std::vector<pid_t> children = children_of(d.pid());
+    std::vector<pid_t> children;
+    servers = 0;
+    for (pid_t child : children_of(d.pid())) {
+      if (read_file("/proc/" + std::to_string(child) + "/comm") == "corral-spawn\n") {
+        ++servers;
+      } else {
+        children.push_back(child);
+      }
+    }
     std::sort(children.begin(), children.end());
     return children == expected;
   }));
+  EXPECT_EQ(servers, 1);
 
   // No fd leaked: the same fds as before the chaos, once the sampler has
   // opened the /proc files of the new processes (each live worker holds the

@@ -260,9 +260,10 @@ TEST(ConfigErrorsTest, UnknownKeyFarFromAnyListsTheValidKeys) {
 TEST(ConfigErrorsTest, BadDurationSaysWhatWasExpected) {
   expect_error(
       "jobs:\n  j:\n    command: x\n    queue: {task_timeout: abc}\n", 4, 27,
-      R"(queue.task_timeout of job "j": expected a duration like 250ms, 30s or off, got "abc")");
-  expect_error("jobs:\n  j:\n    command: x\n    start: {settle: off}\n", 4, 21,
-               R"(start.settle of job "j": expected a duration like 250ms or 30s, got "off")");
+      R"(queue.task_timeout of job "j": expected a duration like 250ms, 30s or off, got "abc" (it does not start with a number))");
+  expect_error(
+      "jobs:\n  j:\n    command: x\n    start: {settle: off}\n", 4, 21,
+      R"(start.settle of job "j": expected a duration like 250ms or 30s, got "off" (this one cannot be turned off))");
   expect_error(
       "jobs:\n  j:\n    command: x\n    health: {heartbeat_timeout: 0}\n", 4, 33,
       R"(health.heartbeat_timeout of job "j": expected a duration > 0 like 250ms or 30s, or off, got "0")");
@@ -273,7 +274,7 @@ TEST(ConfigErrorsTest, BadDurationSaysWhatWasExpected) {
 TEST(ConfigErrorsTest, BadSize) {
   expect_error(
       "daemon:\n  log_rotate: {max_size: 10 parsecs}\n", 2, 26,
-      R"(daemon.log_rotate.max_size: expected a size like 512KiB or 10MiB (at least 1B), got "10 parsecs")");
+      R"(daemon.log_rotate.max_size: expected a size like 512KiB or 10MiB (at least 1B), got "10 parsecs" (unknown unit "parsecs"; use B, KiB, MiB, GiB or TiB))");
   expect_error(
       "jobs:\n  j: {command: x, limits: {memory: 0}}\n", 2, 36,
       R"(limits.memory of job "j": expected a size like 512MiB or 2GiB (more than 0), or off, got "0")");
@@ -318,10 +319,9 @@ TEST(ConfigErrorsTest, CountsOutOfRange) {
       job("queue: {max_task_bytes: 0}"), 4, 29,
       R"(queue.max_task_bytes of job "j": expected a size like 512KiB or 10MiB (at least 1B), got "0")");
   expect_error(job("queue: {prefetch: 0}"), 4, 23,
-               R"(queue.prefetch of job "j": expected an integer from 1 to 4294967295, got "0")");
-  expect_error(
-      job("queue: {max_attempts: 0}"), 4, 27,
-      R"(queue.max_attempts of job "j": expected an integer from 1 to 4294967295, got "0")");
+               R"(queue.prefetch of job "j": expected an integer >= 1, got "0")");
+  expect_error(job("queue: {max_attempts: 0}"), 4, 27,
+               R"(queue.max_attempts of job "j": expected an integer >= 1, got "0")");
   expect_error(
       job("restart: {backoff: {multiplier: 0.5}}"), 4, 37,
       R"(restart.backoff.multiplier of job "j": expected a number >= 1 like 2.0, got "0.5")");
@@ -510,6 +510,136 @@ TEST(ConfigErrorsTest, HugeTextIsRefused) {
   EXPECT_NE(d.message.find("at most 4MiB"), std::string::npos) << d.str();
 }
 
+TEST(ConfigErrorsTest, AQuoteNeverClosedIsAnError) {
+  // yaml-cpp takes the rest of the file into the value when the file ends
+  // with a newline; the mistake would be silent.
+  expect_error("jobs:\n  a:\n    command: \"x y\n    workers: 2\n", 3, 14,
+               "YAML syntax error: the \" that starts this value is never closed, so the value "
+               "runs to the end of the file");
+  expect_error("jobs:\n  a:\n    command: x\n    cwd: &dir '/srv\n", 4, 15,
+               "YAML syntax error: the ' that starts this value is never closed, so the value "
+               "runs to the end of the file");
+  expect_error("\xEF\xBB\xBFjobs:\n  a:\n    command: \"x\n", 3, 14,
+               "YAML syntax error: the \" that starts this value is never closed, so the value "
+               "runs to the end of the file");
+  // In brackets, yaml-cpp misses the closing bracket; the hint names the quote.
+  expect_error("jobs:\n  a: {command: \"x\n", 3, 1,
+               "YAML syntax error: end of map flow not found (the \" at line 2, column 16 is "
+               "never closed)");
+  // Without the newline yaml-cpp finds it; the hint says where the quote is.
+  expect_error("jobs:\n  a:\n    command: \"x y", 3, 18,
+               "YAML syntax error: illegal EOF in scalar (the \" at line 3, column 14 is never "
+               "closed)");
+  // Quotes inside quotes, closed at the end.
+  for (const char* last : {R"("a \" b")", "'it''s'", R"("C:\\")", "plain \"text"}) {
+    ParseResult result = load(std::string("jobs:\n  a: {command: x, cwd: ") + last + "}\n");
+    EXPECT_TRUE(result.ok()) << last << "\n" << all_errors(result);
+  }
+  ParseResult plain = load("jobs:\n  a:\n    command: x\n    env: {MSG: say \"hi}\n");
+  EXPECT_TRUE(plain.ok()) << all_errors(plain);  // a plain value may hold a quote
+}
+
+TEST(ConfigErrorsTest, SyntaxErrorsSayWhatUsuallyCausesThem) {
+  expect_error("jobs:\n  a:\n    command: [x, y\n    workers: 2\n", 4, 12,
+               "YAML syntax error: end of sequence flow not found (the [ at line 3, column 14 has "
+               "no closing ])");
+  expect_error("jobs: {a: {command: x}\n", 2, 1,
+               "YAML syntax error: end of map flow not found (the { at line 1, column 7 has no "
+               "closing })");
+  expect_error("jobs: ]\n", 1, 7,
+               "YAML syntax error: illegal flow end (a ] or } without its opening [ or {)");
+  expect_error("jobs:\n  a:\n    command: x\n   workers: 2\n", 4, 4,
+               "YAML syntax error: end of map not found (check the indentation: the keys of one "
+               "map, and the items of one list, line up)");
+  expect_error("jobs:\n  a:\n    command: echo a: b\n", 3, 20,
+               "YAML syntax error: illegal map value (check the indentation of this line, or "
+               "quote a value that holds \": \")");
+  expect_error("jobs:\n  a:\n    command: \"a\\q\"\n", 3, 18,
+               "YAML syntax error: unknown escape character: q (in double quotes a backslash "
+               "starts an escape: write \\\\, or use single quotes)");
+  expect_error("jobs:\n  a:\n    command: @x\n", 3, 14,
+               "YAML syntax error: unknown token (a value cannot start with @ or `; quote it)");
+}
+
+TEST(ConfigErrorsTest, DeepFlowNestingIsRefusedBeforeYamlCppReadsIt) {
+  // yaml-cpp would read all of it ahead (hundreds of MB) before its own
+  // depth check; the quick scan stops at the 500th bracket.
+  std::string deep = "jobs: " + std::string(kMaxConfigBytes - 100, '[') + "\n";
+  Diagnostic d = only_error(deep);
+  EXPECT_EQ(d.str(), "test.yaml:1:506: lists and maps are nested too deeply (500 levels)");
+  d = only_error("jobs:\n  a: " + std::string(2000, '{') + "\n");
+  EXPECT_EQ(d.line, 2) << d.str();
+  EXPECT_NE(d.message.find("nested too deeply"), std::string::npos) << d.str();
+  // Brackets in quotes, comments, plain values and block scalars are no nesting.
+  std::string many(600, '[');
+  ParseResult result = load("# " + many + "\njobs:\n  a:\n    command: [\"" + many + "\", '" +
+                            many + "']\n    cwd: x" + many + "\n    user: x \"" + many +
+                            "\n    env:\n      A: |\n        " + many + "\n\n        " + many +
+                            "\n      B: >-\n        " + many + "\n");
+  EXPECT_TRUE(result.ok()) << all_errors(result);
+  // A quote inside a plain value opens nothing that could hide the brackets.
+  d = only_error("x: say \"hi\ny: " + many + "\n");
+  EXPECT_EQ(d.str(), "test.yaml:2:503: lists and maps are nested too deeply (500 levels)");
+}
+
+TEST(ConfigErrorsTest, TooManyValuesAreRefused) {
+  std::string list = "daemon:\n  allow_users: [";
+  for (int i = 0; i < 100001; ++i) list += "u, ";
+  Diagnostic d = only_error(list + "u]\n");
+  EXPECT_EQ(d.line, 2) << d.str();
+  EXPECT_EQ(d.message,
+            "the config holds more than 100000 values, counting its included files and each "
+            "alias as the values it repeats; a config this large is a mistake");
+  // A billion laughs: ten aliases of ten aliases of... never expanded.
+  std::string laughs = "x: [&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]";
+  for (int i = 1; i < 10; ++i) {
+    laughs += ", &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) laughs += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    laughs += "]";
+  }
+  d = only_error(laughs + "]\n");
+  EXPECT_NE(d.message.find("more than 100000 values"), std::string::npos) << d.str();
+  // An alias that refers to its own map is one value, and a mistake of its own.
+  ParseResult cycle = load("jobs: &all\n  web: *all\n");
+  EXPECT_FALSE(cycle.ok());
+  EXPECT_NE(all_errors(cycle).find("unknown key \"web\" in job \"web\""), std::string::npos)
+      << all_errors(cycle);
+  // Aliases shared by jobs are fine below the limit.
+  std::string shared = "x: &env {A: '1', B: '2'}\njobs:\n";
+  for (int i = 0; i < 1000; ++i)
+    shared += "  j" + std::to_string(i) + ": {command: x, env: *env}\n";
+  ParseResult ok = load(shared);
+  ASSERT_EQ(ok.errors.size(), 1u) << all_errors(ok);  // the unknown key "x" only
+  EXPECT_EQ(ok.errors[0].message,
+            R"(unknown key "x" at the top level; valid keys: daemon, include, jobs)");
+}
+
+TEST(ConfigErrorsTest, Utf16IsNamed) {
+  expect_error(std::string("\xFF\xFEj\0o\0b\0s\0:\0", 12), 1, 1,
+               "the file is UTF-16 text; save it as UTF-8");
+  expect_error(std::string("j\0o\0b\0s\0", 8), 1, 1, "the file is UTF-16 text; save it as UTF-8");
+}
+
+TEST(ConfigErrorsTest, InvisibleCharactersAreShownEscaped) {
+  expect_error("jobs:\n  a:\n    command: x\n    workers\xC2\xA0: 2\n", 4, 5,
+               R"(unknown key "workers\u00a0" in job "a"; did you mean "workers"?)");
+  expect_error("jobs:\n  a:\n    command: x\n    \xEF\xBB\xBFworkers: 2\n", 4, 5,
+               R"(unknown key "\ufeffworkers" in job "a"; did you mean "workers"?)");
+  expect_error(
+      "jobs:\n  a:\n    command: x\n    work\xE2\x80\x8B"
+      "ers: 2\n",
+      4, 5, R"(unknown key "work\u200bers" in job "a"; did you mean "workers"?)");
+}
+
+TEST(ConfigErrorsTest, MergeKeysAndMissingSpacesAreNamed) {
+  expect_error("jobs:\n  a:\n    command: x\n    <<: {workers: 2}\n", 4, 5,
+               "YAML merge keys (<<) are not supported in job \"a\"; write the keys out, or use "
+               "an alias (*name) for a whole value");
+  expect_error(
+      "jobs:\n  a:\n    command:x\n", 3, 5,
+      R"(jobs.a: expected a map of job settings, got "command:x" (a key needs a space after its colon, like "key: value"))");
+}
+
 // A fresh directory under the test temp dir, removed afterwards.
 class TempDir : public ::testing::Test {
  protected:
@@ -636,6 +766,58 @@ TEST_F(LoadFileTest, AnUnreadableMatchIsAnError) {
   ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
   EXPECT_EQ(result.errors[0].str(),
             subdir + ": cannot read: it is a directory (included from " + main + ":1:11)");
+}
+
+TEST_F(LoadFileTest, OnlyRegularFilesAreRead) {
+  // Opening a FIFO for reading would wait for a writer: --check and a
+  // reload would hang.
+  std::string fifo = dir_ + "/fifo.yaml";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ParseResult result = load_file(fifo, kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].str(),
+            fifo + ": cannot read: it is a FIFO (named pipe), not a regular file");
+  result = load_file("/dev/null", kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].str(),
+            "/dev/null: cannot read: it is a character device, not a regular file");
+
+  std::filesystem::create_directories(dir_ + "/jobs.d");
+  std::string included = dir_ + "/jobs.d/pipe.yaml";
+  ASSERT_EQ(mkfifo(included.c_str(), 0600), 0);
+  std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
+  result = load_file(main, kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].str(), included +
+                                        ": cannot read: it is a FIFO (named pipe), not a regular "
+                                        "file (included from " +
+                                        main + ":1:11)");
+}
+
+TEST_F(LoadFileTest, AFileNamedWithoutWildcardsMustExist) {
+  std::string main =
+      write("corral.yaml", "include: [jobs.d/web.yaml, \"none.d/*.yaml\", /no/such.yaml]\n");
+  ParseResult result = load_file(main, kCpus);
+  ASSERT_EQ(result.errors.size(), 2u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].str(), main + ":1:11: include[0]: no file \"" + dir_ +
+                                        "/jobs.d/web.yaml\" (a name without *, ? or [ must name "
+                                        "an existing file)");
+  EXPECT_EQ(result.errors[1].str(), main +
+                                        ":1:45: include[2]: no file \"/no/such.yaml\" (a name "
+                                        "without *, ? or [ must name an existing file)");
+}
+
+TEST_F(LoadFileTest, TheValueLimitCountsIncludedFilesToo) {
+  std::string list = "[";
+  for (int i = 0; i < 30000; ++i) list += "u, ";
+  write("jobs.d/a.yaml", "jobs:\n  a: {command: x, env: {}}\nx: " + list + "u]\n");
+  write("jobs.d/b.yaml", "jobs:\n  b: {command: x}\nx: " + list + "u]\n");
+  std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\nx: " + list + "u]\n");
+  std::string last = write("jobs.d/c.yaml", "jobs:\n  c: {command: x}\nx: " + list + "u]\n");
+  ParseResult result = load_file(main, kCpus);
+  std::string errors = all_errors(result);
+  EXPECT_NE(errors.find(last + ":3:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("more than 100000 values"), std::string::npos) << errors;
 }
 
 TEST_F(LoadFileTest, AFileWithoutReadPermissionIsAnError) {

@@ -43,6 +43,33 @@ TEST(ParseDurationTest, RefusesWhatIsNotADuration) {
   }
 }
 
+// The reason given for TEXT, which must be refused.
+std::string duration_why(std::string_view text) {
+  std::string why;
+  EXPECT_EQ(parse_duration(text, &why), std::nullopt) << text;
+  return why;
+}
+
+TEST(ParseDurationTest, SaysWhyItRefuses) {
+  EXPECT_EQ(duration_why(""), "it is empty");
+  EXPECT_EQ(duration_why("-5s"), "it is negative");
+  EXPECT_EQ(duration_why("fast"), "it does not start with a number");
+  EXPECT_EQ(duration_why(".5s"), "write a digit before the point, like 0.5");
+  EXPECT_EQ(duration_why("1.s"), "write a digit after the point");
+  EXPECT_EQ(duration_why("10 parsecs"), R"(unknown unit "parsecs"; use ms, s, m or h)");
+  EXPECT_EQ(duration_why("5xs"), R"(unknown unit "xs"; use ms, s, m or h)");
+  EXPECT_EQ(duration_why("5min"), R"(unknown unit "min"; write m)");
+  EXPECT_EQ(duration_why("30 seconds"), R"(unknown unit "seconds"; write s)");
+  EXPECT_EQ(duration_why("10S"), R"(unknown unit "S"; write s)");
+  EXPECT_EQ(duration_why("1d"), R"(unknown unit "d"; write hours, like 24h)");
+  EXPECT_EQ(duration_why("500us"), R"(unknown unit "us"; the finest unit is ms)");
+  EXPECT_EQ(duration_why("5\x01"), "unknown unit; use ms, s, m or h");  // not shown
+  EXPECT_EQ(duration_why("1,000ms"), "write the number without separators, like 1000");
+  EXPECT_EQ(duration_why("0.5ms"), "not a whole number of milliseconds");
+  EXPECT_EQ(duration_why("100000h"), "longer than 10 years, the longest duration");
+  EXPECT_EQ(duration_why("99999999999999999999h"), "longer than 10 years, the longest duration");
+}
+
 TEST(FormatDurationTest, UsesTheLargestExactUnit) {
   EXPECT_EQ(format_duration(milliseconds(0)), "0s");
   EXPECT_EQ(format_duration(seconds(90)), "90s");
@@ -77,6 +104,21 @@ TEST(ParseSizeTest, RefusesWhatIsNotASize) {
        {"", "-1", "1.3B", "10XB", "MiB", "99999999999999999999", "99999999999GiB", "1,000"}) {
     EXPECT_EQ(parse_size(text), std::nullopt) << text;
   }
+}
+
+TEST(ParseSizeTest, SaysWhyItRefuses) {
+  auto why = [](std::string_view text) {
+    std::string reason;
+    EXPECT_EQ(parse_size(text, &reason), std::nullopt) << text;
+    return reason;
+  };
+  EXPECT_EQ(why("-10MiB"), "it is negative");
+  EXPECT_EQ(why("MiB"), "it does not start with a number");
+  EXPECT_EQ(why("10 furlongs"), R"(unknown unit "furlongs"; use B, KiB, MiB, GiB or TiB)");
+  EXPECT_EQ(why("1,000"), "write the number without separators, like 1000");
+  EXPECT_EQ(why("1.3B"), "not a whole number of bytes");
+  EXPECT_EQ(why("99999999999GiB"), "too large");
+  EXPECT_EQ(why("99999999999999999999"), "too large");
 }
 
 TEST(FormatSizeTest, UsesTheLargestExactUnit) {

@@ -5,10 +5,12 @@
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 
@@ -80,11 +82,15 @@ class Reader {
   size_t left_;
 };
 
-// What launch() needs besides the fds' sources.
+// What launch() needs besides the fds' sources, and corrald's resource
+// limits as they are now: a worker inherits them, as if corrald had made it,
+// even after they were changed at run time (prlimit), and the server's own
+// RLIMIT_NPROC is the one clone() checks.
 struct Request {
   SpawnRequest spawn;
   std::vector<int> targets;
   rlimit nofile_default{};
+  std::array<rlimit, RLIM_NLIMITS> limits{};
 };
 
 std::vector<char> encode(const SpawnRequest& request, const std::vector<FdMapping>& fds,
@@ -103,6 +109,12 @@ std::vector<char> encode(const SpawnRequest& request, const std::vector<FdMappin
   for (int cpu : request.cpus) w.put<int32_t>(cpu);
   w.put<uint64_t>(nofile_default.rlim_cur);
   w.put<uint64_t>(nofile_default.rlim_max);
+  for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
+    rlimit limit{RLIM_INFINITY, RLIM_INFINITY};
+    getrlimit(static_cast<__rlimit_resource>(resource), &limit);
+    w.put<uint64_t>(limit.rlim_cur);
+    w.put<uint64_t>(limit.rlim_max);
+  }
   return std::move(w.bytes());
 }
 
@@ -134,10 +146,29 @@ std::optional<Request> decode(const char* data, size_t size) {
     cpu = c;
   }
   uint64_t cur = 0, max = 0;
-  if (!r.get(cur) || !r.get(max) || !r.done()) return std::nullopt;
+  if (!r.get(cur) || !r.get(max)) return std::nullopt;
   out.nofile_default.rlim_cur = cur;
   out.nofile_default.rlim_max = max;
+  for (auto& limit : out.limits) {
+    if (!r.get(cur) || !r.get(max)) return std::nullopt;
+    limit.rlim_cur = cur;
+    limit.rlim_max = max;
+  }
+  if (!r.done()) return std::nullopt;
   return out;
+}
+
+// Takes corrald's limits as the server's own (those that changed since the
+// last spawn). One that cannot be taken (a hard limit raised beyond what
+// this process may) stays as it was.
+void adopt_limits(const std::array<rlimit, RLIM_NLIMITS>& limits,
+                  std::array<rlimit, RLIM_NLIMITS>& current) {
+  for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
+    const rlimit& want = limits[static_cast<size_t>(resource)];
+    rlimit& have = current[static_cast<size_t>(resource)];
+    if (want.rlim_cur == have.rlim_cur && want.rlim_max == have.rlim_max) continue;
+    if (setrlimit(static_cast<__rlimit_resource>(resource), &want) == 0) have = want;
+  }
 }
 
 // Sends DATA with FDS attached; the send's result.
@@ -221,6 +252,10 @@ std::vector<char> encode_reply(const Launched& launched) {
   const size_t size = 2 * kBuffer + 1;
   std::unique_ptr<char[]> buffer(new char[size]);
   std::vector<int> received;
+  std::array<rlimit, RLIM_NLIMITS> limits{};
+  for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
+    getrlimit(static_cast<__rlimit_resource>(resource), &limits[static_cast<size_t>(resource)]);
+  }
   for (;;) {
     bool truncated = false;
     ssize_t n = receive_with_fds(socket, buffer.get(), size, received, truncated);
@@ -234,6 +269,7 @@ std::vector<char> encode_reply(const Launched& launched) {
       std::vector<FdMapping> fds;
       for (size_t i = 0; i < received.size(); ++i)
         fds.push_back({request->targets[i], received[i]});
+      adopt_limits(request->limits, limits);
       launched = launch(request->spawn, fds, request->nofile_default, ParentOf::kCallersParent);
     }
     for (int fd : received) close(fd);

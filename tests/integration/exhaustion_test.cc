@@ -61,17 +61,18 @@ TEST(ExhaustionTest, OutOfFdsSpawnsFailWithTheReasonAndTheSocketKeepsAnswering) 
   std::string prlimit = find_tool("prlimit");
   if (prlimit.empty()) GTEST_SKIP() << "prlimit (util-linux) is not installed";
   // 64 fds hold a few channel workers (each takes a pidfd, output pipes,
-  // eventfds and /proc files in the daemon), not twelve.
+  // eventfds and /proc files in the daemon), not twelve. Jobs start in the
+  // order of their names: "calm" has its fds before "many" takes the rest.
   Daemon d(
-      "jobs:\n  plain:\n    command: [sleep, '1000']\n    start: {settle: 0}\n"
+      "jobs:\n  calm:\n    command: [sleep, '1000']\n    start: {settle: 0}\n"
       "  many:\n    command: " +
       worker_command("--handler, echo") +
       "\n    workers: 12\n    channel: shm\n"
       "    restart: {max_restarts: 100000, backoff: {initial: 50ms, max: 200ms}}\n");
   d.set_wrapper({prlimit, "--nofile=64:64", "--"});
   ASSERT_TRUE(d.start()) << d.daemon_log();
-  ASSERT_TRUE(d.wait_state("plain:0", "RUNNING"));
-  const pid_t plain = d.worker_pid("plain:0");
+  ASSERT_TRUE(d.wait_state("calm:0", "RUNNING"));
+  const pid_t plain = d.worker_pid("calm:0");
 
   // Some workers run, the others fail to spawn and back off, with the reason.
   ASSERT_TRUE(wait_until([&] {
@@ -118,7 +119,7 @@ TEST(ExhaustionTest, OutOfFdsSpawnsFailWithTheReasonAndTheSocketKeepsAnswering) 
   EXPECT_LE(count_of(d.daemon_log(), "control: accept:"), 20u);
   for (int fd : idle) close(fd);
   EXPECT_TRUE(wait_until([&] { return d.ctl({"version"}).exit_code == 0; }));
-  EXPECT_EQ(d.worker_pid("plain:0"), plain);
+  EXPECT_EQ(d.worker_pid("calm:0"), plain);
 
   // Fewer workers, free fds: the ones that backed off start.
   std::vector<std::string> stop = {"stop"};
@@ -135,7 +136,7 @@ TEST(ExhaustionTest, OutOfFdsSpawnsFailWithTheReasonAndTheSocketKeepsAnswering) 
     }
     return false;
   })) << d.ctl({"status"}).out;
-  EXPECT_EQ(d.worker_pid("plain:0"), plain);
+  EXPECT_EQ(d.worker_pid("calm:0"), plain);
 }
 
 // A uid no account and no process uses, for a daemon of its own.
@@ -168,7 +169,8 @@ TEST(ExhaustionTest, OutOfProcessesSpawnsBackOffAndRecoverWhenTheLimitIsRaised) 
       "    start: {settle: 0}\n"
       "    restart: {max_restarts: 100000, backoff: {initial: 50ms, max: 200ms}}\n");
   ASSERT_EQ(chown(d.dir().path().c_str(), *uid, *uid), 0);
-  // RLIMIT_NPROC counts every process of the uid: corrald and two workers.
+  // RLIMIT_NPROC counts every process of the uid: corrald, its spawn server
+  // (corral-spawn) and two workers.
   // The hard limit stays as it is, so that the soft one can be raised
   // without CAP_SYS_RESOURCE.
   const std::vector<std::string> as_uid = {setpriv, "--reuid=" + id, "--regid=" + id,
@@ -177,7 +179,7 @@ TEST(ExhaustionTest, OutOfProcessesSpawnsBackOffAndRecoverWhenTheLimitIsRaised) 
   getrlimit(RLIMIT_NPROC, &nproc);
   const std::string hard =
       nproc.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(nproc.rlim_max);
-  std::vector<std::string> wrapper = {prlimit, "--nproc=3:" + hard, "--"};
+  std::vector<std::string> wrapper = {prlimit, "--nproc=4:" + hard, "--"};
   wrapper.insert(wrapper.end(), as_uid.begin(), as_uid.end());
   d.set_wrapper(wrapper);
   ASSERT_TRUE(d.start()) << d.daemon_log();

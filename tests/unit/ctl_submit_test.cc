@@ -69,7 +69,7 @@ TEST(CtlSubmitPlanTest, ADataWithANewlineIsAUsageErrorNamingIt) {
   EXPECT_EQ(plan.local.exit_code, kExitUsage);
   EXPECT_EQ(plan.local.err,
             "corralctl: submit: --data #2 \"a\\nb\" contains a newline; a task is one line\n"
-            "usage: corralctl submit JOB [--data P]... [--file F | -] [--wait]\n");
+            "usage: corralctl submit JOB [--data P]... [--file F | -] [--wait [--timing]]\n");
   std::string long_one = std::string(100, 'x') + "\n";
   EXPECT_NE(text_plan("submit", {"j", "--data", long_one}).local.err.find("xxx...\""),
             std::string::npos);

@@ -35,13 +35,19 @@ def children(pid, name=None):
     return found
 
 
-def wait_children(pid, name, until, timeout=300, pause=0.0002):
-    """Polls PID's children named NAME until UNTIL(list of pids) is true; the list."""
+def wait_children(pid, name, until, timeout=300, pause=0.0005):
+    """Polls PID's children named NAME until UNTIL(list of pids) is true; the list.
+
+    Each poll reads only the children lists; the names (one /proc file per
+    child) are read once the count could satisfy UNTIL, so that watching a
+    thousand children does not take the CPU the daemon needs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = children(pid, name)
+        kids = children(pid)
         if until(kids):
-            return kids
+            named = [p for p in kids if comm(p) == name]
+            if until(named):
+                return named
         time.sleep(pause)
     raise TimeoutError(f"children of {pid} named {name}: still {len(children(pid, name))}")
 

@@ -100,7 +100,7 @@ def supervisord_startup(workers):
     """Launch -> WORKERS `sleep` children exec'd (watched in /proc) and RUNNING."""
     s = Supervisord(workers)
     rpc = s.start()
-    proc_watch.wait_children(s.proc.pid, "sleep", lambda kids: len(kids) == workers)
+    proc_watch.wait_children(s.proc.pid, "sleep", lambda kids: len(kids) >= workers)
     while True:
         infos = rpc.supervisor.getAllProcessInfo()
         if len(infos) == workers and all(i["statename"] == "RUNNING" for i in infos):

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/integration/harness.h"
+
 namespace corral::testing {
 
 using Clock = std::chrono::steady_clock;
@@ -156,7 +158,7 @@ bool PipeChild::at_eof(std::chrono::milliseconds timeout) {
 }
 
 int PipeChild::wait_exit(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   while (Clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -169,7 +171,7 @@ int PipeChild::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 bool PipeChild::wait_stopped(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   while (Clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) return WIFSTOPPED(status);
@@ -187,7 +189,7 @@ std::string PipeChild::stderr_text() {
 }
 
 bool PipeChild::take(size_t n, std::string& out, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   while (buffer_.size() < n) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left <= 0ms) return false;

@@ -216,7 +216,8 @@ Daemon::~Daemon() {
   if (pid_ > 0) {
     if (stop(15s) == -1) kill9();
   }
-  expect_no_sanitizer_reports("corrald in " + dir_.path() + " or a process it started");
+  expect_no_sanitizer_reports("a process of this test (corrald in " + dir_.path() +
+                              " has ended)");
 }
 
 bool Daemon::start() {

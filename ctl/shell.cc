@@ -354,8 +354,10 @@ class LineEditor {
     el_set(el_, EL_PROMPT, &LineEditor::prompt);
     el_set(el_, EL_HIST, history, history_);
     el_set(el_, EL_CLIENTDATA, this);
-    el_set(el_, EL_ADDFN, "corral-complete", "complete a command, option or target",
-           &LineEditor::on_tab);
+    // The wide call: libedit keeps these pointers as they are, where el_set
+    // would copy both strings and never free the copies.
+    el_wset(el_, EL_ADDFN, L"corral-complete", L"complete a command, option or target",
+            &LineEditor::on_tab);
     el_set(el_, EL_BIND, "^I", "corral-complete", nullptr);
     el_source(el_, nullptr);  // the user's ~/.editrc (or $EDITRC) may rebind keys
   }

@@ -1,6 +1,8 @@
 #include "tests/integration/harness.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -24,6 +27,84 @@
 extern char** environ;
 
 namespace corral::testing {
+
+namespace {
+
+// The variables scripts/test sets for sanitizer builds.
+constexpr const char* kSanitizerOptions[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                                             "TSAN_OPTIONS"};
+
+// Where every sanitized process started by this test program writes its
+// reports: set up before main(), so that every environment a test copies
+// (posix_spawn, fork+exec, tmux) already has it. This program's own options
+// were read at its start: its reports still go to stderr, which ctest shows.
+class SanitizerLogs {
+ public:
+  SanitizerLogs() {
+    if (std::none_of(std::begin(kSanitizerOptions), std::end(kSanitizerOptions),
+                     [](const char* name) { return getenv(name) != nullptr; })) {
+      return;
+    }
+    std::string pattern = "/tmp/corral-sanitizer-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      std::fprintf(stderr, "harness: mkdtemp for sanitizer reports: %s\n", strerror(errno));
+      std::exit(1);
+    }
+    dir_ = pattern;
+    for (const char* name : kSanitizerOptions) {
+      const char* value = getenv(name);
+      if (value == nullptr) continue;
+      std::string options = std::string(value) + ":log_path=" + dir_ + "/report";
+      setenv(name, options.c_str(), 1);
+    }
+  }
+  ~SanitizerLogs() {
+    std::error_code ignored;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+SanitizerLogs sanitizer_logs;
+
+// The last check, after every test of this program (and every destructor in
+// them) has run: a failure here makes the program exit non-zero.
+class SanitizerCheck : public ::testing::Environment {
+ public:
+  void TearDown() override { expect_no_sanitizer_reports("the processes this test started"); }
+};
+
+[[maybe_unused]] ::testing::Environment* const sanitizer_check =
+    ::testing::AddGlobalTestEnvironment(new SanitizerCheck);
+
+}  // namespace
+
+std::vector<std::string> expect_no_sanitizer_reports(const std::string& where) {
+  std::vector<std::string> reports;
+  if (sanitizer_logs.dir().empty()) return reports;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(sanitizer_logs.dir(), error)) {
+    std::string text = read_file(entry.path());
+    ADD_FAILURE() << "sanitizer report from " << where << " (" << entry.path().filename().string()
+                  << "):\n"
+                  << text;
+    reports.push_back(std::move(text));
+    std::filesystem::remove(entry.path(), error);
+  }
+  return reports;
+}
+
+std::chrono::milliseconds scaled(std::chrono::milliseconds timeout) {
+  static const double factor = [] {
+    const char* value = getenv("CORRAL_TEST_TIME_SCALE");
+    double f = value != nullptr ? std::strtod(value, nullptr) : 1.0;
+    return f > 1.0 ? f : 1.0;
+  }();
+  return std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(timeout.count()) * factor));
+}
 
 TempDir::TempDir() {
   std::string pattern = "/tmp/corral-test-XXXXXX";
@@ -76,7 +157,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
 
 // waitpid with a deadline; the exit code (128 + signal when killed), or -1.
 int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid, &status, WNOHANG);
@@ -104,7 +185,7 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
 }
 
 bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (!predicate()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(5ms);
@@ -237,6 +318,8 @@ Daemon::~Daemon() {
   if (pid_ > 0) {
     if (stop(15s) == -1) kill9();
   }
+  expect_no_sanitizer_reports("a process of this test (corrald in " + dir_.path() +
+                              " has ended)");
 }
 
 bool Daemon::start() {
@@ -304,7 +387,7 @@ std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::
   int fd = connect_socket(socket());
   if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
   // A test must fail, not hang, when results stop coming.
-  timeval timeout{120, 0};
+  timeval timeout{static_cast<time_t>(scaled(120s).count() / 1000), 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   FILE* in = fdopen(dup(fd), "r");
   auto read_line = [&]() -> std::optional<Json> {

@@ -30,6 +30,20 @@ class TempDir {
   std::string path_;
 };
 
+// TIMEOUT times CORRAL_TEST_TIME_SCALE (scripts/test sets it for sanitizer
+// builds, which run everything several times slower). Only for deadlines that
+// say how long to wait for something, never for a duration being measured.
+std::chrono::milliseconds scaled(std::chrono::milliseconds timeout);
+
+// Sanitizer reports (ASan, UBSan, LSan, TSan) written by any process a test
+// started, directly or not: corrald's workers and children write to their own
+// stderr, which no test reads, so the harness points every sanitizer's
+// log_path into a directory of its own (when *SAN_OPTIONS are set) and fails
+// the test when a report appears there. Checked when a Daemon is destroyed
+// and once more when the test program ends. Returns the reports found (and
+// removes them), adding a test failure for each.
+std::vector<std::string> expect_no_sanitizer_reports(const std::string& where);
+
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
 

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/integration/harness.h"
+
 namespace corral::testing {
 
 using Clock = std::chrono::steady_clock;
@@ -141,7 +143,7 @@ std::optional<Frame> PipeChild::result(std::chrono::milliseconds timeout) {
 }
 
 std::optional<std::string> PipeChild::line(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   size_t scanned = 0;  // bytes of buffer_ known to hold no '\n'
   for (;;) {
     size_t newline = buffer_.find('\n', scanned);
@@ -161,7 +163,7 @@ bool PipeChild::at_eof(std::chrono::milliseconds timeout) {
 }
 
 int PipeChild::wait_exit(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   while (Clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -174,7 +176,7 @@ int PipeChild::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 bool PipeChild::wait_stopped(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   while (Clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) return WIFSTOPPED(status);
@@ -209,7 +211,7 @@ bool PipeChild::read_more(Clock::time_point deadline) {
 }
 
 bool PipeChild::take(size_t n, std::string& out, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + scaled(timeout);
   while (buffer_.size() < n) {
     if (!read_more(deadline)) return false;
   }

@@ -122,7 +122,7 @@ class Terminal {
   // Waits until the text after the last expected one shows TEXT; false if
   // it did not within TIMEOUT.
   bool expect(std::string_view text, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     for (;;) {
       std::string shown = strip_terminal_codes(raw_);
       if (size_t at = shown.find(text, seen_); at != std::string::npos) {
@@ -147,7 +147,7 @@ class Terminal {
   // corralctl's exit code (128 + signal if killed), or -1 if it is still
   // running after TIMEOUT.
   int wait_exit(std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     for (;;) {
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {

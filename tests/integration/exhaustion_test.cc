@@ -205,6 +205,9 @@ TEST(ExhaustionTest, OutOfProcessesSpawnsBackOffAndRecoverWhenTheLimitIsRaised) 
 }
 
 TEST(ExhaustionTest, AJobWhoseSegmentCannotBeMadeGetsTheReasonWhileOthersRun) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer's shadow memory does not fit under the RLIMIT_AS this test sets";
+#endif
   std::string prlimit = find_tool("prlimit");
   if (prlimit.empty()) GTEST_SKIP() << "prlimit (util-linux) is not installed";
   // corral's segments are memfds, not files in /dev/shm: a small tmpfs does

@@ -103,7 +103,8 @@ std::chrono::milliseconds scaled(std::chrono::milliseconds timeout) {
     double f = value != nullptr ? std::strtod(value, nullptr) : 1.0;
     return f > 1.0 ? f : 1.0;
   }();
-  return std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(timeout.count()) * factor));
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(static_cast<double>(timeout.count()) * factor));
 }
 
 TempDir::TempDir() {
@@ -318,8 +319,7 @@ Daemon::~Daemon() {
   if (pid_ > 0) {
     if (stop(15s) == -1) kill9();
   }
-  expect_no_sanitizer_reports("a process of this test (corrald in " + dir_.path() +
-                              " has ended)");
+  expect_no_sanitizer_reports("a process of this test (corrald in " + dir_.path() + " has ended)");
 }
 
 bool Daemon::start() {

@@ -148,7 +148,8 @@ TEST(TaskFeedTest, FailedTasksAreReportedAndKept) {
 }
 
 TEST(TaskFeedTest, SubmitTimingReportsEachTasksRunTime) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") + "\n    channel: shm\n");
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    channel: shm\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   RunResult timed = d.ctl({"submit", "sums", "--data", "6", "--data", "7", "--wait", "--timing"});
   ASSERT_EQ(timed.exit_code, 0) << timed.err;
@@ -165,7 +166,8 @@ TEST(TaskFeedTest, SubmitTimingReportsEachTasksRunTime) {
 }
 
 TEST(TaskFeedTest, ResultsAreValidJsonWhateverTheirBytes) {
-  Daemon d("jobs:\n  echo:\n    command: " + worker_command("--handler, echo") + "\n    channel: shm\n");
+  Daemon d("jobs:\n  echo:\n    command: " + worker_command("--handler, echo") +
+           "\n    channel: shm\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   const std::vector<std::string> payloads = {"plain 42",    "a \"quoted\" \\ word", "tab\there",
                                              "caf\xc3\xa9", "bad \xff byte",        ""};

@@ -7,6 +7,9 @@
 // nothing.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -21,6 +24,9 @@ class ServiceNotifier {
   static constexpr auto kStatusEvery = std::chrono::seconds(5);
 
   explicit ServiceNotifier(Host& host);
+  ~ServiceNotifier();
+  ServiceNotifier(const ServiceNotifier&) = delete;
+  ServiceNotifier& operator=(const ServiceNotifier&) = delete;
 
   // Under a service manager (NOTIFY_SOCKET is set).
   bool enabled() const { return enabled_; }
@@ -41,6 +47,9 @@ class ServiceNotifier {
 
   Host& host_;
   bool enabled_ = false;
+  int socket_ = -1;
+  sockaddr_un address_{};
+  socklen_t address_size_ = 0;
   std::chrono::microseconds watchdog_{0};
   std::function<std::string()> summary_;
   std::unique_ptr<Timer> status_timer_;

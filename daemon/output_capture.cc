@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
@@ -117,7 +116,6 @@ struct OutputCapture::Stream {
       : pipe(io, fd), file(std::move(file)) {}
   asio::posix::stream_descriptor pipe;
   std::shared_ptr<RotatingFile> file;
-  std::array<char, 64 * 1024> buffer;
 };
 
 OutputCapture::OutputCapture(asio::io_context& io) : io_(io) {}
@@ -133,19 +131,35 @@ std::shared_ptr<RotatingFile> OutputCapture::file(const std::string& path,
 }
 
 void OutputCapture::capture(int read_fd, const std::string& path, const config::LogRotate& rotate) {
+  // Read only when the loop says there is something: non-blocking, so that
+  // one read never waits.
+  fcntl(read_fd, F_SETFL, fcntl(read_fd, F_GETFL) | O_NONBLOCK);
   auto stream = std::make_shared<Stream>(io_, read_fd, file(path, rotate));
   streams_.insert(stream);
   read_more(stream);
 }
 
 void OutputCapture::read_more(const std::shared_ptr<Stream>& stream) {
-  stream->pipe.async_read_some(asio::buffer(stream->buffer),
-                               [this, stream](boost::system::error_code ec, size_t n) {
-                                 if (ec == asio::error::operation_aborted) return;
-                                 if (n > 0) stream->file->write(stream->buffer.data(), n);
-                                 if (ec) return finish(stream);
-                                 read_more(stream);
-                               });
+  stream->pipe.async_wait(asio::posix::descriptor_base::wait_read,
+                          [this, stream](boost::system::error_code ec) {
+                            if (ec == asio::error::operation_aborted) return;
+                            if (ec || read_once(*stream) == Read::kClosed) return finish(stream);
+                            read_more(stream);
+                          });
+}
+
+OutputCapture::Read OutputCapture::read_once(Stream& stream) {
+  // One buffer for every pipe: a pipe waiting for output holds no memory.
+  if (!buffer_) buffer_ = std::make_unique<char[]>(kBufferSize);
+  ssize_t n;
+  do {
+    n = ::read(stream.pipe.native_handle(), buffer_.get(), kBufferSize);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    stream.file->write(buffer_.get(), static_cast<size_t>(n));
+    return Read::kData;
+  }
+  return n < 0 && errno == EAGAIN ? Read::kEmpty : Read::kClosed;
 }
 
 void OutputCapture::finish(const std::shared_ptr<Stream>& stream) {
@@ -157,14 +171,7 @@ void OutputCapture::finish(const std::shared_ptr<Stream>& stream) {
 
 void OutputCapture::drain() {
   for (const auto& stream : streams_) {
-    int fd = stream->pipe.native_handle();
-    int flags = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    for (;;) {
-      ssize_t n = ::read(fd, stream->buffer.data(), stream->buffer.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      stream->file->write(stream->buffer.data(), static_cast<size_t>(n));
+    while (read_once(*stream) == Read::kData) {
     }
   }
 }

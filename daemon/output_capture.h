@@ -62,9 +62,15 @@ class OutputCapture {
   struct Stream;
   std::shared_ptr<RotatingFile> file(const std::string& path, const config::LogRotate& rotate);
   void read_more(const std::shared_ptr<Stream>& stream);
+  // One read of what the pipe holds into its file: something was read, the
+  // pipe was empty, or it is closed (EOF or an error).
+  enum class Read { kData, kEmpty, kClosed };
+  Read read_once(Stream& stream);
   void finish(const std::shared_ptr<Stream>& stream);
 
+  static constexpr size_t kBufferSize = 64 * 1024;
   boost::asio::io_context& io_;
+  std::unique_ptr<char[]> buffer_;
   std::map<std::string, std::weak_ptr<RotatingFile>> files_;
   std::set<std::shared_ptr<Stream>> streams_;
 };

@@ -99,7 +99,7 @@ TEST(InstallTest, TheDebHoldsTheLayoutAndItsConffiles) {
   for (const auto& path : kLayout) EXPECT_THAT(contents.out, HasSubstr("./" + path)) << path;
   RunResult info = run({"/bin/sh", "-c", "dpkg-deb -I " + dir.path() + "/corral_*.deb"});
   EXPECT_THAT(info.out, HasSubstr("Package: corral"));
-  EXPECT_THAT(info.out, HasSubstr("libsystemd0"));
+  EXPECT_THAT(info.out, HasSubstr("libyaml-cpp0.7"));
   RunResult conffiles =
       run({"/bin/sh", "-c", "dpkg-deb -I " + dir.path() + "/corral_*.deb conffiles"});
   EXPECT_THAT(conffiles.out, HasSubstr("/etc/corral/corral.yaml"));

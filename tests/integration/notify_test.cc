@@ -19,8 +19,9 @@ namespace {
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-// The service manager's end: a datagram socket; each message with the time
-// it came.
+// The service manager's end: a datagram socket (PATH, or a name in the
+// abstract namespace when it starts with '@', as systemd's may); each message
+// with the time it came.
 class NotifySocket {
  public:
   explicit NotifySocket(const std::string& path) : path_(path) {
@@ -28,7 +29,12 @@ class NotifySocket {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    socklen_t size = sizeof addr;
+    if (path[0] == '@') {
+      addr.sun_path[0] = '\0';
+      size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+    }
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), size) != 0) {
       throw std::runtime_error("bind " + path);
     }
     timeval timeout{0, 50000};
@@ -129,6 +135,33 @@ TEST(NotifyTest, ReadyStatusWatchdogReloadAndStopReachTheServiceManager) {
   ASSERT_FALSE(stop.empty());
   EXPECT_TRUE(has(stop.back().text, "STOPPING=1"));
   EXPECT_EQ(d.stop(), 0);
+}
+
+// An abstract socket name, and a WATCHDOG_PID that names another process:
+// the watchdog is not corrald's, so it does not ping.
+TEST(NotifyTest, AnAbstractSocketIsReachedAndAnotherProcesssWatchdogIsLeftAlone) {
+  Daemon d("jobs: {}\n");
+  const std::string name = "@corral-notify-test-" + std::to_string(getpid());
+  NotifySocket manager(name);
+  d.set_env({"NOTIFY_SOCKET=" + name, "WATCHDOG_USEC=100000", "WATCHDOG_PID=1"});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto ready = manager.until([](const std::string& m) { return has(m, "READY=1"); });
+  ASSERT_FALSE(ready.empty());
+  EXPECT_TRUE(has(ready.back().text, "READY=1")) << ready.back().text;
+  auto after = manager.until([](const std::string&) { return false; }, 500ms);
+  EXPECT_EQ(std::count_if(after.begin(), after.end(),
+                          [](const auto& m) { return has(m.text, "WATCHDOG=1"); }),
+            0);
+  EXPECT_THAT(d.daemon_log(), ::testing::Not(HasSubstr("systemd watchdog")));
+}
+
+// A NOTIFY_SOCKET corrald cannot use is reported, and corrald runs on.
+TEST(NotifyTest, AnUnusableNotifySocketIsReportedAndIgnored) {
+  Daemon d("jobs: {}\n");
+  d.set_env({"NOTIFY_SOCKET=vsock:2:1234"});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  EXPECT_EQ(d.request({{"cmd", "status"}})["ok"], true);
+  EXPECT_THAT(d.daemon_log(), HasSubstr("NOTIFY_SOCKET=vsock:2:1234: not a unix socket path"));
 }
 
 TEST(NotifyTest, WithoutNotifySocketNothingIsSentAndTheHookIsOff) {

@@ -35,19 +35,24 @@ def children(pid, name=None):
     return found
 
 
-def wait_children(pid, name, until, timeout=300, pause=0.0005):
+def wait_children(pid, name, until, timeout=300, pause=0.001):
     """Polls PID's children named NAME until UNTIL(list of pids) is true; the list.
 
     Each poll reads only the children lists; the names (one /proc file per
-    child) are read once the count could satisfy UNTIL, so that watching a
-    thousand children does not take the CPU the daemon needs."""
+    child) are read once the count could satisfy UNTIL, and only of the
+    children not yet seen with NAME (a process keeps its name once it has
+    exec'd), so that watching a thousand children does not take the CPU the
+    daemon needs."""
     deadline = time.monotonic() + timeout
+    named = set()
     while time.monotonic() < deadline:
         kids = children(pid)
         if until(kids):
-            named = [p for p in kids if comm(p) == name]
-            if until(named):
-                return named
+            named &= set(kids)
+            named.update(p for p in kids if p not in named and comm(p) == name)
+            found = [p for p in kids if p in named]
+            if until(found):
+                return found
         time.sleep(pause)
     raise TimeoutError(f"children of {pid} named {name}: still {len(children(pid, name))}")
 

@@ -70,13 +70,18 @@ def sleep_job(workers, backoff):
 
 
 def measure_startup(build, workers):
-    """Launch -> WORKERS `sleep` children exec'd (watched in /proc) and RUNNING."""
+    """Launch -> WORKERS `sleep` children exec'd and RUNNING.
+
+    One `wait` request, which corrald answers when the last worker is RUNNING
+    (with settle 0: when its process has exec'd), so nothing polls while the
+    workers start; /proc confirms the count afterwards."""
     daemon = Daemon(build, sleep_job(workers, "100ms"))
     client = daemon.start()
-    proc_watch.wait_children(daemon.proc.pid, "sleep", lambda kids: len(kids) >= workers)
     reply = client.request({"cmd": "wait", "job": "sleepers", "running": True})
     elapsed = time.perf_counter() - daemon.launched
     assert reply.get("ok"), reply
+    started = len(proc_watch.children(daemon.proc.pid, "sleep"))
+    assert started == workers, f"{started} sleep children, not {workers}"
     daemon.stop()
     return elapsed
 

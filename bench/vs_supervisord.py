@@ -3,7 +3,8 @@
 
   restart       kill -9 of a worker -> its replacement RUNNING (corral: initial backoff 0)
                 (the new process is watched in /proc, not by asking the daemon)
-  startup N     daemon launched -> N `sleep` workers RUNNING
+  startup N     daemon launched -> N `sleep` workers RUNNING (corrald: one
+                `wait` request; supervisord: /proc watched, then asked)
   memory 100    RSS and PSS of the daemon's own processes with 100 `sleep` workers
   idle cpu 100  the daemon's CPU over --idle-seconds with 100 idle workers
 
@@ -100,7 +101,9 @@ def supervisord_startup(workers):
     """Launch -> WORKERS `sleep` children exec'd (watched in /proc) and RUNNING."""
     s = Supervisord(workers)
     rpc = s.start()
-    proc_watch.wait_children(s.proc.pid, "sleep", lambda kids: len(kids) >= workers)
+    # supervisord has no request that waits: poll /proc (every 5 ms, a small
+    # share of a start that takes seconds), then ask once they are there.
+    proc_watch.wait_children(s.proc.pid, "sleep", lambda kids: len(kids) >= workers, pause=0.005)
     while True:
         infos = rpc.supervisor.getAllProcessInfo()
         if len(infos) == workers and all(i["statename"] == "RUNNING" for i in infos):

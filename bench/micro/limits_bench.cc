@@ -2,12 +2,16 @@
 // against, with no corral code in the way: a bare single-producer
 // single-consumer ring of fixed 64-byte slots in shared memory (one process
 // each side, on two CPUs), the eventfd wake-up round trip between two
-// processes, and one-way pipe throughput of 64-byte writes.
+// processes, one-way pipe throughput of 64-byte writes, and how fast one
+// process can start `sleep` processes (posix_spawn, which returns once the
+// child has exec'd): the floor under starting N workers.
 //
 //   limits_bench
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -15,6 +19,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -125,6 +131,54 @@ void BM_PipeThroughput64(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kSlot));
 }
 BENCHMARK(BM_PipeThroughput64)->UseRealTime();
+
+// posix_spawn of RANGE(0) `sleep 100000` processes from RANGE(1) threads at
+// once, each starting its share one after the other, as a supervisor with
+// nothing else to do would; each iteration is the whole batch, its children
+// killed and reaped outside the timing.
+void BM_SpawnSleepers(benchmark::State& state) {
+  const auto count = static_cast<size_t>(state.range(0));
+  const auto threads = static_cast<size_t>(state.range(1));
+  std::vector<std::vector<pid_t>> children(threads);
+  std::atomic<bool> failed{false};
+  auto spawn = [&](std::vector<pid_t>& mine, size_t share) {
+    char sleep[] = "sleep", forever[] = "100000";
+    char* argv[] = {sleep, forever, nullptr};
+    for (size_t i = 0; i < share; ++i) {
+      pid_t pid;
+      if (posix_spawnp(&pid, "sleep", nullptr, nullptr, argv, environ) != 0) {
+        failed = true;
+        return;
+      }
+      mine.push_back(pid);
+    }
+  };
+  for (auto _ : state) {
+    std::vector<std::thread> running;
+    for (size_t t = 1; t < threads; ++t)
+      running.emplace_back(spawn, std::ref(children[t]), count / threads);
+    spawn(children[0], count - (threads - 1) * (count / threads));
+    for (auto& thread : running) thread.join();
+    state.PauseTiming();
+    for (auto& mine : children) {
+      for (pid_t pid : mine) kill(pid, SIGKILL);
+      for (pid_t pid : mine) waitpid(pid, nullptr, 0);
+      mine.clear();
+    }
+    state.ResumeTiming();
+    if (failed) {
+      state.SkipWithError("posix_spawnp");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * count));
+}
+BENCHMARK(BM_SpawnSleepers)
+    ->ArgNames({"sleepers", "threads"})
+    ->Args({1000, 1})
+    ->Args({1000, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

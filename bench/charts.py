@@ -56,7 +56,7 @@ def main():
     supervision = os.path.join(results, "supervision.json")
     if os.path.exists(supervision):
         rows = [(r["figure"], r["ratio"]) for r in json.load(open(supervision))
-                if r["ratio"] not in (float("inf"),) and r["ratio"] > 0]
+                if "ratio" in r and r["ratio"] not in (float("inf"),) and r["ratio"] > 0]
         chart(rows, "corral against supervisord, same programs, one run",
               "times corral is ahead (log)", os.path.join(out, "supervision.svg"))
 

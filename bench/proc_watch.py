@@ -57,6 +57,12 @@ def wait_children(pid, name, until, timeout=300, pause=0.001):
     raise TimeoutError(f"children of {pid} named {name}: still {len(children(pid, name))}")
 
 
+def cpu_seconds(pid):
+    """CPU time PID has used so far, in seconds (schedstat: nanoseconds, not ticks)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
 def memory(pids):
     """Summed RSS and PSS of PIDS, in bytes (smaps_rollup)."""
     rss = pss = 0

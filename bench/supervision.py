@@ -69,19 +69,26 @@ def sleep_job(workers, backoff):
             f"max_restarts: 1000}}\n")
 
 
-def measure_startup(build, workers):
+def measure_startup(build, workers, cpu=None):
     """Launch -> WORKERS `sleep` children exec'd and RUNNING.
 
     One `wait` request, which corrald answers when the last worker is RUNNING
     (with settle 0: when its process has exec'd), so nothing polls while the
-    workers start; /proc confirms the count afterwards."""
+    workers start; /proc confirms the count afterwards. CPU, a dict, gets the
+    CPU seconds the start took: corrald's, corral-spawn's and the workers'
+    (each from its clone to now: its exec and its own start)."""
     daemon = Daemon(build, sleep_job(workers, "100ms"))
     client = daemon.start()
     reply = client.request({"cmd": "wait", "job": "sleepers", "running": True})
     elapsed = time.perf_counter() - daemon.launched
     assert reply.get("ok"), reply
-    started = len(proc_watch.children(daemon.proc.pid, "sleep"))
-    assert started == workers, f"{started} sleep children, not {workers}"
+    sleepers = proc_watch.children(daemon.proc.pid, "sleep")
+    assert len(sleepers) == workers, f"{len(sleepers)} sleep children, not {workers}"
+    if cpu is not None:
+        cpu["corrald"] = proc_watch.cpu_seconds(daemon.proc.pid)
+        cpu["corral-spawn"] = sum(proc_watch.cpu_seconds(p) for p in
+                                  proc_watch.children(daemon.proc.pid, "corral-spawn"))
+        cpu["workers"] = sum(proc_watch.cpu_seconds(p) for p in sleepers)
     daemon.stop()
     return elapsed
 

@@ -199,11 +199,14 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",")]
     targets = {100: ("<= 1/5", lambda c, s: c * 5 <= s),
                1000: ("<= 600 ms", lambda c, s: c <= 600)}
+    floors = []  # what starting N workers costs in CPU, and so its floor on this machine
     for n in sizes:
         target, check = targets.get(n, ("", lambda c, s: True))
-        c = spread([measure_startup(args.build, n) for _ in range(args.startup_runs)])
+        cpu = {}
+        c = spread([measure_startup(args.build, n, cpu) for _ in range(args.startup_runs)])
         s = spread([supervisord_startup(n) for _ in range(args.startup_runs)])
         rows.append((f"{n} workers RUNNING", "ms", c, s, target, check(c["median"], s["median"])))
+        floors.append((n, cpu))
     c_rss, c_pss, c_cpu = idle_figures(corral_idle(args.build), args.idle_seconds)
     s_rss, s_pss, s_cpu = idle_figures(supervisord_idle(), args.idle_seconds)
     one = lambda v: {"median": v, "min": v, "max": v, "runs": 1}
@@ -225,6 +228,20 @@ def main():
         print(f"| {name} | {fmt(c)} | {fmt(s)} | {ratio:.1f}x | {target} | {'yes' if met else 'NO'} |")
         out.append({"figure": name, "unit": unit, "corral": c, "supervisord": s,
                     "ratio": ratio, "target": target, "met": met})
+    cpus = os.cpu_count()
+    print("\nCPU time a start took (corral, last run), and the floor it sets on "
+          f"{cpus} CPUs: (all of it) / {cpus}\n")
+    print("| workers | the workers' own (clone to exec'd and started) | corrald | corral-spawn "
+          "| floor | measured |")
+    print("|---|---|---|---|---|---|")
+    for (n, cpu), row in zip(floors, [r for r in rows if r[0].endswith("workers RUNNING")]):
+        total = sum(cpu.values())
+        print(f"| {n} | {cpu['workers'] * 1e3:.0f} ms | {cpu['corrald'] * 1e3:.0f} ms "
+              f"| {cpu['corral-spawn'] * 1e3:.0f} ms | {total / cpus * 1e3:.0f} ms "
+              f"| {row[2]['median']:.0f} ms |")
+        out.append({"figure": f"CPU to start {n} workers", "unit": "ms",
+                    "workers": cpu["workers"] * 1e3, "corrald": cpu["corrald"] * 1e3,
+                    "corral-spawn": cpu["corral-spawn"] * 1e3, "floor": total / cpus * 1e3})
     print(f"\nload average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     if args.json:
         with open(args.json, "w") as f:

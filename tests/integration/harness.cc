@@ -371,7 +371,7 @@ Json Daemon::request(const Json& message) {
   int fd = connect_socket(socket());
   if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
   std::string line = protocol::encode_line(message);
-  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
     close(fd);
     throw std::runtime_error("short write");
   }
@@ -397,7 +397,8 @@ std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::
     return Json::parse(line);
   };
   std::string header = protocol::encode_line(Json{{"cmd", "submit"}, {"job", job}, {"wait", wait}});
-  (void)!::write(fd, header.data(), header.size());
+  // send(MSG_NOSIGNAL): a daemon that closes early is an answer, not a SIGPIPE.
+  (void)!::send(fd, header.data(), header.size(), MSG_NOSIGNAL);
   std::vector<Json> out;
   auto ack = read_line();
   if (!ack || !ack->value("ok", false)) {
@@ -414,12 +415,12 @@ std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::
       chunk += p;
       chunk += '\n';
       if (chunk.size() > (1 << 16)) {
-        if (::write(fd, chunk.data(), chunk.size()) < 0) return;
+        if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) return;
         chunk.clear();
       }
     }
     chunk += ".\n";
-    (void)!::write(fd, chunk.data(), chunk.size());
+    (void)!::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
   });
   if (before_reading) before_reading();
   while (auto line = read_line()) {

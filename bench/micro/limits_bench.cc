@@ -177,6 +177,9 @@ BENCHMARK(BM_SpawnSleepers)
     ->ArgNames({"sleepers", "threads"})
     ->Args({1000, 1})
     ->Args({1000, 2})
+    ->Iterations(1)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -15,14 +15,13 @@
 
 #include "config/emit.h"
 #include "config/parse.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
-constexpr unsigned kCpus = 4;
+using corral::fuzz::check;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+constexpr unsigned kCpus = 4;
 
 // A temp dir holding jobs.d/, removed at exit (never destroyed itself, so
 // that it outlives the exit handler).

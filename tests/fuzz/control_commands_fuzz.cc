@@ -16,17 +16,16 @@
 #include "daemon/commands.h"
 #include "daemon/supervisor.h"
 #include "protocol/control.h"
+#include "tests/fuzz/fuzz_support.h"
 #include "tests/unit/fake_host.h"
 
 namespace {
 
+using corral::fuzz::check;
+
 using corral::daemon::Commands;
 using corral::daemon::Conversation;
 using corral::protocol::Json;
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 corral::config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
   corral::config::JobSpec spec;

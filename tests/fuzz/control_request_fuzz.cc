@@ -10,14 +10,13 @@
 #include <string_view>
 
 #include "protocol/control.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
-using corral::protocol::Json;
+using corral::fuzz::check;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using corral::protocol::Json;
 
 void check_target(const std::string& text) {
   auto target = corral::protocol::parse_target(text);

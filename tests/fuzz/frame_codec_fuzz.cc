@@ -11,8 +11,12 @@
 #include <vector>
 
 #include "ipc/frame.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
+
+using corral::fuzz::check;
+using corral::fuzz::Pieces;
 
 using corral::ipc::DecodeStatus;
 using corral::ipc::Frame;
@@ -41,26 +45,6 @@ void drain(FrameDecoder& decoder, Outcome& out) {
     out.frames.push_back({frame.type, frame.id, frame.status, std::string(frame.payload)});
   }
   out.last = status;
-}
-
-// Piece sizes from 0 to 31 bytes, from a seed: many reads split a frame
-// in its length prefix, its header and its payload.
-class Pieces {
- public:
-  explicit Pieces(uint32_t seed) : state_(seed * 2654435761u + 1) {}
-  size_t next() {
-    state_ ^= state_ << 13;
-    state_ ^= state_ >> 17;
-    state_ ^= state_ << 5;
-    return state_ % 32;
-  }
-
- private:
-  uint32_t state_;
-};
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
 }
 
 }  // namespace

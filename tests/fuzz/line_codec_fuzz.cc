@@ -10,8 +10,12 @@
 #include <vector>
 
 #include "ipc/frame.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
+
+using corral::fuzz::check;
+using corral::fuzz::Pieces;
 
 using corral::ipc::DecodeStatus;
 using corral::ipc::LineDecoder;
@@ -26,24 +30,6 @@ void drain(LineDecoder& decoder, Outcome& out) {
   DecodeStatus status;
   while ((status = decoder.next(line)) == DecodeStatus::kItem) out.lines.emplace_back(line);
   out.last = status;
-}
-
-class Pieces {
- public:
-  explicit Pieces(uint32_t seed) : state_(seed * 2654435761u + 1) {}
-  size_t next() {
-    state_ ^= state_ << 13;
-    state_ ^= state_ >> 17;
-    state_ ^= state_ << 5;
-    return state_ % 32;
-  }
-
- private:
-  uint32_t state_;
-};
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
 }
 
 }  // namespace

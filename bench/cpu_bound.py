@@ -11,36 +11,24 @@ on 2 free cores; the target is within 5% of it).
 import argparse
 import os
 import statistics
-import subprocess
-import tempfile
 import time
+
+from corral_daemon import Daemon
 
 
 def run(build, workers, tasks, n):
-    with tempfile.TemporaryDirectory(prefix="corral-bench-cpu-") as d:
-        sock = f"{d}/corral.sock"
-        with open(f"{d}/corral.yaml", "w") as f:
-            f.write(f"daemon:\n  socket: {sock}\n  log_dir: {d}/logs\n  log_level: warn\n"
-                    f"  metrics: {{listen: \"off\"}}\n"
-                    f"jobs:\n  primes:\n    command: [{build}/corral-worker, --handler, primes]\n"
-                    f"    channel: shm\n    workers: {workers}\n    queue: {{prefetch: 1}}\n")
-        daemon = subprocess.Popen([f"{build}/corrald", "-c", f"{d}/corral.yaml"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ctl = [f"{build}/corralctl", "-s", sock]
-        try:
-            while subprocess.run(ctl + ["wait", "primes", "--running", "--timeout", "1s"],
-                                 capture_output=True).returncode != 0:
-                time.sleep(0.05)
-            payload = ("%d\n" % n) * tasks
-            t0 = time.perf_counter()
-            done = subprocess.run(ctl + ["submit", "primes", "-", "--wait"], input=payload.encode(),
-                                  capture_output=True, check=True)
-            elapsed = time.perf_counter() - t0
-            assert done.stdout.count(b'"status":"ok"') == tasks, done.stdout[:200]
-            return elapsed
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
+    daemon = Daemon(build, f"  primes:\n    command: [{build}/corral-worker, --handler, primes]\n"
+                           f"    channel: shm\n    workers: {workers}\n    queue: {{prefetch: 1}}\n")
+    daemon.start_running("primes")
+    try:
+        payload = ("%d\n" % n) * tasks
+        t0 = time.perf_counter()
+        done = daemon.ctl("submit", "primes", "-", "--wait", input=payload.encode(), check=True)
+        elapsed = time.perf_counter() - t0
+        assert done.stdout.count(b'"status":"ok"') == tasks, done.stdout[:200]
+        return elapsed
+    finally:
+        daemon.stop()
 
 
 def main():

@@ -58,9 +58,16 @@ def wait_children(pid, name, until, timeout=300, pause=0.001):
 
 
 def cpu_seconds(pid):
-    """CPU time PID has used so far, in seconds (schedstat: nanoseconds, not ticks)."""
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0]) / 1e9
+    """CPU time PID's threads have used so far, in seconds (schedstat: nanoseconds,
+    where /proc/PID/stat counts clock ticks)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass  # the thread ended
+    return total / 1e9
 
 
 def memory(pids):

@@ -3,7 +3,7 @@
 
 Starts corrald with one job of N `sleep` workers (metrics.interval 1s, the
 /metrics endpoint off), waits until they are all RUNNING, then measures
-corrald's CPU time (utime + stime from /proc) over --seconds, once with
+corrald's CPU time (/proc/PID/task/*/schedstat) over --seconds, once with
 limits.memory set (the sampler runs every second to enforce it) and once
 without (nothing needs the sampler: corrald polls nothing, the baseline).
 
@@ -11,53 +11,28 @@ without (nothing needs the sampler: corrald polls nothing, the baseline).
 """
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 
-TICKS = os.sysconf("SC_CLK_TCK")
+import proc_watch
+from corral_daemon import Daemon
 
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def measure(build, workers, memory_limit, seconds):
-    with tempfile.TemporaryDirectory(prefix="corral-bench-sampler-") as d:
-        sock = f"{d}/corral.sock"
-        with open(f"{d}/corral.yaml", "w") as f:
-            f.write(f"daemon:\n  socket: {sock}\n  log_dir: {d}/logs\n  log_level: warn\n"
-                    "  metrics: {listen: \"off\", interval: 1s}\n"
-                    f"jobs:\n  idle:\n    command: [sleep, '100000']\n    workers: {workers}\n"
-                    "    start: {settle: 0s}\n"
-                    + ("    limits: {memory: 1GiB}\n" if memory_limit else ""))
-        daemon = subprocess.Popen([f"{build}/corrald", "-c", f"{d}/corral.yaml"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ctl = [f"{build}/corralctl", "-s", sock]
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                done = subprocess.run(ctl + ["wait", "idle", "--running", "--timeout", "1s"],
-                                      capture_output=True)
-                if done.returncode == 0:
-                    break
-                time.sleep(0.2)
-            else:
-                sys.exit("the workers did not all start")
-            time.sleep(2)  # let the start settle
-            c0, t0 = cpu_seconds(daemon.pid), time.monotonic()
-            time.sleep(seconds)
-            c1, t1 = cpu_seconds(daemon.pid), time.monotonic()
-            stats = json.loads(subprocess.run(ctl + ["--json", "stats"], capture_output=True,
-                                              check=True).stdout)
-            return 100 * (c1 - c0) / (t1 - t0), stats["daemon"].get("rss_bytes", 0)
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=120)
+    daemon = Daemon(build, f"  idle:\n    command: [sleep, '100000']\n    workers: {workers}\n"
+                           "    start: {settle: 0s}\n"
+                           + ("    limits: {memory: 1GiB}\n" if memory_limit else ""),
+                    metrics_interval="1s")
+    daemon.start_running("idle")
+    try:
+        time.sleep(2)  # let the start settle
+        c0, t0 = proc_watch.cpu_seconds(daemon.proc.pid), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = proc_watch.cpu_seconds(daemon.proc.pid), time.monotonic()
+        stats = json.loads(daemon.ctl("--json", "stats", check=True).stdout)
+        return 100 * (c1 - c0) / (t1 - t0), stats["daemon"].get("rss_bytes", 0)
+    finally:
+        daemon.stop()
 
 
 def main():

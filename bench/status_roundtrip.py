@@ -8,7 +8,6 @@ commands of each, alternating, and prints the medians.
     bench/status_roundtrip.py [--build build] [--runs 100] [--workers 4]
 """
 import argparse
-import os
 import shutil
 import signal
 import statistics
@@ -16,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from corral_daemon import Daemon
 
 
 def wait_for(predicate, timeout=10.0):
@@ -43,11 +44,9 @@ def main():
         sys.exit("supervisord not found: apt-get install supervisor")
     tmp = tempfile.TemporaryDirectory(prefix="corral-bench-status-")
     d = tmp.name
-    corral_sock, super_sock = f"{d}/corral.sock", f"{d}/supervisor.sock"
-    with open(f"{d}/corral.yaml", "w") as f:
-        f.write(f"daemon:\n  socket: {corral_sock}\n  log_dir: {d}/logs\n"
-                f"  metrics: {{listen: \"off\"}}\n"
-                f"jobs:\n  sleepers:\n    command: [sleep, '1000']\n    workers: {args.workers}\n")
+    super_sock = f"{d}/supervisor.sock"
+    corrald = Daemon(args.build, f"  sleepers:\n    command: [sleep, '1000']\n"
+                                 f"    workers: {args.workers}\n")
     with open(f"{d}/supervisord.conf", "w") as f:
         f.write(f"[unix_http_server]\nfile={super_sock}\n"
                 f"[supervisord]\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n"
@@ -57,11 +56,10 @@ def main():
                 f"[supervisorctl]\nserverurl=unix://{super_sock}\n"
                 f"[program:sleepers]\ncommand=sleep 1000\nnumprocs={args.workers}\n"
                 "process_name=%(program_name)s_%(process_num)d\nstartsecs=0\n")
-    corrald = subprocess.Popen([f"{args.build}/corrald", "-c", f"{d}/corral.yaml"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    corrald.start_running("sleepers").close()
     supervisord = subprocess.Popen(["supervisord", "-c", f"{d}/supervisord.conf"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    corralctl = [f"{args.build}/corralctl", "-s", corral_sock, "status"]
+    corralctl = [f"{args.build}/corralctl", "-s", corrald.socket, "status"]
     supervisorctl = ["supervisorctl", "-c", f"{d}/supervisord.conf", "status"]
     try:
         if not wait_for(lambda: timed(corralctl)[1] == 0):
@@ -83,13 +81,12 @@ def main():
               f"| {s / c:.1f}x slower |")
         print(f"\nload average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     finally:
-        for proc in (corrald, supervisord):
-            proc.send_signal(signal.SIGTERM)
-        for proc in (corrald, supervisord):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        corrald.stop()
+        supervisord.send_signal(signal.SIGTERM)
+        try:
+            supervisord.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            supervisord.kill()
         tmp.cleanup()
 
 

@@ -12,57 +12,15 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 import proc_watch
-
-
-class Client:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-
-    def request(self, message):
-        self.sock.sendall((json.dumps(message) + "\n").encode())
-        return json.loads(self.file.readline())
-
-
-class Daemon:
-    def __init__(self, build, jobs):
-        self.dir = tempfile.TemporaryDirectory(prefix="corral-bench-")
-        self.socket = os.path.join(self.dir.name, "corral.sock")
-        config = os.path.join(self.dir.name, "corral.yaml")
-        with open(config, "w") as f:
-            f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
-                    f"  log_level: warn\n  metrics: {{listen: \"off\"}}\n{jobs}")
-        self.argv = [os.path.join(build, "corrald"), "-c", config]
-        self.proc = None
-
-    def start(self):
-        self.launched = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, stderr=open(os.path.join(self.dir.name, "log"), "w"))
-        while True:
-            try:
-                return Client(self.socket)
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.proc.poll() is not None:
-                    sys.exit("corrald exited: " + open(os.path.join(self.dir.name, "log")).read())
-                time.sleep(0.0005)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        self.dir.cleanup()
+from corral_daemon import Daemon
 
 
 def sleep_job(workers, backoff):
-    return (f"jobs:\n  sleepers:\n    command: [sleep, '100000']\n    workers: {workers}\n"
+    return (f"  sleepers:\n    command: [sleep, '100000']\n    workers: {workers}\n"
             f"    start: {{settle: 0}}\n"
             # reset_after below the pause between kills: every kill is a first failure.
             f"    restart: {{backoff: {{initial: {backoff}, jitter: 0}}, reset_after: 10ms, "

@@ -47,15 +47,15 @@ import multiprocessing
 import os
 import platform
 import resource
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+import proc_watch
+from corral_daemon import Client, Daemon
 
 WORKERS = 2
 CHUNKSIZE = 1000
@@ -85,88 +85,20 @@ def work(n):
 
 # ---------------------------------------------------------------- corral side
 
-class Client:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-
-    def request(self, message):
-        self.sock.sendall((json.dumps(message) + "\n").encode())
-        return json.loads(self.file.readline())
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
+def bench_daemon(build, job_keys, handler="sum"):
+    """corrald with one job, `bench`, of WORKERS corral-worker processes."""
+    worker = os.path.abspath(os.path.join(build, "corral-worker"))
+    return Daemon(build, f"  bench:\n    command: [{worker}, --handler, {handler}]\n"
+                         f"    workers: {WORKERS}\n    start: {{settle: 0}}\n    {job_keys}\n")
 
 
-class Daemon:
-    """corrald on a temp-dir config with one job, `bench`, of 2 workers."""
-
-    def __init__(self, build, job_keys, handler="sum"):
-        self.build = build
-        self.dir = tempfile.TemporaryDirectory(prefix="corral-bench-")
-        self.socket = os.path.join(self.dir.name, "corral.sock")
-        self.config = os.path.join(self.dir.name, "corral.yaml")
-        worker = os.path.abspath(os.path.join(build, "corral-worker"))
-        with open(self.config, "w") as f:
-            f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
-                    f"  log_level: warn\n  metrics: {{listen: \"off\"}}\n"
-                    f"jobs:\n  bench:\n    command: [{worker}, --handler, {handler}]\n"
-                    f"    workers: {WORKERS}\n    start: {{settle: 0}}\n    {job_keys}\n")
-        self.proc = None
-
-    def start(self):
-        """Launches corrald; returns a connected Client as soon as the socket takes one."""
-        self.log = open(os.path.join(self.dir.name, "log"), "w")
-        self.launched = time.perf_counter()
-        self.proc = subprocess.Popen([os.path.join(self.build, "corrald"), "-c", self.config],
-                                     stderr=self.log)
-        while True:
-            try:
-                return Client(self.socket)
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.proc.poll() is not None:
-                    sys.exit("corrald exited: " + open(self.log.name).read())
-                time.sleep(0.0005)
-
-    def start_running(self):
-        """Launches corrald and waits until the job's workers are RUNNING."""
-        client = self.start()
-        reply = client.request({"cmd": "wait", "job": "bench", "running": True, "timeout_s": 30})
-        if not reply["ok"]:
-            sys.exit(f"workers of {self.config} did not start: {reply}")
-        return client
-
-    def workers(self, client):
-        return client.request({"cmd": "status", "targets": ["bench"]})["workers"]
-
-    def worker_pids(self, client):
-        return [w["pid"] for w in self.workers(client)]
-
-    def stop(self, keep_logs=False):
-        """Stops corrald; KEEP_LOGS copies its log and the workers' logs to a kept dir."""
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        self.log.close()
-        if keep_logs:
-            kept = tempfile.mkdtemp(prefix="corral-bench-incident-")
-            shutil.copytree(self.dir.name, kept, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("*.sock"))
-            print(f"logs of the daemon kept in {kept}", file=sys.stderr)
-        self.dir.cleanup()
+def bench_workers(client):
+    return client.request({"cmd": "status", "targets": ["bench"]})["workers"]
 
 
 # Worker restarts and redeliveries seen during the measurements: a figure
 # measured across one is not a clean one, so the report lists them.
 INCIDENTS = []
-
-
-def cpu_seconds(pid):
-    """utime + stime of a live process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid):
@@ -268,15 +200,15 @@ class CorralJob:
 
     def __init__(self, build, variant, submit):
         self.build, self.variant, self.submit = build, variant, submit
-        self.daemon = Daemon(build, CHANNELS[variant])
-        self.client = self.daemon.start_running()
+        self.daemon = bench_daemon(build, CHANNELS[variant])
+        self.client = self.daemon.start_running("bench", timeout_s=30)
         self.incidents = 0
         self.check("start")
 
     def check(self, what):
         """Notes worker restarts and redelivered tasks since the last check, and
         takes the current pids."""
-        workers = self.daemon.workers(self.client)
+        workers = bench_workers(self.client)
         stats = self.client.request({"cmd": "stats", "job": "bench"})["jobs"]["bench"]
         state = (sum(w["restarts"] for w in workers), stats["redelivered"], stats["dead"])
         if what != "start" and state != self.state:
@@ -294,7 +226,7 @@ class CorralJob:
 
     def throughput(self, tasks_file, n):
         """Tasks/s of the whole client command, and the CPU each process used meanwhile."""
-        before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        before = {name: proc_watch.cpu_seconds(pid) for name, pid in self.pids.items()}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         count = self.submit(self.build, self.daemon.socket, tasks_file)
@@ -305,7 +237,7 @@ class CorralJob:
         pids = self.pids
         self.check("throughput")
         # A worker replaced meanwhile has no figure.
-        cpu = {name: (cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()
+        cpu = {name: (proc_watch.cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()
                if self.pids.get(name) == pid}
         # corralctl and wc are the only children reaped meanwhile.
         cpu["client"] = (after.ru_utime + after.ru_stime - children.ru_utime -
@@ -337,10 +269,10 @@ def corral_source(build, kind, n, tasks_file):
     """Tasks/s from corrald's launch until stats shows ok == n, for a source job, and
     the CPU corrald and the workers used meanwhile (shares of the wall time)."""
     if kind == "range":
-        daemon = Daemon(build, f"channel: shm\n    source: {{range: {{from: 0, to: {n}}}}}",
-                        handler="echo")
+        daemon = bench_daemon(build, f"channel: shm\n    source: {{range: {{from: 0, to: {n}}}}}",
+                              handler="echo")
     else:
-        daemon = Daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}")
+        daemon = bench_daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}")
     client = daemon.start()
     request = {"cmd": "stats", "job": "bench"}
     deadline = time.monotonic() + 60 + n / 10_000
@@ -354,9 +286,9 @@ def corral_source(build, kind, n, tasks_file):
             break
         time.sleep(0.002)
     pids = {"corrald": daemon.proc.pid}
-    for i, pid in enumerate(daemon.worker_pids(client)):
+    for i, pid in enumerate(daemon.worker_pids(client, "bench")):
         pids[f"worker{i}"] = pid
-    cpu = {name: cpu_seconds(pid) / elapsed for name, pid in pids.items()}
+    cpu = {name: proc_watch.cpu_seconds(pid) / elapsed for name, pid in pids.items()}
     client.close()
     daemon.stop()
     if stats["ok"] != n:

@@ -28,15 +28,9 @@ import time
 import xmlrpc.client
 
 import proc_watch
-from supervision import Daemon, measure_restarts, measure_startup, sleep_job
+from corral_daemon import Daemon
+from supervision import measure_restarts, measure_startup, sleep_job
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -146,9 +140,9 @@ def idle_figures(start_daemon, seconds):
     pids, stop = start_daemon()
     time.sleep(2)  # past the start
     rss, pss = proc_watch.memory(pids)
-    c0, t0 = sum(cpu_seconds(p) for p in pids), time.monotonic()
+    c0, t0 = sum(proc_watch.cpu_seconds(p) for p in pids), time.monotonic()
     time.sleep(seconds)
-    cpu = 100 * (sum(cpu_seconds(p) for p in pids) - c0) / (time.monotonic() - t0)
+    cpu = 100 * (sum(proc_watch.cpu_seconds(p) for p in pids) - c0) / (time.monotonic() - t0)
     stop()
     return rss, pss, cpu
 

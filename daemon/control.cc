@@ -296,9 +296,14 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
   acceptor_->acceptor.bind(endpoint, ec);
   ::umask(old_mask);
   if (ec) return "bind " + path + ": " + ec.message();
-  acceptor_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return "listen " + path + ": " + ec.message();
   path_ = path;
+  return {};
+}
+
+std::string ControlServer::listen() {
+  boost::system::error_code ec;
+  acceptor_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return "listen " + path_ + ": " + ec.message();
   accept();
   return {};
 }

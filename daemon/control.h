@@ -32,8 +32,12 @@ class ControlServer {
   ControlServer(boost::asio::io_context& io, Commands& commands);
   ~ControlServer();
 
-  // Takes the lock, binds and listens; an error message on failure.
+  // Takes the lock and binds; an error message on failure. Until listen(),
+  // a client's connect() is refused, so nobody reaches a daemon whose later
+  // start-up steps may still fail.
   std::string open(const config::DaemonSpec& daemon);
+  // Starts taking connections.
+  std::string listen();
   // Stops accepting, removes the socket file and releases the lock.
   void close();
 

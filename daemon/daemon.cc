@@ -186,6 +186,11 @@ int run_daemon(const config::Config& config) {
     commands.set_metrics_address(metrics->address());
     spdlog::info("metrics on http://{}/metrics", metrics->address());
   }
+  // Clients only once every fallible start-up step has passed.
+  if (std::string error = control.listen(); !error.empty()) {
+    spdlog::error("control socket: {}", error);
+    return kExitFatal;
+  }
 
   SignalReader signals(io, handled, [&](int sig) {
     switch (sig) {

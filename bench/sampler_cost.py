@@ -25,7 +25,7 @@ def measure(build, workers, memory_limit, seconds):
                     metrics_interval="1s")
     daemon.start_running("idle")
     try:
-        time.sleep(2)  # let the start settle
+        time.sleep(min(2, seconds))  # let the start settle
         c0, t0 = proc_watch.cpu_seconds(daemon.proc.pid), time.monotonic()
         time.sleep(seconds)
         c1, t1 = proc_watch.cpu_seconds(daemon.proc.pid), time.monotonic()

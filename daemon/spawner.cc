@@ -10,10 +10,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace corral::daemon {
 namespace {
@@ -49,6 +51,14 @@ struct ChildArgs {
 // stack for a stack switch and warn, and their bookkeeping is the parent's.
 #define CORRAL_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined")))
 
+// The kernel's struct sigaction (rt_sigaction(2)), which libc's differs from.
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  uint64_t mask;
+};
+
 [[noreturn]] CORRAL_CHILD_CODE void child_fail(ChildArgs* args, const char* step) {
   args->error = errno;
   args->step = step;
@@ -61,11 +71,16 @@ CORRAL_CHILD_CODE int child_main(void* raw) {
   auto* args = static_cast<ChildArgs*>(raw);
 
   // Dispositions first (handlers would run on the parent's memory), then the
-  // mask the parent blocked around clone() and for its signalfd.
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
+  // mask the parent blocked around clone() and for its signalfd. Through the
+  // system call: libc's sigaction() refuses the signals it keeps for itself
+  // (32 and 33 in glibc), and those may be ignored here and inherited, since
+  // posix_spawn ignores them in the children of a threaded program.
+  KernelSigaction dfl{};
+  dfl.handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+    if (sig != SIGKILL && sig != SIGSTOP) {
+      syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
+    }
   }
   sigset_t none;
   sigemptyset(&none);

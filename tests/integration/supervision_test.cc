@@ -232,6 +232,32 @@ int zombies_of(pid_t pid) {
   return zombies;
 }
 
+// corrald ignores SIGPIPE and SIGXFSZ and blocks the signals it reads; a
+// worker starts with every disposition at its default and nothing blocked,
+// whether the spawn server started it or corrald itself.
+TEST(SupervisionTest, AWorkerStartsWithDefaultSignalsAndAnEmptyMask) {
+  Daemon d(R"yaml(
+jobs:
+  signals:
+    command: [sh, -c, 'grep -E "^Sig(Blk|Ign)" /proc/self/status; exec sleep 1000']
+    start: {settle: 0}
+)yaml");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  const std::string log = d.log_dir() + "/signals-0.out.log";
+  const std::string clean = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+  ASSERT_TRUE(wait_until([&] { return !read_file(log).empty(); }));
+  EXPECT_EQ(read_file(log), clean);
+
+  // Again from corrald itself, without its spawn server.
+  for (pid_t server : children_named(d.pid(), "corral-spawn")) ::kill(server, SIGKILL);
+  pid_t before = d.worker_pid("signals:0");
+  ASSERT_EQ(::kill(before, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return read_file(log).size() == 2 * clean.size(); }))
+      << read_file(log) << d.daemon_log();
+  EXPECT_EQ(read_file(log), clean + clean);
+  EXPECT_THAT(d.daemon_log(), HasSubstr("starting workers from corrald from now on"));
+}
+
 TEST(SupervisionTest, TheSpawnServerStartsWorkersAsTheDaemonsOwnChildren) {
   Daemon d(R"(
 jobs:

@@ -272,13 +272,18 @@ jobs:
 )");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   ASSERT_TRUE(d.wait_state("sleepers:2", "RUNNING"));
-  std::vector<pid_t> servers = children_named(d.pid(), "corral-spawn");
-  ASSERT_EQ(servers.size(), 1u);
-  // Made by the server with CLONE_PARENT: corrald's children, reaped by it.
-  EXPECT_EQ(children_named(d.pid(), "sleep").size(), 3u);
   ASSERT_TRUE(d.wait_state("lost:0", "FATAL"));
   EXPECT_EQ(d.worker("lost:0")["spawn_error"], "chdir /no/such/dir: No such file or directory");
   EXPECT_EQ(zombies_of(d.pid()), 0);  // the children that failed before exec were reaped
+  // A child is named corral-spawn from its clone until its exec (or its
+  // reaping): once every worker has settled, the server is the only one.
+  std::vector<pid_t> servers;
+  ASSERT_TRUE(wait_until([&] {
+    servers = children_named(d.pid(), "corral-spawn");
+    return servers.size() == 1;
+  })) << servers.size();
+  // Made by the server with CLONE_PARENT: corrald's children, reaped by it.
+  EXPECT_EQ(children_named(d.pid(), "sleep").size(), 3u);
 
   // Without its server corrald starts workers itself.
   ASSERT_EQ(::kill(servers[0], SIGKILL), 0);

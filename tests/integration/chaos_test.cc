@@ -90,8 +90,14 @@ std::vector<std::string> fd_kinds(pid_t daemon) {
   return out;
 }
 
-// The daemon's fds once they stay the same over a few sampler intervals.
-std::vector<std::string> steady_fds(pid_t daemon) {
+// The daemon's fds once they stay the same over a few sampler intervals,
+// after a `status` that makes it sample every process now running (corrald
+// samples on demand when nothing moves, and opens a process's /proc files at
+// its first sample).
+std::vector<std::string> steady_fds(Daemon& d) {
+  std::this_thread::sleep_for(100ms);  // older than half the test's 100 ms interval
+  d.request({{"cmd", "status"}});
+  const pid_t daemon = d.pid();
   std::vector<std::string> last = fd_kinds(daemon);
   wait_until(
       [&] {
@@ -105,14 +111,14 @@ std::vector<std::string> steady_fds(pid_t daemon) {
 
 std::string difference(const std::vector<std::string>& before,
                        const std::vector<std::string>& after) {
+  // Each kind once, with how many more or fewer there are.
   std::string text;
-  for (const auto& fd : before) {
-    if (std::count(before.begin(), before.end(), fd) > std::count(after.begin(), after.end(), fd))
-      text += " -" + fd;
-  }
-  for (const auto& fd : after) {
-    if (std::count(after.begin(), after.end(), fd) > std::count(before.begin(), before.end(), fd))
-      text += " +" + fd;
+  std::set<std::string> kinds(before.begin(), before.end());
+  kinds.insert(after.begin(), after.end());
+  for (const auto& fd : kinds) {
+    auto more =
+        std::count(after.begin(), after.end(), fd) - std::count(before.begin(), before.end(), fd);
+    if (more != 0) text += (more > 0 ? " +" : " -") + std::to_string(std::abs(more)) + " " + fd;
   }
   return text;
 }
@@ -249,7 +255,7 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
   }
   ASSERT_TRUE(d.wait_state("bystander:0", "RUNNING"));
   const pid_t bystander = d.worker_pid("bystander:0");
-  const std::vector<std::string> fds_before = steady_fds(d.pid());
+  const std::vector<std::string> fds_before = steady_fds(d);
   EXPECT_EQ(memfds(fds_before).size(), shm ? 1u : 0u);
 
   Figures figures;
@@ -398,7 +404,7 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
   // opened the /proc files of the new processes (each live worker holds the
   // same kinds of fd as its predecessor: pipes with other inodes, /proc
   // files of another pid). Exactly equal, no allowance.
-  std::vector<std::string> fds_after = steady_fds(d.pid());
+  std::vector<std::string> fds_after = steady_fds(d);
   EXPECT_EQ(fds_after.size(), fds_before.size()) << difference(fds_before, fds_after);
   EXPECT_EQ(difference(fds_before, fds_after), "");
 

@@ -190,27 +190,28 @@ def main():
     rows = []  # (figure, unit, corral, peer, target text, met)
     c_restarts = measure_restarts(args.build, args.runs, "0ms")
     s_restarts = supervisord_restarts(args.runs)
-    c, s = spread(c_restarts), spread(s_restarts)
-    rows.append(("restart after kill -9", "ms", c, s, "<= 1/100", c["median"] * 100 <= s["median"]))
+    c_restart, s_restart = spread(c_restarts), spread(s_restarts)
+    rows.append(("restart after kill -9", "ms", c_restart, s_restart, "<= 1/100",
+                 c_restart["median"] * 100 <= s_restart["median"]))
     # supervisord restarts at the loop turn after the one that reaped the
     # child: at once when something else wakes its poll (the dead child's
     # pipes), after its one-second poll timeout otherwise. Say how often each.
     slow = lambda samples: sum(1 for x in samples if x >= 0.5)
     restart_note = (f"Restarts that took >= 0.5 s: corral {slow(c_restarts)} of {len(c_restarts)}, "
                     f"supervisord {slow(s_restarts)} of {len(s_restarts)}. Means: corral "
-                    f"{c['mean']:.2f} ms, supervisord {s['mean']:.2f} ms "
-                    f"({s['mean'] / c['mean']:.0f}x).")
+                    f"{c_restart['mean']:.2f} ms, supervisord {s_restart['mean']:.2f} ms "
+                    f"({s_restart['mean'] / c_restart['mean']:.0f}x).")
     sizes = [int(x) for x in args.sizes.split(",")]
     targets = {100: ("<= 1/5", lambda c, s: c * 5 <= s),
                1000: ("<= 600 ms", lambda c, s: c <= 600)}
-    floors = []  # what starting N workers costs in CPU, and so its floor on this machine
+    floors = []  # (N, CPU the start took, its median): the floor it sets on this machine
     for n in sizes:
         target, check = targets.get(n, ("", lambda c, s: True))
         cpu = {}
         c = spread([measure_startup(args.build, n, cpu) for _ in range(args.startup_runs)])
         s = spread([supervisord_startup(n) for _ in range(args.startup_runs)])
         rows.append((f"{n} workers RUNNING", "ms", c, s, target, check(c["median"], s["median"])))
-        floors.append((n, cpu))
+        floors.append((n, cpu, c["median"]))
     c_rss, c_pss, c_cpu = idle_figures(corral_idle(args.build), args.idle_seconds)
     s_rss, s_pss, s_cpu = idle_figures(supervisord_idle(), args.idle_seconds)
     one = lambda v: {"median": v, "min": v, "max": v, "runs": 1}
@@ -234,8 +235,7 @@ def main():
                     "ratio": ratio, "target": target, "met": met})
     print(f"\n{restart_note}")
     out.append({"figure": "restart after kill -9, mean", "unit": "ms",
-                "corral": statistics.mean(c_restarts) * 1e3,
-                "supervisord": statistics.mean(s_restarts) * 1e3,
+                "corral": c_restart["mean"], "supervisord": s_restart["mean"],
                 "slow (>= 0.5 s)": {"corral": slow(c_restarts), "supervisord": slow(s_restarts)}})
     cpus = os.cpu_count()
     print("\nCPU time a start took (corral, last run), and the floor it sets on "
@@ -243,11 +243,11 @@ def main():
     print("| workers | the workers' own (clone to exec'd and started) | corrald | corral-spawn "
           "| floor | measured |")
     print("|---|---|---|---|---|---|")
-    for (n, cpu), row in zip(floors, [r for r in rows if r[0].endswith("workers RUNNING")]):
+    for n, cpu, measured in floors:
         total = sum(cpu.values())
         print(f"| {n} | {cpu['workers'] * 1e3:.0f} ms | {cpu['corrald'] * 1e3:.0f} ms "
               f"| {cpu['corral-spawn'] * 1e3:.0f} ms | {total / cpus * 1e3:.0f} ms "
-              f"| {row[2]['median']:.0f} ms |")
+              f"| {measured:.0f} ms |")
         out.append({"figure": f"CPU to start {n} workers", "unit": "ms",
                     "workers": cpu["workers"] * 1e3, "corrald": cpu["corrald"] * 1e3,
                     "corral-spawn": cpu["corral-spawn"] * 1e3, "floor": total / cpus * 1e3})

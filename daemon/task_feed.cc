@@ -10,6 +10,7 @@
 #include <bit>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include "config/units.h"
 #include "ipc/frame.h"
 #include "ipc/wake.h"
+#include "ipc/worker_rings.h"
 #include "protocol/control.h"
 
 namespace corral::daemon {
@@ -45,9 +47,10 @@ class TaskFeed::Channel : public WorkerPort {
   // are as good as any, before its tasks are redelivered.
   virtual void collect_remains() = 0;
 
-  // When the worker last showed it is alive: anything read from it (shm
-  // channels also read the heartbeat cell of its slot).
-  virtual TimePoint last_sign() const { return last_sign_; }
+  // When the worker last showed it is alive, as the daemon saw it by NOW:
+  // anything read from it (shm channels also look at the heartbeat cell of
+  // its slot, and count a change of it as seen at NOW).
+  virtual TimePoint last_sign(TimePoint /*now*/) { return last_sign_; }
   bool ready() const { return ready_; }
   // Marks the heartbeat kill, so that it is asked for once.
   bool take_silence() { return !std::exchange(silent_, true); }
@@ -129,30 +132,30 @@ namespace {
 
 // Shared-memory rings: tasks go into the worker's task ring, results come
 // back through its result ring; eventfds wake a side only when it sleeps.
+// Everything read from the segment goes through ipc::WorkerRings, which
+// trusts none of it.
 class ShmChannel : public TaskFeed::Channel {
  public:
+  // Rounds of take-release in one turn of the event loop: a worker that
+  // publishes records as fast as the daemon takes them gets the loop back
+  // after this many rings' worth, the rest of the daemon in between.
+  static constexpr int kRoundsPerTurn = 8;
+
   // RESULT_WAKE_WATCHED is a dup of RESULT_WAKE's fd (taken over here), for
-  // the loop to watch.
-  ShmChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, const ipc::Segment& segment,
+  // the loop to watch. Renews the worker's slot and rings in SEGMENT.
+  ShmChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, ipc::Segment& segment,
              ipc::EventFd task_wake, ipc::EventFd result_wake, int result_wake_watched)
       : Channel(feed, worker),
-        tasks_(segment.task_ring(worker)),
-        results_(segment.result_ring(worker)),
+        io_(io),
+        rings_(segment, worker),
         task_wake_(std::move(task_wake)),
         result_wake_(io, result_wake_watched),
-        result_wake_fd_(std::move(result_wake)),
-        slot_(segment.slot(worker)) {
-    // A new process starts from empty rings and no heartbeat.
-    tasks_.reset();
-    results_.reset();
-    slot_.heartbeat_ns.store(0, std::memory_order_relaxed);
-  }
+        result_wake_fd_(std::move(result_wake)) {}
 
-  // The worker's heartbeat thread writes CLOCK_MONOTONIC, steady_clock's
-  // clock on Linux.
-  TimePoint last_sign() const override {
-    TimePoint beat{std::chrono::nanoseconds(slot_.heartbeat_ns.load(std::memory_order_relaxed))};
-    return std::max(Channel::last_sign(), beat);
+  // The heartbeat cell counts only when it changes, at the daemon's time of
+  // seeing it: the value a worker writes there is not a time we trust.
+  TimePoint last_sign(TimePoint now) override {
+    return std::max(Channel::last_sign(now), rings_.heartbeat_seen(now));
   }
 
   int task_wake_fd() const { return task_wake_.fd(); }
@@ -161,18 +164,23 @@ class ShmChannel : public TaskFeed::Channel {
   void start() override { wait_for_results(); }
 
   bool can_send(size_t payload_bytes) const override {
-    reserved_ = tasks_.reserve(ipc::kTaskHeaderBytes + payload_bytes);
-    return reserved_ != nullptr;
+    if (rings_.can_send(payload_bytes)) return true;
+    // Full, or a task ring whose indexes the worker scribbled on: look at
+    // the rings once the dispatcher is done, so that it is reported even if
+    // the worker never wakes us.
+    if (rings_.tasks().corrupted() && !std::exchange(check_posted_, true)) {
+      // The look happens later, outside this const call of the dispatcher's.
+      asio::post(io_, [self = const_cast<ShmChannel*>(this), alive = alive()] {
+        if (!alive.expired()) self->take_results();
+      });
+    }
+    return false;
   }
 
-  void send(uint64_t id, std::string_view payload) override {
-    size_t n = ipc::write_task_body(reserved_, id, payload);
-    tasks_.commit(n);
-    reserved_ = nullptr;
-  }
+  void send(uint64_t id, std::string_view payload) override { rings_.send(id, payload); }
 
   void flush() override {
-    if (tasks_.publish()) task_wake_.signal();
+    if (rings_.publish()) task_wake_.signal();
   }
 
   void sentinel() override {
@@ -185,10 +193,7 @@ class ShmChannel : public TaskFeed::Channel {
  private:
   void push_sentinel() {
     if (!sentinel_pending_) return;
-    char* slot = tasks_.reserve(1);
-    if (slot == nullptr) return;  // full: tried again after the next results
-    *slot = static_cast<char>(ipc::FrameType::kShutdown);
-    tasks_.commit(1);
+    if (!rings_.push_shutdown()) return;  // full: tried again after the next results
     sentinel_pending_ = false;
     flush();
   }
@@ -206,28 +211,25 @@ class ShmChannel : public TaskFeed::Channel {
     if (!broken_) take_results();
   }
 
-  // Handles every published result; false after a protocol error.
+  // Handles the published results, at most one ring of them (the rest
+  // stays for the next call); false after a protocol error.
   bool take_results() {
     begin_batch();
     size_t n = 0;
-    for (std::string_view record = results_.peek(); record.data() != nullptr;
-         record = results_.peek()) {
-      ipc::Frame frame;
-      std::string error;
-      if (!ipc::parse_frame_body(record, frame, error)) {
-        protocol_error("malformed record in the result ring: " + error);
+    ipc::Frame frame;
+    std::string why;
+    for (;;) {
+      ipc::WorkerRings::Take take = rings_.next(frame, why);
+      if (take == ipc::WorkerRings::Take::kNone) break;
+      if (take == ipc::WorkerRings::Take::kBroken) {
+        protocol_error(why);
         return false;
       }
       if (!on_frame(frame)) return false;
-      results_.consume();
+      rings_.consume();
       ++n;
     }
-    if (results_.corrupted() || tasks_.corrupted()) {
-      protocol_error(std::string("the worker corrupted its ") +
-                     (results_.corrupted() ? "result" : "task") + " ring's indexes");
-      return false;
-    }
-    if (results_.release()) task_wake_.signal();  // the worker waited for room
+    if (rings_.release()) task_wake_.signal();  // the worker waited for room
     if (n > 0) {
       push_sentinel();
       results_done();
@@ -236,22 +238,28 @@ class ShmChannel : public TaskFeed::Channel {
   }
 
   void drain() {
-    for (;;) {
+    for (int round = 0;; ++round) {
       if (!take_results()) return;
       // Sleep only when nothing came between the last peek and the flag.
-      if (results_.consumer_prepare_sleep()) break;
+      if (rings_.prepare_sleep()) break;
+      if (round + 1 == kRoundsPerTurn) {
+        // Still more: the rest after whatever else the loop has to do.
+        asio::post(io_, [this, alive = alive()] {
+          if (!alive.expired()) drain();
+        });
+        return;
+      }
     }
     wait_for_results();
   }
 
-  mutable ipc::SpscRing tasks_;
-  ipc::SpscRing results_;
+  asio::io_context& io_;
+  mutable ipc::WorkerRings rings_;
   ipc::EventFd task_wake_;
   stream_descriptor result_wake_;  // a dup of result_wake_fd_, watched by the loop
   ipc::EventFd result_wake_fd_;
-  mutable char* reserved_ = nullptr;
   bool sentinel_pending_ = false;
-  ipc::WorkerSlot& slot_;
+  mutable bool check_posted_ = false;
 };
 
 // A pair of pipes with line or length framing.
@@ -502,7 +510,7 @@ void TaskFeed::watch() {
     const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
     for (const auto& [worker, channel] : channels_) {
       if (heartbeat_timeout && channel->ready() &&
-          now - channel->last_sign() > *heartbeat_timeout && channel->take_silence()) {
+          now - channel->last_sign(now) > *heartbeat_timeout && channel->take_silence()) {
         events_.kill(worker,
                      "no sign of life for more than health.heartbeat_timeout (" +
                          config::format_duration(*heartbeat_timeout) + ")",

@@ -91,7 +91,8 @@ Segment::Segment(Segment&& other) noexcept
       rings_offset_(other.rings_offset_),
       ring_bytes_(other.ring_bytes_),
       shared_names_(std::move(other.shared_names_)),
-      shared_(std::move(other.shared_)) {}
+      shared_(std::move(other.shared_)),
+      entries_(std::move(other.entries_)) {}
 
 Segment& Segment::operator=(Segment&& other) noexcept {
   if (this != &other) {
@@ -104,6 +105,7 @@ Segment& Segment::operator=(Segment&& other) noexcept {
     ring_bytes_ = other.ring_bytes_;
     shared_names_ = std::move(other.shared_names_);
     shared_ = std::move(other.shared_);
+    entries_ = std::move(other.entries_);
   }
   return *this;
 }
@@ -214,6 +216,7 @@ std::optional<Segment> Segment::create(const SegmentSpec& spec, std::string& err
     e.length = d.length;
     e.offset = layout.cell_offsets[i];
     std::memcpy(entries + i, &e, sizeof e);
+    seg.entries_.push_back(e);
     seg.shared_names_.push_back(d.name);
   }
   for (size_t i = 0; i < spec.shared.size(); ++i) {
@@ -319,16 +322,7 @@ std::optional<Segment> Segment::attach(int fd, std::string& error) {
   }
   seg.rings_offset_ = layout.rings_offset;
   seg.ring_bytes_ = layout.ring_bytes;
-  for (uint32_t w = 0; w < h.worker_count; ++w) {
-    const WorkerSlot& slot = seg.slot(w);
-    if (slot.task_ring_offset != static_cast<uint64_t>(seg.ring(w, 0) - seg.base_) ||
-        slot.result_ring_offset != static_cast<uint64_t>(seg.ring(w, 1) - seg.base_)) {
-      return fail("the rings of worker " + std::to_string(w) + " are out of place");
-    }
-    if (!seg.task_ring(w).valid() || !seg.result_ring(w).valid()) {
-      return fail("a ring of worker " + std::to_string(w) + " is damaged");
-    }
-  }
+  seg.entries_ = entries;
   for (const SharedEntry& e : entries) seg.shared_names_.emplace_back(e.name);
   for (size_t i = 0; i < entries.size(); ++i) {
     seg.shared_.push_back(
@@ -350,16 +344,39 @@ WorkerSlot& Segment::slot(uint32_t worker) const {
   return reinterpret_cast<WorkerSlot*>(base_ + header_.slots_offset)[worker];
 }
 
-SpscRing Segment::task_ring(uint32_t worker) const {
-  slot(worker);  // the bounds check
-  SpscRing r = SpscRing::attach(ring(worker, 0));
+SpscRing Segment::attach_ring(uint32_t worker, int which) const {
+  const WorkerSlot& s = slot(worker);  // the bounds check
+  const uint64_t offset = which == 0 ? s.task_ring_offset : s.result_ring_offset;
+  if (offset != static_cast<uint64_t>(ring(worker, which) - base_)) return SpscRing();
+  SpscRing r = SpscRing::attach(ring(worker, which));
   return r.valid() && r.capacity() == header_.ring_capacity ? r : SpscRing();
 }
 
-SpscRing Segment::result_ring(uint32_t worker) const {
-  slot(worker);
-  SpscRing r = SpscRing::attach(ring(worker, 1));
-  return r.valid() && r.capacity() == header_.ring_capacity ? r : SpscRing();
+SpscRing Segment::task_ring(uint32_t worker) const { return attach_ring(worker, 0); }
+
+SpscRing Segment::result_ring(uint32_t worker) const { return attach_ring(worker, 1); }
+
+Segment::Rings Segment::renew(uint32_t worker) {
+  WorkerSlot& s = slot(worker);  // the bounds check
+  // The header and table a new worker's attach() reads, as laid out: a
+  // worker may have scribbled on them since. The bytes are the same as
+  // before unless someone did, so a worker attaching meanwhile reads them
+  // whole either way.
+  std::memcpy(base_, &header_, sizeof header_);
+  if (!entries_.empty()) {
+    std::memcpy(base_ + header_.shared_offset, entries_.data(),
+                entries_.size() * sizeof(SharedEntry));
+  }
+  s.heartbeat_ns.store(0, std::memory_order_relaxed);
+  s.pid.store(0, std::memory_order_relaxed);
+  s.reserved.store(0, std::memory_order_relaxed);
+  s.tasks_done.store(0, std::memory_order_relaxed);
+  s.task_ring_offset = static_cast<uint64_t>(ring(worker, 0) - base_);
+  s.result_ring_offset = static_cast<uint64_t>(ring(worker, 1) - base_);
+  // create(), not attach(): the capacity is ours (valid by construction),
+  // never re-read from a header a worker can write.
+  return {SpscRing::create(ring(worker, 0), header_.ring_capacity),
+          SpscRing::create(ring(worker, 1), header_.ring_capacity)};
 }
 
 std::optional<SharedView> Segment::find_shared(std::string_view name) const {

@@ -8,6 +8,13 @@
 //   per worker: task ring (daemon -> worker), result ring (worker -> daemon)
 // Workers never allocate in the segment and no lock lives in it: a worker
 // killed at any instruction cannot leave it unusable.
+//
+// Every byte of the mapping can be written by any worker of the job, at any
+// time. The daemon's side therefore never takes the layout from the shared
+// bytes: a Segment keeps its own copy of the header, the shared table and
+// the offsets, and renew() writes them back, with a clean slot and empty
+// rings, before each new worker process. A worker attaches and checks what
+// it is given.
 #pragma once
 
 #include <atomic>
@@ -89,7 +96,10 @@ class Segment {
   static std::optional<Segment> create(const SegmentSpec& spec, std::string& error);
   // Worker side: maps an inherited segment fd (taking ownership: it is
   // closed on failure, and marked close-on-exec) and checks its header
-  // (magic, version, sizes) and that every offset lies inside the mapping.
+  // (magic, version, sizes), the shared table, and that every offset lies
+  // inside the mapping. A worker's slot and rings are checked when it takes
+  // them (task_ring(), result_ring()): another slot's state is none of its
+  // business, and may be damaged by the worker that has it.
   static std::optional<Segment> attach(int fd, std::string& error);
 
   Segment(Segment&& other) noexcept;
@@ -106,14 +116,34 @@ class Segment {
   uint32_t worker_count() const { return header_.worker_count; }
   std::string_view job() const { return header_.job; }
 
-  // WORKER < worker_count() (checked: throws std::out_of_range).
+  // The start of the mapping (size() bytes).
+  char* base() const { return base_; }
+
+  // WORKER < worker_count() (checked: throws std::out_of_range). The place
+  // is this object's own; the fields are shared, written by the worker.
   WorkerSlot& slot(uint32_t worker) const;
-  // A ring object for one side of a ring; it keeps that side's local state,
-  // so each side keeps its own object for as long as it uses the ring.
-  // WORKER < worker_count() (checked: throws std::out_of_range); a ring whose
-  // header another process has damaged gives an invalid ring.
+  // Worker side: a ring object attached to one of WORKER's rings; it keeps
+  // that side's local state, so each side keeps its own object for as long
+  // as it uses the ring. WORKER < worker_count() (checked: throws
+  // std::out_of_range); a ring whose header, or whose offset in the slot,
+  // another process has damaged gives an invalid ring.
   SpscRing task_ring(uint32_t worker) const;
   SpscRing result_ring(uint32_t worker) const;
+
+  // The daemon's ends of one worker's rings, made from the daemon's layout.
+  struct Rings {
+    SpscRing tasks;    // the daemon produces
+    SpscRing results;  // the daemon consumes
+  };
+  // Daemon side, before each new worker process in slot WORKER (<
+  // worker_count(), checked: throws std::out_of_range): writes the segment
+  // header and the shared table back from this object's copy, clears the
+  // slot (pid, heartbeat, counters; its ring offsets written back) and lays
+  // both rings out empty with this object's capacity (SpscRing::create, not
+  // attach). Whatever any worker wrote there before, the new worker attaches
+  // a sound segment, and the rings returned are valid and empty. The shared
+  // cells are the job's state and stay as they are.
+  Rings renew(uint32_t worker);
 
   // Names and offsets as checked at create()/attach(); the cells are shared.
   std::optional<SharedView> find_shared(std::string_view name) const;
@@ -122,6 +152,7 @@ class Segment {
  private:
   Segment() = default;
   char* ring(uint32_t worker, int which) const;
+  SpscRing attach_ring(uint32_t worker, int which) const;
 
   int fd_ = -1;
   size_t size_ = 0;
@@ -130,7 +161,8 @@ class Segment {
   uint64_t rings_offset_ = 0;  // the first task ring
   uint64_t ring_bytes_ = 0;    // SpscRing::bytes_for(ring_capacity)
   std::vector<std::string> shared_names_;
-  std::vector<SharedView> shared_;  // names point into shared_names_
+  std::vector<SharedView> shared_;    // names point into shared_names_
+  std::vector<SharedEntry> entries_;  // the shared table as laid out, for renew()
 };
 
 }  // namespace corral::ipc

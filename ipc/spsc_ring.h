@@ -40,11 +40,15 @@
 // instruction leaves the ring consistent for the survivor to reset().
 //
 // The other side may be a broken process that scribbles on the shared
-// memory: every index and record length read from it is checked against the
-// capacity before use, so a side never reads or writes outside its ring. A
-// side that finds an impossible value stops (the ring looks empty or full)
-// and says corrupted(). Record bytes seen through peek() live in shared
-// memory: copy what must not change under you.
+// memory at any time: every index and record length read from it is read
+// once and checked against the capacity before use, so a side never reads or
+// writes outside its ring, and a consumer never takes more than one ring of
+// bytes between two release()s, however the producer moves its head. A side
+// that finds an impossible value stops (the ring looks empty or full) and
+// says corrupted(). The capacity and the data's place are the side's own
+// copy, taken at create() or attach(): the shared header's copy is never read
+// again. Record bytes seen through peek() live in shared memory: copy what
+// must not change under you.
 //
 // An SpscRing object is one side's handle (it keeps that side's cached
 // indexes); it is not thread-safe, and each ring has one producer object and
@@ -101,18 +105,23 @@ class SpscRing {
     return capacity >= kMinCapacity && capacity <= kMaxCapacity && (capacity & (capacity - 1)) == 0;
   }
 
-  // Lays out a new, empty ring at MEMORY (bytes_for(capacity) bytes, 64-aligned).
-  // A capacity valid_capacity() refuses, or misaligned memory, gives a ring
-  // whose valid() is false.
+  // Lays out a new, empty ring at MEMORY (bytes_for(capacity) bytes, 64-aligned),
+  // whatever was there before. A capacity valid_capacity() refuses, or
+  // misaligned memory, gives a ring whose valid() is false. This is how the
+  // side that owns the layout (the daemon) takes a ring: from the capacity
+  // and place it chose, never from what the shared header says.
   static SpscRing create(void* memory, size_t capacity);
   // Uses a ring another process created; an invalid ring (bad magic or
   // capacity, indexes further apart than the capacity) gives a ring whose
-  // valid() is false.
+  // valid() is false. Each shared field is read once.
   static SpscRing attach(void* memory);
 
   SpscRing() = default;
   bool valid() const { return header_ != nullptr; }
   size_t capacity() const { return capacity_; }
+  // The ring's data bytes (capacity() of them): every record peek() returns
+  // lies inside.
+  const char* data() const { return data_; }
   // True once this side found the other side's index or a record length
   // impossible (the other process scribbled on the ring); until reset(),
   // reserve()/peek() may then keep failing. Never true between two sane
@@ -158,18 +167,21 @@ class SpscRing {
 
   // ---- either side, when the other is known dead ----
   // Empties the ring and clears the flags (and rewrites the capacity and
-  // magic this side attached with, in case the dead side scribbled on them).
+  // magic from this side's own copy, in case the dead side scribbled on
+  // them). Does nothing to an invalid ring.
   void reset();
   // Records published and not yet released, in bytes (for stats).
   uint64_t used_bytes() const;
 
  private:
-  explicit SpscRing(RingHeader* header);
+  // A side at HEAD and TAIL of a ring of CAPACITY at HEADER (all its own).
+  SpscRing(RingHeader* header, uint64_t capacity, uint64_t head, uint64_t tail);
   static void store_u32(char* at, uint32_t value) { std::memcpy(at, &value, sizeof value); }
+  // One load the compiler may not repeat: the other side can change the
+  // bytes between two reads, and a length must be checked and used as the
+  // same value. (Lengths sit at multiples of 8: aligned.)
   static uint32_t load_u32(const char* at) {
-    uint32_t value;
-    std::memcpy(&value, at, sizeof value);
-    return value;
+    return __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_RELAXED);
   }
   // Whether BYTES more fit after write_, reading the consumer's tail only
   // when the cached one says no.
@@ -188,7 +200,8 @@ class SpscRing {
   // Consumer-local state.
   uint64_t read_ = 0;         // bytes consumed (>= header_->tail)
   uint64_t released_ = 0;     // header_->tail as this side last stored it
-  uint64_t cached_head_ = 0;  // last head seen
+  uint64_t cached_head_ = 0;  // last head seen, at most head_limit_
+  uint64_t head_limit_ = 0;   // released_ + capacity_: no producer publishes past it
   uint64_t peeked_ = 0;       // size of the record peek() returned, padding included
   bool corrupted_ = false;
 };
@@ -201,15 +214,14 @@ inline size_t SpscRing::max_record(size_t capacity) {
   return valid_capacity(capacity) ? capacity - kLengthBytes : 0;
 }
 
-inline SpscRing::SpscRing(RingHeader* header)
+inline SpscRing::SpscRing(RingHeader* header, uint64_t capacity, uint64_t head, uint64_t tail)
     : header_(header),
       data_(reinterpret_cast<char*>(header) + sizeof(RingHeader)),
-      capacity_(header->capacity),
-      mask_(header->capacity - 1) {
-  const uint64_t head = header->head.load(std::memory_order_acquire);
-  const uint64_t tail = header->tail.load(std::memory_order_acquire);
+      capacity_(capacity),
+      mask_(capacity - 1) {
   write_ = published_ = cached_head_ = head;
   read_ = released_ = cached_tail_ = tail;
+  head_limit_ = tail + capacity;
 }
 
 inline SpscRing SpscRing::create(void* memory, size_t capacity) {
@@ -220,7 +232,8 @@ inline SpscRing SpscRing::create(void* memory, size_t capacity) {
   RingHeader* header = std::construct_at(static_cast<RingHeader*>(memory));  // zeroes it
   header->capacity = capacity;
   header->magic = kMagic;
-  return SpscRing(header);
+  // Whatever another process stores meanwhile, this side starts empty.
+  return SpscRing(header, capacity, 0, 0);
 }
 
 inline SpscRing SpscRing::attach(void* memory) {
@@ -228,16 +241,23 @@ inline SpscRing SpscRing::attach(void* memory) {
     return SpscRing();
   }
   auto* header = static_cast<RingHeader*>(memory);
-  if (header->magic != kMagic || !valid_capacity(header->capacity)) return SpscRing();
-  SpscRing ring(header);
-  if (ring.write_ - ring.read_ > ring.capacity_) return SpscRing();  // also catches tail > head
-  return ring;
+  // Read once: the value checked is the value used.
+  const uint64_t magic = __atomic_load_n(&header->magic, __ATOMIC_RELAXED);
+  const uint64_t capacity = __atomic_load_n(&header->capacity, __ATOMIC_RELAXED);
+  if (magic != kMagic || !valid_capacity(capacity)) return SpscRing();
+  const uint64_t head = header->head.load(std::memory_order_acquire);
+  const uint64_t tail = header->tail.load(std::memory_order_acquire);
+  if (head - tail > capacity) return SpscRing();       // also catches tail > head
+  if ((head | tail) % kAlign != 0) return SpscRing();  // records start at multiples of 8
+  return SpscRing(header, capacity, head, tail);
 }
 
 inline void SpscRing::refresh_tail() {
   // seq_cst (a plain load on x86 and arm64) for producer_prepare_sleep().
   const uint64_t tail = header_->tail.load(std::memory_order_seq_cst);
-  if (write_ - tail > capacity_) {  // behind by more than the ring, or ahead of us
+  // The consumer's tail only grows and never passes what was published:
+  // anything outside [cached_tail_, published_] is a scribble.
+  if (tail - cached_tail_ > published_ - cached_tail_) {
     corrupted_ = true;
     return;
   }
@@ -308,7 +328,12 @@ inline bool SpscRing::producer_prepare_sleep(size_t n) {
 inline void SpscRing::refresh_head() {
   // seq_cst (a plain load on x86 and arm64) for consumer_prepare_sleep().
   const uint64_t head = header_->head.load(std::memory_order_seq_cst);
-  if (head - read_ > capacity_) {  // more than the ring ahead, or behind us
+  // A producer never publishes more than one ring past the tail this side
+  // stored last (released_), nor takes back what was read: a head outside
+  // [read_, head_limit_] is a scribble. Bounding by released_, not read_,
+  // also bounds what one stretch of peek()s can take however the head
+  // keeps moving.
+  if (head - read_ > head_limit_ - read_) {
     corrupted_ = true;
     return;
   }
@@ -347,6 +372,7 @@ inline void SpscRing::consume() {
 inline bool SpscRing::release() {
   if (read_ == released_) return false;
   released_ = read_;
+  head_limit_ = read_ + capacity_;
   // seq_cst with producer_prepare_sleep()'s: either the producer sees the
   // space, or we see its flag.
   header_->tail.store(read_, std::memory_order_seq_cst);
@@ -366,6 +392,7 @@ inline bool SpscRing::consumer_prepare_sleep() {
 }
 
 inline void SpscRing::reset() {
+  if (header_ == nullptr) return;
   header_->capacity = capacity_;
   header_->magic = kMagic;
   header_->head.store(0, std::memory_order_seq_cst);
@@ -374,6 +401,7 @@ inline void SpscRing::reset() {
   header_->consumer_waiting.store(0, std::memory_order_seq_cst);
   write_ = published_ = cached_tail_ = 0;
   read_ = released_ = cached_head_ = peeked_ = 0;
+  head_limit_ = capacity_;
   corrupted_ = false;
 }
 

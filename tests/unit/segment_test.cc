@@ -11,6 +11,7 @@
 #include <bit>
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -76,6 +77,8 @@ Segment make(const SegmentSpec& spec) {
 }
 
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0 || errno != EBADF; }
+
+bool has_record(std::string_view r) { return r.data() != nullptr; }
 
 TEST(SegmentTest, CreateLaysOutHeaderSlotsSharedAndRings) {
   Segment seg = make(primes_spec());
@@ -458,19 +461,302 @@ TEST(SegmentTest, AttachRefusesDamagedSegments) {
       attach_error(edited_copy(
           seg, entry_edit(1, [](SharedEntry& e) { std::memset(e.name, 'n', sizeof e.name); }))),
       HasSubstr("name is not terminated"));
+}
+
+TEST(SegmentTest, AWorkerChecksItsOwnSlotAndRingsWhenItTakesThem) {
+  // A damaged slot or ring is refused by the worker that would use it; the
+  // others attach and take theirs: a slot's state belongs to its worker.
+  Segment seg = make(primes_spec());
+  const SegmentHeader h = seg.header();
   const uint64_t task_ring_1 = seg.slot(1).task_ring_offset;
-  EXPECT_THAT(attach_error(edited_copy(seg,
-                                       [&](char* base) {
-                                         auto* slot =
-                                             reinterpret_cast<WorkerSlot*>(base + h.slots_offset) +
-                                             1;
-                                         slot->task_ring_offset += 64;
-                                       })),
-              HasSubstr("the rings of worker 1 are out of place"));
-  EXPECT_THAT(
-      attach_error(edited_copy(
-          seg, [&](char* base) { reinterpret_cast<RingHeader*>(base + task_ring_1)->magic = 0; })),
-      HasSubstr("a ring of worker 1 is damaged"));
+  const uint64_t result_ring_2 = seg.slot(2).result_ring_offset;
+  std::string error;
+  std::optional<Segment> copy = Segment::attach(
+      edited_copy(seg,
+                  [&](char* base) {
+                    auto* slots = reinterpret_cast<WorkerSlot*>(base + h.slots_offset);
+                    slots[0].task_ring_offset += 64;
+                    reinterpret_cast<RingHeader*>(base + task_ring_1)->magic = 0;
+                    reinterpret_cast<RingHeader*>(base + result_ring_2)->head.store(1 << 30);
+                  }),
+      error);
+  ASSERT_TRUE(copy) << error;
+  EXPECT_FALSE(copy->task_ring(0).valid());  // its slot says the ring is elsewhere
+  EXPECT_TRUE(copy->result_ring(0).valid());
+  EXPECT_FALSE(copy->task_ring(1).valid());  // bad magic
+  EXPECT_TRUE(copy->result_ring(1).valid());
+  EXPECT_TRUE(copy->task_ring(2).valid());
+  EXPECT_FALSE(copy->result_ring(2).valid());  // indexes a gigabyte apart
+}
+
+// ---- a worker scribbling on the segment ----
+
+// One way of damaging the segment, done through the shared mapping as a
+// worker would: BASE is the mapping, W the worker whose slot and rings are
+// hit (the one renewed next).
+struct Scribble {
+  std::string name;
+  std::function<void(char* base, const Segment& seg, uint32_t w)> apply;
+};
+
+template <class T>
+void put(char* at, T value) {
+  std::memcpy(at, &value, sizeof value);
+}
+
+// Where worker W's rings lie in a segment of primes_spec(): read from a
+// segment nobody writes to, since the slots of the one under test may have
+// been scribbled on.
+RingHeader* ring_header(char* base, const Segment&, uint32_t w, int which) {
+  static const Segment pristine = make(primes_spec());
+  const WorkerSlot& slot = pristine.slot(w);
+  return reinterpret_cast<RingHeader*>(
+      base + (which == 0 ? slot.task_ring_offset : slot.result_ring_offset));
+}
+
+std::vector<Scribble> scribbles() {
+  std::vector<Scribble> all;
+  // Every field of the segment header, zeroed and all ones.
+  struct Field {
+    const char* name;
+    size_t offset, size;
+  };
+  const Field header_fields[] = {{"magic", offsetof(SegmentHeader, magic), 8},
+                                 {"version", offsetof(SegmentHeader, version), 4},
+                                 {"worker_count", offsetof(SegmentHeader, worker_count), 4},
+                                 {"total_bytes", offsetof(SegmentHeader, total_bytes), 8},
+                                 {"ring_capacity", offsetof(SegmentHeader, ring_capacity), 8},
+                                 {"shared_count", offsetof(SegmentHeader, shared_count), 4},
+                                 {"reserved", offsetof(SegmentHeader, reserved), 4},
+                                 {"slots_offset", offsetof(SegmentHeader, slots_offset), 8},
+                                 {"shared_offset", offsetof(SegmentHeader, shared_offset), 8},
+                                 {"job", offsetof(SegmentHeader, job), sizeof(SegmentHeader::job)}};
+  for (const Field& f : header_fields) {
+    for (int byte : {0x00, 0xff}) {
+      all.push_back({std::string("segment header ") + f.name + (byte ? " all ones" : " zeroed"),
+                     [f, byte](char* base, const Segment&, uint32_t) {
+                       std::memset(base + f.offset, byte, f.size);
+                     }});
+    }
+  }
+  all.push_back({"segment header ring_capacity 2^31", [](char* base, const Segment&, uint32_t) {
+                   put<uint64_t>(base + offsetof(SegmentHeader, ring_capacity), uint64_t{1} << 31);
+                 }});
+  for (int byte : {0x00, 0xff}) {
+    all.push_back({std::string("shared table ") + (byte ? "all ones" : "zeroed"),
+                   [byte](char* base, const Segment& seg, uint32_t) {
+                     std::memset(base + seg.header().shared_offset, byte,
+                                 seg.header().shared_count * sizeof(SharedEntry));
+                   }});
+  }
+  // Every field of the worker's slot.
+  const Field slot_fields[] = {{"heartbeat_ns", offsetof(WorkerSlot, heartbeat_ns), 8},
+                               {"pid", offsetof(WorkerSlot, pid), 4},
+                               {"reserved", offsetof(WorkerSlot, reserved), 4},
+                               {"tasks_done", offsetof(WorkerSlot, tasks_done), 8},
+                               {"task_ring_offset", offsetof(WorkerSlot, task_ring_offset), 8},
+                               {"result_ring_offset", offsetof(WorkerSlot, result_ring_offset), 8}};
+  for (const Field& f : slot_fields) {
+    for (int byte : {0x00, 0xff}) {
+      all.push_back({std::string("slot ") + f.name + (byte ? " all ones" : " zeroed"),
+                     [f, byte](char* base, const Segment& seg, uint32_t w) {
+                       char* slot = base + seg.header().slots_offset + w * sizeof(WorkerSlot);
+                       std::memset(slot + f.offset, byte, f.size);
+                     }});
+    }
+  }
+  // Every field of both ring headers, and impossible combinations.
+  const Field ring_fields[] = {{"head", offsetof(RingHeader, head), 8},
+                               {"tail", offsetof(RingHeader, tail), 8},
+                               {"producer_waiting", offsetof(RingHeader, producer_waiting), 4},
+                               {"consumer_waiting", offsetof(RingHeader, consumer_waiting), 4},
+                               {"capacity", offsetof(RingHeader, capacity), 8},
+                               {"magic", offsetof(RingHeader, magic), 8},
+                               {"whole header", 0, sizeof(RingHeader)}};
+  for (int which : {0, 1}) {
+    const std::string ring = which == 0 ? "task ring " : "result ring ";
+    for (const Field& f : ring_fields) {
+      for (int byte : {0x00, 0xff}) {
+        all.push_back({ring + f.name + (byte ? " all ones" : " zeroed"),
+                       [f, byte, which](char* base, const Segment& seg, uint32_t w) {
+                         std::memset(
+                             reinterpret_cast<char*>(ring_header(base, seg, w, which)) + f.offset,
+                             byte, f.size);
+                       }});
+      }
+    }
+    all.push_back({ring + "capacity 2^31", [which](char* base, const Segment& seg, uint32_t w) {
+                     ring_header(base, seg, w, which)->capacity = uint64_t{1} << 31;
+                   }});
+    all.push_back(
+        {ring + "capacity 2^31, magic wrong", [which](char* base, const Segment& seg, uint32_t w) {
+           RingHeader* r = ring_header(base, seg, w, which);
+           r->capacity = uint64_t{1} << 31;
+           r->magic = SpscRing::kMagic + 1;
+         }});
+    all.push_back(
+        {ring + "head and tail far apart", [which](char* base, const Segment& seg, uint32_t w) {
+           RingHeader* r = ring_header(base, seg, w, which);
+           r->tail.store(8);
+           r->head.store(uint64_t{1} << 40);
+         }});
+    all.push_back(
+        {ring + "tail ahead of head", [which](char* base, const Segment& seg, uint32_t w) {
+           RingHeader* r = ring_header(base, seg, w, which);
+           r->head.store(64);
+           r->tail.store(4096);
+         }});
+    all.push_back({ring + "head and tail between records",
+                   [which](char* base, const Segment& seg, uint32_t w) {
+                     RingHeader* r = ring_header(base, seg, w, which);
+                     r->head.store(13);
+                     r->tail.store(5);
+                   }});
+    // Record lengths that cannot be: past the end, past the head, padding
+    // records everywhere; with a head that says a whole ring is published.
+    for (uint32_t length : {0xffffffffu, 0xfffffff0u, 0x7fffffffu, 0u}) {
+      all.push_back({ring + "record lengths " + std::to_string(length),
+                     [which, length](char* base, const Segment& seg, uint32_t w) {
+                       RingHeader* r = ring_header(base, seg, w, which);
+                       char* data = reinterpret_cast<char*>(r) + sizeof(RingHeader);
+                       const uint64_t capacity = seg.header().ring_capacity;
+                       for (uint64_t at = 0; at < capacity; at += 8) put(data + at, length);
+                       r->head.store(r->tail.load() + capacity);
+                     }});
+    }
+  }
+  for (int byte : {0x00, 0xff}) {
+    all.push_back({std::string("whole segment ") + (byte ? "all ones" : "zeroed"),
+                   [byte](char* base, const Segment& seg, uint32_t) {
+                     std::memset(base, byte, seg.size());
+                   }});
+  }
+  return all;
+}
+
+// True when RECORD lies inside RING's data, and the data inside SEG.
+bool inside(std::string_view record, const SpscRing& ring, const Segment& seg) {
+  const char* begin = record.data();
+  const char* end = begin + record.size();
+  return ring.data() >= seg.base() && ring.data() + ring.capacity() <= seg.base() + seg.size() &&
+         begin >= ring.data() && end <= ring.data() + ring.capacity();
+}
+
+// The daemon's rings and a worker that attached after renew() carry N
+// tasks and their results both ways; false (with a failure) if not.
+void exchange(Segment& daemon, uint32_t w, Segment::Rings& rings, uint64_t n) {
+  std::string error;
+  std::optional<Segment> worker = Segment::attach(::dup(daemon.fd()), error);
+  ASSERT_TRUE(worker) << error;
+  SpscRing in = worker->task_ring(w);
+  SpscRing out = worker->result_ring(w);
+  ASSERT_TRUE(in.valid() && out.valid());
+  EXPECT_EQ(worker->slot(w).pid.load(), 0u);
+  EXPECT_EQ(worker->slot(w).heartbeat_ns.load(), 0u);
+  EXPECT_EQ(worker->slot(w).tasks_done.load(), 0u);
+  for (uint64_t id = 0; id < n; ++id) {
+    const std::string payload(id % 300, static_cast<char>('a' + id % 26));
+    char* at = rings.tasks.reserve(kTaskHeaderBytes + payload.size());
+    ASSERT_NE(at, nullptr) << id;
+    rings.tasks.commit(write_task_body(at, id, payload));
+    rings.tasks.publish();
+    std::string_view record = in.peek();
+    Frame task;
+    ASSERT_TRUE(parse_frame_body(record, task, error)) << error;
+    ASSERT_EQ(task.id, id);
+    ASSERT_EQ(task.payload, payload);
+    at = out.reserve(kResultHeaderBytes + payload.size());
+    ASSERT_NE(at, nullptr);
+    out.commit(write_result_body(at, id, ResultStatus::kOk, task.payload));
+    in.consume();
+    in.release();
+    out.publish();
+    record = rings.results.peek();
+    ASSERT_TRUE(inside(record, rings.results, daemon));
+    Frame result;
+    ASSERT_TRUE(parse_frame_body(record, result, error)) << error;
+    ASSERT_EQ(result.id, id);
+    ASSERT_EQ(result.payload, payload);
+    rings.results.consume();
+    rings.results.release();
+  }
+  EXPECT_FALSE(rings.tasks.corrupted() || rings.results.corrupted());
+}
+
+TEST(SegmentTest, RenewGivesANewWorkerACleanSlotAndRingsWhateverTheLastOneWrote) {
+  for (const Scribble& scribble : scribbles()) {
+    SCOPED_TRACE(scribble.name);
+    Segment seg = make(primes_spec());
+    const uint32_t w = 1;
+    Segment::Rings zero = seg.renew(0);  // a neighbour, running
+    ASSERT_TRUE(zero.tasks.try_push("for worker 0"));
+    zero.tasks.publish();
+    // A worker ran: its rings have moved and hold records both ways.
+    Segment::Rings first = seg.renew(w);
+    exchange(seg, w, first, 40);
+    ASSERT_TRUE(first.tasks.try_push("left behind"));
+    first.tasks.publish();
+    seg.slot(w).pid.store(1234);
+    seg.slot(w).heartbeat_ns.store(99);
+    // It scribbles, and dies.
+    scribble.apply(seg.base(), seg, w);
+    // What the daemon keeps is untouched by that.
+    EXPECT_EQ(seg.worker_count(), 3u);
+    EXPECT_EQ(seg.header().ring_capacity, 8192u);
+    ASSERT_EQ(seg.shared().size(), 4u);
+    EXPECT_EQ(seg.find_shared("histogram")->length, 64u);
+
+    Segment::Rings fresh = seg.renew(w);
+    ASSERT_TRUE(fresh.tasks.valid() && fresh.results.valid());
+    EXPECT_EQ(fresh.tasks.capacity(), 8192u);
+    EXPECT_EQ(fresh.results.capacity(), 8192u);
+    EXPECT_EQ(fresh.tasks.used_bytes(), 0u);
+    EXPECT_EQ(fresh.results.used_bytes(), 0u);
+    EXPECT_FALSE(has_record(fresh.results.peek()));
+    EXPECT_FALSE(fresh.results.corrupted());
+    EXPECT_EQ(seg.slot(w).pid.load(), 0u);
+    EXPECT_EQ(seg.slot(w).heartbeat_ns.load(), 0u);
+    // And the next worker attaches and works.
+    exchange(seg, w, fresh, 200);  // wraps the rings several times
+    EXPECT_THROW(seg.renew(3), std::out_of_range);
+  }
+  // A renew rewrites what a new worker reads, and nothing of the job's
+  // state or of the other workers.
+  Segment seg = make(primes_spec());
+  Segment::Rings zero = seg.renew(0);
+  ASSERT_TRUE(zero.tasks.try_push("for worker 0"));
+  zero.tasks.publish();
+  seg.slot(0).pid.store(77);
+  seg.find_shared("processed")->cells[0].store(5);
+  Segment::Rings one = seg.renew(1);
+  EXPECT_TRUE(one.tasks.valid());
+  EXPECT_EQ(seg.find_shared("processed")->cells[0].load(), 5u);
+  EXPECT_EQ(seg.slot(0).pid.load(), 77u);
+  std::string error;
+  std::optional<Segment> worker = Segment::attach(::dup(seg.fd()), error);
+  ASSERT_TRUE(worker) << error;
+  SpscRing in = worker->task_ring(0);
+  ASSERT_TRUE(in.valid());
+  EXPECT_EQ(in.peek(), "for worker 0");
+}
+
+TEST(SegmentTest, AWorkerScribblingOnOtherSlotsHarmsNoOneElse) {
+  // Worker 1 scribbles on worker 0's slot and rings, worker 2's (a slot
+  // with no worker) and the header: worker 1 itself and a new worker 0 still
+  // attach and work, and so does the first worker spawned into slot 2.
+  Segment seg = make(primes_spec());
+  Segment::Rings one = seg.renew(1);
+  for (const Scribble& scribble : scribbles()) {
+    if (scribble.name.starts_with("whole segment")) continue;  // that hits worker 1 too
+    scribble.apply(seg.base(), seg, 0);
+    scribble.apply(seg.base(), seg, 2);
+  }
+  std::memset(seg.base(), 0xff, sizeof(SegmentHeader));
+  Segment::Rings zero = seg.renew(0);  // rewrites the header too
+  exchange(seg, 1, one, 50);
+  exchange(seg, 0, zero, 50);
+  Segment::Rings two = seg.renew(2);
+  exchange(seg, 2, two, 50);
 }
 
 TEST(SegmentTest, ScribbledSharedHeaderDoesNotMoveTheLayout) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -481,6 +482,65 @@ TEST(SpscRingTest, ScribbledIndexesAndLengthsAreCaught) {
     EXPECT_FALSE(p.try_push(rec));
     EXPECT_TRUE(p.corrupted());
   }
+}
+
+TEST(SpscRingTest, AConsumerTakesAtMostOneRingBetweenReleases) {
+  // A producer that keeps moving its head as the consumer reads (it can
+  // guess how far the consumer got) must not keep the consumer reading for
+  // ever: whatever the head says, no more than one ring of bytes is taken
+  // before the consumer gives space back.
+  RingMemory mem(256);
+  SpscRing c = SpscRing::create(mem.get(), 256);
+  const uint32_t four = 4;
+  for (size_t at = 0; at < 256; at += 8) std::memcpy(mem.data() + at, &four, sizeof four);
+  uint64_t taken = 0;
+  for (uint64_t head = 256; head <= 256 * 4; head += 256) {
+    mem.header()->head.store(head);
+    while (has_record(c.peek())) {
+      c.consume();
+      taken += SpscRing::record_bytes(4);
+    }
+  }
+  EXPECT_EQ(taken, 256u);
+  EXPECT_TRUE(c.corrupted());  // a head past the released tail by more than the ring
+}
+
+TEST(SpscRingTest, ATailPastWhatWasPublishedIsCaught) {
+  // The consumer cannot have released what it was never shown: a tail past
+  // the published head would let the producer overwrite records it has not
+  // published yet.
+  RingMemory mem(256);
+  SpscRing p = SpscRing::create(mem.get(), 256);
+  const std::string rec(24, 'r');  // 32 ring bytes each
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(p.try_push(rec)) << i;
+  mem.header()->tail.store(256);  // nothing is published yet
+  EXPECT_FALSE(p.try_push(rec));
+  EXPECT_TRUE(p.corrupted());
+}
+
+TEST(SpscRingTest, AttachRefusesIndexesBetweenRecords) {
+  // Records start at multiples of 8: a ring whose indexes say otherwise was
+  // scribbled on, and a length read there would be misaligned.
+  RingMemory mem(256);
+  ASSERT_TRUE(SpscRing::create(mem.get(), 256).valid());
+  mem.header()->head.store(12);
+  mem.header()->tail.store(4);
+  EXPECT_FALSE(SpscRing::attach(mem.get()).valid());
+  mem.header()->tail.store(8);
+  EXPECT_FALSE(SpscRing::attach(mem.get()).valid());
+  mem.header()->head.store(16);
+  EXPECT_TRUE(SpscRing::attach(mem.get()).valid());
+}
+
+TEST(SpscRingTest, ResetOfAnInvalidRingDoesNothing) {
+  // In a child: before, this wrote through a null header.
+  EXPECT_EXIT(
+      {
+        SpscRing none;
+        none.reset();
+        std::exit(none.valid() ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 // ---- two sides running at once ----

@@ -86,7 +86,12 @@ CORRAL_CHILD_CODE int child_main(void* raw) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (setpgid(0, 0) < 0) child_fail(args, "setpgid");
+  // A session of its own, without a controlling terminal: a worker in the
+  // daemon's session could open its terminal as /dev/tty and type into the
+  // shell that started it (TIOCSTI), or get its job-control signals. The
+  // session leader leads its own process group too, which it cannot leave,
+  // so the daemon's signals to the group always reach it.
+  if (setsid() < 0) child_fail(args, "setsid");
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(args, "prctl(PR_SET_PDEATHSIG)");
   // The daemon may have died before the death signal was armed.
   if (getppid() != args->parent) _exit(127);

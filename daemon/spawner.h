@@ -5,10 +5,12 @@
 // large daemon, and the pidfd arrives atomically with the pid. Unlike
 // posix_spawn it lets the child set PR_SET_PDEATHSIG, so no worker outlives
 // the daemon, even after `kill -9`. Before exec the child resets every signal
-// disposition and its mask, makes its own process group, maps the requested
-// fds onto their targets and closes every other fd, then applies the limits,
-// the user and the working directory. A failure of any step before exec is
-// reported back as the spawn's error, with the step that failed.
+// disposition and its mask, starts a session of its own (setsid: it leads its
+// own process group and has no controlling terminal, so nothing of the
+// daemon's terminal reaches it), maps the requested fds onto their targets
+// and closes every other fd, then applies the limits, the user and the
+// working directory. A failure of any step before exec is reported back as
+// the spawn's error, with the step that failed.
 //
 // Boost.Process v2 is not used here: in Boost 1.81 it reaps children itself
 // (boostorg/process#496, #503) and cannot set a parent-death signal; corral

@@ -143,24 +143,10 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
-void set_env(std::vector<std::string>& env, const std::string& key, const std::string& value) {
-  for (auto& entry : env) {
-    if (entry.size() > key.size() && entry[key.size()] == '=' && entry.starts_with(key)) return;
-  }
-  env.push_back(key + "=" + value);
-}
-
-struct User {
-  uid_t uid;
-  gid_t gid;
-  std::vector<gid_t> groups;
-  std::string home;
-};
-
-// Resolves NAME (or a numeric uid) to its ids and groups; nullopt with ERROR set.
-std::optional<User> lookup_user(const std::string& name, std::string& error) {
-  std::vector<char> buf(16384);
-  passwd pw{};
+// getpwnam_r, or getpwuid_r for a numeric NAME that is no user name, into
+// PW (whose strings live in BUF); false with ERROR set.
+bool find_passwd(const std::string& name, passwd& pw, std::vector<char>& buf, std::string& error) {
+  buf.resize(16384);
   passwd* found = nullptr;
   int rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
   if (found == nullptr && rc == 0 && !name.empty() &&
@@ -169,9 +155,23 @@ std::optional<User> lookup_user(const std::string& name, std::string& error) {
   }
   if (found == nullptr) {
     error = "user " + name + ": " + (rc != 0 ? strerror(rc) : "no such user");
-    return std::nullopt;
+    return false;
   }
-  User user{pw.pw_uid, pw.pw_gid, {}, pw.pw_dir ? pw.pw_dir : "/"};
+  return true;
+}
+
+struct User {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;
+};
+
+// Resolves NAME (or a numeric uid) to its ids and groups; nullopt with ERROR set.
+std::optional<User> lookup_user(const std::string& name, std::string& error) {
+  std::vector<char> buf;
+  passwd pw{};
+  if (!find_passwd(name, pw, buf, error)) return std::nullopt;
+  User user{pw.pw_uid, pw.pw_gid, {}};
   int count = 64;
   user.groups.resize(static_cast<size_t>(count));
   if (getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &count) < 0) {
@@ -203,6 +203,14 @@ std::string find_executable(const std::string& name, const std::string& path) {
   return {};
 }
 
+std::optional<Account> find_account(const std::string& name) {
+  std::vector<char> buf;
+  passwd pw{};
+  std::string error;
+  if (!find_passwd(name, pw, buf, error)) return std::nullopt;
+  return Account{pw.pw_uid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "", pw.pw_shell ? pw.pw_shell : ""};
+}
+
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                 const rlimit& nofile_default, ParentOf parent) {
   Launched out;
@@ -210,8 +218,6 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     out.error = "empty command";
     return out;
   }
-  std::vector<std::string> env = request.env;
-
   std::optional<User> user;
   if (!request.user.empty()) {
     user = lookup_user(request.user, out.error);
@@ -220,12 +226,9 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
       out.error = "user " + request.user + ": switching user needs a daemon running as root";
       return out;
     }
-    set_env(env, "HOME", user->home);
-    set_env(env, "USER", request.user);
-    set_env(env, "LOGNAME", request.user);
   }
 
-  std::string path = find_executable(request.argv[0], env_value(env, "PATH"));
+  std::string path = find_executable(request.argv[0], env_value(request.env, "PATH"));
   if (path.empty()) {
     out.error = "exec " + request.argv[0] + ": not found in PATH";
     return out;
@@ -235,7 +238,7 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
   for (const auto& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  for (const auto& entry : request.env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
 
   cpu_set_t cpus;

@@ -1,10 +1,12 @@
-// A worker shares nothing of root's session or terminal: it starts in a
-// session of its own without a controlling terminal, so it cannot type into
-// the terminal corrald was started from (TIOCSTI).
+// A worker shares nothing of root's session, terminal or environment: it
+// starts in a session of its own without a controlling terminal, so it cannot
+// type into the terminal corrald was started from (TIOCSTI), and a worker of
+// another user starts from that user's login environment, not corrald's.
 #include <errno.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -12,9 +14,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "tests/integration/harness.h"
+
+extern char** environ;
 
 namespace corral::testing {
 namespace {
@@ -177,6 +183,99 @@ TEST(WorkerIsolationTest, AWorkerCannotReachTheTerminalOfCorraldsSession) {
   EXPECT_EQ(d.state("probe:0"), "STOPPED");
   EXPECT_FALSE(process_alive(worker));
   EXPECT_TRUE(wait_until([&] { return !process_alive(child); })) << "child " << child;
+  EXPECT_EQ(d.stop(), 0);
+}
+
+// NAME=value lines as `env` prints them, by name.
+std::map<std::string, std::string> parse_env(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) out.emplace(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return out;
+}
+
+std::set<std::string> names_of(const std::map<std::string, std::string>& env) {
+  std::set<std::string> out;
+  for (const auto& [name, value] : env) out.insert(name);
+  return out;
+}
+
+TEST(WorkerIsolationTest, AWorkerOfAnotherUserGetsThatUsersEnvironmentNotCorralds) {
+  if (geteuid() != 0) GTEST_SKIP() << "a worker of another user needs corrald to run as root";
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr) << "no user nobody";
+  const std::string nobody_home = nobody->pw_dir, nobody_shell = nobody->pw_shell;
+  passwd* self = getpwuid(geteuid());
+  ASSERT_NE(self, nullptr);
+  const std::string self_name = self->pw_name;
+
+  auto job = [](const std::string& name, const std::string& user) {
+    return "  " + name +
+           ":\n    command: [env]\n    env: {JOB_VAR: from the job}\n"
+           "    restart: {policy: never}\n    start: {settle: 0}\n" +
+           (user.empty() ? "" : "    user: " + user + "\n");
+  };
+  Daemon d("jobs:\n" + job("other", "nobody") + job("plain", "") + job("self", self_name),
+           "  pass_env: [CORRALTEST_PASSED]\n");
+  // Entries given here come first, so they are the ones getenv() finds.
+  d.set_env({"CORRALTEST_SECRET=hunter2", "CORRALTEST_PASSED=yes", "HOME=/root",
+             "PATH=/root/bin:/usr/bin:/bin", "LANG=C.UTF-8", "TZ=UTC"});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  std::map<std::string, std::map<std::string, std::string>> env;
+  for (const char* name : {"other", "plain", "self"}) {
+    const std::string log = d.log_dir() + "/" + std::string(name) + "-0.out.log";
+    ASSERT_TRUE(wait_until([&] { return d.state(std::string(name) + ":0") == "EXITED"; }))
+        << name << ": " << d.state(std::string(name) + ":0");
+    env[name] = parse_env(read_file(log));
+  }
+
+  // nobody's login, the locale, what pass_env names, the job's env, corral's.
+  std::set<std::string> expected = {"CORRAL_CHANNEL",
+                                    "CORRAL_JOB",
+                                    "CORRAL_WORKER",
+                                    "CORRALTEST_PASSED",
+                                    "HOME",
+                                    "JOB_VAR",
+                                    "LANG",
+                                    "LOGNAME",
+                                    "PATH",
+                                    "SHELL",
+                                    "TZ",
+                                    "USER"};
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string name(*e, strcspn(*e, "="));
+    if (name.starts_with("LC_") || name == "LANGUAGE") expected.insert(name);
+  }
+  const auto& other = env["other"];
+  EXPECT_EQ(names_of(other), expected);
+  EXPECT_EQ(other.count("CORRALTEST_SECRET"), 0u);
+  EXPECT_EQ(other.count("CORRALTEST_DAEMON_DIR"), 0u);
+  EXPECT_EQ(other.at("HOME"), nobody_home);
+  EXPECT_EQ(other.at("USER"), "nobody");
+  EXPECT_EQ(other.at("LOGNAME"), "nobody");
+  EXPECT_EQ(other.at("SHELL"), nobody_shell);
+  EXPECT_EQ(other.at("PATH"), "/usr/local/bin:/usr/bin:/bin");
+  EXPECT_EQ(other.at("LANG"), "C.UTF-8");
+  EXPECT_EQ(other.at("TZ"), "UTC");
+  EXPECT_EQ(other.at("CORRALTEST_PASSED"), "yes");
+  EXPECT_EQ(other.at("JOB_VAR"), "from the job");
+  EXPECT_EQ(other.at("CORRAL_JOB"), "other");
+  EXPECT_EQ(other.at("CORRAL_WORKER"), "0");
+  EXPECT_EQ(other.at("CORRAL_CHANNEL"), "none");
+
+  // Workers of corrald's own user see its environment, as before.
+  for (const char* name : {"plain", "self"}) {
+    const auto& own = env[name];
+    EXPECT_EQ(own.count("CORRALTEST_SECRET") ? own.at("CORRALTEST_SECRET") : "", "hunter2") << name;
+    EXPECT_EQ(own.count("HOME") ? own.at("HOME") : "", "/root") << name;
+    EXPECT_EQ(own.count("PATH") ? own.at("PATH") : "", "/root/bin:/usr/bin:/bin") << name;
+    EXPECT_EQ(own.count("JOB_VAR") ? own.at("JOB_VAR") : "", "from the job") << name;
+    EXPECT_EQ(own.count("CORRAL_JOB") ? own.at("CORRAL_JOB") : "", name) << name;
+    EXPECT_EQ(own.count("CORRALTEST_DAEMON_DIR"), 1u) << name;
+  }
   EXPECT_EQ(d.stop(), 0);
 }
 

@@ -1131,6 +1131,42 @@ std::optional<std::string> canonical(const std::string& path) {
   return std::string(resolved.get());
 }
 
+// A name a shell could export: letters, digits and '_', not starting with a digit.
+bool shell_variable_name(std::string_view name) {
+  return !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_';
+         });
+}
+
+// daemon.pass_env: shell variable names, none of corrald's own.
+std::optional<std::vector<std::string>> read_pass_env(Reader& r, const Item& item) {
+  auto elements = r.list(item, "a list of environment variable names like [LANG, http_proxy]");
+  if (!elements) return std::nullopt;
+  std::vector<std::string> names;
+  bool ok = true;
+  for (const Item& element : *elements) {
+    auto name = r.string(element, false);
+    if (!name) {
+      ok = false;
+    } else if (!shell_variable_name(*name)) {
+      r.expected(element,
+                 "an environment variable name (letters, digits and '_', not "
+                 "starting with a digit)");
+      ok = false;
+    } else if (daemon_only_variable(*name)) {
+      r.error(element, quote(*name) + " belongs to corrald itself (its service manager or " +
+                           "corral) and is never passed on to workers");
+      ok = false;
+    } else {
+      names.push_back(std::move(*name));
+    }
+  }
+  if (!ok) return std::nullopt;
+  return names;
+}
+
 void read_daemon(Section& s, DaemonSpec& d) {
   Reader& r = s.reader();
   s.get("socket", d.socket, [&](const Item& item) -> std::optional<std::string> {
@@ -1152,6 +1188,7 @@ void read_daemon(Section& s, DaemonSpec& d) {
   });
   s.get_string_list("allow_users", d.allow_users);
   s.get_string_list("allow_groups", d.allow_groups);
+  s.get("pass_env", d.pass_env, [&](const Item& item) { return read_pass_env(r, item); });
   s.get_string("log_dir", d.log_dir, false);
   s.get_choice("log_level", d.log_level, names::kLogLevels);
   s.get_section("log_rotate", [&](Section& rotate) {

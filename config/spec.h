@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,12 +43,25 @@ struct DaemonSpec {
   unsigned socket_mode = 0660;
   std::vector<std::string> allow_users;
   std::vector<std::string> allow_groups;
+  // Variables of corrald's environment that workers of another user get too
+  // (they start from a clean environment otherwise).
+  std::vector<std::string> pass_env;
   std::string log_dir = "/var/log/corral";
   LogLevel log_level = LogLevel::kInfo;
   LogRotate log_rotate;
   MetricsSpec metrics;
   bool operator==(const DaemonSpec&) const = default;
 };
+
+// Whether NAME is one of corrald's own variables: its service manager's
+// (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*, JOURNAL_STREAM) or corral's
+// (CORRAL_*). Workers never get corrald's values of these; pass_env may not
+// name them.
+inline bool daemon_only_variable(std::string_view name) {
+  return name == "NOTIFY_SOCKET" || name == "WATCHDOG_USEC" || name == "WATCHDOG_PID" ||
+         name == "LISTEN_FDS" || name == "LISTEN_PID" || name == "LISTEN_FDNAMES" ||
+         name == "JOURNAL_STREAM" || name.starts_with("CORRAL_");
+}
 
 enum class Channel { kNone, kPipe, kShm };
 enum class PipeFds { kExtra, kStdio };  // extra: 3 in, 4 out; stdio: 0 in, 1 out

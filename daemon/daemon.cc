@@ -21,6 +21,7 @@
 #include "daemon/metrics_server.h"
 #include "daemon/notify.h"
 #include "daemon/prometheus.h"
+#include "daemon/spawner.h"
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
 
@@ -33,20 +34,9 @@ using protocol::Json;
 
 namespace {
 
-// What belongs to the daemon's own service manager is not passed on.
-bool inherited_by_workers(std::string_view entry) {
-  for (std::string_view own : {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=",
-                               "LISTEN_PID=", "LISTEN_FDNAMES=", "JOURNAL_STREAM=", "CORRAL_"}) {
-    if (entry.starts_with(own)) return false;
-  }
-  return true;
-}
-
-std::vector<std::string> worker_base_env() {
+std::vector<std::string> daemon_environment() {
   std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (inherited_by_workers(*e)) env.emplace_back(*e);
-  }
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
   return env;
 }
 
@@ -134,7 +124,10 @@ int run_daemon(const config::Config& config) {
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
   options.log_rotate = config.daemon.log_rotate;
-  options.base_env = worker_base_env();
+  options.daemon_env = daemon_environment();
+  options.daemon_uid = geteuid();
+  options.pass_env = config.daemon.pass_env;
+  options.find_account = find_account;
   options.seed = std::random_device{}();
   options.metrics_interval = config.daemon.metrics.interval;
   Supervisor supervisor(host, options);

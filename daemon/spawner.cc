@@ -86,7 +86,12 @@ CORRAL_CHILD_CODE int child_main(void* raw) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (setpgid(0, 0) < 0) child_fail(args, "setpgid");
+  // A session of its own, without a controlling terminal: a worker in the
+  // daemon's session could open its terminal as /dev/tty and type into the
+  // shell that started it (TIOCSTI), or get its job-control signals. The
+  // session leader leads its own process group too, which it cannot leave,
+  // so the daemon's signals to the group always reach it.
+  if (setsid() < 0) child_fail(args, "setsid");
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(args, "prctl(PR_SET_PDEATHSIG)");
   // The daemon may have died before the death signal was armed.
   if (getppid() != args->parent) _exit(127);
@@ -138,24 +143,10 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
-void set_env(std::vector<std::string>& env, const std::string& key, const std::string& value) {
-  for (auto& entry : env) {
-    if (entry.size() > key.size() && entry[key.size()] == '=' && entry.starts_with(key)) return;
-  }
-  env.push_back(key + "=" + value);
-}
-
-struct User {
-  uid_t uid;
-  gid_t gid;
-  std::vector<gid_t> groups;
-  std::string home;
-};
-
-// Resolves NAME (or a numeric uid) to its ids and groups; nullopt with ERROR set.
-std::optional<User> lookup_user(const std::string& name, std::string& error) {
-  std::vector<char> buf(16384);
-  passwd pw{};
+// getpwnam_r, or getpwuid_r for a numeric NAME that is no user name, into
+// PW (whose strings live in BUF); false with ERROR set.
+bool find_passwd(const std::string& name, passwd& pw, std::vector<char>& buf, std::string& error) {
+  buf.resize(16384);
   passwd* found = nullptr;
   int rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
   if (found == nullptr && rc == 0 && !name.empty() &&
@@ -164,9 +155,23 @@ std::optional<User> lookup_user(const std::string& name, std::string& error) {
   }
   if (found == nullptr) {
     error = "user " + name + ": " + (rc != 0 ? strerror(rc) : "no such user");
-    return std::nullopt;
+    return false;
   }
-  User user{pw.pw_uid, pw.pw_gid, {}, pw.pw_dir ? pw.pw_dir : "/"};
+  return true;
+}
+
+struct User {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;
+};
+
+// Resolves NAME (or a numeric uid) to its ids and groups; nullopt with ERROR set.
+std::optional<User> lookup_user(const std::string& name, std::string& error) {
+  std::vector<char> buf;
+  passwd pw{};
+  if (!find_passwd(name, pw, buf, error)) return std::nullopt;
+  User user{pw.pw_uid, pw.pw_gid, {}};
   int count = 64;
   user.groups.resize(static_cast<size_t>(count));
   if (getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &count) < 0) {
@@ -198,6 +203,14 @@ std::string find_executable(const std::string& name, const std::string& path) {
   return {};
 }
 
+std::optional<Account> find_account(const std::string& name) {
+  std::vector<char> buf;
+  passwd pw{};
+  std::string error;
+  if (!find_passwd(name, pw, buf, error)) return std::nullopt;
+  return Account{pw.pw_uid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "", pw.pw_shell ? pw.pw_shell : ""};
+}
+
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                 const rlimit& nofile_default, ParentOf parent) {
   Launched out;
@@ -205,8 +218,6 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     out.error = "empty command";
     return out;
   }
-  std::vector<std::string> env = request.env;
-
   std::optional<User> user;
   if (!request.user.empty()) {
     user = lookup_user(request.user, out.error);
@@ -215,12 +226,9 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
       out.error = "user " + request.user + ": switching user needs a daemon running as root";
       return out;
     }
-    set_env(env, "HOME", user->home);
-    set_env(env, "USER", request.user);
-    set_env(env, "LOGNAME", request.user);
   }
 
-  std::string path = find_executable(request.argv[0], env_value(env, "PATH"));
+  std::string path = find_executable(request.argv[0], env_value(request.env, "PATH"));
   if (path.empty()) {
     out.error = "exec " + request.argv[0] + ": not found in PATH";
     return out;
@@ -230,7 +238,7 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
   for (const auto& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  for (const auto& entry : request.env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
 
   cpu_set_t cpus;

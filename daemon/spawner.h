@@ -5,10 +5,13 @@
 // large daemon, and the pidfd arrives atomically with the pid. Unlike
 // posix_spawn it lets the child set PR_SET_PDEATHSIG, so no worker outlives
 // the daemon, even after `kill -9`. Before exec the child resets every signal
-// disposition and its mask, makes its own process group, maps the requested
-// fds onto their targets and closes every other fd, then applies the limits,
-// the user and the working directory. A failure of any step before exec is
-// reported back as the spawn's error, with the step that failed.
+// disposition and its mask, starts a session of its own (setsid: it leads its
+// own process group and has no controlling terminal, so nothing of the
+// daemon's terminal reaches it), maps the requested fds onto their targets
+// and closes every other fd, then applies the limits, the user and the
+// working directory. A failure of any step before exec is reported back as
+// the spawn's error, with the step that failed. The environment is the
+// request's as it is: worker_env.h decides it.
 //
 // Boost.Process v2 is not used here: in Boost 1.81 it reaps children itself
 // (boostorg/process#496, #503) and cannot set a parent-death signal; corral
@@ -18,11 +21,13 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "daemon/host.h"
+#include "daemon/worker_env.h"
 
 namespace corral::daemon {
 
@@ -42,6 +47,10 @@ enum class ParentOf { kCaller, kCallersParent };
 // child's RLIMIT_NOFILE is `nofile_default` unless the request sets one.
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                 const rlimit& nofile_default, ParentOf parent = ParentOf::kCaller);
+
+// The passwd entry of NAME, or of the uid NAME spells when no user has that
+// name (as `user:` is read); nullopt when there is none or the lookup failed.
+std::optional<Account> find_account(const std::string& name);
 
 // The path exec would run for NAME with this PATH: NAME itself when it has
 // a '/', else the first executable PATH entry; empty when none.

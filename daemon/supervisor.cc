@@ -428,17 +428,16 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   SpawnRequest request;
   request.name = worker.id().str();
   request.argv = spec.command;
-  // Later entries win: the job's env over the daemon's, corral's own over both.
-  std::map<std::string, std::string> env;
-  for (const auto& entry : options_.base_env) {
-    auto eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  std::optional<JobUser> user;
+  if (!spec.user.empty()) {
+    user.emplace();
+    if (options_.find_account) user->entry = options_.find_account(spec.user);
   }
-  for (const auto& [key, value] : spec.env) env[key] = value;
-  env["CORRAL_JOB"] = spec.name;
-  env["CORRAL_WORKER"] = std::to_string(worker.index);
-  env["CORRAL_CHANNEL"] = config::to_string(spec.channel);
-  for (const auto& [key, value] : env) request.env.push_back(key + "=" + value);
+  request.env =
+      worker_env(options_.daemon_env, options_.daemon_uid, user, spec.env, options_.pass_env,
+                 {{"CORRAL_JOB", spec.name},
+                  {"CORRAL_WORKER", std::to_string(worker.index)},
+                  {"CORRAL_CHANNEL", config::to_string(spec.channel)}});
   request.cwd = spec.cwd;
   request.user = spec.user;
   request.stdout_log = log_path(worker.id(), false);

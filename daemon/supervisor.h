@@ -18,6 +18,7 @@
 #include "config/spec.h"
 #include "daemon/feed.h"
 #include "daemon/host.h"
+#include "daemon/worker_env.h"
 #include "daemon/worker_state.h"
 #include "protocol/control.h"
 
@@ -67,9 +68,15 @@ struct JobChanges {
 struct SupervisorOptions {
   std::string log_dir;
   config::LogRotate log_rotate;
-  // The environment every worker starts from (the daemon's, minus what
-  // belongs to the daemon's own service manager).
-  std::vector<std::string> base_env;
+  // corrald's environment, "NAME=value"; worker_env.h decides what of it a
+  // worker gets.
+  std::vector<std::string> daemon_env;
+  uid_t daemon_uid = 0;
+  // daemon.pass_env: more of DAEMON_ENV for workers of another user.
+  std::vector<std::string> pass_env;
+  // The passwd entry of a job's `user:` (spawner.h's find_account in
+  // corrald); unset: no user is found.
+  std::function<std::optional<Account>(const std::string&)> find_account;
   uint64_t seed = 0;                                    // for backoff jitter
   Duration metrics_interval = std::chrono::seconds(1);  // daemon.metrics.interval
 };

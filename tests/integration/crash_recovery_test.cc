@@ -46,7 +46,9 @@ TEST(CrashRecoveryTest, WorkersEndWithAKilledDaemonAndANewDaemonServesAgain) {
   if (root) {
     jobs += "  switched:\n    command: [sleep, '1000']\n    user: nobody\n    start: {settle: 0}\n";
   }
-  Daemon d(jobs);
+  // A worker of another user gets none of corrald's environment unless
+  // pass_env names it: so the tag (Daemon::env_tag) finds that one too.
+  Daemon d(jobs, root ? "  pass_env: [CORRALTEST_DAEMON_DIR]\n" : "");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   std::vector<std::string> names = {"feed:0",  "feed:1",  "feed:2", "pipes:0",
                                     "pipes:1", "plain:0", "plain:1"};

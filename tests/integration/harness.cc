@@ -132,11 +132,23 @@ void write_file(const std::string& path, const std::string& text) {
 
 namespace {
 
+// With TERMINAL (a terminal's path), ARGV runs in a session of its own whose
+// controlling terminal that is, as its stdin: glibc's posix_spawn calls
+// setsid() before the file actions, and a session leader's first open of a
+// terminal without O_NOCTTY makes it the controlling one.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path, const std::vector<std::string>& extra_env = {}) {
+            const std::string& err_path, const std::vector<std::string>& extra_env = {},
+            const std::string& terminal = "") {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (terminal.empty()) {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  } else {
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    posix_spawn_file_actions_addopen(&actions, 0, terminal.c_str(), O_RDWR, 0);
+  }
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
@@ -150,8 +162,9 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
   for (auto& e : env_strings) env.push_back(e.data());
   env.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
+  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + strerror(rc));
   return pid;
 }
@@ -327,7 +340,7 @@ bool Daemon::start() {
   argv.insert(argv.end(), {CORRALD_PATH, "-c", config()});
   std::vector<std::string> env = env_;
   env.push_back(env_tag());
-  pid_ = spawn(argv, dir_.file("corrald.out"), dir_.file("corrald.log"), env);
+  pid_ = spawn(argv, dir_.file("corrald.out"), dir_.file("corrald.log"), env, terminal_);
   return wait_until(
              [&] {
                if (!process_alive(pid_)) return true;  // died: fail below

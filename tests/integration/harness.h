@@ -110,6 +110,11 @@ class Daemon {
   // A command that runs before corrald and execs it in the same process
   // (prlimit ... --, setpriv ... --), e.g. to start it under limits.
   void set_wrapper(std::vector<std::string> argv) { wrapper_ = std::move(argv); }
+  // Starts corrald as a login shell's command would run: in a session of its
+  // own with PATH (a terminal, e.g. a pty's slave) as its controlling
+  // terminal and its stdin. Whoever holds the terminal's other side keeps it
+  // open until corrald has stopped (a hangup is SIGHUP, a reload).
+  void set_terminal(std::string path) { terminal_ = std::move(path); }
   // An entry of corrald's environment unique to this daemon; workers inherit
   // it, so processes_with_env(env_tag()) finds any worker left behind.
   std::string env_tag() const { return "CORRALTEST_DAEMON_DIR=" + dir_.path(); }
@@ -153,6 +158,7 @@ class Daemon {
   std::string daemon_extra_;
   std::vector<std::string> env_;
   std::vector<std::string> wrapper_;
+  std::string terminal_;
   pid_t pid_ = 0;
 };
 

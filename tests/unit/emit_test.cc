@@ -51,6 +51,7 @@ TEST(ToYamlTest, DefaultConfig) {
             "  socket_mode: \"0660\"\n"
             "  allow_users: []\n"
             "  allow_groups: []\n"
+            "  pass_env: []\n"
             "  log_dir: /var/log/corral\n"
             "  log_level: info\n"
             "  log_rotate: {max_size: 10MiB, keep: 5}\n"
@@ -116,6 +117,7 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   c.daemon.socket_mode = 0600;
   c.daemon.allow_users = {"alice", "1000", "yes"};
   c.daemon.allow_groups = {"wheel"};
+  c.daemon.pass_env = {"LANG", "http_proxy"};
   c.daemon.log_dir = "/var/log/corral";
   c.daemon.log_level = LogLevel::kTrace;
   c.daemon.log_rotate = {1536, 0};

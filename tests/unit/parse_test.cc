@@ -843,5 +843,38 @@ TEST_F(LoadFileTest, AnUnreadableDirectoryIsAnError) {
                                         "/jobs.d/*.yaml\": " + dir_ + "/jobs.d: Permission denied");
 }
 
+TEST(LoadStringTest, PassEnvNamesVariablesOfTheDaemon) {
+  ParseResult result = load("daemon:\n  pass_env: [LANG, http_proxy, _X1]\n");
+  ASSERT_TRUE(result.ok()) << all_errors(result);
+  EXPECT_EQ(result.config.daemon.pass_env, (std::vector<std::string>{"LANG", "http_proxy", "_X1"}));
+  EXPECT_TRUE(load("daemon: {pass_env: []}\n").config.daemon.pass_env.empty());
+  EXPECT_TRUE(load("").config.daemon.pass_env.empty());
+}
+
+TEST(ConfigErrorsTest, PassEnvTakesOnlyNamesThatCorraldMayPassOn) {
+  constexpr const char* kName =
+      "expected an environment variable name (letters, digits and '_', not starting with a digit)";
+  expect_error("daemon:\n  pass_env: [LANG, 1X]\n", 2, 20,
+               std::string("daemon.pass_env[1]: ") + kName + R"(, got "1X")");
+  expect_error("daemon:\n  pass_env: [\"A=B\"]\n", 2, 14,
+               std::string("daemon.pass_env[0]: ") + kName + R"(, got "A=B")");
+  expect_error("daemon:\n  pass_env: [\"MY VAR\"]\n", 2, 14,
+               std::string("daemon.pass_env[0]: ") + kName + R"(, got "MY VAR")");
+  expect_error("daemon:\n  pass_env: [\"\"]\n", 2, 14, "daemon.pass_env[0]: must not be empty");
+  expect_error("daemon:\n  pass_env: LANG\n", 2, 13,
+               R"(daemon.pass_env: expected a list of environment variable names like [LANG, )"
+               R"(http_proxy], got "LANG")");
+  expect_error("daemon:\n  pass_env: [TZ, NOTIFY_SOCKET]\n", 2, 18,
+               R"(daemon.pass_env[1]: "NOTIFY_SOCKET" belongs to corrald itself (its service )"
+               R"(manager or corral) and is never passed on to workers)");
+  expect_error("daemon:\n  pass_env: [CORRAL_SOCKET]\n", 2, 14,
+               R"(daemon.pass_env[0]: "CORRAL_SOCKET" belongs to corrald itself (its service )"
+               R"(manager or corral) and is never passed on to workers)");
+  ParseResult result = load("daemon:\n  pass_env: [1A, WATCHDOG_USEC, ok, \"-\"]\n");
+  EXPECT_EQ(result.errors.size(), 3u) << all_errors(result);
+  expect_error("daemon:\n  pass_envs: [LANG]\n", 2, 3,
+               R"(unknown key "pass_envs" in daemon; did you mean "pass_env"?)");
+}
+
 }  // namespace
 }  // namespace corral::config

@@ -33,7 +33,14 @@ class SupervisorTest : public ::testing::Test {
   static SupervisorOptions options() {
     SupervisorOptions o;
     o.log_dir = "/logs";
-    o.base_env = {"PATH=/usr/bin:/bin", "GREETING=base"};
+    o.daemon_env = {"PATH=/usr/bin:/bin", "GREETING=base",  "HOME=/root",
+                    "SECRET=s3cret",      "PROXY=http://p", "NOTIFY_SOCKET=/run/notify"};
+    o.pass_env = {"PROXY"};
+    o.find_account = [](const std::string& name) -> std::optional<Account> {
+      if (name == "app") return Account{1000, "app", "/home/app", "/bin/bash"};
+      if (name == "0") return Account{0, "root", "/root", "/bin/bash"};
+      return std::nullopt;
+    };
     return o;
   }
   State state(const std::string& j, uint32_t i) { return *supervisor.state(WorkerId{j, i}); }
@@ -60,6 +67,33 @@ TEST_F(SupervisorTest, AutostartSpawnsEveryWorkerWithItsEnvironment) {
   EXPECT_THAT(r.env, Contains("PATH=/usr/bin:/bin"));
   EXPECT_EQ(r.stdout_log, "/logs/web-1.out.log");
   EXPECT_EQ(r.stderr_log, "/logs/web-1.err.log");
+  EXPECT_THAT(r.env, Contains("SECRET=s3cret"));
+  EXPECT_THAT(r.env, ::testing::Not(Contains("NOTIFY_SOCKET=/run/notify")));
+}
+
+TEST_F(SupervisorTest, AWorkerOfAnotherUserGetsNoneOfTheDaemonsEnvironmentButPassEnv) {
+  config::JobSpec other = job("other", 1);
+  other.user = "app";
+  config::JobSpec own = job("own", 1);
+  own.user = "0";  // the daemon's uid, by number
+  config::JobSpec unknown = job("unknown", 1);
+  unknown.user = "nosuchuser";
+  for (const auto& spec : {other, own, unknown}) supervisor.add_job(spec);
+  supervisor.start_autostart();
+  ASSERT_EQ(host.spawns.size(), 3u);
+  std::map<std::string, std::vector<std::string>> env;
+  for (const auto& r : host.spawns) env[r.name] = r.env;
+  EXPECT_EQ(env["other:0"],
+            (std::vector<std::string>{"CORRAL_CHANNEL=none", "CORRAL_JOB=other", "CORRAL_WORKER=0",
+                                      "GREETING=hello", "HOME=/home/app", "LOGNAME=app",
+                                      "PATH=/usr/local/bin:/usr/bin:/bin", "PROXY=http://p",
+                                      "SHELL=/bin/bash", "USER=app"}));
+  EXPECT_THAT(env["own:0"], ::testing::IsSupersetOf({"SECRET=s3cret", "HOME=/root",
+                                                     "PATH=/usr/bin:/bin", "GREETING=hello"}));
+  EXPECT_EQ(env["unknown:0"],
+            (std::vector<std::string>{"CORRAL_CHANNEL=none", "CORRAL_JOB=unknown",
+                                      "CORRAL_WORKER=0", "GREETING=hello",
+                                      "PATH=/usr/local/bin:/usr/bin:/bin", "PROXY=http://p"}));
 }
 
 // The pids of the workers of NAME, in index order (0: none).

@@ -1207,6 +1207,7 @@ void read_daemon(Section& s, DaemonSpec& d) {
   s.get_string_list("allow_users", d.allow_users);
   s.get_string_list("allow_groups", d.allow_groups);
   s.get_string("log_dir", d.log_dir, false);
+  s.get_bool("private_dirs", d.private_dirs);
   s.get_choice("log_level", d.log_level, names::kLogLevels);
   s.get_section("log_rotate", [&](Section& rotate) {
     rotate.get_size("max_size", d.log_rotate.max_size, 1);

@@ -43,6 +43,9 @@ struct DaemonSpec {
   std::vector<std::string> allow_users;
   std::vector<std::string> allow_groups;
   std::string log_dir = "/var/log/corral";
+  // Refuse a log_dir (or a sink's or source's directory) that anyone but
+  // root and corrald's user can write; false: warn and go on.
+  bool private_dirs = true;
   LogLevel log_level = LogLevel::kInfo;
   LogRotate log_rotate;
   MetricsSpec metrics;

@@ -11,7 +11,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-#include <filesystem>
 #include <random>
 
 #include "config/emit.h"
@@ -20,6 +19,7 @@
 #include "daemon/control.h"
 #include "daemon/metrics_server.h"
 #include "daemon/notify.h"
+#include "daemon/private_dir.h"
 #include "daemon/prometheus.h"
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
@@ -122,10 +122,12 @@ int run_daemon(const config::Config& config) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&handled, sig);
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
-  std::error_code fs_error;
-  std::filesystem::create_directories(config.daemon.log_dir, fs_error);
-  if (fs_error) {
-    spdlog::error("daemon.log_dir {}: {}", config.daemon.log_dir, fs_error.message());
+  // Made when missing (0750), checked to be private (daemon.private_dirs),
+  // and held open: every worker log is opened relative to it.
+  PrivateDirs private_dirs(config.daemon.private_dirs);
+  PrivateDir log_dir = private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
+  if (!log_dir.dir) {
+    spdlog::error("{}", log_dir.error);
     return kExitFatal;
   }
 
@@ -133,6 +135,7 @@ int run_daemon(const config::Config& config) {
   SystemHost host(io, nofile_default);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
+  options.log_files = log_dir.dir;
   options.log_rotate = config.daemon.log_rotate;
   options.base_env = worker_base_env();
   options.seed = std::random_device{}();

@@ -252,6 +252,17 @@ TEST(ConfigErrorsTest, UnknownKeyNamesTheClosestValidKey) {
                R"(unknown key "listne" in daemon.metrics; did you mean "listen"?)");
 }
 
+TEST(ConfigErrorsTest, PrivateDirsIsTrueUnlessSaidOtherwise) {
+  EXPECT_TRUE(load("").config.daemon.private_dirs);
+  ParseResult off = load("daemon:\n  private_dirs: false\n");
+  ASSERT_TRUE(off.ok()) << all_errors(off);
+  EXPECT_FALSE(off.config.daemon.private_dirs);
+  expect_error("daemon:\n  private_dirs: sometimes\n", 2, 17,
+               R"(daemon.private_dirs: expected true or false, got "sometimes")");
+  expect_error("daemon:\n  private_dir: false\n", 2, 3,
+               R"(unknown key "private_dir" in daemon; did you mean "private_dirs"?)");
+}
+
 TEST(ConfigErrorsTest, UnknownKeyFarFromAnyListsTheValidKeys) {
   expect_error("daemon:\n  metrics: {zzzzzzzzz: 1}\n", 2, 13,
                R"(unknown key "zzzzzzzzz" in daemon.metrics; valid keys: listen, interval)");

@@ -133,6 +133,7 @@ int run_daemon(const config::Config& config) {
 
   asio::io_context io;
   SystemHost host(io, nofile_default);
+  host.set_private_dirs(private_dirs);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
   options.log_files = log_dir.dir;

@@ -159,7 +159,7 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
 
 std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
                                                std::string& error) {
-  return TaskFeed::create(io_, job, std::move(events), error);
+  return TaskFeed::create(io_, job, std::move(events), private_dirs_, error);
 }
 
 void SystemHost::signal_group(pid_t pid, int signal) {

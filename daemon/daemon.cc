@@ -110,6 +110,28 @@ std::string status_line(const Supervisor& supervisor) {
 
 }  // namespace
 
+DirCheck check_private_dirs(const config::Config& config) {
+  DirCheck check;
+  const bool enforce = config.daemon.private_dirs;
+  auto judge = [&](const std::string& path, const std::string& key) {
+    PrivateDir dir = open_private_dir(path, key, false, enforce);
+    // A missing directory is no problem of its own here: corrald makes the
+    // log_dir, and a job without its sink's directory says so when it starts.
+    if (!dir.warning.empty()) check.warnings.push_back(dir.warning);
+    if (!dir.error.empty() && !dir.missing) check.errors.push_back(dir.error);
+  };
+  judge(config.daemon.log_dir, "daemon.log_dir");
+  for (const auto& job : config.jobs) {
+    if (job.sink.kind == config::SinkSpec::Kind::kFile) {
+      judge(split_file_path(job.sink.file).first, "job " + job.name + ": sink directory");
+    }
+    if (job.source.kind == config::SourceSpec::Kind::kFile) {
+      judge(split_file_path(job.source.file).first, "job " + job.name + ": source directory");
+    }
+  }
+  return check;
+}
+
 int run_daemon(const config::Config& config) {
   rlimit nofile_default = raise_nofile();
   signal(SIGPIPE, SIG_IGN);

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1043,6 +1045,54 @@ std::string syntax_hint(const std::string& message, const std::string& text, con
   return "";
 }
 
+// "nobody (uid 65534)", or "uid 65534" for an id without a name.
+std::string user_text(uid_t uid) {
+  std::vector<char> buffer(16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  std::string id = "uid " + std::to_string(uid);
+  if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
+    return id;
+  }
+  return std::string(found->pw_name) + " (" + id + ")";
+}
+
+std::string group_text(gid_t gid) {
+  std::vector<char> buffer(16384);
+  group entry{};
+  group* found = nullptr;
+  std::string id = "gid " + std::to_string(gid);
+  if (getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
+    return id;
+  }
+  return std::string(found->gr_name) + " (" + id + ")";
+}
+
+// Why the config file PATH (ST: its fstat) is not to be trusted, as sudo
+// judges sudoers: the config says what corrald runs and as which user, so a
+// file that someone other than root or the user loading it owns, or can
+// write, would let them run anything as root. Root's group, and the loading
+// user's own group (root's, for root), may write it.
+std::optional<std::string> untrusted_config(const struct stat& st, const std::string& path) {
+  const uid_t euid = geteuid();
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  if (st.st_uid != 0 && st.st_uid != euid) {
+    return "refused: it is owned by " + user_text(st.st_uid) +
+           ", not by root or the user reading the config (" + user_text(euid) +
+           "); fix: chown root " + path;
+  }
+  if ((st.st_mode & S_IWOTH) != 0) {
+    return std::string("refused: it is writable by others (mode ") + mode + "); fix: chmod o-w " +
+           path;
+  }
+  if ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0 && st.st_gid != getegid()) {
+    return "refused: it is writable by group " + group_text(st.st_gid) + " (mode " + mode +
+           "); fix: chmod g-w " + path;
+  }
+  return std::nullopt;
+}
+
 // Reads PATH whole, refusing more than kMaxConfigBytes; nullopt with ERROR.
 std::optional<std::string> read_whole(const std::string& path, std::string& error) {
   // O_NONBLOCK: opening a FIFO for reading would wait for a writer, and hang
@@ -1069,6 +1119,10 @@ std::optional<std::string> read_whole(const std::string& path, std::string& erro
                        : S_ISSOCK(st.st_mode) ? "a socket"
                                               : "not a file";
     error = std::string("cannot read: it is ") + kind + ", not a regular file";
+    return std::nullopt;
+  }
+  if (auto why = untrusted_config(st, path)) {
+    error = *why;
     return std::nullopt;
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
@@ -1190,6 +1244,7 @@ void read_daemon(Section& s, DaemonSpec& d) {
   s.get_string_list("allow_groups", d.allow_groups);
   s.get("pass_env", d.pass_env, [&](const Item& item) { return read_pass_env(r, item); });
   s.get_string("log_dir", d.log_dir, false);
+  s.get_bool("private_dirs", d.private_dirs);
   s.get_choice("log_level", d.log_level, names::kLogLevels);
   s.get_section("log_rotate", [&](Section& rotate) {
     rotate.get_size("max_size", d.log_rotate.max_size, 1);

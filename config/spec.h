@@ -47,6 +47,9 @@ struct DaemonSpec {
   // (they start from a clean environment otherwise).
   std::vector<std::string> pass_env;
   std::string log_dir = "/var/log/corral";
+  // Refuse a log_dir (or a sink's or source's directory) that anyone but
+  // root and corrald's user can write; false: warn and go on.
+  bool private_dirs = true;
   LogLevel log_level = LogLevel::kInfo;
   LogRotate log_rotate;
   MetricsSpec metrics;

@@ -1,6 +1,7 @@
 #include "daemon/commands.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -788,46 +789,62 @@ off_t start_of_last_lines(int fd, off_t size, uint64_t lines) {
 
 // One `tail` exchange: the file's last lines, then (follow) what is appended,
 // polled; a file that was rotated or truncated is read again from its start.
+// The file is opened and looked at only relative to the log directory held
+// open (safe_file.h): a link, FIFO or someone else's file at its name is
+// refused, never read.
 class TailStream : public std::enable_shared_from_this<TailStream> {
  public:
-  TailStream(std::string path, ConversationPtr conversation, std::unique_ptr<Timer> timer,
-             Host& host)
-      : path_(std::move(path)), conv_(conversation), timer_(std::move(timer)), host_(host) {}
-  ~TailStream() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  TailStream(std::shared_ptr<const SafeDir> dir, std::string name, ConversationPtr conversation,
+             std::unique_ptr<Timer> timer, Host& host)
+      : dir_(std::move(dir)),
+        name_(std::move(name)),
+        conv_(conversation),
+        timer_(std::move(timer)),
+        host_(host) {}
 
+  // Opens the file if there is one; why it is refused, or "". A worker that
+  // wrote nothing yet has no file: an empty tail, not an error.
+  std::string open_first() {
+    open_file();
+    return error_;
+  }
   void start(uint64_t lines, bool follow) {
     follow_ = follow;
-    // A worker that wrote nothing yet has no file: an empty tail, not an error.
-    if (open_file()) offset_ = start_of_last_lines(fd_, size_of(), lines);
+    if (fd_.valid()) offset_ = start_of_last_lines(fd_.get(), size_of(), lines);
     poll();
   }
 
  private:
   bool open_file() {
-    if (fd_ >= 0) return true;
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return false;
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0) inode_ = st.st_ino;
-    offset_ = size_of();
+    if (fd_.valid()) return true;
+    if (!dir_) return false;
+    OpenedFile file = dir_->open(name_, FileUse::kRead, "log file");
+    if (!file) {
+      // Logged once per stream, not at every poll of a follower.
+      if (!file.error.empty() && error_.empty()) spdlog::error("tail: {}", file.error);
+      error_ = file.error;
+      return false;
+    }
+    error_.clear();
+    fd_ = std::move(file.fd);
+    inode_ = file.st.st_ino;
+    offset_ = file.st.st_size;
     return true;
   }
   off_t size_of() const {
     struct stat st {};
-    return fd_ >= 0 && ::fstat(fd_, &st) == 0 ? st.st_size : 0;
+    return fd_.valid() && ::fstat(fd_.get(), &st) == 0 ? st.st_size : 0;
   }
-  // The file at PATH is not the one we hold any more (rotated), or it shrank.
+  // The file at the name is not the one we hold any more (rotated), or it shrank.
   void check_replaced() {
-    struct stat st {};
-    if (::stat(path_.c_str(), &st) != 0) return;
-    if (fd_ < 0 || st.st_ino != inode_) {
-      if (fd_ >= 0) {
+    if (!dir_) return;
+    auto st = dir_->stat(name_);
+    if (!st) return;
+    if (!fd_.valid() || st->st_ino != inode_) {
+      if (fd_.valid()) {
         send_available();  // what the old file got before the rotation
-        ::close(fd_);
+        fd_.reset();
       }
-      fd_ = -1;
       if (open_file()) offset_ = 0;
       return;
     }
@@ -836,10 +853,10 @@ class TailStream : public std::enable_shared_from_this<TailStream> {
   // Sends what the file has past offset_, while the client keeps up.
   void send_available() {
     auto conv = conv_.lock();
-    if (!conv || fd_ < 0) return;
+    if (!conv || !fd_.valid()) return;
     std::array<char, kTailChunk> block;
     while (conv->unsent() < kTailMaxBacklog) {
-      ssize_t n = ::pread(fd_, block.data(), block.size(), offset_);
+      ssize_t n = ::pread(fd_.get(), block.data(), block.size(), offset_);
       if (n <= 0) break;
       offset_ += n;
       conv->send_raw(
@@ -858,14 +875,16 @@ class TailStream : public std::enable_shared_from_this<TailStream> {
     timer_->arm(host_.now() + kTailPoll, [self = shared_from_this()] { self->poll(); });
   }
 
-  std::string path_;
+  std::shared_ptr<const SafeDir> dir_;
+  std::string name_;
   std::weak_ptr<Conversation> conv_;
   std::unique_ptr<Timer> timer_;
   Host& host_;
-  int fd_ = -1;
+  UniqueFd fd_;
   ino_t inode_ = 0;
   off_t offset_ = 0;
   bool follow_ = false;
+  std::string error_;  // why the file at the name was last refused
 };
 
 }  // namespace
@@ -894,9 +913,14 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
   const bool stderr_log = request.value("stderr", false);
   const bool follow = request.value("follow", false);
   std::string path = supervisor_.log_path(id, stderr_log);
-  conversation->send(Json{{"ok", true}, {"path", path}}, false);
   // The stream lives on its timer while it follows, until the client goes.
-  auto stream = std::make_shared<TailStream>(path, conversation, host_.make_timer(), host_);
+  auto stream =
+      std::make_shared<TailStream>(supervisor_.log_files(), Supervisor::log_name(id, stderr_log),
+                                   conversation, host_.make_timer(), host_);
+  if (std::string error = stream->open_first(); !error.empty()) {
+    return reply(protocol::error_reply(error));
+  }
+  conversation->send(Json{{"ok", true}, {"path", path}}, false);
   stream->start(lines, follow);
 }
 

@@ -11,7 +11,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-#include <filesystem>
 #include <random>
 
 #include "config/emit.h"
@@ -20,6 +19,7 @@
 #include "daemon/control.h"
 #include "daemon/metrics_server.h"
 #include "daemon/notify.h"
+#include "daemon/private_dir.h"
 #include "daemon/prometheus.h"
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
@@ -100,6 +100,28 @@ std::string status_line(const Supervisor& supervisor) {
 
 }  // namespace
 
+DirCheck check_private_dirs(const config::Config& config) {
+  DirCheck check;
+  const bool enforce = config.daemon.private_dirs;
+  auto judge = [&](const std::string& path, const std::string& key) {
+    PrivateDir dir = open_private_dir(path, key, false, enforce);
+    // A missing directory is no problem of its own here: corrald makes the
+    // log_dir, and a job without its sink's directory says so when it starts.
+    if (!dir.warning.empty()) check.warnings.push_back(dir.warning);
+    if (!dir.error.empty() && !dir.missing) check.errors.push_back(dir.error);
+  };
+  judge(config.daemon.log_dir, "daemon.log_dir");
+  for (const auto& job : config.jobs) {
+    if (job.sink.kind == config::SinkSpec::Kind::kFile) {
+      judge(split_file_path(job.sink.file).first, "job " + job.name + ": sink directory");
+    }
+    if (job.source.kind == config::SourceSpec::Kind::kFile) {
+      judge(split_file_path(job.source.file).first, "job " + job.name + ": source directory");
+    }
+  }
+  return check;
+}
+
 int run_daemon(const config::Config& config) {
   rlimit nofile_default = raise_nofile();
   signal(SIGPIPE, SIG_IGN);
@@ -112,17 +134,21 @@ int run_daemon(const config::Config& config) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&handled, sig);
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
-  std::error_code fs_error;
-  std::filesystem::create_directories(config.daemon.log_dir, fs_error);
-  if (fs_error) {
-    spdlog::error("daemon.log_dir {}: {}", config.daemon.log_dir, fs_error.message());
+  // Made when missing (0750), checked to be private (daemon.private_dirs),
+  // and held open: every worker log is opened relative to it.
+  PrivateDirs private_dirs(config.daemon.private_dirs);
+  PrivateDir log_dir = private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
+  if (!log_dir.dir) {
+    spdlog::error("{}", log_dir.error);
     return kExitFatal;
   }
 
   asio::io_context io;
   SystemHost host(io, nofile_default);
+  host.set_private_dirs(private_dirs);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
+  options.log_files = log_dir.dir;
   options.log_rotate = config.daemon.log_rotate;
   options.daemon_env = daemon_environment();
   options.daemon_uid = geteuid();

@@ -4,6 +4,9 @@
 // `shutdown` request.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "config/spec.h"
 
 namespace corral::daemon {
@@ -15,5 +18,15 @@ inline constexpr int kExitUsage = 2;
 
 // Runs the daemon on CONFIG until it is told to stop; returns the exit code.
 int run_daemon(const config::Config& config);
+
+// What `corrald --check` says of the directories corrald opens files in
+// (daemon.log_dir, each job's sink and source directory): each one that is
+// not private is an error when daemon.private_dirs refuses it (corrald would
+// not start, or the job would not), else a warning. Nothing is created.
+struct DirCheck {
+  std::vector<std::string> errors;
+  std::vector<std::string> warnings;
+};
+DirCheck check_private_dirs(const config::Config& config);
 
 }  // namespace corral::daemon

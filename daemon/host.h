@@ -16,6 +16,7 @@
 #include "daemon/clock.h"
 #include "daemon/exit_status.h"
 #include "daemon/proc_stats.h"
+#include "daemon/safe_file.h"
 
 namespace corral::daemon {
 
@@ -33,6 +34,9 @@ struct SpawnRequest {
   std::string cwd;                     // empty: the daemon's
   std::string user;                    // empty: the daemon's
   std::string stdout_log, stderr_log;  // files the output is appended to
+  // The directory they are in, held open; they are opened through it
+  // (safe_file.h). Null: no output files.
+  std::shared_ptr<const SafeDir> log_dir;
   config::LogRotate log_rotate;
   int nice = 0;
   std::optional<uint64_t> nofile;

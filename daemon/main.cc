@@ -114,6 +114,19 @@ int main(int argc, char** argv) {
     return corral::daemon::kExitUsage;
   }
   if (check) {
+    // As nginx -t: a config passes only if corrald would start on it here.
+    auto dirs = corral::daemon::check_private_dirs(parsed.config);
+    for (const auto& warning : dirs.warnings) {
+      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
+    }
+    if (!dirs.errors.empty()) {
+      for (const auto& error : dirs.errors) {
+        std::fprintf(stderr, "%s: %s\n", config_path.c_str(), error.c_str());
+      }
+      std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), dirs.errors.size(),
+                   dirs.errors.size() == 1 ? "" : "s");
+      return corral::daemon::kExitUsage;
+    }
     std::cout << corral::config::to_yaml(parsed.config);
     std::fprintf(stderr, "%s: ok\n", config_path.c_str());
     return 0;

@@ -14,38 +14,63 @@ namespace corral::daemon {
 
 namespace asio = boost::asio;
 
-RotatingFile::RotatingFile(std::string path, config::LogRotate rotate)
-    : path_(std::move(path)), rotate_(rotate) {}
+RotatingFile::RotatingFile(std::shared_ptr<const SafeDir> dir, std::string name,
+                           config::LogRotate rotate)
+    : dir_(std::move(dir)),
+      name_(std::move(name)),
+      path_(dir_ ? dir_->path_of(name_) : name_),
+      rotate_(rotate) {}
 
-RotatingFile::~RotatingFile() {
-  if (fd_ >= 0) ::close(fd_);
+RotatingFile::~RotatingFile() = default;
+
+void RotatingFile::report(const std::string& error) {
+  if (!reported_error_) spdlog::error("{}", error);
+  reported_error_ = true;
 }
 
 bool RotatingFile::open() {
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd_ < 0) {
-    if (!reported_error_) spdlog::error("cannot open log file {}: {}", path_, strerror(errno));
-    reported_error_ = true;
+  if (!dir_) {
+    report("log file " + path_ + ": no log directory");
+    return false;
+  }
+  OpenedFile opened = dir_->open(name_, FileUse::kAppend, "log file");
+  if (!opened) {
+    report(opened.error + "; what the worker writes there is discarded until it is fixed");
     return false;
   }
   reported_error_ = false;
-  struct stat st {};
-  size_ = fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  fd_ = std::move(opened.fd);
+  size_ = static_cast<uint64_t>(opened.st.st_size);
   return true;
 }
 
 void RotatingFile::rotate() {
-  ::close(fd_);
-  fd_ = -1;
   if (rotate_.keep <= 0) {
-    ::truncate(path_.c_str(), 0);
-  } else {
-    for (int i = rotate_.keep - 1; i >= 1; --i) {
-      std::string from = path_ + "." + std::to_string(i);
-      std::string to = path_ + "." + std::to_string(i + 1);
-      ::rename(from.c_str(), to.c_str());
+    // The file we hold, not whatever the name leads to now.
+    if (::ftruncate(fd_.get(), 0) == 0) {
+      size_ = 0;
+      return;
     }
-    ::rename(path_.c_str(), (path_ + ".1").c_str());
+    report("cannot truncate log file " + path_ + ": " + strerror(errno));
+    fd_.reset();
+    open();
+    return;
+  }
+  fd_.reset();
+  // Renamed within the directory we hold: a link at FILE.N is moved or
+  // replaced, never followed.
+  for (int i = rotate_.keep - 1; i >= 1; --i) {
+    dir_->rename(name_ + "." + std::to_string(i), name_ + "." + std::to_string(i + 1));
+  }
+  if (int error = dir_->rename(name_, name_ + ".1"); error != 0 && error != ENOENT) {
+    // Once until a rotation works again, not at every write past max_size.
+    if (!reported_rotation_) {
+      spdlog::error("cannot rotate log file {} to {}.1: {}; appending to it", path_, path_,
+                    strerror(error));
+    }
+    reported_rotation_ = true;
+  } else {
+    reported_rotation_ = false;
   }
   open();
 }
@@ -54,7 +79,7 @@ void RotatingFile::rotate() {
 // cut at its last newline that fits, so lines stay whole unless a single line
 // is longer than max_size.
 void RotatingFile::write(const char* data, size_t size) {
-  if (fd_ < 0 && !open()) return;
+  if (!fd_.valid() && !open()) return;
   const uint64_t max = std::max<uint64_t>(rotate_.max_size, 1);
   // The file may have been truncated under us (logrotate's copytruncate,
   // `corralctl clear`): its real size decides, looked up only when ours
@@ -69,7 +94,7 @@ void RotatingFile::write(const char* data, size_t size) {
         take = static_cast<size_t>(cut - data) + 1;
       } else if (size_ > 0) {
         rotate();
-        if (fd_ < 0) return;
+        if (!fd_.valid()) return;
         continue;
       } else {
         take = static_cast<size_t>(max);  // one line longer than the whole file
@@ -80,18 +105,17 @@ void RotatingFile::write(const char* data, size_t size) {
     size -= take;
     if (size > 0) {
       rotate();
-      if (fd_ < 0) return;
+      if (!fd_.valid()) return;
     }
   }
 }
 
 bool RotatingFile::write_all(const char* data, size_t size) {
   while (size > 0) {
-    ssize_t n = ::write(fd_, data, size);
+    ssize_t n = ::write(fd_.get(), data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (!reported_error_) spdlog::error("cannot write log file {}: {}", path_, strerror(errno));
-      reported_error_ = true;
+      report("cannot write log file " + path_ + ": " + strerror(errno));
       return false;
     }
     data += n;
@@ -103,13 +127,10 @@ bool RotatingFile::write_all(const char* data, size_t size) {
 
 void RotatingFile::refresh_size() {
   struct stat st {};
-  if (fd_ >= 0 && fstat(fd_, &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+  if (fd_.valid() && fstat(fd_.get(), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
 }
 
-void RotatingFile::reopen() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
+void RotatingFile::reopen() { fd_.reset(); }
 
 struct OutputCapture::Stream {
   Stream(asio::io_context& io, int fd, std::shared_ptr<RotatingFile> file)
@@ -121,20 +142,22 @@ struct OutputCapture::Stream {
 OutputCapture::OutputCapture(asio::io_context& io) : io_(io) {}
 OutputCapture::~OutputCapture() = default;
 
-std::shared_ptr<RotatingFile> OutputCapture::file(const std::string& path,
+std::shared_ptr<RotatingFile> OutputCapture::file(const std::shared_ptr<const SafeDir>& dir,
+                                                  const std::string& name,
                                                   const config::LogRotate& rotate) {
-  auto& slot = files_[path];
+  auto& slot = files_[dir ? dir->path_of(name) : name];
   if (auto existing = slot.lock()) return existing;
-  auto created = std::make_shared<RotatingFile>(path, rotate);
+  auto created = std::make_shared<RotatingFile>(dir, name, rotate);
   slot = created;
   return created;
 }
 
-void OutputCapture::capture(int read_fd, const std::string& path, const config::LogRotate& rotate) {
+void OutputCapture::capture(int read_fd, const std::shared_ptr<const SafeDir>& dir,
+                            const std::string& name, const config::LogRotate& rotate) {
   // Read only when the loop says there is something: non-blocking, so that
   // one read never waits.
   fcntl(read_fd, F_SETFL, fcntl(read_fd, F_GETFL) | O_NONBLOCK);
-  auto stream = std::make_shared<Stream>(io_, read_fd, file(path, rotate));
+  auto stream = std::make_shared<Stream>(io_, read_fd, file(dir, name, rotate));
   streams_.insert(stream);
   read_more(stream);
 }

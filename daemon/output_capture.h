@@ -2,6 +2,13 @@
 // loop and appended to LOG_DIR/JOB-INDEX.out.log / .err.log, rotated by size
 // (log_rotate). Nothing a worker writes is dropped: a pipe is read until EOF,
 // and what is left at shutdown is drained before the daemon exits.
+//
+// The files are opened, rotated and truncated only relative to the log
+// directory's fd, through safe_file.h: a link, FIFO, device or foreign file
+// that someone planted at a log's name is refused (the error is logged once).
+// The pipe is still read, so the worker never blocks on its output, but what
+// it writes while its file is refused is discarded; each write tries the
+// name again.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +18,7 @@
 #include <string>
 
 #include "config/spec.h"
+#include "daemon/safe_file.h"
 
 namespace boost::asio {
 class io_context;
@@ -18,12 +26,12 @@ class io_context;
 
 namespace corral::daemon {
 
-// An append-only file that rotates when it would pass max_size: FILE is
-// renamed FILE.1, FILE.1 FILE.2, ... up to FILE.KEEP; with keep 0 it is
-// truncated instead. Opened at the first write.
+// An append-only file NAME in DIR that rotates when it would pass max_size:
+// FILE is renamed FILE.1, FILE.1 FILE.2, ... up to FILE.KEEP; with keep 0 it
+// is truncated instead. Opened at the first write.
 class RotatingFile {
  public:
-  RotatingFile(std::string path, config::LogRotate rotate);
+  RotatingFile(std::shared_ptr<const SafeDir> dir, std::string name, config::LogRotate rotate);
   ~RotatingFile();
   RotatingFile(const RotatingFile&) = delete;
   RotatingFile& operator=(const RotatingFile&) = delete;
@@ -38,11 +46,16 @@ class RotatingFile {
   void rotate();
   bool write_all(const char* data, size_t size);
   void refresh_size();
+  // Logs ERROR unless an error was logged since the file was last open.
+  void report(const std::string& error);
+  std::shared_ptr<const SafeDir> dir_;
+  std::string name_;
   std::string path_;
   config::LogRotate rotate_;
-  int fd_ = -1;
+  UniqueFd fd_;
   uint64_t size_ = 0;
   bool reported_error_ = false;
+  bool reported_rotation_ = false;
 };
 
 class OutputCapture {
@@ -50,9 +63,10 @@ class OutputCapture {
   explicit OutputCapture(boost::asio::io_context& io);
   ~OutputCapture();
 
-  // Reads READ_FD (taking ownership) until EOF into the file at PATH. Two
-  // captures of one path (an old and a new process of a worker) share the file.
-  void capture(int read_fd, const std::string& path, const config::LogRotate& rotate);
+  // Reads READ_FD (taking ownership) until EOF into the file NAME of DIR.
+  // Two captures of one file (an old and a new process of a worker) share it.
+  void capture(int read_fd, const std::shared_ptr<const SafeDir>& dir, const std::string& name,
+               const config::LogRotate& rotate);
   // Reads whatever the open pipes hold right now, without waiting.
   void drain();
   // Reopens every file (SIGUSR1, after logrotate).
@@ -60,7 +74,8 @@ class OutputCapture {
 
  private:
   struct Stream;
-  std::shared_ptr<RotatingFile> file(const std::string& path, const config::LogRotate& rotate);
+  std::shared_ptr<RotatingFile> file(const std::shared_ptr<const SafeDir>& dir,
+                                     const std::string& name, const config::LogRotate& rotate);
   void read_more(const std::shared_ptr<Stream>& stream);
   // One read of what the pipe holds into its file: something was read, the
   // pipe was empty, or it is closed (EOF or an error).

@@ -405,22 +405,34 @@ std::string Supervisor::signal(const WorkerId& id, int signal) {
   return host_.signal_process(worker->pid, signal);
 }
 
+std::string Supervisor::log_name(const WorkerId& id, bool stderr_log) {
+  return id.job + "-" + std::to_string(id.index) + (stderr_log ? ".err.log" : ".out.log");
+}
+
 std::string Supervisor::log_path(const WorkerId& id, bool stderr_log) const {
-  return options_.log_dir + "/" + id.job + "-" + std::to_string(id.index) +
-         (stderr_log ? ".err.log" : ".out.log");
+  return options_.log_dir + "/" + log_name(id, stderr_log);
 }
 
 std::string Supervisor::clear_logs(const WorkerId& id) {
   if (find(id) == nullptr) return "no such worker";
+  if (!options_.log_files) return "";
+  std::string errors;
   for (bool stderr_log : {false, true}) {
-    const std::string path = log_path(id, stderr_log);
-    // The capture writes with O_APPEND and sees the new size when it next
-    // checks for rotation, as after logrotate's copytruncate.
-    if (::truncate(path.c_str(), 0) < 0 && errno != ENOENT) {
-      return "cannot truncate " + path + ": " + strerror(errno);
+    // Opened like the capture opens it (no link followed, no FIFO waited
+    // on, nobody else's file), and truncated through the fd. The capture
+    // writes with O_APPEND and sees the new size when it next checks for
+    // rotation, as after logrotate's copytruncate.
+    OpenedFile file =
+        options_.log_files->open(log_name(id, stderr_log), FileUse::kTruncate, "log file");
+    std::string error = file.error;
+    if (file && ::ftruncate(file.fd.get(), 0) != 0) {
+      error = "cannot truncate " + log_path(id, stderr_log) + ": " + strerror(errno);
     }
+    if (error.empty()) continue;
+    spdlog::error("{}: clear: {}", id.str(), error);
+    errors += (errors.empty() ? "" : "; ") + error;
   }
-  return "";
+  return errors;
 }
 
 SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) const {
@@ -442,6 +454,7 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   request.user = spec.user;
   request.stdout_log = log_path(worker.id(), false);
   request.stderr_log = log_path(worker.id(), true);
+  request.log_dir = options_.log_files;
   request.log_rotate = options_.log_rotate;
   request.nice = spec.limits.nice;
   request.nofile = spec.limits.nofile;

@@ -18,6 +18,7 @@
 #include "config/spec.h"
 #include "daemon/feed.h"
 #include "daemon/host.h"
+#include "daemon/safe_file.h"
 #include "daemon/worker_env.h"
 #include "daemon/worker_state.h"
 #include "protocol/control.h"
@@ -67,6 +68,9 @@ struct JobChanges {
 
 struct SupervisorOptions {
   std::string log_dir;
+  // log_dir, held open since the start: every log file is opened through it
+  // (safe_file.h). Null: there are no log files (a fake host).
+  std::shared_ptr<const SafeDir> log_files;
   config::LogRotate log_rotate;
   // corrald's environment, "NAME=value"; worker_env.h decides what of it a
   // worker gets.
@@ -121,8 +125,11 @@ class Supervisor {
   // Empties the worker's captured stdout and stderr files; an error, or "".
   std::string clear_logs(const WorkerId& id);
   // The worker's captured output file (STDERR: its stderr), rotated copies
-  // being PATH.1, PATH.2, ...
+  // being PATH.1, PATH.2, ...; log_name is its name in the log directory.
   std::string log_path(const WorkerId& id, bool stderr_log) const;
+  static std::string log_name(const WorkerId& id, bool stderr_log);
+  // The log directory, held open (null on a host without log files).
+  const std::shared_ptr<const SafeDir>& log_files() const { return options_.log_files; }
 
   bool exists(const WorkerId& id) const;
   std::optional<State> state(const WorkerId& id) const;

@@ -117,8 +117,12 @@ SpawnResult SystemHost::spawn(const SpawnRequest& request,
     result.error = launched.error;
     return result;
   }
-  if (capture_stdout) output_.capture(out.read, request.stdout_log, request.log_rotate);
-  output_.capture(err.read, request.stderr_log, request.log_rotate);
+  if (capture_stdout) {
+    output_.capture(out.read, request.log_dir, split_file_path(request.stdout_log).second,
+                    request.log_rotate);
+  }
+  output_.capture(err.read, request.log_dir, split_file_path(request.stderr_log).second,
+                  request.log_rotate);
   watch_exit(launched.pid, launched.pidfd, std::move(on_exit));
   result.pid = launched.pid;
   return result;
@@ -155,7 +159,7 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
 
 std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
                                                std::string& error) {
-  return TaskFeed::create(io_, job, std::move(events), error);
+  return TaskFeed::create(io_, job, std::move(events), private_dirs_, error);
 }
 
 void SystemHost::signal_group(pid_t pid, int signal) {

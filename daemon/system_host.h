@@ -12,6 +12,7 @@
 
 #include "daemon/host.h"
 #include "daemon/output_capture.h"
+#include "daemon/private_dir.h"
 #include "daemon/spawn_server.h"
 
 namespace boost::asio {
@@ -36,6 +37,10 @@ class SystemHost : public Host {
                                      std::string& error) override;
 
   OutputCapture& output() { return output_; }
+  // daemon.private_dirs: whether a job's sink or source in a directory that
+  // is not private is refused or only warned about (once per directory:
+  // those DIRS warned about already are not warned about again).
+  void set_private_dirs(const PrivateDirs& dirs) { private_dirs_ = dirs; }
   // Processes spawned and not yet reaped.
   size_t live_processes() const { return watches_.size(); }
 
@@ -48,6 +53,7 @@ class SystemHost : public Host {
   int devnull_ = -1;
   std::unique_ptr<SpawnServer> spawn_server_;  // null: launch() here
   OutputCapture output_;
+  PrivateDirs private_dirs_{true};
   std::map<pid_t, std::unique_ptr<Watch>> watches_;
 };
 

@@ -14,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <utility>
 
@@ -426,9 +425,17 @@ struct TaskFeed::Ticker {
   asio::steady_timer timer;
 };
 
+// A source file, read a chunk at a time as the queue has room. What is
+// held is at most one line of max_task_bytes and one chunk: a longer line is
+// skipped as it is read, not kept whole.
 struct TaskFeed::SourceFile {
-  std::ifstream in;
-  uint64_t line = 0;
+  static constexpr size_t kChunk = 64 * 1024;
+  UniqueFd fd;
+  std::string buffer;  // read, from `begin` on not yet queued
+  size_t begin = 0;
+  bool eof = false;
+  uint64_t line = 0;      // lines taken so far
+  uint64_t skipping = 0;  // bytes of an overlong line read so far, or 0
 };
 
 TaskFeed::TaskFeed(asio::io_context& io, const config::JobSpec& job, FeedEvents events)
@@ -437,13 +444,40 @@ TaskFeed::TaskFeed(asio::io_context& io, const config::JobSpec& job, FeedEvents 
       events_(std::move(events)),
       dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }) {}
 
-TaskFeed::~TaskFeed() {
-  channels_.clear();
-  if (sink_fd_ >= 0) ::close(sink_fd_);
+TaskFeed::~TaskFeed() { channels_.clear(); }
+
+namespace {
+
+// FILE (a job's sink or source, as configured) opened for USE through its
+// directory, which PRIVATE_DIRS judges; KIND is "sink" or "source". Not
+// open, with ERROR set, when refused.
+OpenedFile open_job_file(const std::string& file, FileUse use, const char* kind,
+                         PrivateDirs& private_dirs, std::string& error) {
+  auto [directory, name] = split_file_path(file);
+  OpenedFile opened;
+  if (name.empty()) {
+    error = std::string(kind) + " " + file + " names a directory, not a file";
+    return opened;
+  }
+  PrivateDir dir = private_dirs.open(directory, std::string(kind) + " directory", false);
+  if (!dir.dir) {
+    error = dir.error;
+    return opened;
+  }
+  opened = dir.dir->open(name, use, kind);
+  if (opened.missing) {
+    error = std::string(kind) + " " + file + ": " + strerror(ENOENT);
+  } else if (!opened) {
+    error = opened.error;
+  }
+  return opened;
 }
 
+}  // namespace
+
 std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::JobSpec& job,
-                                           FeedEvents events, std::string& error) {
+                                           FeedEvents events, PrivateDirs& private_dirs,
+                                           std::string& error) {
   std::unique_ptr<TaskFeed> feed(new TaskFeed(io, job, std::move(events)));
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
@@ -466,21 +500,18 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
     if (!feed->segment_) return nullptr;
   }
   if (job.sink.kind == config::SinkSpec::Kind::kFile) {
-    feed->sink_fd_ = ::open(job.sink.file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (feed->sink_fd_ < 0) {
-      error = "sink " + job.sink.file + ": " + strerror(errno);
-      return nullptr;
-    }
+    OpenedFile sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs, error);
+    if (!sink) return nullptr;
+    feed->sink_ = std::move(sink.fd);
   }
   if (job.source.kind == config::SourceSpec::Kind::kRange) {
     feed->source_next_ = job.source.from;
   } else if (job.source.kind == config::SourceSpec::Kind::kFile) {
+    OpenedFile source =
+        open_job_file(job.source.file, FileUse::kRead, "source", private_dirs, error);
+    if (!source) return nullptr;
     feed->source_file_ = std::make_unique<SourceFile>();
-    feed->source_file_->in.open(job.source.file);
-    if (!feed->source_file_->in) {
-      error = "source " + job.source.file + ": " + strerror(errno);
-      return nullptr;
-    }
+    feed->source_file_->fd = std::move(source.fd);
   }
   feed->feed_source();
   feed->watch();
@@ -696,13 +727,13 @@ void TaskFeed::finished(FinishedTask&& task) {
 }
 
 void TaskFeed::write_sink(const FinishedTask& task) {
-  if (sink_fd_ < 0) return;
+  if (!sink_.valid()) return;
   protocol::Json line{{"id", task.id},
                       {"status", to_string(task.outcome)},
                       {"result", task.result},
                       {"attempts", task.attempts}};
   std::string text = protocol::encode_line(line);
-  if (::write(sink_fd_, text.data(), text.size()) < 0) {
+  if (::write(sink_.get(), text.data(), text.size()) < 0) {
     spdlog::error("{}: sink {}: {}", job_.name, job_.sink.file, strerror(errno));
   }
 }
@@ -728,19 +759,60 @@ void TaskFeed::feed_source() {
       ++source_next_;
     }
   } else if (source_file_) {
-    std::string line;
-    while (!dispatcher_.full() && std::getline(source_file_->in, line)) {
-      ++source_file_->line;
-      if (line.size() > job_.queue.max_task_bytes) {
-        spdlog::error(
-            "{}: source {}:{}: task of {} bytes exceeds queue.max_task_bytes ({}); skipped",
-            job_.name, job_.source.file, source_file_->line, line.size(),
-            job_.queue.max_task_bytes);
+    SourceFile& file = *source_file_;
+    const uint64_t max = job_.queue.max_task_bytes;
+    auto skipped = [&](uint64_t bytes) {
+      spdlog::error("{}: source {}:{}: task of {} bytes exceeds queue.max_task_bytes ({}); skipped",
+                    job_.name, job_.source.file, file.line, bytes, max);
+    };
+    while (!dispatcher_.full()) {
+      const size_t newline = file.buffer.find('\n', file.begin);
+      if (newline != std::string::npos || (file.eof && file.begin < file.buffer.size())) {
+        const size_t end = newline != std::string::npos ? newline : file.buffer.size();
+        const size_t length = end - file.begin;
+        ++file.line;
+        if (file.skipping > 0) {
+          skipped(file.skipping + length);
+          file.skipping = 0;
+        } else if (length > max) {
+          skipped(length);
+        } else {
+          dispatcher_.submit(file.buffer.substr(file.begin, length), 0, 0);
+        }
+        file.begin = newline != std::string::npos ? newline + 1 : file.buffer.size();
         continue;
       }
-      dispatcher_.submit(std::move(line), 0, 0);
+      if (file.eof) {
+        if (file.skipping > 0) {
+          ++file.line;
+          skipped(file.skipping);
+        }
+        source_file_.reset();
+        break;
+      }
+      // No whole line held: drop what is taken, and what can never be a
+      // task, before reading the next chunk.
+      file.buffer.erase(0, file.begin);
+      file.begin = 0;
+      if (file.buffer.size() > max) {
+        file.skipping += file.buffer.size();
+        file.buffer.clear();
+      }
+      const size_t held = file.buffer.size();
+      file.buffer.resize(held + SourceFile::kChunk);
+      ssize_t n;
+      do {
+        n = ::read(file.fd.get(), file.buffer.data() + held, SourceFile::kChunk);
+      } while (n < 0 && errno == EINTR);
+      file.buffer.resize(held + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+      if (n < 0) {
+        spdlog::error("{}: source {}: {}; no more tasks from it", job_.name, job_.source.file,
+                      strerror(errno));
+        source_file_.reset();
+        break;
+      }
+      if (n == 0) file.eof = true;
     }
-    if (!source_file_->in) source_file_.reset();
   }
 }
 

@@ -13,6 +13,8 @@
 #include "config/spec.h"
 #include "daemon/clock.h"
 #include "daemon/feed.h"
+#include "daemon/private_dir.h"
+#include "daemon/safe_file.h"
 #include "ipc/segment.h"
 
 namespace boost::asio {
@@ -23,10 +25,12 @@ namespace corral::daemon {
 
 class TaskFeed : public JobFeed {
  public:
-  // Creates the feed (and, for shm, the job's segment); nullptr with ERROR
-  // set when that fails.
+  // Creates the feed (and, for shm, the job's segment), opening its sink and
+  // source through safe_file.h, in directories that PRIVATE_DIRS judges
+  // (daemon.private_dirs); nullptr with ERROR set when that fails.
   static std::unique_ptr<TaskFeed> create(boost::asio::io_context& io, const config::JobSpec& job,
-                                          FeedEvents events, std::string& error);
+                                          FeedEvents events, PrivateDirs& private_dirs,
+                                          std::string& error);
   ~TaskFeed() override;
 
   bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) override;
@@ -73,7 +77,7 @@ class TaskFeed : public JobFeed {
   int64_t source_next_ = 0;
   struct SourceFile;
   std::unique_ptr<SourceFile> source_file_;
-  int sink_fd_ = -1;
+  UniqueFd sink_;
   FeedMetrics metrics_;
   Histogram at_last_tick_;
   uint64_t finished_at_last_tick_ = 0;

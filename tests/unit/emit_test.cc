@@ -53,6 +53,7 @@ TEST(ToYamlTest, DefaultConfig) {
             "  allow_groups: []\n"
             "  pass_env: []\n"
             "  log_dir: /var/log/corral\n"
+            "  private_dirs: true\n"
             "  log_level: info\n"
             "  log_rotate: {max_size: 10MiB, keep: 5}\n"
             "  metrics: {listen: \"127.0.0.1:9464\", interval: 1s}\n"
@@ -119,6 +120,7 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   c.daemon.allow_groups = {"wheel"};
   c.daemon.pass_env = {"LANG", "http_proxy"};
   c.daemon.log_dir = "/var/log/corral";
+  c.daemon.private_dirs = false;
   c.daemon.log_level = LogLevel::kTrace;
   c.daemon.log_rotate = {1536, 0};
   c.daemon.metrics = {std::nullopt, std::chrono::milliseconds(1500)};
@@ -199,6 +201,7 @@ TEST(ToYamlTest, RoundTripsRandomConfigs) {
     c.daemon.socket_mode = static_cast<unsigned>(number(0, 07777));
     c.daemon.log_level = static_cast<LogLevel>(number(0, 4));
     c.daemon.log_rotate.max_size = number(1, 5 * kGiB);
+    c.daemon.private_dirs = number(0, 1) == 1;
     c.daemon.allow_users = {"u" + text()};
     int jobs = static_cast<int>(number(0, 4));
     for (int i = 0; i < jobs; ++i) {

@@ -252,6 +252,17 @@ TEST(ConfigErrorsTest, UnknownKeyNamesTheClosestValidKey) {
                R"(unknown key "listne" in daemon.metrics; did you mean "listen"?)");
 }
 
+TEST(ConfigErrorsTest, PrivateDirsIsTrueUnlessSaidOtherwise) {
+  EXPECT_TRUE(load("").config.daemon.private_dirs);
+  ParseResult off = load("daemon:\n  private_dirs: false\n");
+  ASSERT_TRUE(off.ok()) << all_errors(off);
+  EXPECT_FALSE(off.config.daemon.private_dirs);
+  expect_error("daemon:\n  private_dirs: sometimes\n", 2, 17,
+               R"(daemon.private_dirs: expected true or false, got "sometimes")");
+  expect_error("daemon:\n  private_dir: false\n", 2, 3,
+               R"(unknown key "private_dir" in daemon; did you mean "private_dirs"?)");
+}
+
 TEST(ConfigErrorsTest, UnknownKeyFarFromAnyListsTheValidKeys) {
   expect_error("daemon:\n  metrics: {zzzzzzzzz: 1}\n", 2, 13,
                R"(unknown key "zzzzzzzzz" in daemon.metrics; valid keys: listen, interval)");
@@ -792,6 +803,64 @@ TEST_F(LoadFileTest, OnlyRegularFilesAreRead) {
                                         ": cannot read: it is a FIFO (named pipe), not a regular "
                                         "file (included from " +
                                         main + ":1:11)");
+}
+
+TEST_F(LoadFileTest, AConfigThatOthersMayWriteIsRefused) {
+  // The config says what corrald runs as root: like sudoers, it must be
+  // writable by no one but its owner (root, or the user reading it).
+  std::string included = write("jobs.d/a.yaml", "jobs:\n  a: {command: x}\n");
+  std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
+  ASSERT_EQ(chmod(included.c_str(), 0646), 0);
+  ParseResult result = load_file(main, kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].str(), included +
+                                        ": refused: it is writable by others (mode 0646); fix: "
+                                        "chmod o-w " +
+                                        included + " (included from " + main + ":1:11)");
+  ASSERT_EQ(chmod(main.c_str(), 0602), 0);
+  result = load_file(main, kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].str(),
+            main + ": refused: it is writable by others (mode 0602); fix: chmod o-w " + main);
+}
+
+TEST_F(LoadFileTest, AConfigThatAGroupButRootsMayWriteIsRefused) {
+  // Root's group (and the reader's own) may write the config; others not.
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: the file is given to gid 65534";
+  std::string main = write("corral.yaml", "jobs: {}\n");
+  ASSERT_EQ(chmod(main.c_str(), 0664), 0);
+  const gid_t group = 65534;
+  ASSERT_EQ(chown(main.c_str(), static_cast<uid_t>(-1), group), 0);
+  ParseResult result = load_file(main, kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message.rfind("refused: it is writable by group ", 0), 0u)
+      << result.errors[0].message;
+  EXPECT_NE(result.errors[0].message.find("(gid " + std::to_string(group) + ")"),
+            std::string::npos);
+  EXPECT_NE(result.errors[0].message.find("(mode 0664); fix: chmod g-w " + main),
+            std::string::npos);
+  ASSERT_EQ(chown(main.c_str(), static_cast<uid_t>(-1), 0), 0);
+  result = load_file(main, kCpus);
+  EXPECT_TRUE(result.ok()) << all_errors(result);
+}
+
+TEST_F(LoadFileTest, AConfigOfAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: the file is given to uid 65534";
+  std::string included = write("jobs.d/a.yaml", "jobs:\n  a: {command: x}\n");
+  std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
+  ASSERT_EQ(chown(included.c_str(), 65534, 65534), 0);
+  ParseResult result = load_file(main, kCpus);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  const std::string& message = result.errors[0].message;
+  EXPECT_EQ(result.errors[0].file, included);
+  EXPECT_EQ(message.rfind("refused: it is owned by ", 0), 0u) << message;
+  EXPECT_NE(message.find("(uid 65534), not by root or the user reading the config ("),
+            std::string::npos)
+      << message;
+  EXPECT_NE(
+      message.find("(uid 0)); fix: chown root " + included + " (included from " + main + ":1:11)"),
+      std::string::npos)
+      << message;
 }
 
 TEST_F(LoadFileTest, AFileNamedWithoutWildcardsMustExist) {

@@ -49,7 +49,9 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 // writes; while more than kMaxUnsent bytes of replies wait for a client that
 // reads slowly, no further input is taken (a submit stream stops feeding
 // tasks), so a session's memory stays bounded. The session keeps itself alive
-// while an exchange is open.
+// while an exchange is open, and nothing else keeps it: when the client goes,
+// the session ends, its fd is closed, and Commands drops whatever waited to
+// answer it.
 class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
   // RESERVE: the socket's fd is a spare of it, to be given back.
@@ -183,6 +185,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     if (auto on_close = std::move(on_close_)) on_close();
     on_line_ = nullptr;
     on_batch_ = nullptr;
+    if (busy_) commands_.client_gone();
     hold_.reset();
   }
 

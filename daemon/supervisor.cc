@@ -596,19 +596,24 @@ bool Supervisor::idle() const {
   return true;
 }
 
-void Supervisor::add_waiter(std::function<bool()> waiter) {
-  if (waiter()) return;
-  waiters_.push_back(std::move(waiter));
+void Supervisor::add_waiter(std::function<bool()> waiter, std::function<bool()> gone) {
+  Waiter entry{std::move(waiter), std::move(gone)};
+  if (entry.abandoned() || entry.done()) return;
+  waiters_.push_back(std::move(entry));
+}
+
+void Supervisor::prune_waiters() {
+  std::erase_if(waiters_, [](const Waiter& waiter) { return waiter.abandoned(); });
 }
 
 void Supervisor::notify_waiters() {
   if (notifying_) return;  // a waiter that acts is seen on the next round
   notifying_ = true;
   // A waiter may add waiters; those are checked on their own when added.
-  std::vector<std::function<bool()>> pending;
+  std::vector<Waiter> pending;
   pending.swap(waiters_);
   for (auto& waiter : pending) {
-    if (!waiter()) waiters_.push_back(std::move(waiter));
+    if (!waiter.abandoned() && !waiter.done()) waiters_.push_back(std::move(waiter));
   }
   notifying_ = false;
 }

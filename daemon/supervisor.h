@@ -151,7 +151,13 @@ class Supervisor {
   bool idle() const;
 
   // WAITER runs now and after every state change until it returns true.
-  void add_waiter(std::function<bool()> waiter);
+  // GONE, when given, says that nobody waits for it any more (its client
+  // has gone, or it has answered): it is asked first, and prune_waiters()
+  // drops every such waiter without running it, so that a client that
+  // leaves takes nothing with it.
+  void add_waiter(std::function<bool()> waiter, std::function<bool()> gone = {});
+  void prune_waiters();
+  size_t waiter_count() const { return waiters_.size(); }
 
   // "3 jobs, 12/12 workers running".
   std::string summary() const;
@@ -190,7 +196,12 @@ class Supervisor {
   Host& host_;
   SupervisorOptions options_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;
-  std::vector<std::function<bool()>> waiters_;
+  struct Waiter {
+    std::function<bool()> done;
+    std::function<bool()> gone;
+    bool abandoned() const { return gone && gone(); }
+  };
+  std::vector<Waiter> waiters_;
   bool notifying_ = false;
   bool shutting_down_ = false;
   std::function<void()> on_idle_;

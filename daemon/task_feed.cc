@@ -649,9 +649,14 @@ void TaskFeed::remove_submitter(uint64_t id) {
   submitters_.erase(id);
 }
 
-void TaskFeed::add_listener(std::function<bool()> listener) {
-  if (listener()) return;
-  listeners_.push_back(std::move(listener));
+void TaskFeed::add_listener(std::function<bool()> listener, std::function<bool()> gone) {
+  Listener entry{std::move(listener), std::move(gone)};
+  if (entry.abandoned() || entry.done()) return;
+  listeners_.push_back(std::move(entry));
+}
+
+void TaskFeed::prune_listeners() {
+  std::erase_if(listeners_, [](const Listener& listener) { return listener.abandoned(); });
 }
 
 void TaskFeed::pump() {
@@ -712,10 +717,10 @@ void TaskFeed::after_results() {
   pump();
   if (notifying_ || listeners_.empty()) return;
   notifying_ = true;
-  std::vector<std::function<bool()>> pending;
+  std::vector<Listener> pending;
   pending.swap(listeners_);
   for (auto& listener : pending) {
-    if (!listener()) listeners_.push_back(std::move(listener));
+    if (!listener.abandoned() && !listener.done()) listeners_.push_back(std::move(listener));
   }
   notifying_ = false;
 }

@@ -37,7 +37,8 @@ class TaskFeed : public JobFeed {
   Dispatcher& dispatcher() override { return dispatcher_; }
   uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) override;
   void remove_submitter(uint64_t id) override;
-  void add_listener(std::function<bool()> listener) override;
+  void add_listener(std::function<bool()> listener, std::function<bool()> gone) override;
+  void prune_listeners() override;
   void pump() override;
   std::vector<SharedReading> shared() const override;
   uint32_t capacity() const override;
@@ -67,7 +68,12 @@ class TaskFeed : public JobFeed {
   uint64_t next_submitter_ = 1;
   uint64_t calling_submitter_ = 0;  // whose callback runs now
   bool remove_after_call_ = false;
-  std::vector<std::function<bool()>> listeners_;
+  struct Listener {
+    std::function<bool()> done;
+    std::function<bool()> gone;
+    bool abandoned() const { return gone && gone(); }
+  };
+  std::vector<Listener> listeners_;
   bool notifying_ = false;
   // The source: the next range value, or the open file.
   int64_t source_next_ = 0;

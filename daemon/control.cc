@@ -64,6 +64,12 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     reserve_->refill();  // the fd just closed, before anything else takes it
   }
 
+  // Holds the session's places (its user's connections, the client budget)
+  // until it ends.
+  void keep(Tally::Place user_place, Tally::Place budget_place) {
+    user_place_ = std::move(user_place);
+    budget_place_ = std::move(budget_place);
+  }
   void start() { read_more(); }
   // Answers with one error line and closes. REFUSED marks a peer that may
   // not use the socket at all (corralctl treats it as unreachable).
@@ -221,6 +227,8 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   Socket socket_;
   Commands& commands_;
   std::shared_ptr<FdReserve> reserve_;
+  Tally::Place user_place_;
+  Tally::Place budget_place_;
   std::array<char, 64 * 1024> chunk_;
   std::string in_;
   size_t in_start_ = 0;
@@ -239,8 +247,12 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   bool close_after_write_ = false;
 };
 
-ControlServer::ControlServer(asio::io_context& io, Commands& commands)
-    : io_(io), commands_(commands), reserve_(std::make_shared<FdReserve>(kReservedFds)) {}
+ControlServer::ControlServer(asio::io_context& io, Commands& commands,
+                             std::shared_ptr<ClientBudget> budget)
+    : io_(io),
+      commands_(commands),
+      reserve_(std::make_shared<FdReserve>(kReservedFds)),
+      budget_(std::move(budget)) {}
 
 ControlServer::~ControlServer() { close(); }
 
@@ -340,14 +352,53 @@ void ControlServer::serve(Socket socket, bool on_reserve) {
   }
   auto session =
       std::make_shared<Session>(std::move(socket), commands_, on_reserve ? reserve_ : nullptr);
-  if (allowed(cred.uid, cred.gid, groups)) {
-    session->start();
-  } else {
+  if (!allowed(cred.uid, cred.gid, groups)) {
     spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
-    session->refuse("permission denied: uid " + std::to_string(cred.uid) +
-                        " may not use this socket (see daemon.allow_users and allow_groups)",
-                    true);
+    return session->refuse("permission denied: uid " + std::to_string(cred.uid) +
+                               " may not use this socket (see daemon.allow_users and allow_groups)",
+                           true);
   }
+  Tally::Place user_place;
+  Tally::Place budget_place;
+  if (std::string why = admit(cred.uid, user_place, budget_place); !why.empty()) {
+    return session->refuse(why, true);
+  }
+  session->keep(std::move(user_place), std::move(budget_place));
+  session->start();
+}
+
+std::string ControlServer::admit(uid_t uid, Tally::Place& user_place, Tally::Place& budget_place) {
+  // Root and the daemon's own uid could end the daemon anyway; a cap would
+  // only stand in their way. They count towards the budget like anyone.
+  if (uid != 0 && uid != geteuid()) {
+    User& user = users_[uid];
+    if (user.connections.count() >= kMaxConnectionsPerUser) {
+      if (!std::exchange(user.capped, true)) {
+        spdlog::warn(
+            "control: uid {} has {} connections open, the most one user may have; "
+            "refusing more until some close",
+            uid, kMaxConnectionsPerUser);
+      }
+      return "uid " + std::to_string(uid) + " has " + std::to_string(kMaxConnectionsPerUser) +
+             " connections open to corrald, the most one user may have; close some first";
+    }
+    user.capped = false;
+    user_place = user.connections.take();
+  }
+  budget_place = budget_->take();
+  if (!budget_place) {
+    if (!std::exchange(budget_spent_, true)) {
+      spdlog::warn(
+          "control: {} clients are connected, the most corrald serves (a quarter of "
+          "RLIMIT_NOFILE); refusing more until some close",
+          budget_->in_use());
+    }
+    return "corrald serves " + std::to_string(budget_->in_use()) +
+           " clients already, its most (a quarter of its file descriptor limit); try again when "
+           "some have closed";
+  }
+  budget_spent_ = false;
+  return "";
 }
 
 void ControlServer::shed(const boost::system::error_code& ec) {

@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/file.h>
@@ -258,26 +256,90 @@ ControlServer::~ControlServer() { close(); }
 
 static std::string errno_text(const std::string& what) { return what + ": " + strerror(errno); }
 
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string check_directory(const fs::path& path, const struct stat& st) {
+  if (!S_ISDIR(st.st_mode)) return path.string() + " is not a directory";
+  return unsafe_directory(path.string(), DirectoryStat{st.st_uid, st.st_gid, st.st_mode},
+                          geteuid());
+}
+
+// Makes what is missing of DIR (0755 whatever the umask: allowed users must
+// get through to the socket), and checks DIR and every directory above it,
+// as the path names them and as their links resolve. An error, or "".
+std::string prepare_directory(const fs::path& dir) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(dir, ec).lexically_normal();
+  if (ec) return "cannot resolve " + dir.string() + ": " + ec.message();
+  fs::path prefix;
+  for (const auto& part : absolute) {
+    if (part.empty()) continue;
+    prefix /= part;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) != 0) {
+      if (errno != ENOENT) return errno_text("cannot read " + prefix.string());
+      // The directory above passed the check: if it is sticky and another
+      // user takes the name first, mkdir fails rather than adopt theirs.
+      if (::mkdir(prefix.c_str(), 0755) != 0) return errno_text("cannot create " + prefix.string());
+      if (::chmod(prefix.c_str(), 0755) != 0 || ::stat(prefix.c_str(), &st) != 0) {
+        return errno_text("cannot set the mode of " + prefix.string());
+      }
+    }
+    if (std::string why = check_directory(prefix, st); !why.empty()) return why;
+  }
+  fs::path resolved = fs::canonical(absolute, ec);
+  if (ec) return "cannot resolve " + absolute.string() + ": " + ec.message();
+  prefix.clear();
+  for (const auto& part : resolved) {
+    if (part.empty()) continue;
+    prefix /= part;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) != 0) return errno_text("cannot read " + prefix.string());
+    if (std::string why = check_directory(prefix, st); !why.empty()) return why;
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string ControlServer::open(const config::DaemonSpec& daemon) {
   const std::string& path = daemon.socket;
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
     return "daemon.socket " + path + ": longer than " +
            std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes";
   }
-  std::error_code fs_error;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, fs_error);
-  if (fs_error) return "cannot create " + parent.string() + ": " + fs_error.message();
+  // corrald runs as root: a directory another user can write would let
+  // that user swap the socket under a root corralctl, or make corrald
+  // create or lock a file of their choosing.
+  auto parent = fs::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  if (std::string why = prepare_directory(parent); !why.empty()) {
+    return "daemon.socket " + path + ": " + why;
+  }
 
   lock_path_ = path + ".lock";
   const std::string& lock_path = lock_path_;
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd_ < 0) return errno_text("cannot open " + lock_path);
-  if (flock(lock_fd_, LOCK_EX | LOCK_NB) < 0) {
-    ::close(lock_fd_);
-    lock_fd_ = -1;
+  // O_NONBLOCK: a FIFO put there is refused below, not waited on.
+  int lock_fd =
+      ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (lock_fd < 0 && errno == ELOOP) {
+    return lock_path + " is a symbolic link; corrald does not follow it (remove the link)";
+  }
+  if (lock_fd < 0) return errno_text("cannot open " + lock_path);
+  struct stat lock_st {};
+  if (fstat(lock_fd, &lock_st) != 0 || !S_ISREG(lock_st.st_mode) || lock_st.st_uid != geteuid() ||
+      lock_st.st_nlink != 1) {
+    ::close(lock_fd);
+    return lock_path + " is not a regular file of uid " + std::to_string(geteuid()) +
+           " with a single link; corrald does not use it (remove it)";
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    ::close(lock_fd);
     return "another corrald is running on " + path + " (" + lock_path + " is locked)";
   }
+  lock_fd_ = lock_fd;
   // We hold the lock: whatever socket file is there was left by a dead daemon.
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
@@ -285,20 +347,10 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
     ::unlink(path.c_str());
   }
 
-  for (const auto& user : daemon.allow_users) {
-    if (passwd* pw = getpwnam(user.c_str())) {
-      allowed_uids_.insert(pw->pw_uid);
-    } else {
-      spdlog::warn("daemon.allow_users: no such user {}", user);
-    }
-  }
-  for (const auto& group : daemon.allow_groups) {
-    if (struct group* gr = getgrnam(group.c_str())) {
-      allowed_gids_.insert(gr->gr_gid);
-    } else {
-      spdlog::warn("daemon.allow_groups: no such group {}", group);
-    }
-  }
+  SocketAccess access = plan_socket_access(daemon);
+  for (const auto& warning : access.warnings) spdlog::warn("{}", warning);
+  allowed_uids_ = access.uids;
+  allowed_gids_ = access.gids;
 
   acceptor_ = std::make_unique<Acceptor>(io_);
   boost::system::error_code ec;
@@ -312,6 +364,12 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
   ::umask(old_mask);
   if (ec) return "bind " + path + ": " + ec.message();
   path_ = path;
+  // Nobody can connect before listen(), so the group changes in time.
+  if (access.socket_group &&
+      ::lchown(path.c_str(), static_cast<uid_t>(-1), *access.socket_group) != 0) {
+    return errno_text("cannot give " + path + " the group " + std::to_string(*access.socket_group) +
+                      " of daemon.allow_groups");
+  }
   return {};
 }
 
@@ -342,7 +400,10 @@ void ControlServer::serve(Socket socket, bool on_reserve) {
   ucred cred{};
   socklen_t len = sizeof cred;
   int fd = socket.native_handle();
-  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  // Unread credentials are no one's: refused, not taken for root's.
+  const bool credentials =
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred;
+  const int peercred_errno = errno;
   std::vector<gid_t> groups(64);
   socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
   if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
@@ -352,6 +413,12 @@ void ControlServer::serve(Socket socket, bool on_reserve) {
   }
   auto session =
       std::make_shared<Session>(std::move(socket), commands_, on_reserve ? reserve_ : nullptr);
+  if (!credentials) {
+    spdlog::warn("control: refused a client whose credentials cannot be read (SO_PEERCRED: {})",
+                 strerror(peercred_errno));
+    return session->refuse(
+        "permission denied: corrald cannot read the credentials of this connection", true);
+  }
   if (!allowed(cred.uid, cred.gid, groups)) {
     spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
     return session->refuse("permission denied: uid " + std::to_string(cred.uid) +

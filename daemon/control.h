@@ -9,7 +9,9 @@
 //
 // Single instance: SOCKET.lock is flock()ed for the daemon's life, so a
 // second corrald on the same socket refuses to start, and a socket file left
-// by a dead daemon is replaced.
+// by a dead daemon is replaced. The socket's directory, and every one above
+// it, must be safe from other users (socket_access.h); the lock is opened
+// without following links.
 #pragma once
 
 #include <sys/types.h>
@@ -24,6 +26,7 @@
 #include "config/spec.h"
 #include "daemon/commands.h"
 #include "daemon/fd_reserve.h"
+#include "daemon/socket_access.h"
 
 namespace boost::asio {
 class io_context;
@@ -42,9 +45,10 @@ class ControlServer {
                 std::shared_ptr<ClientBudget> budget = std::make_shared<ClientBudget>());
   ~ControlServer();
 
-  // Takes the lock and binds; an error message on failure. Until listen(),
-  // a client's connect() is refused, so nobody reaches a daemon whose later
-  // start-up steps may still fail.
+  // Checks (and makes, 0755) the socket's directory, takes the lock and
+  // binds; an error message on failure. Until listen(), a client's
+  // connect() is refused, so nobody reaches a daemon whose later start-up
+  // steps may still fail.
   std::string open(const config::DaemonSpec& daemon);
   // Starts taking connections.
   std::string listen();

@@ -14,6 +14,7 @@
 #include "config/emit.h"
 #include "config/parse.h"
 #include "daemon/daemon.h"
+#include "daemon/socket_access.h"
 #include "protocol/control.h"
 
 namespace {
@@ -114,6 +115,10 @@ int main(int argc, char** argv) {
     return corral::daemon::kExitUsage;
   }
   if (check) {
+    // What corrald would log at start: users the socket keeps out, say.
+    for (const auto& warning : corral::daemon::plan_socket_access(parsed.config.daemon).warnings) {
+      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
+    }
     std::cout << corral::config::to_yaml(parsed.config);
     std::fprintf(stderr, "%s: ok\n", config_path.c_str());
     return 0;

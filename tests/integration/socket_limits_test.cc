@@ -1,7 +1,9 @@
 // What no socket client can do to corrald: a flood of /metrics connections
 // leaves spawning and scraping working; a user over its control-connection
 // cap gets an error; clients that leave in the middle of a `wait` take their
-// fds and waiters with them.
+// fds and waiters with them; the socket's directory and lock cannot be turned
+// against a root daemon; allow_users and allow_groups work as configured,
+// numbers included.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -181,6 +183,38 @@ std::string ask(int fd, const Json& request) {
   return reply;
 }
 
+// corrald on a config the test writes whole (its own daemon.socket), ended
+// by SIGTERM when destroyed.
+class OwnDaemon {
+ public:
+  OwnDaemon(const TempDir& dir, const std::string& config, std::vector<std::string> wrapper = {})
+      : log_(dir.file("own-corrald.log")) {
+    write_file(dir.file("own.yaml"), config);
+    std::vector<std::string> argv = std::move(wrapper);
+    argv.insert(argv.end(), {CORRALD_PATH, "-c", dir.file("own.yaml")});
+    pid_ = fork();
+    if (pid_ == 0) {
+      int log = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(log, 2);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~OwnDaemon() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  std::string log() const { return read_file(log_); }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+};
+
 TEST(SocketLimitsTest, AThousandMetricsConnectionsLeaveSpawningAndScrapingWorking) {
   const std::string prlimit = find_tool("prlimit");
   if (prlimit.empty()) GTEST_SKIP() << "needs util-linux's prlimit to start corrald under a limit";
@@ -313,6 +347,106 @@ TEST(SocketLimitsTest, AbandonedWaitsLeaveNeitherFdsNorWaitersBehind) {
   EXPECT_TRUE(wait_until([&] { return (after = fds()) == before; }))
       << "corrald holds " << after << " fds; it held " << before << " before the waits";
   EXPECT_EQ(d.request({{"cmd", "stats"}})["daemon"]["waiters"], 0);
+}
+
+TEST(SocketLimitsTest, ASymlinkAtTheLockIsRefusedAndNothingIsCreatedWhereItPoints) {
+  Daemon d("jobs: {}\n");
+  const std::string target = d.dir().file("made-by-corrald");
+  ASSERT_EQ(::symlink(target.c_str(), (d.socket() + ".lock").c_str()), 0);
+  EXPECT_FALSE(d.start());
+  EXPECT_EQ(d.stop(), 1);
+  EXPECT_THAT(d.daemon_log(), HasSubstr(d.socket() + ".lock is a symbolic link; corrald does not "
+                                                     "follow it (remove the link)"));
+  EXPECT_FALSE(std::filesystem::exists(target));
+  EXPECT_FALSE(std::filesystem::exists(d.socket()));
+}
+
+TEST(SocketLimitsTest, ASocketDirectoryAnotherUserCanWriteIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  {
+    Daemon d("jobs: {}\n");
+    ASSERT_EQ(::chown(d.dir().path().c_str(), kNobody, kNogroup), 0);
+    EXPECT_FALSE(d.start());
+    EXPECT_EQ(d.stop(), 1);
+    EXPECT_THAT(d.daemon_log(),
+                HasSubstr("daemon.socket " + d.socket() + ": " + d.dir().path() +
+                          " belongs to uid 65534, who could replace the control socket in it"));
+    EXPECT_FALSE(std::filesystem::exists(d.socket() + ".lock"));
+  }
+  {
+    Daemon d("jobs: {}\n");
+    ASSERT_EQ(::chmod(d.dir().path().c_str(), 0777), 0);
+    EXPECT_FALSE(d.start());
+    EXPECT_EQ(d.stop(), 1);
+    EXPECT_THAT(d.daemon_log(), HasSubstr(d.dir().path() + " is writable by every user and not "
+                                                           "sticky (mode 0777)"));
+  }
+  {
+    // Sticky, like /tmp: nobody else can remove or rename corrald's files.
+    Daemon d("jobs: {}\n");
+    ASSERT_EQ(::chmod(d.dir().path().c_str(), 01777), 0);
+    EXPECT_TRUE(d.start()) << d.daemon_log();
+  }
+}
+
+TEST(SocketLimitsTest, AMissingSocketDirectoryIsMadeOpenToAllowedUsers) {
+  TempDir dir;
+  const std::string socket = dir.file("run/corral/corral.sock");
+  // Under umask 077 mkdir alone would make the directories 0700.
+  OwnDaemon daemon(dir,
+                   "daemon:\n  socket: " + socket + "\n  log_dir: " + dir.file("logs") +
+                       "\n  metrics: {listen: off}\njobs: {}\n",
+                   {"/bin/sh", "-c", "umask 077 && exec \"$0\" \"$@\""});
+  ASSERT_TRUE(wait_until([&] {
+    int fd = connect_socket(socket);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
+  })) << daemon.log();
+  for (const char* sub : {"run", "run/corral"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.file(sub).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << sub;
+  }
+}
+
+TEST(SocketLimitsTest, AllowUsersTakesAUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d("jobs: {}\n", "  socket_mode: \"0666\"\n  allow_users: [\"65534\"]\n");
+  ::chmod(d.dir().path().c_str(), 0755);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     CORRALCTL_PATH, "-s", d.socket(), "version"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(d.daemon_log(), Not(HasSubstr("no such user")));
+}
+
+TEST(SocketLimitsTest, OneAllowedGroupLetsItsMembersInWithTheDefaultMode) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  group* nogroup = getgrgid(kNogroup);
+  if (nogroup == nullptr) GTEST_SKIP() << "needs a group with gid 65534";
+  Daemon d("jobs: {}\n", "  allow_groups: [" + std::string(nogroup->gr_name) + "]\n");
+  ::chmod(d.dir().path().c_str(), 0755);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  struct stat st {};
+  ASSERT_EQ(::stat(d.socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, kNogroup);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     CORRALCTL_PATH, "-s", d.socket(), "version"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(SocketLimitsTest, AnAllowedUserTheModeKeepsOutIsWarnedOf) {
+  Daemon d("jobs: {}\n", "  allow_users: [nobody]\n");
+  const std::string warning =
+      "daemon.allow_users: nobody cannot connect: socket_mode 0660 lets only its owner (uid " +
+      std::to_string(geteuid()) + ") and its group (gid " + std::to_string(getegid()) +
+      ") connect; set socket_mode: \"0666\" (every peer is still checked with SO_PEERCRED)";
+  RunResult check = run({CORRALD_PATH, "-c", d.config(), "--check"});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_THAT(check.err, HasSubstr(d.config() + ": warning: " + warning));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  EXPECT_THAT(d.daemon_log(), HasSubstr(warning));
 }
 
 }  // namespace

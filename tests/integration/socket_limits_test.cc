@@ -1,9 +1,10 @@
-// What no socket client can do to corrald: a flood of /metrics connections
-// leaves spawning and scraping working; a user over its control-connection
-// cap gets an error; clients that leave in the middle of a `wait` take their
-// fds and waiters with them; the socket's directory and lock cannot be turned
-// against a root daemon; allow_users and allow_groups work as configured,
-// numbers included.
+// What no socket client can do to corrald, and what corralctl will not talk
+// to: a flood of /metrics connections leaves spawning and scraping working;
+// a user over its control-connection cap gets an error; clients that leave
+// in the middle of a `wait` take their fds and waiters with them; the
+// socket's directory and lock cannot be turned against a root daemon;
+// corralctl refuses a socket served by another user; allow_users and
+// allow_groups work as configured, numbers included.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -407,6 +408,75 @@ TEST(SocketLimitsTest, AMissingSocketDirectoryIsMadeOpenToAllowedUsers) {
     ASSERT_EQ(::stat(dir.file(sub).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0755u) << sub;
   }
+}
+
+TEST(SocketLimitsTest, CorralctlRefusesASocketServedByAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to serve a socket as another uid";
+  TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  // A "daemon" of nobody: it tells how many bytes it got on its first connection.
+  auto impostor = [](const std::string& socket) {
+    return [socket](AsUser& self) {
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      socket.copy(addr.sun_path, sizeof addr.sun_path - 1);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4)) {
+        self.say("cannot listen");
+        return;
+      }
+      self.say("listening");
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 30000) != 1) return self.say("no connection");
+      int client = ::accept(fd, nullptr, nullptr);
+      std::string got;
+      char c;
+      pollfd q{client, POLLIN, 0};
+      // Up to the end of a request line, or the client's end.
+      while (::poll(&q, 1, 30000) == 1 && ::read(client, &c, 1) == 1) {
+        got.push_back(c);
+        if (c == '\n') break;
+      }
+      ::close(client);
+      self.say(std::to_string(got.size()) + " bytes");
+    };
+  };
+  struct Case {
+    std::string where;
+    uid_t owner;
+    mode_t mode;
+    bool trusted;
+  };
+  for (const Case& c :
+       {Case{"nobodys-shared", kNobody, 0777, false},  // others write: no one vouches
+        Case{"like-tmp", 0, 01777, false},             // sticky, root's
+        Case{"nobodys-own", kNobody, 0755, true}}) {   // only nobody can put it there
+    const std::string sub = dir.file(c.where);
+    ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
+    ASSERT_EQ(::chown(sub.c_str(), c.owner, c.owner == 0 ? 0 : kNogroup), 0);
+    ASSERT_EQ(::chmod(sub.c_str(), c.mode), 0);
+    const std::string socket = sub + "/corral.sock";
+    AsUser fake(kNobody, kNogroup, impostor(socket));
+    ASSERT_EQ(fake.read_line(), "listening") << c.where;
+    RunResult r = run({CORRALCTL_PATH, "-s", socket, "version"});
+    if (c.trusted) {
+      EXPECT_NE(r.exit_code, 3) << c.where << ": " << r.err;
+      EXPECT_NE(fake.read_line(), "0 bytes") << c.where;
+      continue;
+    }
+    EXPECT_EQ(r.exit_code, 3) << c.where << ": " << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("cannot reach corrald at " + socket +
+                                 ": the process serving it runs as uid 65534, which is neither "
+                                 "root nor you (uid 0); the owner of " +
+                                 sub + " does not count"))
+        << c.where;
+    EXPECT_EQ(fake.read_line(), "0 bytes") << c.where;
+  }
+  // The real corrald, root's, is talked to.
+  Daemon d("jobs: {}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  RunResult real = d.ctl({"version"});
+  EXPECT_EQ(real.exit_code, 0) << real.err;
 }
 
 TEST(SocketLimitsTest, AllowUsersTakesAUid) {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -172,6 +173,14 @@ class AsUser {
   int out_ = -1;
 };
 
+// Why a test that runs a client as the user nobody cannot run here, or "".
+std::string cannot_run_as_nobody() {
+  if (geteuid() != 0) return "needs root to run a client as another uid";
+  if (getpwnam("nobody") == nullptr) return "needs the user nobody";
+  if (find_tool("setpriv").empty()) return "needs util-linux's setpriv";
+  return "";
+}
+
 // One request line on an open connection; the reply line ("" on none).
 std::string ask(int fd, const Json& request) {
   timeval timeout{static_cast<time_t>(scaled(20s).count() / 1000), 0};
@@ -266,7 +275,7 @@ TEST(SocketLimitsTest, AThousandMetricsConnectionsLeaveSpawningAndScrapingWorkin
 }
 
 TEST(SocketLimitsTest, AUserOverItsConnectionCapGetsAnErrorAndRootIsNotCapped) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another uid";
+  if (std::string why = cannot_run_as_nobody(); !why.empty()) GTEST_SKIP() << why;
   Daemon d("jobs: {}\n", "  socket_mode: \"0666\"\n  allow_users: [nobody]\n");
   ::chmod(d.dir().path().c_str(), 0755);
   ASSERT_TRUE(d.start()) << d.daemon_log();
@@ -294,7 +303,7 @@ TEST(SocketLimitsTest, AUserOverItsConnectionCapGetsAnErrorAndRootIsNotCapped) {
   ASSERT_EQ(nobody.read_line(), "holding");
 
   // One more: the error, and corralctl says it cannot be served (exit 3).
-  RunResult over = run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+  RunResult over = run({find_tool("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                         CORRALCTL_PATH, "-s", socket, "version"});
   EXPECT_EQ(over.exit_code, 3) << over.out << over.err;
   EXPECT_THAT(over.err, HasSubstr("uid 65534 has 32 connections open to corrald, the most one "
@@ -480,18 +489,18 @@ TEST(SocketLimitsTest, CorralctlRefusesASocketServedByAnotherUser) {
 }
 
 TEST(SocketLimitsTest, AllowUsersTakesAUid) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  if (std::string why = cannot_run_as_nobody(); !why.empty()) GTEST_SKIP() << why;
   Daemon d("jobs: {}\n", "  socket_mode: \"0666\"\n  allow_users: [\"65534\"]\n");
   ::chmod(d.dir().path().c_str(), 0755);
   ASSERT_TRUE(d.start()) << d.daemon_log();
-  RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+  RunResult r = run({find_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups",
                      CORRALCTL_PATH, "-s", d.socket(), "version"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(d.daemon_log(), Not(HasSubstr("no such user")));
 }
 
 TEST(SocketLimitsTest, OneAllowedGroupLetsItsMembersInWithTheDefaultMode) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  if (std::string why = cannot_run_as_nobody(); !why.empty()) GTEST_SKIP() << why;
   group* nogroup = getgrgid(kNogroup);
   if (nogroup == nullptr) GTEST_SKIP() << "needs a group with gid 65534";
   Daemon d("jobs: {}\n", "  allow_groups: [" + std::string(nogroup->gr_name) + "]\n");
@@ -501,12 +510,13 @@ TEST(SocketLimitsTest, OneAllowedGroupLetsItsMembersInWithTheDefaultMode) {
   ASSERT_EQ(::stat(d.socket().c_str(), &st), 0);
   EXPECT_EQ(st.st_gid, kNogroup);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
-  RunResult r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+  RunResult r = run({find_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups",
                      CORRALCTL_PATH, "-s", d.socket(), "version"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST(SocketLimitsTest, AnAllowedUserTheModeKeepsOutIsWarnedOf) {
+  if (getpwnam("nobody") == nullptr) GTEST_SKIP() << "needs the user nobody";
   Daemon d("jobs: {}\n", "  allow_users: [nobody]\n");
   const std::string warning =
       "daemon.allow_users: nobody cannot connect: socket_mode 0660 lets only its owner (uid " +

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -49,7 +51,40 @@ int finish_interrupted_connect(int fd) {
   return err;
 }
 
+// Who serves the socket FD is connected to, checked against untrusted_peer;
+// "" when corralctl may talk to it.
+std::string check_peer(int fd, const std::string& socket_path) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+    return std::string("cannot read the credentials of the process serving it (SO_PEERCRED: ") +
+           std::strerror(errno) + ")";
+  }
+  std::optional<SocketDirectory> dir;
+  std::string dir_path = std::filesystem::path(socket_path).parent_path().string();
+  if (dir_path.empty()) dir_path = ".";
+  struct stat st {};
+  if (::stat(dir_path.c_str(), &st) == 0) dir = SocketDirectory{dir_path, st.st_uid, st.st_mode};
+  return untrusted_peer(cred.uid, ::geteuid(), dir);
+}
+
 }  // namespace
+
+std::string untrusted_peer(uid_t peer, uid_t me, const std::optional<SocketDirectory>& dir) {
+  if (peer == 0 || peer == me) return "";
+  const bool shared = dir && (dir->mode & (S_IWGRP | S_IWOTH)) != 0;
+  if (dir && !shared && peer == dir->uid) return "";
+  std::string why = "the process serving it runs as uid " + std::to_string(peer) +
+                    ", which is neither root nor you (uid " + std::to_string(me) + ")";
+  if (!dir) {
+    why += ", and the socket's directory cannot be read";
+  } else if (shared) {
+    why += "; the owner of " + dir->path + " does not count, since others may write in it";
+  } else {
+    why += " nor uid " + std::to_string(dir->uid) + ", the owner of " + dir->path;
+  }
+  return why + ": corralctl sent it nothing";
+}
 
 Result<Client> Client::connect(const std::string& socket_path) {
   sockaddr_un addr{};
@@ -68,6 +103,11 @@ Result<Client> Client::connect(const std::string& socket_path) {
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
     int err = errno == EINTR ? finish_interrupted_connect(fd) : errno;
     if (err != 0) return ClientError::unreachable(socket_path, err);
+  }
+  // Before the first byte: a request may carry what an impostor should not
+  // see (tasks), or make it answer what a script then trusts.
+  if (std::string why = check_peer(fd, socket_path); !why.empty()) {
+    return ClientError::unreachable(socket_path, why);
   }
   return client;
 }

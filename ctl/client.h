@@ -6,6 +6,8 @@
 // thread-safe; use one per thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -83,10 +85,27 @@ struct SubmitTotals {
   std::string input_error;       // why reading the input stopped early; empty if it did not
 };
 
+// The directory a socket is in, as stat() shows it.
+struct SocketDirectory {
+  std::string path;
+  uid_t uid = 0;
+  mode_t mode = 0;
+};
+
+// Why corralctl must not talk to the process (of uid PEER) that serves a
+// socket, or "" when it may: that process must run as root, as the caller
+// (ME), or as the owner of the socket's directory DIR when nobody else may
+// write in DIR (then only its owner can have put the socket there). DIR is
+// nullopt when it could not be read.
+std::string untrusted_peer(uid_t peer, uid_t me, const std::optional<SocketDirectory>& dir);
+
 // One connection to corrald. Requests and replies are single lines of at most
 // protocol::kMaxLineBytes. Calls block; EINTR is retried.
 class Client {
  public:
+  // Connects, and checks who serves the socket (untrusted_peer) before
+  // anything is sent: a socket put in place by another user is
+  // kUnreachable.
   static Result<Client> connect(const std::string& socket_path);
 
   Client(Client&& other) noexcept;

@@ -27,6 +27,35 @@ Commands::Commands(Supervisor& supervisor, Host& host, std::function<void()> shu
       load_(std::move(load)),
       daemon_(std::move(daemon)) {}
 
+Reply Reply::to(const ConversationPtr& conversation) {
+  auto state = std::make_shared<State>();
+  state->conversation = conversation;
+  return Reply(std::move(state));
+}
+
+void Reply::operator()(const Json& message) const {
+  if (std::exchange(state_->answered, true)) return;
+  if (state_->send) return state_->send(message);
+  auto conversation = state_->conversation.lock();
+  if (conversation && !conversation->closed()) conversation->send(message, true);
+}
+
+bool Reply::needed() const {
+  if (state_->answered) return false;
+  if (state_->send) return true;
+  auto conversation = state_->conversation.lock();
+  return conversation && !conversation->closed();
+}
+
+namespace {
+
+// A waiter's GONE: its answer is no longer awaited.
+std::function<bool()> unneeded(const Reply& reply) {
+  return [reply] { return !reply.needed(); };
+}
+
+}  // namespace
+
 Json to_json(const WorkerStatus& s) {
   Json j;
   j["name"] = s.id.str();
@@ -54,9 +83,7 @@ Json to_json(const WorkerStatus& s) {
 }
 
 void Commands::handle(const Json& request, ConversationPtr conversation) {
-  if (is_test_hook(request)) {
-    return handle(request, [conversation](const Json& reply) { conversation->send(reply, true); });
-  }
+  if (is_test_hook(request)) return handle(request, Reply::to(conversation));
   if (std::string error = protocol::check_request(request); !error.empty()) {
     return conversation->send(protocol::error_reply(error), true);
   }
@@ -66,7 +93,14 @@ void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (request.is_object() && request.value("cmd", "") == "tail") {
     return tail(request, std::move(conversation));
   }
-  handle(request, [conversation](const Json& reply) { conversation->send(reply, true); });
+  handle(request, Reply::to(conversation));
+}
+
+void Commands::client_gone() {
+  supervisor_.prune_waiters();
+  for (const auto& job : supervisor_.job_names()) {
+    if (auto feed = supervisor_.feed(job)) feed->prune_listeners();
+  }
 }
 
 void Commands::handle(const Json& request, Reply reply) {
@@ -220,7 +254,8 @@ void Commands::change(const Json& request, const std::string& verb, Reply reply)
 
   Supervisor* supervisor = &supervisor_;
   bool stopping = verb == "stop";
-  supervisor_.add_waiter([supervisor, pending, stopping, reply = std::move(reply)] {
+  auto gone = unneeded(reply);
+  auto waiter = [supervisor, pending, stopping, reply = std::move(reply)] {
     bool all_done = true;
     for (auto& p : *pending) {
       if (!p.outcome) {
@@ -245,11 +280,13 @@ void Commands::change(const Json& request, const std::string& verb, Reply reply)
           "not every worker could be " + std::string(stopping ? "stopped" : "started");
     reply(answer);
     return true;
-  });
+  };
+  supervisor_.add_waiter(std::move(waiter), std::move(gone));
 }
 
 // One worker at a time, in order: each next one once the last is RUNNING
 // again. A worker that fails to start ends the roll; the rest keep running.
+// So does a client that goes away: the roll is its command.
 void Commands::rolling_restart(const std::vector<WorkerId>& ids, Reply reply) {
   struct Roll {
     std::vector<WorkerId> ids;
@@ -261,7 +298,7 @@ void Commands::rolling_restart(const std::vector<WorkerId>& ids, Reply reply) {
   auto roll = std::make_shared<Roll>();
   roll->ids = ids;
   Supervisor* supervisor = &supervisor_;
-  supervisor_.add_waiter([roll, supervisor, reply] {
+  auto waiter = [roll, supervisor, reply] {
     for (;;) {
       if (roll->waiting) {
         const WorkerId& id = roll->ids[roll->next];
@@ -289,7 +326,8 @@ void Commands::rolling_restart(const std::vector<WorkerId>& ids, Reply reply) {
     if (!roll->ok) answer["error"] = "the rolling restart stopped at a worker that did not start";
     reply(answer);
     return true;
-  });
+  };
+  supervisor_.add_waiter(std::move(waiter), unneeded(reply));
 }
 
 void Commands::pid(const Json& request, Reply reply) {
@@ -475,11 +513,16 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
         // Back-pressure: read no more until the queue has room.
         feed->pump();
         if (!dispatcher->full()) return Conversation::Verdict::kContinue;
-        feed->add_listener([weak, dispatcher] {
-          if (dispatcher->full()) return false;
-          if (auto conv = weak.lock()) conv->resume();
-          return true;
-        });
+        feed->add_listener(
+            [weak, dispatcher] {
+              if (dispatcher->full()) return false;
+              if (auto conv = weak.lock()) conv->resume();
+              return true;
+            },
+            [weak] {
+              auto conv = weak.lock();
+              return !conv || conv->closed();
+            });
         return Conversation::Verdict::kPause;
       },
       [feed] { feed->pump(); });
@@ -552,7 +595,6 @@ void Commands::wait(const Json& request, Reply reply) {
   }
 
   struct Waiting {
-    bool done = false;
     std::unique_ptr<Timer> timer;
   };
   auto state = std::make_shared<Waiting>();
@@ -570,14 +612,22 @@ void Commands::wait(const Json& request, Reply reply) {
     }
     return text;
   };
-  auto check = [state, supervisor, job, feed, running, drained, reply] {
-    if (state->done) return true;
+  // Answers, then drops the waiter and the listener at once, not at a next
+  // change of state that may be far off (a client may ask again and again
+  // on one connection).
+  std::weak_ptr<JobFeed> weak_feed = feed;
+  auto answer = [supervisor, weak_feed, reply](const Json& message) {
+    reply(message);
+    supervisor->prune_waiters();
+    if (auto feed = weak_feed.lock()) feed->prune_listeners();
+  };
+  auto check_once = [state, supervisor, job, feed, running, drained, reply, answer] {
+    if (!reply.needed()) return true;
     auto selected = supervisor->select({protocol::Target{job, std::nullopt}});
     auto* ids = std::get_if<std::vector<WorkerId>>(&selected);
     if (ids == nullptr || (feed != nullptr && feed->retired())) {
-      state->done = true;
       if (state->timer) state->timer->cancel();
-      reply(protocol::error_reply("job " + job + " was removed or rebuilt by a reload"));
+      answer(protocol::error_reply("job " + job + " was removed or rebuilt by a reload"));
       return true;
     }
     if (running) {
@@ -588,26 +638,35 @@ void Commands::wait(const Json& request, Reply reply) {
     if (drained && (feed->dispatcher().queued() > 0 || feed->dispatcher().in_flight() > 0)) {
       return false;
     }
-    state->done = true;
     if (state->timer) state->timer->cancel();
-    reply(Json{{"ok", true}});
+    answer(Json{{"ok", true}});
     return true;
   };
-  if (check()) return;
+  // Shared by the supervisor's waiter, which owns it, and the feed's
+  // listener, which does not: once the supervisor lets it go (answered, or
+  // the client has gone) nothing holds the feed or the timer for it.
+  auto check = std::make_shared<std::function<bool()>>(std::move(check_once));
+  if ((*check)()) return;
   if (auto timeout = request.find("timeout_s"); timeout != request.end() && timeout->is_number()) {
     auto ms = std::chrono::milliseconds(static_cast<int64_t>(timeout->get<double>() * 1000));
     state->timer = host_.make_timer();
-    std::weak_ptr<Waiting> weak = state;
-    state->timer->arm(host_.now() + ms, [weak, reply, describe, ms] {
-      auto state = weak.lock();
-      if (!state || state->done) return;
-      state->done = true;
-      reply(protocol::error_reply("timed out after " + config::format_duration(ms) + ": " +
-                                  describe()));
+    // The timer belongs to the state it would answer for: no cycle.
+    state->timer->arm(host_.now() + ms, [answer, describe, ms] {
+      answer(protocol::error_reply("timed out after " + config::format_duration(ms) + ": " +
+                                   describe()));
     });
   }
-  supervisor_.add_waiter(check);
-  if (feed != nullptr) feed->add_listener(check);
+  auto gone = unneeded(reply);
+  supervisor_.add_waiter([check] { return (*check)(); }, gone);
+  if (feed != nullptr) {
+    std::weak_ptr<std::function<bool()>> weak = check;
+    feed->add_listener(
+        [weak] {
+          auto check = weak.lock();
+          return !check || (*check)();
+        },
+        [weak, gone] { return weak.expired() || gone(); });
+  }
 }
 
 void Commands::stats(const Json& request, Reply reply) {
@@ -666,7 +725,8 @@ void Commands::stats(const Json& request, Reply reply) {
   }
   Json daemon{{"pid", getpid()},
               {"version", protocol::kVersion},
-              {"metrics", metrics_address_.empty() ? Json(nullptr) : Json(metrics_address_)}};
+              {"metrics", metrics_address_.empty() ? Json(nullptr) : Json(metrics_address_)},
+              {"waiters", supervisor_.waiter_count()}};
   if (auto self = read_proc(getpid())) {
     daemon["cpu_s"] = self->cpu_s;
     daemon["rss_bytes"] = self->rss_bytes;

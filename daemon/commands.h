@@ -8,14 +8,13 @@
 
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 #include "config/parse.h"
 #include "daemon/supervisor.h"
 #include "protocol/control.h"
 
 namespace corral::daemon {
-
-using Reply = std::function<void(const protocol::Json&)>;
 
 // One client's side of an exchange, as a command sees it: lines out, and for
 // streaming commands lines in. The socket session implements it.
@@ -41,6 +40,44 @@ class Conversation {
   virtual size_t unsent() const = 0;
 };
 using ConversationPtr = std::shared_ptr<Conversation>;
+
+class Reply;
+// What a Reply can be made of: anything that takes the answer, but a Reply
+// (that one is copied).
+template <typename Send>
+concept ReplyFunction =
+    !std::is_same_v<std::decay_t<Send>, Reply> && std::is_invocable_v<Send&, const protocol::Json&>;
+
+// Where a command's answer goes, once: the conversation of the client that
+// asked (its exchange ends with the answer), or a function (SIGHUP's
+// reload, tests). Copies share one state. The conversation is held weakly:
+// whatever waits to answer a client (start waits for RUNNING, wait for its
+// condition) does not keep the client's connection open after the client
+// has gone, and needed() tells such a waiter to give up.
+class Reply {
+ public:
+  template <ReplyFunction Send>
+  Reply(Send send)  // NOLINT: implicit, so that a lambda is a Reply
+      : state_(std::make_shared<State>()) {
+    state_->send = std::move(send);
+  }
+  static Reply to(const ConversationPtr& conversation);
+
+  // Sends MESSAGE, unless an answer was sent already or the client has gone.
+  void operator()(const protocol::Json& message) const;
+  // False once the answer is sent or its client has gone: nobody waits for
+  // it any more.
+  bool needed() const;
+
+ private:
+  struct State {
+    std::function<void(const protocol::Json&)> send;
+    std::weak_ptr<Conversation> conversation;
+    bool answered = false;
+  };
+  explicit Reply(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
 
 // Reads the config file again (reread, update, reload, SIGHUP).
 using ConfigLoader = std::function<config::ParseResult()>;
@@ -70,6 +107,10 @@ class Commands {
   void set_metrics_address(std::string address) { metrics_address_ = std::move(address); }
   // For one-reply commands: answers through REPLY exactly once.
   void handle(const protocol::Json& request, Reply reply);
+  // A client's connection has closed: what waited to answer it (start,
+  // stop, restart, wait) and the back-pressure of its submit go now, rather
+  // than at a change that may never come.
+  void client_gone();
 
  private:
   void submit(const protocol::Json& request, ConversationPtr conversation);

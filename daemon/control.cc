@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/file.h>
@@ -20,8 +18,9 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
-#include <filesystem>
 #include <utility>
+
+#include "daemon/private_dir.h"
 
 namespace corral::daemon {
 
@@ -49,7 +48,9 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 // writes; while more than kMaxUnsent bytes of replies wait for a client that
 // reads slowly, no further input is taken (a submit stream stops feeding
 // tasks), so a session's memory stays bounded. The session keeps itself alive
-// while an exchange is open.
+// while an exchange is open, and nothing else keeps it: when the client goes,
+// the session ends, its fd is closed, and Commands drops whatever waited to
+// answer it.
 class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
   // RESERVE: the socket's fd is a spare of it, to be given back.
@@ -62,6 +63,12 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     reserve_->refill();  // the fd just closed, before anything else takes it
   }
 
+  // Holds the session's places (its user's connections, the client budget)
+  // until it ends.
+  void keep(Tally::Place user_place, Tally::Place budget_place) {
+    user_place_ = std::move(user_place);
+    budget_place_ = std::move(budget_place);
+  }
   void start() { read_more(); }
   // Answers with one error line and closes. REFUSED marks a peer that may
   // not use the socket at all (corralctl treats it as unreachable).
@@ -183,6 +190,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     if (auto on_close = std::move(on_close_)) on_close();
     on_line_ = nullptr;
     on_batch_ = nullptr;
+    if (busy_) commands_.client_gone();
     hold_.reset();
   }
 
@@ -218,6 +226,8 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   Socket socket_;
   Commands& commands_;
   std::shared_ptr<FdReserve> reserve_;
+  Tally::Place user_place_;
+  Tally::Place budget_place_;
   std::array<char, 64 * 1024> chunk_;
   std::string in_;
   size_t in_start_ = 0;
@@ -236,8 +246,12 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   bool close_after_write_ = false;
 };
 
-ControlServer::ControlServer(asio::io_context& io, Commands& commands)
-    : io_(io), commands_(commands), reserve_(std::make_shared<FdReserve>(kReservedFds)) {}
+ControlServer::ControlServer(asio::io_context& io, Commands& commands,
+                             std::shared_ptr<ClientBudget> budget)
+    : io_(io),
+      commands_(commands),
+      reserve_(std::make_shared<FdReserve>(kReservedFds)),
+      budget_(std::move(budget)) {}
 
 ControlServer::~ControlServer() { close(); }
 
@@ -249,41 +263,35 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
     return "daemon.socket " + path + ": longer than " +
            std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes";
   }
-  std::error_code fs_error;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, fs_error);
-  if (fs_error) return "cannot create " + parent.string() + ": " + fs_error.message();
+  // corrald runs as root: a directory another user can write would let
+  // that user swap the socket under a root corralctl, or make corrald
+  // create or lock a file of their choosing. So it must be private, like
+  // the log_dir (private_dir.h); made when missing with 0755, so that
+  // allowed users get through to the socket.
+  auto [directory, name] = split_file_path(path);
+  if (name.empty()) return "daemon.socket " + path + ": names a directory, not a socket file";
+  PrivateDirs dirs(daemon.private_dirs);
+  PrivateDir dir = dirs.open(directory, "daemon.socket's directory", true, 0755);
+  if (!dir.dir) return dir.error;
 
-  lock_path_ = path + ".lock";
-  const std::string& lock_path = lock_path_;
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd_ < 0) return errno_text("cannot open " + lock_path);
-  if (flock(lock_fd_, LOCK_EX | LOCK_NB) < 0) {
-    ::close(lock_fd_);
-    lock_fd_ = -1;
-    return "another corrald is running on " + path + " (" + lock_path + " is locked)";
+  OpenedFile lock = dir.dir->open(name + ".lock", FileUse::kLock, "lock file");
+  if (!lock) return lock.error + " (remove it)";
+  if (flock(lock.fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    return "another corrald is running on " + path + " (" + path + ".lock is locked)";
   }
+  lock_ = std::move(lock.fd);
+  socket_dir_ = dir.dir;
+  socket_name_ = name;
   // We hold the lock: whatever socket file is there was left by a dead daemon.
-  struct stat st {};
-  if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return path + " exists and is not a socket";
-    ::unlink(path.c_str());
+  if (auto st = dir.dir->stat(name)) {
+    if (!S_ISSOCK(st->st_mode)) return path + " exists and is not a socket";
+    ::unlinkat(dir.dir->fd(), name.c_str(), 0);
   }
 
-  for (const auto& user : daemon.allow_users) {
-    if (passwd* pw = getpwnam(user.c_str())) {
-      allowed_uids_.insert(pw->pw_uid);
-    } else {
-      spdlog::warn("daemon.allow_users: no such user {}", user);
-    }
-  }
-  for (const auto& group : daemon.allow_groups) {
-    if (struct group* gr = getgrnam(group.c_str())) {
-      allowed_gids_.insert(gr->gr_gid);
-    } else {
-      spdlog::warn("daemon.allow_groups: no such group {}", group);
-    }
-  }
+  SocketAccess access = plan_socket_access(daemon);
+  for (const auto& warning : access.warnings) spdlog::warn("{}", warning);
+  allowed_uids_ = access.uids;
+  allowed_gids_ = access.gids;
 
   acceptor_ = std::make_unique<Acceptor>(io_);
   boost::system::error_code ec;
@@ -297,6 +305,12 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
   ::umask(old_mask);
   if (ec) return "bind " + path + ": " + ec.message();
   path_ = path;
+  // Nobody can connect before listen(), so the group changes in time.
+  if (access.socket_group &&
+      ::lchown(path.c_str(), static_cast<uid_t>(-1), *access.socket_group) != 0) {
+    return errno_text("cannot give " + path + " the group " + std::to_string(*access.socket_group) +
+                      " of daemon.allow_groups");
+  }
   return {};
 }
 
@@ -327,7 +341,10 @@ void ControlServer::serve(Socket socket, bool on_reserve) {
   ucred cred{};
   socklen_t len = sizeof cred;
   int fd = socket.native_handle();
-  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  // Unread credentials are no one's: refused, not taken for root's.
+  const bool credentials =
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred;
+  const int peercred_errno = errno;
   std::vector<gid_t> groups(64);
   socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
   if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
@@ -337,14 +354,59 @@ void ControlServer::serve(Socket socket, bool on_reserve) {
   }
   auto session =
       std::make_shared<Session>(std::move(socket), commands_, on_reserve ? reserve_ : nullptr);
-  if (allowed(cred.uid, cred.gid, groups)) {
-    session->start();
-  } else {
-    spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
-    session->refuse("permission denied: uid " + std::to_string(cred.uid) +
-                        " may not use this socket (see daemon.allow_users and allow_groups)",
-                    true);
+  if (!credentials) {
+    spdlog::warn("control: refused a client whose credentials cannot be read (SO_PEERCRED: {})",
+                 strerror(peercred_errno));
+    return session->refuse(
+        "permission denied: corrald cannot read the credentials of this connection", true);
   }
+  if (!allowed(cred.uid, cred.gid, groups)) {
+    spdlog::warn("control: refused uid {} (pid {})", cred.uid, cred.pid);
+    return session->refuse("permission denied: uid " + std::to_string(cred.uid) +
+                               " may not use this socket (see daemon.allow_users and allow_groups)",
+                           true);
+  }
+  Tally::Place user_place;
+  Tally::Place budget_place;
+  if (std::string why = admit(cred.uid, user_place, budget_place); !why.empty()) {
+    return session->refuse(why, true);
+  }
+  session->keep(std::move(user_place), std::move(budget_place));
+  session->start();
+}
+
+std::string ControlServer::admit(uid_t uid, Tally::Place& user_place, Tally::Place& budget_place) {
+  // Root and the daemon's own uid could end the daemon anyway; a cap would
+  // only stand in their way. They count towards the budget like anyone.
+  if (uid != 0 && uid != geteuid()) {
+    User& user = users_[uid];
+    if (user.connections.count() >= kMaxConnectionsPerUser) {
+      if (!std::exchange(user.capped, true)) {
+        spdlog::warn(
+            "control: uid {} has {} connections open, the most one user may have; "
+            "refusing more until some close",
+            uid, kMaxConnectionsPerUser);
+      }
+      return "uid " + std::to_string(uid) + " has " + std::to_string(kMaxConnectionsPerUser) +
+             " connections open to corrald, the most one user may have; close some first";
+    }
+    user.capped = false;
+    user_place = user.connections.take();
+  }
+  budget_place = budget_->take();
+  if (!budget_place) {
+    if (!std::exchange(budget_spent_, true)) {
+      spdlog::warn(
+          "control: {} clients are connected, the most corrald serves (a quarter of "
+          "RLIMIT_NOFILE); refusing more until some close",
+          budget_->in_use());
+    }
+    return "corrald serves " + std::to_string(budget_->in_use()) +
+           " clients already, its most (a quarter of its file descriptor limit); try again when "
+           "some have closed";
+  }
+  budget_spent_ = false;
+  return "";
 }
 
 void ControlServer::shed(const boost::system::error_code& ec) {
@@ -404,13 +466,12 @@ void ControlServer::close() {
     acceptor_.reset();
   }
   if (!path_.empty()) {
-    ::unlink(path_.c_str());
+    ::unlinkat(socket_dir_->fd(), socket_name_.c_str(), 0);
     path_.clear();
   }
-  if (lock_fd_ >= 0) {
-    ::unlink(lock_path_.c_str());
-    ::close(lock_fd_);
-    lock_fd_ = -1;
+  if (lock_.valid()) {
+    ::unlinkat(socket_dir_->fd(), (socket_name_ + ".lock").c_str(), 0);
+    lock_.reset();
   }
 }
 

@@ -2,16 +2,22 @@
 // per line, answered by Commands. Every peer is checked with SO_PEERCRED
 // (root, the daemon's uid, allow_users, allow_groups). A bad line gets an
 // error reply and the session goes on; an over-long line gets an error and
-// the session ends. One slow client never holds up another.
+// the session ends. One slow client never holds up another, and no client
+// holds more than its share: each user but root and the daemon's own has at
+// most kMaxConnectionsPerUser connections, and every connection takes a
+// place in the ClientBudget it shares with /metrics.
 //
 // Single instance: SOCKET.lock is flock()ed for the daemon's life, so a
 // second corrald on the same socket refuses to start, and a socket file left
-// by a dead daemon is replaced.
+// by a dead daemon is replaced. The socket's directory, and every one above
+// it, must be safe from other users (socket_access.h); the lock is opened
+// without following links.
 #pragma once
 
 #include <sys/types.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -20,6 +26,8 @@
 #include "config/spec.h"
 #include "daemon/commands.h"
 #include "daemon/fd_reserve.h"
+#include "daemon/safe_file.h"
+#include "daemon/socket_access.h"
 
 namespace boost::asio {
 class io_context;
@@ -29,12 +37,19 @@ namespace corral::daemon {
 
 class ControlServer {
  public:
-  ControlServer(boost::asio::io_context& io, Commands& commands);
+  // Connections of one uid at a time, root and the daemon's uid excepted:
+  // enough for a busy operator's shells, scripts and `corralctl top`s.
+  static constexpr size_t kMaxConnectionsPerUser = 32;
+
+  // BUDGET: the places for clients, shared with /metrics.
+  ControlServer(boost::asio::io_context& io, Commands& commands,
+                std::shared_ptr<ClientBudget> budget = std::make_shared<ClientBudget>());
   ~ControlServer();
 
-  // Takes the lock and binds; an error message on failure. Until listen(),
-  // a client's connect() is refused, so nobody reaches a daemon whose later
-  // start-up steps may still fail.
+  // Checks (and makes, 0755) the socket's directory, takes the lock and
+  // binds; an error message on failure. Until listen(), a client's
+  // connect() is refused, so nobody reaches a daemon whose later start-up
+  // steps may still fail.
   std::string open(const config::DaemonSpec& daemon);
   // Starts taking connections.
   std::string listen();
@@ -52,17 +67,28 @@ class ControlServer {
   // it why with the last spare, or pause accepting.
   void shed(const boost::system::error_code& ec);
   bool allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
+  // Why a client of UID may not have one more connection ("" when it may),
+  // and the places it takes when it may.
+  std::string admit(uid_t uid, Tally::Place& user_place, Tally::Place& budget_place);
 
   boost::asio::io_context& io_;
   Commands& commands_;
   std::unique_ptr<Acceptor> acceptor_;
-  std::string path_;
-  std::string lock_path_;
-  int lock_fd_ = -1;
+  std::string path_;                     // the socket, once bound (removed by close())
+  std::shared_ptr<SafeDir> socket_dir_;  // its directory, held open
+  std::string socket_name_;
+  UniqueFd lock_;                       // SOCKET.lock, flock()ed
   std::shared_ptr<FdReserve> reserve_;  // sessions on a spare fd give it back
   bool starved_ = false;                // accept() is failing for want of fds (logged once)
   std::set<uid_t> allowed_uids_;
   std::set<gid_t> allowed_gids_;
+  std::shared_ptr<ClientBudget> budget_;
+  struct User {
+    Tally connections;
+    bool capped = false;  // at its cap since it was last logged
+  };
+  std::map<uid_t, User> users_;
+  bool budget_spent_ = false;  // logged once until a client gets a place again
 };
 
 }  // namespace corral::daemon

@@ -111,6 +111,7 @@ DirCheck check_private_dirs(const config::Config& config) {
     if (!dir.error.empty() && !dir.missing) check.errors.push_back(dir.error);
   };
   judge(config.daemon.log_dir, "daemon.log_dir");
+  judge(split_file_path(config.daemon.socket).first, "daemon.socket's directory");
   for (const auto& job : config.jobs) {
     if (job.sink.kind == config::SinkSpec::Kind::kFile) {
       judge(split_file_path(job.sink.file).first, "job " + job.name + ": sink directory");
@@ -186,7 +187,10 @@ int run_daemon(const config::Config& config) {
     spdlog::warn("CORRAL_TEST_HOOKS=1: test hooks are on");
     commands.enable_test_hooks();
   }
-  ControlServer control(io, commands);
+  // Clients, control and /metrics together, hold at most a quarter of the
+  // fds: the rest stay for spawning workers.
+  auto clients = std::make_shared<ClientBudget>();
+  ControlServer control(io, commands, clients);
   if (std::string error = control.open(config.daemon); !error.empty()) {
     spdlog::error("control socket: {}", error);
     return kExitFatal;
@@ -194,10 +198,13 @@ int run_daemon(const config::Config& config) {
 
   std::unique_ptr<MetricsServer> metrics;
   if (const auto& listen = config.daemon.metrics.listen) {
-    metrics = std::make_unique<MetricsServer>(io, [&] {
-      supervisor.refresh();
-      return render_metrics(supervisor);
-    });
+    metrics = std::make_unique<MetricsServer>(
+        io,
+        [&] {
+          supervisor.refresh();
+          return render_metrics(supervisor);
+        },
+        clients);
     if (std::string error = metrics->open(*listen); !error.empty()) {
       spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)", error);
       return kExitFatal;

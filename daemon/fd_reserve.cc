@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 namespace corral::daemon {
 
@@ -37,6 +40,42 @@ void FdReserve::refill() {
     if (fd < 0) return;
     spares_.push_back(fd);
   }
+}
+
+Tally::Place& Tally::Place::operator=(Place&& other) noexcept {
+  if (this != &other) {
+    release();
+    count_ = std::move(other.count_);
+  }
+  return *this;
+}
+
+void Tally::Place::release() {
+  if (count_) --*count_;
+  count_.reset();
+}
+
+Tally::Place Tally::take() {
+  ++*count_;
+  return Place(count_);
+}
+
+ClientBudget::ClientBudget(std::function<uint64_t()> nofile) : nofile_(std::move(nofile)) {}
+
+uint64_t ClientBudget::soft_nofile_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur == RLIM_INFINITY) return 1024;
+  return limit.rlim_cur;
+}
+
+size_t ClientBudget::limit() const {
+  return static_cast<size_t>(std::min<uint64_t>(nofile_() / 4, kMaxClients));
+}
+
+Tally::Place ClientBudget::take() {
+  if (tally_.count() < limit()) return tally_.take();
+  if (reclaim_) return reclaim_();
+  return {};
 }
 
 }  // namespace corral::daemon

@@ -66,8 +66,11 @@ class JobFeed {
   // The submitter left: its pending tasks' results go to the sink.
   virtual void remove_submitter(uint64_t id) = 0;
   // LISTENER runs after each batch of results (room in the queue, progress
-  // for `wait --drained`) until it returns true.
-  virtual void add_listener(std::function<bool()> listener) = 0;
+  // for `wait --drained`) until it returns true. GONE, when given, says that
+  // nobody waits for it any more (its client has gone): it is asked first,
+  // and prune_listeners() drops every such listener without running it.
+  virtual void add_listener(std::function<bool()> listener, std::function<bool()> gone) = 0;
+  virtual void prune_listeners() = 0;
   // Hands queued tasks to workers (after a submit).
   virtual void pump() = 0;
   virtual std::vector<SharedReading> shared() const = 0;

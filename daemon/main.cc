@@ -14,6 +14,7 @@
 #include "config/emit.h"
 #include "config/parse.h"
 #include "daemon/daemon.h"
+#include "daemon/socket_access.h"
 #include "protocol/control.h"
 
 namespace {
@@ -114,7 +115,12 @@ int main(int argc, char** argv) {
     return corral::daemon::kExitUsage;
   }
   if (check) {
-    // As nginx -t: a config passes only if corrald would start on it here.
+    // As nginx -t: a config passes only if corrald would start on it here,
+    // and what corrald would warn of at start (users the socket keeps out,
+    // directories that are not private but allowed) is said too.
+    for (const auto& warning : corral::daemon::plan_socket_access(parsed.config.daemon).warnings) {
+      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
+    }
     auto dirs = corral::daemon::check_private_dirs(parsed.config);
     for (const auto& warning : dirs.warnings) {
       std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());

@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <deque>
 #include <utility>
 
 #include "daemon/fd_reserve.h"
@@ -24,14 +26,40 @@ namespace {
 constexpr auto kExchangeTimeout = std::chrono::seconds(10);
 constexpr size_t kMaxHeaderBytes = 8 << 10;
 
+// One connection: waits for a request (idle), reads it, answers, and waits
+// again while the client keeps it alive.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const std::function<std::string()>& render)
-      : stream_(std::move(socket)), render_(render) {}
+  Session(tcp::socket socket, const std::function<std::string()>& render, Tally::Place place)
+      : stream_(std::move(socket)), render_(render), place_(std::move(place)) {}
 
-  void start() { read(); }
+  void start() { wait_for_request(); }
+  bool open() const { return open_; }
+  // Waiting for its next request: nothing of it is under way.
+  bool idle() const { return open_ && idle_; }
+  // Closes the connection now and hands over its place.
+  Tally::Place evict() {
+    Tally::Place place = std::move(place_);
+    close();
+    return place;
+  }
 
  private:
+  // Idle until the first byte of a request (or of the first one) arrives:
+  // that is when a connection is worth keeping.
+  void wait_for_request() {
+    if (buffer_.size() > 0) return read();  // the next request came with the last
+    idle_ = true;
+    stream_.expires_after(kExchangeTimeout);
+    stream_.async_read_some(buffer_.prepare(kMaxHeaderBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->idle_ = false;
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->read();
+                            });
+  }
+
   void read() {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
@@ -71,26 +99,68 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](beast::error_code ec, size_t) {
                         if (ec || !response->keep_alive()) return self->close();
-                        self->read();
+                        self->wait_for_request();
                       });
   }
 
+  // The fd goes at once (not when the last handler has run), and with it
+  // the place.
   void close() {
+    if (!std::exchange(open_, false)) return;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    place_ = Tally::Place();
   }
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{kMaxHeaderBytes};
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::function<std::string()> render_;
+  Tally::Place place_;
+  bool open_ = true;
+  bool idle_ = false;
 };
 
 }  // namespace
 
 struct MetricsServer::Impl {
-  Impl(asio::io_context& io, std::function<std::string()> render)
-      : io(io), acceptor(io), render(std::move(render)) {}
+  Impl(asio::io_context& io, std::function<std::string()> render,
+       std::shared_ptr<ClientBudget> budget)
+      : io(io), acceptor(io), render(std::move(render)), budget(std::move(budget)) {
+    this->budget->set_reclaimer([this] { return evict(); });
+  }
+  ~Impl() { budget->set_reclaimer({}); }
+
+  // Closes the oldest connection that waits for a request, else the oldest
+  // of all, and hands over its place; an empty place when there is none.
+  Tally::Place evict() {
+    forget_closed();
+    auto victim = std::find_if(sessions.begin(), sessions.end(), [](const auto& weak) {
+      auto session = weak.lock();
+      return session && session->idle();
+    });
+    if (victim == sessions.end()) victim = sessions.begin();
+    if (victim == sessions.end()) return {};
+    auto session = victim->lock();
+    sessions.erase(victim);
+    return session->evict();
+  }
+
+  void forget_closed() {
+    std::erase_if(sessions, [](const auto& weak) {
+      auto session = weak.lock();
+      return !session || !session->open();
+    });
+  }
+
+  // A place for a new connection: one of ours when we hold our most, else
+  // one from the budget (which may take one of ours too).
+  Tally::Place place_for_new() {
+    forget_closed();
+    if (sessions.size() >= kMaxConnections) return evict();
+    return budget->take();
+  }
 
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -109,7 +179,7 @@ struct MetricsServer::Impl {
       }
       if (!ec) {
         if (std::exchange(starved, false)) spdlog::info("metrics: accepting connections again");
-        std::make_shared<Session>(std::move(socket), render)->start();
+        serve(std::move(socket));
       } else {
         spdlog::warn("metrics: accept: {}", ec.message());
       }
@@ -117,15 +187,42 @@ struct MetricsServer::Impl {
     });
   }
 
+  void serve(tcp::socket socket) {
+    Tally::Place place = place_for_new();
+    if (!place) {
+      // Control clients hold the whole budget: this scraper is not served.
+      if (!std::exchange(full, true)) {
+        spdlog::warn(
+            "metrics: the client budget is spent by control connections; refusing "
+            "scrapes until some close");
+      }
+      static constexpr std::string_view kBusy =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      beast::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.send(asio::buffer(kBusy), 0, ignored);
+      socket.close(ignored);
+      return;
+    }
+    full = false;
+    auto session = std::make_shared<Session>(std::move(socket), render, std::move(place));
+    sessions.push_back(session);
+    session->start();
+  }
+
   asio::io_context& io;
   tcp::acceptor acceptor;
   asio::steady_timer pause{io};
   bool starved = false;
+  bool full = false;
   std::function<std::string()> render;
+  std::shared_ptr<ClientBudget> budget;
+  std::deque<std::weak_ptr<Session>> sessions;  // oldest first
 };
 
-MetricsServer::MetricsServer(asio::io_context& io, std::function<std::string()> render)
-    : impl_(std::make_unique<Impl>(io, std::move(render))) {}
+MetricsServer::MetricsServer(asio::io_context& io, std::function<std::string()> render,
+                             std::shared_ptr<ClientBudget> budget)
+    : impl_(std::make_unique<Impl>(io, std::move(render), std::move(budget))) {}
 
 MetricsServer::~MetricsServer() { close(); }
 

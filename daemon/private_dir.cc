@@ -118,8 +118,9 @@ struct Walk {
 
 // Walks PATH one name at a time with O_PATH fds, reading each link and
 // walking what it says, so that every directory the kernel would pass
-// through is looked at. Missing directories are made (0750) when CREATE.
-Walk walk(const std::string& path, bool create) {
+// through is looked at. Missing directories are made with exactly MODE when
+// CREATE.
+Walk walk(const std::string& path, bool create, mode_t mode = 0750) {
   Walk result;
   std::string absolute = path;
   if (absolute.empty() || absolute[0] != '/') {
@@ -180,7 +181,16 @@ Walk walk(const std::string& path, bool create) {
         return result;
       }
       // Another process may make it at the same time: EEXIST is fine.
-      if (::mkdirat(dir.get(), name.c_str(), 0750) != 0 && errno != EEXIST) {
+      if (::mkdirat(dir.get(), name.c_str(), mode) == 0) {
+        // The umask may have taken bits that MODE gives (the socket's
+        // directory must let allowed users through).
+        UniqueFd made(
+            ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!made.valid() || ::fchmod(made.get(), mode) != 0) {
+          result.error = "cannot set the mode of " + here + ": " + strerror(errno);
+          return result;
+        }
+      } else if (errno != EEXIST) {
         result.error = "cannot create " + here + ": " + strerror(errno);
         return result;
       }
@@ -231,14 +241,14 @@ Walk walk(const std::string& path, bool create) {
 }  // namespace
 
 PrivateDir open_private_dir(const std::string& path, std::string_view key, bool create,
-                            bool enforce) {
+                            bool enforce, mode_t create_mode) {
   PrivateDir out;
   const uid_t euid = ::geteuid();
   const gid_t egid = ::getegid();
   Walk walked = walk(path, false);
   // Nothing is made below a directory that is refused.
   if (create && walked.missing && !(enforce && private_dir_problem(walked.steps, euid, egid))) {
-    walked = walk(path, true);
+    walked = walk(path, true, create_mode);
   }
   if (auto problem = private_dir_problem(walked.steps, euid, egid)) {
     const PathStep& step = walked.steps[problem->step];
@@ -266,8 +276,9 @@ PrivateDir open_private_dir(const std::string& path, std::string_view key, bool 
   return out;
 }
 
-PrivateDir PrivateDirs::open(const std::string& path, std::string_view key, bool create) {
-  PrivateDir dir = open_private_dir(path, key, create, enforce_);
+PrivateDir PrivateDirs::open(const std::string& path, std::string_view key, bool create,
+                             mode_t create_mode) {
+  PrivateDir dir = open_private_dir(path, key, create, enforce_, create_mode);
   if (!dir.warning.empty() && warned_.insert(path).second) spdlog::warn("{}", dir.warning);
   return dir;
 }

@@ -70,12 +70,14 @@ struct PrivateDir {
 };
 
 // Opens directory PATH for the files of KEY ("daemon.log_dir", "sink
-// directory"; messages start with it), walking it from /, creating missing directories with mode
-// 0750 when CREATE. A directory that is not private is refused when ENFORCE (daemon.private_dirs),
-// else opened with a warning. Nothing is created when not CREATE: then a missing part is an error
-// with `missing` set, and the directories above it are still judged (corrald --check).
+// directory"; messages start with it), walking it from /, creating missing
+// directories with exactly CREATE_MODE (the umask aside) when CREATE. A
+// directory that is not private is refused when ENFORCE (daemon.private_dirs),
+// else opened with a warning. Nothing is created when not CREATE: then a
+// missing part is an error with `missing` set, and the directories above it
+// are still judged (corrald --check).
 PrivateDir open_private_dir(const std::string& path, std::string_view key, bool create,
-                            bool enforce);
+                            bool enforce, mode_t create_mode = 0750);
 
 // daemon.private_dirs for the daemon's life: open_private_dir for each
 // directory corrald opens files in, refusing those that are not private when
@@ -84,7 +86,9 @@ PrivateDir open_private_dir(const std::string& path, std::string_view key, bool 
 class PrivateDirs {
  public:
   explicit PrivateDirs(bool enforce) : enforce_(enforce) {}
-  PrivateDir open(const std::string& path, std::string_view key, bool create);
+  PrivateDir open(const std::string& path, std::string_view key, bool create,
+                  mode_t create_mode = 0750);
+  bool enforced() const { return enforce_; }
 
  private:
   bool enforce_;

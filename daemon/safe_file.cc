@@ -98,11 +98,14 @@ OpenedFile SafeDir::open(std::string_view name, FileUse use, std::string_view wh
     case FileUse::kRead:
       flags |= O_RDONLY;
       break;
+    case FileUse::kLock:
+      flags |= O_RDONLY | O_CREAT;
+      break;
   }
-  opened.fd.reset(::openat(dir_.get(), file.c_str(), flags, 0640));
+  opened.fd.reset(::openat(dir_.get(), file.c_str(), flags, use == FileUse::kLock ? 0600 : 0640));
   if (!opened.fd.valid()) {
     const int error = errno;
-    if (error == ENOENT && use != FileUse::kAppend) {
+    if (error == ENOENT && use != FileUse::kAppend && use != FileUse::kLock) {
       opened.missing = true;
       return opened;
     }

@@ -54,6 +54,7 @@ enum class FileUse {
   kAppend,    // write at the end, created 0640 when missing (logs, sinks)
   kTruncate,  // write, never created (`corralctl clear`)
   kRead,      // read only (sources, `corralctl tail`)
+  kLock,      // read only, created 0600 when missing: a file to flock (SOCKET.lock)
 };
 
 // What opening a file gave: the fd and its fstat, or why not.

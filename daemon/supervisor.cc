@@ -222,7 +222,7 @@ void Supervisor::settle() {
   if (waiting) return;
   auto done = std::move(update_done_);
   update_done_ = nullptr;
-  notify_waiters();
+  waiters_.notify();
   done();
 }
 
@@ -555,7 +555,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
     spdlog::log(level, "{}: {} -> {}{}{}", worker.id().str(), to_string(before),
                 to_string(now_state), detail.empty() ? "" : ": ", detail);
   }
-  notify_waiters();
+  waiters_.notify();
   if (updating()) settle_timer_->arm(host_.now(), [this] { settle(); });
   if (on_idle_ && idle()) {
     auto done = std::move(on_idle_);
@@ -607,23 +607,6 @@ bool Supervisor::idle() const {
     }
   }
   return true;
-}
-
-void Supervisor::add_waiter(std::function<bool()> waiter) {
-  if (waiter()) return;
-  waiters_.push_back(std::move(waiter));
-}
-
-void Supervisor::notify_waiters() {
-  if (notifying_) return;  // a waiter that acts is seen on the next round
-  notifying_ = true;
-  // A waiter may add waiters; those are checked on their own when added.
-  std::vector<std::function<bool()>> pending;
-  pending.swap(waiters_);
-  for (auto& waiter : pending) {
-    if (!waiter()) waiters_.push_back(std::move(waiter));
-  }
-  notifying_ = false;
 }
 
 static std::string format_seconds(double seconds) {

@@ -19,6 +19,7 @@
 #include "daemon/feed.h"
 #include "daemon/host.h"
 #include "daemon/safe_file.h"
+#include "daemon/waiters.h"
 #include "daemon/worker_env.h"
 #include "daemon/worker_state.h"
 #include "protocol/control.h"
@@ -158,7 +159,15 @@ class Supervisor {
   bool idle() const;
 
   // WAITER runs now and after every state change until it returns true.
-  void add_waiter(std::function<bool()> waiter);
+  // GONE, when given, says that nobody waits for it any more (its client
+  // has gone, or it has answered): it is asked first, and prune_waiters()
+  // drops every such waiter without running it, so that a client that
+  // leaves takes nothing with it.
+  void add_waiter(std::function<bool()> waiter, std::function<bool()> gone = {}) {
+    waiters_.add(std::move(waiter), std::move(gone));
+  }
+  void prune_waiters() { waiters_.prune(); }
+  size_t waiter_count() const { return waiters_.size(); }
 
   // "3 jobs, 12/12 workers running".
   std::string summary() const;
@@ -184,7 +193,6 @@ class Supervisor {
   void on_recycle(Job& job, uint32_t index);
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
   std::string describe(const Worker& worker, TimePoint now) const;
-  void notify_waiters();
   std::unique_ptr<Worker> make_worker(Job& job, uint32_t index);
   std::shared_ptr<JobFeed> make_feed(Job& job);
   void resize(Job& job, uint32_t workers);
@@ -197,8 +205,7 @@ class Supervisor {
   Host& host_;
   SupervisorOptions options_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;
-  std::vector<std::function<bool()>> waiters_;
-  bool notifying_ = false;
+  Waiters waiters_;
   bool shutting_down_ = false;
   std::function<void()> on_idle_;
   std::function<void()> update_done_;  // set while an update runs

@@ -680,10 +680,11 @@ void TaskFeed::remove_submitter(uint64_t id) {
   submitters_.erase(id);
 }
 
-void TaskFeed::add_listener(std::function<bool()> listener) {
-  if (listener()) return;
-  listeners_.push_back(std::move(listener));
+void TaskFeed::add_listener(std::function<bool()> listener, std::function<bool()> gone) {
+  listeners_.add(std::move(listener), std::move(gone));
 }
+
+void TaskFeed::prune_listeners() { listeners_.prune(); }
 
 void TaskFeed::pump() {
   dispatcher_.pump(Clock::now());
@@ -741,14 +742,7 @@ void TaskFeed::write_sink(const FinishedTask& task) {
 void TaskFeed::after_results() {
   feed_source();
   pump();
-  if (notifying_ || listeners_.empty()) return;
-  notifying_ = true;
-  std::vector<std::function<bool()>> pending;
-  pending.swap(listeners_);
-  for (auto& listener : pending) {
-    if (!listener()) listeners_.push_back(std::move(listener));
-  }
-  notifying_ = false;
+  listeners_.notify();
 }
 
 void TaskFeed::feed_source() {

@@ -15,6 +15,7 @@
 #include "daemon/feed.h"
 #include "daemon/private_dir.h"
 #include "daemon/safe_file.h"
+#include "daemon/waiters.h"
 #include "ipc/segment.h"
 
 namespace boost::asio {
@@ -41,7 +42,8 @@ class TaskFeed : public JobFeed {
   Dispatcher& dispatcher() override { return dispatcher_; }
   uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) override;
   void remove_submitter(uint64_t id) override;
-  void add_listener(std::function<bool()> listener) override;
+  void add_listener(std::function<bool()> listener, std::function<bool()> gone) override;
+  void prune_listeners() override;
   void pump() override;
   std::vector<SharedReading> shared() const override;
   uint32_t capacity() const override;
@@ -71,8 +73,7 @@ class TaskFeed : public JobFeed {
   uint64_t next_submitter_ = 1;
   uint64_t calling_submitter_ = 0;  // whose callback runs now
   bool remove_after_call_ = false;
-  std::vector<std::function<bool()>> listeners_;
-  bool notifying_ = false;
+  Waiters listeners_;
   // The source: the next range value, or the open file.
   int64_t source_next_ = 0;
   struct SourceFile;

@@ -62,6 +62,13 @@ bool process_alive(pid_t pid);  // exists and is not a zombie
 
 // A connected fd (close-on-exec) on the Unix socket PATH, or -1.
 int connect_socket(const std::string& path);
+// A connected TCP socket (close-on-exec) to an IPv4 "HOST:PORT", or -1.
+int connect_tcp(const std::string& address);
+// One HTTP/1.0 exchange with an IPv4 "HOST:PORT": the whole response, or ""
+// when no connection or nothing came within 20 s (scaled).
+std::string http(const std::string& address, const std::string& request);
+// The path of a system tool (/usr/bin, /bin, /usr/sbin, /sbin), or "".
+std::string find_tool(const std::string& name);
 
 // The `command:` of a job (a YAML flow list) running corral-worker with ARGS,
 // e.g. worker_command("--handler, sum").

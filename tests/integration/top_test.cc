@@ -38,7 +38,7 @@ TEST(TopTest, ShowsTheJobsAndQLeavesACleanTerminal) {
   std::string script = std::string(CORRALCTL_PATH) + " -s " + d.socket() +
                        " top --interval 200ms; echo \"top exited $?\"; "
                        "stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo;"
-                       " sleep 60";
+                       " echo 'terminal checked'; sleep 60";
   ASSERT_EQ(
       tmux({"new-session", "-d", "-s", "top", "-x", "150", "-y", "40", "/bin/sh", "-c", script})
           .exit_code,
@@ -54,8 +54,10 @@ TEST(TopTest, ShowsTheJobsAndQLeavesACleanTerminal) {
   EXPECT_THAT(screen, HasSubstr("q: quit"));
 
   ASSERT_EQ(tmux({"send-keys", "-t", "top", "q"}).exit_code, 0);
-  ASSERT_TRUE(wait_until([&] { return tmux.screen().find("top exited") != std::string::npos; }))
-      << tmux.screen();
+  // The last line the script prints after top, so stty's lines are there too.
+  ASSERT_TRUE(wait_until([&] {
+    return tmux.screen().find("terminal checked") != std::string::npos;
+  })) << tmux.screen();
   screen = tmux.screen();
   EXPECT_THAT(screen, HasSubstr("top exited 0"));
   EXPECT_THAT(screen, HasSubstr("\nicanon\n"));
@@ -70,7 +72,8 @@ TEST(TopTest, CtrlCAlsoRestoresTheTerminal) {
   // The shell catches SIGINT (as an interactive one does) and goes on after top.
   std::string script = "trap true INT; " + std::string(CORRALCTL_PATH) + " -s " + d.socket() +
                        " top; echo \"top exited $?\"; "
-                       "stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon; sleep 60";
+                       "stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon;"
+                       " echo 'terminal checked'; sleep 60";
   ASSERT_EQ(
       tmux({"new-session", "-d", "-s", "top", "-x", "120", "-y", "30", "/bin/sh", "-c", script})
           .exit_code,
@@ -78,8 +81,10 @@ TEST(TopTest, CtrlCAlsoRestoresTheTerminal) {
   ASSERT_TRUE(wait_until([&] { return tmux.screen().find("idle:0") != std::string::npos; }))
       << tmux.screen();
   ASSERT_EQ(tmux({"send-keys", "-t", "top", "C-c"}).exit_code, 0);
-  ASSERT_TRUE(wait_until([&] { return tmux.screen().find("top exited") != std::string::npos; }))
-      << tmux.screen();
+  // The last line the script prints after top, so stty's lines are there too.
+  ASSERT_TRUE(wait_until([&] {
+    return tmux.screen().find("terminal checked") != std::string::npos;
+  })) << tmux.screen();
   EXPECT_THAT(tmux.screen(), HasSubstr("\nicanon\n"));
 }
 

@@ -1,0 +1,147 @@
+// Commands and the clients they answer: a Reply answers once, holds its
+// client's conversation weakly, and whatever waits to answer a client that
+// has gone (start, stop, restart, restart --rolling, wait) goes with it.
+#include "daemon/commands.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "daemon/supervisor.h"
+#include "tests/unit/fake_host.h"
+
+namespace corral::daemon {
+namespace {
+
+using protocol::Json;
+using std::chrono::seconds;
+using testing::FakeHost;
+
+// The client's side as the socket session plays it, for one-reply commands.
+class FakeConversation : public Conversation {
+ public:
+  void send(const Json& message, bool) override { sent.push_back(message); }
+  void send_raw(std::string) override {}
+  void take_lines(std::function<Verdict(std::string_view)>, std::function<void()>) override {}
+  void resume() override {}
+  void on_close(std::function<void()>) override {}
+  bool closed() const override { return closed_; }
+  size_t unsent() const override { return 0; }
+  void close() { closed_ = true; }
+
+  std::vector<Json> sent;
+
+ private:
+  bool closed_ = false;
+};
+
+config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
+  config::JobSpec spec;
+  spec.name = name;
+  spec.command = {"/bin/sleep", "1000"};
+  spec.workers = workers;
+  spec.autostart = autostart;
+  spec.start.settle = seconds(1);
+  spec.restart.backoff.jitter = 0;
+  return spec;
+}
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  CommandsTest() : supervisor(host, SupervisorOptions{}), commands(supervisor, host, [] {}) {}
+
+  // Sends REQUEST from a new client; the client.
+  std::shared_ptr<FakeConversation> ask(const Json& request) {
+    auto client = std::make_shared<FakeConversation>();
+    commands.handle(request, std::static_pointer_cast<Conversation>(client));
+    return client;
+  }
+
+  FakeHost host;
+  Supervisor supervisor;
+  Commands commands;
+};
+
+TEST_F(CommandsTest, AReplyAnswersOnceAndIsNeededUntilThen) {
+  int sent = 0;
+  Reply reply = [&](const Json&) { ++sent; };
+  Reply copy = reply;
+  EXPECT_TRUE(copy.needed());
+  reply(Json{{"ok", true}});
+  copy(Json{{"ok", true}});
+  EXPECT_EQ(sent, 1);
+  EXPECT_FALSE(copy.needed());
+
+  auto client = std::make_shared<FakeConversation>();
+  Reply to_client = Reply::to(client);
+  EXPECT_TRUE(to_client.needed());
+  client->close();
+  EXPECT_FALSE(to_client.needed());  // the client has gone
+  to_client(Json{{"ok", true}});
+  EXPECT_TRUE(client->sent.empty());
+}
+
+TEST_F(CommandsTest, AWaitThatNeverComesTrueGoesWithItsClient) {
+  supervisor.add_job(job("idle", 1, false));  // stays STOPPED: never RUNNING
+  auto client = ask({{"cmd", "wait"}, {"job", "idle"}, {"running", true}});
+  EXPECT_TRUE(client->sent.empty());
+  EXPECT_EQ(supervisor.waiter_count(), 1u);
+  std::weak_ptr<FakeConversation> weak = client;
+  client->close();
+  commands.client_gone();
+  EXPECT_EQ(supervisor.waiter_count(), 0u);
+  client.reset();
+  EXPECT_TRUE(weak.expired());  // nothing kept the conversation (and its socket)
+}
+
+TEST_F(CommandsTest, WhatAStartOrStopWaitsForIsDroppedWhenItsClientGoes) {
+  supervisor.add_job(job("web", 2, false));
+  auto starter = ask({{"cmd", "start"}, {"targets", {"web"}}});
+  auto waiter = ask({{"cmd", "wait"}, {"job", "web"}, {"running", true}, {"timeout_s", 60}});
+  EXPECT_EQ(supervisor.waiter_count(), 2u);
+  std::weak_ptr<FakeConversation> weak = starter;
+  starter->close();
+  starter.reset();
+  EXPECT_TRUE(weak.expired());
+  commands.client_gone();
+  EXPECT_EQ(supervisor.waiter_count(), 1u);  // the other client still waits
+  host.advance(seconds(1));
+  ASSERT_EQ(waiter->sent.size(), 1u);
+  EXPECT_EQ(waiter->sent[0]["ok"], true);
+  EXPECT_EQ(supervisor.waiter_count(), 0u);
+}
+
+TEST_F(CommandsTest, AnsweredWaitsLeaveNoWaiterBehind) {
+  supervisor.add_job(job("idle", 1, false));
+  auto client = std::make_shared<FakeConversation>();
+  for (int i = 0; i < 5; ++i) {
+    // One connection, wait after wait, each timing out.
+    commands.handle(Json{{"cmd", "wait"}, {"job", "idle"}, {"running", true}, {"timeout_s", 1}},
+                    std::static_pointer_cast<Conversation>(client));
+    host.advance(seconds(1));
+  }
+  ASSERT_EQ(client->sent.size(), 5u);
+  EXPECT_EQ(client->sent[4]["error"], "timed out after 1s: 0/1 workers RUNNING");
+  EXPECT_EQ(supervisor.waiter_count(), 0u);
+}
+
+TEST_F(CommandsTest, ARollingRestartEndsWhenItsClientGoes) {
+  supervisor.add_job(job("pool", 3, true));
+  supervisor.start_autostart();
+  host.advance(seconds(1));
+  ASSERT_EQ(host.spawns.size(), 3u);
+  auto client = ask({{"cmd", "restart"}, {"targets", {"pool"}}, {"rolling", true}});
+  // pool:0 is being restarted (its process signalled); the client goes.
+  client->close();
+  commands.client_gone();
+  EXPECT_EQ(supervisor.waiter_count(), 0u);
+  for (pid_t pid : host.alive_pids()) {
+    if (!host.processes.at(pid).signals.empty()) host.exit(pid, ExitStatus::killed(SIGTERM));
+  }
+  host.advance(seconds(5));
+  EXPECT_EQ(host.spawns.size(), 4u);  // pool:0 again, and no one after it
+  EXPECT_EQ(*supervisor.state(WorkerId{"pool", 2}), State::kRunning);
+}
+
+}  // namespace
+}  // namespace corral::daemon

@@ -9,7 +9,7 @@
 // opened decides: anything but a regular file with one link, owned by root or
 // by corrald's own user, is refused with an error naming the file and why.
 //
-// Not thread-safe objects; fds are closed by their owners (UniqueFd).
+// Not thread-safe objects; fds are closed by their owners (base/unique_fd.h).
 #pragma once
 
 #include <sys/stat.h>
@@ -21,26 +21,9 @@
 #include <string_view>
 #include <utility>
 
+#include "base/unique_fd.h"
+
 namespace corral::daemon {
-
-// An owned file descriptor, closed when it goes.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 // Why the file FILE describes (fstat of the opened fd, or fstatat without
 // following links) may not be used by a daemon running as EUID: "is a

@@ -1,7 +1,9 @@
 // The task feed of one job, on the daemon's event loop: its Dispatcher, one
-// channel per worker (shared-memory rings with eventfd wake-ups, or a pair of
-// pipes with line or length framing), the submitters that wait for results,
-// the source that fills the queue and the sink that takes unclaimed results.
+// channel per worker (shm_channel.h: shared-memory rings with eventfd
+// wake-ups; pipe_channel.h: a pair of pipes with line or length framing), the
+// submitters that wait for results, the source that fills the queue, the sink
+// that takes unclaimed results, and the watch over task_timeout and
+// heartbeats.
 //
 // Not thread-safe; lives on the daemon's event loop.
 #pragma once
@@ -11,6 +13,7 @@
 #include <optional>
 
 #include "config/spec.h"
+#include "daemon/channel.h"
 #include "daemon/clock.h"
 #include "daemon/feed.h"
 #include "daemon/private_dir.h"
@@ -52,8 +55,6 @@ class TaskFeed : public JobFeed {
   void retire(const std::string& why) override;
   bool retired() const override { return retired_; }
 
-  class Channel;  // one worker's channel (shm or pipe)
-
  private:
   TaskFeed(boost::asio::io_context& io, const config::JobSpec& job, FeedEvents events);
   void finished(FinishedTask&& task);
@@ -67,6 +68,7 @@ class TaskFeed : public JobFeed {
   config::JobSpec job_;
   FeedEvents events_;
   Dispatcher dispatcher_;
+  ChannelContext context_;  // what its channels see of the feed
   std::optional<ipc::Segment> segment_;
   std::map<uint32_t, std::unique_ptr<Channel>> channels_;
   std::map<uint64_t, std::function<void(FinishedTask&&)>> submitters_;
@@ -89,8 +91,6 @@ class TaskFeed : public JobFeed {
   struct Ticker;
   std::unique_ptr<Ticker> ticker_;
   std::map<uint32_t, std::optional<std::pair<uint64_t, TimePoint>>> running_;
-  // Pipe ends that belong to a child about to be spawned, closed after the spawn.
-  std::map<uint32_t, std::pair<int, int>> child_ends_;
 };
 
 }  // namespace corral::daemon

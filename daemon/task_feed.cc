@@ -12,6 +12,7 @@
 #include <limits>
 #include <utility>
 
+#include "base/io.h"
 #include "config/emit.h"
 #include "config/units.h"
 #include "daemon/pipe_channel.h"
@@ -63,7 +64,7 @@ struct TaskFeed::SourceFile {
   uint64_t skipping = 0;  // bytes of an overlong line read so far, or 0
 };
 
-TaskFeed::TaskFeed(asio::io_context& io, const config::JobSpec& job, FeedEvents events)
+TaskFeed::TaskFeed(Key, asio::io_context& io, const config::JobSpec& job, FeedEvents events)
     : io_(io),
       job_(job),
       events_(std::move(events)),
@@ -75,36 +76,32 @@ TaskFeed::~TaskFeed() { channels_.clear(); }
 namespace {
 
 // FILE (a job's sink or source, as configured) opened for USE through its
-// directory, which PRIVATE_DIRS judges; KIND is "sink" or "source". Not
-// open, with ERROR set, when refused.
-OpenedFile open_job_file(const std::string& file, FileUse use, const char* kind,
-                         PrivateDirs& private_dirs, std::string& error) {
+// directory, which PRIVATE_DIRS judges; KIND is "sink" or "source".
+Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char* kind,
+                               PrivateDirs& private_dirs) {
   auto [directory, name] = split_file_path(file);
-  OpenedFile opened;
-  if (name.empty()) {
-    error = std::string(kind) + " " + file + " names a directory, not a file";
-    return opened;
-  }
+  if (name.empty()) return Error(std::string(kind) + " " + file + " names a directory, not a file");
   PrivateDir dir = private_dirs.open(directory, std::string(kind) + " directory", false);
-  if (!dir.dir) {
-    error = dir.error;
-    return opened;
-  }
-  opened = dir.dir->open(name, use, kind);
-  if (opened.missing) {
-    error = std::string(kind) + " " + file + ": " + strerror(ENOENT);
-  } else if (!opened) {
-    error = opened.error;
-  }
-  return opened;
+  if (!dir.dir) return Error(dir.error);
+  OpenedFile opened = dir.dir->open(name, use, kind);
+  if (opened.missing) return errno_error(std::string(kind) + " " + file, ENOENT);
+  if (!opened) return Error(opened.error);
+  return std::move(opened.fd);
+}
+
+// The job's segment, as SPEC says.
+Result<ipc::Segment> create_segment(const ipc::SegmentSpec& spec) {
+  std::string error;
+  std::optional<ipc::Segment> segment = ipc::Segment::create(spec, error);
+  if (!segment) return Error(error);
+  return std::move(*segment);
 }
 
 }  // namespace
 
-std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::JobSpec& job,
-                                           FeedEvents events, PrivateDirs& private_dirs,
-                                           std::string& error) {
-  std::unique_ptr<TaskFeed> feed(new TaskFeed(io, job, std::move(events)));
+Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, const config::JobSpec& job,
+                                                   FeedEvents events, PrivateDirs& private_dirs) {
+  auto feed = std::make_unique<TaskFeed>(Key(), io, job, std::move(events));
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
     spec.job = job.name;
@@ -122,22 +119,23 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
     for (const auto& [name, array] : job.shared.arrays) {
       spec.shared.push_back({name, element(array.type), true, array.length});
     }
-    feed->segment_ = ipc::Segment::create(spec, error);
-    if (!feed->segment_) return nullptr;
+    Result<ipc::Segment> segment = create_segment(spec);
+    if (!segment) return std::move(segment).error();
+    feed->segment_ = std::move(*segment);
   }
   if (job.sink.kind == config::SinkSpec::Kind::kFile) {
-    OpenedFile sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs, error);
-    if (!sink) return nullptr;
-    feed->sink_ = std::move(sink.fd);
+    Result<UniqueFd> sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs);
+    if (!sink) return std::move(sink).error();
+    feed->sink_ = std::move(*sink);
   }
   if (job.source.kind == config::SourceSpec::Kind::kRange) {
     feed->source_next_ = job.source.from;
   } else if (job.source.kind == config::SourceSpec::Kind::kFile) {
-    OpenedFile source =
-        open_job_file(job.source.file, FileUse::kRead, "source", private_dirs, error);
-    if (!source) return nullptr;
+    Result<UniqueFd> source =
+        open_job_file(job.source.file, FileUse::kRead, "source", private_dirs);
+    if (!source) return std::move(source).error();
     feed->source_file_ = std::make_unique<SourceFile>();
-    feed->source_file_->fd = std::move(source.fd);
+    feed->source_file_->fd = std::move(*source);
   }
   feed->feed_source();
   feed->watch();
@@ -197,7 +195,7 @@ void TaskFeed::watch() {
   });
 }
 
-bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& error) {
+Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   channels_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
   if (const auto& timeout = job_.health.heartbeat_timeout) {
@@ -210,12 +208,9 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
       job_.channel == config::Channel::kShm
           ? open_shm_channel(context_, worker, io_, *segment_, request)
           : open_pipe_channel(context_, worker, io_, job_, request);
-  if (!channel) {
-    error = channel.error().message();
-    return false;
-  }
+  if (!channel) return std::move(channel).error();
   channels_[worker] = std::move(*channel);
-  return true;
+  return {};
 }
 
 void TaskFeed::spawned(uint32_t worker, bool ok) {
@@ -313,10 +308,8 @@ void TaskFeed::write_sink(const FinishedTask& task) {
                       {"status", to_string(task.outcome)},
                       {"result", task.result},
                       {"attempts", task.attempts}};
-  std::string text = protocol::encode_line(line);
-  if (::write(sink_.get(), text.data(), text.size()) < 0) {
-    spdlog::error("{}: sink {}: {}", job_.name, job_.sink.file, strerror(errno));
-  }
+  Status written = write_all(sink_.get(), protocol::encode_line(line), "sink " + job_.sink.file);
+  if (!written) spdlog::error("{}: {}", job_.name, written.error().message());
 }
 
 void TaskFeed::after_results() {

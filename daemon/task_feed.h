@@ -28,16 +28,21 @@ class io_context;
 namespace corral::daemon {
 
 class TaskFeed : public JobFeed {
+  struct Key {  // only create() makes a TaskFeed
+    explicit Key() = default;
+  };
+
  public:
   // Creates the feed (and, for shm, the job's segment), opening its sink and
   // source through safe_file.h, in directories that PRIVATE_DIRS judges
-  // (daemon.private_dirs); nullptr with ERROR set when that fails.
-  static std::unique_ptr<TaskFeed> create(boost::asio::io_context& io, const config::JobSpec& job,
-                                          FeedEvents events, PrivateDirs& private_dirs,
-                                          std::string& error);
+  // (daemon.private_dirs); an error when that fails.
+  static Result<std::unique_ptr<TaskFeed>> create(boost::asio::io_context& io,
+                                                  const config::JobSpec& job, FeedEvents events,
+                                                  PrivateDirs& private_dirs);
+  TaskFeed(Key, boost::asio::io_context& io, const config::JobSpec& job, FeedEvents events);
   ~TaskFeed() override;
 
-  bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) override;
+  Status prepare(uint32_t worker, SpawnRequest& request) override;
   void spawned(uint32_t worker, bool ok) override;
   void send_sentinel(uint32_t worker) override;
   void exited(uint32_t worker, const std::string& why) override;
@@ -56,7 +61,6 @@ class TaskFeed : public JobFeed {
   bool retired() const override { return retired_; }
 
  private:
-  TaskFeed(boost::asio::io_context& io, const config::JobSpec& job, FeedEvents events);
   void finished(FinishedTask&& task);
   void after_results();  // pump, then tell the listeners
   void feed_source();    // moves source tasks into the queue while there is room

@@ -3,10 +3,10 @@
 namespace corral::daemon {
 
 Channel::Channel(const ChannelContext& context, uint32_t worker)
-    : context_(context), worker_(worker) {}
+    : context_(context), worker_(worker), batch_now_(context.host.now()), last_sign_(batch_now_) {}
 
 void Channel::begin_batch() {
-  batch_now_ = Clock::now();
+  batch_now_ = context_.host.now();
   last_sign_ = batch_now_;
 }
 

@@ -20,6 +20,7 @@
 #include "daemon/clock.h"
 #include "daemon/dispatcher.h"
 #include "daemon/feed.h"
+#include "daemon/host.h"
 #include "ipc/frame.h"
 
 namespace corral::daemon {
@@ -27,6 +28,7 @@ namespace corral::daemon {
 // What a channel needs of the feed it belongs to. The feed outlives its
 // channels; EVENTS may be replaced by the feed (retire) while they live.
 struct ChannelContext {
+  Host& host;  // the clock
   Dispatcher& dispatcher;
   const FeedEvents& events;
   std::optional<uint64_t> max_tasks;  // limits.max_tasks
@@ -52,8 +54,6 @@ class Channel : public WorkerPort {
   // its slot, and count a change of it as seen at NOW).
   virtual TimePoint last_sign(TimePoint /*now*/) { return last_sign_; }
   bool ready() const { return ready_; }
-  // Marks the heartbeat kill, so that it is asked for once.
-  bool take_silence() { return !std::exchange(silent_, true); }
 
  protected:
   // Something came from the worker: the time of this batch of results.
@@ -82,9 +82,8 @@ class Channel : public WorkerPort {
   bool broken_ = false;
   bool sentinel_sent_ = false;
   bool recycled_ = false;
-  bool silent_ = false;
-  TimePoint batch_now_ = Clock::now();
-  TimePoint last_sign_ = Clock::now();
+  TimePoint batch_now_;
+  TimePoint last_sign_;
 };
 
 }  // namespace corral::daemon

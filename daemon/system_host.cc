@@ -160,7 +160,7 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
 std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
                                                std::string& error) {
   Result<std::unique_ptr<TaskFeed>> feed =
-      TaskFeed::create(io_, job, std::move(events), private_dirs_);
+      TaskFeed::create(io_, *this, job, std::move(events), private_dirs_);
   if (!feed) {
     error = feed.error().message();
     return nullptr;

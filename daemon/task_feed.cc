@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <bit>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <limits>
 #include <utility>
@@ -46,11 +45,6 @@ uint64_t next_pow2(uint64_t n) { return std::bit_ceil(std::max<uint64_t>(n, 4096
 // ---------------------------------------------------------------------------
 // The feed
 
-struct TaskFeed::Ticker {
-  explicit Ticker(asio::io_context& io) : timer(io) {}
-  asio::steady_timer timer;
-};
-
 // A source file, read a chunk at a time as the queue has room. What is
 // held is at most one line of max_task_bytes and one chunk: a longer line is
 // skipped as it is read, not kept whole.
@@ -64,12 +58,16 @@ struct TaskFeed::SourceFile {
   uint64_t skipping = 0;  // bytes of an overlong line read so far, or 0
 };
 
-TaskFeed::TaskFeed(Key, asio::io_context& io, const config::JobSpec& job, FeedEvents events)
+TaskFeed::TaskFeed(Key, asio::io_context& io, Host& host, const config::JobSpec& job,
+                   FeedEvents events)
     : io_(io),
+      host_(host),
       job_(job),
       events_(std::move(events)),
       dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }),
-      context_{dispatcher_, events_, job.limits.max_tasks, [this] { after_results(); }} {}
+      context_{host, dispatcher_, events_, job.limits.max_tasks, [this] { after_results(); }},
+      last_tick_(host.now()),
+      watch_({job.queue.task_timeout, job.health.heartbeat_timeout}) {}
 
 TaskFeed::~TaskFeed() { channels_.clear(); }
 
@@ -99,9 +97,10 @@ Result<ipc::Segment> create_segment(const ipc::SegmentSpec& spec) {
 
 }  // namespace
 
-Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, const config::JobSpec& job,
-                                                   FeedEvents events, PrivateDirs& private_dirs) {
-  auto feed = std::make_unique<TaskFeed>(Key(), io, job, std::move(events));
+Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& host,
+                                                   const config::JobSpec& job, FeedEvents events,
+                                                   PrivateDirs& private_dirs) {
+  auto feed = std::make_unique<TaskFeed>(Key(), io, host, job, std::move(events));
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
     spec.job = job.name;
@@ -142,61 +141,38 @@ Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, const c
   return feed;
 }
 
-// A ticker at a fraction of the shortest of queue.task_timeout and
-// health.heartbeat_timeout. Task timeout: a worker whose oldest task has
-// been its oldest (the one it runs) for longer than task_timeout is killed;
-// that task is charged the attempt and the others are redelivered.
-// Heartbeat: a READY worker that showed no sign of life for longer than
-// heartbeat_timeout is killed.
 void TaskFeed::watch() {
-  const auto& task_timeout = job_.queue.task_timeout;
-  const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
-  if (!task_timeout && !heartbeat_timeout) return;
-  Duration shortest =
-      std::min(task_timeout.value_or(Duration::max()), heartbeat_timeout.value_or(Duration::max()));
-  const auto tick =
-      std::clamp<Duration>(shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
-  if (!ticker_) ticker_ = std::make_unique<Ticker>(io_);
-  ticker_->timer.expires_after(tick);
-  ticker_->timer.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    const auto now = Clock::now();
-    const auto& task_timeout = job_.queue.task_timeout;
-    const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
-    for (const auto& [worker, channel] : channels_) {
-      if (heartbeat_timeout && channel->ready() &&
-          now - channel->last_sign(now) > *heartbeat_timeout && channel->take_silence()) {
-        events_.kill(worker,
-                     "no sign of life for more than health.heartbeat_timeout (" +
-                         config::format_duration(*heartbeat_timeout) + ")",
-                     "heartbeat");
-        continue;
-      }
-      if (!task_timeout) continue;
-      auto oldest = dispatcher_.oldest(worker);
-      auto& running = running_[worker];
-      if (!oldest) {
-        running.reset();
-        continue;
-      }
-      if (!running || running->first != *oldest) {
-        running = std::make_pair(*oldest, now);
-        continue;
-      }
-      if (now - running->second > *task_timeout) {
-        events_.kill(worker,
-                     "task " + std::to_string(*oldest) + " ran longer than " +
-                         "queue.task_timeout (" + config::format_duration(*task_timeout) + ")",
-                     "task_timeout");
-        running->second = now;  // one kill per overrun
-      }
-    }
+  std::optional<Duration> period = watch_.period();
+  if (!period) return;
+  if (!ticker_) ticker_ = host_.make_timer();
+  ticker_->arm(host_.now() + *period, [this] {
+    look();
     watch();
   });
 }
 
+void TaskFeed::look() {
+  const TimePoint now = host_.now();
+  const bool heartbeats = job_.health.heartbeat_timeout.has_value();
+  std::vector<WatchedWorker> workers;
+  workers.reserve(channels_.size());
+  for (const auto& [worker, channel] : channels_) {
+    WatchedWorker& w = workers.emplace_back();
+    w.worker = worker;
+    w.ready = channel->ready();
+    // Only when it counts: an shm channel takes a change of the heartbeat
+    // cell as seen at the time of the look.
+    if (heartbeats && w.ready) w.last_sign = channel->last_sign(now);
+    w.running = dispatcher_.oldest(worker);
+  }
+  for (const Overrun& overrun : watch_.check(now, workers)) {
+    events_.kill(overrun.worker, overrun.why, overrun.reason);
+  }
+}
+
 Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   channels_.erase(worker);
+  watch_.forget(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
   if (const auto& timeout = job_.health.heartbeat_timeout) {
     // Four beats per timeout: one late beat is not a death.
@@ -228,7 +204,7 @@ void TaskFeed::send_sentinel(uint32_t worker) {
 }
 
 void TaskFeed::exited(uint32_t worker, const std::string& why) {
-  running_.erase(worker);
+  watch_.forget(worker);
   // Nothing new for it while what it left is read.
   dispatcher_.detach(worker);
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
@@ -262,7 +238,7 @@ void TaskFeed::add_listener(std::function<bool()> listener, std::function<bool()
 void TaskFeed::prune_listeners() { listeners_.prune(); }
 
 void TaskFeed::pump() {
-  dispatcher_.pump(Clock::now());
+  dispatcher_.pump(host_.now());
   if (!ticking_ && (dispatcher_.queued() > 0 || dispatcher_.in_flight() > 0)) {
     ticking_ = true;
     if (events_.active) events_.active();

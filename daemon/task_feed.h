@@ -18,6 +18,7 @@
 #include "daemon/feed.h"
 #include "daemon/private_dir.h"
 #include "daemon/safe_file.h"
+#include "daemon/task_watch.h"
 #include "daemon/waiters.h"
 #include "ipc/segment.h"
 
@@ -35,11 +36,13 @@ class TaskFeed : public JobFeed {
  public:
   // Creates the feed (and, for shm, the job's segment), opening its sink and
   // source through safe_file.h, in directories that PRIVATE_DIRS judges
-  // (daemon.private_dirs); an error when that fails.
-  static Result<std::unique_ptr<TaskFeed>> create(boost::asio::io_context& io,
+  // (daemon.private_dirs); an error when that fails. Its time and timers
+  // come from HOST; IO runs its channels' reads and writes. Both outlive it.
+  static Result<std::unique_ptr<TaskFeed>> create(boost::asio::io_context& io, Host& host,
                                                   const config::JobSpec& job, FeedEvents events,
                                                   PrivateDirs& private_dirs);
-  TaskFeed(Key, boost::asio::io_context& io, const config::JobSpec& job, FeedEvents events);
+  TaskFeed(Key, boost::asio::io_context& io, Host& host, const config::JobSpec& job,
+           FeedEvents events);
   ~TaskFeed() override;
 
   Status prepare(uint32_t worker, SpawnRequest& request) override;
@@ -65,10 +68,14 @@ class TaskFeed : public JobFeed {
   void after_results();  // pump, then tell the listeners
   void feed_source();    // moves source tasks into the queue while there is room
   void write_sink(const FinishedTask& task);
-  // queue.task_timeout and health.heartbeat_timeout, on one ticker.
+  // queue.task_timeout and health.heartbeat_timeout, on one ticker: arms
+  // it for the next look.
   void watch();
+  // One look: the workers as they are now, judged by watch_.
+  void look();
 
   boost::asio::io_context& io_;
+  Host& host_;
   config::JobSpec job_;
   FeedEvents events_;
   Dispatcher dispatcher_;
@@ -89,12 +96,10 @@ class TaskFeed : public JobFeed {
   Histogram at_last_tick_;
   uint64_t finished_at_last_tick_ = 0;
   bool ticking_ = false;  // tick() last returned true, or FeedEvents::active was called
-  TimePoint last_tick_ = Clock::now();
+  TimePoint last_tick_;
   bool retired_ = false;
-  // queue.task_timeout: the task each worker runs, and since when.
-  struct Ticker;
-  std::unique_ptr<Ticker> ticker_;
-  std::map<uint32_t, std::optional<std::pair<uint64_t, TimePoint>>> running_;
+  TaskWatch watch_;
+  std::unique_ptr<Timer> ticker_;  // the watch's; null when nothing is watched
 };
 
 }  // namespace corral::daemon

@@ -11,11 +11,11 @@ namespace {
 ShmAttachment attach_from_env() {
   Result<ShmPlace> place = shm_place_from_env();
   if (!place) return AttachFailure{std::move(place).error(), true};
-  std::string error;
-  std::optional<ipc::Segment> segment = ipc::Segment::attach(place->fd, error);
+  Result<ipc::Segment> segment = ipc::Segment::attach(UniqueFd(place->fd));
   if (!segment) {
     return AttachFailure{
-        Error(error).context("attaching the job's segment (" + place->variable + ")"), false};
+        std::move(segment).error().context("attaching the job's segment (" + place->variable + ")"),
+        false};
   }
   if (place->worker >= segment->worker_count()) {
     return AttachFailure{

@@ -76,8 +76,6 @@ class ShmWorker {
     results_.publish();
     wake_daemon_.signal();  // the daemon may not sleep yet; READY is rare, always say it
 
-    ipc::Frame frame;
-    std::string error;
     for (;;) {
       std::string_view record = tasks_.peek();
       if (record.data() == nullptr) {  // no task visible
@@ -85,11 +83,13 @@ class ShmWorker {
         if (!idle()) return kExitBroken;
         continue;
       }
-      if (!ipc::parse_frame_body(record, frame, error)) {
-        complain("a bad record in the task ring: " + error);
+      Result<ipc::Frame> parsed = ipc::parse_frame_body(record);
+      if (!parsed) {
+        complain(parsed.error().context("a bad record in the task ring").message());
         flush();
         return kExitBroken;
       }
+      const ipc::Frame& frame = *parsed;
       if (frame.type == ipc::FrameType::kShutdown) {
         tasks_.consume();
         flush();
@@ -198,8 +198,9 @@ class ShmWorker {
 
 int serve_shm(const TaskHandler& handler, const ipc::Segment& segment, uint32_t worker,
               const ShmSettings& settings) {
-  ShmWorker shm(handler, segment, worker, ipc::EventFd::adopt(settings.wake_me),
-                ipc::EventFd::adopt(settings.wake_daemon), settings.limits.max_task_bytes);
+  ShmWorker shm(handler, segment, worker, ipc::EventFd::adopt(UniqueFd(settings.wake_me)),
+                ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)),
+                settings.limits.max_task_bytes);
   Heartbeat heartbeat(settings.limits.heartbeat, [&shm] { shm.beat(); });
   return shm.run();
 }

@@ -27,6 +27,7 @@
 #include "ipc/segment.h"
 #include "ipc/spsc_ring.h"
 #include "ipc/wake.h"
+#include "tests/unit/frame_assertions.h"
 #include "tests/unit/worker_sdk_handlers.h"
 
 namespace corral {
@@ -453,7 +454,6 @@ class ShmDaemon {
   static constexpr uint32_t kWorker = 1;  // not 0, to check the index is used
 
   explicit ShmDaemon(uint64_t ring_capacity = 64 * 1024) {
-    std::string error;
     ipc::SegmentSpec spec;
     spec.job = "shmtest";
     spec.workers = 2;
@@ -461,9 +461,9 @@ class ShmDaemon {
     spec.shared = {{"processed", ipc::SharedElement::kU64, false, 1},
                    {"total", ipc::SharedElement::kF64, false, 1},
                    {"histogram", ipc::SharedElement::kI64, true, 8}};
-    segment.emplace(*ipc::Segment::create(spec, error));
-    task_wake.emplace(*ipc::EventFd::create(error));
-    result_wake.emplace(*ipc::EventFd::create(error));
+    segment.emplace(*ipc::Segment::create(spec));
+    task_wake.emplace(*ipc::EventFd::create());
+    result_wake.emplace(*ipc::EventFd::create());
     tasks = segment->task_ring(kWorker);
     results = segment->result_ring(kWorker);
   }
@@ -510,9 +510,8 @@ class ShmDaemon {
       std::string_view record = results.peek();
       if (record.data() == nullptr) break;
       ipc::Frame frame;
-      std::string error;
-      if (!ipc::parse_frame_body(record, frame, error)) {
-        ADD_FAILURE() << error;
+      if (::testing::AssertionResult parsed = ipc::parses(record, frame); !parsed) {
+        ADD_FAILURE() << parsed.message();
         return false;
       }
       out.push_back({frame.type, frame.id, frame.status, std::string(frame.payload)});

@@ -496,8 +496,12 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
     for (const auto& [name, array] : job.shared.arrays) {
       spec.shared.push_back({name, element(array.type), true, array.length});
     }
-    feed->segment_ = ipc::Segment::create(spec, error);
-    if (!feed->segment_) return nullptr;
+    Result<ipc::Segment> segment = ipc::Segment::create(spec);
+    if (!segment) {
+      error = segment.error().message();
+      return nullptr;
+    }
+    feed->segment_ = std::move(*segment);
   }
   if (job.sink.kind == config::SinkSpec::Kind::kFile) {
     OpenedFile sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs, error);
@@ -586,10 +590,12 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
               std::to_string(segment_->worker_count()) + " slots)";
       return false;
     }
-    auto task_wake = ipc::EventFd::create(error);
-    if (!task_wake) return false;
-    auto result_wake = ipc::EventFd::create(error);
-    if (!result_wake) return false;
+    Result<ipc::EventFd> task_wake = ipc::EventFd::create();
+    Result<ipc::EventFd> result_wake = ipc::EventFd::create();
+    if (!task_wake || !result_wake) {
+      error = !task_wake ? task_wake.error().message() : result_wake.error().message();
+      return false;
+    }
     // Checked here: the loop cannot watch fd -1 (Asio would throw out of
     // the event loop when the daemon is out of fds).
     int watched = ::fcntl(result_wake->fd(), F_DUPFD_CLOEXEC, 0);

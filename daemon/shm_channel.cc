@@ -148,13 +148,6 @@ class ShmChannel : public Channel {
   mutable bool check_posted_ = false;
 };
 
-Result<ipc::EventFd> make_eventfd() {
-  std::string error;
-  std::optional<ipc::EventFd> fd = ipc::EventFd::create(error);
-  if (!fd) return Error(error);
-  return std::move(*fd);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Channel>> open_shm_channel(const ChannelContext& context, uint32_t worker,
@@ -164,9 +157,9 @@ Result<std::unique_ptr<Channel>> open_shm_channel(const ChannelContext& context,
     return Error("worker " + std::to_string(worker) + " has no slot in the job's segment (" +
                  std::to_string(segment.worker_count()) + " slots)");
   }
-  Result<ipc::EventFd> task_wake = make_eventfd();
+  Result<ipc::EventFd> task_wake = ipc::EventFd::create();
   if (!task_wake) return std::move(task_wake).error();
-  Result<ipc::EventFd> result_wake = make_eventfd();
+  Result<ipc::EventFd> result_wake = ipc::EventFd::create();
   if (!result_wake) return std::move(result_wake).error();
   // Checked here: the loop cannot watch fd -1 (Asio would throw out of the
   // event loop when the daemon is out of fds).

@@ -87,14 +87,6 @@ Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char*
   return std::move(opened.fd);
 }
 
-// The job's segment, as SPEC says.
-Result<ipc::Segment> create_segment(const ipc::SegmentSpec& spec) {
-  std::string error;
-  std::optional<ipc::Segment> segment = ipc::Segment::create(spec, error);
-  if (!segment) return Error(error);
-  return std::move(*segment);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& host,
@@ -118,7 +110,7 @@ Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& h
     for (const auto& [name, array] : job.shared.arrays) {
       spec.shared.push_back({name, element(array.type), true, array.length});
     }
-    Result<ipc::Segment> segment = create_segment(spec);
+    Result<ipc::Segment> segment = ipc::Segment::create(spec);
     if (!segment) return std::move(segment).error();
     feed->segment_ = std::move(*segment);
   }

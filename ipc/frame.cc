@@ -111,69 +111,64 @@ size_t write_result_body(char* dest, uint64_t id, ResultStatus status, std::stri
 namespace {
 
 // The error paths, out of line: the hot path keeps a small frame.
-[[gnu::noinline, gnu::cold]] bool too_short(std::string& error, uint8_t type, size_t size,
-                                            size_t header) {
-  error = std::string(type_name(type)) + " frame of " + std::to_string(size) +
-          " bytes is shorter than its " + std::to_string(header) + "-byte header";
-  return false;
+[[gnu::noinline, gnu::cold]] Error too_short(uint8_t type, size_t size, size_t header) {
+  return Error(std::string(type_name(type)) + " frame of " + std::to_string(size) +
+               " bytes is shorter than its " + std::to_string(header) + "-byte header");
 }
 
-[[gnu::noinline, gnu::cold]] bool bad_frame(std::string& error, std::string_view body) {
+[[gnu::noinline, gnu::cold]] Error bad_frame(std::string_view body) {
   const auto type = static_cast<uint8_t>(body[0]);
   if (type == static_cast<uint8_t>(FrameType::kResult)) {
-    error = "result status " + std::to_string(static_cast<uint8_t>(body[9])) +
-            " is neither 0 (ok) nor 1 (failed)";
-  } else if (type >= static_cast<uint8_t>(FrameType::kShutdown) &&
-             type <= static_cast<uint8_t>(FrameType::kHeartbeat)) {
-    error = std::string(type_name(type)) + " frame with a " + std::to_string(body.size() - 1) +
-            "-byte body; control frames have none";
-  } else {
-    error = "unknown frame type " + std::to_string(type);
+    return Error("result status " + std::to_string(static_cast<uint8_t>(body[9])) +
+                 " is neither 0 (ok) nor 1 (failed)");
   }
-  return false;
+  if (type >= static_cast<uint8_t>(FrameType::kShutdown) &&
+      type <= static_cast<uint8_t>(FrameType::kHeartbeat)) {
+    return Error(std::string(type_name(type)) + " frame with a " + std::to_string(body.size() - 1) +
+                 "-byte body; control frames have none");
+  }
+  return Error("unknown frame type " + std::to_string(type));
 }
 
 }  // namespace
 
-bool parse_frame_body(std::string_view body, Frame& frame, std::string& error) {
-  if (body.empty()) {
-    error = "empty frame: no type byte";
-    return false;
-  }
+Result<Frame> parse_frame_body(std::string_view body) {
+  if (body.empty()) return Error("empty frame: no type byte");
+  Frame frame;
   const auto type = static_cast<uint8_t>(body[0]);
   switch (static_cast<FrameType>(type)) {
     case FrameType::kTask:
       if (body.size() < kTaskHeaderBytes) {
-        return too_short(error, type, body.size(), kTaskHeaderBytes);
+        return too_short(type, body.size(), kTaskHeaderBytes);
       }
       frame.type = FrameType::kTask;
       frame.id = get<uint64_t>(body.data() + 1);
       frame.status = ResultStatus::kOk;
       frame.payload = body.substr(kTaskHeaderBytes);
-      return true;
+      return frame;
     case FrameType::kResult: {
       if (body.size() < kResultHeaderBytes) {
-        return too_short(error, type, body.size(), kResultHeaderBytes);
+        return too_short(type, body.size(), kResultHeaderBytes);
       }
       const auto status = static_cast<uint8_t>(body[9]);
-      if (status > 1) return bad_frame(error, body);
+      if (status > 1) return bad_frame(body);
       frame.type = FrameType::kResult;
       frame.id = get<uint64_t>(body.data() + 1);
       frame.status = static_cast<ResultStatus>(status);
       frame.payload = body.substr(kResultHeaderBytes);
-      return true;
+      return frame;
     }
     case FrameType::kShutdown:
     case FrameType::kReady:
     case FrameType::kHeartbeat:
-      if (body.size() != 1) return bad_frame(error, body);
+      if (body.size() != 1) return bad_frame(body);
       frame.type = static_cast<FrameType>(type);
       frame.id = 0;
       frame.status = ResultStatus::kOk;
       frame.payload = {};
-      return true;
+      return frame;
   }
-  return bad_frame(error, body);
+  return bad_frame(body);
 }
 
 void FrameDecoder::feed(std::string_view bytes) {
@@ -198,7 +193,12 @@ DecodeStatus FrameDecoder::next(Frame& frame) {
     buffer_.reserve(start_ + kLengthBytes + length);
     return DecodeStatus::kNeedMore;
   }
-  if (!parse_frame_body({at + kLengthBytes, length}, frame, error_)) return DecodeStatus::kError;
+  Result<Frame> parsed = parse_frame_body({at + kLengthBytes, length});
+  if (!parsed) {
+    error_ = parsed.error().message();
+    return DecodeStatus::kError;
+  }
+  frame = *parsed;
   start_ += kLengthBytes + length;
   return DecodeStatus::kItem;
 }

@@ -11,12 +11,15 @@
 // Decoders take bytes in whatever pieces reads return (split or merged) and
 // hand out complete frames or lines; a malformed or oversized one puts the
 // decoder in an error state with a message. No dependency on anything of
-// corral's; no allocation per frame once warmed up.
+// corral's but base/; no allocation per frame once warmed up. Not
+// thread-safe per decoder (one reader).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "base/result.h"
 
 namespace corral::ipc {
 
@@ -52,11 +55,14 @@ void append_control(std::string& out, FrameType type);  // SHUTDOWN, READY, HEAR
 size_t write_task_body(char* dest, uint64_t id, std::string_view payload);
 size_t write_result_body(char* dest, uint64_t id, ResultStatus status, std::string_view payload);
 
-// Parses the part of a frame after its length prefix. False, with ERROR
-// set, for an unknown type, a body too short for its type, a control frame
-// with a body, or a result status other than 0 and 1.
-bool parse_frame_body(std::string_view body, Frame& frame, std::string& error);
+// Parses the part of a frame after its length prefix; the frame's payload
+// points into BODY. An error for an unknown type, a body too short for its
+// type, a control frame with a body, or a result status other than 0 and 1.
+Result<Frame> parse_frame_body(std::string_view body);
 
+// What a decoder's next() found: a streaming decoder has three answers, not
+// two (kNeedMore is no error), so this stays an enum, with the message of
+// kError in the decoder's error().
 enum class DecodeStatus { kItem, kNeedMore, kError };
 
 class FrameDecoder {

@@ -29,8 +29,6 @@ static_assert(sizeof(WorkerSlot) == kLineBytes);
 
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
 // Where everything lies, computed from the counts alone, so that create()
 // and attach() agree by construction and attach() can demand equality.
 struct Layout {
@@ -58,33 +56,32 @@ Layout plan(uint32_t workers, uint64_t ring_capacity, const std::vector<uint64_t
   return l;
 }
 
-bool check_decl(const SharedDecl& d, std::string& error) {
+Status check_decl(const SharedDecl& d) {
   const std::string quoted = "shared \"" + d.name + "\"";
-  if (d.name.empty()) {
-    error = "a shared value or array has an empty name";
-  } else if (d.name.size() > kMaxSharedName) {
-    error = quoted + " has a name longer than " + std::to_string(kMaxSharedName) + " bytes";
-  } else if (d.name.find('\0') != std::string::npos) {
-    error = quoted + " has a NUL byte in its name";
-  } else if (static_cast<uint32_t>(d.type) > static_cast<uint32_t>(SharedElement::kF64)) {
-    error =
-        quoted + " has an unknown element type " + std::to_string(static_cast<uint32_t>(d.type));
-  } else if (!d.is_array && d.length != 1) {
-    error = quoted + " is a value of length " + std::to_string(d.length) +
-            "; only an array has a length other than 1";
-  } else if (d.length < 1 || d.length > kMaxSharedLength) {
-    error = quoted + " has length " + std::to_string(d.length) + "; the limits are 1 to " +
-            std::to_string(kMaxSharedLength);
-  } else {
-    return true;
+  if (d.name.empty()) return Error("a shared value or array has an empty name");
+  if (d.name.size() > kMaxSharedName) {
+    return Error(quoted + " has a name longer than " + std::to_string(kMaxSharedName) + " bytes");
   }
-  return false;
+  if (d.name.find('\0') != std::string::npos) return Error(quoted + " has a NUL byte in its name");
+  if (static_cast<uint32_t>(d.type) > static_cast<uint32_t>(SharedElement::kF64)) {
+    return Error(quoted + " has an unknown element type " +
+                 std::to_string(static_cast<uint32_t>(d.type)));
+  }
+  if (!d.is_array && d.length != 1) {
+    return Error(quoted + " is a value of length " + std::to_string(d.length) +
+                 "; only an array has a length other than 1");
+  }
+  if (d.length < 1 || d.length > kMaxSharedLength) {
+    return Error(quoted + " has length " + std::to_string(d.length) + "; the limits are 1 to " +
+                 std::to_string(kMaxSharedLength));
+  }
+  return {};
 }
 
 }  // namespace
 
 Segment::Segment(Segment&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
+    : fd_(std::move(other.fd_)),
       size_(std::exchange(other.size_, 0)),
       base_(std::exchange(other.base_, nullptr)),
       header_(other.header_),
@@ -97,7 +94,7 @@ Segment::Segment(Segment&& other) noexcept
 Segment& Segment::operator=(Segment&& other) noexcept {
   if (this != &other) {
     Segment old(std::move(*this));  // unmapped and closed when it goes
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
     size_ = std::exchange(other.size_, 0);
     base_ = std::exchange(other.base_, nullptr);
     header_ = other.header_;
@@ -112,36 +109,29 @@ Segment& Segment::operator=(Segment&& other) noexcept {
 
 Segment::~Segment() {
   if (base_ != nullptr) ::munmap(base_, size_);
-  if (fd_ >= 0) ::close(fd_);
 }
 
-std::optional<Segment> Segment::create(const SegmentSpec& spec, std::string& error) {
-  const std::string what = "segment of job \"" + spec.job + "\": ";
+Result<Segment> Segment::create(const SegmentSpec& spec) {
+  const std::string what = "segment of job \"" + spec.job + "\"";
+  auto fail = [&what](std::string why) { return Error(std::move(why)).context(what); };
   if (spec.workers > kMaxWorkers) {
-    error = what + std::to_string(spec.workers) + " workers, more than the limit of " +
-            std::to_string(kMaxWorkers);
-    return std::nullopt;
+    return fail(std::to_string(spec.workers) + " workers, more than the limit of " +
+                std::to_string(kMaxWorkers));
   }
   if (spec.ring_capacity > kMaxRingCapacity) {
-    error = what + "ring capacity of " + std::to_string(spec.ring_capacity) +
-            " bytes exceeds the limit of " + std::to_string(kMaxRingCapacity);
-    return std::nullopt;
+    return fail("ring capacity of " + std::to_string(spec.ring_capacity) +
+                " bytes exceeds the limit of " + std::to_string(kMaxRingCapacity));
   }
   if (spec.shared.size() > kMaxShared) {
-    error = what + std::to_string(spec.shared.size()) +
-            " shared values and arrays, more than the limit of " + std::to_string(kMaxShared);
-    return std::nullopt;
+    return fail(std::to_string(spec.shared.size()) +
+                " shared values and arrays, more than the limit of " + std::to_string(kMaxShared));
   }
   std::set<std::string_view> names;
   std::vector<uint64_t> lengths;
   for (const SharedDecl& d : spec.shared) {
-    if (!check_decl(d, error)) {
-      error = what + error;
-      return std::nullopt;
-    }
+    if (Status checked = check_decl(d); !checked) return std::move(checked).error().context(what);
     if (!names.insert(d.name).second) {
-      error = what + "shared \"" + d.name + "\" is declared twice";
-      return std::nullopt;
+      return fail("shared \"" + d.name + "\" is declared twice");
     }
     lengths.push_back(d.length);
   }
@@ -149,32 +139,27 @@ std::optional<Segment> Segment::create(const SegmentSpec& spec, std::string& err
   while (capacity < spec.ring_capacity) capacity *= 2;
   const Layout layout = plan(spec.workers, capacity, lengths);
   if (layout.total > kMaxSegmentBytes) {
-    error = what + std::to_string(layout.total) + " bytes exceed the limit of " +
-            std::to_string(kMaxSegmentBytes);
-    return std::nullopt;
+    return fail(std::to_string(layout.total) + " bytes exceed the limit of " +
+                std::to_string(kMaxSegmentBytes));
   }
 
   Segment seg;
   const std::string name = "corral-" + spec.job.substr(0, 240);  // memfd names stop at 249
-  seg.fd_ = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (seg.fd_ < 0) {
-    error = what + errno_text("memfd_create");
-    return std::nullopt;
+  seg.fd_.reset(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!seg.fd_) {
+    return errno_error("memfd_create").context(what);
   }
-  if (::ftruncate(seg.fd_, static_cast<off_t>(layout.total)) != 0) {
-    error = what + errno_text("ftruncate");
-    return std::nullopt;
+  if (::ftruncate(seg.fd_.get(), static_cast<off_t>(layout.total)) != 0) {
+    return errno_error("ftruncate").context(what);
   }
   // Sealed against resizing: a worker cannot shrink it under the daemon's
   // mapping (SIGBUS), and nobody can undo the seals.
-  if (::fcntl(seg.fd_, F_ADD_SEALS, kSeals | F_SEAL_SEAL) != 0) {
-    error = what + errno_text("sealing the memfd");
-    return std::nullopt;
+  if (::fcntl(seg.fd_.get(), F_ADD_SEALS, kSeals | F_SEAL_SEAL) != 0) {
+    return errno_error("sealing the memfd").context(what);
   }
-  void* base = ::mmap(nullptr, layout.total, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd_, 0);
+  void* base = ::mmap(nullptr, layout.total, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd_.get(), 0);
   if (base == MAP_FAILED) {
-    error = what + errno_text("mmap");
-    return std::nullopt;
+    return errno_error("mmap").context(what);
   }
   seg.base_ = static_cast<char*>(base);
   seg.size_ = layout.total;
@@ -202,8 +187,7 @@ std::optional<Segment> Segment::create(const SegmentSpec& spec, std::string& err
     slot->result_ring_offset = seg.ring(w, 1) - seg.base_;
     if (!SpscRing::create(seg.ring(w, 0), capacity).valid() ||
         !SpscRing::create(seg.ring(w, 1), capacity).valid()) {
-      error = what + "cannot lay out the rings";  // unreachable: capacity and alignment are ours
-      return std::nullopt;
+      return fail("cannot lay out the rings");  // unreachable: capacity and alignment are ours
     }
   }
   auto* entries = reinterpret_cast<SharedEntry*>(seg.base_ + layout.shared_offset);
@@ -228,47 +212,40 @@ std::optional<Segment> Segment::create(const SegmentSpec& spec, std::string& err
   return seg;
 }
 
-std::optional<Segment> Segment::attach(int fd, std::string& error) {
-  const std::string what = "segment fd " + std::to_string(fd) + ": ";
+Result<Segment> Segment::attach(UniqueFd owned) {
+  const int fd = owned.get();
+  const std::string what = "segment fd " + std::to_string(fd);
   Segment seg;
-  seg.fd_ = fd;  // owned from here: closed on every failure below
-  if (fd < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-    error = what + (fd < 0 ? std::string("not a file descriptor") : errno_text("fcntl"));
-    return std::nullopt;
-  }
+  seg.fd_ = std::move(owned);  // closed on every failure below
+  auto fail = [&what](std::string why) { return Error(std::move(why)).context(what); };
+  if (fd < 0) return fail("not a file descriptor");
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return errno_error("fcntl").context(what);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    error = what + errno_text("fstat");
-    return std::nullopt;
+    return errno_error("fstat").context(what);
   }
   const auto size = static_cast<uint64_t>(st.st_size);
   if (!S_ISREG(st.st_mode) || size < sizeof(SegmentHeader) || size > kMaxSegmentBytes) {
-    error = what + "not a corral segment (" +
-            (S_ISREG(st.st_mode) ? std::to_string(size) + " bytes" : std::string("not a file")) +
-            ")";
-    return std::nullopt;
+    return fail(
+        "not a corral segment (" +
+        (S_ISREG(st.st_mode) ? std::to_string(size) + " bytes" : std::string("not a file")) + ")");
   }
   const int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0 || (seals & kSeals) != kSeals) {
-    error = what + "not a corral segment (" +
-            (seals < 0 ? errno_text("F_GET_SEALS") : std::string("not sealed against resizing")) +
-            ")";
-    return std::nullopt;
+    return fail("not a corral segment (" +
+                (seals < 0 ? errno_error("F_GET_SEALS").message()
+                           : std::string("not sealed against resizing")) +
+                ")");
   }
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
-    error = what + errno_text("mmap");
-    return std::nullopt;
+    return errno_error("mmap").context(what);
   }
   seg.base_ = static_cast<char*>(base);
   seg.size_ = size;
 
   SegmentHeader& h = seg.header_;
   std::memcpy(&h, seg.base_, sizeof h);
-  auto fail = [&](const std::string& why) {
-    error = what + why;
-    return std::nullopt;
-  };
   if (h.magic != kSegmentMagic) return fail("not a corral segment (bad magic)");
   if (h.version != kSegmentVersion) {
     return fail("segment layout version " + std::to_string(h.version) +
@@ -305,7 +282,11 @@ std::optional<Segment> Segment::attach(int fd, std::string& error) {
       return fail("a shared entry's name is not terminated");
     }
     SharedDecl d{e.name, e.type, e.is_array != 0, e.length};
-    if (e.is_array > 1 || !check_decl(d, error)) return fail(error);
+    if (e.is_array > 1) {
+      return fail("shared \"" + d.name + "\" is neither a value nor an array (kind " +
+                  std::to_string(e.is_array) + ")");
+    }
+    if (Status checked = check_decl(d); !checked) return std::move(checked).error().context(what);
     lengths.push_back(e.length);
   }
   const Layout layout = plan(h.worker_count, h.ring_capacity, lengths);

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "ipc/spsc_ring.h"
 
 namespace corral::ipc {
@@ -92,15 +94,17 @@ struct SegmentSpec {
 class Segment {
  public:
   // Daemon side: a new memfd, sized, sealed against resizing, laid out, every
-  // ring empty and every shared cell zero.
-  static std::optional<Segment> create(const SegmentSpec& spec, std::string& error);
-  // Worker side: maps an inherited segment fd (taking ownership: it is
-  // closed on failure, and marked close-on-exec) and checks its header
+  // ring empty and every shared cell zero. The error starts with the job's
+  // name ("segment of job \"x\": ...").
+  static Result<Segment> create(const SegmentSpec& spec);
+  // Worker side: maps an inherited segment fd (closed on failure, marked
+  // close-on-exec) and checks its header
   // (magic, version, sizes), the shared table, and that every offset lies
   // inside the mapping. A worker's slot and rings are checked when it takes
   // them (task_ring(), result_ring()): another slot's state is none of its
-  // business, and may be damaged by the worker that has it.
-  static std::optional<Segment> attach(int fd, std::string& error);
+  // business, and may be damaged by the worker that has it. The error
+  // starts with the fd ("segment fd 3: ...").
+  static Result<Segment> attach(UniqueFd fd);
 
   Segment(Segment&& other) noexcept;
   Segment& operator=(Segment&& other) noexcept;
@@ -108,7 +112,7 @@ class Segment {
   Segment& operator=(const Segment&) = delete;
   ~Segment();
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   size_t size() const { return size_; }
   // The header as checked at create()/attach(): a copy, so that a process
   // scribbling on the shared one cannot change the layout under this one.
@@ -154,7 +158,7 @@ class Segment {
   char* ring(uint32_t worker, int which) const;
   SpscRing attach_ring(uint32_t worker, int which) const;
 
-  int fd_ = -1;
+  UniqueFd fd_;
   size_t size_ = 0;
   char* base_ = nullptr;
   SegmentHeader header_{};

@@ -8,36 +8,20 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
-#include <cstring>
+#include <utility>
 
 namespace corral::ipc {
 
-std::optional<EventFd> EventFd::create(std::string& error) {
-  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) {
-    error = std::string("eventfd: ") + std::strerror(errno);
-    return std::nullopt;
-  }
-  return EventFd(fd);
-}
-
-EventFd& EventFd::operator=(EventFd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-EventFd::~EventFd() {
-  if (fd_ >= 0) ::close(fd_);
+Result<EventFd> EventFd::create() {
+  UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!fd) return errno_error("eventfd");
+  return EventFd(std::move(fd));
 }
 
 void EventFd::signal() const {
   const uint64_t one = 1;
   // EAGAIN means the counter is at its maximum: the waiter is woken anyway.
-  while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  while (::write(fd_.get(), &one, sizeof one) < 0 && errno == EINTR) {
   }
 }
 
@@ -45,7 +29,7 @@ bool EventFd::drain() const {
   uint64_t count = 0;
   ssize_t n;
   do {
-    n = ::read(fd_, &count, sizeof count);
+    n = ::read(fd_.get(), &count, sizeof count);
   } while (n < 0 && errno == EINTR);
   return n == static_cast<ssize_t>(sizeof count) && count != 0;
 }
@@ -56,7 +40,7 @@ bool EventFd::wait(std::optional<std::chrono::milliseconds> timeout) const {
     const auto ms = std::max<int64_t>(0, timeout->count());
     timeout_ms = static_cast<int>(std::min<int64_t>(ms, INT_MAX));
   }
-  pollfd p{fd_, POLLIN, 0};
+  pollfd p{fd_.get(), POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) <= 0) return false;  // timeout, EINTR or a bad fd
   return drain();
 }

@@ -6,24 +6,21 @@
 
 #include <chrono>
 #include <optional>
-#include <string>
+#include <utility>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace corral::ipc {
 
 class EventFd {
  public:
-  // A new non-blocking, close-on-exec eventfd; nullopt with ERROR set on failure.
-  static std::optional<EventFd> create(std::string& error);
-  // Takes ownership of an inherited fd.
-  static EventFd adopt(int fd) { return EventFd(fd); }
+  // A new non-blocking, close-on-exec eventfd.
+  static Result<EventFd> create();
+  // An inherited eventfd, owned from here.
+  static EventFd adopt(UniqueFd fd) { return EventFd(std::move(fd)); }
 
-  EventFd(EventFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  EventFd& operator=(EventFd&& other) noexcept;
-  EventFd(const EventFd&) = delete;
-  EventFd& operator=(const EventFd&) = delete;
-  ~EventFd();
-
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   // Adds 1; never blocks (the counter cannot overflow in practice).
   void signal() const;
   // Resets the counter; true if it was non-zero.
@@ -33,8 +30,8 @@ class EventFd {
   bool wait(std::optional<std::chrono::milliseconds> timeout) const;
 
  private:
-  explicit EventFd(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit EventFd(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
 };
 
 }  // namespace corral::ipc

@@ -110,8 +110,12 @@ inline WorkerRings::Take WorkerRings::next(Frame& frame, std::string& why) {
   if (broken_) return Take::kBroken;
   std::string_view record = results_.peek();
   if (record.data() != nullptr) {
-    if (parse_frame_body(record, frame, why)) return Take::kFrame;
-    why = "malformed record in the result ring: " + why;
+    Result<Frame> parsed = parse_frame_body(record);
+    if (parsed) {
+      frame = *parsed;
+      return Take::kFrame;
+    }
+    why = parsed.error().context("malformed record in the result ring").message();
     broken_ = true;
     return Take::kBroken;
   }

@@ -110,9 +110,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    ? corral::ipc::write_task_body(body.data(), f.id, f.payload)
                    : corral::ipc::write_result_body(body.data(), f.id, f.status, f.payload);
     body.resize(n);
-    Frame parsed;
-    std::string error;
-    check(corral::ipc::parse_frame_body(body, parsed, error));
+    const corral::Result<Frame> read = corral::ipc::parse_frame_body(body);
+    check(read.ok());
+    const Frame& parsed = *read;
     check(parsed.type == f.type && parsed.id == f.id && parsed.status == f.status &&
           parsed.payload == f.payload);
   }

@@ -248,9 +248,9 @@ class Run {
     // A new worker process attaches and finds its rings sound.
     Worker& worker = workers_[w];
     worker = Worker{};
-    std::string error;
-    worker.segment = Segment::attach(::dup(seg_.fd()), error);
-    check(worker.segment.has_value());
+    corral::Result<Segment> attached = Segment::attach(corral::UniqueFd(::dup(seg_.fd())));
+    check(attached.ok());
+    worker.segment.emplace(std::move(*attached));
     worker.tasks = worker.segment->task_ring(w);
     worker.results = worker.segment->result_ring(w);
     check(worker.tasks.valid() && worker.results.valid());
@@ -379,12 +379,12 @@ class Run {
     if (!rings_[w] || !workers_[w].segment) return;
     Worker& worker = workers_[w];
     const int n = in.byte() % 8 + 1;
-    std::string error;
     for (int i = 0; i < n; ++i) {
       std::string_view record = worker.tasks.peek();
       if (record.data() == nullptr) break;
-      Frame task;
-      const bool parsed = corral::ipc::parse_frame_body(record, task, error);
+      const corral::Result<Frame> read = corral::ipc::parse_frame_body(record);
+      const bool parsed = read.ok();
+      const Frame task = read.value_or(Frame{});
       if (clean_[w]) {
         check(parsed);
         check(!sent_[w].empty() && published_[w] > 0);
@@ -465,9 +465,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.ring_capacity = kCapacity;
   spec.shared = {{"processed", SharedElement::kU64, false, 1},
                  {"histogram", SharedElement::kF64, true, 16}};
-  std::string error;
-  std::optional<Segment> segment = Segment::create(spec, error);
-  check(segment.has_value());
+  corral::Result<Segment> segment = Segment::create(spec);
+  check(segment.ok());
   Run run(*segment);
   Input in(data, size);
   for (int steps = 0; in.more() && steps < 4096; ++steps) run.step(in);

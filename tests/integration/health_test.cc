@@ -1,13 +1,23 @@
 // Measuring and bounding workers through a real corrald: CPU and memory as
-// /proc has them, heartbeats, limits.memory, limits.max_tasks, cpus: auto.
+// /proc has them, heartbeats (their period, and a hung worker's end),
+// limits.memory, limits.max_tasks, cpus: auto.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <sstream>
 #include <thread>
+#include <vector>
 
+#include "ipc/segment.h"
 #include "tests/integration/harness.h"
 
 namespace corral::testing {
@@ -24,20 +34,40 @@ uint64_t proc_rss(pid_t pid) {
   return at == std::string::npos ? 0 : std::stoull(status.substr(at + 6)) * 1024;
 }
 
-TEST(HealthTest, ABusyWorkerShowsItsCpuGrowingAboutOneSecondPerSecond) {
+// The CPU seconds (user and system) /proc/PID/stat has counted so far.
+double proc_cpu_s(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3, the state
+  std::vector<std::string> field(std::istream_iterator<std::string>(fields), {});
+  if (field.size() < 13) return 0;
+  // Fields 14 and 15 (utime, stime), in clock ticks.
+  return static_cast<double>(std::stoull(field[11]) + std::stoull(field[12])) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+TEST(HealthTest, ABusyWorkersCpuIsWhatTheKernelCounted) {
   Daemon d("jobs:\n  burn:\n    command: [sh, -c, 'while :; do :; done']\n", kFastMetrics);
   ASSERT_TRUE(d.start()) << d.daemon_log();
   ASSERT_TRUE(d.wait_state("burn:0", "RUNNING"));
-  ASSERT_TRUE(wait_until([&] { return d.worker("burn:0")["cpu_s"].get<double>() > 0.2; }));
-  double before = d.worker("burn:0")["cpu_s"];
-  auto t0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(2s);
-  double after = d.worker("burn:0")["cpu_s"];
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // One core of two on a shared, maybe loaded machine: some of it (seconds,
-  // not ticks), never more than all.
-  EXPECT_GT((after - before) / elapsed, 0.05);
-  EXPECT_LT((after - before) / elapsed, 1.15);
+  const pid_t pid = d.worker_pid("burn:0");
+  // Past 1.5 CPU seconds, so that a value in the wrong unit, or off by a
+  // factor of two, is off by more than the bounds below allow.
+  ASSERT_TRUE(wait_until([&] { return proc_cpu_s(pid) > 1.5; }, 60s));
+  const double floor = proc_cpu_s(pid);
+  // A sample taken from now on reports FLOOR or more, and never more than
+  // the kernel has counted when it is read. It comes within a fraction of a
+  // CPU second (samples are 100 ms apart, and the worker gets at most one
+  // CPU second per second): a halved value would not reach FLOOR before
+  // the worker had burnt FLOOR again, a doubled one is above the kernel's.
+  double reported = 0, counted = 0;
+  ASSERT_TRUE(wait_until([&] {
+    reported = d.worker("burn:0")["cpu_s"].get<double>();
+    counted = proc_cpu_s(pid);
+    return reported >= floor - 0.02;
+  })) << "reported "
+      << reported << " s, the kernel counted " << counted << " s";
+  EXPECT_LE(reported, counted + 0.02);
+  EXPECT_LT(counted - floor, 0.6) << "reported " << reported << " s";
   EXPECT_GT(d.worker("burn:0")["cpu_percent"].get<double>(), 5);
 }
 
@@ -55,6 +85,75 @@ TEST(HealthTest, ReportedMemoryMatchesProc) {
     return reported > 64 << 20 && std::abs(reported - real) < real * 0.1;
   })) << d.worker("leaky:0").dump()
       << " /proc: " << proc_rss(pid);
+}
+
+// The value of NAME in the environment of process PID, or "".
+std::string environment_of(pid_t pid, const std::string& name) {
+  const std::string environ = read_file("/proc/" + std::to_string(pid) + "/environ");
+  const std::string key = name + "=";
+  for (size_t at = 0; at < environ.size();) {
+    const size_t end = std::min(environ.find('\0', at), environ.size());
+    if (environ.compare(at, key.size(), key) == 0) {
+      return environ.substr(at + key.size(), end - at - key.size());
+    }
+    at = end + 1;
+  }
+  return "";
+}
+
+TEST(HealthTest, HeartbeatsComeAtThePeriodTheDaemonAskedFor) {
+  // A quarter of heartbeat_timeout: corrald asks for a beat every 100 ms.
+  Daemon d("jobs:\n  beats:\n    command: " + worker_command("--handler, sleep") +
+               "\n    channel: shm\n    health: {heartbeat_timeout: 400ms}\n",
+           kFastMetrics);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("beats:0", "RUNNING", scaled(10s)));
+  const pid_t pid = d.worker_pid("beats:0");
+  ASSERT_EQ(environment_of(pid, "CORRAL_HEARTBEAT_MS"), "100");
+  constexpr int64_t kPeriodNs = 100'000'000;
+
+  // The worker's slot, read through its own fd of the job's segment: the
+  // heartbeat cell holds the CLOCK_MONOTONIC time of the latest beat.
+  const int fd = ::open(("/proc/" + std::to_string(pid) + "/fd/3").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  void* mapped = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  ASSERT_NE(mapped, MAP_FAILED) << std::strerror(errno);
+  ipc::SegmentHeader header;
+  std::memcpy(&header, mapped, sizeof header);
+  ASSERT_EQ(header.magic, ipc::kSegmentMagic);
+  const auto* slot =
+      reinterpret_cast<const ipc::WorkerSlot*>(static_cast<char*>(mapped) + header.slots_offset);
+
+  // A task of 8 s: meanwhile only the heartbeat thread writes the cell (the
+  // serving thread beats when it waits for tasks, not inside one).
+  ASSERT_EQ(d.submit("beats", {"8000"}, false).back()["submitted"], 1);
+  std::this_thread::sleep_for(1s);  // the task has started: beats before it are not counted
+  std::vector<uint64_t> beats;
+  const auto until = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < until) {
+    const uint64_t beat = slot[0].heartbeat_ns.load();
+    if (beats.empty() || beat != beats.back()) beats.push_back(beat);
+    std::this_thread::sleep_for(2ms);
+  }
+  ::munmap(mapped, static_cast<size_t>(st.st_size));
+
+  // Some 40 beats. Each gap is a period plus the time the thread took to
+  // wake, or two when this sampler slept through one: the middle gap is the
+  // period. A doubled rate (50 ms) or a halved one (200 ms) is far outside.
+  ASSERT_GE(beats.size(), 11u) << "too few beats to measure a period";
+  std::vector<int64_t> gaps;
+  for (size_t i = 1; i < beats.size(); ++i) {
+    gaps.push_back(static_cast<int64_t>(beats[i] - beats[i - 1]));
+  }
+  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+  const int64_t median = gaps[gaps.size() / 2];
+  EXPECT_GE(median, kPeriodNs * 9 / 10) << beats.size() << " beats";
+  EXPECT_LE(median, kPeriodNs * 3 / 2) << beats.size() << " beats";
+  EXPECT_LE(beats.size(), static_cast<size_t>(4s / 100ms) + 3)
+      << "more beats than 4 s of 100 ms periods hold";
 }
 
 TEST(HealthTest, AHungWorkerIsKilledAfterHeartbeatTimeoutAndItsTaskRedelivered) {

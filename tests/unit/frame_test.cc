@@ -105,10 +105,9 @@ TEST(FrameTest, BodyWritersMatchTheFramesAfterTheirPrefix) {
   EXPECT_EQ(std::string(body, n), framed.substr(kLengthBytes));
   EXPECT_EQ(n, kResultHeaderBytes + 4);
 
-  Frame f;
-  std::string error;
-  ASSERT_TRUE(parse_frame_body({body, n}, f, error)) << error;
-  EXPECT_EQ(seen(f), (Seen{FrameType::kResult, 43, ResultStatus::kOk, "done"}));
+  Result<Frame> f = parse_frame_body({body, n});
+  ASSERT_TRUE(f) << message_of(f);
+  EXPECT_EQ(seen(*f), (Seen{FrameType::kResult, 43, ResultStatus::kOk, "done"}));
 }
 
 TEST(FrameTest, RoundTripInOneFeed) {
@@ -216,10 +215,9 @@ TEST(FrameTest, MalformedFrames) {
     EXPECT_EQ(got.size(), 1u) << c.error;
     EXPECT_EQ(error, c.error);
 
-    Frame f;
-    std::string body_error;
-    EXPECT_FALSE(parse_frame_body(std::string_view(c.bytes).substr(4), f, body_error));
-    EXPECT_EQ(body_error, c.error);
+    Result<Frame> f = parse_frame_body(std::string_view(c.bytes).substr(4));
+    EXPECT_FALSE(f);
+    EXPECT_EQ(message_of(f), c.error);
   }
 }
 

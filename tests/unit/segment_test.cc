@@ -17,6 +17,7 @@
 #include <string>
 
 #include "ipc/frame.h"
+#include "tests/unit/frame_assertions.h"
 
 namespace corral::ipc {
 namespace {
@@ -70,9 +71,8 @@ SegmentSpec primes_spec() {
 }
 
 Segment make(const SegmentSpec& spec) {
-  std::string error;
-  std::optional<Segment> seg = Segment::create(spec, error);
-  if (!seg) ADD_FAILURE() << error;
+  Result<Segment> seg = Segment::create(spec);
+  if (!seg) ADD_FAILURE() << seg.error().message();
   return std::move(*seg);
 }
 
@@ -145,9 +145,8 @@ TEST(SegmentTest, SmallestRingAndNoWorkersOrShared) {
   EXPECT_EQ(seg.header().ring_capacity, 4096u);
   EXPECT_EQ(seg.worker_count(), 0u);
   EXPECT_TRUE(seg.shared().empty());
-  std::string error;
-  std::optional<Segment> again = Segment::attach(::dup(seg.fd()), error);
-  ASSERT_TRUE(again) << error;
+  Result<Segment> again = Segment::attach(UniqueFd(::dup(seg.fd())));
+  ASSERT_TRUE(again) << message_of(again);
   EXPECT_EQ(again->job(), "empty");
 }
 
@@ -161,9 +160,9 @@ TEST(SegmentTest, LongJobNameIsTruncatedInTheHeader) {
 
 TEST(SegmentTest, CreateRefusesBadSpecs) {
   auto error_of = [](const SegmentSpec& spec) {
-    std::string error;
-    EXPECT_FALSE(Segment::create(spec, error));
-    return error;
+    Result<Segment> seg = Segment::create(spec);
+    EXPECT_FALSE(seg);
+    return message_of(seg);
   };
   SegmentSpec spec = primes_spec();
   spec.shared.push_back({std::string(48, 'n'), SharedElement::kU64, false, 1});
@@ -201,10 +200,9 @@ TEST(SegmentTest, CreateRefusesBadSpecs) {
 
 TEST(SegmentTest, AttachInTheSameProcessSharesEverything) {
   Segment daemon = make(primes_spec());
-  std::string error;
   const int fd = ::dup(daemon.fd());
-  std::optional<Segment> worker = Segment::attach(fd, error);
-  ASSERT_TRUE(worker) << error;
+  Result<Segment> worker = Segment::attach(UniqueFd(fd));
+  ASSERT_TRUE(worker) << message_of(worker);
   EXPECT_EQ(worker->fd(), fd);
   EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC);
   EXPECT_EQ(worker->job(), "primes");
@@ -238,7 +236,7 @@ TEST(SegmentTest, AttachInTheSameProcessSharesEverything) {
       tasks_out.commit(write_task_body(at, id, payload));
       tasks_out.publish();
       Frame task;
-      ASSERT_TRUE(parse_frame_body(tasks_in.peek(), task, error)) << error;
+      ASSERT_TRUE(parses(tasks_in.peek(), task));
       EXPECT_EQ(task.id, id);
       EXPECT_EQ(task.payload, payload);
       const std::string result = "done " + std::string(task.payload);
@@ -249,7 +247,7 @@ TEST(SegmentTest, AttachInTheSameProcessSharesEverything) {
       tasks_in.release();
       results_out.publish();
       Frame got;
-      ASSERT_TRUE(parse_frame_body(results_in.peek(), got, error)) << error;
+      ASSERT_TRUE(parses(results_in.peek(), got));
       EXPECT_EQ(got.type, FrameType::kResult);
       EXPECT_EQ(got.id, id);
       EXPECT_EQ(got.payload, result);
@@ -267,8 +265,7 @@ TEST(SegmentTest, AttachInAForkedChild) {
   const uint64_t n = 2000;
   // The worker: attaches the inherited fd, answers every task, counts.
   Child child([&] {
-    std::string error;
-    std::optional<Segment> seg = Segment::attach(daemon.fd(), error);
+    Result<Segment> seg = Segment::attach(UniqueFd(daemon.fd()));
     if (!seg) return 2;
     seg->slot(worker).pid.store(static_cast<uint32_t>(::getpid()));
     auto processed = seg->find_shared("processed");
@@ -282,16 +279,16 @@ TEST(SegmentTest, AttachInAForkedChild) {
         in.release();
         continue;
       }
-      Frame task;
-      if (!parse_frame_body(rec, task, error)) return 4;
-      std::string result = std::to_string(task.payload.size());
+      Result<Frame> task = parse_frame_body(rec);
+      if (!task) return 4;
+      std::string result = std::to_string(task->payload.size());
       char* at;
       while ((at = out.reserve(kResultHeaderBytes + result.size())) == nullptr) out.publish();
-      out.commit(write_result_body(at, task.id, ResultStatus::kOk, result));
+      out.commit(write_result_body(at, task->id, ResultStatus::kOk, result));
       out.publish();
       in.consume();
       processed->cells[0].fetch_add(1);
-      histogram->cells[task.id % 64].fetch_add(1);
+      histogram->cells[task->id % 64].fetch_add(1);
       seg->slot(worker).tasks_done.fetch_add(1);
       ++done;
     }
@@ -300,7 +297,6 @@ TEST(SegmentTest, AttachInAForkedChild) {
   });
   ASSERT_TRUE(child.started());
   uint64_t sent = 0, received = 0, idle = 0;
-  std::string error;
   while (received < n) {
     if (sent < n) {
       const std::string payload(sent % 50, 'x');
@@ -318,7 +314,7 @@ TEST(SegmentTest, AttachInAForkedChild) {
       continue;
     }
     Frame result;
-    ASSERT_TRUE(parse_frame_body(rec, result, error)) << error;
+    ASSERT_TRUE(parses(rec, result));
     ASSERT_EQ(result.id, received);
     ASSERT_EQ(result.payload, std::to_string(received % 50));
     results.consume();
@@ -351,12 +347,12 @@ int edited_copy(const Segment& seg, const std::function<void(char*)>& edit, bool
 }
 
 std::string attach_error(int fd) {
-  std::string error;
-  EXPECT_FALSE(Segment::attach(fd, error));
+  Result<Segment> seg = Segment::attach(UniqueFd(fd));
+  EXPECT_FALSE(seg);
   if (fd >= 0) {
     EXPECT_FALSE(fd_is_open(fd)) << "attach must close the fd it was given";
   }
-  return error;
+  return message_of(seg);
 }
 
 TEST(SegmentTest, AttachRefusesWhatIsNotASegment) {
@@ -407,9 +403,8 @@ TEST(SegmentTest, AttachRefusesDamagedSegments) {
   };
   // The unedited copy attaches: the edits below are what is refused.
   {
-    std::string error;
-    std::optional<Segment> copy = Segment::attach(edited_copy(seg, [](char*) {}), error);
-    ASSERT_TRUE(copy) << error;
+    Result<Segment> copy = Segment::attach(UniqueFd(edited_copy(seg, [](char*) {})));
+    ASSERT_TRUE(copy) << message_of(copy);
     EXPECT_EQ(copy->shared().size(), 4u);
   }
   EXPECT_THAT(attach_error(edited_copy(
@@ -461,6 +456,8 @@ TEST(SegmentTest, AttachRefusesDamagedSegments) {
       attach_error(edited_copy(
           seg, entry_edit(1, [](SharedEntry& e) { std::memset(e.name, 'n', sizeof e.name); }))),
       HasSubstr("name is not terminated"));
+  EXPECT_THAT(attach_error(edited_copy(seg, entry_edit(3, [](SharedEntry& e) { e.is_array = 2; }))),
+              HasSubstr("shared \"delta\" is neither a value nor an array (kind 2)"));
 }
 
 TEST(SegmentTest, AWorkerChecksItsOwnSlotAndRingsWhenItTakesThem) {
@@ -470,17 +467,13 @@ TEST(SegmentTest, AWorkerChecksItsOwnSlotAndRingsWhenItTakesThem) {
   const SegmentHeader h = seg.header();
   const uint64_t task_ring_1 = seg.slot(1).task_ring_offset;
   const uint64_t result_ring_2 = seg.slot(2).result_ring_offset;
-  std::string error;
-  std::optional<Segment> copy = Segment::attach(
-      edited_copy(seg,
-                  [&](char* base) {
-                    auto* slots = reinterpret_cast<WorkerSlot*>(base + h.slots_offset);
-                    slots[0].task_ring_offset += 64;
-                    reinterpret_cast<RingHeader*>(base + task_ring_1)->magic = 0;
-                    reinterpret_cast<RingHeader*>(base + result_ring_2)->head.store(1 << 30);
-                  }),
-      error);
-  ASSERT_TRUE(copy) << error;
+  Result<Segment> copy = Segment::attach(UniqueFd(edited_copy(seg, [&](char* base) {
+    auto* slots = reinterpret_cast<WorkerSlot*>(base + h.slots_offset);
+    slots[0].task_ring_offset += 64;
+    reinterpret_cast<RingHeader*>(base + task_ring_1)->magic = 0;
+    reinterpret_cast<RingHeader*>(base + result_ring_2)->head.store(1 << 30);
+  })));
+  ASSERT_TRUE(copy) << message_of(copy);
   EXPECT_FALSE(copy->task_ring(0).valid());  // its slot says the ring is elsewhere
   EXPECT_TRUE(copy->result_ring(0).valid());
   EXPECT_FALSE(copy->task_ring(1).valid());  // bad magic
@@ -645,9 +638,8 @@ bool inside(std::string_view record, const SpscRing& ring, const Segment& seg) {
 // The daemon's rings and a worker that attached after renew() carry N
 // tasks and their results both ways; false (with a failure) if not.
 void exchange(Segment& daemon, uint32_t w, Segment::Rings& rings, uint64_t n) {
-  std::string error;
-  std::optional<Segment> worker = Segment::attach(::dup(daemon.fd()), error);
-  ASSERT_TRUE(worker) << error;
+  Result<Segment> worker = Segment::attach(UniqueFd(::dup(daemon.fd())));
+  ASSERT_TRUE(worker) << message_of(worker);
   SpscRing in = worker->task_ring(w);
   SpscRing out = worker->result_ring(w);
   ASSERT_TRUE(in.valid() && out.valid());
@@ -662,7 +654,7 @@ void exchange(Segment& daemon, uint32_t w, Segment::Rings& rings, uint64_t n) {
     rings.tasks.publish();
     std::string_view record = in.peek();
     Frame task;
-    ASSERT_TRUE(parse_frame_body(record, task, error)) << error;
+    ASSERT_TRUE(parses(record, task));
     ASSERT_EQ(task.id, id);
     ASSERT_EQ(task.payload, payload);
     at = out.reserve(kResultHeaderBytes + payload.size());
@@ -674,7 +666,7 @@ void exchange(Segment& daemon, uint32_t w, Segment::Rings& rings, uint64_t n) {
     record = rings.results.peek();
     ASSERT_TRUE(inside(record, rings.results, daemon));
     Frame result;
-    ASSERT_TRUE(parse_frame_body(record, result, error)) << error;
+    ASSERT_TRUE(parses(record, result));
     ASSERT_EQ(result.id, id);
     ASSERT_EQ(result.payload, payload);
     rings.results.consume();
@@ -732,9 +724,8 @@ TEST(SegmentTest, RenewGivesANewWorkerACleanSlotAndRingsWhateverTheLastOneWrote)
   EXPECT_TRUE(one.tasks.valid());
   EXPECT_EQ(seg.find_shared("processed")->cells[0].load(), 5u);
   EXPECT_EQ(seg.slot(0).pid.load(), 77u);
-  std::string error;
-  std::optional<Segment> worker = Segment::attach(::dup(seg.fd()), error);
-  ASSERT_TRUE(worker) << error;
+  Result<Segment> worker = Segment::attach(UniqueFd(::dup(seg.fd())));
+  ASSERT_TRUE(worker) << message_of(worker);
   SpscRing in = worker->task_ring(0);
   ASSERT_TRUE(in.valid());
   EXPECT_EQ(in.peek(), "for worker 0");
@@ -763,9 +754,8 @@ TEST(SegmentTest, ScribbledSharedHeaderDoesNotMoveTheLayout) {
   // The daemon keeps what it laid out: a worker writing over the shared
   // header changes nothing the daemon reads.
   Segment seg = make(primes_spec());
-  std::string error;
-  std::optional<Segment> worker = Segment::attach(::dup(seg.fd()), error);
-  ASSERT_TRUE(worker) << error;
+  Result<Segment> worker = Segment::attach(UniqueFd(::dup(seg.fd())));
+  ASSERT_TRUE(worker) << message_of(worker);
   void* base = ::mmap(nullptr, seg.size(), PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd(), 0);
   ASSERT_NE(base, MAP_FAILED);
   std::memset(base, 0xff, sizeof(SegmentHeader));

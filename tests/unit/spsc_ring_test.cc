@@ -714,10 +714,10 @@ TEST(SpscRingTest, SleepingSidesLoseNoWakeUpAcrossProcesses) {
   const uint64_t n = 200'000 / kScale;
   RingMemory mem(capacity);
   SpscRing p = SpscRing::create(mem.get(), capacity);
-  std::string error;
-  std::optional<EventFd> consumer_wake = EventFd::create(error);
-  std::optional<EventFd> producer_wake = EventFd::create(error);
-  ASSERT_TRUE(consumer_wake && producer_wake) << error;
+  Result<EventFd> consumer_wake = EventFd::create();
+  Result<EventFd> producer_wake = EventFd::create();
+  ASSERT_TRUE(consumer_wake) << message_of(consumer_wake);
+  ASSERT_TRUE(producer_wake) << message_of(producer_wake);
   RingMemory shared(4096);  // for the child's figures
   auto* child_stats = std::construct_at(static_cast<SleepyStats*>(shared.get()));
   Child consumer([&] {
@@ -805,10 +805,10 @@ TEST(SpscRingTest, LockStepRoundsLoseNoWakeUpAcrossProcesses) {
   const uint64_t n = 40'000 / kScale;
   RingMemory mem(capacity);
   SpscRing p = SpscRing::create(mem.get(), capacity);
-  std::string error;
-  std::optional<EventFd> consumer_wake = EventFd::create(error);
-  std::optional<EventFd> producer_wake = EventFd::create(error);
-  ASSERT_TRUE(consumer_wake && producer_wake) << error;
+  Result<EventFd> consumer_wake = EventFd::create();
+  Result<EventFd> producer_wake = EventFd::create();
+  ASSERT_TRUE(consumer_wake) << message_of(consumer_wake);
+  ASSERT_TRUE(producer_wake) << message_of(producer_wake);
   RingMemory shared(4096);
   auto* child_stats = std::construct_at(static_cast<SleepyStats*>(shared.get()));
   Child consumer([&] {

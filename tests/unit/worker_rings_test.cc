@@ -8,6 +8,9 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
+
+#include "tests/unit/frame_assertions.h"
 
 namespace corral::ipc {
 namespace {
@@ -28,16 +31,17 @@ class WorkerRingsTest : public ::testing::Test {
     spec.job = "rings";
     spec.workers = 3;
     spec.ring_capacity = 4096;
-    std::string error;
-    daemon_.emplace(*Segment::create(spec, error));
+    Result<Segment> segment = Segment::create(spec);
+    ASSERT_TRUE(segment) << message_of(segment);
+    daemon_.emplace(std::move(*segment));
     rings_.emplace(*daemon_, kWorker);
     attach_worker();
   }
 
   void attach_worker() {
-    std::string error;
-    worker_ = Segment::attach(::dup(daemon_->fd()), error);
-    ASSERT_TRUE(worker_) << error;
+    Result<Segment> worker = Segment::attach(UniqueFd(::dup(daemon_->fd())));
+    ASSERT_TRUE(worker) << message_of(worker);
+    worker_.emplace(std::move(*worker));
     tasks_ = worker_->task_ring(kWorker);
     results_ = worker_->result_ring(kWorker);
     ASSERT_TRUE(tasks_.valid() && results_.valid());
@@ -66,14 +70,13 @@ TEST_F(WorkerRingsTest, TasksResultsAndTheSentinelGoThrough) {
   ASSERT_TRUE(rings_->can_send(0));
   rings_->send(43, "");
   EXPECT_FALSE(rings_->publish());  // the worker does not sleep
-  std::string error;
   Frame frame;
-  ASSERT_TRUE(parse_frame_body(tasks_.peek(), frame, error)) << error;
+  ASSERT_TRUE(parses(tasks_.peek(), frame));
   EXPECT_EQ(frame.type, FrameType::kTask);
   EXPECT_EQ(frame.id, 42u);
   EXPECT_EQ(frame.payload, "hello");
   tasks_.consume();
-  ASSERT_TRUE(parse_frame_body(tasks_.peek(), frame, error)) << error;
+  ASSERT_TRUE(parses(tasks_.peek(), frame));
   EXPECT_EQ(frame.id, 43u);
   tasks_.consume();
   tasks_.release();
@@ -98,7 +101,7 @@ TEST_F(WorkerRingsTest, TasksResultsAndTheSentinelGoThrough) {
 
   ASSERT_TRUE(rings_->push_shutdown());
   rings_->publish();
-  ASSERT_TRUE(parse_frame_body(tasks_.peek(), frame, error)) << error;
+  ASSERT_TRUE(parses(tasks_.peek(), frame));
   EXPECT_EQ(frame.type, FrameType::kShutdown);
 }
 
@@ -147,8 +150,7 @@ TEST_F(WorkerRingsTest, ANewWorkerStartsCleanAfterOneThatScribbledEverywhere) {
   ASSERT_TRUE(rings_->can_send(3));
   rings_->send(2, "new");
   rings_->publish();
-  std::string error;
-  ASSERT_TRUE(parse_frame_body(tasks_.peek(), frame, error)) << error;
+  ASSERT_TRUE(parses(tasks_.peek(), frame));
   EXPECT_EQ(frame.id, 2u);
   EXPECT_EQ(frame.payload, "new");
 }

@@ -1,7 +1,8 @@
-// The C++ worker SDK (worker/sdk.cc) against a test that plays corrald: each
-// test forks a child that sets the environment and calls corral::serve(),
-// then talks to it over pipes (both framings) or over a real job segment and
-// two eventfds (shm), and checks what the child sends and how it exits.
+// The C++ worker SDK's channels (worker/) against a test that plays corrald:
+// each test forks a child that sets the environment and calls corral::serve()
+// with one of the handlers of worker_sdk_handlers.h, then talks to it over
+// pipes (both framings) or over a real job segment and two eventfds (shm),
+// and checks what the child sends and how it exits.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,7 +11,6 @@
 
 #include <atomic>
 #include <bit>
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -21,13 +21,14 @@
 #include <utility>
 #include <vector>
 
-#include "corral/worker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ipc/frame.h"
 #include "ipc/segment.h"
 #include "ipc/spsc_ring.h"
 #include "ipc/wake.h"
+#include "tests/unit/frame_assertions.h"
+#include "tests/unit/worker_sdk_handlers.h"
 
 namespace corral {
 namespace {
@@ -63,8 +64,8 @@ struct Pipe {
 
 // Forks a worker: the child drops the parent's pipe ends (CLOSE), sets ENV
 // (after unsetting every CORRAL_* variable a test may leave), sends stderr
-// to STDERR_FD when given, and exits with serve(HANDLER).
-pid_t fork_worker(const Env& env, const Handler& handler, std::vector<int> close = {},
+// to STDERR_FD when given, and exits with serve() of the handler HANDLER.
+pid_t fork_worker(const Env& env, const std::string& handler, std::vector<int> close = {},
                   int stderr_fd = -1) {
   pid_t pid = ::fork();
   if (pid != 0) return pid;
@@ -76,7 +77,7 @@ pid_t fork_worker(const Env& env, const Handler& handler, std::vector<int> close
   }
   for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
   if (stderr_fd >= 0) ::dup2(stderr_fd, STDERR_FILENO);
-  ::_exit(serve(handler));
+  ::_exit(sdk_test::serve_with(handler));
 }
 
 // The child's exit code, or -1 (and the child killed) if it did not exit in time.
@@ -180,22 +181,10 @@ std::string control_frame(ipc::FrameType type) {
   return out;
 }
 
-// A handler for the pipe tests: upper-cases, fails on "boom", and can put a
-// line break in a result.
-Result test_handler(std::string_view task) {
-  if (task == "boom") throw std::runtime_error("it went boom");
-  if (task == "refuse") return Result::failure("refused on purpose");
-  if (task == "two lines") return "first\nsecond";
-  if (task == "slow") std::this_thread::sleep_for(300ms);
-  std::string upper(task);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return upper;
-}
-
 // The pipe channel: IN and OUT pipes and a child serving them.
 class PipeWorker {
  public:
-  PipeWorker(const std::string& framing, Env extra = {}, const Handler& handler = test_handler) {
+  PipeWorker(const std::string& framing, Env extra = {}, const std::string& handler = "upper") {
     Env env = {{"CORRAL_JOB", "test"},
                {"CORRAL_WORKER", "0"},
                {"CORRAL_CHANNEL", "pipe"},
@@ -358,10 +347,7 @@ TEST(WorkerSdkLength, ResultOfALongTaskIsNotHeldBackByTheNextTasks) {
 }
 
 TEST(WorkerSdkLength, ResultsBeforeACrashAreSent) {
-  PipeWorker worker("length", {}, [](std::string_view task) -> Result {
-    if (task == "crash") std::abort();
-    return std::string(task);
-  });
+  PipeWorker worker("length", {}, "echo_or_crash");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
   write_all(worker.in.write, task_frame(1, "a") + task_frame(2, "b") + task_frame(3, "crash"));
@@ -385,7 +371,7 @@ TEST(WorkerSdkLength, NoHeartbeatsUnlessAskedFor) {
 }
 
 TEST(WorkerSdkLength, ResultOverTheLimitFails) {
-  PipeWorker worker("length", {}, [](std::string_view) { return std::string(5000, 'r'); });
+  PipeWorker worker("length", {}, "oversize");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
   write_all(worker.in.write, task_frame(1, "x"));
@@ -398,10 +384,7 @@ TEST(WorkerSdkLength, ResultOverTheLimitFails) {
 }
 
 TEST(WorkerSdkLength, StopAfterThisTaskExitsOnceTheResultIsSent) {
-  PipeWorker worker("length", {}, [](std::string_view task) -> Result {
-    if (task == "last") stop_after_this_task();
-    return std::string(task);
-  });
+  PipeWorker worker("length", {}, "stop_on_last");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
   write_all(worker.in.write, task_frame(1, "a") + task_frame(2, "last") + task_frame(3, "never"));
@@ -446,7 +429,7 @@ TEST(WorkerSdkEnvironment, BadEnvironmentExitsTwoWithAMessage) {
   };
   for (const EnvCase& c : cases) {
     Pipe err;
-    pid_t pid = fork_worker(c.env, test_handler, {err.read}, err.write);
+    pid_t pid = fork_worker(c.env, "upper", {err.read}, err.write);
     err.close_write();
     EXPECT_EQ(wait_exit(pid), 2) << c.message;
     EXPECT_THAT(read_to_eof(err.read), HasSubstr(c.message));
@@ -455,67 +438,12 @@ TEST(WorkerSdkEnvironment, BadEnvironmentExitsTwoWithAMessage) {
 
 TEST(WorkerSdkEnvironment, NoneChannelMessageNamesTheProgram) {
   Pipe err;
-  pid_t pid = fork_worker({{"CORRAL_CHANNEL", "none"}}, test_handler, {err.read}, err.write);
+  pid_t pid = fork_worker({{"CORRAL_CHANNEL", "none"}}, "upper", {err.read}, err.write);
   err.close_write();
   EXPECT_EQ(wait_exit(pid), 2);
   EXPECT_THAT(read_to_eof(err.read),
               HasSubstr("CORRAL_CHANNEL=none: " + std::string(program_invocation_short_name) +
                         " needs a task channel (pipe or shm)"));
-}
-
-TEST(WorkerSdkEnvironment, JobNameAndWorkerIndex) {
-  ::setenv("CORRAL_JOB", "primes", 1);
-  ::setenv("CORRAL_WORKER", "3", 1);
-  EXPECT_EQ(job_name(), "primes");
-  EXPECT_EQ(worker_index(), 3);
-  ::setenv("CORRAL_WORKER", "x", 1);
-  EXPECT_EQ(worker_index(), -1);
-  ::unsetenv("CORRAL_JOB");
-  ::unsetenv("CORRAL_WORKER");
-  EXPECT_EQ(job_name(), "");
-  EXPECT_EQ(worker_index(), -1);
-}
-
-// ---- shared values, without a segment ----
-
-TEST(WorkerSdkShared, ValuesOfEachType) {
-  std::atomic<uint64_t> cells[3] = {0, 0, 0};
-  SharedValue<uint64_t> u(&cells[0]);
-  EXPECT_EQ(u.fetch_add(5), 0u);
-  EXPECT_EQ(u.fetch_add(2), 5u);
-  EXPECT_EQ(u.load(), 7u);
-
-  SharedValue<int64_t> i(&cells[1]);
-  i.store(3);
-  EXPECT_EQ(i.fetch_add(-10), 3);
-  EXPECT_EQ(i.load(), -7);
-
-  SharedValue<double> d(&cells[2]);
-  d.store(1.5);
-  EXPECT_EQ(d.fetch_add(0.25), 1.5);
-  EXPECT_EQ(d.load(), 1.75);
-}
-
-TEST(WorkerSdkShared, DoubleAddIsAtomicAcrossThreads) {
-  std::atomic<uint64_t> cell{0};
-  SharedValue<double> total(&cell);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (int k = 0; k < 10000; ++k) total.fetch_add(1.0);
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(total.load(), 40000.0);
-}
-
-TEST(WorkerSdkShared, ArrayIndexIsChecked) {
-  std::atomic<uint64_t> cells[4] = {0, 0, 0, 0};
-  SharedArray<int64_t> array(cells, 4);
-  EXPECT_EQ(array.size(), 4u);
-  array[3].store(-1);
-  EXPECT_EQ(cells[3].load(), ~uint64_t{0});
-  EXPECT_THROW(array[4], std::out_of_range);
 }
 
 // ---- shm ----
@@ -526,7 +454,6 @@ class ShmDaemon {
   static constexpr uint32_t kWorker = 1;  // not 0, to check the index is used
 
   explicit ShmDaemon(uint64_t ring_capacity = 64 * 1024) {
-    std::string error;
     ipc::SegmentSpec spec;
     spec.job = "shmtest";
     spec.workers = 2;
@@ -534,9 +461,9 @@ class ShmDaemon {
     spec.shared = {{"processed", ipc::SharedElement::kU64, false, 1},
                    {"total", ipc::SharedElement::kF64, false, 1},
                    {"histogram", ipc::SharedElement::kI64, true, 8}};
-    segment.emplace(*ipc::Segment::create(spec, error));
-    task_wake.emplace(*ipc::EventFd::create(error));
-    result_wake.emplace(*ipc::EventFd::create(error));
+    segment.emplace(*ipc::Segment::create(spec));
+    task_wake.emplace(*ipc::EventFd::create());
+    result_wake.emplace(*ipc::EventFd::create());
     tasks = segment->task_ring(kWorker);
     results = segment->result_ring(kWorker);
   }
@@ -547,7 +474,7 @@ class ShmDaemon {
     }
   }
 
-  void start(const Handler& handler, Env extra = {}) {
+  void start(const std::string& handler, Env extra = {}) {
     Env env = {
         {"CORRAL_JOB", "shmtest"},
         {"CORRAL_WORKER", std::to_string(kWorker)},
@@ -583,9 +510,8 @@ class ShmDaemon {
       std::string_view record = results.peek();
       if (record.data() == nullptr) break;
       ipc::Frame frame;
-      std::string error;
-      if (!ipc::parse_frame_body(record, frame, error)) {
-        ADD_FAILURE() << error;
+      if (::testing::AssertionResult parsed = ipc::parses(record, frame); !parsed) {
+        ADD_FAILURE() << parsed.message();
         return false;
       }
       out.push_back({frame.type, frame.id, frame.status, std::string(frame.payload)});
@@ -648,20 +574,9 @@ class ShmDaemon {
   pid_t pid = -1;
 };
 
-Result shm_handler(std::string_view task) {
-  shared_value<uint64_t>("processed").fetch_add(1);
-  if (task == "boom") throw std::runtime_error("it went boom");
-  if (task == "wrong type") shared_value<double>("processed");  // throws: it is u64
-  if (task == "slow") std::this_thread::sleep_for(300ms);
-  if (task.starts_with("big")) return std::string(1000, 'b');
-  shared_value<double>("total").fetch_add(0.5);
-  shared_array<int64_t>("histogram")[task.size() % 8].fetch_add(1);
-  return "<" + std::string(task) + ">";
-}
-
 TEST(WorkerSdkShm, ManyTasksThenSentinel) {
   ShmDaemon daemon;
-  daemon.start(shm_handler);
+  daemon.start("shm");
   ASSERT_TRUE(daemon.wait_ready());
   const ipc::WorkerSlot& slot = daemon.segment->slot(ShmDaemon::kWorker);
   EXPECT_EQ(slot.pid.load(), static_cast<uint32_t>(daemon.pid));
@@ -688,7 +603,7 @@ TEST(WorkerSdkShm, ManyTasksThenSentinel) {
 
 TEST(WorkerSdkShm, FailuresAndTypeErrorsAreFailedResults) {
   ShmDaemon daemon;
-  daemon.start(shm_handler);
+  daemon.start("shm");
   ASSERT_TRUE(daemon.wait_ready());
   std::vector<std::string> payloads = {"boom", "wrong type", "ok"};
   std::vector<OwnedFrame> results =
@@ -710,10 +625,7 @@ TEST(WorkerSdkShm, ResultsBeforeACrashAreVisible) {
   // The daemon blames the oldest task a dead worker held: every finished
   // result must be in the ring before the next task runs.
   ShmDaemon daemon;
-  daemon.start([](std::string_view task) -> Result {
-    if (task == "crash") std::abort();
-    return std::string(task);
-  });
+  daemon.start("echo_or_crash");
   ASSERT_TRUE(daemon.wait_ready());
   ASSERT_TRUE(daemon.push_task(1, "a"));
   ASSERT_TRUE(daemon.push_task(2, "b"));
@@ -731,7 +643,7 @@ TEST(WorkerSdkShm, ResultsBeforeACrashAreVisible) {
 
 TEST(WorkerSdkShm, FullResultRingMakesTheWorkerWait) {
   ShmDaemon daemon(4096);  // room for three 1000-byte results
-  daemon.start(shm_handler);
+  daemon.start("shm");
   ASSERT_TRUE(daemon.wait_ready());
   const int n = 300;
   std::vector<OwnedFrame> results = daemon.exchange(
@@ -748,7 +660,7 @@ TEST(WorkerSdkShm, FullResultRingMakesTheWorkerWait) {
 
 TEST(WorkerSdkShm, HeartbeatCellMovesDuringALongTask) {
   ShmDaemon daemon;
-  daemon.start(shm_handler, {{"CORRAL_HEARTBEAT_MS", "20"}});
+  daemon.start("shm", {{"CORRAL_HEARTBEAT_MS", "20"}});
   ASSERT_TRUE(daemon.wait_ready());
   const ipc::WorkerSlot& slot = daemon.segment->slot(ShmDaemon::kWorker);
   ASSERT_TRUE(daemon.push_task(1, "slow"));  // 300 ms
@@ -779,25 +691,10 @@ TEST(WorkerSdkShm, WorkerIndexBeyondTheSegmentIsABadEnvironment) {
              {"CORRAL_SHM", "fd:" + std::to_string(daemon.segment->fd())},
              {"CORRAL_FDS", std::to_string(daemon.task_wake->fd()) + "," +
                                 std::to_string(daemon.result_wake->fd())}};
-  pid_t pid = fork_worker(env, shm_handler, {err.read}, err.write);
+  pid_t pid = fork_worker(env, "shm", {err.read}, err.write);
   err.close_write();
   EXPECT_EQ(wait_exit(pid), 2);
   EXPECT_THAT(read_to_eof(err.read), HasSubstr("the segment has 2 workers"));
-}
-
-TEST(WorkerSdkShm, SharedValueOutsideShmThrows) {
-  // In a child: the SDK attaches (or fails to) once per process.
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("CORRAL_CHANNEL", "pipe", 1);
-    try {
-      shared_value<uint64_t>("processed");
-    } catch (const std::runtime_error& e) {
-      ::_exit(std::string_view(e.what()).find("shm channel") != std::string_view::npos ? 0 : 3);
-    }
-    ::_exit(4);
-  }
-  EXPECT_EQ(wait_exit(pid), 0);
 }
 
 }  // namespace

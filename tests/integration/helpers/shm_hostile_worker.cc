@@ -15,7 +15,6 @@
 // --marker PATH: done once. When PATH exists the program is an ordinary
 // echo worker (the SDK's serve()); otherwise it creates PATH and does harm,
 // so the worker spawned after it in the same slot behaves.
-#include <corral/worker.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -37,6 +36,9 @@
 #include "ipc/frame.h"
 #include "ipc/segment.h"
 #include "ipc/spsc_ring.h"
+
+// shm_hostile_echo.cc: serve() with an echo handler; its exit code.
+int serve_echo();
 
 namespace {
 
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
   const int made = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (made < 0) {
     if (errno != EEXIST) fail(marker + ": " + std::strerror(errno));
-    return corral::serve([](std::string_view task) { return std::string(task); });
+    return serve_echo();
   }
   ::close(made);
 
@@ -136,9 +138,8 @@ int main(int argc, char** argv) {
   if (fds == nullptr || std::sscanf(fds, "%d,%d", &wake_me, &wake_daemon) != 2) {
     fail("CORRAL_FDS is not T,R");
   }
-  std::string error;
-  std::optional<Segment> seg = Segment::attach(fd, error);
-  if (!seg) fail(error);
+  corral::Result<Segment> seg = Segment::attach(corral::UniqueFd(fd));
+  if (!seg) fail(seg.error().message());
   SpscRing tasks = seg->task_ring(me);
   SpscRing results = seg->result_ring(me);
   if (!tasks.valid() || !results.valid()) fail("no valid rings");

@@ -1,0 +1,208 @@
+#include "worker/shm_channel.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "ipc/frame.h"
+#include "ipc/spsc_ring.h"
+#include "ipc/wake.h"
+#include "worker/heartbeat.h"
+#include "worker/wake_batch.h"
+
+namespace corral::sdk {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// How long the worker polls an empty task ring before it sleeps: a task
+// often follows soon, and a wake-up costs tens of microseconds.
+constexpr auto kSpin = 30us;
+// The longest sleep on the task eventfd: the heartbeat cell is refreshed and
+// the daemon's presence checked this often even when nothing happens.
+constexpr auto kIdleWait = 1000ms;
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+class ShmWorker {
+ public:
+  ShmWorker(const TaskHandler& handler, const ipc::Segment& segment, uint32_t index,
+            ipc::EventFd wake_me, ipc::EventFd wake_daemon, size_t max_task_bytes)
+      : handler_(handler),
+        index_(index),
+        slot_(segment.slot(index)),
+        tasks_(segment.task_ring(index)),
+        results_(segment.result_ring(index)),
+        wake_me_(std::move(wake_me)),
+        wake_daemon_(std::move(wake_daemon)),
+        daemon_pid_(::getppid()) {
+    if (!results_.valid()) return;
+    size_t ring_max = ipc::SpscRing::max_record(results_.capacity());
+    size_t ring_max_result =
+        ring_max > ipc::kResultHeaderBytes ? ring_max - ipc::kResultHeaderBytes : 0;
+    max_result_bytes_ = std::min(max_task_bytes, ring_max_result);
+  }
+
+  int run() {
+    if (!tasks_.valid() || !results_.valid()) {
+      complain("the job's segment holds no valid rings for worker " + std::to_string(index_));
+      return kExitBroken;
+    }
+    slot_.pid.store(static_cast<uint32_t>(::getpid()), std::memory_order_relaxed);
+    beat();
+    char* ready = reserve(1);
+    if (ready == nullptr) return kExitBroken;
+    ready[0] = static_cast<char>(ipc::FrameType::kReady);
+    results_.commit(1);
+    results_.publish();
+    wake_daemon_.signal();  // the daemon may not sleep yet; READY is rare, always say it
+
+    for (;;) {
+      std::string_view record = tasks_.peek();
+      if (record.data() == nullptr) {  // no task visible
+        flush();
+        if (!idle()) return kExitBroken;
+        continue;
+      }
+      Result<ipc::Frame> parsed = ipc::parse_frame_body(record);
+      if (!parsed) {
+        complain(parsed.error().context("a bad record in the task ring").message());
+        flush();
+        return kExitBroken;
+      }
+      const ipc::Frame& frame = *parsed;
+      if (frame.type == ipc::FrameType::kShutdown) {
+        tasks_.consume();
+        flush();
+        return kExitDone;
+      }
+      if (frame.type != ipc::FrameType::kTask) {
+        tasks_.consume();  // nothing else is meant for a worker; skip it
+        continue;
+      }
+      batch_.task_starting(Clock::now());
+      Answer answer = call_handler(handler_, frame.payload, max_result_bytes_);
+      tasks_.consume();  // the payload is not needed any more
+      size_t size = ipc::kResultHeaderBytes + answer.payload.size();
+      char* dest = reserve(size);
+      if (dest == nullptr) return kExitBroken;
+      ipc::write_result_body(dest, frame.id,
+                             answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed,
+                             answer.payload);
+      results_.commit(size);
+      slot_.tasks_done.fetch_add(1, std::memory_order_relaxed);
+      // Visible at once (a crash in the next task must not take it along);
+      // the daemon, if it sleeps, is woken with the batch.
+      wake_owed_ = results_.publish() || wake_owed_;
+      if (batch_.result_added(Clock::now())) flush();
+      if (stop_requested()) {
+        flush();
+        return kExitDone;
+      }
+    }
+  }
+
+  void beat() { slot_.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
+
+ private:
+  // Room for a result record of SIZE bytes, sleeping while the result ring
+  // is full; nullptr when the daemon is gone.
+  char* reserve(size_t size) {
+    for (;;) {
+      if (char* dest = results_.reserve(size)) return dest;
+      flush();  // also publishes the padding reserve() may have written
+      if (results_.corrupted()) {
+        complain("the result ring is corrupted (the daemon's side wrote impossible indexes)");
+        return nullptr;
+      }
+      if (results_.producer_prepare_sleep(size)) {
+        if (!wait()) return nullptr;
+      }
+    }
+  }
+
+  // Returns consumed task space and publishes what is written, waking the
+  // daemon if it sleeps on either ring (or slept when a result was published).
+  void flush() {
+    bool wake = tasks_.release();
+    wake = results_.publish() || wake;
+    wake = wake || wake_owed_;
+    wake_owed_ = false;
+    batch_.sent();
+    if (wake) wake_daemon_.signal();
+    beat();
+  }
+
+  // Nothing to do: spin a little, then sleep on the task eventfd.
+  bool idle() {
+    auto until = Clock::now() + kSpin;
+    do {
+      for (int i = 0; i < 64; ++i) {
+        if (tasks_.peek().data() != nullptr) return true;
+        cpu_relax();
+      }
+    } while (Clock::now() < until);
+    if (tasks_.corrupted()) {
+      complain("the task ring is corrupted (the daemon's side wrote impossible indexes)");
+      return false;
+    }
+    if (!tasks_.consumer_prepare_sleep()) return true;
+    return wait();
+  }
+
+  // Sleeps on the task eventfd for at most kIdleWait; false when the daemon
+  // is gone (this process was re-parented).
+  bool wait() {
+    bool signalled = wake_me_.wait(kIdleWait);
+    beat();
+    if (!signalled && ::getppid() != daemon_pid_) {
+      complain("the daemon is gone (parent pid changed); exiting");
+      return false;
+    }
+    return true;
+  }
+
+  const TaskHandler& handler_;
+  uint32_t index_;
+  ipc::WorkerSlot& slot_;
+  ipc::SpscRing tasks_;
+  ipc::SpscRing results_;
+  ipc::EventFd wake_me_;
+  ipc::EventFd wake_daemon_;
+  pid_t daemon_pid_;
+  size_t max_result_bytes_ = 0;
+  WakeBatch batch_;
+  bool wake_owed_ = false;  // publish() found the daemon asleep; it is not woken yet
+};
+
+}  // namespace
+
+int serve_shm(const TaskHandler& handler, const ipc::Segment& segment, uint32_t worker,
+              const ShmSettings& settings) {
+  ShmWorker shm(handler, segment, worker, ipc::EventFd::adopt(UniqueFd(settings.wake_me)),
+                ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)),
+                settings.limits.max_task_bytes);
+  Heartbeat heartbeat(settings.limits.heartbeat, [&shm] { shm.beat(); });
+  return shm.run();
+}
+
+}  // namespace corral::sdk

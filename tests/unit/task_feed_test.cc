@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 
 #include "tests/unit/fake_host.h"
 
@@ -30,9 +31,7 @@ class TaskFeedTest : public ::testing::Test {
     job.pipe.framing = config::Framing::kLines;
   }
 
-  // Makes the feed and starts worker 0 on it (a line worker takes tasks at
-  // once); keeps the child's ends open, as a live child would.
-  void start() {
+  void make_feed() {
     FeedEvents events;
     events.ready = [](uint32_t) {};
     events.kill = [this](uint32_t worker, const std::string& why, const char* reason) {
@@ -43,6 +42,12 @@ class TaskFeedTest : public ::testing::Test {
     auto made = TaskFeed::create(io, host, job, std::move(events), private_dirs);
     ASSERT_TRUE(made.ok()) << made.error().message();
     feed = std::move(*made);
+  }
+
+  // Makes the feed and starts worker 0 on it (a line worker takes tasks at
+  // once); keeps the child's ends open, as a live child would.
+  void start() {
+    ASSERT_NO_FATAL_FAILURE(make_feed());
     SpawnRequest request;
     Status prepared = feed->prepare(0, request);
     ASSERT_TRUE(prepared.ok()) << prepared.error().message();
@@ -105,6 +110,40 @@ TEST_F(TaskFeedTest, ARetiredFeedStopsWatching) {
   EXPECT_EQ(host.armed_timers(), 1u);
   feed->retire("removed");
   EXPECT_EQ(host.armed_timers(), 0u);
+}
+
+TEST_F(TaskFeedTest, AWorkerWithoutASlotInTheSegmentGetsAnError) {
+  job.channel = config::Channel::kShm;
+  ASSERT_NO_FATAL_FAILURE(make_feed());
+  const uint32_t slots = feed->capacity();
+  SpawnRequest request;
+  Status prepared = feed->prepare(slots, request);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.error().message(), "worker " + std::to_string(slots) +
+                                            " has no slot in the job's segment (" +
+                                            std::to_string(slots) + " slots)");
+  EXPECT_TRUE(request.fds.empty());
+  EXPECT_TRUE(feed->prepare(slots - 1, request).ok());
+  EXPECT_EQ(request.fds.size(), 3u);  // the segment and two eventfds
+}
+
+size_t open_fds() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                           std::filesystem::directory_iterator()));
+}
+
+TEST_F(TaskFeedTest, AFailedSpawnLeavesNoPipeEndOpen) {
+  ASSERT_NO_FATAL_FAILURE(make_feed());
+  SpawnRequest request;
+  // The first channel also starts the event loop's reactor, whose fds stay.
+  ASSERT_TRUE(feed->prepare(0, request).ok());
+  feed->spawned(0, false);
+  const size_t before = open_fds();
+  request = SpawnRequest();
+  ASSERT_TRUE(feed->prepare(0, request).ok());
+  EXPECT_EQ(open_fds(), before + 4);  // two pipes
+  feed->spawned(0, false);
+  EXPECT_EQ(open_fds(), before);
 }
 
 }  // namespace

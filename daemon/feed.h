@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "daemon/dispatcher.h"
 #include "daemon/histogram.h"
 #include "daemon/host.h"
@@ -51,8 +52,8 @@ class JobFeed {
   virtual ~JobFeed() = default;
 
   // Before spawning WORKER: adds the fds the child must get and its
-  // environment; false with ERROR when the channel cannot be made.
-  virtual bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) = 0;
+  // environment; an error when the channel cannot be made.
+  virtual Status prepare(uint32_t worker, SpawnRequest& request) = 0;
   // After the spawn attempt of a prepare()d worker.
   virtual void spawned(uint32_t worker, bool ok) = 0;
   // Stop sending tasks to WORKER and ask it to finish and exit 0.
@@ -90,6 +91,9 @@ class JobFeed {
   virtual void retire(const std::string& why) = 0;
   virtual bool retired() const = 0;
 };
+
+using FeedFactory =
+    std::function<Result<std::unique_ptr<JobFeed>>(const config::JobSpec& job, FeedEvents events)>;
 
 // Whether A and B need the same task feed: a reload keeps the feed (its
 // queue, dead letters and shared values) of a job whose other settings

@@ -493,10 +493,11 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
         }
         JobFeed* feed = worker.job.feed.get();
         SpawnResult result;
+        Status prepared;
         if (worker.job.spec.channel != config::Channel::kNone && feed == nullptr) {
           result.error = worker.job.feed_error;
-        } else if (feed != nullptr && !feed->prepare(worker.index, request, result.error)) {
-          result.error = "channel: " + result.error;
+        } else if (feed != nullptr && !(prepared = feed->prepare(worker.index, request))) {
+          result.error = "channel: " + prepared.error().message();
         } else {
           result = host_.spawn(request,
                                [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });

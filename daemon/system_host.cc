@@ -159,7 +159,13 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
 
 std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
                                                std::string& error) {
-  return TaskFeed::create(io_, job, std::move(events), private_dirs_, error);
+  Result<std::unique_ptr<TaskFeed>> feed =
+      TaskFeed::create(io_, *this, job, std::move(events), private_dirs_);
+  if (!feed) {
+    error = feed.error().message();
+    return nullptr;
+  }
+  return std::move(*feed);
 }
 
 void SystemHost::signal_group(pid_t pid, int signal) {

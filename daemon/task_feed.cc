@@ -1,27 +1,21 @@
 #include "daemon/task_feed.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <cstdio>
 #include <limits>
 #include <utility>
 
+#include "base/io.h"
 #include "config/emit.h"
 #include "config/units.h"
-#include "ipc/frame.h"
-#include "ipc/wake.h"
-#include "ipc/worker_rings.h"
+#include "daemon/pipe_channel.h"
+#include "daemon/shm_channel.h"
 #include "protocol/control.h"
 
 namespace corral::daemon {
@@ -29,377 +23,8 @@ namespace corral::daemon {
 constexpr uint32_t kMinWorkerSlots = 64;
 
 namespace asio = boost::asio;
-using asio::posix::stream_descriptor;
-
-// ---------------------------------------------------------------------------
-// Channels
-
-// One worker's channel: a WorkerPort for the dispatcher plus its lifecycle.
-class TaskFeed::Channel : public WorkerPort {
- public:
-  Channel(TaskFeed& feed, uint32_t worker) : feed_(feed), worker_(worker) {}
-  ~Channel() override = default;
-  // The child exists and has its ends: start listening.
-  virtual void start() = 0;
-  virtual void sentinel() = 0;
-  // The worker is dead: takes in the results it left in the channel, which
-  // are as good as any, before its tasks are redelivered.
-  virtual void collect_remains() = 0;
-
-  // When the worker last showed it is alive, as the daemon saw it by NOW:
-  // anything read from it (shm channels also look at the heartbeat cell of
-  // its slot, and count a change of it as seen at NOW).
-  virtual TimePoint last_sign(TimePoint /*now*/) { return last_sign_; }
-  bool ready() const { return ready_; }
-  // Marks the heartbeat kill, so that it is asked for once.
-  bool take_silence() { return !std::exchange(silent_, true); }
-
- protected:
-  // Something came from the worker: the time of this batch of results.
-  void begin_batch() {
-    batch_now_ = Clock::now();
-    last_sign_ = batch_now_;
-  }
-
-  // Hands one result to the dispatcher; false on a protocol error.
-  bool on_result(uint64_t id, bool ok, std::string_view payload) {
-    if (!feed_.dispatcher_.result(worker_, id, ok, payload, batch_now_)) {
-      return protocol_error("result for task " + std::to_string(id) +
-                            ", which this worker does not hold");
-    }
-    // limits.max_tasks: its last task is answered; restart it by sentinel.
-    if (feed_.dispatcher_.budget_spent(worker_) && feed_.dispatcher_.held_by(worker_) == 0 &&
-        !std::exchange(recycled_, true)) {
-      feed_.events_.recycle(worker_);
-    }
-    return true;
-  }
-
-  void attach() {
-    if (!sentinel_sent_) feed_.dispatcher_.attach(worker_, this, feed_.job_.limits.max_tasks);
-  }
-
-  // Hands one decoded frame to the dispatcher; false on a protocol error
-  // (already reported).
-  bool on_frame(const ipc::Frame& frame) {
-    switch (frame.type) {
-      case ipc::FrameType::kResult:
-        return on_result(frame.id, frame.status == ipc::ResultStatus::kOk, frame.payload);
-      case ipc::FrameType::kReady:
-        if (ready_) return protocol_error("a second READY");
-        ready_ = true;
-        attach();
-        feed_.events_.ready(worker_);
-        return true;
-      case ipc::FrameType::kHeartbeat:
-        return true;
-      default:
-        return protocol_error("unexpected frame type " +
-                              std::to_string(static_cast<int>(frame.type)));
-    }
-  }
-
-  bool protocol_error(const std::string& why) {
-    if (!broken_) {
-      broken_ = true;
-      feed_.dispatcher_.detach(worker_);
-      feed_.events_.kill(worker_, "protocol error: " + why, "protocol");
-    }
-    return false;
-  }
-
-  Dispatcher& dispatcher() { return feed_.dispatcher_; }
-  void results_done() { feed_.after_results(); }
-
-  // Completions already queued when a channel is destroyed still run, with
-  // whatever result they had: every handler checks this token first.
-  std::weak_ptr<int> alive() const { return alive_; }
-
-  TaskFeed& feed_;
-  uint32_t worker_;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
-  bool ready_ = false;
-  bool broken_ = false;
-  bool sentinel_sent_ = false;
-  bool recycled_ = false;
-  bool silent_ = false;
-  TimePoint batch_now_ = Clock::now();
-  TimePoint last_sign_ = Clock::now();
-};
 
 namespace {
-
-// Shared-memory rings: tasks go into the worker's task ring, results come
-// back through its result ring; eventfds wake a side only when it sleeps.
-// Everything read from the segment goes through ipc::WorkerRings, which
-// trusts none of it.
-class ShmChannel : public TaskFeed::Channel {
- public:
-  // Rounds of take-release in one turn of the event loop: a worker that
-  // publishes records as fast as the daemon takes them gets the loop back
-  // after this many rings' worth, the rest of the daemon in between.
-  static constexpr int kRoundsPerTurn = 8;
-
-  // RESULT_WAKE_WATCHED is a dup of RESULT_WAKE's fd (taken over here), for
-  // the loop to watch. Renews the worker's slot and rings in SEGMENT.
-  ShmChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, ipc::Segment& segment,
-             ipc::EventFd task_wake, ipc::EventFd result_wake, int result_wake_watched)
-      : Channel(feed, worker),
-        io_(io),
-        rings_(segment, worker),
-        task_wake_(std::move(task_wake)),
-        result_wake_(io, result_wake_watched),
-        result_wake_fd_(std::move(result_wake)) {}
-
-  // The heartbeat cell counts only when it changes, at the daemon's time of
-  // seeing it: the value a worker writes there is not a time we trust.
-  TimePoint last_sign(TimePoint now) override {
-    return std::max(Channel::last_sign(now), rings_.heartbeat_seen(now));
-  }
-
-  int task_wake_fd() const { return task_wake_.fd(); }
-  int result_wake_fd() const { return result_wake_fd_.fd(); }
-
-  void start() override { wait_for_results(); }
-
-  bool can_send(size_t payload_bytes) const override {
-    if (rings_.can_send(payload_bytes)) return true;
-    // Full, or a task ring whose indexes the worker scribbled on: look at
-    // the rings once the dispatcher is done, so that it is reported even if
-    // the worker never wakes us.
-    if (rings_.tasks().corrupted() && !std::exchange(check_posted_, true)) {
-      // The look happens later, outside this const call of the dispatcher's.
-      asio::post(io_, [self = const_cast<ShmChannel*>(this), alive = alive()] {
-        if (!alive.expired()) self->take_results();
-      });
-    }
-    return false;
-  }
-
-  void send(uint64_t id, std::string_view payload) override { rings_.send(id, payload); }
-
-  void flush() override {
-    if (rings_.publish()) task_wake_.signal();
-  }
-
-  void sentinel() override {
-    sentinel_sent_ = true;
-    dispatcher().detach(worker_);
-    sentinel_pending_ = true;
-    push_sentinel();
-  }
-
- private:
-  void push_sentinel() {
-    if (!sentinel_pending_) return;
-    if (!rings_.push_shutdown()) return;  // full: tried again after the next results
-    sentinel_pending_ = false;
-    flush();
-  }
-
-  void wait_for_results() {
-    result_wake_.async_wait(stream_descriptor::wait_read,
-                            [this, alive = alive()](boost::system::error_code ec) {
-                              if (ec || alive.expired()) return;
-                              result_wake_fd_.drain();
-                              drain();
-                            });
-  }
-
-  void collect_remains() override {
-    if (!broken_) take_results();
-  }
-
-  // Handles the published results, at most one ring of them (the rest
-  // stays for the next call); false after a protocol error.
-  bool take_results() {
-    begin_batch();
-    size_t n = 0;
-    ipc::Frame frame;
-    std::string why;
-    for (;;) {
-      ipc::WorkerRings::Take take = rings_.next(frame, why);
-      if (take == ipc::WorkerRings::Take::kNone) break;
-      if (take == ipc::WorkerRings::Take::kBroken) {
-        protocol_error(why);
-        return false;
-      }
-      if (!on_frame(frame)) return false;
-      rings_.consume();
-      ++n;
-    }
-    if (rings_.release()) task_wake_.signal();  // the worker waited for room
-    if (n > 0) {
-      push_sentinel();
-      results_done();
-    }
-    return true;
-  }
-
-  void drain() {
-    for (int round = 0;; ++round) {
-      if (!take_results()) return;
-      // Sleep only when nothing came between the last peek and the flag.
-      if (rings_.prepare_sleep()) break;
-      if (round + 1 == kRoundsPerTurn) {
-        // Still more: the rest after whatever else the loop has to do.
-        asio::post(io_, [this, alive = alive()] {
-          if (!alive.expired()) drain();
-        });
-        return;
-      }
-    }
-    wait_for_results();
-  }
-
-  asio::io_context& io_;
-  mutable ipc::WorkerRings rings_;
-  ipc::EventFd task_wake_;
-  stream_descriptor result_wake_;  // a dup of result_wake_fd_, watched by the loop
-  ipc::EventFd result_wake_fd_;
-  bool sentinel_pending_ = false;
-  mutable bool check_posted_ = false;
-};
-
-// A pair of pipes with line or length framing.
-class PipeChannel : public TaskFeed::Channel {
- public:
-  static constexpr size_t kMaxOutbox = 4 << 20;
-
-  PipeChannel(TaskFeed& feed, uint32_t worker, asio::io_context& io, int to_worker, int from_worker,
-              config::Framing framing, size_t max_bytes)
-      : Channel(feed, worker),
-        out_(io, to_worker),
-        in_(io, from_worker),
-        framing_(framing),
-        frames_(max_bytes + ipc::kResultHeaderBytes),
-        lines_(max_bytes) {}
-
-  void start() override {
-    // Any line filter is a worker: it never says READY, so it takes tasks
-    // from the start.
-    read_more();
-    if (framing_ == config::Framing::kLines) {
-      ready_ = true;
-      attach();
-      results_done();  // hand it the queued tasks now, not at the next event
-    }
-  }
-
-  bool can_send(size_t) const override { return pending_.size() < kMaxOutbox; }
-
-  void send(uint64_t id, std::string_view payload) override {
-    if (framing_ == config::Framing::kLines) {
-      pending_.append(payload);
-      pending_.push_back('\n');
-    } else {
-      ipc::append_task(pending_, id, payload);
-    }
-  }
-
-  void flush() override {
-    if (writing_ || pending_.empty() || closed_) return;
-    writing_ = true;
-    writing_buffer_.swap(pending_);
-    pending_.clear();
-    asio::async_write(out_, asio::buffer(writing_buffer_),
-                      [this, alive = alive()](boost::system::error_code ec, size_t) {
-                        if (alive.expired()) return;  // the channel is gone
-                        writing_ = false;
-                        writing_buffer_.clear();
-                        // EPIPE: the worker is gone; its exit is handled by the pidfd.
-                        if (ec) return;
-                        if (close_after_write_ && pending_.empty()) return close_input();
-                        flush();
-                      });
-  }
-
-  void sentinel() override {
-    sentinel_sent_ = true;
-    dispatcher().detach(worker_);
-    if (framing_ == config::Framing::kLines) {
-      // EOF on its input is a line worker's sentinel.
-      close_after_write_ = true;
-      if (!writing_ && pending_.empty())
-        close_input();
-      else
-        flush();
-    } else {
-      ipc::append_control(pending_, ipc::FrameType::kShutdown);
-      flush();
-    }
-  }
-
- private:
-  void close_input() {
-    boost::system::error_code ignored;
-    out_.close(ignored);
-    closed_ = true;
-  }
-
-  void read_more() {
-    in_.async_read_some(
-        asio::buffer(buffer_), [this, alive = alive()](boost::system::error_code ec, size_t n) {
-          if (ec || alive.expired()) return;  // EOF or error: the exit comes through the pidfd
-          bool ok = framing_ == config::Framing::kLines ? on_lines(n) : on_frames(n);
-          if (!ok) return;
-          results_done();
-          read_more();
-        });
-  }
-
-  void collect_remains() override {
-    if (broken_) return;
-    int fd = in_.native_handle();
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-      ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      bool ok = framing_ == config::Framing::kLines ? on_lines(static_cast<size_t>(n))
-                                                    : on_frames(static_cast<size_t>(n));
-      if (!ok) break;
-    }
-  }
-
-  bool on_lines(size_t n) {
-    begin_batch();
-    lines_.feed(std::string_view(buffer_.data(), n));
-    std::string_view line;
-    for (;;) {
-      auto status = lines_.next(line);
-      if (status == ipc::DecodeStatus::kNeedMore) return true;
-      if (status == ipc::DecodeStatus::kError) return protocol_error(lines_.error());
-      auto id = dispatcher().oldest(worker_);
-      if (!id) return protocol_error("a result line for no task");
-      if (!on_result(*id, true, line)) return false;
-    }
-  }
-
-  bool on_frames(size_t n) {
-    begin_batch();
-    frames_.feed(std::string_view(buffer_.data(), n));
-    ipc::Frame frame;
-    for (;;) {
-      auto status = frames_.next(frame);
-      if (status == ipc::DecodeStatus::kNeedMore) return true;
-      if (status == ipc::DecodeStatus::kError) return protocol_error(frames_.error());
-      if (!on_frame(frame)) return false;
-    }
-  }
-
-  stream_descriptor out_;
-  stream_descriptor in_;
-  config::Framing framing_;
-  ipc::FrameDecoder frames_;
-  ipc::LineDecoder lines_;
-  std::array<char, 64 * 1024> buffer_;
-  std::string pending_;
-  std::string writing_buffer_;
-  bool writing_ = false;
-  bool close_after_write_ = false;
-  bool closed_ = false;
-};
 
 ipc::SharedElement element(config::SharedType type) {
   switch (type) {
@@ -420,11 +45,6 @@ uint64_t next_pow2(uint64_t n) { return std::bit_ceil(std::max<uint64_t>(n, 4096
 // ---------------------------------------------------------------------------
 // The feed
 
-struct TaskFeed::Ticker {
-  explicit Ticker(asio::io_context& io) : timer(io) {}
-  asio::steady_timer timer;
-};
-
 // A source file, read a chunk at a time as the queue has room. What is
 // held is at most one line of max_task_bytes and one chunk: a longer line is
 // skipped as it is read, not kept whole.
@@ -438,47 +58,41 @@ struct TaskFeed::SourceFile {
   uint64_t skipping = 0;  // bytes of an overlong line read so far, or 0
 };
 
-TaskFeed::TaskFeed(asio::io_context& io, const config::JobSpec& job, FeedEvents events)
+TaskFeed::TaskFeed(Key, asio::io_context& io, Host& host, const config::JobSpec& job,
+                   FeedEvents events)
     : io_(io),
+      host_(host),
       job_(job),
       events_(std::move(events)),
-      dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }) {}
+      dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }),
+      context_{host, dispatcher_, events_, job.limits.max_tasks, [this] { after_results(); }},
+      last_tick_(host.now()),
+      watch_({job.queue.task_timeout, job.health.heartbeat_timeout}) {}
 
 TaskFeed::~TaskFeed() { channels_.clear(); }
 
 namespace {
 
 // FILE (a job's sink or source, as configured) opened for USE through its
-// directory, which PRIVATE_DIRS judges; KIND is "sink" or "source". Not
-// open, with ERROR set, when refused.
-OpenedFile open_job_file(const std::string& file, FileUse use, const char* kind,
-                         PrivateDirs& private_dirs, std::string& error) {
+// directory, which PRIVATE_DIRS judges; KIND is "sink" or "source".
+Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char* kind,
+                               PrivateDirs& private_dirs) {
   auto [directory, name] = split_file_path(file);
-  OpenedFile opened;
-  if (name.empty()) {
-    error = std::string(kind) + " " + file + " names a directory, not a file";
-    return opened;
-  }
+  if (name.empty()) return Error(std::string(kind) + " " + file + " names a directory, not a file");
   PrivateDir dir = private_dirs.open(directory, std::string(kind) + " directory", false);
-  if (!dir.dir) {
-    error = dir.error;
-    return opened;
-  }
-  opened = dir.dir->open(name, use, kind);
-  if (opened.missing) {
-    error = std::string(kind) + " " + file + ": " + strerror(ENOENT);
-  } else if (!opened) {
-    error = opened.error;
-  }
-  return opened;
+  if (!dir.dir) return Error(dir.error);
+  OpenedFile opened = dir.dir->open(name, use, kind);
+  if (opened.missing) return errno_error(std::string(kind) + " " + file, ENOENT);
+  if (!opened) return Error(opened.error);
+  return std::move(opened.fd);
 }
 
 }  // namespace
 
-std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::JobSpec& job,
-                                           FeedEvents events, PrivateDirs& private_dirs,
-                                           std::string& error) {
-  std::unique_ptr<TaskFeed> feed(new TaskFeed(io, job, std::move(events)));
+Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& host,
+                                                   const config::JobSpec& job, FeedEvents events,
+                                                   PrivateDirs& private_dirs) {
+  auto feed = std::make_unique<TaskFeed>(Key(), io, host, job, std::move(events));
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
     spec.job = job.name;
@@ -497,86 +111,60 @@ std::unique_ptr<TaskFeed> TaskFeed::create(asio::io_context& io, const config::J
       spec.shared.push_back({name, element(array.type), true, array.length});
     }
     Result<ipc::Segment> segment = ipc::Segment::create(spec);
-    if (!segment) {
-      error = segment.error().message();
-      return nullptr;
-    }
+    if (!segment) return std::move(segment).error();
     feed->segment_ = std::move(*segment);
   }
   if (job.sink.kind == config::SinkSpec::Kind::kFile) {
-    OpenedFile sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs, error);
-    if (!sink) return nullptr;
-    feed->sink_ = std::move(sink.fd);
+    Result<UniqueFd> sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs);
+    if (!sink) return std::move(sink).error();
+    feed->sink_ = std::move(*sink);
   }
   if (job.source.kind == config::SourceSpec::Kind::kRange) {
     feed->source_next_ = job.source.from;
   } else if (job.source.kind == config::SourceSpec::Kind::kFile) {
-    OpenedFile source =
-        open_job_file(job.source.file, FileUse::kRead, "source", private_dirs, error);
-    if (!source) return nullptr;
+    Result<UniqueFd> source =
+        open_job_file(job.source.file, FileUse::kRead, "source", private_dirs);
+    if (!source) return std::move(source).error();
     feed->source_file_ = std::make_unique<SourceFile>();
-    feed->source_file_->fd = std::move(source.fd);
+    feed->source_file_->fd = std::move(*source);
   }
   feed->feed_source();
   feed->watch();
   return feed;
 }
 
-// A ticker at a fraction of the shortest of queue.task_timeout and
-// health.heartbeat_timeout. Task timeout: a worker whose oldest task has
-// been its oldest (the one it runs) for longer than task_timeout is killed;
-// that task is charged the attempt and the others are redelivered.
-// Heartbeat: a READY worker that showed no sign of life for longer than
-// heartbeat_timeout is killed.
 void TaskFeed::watch() {
-  const auto& task_timeout = job_.queue.task_timeout;
-  const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
-  if (!task_timeout && !heartbeat_timeout) return;
-  Duration shortest =
-      std::min(task_timeout.value_or(Duration::max()), heartbeat_timeout.value_or(Duration::max()));
-  const auto tick =
-      std::clamp<Duration>(shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
-  if (!ticker_) ticker_ = std::make_unique<Ticker>(io_);
-  ticker_->timer.expires_after(tick);
-  ticker_->timer.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    const auto now = Clock::now();
-    const auto& task_timeout = job_.queue.task_timeout;
-    const auto& heartbeat_timeout = job_.health.heartbeat_timeout;
-    for (const auto& [worker, channel] : channels_) {
-      if (heartbeat_timeout && channel->ready() &&
-          now - channel->last_sign(now) > *heartbeat_timeout && channel->take_silence()) {
-        events_.kill(worker,
-                     "no sign of life for more than health.heartbeat_timeout (" +
-                         config::format_duration(*heartbeat_timeout) + ")",
-                     "heartbeat");
-        continue;
-      }
-      if (!task_timeout) continue;
-      auto oldest = dispatcher_.oldest(worker);
-      auto& running = running_[worker];
-      if (!oldest) {
-        running.reset();
-        continue;
-      }
-      if (!running || running->first != *oldest) {
-        running = std::make_pair(*oldest, now);
-        continue;
-      }
-      if (now - running->second > *task_timeout) {
-        events_.kill(worker,
-                     "task " + std::to_string(*oldest) + " ran longer than " +
-                         "queue.task_timeout (" + config::format_duration(*task_timeout) + ")",
-                     "task_timeout");
-        running->second = now;  // one kill per overrun
-      }
-    }
+  std::optional<Duration> period = watch_.period();
+  if (!period) return;
+  if (!ticker_) ticker_ = host_.make_timer();
+  ticker_->arm(host_.now() + *period, [this] {
+    look();
     watch();
   });
 }
 
-bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& error) {
+void TaskFeed::look() {
+  const TimePoint now = host_.now();
+  const bool heartbeats = job_.health.heartbeat_timeout.has_value();
+  std::vector<WatchedWorker> workers;
+  workers.reserve(channels_.size());
+  for (const auto& [worker, channel] : channels_) {
+    WatchedWorker& w = workers.emplace_back();
+    w.worker = worker;
+    w.ready = channel->ready();
+    // Only when it counts: an shm channel takes a change of the heartbeat
+    // cell as seen at the time of the look.
+    if (heartbeats && w.ready) w.last_sign = channel->last_sign(now);
+    w.running = dispatcher_.oldest(worker);
+  }
+  for (const Overrun& overrun : watch_.check(now, workers)) {
+    events_.kill(overrun.worker, overrun.why, overrun.reason);
+  }
+}
+
+Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   channels_.erase(worker);
+  watch_.forget(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
   if (const auto& timeout = job_.health.heartbeat_timeout) {
     // Four beats per timeout: one late beat is not a death.
@@ -584,67 +172,16 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
         std::clamp<Duration>(*timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(10));
     request.env.push_back("CORRAL_HEARTBEAT_MS=" + std::to_string(period.count()));
   }
-  if (job_.channel == config::Channel::kShm) {
-    if (worker >= segment_->worker_count()) {
-      error = "worker " + std::to_string(worker) + " has no slot in the job's segment (" +
-              std::to_string(segment_->worker_count()) + " slots)";
-      return false;
-    }
-    Result<ipc::EventFd> task_wake = ipc::EventFd::create();
-    Result<ipc::EventFd> result_wake = ipc::EventFd::create();
-    if (!task_wake || !result_wake) {
-      error = !task_wake ? task_wake.error().message() : result_wake.error().message();
-      return false;
-    }
-    // Checked here: the loop cannot watch fd -1 (Asio would throw out of
-    // the event loop when the daemon is out of fds).
-    int watched = ::fcntl(result_wake->fd(), F_DUPFD_CLOEXEC, 0);
-    if (watched < 0) {
-      error = std::string("dup of the result eventfd: ") + strerror(errno);
-      return false;
-    }
-    auto channel = std::make_unique<ShmChannel>(
-        *this, worker, io_, *segment_, std::move(*task_wake), std::move(*result_wake), watched);
-    request.fds.push_back({3, segment_->fd()});
-    request.fds.push_back({4, channel->task_wake_fd()});
-    request.fds.push_back({5, channel->result_wake_fd()});
-    request.env.push_back("CORRAL_SHM=fd:3");
-    request.env.push_back("CORRAL_FDS=4,5");
-    channels_[worker] = std::move(channel);
-    return true;
-  }
-  int to_worker[2], from_worker[2];
-  if (pipe2(to_worker, O_CLOEXEC) < 0) {
-    error = std::string("pipe: ") + strerror(errno);
-    return false;
-  }
-  if (pipe2(from_worker, O_CLOEXEC) < 0) {
-    error = std::string("pipe: ") + strerror(errno);
-    ::close(to_worker[0]);
-    ::close(to_worker[1]);
-    return false;
-  }
-  bool stdio = job_.pipe.fds == config::PipeFds::kStdio;
-  int in_fd = stdio ? 0 : 3, out_fd = stdio ? 1 : 4;
-  request.fds.push_back({in_fd, to_worker[0]});
-  request.fds.push_back({out_fd, from_worker[1]});
-  request.env.push_back(std::string("CORRAL_FRAMING=") +
-                        (job_.pipe.framing == config::Framing::kLines ? "lines" : "length"));
-  request.env.push_back("CORRAL_FDS=" + std::to_string(in_fd) + "," + std::to_string(out_fd));
-  // The child's ends are closed in spawned(); remember them in the request.
-  child_ends_[worker] = {to_worker[0], from_worker[1]};
-  channels_[worker] =
-      std::make_unique<PipeChannel>(*this, worker, io_, to_worker[1], from_worker[0],
-                                    job_.pipe.framing, job_.queue.max_task_bytes);
-  return true;
+  Result<std::unique_ptr<Channel>> channel =
+      job_.channel == config::Channel::kShm
+          ? open_shm_channel(context_, worker, io_, *segment_, request)
+          : open_pipe_channel(context_, worker, io_, job_, request);
+  if (!channel) return std::move(channel).error();
+  channels_[worker] = std::move(*channel);
+  return {};
 }
 
 void TaskFeed::spawned(uint32_t worker, bool ok) {
-  if (auto ends = child_ends_.find(worker); ends != child_ends_.end()) {
-    ::close(ends->second.first);
-    ::close(ends->second.second);
-    child_ends_.erase(ends);
-  }
   auto it = channels_.find(worker);
   if (it == channels_.end()) return;
   if (!ok) {
@@ -659,7 +196,7 @@ void TaskFeed::send_sentinel(uint32_t worker) {
 }
 
 void TaskFeed::exited(uint32_t worker, const std::string& why) {
-  running_.erase(worker);
+  watch_.forget(worker);
   // Nothing new for it while what it left is read.
   dispatcher_.detach(worker);
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
@@ -693,7 +230,7 @@ void TaskFeed::add_listener(std::function<bool()> listener, std::function<bool()
 void TaskFeed::prune_listeners() { listeners_.prune(); }
 
 void TaskFeed::pump() {
-  dispatcher_.pump(Clock::now());
+  dispatcher_.pump(host_.now());
   if (!ticking_ && (dispatcher_.queued() > 0 || dispatcher_.in_flight() > 0)) {
     ticking_ = true;
     if (events_.active) events_.active();
@@ -739,10 +276,8 @@ void TaskFeed::write_sink(const FinishedTask& task) {
                       {"status", to_string(task.outcome)},
                       {"result", task.result},
                       {"attempts", task.attempts}};
-  std::string text = protocol::encode_line(line);
-  if (::write(sink_.get(), text.data(), text.size()) < 0) {
-    spdlog::error("{}: sink {}: {}", job_.name, job_.sink.file, strerror(errno));
-  }
+  Status written = write_all(sink_.get(), protocol::encode_line(line), "sink " + job_.sink.file);
+  if (!written) spdlog::error("{}: {}", job_.name, written.error().message());
 }
 
 void TaskFeed::after_results() {

@@ -1,7 +1,9 @@
 // The task feed of one job, on the daemon's event loop: its Dispatcher, one
-// channel per worker (shared-memory rings with eventfd wake-ups, or a pair of
-// pipes with line or length framing), the submitters that wait for results,
-// the source that fills the queue and the sink that takes unclaimed results.
+// channel per worker (shm_channel.h: shared-memory rings with eventfd
+// wake-ups; pipe_channel.h: a pair of pipes with line or length framing), the
+// submitters that wait for results, the source that fills the queue, the sink
+// that takes unclaimed results, and the watch over task_timeout and
+// heartbeats.
 //
 // Not thread-safe; lives on the daemon's event loop.
 #pragma once
@@ -11,10 +13,12 @@
 #include <optional>
 
 #include "config/spec.h"
+#include "daemon/channel.h"
 #include "daemon/clock.h"
 #include "daemon/feed.h"
 #include "daemon/private_dir.h"
 #include "daemon/safe_file.h"
+#include "daemon/task_watch.h"
 #include "daemon/waiters.h"
 #include "ipc/segment.h"
 
@@ -25,16 +29,23 @@ class io_context;
 namespace corral::daemon {
 
 class TaskFeed : public JobFeed {
+  struct Key {  // only create() makes a TaskFeed
+    explicit Key() = default;
+  };
+
  public:
   // Creates the feed (and, for shm, the job's segment), opening its sink and
   // source through safe_file.h, in directories that PRIVATE_DIRS judges
-  // (daemon.private_dirs); nullptr with ERROR set when that fails.
-  static std::unique_ptr<TaskFeed> create(boost::asio::io_context& io, const config::JobSpec& job,
-                                          FeedEvents events, PrivateDirs& private_dirs,
-                                          std::string& error);
+  // (daemon.private_dirs); an error when that fails. Its time and timers
+  // come from HOST; IO runs its channels' reads and writes. Both outlive it.
+  static Result<std::unique_ptr<TaskFeed>> create(boost::asio::io_context& io, Host& host,
+                                                  const config::JobSpec& job, FeedEvents events,
+                                                  PrivateDirs& private_dirs);
+  TaskFeed(Key, boost::asio::io_context& io, Host& host, const config::JobSpec& job,
+           FeedEvents events);
   ~TaskFeed() override;
 
-  bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) override;
+  Status prepare(uint32_t worker, SpawnRequest& request) override;
   void spawned(uint32_t worker, bool ok) override;
   void send_sentinel(uint32_t worker) override;
   void exited(uint32_t worker, const std::string& why) override;
@@ -52,21 +63,23 @@ class TaskFeed : public JobFeed {
   void retire(const std::string& why) override;
   bool retired() const override { return retired_; }
 
-  class Channel;  // one worker's channel (shm or pipe)
-
  private:
-  TaskFeed(boost::asio::io_context& io, const config::JobSpec& job, FeedEvents events);
   void finished(FinishedTask&& task);
   void after_results();  // pump, then tell the listeners
   void feed_source();    // moves source tasks into the queue while there is room
   void write_sink(const FinishedTask& task);
-  // queue.task_timeout and health.heartbeat_timeout, on one ticker.
+  // queue.task_timeout and health.heartbeat_timeout, on one ticker: arms
+  // it for the next look.
   void watch();
+  // One look: the workers as they are now, judged by watch_.
+  void look();
 
   boost::asio::io_context& io_;
+  Host& host_;
   config::JobSpec job_;
   FeedEvents events_;
   Dispatcher dispatcher_;
+  ChannelContext context_;  // what its channels see of the feed
   std::optional<ipc::Segment> segment_;
   std::map<uint32_t, std::unique_ptr<Channel>> channels_;
   std::map<uint64_t, std::function<void(FinishedTask&&)>> submitters_;
@@ -83,14 +96,10 @@ class TaskFeed : public JobFeed {
   Histogram at_last_tick_;
   uint64_t finished_at_last_tick_ = 0;
   bool ticking_ = false;  // tick() last returned true, or FeedEvents::active was called
-  TimePoint last_tick_ = Clock::now();
+  TimePoint last_tick_;
   bool retired_ = false;
-  // queue.task_timeout: the task each worker runs, and since when.
-  struct Ticker;
-  std::unique_ptr<Ticker> ticker_;
-  std::map<uint32_t, std::optional<std::pair<uint64_t, TimePoint>>> running_;
-  // Pipe ends that belong to a child about to be spawned, closed after the spawn.
-  std::map<uint32_t, std::pair<int, int>> child_ends_;
+  TaskWatch watch_;
+  std::unique_ptr<Timer> ticker_;  // the watch's; null when nothing is watched
 };
 
 }  // namespace corral::daemon

@@ -314,12 +314,41 @@ TEST(TaskFeedTest, ATaskPastTaskTimeoutHasItsWorkerKilledAndIsRedelivered) {
   EXPECT_THAT(d.daemon_log(), HasSubstr("ran longer than queue.task_timeout (200ms)"));
 }
 
+// A queue at queue.capacity takes no more: the submitter's next tasks wait
+// (submitted stays below what it sent) instead of being dropped, and each
+// comes back exactly once when there is room again.
 TEST(TaskFeedTest, AFullQueueMakesSubmitWaitNotDrop) {
-  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
-           "\n    channel: shm\n    queue: {capacity: 10, prefetch: 2}\n");
+  Daemon d("jobs:\n  naps:\n    command: " + worker_command("--handler, sleep") +
+           "\n    channel: shm\n    queue: {capacity: 5, prefetch: 1}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
-  auto lines = d.submit("sums", numbers(5000, 100));
-  expect_all_sums(lines, 5000, 100);
+  ASSERT_TRUE(d.wait_state("naps:0", "RUNNING")) << d.daemon_log();
+  constexpr int kTasks = 100;  // of 20 ms each, on one worker: 2 s of work
+  Json full;
+  auto lines = d.submit("naps", std::vector<std::string>(kTasks, "20"), true, [&] {
+    EXPECT_TRUE(wait_until([&] {
+      full = d.request({{"cmd", "stats"}, {"job", "naps"}})["jobs"]["naps"];
+      return full["queued"] == 5;
+    })) << full.dump();
+  });
+  // Full while the submitter still had tasks to send: they were not taken.
+  EXPECT_EQ(full["queued"], 5) << full.dump();
+  EXPECT_LT(full["submitted"].get<int>(), kTasks) << full.dump();
+  EXPECT_LE(full["in_flight"].get<int>(), 1) << full.dump();
+  // Then every task came back, exactly once.
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kTasks) + 1);
+  EXPECT_EQ(lines.back().value("end", false), true) << lines.back().dump();
+  EXPECT_EQ(lines.back()["submitted"], kTasks);
+  std::vector<int> seen(kTasks, 0);
+  for (size_t i = 0; i < static_cast<size_t>(kTasks); ++i) {
+    ASSERT_EQ(lines[i]["status"], "ok") << lines[i].dump();
+    auto seq = lines[i]["seq"].get<size_t>();
+    ASSERT_LT(seq, seen.size());
+    ++seen[seq];
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kTasks);
+  Json stats = d.request({{"cmd", "stats"}, {"job", "naps"}})["jobs"]["naps"];
+  EXPECT_EQ(stats["submitted"], kTasks);
+  EXPECT_EQ(stats["ok"], kTasks);
 }
 
 // A client that does not read its results makes the daemon stop taking its

@@ -1,0 +1,33 @@
+// Tests of base/job_name.h: the one rule for job names, and that the control
+// protocol keeps to it.
+#include "base/job_name.h"
+
+#include <gtest/gtest.h>
+
+#include "protocol/control.h"
+
+namespace corral {
+namespace {
+
+TEST(ValidJobNameTest, TakesLettersDigitsAndThreeMarks) {
+  for (const char* name : {"web", "Web-2", "a_b.c", "...", ".hidden", "a..b", "-", "_"}) {
+    EXPECT_TRUE(valid_job_name(name)) << name;
+  }
+  for (const char* name : {"", ".", "..", "a b", "a/b", "a:b", "é", "all*"}) {
+    EXPECT_FALSE(valid_job_name(name)) << name;
+  }
+}
+
+TEST(ValidJobNameTest, TheProtocolRefusesDotAndDotDotAsTargets) {
+  for (const char* target : {".", "..", ".:0", "..:1"}) {
+    EXPECT_FALSE(protocol::parse_target(target)) << target;
+  }
+  auto target = protocol::parse_target("a.b:2");
+  ASSERT_TRUE(target);
+  EXPECT_EQ(target->job, "a.b");
+  EXPECT_EQ(target->index, 2u);
+  EXPECT_FALSE(protocol::valid_job_name(".."));
+}
+
+}  // namespace
+}  // namespace corral

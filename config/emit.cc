@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "config/names.h"
+#include "config/quote.h"
 #include "config/units.h"
 
 namespace corral::config {
@@ -44,25 +45,7 @@ bool can_be_plain(std::string_view s) {
 
 std::string scalar(std::string_view s) {
   if (can_be_plain(s)) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7F) {
-      char escape[8];
-      snprintf(escape, sizeof escape, "\\x%02x", u);
-      out += escape;
-    } else {
-      out += c;  // UTF-8 passes through
-    }
-  }
-  return out + "\"";
+  return "\"" + escape_double_quoted(s, Invisible::kKeep) + "\"";
 }
 
 // The shortest text that reads back as the same double, with a ".0" so that

@@ -1,12 +1,13 @@
 // Reads a corral YAML config (and the files its `include` globs name) into a
 // validated Config. This is the only place that reads YAML. It never throws:
 // every problem becomes a Diagnostic with its file:line:column, and all of
-// them are reported at once.
+// them are reported at once. Safe to call from any thread, one load a call.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "config/spec.h"
 
 namespace corral::config {
@@ -21,11 +22,8 @@ struct Diagnostic {
   std::string str() const;
 };
 
-struct ParseResult {
-  Config config;  // meaningful only when ok()
-  std::vector<Diagnostic> errors;
-  bool ok() const { return errors.empty(); }
-};
+// The config, or every problem found in it (in file order, at least one).
+using ParseResult = Result<Config, std::vector<Diagnostic>>;
 
 // Limits a config file's size: a config is small, a huge file is a mistake.
 constexpr size_t kMaxConfigBytes = 4 * 1024 * 1024;

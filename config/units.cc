@@ -93,12 +93,6 @@ std::optional<uint64_t> scale_exact(const NumberWithUnit& n, uint64_t scale) {
   return result + part;
 }
 
-// Sets *WHY (when asked for) and refuses.
-std::nullopt_t refuse(std::string* why, std::string reason) {
-  if (why != nullptr) *why = std::move(reason);
-  return std::nullopt;
-}
-
 // Why TEXT does not even start like a number.
 std::string number_problem(std::string_view text) {
   text = trim(text);
@@ -163,9 +157,9 @@ constexpr std::array<SignalName, 31> kSignals = {{
 
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text, std::string* why) {
+Result<Duration> parse_duration(std::string_view text) {
   auto n = split_number(text);
-  if (!n) return refuse(why, number_problem(text));
+  if (!n) return Error(number_problem(text));
   uint64_t scale = 0;
   if (n->unit == "ms") {
     scale = 1;
@@ -176,16 +170,16 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* why) 
   } else if (n->unit == "h") {
     scale = 3600 * 1000;
   } else if (has_separator(n->unit)) {
-    return refuse(why, "write the number without separators, like 1000");
+    return Error("write the number without separators, like 1000");
   } else {
-    return refuse(why, duration_unit_problem(n->unit));
+    return Error(duration_unit_problem(n->unit));
   }
   auto ms = scale_exact(*n, scale);
   if (!ms && !n->fraction.empty() && scale_exact({n->whole, {}, {}}, scale)) {
-    return refuse(why, "not a whole number of milliseconds");
+    return Error("not a whole number of milliseconds");
   }
   if (!ms || *ms > static_cast<uint64_t>(kMaxDurationMs)) {
-    return refuse(why, "longer than 10 years, the longest duration");
+    return Error("longer than 10 years, the longest duration");
   }
   return Duration(static_cast<int64_t>(*ms));
 }
@@ -199,9 +193,9 @@ std::string format_duration(Duration d) {
   return std::to_string(ms) + "ms";
 }
 
-std::optional<uint64_t> parse_size(std::string_view text, std::string* why) {
+Result<uint64_t> parse_size(std::string_view text) {
   auto n = split_number(text);
-  if (!n) return refuse(why, number_problem(text));
+  if (!n) return Error(number_problem(text));
   struct Unit {
     const char* name;
     uint64_t bytes;
@@ -224,16 +218,15 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string* why) {
   };
   for (const Unit& unit : kUnits) {
     if (!equals_ignore_case(n->unit, unit.name)) continue;
-    if (auto bytes = scale_exact(*n, unit.bytes)) return bytes;
+    if (auto bytes = scale_exact(*n, unit.bytes)) return *bytes;
     if (!n->fraction.empty() && scale_exact({n->whole, {}, {}}, unit.bytes)) {
-      return refuse(why, "not a whole number of bytes");
+      return Error("not a whole number of bytes");
     }
-    return refuse(why, "too large");
+    return Error("too large");
   }
-  if (has_separator(n->unit)) return refuse(why, "write the number without separators, like 1000");
+  if (has_separator(n->unit)) return Error("write the number without separators, like 1000");
   std::string unit = shown_unit(n->unit);
-  return refuse(
-      why, "unknown unit" + (unit.empty() ? "" : " " + unit) + "; use B, KiB, MiB, GiB or TiB");
+  return Error("unknown unit" + (unit.empty() ? "" : " " + unit) + "; use B, KiB, MiB, GiB or TiB");
 }
 
 std::string format_size(uint64_t bytes) {
@@ -246,20 +239,21 @@ std::string format_size(uint64_t bytes) {
   return std::to_string(bytes) + "B";
 }
 
-std::optional<int> parse_signal(std::string_view text) {
+Result<int> parse_signal(std::string_view text) {
   text = trim(text);
   if (all_digits(text)) {
     int number = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    if (number < 1 || number > SIGRTMAX) return std::nullopt;
+    if (ec != std::errc() || end != text.data() + text.size() || number < 1 || number > SIGRTMAX) {
+      return Error("no signal has this number");
+    }
     return number;
   }
   if (text.size() > 3 && equals_ignore_case(text.substr(0, 3), "SIG")) text.remove_prefix(3);
   for (const SignalName& s : kSignals) {
     if (equals_ignore_case(text, s.name)) return s.number;
   }
-  return std::nullopt;
+  return Error("unknown signal name");
 }
 
 std::string signal_name(int signal) {
@@ -269,19 +263,20 @@ std::string signal_name(int signal) {
   return std::to_string(signal);
 }
 
-std::optional<unsigned> parse_mode(std::string_view text) {
+Result<unsigned> parse_mode(std::string_view text) {
   text = trim(text);
-  if (text.empty() || text.size() > 5) return std::nullopt;
+  Error not_a_mode("not an octal file mode from 0 to 7777");
+  if (text.empty() || text.size() > 5) return not_a_mode;
   unsigned mode = 0;
   for (char c : text) {
-    if (c < '0' || c > '7') return std::nullopt;
+    if (c < '0' || c > '7') return not_a_mode;
     mode = mode * 8 + static_cast<unsigned>(c - '0');
   }
-  if (mode > 07777) return std::nullopt;
+  if (mode > 07777) return not_a_mode;
   return mode;
 }
 
-std::optional<std::vector<int>> parse_cpu_list(std::string_view text) {
+Result<std::vector<int>> parse_cpu_list(std::string_view text) {
   auto parse_cpu = [](std::string_view s) -> std::optional<int> {
     s = trim(s);
     int cpu = 0;
@@ -297,7 +292,10 @@ std::optional<std::vector<int>> parse_cpu_list(std::string_view text) {
     size_t dash = item.find('-');
     auto first = parse_cpu(item.substr(0, dash));
     auto last = dash == std::string_view::npos ? first : parse_cpu(item.substr(dash + 1));
-    if (!first || !last || *first > *last) return std::nullopt;
+    if (!first || !last || *first > *last) {
+      return Error("not a CPU list of numbers and ranges like 0-3,6 (CPUs from 0 to " +
+                   std::to_string(kMaxCpu) + ")");
+    }
     for (int cpu = *first; cpu <= *last; ++cpu) cpus.push_back(cpu);
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
@@ -307,7 +305,8 @@ std::optional<std::vector<int>> parse_cpu_list(std::string_view text) {
   return cpus;
 }
 
-std::optional<std::vector<std::string>> split_command(std::string_view text) {
+Result<std::vector<std::string>> split_command(std::string_view text) {
+  const Error unterminated("unterminated quote or trailing backslash");
   std::vector<std::string> words;
   std::string word;
   bool in_word = false;  // distinguishes '' (an empty word) from no word
@@ -320,14 +319,14 @@ std::optional<std::vector<std::string>> split_command(std::string_view text) {
       in_word = false;
     } else if (c == '\'') {
       size_t close = text.find('\'', i);
-      if (close == std::string_view::npos) return std::nullopt;
+      if (close == std::string_view::npos) return unterminated;
       word.append(text.substr(i, close - i));
       i = close + 1;
       in_word = true;
     } else if (c == '"') {
       in_word = true;
       while (true) {
-        if (i >= text.size()) return std::nullopt;
+        if (i >= text.size()) return unterminated;
         char d = text[i++];
         if (d == '"') break;
         if (d == '\\' && i < text.size()) {
@@ -345,7 +344,7 @@ std::optional<std::vector<std::string>> split_command(std::string_view text) {
         word += d;
       }
     } else if (c == '\\') {
-      if (i >= text.size()) return std::nullopt;
+      if (i >= text.size()) return unterminated;
       char e = text[i++];
       if (e == '\n') continue;  // a line continuation disappears
       word += e;

@@ -244,8 +244,11 @@ SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* 
   unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   config::ParseResult parsed = config::load_file(*config_file, cpus);
   SocketChoice choice;
-  for (const auto& diagnostic : parsed.errors) choice.errors.push_back(diagnostic.str());
-  if (parsed.ok()) choice.path = parsed.config.daemon.socket;
+  if (!parsed.ok()) {
+    for (const auto& diagnostic : parsed.error()) choice.errors.push_back(diagnostic.str());
+  } else {
+    choice.path = parsed->daemon.socket;
+  }
   return choice;
 }
 

@@ -743,7 +743,7 @@ void Commands::reload(bool apply, Reply reply) {
   config::ParseResult parsed = load_();
   if (!parsed.ok()) {
     Json errors = Json::array();
-    for (const auto& diagnostic : parsed.errors) errors.push_back(diagnostic.str());
+    for (const auto& diagnostic : parsed.error()) errors.push_back(diagnostic.str());
     std::string first = errors.empty() ? std::string() : errors[0].get<std::string>();
     return reply(Json{{"ok", false},
                       {"error", "the config has " + std::to_string(errors.size()) +
@@ -751,20 +751,20 @@ void Commands::reload(bool apply, Reply reply) {
                                     "; nothing was changed: " + first},
                       {"errors", std::move(errors)}});
   }
-  JobChanges changes = supervisor_.diff(parsed.config.jobs);
+  JobChanges changes = supervisor_.diff(parsed->jobs);
   Json answer{{"ok", true},
               {"added", changes.added},
               {"changed", changes.changed},
               {"removed", changes.removed},
               {"applied", apply}};
-  if (!(parsed.config.daemon == daemon_)) {
+  if (!(parsed->daemon == daemon_)) {
     answer["warnings"] = Json::array(
         {"the daemon: section changed; restart corrald to apply it (jobs are updated)"});
   }
   if (!apply) return reply(answer);
   if (on_reload_) on_reload_(true);
   auto on_reload = on_reload_;
-  if (!supervisor_.update(parsed.config.jobs, [reply, answer, on_reload] {
+  if (!supervisor_.update(parsed->jobs, [reply, answer, on_reload] {
         if (on_reload) on_reload(false);
         reply(answer);
       })) {
@@ -800,7 +800,7 @@ void Commands::signal(const Json& request, Reply reply) {
   auto name = request.find("signal");
   std::optional<int> signo;
   if (name != request.end() && name->is_string()) {
-    signo = config::parse_signal(name->get<std::string>());
+    if (auto parsed = config::parse_signal(name->get<std::string>())) signo = *parsed;
   }
   if (!signo) {
     return reply(protocol::error_reply(

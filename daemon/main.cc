@@ -109,19 +109,19 @@ int main(int argc, char** argv) {
   unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   corral::config::ParseResult parsed = corral::config::load_file(config_path, cpus);
   if (!parsed.ok()) {
-    for (const auto& error : parsed.errors) std::fprintf(stderr, "%s\n", error.str().c_str());
-    std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), parsed.errors.size(),
-                 parsed.errors.size() == 1 ? "" : "s");
+    for (const auto& error : parsed.error()) std::fprintf(stderr, "%s\n", error.str().c_str());
+    std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), parsed.error().size(),
+                 parsed.error().size() == 1 ? "" : "s");
     return corral::daemon::kExitUsage;
   }
   if (check) {
     // As nginx -t: a config passes only if corrald would start on it here,
     // and what corrald would warn of at start (users the socket keeps out,
     // directories that are not private but allowed) is said too.
-    for (const auto& warning : corral::daemon::plan_socket_access(parsed.config.daemon).warnings) {
+    for (const auto& warning : corral::daemon::plan_socket_access(parsed->daemon).warnings) {
       std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
     }
-    auto dirs = corral::daemon::check_private_dirs(parsed.config);
+    auto dirs = corral::daemon::check_private_dirs(*parsed);
     for (const auto& warning : dirs.warnings) {
       std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
     }
@@ -133,11 +133,11 @@ int main(int argc, char** argv) {
                    dirs.errors.size() == 1 ? "" : "s");
       return corral::daemon::kExitUsage;
     }
-    std::cout << corral::config::to_yaml(parsed.config);
+    std::cout << corral::config::to_yaml(*parsed);
     std::fprintf(stderr, "%s: ok\n", config_path.c_str());
     return 0;
   }
-  spdlog::set_level(to_spdlog(parsed.config.daemon.log_level));
+  spdlog::set_level(to_spdlog(parsed->daemon.log_level));
   if (!log_level.empty()) spdlog::set_level(spdlog::level::from_str(log_level));
-  return corral::daemon::run_daemon(parsed.config);
+  return corral::daemon::run_daemon(*parsed);
 }

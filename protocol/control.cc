@@ -7,16 +7,6 @@
 
 namespace corral::protocol {
 
-bool valid_job_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::optional<Target> parse_target(std::string_view text) {
   if (text == "all") return Target{};
   auto colon = text.rfind(':');

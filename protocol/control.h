@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/job_name.h"
+
 namespace corral::protocol {
 
 using Json = nlohmann::json;
@@ -36,8 +38,8 @@ struct Target {
 std::optional<Target> parse_target(std::string_view text);
 std::string to_string(const Target& target);
 
-// A job name as the config allows it: [A-Za-z0-9_.-]+.
-bool valid_job_name(std::string_view name);
+// A job name as the config allows it (base/job_name.h).
+using corral::valid_job_name;
 
 // One request line as corrald reads it ('\n' excluded): a JSON value of at
 // most kMaxLineBytes. nullopt, with ERROR set, for anything else.

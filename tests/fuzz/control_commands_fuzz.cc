@@ -101,9 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   supervisor.start_autostart();
   // What reread/update/reload read: web grows, batch goes, cron comes.
   auto load = [] {
-    corral::config::ParseResult result;
-    result.config.jobs = {job("cron", 1, true), job("web", 3, true)};
-    return result;
+    corral::config::Config config;
+    config.jobs = {job("cron", 1, true), job("web", 3, true)};
+    return corral::config::ParseResult(std::move(config));
   };
   bool shut_down = false;
   Commands commands(

@@ -16,9 +16,15 @@ namespace {
 
 constexpr unsigned kCpus = 6;
 
+// The diagnostics of RESULT; none when it loaded.
+const std::vector<Diagnostic>& errors_of(const ParseResult& result) {
+  static const std::vector<Diagnostic> kNone;
+  return result.ok() ? kNone : result.error();
+}
+
 std::string all_errors(const ParseResult& result) {
   std::string out;
-  for (const Diagnostic& d : result.errors) out += d.str() + "\n";
+  for (const Diagnostic& d : errors_of(result)) out += d.str() + "\n";
   return out;
 }
 
@@ -27,7 +33,7 @@ void expect_round_trip(const Config& config) {
   std::string yaml = to_yaml(config);
   ParseResult again = load_string(yaml, config.file, kCpus);
   ASSERT_TRUE(again.ok()) << all_errors(again) << yaml;
-  EXPECT_EQ(again.config, config) << yaml;
+  EXPECT_EQ(again.value(), config) << yaml;
 }
 
 TEST(EmitToStringTest, SpellsEnumsAsTheConfigDoes) {
@@ -65,7 +71,7 @@ TEST(ToYamlTest, WritesEveryKeyOfAJob) {
   ParseResult result =
       load_string("jobs:\n  primes: {command: [w, --handler, primes]}\n", "corral.yaml", kCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  std::string yaml = to_yaml(result.config);
+  std::string yaml = to_yaml(result.value());
   EXPECT_NE(yaml.find("jobs:\n"
                       "  primes:\n"
                       "    command: [w, --handler, primes]\n"
@@ -107,8 +113,8 @@ TEST(ToYamlTest, WorkersAutoStaysAuto) {
   ParseResult result =
       load_string("jobs:\n  j: {command: x, workers: auto}\n", "corral.yaml", kCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_NE(to_yaml(result.config).find("    workers: auto\n"), std::string::npos);
-  expect_round_trip(result.config);
+  EXPECT_NE(to_yaml(result.value()).find("    workers: auto\n"), std::string::npos);
+  expect_round_trip(result.value());
 }
 
 TEST(ToYamlTest, RoundTripsAFullConfig) {
@@ -242,17 +248,17 @@ TEST(ToYamlTest, IncludedJobsAreMergedAndTheGlobsBecomeAComment) {
   ParseResult loaded = load_file(dir + "/corral.yaml", kCpus);
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(loaded.ok()) << all_errors(loaded);
-  std::string yaml = to_yaml(loaded.config);
+  std::string yaml = to_yaml(loaded.value());
   EXPECT_NE(yaml.find("# the jobs of include: [\"jobs.d/*.yaml\"] are merged below\n"),
             std::string::npos)
       << yaml;
   EXPECT_EQ(yaml.find("\ninclude:"), std::string::npos) << yaml;
 
-  ParseResult again = load_string(yaml, loaded.config.file, kCpus);
+  ParseResult again = load_string(yaml, loaded.value().file, kCpus);
   ASSERT_TRUE(again.ok()) << all_errors(again);
-  Config expected = loaded.config;
+  Config expected = loaded.value();
   expected.include.clear();  // merged: the output stands alone
-  EXPECT_EQ(again.config, expected);
+  EXPECT_EQ(again.value(), expected);
 }
 
 }  // namespace

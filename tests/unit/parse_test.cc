@@ -20,18 +20,24 @@ constexpr unsigned kCpus = 8;
 
 ParseResult load(const std::string& text) { return load_string(text, "test.yaml", kCpus); }
 
+// The diagnostics of RESULT; none when it loaded.
+const std::vector<Diagnostic>& errors_of(const ParseResult& result) {
+  static const std::vector<Diagnostic> kNone;
+  return result.ok() ? kNone : result.error();
+}
+
 // Every error as "file:line:column: message", for readable failures.
 std::string all_errors(const ParseResult& result) {
   std::string out;
-  for (const Diagnostic& d : result.errors) out += d.str() + "\n";
+  for (const Diagnostic& d : errors_of(result)) out += d.str() + "\n";
   return out;
 }
 
 // Loads TEXT, expects exactly one error and returns it.
 Diagnostic only_error(const std::string& text) {
   ParseResult result = load(text);
-  EXPECT_EQ(result.errors.size(), 1u) << all_errors(result);
-  return result.errors.empty() ? Diagnostic{} : result.errors[0];
+  EXPECT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  return errors_of(result).empty() ? Diagnostic{} : errors_of(result)[0];
 }
 
 // Expects the one error of TEXT at LINE:COLUMN with MESSAGE.
@@ -91,7 +97,7 @@ jobs:
 TEST(LoadStringTest, ReadsTheSpecExample) {
   ParseResult result = load(kSpecExample);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  const Config& c = result.config;
+  const Config& c = result.value();
   EXPECT_EQ(c.file, "test.yaml");
   EXPECT_EQ(c.daemon, DaemonSpec{});  // the example spells out the defaults
   ASSERT_EQ(c.jobs.size(), 1u);
@@ -135,7 +141,7 @@ TEST(LoadStringTest, EmptyFileIsTheDefaultConfig) {
     ASSERT_TRUE(result.ok()) << text << all_errors(result);
     Config expected;
     expected.file = "test.yaml";
-    EXPECT_EQ(result.config, expected) << text;
+    EXPECT_EQ(result.value(), expected) << text;
   }
 }
 
@@ -145,7 +151,7 @@ TEST(LoadStringTest, JobDefaults) {
   JobSpec expected;
   expected.name = "j";
   expected.command = {"prog"};
-  EXPECT_EQ(result.config.jobs.at(0), expected);
+  EXPECT_EQ(result.value().jobs.at(0), expected);
   EXPECT_EQ(expected.workers, 1u);
   EXPECT_TRUE(expected.autostart);
   EXPECT_EQ(expected.channel, Channel::kNone);
@@ -156,24 +162,24 @@ TEST(LoadStringTest, JobDefaults) {
 TEST(LoadStringTest, WorkersAutoIsTheCpuCount) {
   ParseResult result = load_string("jobs:\n  j: {command: x, workers: auto}\n", "f.yaml", 12);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.jobs[0].workers, 12u);
-  EXPECT_TRUE(result.config.jobs[0].workers_auto);
+  EXPECT_EQ(result.value().jobs[0].workers, 12u);
+  EXPECT_TRUE(result.value().jobs[0].workers_auto);
 
   result = load("jobs:\n  j: {command: x, workers: 0}\n");
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.jobs[0].workers, 0u);
-  EXPECT_FALSE(result.config.jobs[0].workers_auto);
+  EXPECT_EQ(result.value().jobs[0].workers, 0u);
+  EXPECT_FALSE(result.value().jobs[0].workers_auto);
 }
 
 TEST(LoadStringTest, CommandStringIsSplitLikeAShell) {
   ParseResult result = load("jobs:\n  j:\n    command: \"sh -c 'echo hi; sleep 1'\"\n");
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.jobs[0].command,
+  EXPECT_EQ(result.value().jobs[0].command,
             (std::vector<std::string>{"sh", "-c", "echo hi; sleep 1"}));
 
   result = load("jobs:\n  j:\n    command: [sleep, 5, '']\n");
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.jobs[0].command, (std::vector<std::string>{"sleep", "5", ""}));
+  EXPECT_EQ(result.value().jobs[0].command, (std::vector<std::string>{"sleep", "5", ""}));
 }
 
 TEST(LoadStringTest, ReadsOtherSpellingsOfValues) {
@@ -202,7 +208,7 @@ jobs:
     source: none
 )");
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  const Config& c = result.config;
+  const Config& c = result.value();
   EXPECT_EQ(c.daemon.socket_mode, 0640u);
   EXPECT_EQ(c.daemon.log_level, LogLevel::kDebug);
   EXPECT_EQ(c.daemon.metrics.listen, std::nullopt);
@@ -253,10 +259,10 @@ TEST(ConfigErrorsTest, UnknownKeyNamesTheClosestValidKey) {
 }
 
 TEST(ConfigErrorsTest, PrivateDirsIsTrueUnlessSaidOtherwise) {
-  EXPECT_TRUE(load("").config.daemon.private_dirs);
+  EXPECT_TRUE(load("").value().daemon.private_dirs);
   ParseResult off = load("daemon:\n  private_dirs: false\n");
   ASSERT_TRUE(off.ok()) << all_errors(off);
-  EXPECT_FALSE(off.config.daemon.private_dirs);
+  EXPECT_FALSE(off.value().daemon.private_dirs);
   expect_error("daemon:\n  private_dirs: sometimes\n", 2, 17,
                R"(daemon.private_dirs: expected true or false, got "sometimes")");
   expect_error("daemon:\n  private_dir: false\n", 2, 3,
@@ -449,9 +455,9 @@ jobs:
     stop: {timeout: forever}
 bogus: 1
 )");
-  ASSERT_EQ(result.errors.size(), 7u) << all_errors(result);
+  ASSERT_EQ(errors_of(result).size(), 7u) << all_errors(result);
   std::vector<std::pair<int, int>> places;
-  for (const Diagnostic& d : result.errors) places.emplace_back(d.line, d.column);
+  for (const Diagnostic& d : errors_of(result)) places.emplace_back(d.line, d.column);
   EXPECT_EQ(places, (std::vector<std::pair<int, int>>{
                         {2, 14}, {4, 3}, {5, 5}, {6, 23}, {6, 36}, {9, 21}, {10, 1}}))
       << all_errors(result);
@@ -620,8 +626,8 @@ TEST(ConfigErrorsTest, TooManyValuesAreRefused) {
   for (int i = 0; i < 1000; ++i)
     shared += "  j" + std::to_string(i) + ": {command: x, env: *env}\n";
   ParseResult ok = load(shared);
-  ASSERT_EQ(ok.errors.size(), 1u) << all_errors(ok);  // the unknown key "x" only
-  EXPECT_EQ(ok.errors[0].message,
+  ASSERT_EQ(errors_of(ok).size(), 1u) << all_errors(ok);  // the unknown key "x" only
+  EXPECT_EQ(errors_of(ok)[0].message,
             R"(unknown key "x" at the top level; valid keys: daemon, include, jobs)");
 }
 
@@ -678,22 +684,24 @@ TEST_F(LoadFileTest, ReadsAFile) {
   std::string path = write("corral.yaml", kSpecExample);
   ParseResult result = load_file(path, kCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.file, path);
-  EXPECT_EQ(result.config.jobs.size(), 1u);
+  EXPECT_EQ(result.value().file, path);
+  EXPECT_EQ(result.value().jobs.size(), 1u);
 }
 
 TEST_F(LoadFileTest, MissingFile) {
   ParseResult result = load_file(dir_ + "/nope.yaml", kCpus);
-  ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_EQ(result.errors[0].str(), dir_ + "/nope.yaml: cannot open: No such file or directory");
+  ASSERT_EQ(errors_of(result).size(), 1u);
+  EXPECT_EQ(errors_of(result)[0].str(),
+            dir_ + "/nope.yaml: cannot open: No such file or directory");
 }
 
 TEST_F(LoadFileTest, RefusesAFileOverTheLimit) {
   std::string path = write("big.yaml", "# " + std::string(5 * 1024 * 1024, 'x') + "\n");
   ParseResult result = load_file(path, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_EQ(result.errors[0].line, 0);
-  EXPECT_EQ(result.errors[0].message, "file is 5242883 bytes; a config file may hold at most 4MiB");
+  ASSERT_EQ(errors_of(result).size(), 1u);
+  EXPECT_EQ(errors_of(result)[0].line, 0);
+  EXPECT_EQ(errors_of(result)[0].message,
+            "file is 5242883 bytes; a config file may hold at most 4MiB");
 }
 
 TEST_F(LoadFileTest, IncludesJobsFromGlobsRelativeToTheFile) {
@@ -705,9 +713,9 @@ TEST_F(LoadFileTest, IncludesJobsFromGlobsRelativeToTheFile) {
                            "jobs:\n  z: {command: [z]}\n");
   ParseResult result = load_file(main, kCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.include, (std::vector<std::string>{"jobs.d/*.yaml", "none.d/*.yaml"}));
+  EXPECT_EQ(result.value().include, (std::vector<std::string>{"jobs.d/*.yaml", "none.d/*.yaml"}));
   std::vector<std::string> names;
-  for (const JobSpec& job : result.config.jobs) names.push_back(job.name);
+  for (const JobSpec& job : result.value().jobs) names.push_back(job.name);
   EXPECT_EQ(names, (std::vector<std::string>{"b", "c", "z"}));
 }
 
@@ -716,8 +724,8 @@ TEST_F(LoadFileTest, AbsoluteGlobsAndLoadStringIncludeFromDisk) {
   ParseResult result =
       load_string("include: [\"" + dir_ + "/extra/*.yaml\"]\n", dir_ + "/main.yaml", kCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  ASSERT_EQ(result.config.jobs.size(), 1u);
-  EXPECT_EQ(result.config.jobs[0].name, "x");
+  ASSERT_EQ(result.value().jobs.size(), 1u);
+  EXPECT_EQ(result.value().jobs[0].name, "x");
 }
 
 TEST_F(LoadFileTest, AFileMatchedTwiceOrItselfIsReadOnce) {
@@ -726,7 +734,7 @@ TEST_F(LoadFileTest, AFileMatchedTwiceOrItselfIsReadOnce) {
       write("corral.yaml", "include: [\"jobs.d/*.yaml\", \"jobs.d/a.yaml\", \"*.yaml\"]\n");
   ParseResult result = load_file(main, kCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.jobs.size(), 1u);
+  EXPECT_EQ(result.value().jobs.size(), 1u);
 }
 
 TEST_F(LoadFileTest, DuplicateJobAcrossFiles) {
@@ -734,8 +742,8 @@ TEST_F(LoadFileTest, DuplicateJobAcrossFiles) {
       write("jobs.d/a.yaml", "jobs:\n  other: {command: y}\n  a: {command: y}\n");
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\njobs:\n  a: {command: x}\n");
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
             included + ":3:3: job \"a\" is already defined at " + main + ":3:3");
 }
 
@@ -744,15 +752,15 @@ TEST_F(LoadFileTest, IncludedFilesHoldOnlyJobs) {
       write("jobs.d/a.yaml", "daemon: {}\ninclude: []\njbs: {}\njobs:\n  a: {command: x}\n");
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 3u) << all_errors(result);
+  ASSERT_EQ(errors_of(result).size(), 3u) << all_errors(result);
   std::string from = " (included from " + main + ":1:11)";
-  EXPECT_EQ(result.errors[0].str(), included +
-                                        ":1:1: \"daemon\" is not allowed in an included file" +
-                                        from + "; it holds only a jobs: map");
-  EXPECT_EQ(result.errors[1].str(), included +
-                                        ":2:1: \"include\" is not allowed in an included file" +
-                                        from + "; it holds only a jobs: map");
-  EXPECT_EQ(result.errors[2].str(),
+  EXPECT_EQ(errors_of(result)[0].str(), included +
+                                            ":1:1: \"daemon\" is not allowed in an included file" +
+                                            from + "; it holds only a jobs: map");
+  EXPECT_EQ(errors_of(result)[1].str(), included +
+                                            ":2:1: \"include\" is not allowed in an included file" +
+                                            from + "; it holds only a jobs: map");
+  EXPECT_EQ(errors_of(result)[2].str(),
             included + ":3:1: unknown key \"jbs\" at the top level; did you mean \"jobs\"?");
 }
 
@@ -761,12 +769,12 @@ TEST_F(LoadFileTest, ErrorsInIncludedFilesNameThatFile) {
   std::string broken = write("jobs.d/b.yaml", "jobs: [\n");
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\ndaemon: {log_level: x}\n");
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 3u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].file, main);  // the main file's errors come first
-  EXPECT_EQ(result.errors[1].str(),
+  ASSERT_EQ(errors_of(result).size(), 3u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].file, main);  // the main file's errors come first
+  EXPECT_EQ(errors_of(result)[1].str(),
             included + ":4:5: unknown key \"wokers\" in job \"a\"; did you mean \"workers\"?");
-  EXPECT_EQ(result.errors[2].file, broken);
-  EXPECT_GT(result.errors[2].line, 0);
+  EXPECT_EQ(errors_of(result)[2].file, broken);
+  EXPECT_GT(errors_of(result)[2].line, 0);
 }
 
 TEST_F(LoadFileTest, AnUnreadableMatchIsAnError) {
@@ -774,8 +782,8 @@ TEST_F(LoadFileTest, AnUnreadableMatchIsAnError) {
   std::filesystem::create_directories(subdir);
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
             subdir + ": cannot read: it is a directory (included from " + main + ":1:11)");
 }
 
@@ -785,12 +793,12 @@ TEST_F(LoadFileTest, OnlyRegularFilesAreRead) {
   std::string fifo = dir_ + "/fifo.yaml";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   ParseResult result = load_file(fifo, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
             fifo + ": cannot read: it is a FIFO (named pipe), not a regular file");
   result = load_file("/dev/null", kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
             "/dev/null: cannot read: it is a character device, not a regular file");
 
   std::filesystem::create_directories(dir_ + "/jobs.d");
@@ -798,11 +806,12 @@ TEST_F(LoadFileTest, OnlyRegularFilesAreRead) {
   ASSERT_EQ(mkfifo(included.c_str(), 0600), 0);
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(), included +
-                                        ": cannot read: it is a FIFO (named pipe), not a regular "
-                                        "file (included from " +
-                                        main + ":1:11)");
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
+            included +
+                ": cannot read: it is a FIFO (named pipe), not a regular "
+                "file (included from " +
+                main + ":1:11)");
 }
 
 TEST_F(LoadFileTest, AConfigThatOthersMayWriteIsRefused) {
@@ -812,15 +821,15 @@ TEST_F(LoadFileTest, AConfigThatOthersMayWriteIsRefused) {
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   ASSERT_EQ(chmod(included.c_str(), 0646), 0);
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(), included +
-                                        ": refused: it is writable by others (mode 0646); fix: "
-                                        "chmod o-w " +
-                                        included + " (included from " + main + ":1:11)");
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(), included +
+                                            ": refused: it is writable by others (mode 0646); fix: "
+                                            "chmod o-w " +
+                                            included + " (included from " + main + ":1:11)");
   ASSERT_EQ(chmod(main.c_str(), 0602), 0);
   result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
             main + ": refused: it is writable by others (mode 0602); fix: chmod o-w " + main);
 }
 
@@ -832,12 +841,12 @@ TEST_F(LoadFileTest, AConfigThatAGroupButRootsMayWriteIsRefused) {
   const gid_t group = 65534;
   ASSERT_EQ(chown(main.c_str(), static_cast<uid_t>(-1), group), 0);
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].message.rfind("refused: it is writable by group ", 0), 0u)
-      << result.errors[0].message;
-  EXPECT_NE(result.errors[0].message.find("(gid " + std::to_string(group) + ")"),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].message.rfind("refused: it is writable by group ", 0), 0u)
+      << errors_of(result)[0].message;
+  EXPECT_NE(errors_of(result)[0].message.find("(gid " + std::to_string(group) + ")"),
             std::string::npos);
-  EXPECT_NE(result.errors[0].message.find("(mode 0664); fix: chmod g-w " + main),
+  EXPECT_NE(errors_of(result)[0].message.find("(mode 0664); fix: chmod g-w " + main),
             std::string::npos);
   ASSERT_EQ(chown(main.c_str(), static_cast<uid_t>(-1), 0), 0);
   result = load_file(main, kCpus);
@@ -850,9 +859,9 @@ TEST_F(LoadFileTest, AConfigOfAnotherUserIsRefused) {
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   ASSERT_EQ(chown(included.c_str(), 65534, 65534), 0);
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  const std::string& message = result.errors[0].message;
-  EXPECT_EQ(result.errors[0].file, included);
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  const std::string& message = errors_of(result)[0].message;
+  EXPECT_EQ(errors_of(result)[0].file, included);
   EXPECT_EQ(message.rfind("refused: it is owned by ", 0), 0u) << message;
   EXPECT_NE(message.find("(uid 65534), not by root or the user reading the config ("),
             std::string::npos)
@@ -867,13 +876,14 @@ TEST_F(LoadFileTest, AFileNamedWithoutWildcardsMustExist) {
   std::string main =
       write("corral.yaml", "include: [jobs.d/web.yaml, \"none.d/*.yaml\", /no/such.yaml]\n");
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 2u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(), main + ":1:11: include[0]: no file \"" + dir_ +
-                                        "/jobs.d/web.yaml\" (a name without *, ? or [ must name "
-                                        "an existing file)");
-  EXPECT_EQ(result.errors[1].str(), main +
-                                        ":1:45: include[2]: no file \"/no/such.yaml\" (a name "
-                                        "without *, ? or [ must name an existing file)");
+  ASSERT_EQ(errors_of(result).size(), 2u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
+            main + ":1:11: include[0]: no file \"" + dir_ +
+                "/jobs.d/web.yaml\" (a name without *, ? or [ must name "
+                "an existing file)");
+  EXPECT_EQ(errors_of(result)[1].str(), main +
+                                            ":1:45: include[2]: no file \"/no/such.yaml\" (a name "
+                                            "without *, ? or [ must name an existing file)");
 }
 
 TEST_F(LoadFileTest, TheValueLimitCountsIncludedFilesToo) {
@@ -895,8 +905,8 @@ TEST_F(LoadFileTest, AFileWithoutReadPermissionIsAnError) {
   chmod(locked.c_str(), 0);
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   ParseResult result = load_file(main, kCpus);
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(),
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(),
             locked + ": cannot open: Permission denied (included from " + main + ":1:11)");
 }
 
@@ -907,17 +917,19 @@ TEST_F(LoadFileTest, AnUnreadableDirectoryIsAnError) {
   std::string main = write("corral.yaml", "include: [jobs.d/*.yaml]\n");
   ParseResult result = load_file(main, kCpus);
   chmod((dir_ + "/jobs.d").c_str(), 0700);  // so that TearDown can remove it
-  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
-  EXPECT_EQ(result.errors[0].str(), main + ":1:11: include[0]: cannot expand \"" + dir_ +
-                                        "/jobs.d/*.yaml\": " + dir_ + "/jobs.d: Permission denied");
+  ASSERT_EQ(errors_of(result).size(), 1u) << all_errors(result);
+  EXPECT_EQ(errors_of(result)[0].str(), main + ":1:11: include[0]: cannot expand \"" + dir_ +
+                                            "/jobs.d/*.yaml\": " + dir_ +
+                                            "/jobs.d: Permission denied");
 }
 
 TEST(LoadStringTest, PassEnvNamesVariablesOfTheDaemon) {
   ParseResult result = load("daemon:\n  pass_env: [LANG, http_proxy, _X1]\n");
   ASSERT_TRUE(result.ok()) << all_errors(result);
-  EXPECT_EQ(result.config.daemon.pass_env, (std::vector<std::string>{"LANG", "http_proxy", "_X1"}));
-  EXPECT_TRUE(load("daemon: {pass_env: []}\n").config.daemon.pass_env.empty());
-  EXPECT_TRUE(load("").config.daemon.pass_env.empty());
+  EXPECT_EQ(result.value().daemon.pass_env,
+            (std::vector<std::string>{"LANG", "http_proxy", "_X1"}));
+  EXPECT_TRUE(load("daemon: {pass_env: []}\n").value().daemon.pass_env.empty());
+  EXPECT_TRUE(load("").value().daemon.pass_env.empty());
 }
 
 TEST(ConfigErrorsTest, PassEnvTakesOnlyNamesThatCorraldMayPassOn) {
@@ -940,7 +952,7 @@ TEST(ConfigErrorsTest, PassEnvTakesOnlyNamesThatCorraldMayPassOn) {
                R"(daemon.pass_env[0]: "CORRAL_SOCKET" belongs to corrald itself (its service )"
                R"(manager or corral) and is never passed on to workers)");
   ParseResult result = load("daemon:\n  pass_env: [1A, WATCHDOG_USEC, ok, \"-\"]\n");
-  EXPECT_EQ(result.errors.size(), 3u) << all_errors(result);
+  EXPECT_EQ(errors_of(result).size(), 3u) << all_errors(result);
   expect_error("daemon:\n  pass_envs: [LANG]\n", 2, 3,
                R"(unknown key "pass_envs" in daemon; did you mean "pass_env"?)");
 }

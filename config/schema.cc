@@ -1,0 +1,391 @@
+#include "config/schema.h"
+
+#include <sys/un.h>
+
+#include "base/job_name.h"
+
+namespace corral::config {
+namespace {
+
+// HOST:PORT, HOST possibly a bracketed IPv6 address; port 0 lets the kernel pick.
+bool valid_listen(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() != ']') return false;
+  auto port = parse_unsigned(text.substr(colon + 1));
+  return port && *port <= 65535;  // 0: any free port
+}
+
+// A name a shell could export: letters, digits and '_', not starting with a digit.
+bool shell_variable_name(std::string_view name) {
+  return !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_';
+         });
+}
+
+// daemon.pass_env: shell variable names, none of corrald's own.
+std::optional<std::vector<std::string>> read_pass_env(Reader& r, const Item& item) {
+  auto elements = r.list(item, "a list of environment variable names like [LANG, http_proxy]");
+  if (!elements) return std::nullopt;
+  std::vector<std::string> names;
+  bool ok = true;
+  for (const Item& element : *elements) {
+    auto name = r.string(element, false);
+    if (!name) {
+      ok = false;
+    } else if (!shell_variable_name(*name)) {
+      r.expected(element,
+                 "an environment variable name (letters, digits and '_', not "
+                 "starting with a digit)");
+      ok = false;
+    } else if (daemon_only_variable(*name)) {
+      r.error(element, quote(*name) + " belongs to corrald itself (its service manager or " +
+                           "corral) and is never passed on to workers");
+      ok = false;
+    } else {
+      names.push_back(std::move(*name));
+    }
+  }
+  if (!ok) return std::nullopt;
+  return names;
+}
+
+std::optional<std::vector<std::string>> read_command(Reader& r, const Item& item) {
+  std::vector<std::string> argv;
+  if (item.value.IsScalar()) {
+    auto text = r.text(item, "");
+    if (!text) return std::nullopt;
+    auto words = split_command(*text);
+    if (!words) {
+      r.error(item, words.error().message() + " in " + quote(*text));
+      return std::nullopt;
+    }
+    argv = std::move(*words);
+  } else {
+    auto elements = r.list(item, "an argv list like [prog, --flag] or a command string");
+    if (!elements) return std::nullopt;
+    bool ok = true;
+    for (const Item& element : *elements) {
+      auto arg = r.string(element, true);
+      ok = ok && arg;
+      if (arg) argv.push_back(std::move(*arg));
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (argv.empty()) {
+    r.error(item, "must not be empty; it needs at least the program to run");
+    return std::nullopt;
+  }
+  if (argv[0].empty()) {
+    r.error(item, "the program (the first word) must not be empty");
+    return std::nullopt;
+  }
+  return argv;
+}
+
+void read_queue(Section& s, QueueSpec& q) {
+  s.get_count("capacity", q.capacity, 1);
+  s.get_size("max_task_bytes", q.max_task_bytes, 1);
+  s.get_count("prefetch", q.prefetch, 1);
+  s.get_count("max_attempts", q.max_attempts, 1);
+  s.get_optional_duration("task_timeout", q.task_timeout);
+}
+
+void read_backoff(Section& s, BackoffSpec& b) {
+  Reader& r = s.reader();
+  size_t errors_before = r.error_count();
+  s.get_duration("initial", b.initial);
+  s.get_duration("max", b.max);
+  s.get("multiplier", b.multiplier,
+        [&](const Item& item) { return r.real(item, 1.0, HUGE_VAL, "a number >= 1 like 2.0"); });
+  s.get("jitter", b.jitter, [&](const Item& item) {
+    return r.real(item, 0.0, 1.0, "a number from 0 up to (not including) 1, like 0.1");
+  });
+  // Compare only values that were read fine, or a bad one would be blamed twice.
+  if (r.error_count() == errors_before && b.initial > b.max) {
+    auto at = s.peek("initial");
+    if (!at) at = s.peek("max");
+    r.error(at ? at->mark() : s.mark(), s.scope().label("initial") + ": " +
+                                            format_duration(b.initial) + " is longer than max (" +
+                                            format_duration(b.max) + ")");
+  }
+}
+
+void read_restart(Section& s, RestartSpec& restart) {
+  Reader& r = s.reader();
+  s.get_choice("policy", restart.policy, names::kRestartPolicies);
+  s.get("exit_codes", restart.exit_codes, [&](const Item& item) -> std::optional<std::vector<int>> {
+    auto elements = r.list(item, "a list of exit codes like [0, 2]");
+    if (!elements) return std::nullopt;
+    std::vector<int> codes;
+    bool ok = true;
+    for (const Item& element : *elements) {
+      auto code = r.integer(element, 0, 255);
+      ok = ok && code;
+      if (code) codes.push_back(static_cast<int>(*code));
+    }
+    if (!ok) return std::nullopt;
+    // A set in meaning: sorted and unique, so that equal configs compare equal.
+    std::sort(codes.begin(), codes.end());
+    codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+    return codes;
+  });
+  s.get_section("backoff", [&](Section& backoff) { read_backoff(backoff, restart.backoff); });
+  s.get_duration("reset_after", restart.reset_after);
+  s.get_count("max_restarts", restart.max_restarts, 0);
+  s.get_duration("window", restart.window, Duration(1));
+  s.get_optional_duration("cooldown", restart.cooldown);
+}
+
+void read_stop(Section& s, StopSpec& stop) {
+  Reader& r = s.reader();
+  s.get("signal", stop.signal, [&](const Item& item) -> std::optional<int> {
+    constexpr std::string_view kWhat = "a signal name or number like TERM, INT or 15";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    Result<int> signal = parse_signal(*text);
+    if (!signal) {
+      r.expected(item, kWhat);
+      return std::nullopt;
+    }
+    return *signal;
+  });
+  s.get_duration("timeout", stop.timeout);
+  s.get_duration("kill_after", stop.kill_after);
+}
+
+void read_limits(Section& s, LimitsSpec& limits) {
+  Reader& r = s.reader();
+  s.get_optional_size("memory", limits.memory);
+  s.get_optional_count("max_tasks", limits.max_tasks, 1);
+  s.get("cpus", limits.cpus, [&](const Item& item) -> std::optional<CpuSpec> {
+    constexpr std::string_view kWhat = "off, auto or a CPU list like \"0-3,6\"";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    CpuSpec cpus;
+    if (*text == "off") return cpus;
+    if (*text == "auto") {
+      cpus.mode = CpuSpec::Mode::kAuto;
+      return cpus;
+    }
+    auto list = parse_cpu_list(*text);
+    if (!list) {
+      r.expected(item, kWhat);
+      return std::nullopt;
+    }
+    cpus.mode = CpuSpec::Mode::kList;
+    cpus.cpus = std::move(*list);
+    return cpus;
+  });
+  s.get_integer("nice", limits.nice, -20, 19);
+  s.get_optional_count("nofile", limits.nofile, 1);
+}
+
+void read_env(Section& s, std::map<std::string, std::string>& env) {
+  Reader& r = s.reader();
+  for (const Item& variable : s.all()) {
+    if (variable.key.empty() || variable.key.find('=') != std::string::npos ||
+        variable.key.find('\0') != std::string::npos) {
+      r.error(variable.key_mark, "invalid environment variable name " + quote(variable.key));
+      continue;
+    }
+    if (auto value = r.string(variable, true)) env[variable.key] = std::move(*value);
+  }
+}
+
+void read_shared(Section& s, SharedSpec& shared) {
+  Reader& r = s.reader();
+  auto check_name = [&](const Item& item) {
+    if (valid_job_name(item.key)) return true;
+    r.error(item.key_mark,
+            "invalid shared name " + quote(item.key) + ": use letters, digits, '_', '.' and '-'");
+    return false;
+  };
+  s.get_section("values", [&](Section& values) {
+    for (const Item& value : values.all()) {
+      if (!check_name(value)) continue;
+      if (auto type = r.choice(value, names::kSharedTypes)) shared.values[value.key] = *type;
+    }
+  });
+  s.get_section("arrays", [&](Section& arrays) {
+    for (const Item& array : arrays.all()) {
+      if (!check_name(array)) continue;
+      if (shared.values.count(array.key)) {
+        r.error(array.key_mark,
+                "shared name " + quote(array.key) + " is both a value and an array");
+        continue;
+      }
+      Section body(r, array, arrays.scope().child(array.key), "a map like {type: u64, length: 64}");
+      SharedArraySpec spec;
+      body.get_choice("type", spec.type, names::kSharedTypes);
+      if (!body.get_count("length", spec.length, 1, kMaxSharedArrayLength) && body.valid()) {
+        r.error(body.mark(), arrays.scope().label(array.key) + " needs length:");
+      }
+      body.finish();
+      shared.arrays[array.key] = spec;
+    }
+  });
+}
+
+void read_source(Section& s, SourceSpec& source) {
+  Reader& r = s.reader();
+  auto item = s.take("source");
+  if (!item) return;
+  if (item->value.IsScalar() && item->value.Scalar() == "none") {
+    source = SourceSpec{};
+    return;
+  }
+  Section body(r, *item, s.scope().child("source"),
+               "none, {range: {from: 0, to: 1000}} or {file: PATH}");
+  body.get_section("range", [&](Section& range) {
+    size_t errors_before = r.error_count();
+    constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    bool has_from = range.get_integer("from", source.from, kMin, kMax);
+    bool has_to = range.get_integer("to", source.to, kMin, kMax);
+    source.kind = SourceSpec::Kind::kRange;
+    if (range.valid() && (!has_from || !has_to)) {
+      r.error(range.mark(), s.scope().label("source.range") + " needs both from: and to:");
+    } else if (r.error_count() == errors_before && source.from > source.to) {
+      r.error(range.peek("from")->mark(),
+              s.scope().label("source.range") + ": from (" + std::to_string(source.from) +
+                  ") must not be greater than to (" + std::to_string(source.to) + ")");
+    }
+  });
+  bool has_file = body.get("file", source.file, [&](const Item& i) { return r.string(i, false); });
+  if (has_file) source.kind = SourceSpec::Kind::kFile;
+  if (body.peek("range") && has_file) {
+    r.error(body.mark(), s.scope().label("source") + " takes range or file, not both");
+  } else if (!body.peek("range") && !has_file && body.valid()) {
+    r.error(body.mark(), s.scope().label("source") + " needs range: or file: (or write none)");
+  }
+  body.finish();
+}
+
+void read_sink(Section& s, SinkSpec& sink) {
+  Reader& r = s.reader();
+  auto item = s.take("sink");
+  if (!item) return;
+  if (item->value.IsScalar() && item->value.Scalar() == "none") {
+    sink = SinkSpec{};
+    return;
+  }
+  Section body(r, *item, s.scope().child("sink"), "none or {file: PATH}");
+  if (body.get("file", sink.file, [&](const Item& i) { return r.string(i, false); })) {
+    sink.kind = SinkSpec::Kind::kFile;
+  } else if (body.valid()) {
+    r.error(body.mark(), s.scope().label("sink") + " needs file: (or write none)");
+  }
+  body.finish();
+}
+
+}  // namespace
+
+void read_daemon(Section& s, DaemonSpec& d) {
+  Reader& r = s.reader();
+  s.get("socket", d.socket, [&](const Item& item) -> std::optional<std::string> {
+    auto path = r.string(item, false);
+    if (path && path->size() >= sizeof(sockaddr_un::sun_path)) {
+      r.error(item, "is " + std::to_string(path->size()) + " bytes long; a Unix socket path " +
+                        "holds at most " + std::to_string(sizeof(sockaddr_un::sun_path) - 1));
+      return std::nullopt;
+    }
+    return path;
+  });
+  s.get("socket_mode", d.socket_mode, [&](const Item& item) -> std::optional<unsigned> {
+    constexpr std::string_view kWhat = "an octal file mode like \"0660\"";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    Result<unsigned> mode = parse_mode(*text);
+    if (!mode) {
+      r.expected(item, kWhat);
+      return std::nullopt;
+    }
+    return *mode;
+  });
+  s.get_string_list("allow_users", d.allow_users);
+  s.get_string_list("allow_groups", d.allow_groups);
+  s.get("pass_env", d.pass_env, [&](const Item& item) { return read_pass_env(r, item); });
+  s.get_string("log_dir", d.log_dir, false);
+  s.get_bool("private_dirs", d.private_dirs);
+  s.get_choice("log_level", d.log_level, names::kLogLevels);
+  s.get_section("log_rotate", [&](Section& rotate) {
+    rotate.get_size("max_size", d.log_rotate.max_size, 1);
+    rotate.get_integer("keep", d.log_rotate.keep, 0, std::numeric_limits<int>::max());
+  });
+  s.get_section("metrics", [&](Section& metrics) {
+    metrics.get("listen", d.metrics.listen,
+                [&](const Item& item) -> std::optional<std::optional<std::string>> {
+                  constexpr std::string_view kWhat = "HOST:PORT like \"127.0.0.1:9464\", or off";
+                  auto text = r.text(item, kWhat);
+                  if (!text) return std::nullopt;
+                  if (*text == "off") return std::optional<std::string>();
+                  if (!valid_listen(*text)) {
+                    r.expected(item, kWhat);
+                    return std::nullopt;
+                  }
+                  return std::optional<std::string>(*text);
+                });
+    metrics.get_duration("interval", d.metrics.interval, Duration(1));
+  });
+}
+
+void read_job(Section& s, JobSpec& job, unsigned cpus) {
+  Reader& r = s.reader();
+  if (auto command = s.take("command")) {
+    if (auto argv = read_command(r, *command)) job.command = std::move(*argv);
+  } else if (s.valid()) {
+    r.error(s.mark(),
+            "job " + quote(job.name) + " has no command; add command: [program, args...]");
+  }
+  s.get("workers", job.workers, [&](const Item& item) -> std::optional<uint32_t> {
+    std::string what = "an integer from 0 to " + std::to_string(kMaxWorkers) + " or auto";
+    auto text = r.text(item, what);
+    if (!text) return std::nullopt;
+    if (*text == "auto") {
+      job.workers_auto = true;
+      // No CPU count known (0) still means one worker, not none.
+      return std::max(cpus, 1u);
+    }
+    auto n = parse_unsigned(*text);
+    if (!n || *n > kMaxWorkers) {
+      r.expected(item, what);
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+  });
+  s.get_bool("autostart", job.autostart);
+  s.get_choice("channel", job.channel, names::kChannels);
+  s.get_section("pipe", [&](Section& pipe) {
+    pipe.get_choice("fds", job.pipe.fds, names::kPipeFds);
+    pipe.get_choice("framing", job.pipe.framing, names::kFramings);
+  });
+  s.get_section("queue", [&](Section& queue) { read_queue(queue, job.queue); });
+  s.get_section("restart", [&](Section& restart) { read_restart(restart, job.restart); });
+  s.get_section("start", [&](Section& start) { start.get_duration("settle", job.start.settle); });
+  s.get_section("stop", [&](Section& stop) { read_stop(stop, job.stop); });
+  s.get_section("health", [&](Section& health) {
+    health.get_optional_duration("heartbeat_timeout", job.health.heartbeat_timeout);
+    // Heartbeats are frames of the length protocol or a cell of the shm
+    // slot: a line worker or a job without a channel has no way to send them.
+    const bool can_beat = job.channel == Channel::kShm ||
+                          (job.channel == Channel::kPipe && job.pipe.framing == Framing::kLength);
+    if (job.health.heartbeat_timeout && !can_beat) {
+      r.error(health.mark(), "health.heartbeat_timeout of job " + quote(job.name) +
+                                 " needs channel: shm, or channel: pipe with framing: length "
+                                 "(its workers have no way to send heartbeats)");
+    }
+  });
+  s.get_section("limits", [&](Section& limits) { read_limits(limits, job.limits); });
+  s.get_section("env", [&](Section& env) { read_env(env, job.env); });
+  s.get_string("cwd", job.cwd, true);
+  s.get_string("user", job.user, true);
+  s.get_section("shared", [&](Section& shared) { read_shared(shared, job.shared); });
+  read_source(s, job.source);
+  read_sink(s, job.sink);
+}
+
+}  // namespace corral::config

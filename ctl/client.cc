@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "config/parse.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 
@@ -239,7 +240,7 @@ SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* 
                             const std::optional<std::string>& config_file) {
   if (flag) return {*flag, {}};
   if (env != nullptr && *env != '\0') return {env, {}};
-  if (!config_file) return {protocol::kDefaultSocket, {}};
+  if (!config_file) return {config::DaemonSpec().socket, {}};
 
   unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   config::ParseResult parsed = config::load_file(*config_file, cpus);

@@ -155,7 +155,7 @@ class Client {
 
 // Where corralctl finds the daemon (corralctl(1)): FLAG (-s), else ENV
 // ($CORRAL_SOCKET, may be null), else daemon.socket of CONFIG_FILE (-c),
-// else protocol::kDefaultSocket. The config is read only when it decides;
+// else the default of daemon.socket (config/spec.h). The config is read only when it decides;
 // its errors, if any, come back in `errors` ("file:line:column: message").
 struct SocketChoice {
   std::string path;

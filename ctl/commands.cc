@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "config/units.h"
+#include "protocol/json_text.h"
+#include "protocol/task_lines.h"
 
 namespace corral::ctl {
 
@@ -49,9 +51,7 @@ Output malformed(std::string_view what) {
   return failed(std::string("malformed reply from corrald: ").append(what));
 }
 
-std::string dump(const Json& value) {
-  return value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
-}
+std::string dump(const Json& value) { return protocol::json_text(value, 2) + "\n"; }
 
 // ---- Reading replies: a field of the wrong type reads as absent ----
 
@@ -190,8 +190,7 @@ std::optional<Output> parse_targets(const Command& self, const std::vector<std::
   for (const auto& word : words) {
     auto target = protocol::parse_target(word);
     if (!target) {
-      return usage_error(&self, std::string(self.name) + ": invalid target '" + word +
-                                    "' (expected JOB, JOB:INDEX or all)");
+      return usage_error(&self, std::string(self.name) + ": " + target.error().message());
     }
     targets.push_back(protocol::to_string(*target));
   }
@@ -365,8 +364,7 @@ Plan plan_optional_job(const Command& self, const std::vector<std::string>& args
 // A payload as a usage error shows it: quoted, escaped, cut after 40 bytes.
 std::string quote_payload(std::string_view payload) {
   constexpr size_t kShown = 40;
-  std::string quoted = Json(std::string(payload.substr(0, kShown)))
-                           .dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string quoted = protocol::json_string(payload.substr(0, kShown));
   if (payload.size() > kShown) quoted.insert(quoted.size() - 1, "...");
   return quoted;
 }
@@ -419,7 +417,7 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
   if (sources.data.empty() && !sources.file) {
     return usage("no tasks: give --data P, --file F, or - for stdin");
   }
-  constexpr size_t kMaxPayload = protocol::kMaxLineBytes - 1;  // with its '+', one line
+  constexpr size_t kMaxPayload = protocol::kMaxPayloadBytes;
   for (size_t i = 0; i < sources.data.size(); ++i) {
     const std::string& payload = sources.data[i];
     std::string name = "--data #" + std::to_string(i + 1);
@@ -786,9 +784,7 @@ std::string one_line(std::string text) {
 }
 
 // A number or any other JSON value as text: 12, 0.5, "x".
-std::string value_text(const Json& value) {
-  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+std::string value_text(const Json& value) { return protocol::json_text(value); }
 
 // Microseconds as people read them: 850us, 12.3ms, 1.20s.
 std::string format_micros(double us) {
@@ -1142,7 +1138,7 @@ std::string overview() {
       "options:\n"
       "  -s SOCKET   the control socket (else $CORRAL_SOCKET, else daemon.socket of\n"
       "              -c CONFIG, else " +
-      std::string(protocol::kDefaultSocket) +
+      config::DaemonSpec().socket +
       ")\n"
       "  -c CONFIG   read the socket path from corrald's config file\n"
       "  --json      print JSON instead of text (may also follow the command)\n"

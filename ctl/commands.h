@@ -14,6 +14,7 @@
 
 #include "ctl/client.h"
 #include "protocol/control.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 

@@ -24,6 +24,8 @@
 #include "ctl/shell.h"
 #include "ctl/top.h"
 #include "protocol/control.h"
+#include "protocol/exit_codes.h"
+#include "protocol/json_text.h"
 
 namespace {
 
@@ -92,7 +94,7 @@ int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   auto status = client.read_until_end([format](const protocol::Json& message) {
     std::string text;
     if (format == ctl::Format::kJson) {
-      text = message.dump(-1, ' ', false, protocol::Json::error_handler_t::replace) + "\n";
+      text = protocol::json_text(message) + "\n";
     } else if (auto data = message.find("data"); data != message.end() && data->is_string()) {
       text = data->get<std::string>();
     }

@@ -11,7 +11,9 @@
 #include <cstring>
 #include <memory>
 
+#include "base/io.h"
 #include "ctl/client.h"
+#include "protocol/task_lines.h"
 
 namespace corral::ctl {
 
@@ -24,7 +26,7 @@ constexpr size_t kReceivePerTurn = 4 << 20;  // then the loop goes back to sendi
 constexpr size_t kOutBuffer = 1 << 20;  // result lines are written to stdout in blocks this big
 constexpr size_t kErrBuffer = 64 << 10;
 // `+`, then the payload, make one line of the protocol.
-constexpr size_t kMaxPayload = protocol::kMaxLineBytes - 1;
+constexpr size_t kMaxPayload = protocol::kMaxPayloadBytes;
 
 // A byte queue: appended at the tail, consumed at the head. When the tail
 // has no room it moves what is left to the front, or grows if that is more
@@ -78,16 +80,9 @@ class ByteQueue {
   size_t end_ = 0;
 };
 
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // nowhere left to say it (a closed stdout ends us by SIGPIPE anyway)
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-}
+// A failed write has nowhere left to be told (a closed stdout ends corralctl
+// by SIGPIPE anyway).
+void write_or_drop(int fd, std::string_view bytes) { (void)corral::write_all(fd, bytes); }
 
 uint64_t uint_field(const Json& object, const char* key) {
   auto it = object.find(key);
@@ -167,13 +162,13 @@ class SubmitStream {
         continue;
       }
       char* at = to_send_.tail(payload.size() + 2);
-      at[0] = '+';
+      at[0] = protocol::kTaskMark;
       std::memcpy(at + 1, payload.data(), payload.size());
       at[payload.size() + 1] = '\n';
       to_send_.commit(payload.size() + 2);
     }
     if (next_data_ == input_.data.size() && !input_open_ && !end_queued_) {
-      to_send_.append(".\n");
+      to_send_.append(std::string(protocol::kEndOfTasks) + "\n");
       end_queued_ = true;
     }
   }
@@ -221,7 +216,7 @@ class SubmitStream {
         refuse_here(length, true);
         return;
       }
-      *out++ = '+';
+      *out++ = protocol::kTaskMark;
       std::memcpy(out, line, length);
       out += length;
       *out++ = '\n';
@@ -319,12 +314,8 @@ class SubmitStream {
 
   // LINE, '\n' included: a result, a refusal, the end line or an error.
   Status take_line(std::string_view line) {
-    // corrald writes results as {"id":N,"seq":N,"status":"...",...}: an ok
-    // result is copied as it is, without parsing. The pattern cannot match
-    // inside a string value, where quotes are escaped.
-    constexpr std::string_view kResult = R"({"id":)";
-    constexpr std::string_view kOk = R"(,"status":"ok",)";
-    if (line.starts_with(kResult) && line.substr(0, 96).find(kOk) != std::string_view::npos) {
+    // An ok result is copied as it is, without parsing.
+    if (protocol::is_ok_result_line(line)) {
       write_out(line);
       return std::monostate{};
     }
@@ -370,9 +361,9 @@ class SubmitStream {
   }
 
   void flush() {
-    if (!out_.empty()) write_all(out_fd_, out_);
+    if (!out_.empty()) write_or_drop(out_fd_, out_);
     out_.clear();
-    if (!err_.empty()) write_all(err_fd_, err_);
+    if (!err_.empty()) write_or_drop(err_fd_, err_);
     err_.clear();
   }
 

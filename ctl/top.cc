@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ctl/client.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 

@@ -78,10 +78,10 @@ Operands split_args(const Command& self, const std::vector<std::string>& args, F
   return result;
 }
 
-// WORDS -> a JSON list of normalized targets, or a usage error naming the bad one.
-std::optional<Output> parse_targets(const Command& self, const std::vector<std::string>& words,
-                                    Json& targets) {
-  targets = Json::array();
+// WORDS -> a JSON list of normalized targets, or the usage error (exit 2)
+// that names the bad one.
+Result<Json, Output> parse_targets(const Command& self, const std::vector<std::string>& words) {
+  Json targets = Json::array();
   for (const auto& word : words) {
     auto target = protocol::parse_target(word);
     if (!target) {
@@ -89,7 +89,7 @@ std::optional<Output> parse_targets(const Command& self, const std::vector<std::
     }
     targets.push_back(protocol::to_string(*target));
   }
-  return std::nullopt;
+  return targets;
 }
 
 }  // namespace corral::ctl

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "ctl/commands.h"
 
 namespace corral::ctl {
@@ -40,8 +41,8 @@ bool is_global_option(std::string_view arg);
 Operands split_args(const Command& self, const std::vector<std::string>& args, Format format,
                     std::span<const OptionSpec> known = {});
 
-// WORDS -> a JSON list of normalized targets, or a usage error naming the bad one.
-std::optional<Output> parse_targets(const Command& self, const std::vector<std::string>& words,
-                                    Json& targets);
+// WORDS -> a JSON list of normalized targets, or the usage error (exit 2)
+// that names the bad one.
+Result<Json, Output> parse_targets(const Command& self, const std::vector<std::string>& words);
 
 }  // namespace corral::ctl

@@ -36,12 +36,12 @@ Plan plan_with_targets(const Command& self, const std::vector<std::string>& args
   }
   Json request{{"cmd", self.name}};
   if (!operands.words.empty()) {
-    Json targets;
-    if (auto error = parse_targets(self, operands.words, targets)) {
-      plan.local = *error;
+    auto targets = parse_targets(self, operands.words);
+    if (!targets) {
+      plan.local = targets.error();
       return plan;
     }
-    request["targets"] = std::move(targets);
+    request["targets"] = std::move(*targets);
   }
   plan.request = std::move(request);
   return plan;
@@ -77,13 +77,13 @@ Plan plan_signal(const Command& self, const std::vector<std::string>& args, Form
                                         "' (expected a name like HUP, SIGUSR1, TERM or a number)");
     return plan;
   }
-  Json targets;
   std::vector<std::string> words(operands.words.begin() + 1, operands.words.end());
-  if (auto error = parse_targets(self, words, targets)) {
-    plan.local = *error;
+  auto targets = parse_targets(self, words);
+  if (!targets) {
+    plan.local = targets.error();
     return plan;
   }
-  plan.request = Json{{"cmd", "signal"}, {"signal", name}, {"targets", std::move(targets)}};
+  plan.request = Json{{"cmd", "signal"}, {"signal", name}, {"targets", std::move(*targets)}};
   return plan;
 }
 

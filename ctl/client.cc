@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "config/parse.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 
@@ -51,29 +52,30 @@ int finish_interrupted_connect(int fd) {
   return err;
 }
 
-// Who serves the socket FD is connected to, checked against untrusted_peer;
-// "" when corralctl may talk to it.
-std::string check_peer(int fd, const std::string& socket_path) {
+// Whether corralctl may talk to who serves the socket FD is connected to
+// (trust_peer).
+Status check_peer(int fd, const std::string& socket_path) {
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
-    return std::string("cannot read the credentials of the process serving it (SO_PEERCRED: ") +
-           std::strerror(errno) + ")";
+    return Error(
+        std::string("cannot read the credentials of the process serving it (SO_PEERCRED: ") +
+        std::strerror(errno) + ")");
   }
   std::optional<SocketDirectory> dir;
   std::string dir_path = std::filesystem::path(socket_path).parent_path().string();
   if (dir_path.empty()) dir_path = ".";
   struct stat st {};
   if (::stat(dir_path.c_str(), &st) == 0) dir = SocketDirectory{dir_path, st.st_uid, st.st_mode};
-  return untrusted_peer(cred.uid, ::geteuid(), dir);
+  return trust_peer(cred.uid, ::geteuid(), dir);
 }
 
 }  // namespace
 
-std::string untrusted_peer(uid_t peer, uid_t me, const std::optional<SocketDirectory>& dir) {
-  if (peer == 0 || peer == me) return "";
+Status trust_peer(uid_t peer, uid_t me, const std::optional<SocketDirectory>& dir) {
+  if (peer == 0 || peer == me) return {};
   const bool shared = dir && (dir->mode & (S_IWGRP | S_IWOTH)) != 0;
-  if (dir && !shared && peer == dir->uid) return "";
+  if (dir && !shared && peer == dir->uid) return {};
   std::string why = "the process serving it runs as uid " + std::to_string(peer) +
                     ", which is neither root nor you (uid " + std::to_string(me) + ")";
   if (!dir) {
@@ -83,10 +85,10 @@ std::string untrusted_peer(uid_t peer, uid_t me, const std::optional<SocketDirec
   } else {
     why += " nor uid " + std::to_string(dir->uid) + ", the owner of " + dir->path;
   }
-  return why + ": corralctl sent it nothing";
+  return Error(why + ": corralctl sent it nothing");
 }
 
-Result<Client> Client::connect(const std::string& socket_path) {
+ClientResult<Client> Client::connect(const std::string& socket_path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.empty()) return ClientError::unreachable(socket_path, "empty socket path");
@@ -97,47 +99,22 @@ Result<Client> Client::connect(const std::string& socket_path) {
   }
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
 
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ClientError::unreachable(socket_path, errno);
-  Client client(fd, socket_path);  // closes fd on every return below
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
-    int err = errno == EINTR ? finish_interrupted_connect(fd) : errno;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ClientError::unreachable(socket_path, errno);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+    int err = errno == EINTR ? finish_interrupted_connect(fd.get()) : errno;
     if (err != 0) return ClientError::unreachable(socket_path, err);
   }
   // Before the first byte: a request may carry what an impostor should not
   // see (tasks), or make it answer what a script then trusts.
-  if (std::string why = check_peer(fd, socket_path); !why.empty()) {
-    return ClientError::unreachable(socket_path, why);
+  if (Status trusted = check_peer(fd.get(), socket_path); !trusted) {
+    return ClientError::unreachable(socket_path, trusted.error().message());
   }
-  return client;
+  return Client(std::move(fd), socket_path);
 }
 
-Client::Client(Client&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      socket_path_(std::move(other.socket_path_)),
-      buffer_(std::move(other.buffer_)),
-      peer_closed_(other.peer_closed_) {}
-
-Client& Client::operator=(Client&& other) noexcept {
-  if (this != &other) {
-    close();
-    fd_ = std::exchange(other.fd_, -1);
-    socket_path_ = std::move(other.socket_path_);
-    buffer_ = std::move(other.buffer_);
-    peer_closed_ = other.peer_closed_;
-  }
-  return *this;
-}
-
-Client::~Client() { close(); }
-
-void Client::close() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
-Status Client::send(const Json& request) {
-  if (fd_ < 0) return ClientError::protocol("not connected to corrald");
+ClientStatus Client::send(const Json& request) {
+  if (!fd_) return ClientError::protocol("not connected to corrald");
   std::string line = protocol::encode_line(request);
   if (line.size() - 1 > protocol::kMaxLineBytes) {
     return ClientError::protocol("request too long (over " +
@@ -146,7 +123,7 @@ Status Client::send(const Json& request) {
   std::string_view rest = line;
   while (!rest.empty()) {
     // MSG_NOSIGNAL: a daemon that went away is an error to report, not SIGPIPE.
-    ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EPIPE || errno == ECONNRESET) {
@@ -157,11 +134,11 @@ Status Client::send(const Json& request) {
     }
     rest.remove_prefix(static_cast<size_t>(n));
   }
-  return std::monostate{};
+  return {};
 }
 
-Result<std::string> Client::read_line() {
-  if (fd_ < 0) return ClientError::protocol("not connected to corrald");
+ClientResult<std::string> Client::read_line() {
+  if (!fd_) return ClientError::protocol("not connected to corrald");
   size_t scanned = 0;  // bytes of buffer_ known to hold no '\n'
   while (true) {
     size_t newline = buffer_.find('\n', scanned);
@@ -175,7 +152,7 @@ Result<std::string> Client::read_line() {
     if (scanned > protocol::kMaxLineBytes) break;
 
     char chunk[64 * 1024];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ECONNRESET) return ClientError::protocol("corrald closed the connection");
@@ -189,12 +166,12 @@ Result<std::string> Client::read_line() {
     buffer_.append(chunk, static_cast<size_t>(n));
   }
   // The stream cannot be resynchronised after an oversized line.
-  close();
+  fd_.reset();
   return ClientError::protocol("reply line from corrald longer than " +
                                std::to_string(protocol::kMaxLineBytes) + " bytes");
 }
 
-Result<Json> Client::read_message() {
+ClientResult<Json> Client::read_message() {
   auto line = read_line();
   if (!line) return line.error();
   Json message = Json::parse(*line, nullptr, /*allow_exceptions=*/false);
@@ -207,7 +184,7 @@ Result<Json> Client::read_message() {
   return message;
 }
 
-Result<Json> Client::call(const Json& request) {
+ClientResult<Json> Client::call(const Json& request) {
   auto sent = send(request);
   // A peer that corrald refuses gets one error line, then the connection is
   // closed, maybe before our request went out: that line is still readable.
@@ -225,12 +202,12 @@ Result<Json> Client::call(const Json& request) {
   return reply;
 }
 
-Status Client::read_until_end(const std::function<void(const Json&)>& on_message) {
+ClientStatus Client::read_until_end(const std::function<void(const Json&)>& on_message) {
   for (;;) {
     auto message = read_message();
     if (!message) return message.error();
     auto end = message->find("end");
-    if (end != message->end() && end->is_boolean() && end->get<bool>()) return std::monostate{};
+    if (end != message->end() && end->is_boolean() && end->get<bool>()) return {};
     on_message(*message);
   }
 }
@@ -239,7 +216,7 @@ SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* 
                             const std::optional<std::string>& config_file) {
   if (flag) return {*flag, {}};
   if (env != nullptr && *env != '\0') return {env, {}};
-  if (!config_file) return {protocol::kDefaultSocket, {}};
+  if (!config_file) return {config::DaemonSpec().socket, {}};
 
   unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   config::ParseResult parsed = config::load_file(*config_file, cpus);

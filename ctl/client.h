@@ -14,9 +14,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "protocol/control.h"
 
 namespace corral::ctl {
@@ -47,25 +48,11 @@ class ClientError {
   std::string message_;
 };
 
-// A value or the ClientError that prevented it.
+// A value, or the ClientError that prevented it: base/result.h's Result with
+// an error that also knows its exit code.
 template <typename T>
-class Result {
- public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(ClientError error) : v_(std::move(error)) {}  // NOLINT: implicit by design
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  T& operator*() { return value(); }
-  T* operator->() { return &value(); }
-  const ClientError& error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, ClientError> v_;
-};
-
-using Status = Result<std::monostate>;
+using ClientResult = Result<T, ClientError>;
+using ClientStatus = Result<void, ClientError>;
 
 // Where the tasks of a submit come from, in this order: each of `data`, then
 // each line of `fd`. A line ends at '\n'; a '\r' before it is kept as data;
@@ -92,44 +79,41 @@ struct SocketDirectory {
   mode_t mode = 0;
 };
 
-// Why corralctl must not talk to the process (of uid PEER) that serves a
-// socket, or "" when it may: that process must run as root, as the caller
-// (ME), or as the owner of the socket's directory DIR when nobody else may
-// write in DIR (then only its owner can have put the socket there). DIR is
-// nullopt when it could not be read.
-std::string untrusted_peer(uid_t peer, uid_t me, const std::optional<SocketDirectory>& dir);
+// Whether corralctl may talk to the process (of uid PEER) that serves a
+// socket, and if not why: that process must run as root, as the caller (ME),
+// or as the owner of the socket's directory DIR when nobody else may write in
+// DIR (then only its owner can have put the socket there). DIR is nullopt
+// when it could not be read.
+Status trust_peer(uid_t peer, uid_t me, const std::optional<SocketDirectory>& dir);
 
 // One connection to corrald. Requests and replies are single lines of at most
 // protocol::kMaxLineBytes. Calls block; EINTR is retried.
 class Client {
  public:
-  // Connects, and checks who serves the socket (untrusted_peer) before
+  // Connects, and checks who serves the socket (trust_peer) before
   // anything is sent: a socket put in place by another user is
   // kUnreachable.
-  static Result<Client> connect(const std::string& socket_path);
+  static ClientResult<Client> connect(const std::string& socket_path);
 
-  Client(Client&& other) noexcept;
-  Client& operator=(Client&& other) noexcept;
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-  ~Client();
+  Client(Client&& other) noexcept = default;
+  Client& operator=(Client&& other) noexcept = default;
 
   const std::string& socket_path() const { return socket_path_; }
 
   // Sends REQUEST as one line.
-  Status send(const Json& request);
+  ClientStatus send(const Json& request);
   // The next line from corrald, without its '\n'. End of stream is an error:
   // corrald always ends a conversation with a reply or {"end": true}.
-  Result<std::string> read_line();
+  ClientResult<std::string> read_line();
   // The next line, which must be a JSON object.
-  Result<Json> read_message();
+  ClientResult<Json> read_message();
   // send, then read_message: one request, one reply. A reply with
   // "refused": true (corrald does not accept this peer) is a kUnreachable error.
-  Result<Json> call(const Json& request);
+  ClientResult<Json> call(const Json& request);
 
   // After a streaming request was accepted: hands each following message to
   // ON_MESSAGE until one says {"end": true} (not handed over).
-  Status read_until_end(const std::function<void(const Json&)>& on_message);
+  ClientStatus read_until_end(const std::function<void(const Json&)>& on_message);
 
   // The submit exchange: REQUEST ({"cmd":"submit",...}), then the tasks of
   // INPUT as `+payload` lines, then `.`, while corrald's lines are read as
@@ -140,14 +124,14 @@ class Client {
   // more than 4 MiB wait to be sent. A payload over the protocol's line limit
   // is refused here and not sent (so it has no seq). Returns when corrald's
   // end line has come.
-  Result<SubmitTotals> submit(const Json& request, const SubmitInput& input, int out_fd,
-                              int err_fd);
+  ClientResult<SubmitTotals> submit(const Json& request, const SubmitInput& input, int out_fd,
+                                    int err_fd);
 
  private:
-  Client(int fd, std::string socket_path) : fd_(fd), socket_path_(std::move(socket_path)) {}
-  void close();
+  Client(UniqueFd fd, std::string socket_path)
+      : fd_(std::move(fd)), socket_path_(std::move(socket_path)) {}
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string socket_path_;
   std::string buffer_;        // received bytes not yet returned by read_line
   bool peer_closed_ = false;  // a send found corrald's end closed
@@ -155,7 +139,7 @@ class Client {
 
 // Where corralctl finds the daemon (corralctl(1)): FLAG (-s), else ENV
 // ($CORRAL_SOCKET, may be null), else daemon.socket of CONFIG_FILE (-c),
-// else protocol::kDefaultSocket. The config is read only when it decides;
+// else the default of daemon.socket (config/spec.h). The config is read only when it decides;
 // its errors, if any, come back in `errors` ("file:line:column: message").
 struct SocketChoice {
   std::string path;

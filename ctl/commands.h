@@ -2,7 +2,12 @@
 // corrald and how corrald's reply is shown, as text (supervisorctl style) or
 // as JSON (--json). Nothing here does I/O: main.cc sends the request and
 // prints the Output, so every decision (request, text, exit code) is a pure
-// function that a unit test can check.
+// function that a unit test can check. This header holds the command table
+// (names, synopses, help: the shell's completion reads synopses from it) and
+// the entry points; the rooms behind it are ctl/arguments.h (splitting a
+// command's words), ctl/plans.h (words -> request), ctl/replies.h (reply ->
+// text or JSON) and ctl/output.h (the pieces of an output). Thread-safe: the
+// table is constant.
 #pragma once
 
 #include <chrono>
@@ -14,6 +19,7 @@
 
 #include "ctl/client.h"
 #include "protocol/control.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 
@@ -84,6 +90,9 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
 
 // What to show when ERROR kept the request or its reply from getting through.
 Output format_client_error(const Plan& plan, const ClientError& error, Format format);
+
+// `corralctl help COMMAND` and `corralctl COMMAND --help`.
+Output help_of(const Command& command, Format format);
 
 // `corralctl help`: the usage line, the command list and the global options.
 std::string overview();

@@ -19,16 +19,24 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "ctl/client.h"
 #include "ctl/commands.h"
 #include "ctl/shell.h"
 #include "ctl/top.h"
 #include "protocol/control.h"
+#include "protocol/exit_codes.h"
+#include "protocol/json_text.h"
 
 namespace {
 
 namespace ctl = corral::ctl;
 namespace protocol = corral::protocol;
+using corral::errno_error;
+using corral::Error;
+using corral::Status;
+using corral::UniqueFd;
 
 int emit(const ctl::Output& output) {
   std::fwrite(output.out.data(), 1, output.out.size(), stdout);
@@ -40,31 +48,26 @@ int emit(const ctl::Output& output) {
 // An input file of submit, closed on every return.
 class InputFile {
  public:
-  InputFile() = default;
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-  ~InputFile() {
-    if (owned_) ::close(fd_);
-  }
-  // FILE, or stdin for "-"; an error message ("cannot open F: why") if it fails.
-  std::string open(const std::string& file) {
+  // FILE, or stdin for "-"; the error says "cannot open F: why".
+  Status open(const std::string& file) {
     if (file == "-") {
       fd_ = STDIN_FILENO;
-      return "";
+      return {};
     }
-    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return "cannot open " + file + ": " + std::strerror(errno);
-    owned_ = true;
+    owned_.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!owned_) return errno_error("cannot open " + file);
+    fd_ = owned_.get();
     struct stat st {};
-    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode))
-      return "cannot read " + file + ": Is a directory";
-    return "";
+    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
+      return Error("cannot read " + file + ": Is a directory");
+    }
+    return {};
   }
   int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
-  bool owned_ = false;
+  UniqueFd owned_;  // unless stdin
 };
 
 // Streams the tasks of PLAN (ctl::Client::submit) from FILE, already open;
@@ -92,7 +95,7 @@ int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   auto status = client.read_until_end([format](const protocol::Json& message) {
     std::string text;
     if (format == ctl::Format::kJson) {
-      text = message.dump(-1, ' ', false, protocol::Json::error_handler_t::replace) + "\n";
+      text = protocol::json_text(message) + "\n";
     } else if (auto data = message.find("data"); data != message.end() && data->is_string()) {
       text = data->get<std::string>();
     }
@@ -140,8 +143,9 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   // Submit's file is opened before corrald is asked: a missing file submits nothing.
   InputFile file;
   if (plan.submit && plan.submit->file) {
-    if (std::string error = file.open(*plan.submit->file); !error.empty()) {
-      return emit({"", "corralctl: submit: " + error + "\n", protocol::kExitUsage});
+    if (Status opened = file.open(*plan.submit->file); !opened) {
+      return emit(
+          {"", "corralctl: submit: " + opened.error().message() + "\n", protocol::kExitUsage});
     }
   }
 

@@ -22,8 +22,11 @@
 #include <cwchar>
 #include <utility>
 
+#include "base/io.h"
+#include "base/unique_fd.h"
 #include "ctl/shell_line.h"
 #include "protocol/control.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 
@@ -170,16 +173,6 @@ void run_in_child(const ShellHooks& hooks, const std::vector<std::string>& words
   if (have_terminal) tcsetattr(STDIN_FILENO, TCSADRAIN, &terminal);
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 // What FD gives until its end; nothing if TIMEOUT passes first or Ctrl-C
 // is pressed (which then also abandons the line).
 std::string read_until_end(int fd, std::chrono::milliseconds timeout) {
@@ -206,20 +199,22 @@ std::vector<std::string> worker_names_within(const ShellHooks& hooks,
                                              std::chrono::milliseconds timeout) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return {};
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
   sigset_t mask;
   sigprocmask(SIG_SETMASK, nullptr, &mask);
   std::fflush(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
-    ::close(fds[0]);
+    read_end.reset();
     reset_signals_in_child(mask);
     std::string text;
     for (const auto& name : hooks.worker_names()) text += name + "\n";
-    _exit(write_all(fds[1], text) ? 0 : 1);
+    _exit(write_all(write_end.get(), text) ? 0 : 1);
   }
-  ::close(fds[1]);
-  std::string text = pid > 0 ? read_until_end(fds[0], timeout) : std::string();
-  ::close(fds[0]);
+  write_end.reset();
+  std::string text = pid > 0 ? read_until_end(read_end.get(), timeout) : std::string();
+  read_end.reset();
   if (pid > 0) {
     ::kill(pid, SIGKILL);  // it is a zombie if it has ended: its pid is still ours
     wait_child(pid);

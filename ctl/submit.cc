@@ -11,7 +11,9 @@
 #include <cstring>
 #include <memory>
 
+#include "base/io.h"
 #include "ctl/client.h"
+#include "protocol/task_lines.h"
 
 namespace corral::ctl {
 
@@ -24,7 +26,7 @@ constexpr size_t kReceivePerTurn = 4 << 20;  // then the loop goes back to sendi
 constexpr size_t kOutBuffer = 1 << 20;  // result lines are written to stdout in blocks this big
 constexpr size_t kErrBuffer = 64 << 10;
 // `+`, then the payload, make one line of the protocol.
-constexpr size_t kMaxPayload = protocol::kMaxLineBytes - 1;
+constexpr size_t kMaxPayload = protocol::kMaxPayloadBytes;
 
 // A byte queue: appended at the tail, consumed at the head. When the tail
 // has no room it moves what is left to the front, or grows if that is more
@@ -78,16 +80,9 @@ class ByteQueue {
   size_t end_ = 0;
 };
 
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // nowhere left to say it (a closed stdout ends us by SIGPIPE anyway)
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-}
+// A failed write has nowhere left to be told (a closed stdout ends corralctl
+// by SIGPIPE anyway).
+void write_or_drop(int fd, std::string_view bytes) { (void)corral::write_all(fd, bytes); }
 
 uint64_t uint_field(const Json& object, const char* key) {
   auto it = object.find(key);
@@ -111,8 +106,8 @@ class SubmitStream {
     received_.append(received);
   }
 
-  Result<SubmitTotals> run() {
-    Status status = loop();
+  ClientResult<SubmitTotals> run() {
+    ClientStatus status = loop();
     flush();
     if (!status) return status.error();
     totals_.refused += refused_here_;
@@ -123,7 +118,7 @@ class SubmitStream {
   std::string leftover() { return received_.take_all(); }
 
  private:
-  Status loop() {
+  ClientStatus loop() {
     if (auto taken = take_lines(); !taken) return taken;
     while (!ended_) {
       produce();
@@ -152,7 +147,7 @@ class SubmitStream {
       }
       if (want_input && fds[1].revents != 0) read_input();
     }
-    return std::monostate{};
+    return {};
   }
 
   // ---- tasks out ----
@@ -167,13 +162,13 @@ class SubmitStream {
         continue;
       }
       char* at = to_send_.tail(payload.size() + 2);
-      at[0] = '+';
+      at[0] = protocol::kTaskMark;
       std::memcpy(at + 1, payload.data(), payload.size());
       at[payload.size() + 1] = '\n';
       to_send_.commit(payload.size() + 2);
     }
     if (next_data_ == input_.data.size() && !input_open_ && !end_queued_) {
-      to_send_.append(".\n");
+      to_send_.append(std::string(protocol::kEndOfTasks) + "\n");
       end_queued_ = true;
     }
   }
@@ -221,7 +216,7 @@ class SubmitStream {
         refuse_here(length, true);
         return;
       }
-      *out++ = '+';
+      *out++ = protocol::kTaskMark;
       std::memcpy(out, line, length);
       out += length;
       *out++ = '\n';
@@ -255,7 +250,7 @@ class SubmitStream {
     err_ += "corralctl: " + source_at(position_) + ": " + why + "\n";
   }
 
-  Status send_some() {
+  ClientStatus send_some() {
     while (!to_send_.empty()) {
       ssize_t n = ::send(socket_, to_send_.data(), to_send_.size(), MSG_NOSIGNAL);
       if (n < 0) {
@@ -264,18 +259,18 @@ class SubmitStream {
         if (errno == EPIPE || errno == ECONNRESET) {
           // corrald hung up; what it said last is still to be read.
           peer_closed_ = true;
-          return std::monostate{};
+          return {};
         }
         return ClientError::protocol(std::string("sending to corrald: ") + std::strerror(errno));
       }
       to_send_.consume(static_cast<size_t>(n));
     }
-    return std::monostate{};
+    return {};
   }
 
   // ---- corrald's lines in ----
 
-  Status receive_some() {
+  ClientStatus receive_some() {
     size_t taken = 0;
     while (taken < kReceivePerTurn && !ended_) {
       ssize_t n = ::recv(socket_, received_.tail(kReceiveChunk), kReceiveChunk, 0);
@@ -297,10 +292,10 @@ class SubmitStream {
       taken += static_cast<size_t>(n);
       if (auto lines = take_lines(); !lines) return lines;
     }
-    return std::monostate{};
+    return {};
   }
 
-  Status take_lines() {
+  ClientStatus take_lines() {
     const char* p = received_.data();
     const char* end = p + received_.size();
     while (!ended_ && p != end) {
@@ -314,19 +309,15 @@ class SubmitStream {
       return ClientError::protocol("reply line from corrald longer than " +
                                    std::to_string(protocol::kMaxLineBytes) + " bytes");
     }
-    return std::monostate{};
+    return {};
   }
 
   // LINE, '\n' included: a result, a refusal, the end line or an error.
-  Status take_line(std::string_view line) {
-    // corrald writes results as {"id":N,"seq":N,"status":"...",...}: an ok
-    // result is copied as it is, without parsing. The pattern cannot match
-    // inside a string value, where quotes are escaped.
-    constexpr std::string_view kResult = R"({"id":)";
-    constexpr std::string_view kOk = R"(,"status":"ok",)";
-    if (line.starts_with(kResult) && line.substr(0, 96).find(kOk) != std::string_view::npos) {
+  ClientStatus take_line(std::string_view line) {
+    // An ok result is copied as it is, without parsing.
+    if (protocol::is_ok_result_line(line)) {
       write_out(line);
-      return std::monostate{};
+      return {};
     }
     Json message = Json::parse(line.substr(0, line.size() - 1), nullptr, false);
     if (message.is_discarded() || !message.is_object()) {
@@ -336,7 +327,7 @@ class SubmitStream {
       totals_.submitted = uint_field(message, "submitted");
       totals_.refused = uint_field(message, "refused");
       ended_ = true;
-      return std::monostate{};
+      return {};
     }
     if (auto ok = message.find("ok"); ok != message.end() && ok->is_boolean() && !ok->get<bool>()) {
       auto error = message.find("error");
@@ -345,7 +336,7 @@ class SubmitStream {
                                        : "corrald ended the submit with an error");
     }
     auto status = message.find("status");
-    if (status == message.end() || !status->is_string()) return std::monostate{};
+    if (status == message.end() || !status->is_string()) return {};
     if (*status == "refused") {
       auto seq = message.find("seq");
       auto error = message.find("error");
@@ -357,11 +348,11 @@ class SubmitStream {
                                                             : std::string("refused")) +
               "\n";
       if (err_.size() >= kErrBuffer) flush();
-      return std::monostate{};
+      return {};
     }
     if (*status == "failed" || *status == "dead") ++totals_.failed;
     write_out(line);
-    return std::monostate{};
+    return {};
   }
 
   void write_out(std::string_view line) {
@@ -370,9 +361,9 @@ class SubmitStream {
   }
 
   void flush() {
-    if (!out_.empty()) write_all(out_fd_, out_);
+    if (!out_.empty()) write_or_drop(out_fd_, out_);
     out_.clear();
-    if (!err_.empty()) write_all(err_fd_, err_);
+    if (!err_.empty()) write_or_drop(err_fd_, err_);
     err_.clear();
   }
 
@@ -418,8 +409,8 @@ class SubmitStream {
 
 }  // namespace
 
-Result<SubmitTotals> Client::submit(const Json& request, const SubmitInput& input, int out_fd,
-                                    int err_fd) {
+ClientResult<SubmitTotals> Client::submit(const Json& request, const SubmitInput& input, int out_fd,
+                                          int err_fd) {
   auto ack = call(request);
   if (!ack) return ack.error();
   auto ok = ack->find("ok");
@@ -431,19 +422,19 @@ Result<SubmitTotals> Client::submit(const Json& request, const SubmitInput& inpu
     totals.rejected = std::move(*ack);
     return totals;
   }
-  int flags = ::fcntl(fd_, F_GETFL);
-  if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) {
+  int flags = ::fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
     return ClientError::protocol(std::string("fcntl: ") + std::strerror(errno));
   }
-  SubmitStream stream(fd_, buffer_, input, out_fd, err_fd);
+  SubmitStream stream(fd_.get(), buffer_, input, out_fd, err_fd);
   buffer_.clear();
   auto totals = stream.run();
   if (!totals) {
-    close();  // the conversation is lost; nothing more can be asked on it
+    fd_.reset();  // the conversation is lost; nothing more can be asked on it
     return totals;
   }
   buffer_ = stream.leftover();
-  ::fcntl(fd_, F_SETFL, flags);
+  ::fcntl(fd_.get(), F_SETFL, flags);
   return totals;
 }
 

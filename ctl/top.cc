@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ctl/client.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 
@@ -252,7 +253,7 @@ Frame fetch(std::optional<Client>& client, const std::string& socket_path) {
       client.emplace(std::move(*connected));
     }
     auto status = client->call(Json{{"cmd", "status"}});
-    auto stats = status ? client->call(Json{{"cmd", "stats"}}) : Result<Json>(status.error());
+    auto stats = status ? client->call(Json{{"cmd", "stats"}}) : ClientResult<Json>(status.error());
     if (status && stats) {
       frame.status = std::move(*status);
       frame.stats = std::move(*stats);

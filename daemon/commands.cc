@@ -7,13 +7,13 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <thread>
 
 #include "config/units.h"
+#include "protocol/task_lines.h"
 
 namespace corral::daemon {
 
@@ -84,8 +84,8 @@ Json to_json(const WorkerStatus& s) {
 
 void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (is_test_hook(request)) return handle(request, Reply::to(conversation));
-  if (std::string error = protocol::check_request(request); !error.empty()) {
-    return conversation->send(protocol::error_reply(error), true);
+  if (auto checked = protocol::check_request(request); !checked) {
+    return conversation->send(protocol::error_reply(checked.error().message()), true);
   }
   if (request.is_object() && request.value("cmd", "") == "submit") {
     return submit(request, std::move(conversation));
@@ -108,8 +108,8 @@ void Commands::handle(const Json& request, Reply reply) {
     std::this_thread::sleep_for(std::chrono::milliseconds(request.value("ms", 0)));
     return reply(Json{{"ok", true}});
   }
-  if (std::string error = protocol::check_request(request); !error.empty()) {
-    return reply(protocol::error_reply(error));
+  if (auto checked = protocol::check_request(request); !checked) {
+    return reply(protocol::error_reply(checked.error().message()));
   }
   const std::string name = request["cmd"];
   if (name == "status") return status(request, std::move(reply));
@@ -148,8 +148,7 @@ std::optional<std::vector<WorkerId>> Commands::targets(const Json& request, bool
       return std::nullopt;
     }
     for (const auto& item : *it) {
-      auto target =
-          item.is_string() ? protocol::parse_target(item.get<std::string>()) : std::nullopt;
+      auto target = protocol::parse_target(item.is_string() ? item.get<std::string>() : "");
       if (!target) {
         reply(protocol::error_reply("bad target " + item.dump() +
                                     ": expected all, JOB or JOB:INDEX"));
@@ -367,53 +366,12 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 
 namespace {
 
-void append_number(std::string& out, uint64_t value) {
-  char digits[20];
-  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  out.append(digits, end);
-}
-
-// TEXT as a JSON string. Most results are short printable ASCII, copied as
-// they are; anything else goes through the JSON library (escapes, and
-// U+FFFD for bytes that are not UTF-8).
-void append_json_string(std::string& out, const std::string& text) {
-  bool plain = std::all_of(text.begin(), text.end(),
-                           [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
-  if (!plain) {
-    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
-    return;
-  }
-  out.push_back('"');
-  out += text;
-  out.push_back('"');
-}
-
-// A result line of `submit --wait`, written by hand: this runs once per task.
-// TIMING adds run_us: dispatch to result, as corrald saw it.
+// A result line of `submit --wait`. TIMING adds run_us: dispatch to result,
+// as corrald saw it.
 std::string result_line(const FinishedTask& task, bool timing) {
-  std::string line;
-  line.reserve(96 + task.result.size());
-  line += R"({"id":)";
-  append_number(line, task.id);
-  line += R"(,"seq":)";
-  append_number(line, task.seq);
-  line += R"(,"status":")";
-  line += to_string(task.outcome);
-  line += R"(","result":)";
-  append_json_string(line, task.result);
-  line += R"(,"attempts":)";
-  append_number(line, task.attempts);
-  if (timing) {
-    // Tenths of a microsecond.
-    uint64_t tenths = static_cast<uint64_t>(task.run_time.count() / 100);
-    line += R"(,"run_us":)";
-    append_number(line, tenths / 10);
-    line.push_back('.');
-    line.push_back(static_cast<char>('0' + tenths % 10));
-  }
-  line.push_back('}');
-  line.push_back('\n');
-  return line;
+  return protocol::result_line({task.id, task.seq, to_string(task.outcome), task.result,
+                                task.attempts,
+                                timing ? std::optional(task.run_time) : std::nullopt});
 }
 
 }  // namespace
@@ -463,13 +421,13 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   Dispatcher* dispatcher = &feed->dispatcher();
   conversation->take_lines(
       [state, weak, feed, dispatcher, max_bytes, maybe_end, job](std::string_view line) {
-        if (line == ".") {
+        if (line == protocol::kEndOfTasks) {
           state->input_done = true;
           feed->pump();
           maybe_end();
           return Conversation::Verdict::kEnd;
         }
-        if (line.empty() || line[0] != '+') {
+        if (line.empty() || line[0] != protocol::kTaskMark) {
           state->input_done = true;
           state->ended = true;
           if (state->submitter != 0) feed->remove_submitter(state->submitter);
@@ -954,7 +912,7 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
   auto target_it = request.find("target");
   std::optional<protocol::Target> target;
   if (target_it != request.end() && target_it->is_string()) {
-    target = protocol::parse_target(target_it->get<std::string>());
+    if (auto parsed = protocol::parse_target(target_it->get<std::string>())) target = *parsed;
   }
   if (!target || target->all() || !target->index) {
     return reply(protocol::error_reply("tail needs \"target\": one worker, JOB:INDEX"));

@@ -144,10 +144,9 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
         refuse_long();
         break;
       }
-      std::string error;
-      auto request = protocol::parse_request_line(line, error);
+      auto request = protocol::parse_request_line(line);
       if (!request) {
-        queue(protocol::encode_line(protocol::error_reply(error)));
+        queue(protocol::encode_line(protocol::error_reply(request.error().message())));
         continue;
       }
       busy_ = true;

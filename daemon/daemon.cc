@@ -141,7 +141,7 @@ int run_daemon(const config::Config& config) {
   PrivateDir log_dir = private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
   if (!log_dir.dir) {
     spdlog::error("{}", log_dir.error);
-    return kExitFatal;
+    return protocol::kExitFailed;
   }
 
   asio::io_context io;
@@ -193,7 +193,7 @@ int run_daemon(const config::Config& config) {
   ControlServer control(io, commands, clients);
   if (std::string error = control.open(config.daemon); !error.empty()) {
     spdlog::error("control socket: {}", error);
-    return kExitFatal;
+    return protocol::kExitFailed;
   }
 
   std::unique_ptr<MetricsServer> metrics;
@@ -207,7 +207,7 @@ int run_daemon(const config::Config& config) {
         clients);
     if (std::string error = metrics->open(*listen); !error.empty()) {
       spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)", error);
-      return kExitFatal;
+      return protocol::kExitFailed;
     }
     commands.set_metrics_address(metrics->address());
     spdlog::info("metrics on http://{}/metrics", metrics->address());
@@ -215,7 +215,7 @@ int run_daemon(const config::Config& config) {
   // Clients only once every fallible start-up step has passed.
   if (std::string error = control.listen(); !error.empty()) {
     spdlog::error("control socket: {}", error);
-    return kExitFatal;
+    return protocol::kExitFailed;
   }
 
   SignalReader signals(io, handled, [&](int sig) {
@@ -261,7 +261,7 @@ int run_daemon(const config::Config& config) {
   host.output().drain();
   control.close();
   spdlog::info("corrald stopped");
-  return kExitClean;
+  return protocol::kExitOk;
 }
 
 }  // namespace corral::daemon

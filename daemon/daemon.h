@@ -8,15 +8,12 @@
 #include <vector>
 
 #include "config/spec.h"
+#include "protocol/exit_codes.h"
 
 namespace corral::daemon {
 
-// Exit codes of corrald (corrald(8)).
-inline constexpr int kExitClean = 0;
-inline constexpr int kExitFatal = 1;
-inline constexpr int kExitUsage = 2;
-
-// Runs the daemon on CONFIG until it is told to stop; returns the exit code.
+// Runs the daemon on CONFIG until it is told to stop; returns the exit code
+// (protocol/exit_codes.h).
 int run_daemon(const config::Config& config);
 
 // What `corrald --check` says of the directories corrald opens files in

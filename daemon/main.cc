@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : corral::daemon::kExitUsage;
+    return rc == 0 ? 0 : corral::protocol::kExitUsage;
   }
 
   // Synchronous logging to stderr: async loggers do not survive fork, and
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     for (const auto& error : parsed.error()) std::fprintf(stderr, "%s\n", error.str().c_str());
     std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), parsed.error().size(),
                  parsed.error().size() == 1 ? "" : "s");
-    return corral::daemon::kExitUsage;
+    return corral::protocol::kExitUsage;
   }
   if (check) {
     // As nginx -t: a config passes only if corrald would start on it here,
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
       }
       std::fprintf(stderr, "%s: %zu error%s\n", config_path.c_str(), dirs.errors.size(),
                    dirs.errors.size() == 1 ? "" : "s");
-      return corral::daemon::kExitUsage;
+      return corral::protocol::kExitUsage;
     }
     std::cout << corral::config::to_yaml(*parsed);
     std::fprintf(stderr, "%s: ok\n", config_path.c_str());

@@ -5,13 +5,18 @@
 #include <cstdio>
 #include <map>
 
+#include "protocol/json_text.h"
+
 namespace corral::protocol {
 
-std::optional<Target> parse_target(std::string_view text) {
+Result<Target> parse_target(std::string_view text) {
   if (text == "all") return Target{};
+  auto invalid = [text] {
+    return Error("invalid target '" + std::string(text) + "' (expected JOB, JOB:INDEX or all)");
+  };
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos) {
-    if (!valid_job_name(text)) return std::nullopt;
+    if (!valid_job_name(text)) return invalid();
     return Target{std::string(text), std::nullopt};
   }
   std::string_view job = text.substr(0, colon);
@@ -20,7 +25,7 @@ std::optional<Target> parse_target(std::string_view text) {
   auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), value);
   if (!valid_job_name(job) || index.empty() || ec != std::errc() ||
       end != index.data() + index.size()) {
-    return std::nullopt;
+    return invalid();
   }
   return Target{std::string(job), value};
 }
@@ -63,75 +68,91 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
   return fields;
 }
 
-// Why VALUE is not of TYPE, or "".
-std::string check_field(std::string_view key, const Json& value, Field type) {
+// Whether VALUE is of TYPE, and if not why.
+Status check_field(std::string_view key, const Json& value, Field type) {
   const std::string name = "\"" + std::string(key) + "\"";
   switch (type) {
     case Field::kTargets:
-      if (value.is_null()) return "";  // the same as none given
+      if (value.is_null()) return {};  // the same as none given
       if (value.is_array()) {
         bool strings = true;
         for (const Json& item : value) strings = strings && item.is_string();
-        if (strings) return "";
+        if (strings) return {};
       }
-      return name + " must be a list of strings";
+      return Error(name + " must be a list of strings");
     case Field::kString:
-      return value.is_string() ? "" : name + " must be a string";
+      if (value.is_string()) return {};
+      return Error(name + " must be a string");
     case Field::kFlag:
-      return value.is_boolean() ? "" : name + " must be true or false";
+      if (value.is_boolean()) return {};
+      return Error(name + " must be true or false");
     case Field::kCount:
-      return value.is_number_unsigned() ? "" : name + " must be an integer, 0 or more";
+      if (value.is_number_unsigned()) return {};
+      return Error(name + " must be an integer, 0 or more");
     case Field::kSeconds: {
       // Not from a parsed line (1e999 is bad JSON), but a request built in
       // code may hold infinity or NaN.
       double seconds = value.is_number() ? value.get<double>() : -1;
-      if (std::isfinite(seconds) && seconds >= 0 && seconds <= kMaxTimeoutSeconds) return "";
-      return name + " must be a number of seconds from 0 to 1e9";
+      if (std::isfinite(seconds) && seconds >= 0 && seconds <= kMaxTimeoutSeconds) return {};
+      return Error(name + " must be a number of seconds from 0 to 1e9");
     }
   }
-  return name + " has a type no command takes";
+  return Error(name + " has a type no command takes");
 }
 
 }  // namespace
 
-std::optional<Json> parse_request_line(std::string_view line, std::string& error) {
+Result<Json> parse_request_line(std::string_view line) {
   if (line.size() > kMaxLineBytes) {
-    error = "request line longer than " + std::to_string(kMaxLineBytes) + " bytes";
-    return std::nullopt;
+    return Error("request line longer than " + std::to_string(kMaxLineBytes) + " bytes");
   }
   Json request = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (request.is_discarded()) {
-    error = "bad JSON in request";
-    return std::nullopt;
-  }
+  if (request.is_discarded()) return Error("bad JSON in request");
   return request;
 }
 
-std::string check_request(const Json& request) {
-  if (!request.is_object()) return "a request is a JSON object";
+Status check_request(const Json& request) {
+  if (!request.is_object()) return Error("a request is a JSON object");
   auto cmd = request.find("cmd");
-  if (cmd == request.end() || !cmd->is_string()) return "a request needs \"cmd\": a string";
+  if (cmd == request.end() || !cmd->is_string()) {
+    return Error("a request needs \"cmd\": a string");
+  }
   const std::string& name = cmd->get_ref<const std::string&>();
   auto known = known_fields().find(name);
-  if (known == known_fields().end()) return "unknown command: " + name;
+  if (known == known_fields().end()) return Error("unknown command: " + name);
   for (const auto& [key, value] : request.items()) {
     if (key == "cmd") continue;
     auto field = known->second.find(key);
     if (field == known->second.end()) {
       std::string list;
       for (const auto& [taken, type] : known->second) list += (list.empty() ? "" : ", ") + taken;
-      return "unknown field \"" + key + "\" in a " + name + " request" +
-             (list.empty() ? " (it takes none)" : " (it takes " + list + ")");
+      return Error("unknown field \"" + key + "\" in a " + name + " request" +
+                   (list.empty() ? " (it takes none)" : " (it takes " + list + ")"));
     }
-    if (std::string error = check_field(key, value, field->second); !error.empty()) {
-      return error + " in a " + name + " request";
+    // The field first: "\"rolling\" must be true or false in a restart request".
+    if (Status checked = check_field(key, value, field->second); !checked) {
+      return Error(checked.error().message() + " in a " + name + " request");
     }
   }
-  return "";
+  return {};
+}
+
+std::vector<std::string> request_commands() {
+  std::vector<std::string> names;
+  for (const auto& [name, fields] : known_fields()) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> request_fields(std::string_view command) {
+  std::vector<std::string> names;
+  auto known = known_fields().find(command);
+  if (known == known_fields().end()) return names;
+  for (const auto& [name, type] : known->second) names.push_back(name);
+  return names;
 }
 
 std::string encode_line(const Json& message) {
-  std::string line = message.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string line = json_text(message);
   line.push_back('\n');
   return line;
 }

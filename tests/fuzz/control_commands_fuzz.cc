@@ -117,8 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     input.remove_prefix(nl == std::string_view::npos ? input.size() : nl + 1);
     if (conversation->take(line)) continue;
     if (!conversation->ended) continue;  // the session reads nothing while a command runs
-    std::string error;
-    auto request = corral::protocol::parse_request_line(line, error);
+    auto request = corral::protocol::parse_request_line(line);
     if (!request) continue;
     conversation->ended = false;
     commands.handle(*request, std::static_pointer_cast<Conversation>(conversation));

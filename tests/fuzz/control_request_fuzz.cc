@@ -20,7 +20,10 @@ using corral::protocol::Json;
 
 void check_target(const std::string& text) {
   auto target = corral::protocol::parse_target(text);
-  if (!target) return;
+  if (!target) {
+    check(!target.error().message().empty());
+    return;
+  }
   check(target->all() || corral::protocol::valid_job_name(target->job));
   auto again = corral::protocol::parse_target(corral::protocol::to_string(*target));
   check(again && *again == *target);
@@ -32,13 +35,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view line(reinterpret_cast<const char*>(data), size);
   // The same bytes as a TARGET, as corralctl and the commands read one.
   check_target(std::string(line));
-  std::string error;
-  auto request = corral::protocol::parse_request_line(line, error);
+  auto request = corral::protocol::parse_request_line(line);
   if (!request) {
-    check(!error.empty());
+    check(!request.error().message().empty());
     return 0;
   }
-  if (!corral::protocol::check_request(*request).empty()) return 0;
+  if (auto checked = corral::protocol::check_request(*request); !checked) {
+    check(!checked.error().message().empty());
+    return 0;
+  }
 
   // Each field as the commands read it; a wrong type would throw here.
   const Json& r = *request;
@@ -63,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(!encoded.empty() && encoded.back() == '\n');
   encoded.pop_back();
   check(encoded.find('\n') == std::string::npos);
-  auto again = corral::protocol::parse_request_line(encoded, error);
-  check(again && *again == r && corral::protocol::check_request(*again).empty());
+  auto again = corral::protocol::parse_request_line(encoded);
+  check(again && *again == r && corral::protocol::check_request(*again).ok());
   return 0;
 }

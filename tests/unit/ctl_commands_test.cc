@@ -458,8 +458,8 @@ TEST(CtlClientErrorTest, VersionStillPrintsCorralctls) {
 TEST(CtlSocketTest, FlagThenEnvironmentThenDefault) {
   EXPECT_EQ(resolve_socket("/a.sock", "/b.sock", std::nullopt).path, "/a.sock");
   EXPECT_EQ(resolve_socket(std::nullopt, "/b.sock", std::nullopt).path, "/b.sock");
-  EXPECT_EQ(resolve_socket(std::nullopt, "", std::nullopt).path, protocol::kDefaultSocket);
-  EXPECT_EQ(resolve_socket(std::nullopt, nullptr, std::nullopt).path, protocol::kDefaultSocket);
+  EXPECT_EQ(resolve_socket(std::nullopt, "", std::nullopt).path, "/run/corral/corral.sock");
+  EXPECT_EQ(resolve_socket(std::nullopt, nullptr, std::nullopt).path, "/run/corral/corral.sock");
 }
 
 TEST(CtlSocketTest, EnvironmentBeatsTheConfigWhichIsThenNotRead) {

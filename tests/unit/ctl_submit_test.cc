@@ -532,7 +532,7 @@ class Capture {
 };
 
 struct Submitted {
-  Result<SubmitTotals> totals = ClientError::protocol("not run");
+  ClientResult<SubmitTotals> totals = ClientError::protocol("not run");
   std::string out;
   std::string err;
 };

@@ -1,0 +1,95 @@
+#include "ctl/arguments.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
+
+#include "config/units.h"
+#include "ctl/arguments.h"
+#include "ctl/output.h"
+#include "protocol/exit_codes.h"
+#include "protocol/json_text.h"
+#include "protocol/task_lines.h"
+
+namespace corral::ctl {
+
+using protocol::kExitFailed;
+using protocol::kExitOk;
+using protocol::kExitUsage;
+
+// Options of corralctl itself, which a user may put after the command by habit.
+bool is_global_option(std::string_view arg) {
+  std::string_view name = arg.substr(0, arg.find('='));
+  return arg == "-s" || arg == "-c" || name == "--socket" || name == "--config" || name == "--json";
+}
+
+// KNOWN are the command's options besides --help; `--` ends options so that
+// a job named like one (`-web`) can still be an operand. A lone `-` is an
+// operand.
+Operands split_args(const Command& self, const std::vector<std::string>& args, Format format,
+                    std::span<const OptionSpec> known) {
+  Operands result;
+  bool options_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      result.words.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      result.answer = help_of(self, format);
+      return result;
+    }
+    std::string_view name = std::string_view(arg).substr(0, arg.find('='));
+    auto spec = std::find_if(known.begin(), known.end(),
+                             [&](const OptionSpec& option) { return option.name == name; });
+    if (spec == known.end()) {
+      std::string message = std::string(self.name) + ": unknown option '" + arg + "'";
+      if (is_global_option(arg)) message += " (global options go before the command)";
+      result.answer = usage_error(&self, message);
+      return result;
+    }
+    std::string value;
+    bool inline_value = name.size() < arg.size();
+    if (spec->takes_value) {
+      if (inline_value) {
+        value = arg.substr(name.size() + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        result.answer = usage_error(
+            &self, std::string(self.name) + ": " + std::string(name) + " needs a value");
+        return result;
+      }
+    } else if (inline_value) {
+      result.answer =
+          usage_error(&self, std::string(self.name) + ": " + std::string(name) + " takes no value");
+      return result;
+    }
+    result.options.emplace_back(spec->name, std::move(value));
+  }
+  return result;
+}
+
+// WORDS -> a JSON list of normalized targets, or the usage error (exit 2)
+// that names the bad one.
+Result<Json, Output> parse_targets(const Command& self, const std::vector<std::string>& words) {
+  Json targets = Json::array();
+  for (const auto& word : words) {
+    auto target = protocol::parse_target(word);
+    if (!target) {
+      return usage_error(&self, std::string(self.name) + ": " + target.error().message());
+    }
+    targets.push_back(protocol::to_string(*target));
+  }
+  return targets;
+}
+
+}  // namespace corral::ctl

@@ -1,0 +1,426 @@
+#include "ctl/plans.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
+
+#include "config/units.h"
+#include "ctl/arguments.h"
+#include "ctl/output.h"
+#include "protocol/exit_codes.h"
+#include "protocol/json_text.h"
+#include "protocol/task_lines.h"
+
+namespace corral::ctl {
+
+using protocol::kExitFailed;
+using protocol::kExitOk;
+using protocol::kExitUsage;
+
+namespace {
+
+Plan plan_with_targets(const Command& self, const std::vector<std::string>& args, Format format,
+                       bool required) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  if (required && operands.words.empty()) {
+    plan.local = usage_error(&self, std::string(self.name) + ": needs at least one TARGET");
+    return plan;
+  }
+  Json request{{"cmd", self.name}};
+  if (!operands.words.empty()) {
+    auto targets = parse_targets(self, operands.words);
+    if (!targets) {
+      plan.local = targets.error();
+      return plan;
+    }
+    request["targets"] = std::move(*targets);
+  }
+  plan.request = std::move(request);
+  return plan;
+}
+
+}  // namespace
+
+Plan plan_optional_targets(const Command& self, const std::vector<std::string>& args,
+                           Format format) {
+  return plan_with_targets(self, args, format, false);
+}
+
+Plan plan_required_targets(const Command& self, const std::vector<std::string>& args,
+                           Format format) {
+  return plan_with_targets(self, args, format, true);
+}
+
+// signal SIG TARGET...: the signal is checked here, as corrald would.
+Plan plan_signal(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  if (operands.words.size() < 2) {
+    plan.local = usage_error(&self, "signal: needs a signal and at least one TARGET");
+    return plan;
+  }
+  const std::string& name = operands.words.front();
+  if (!config::parse_signal(name)) {
+    plan.local = usage_error(&self, "signal: unknown signal '" + name +
+                                        "' (expected a name like HUP, SIGUSR1, TERM or a number)");
+    return plan;
+  }
+  std::vector<std::string> words(operands.words.begin() + 1, operands.words.end());
+  auto targets = parse_targets(self, words);
+  if (!targets) {
+    plan.local = targets.error();
+    return plan;
+  }
+  plan.request = Json{{"cmd", "signal"}, {"signal", name}, {"targets", std::move(*targets)}};
+  return plan;
+}
+
+namespace {
+
+constexpr std::array kRestartOptions = {OptionSpec{"--rolling", false}};
+
+}  // namespace
+
+Plan plan_restart(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kRestartOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  std::vector<std::string> words = operands.words;
+  Plan plain = plan_with_targets(self, words, format, true);
+  if (plain.request && !operands.options.empty()) (*plain.request)["rolling"] = true;
+  return plain;
+}
+
+Plan plan_no_args(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+  } else if (!operands.words.empty()) {
+    plan.local = usage_error(
+        &self, std::string(self.name) + ": unexpected argument '" + operands.words.front() + "'");
+  } else {
+    plan.request = Json{{"cmd", self.name}};
+  }
+  return plan;
+}
+
+Plan plan_help(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+  } else if (operands.words.size() > 1) {
+    plan.local = usage_error(&self, "help: takes at most one COMMAND");
+  } else if (operands.words.empty()) {
+    if (format == Format::kJson) {
+      Json list = Json::array();
+      for (const auto& command : commands()) {
+        list.push_back({{"name", command.name},
+                        {"usage", command_line(command)},
+                        {"summary", command.summary}});
+      }
+      plan.local.out = dump(list);
+    } else {
+      plan.local.out = overview();
+    }
+  } else if (const Command* command = find_command(operands.words.front())) {
+    plan.local = help_of(*command, format);
+  } else {
+    plan.local = usage_error(&self, "help: unknown command '" + operands.words.front() + "'");
+  }
+  return plan;
+}
+
+// ---- Task commands ----
+
+namespace {
+
+// WORDS must be one JOB; its request is {"cmd": NAME, "job": JOB}.
+std::optional<Output> take_job(const Command& self, const std::vector<std::string>& words,
+                               bool required, Json& request) {
+  if (words.empty()) {
+    if (!required) return std::nullopt;
+    return usage_error(&self, std::string(self.name) + ": needs a JOB");
+  }
+  if (words.size() > 1) {
+    return usage_error(&self, std::string(self.name) + ": unexpected argument '" + words[1] + "'");
+  }
+  if (!protocol::valid_job_name(words.front())) {
+    return usage_error(&self, std::string(self.name) + ": invalid job name '" + words.front() +
+                                  "' (expected letters, digits, '_', '.' or '-')");
+  }
+  request["job"] = words.front();
+  return std::nullopt;
+}
+
+}  // namespace
+
+namespace {
+
+Plan plan_job(const Command& self, const std::vector<std::string>& args, Format format,
+              bool required) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  Json request{{"cmd", self.name}};
+  if (auto error = take_job(self, operands.words, required, request)) {
+    plan.local = *error;
+    return plan;
+  }
+  plan.request = std::move(request);
+  return plan;
+}
+
+}  // namespace
+
+Plan plan_one_job(const Command& self, const std::vector<std::string>& args, Format format) {
+  return plan_job(self, args, format, true);
+}
+
+Plan plan_optional_job(const Command& self, const std::vector<std::string>& args, Format format) {
+  return plan_job(self, args, format, false);
+}
+
+namespace {
+
+// A payload as a usage error shows it: quoted, escaped, cut after 40 bytes.
+std::string quote_payload(std::string_view payload) {
+  constexpr size_t kShown = 40;
+  std::string quoted = protocol::json_string(payload.substr(0, kShown));
+  if (payload.size() > kShown) quoted.insert(quoted.size() - 1, "...");
+  return quoted;
+}
+
+}  // namespace
+
+namespace {
+
+constexpr std::array kSubmitOptions = {OptionSpec{"--data", true}, OptionSpec{"--file", true},
+                                       OptionSpec{"--wait", false}, OptionSpec{"--timing", false}};
+
+}  // namespace
+
+Plan plan_submit(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kSubmitOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  auto usage = [&](std::string message) {
+    plan.local = usage_error(&self, "submit: " + message);
+    return plan;
+  };
+  SubmitSources sources;
+  bool wait = false;
+  bool timing = false;
+  auto set_file = [&](const std::string& file) {
+    if (sources.file) return false;
+    sources.file = file;
+    return true;
+  };
+  for (const auto& [name, value] : operands.options) {
+    if (name == "--data") {
+      sources.data.push_back(value);
+    } else if (name == "--file") {
+      if (value.empty()) return usage("--file needs a file name");
+      if (!set_file(value)) return usage("takes one --file F or - at most");
+    } else if (name == "--timing") {
+      timing = true;
+    } else {
+      wait = true;
+    }
+  }
+  if (timing && !wait) return usage("--timing needs --wait (it adds run_us to the result lines)");
+  if (operands.words.empty()) return usage("needs a JOB");
+  for (size_t i = 1; i < operands.words.size(); ++i) {
+    if (operands.words[i] != "-") return usage("unexpected argument '" + operands.words[i] + "'");
+    if (!set_file("-")) return usage("takes one --file F or - at most");
+  }
+  Json request{{"cmd", "submit"}};
+  if (auto error = take_job(self, {operands.words.front()}, true, request)) {
+    plan.local = *error;
+    return plan;
+  }
+  if (sources.data.empty() && !sources.file) {
+    return usage("no tasks: give --data P, --file F, or - for stdin");
+  }
+  constexpr size_t kMaxPayload = protocol::kMaxPayloadBytes;
+  for (size_t i = 0; i < sources.data.size(); ++i) {
+    const std::string& payload = sources.data[i];
+    std::string name = "--data #" + std::to_string(i + 1);
+    if (payload.find('\n') != std::string::npos) {
+      return usage(name + " " + quote_payload(payload) + " contains a newline; a task is one line");
+    }
+    if (payload.size() > kMaxPayload) {
+      return usage(name + " is " + std::to_string(payload.size()) +
+                   " bytes, over the line limit of " + std::to_string(kMaxPayload) + " bytes");
+    }
+  }
+  request["wait"] = wait;
+  if (timing) request["timing"] = true;
+  plan.request = std::move(request);
+  plan.submit = std::move(sources);
+  return plan;
+}
+
+namespace {
+
+constexpr std::array kTailOptions = {OptionSpec{"-f", false}, OptionSpec{"--follow", false},
+                                     OptionSpec{"--stderr", false}, OptionSpec{"-n", true},
+                                     OptionSpec{"--lines", true}};
+
+}  // namespace
+
+Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kTailOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  Json request{{"cmd", "tail"}, {"lines", 10}, {"follow", false}, {"stderr", false}};
+  for (const auto& [name, value] : operands.options) {
+    if (name == "-f" || name == "--follow") {
+      request["follow"] = true;
+    } else if (name == "--stderr") {
+      request["stderr"] = true;
+    } else {
+      auto n = value.empty() || value.find_first_not_of("0123456789") != std::string::npos
+                   ? std::nullopt
+                   : std::optional<uint64_t>(std::stoull(value.substr(0, 18)));
+      if (!n) {
+        plan.local = usage_error(&self, "tail: -n needs a number of lines, got '" + value + "'");
+        return plan;
+      }
+      request["lines"] = *n;
+    }
+  }
+  if (operands.words.size() != 1) {
+    plan.local = usage_error(&self, "tail: needs exactly one worker, JOB:INDEX");
+    return plan;
+  }
+  auto target = protocol::parse_target(operands.words.front());
+  if (!target || target->all() || !target->index) {
+    plan.local = usage_error(
+        &self, "tail: '" + operands.words.front() + "' is not one worker; name it as JOB:INDEX");
+    return plan;
+  }
+  request["target"] = protocol::to_string(*target);
+  plan.request = std::move(request);
+  plan.stream = true;
+  return plan;
+}
+
+namespace {
+
+constexpr std::array kTopOptions = {OptionSpec{"--interval", true}};
+
+}  // namespace
+
+Plan plan_top(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kTopOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  if (!operands.words.empty()) {
+    plan.local = usage_error(&self, "top: unexpected argument '" + operands.words.front() + "'");
+    return plan;
+  }
+  std::chrono::milliseconds interval{1000};
+  for (const auto& [name, value] : operands.options) {
+    auto duration = config::parse_duration(value);
+    if (!duration || duration->count() <= 0) {
+      plan.local = usage_error(
+          &self, "top: invalid --interval '" + value + "' (expected a duration like 500ms or 2s)");
+      return plan;
+    }
+    interval = *duration;
+  }
+  plan.request = Json{{"cmd", "stats"}};
+  plan.top = interval;
+  return plan;
+}
+
+namespace {
+
+constexpr std::array kWaitOptions = {OptionSpec{"--running", false}, OptionSpec{"--drained", false},
+                                     OptionSpec{"--timeout", true}};
+
+}  // namespace
+
+Plan plan_wait(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Operands operands = split_args(self, args, format, kWaitOptions);
+  if (operands.answer) {
+    plan.local = *operands.answer;
+    return plan;
+  }
+  Json request{{"cmd", "wait"}};
+  if (auto error = take_job(self, operands.words, true, request)) {
+    plan.local = *error;
+    return plan;
+  }
+  bool running = false;
+  bool drained = false;
+  std::optional<double> timeout_s;
+  for (const auto& [name, value] : operands.options) {
+    if (name == "--running") {
+      running = true;
+    } else if (name == "--drained") {
+      drained = true;
+    } else {
+      auto duration = config::parse_duration(value);
+      if (!duration) {
+        plan.local = usage_error(&self, "wait: invalid --timeout '" + value +
+                                            "' (expected a duration like 500ms, 5s or 2m)");
+        return plan;
+      }
+      timeout_s = static_cast<double>(duration->count()) / 1000.0;
+    }
+  }
+  if (!running && !drained) {
+    plan.local = usage_error(&self, "wait: needs --running, --drained or both");
+    return plan;
+  }
+  request["running"] = running;
+  request["drained"] = drained;
+  if (timeout_s) request["timeout_s"] = *timeout_s;
+  plan.request = std::move(request);
+  return plan;
+}
+
+// Whether ARG is a command option that takes its value from the next word.
+bool takes_next_word(std::string_view arg) {
+  for (std::span<const OptionSpec> options :
+       {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
+        std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kTopOptions)}) {
+    for (const OptionSpec& option : options) {
+      if (option.takes_value && option.name == arg) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace corral::ctl

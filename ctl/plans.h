@@ -1,0 +1,39 @@
+// The plans of corralctl's commands: each turns the words after a command's
+// name into a Plan (commands.h): the request to send, or the answer at once
+// (--help, a usage error). The command table (commands.cc) points at them.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ctl/commands.h"
+
+namespace corral::ctl {
+
+using PlanFunction = Plan(const Command& self, const std::vector<std::string>& args, Format format);
+
+PlanFunction plan_optional_targets;  // [TARGET...]
+PlanFunction plan_required_targets;  // TARGET...
+PlanFunction plan_signal;
+PlanFunction plan_restart;
+PlanFunction plan_no_args;
+PlanFunction plan_help;
+PlanFunction plan_one_job;       // JOB
+PlanFunction plan_optional_job;  // [JOB]
+PlanFunction plan_submit;
+PlanFunction plan_tail;
+PlanFunction plan_top;
+PlanFunction plan_wait;
+
+// Whether ARG is an option of some command that takes its value from the
+// next word (the shell's completion must not complete that word as a target).
+bool takes_next_word(std::string_view arg);
+
+}  // namespace corral::ctl

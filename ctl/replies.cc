@@ -1,0 +1,391 @@
+#include "ctl/replies.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
+
+#include "config/units.h"
+#include "ctl/arguments.h"
+#include "ctl/output.h"
+#include "protocol/exit_codes.h"
+#include "protocol/json_text.h"
+#include "protocol/task_lines.h"
+
+namespace corral::ctl {
+
+using protocol::kExitFailed;
+using protocol::kExitOk;
+using protocol::kExitUsage;
+
+// ---- Replies ----
+
+namespace {
+
+// What a status line says after the state: the daemon's description, then
+// the counters that are not zero.
+std::string describe(const Json& worker) {
+  std::vector<std::string> parts;
+  std::string description = string_field(worker, "description");
+  if (description.empty()) {
+    // An older or terser daemon: rebuild what supervisorctl would say.
+    if (auto pid = int_field(worker, "pid")) {
+      description = "pid " + std::to_string(*pid) + ", uptime " +
+                    protocol::format_uptime(number_field(worker, "uptime_s"));
+    } else {
+      description = string_field(worker, "spawn_error");
+      if (description.empty()) description = string_field(worker, "exit_description");
+    }
+  }
+  if (!description.empty()) parts.push_back(description);
+  if (int64_t restarts = int_field(worker, "restarts").value_or(0); restarts > 0) {
+    parts.push_back("restarts " + std::to_string(restarts));
+  }
+  int64_t tasks_ok = int_field(worker, "tasks_ok").value_or(0);
+  int64_t tasks_failed = int_field(worker, "tasks_failed").value_or(0);
+  if (tasks_ok > 0 || tasks_failed > 0) {
+    std::string tasks = "tasks " + std::to_string(tasks_ok) + " ok";
+    if (tasks_failed > 0) tasks += ", " + std::to_string(tasks_failed) + " failed";
+    parts.push_back(tasks);
+  }
+  std::string text;
+  for (const auto& part : parts) {
+    if (!text.empty()) text += "; ";
+    text += part;
+  }
+  return text;
+}
+
+}  // namespace
+
+Output format_status(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  const Json* workers = workers_of(reply);
+  if (workers == nullptr) return malformed("status reply without a list of workers");
+
+  Output output;
+  for (const auto& worker : *workers) {
+    std::string state = string_field(worker, "state");
+    if (state == "FATAL" || state == "BACKOFF") output.exit_code = kExitFailed;
+  }
+  if (format == Format::kJson) {
+    output.out = dump(*workers);
+    return output;
+  }
+  // supervisorctl's layout: name, state in 10 columns, description.
+  size_t width = name_width(*workers);
+  for (const auto& worker : *workers) {
+    std::string line = pad(string_field(worker, "name"), width) + "  " +
+                       pad(string_field(worker, "state"), 10) + describe(worker);
+    trim_right(line);
+    output.out += line + "\n";
+  }
+  return output;
+}
+
+// start, stop, restart: NAME: MESSAGE per worker.
+Output format_action(const Json& request, const Json& reply, Format format) {
+  const Json* workers = workers_of(reply);
+  if (workers == nullptr) {
+    if (!ok_field(reply)) return error_reply(reply);
+    return malformed("reply without a list of workers");
+  }
+  Output output;
+  if (!ok_field(reply)) output.exit_code = kExitFailed;
+  std::string cmd = string_field(request, "cmd");
+  std::string done = cmd == "stop" ? "stopped" : cmd == "restart" ? "restarted" : "started";
+  for (const auto& worker : *workers) {
+    auto ok = worker.find("ok");
+    bool worker_ok = ok != worker.end() && ok->is_boolean() ? ok->get<bool>() : ok_field(reply);
+    if (!worker_ok) output.exit_code = kExitFailed;
+    if (format == Format::kJson) continue;
+    std::string message = string_field(worker, "message");
+    if (message.empty()) {
+      std::string state = string_field(worker, "state");
+      message = worker_ok ? done : state.empty() ? "ERROR" : "ERROR (" + state + ")";
+    }
+    output.out += string_field(worker, "name") + ": " + message + "\n";
+  }
+  if (format == Format::kJson) output.out = dump(*workers);
+  if (!ok_field(reply) && !string_field(reply, "error").empty()) {
+    output.err = error_reply(reply).err;
+  }
+  return output;
+}
+
+// tail's first line: nothing to show when corrald accepts; the data follows.
+Output format_tail(const Json&, const Json& reply, Format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  return Output{};
+}
+
+// reread, update, reload: what changed (supervisorctl's words), the config's
+// errors, the warnings.
+Output format_reload(const Json& request, const Json& reply, Format format) {
+  Output output;
+  if (!ok_field(reply)) {
+    output = error_reply(reply);
+    if (auto errors = reply.find("errors"); errors != reply.end() && errors->is_array()) {
+      output.err.clear();
+      for (const auto& error : *errors) {
+        if (error.is_string()) output.err += "corralctl: " + error.get<std::string>() + "\n";
+      }
+      output.err += "corralctl: the config has errors; nothing was changed\n";
+    }
+    if (format == Format::kJson) output.out = dump(reply);
+    return output;
+  }
+  if (auto warnings = reply.find("warnings"); warnings != reply.end() && warnings->is_array()) {
+    for (const auto& warning : *warnings) {
+      if (warning.is_string())
+        output.err += "corralctl: warning: " + warning.get<std::string>() + "\n";
+    }
+  }
+  if (format == Format::kJson) {
+    output.out = dump(reply);
+    return output;
+  }
+  const bool applied = string_field(request, "cmd") != "reread";
+  auto list = [&](const char* key, const char* reread_word, const char* update_word) {
+    auto names = reply.find(key);
+    if (names == reply.end() || !names->is_array()) return;
+    for (const auto& name : *names) {
+      if (!name.is_string()) continue;
+      output.out += name.get<std::string>() + ": " + (applied ? update_word : reread_word) + "\n";
+    }
+  };
+  list("added", "available", "added process group");
+  list("changed", "changed", "updated process group");
+  list("removed", "disappeared", "removed process group");
+  if (output.out.empty()) output.out = "No config updates to processes\n";
+  return output;
+}
+
+namespace {
+
+// `pid JOB:INDEX` names one worker whatever the config says: print its bare
+// pid, as supervisorctl does, so that `kill $(corralctl pid web:0)` works.
+bool names_one_worker(const Json& request) {
+  auto targets = request.find("targets");
+  if (targets == request.end() || !targets->is_array() || targets->size() != 1) return false;
+  if (!targets->front().is_string()) return false;
+  auto target = protocol::parse_target(targets->front().get<std::string>());
+  return target && target->index.has_value();
+}
+
+}  // namespace
+
+Output format_pid(const Json& request, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  Output output;
+  if (!request.contains("targets")) {
+    auto pid = int_field(reply, "pid");
+    if (!pid) return malformed("pid reply without a pid");
+    output.out = std::to_string(*pid) + "\n";
+    return output;
+  }
+  const Json* workers = workers_of(reply);
+  if (workers == nullptr) return malformed("pid reply without a list of workers");
+
+  bool one = names_one_worker(request) && workers->size() == 1;
+  if (one && !int_field(workers->front(), "pid")) {
+    output = failed(string_field(workers->front(), "name") + " has no process");
+  }
+  if (format == Format::kJson) {
+    output.out = dump(*workers);
+  } else if (one) {
+    if (auto pid = int_field(workers->front(), "pid")) output.out = std::to_string(*pid) + "\n";
+  } else {
+    size_t width = name_width(*workers);
+    for (const auto& worker : *workers) {
+      auto pid = int_field(worker, "pid");
+      output.out += pad(string_field(worker, "name"), width) + "  " +
+                    (pid ? std::to_string(*pid) : std::string("-")) + "\n";
+    }
+  }
+  return output;
+}
+
+Output format_shutdown(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  Output output;
+  output.out = format == Format::kJson ? dump(reply) : "shutting down\n";
+  return output;
+}
+
+Output format_version(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) {
+    Output output = error_reply(reply);
+    output.out = format == Format::kJson
+                     ? dump(Json{{"corralctl", protocol::kVersion}, {"corrald", nullptr}})
+                     : std::string("corralctl ") + protocol::kVersion + "\n";
+    return output;
+  }
+  std::string daemon = string_field(reply, "version");
+  if (daemon.empty()) return malformed("version reply without a version");
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(Json{{"corralctl", protocol::kVersion}, {"corrald", daemon}});
+  } else {
+    output.out = std::string("corralctl ") + protocol::kVersion + "\ncorrald " + daemon + "\n";
+  }
+  return output;
+}
+
+// ---- Replies of the task commands ----
+
+// The submit request's own reply, {"ok": true} before the stream: nothing
+// to show. An error ({"ok": false}: no such job, no channel) is the answer.
+Output format_submit_reply(const Json&, const Json& reply, Format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  return Output{};
+}
+
+Output format_dead(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto letters = reply.find("dead");
+  if (letters == reply.end() || !letters->is_array() ||
+      !std::all_of(letters->begin(), letters->end(), [](const Json& l) { return l.is_object(); })) {
+    return malformed("dead reply without a list of letters");
+  }
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(*letters);
+  } else {
+    size_t id_width = 0;
+    size_t status_width = 0;
+    for (const auto& letter : *letters) {
+      id_width = std::max(id_width, value_text(letter.value("id", Json())).size());
+      status_width = std::max(status_width, string_field(letter, "status").size());
+    }
+    for (const auto& letter : *letters) {
+      std::string line = "id " + pad(value_text(letter.value("id", Json())), id_width) + "  " +
+                         pad(string_field(letter, "status"), status_width) + "  attempts " +
+                         value_text(letter.value("attempts", Json())) + "  " +
+                         one_line(string_field(letter, "reason")) +
+                         "  payload: " + one_line(string_field(letter, "payload"));
+      output.out += line + "\n";
+    }
+  }
+  if (int64_t dropped = int_field(reply, "dropped").value_or(0); dropped > 0) {
+    output.err =
+        "corralctl: " + plural(static_cast<uint64_t>(dropped), "older letter", "older letters") +
+        " did not fit in the dead-letter list and " + (dropped == 1 ? "was" : "were") +
+        " dropped\n";
+  }
+  return output;
+}
+
+Output format_retry(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto requeued = int_field(reply, "requeued");
+  if (!requeued) return malformed("retry reply without a count");
+  Output output;
+  output.out = format == Format::kJson
+                   ? dump(without_ok(reply))
+                   : "requeued " + plural(static_cast<uint64_t>(*requeued), "task", "tasks") + "\n";
+  return output;
+}
+
+Output format_shared(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  static const Json kNone = Json::object();
+  auto values = reply.find("values");
+  auto arrays = reply.find("arrays");
+  if ((values != reply.end() && !values->is_object()) ||
+      (arrays != reply.end() && !arrays->is_object())) {
+    return malformed("shared reply whose values or arrays are not objects");
+  }
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  for (const auto& [name, value] : (values != reply.end() ? *values : kNone).items()) {
+    output.out += name + " = " + value_text(value) + "\n";
+  }
+  for (const auto& [name, array] : (arrays != reply.end() ? *arrays : kNone).items()) {
+    std::string line = name + " = [";
+    if (array.is_array()) {
+      bool first = true;
+      for (const auto& item : array) {
+        if (!first) line += ", ";
+        line += value_text(item);
+        first = false;
+      }
+    }
+    output.out += line + "]\n";
+  }
+  return output;
+}
+
+Output format_wait(const Json& request, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);  // "timed out after 5s: ..."
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  bool running = request.value("running", false);
+  bool drained = request.value("drained", false);
+  output.out = job_of(request) + ": " + (running ? "every worker RUNNING" : "") +
+               (running && drained ? ", " : "") + (drained ? "drained" : "") + "\n";
+  return output;
+}
+
+Output format_stats(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto jobs = reply.find("jobs");
+  if (jobs == reply.end() || !jobs->is_object()) return malformed("stats reply without jobs");
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  // One line per job: its name, then "counter N" cells aligned in columns,
+  // then its rate and task latencies (dispatch to result, since it began).
+  constexpr std::array kCounters = {"submitted", "queued",      "in_flight", "ok",
+                                    "failed",    "redelivered", "dead"};
+  constexpr size_t kCells = kCounters.size() + 3;
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  std::vector<size_t> widths(kCells, 0);
+  size_t name_width = 0;
+  for (const auto& [name, counts] : jobs->items()) {
+    std::vector<std::string> cells;
+    for (const char* counter : kCounters) {
+      auto it = counts.is_object() ? counts.find(counter) : counts.end();
+      cells.push_back(std::string(counter) + " " +
+                      (counts.is_object() && it != counts.end() ? value_text(*it) : "-"));
+    }
+    auto rate = counts.is_object() ? counts.find("tasks_per_s") : counts.end();
+    cells.push_back("tasks/s " + (counts.is_object() && rate != counts.end() && rate->is_number()
+                                      ? std::to_string(std::llround(rate->get<double>()))
+                                      : std::string("-")));
+    const Json* latency = nullptr;
+    if (auto it = counts.is_object() ? counts.find("latency_us") : counts.end();
+        counts.is_object() && it != counts.end() && it->is_object()) {
+      latency = &*it;
+    }
+    for (const char* q : {"p50", "p99"}) {
+      std::string cell = std::string(q) + " -";
+      if (latency != nullptr && number_field(*latency, "count") > 0) {
+        cell = std::string(q) + " " + format_micros(number_field(*latency, q));
+      }
+      cells.push_back(std::move(cell));
+    }
+    for (size_t i = 0; i < cells.size(); ++i) widths[i] = std::max(widths[i], cells[i].size());
+    name_width = std::max(name_width, name.size());
+    rows.emplace_back(name, std::move(cells));
+  }
+  for (const auto& [name, cells] : rows) {
+    std::string line = pad(name, name_width);
+    for (size_t i = 0; i < cells.size(); ++i) line += "  " + pad(cells[i], widths[i]);
+    trim_right(line);
+    output.out += line + "\n";
+  }
+  return output;
+}
+
+}  // namespace corral::ctl

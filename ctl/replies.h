@@ -1,0 +1,37 @@
+// How corralctl shows corrald's reply to each command: text tables in the
+// style of supervisorctl, or JSON (--json), and the exit code the reply
+// means. A reply not of the shape of docs/control-protocol.md is an error.
+// The command table (commands.cc) points at these. Pure functions;
+// thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ctl/commands.h"
+
+namespace corral::ctl {
+
+using ReplyFormatter = Output(const Json& request, const Json& reply, Format format);
+
+ReplyFormatter format_status;
+ReplyFormatter format_action;  // start, stop, restart, signal, clear
+ReplyFormatter format_tail;
+ReplyFormatter format_reload;  // reread, update, reload
+ReplyFormatter format_pid;
+ReplyFormatter format_shutdown;
+ReplyFormatter format_version;
+ReplyFormatter format_submit_reply;
+ReplyFormatter format_dead;
+ReplyFormatter format_retry;
+ReplyFormatter format_shared;
+ReplyFormatter format_wait;
+ReplyFormatter format_stats;
+
+}  // namespace corral::ctl

@@ -1,0 +1,48 @@
+// The lines of a submit stream once corrald has accepted its request
+// (docs/control-protocol.md, "submit"): the client's task lines, `+PAYLOAD`
+// and a last `.`, and corrald's result lines. There is one of each per task,
+// so both ends take fast paths: corrald writes a result line by hand, and
+// corralctl copies an ok one as it is, without parsing it. Both rely on the
+// exact shape written here, which is why it is written once. Pure functions;
+// thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "protocol/control.h"
+
+namespace corral::protocol {
+
+// A task line is the mark, then the payload: one line of the protocol.
+inline constexpr char kTaskMark = '+';
+inline constexpr std::size_t kMaxPayloadBytes = kMaxLineBytes - 1;
+// The line that ends the tasks.
+inline constexpr std::string_view kEndOfTasks = ".";
+
+// A finished task, as its result line tells it.
+struct TaskResult {
+  uint64_t id = 0;
+  uint64_t seq = 0;         // its 0-based position in its submit
+  std::string_view status;  // ok, failed or dead
+  std::string_view result;  // any bytes
+  uint64_t attempts = 0;
+  // With timing: from corrald handing it to a worker to corrald reading its
+  // result; written as run_us, in microseconds with one decimal.
+  std::optional<std::chrono::nanoseconds> run_time;
+};
+
+// {"id":N,"seq":N,"status":"S","result":"R","attempts":N[,"run_us":U.D]}
+// and '\n': the fields in this order, without blanks.
+std::string result_line(const TaskResult& task);
+
+// Whether LINE is a result line of status ok as result_line writes it. Only
+// its start is read: the status comes before the result, and its pattern
+// cannot match inside a string value, where quotes are escaped.
+bool is_ok_result_line(std::string_view line);
+
+}  // namespace corral::protocol

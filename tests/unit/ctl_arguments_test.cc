@@ -1,0 +1,75 @@
+// Tests of ctl/arguments.h: how every command splits its words into operands
+// and options, and answers --help or a usage error at once.
+#include <gtest/gtest.h>
+
+#include <array>
+
+#include "ctl/arguments.h"
+#include "ctl/output.h"
+#include "protocol/exit_codes.h"
+
+namespace corral::ctl {
+namespace {
+
+const Command& tail() { return *find_command("tail"); }
+
+constexpr std::array kOptions = {OptionSpec{"-f", false}, OptionSpec{"--lines", true}};
+
+TEST(CtlArgumentsTest, SplitsOperandsFromOptionsInTheirOrder) {
+  Operands split = split_args(tail(), {"web:0", "--lines", "5", "-f", "--lines=7", "-"},
+                              Format::kText, kOptions);
+  ASSERT_FALSE(split.answer);
+  EXPECT_EQ(split.words, (std::vector<std::string>{"web:0", "-"}));
+  using Option = std::pair<std::string_view, std::string>;
+  EXPECT_EQ(split.options, (std::vector<Option>{{"--lines", "5"}, {"-f", ""}, {"--lines", "7"}}));
+}
+
+TEST(CtlArgumentsTest, DoubleDashEndsOptions) {
+  Operands split = split_args(tail(), {"--", "-f", "--help"}, Format::kText, kOptions);
+  ASSERT_FALSE(split.answer);
+  EXPECT_EQ(split.words, (std::vector<std::string>{"-f", "--help"}));
+  EXPECT_TRUE(split.options.empty());
+}
+
+TEST(CtlArgumentsTest, HelpIsAnsweredAtOnce) {
+  Operands split = split_args(tail(), {"web:0", "--help", "--bogus"}, Format::kText, kOptions);
+  ASSERT_TRUE(split.answer);
+  EXPECT_EQ(*split.answer, help_of(tail(), Format::kText));
+  EXPECT_EQ(split.answer->exit_code, protocol::kExitOk);
+}
+
+TEST(CtlArgumentsTest, BadOptionsAreUsageErrorsThatSayWhy) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"--bogus"}, "tail: unknown option '--bogus'"},
+      {{"--json"}, "tail: unknown option '--json' (global options go before the command)"},
+      {{"-s", "/x"}, "tail: unknown option '-s' (global options go before the command)"},
+      {{"--lines"}, "tail: --lines needs a value"},
+      {{"-f=1"}, "tail: -f takes no value"},
+  };
+  for (const auto& c : cases) {
+    Operands split = split_args(tail(), c.args, Format::kText, kOptions);
+    ASSERT_TRUE(split.answer) << c.message;
+    EXPECT_EQ(split.answer->exit_code, protocol::kExitUsage);
+    EXPECT_EQ(split.answer->err,
+              "corralctl: " + c.message + "\nusage: " + command_line(tail()) + "\n");
+  }
+}
+
+TEST(CtlArgumentsTest, TargetsAreNormalizedOrNameTheBadOne) {
+  const Command& start = *find_command("start");
+  auto targets = parse_targets(start, {"web:007", "all", "db"});
+  ASSERT_TRUE(targets);
+  EXPECT_EQ(*targets, Json({"web:7", "all", "db"}));
+  auto bad = parse_targets(start, {"web", "w b"});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().exit_code, protocol::kExitUsage);
+  EXPECT_EQ(bad.error().err,
+            "corralctl: start: invalid target 'w b' (expected JOB, JOB:INDEX or all)\n"
+            "usage: corralctl start TARGET...\n");
+}
+
+}  // namespace
+}  // namespace corral::ctl

@@ -1,0 +1,68 @@
+// Tests of protocol/task_lines.h and protocol/json_text.h: the result lines
+// corrald writes by hand are JSON that reads back to the same task, and
+// corralctl's fast path recognises exactly the ok ones.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "protocol/json_text.h"
+#include "protocol/task_lines.h"
+
+namespace corral::protocol {
+namespace {
+
+Json read_back(const std::string& line) {
+  EXPECT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  return Json::parse(line.substr(0, line.size() - 1));
+}
+
+TEST(ResultLineTest, IsTheJsonOfTheTaskInTheDocumentedOrder) {
+  std::string line = result_line({7, 3, "ok", "42", 1, std::nullopt});
+  EXPECT_EQ(line, R"({"id":7,"seq":3,"status":"ok","result":"42","attempts":1})"
+                  "\n");
+  EXPECT_EQ(read_back(line),
+            Json({{"id", 7}, {"seq", 3}, {"status", "ok"}, {"result", "42"}, {"attempts", 1}}));
+}
+
+TEST(ResultLineTest, EscapesAnyResultAndReplacesBytesThatAreNotUtf8) {
+  const std::string result = "a\"b\\c\nd\te\x01";
+  Json back = read_back(result_line({1, 0, "failed", result, 3, std::nullopt}));
+  EXPECT_EQ(back["result"], result);
+  EXPECT_EQ(back["status"], "failed");
+  Json replaced = read_back(result_line({1, 0, "ok", "x\xff", 1, std::nullopt}));
+  EXPECT_EQ(replaced["result"], "x\xEF\xBF\xBD");  // U+FFFD
+}
+
+TEST(ResultLineTest, WritesRunTimeInMicrosecondsWithOneDecimal) {
+  std::string line = result_line({1, 0, "ok", "", 1, std::chrono::nanoseconds(12'345'678)});
+  EXPECT_NE(line.find(R"("run_us":12345.6})"), std::string::npos) << line;
+  EXPECT_DOUBLE_EQ(read_back(line)["run_us"].get<double>(), 12345.6);
+}
+
+TEST(ResultLineTest, OnlyOkResultLinesTakeTheFastPath) {
+  EXPECT_TRUE(is_ok_result_line(result_line({1, 0, "ok", "r", 1, std::nullopt})));
+  EXPECT_TRUE(is_ok_result_line(
+      result_line({UINT64_MAX, UINT64_MAX, "ok", std::string(200, 'x'), 1, std::nullopt})));
+  EXPECT_FALSE(is_ok_result_line(result_line({1, 0, "failed", "r", 2, std::nullopt})));
+  EXPECT_FALSE(is_ok_result_line(result_line({1, 0, "dead", R"(,"status":"ok",)", 2, {}})));
+  EXPECT_FALSE(is_ok_result_line(R"({"ok":false,"error":"x"})"));
+  EXPECT_FALSE(is_ok_result_line(R"({"end":true,"submitted":1})"));
+}
+
+TEST(JsonTextTest, WritesOneLineOrIndentedAndNeverThrowsOnBytes) {
+  Json value = {{"a", 1}, {"b", "x\xff"}};
+  EXPECT_EQ(json_text(value), R"({"a":1,"b":"x)"
+                              "\xEF\xBF\xBD"
+                              R"("})");
+  EXPECT_EQ(json_text(Json::array({1}), 2), "[\n  1\n]");
+  EXPECT_EQ(json_string("say \"hi\"\n"), R"("say \"hi\"\n")");
+  std::string out = "[";
+  append_json_string(out, "plain");
+  out += ",";
+  append_json_string(out, "tab\there");
+  EXPECT_EQ(out, R"(["plain","tab\there")");
+}
+
+}  // namespace
+}  // namespace corral::protocol

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <set>
 
+#include "base/uptime.h"
 #include "config/emit.h"
 #include "config/units.h"
 
@@ -345,30 +346,12 @@ bool Supervisor::in_transition(const WorkerId& id) const {
   return worker != nullptr && worker->machine.start_after_stop();
 }
 
-std::variant<std::vector<WorkerId>, std::string> Supervisor::select(
-    const std::vector<protocol::Target>& targets) const {
-  std::set<WorkerId> chosen;
-  for (const auto& target : targets) {
-    if (target.all()) {
-      for (const auto& [name, job] : jobs_) {
-        for (const auto& worker : job->workers) chosen.insert(worker->id());
-      }
-      continue;
-    }
-    auto it = jobs_.find(target.job);
-    if (it == jobs_.end()) return "no such job: " + target.job;
-    const Job& job = *it->second;
-    if (target.index) {
-      if (*target.index >= job.workers.size()) {
-        return "no such worker: " + protocol::to_string(target) + " (job " + target.job + " has " +
-               std::to_string(job.workers.size()) + " workers)";
-      }
-      chosen.insert(WorkerId{target.job, *target.index});
-    } else {
-      for (const auto& worker : job.workers) chosen.insert(worker->id());
-    }
-  }
-  return std::vector<WorkerId>(chosen.begin(), chosen.end());
+std::vector<WorkerId> Supervisor::workers_of(const std::string& job) const {
+  std::vector<WorkerId> ids;
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return ids;
+  for (const auto& worker : it->second->workers) ids.push_back(worker->id());
+  return ids;
 }
 
 // A job an update is stopping (to remove or rebuild it) starts nothing.
@@ -625,7 +608,7 @@ std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
     case State::kRunning:
     case State::kStopping:
       return "pid " + std::to_string(worker.pid) + ", uptime " +
-             protocol::format_uptime(seconds_between(worker.started_at, now));
+             format_uptime(seconds_between(worker.started_at, now));
     case State::kBackoff:
       return reason + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
     case State::kFatal:
@@ -634,11 +617,10 @@ std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
       }
       return reason;
     case State::kExited:
-      return m.reason() + ", " + protocol::format_uptime(seconds_between(m.state_since(), now)) +
-             " ago";
+      return m.reason() + ", " + format_uptime(seconds_between(m.state_since(), now)) + " ago";
     case State::kStopped:
       if (!worker.ever_started) return "not started";
-      return "stopped " + protocol::format_uptime(seconds_between(m.state_since(), now)) + " ago";
+      return "stopped " + format_uptime(seconds_between(m.state_since(), now)) + " ago";
   }
   return {};
 }

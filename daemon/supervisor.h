@@ -12,7 +12,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "config/spec.h"
@@ -22,7 +21,6 @@
 #include "daemon/waiters.h"
 #include "daemon/worker_env.h"
 #include "daemon/worker_state.h"
-#include "protocol/control.h"
 
 namespace corral::daemon {
 
@@ -113,11 +111,6 @@ class Supervisor {
   // Starts the workers of every job with autostart.
   void start_autostart();
 
-  // The workers that TARGETS name, in job and index order, without
-  // duplicates; or an error naming the first unknown target.
-  std::variant<std::vector<WorkerId>, std::string> select(
-      const std::vector<protocol::Target>& targets) const;
-
   void start(const WorkerId& id);
   void stop(const WorkerId& id);
   void restart(const WorkerId& id);
@@ -132,6 +125,9 @@ class Supervisor {
   // The log directory, held open (null on a host without log files).
   const std::shared_ptr<const SafeDir>& log_files() const { return options_.log_files; }
 
+  bool has_job(const std::string& job) const { return jobs_.contains(job); }
+  // The workers of JOB, in index order; none for an unknown job.
+  std::vector<WorkerId> workers_of(const std::string& job) const;
   bool exists(const WorkerId& id) const;
   std::optional<State> state(const WorkerId& id) const;
   WorkerStatus status(const WorkerId& id) const;

@@ -81,6 +81,24 @@ TEST_F(CommandsTest, AReplyAnswersOnceAndIsNeededUntilThen) {
   EXPECT_TRUE(client->sent.empty());
 }
 
+TEST_F(CommandsTest, SelectNamesUnknownTargets) {
+  supervisor.add_job(job("web", 2, false));
+  supervisor.add_job(job("db", 1, false));
+  auto all = select_workers(supervisor, {protocol::Target{}});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, (std::vector<WorkerId>{{"db", 0}, {"web", 0}, {"web", 1}}));
+  auto missing = select_workers(supervisor, {protocol::Target{"nope", std::nullopt}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message(), "no such job: nope");
+  auto index = select_workers(supervisor, {protocol::Target{"web", 2}});
+  ASSERT_FALSE(index.ok());
+  EXPECT_EQ(index.error().message(), "no such worker: web:2 (job web has 2 workers)");
+  auto dup = select_workers(supervisor,
+                            {protocol::Target{"web", 1}, protocol::Target{"web", std::nullopt}});
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(*dup, (std::vector<WorkerId>{{"web", 0}, {"web", 1}}));
+}
+
 TEST_F(CommandsTest, AWaitThatNeverComesTrueGoesWithItsClient) {
   supervisor.add_job(job("idle", 1, false));  // stays STOPPED: never RUNNING
   auto client = ask({{"cmd", "wait"}, {"job", "idle"}, {"running", true}});

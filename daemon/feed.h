@@ -1,8 +1,9 @@
 // What the supervisor needs of a job's task feed (channel: pipe or shm):
 // the fds and environment a worker gets, the sentinel, and word that a
 // worker died. The feed tells the supervisor when a worker is READY and when
-// it broke the protocol (FeedEvents). SystemHost makes real feeds
-// (task_feed.h); the supervisor's tests run without one.
+// it broke the protocol (FeedEvents). The Supervisor gets its feeds from the
+// FeedFactory it is built with: corrald's makes real ones (task_feed.h), the
+// tests' make fakes (tests/support/fake_feed.h).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "config/spec.h"
 #include "daemon/dispatcher.h"
 #include "daemon/histogram.h"
 #include "daemon/host.h"
@@ -51,8 +54,8 @@ class JobFeed {
   virtual ~JobFeed() = default;
 
   // Before spawning WORKER: adds the fds the child must get and its
-  // environment; false with ERROR when the channel cannot be made.
-  virtual bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) = 0;
+  // environment; an error when the channel cannot be made.
+  virtual Status prepare(uint32_t worker, SpawnRequest& request) = 0;
   // After the spawn attempt of a prepare()d worker.
   virtual void spawned(uint32_t worker, bool ok) = 0;
   // Stop sending tasks to WORKER and ask it to finish and exit 0.
@@ -90,6 +93,12 @@ class JobFeed {
   virtual void retire(const std::string& why) = 0;
   virtual bool retired() const = 0;
 };
+
+// Makes the task feed of a job with a channel (pipe or shm), which raises
+// EVENTS; an error when it cannot (no fds, no room for the segment, a sink
+// it may not open).
+using FeedFactory =
+    std::function<Result<std::unique_ptr<JobFeed>>(const config::JobSpec& job, FeedEvents events)>;
 
 // Whether A and B need the same task feed: a reload keeps the feed (its
 // queue, dead letters and shared values) of a job whose other settings

@@ -61,9 +61,6 @@ class Timer {
   virtual void cancel() = 0;
 };
 
-class JobFeed;
-struct FeedEvents;
-
 class Host {
  public:
   virtual ~Host() = default;
@@ -81,11 +78,6 @@ class Host {
   virtual std::optional<ProcSample> sample_process(pid_t pid, bool with_status) = 0;
   // Signals that process alone (`corralctl signal`); an error, or "".
   virtual std::string signal_process(pid_t pid, int signal) = 0;
-  // The task feed of a job with a channel; nullptr for `channel: none` (and
-  // on hosts without feeds, such as the tests' fake).
-  // ERROR says why when a feed cannot be made.
-  virtual std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
-                                             std::string& error) = 0;
 };
 
 }  // namespace corral::daemon

@@ -51,9 +51,10 @@ struct Supervisor::Job {
 
 WorkerId Supervisor::Worker::id() const { return {job.spec.name, index}; }
 
-Supervisor::Supervisor(Host& host, SupervisorOptions options)
+Supervisor::Supervisor(Host& host, SupervisorOptions options, FeedFactory feeds)
     : host_(host),
       options_(std::move(options)),
+      feeds_(std::move(feeds)),
       settle_timer_(host_.make_timer()),
       sampler_(host_.make_timer()),
       next_seed_(options_.seed) {}
@@ -76,10 +77,17 @@ std::shared_ptr<JobFeed> Supervisor::make_feed(Job& job) {
   events.recycle = [this, j](uint32_t index) { on_recycle(*j, index); };
   events.active = [this] { keep_sampling(); };
   job.feed_error.clear();
-  std::shared_ptr<JobFeed> feed = host_.make_feed(job.spec, std::move(events), job.feed_error);
-  if (!feed && job.feed_error.empty()) job.feed_error = "no task feed on this host";
-  if (!feed) spdlog::error("job {}: {}", job.spec.name, job.feed_error);
-  return feed;
+  if (!feeds_) {
+    job.feed_error = "no task feeds here";
+    return nullptr;
+  }
+  Result<std::unique_ptr<JobFeed>> feed = feeds_(job.spec, std::move(events));
+  if (!feed) {
+    job.feed_error = feed.error().message();
+    spdlog::error("job {}: {}", job.spec.name, job.feed_error);
+    return nullptr;
+  }
+  return std::move(*feed);
 }
 
 void Supervisor::add_job(const config::JobSpec& spec) {
@@ -458,49 +466,56 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   return request;
 }
 
+// The spawn step: the request, the channel the feed prepares for it, the
+// process; the machine's answer to how that went.
+Action Supervisor::spawn(Worker& worker) {
+  Job& job = worker.job;
+  SpawnRequest request = spawn_request(job, worker);
+  const uint64_t epoch = ++worker.epoch;
+  // A feed that could not be made (the daemon was out of fds, or of room
+  // for the segment) is tried again at each spawn: the job recovers once
+  // the cause is gone.
+  if (job.spec.channel != config::Channel::kNone && !job.feed && !job.removing &&
+      !job.replacement) {
+    job.feed = make_feed(job);
+  }
+  JobFeed* feed = job.feed.get();
+  SpawnResult result;
+  if (job.spec.channel != config::Channel::kNone && feed == nullptr) {
+    result.error = job.feed_error;
+  } else if (Status prepared = feed != nullptr ? feed->prepare(worker.index, request) : Status();
+             !prepared) {
+    result.error = "channel: " + prepared.error().message();
+  } else {
+    Worker* w = &worker;
+    result =
+        host_.spawn(request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+    if (feed != nullptr) feed->spawned(worker.index, result.ok());
+  }
+  const TimePoint now = host_.now();
+  worker.ever_started = true;
+  if (!result.ok()) {
+    worker.spawn_error = result.error;
+    spdlog::error("{}: spawn error: {}", request.name, result.error);
+    return worker.machine.spawn_failed(now);
+  }
+  worker.pid = result.pid;
+  worker.started_at = now;
+  worker.spawn_error.clear();
+  spdlog::debug("{}: spawned pid {}", request.name, result.pid);
+  Action next = worker.machine.spawned(now);
+  if (job.spec.limits.memory) keep_sampling();
+  return next;
+}
+
 // Carries out ACTION and whatever the machine answers to its outcome, then
 // re-arms the worker's timer and tells the waiters.
 void Supervisor::carry_out(Worker& worker, Action action, State before) {
   while (action != Action::kNone) {
     switch (action) {
-      case Action::kSpawn: {
-        SpawnRequest request = spawn_request(worker.job, worker);
-        uint64_t epoch = ++worker.epoch;
-        Worker* w = &worker;
-        // A feed that could not be made (the daemon was out of fds, or of
-        // room for the segment) is tried again at each spawn: the job
-        // recovers once the cause is gone.
-        if (worker.job.spec.channel != config::Channel::kNone && !worker.job.feed &&
-            !worker.job.removing && !worker.job.replacement) {
-          worker.job.feed = make_feed(worker.job);
-        }
-        JobFeed* feed = worker.job.feed.get();
-        SpawnResult result;
-        if (worker.job.spec.channel != config::Channel::kNone && feed == nullptr) {
-          result.error = worker.job.feed_error;
-        } else if (feed != nullptr && !feed->prepare(worker.index, request, result.error)) {
-          result.error = "channel: " + result.error;
-        } else {
-          result = host_.spawn(request,
-                               [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
-          if (feed != nullptr) feed->spawned(worker.index, result.ok());
-        }
-        TimePoint now = host_.now();
-        worker.ever_started = true;
-        if (result.ok()) {
-          worker.pid = result.pid;
-          worker.started_at = now;
-          worker.spawn_error.clear();
-          spdlog::debug("{}: spawned pid {}", request.name, result.pid);
-          action = worker.machine.spawned(now);
-          if (worker.job.spec.limits.memory) keep_sampling();
-        } else {
-          worker.spawn_error = result.error;
-          spdlog::error("{}: spawn error: {}", request.name, result.error);
-          action = worker.machine.spawn_failed(now);
-        }
+      case Action::kSpawn:
+        action = spawn(worker);
         break;
-      }
       case Action::kSendSentinel:
         if (JobFeed* feed = worker.job.feed.get()) feed->send_sentinel(worker.index);
         action = Action::kNone;

@@ -86,7 +86,9 @@ struct SupervisorOptions {
 
 class Supervisor {
  public:
-  Supervisor(Host& host, SupervisorOptions options);
+  // FEEDS makes the task feeds of jobs with a channel; empty: such jobs
+  // have none, and their workers cannot start.
+  Supervisor(Host& host, SupervisorOptions options, FeedFactory feeds);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -182,6 +184,7 @@ class Supervisor {
 
   Worker* find(const WorkerId& id) const;
   void carry_out(Worker& worker, Action action, State before);
+  Action spawn(Worker& worker);
   void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);
   void on_deadline(Worker& worker);
   void on_ready(Job& job, uint32_t index);
@@ -200,6 +203,7 @@ class Supervisor {
 
   Host& host_;
   SupervisorOptions options_;
+  FeedFactory feeds_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;
   Waiters waiters_;
   bool shutting_down_ = false;

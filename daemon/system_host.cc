@@ -14,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/spawner.h"
-#include "daemon/task_feed.h"
 
 namespace corral::daemon {
 
@@ -155,11 +154,6 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
         watches_.erase(it);
         callback(status);
       });
-}
-
-std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
-                                               std::string& error) {
-  return TaskFeed::create(io_, job, std::move(events), private_dirs_, error);
 }
 
 void SystemHost::signal_group(pid_t pid, int signal) {

@@ -12,7 +12,6 @@
 
 #include "daemon/host.h"
 #include "daemon/output_capture.h"
-#include "daemon/private_dir.h"
 #include "daemon/spawn_server.h"
 
 namespace boost::asio {
@@ -33,14 +32,8 @@ class SystemHost : public Host {
   void signal_group(pid_t pid, int signal) override;
   std::string signal_process(pid_t pid, int signal) override;
   std::optional<ProcSample> sample_process(pid_t pid, bool with_status) override;
-  std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
-                                     std::string& error) override;
 
   OutputCapture& output() { return output_; }
-  // daemon.private_dirs: whether a job's sink or source in a directory that
-  // is not private is refused or only warned about (once per directory:
-  // those DIRS warned about already are not warned about again).
-  void set_private_dirs(const PrivateDirs& dirs) { private_dirs_ = dirs; }
   // Processes spawned and not yet reaped.
   size_t live_processes() const { return watches_.size(); }
 
@@ -53,7 +46,6 @@ class SystemHost : public Host {
   int devnull_ = -1;
   std::unique_ptr<SpawnServer> spawn_server_;  // null: launch() here
   OutputCapture output_;
-  PrivateDirs private_dirs_{true};
   std::map<pid_t, std::unique_ptr<Watch>> watches_;
 };
 

@@ -571,7 +571,8 @@ void TaskFeed::watch() {
   });
 }
 
-bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& error) {
+Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
+  std::string error;
   channels_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
   if (const auto& timeout = job_.health.heartbeat_timeout) {
@@ -584,18 +585,18 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
     if (worker >= segment_->worker_count()) {
       error = "worker " + std::to_string(worker) + " has no slot in the job's segment (" +
               std::to_string(segment_->worker_count()) + " slots)";
-      return false;
+      return Error(error);
     }
     auto task_wake = ipc::EventFd::create(error);
-    if (!task_wake) return false;
+    if (!task_wake) return Error(error);
     auto result_wake = ipc::EventFd::create(error);
-    if (!result_wake) return false;
+    if (!result_wake) return Error(error);
     // Checked here: the loop cannot watch fd -1 (Asio would throw out of
     // the event loop when the daemon is out of fds).
     int watched = ::fcntl(result_wake->fd(), F_DUPFD_CLOEXEC, 0);
     if (watched < 0) {
       error = std::string("dup of the result eventfd: ") + strerror(errno);
-      return false;
+      return Error(error);
     }
     auto channel = std::make_unique<ShmChannel>(
         *this, worker, io_, *segment_, std::move(*task_wake), std::move(*result_wake), watched);
@@ -605,18 +606,18 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
     request.env.push_back("CORRAL_SHM=fd:3");
     request.env.push_back("CORRAL_FDS=4,5");
     channels_[worker] = std::move(channel);
-    return true;
+    return {};
   }
   int to_worker[2], from_worker[2];
   if (pipe2(to_worker, O_CLOEXEC) < 0) {
     error = std::string("pipe: ") + strerror(errno);
-    return false;
+    return Error(error);
   }
   if (pipe2(from_worker, O_CLOEXEC) < 0) {
     error = std::string("pipe: ") + strerror(errno);
     ::close(to_worker[0]);
     ::close(to_worker[1]);
-    return false;
+    return Error(error);
   }
   bool stdio = job_.pipe.fds == config::PipeFds::kStdio;
   int in_fd = stdio ? 0 : 3, out_fd = stdio ? 1 : 4;
@@ -630,7 +631,7 @@ bool TaskFeed::prepare(uint32_t worker, SpawnRequest& request, std::string& erro
   channels_[worker] =
       std::make_unique<PipeChannel>(*this, worker, io_, to_worker[1], from_worker[0],
                                     job_.pipe.framing, job_.queue.max_task_bytes);
-  return true;
+  return {};
 }
 
 void TaskFeed::spawned(uint32_t worker, bool ok) {

@@ -34,7 +34,7 @@ class TaskFeed : public JobFeed {
                                           std::string& error);
   ~TaskFeed() override;
 
-  bool prepare(uint32_t worker, SpawnRequest& request, std::string& error) override;
+  Status prepare(uint32_t worker, SpawnRequest& request) override;
   void spawned(uint32_t worker, bool ok) override;
   void send_sentinel(uint32_t worker) override;
   void exited(uint32_t worker, const std::string& why) override;

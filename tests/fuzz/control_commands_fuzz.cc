@@ -1,6 +1,6 @@
 // Fuzzes corrald's control commands (daemon/commands.h) with request lines
 // as a client would send them, one per input line, to a Supervisor on the
-// fake host of the unit tests (no processes; the clock moves one second
+// fake host of the tests (no processes; the clock moves one second
 // between lines and workers die of the signals they are sent). Whatever
 // the lines, nothing may throw, and every request that is answered gets a
 // JSON object with "ok" or a stream line.
@@ -17,7 +17,7 @@
 #include "daemon/supervisor.h"
 #include "protocol/control.h"
 #include "tests/fuzz/fuzz_support.h"
-#include "tests/unit/fake_host.h"
+#include "tests/support/fake_host.h"
 
 namespace {
 
@@ -95,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   testing::FakeHost host;
   SupervisorOptions options;
   options.log_dir = "/nonexistent/corral-fuzz";
-  Supervisor supervisor(host, options);
+  Supervisor supervisor(host, options, {});
   supervisor.add_job(job("web", 2, true));
   supervisor.add_job(job("batch", 1, false));
   supervisor.start_autostart();

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "daemon/supervisor.h"
-#include "tests/unit/fake_host.h"
+#include "tests/support/fake_host.h"
 
 namespace corral::daemon {
 namespace {
@@ -48,7 +48,7 @@ config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
 
 class CommandsTest : public ::testing::Test {
  protected:
-  CommandsTest() : supervisor(host, SupervisorOptions{}), commands(supervisor, host, [] {}) {}
+  CommandsTest() : supervisor(host, SupervisorOptions{}, {}), commands(supervisor, host, [] {}) {}
 
   // Sends REQUEST from a new client; the client.
   std::shared_ptr<FakeConversation> ask(const Json& request) {

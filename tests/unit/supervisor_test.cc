@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/commands.h"
-#include "tests/unit/fake_host.h"
+#include "tests/support/fake_host.h"
 
 namespace corral::daemon {
 namespace {
@@ -29,7 +29,7 @@ config::JobSpec job(const std::string& name, uint32_t workers) {
 
 class SupervisorTest : public ::testing::Test {
  protected:
-  SupervisorTest() : supervisor(host, options()) {}
+  SupervisorTest() : supervisor(host, options(), {}) {}
   static SupervisorOptions options() {
     SupervisorOptions o;
     o.log_dir = "/logs";

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "daemon/feed.h"
 #include "daemon/host.h"
 
 namespace corral::daemon::testing {
@@ -52,12 +52,6 @@ class FakeHost : public Host {
   std::string signal_process(pid_t pid, int signal) override {
     processes.at(pid).signals.push_back(signal);
     return "";
-  }
-
-  std::unique_ptr<JobFeed> make_feed(const config::JobSpec&, FeedEvents,
-                                     std::string& error) override {
-    error = "the fake host has no task feeds";
-    return nullptr;
   }
 
   // Ends process PID with STATUS, as the real host does after reaping.

@@ -830,7 +830,7 @@ void Commands::signal(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return supervisor_.signal(id, *signo); }, "signalled",
+      *ids, [&](const WorkerId& id) { return message_of(supervisor_.signal(id, *signo)); }, "signalled",
       "not every worker could be signalled"));
 }
 
@@ -838,7 +838,7 @@ void Commands::clear(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return supervisor_.clear_logs(id); }, "cleared",
+      *ids, [&](const WorkerId& id) { return message_of(supervisor_.clear_logs(id)); }, "cleared",
       "not every log could be cleared"));
 }
 

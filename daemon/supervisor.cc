@@ -220,10 +220,10 @@ void Supervisor::restart(const WorkerId& id) {
   }
 }
 
-std::string Supervisor::signal(const WorkerId& id, int signal) {
+Status Supervisor::signal(const WorkerId& id, int signal) {
   Worker* worker = find(id);
-  if (worker == nullptr) return "no such worker";
-  if (worker->pid <= 0) return "not running";
+  if (worker == nullptr) return Error("no such worker");
+  if (worker->pid <= 0) return Error("not running");
   return host_.signal_process(worker->pid, signal);
 }
 
@@ -235,9 +235,9 @@ std::string Supervisor::log_path(const WorkerId& id, bool stderr_log) const {
   return options_.log_dir + "/" + log_name(id, stderr_log);
 }
 
-std::string Supervisor::clear_logs(const WorkerId& id) {
-  if (find(id) == nullptr) return "no such worker";
-  if (!options_.log_files) return "";
+Status Supervisor::clear_logs(const WorkerId& id) {
+  if (find(id) == nullptr) return Error("no such worker");
+  if (!options_.log_files) return {};
   std::string errors;
   for (bool stderr_log : {false, true}) {
     // Opened like the capture opens it (no link followed, no FIFO waited
@@ -254,7 +254,8 @@ std::string Supervisor::clear_logs(const WorkerId& id) {
     spdlog::error("{}: clear: {}", id.str(), error);
     errors += (errors.empty() ? "" : "; ") + error;
   }
-  return errors;
+  if (!errors.empty()) return Error(errors);
+  return {};
 }
 
 SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) const {
@@ -311,29 +312,29 @@ Action Supervisor::spawn(Worker& worker) {
     job.feed = make_feed(job);
   }
   JobFeed* feed = job.feed.get();
-  SpawnResult result;
-  if (job.spec.channel != config::Channel::kNone && feed == nullptr) {
-    result.error = job.feed_error;
-  } else if (Status prepared = feed != nullptr ? feed->prepare(worker.index, request) : Status();
-             !prepared) {
-    result.error = "channel: " + prepared.error().message();
-  } else {
-    Worker* w = &worker;
-    result =
-        host_.spawn(request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
-    if (feed != nullptr) feed->spawned(worker.index, result.ok());
+  Result<pid_t> pid = Error(job.feed_error);  // a channel job without its feed
+  if (job.spec.channel == config::Channel::kNone || feed != nullptr) {
+    Status prepared = feed != nullptr ? feed->prepare(worker.index, request) : Status();
+    if (!prepared) {
+      pid = std::move(prepared).error().context("channel");
+    } else {
+      Worker* w = &worker;
+      pid =
+          host_.spawn(request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+      if (feed != nullptr) feed->spawned(worker.index, pid.ok());
+    }
   }
   const TimePoint now = host_.now();
   worker.ever_started = true;
-  if (!result.ok()) {
-    worker.spawn_error = result.error;
-    spdlog::error("{}: spawn error: {}", request.name, result.error);
+  if (!pid) {
+    worker.spawn_error = pid.error().message();
+    spdlog::error("{}: spawn error: {}", request.name, worker.spawn_error);
     return worker.machine.spawn_failed(now);
   }
-  worker.pid = result.pid;
+  worker.pid = *pid;
   worker.started_at = now;
   worker.spawn_error.clear();
-  spdlog::debug("{}: spawned pid {}", request.name, result.pid);
+  spdlog::debug("{}: spawned pid {}", request.name, *pid);
   Action next = worker.machine.spawned(now);
   if (job.spec.limits.memory) keep_sampling();
   return next;

@@ -116,10 +116,10 @@ class Supervisor {
   void start(const WorkerId& id);
   void stop(const WorkerId& id);
   void restart(const WorkerId& id);
-  // Sends SIGNAL to the worker's process; why it could not, or "".
-  std::string signal(const WorkerId& id, int signal);
-  // Empties the worker's captured stdout and stderr files; an error, or "".
-  std::string clear_logs(const WorkerId& id);
+  // Sends SIGNAL to the worker's process.
+  Status signal(const WorkerId& id, int signal);
+  // Empties the worker's captured stdout and stderr files.
+  Status clear_logs(const WorkerId& id);
   // The worker's captured output file (STDERR: its stderr), rotated copies
   // being PATH.1, PATH.2, ...; log_name is its name in the log directory.
   std::string log_path(const WorkerId& id, bool stderr_log) const;

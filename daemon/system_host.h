@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 
+#include "base/unique_fd.h"
 #include "daemon/host.h"
 #include "daemon/output_capture.h"
 #include "daemon/spawn_server.h"
@@ -28,9 +29,10 @@ class SystemHost : public Host {
 
   TimePoint now() override;
   std::unique_ptr<Timer> make_timer() override;
-  SpawnResult spawn(const SpawnRequest& request, std::function<void(ExitStatus)> on_exit) override;
+  Result<pid_t> spawn(const SpawnRequest& request,
+                      std::function<void(ExitStatus)> on_exit) override;
   void signal_group(pid_t pid, int signal) override;
-  std::string signal_process(pid_t pid, int signal) override;
+  Status signal_process(pid_t pid, int signal) override;
   std::optional<ProcSample> sample_process(pid_t pid, bool with_status) override;
 
   OutputCapture& output() { return output_; }
@@ -43,7 +45,7 @@ class SystemHost : public Host {
 
   boost::asio::io_context& io_;
   rlimit nofile_default_;
-  int devnull_ = -1;
+  UniqueFd devnull_;
   std::unique_ptr<SpawnServer> spawn_server_;  // null: launch() here
   OutputCapture output_;
   std::map<pid_t, std::unique_ptr<Watch>> watches_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "daemon/supervisor.h"
+#include "tests/support/fake_conversation.h"
 #include "tests/support/fake_host.h"
 
 namespace corral::daemon {
@@ -15,25 +16,8 @@ namespace {
 
 using protocol::Json;
 using std::chrono::seconds;
+using testing::FakeConversation;
 using testing::FakeHost;
-
-// The client's side as the socket session plays it, for one-reply commands.
-class FakeConversation : public Conversation {
- public:
-  void send(const Json& message, bool) override { sent.push_back(message); }
-  void send_raw(std::string) override {}
-  void take_lines(std::function<Verdict(std::string_view)>, std::function<void()>) override {}
-  void resume() override {}
-  void on_close(std::function<void()>) override {}
-  bool closed() const override { return closed_; }
-  size_t unsent() const override { return 0; }
-  void close() { closed_ = true; }
-
-  std::vector<Json> sent;
-
- private:
-  bool closed_ = false;
-};
 
 config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
   config::JobSpec spec;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "base/uptime.h"
 #include "config/units.h"
 #include "ctl/arguments.h"
 #include "ctl/output.h"
@@ -33,7 +34,7 @@ std::string describe(const Json& worker) {
     // An older or terser daemon: rebuild what supervisorctl would say.
     if (auto pid = int_field(worker, "pid")) {
       description = "pid " + std::to_string(*pid) + ", uptime " +
-                    protocol::format_uptime(number_field(worker, "uptime_s"));
+                    format_uptime(number_field(worker, "uptime_s"));
     } else {
       description = string_field(worker, "spawn_error");
       if (description.empty()) description = string_field(worker, "exit_description");

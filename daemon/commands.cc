@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "config/units.h"
@@ -80,6 +81,31 @@ Json to_json(const WorkerStatus& s) {
   j["enforced"] = s.enforced;
   j["exits"] = s.exits;
   return j;
+}
+
+Result<std::vector<WorkerId>> select_workers(const Supervisor& supervisor,
+                                             const std::vector<protocol::Target>& targets) {
+  std::set<WorkerId> chosen;
+  for (const auto& target : targets) {
+    if (target.all()) {
+      for (const auto& job : supervisor.job_names()) {
+        for (const auto& id : supervisor.workers_of(job)) chosen.insert(id);
+      }
+      continue;
+    }
+    if (!supervisor.has_job(target.job)) return Error("no such job: " + target.job);
+    std::vector<WorkerId> workers = supervisor.workers_of(target.job);
+    if (target.index) {
+      if (*target.index >= workers.size()) {
+        return Error("no such worker: " + protocol::to_string(target) + " (job " + target.job +
+                     " has " + std::to_string(workers.size()) + " workers)");
+      }
+      chosen.insert(WorkerId{target.job, *target.index});
+    } else {
+      chosen.insert(workers.begin(), workers.end());
+    }
+  }
+  return std::vector<WorkerId>(chosen.begin(), chosen.end());
 }
 
 void Commands::handle(const Json& request, ConversationPtr conversation) {
@@ -164,12 +190,12 @@ std::optional<std::vector<WorkerId>> Commands::targets(const Json& request, bool
     }
     wanted.push_back(protocol::Target{});
   }
-  auto selected = supervisor_.select(wanted);
-  if (auto* error = std::get_if<std::string>(&selected)) {
-    reply(protocol::error_reply(*error));
+  auto selected = select_workers(supervisor_, wanted);
+  if (!selected) {
+    reply(protocol::error_reply(selected.error().message()));
     return std::nullopt;
   }
-  return std::get<std::vector<WorkerId>>(std::move(selected));
+  return std::move(*selected);
 }
 
 void Commands::status(const Json& request, Reply reply) {
@@ -351,7 +377,7 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
     return nullptr;
   }
   const std::string job = *it;
-  if (supervisor_.select({protocol::Target{job, std::nullopt}}).index() != 0) {
+  if (!supervisor_.has_job(job)) {
     reply(protocol::error_reply("no such job: " + job));
     return nullptr;
   }
@@ -539,9 +565,7 @@ void Commands::wait(const Json& request, Reply reply) {
     return reply(protocol::error_reply("\"job\" must name a job"));
   }
   const std::string job = *job_it;
-  auto selected = supervisor_.select({protocol::Target{job, std::nullopt}});
-  if (auto* error = std::get_if<std::string>(&selected))
-    return reply(protocol::error_reply(*error));
+  if (!supervisor_.has_job(job)) return reply(protocol::error_reply("no such job: " + job));
   bool running = request.value("running", false);
   bool drained = request.value("drained", false);
   if (!running && !drained) {
@@ -558,12 +582,11 @@ void Commands::wait(const Json& request, Reply reply) {
   auto state = std::make_shared<Waiting>();
   Supervisor* supervisor = &supervisor_;
   auto describe = [supervisor, job, feed] {
-    auto selected = supervisor->select({protocol::Target{job, std::nullopt}});
-    auto* ids = std::get_if<std::vector<WorkerId>>(&selected);
-    if (ids == nullptr) return "job " + job + " is gone";
+    if (!supervisor->has_job(job)) return "job " + job + " is gone";
+    std::vector<WorkerId> ids = supervisor->workers_of(job);
     size_t up = 0;
-    for (const auto& id : *ids) up += supervisor->state(id) == State::kRunning ? 1 : 0;
-    std::string text = std::to_string(up) + "/" + std::to_string(ids->size()) + " workers RUNNING";
+    for (const auto& id : ids) up += supervisor->state(id) == State::kRunning ? 1 : 0;
+    std::string text = std::to_string(up) + "/" + std::to_string(ids.size()) + " workers RUNNING";
     if (feed != nullptr) {
       text += ", " + std::to_string(feed->dispatcher().queued()) + " queued, " +
               std::to_string(feed->dispatcher().in_flight()) + " in flight";
@@ -581,15 +604,13 @@ void Commands::wait(const Json& request, Reply reply) {
   };
   auto check_once = [state, supervisor, job, feed, running, drained, reply, answer] {
     if (!reply.needed()) return true;
-    auto selected = supervisor->select({protocol::Target{job, std::nullopt}});
-    auto* ids = std::get_if<std::vector<WorkerId>>(&selected);
-    if (ids == nullptr || (feed != nullptr && feed->retired())) {
+    if (!supervisor->has_job(job) || (feed != nullptr && feed->retired())) {
       if (state->timer) state->timer->cancel();
       answer(protocol::error_reply("job " + job + " was removed or rebuilt by a reload"));
       return true;
     }
     if (running) {
-      for (const auto& id : *ids) {
+      for (const auto& id : supervisor->workers_of(job)) {
         if (supervisor->state(id) != State::kRunning) return false;
       }
     }
@@ -632,7 +653,7 @@ void Commands::stats(const Json& request, Reply reply) {
   std::vector<std::string> jobs;
   if (auto it = request.find("job"); it != request.end() && it->is_string()) {
     jobs.push_back(*it);
-    if (supervisor_.select({protocol::Target{*it, std::nullopt}}).index() != 0) {
+    if (!supervisor_.has_job(*it)) {
       return reply(protocol::error_reply("no such job: " + it->get<std::string>()));
     }
   } else {
@@ -664,7 +685,7 @@ void Commands::stats(const Json& request, Reply reply) {
                {"recent_latency_us", quantiles(feed->metrics().recent)}};
     }
     // The job's workers together.
-    auto ids = std::get<std::vector<WorkerId>>(supervisor_.select({protocol::Target{job, {}}}));
+    std::vector<WorkerId> ids = supervisor_.workers_of(job);
     uint64_t running = 0, restarts = 0, rss = 0;
     double cpu_percent = 0;
     for (const auto& id : ids) {
@@ -767,7 +788,7 @@ void Commands::signal(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return supervisor_.signal(id, *signo); }, "signalled",
+      *ids, [&](const WorkerId& id) { return message_of(supervisor_.signal(id, *signo)); }, "signalled",
       "not every worker could be signalled"));
 }
 
@@ -775,7 +796,7 @@ void Commands::clear(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return supervisor_.clear_logs(id); }, "cleared",
+      *ids, [&](const WorkerId& id) { return message_of(supervisor_.clear_logs(id)); }, "cleared",
       "not every log could be cleared"));
 }
 
@@ -918,9 +939,9 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
     return reply(protocol::error_reply("tail needs \"target\": one worker, JOB:INDEX"));
   }
   WorkerId id{target->job, *target->index};
-  auto selected = supervisor_.select({*target});
-  if (auto* error = std::get_if<std::string>(&selected))
-    return reply(protocol::error_reply(*error));
+  if (auto selected = select_workers(supervisor_, {*target}); !selected) {
+    return reply(protocol::error_reply(selected.error().message()));
+  }
   uint64_t lines = 10;
   if (auto it = request.find("lines"); it != request.end()) {
     if (!it->is_number_unsigned()) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "base/result.h"
 #include "config/parse.h"
 #include "daemon/supervisor.h"
 #include "protocol/control.h"
@@ -149,5 +150,10 @@ class Commands {
 
 // The worker object of the protocol.
 protocol::Json to_json(const WorkerStatus& status);
+
+// The workers that TARGETS name, in job and index order, without
+// duplicates; or an error naming the first unknown target.
+Result<std::vector<WorkerId>> select_workers(const Supervisor& supervisor,
+                                             const std::vector<protocol::Target>& targets);
 
 }  // namespace corral::daemon

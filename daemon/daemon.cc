@@ -24,6 +24,7 @@
 #include "daemon/spawner.h"
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
+#include "daemon/task_feed.h"
 
 extern char** environ;
 
@@ -146,7 +147,6 @@ int run_daemon(const config::Config& config) {
 
   asio::io_context io;
   SystemHost host(io, nofile_default);
-  host.set_private_dirs(private_dirs);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
   options.log_files = log_dir.dir;
@@ -157,7 +157,17 @@ int run_daemon(const config::Config& config) {
   options.find_account = find_account;
   options.seed = std::random_device{}();
   options.metrics_interval = config.daemon.metrics.interval;
-  Supervisor supervisor(host, options);
+  // A job's sink and source are opened in directories PRIVATE_DIRS judges;
+  // it remembers those it warned about, for the daemon's whole life.
+  FeedFactory feeds = [&io, &host, &private_dirs](
+                          const config::JobSpec& job,
+                          FeedEvents events) -> Result<std::unique_ptr<JobFeed>> {
+    Result<std::unique_ptr<TaskFeed>> feed =
+        TaskFeed::create(io, host, job, std::move(events), private_dirs);
+    if (!feed) return feed.error();
+    return std::unique_ptr<JobFeed>(std::move(*feed));
+  };
+  Supervisor supervisor(host, options, std::move(feeds));
 
   ServiceNotifier notifier(host);
   auto shutdown = [&] {

@@ -1,8 +1,9 @@
 // What the supervisor needs of a job's task feed (channel: pipe or shm):
 // the fds and environment a worker gets, the sentinel, and word that a
 // worker died. The feed tells the supervisor when a worker is READY and when
-// it broke the protocol (FeedEvents). SystemHost makes real feeds
-// (task_feed.h); the supervisor's tests run without one.
+// it broke the protocol (FeedEvents). The Supervisor gets its feeds from the
+// FeedFactory it is built with: corrald's makes real ones (task_feed.h), the
+// tests' make fakes (tests/support/fake_feed.h).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "config/spec.h"
 #include "daemon/dispatcher.h"
 #include "daemon/histogram.h"
 #include "daemon/host.h"
@@ -92,6 +94,9 @@ class JobFeed {
   virtual bool retired() const = 0;
 };
 
+// Makes the task feed of a job with a channel (pipe or shm), which raises
+// EVENTS; an error when it cannot (no fds, no room for the segment, a sink
+// it may not open).
 using FeedFactory =
     std::function<Result<std::unique_ptr<JobFeed>>(const config::JobSpec& job, FeedEvents events)>;
 

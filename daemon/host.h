@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "config/spec.h"
 #include "daemon/clock.h"
 #include "daemon/exit_status.h"
@@ -46,12 +47,6 @@ struct SpawnRequest {
   std::vector<FdMapping> fds;
 };
 
-struct SpawnResult {
-  pid_t pid = 0;      // > 0 on success
-  std::string error;  // why not, e.g. "exec nope: No such file or directory"
-  bool ok() const { return pid > 0; }
-};
-
 // One pending wake-up. Re-arming replaces the previous deadline; destroying
 // the timer cancels it. The callback runs on the event loop.
 class Timer {
@@ -61,31 +56,24 @@ class Timer {
   virtual void cancel() = 0;
 };
 
-class JobFeed;
-struct FeedEvents;
-
 class Host {
  public:
   virtual ~Host() = default;
   virtual TimePoint now() = 0;
   virtual std::unique_ptr<Timer> make_timer() = 0;
-  // Starts a process in its own process group. `on_exit` runs once, on the
-  // event loop, after the process has ended and was reaped.
-  virtual SpawnResult spawn(const SpawnRequest& request,
-                            std::function<void(ExitStatus)> on_exit) = 0;
+  // Starts a process in its own process group: its pid, or why not ("exec
+  // nope: No such file or directory"). `on_exit` runs once, on the event
+  // loop, after the process has ended and was reaped.
+  virtual Result<pid_t> spawn(const SpawnRequest& request,
+                              std::function<void(ExitStatus)> on_exit) = 0;
   // Signals the process group of a process that spawn() started and whose
   // on_exit has not run yet.
   virtual void signal_group(pid_t pid, int signal) = 0;
   // What /proc says of a process that spawn() started; nullopt when gone.
   // WITH_STATUS: the context switches too (see ProcReader).
   virtual std::optional<ProcSample> sample_process(pid_t pid, bool with_status) = 0;
-  // Signals that process alone (`corralctl signal`); an error, or "".
-  virtual std::string signal_process(pid_t pid, int signal) = 0;
-  // The task feed of a job with a channel; nullptr for `channel: none` (and
-  // on hosts without feeds, such as the tests' fake).
-  // ERROR says why when a feed cannot be made.
-  virtual std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
-                                             std::string& error) = 0;
+  // Signals that process alone (`corralctl signal`).
+  virtual Status signal_process(pid_t pid, int signal) = 0;
 };
 
 }  // namespace corral::daemon

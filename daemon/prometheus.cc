@@ -71,9 +71,8 @@ constexpr std::array kStates = {State::kStopped, State::kStarting, State::kRunni
 std::string render_metrics(const Supervisor& supervisor) {
   Writer w;
   std::vector<WorkerStatus> workers;
-  auto all = supervisor.select({protocol::Target{}});
-  if (auto* ids = std::get_if<std::vector<WorkerId>>(&all)) {
-    for (const auto& id : *ids) workers.push_back(supervisor.status(id));
+  for (const auto& job : supervisor.job_names()) {
+    for (const auto& id : supervisor.workers_of(job)) workers.push_back(supervisor.status(id));
   }
   auto worker_labels = [](const WorkerStatus& s, std::string_view name = {},
                           std::string_view value = {}) {

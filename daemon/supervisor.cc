@@ -10,49 +10,19 @@
 #include <cstdio>
 #include <set>
 
+#include "base/uptime.h"
 #include "config/emit.h"
 #include "config/units.h"
+#include "daemon/supervisor_records.h"
 
 namespace corral::daemon {
 
-struct Supervisor::Worker {
-  Worker(Job& job, uint32_t index, WorkerPolicy policy, uint64_t seed)
-      : job(job), index(index), machine(std::move(policy), seed) {}
-  WorkerId id() const;
-
-  Job& job;
-  uint32_t index;
-  WorkerMachine machine;
-  std::unique_ptr<Timer> timer;
-  pid_t pid = 0;
-  uint64_t epoch = 0;  // bumped at each spawn: fences callbacks of old processes
-  TimePoint started_at{};
-  std::optional<ExitStatus> last_exit;
-  std::string spawn_error;
-  bool ever_started = false;
-  std::optional<ProcSample> usage;  // of the current process
-  TimePoint sampled_at{};
-  double cpu_percent = 0;
-  std::map<std::string, uint64_t> enforced;  // see WorkerStatus
-  std::map<std::string, uint64_t> exits;     // see WorkerStatus
-};
-
-struct Supervisor::Job {
-  config::JobSpec spec;
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::shared_ptr<JobFeed> feed;  // channel jobs
-  std::string feed_error;         // why a channel job has no feed
-  // Set by an update until the workers have stopped: the job goes, or is
-  // rebuilt with these settings.
-  bool removing = false;
-  std::optional<config::JobSpec> replacement;
-};
-
 WorkerId Supervisor::Worker::id() const { return {job.spec.name, index}; }
 
-Supervisor::Supervisor(Host& host, SupervisorOptions options)
+Supervisor::Supervisor(Host& host, SupervisorOptions options, FeedFactory feeds)
     : host_(host),
       options_(std::move(options)),
+      feeds_(std::move(feeds)),
       settle_timer_(host_.make_timer()),
       sampler_(host_.make_timer()),
       next_seed_(options_.seed) {}
@@ -75,10 +45,17 @@ std::shared_ptr<JobFeed> Supervisor::make_feed(Job& job) {
   events.recycle = [this, j](uint32_t index) { on_recycle(*j, index); };
   events.active = [this] { keep_sampling(); };
   job.feed_error.clear();
-  std::shared_ptr<JobFeed> feed = host_.make_feed(job.spec, std::move(events), job.feed_error);
-  if (!feed && job.feed_error.empty()) job.feed_error = "no task feed on this host";
-  if (!feed) spdlog::error("job {}: {}", job.spec.name, job.feed_error);
-  return feed;
+  if (!feeds_) {
+    job.feed_error = "no task feeds here";
+    return nullptr;
+  }
+  Result<std::unique_ptr<JobFeed>> feed = feeds_(job.spec, std::move(events));
+  if (!feed) {
+    job.feed_error = feed.error().message();
+    spdlog::error("job {}: {}", job.spec.name, job.feed_error);
+    return nullptr;
+  }
+  return std::move(*feed);
 }
 
 void Supervisor::add_job(const config::JobSpec& spec) {
@@ -87,143 +64,6 @@ void Supervisor::add_job(const config::JobSpec& spec) {
   for (uint32_t i = 0; i < spec.workers; ++i) job->workers.push_back(make_worker(*job, i));
   if (spec.channel != config::Channel::kNone) job->feed = make_feed(*job);
   jobs_[spec.name] = std::move(job);
-}
-
-JobChanges Supervisor::diff(const std::vector<config::JobSpec>& next) const {
-  JobChanges changes;
-  std::set<std::string> names;
-  for (const auto& spec : next) {
-    names.insert(spec.name);
-    auto it = jobs_.find(spec.name);
-    if (it == jobs_.end()) {
-      changes.added.push_back(spec.name);
-    } else if (!(it->second->spec == spec)) {
-      changes.changed.push_back(spec.name);
-    }
-  }
-  for (const auto& [name, job] : jobs_) {
-    if (!names.contains(name)) changes.removed.push_back(name);
-  }
-  std::sort(changes.added.begin(), changes.added.end());
-  std::sort(changes.changed.begin(), changes.changed.end());
-  return changes;
-}
-
-bool Supervisor::update(const std::vector<config::JobSpec>& next, std::function<void()> done) {
-  if (updating() || shutting_down_) return false;
-  JobChanges changes = diff(next);
-  std::map<std::string, const config::JobSpec*> specs;
-  for (const auto& spec : next) specs[spec.name] = &spec;
-
-  for (const auto& name : changes.removed) {
-    Job& job = *jobs_.at(name);
-    spdlog::info("update: job {} removed from the config; stopping its workers", name);
-    job.removing = true;
-    for (auto& worker : job.workers) stop(worker->id());
-  }
-  for (const auto& name : changes.changed) {
-    Job& job = *jobs_.at(name);
-    const config::JobSpec& spec = *specs.at(name);
-    config::JobSpec only_count = job.spec;
-    only_count.workers = spec.workers;
-    only_count.workers_auto = spec.workers_auto;
-    if (only_count == spec && (!job.feed || spec.workers <= job.feed->capacity())) {
-      spdlog::info("update: job {}: workers {} -> {}", name, job.spec.workers, spec.workers);
-      job.spec.workers_auto = spec.workers_auto;
-      resize(job, spec.workers);
-    } else {
-      spdlog::info("update: job {} changed; stopping it to start it with the new settings", name);
-      job.replacement = spec;
-      for (auto& worker : job.workers) stop(worker->id());
-    }
-  }
-  for (const auto& name : changes.added) {
-    spdlog::info("update: job {} added", name);
-    add_job(*specs.at(name));
-    if (jobs_.at(name)->spec.autostart) {
-      for (auto& worker : jobs_.at(name)->workers) start(worker->id());
-    }
-  }
-  update_done_ = done ? std::move(done) : [] {};
-  settle_timer_->arm(host_.now(), [this] { settle(); });
-  return true;
-}
-
-// New workers come at the end of the pool; fewer workers stop the last ones,
-// which leave the pool in settle() once they have no process.
-void Supervisor::resize(Job& job, uint32_t workers) {
-  const auto current = static_cast<uint32_t>(job.workers.size());
-  job.spec.workers = workers;
-  for (uint32_t i = current; i < workers; ++i) {
-    job.workers.push_back(make_worker(job, i));
-    if (job.spec.autostart) start(job.workers.back()->id());
-  }
-  for (uint32_t i = workers; i < current; ++i) stop(job.workers[i]->id());
-}
-
-bool Supervisor::holds_process(const Worker& worker) {
-  return worker.pid > 0 || has_process(worker.machine.state());
-}
-
-void Supervisor::settle() {
-  if (!updating()) return;
-  bool waiting = false;
-  for (auto it = jobs_.begin(); it != jobs_.end();) {
-    Job& job = *it->second;
-    const bool stopping = job.removing || job.replacement;
-    if (stopping && std::any_of(job.workers.begin(), job.workers.end(),
-                                [](const auto& w) { return holds_process(*w); })) {
-      waiting = true;
-      ++it;
-      continue;
-    }
-    const std::string name = it->first;
-    if (job.removing) {
-      if (job.feed) job.feed->retire("job " + name + " was removed from the config");
-      spdlog::info("update: job {} removed", name);
-      it = jobs_.erase(it);
-      continue;
-    }
-    if (job.replacement) {
-      config::JobSpec spec = std::move(*job.replacement);
-      job.replacement.reset();
-      std::shared_ptr<JobFeed> old_feed = std::move(job.feed);
-      const bool keep_feed =
-          old_feed && same_feed(job.spec, spec) && spec.workers <= old_feed->capacity();
-      job.spec = std::move(spec);
-      job.workers.clear();
-      for (uint32_t i = 0; i < job.spec.workers; ++i) job.workers.push_back(make_worker(job, i));
-      if (keep_feed) {
-        job.feed = std::move(old_feed);
-      } else {
-        std::deque<DeadLetter> letters;
-        if (old_feed) {
-          old_feed->retire("job " + name +
-                           " got new channel settings in a reload (corralctl retry " + name +
-                           " queues it again)");
-          letters = old_feed->dispatcher().take_dead_letters();
-        }
-        if (job.spec.channel != config::Channel::kNone) job.feed = make_feed(job);
-        if (job.feed) job.feed->dispatcher().adopt_dead_letters(std::move(letters));
-      }
-      spdlog::info("update: job {} rebuilt with its new settings", name);
-      if (job.spec.autostart) {
-        for (auto& worker : job.workers) start(worker->id());
-      }
-      ++it;
-      continue;
-    }
-    while (job.workers.size() > job.spec.workers && !holds_process(*job.workers.back())) {
-      job.workers.pop_back();
-    }
-    if (job.workers.size() > job.spec.workers) waiting = true;
-    ++it;
-  }
-  if (waiting) return;
-  auto done = std::move(update_done_);
-  update_done_ = nullptr;
-  waiters_.notify();
-  done();
 }
 
 std::shared_ptr<JobFeed> Supervisor::feed(const std::string& job) const {
@@ -345,30 +185,12 @@ bool Supervisor::in_transition(const WorkerId& id) const {
   return worker != nullptr && worker->machine.start_after_stop();
 }
 
-std::variant<std::vector<WorkerId>, std::string> Supervisor::select(
-    const std::vector<protocol::Target>& targets) const {
-  std::set<WorkerId> chosen;
-  for (const auto& target : targets) {
-    if (target.all()) {
-      for (const auto& [name, job] : jobs_) {
-        for (const auto& worker : job->workers) chosen.insert(worker->id());
-      }
-      continue;
-    }
-    auto it = jobs_.find(target.job);
-    if (it == jobs_.end()) return "no such job: " + target.job;
-    const Job& job = *it->second;
-    if (target.index) {
-      if (*target.index >= job.workers.size()) {
-        return "no such worker: " + protocol::to_string(target) + " (job " + target.job + " has " +
-               std::to_string(job.workers.size()) + " workers)";
-      }
-      chosen.insert(WorkerId{target.job, *target.index});
-    } else {
-      for (const auto& worker : job.workers) chosen.insert(worker->id());
-    }
-  }
-  return std::vector<WorkerId>(chosen.begin(), chosen.end());
+std::vector<WorkerId> Supervisor::workers_of(const std::string& job) const {
+  std::vector<WorkerId> ids;
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return ids;
+  for (const auto& worker : it->second->workers) ids.push_back(worker->id());
+  return ids;
 }
 
 // A job an update is stopping (to remove or rebuild it) starts nothing.
@@ -398,10 +220,10 @@ void Supervisor::restart(const WorkerId& id) {
   }
 }
 
-std::string Supervisor::signal(const WorkerId& id, int signal) {
+Status Supervisor::signal(const WorkerId& id, int signal) {
   Worker* worker = find(id);
-  if (worker == nullptr) return "no such worker";
-  if (worker->pid <= 0) return "not running";
+  if (worker == nullptr) return Error("no such worker");
+  if (worker->pid <= 0) return Error("not running");
   return host_.signal_process(worker->pid, signal);
 }
 
@@ -413,9 +235,9 @@ std::string Supervisor::log_path(const WorkerId& id, bool stderr_log) const {
   return options_.log_dir + "/" + log_name(id, stderr_log);
 }
 
-std::string Supervisor::clear_logs(const WorkerId& id) {
-  if (find(id) == nullptr) return "no such worker";
-  if (!options_.log_files) return "";
+Status Supervisor::clear_logs(const WorkerId& id) {
+  if (find(id) == nullptr) return Error("no such worker");
+  if (!options_.log_files) return {};
   std::string errors;
   for (bool stderr_log : {false, true}) {
     // Opened like the capture opens it (no link followed, no FIFO waited
@@ -432,7 +254,8 @@ std::string Supervisor::clear_logs(const WorkerId& id) {
     spdlog::error("{}: clear: {}", id.str(), error);
     errors += (errors.empty() ? "" : "; ") + error;
   }
-  return errors;
+  if (!errors.empty()) return Error(errors);
+  return {};
 }
 
 SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) const {
@@ -475,50 +298,56 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   return request;
 }
 
+// The spawn step: the request, the channel the feed prepares for it, the
+// process; the machine's answer to how that went.
+Action Supervisor::spawn(Worker& worker) {
+  Job& job = worker.job;
+  SpawnRequest request = spawn_request(job, worker);
+  const uint64_t epoch = ++worker.epoch;
+  // A feed that could not be made (the daemon was out of fds, or of room
+  // for the segment) is tried again at each spawn: the job recovers once
+  // the cause is gone.
+  if (job.spec.channel != config::Channel::kNone && !job.feed && !job.removing &&
+      !job.replacement) {
+    job.feed = make_feed(job);
+  }
+  JobFeed* feed = job.feed.get();
+  Result<pid_t> pid = Error(job.feed_error);  // a channel job without its feed
+  if (job.spec.channel == config::Channel::kNone || feed != nullptr) {
+    Status prepared = feed != nullptr ? feed->prepare(worker.index, request) : Status();
+    if (!prepared) {
+      pid = std::move(prepared).error().context("channel");
+    } else {
+      Worker* w = &worker;
+      pid =
+          host_.spawn(request, [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
+      if (feed != nullptr) feed->spawned(worker.index, pid.ok());
+    }
+  }
+  const TimePoint now = host_.now();
+  worker.ever_started = true;
+  if (!pid) {
+    worker.spawn_error = pid.error().message();
+    spdlog::error("{}: spawn error: {}", request.name, worker.spawn_error);
+    return worker.machine.spawn_failed(now);
+  }
+  worker.pid = *pid;
+  worker.started_at = now;
+  worker.spawn_error.clear();
+  spdlog::debug("{}: spawned pid {}", request.name, *pid);
+  Action next = worker.machine.spawned(now);
+  if (job.spec.limits.memory) keep_sampling();
+  return next;
+}
+
 // Carries out ACTION and whatever the machine answers to its outcome, then
 // re-arms the worker's timer and tells the waiters.
 void Supervisor::carry_out(Worker& worker, Action action, State before) {
   while (action != Action::kNone) {
     switch (action) {
-      case Action::kSpawn: {
-        SpawnRequest request = spawn_request(worker.job, worker);
-        uint64_t epoch = ++worker.epoch;
-        Worker* w = &worker;
-        // A feed that could not be made (the daemon was out of fds, or of
-        // room for the segment) is tried again at each spawn: the job
-        // recovers once the cause is gone.
-        if (worker.job.spec.channel != config::Channel::kNone && !worker.job.feed &&
-            !worker.job.removing && !worker.job.replacement) {
-          worker.job.feed = make_feed(worker.job);
-        }
-        JobFeed* feed = worker.job.feed.get();
-        SpawnResult result;
-        Status prepared;
-        if (worker.job.spec.channel != config::Channel::kNone && feed == nullptr) {
-          result.error = worker.job.feed_error;
-        } else if (feed != nullptr && !(prepared = feed->prepare(worker.index, request))) {
-          result.error = "channel: " + prepared.error().message();
-        } else {
-          result = host_.spawn(request,
-                               [this, w, epoch](ExitStatus status) { on_exit(*w, epoch, status); });
-          if (feed != nullptr) feed->spawned(worker.index, result.ok());
-        }
-        TimePoint now = host_.now();
-        worker.ever_started = true;
-        if (result.ok()) {
-          worker.pid = result.pid;
-          worker.started_at = now;
-          worker.spawn_error.clear();
-          spdlog::debug("{}: spawned pid {}", request.name, result.pid);
-          action = worker.machine.spawned(now);
-          if (worker.job.spec.limits.memory) keep_sampling();
-        } else {
-          worker.spawn_error = result.error;
-          spdlog::error("{}: spawn error: {}", request.name, result.error);
-          action = worker.machine.spawn_failed(now);
-        }
+      case Action::kSpawn:
+        action = spawn(worker);
         break;
-      }
       case Action::kSendSentinel:
         if (JobFeed* feed = worker.job.feed.get()) feed->send_sentinel(worker.index);
         action = Action::kNone;
@@ -626,7 +455,7 @@ std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
     case State::kRunning:
     case State::kStopping:
       return "pid " + std::to_string(worker.pid) + ", uptime " +
-             protocol::format_uptime(seconds_between(worker.started_at, now));
+             format_uptime(seconds_between(worker.started_at, now));
     case State::kBackoff:
       return reason + "; retry in " + format_seconds(seconds_between(now, *m.deadline()));
     case State::kFatal:
@@ -635,11 +464,10 @@ std::string Supervisor::describe(const Worker& worker, TimePoint now) const {
       }
       return reason;
     case State::kExited:
-      return m.reason() + ", " + protocol::format_uptime(seconds_between(m.state_since(), now)) +
-             " ago";
+      return m.reason() + ", " + format_uptime(seconds_between(m.state_since(), now)) + " ago";
     case State::kStopped:
       if (!worker.ever_started) return "not started";
-      return "stopped " + protocol::format_uptime(seconds_between(m.state_since(), now)) + " ago";
+      return "stopped " + format_uptime(seconds_between(m.state_since(), now)) + " ago";
   }
   return {};
 }

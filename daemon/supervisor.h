@@ -12,7 +12,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "config/spec.h"
@@ -22,7 +21,6 @@
 #include "daemon/waiters.h"
 #include "daemon/worker_env.h"
 #include "daemon/worker_state.h"
-#include "protocol/control.h"
 
 namespace corral::daemon {
 
@@ -88,7 +86,9 @@ struct SupervisorOptions {
 
 class Supervisor {
  public:
-  Supervisor(Host& host, SupervisorOptions options);
+  // FEEDS makes the task feeds of jobs with a channel; empty: such jobs
+  // have none, and their workers cannot start.
+  Supervisor(Host& host, SupervisorOptions options, FeedFactory feeds);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -113,18 +113,13 @@ class Supervisor {
   // Starts the workers of every job with autostart.
   void start_autostart();
 
-  // The workers that TARGETS name, in job and index order, without
-  // duplicates; or an error naming the first unknown target.
-  std::variant<std::vector<WorkerId>, std::string> select(
-      const std::vector<protocol::Target>& targets) const;
-
   void start(const WorkerId& id);
   void stop(const WorkerId& id);
   void restart(const WorkerId& id);
-  // Sends SIGNAL to the worker's process; why it could not, or "".
-  std::string signal(const WorkerId& id, int signal);
-  // Empties the worker's captured stdout and stderr files; an error, or "".
-  std::string clear_logs(const WorkerId& id);
+  // Sends SIGNAL to the worker's process.
+  Status signal(const WorkerId& id, int signal);
+  // Empties the worker's captured stdout and stderr files.
+  Status clear_logs(const WorkerId& id);
   // The worker's captured output file (STDERR: its stderr), rotated copies
   // being PATH.1, PATH.2, ...; log_name is its name in the log directory.
   std::string log_path(const WorkerId& id, bool stderr_log) const;
@@ -132,6 +127,9 @@ class Supervisor {
   // The log directory, held open (null on a host without log files).
   const std::shared_ptr<const SafeDir>& log_files() const { return options_.log_files; }
 
+  bool has_job(const std::string& job) const { return jobs_.contains(job); }
+  // The workers of JOB, in index order; none for an unknown job.
+  std::vector<WorkerId> workers_of(const std::string& job) const;
   bool exists(const WorkerId& id) const;
   std::optional<State> state(const WorkerId& id) const;
   WorkerStatus status(const WorkerId& id) const;
@@ -186,6 +184,7 @@ class Supervisor {
 
   Worker* find(const WorkerId& id) const;
   void carry_out(Worker& worker, Action action, State before);
+  Action spawn(Worker& worker);
   void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);
   void on_deadline(Worker& worker);
   void on_ready(Job& job, uint32_t index);
@@ -204,6 +203,7 @@ class Supervisor {
 
   Host& host_;
   SupervisorOptions options_;
+  FeedFactory feeds_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;
   Waiters waiters_;
   bool shutting_down_ = false;

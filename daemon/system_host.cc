@@ -14,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/spawner.h"
-#include "daemon/task_feed.h"
 
 namespace corral::daemon {
 
@@ -47,21 +46,16 @@ class AsioTimer : public Timer {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
+// Both ends of a pipe, each closed when it goes.
 struct Pipe {
-  int read = -1, write = -1;
-  bool open() {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) return false;
-    read = fds[0];
-    write = fds[1];
-    return true;
-  }
-  void close_both() {
-    if (read >= 0) ::close(read);
-    if (write >= 0) ::close(write);
-    read = write = -1;
-  }
+  UniqueFd read, write;
 };
+
+Result<Pipe> make_pipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return errno_error("pipe");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
 
 }  // namespace
 
@@ -74,58 +68,51 @@ struct SystemHost::Watch {
 
 SystemHost::SystemHost(asio::io_context& io, rlimit nofile_default)
     : io_(io), nofile_default_(nofile_default), output_(io) {
-  devnull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  devnull_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
   std::string error;
   spawn_server_ = SpawnServer::start(error);
   if (!spawn_server_) spdlog::warn("spawn server: {}; corrald starts workers itself", error);
 }
 
-SystemHost::~SystemHost() {
-  if (devnull_ >= 0) ::close(devnull_);
-}
+SystemHost::~SystemHost() = default;
 
 TimePoint SystemHost::now() { return Clock::now(); }
 
 std::unique_ptr<Timer> SystemHost::make_timer() { return std::make_unique<AsioTimer>(io_); }
 
-SpawnResult SystemHost::spawn(const SpawnRequest& request,
-                              std::function<void(ExitStatus)> on_exit) {
-  SpawnResult result;
+Result<pid_t> SystemHost::spawn(const SpawnRequest& request,
+                                std::function<void(ExitStatus)> on_exit) {
   auto maps = [&](int target) {
     return std::any_of(request.fds.begin(), request.fds.end(),
                        [&](const FdMapping& m) { return m.target == target; });
   };
-  bool capture_stdout = !maps(1);
-  Pipe out, err;
-  if ((capture_stdout && !out.open()) || !err.open()) {
-    result.error = std::string("pipe: ") + strerror(errno);
-    out.close_both();
-    err.close_both();
-    return result;
+  const bool capture_stdout = !maps(1);
+  Pipe out;
+  if (capture_stdout) {
+    Result<Pipe> pipe = make_pipe();
+    if (!pipe) return std::move(pipe).error();
+    out = std::move(*pipe);
   }
+  Result<Pipe> err = make_pipe();
+  if (!err) return std::move(err).error();
   std::vector<FdMapping> fds = request.fds;
-  if (!maps(0)) fds.push_back({0, devnull_});
-  if (capture_stdout) fds.push_back({1, out.write});
-  fds.push_back({2, err.write});
+  if (!maps(0)) fds.push_back({0, devnull_.get()});
+  if (capture_stdout) fds.push_back({1, out.write.get()});
+  fds.push_back({2, err->write.get()});
   Launched launched = spawn_server_ ? spawn_server_->launch(request, fds, nofile_default_)
                                     : launch(request, fds, nofile_default_);
-  if (capture_stdout) ::close(out.write);
-  ::close(err.write);
-  if (launched.pid == 0) {
-    if (capture_stdout) ::close(out.read);
-    ::close(err.read);
-    result.error = launched.error;
-    return result;
-  }
+  // The child has its copies; the read ends see EOF when it exits.
+  out.write.reset();
+  err->write.reset();
+  if (launched.pid == 0) return Error(launched.error);
   if (capture_stdout) {
-    output_.capture(out.read, request.log_dir, split_file_path(request.stdout_log).second,
+    output_.capture(out.read.release(), request.log_dir, split_file_path(request.stdout_log).second,
                     request.log_rotate);
   }
-  output_.capture(err.read, request.log_dir, split_file_path(request.stderr_log).second,
+  output_.capture(err->read.release(), request.log_dir, split_file_path(request.stderr_log).second,
                   request.log_rotate);
   watch_exit(launched.pid, launched.pidfd, std::move(on_exit));
-  result.pid = launched.pid;
-  return result;
+  return launched.pid;
 }
 
 void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)> on_exit) {
@@ -157,17 +144,6 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)
       });
 }
 
-std::unique_ptr<JobFeed> SystemHost::make_feed(const config::JobSpec& job, FeedEvents events,
-                                               std::string& error) {
-  Result<std::unique_ptr<TaskFeed>> feed =
-      TaskFeed::create(io_, *this, job, std::move(events), private_dirs_);
-  if (!feed) {
-    error = feed.error().message();
-    return nullptr;
-  }
-  return std::move(*feed);
-}
-
 void SystemHost::signal_group(pid_t pid, int signal) {
   auto it = watches_.find(pid);
   if (it == watches_.end()) return;
@@ -186,13 +162,13 @@ std::optional<ProcSample> SystemHost::sample_process(pid_t pid, bool with_status
   return it->second->proc.read(with_status);
 }
 
-std::string SystemHost::signal_process(pid_t pid, int signal) {
+Status SystemHost::signal_process(pid_t pid, int signal) {
   auto it = watches_.find(pid);
-  if (it == watches_.end()) return "not running";
+  if (it == watches_.end()) return Error("not running");
   // Through the pidfd: never a reused pid.
   int fd = it->second->pidfd.native_handle();
-  if (syscall(SYS_pidfd_send_signal, fd, signal, nullptr, 0) < 0) return strerror(errno);
-  return "";
+  if (syscall(SYS_pidfd_send_signal, fd, signal, nullptr, 0) < 0) return Error(strerror(errno));
+  return {};
 }
 
 }  // namespace corral::daemon

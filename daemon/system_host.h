@@ -10,9 +10,9 @@
 #include <map>
 #include <memory>
 
+#include "base/unique_fd.h"
 #include "daemon/host.h"
 #include "daemon/output_capture.h"
-#include "daemon/private_dir.h"
 #include "daemon/spawn_server.h"
 
 namespace boost::asio {
@@ -29,18 +29,13 @@ class SystemHost : public Host {
 
   TimePoint now() override;
   std::unique_ptr<Timer> make_timer() override;
-  SpawnResult spawn(const SpawnRequest& request, std::function<void(ExitStatus)> on_exit) override;
+  Result<pid_t> spawn(const SpawnRequest& request,
+                      std::function<void(ExitStatus)> on_exit) override;
   void signal_group(pid_t pid, int signal) override;
-  std::string signal_process(pid_t pid, int signal) override;
+  Status signal_process(pid_t pid, int signal) override;
   std::optional<ProcSample> sample_process(pid_t pid, bool with_status) override;
-  std::unique_ptr<JobFeed> make_feed(const config::JobSpec& job, FeedEvents events,
-                                     std::string& error) override;
 
   OutputCapture& output() { return output_; }
-  // daemon.private_dirs: whether a job's sink or source in a directory that
-  // is not private is refused or only warned about (once per directory:
-  // those DIRS warned about already are not warned about again).
-  void set_private_dirs(const PrivateDirs& dirs) { private_dirs_ = dirs; }
   // Processes spawned and not yet reaped.
   size_t live_processes() const { return watches_.size(); }
 
@@ -50,10 +45,9 @@ class SystemHost : public Host {
 
   boost::asio::io_context& io_;
   rlimit nofile_default_;
-  int devnull_ = -1;
+  UniqueFd devnull_;
   std::unique_ptr<SpawnServer> spawn_server_;  // null: launch() here
   OutputCapture output_;
-  PrivateDirs private_dirs_{true};
   std::map<pid_t, std::unique_ptr<Watch>> watches_;
 };
 

@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <map>
 
 #include "protocol/json_text.h"
@@ -159,21 +158,6 @@ std::string encode_line(const Json& message) {
 
 Json error_reply(std::string_view message) {
   return Json{{"ok", false}, {"error", std::string(message)}};
-}
-
-std::string format_uptime(double seconds) {
-  if (seconds < 0) seconds = 0;
-  auto total = static_cast<long long>(seconds);
-  long long days = total / 86400;
-  long long h = total % 86400 / 3600, m = total % 3600 / 60, s = total % 60;
-  char buf[64];
-  if (days > 0) {
-    std::snprintf(buf, sizeof buf, "%lld day%s, %lld:%02lld:%02lld", days, days == 1 ? "" : "s", h,
-                  m, s);
-  } else {
-    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", h, m, s);
-  }
-  return buf;
 }
 
 }  // namespace corral::protocol

@@ -64,7 +64,4 @@ std::string encode_line(const Json& message);
 // An error reply: {"ok": false, "error": MESSAGE}.
 Json error_reply(std::string_view message);
 
-// "1:02:03" for 3723 seconds, "2 days, 1:02:03" past a day (supervisorctl's form).
-std::string format_uptime(double seconds);
-
 }  // namespace corral::protocol

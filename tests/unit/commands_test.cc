@@ -8,32 +8,16 @@
 #include <vector>
 
 #include "daemon/supervisor.h"
-#include "tests/unit/fake_host.h"
+#include "tests/support/fake_conversation.h"
+#include "tests/support/fake_host.h"
 
 namespace corral::daemon {
 namespace {
 
 using protocol::Json;
 using std::chrono::seconds;
+using testing::FakeConversation;
 using testing::FakeHost;
-
-// The client's side as the socket session plays it, for one-reply commands.
-class FakeConversation : public Conversation {
- public:
-  void send(const Json& message, bool) override { sent.push_back(message); }
-  void send_raw(std::string) override {}
-  void take_lines(std::function<Verdict(std::string_view)>, std::function<void()>) override {}
-  void resume() override {}
-  void on_close(std::function<void()>) override {}
-  bool closed() const override { return closed_; }
-  size_t unsent() const override { return 0; }
-  void close() { closed_ = true; }
-
-  std::vector<Json> sent;
-
- private:
-  bool closed_ = false;
-};
 
 config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
   config::JobSpec spec;
@@ -48,7 +32,7 @@ config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
 
 class CommandsTest : public ::testing::Test {
  protected:
-  CommandsTest() : supervisor(host, SupervisorOptions{}), commands(supervisor, host, [] {}) {}
+  CommandsTest() : supervisor(host, SupervisorOptions{}, {}), commands(supervisor, host, [] {}) {}
 
   // Sends REQUEST from a new client; the client.
   std::shared_ptr<FakeConversation> ask(const Json& request) {
@@ -79,6 +63,24 @@ TEST_F(CommandsTest, AReplyAnswersOnceAndIsNeededUntilThen) {
   EXPECT_FALSE(to_client.needed());  // the client has gone
   to_client(Json{{"ok", true}});
   EXPECT_TRUE(client->sent.empty());
+}
+
+TEST_F(CommandsTest, SelectNamesUnknownTargets) {
+  supervisor.add_job(job("web", 2, false));
+  supervisor.add_job(job("db", 1, false));
+  auto all = select_workers(supervisor, {protocol::Target{}});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, (std::vector<WorkerId>{{"db", 0}, {"web", 0}, {"web", 1}}));
+  auto missing = select_workers(supervisor, {protocol::Target{"nope", std::nullopt}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message(), "no such job: nope");
+  auto index = select_workers(supervisor, {protocol::Target{"web", 2}});
+  ASSERT_FALSE(index.ok());
+  EXPECT_EQ(index.error().message(), "no such worker: web:2 (job web has 2 workers)");
+  auto dup = select_workers(supervisor,
+                            {protocol::Target{"web", 1}, protocol::Target{"web", std::nullopt}});
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(*dup, (std::vector<WorkerId>{{"web", 0}, {"web", 1}}));
 }
 
 TEST_F(CommandsTest, AWaitThatNeverComesTrueGoesWithItsClient) {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/commands.h"
-#include "tests/unit/fake_host.h"
+#include "tests/support/fake_host.h"
 
 namespace corral::daemon {
 namespace {
@@ -29,7 +29,7 @@ config::JobSpec job(const std::string& name, uint32_t workers) {
 
 class SupervisorTest : public ::testing::Test {
  protected:
-  SupervisorTest() : supervisor(host, options()) {}
+  SupervisorTest() : supervisor(host, options(), {}) {}
   static SupervisorOptions options() {
     SupervisorOptions o;
     o.log_dir = "/logs";
@@ -99,8 +99,7 @@ TEST_F(SupervisorTest, AWorkerOfAnotherUserGetsNoneOfTheDaemonsEnvironmentButPas
 // The pids of the workers of NAME, in index order (0: none).
 std::vector<pid_t> pids_of(Supervisor& supervisor, const std::string& name) {
   std::vector<pid_t> pids;
-  auto ids = std::get<std::vector<WorkerId>>(supervisor.select({protocol::Target{name, {}}}));
-  for (const auto& id : ids) pids.push_back(supervisor.status(id).pid);
+  for (const auto& id : supervisor.workers_of(name)) pids.push_back(supervisor.status(id).pid);
   return pids;
 }
 
@@ -299,17 +298,13 @@ TEST_F(SupervisorTest, ShutdownWinsOverARestartInProgress) {
   EXPECT_EQ(host.spawns.size(), 1u);
 }
 
-TEST_F(SupervisorTest, SelectNamesUnknownTargets) {
-  supervisor.add_job(job("web", 2));
-  auto all = supervisor.select({protocol::Target{}});
-  ASSERT_TRUE(std::holds_alternative<std::vector<WorkerId>>(all));
-  EXPECT_EQ(std::get<std::vector<WorkerId>>(all).size(), 2u);
-  auto missing = supervisor.select({protocol::Target{"nope", std::nullopt}});
-  EXPECT_EQ(std::get<std::string>(missing), "no such job: nope");
-  auto index = supervisor.select({protocol::Target{"web", 2}});
-  EXPECT_EQ(std::get<std::string>(index), "no such worker: web:2 (job web has 2 workers)");
-  auto dup = supervisor.select({protocol::Target{"web", 1}, protocol::Target{"web", std::nullopt}});
-  EXPECT_EQ(std::get<std::vector<WorkerId>>(dup).size(), 2u);
+TEST_F(SupervisorTest, WorkersOfAJobInIndexOrder) {
+  supervisor.add_job(job("web", 3));
+  EXPECT_TRUE(supervisor.has_job("web"));
+  EXPECT_FALSE(supervisor.has_job("nope"));
+  EXPECT_EQ(supervisor.workers_of("web"),
+            (std::vector<WorkerId>{{"web", 0}, {"web", 1}, {"web", 2}}));
+  EXPECT_TRUE(supervisor.workers_of("nope").empty());
 }
 
 TEST_F(SupervisorTest, StartCommandAnswersOnceRunning) {

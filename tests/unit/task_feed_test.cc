@@ -10,7 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 
-#include "tests/unit/fake_host.h"
+#include "tests/support/fake_host.h"
 
 namespace corral::daemon {
 namespace {

@@ -1,15 +1,17 @@
 // A Host for tests: a clock that moves only when told, timers that fire when
 // the clock passes them, spawns that are recorded, and exits that the test
 // injects. The Supervisor runs on it exactly as on the real host.
+//
+// Not thread-safe; used on the test's thread only.
 #pragma once
 
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "daemon/feed.h"
 #include "daemon/host.h"
 
 namespace corral::daemon::testing {
@@ -30,16 +32,13 @@ class FakeHost : public Host {
     return timer;
   }
 
-  SpawnResult spawn(const SpawnRequest& request, std::function<void(ExitStatus)> on_exit) override {
+  Result<pid_t> spawn(const SpawnRequest& request,
+                      std::function<void(ExitStatus)> on_exit) override {
     spawns.push_back(request);
-    if (!next_spawn_error.empty()) {
-      SpawnResult failed;
-      failed.error = next_spawn_error;
-      return failed;
-    }
+    if (!next_spawn_error.empty()) return Error(next_spawn_error);
     pid_t pid = next_pid_++;
     processes[pid] = Process{request, std::move(on_exit), {}, true};
-    return SpawnResult{pid, {}};
+    return pid;
   }
 
   void signal_group(pid_t pid, int signal) override { processes.at(pid).signals.push_back(signal); }
@@ -49,15 +48,9 @@ class FakeHost : public Host {
     return it->second;
   }
   std::map<pid_t, ProcSample> samples;  // what sample_process answers
-  std::string signal_process(pid_t pid, int signal) override {
+  Status signal_process(pid_t pid, int signal) override {
     processes.at(pid).signals.push_back(signal);
-    return "";
-  }
-
-  std::unique_ptr<JobFeed> make_feed(const config::JobSpec&, FeedEvents,
-                                     std::string& error) override {
-    error = "the fake host has no task feeds";
-    return nullptr;
+    return {};
   }
 
   // Ends process PID with STATUS, as the real host does after reaping.

@@ -147,8 +147,10 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
               "CPU% HISTORY"});
     const Json jobs_of = stats.value("jobs", Json::object());
     for (const auto& [name, job] : jobs_of.items()) {
-      auto series = [&](const std::map<std::string, std::deque<double>>& all) {
-        auto it = all.find(name);
+      // A structured binding is named through an init-capture: clang 14
+      // cannot capture one.
+      auto series = [&job_name = name](const std::map<std::string, std::deque<double>>& all) {
+        auto it = all.find(job_name);
         return sparkline(it == all.end() ? std::deque<double>{} : it->second, 16);
       };
       Json recent = job.value("recent_latency_us", Json::object());

@@ -222,7 +222,7 @@ TEST(ExhaustionTest, OutOfProcessesSpawnsBackOffAndRecoverWhenTheLimitIsRaised) 
 }
 
 TEST(ExhaustionTest, AJobWhoseSegmentCannotBeMadeGetsTheReasonWhileOthersRun) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if CORRAL_SANITIZED
   GTEST_SKIP() << "a sanitizer's shadow memory does not fit under the RLIMIT_AS this test sets";
 #endif
   std::string prlimit = find_tool("prlimit");

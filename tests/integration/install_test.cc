@@ -63,7 +63,8 @@ TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {
        "MANPATH=" + root + "/usr/share/man systemd-analyze verify " + dir.file("corrald.service")});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 
-  // A worker project builds against the SDK with find_package(corral).
+  // A worker project builds against the SDK with find_package(corral), with
+  // the compiler the SDK was built with (a sanitized SDK needs its runtime).
   const std::string project = dir.file("project");
   ::mkdir(project.c_str(), 0755);
   write_file(project + "/CMakeLists.txt",
@@ -78,7 +79,8 @@ TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {
   RunResult build =
       run({"/bin/sh", "-c",
            "cmake -S " + project + " -B " + project + "/build -DCMAKE_PREFIX_PATH=" + root +
-               "/usr >/dev/null && cmake --build " + project + "/build"},
+               "/usr -DCMAKE_CXX_COMPILER=" CORRAL_CXX_COMPILER " >/dev/null && cmake --build " +
+               project + "/build"},
           300s);
   ASSERT_EQ(build.exit_code, 0) << build.out << build.err;
   // Run without a corrald it says what is missing and exits 2.

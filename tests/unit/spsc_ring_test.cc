@@ -22,7 +22,7 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 // Sanitizers slow the spinning tests tenfold: fewer records keep them short.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#if CORRAL_SANITIZED
 constexpr uint64_t kScale = 10;
 #else
 constexpr uint64_t kScale = 1;

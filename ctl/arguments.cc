@@ -16,9 +16,6 @@
 
 namespace corral::ctl {
 
-using protocol::kExitFailed;
-using protocol::kExitOk;
-using protocol::kExitUsage;
 
 // Options of corralctl itself, which a user may put after the command by habit.
 bool is_global_option(std::string_view arg) {

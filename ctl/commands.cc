@@ -14,8 +14,6 @@
 namespace corral::ctl {
 
 using protocol::kExitFailed;
-using protocol::kExitOk;
-using protocol::kExitUsage;
 
 namespace {
 

@@ -17,7 +17,6 @@
 namespace corral::ctl {
 
 using protocol::kExitFailed;
-using protocol::kExitOk;
 using protocol::kExitUsage;
 
 // ---- Outputs ----

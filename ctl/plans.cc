@@ -16,9 +16,6 @@
 
 namespace corral::ctl {
 
-using protocol::kExitFailed;
-using protocol::kExitOk;
-using protocol::kExitUsage;
 
 namespace {
 

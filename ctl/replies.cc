@@ -18,8 +18,6 @@
 namespace corral::ctl {
 
 using protocol::kExitFailed;
-using protocol::kExitOk;
-using protocol::kExitUsage;
 
 // ---- Replies ----
 

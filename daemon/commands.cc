@@ -788,8 +788,8 @@ void Commands::signal(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return message_of(supervisor_.signal(id, *signo)); }, "signalled",
-      "not every worker could be signalled"));
+      *ids, [&](const WorkerId& id) { return message_of(supervisor_.signal(id, *signo)); },
+      "signalled", "not every worker could be signalled"));
 }
 
 void Commands::clear(const Json& request, Reply reply) {

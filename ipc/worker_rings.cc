@@ -8,8 +8,8 @@ namespace corral::ipc {
 WorkerRings::WorkerRings(Segment& segment, uint32_t worker)
     : worker_(worker), slot_(segment.slot(worker)) {
   Segment::Rings rings = segment.renew(worker);
-  tasks_ = std::move(rings.tasks);
-  results_ = std::move(rings.results);
+  tasks_ = rings.tasks;
+  results_ = rings.results;
 }
 
 bool WorkerRings::push_shutdown() {

@@ -15,9 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "base/result.h"
-
 #include "base/job_name.h"
+#include "base/result.h"
 
 namespace corral::protocol {
 

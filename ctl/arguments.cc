@@ -16,7 +16,6 @@
 
 namespace corral::ctl {
 
-
 // Options of corralctl itself, which a user may put after the command by habit.
 bool is_global_option(std::string_view arg) {
   std::string_view name = arg.substr(0, arg.find('='));

@@ -16,7 +16,6 @@
 
 namespace corral::ctl {
 
-
 namespace {
 
 Plan plan_with_targets(const Command& self, const std::vector<std::string>& args, Format format,

@@ -69,6 +69,10 @@ class Reply {
   // False once the answer is sent or its client has gone: nobody waits for
   // it any more.
   bool needed() const;
+  // A waiter's GONE (waiters.h): true once this answer is no longer awaited.
+  std::function<bool()> unneeded() const {
+    return [state = state_] { return !Reply(state).needed(); };
+  }
 
  private:
   struct State {

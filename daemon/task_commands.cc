@@ -1,0 +1,359 @@
+// The commands of a job's tasks: submit (the task stream), dead, retry,
+// shared, wait and stats. Commands' other members are in commands.cc, the
+// log tail in log_tail.cc.
+#include <memory>
+#include <utility>
+
+#include "config/units.h"
+#include "daemon/commands.h"
+#include "protocol/task_lines.h"
+
+namespace corral::daemon {
+
+using protocol::Json;
+
+std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& reply) {
+  auto it = request.find("job");
+  if (it == request.end() || !it->is_string()) {
+    reply(protocol::error_reply("\"job\" must name a job"));
+    return nullptr;
+  }
+  const std::string job = *it;
+  if (!supervisor_.has_job(job)) {
+    reply(protocol::error_reply("no such job: " + job));
+    return nullptr;
+  }
+  std::shared_ptr<JobFeed> feed = supervisor_.feed(job);
+  if (feed == nullptr) {
+    std::string why = supervisor_.feed_error(job);
+    reply(protocol::error_reply(why.empty() ? "job " + job + " has channel: none; it takes no tasks"
+                                            : "job " + job + " has no task feed: " + why));
+  }
+  return feed;
+}
+
+namespace {
+
+// A result line of `submit --wait`. TIMING adds run_us: dispatch to result,
+// as corrald saw it.
+std::string result_line(const FinishedTask& task, bool timing) {
+  return protocol::result_line({task.id, task.seq, to_string(task.outcome), task.result,
+                                task.attempts,
+                                timing ? std::optional(task.run_time) : std::nullopt});
+}
+
+}  // namespace
+
+void Commands::submit(const Json& request, ConversationPtr conversation) {
+  Reply reply = [conversation](const Json& j) { conversation->send(j, true); };
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  const std::string job = request["job"];
+  const uint64_t max_bytes = supervisor_.job_spec(job)->queue.max_task_bytes;
+  bool wait = request.value("wait", false);
+  bool timing = request.value("timing", false);
+
+  struct State {
+    uint64_t submitter = 0;
+    uint64_t seq = 0;
+    uint64_t accepted = 0;
+    uint64_t refused = 0;
+    uint64_t finished = 0;
+    bool input_done = false;
+    bool ended = false;
+  };
+  auto state = std::make_shared<State>();
+  std::weak_ptr<Conversation> weak = conversation;
+  auto maybe_end = [state, weak, feed] {
+    auto conv = weak.lock();
+    if (!conv || state->ended || !state->input_done) return;
+    if (state->submitter != 0 && state->finished < state->accepted) return;
+    state->ended = true;
+    if (state->submitter != 0) feed->remove_submitter(state->submitter);
+    conv->send(Json{{"end", true}, {"submitted", state->accepted}, {"refused", state->refused}},
+               true);
+  };
+  if (wait) {
+    state->submitter = feed->add_submitter([state, weak, maybe_end, timing](FinishedTask&& task) {
+      ++state->finished;
+      if (auto conv = weak.lock()) conv->send_raw(result_line(task, timing));
+      maybe_end();
+    });
+  }
+  conversation->on_close([state, feed] {
+    state->ended = true;
+    if (state->submitter != 0) feed->remove_submitter(state->submitter);
+  });
+  conversation->send(Json{{"ok", true}}, false);
+
+  Dispatcher* dispatcher = &feed->dispatcher();
+  conversation->take_lines(
+      [state, weak, feed, dispatcher, max_bytes, maybe_end, job](std::string_view line) {
+        if (line == protocol::kEndOfTasks) {
+          state->input_done = true;
+          feed->pump();
+          maybe_end();
+          return Conversation::Verdict::kEnd;
+        }
+        if (line.empty() || line[0] != protocol::kTaskMark) {
+          state->input_done = true;
+          state->ended = true;
+          if (state->submitter != 0) feed->remove_submitter(state->submitter);
+          if (auto conv = weak.lock()) {
+            conv->send(protocol::error_reply("bad line in a submit stream: expected +PAYLOAD or ."),
+                       true);
+          }
+          return Conversation::Verdict::kEnd;
+        }
+        if (feed->retired()) {
+          state->input_done = true;
+          state->ended = true;
+          if (state->submitter != 0) feed->remove_submitter(state->submitter);
+          if (auto conv = weak.lock()) {
+            conv->send(
+                protocol::error_reply("job " + job +
+                                      " was removed or rebuilt by a reload during this "
+                                      "submit; " +
+                                      std::to_string(state->accepted) + " tasks had been accepted"),
+                true);
+          }
+          return Conversation::Verdict::kEnd;
+        }
+        std::string_view payload = line.substr(1);
+        uint64_t seq = state->seq++;
+        if (payload.size() > max_bytes) {
+          ++state->refused;
+          if (auto conv = weak.lock()) {
+            conv->send_raw(
+                protocol::encode_line(Json{{"seq", seq},
+                                           {"status", "refused"},
+                                           {"error", "task of " + std::to_string(payload.size()) +
+                                                         " bytes exceeds queue.max_task_bytes (" +
+                                                         std::to_string(max_bytes) + ")"}}));
+          }
+          return Conversation::Verdict::kContinue;
+        }
+        dispatcher->submit(std::string(payload), state->submitter, seq);
+        ++state->accepted;
+        if (!dispatcher->full()) return Conversation::Verdict::kContinue;
+        // Back-pressure: read no more until the queue has room.
+        feed->pump();
+        if (!dispatcher->full()) return Conversation::Verdict::kContinue;
+        feed->add_listener(
+            [weak, dispatcher] {
+              if (dispatcher->full()) return false;
+              if (auto conv = weak.lock()) conv->resume();
+              return true;
+            },
+            [weak] {
+              auto conv = weak.lock();
+              return !conv || conv->closed();
+            });
+        return Conversation::Verdict::kPause;
+      },
+      [feed] { feed->pump(); });
+}
+
+void Commands::dead(const Json& request, Reply reply) {
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  Json letters = Json::array();
+  for (const DeadLetter& letter : feed->dispatcher().dead_letters()) {
+    letters.push_back(Json{{"id", letter.id},
+                           {"payload", letter.payload},
+                           {"status", to_string(letter.outcome)},
+                           {"reason", letter.reason},
+                           {"attempts", letter.attempts}});
+  }
+  reply(Json{{"ok", true},
+             {"dead", std::move(letters)},
+             {"dropped", feed->dispatcher().counts().dead_letters_dropped}});
+}
+
+void Commands::retry(const Json& request, Reply reply) {
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  size_t n = feed->dispatcher().retry_dead_letters();
+  feed->pump();
+  reply(Json{{"ok", true}, {"requeued", n}});
+}
+
+void Commands::shared(const Json& request, Reply reply) {
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  Json values = Json::object(), arrays = Json::object();
+  for (const SharedReading& r : feed->shared()) {
+    Json items = Json::array();
+    for (size_t i = 0; i < r.text.size(); ++i) {
+      // Exact integers, not doubles.
+      if (r.type == "f64")
+        items.push_back(r.values[i]);
+      else if (r.type == "u64")
+        items.push_back(std::stoull(r.text[i]));
+      else
+        items.push_back(std::stoll(r.text[i]));
+    }
+    if (r.is_array)
+      arrays[r.name] = std::move(items);
+    else
+      values[r.name] = items.empty() ? Json(nullptr) : items[0];
+  }
+  reply(Json{{"ok", true}, {"values", std::move(values)}, {"arrays", std::move(arrays)}});
+}
+
+void Commands::wait(const Json& request, Reply reply) {
+  auto job_it = request.find("job");
+  if (job_it == request.end() || !job_it->is_string()) {
+    return reply(protocol::error_reply("\"job\" must name a job"));
+  }
+  const std::string job = *job_it;
+  if (!supervisor_.has_job(job)) return reply(protocol::error_reply("no such job: " + job));
+  bool running = request.value("running", false);
+  bool drained = request.value("drained", false);
+  if (!running && !drained) {
+    return reply(protocol::error_reply("wait needs \"running\" or \"drained\""));
+  }
+  std::shared_ptr<JobFeed> feed = supervisor_.feed(job);
+  if (drained && feed == nullptr) {
+    return reply(protocol::error_reply("job " + job + " takes no tasks: it cannot be drained"));
+  }
+
+  struct Waiting {
+    std::unique_ptr<Timer> timer;
+  };
+  auto state = std::make_shared<Waiting>();
+  Supervisor* supervisor = &supervisor_;
+  auto describe = [supervisor, job, feed] {
+    if (!supervisor->has_job(job)) return "job " + job + " is gone";
+    std::vector<WorkerId> ids = supervisor->workers_of(job);
+    size_t up = 0;
+    for (const auto& id : ids) up += supervisor->state(id) == State::kRunning ? 1 : 0;
+    std::string text = std::to_string(up) + "/" + std::to_string(ids.size()) + " workers RUNNING";
+    if (feed != nullptr) {
+      text += ", " + std::to_string(feed->dispatcher().queued()) + " queued, " +
+              std::to_string(feed->dispatcher().in_flight()) + " in flight";
+    }
+    return text;
+  };
+  // Answers, then drops the waiter and the listener at once, not at a next
+  // change of state that may be far off (a client may ask again and again
+  // on one connection).
+  std::weak_ptr<JobFeed> weak_feed = feed;
+  auto answer = [supervisor, weak_feed, reply](const Json& message) {
+    reply(message);
+    supervisor->prune_waiters();
+    if (auto feed = weak_feed.lock()) feed->prune_listeners();
+  };
+  auto check_once = [state, supervisor, job, feed, running, drained, reply, answer] {
+    if (!reply.needed()) return true;
+    if (!supervisor->has_job(job) || (feed != nullptr && feed->retired())) {
+      if (state->timer) state->timer->cancel();
+      answer(protocol::error_reply("job " + job + " was removed or rebuilt by a reload"));
+      return true;
+    }
+    if (running) {
+      for (const auto& id : supervisor->workers_of(job)) {
+        if (supervisor->state(id) != State::kRunning) return false;
+      }
+    }
+    if (drained && (feed->dispatcher().queued() > 0 || feed->dispatcher().in_flight() > 0)) {
+      return false;
+    }
+    if (state->timer) state->timer->cancel();
+    answer(Json{{"ok", true}});
+    return true;
+  };
+  // Shared by the supervisor's waiter, which owns it, and the feed's
+  // listener, which does not: once the supervisor lets it go (answered, or
+  // the client has gone) nothing holds the feed or the timer for it.
+  auto check = std::make_shared<std::function<bool()>>(std::move(check_once));
+  if ((*check)()) return;
+  if (auto timeout = request.find("timeout_s"); timeout != request.end() && timeout->is_number()) {
+    auto ms = std::chrono::milliseconds(static_cast<int64_t>(timeout->get<double>() * 1000));
+    state->timer = host_.make_timer();
+    // The timer belongs to the state it would answer for: no cycle.
+    state->timer->arm(host_.now() + ms, [answer, describe, ms] {
+      answer(protocol::error_reply("timed out after " + config::format_duration(ms) + ": " +
+                                   describe()));
+    });
+  }
+  auto gone = reply.unneeded();
+  supervisor_.add_waiter([check] { return (*check)(); }, gone);
+  if (feed != nullptr) {
+    std::weak_ptr<std::function<bool()>> weak = check;
+    feed->add_listener(
+        [weak] {
+          auto check = weak.lock();
+          return !check || (*check)();
+        },
+        [weak, gone] { return weak.expired() || gone(); });
+  }
+}
+
+void Commands::stats(const Json& request, Reply reply) {
+  supervisor_.refresh();
+  std::vector<std::string> jobs;
+  if (auto it = request.find("job"); it != request.end() && it->is_string()) {
+    jobs.push_back(*it);
+    if (!supervisor_.has_job(*it)) {
+      return reply(protocol::error_reply("no such job: " + it->get<std::string>()));
+    }
+  } else {
+    jobs = supervisor_.job_names();
+  }
+  auto quantiles = [](const Histogram& h) {
+    return Json{{"p50", h.quantile_us(0.5)},
+                {"p90", h.quantile_us(0.9)},
+                {"p99", h.quantile_us(0.99)},
+                {"count", h.count()}};
+  };
+  Json out = Json::object();
+  for (const auto& job : jobs) {
+    Json j{{"submitted", 0},   {"queued", 0}, {"in_flight", 0},    {"ok", 0},         {"failed", 0},
+           {"redelivered", 0}, {"dead", 0},   {"dead_letters", 0}, {"tasks_per_s", 0}};
+    if (std::shared_ptr<JobFeed> feed = supervisor_.feed(job)) {
+      const Dispatcher& d = feed->dispatcher();
+      const TaskCounts& c = d.counts();
+      j = Json{{"submitted", c.submitted},
+               {"queued", d.queued()},
+               {"in_flight", d.in_flight()},
+               {"ok", c.ok},
+               {"failed", c.failed},
+               {"redelivered", c.redelivered},
+               {"dead", c.dead},
+               {"dead_letters", d.dead_letters().size()},
+               {"tasks_per_s", feed->metrics().tasks_per_s},
+               {"latency_us", quantiles(feed->metrics().run_time)},
+               {"recent_latency_us", quantiles(feed->metrics().recent)}};
+    }
+    // The job's workers together.
+    std::vector<WorkerId> ids = supervisor_.workers_of(job);
+    uint64_t running = 0, restarts = 0, rss = 0;
+    double cpu_percent = 0;
+    for (const auto& id : ids) {
+      WorkerStatus s = supervisor_.status(id);
+      running += s.state == State::kRunning ? 1 : 0;
+      restarts += s.restarts;
+      rss += s.rss_bytes;
+      cpu_percent += s.cpu_percent;
+    }
+    j["workers"] = ids.size();
+    j["running"] = running;
+    j["restarts"] = restarts;
+    j["cpu_percent"] = cpu_percent;
+    j["rss_bytes"] = rss;
+    out[job] = std::move(j);
+  }
+  Json daemon{{"pid", getpid()},
+              {"version", protocol::kVersion},
+              {"metrics", metrics_address_.empty() ? Json(nullptr) : Json(metrics_address_)},
+              {"waiters", supervisor_.waiter_count()}};
+  if (auto self = read_proc(getpid())) {
+    daemon["cpu_s"] = self->cpu_s;
+    daemon["rss_bytes"] = self->rss_bytes;
+    daemon["threads"] = self->threads;
+  }
+  reply(Json{{"ok", true}, {"daemon", std::move(daemon)}, {"jobs", std::move(out)}});
+}
+
+}  // namespace corral::daemon

@@ -21,7 +21,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
+// Named, not anonymous: MetricsServer::Impl holds these sessions, and a
+// member of a type with external linkage may not have an internal type when
+// this file is compiled with others in one unity translation unit.
+namespace metrics_http {
 
 constexpr auto kExchangeTimeout = std::chrono::seconds(10);
 constexpr size_t kMaxHeaderBytes = 8 << 10;
@@ -122,7 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
 };
 
-}  // namespace
+}  // namespace metrics_http
+
+using metrics_http::Session;
 
 struct MetricsServer::Impl {
   Impl(asio::io_context& io, std::function<std::string()> render,

@@ -34,7 +34,7 @@ std::string number(double value) {
   return text;
 }
 
-class Writer {
+class ExpositionWriter {
  public:
   void family(std::string_view name, std::string_view type, std::string_view help) {
     out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
@@ -69,7 +69,7 @@ constexpr std::array kStates = {State::kStopped, State::kStarting, State::kRunni
 }  // namespace
 
 std::string render_metrics(const Supervisor& supervisor) {
-  Writer w;
+  ExpositionWriter w;
   std::vector<WorkerStatus> workers;
   for (const auto& job : supervisor.job_names()) {
     for (const auto& id : supervisor.workers_of(job)) workers.push_back(supervisor.status(id));

@@ -414,27 +414,28 @@ void ControlServer::shed(const boost::system::error_code& ec) {
                   ec.message(), kReservedFds - 1);
   }
   const bool last_spare = reserve_->available() == 1;
-  int fd = reserve_->accept_with_spare(acceptor_->acceptor.native_handle());
-  if (fd >= 0 && !last_spare) {
+  UniqueFd fd = reserve_->accept_with_spare(acceptor_->acceptor.native_handle());
+  if (fd && !last_spare) {
     Socket socket(io_);
     boost::system::error_code assign_error;
-    socket.assign(asio::local::stream_protocol(), fd, assign_error);
+    socket.assign(asio::local::stream_protocol(), fd.get(), assign_error);
     if (!assign_error) {
+      (void)fd.release();  // the socket owns it now
       serve(std::move(socket), true);
       accept();
       return;
     }
-    ::close(fd);
+    fd.reset();
     reserve_->refill();
-  } else if (fd >= 0) {
+  } else if (fd) {
     // The client's request is not read: this answer is all it gets.
     // "refused": corralctl reports a daemon it cannot reach (exit 3).
     Json reply = protocol::error_reply("corrald is out of file descriptors (" + ec.message() +
                                        "); try again when workers or clients have closed some");
     reply["refused"] = true;
     std::string line = protocol::encode_line(reply);
-    (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::close(fd);
+    (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    fd.reset();
     reserve_->refill();
     accept();  // the connection left the queue: no spin
     return;

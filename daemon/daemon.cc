@@ -139,9 +139,10 @@ int run_daemon(const config::Config& config) {
   // Made when missing (0750), checked to be private (daemon.private_dirs),
   // and held open: every worker log is opened relative to it.
   PrivateDirs private_dirs(config.daemon.private_dirs);
-  PrivateDir log_dir = private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
-  if (!log_dir.dir) {
-    spdlog::error("{}", log_dir.error);
+  Result<std::shared_ptr<SafeDir>> log_dir =
+      private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
+  if (!log_dir) {
+    spdlog::error("{}", log_dir.error().message());
     return protocol::kExitFailed;
   }
 
@@ -149,7 +150,7 @@ int run_daemon(const config::Config& config) {
   SystemHost host(io, nofile_default);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
-  options.log_files = log_dir.dir;
+  options.log_files = *log_dir;
   options.log_rotate = config.daemon.log_rotate;
   options.daemon_env = daemon_environment();
   options.daemon_uid = geteuid();
@@ -201,8 +202,8 @@ int run_daemon(const config::Config& config) {
   // fds: the rest stay for spawning workers.
   auto clients = std::make_shared<ClientBudget>();
   ControlServer control(io, commands, clients);
-  if (std::string error = control.open(config.daemon); !error.empty()) {
-    spdlog::error("control socket: {}", error);
+  if (Status opened = control.open(config.daemon); !opened) {
+    spdlog::error("control socket: {}", opened.error().message());
     return protocol::kExitFailed;
   }
 
@@ -215,16 +216,17 @@ int run_daemon(const config::Config& config) {
           return render_metrics(supervisor);
         },
         clients);
-    if (std::string error = metrics->open(*listen); !error.empty()) {
-      spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)", error);
+    if (Status opened = metrics->open(*listen); !opened) {
+      spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)",
+                    opened.error().message());
       return protocol::kExitFailed;
     }
     commands.set_metrics_address(metrics->address());
     spdlog::info("metrics on http://{}/metrics", metrics->address());
   }
   // Clients only once every fallible start-up step has passed.
-  if (std::string error = control.listen(); !error.empty()) {
-    spdlog::error("control socket: {}", error);
+  if (Status listening = control.listen(); !listening) {
+    spdlog::error("control socket: {}", listening.error().message());
     return protocol::kExitFailed;
   }
 

@@ -72,17 +72,18 @@ class TailStream : public std::enable_shared_from_this<TailStream> {
   bool open_file() {
     if (fd_.valid()) return true;
     if (!dir_) return false;
-    OpenedFile file = dir_->open(name_, FileUse::kRead, "log file");
+    Result<OpenedFile> file = dir_->open(name_, FileUse::kRead, "log file");
     if (!file) {
       // Logged once per stream, not at every poll of a follower.
-      if (!file.error.empty() && error_.empty()) spdlog::error("tail: {}", file.error);
-      error_ = file.error;
+      if (error_.empty()) spdlog::error("tail: {}", file.error().message());
+      error_ = file.error().message();
       return false;
     }
     error_.clear();
-    fd_ = std::move(file.fd);
-    inode_ = file.st.st_ino;
-    offset_ = file.st.st_size;
+    if (file->missing) return false;
+    fd_ = std::move(file->fd);
+    inode_ = file->st.st_ino;
+    offset_ = file->st.st_size;
     return true;
   }
   off_t size_of() const {

@@ -1,7 +1,6 @@
 #include "daemon/commands.h"
 
 #include <set>
-#include <thread>
 
 #include "config/units.h"
 
@@ -89,7 +88,6 @@ Result<std::vector<WorkerId>> select_workers(const Supervisor& supervisor,
 }
 
 void Commands::handle(const Json& request, ConversationPtr conversation) {
-  if (is_test_hook(request)) return handle(request, Reply::to(conversation));
   if (auto checked = protocol::check_request(request); !checked) {
     return conversation->send(protocol::error_reply(checked.error().message()), true);
   }
@@ -110,10 +108,6 @@ void Commands::client_gone() {
 }
 
 void Commands::handle(const Json& request, Reply reply) {
-  if (is_test_hook(request)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(request.value("ms", 0)));
-    return reply(Json{{"ok", true}});
-  }
   if (auto checked = protocol::check_request(request); !checked) {
     return reply(protocol::error_reply(checked.error().message()));
   }

@@ -54,7 +54,7 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
   // RESERVE: the socket's fd is a spare of it, to be given back.
-  Session(Socket socket, Commands& commands, std::shared_ptr<FdReserve> reserve)
+  Session(Socket socket, CommandHandler& commands, std::shared_ptr<FdReserve> reserve)
       : socket_(std::move(socket)), commands_(commands), reserve_(std::move(reserve)) {}
   ~Session() override {
     if (!reserve_) return;
@@ -223,7 +223,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   }
 
   Socket socket_;
-  Commands& commands_;
+  CommandHandler& commands_;
   std::shared_ptr<FdReserve> reserve_;
   Tally::Place user_place_;
   Tally::Place budget_place_;
@@ -245,7 +245,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   bool close_after_write_ = false;
 };
 
-ControlServer::ControlServer(asio::io_context& io, Commands& commands,
+ControlServer::ControlServer(asio::io_context& io, CommandHandler& commands,
                              std::shared_ptr<ClientBudget> budget)
     : io_(io),
       commands_(commands),

@@ -43,7 +43,7 @@ class ControlServer {
   static constexpr size_t kMaxConnectionsPerUser = 32;
 
   // BUDGET: the places for clients, shared with /metrics.
-  ControlServer(boost::asio::io_context& io, Commands& commands,
+  ControlServer(boost::asio::io_context& io, CommandHandler& commands,
                 std::shared_ptr<ClientBudget> budget = std::make_shared<ClientBudget>());
   ~ControlServer();
 
@@ -77,7 +77,7 @@ class ControlServer {
   Result<Places> admit(uid_t uid);
 
   boost::asio::io_context& io_;
-  Commands& commands_;
+  CommandHandler& commands_;
   std::unique_ptr<Acceptor> acceptor_;
   std::string path_;                     // the socket, once bound (removed by close())
   std::shared_ptr<SafeDir> socket_dir_;  // its directory, held open

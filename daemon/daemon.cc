@@ -25,6 +25,7 @@
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
 #include "daemon/task_feed.h"
+#include "daemon/test_hooks.h"
 
 extern char** environ;
 
@@ -194,14 +195,18 @@ int run_daemon(const config::Config& config) {
       notifier.reloaded();
     }
   });
-  if (const char* hooks = std::getenv("CORRAL_TEST_HOOKS"); hooks != nullptr && *hooks == '1') {
+  // The control socket reaches the test hooks only when the environment
+  // asks for them at start.
+  std::unique_ptr<TestHooks> test_hooks;
+  if (TestHooks::wanted(std::getenv(TestHooks::kEnvironment))) {
     spdlog::warn("CORRAL_TEST_HOOKS=1: test hooks are on");
-    commands.enable_test_hooks();
+    test_hooks = std::make_unique<TestHooks>(commands);
   }
+  CommandHandler& handler = test_hooks ? static_cast<CommandHandler&>(*test_hooks) : commands;
   // Clients, control and /metrics together, hold at most a quarter of the
   // fds: the rest stay for spawning workers.
   auto clients = std::make_shared<ClientBudget>();
-  ControlServer control(io, commands, clients);
+  ControlServer control(io, handler, clients);
   if (Status opened = control.open(config.daemon); !opened) {
     spdlog::error("control socket: {}", opened.error().message());
     return protocol::kExitFailed;

@@ -58,9 +58,11 @@ class TailStream : public std::enable_shared_from_this<TailStream> {
 
   // Opens the file if there is one; why it is refused, or "". A worker that
   // wrote nothing yet has no file: an empty tail, not an error.
-  std::string open_first() {
+  // Opens the file if it is there; the error says why it cannot be read.
+  Status open_first() {
     open_file();
-    return error_;
+    if (!error_.empty()) return Error(error_);
+    return {};
   }
   void start(uint64_t lines, bool follow) {
     follow_ = follow;
@@ -172,8 +174,8 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
   auto stream =
       std::make_shared<TailStream>(supervisor_.log_files(), Supervisor::log_name(id, stderr_log),
                                    conversation, host_.make_timer(), host_);
-  if (std::string error = stream->open_first(); !error.empty()) {
-    return reply(protocol::error_reply(error));
+  if (Status opened = stream->open_first(); !opened) {
+    return reply(protocol::error_reply(opened.error().message()));
   }
   conversation->send(Json{{"ok", true}, {"path", path}}, false);
   stream->start(lines, follow);

@@ -1,7 +1,6 @@
 #include "daemon/commands.h"
 
 #include <set>
-#include <thread>
 
 #include "config/units.h"
 
@@ -89,7 +88,6 @@ Result<std::vector<WorkerId>> select_workers(const Supervisor& supervisor,
 }
 
 void Commands::handle(const Json& request, ConversationPtr conversation) {
-  if (is_test_hook(request)) return handle(request, Reply::to(conversation));
   if (auto checked = protocol::check_request(request); !checked) {
     return conversation->send(protocol::error_reply(checked.error().message()), true);
   }
@@ -110,10 +108,6 @@ void Commands::client_gone() {
 }
 
 void Commands::handle(const Json& request, Reply reply) {
-  if (is_test_hook(request)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(request.value("ms", 0)));
-    return reply(Json{{"ok", true}});
-  }
   if (auto checked = protocol::check_request(request); !checked) {
     return reply(protocol::error_reply(checked.error().message()));
   }
@@ -390,19 +384,19 @@ void Commands::reload(bool apply, Reply reply) {
 
 namespace {
 
-// The reply of a command done to each worker at once: ACT returns an error
-// or ""; each worker's message is DONE or "ERROR (error)".
+// The reply of a command done to each worker at once: each worker's
+// message is DONE or "ERROR (why ACT failed)".
 Json each_worker(const std::vector<WorkerId>& ids,
-                 const std::function<std::string(const WorkerId&)>& act, const char* done,
+                 const std::function<Status(const WorkerId&)>& act, const char* done,
                  const char* failed) {
   bool ok = true;
   Json workers = Json::array();
   for (const auto& id : ids) {
-    std::string error = act(id);
-    ok = ok && error.empty();
+    Status acted = act(id);
+    ok = ok && acted.ok();
     workers.push_back(Json{{"name", id.str()},
-                           {"ok", error.empty()},
-                           {"message", error.empty() ? done : "ERROR (" + error + ")"}});
+                           {"ok", acted.ok()},
+                           {"message", acted ? done : "ERROR (" + acted.error().message() + ")"}});
   }
   Json answer{{"ok", ok}, {"workers", std::move(workers)}};
   if (!ok) answer["error"] = failed;
@@ -424,15 +418,15 @@ void Commands::signal(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return message_of(supervisor_.signal(id, *signo)); },
-      "signalled", "not every worker could be signalled"));
+      *ids, [&](const WorkerId& id) { return supervisor_.signal(id, *signo); }, "signalled",
+      "not every worker could be signalled"));
 }
 
 void Commands::clear(const Json& request, Reply reply) {
   auto ids = targets(request, false, reply);
   if (!ids) return;
   reply(each_worker(
-      *ids, [&](const WorkerId& id) { return message_of(supervisor_.clear_logs(id)); }, "cleared",
+      *ids, [&](const WorkerId& id) { return supervisor_.clear_logs(id); }, "cleared",
       "not every log could be cleared"));
 }
 

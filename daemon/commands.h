@@ -84,10 +84,22 @@ class Reply {
   std::shared_ptr<State> state_;
 };
 
+// What the control socket hands each request to (control.h): the commands,
+// or a decorator in front of them (test_hooks.h).
+class CommandHandler {
+ public:
+  virtual ~CommandHandler() = default;
+  // Answers REQUEST through CONVERSATION; a streaming command takes the
+  // conversation's following lines.
+  virtual void handle(const protocol::Json& request, ConversationPtr conversation) = 0;
+  // A client's connection has closed in the middle of an exchange.
+  virtual void client_gone() = 0;
+};
+
 // Reads the config file again (reread, update, reload, SIGHUP).
 using ConfigLoader = std::function<config::ParseResult()>;
 
-class Commands {
+class Commands : public CommandHandler {
  public:
   // SHUTDOWN is called after the reply to a `shutdown` request is handed
   // out. LOAD reads the config anew; DAEMON is the daemon section running
@@ -95,18 +107,11 @@ class Commands {
   Commands(Supervisor& supervisor, Host& host, std::function<void()> shutdown,
            ConfigLoader load = {}, config::DaemonSpec daemon = {});
 
-  void handle(const protocol::Json& request, ConversationPtr conversation);
+  void handle(const protocol::Json& request, ConversationPtr conversation) override;
   // ON_RELOAD(true) runs before a config is applied, ON_RELOAD(false) once
   // it is (the service manager hears RELOADING=1, then READY=1).
   void set_reload_observer(std::function<void(bool applying)> on_reload) {
     on_reload_ = std::move(on_reload);
-  }
-  // Test hooks (corrald started with CORRAL_TEST_HOOKS=1): the request
-  // {"cmd": "test-block-loop", "ms": N} holds the event loop for N ms, so
-  // that a test can see the watchdog pings stop.
-  void enable_test_hooks() { test_hooks_ = true; }
-  bool is_test_hook(const protocol::Json& request) const {
-    return test_hooks_ && request.is_object() && request.value("cmd", "") == "test-block-loop";
   }
   // Where /metrics is served ("" when off), for stats.
   void set_metrics_address(std::string address) { metrics_address_ = std::move(address); }
@@ -115,7 +120,7 @@ class Commands {
   // A client's connection has closed: what waited to answer it (start,
   // stop, restart, wait) and the back-pressure of its submit go now, rather
   // than at a change that may never come.
-  void client_gone();
+  void client_gone() override;
 
  private:
   void submit(const protocol::Json& request, ConversationPtr conversation);
@@ -148,7 +153,6 @@ class Commands {
   ConfigLoader load_;
   std::string metrics_address_;
   std::function<void(bool)> on_reload_;
-  bool test_hooks_ = false;
   config::DaemonSpec daemon_;
 };
 

@@ -54,7 +54,7 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 class ControlServer::Session : public Conversation, public std::enable_shared_from_this<Session> {
  public:
   // RESERVE: the socket's fd is a spare of it, to be given back.
-  Session(Socket socket, Commands& commands, std::shared_ptr<FdReserve> reserve)
+  Session(Socket socket, CommandHandler& commands, std::shared_ptr<FdReserve> reserve)
       : socket_(std::move(socket)), commands_(commands), reserve_(std::move(reserve)) {}
   ~Session() override {
     if (!reserve_) return;
@@ -223,7 +223,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   }
 
   Socket socket_;
-  Commands& commands_;
+  CommandHandler& commands_;
   std::shared_ptr<FdReserve> reserve_;
   Tally::Place user_place_;
   Tally::Place budget_place_;
@@ -245,7 +245,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   bool close_after_write_ = false;
 };
 
-ControlServer::ControlServer(asio::io_context& io, Commands& commands,
+ControlServer::ControlServer(asio::io_context& io, CommandHandler& commands,
                              std::shared_ptr<ClientBudget> budget)
     : io_(io),
       commands_(commands),
@@ -254,13 +254,11 @@ ControlServer::ControlServer(asio::io_context& io, Commands& commands,
 
 ControlServer::~ControlServer() { close(); }
 
-static std::string errno_text(const std::string& what) { return what + ": " + strerror(errno); }
-
-std::string ControlServer::open(const config::DaemonSpec& daemon) {
+Status ControlServer::open(const config::DaemonSpec& daemon) {
   const std::string& path = daemon.socket;
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
-    return "daemon.socket " + path + ": longer than " +
-           std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes";
+    return Error("daemon.socket " + path + ": longer than " +
+                 std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
   }
   // corrald runs as root: a directory another user can write would let
   // that user swap the socket under a root corralctl, or make corrald
@@ -268,23 +266,26 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
   // the log_dir (private_dir.h); made when missing with 0755, so that
   // allowed users get through to the socket.
   auto [directory, name] = split_file_path(path);
-  if (name.empty()) return "daemon.socket " + path + ": names a directory, not a socket file";
-  PrivateDirs dirs(daemon.private_dirs);
-  PrivateDir dir = dirs.open(directory, "daemon.socket's directory", true, 0755);
-  if (!dir.dir) return dir.error;
-
-  OpenedFile lock = dir.dir->open(name + ".lock", FileUse::kLock, "lock file");
-  if (!lock) return lock.error + " (remove it)";
-  if (flock(lock.fd.get(), LOCK_EX | LOCK_NB) < 0) {
-    return "another corrald is running on " + path + " (" + path + ".lock is locked)";
+  if (name.empty()) {
+    return Error("daemon.socket " + path + ": names a directory, not a socket file");
   }
-  lock_ = std::move(lock.fd);
-  socket_dir_ = dir.dir;
+  PrivateDirs dirs(daemon.private_dirs);
+  auto opened_dir = dirs.open(directory, "daemon.socket's directory", true, 0755);
+  if (!opened_dir) return std::move(opened_dir).error();
+  const std::shared_ptr<SafeDir>& dir = *opened_dir;
+
+  Result<OpenedFile> lock = dir->open(name + ".lock", FileUse::kLock, "lock file");
+  if (!lock) return Error(lock.error().message() + " (remove it)");
+  if (flock(lock->fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    return Error("another corrald is running on " + path + " (" + path + ".lock is locked)");
+  }
+  lock_ = std::move(lock->fd);
+  socket_dir_ = dir;
   socket_name_ = name;
   // We hold the lock: whatever socket file is there was left by a dead daemon.
-  if (auto st = dir.dir->stat(name)) {
-    if (!S_ISSOCK(st->st_mode)) return path + " exists and is not a socket";
-    ::unlinkat(dir.dir->fd(), name.c_str(), 0);
+  if (auto st = dir->stat(name)) {
+    if (!S_ISSOCK(st->st_mode)) return Error(path + " exists and is not a socket");
+    ::unlinkat(dir->fd(), name.c_str(), 0);
   }
 
   SocketAccess access = plan_socket_access(daemon);
@@ -296,27 +297,27 @@ std::string ControlServer::open(const config::DaemonSpec& daemon) {
   boost::system::error_code ec;
   asio::local::stream_protocol::endpoint endpoint(path);
   acceptor_->acceptor.open(endpoint.protocol(), ec);
-  if (ec) return "socket " + path + ": " + ec.message();
+  if (ec) return Error("socket " + path + ": " + ec.message());
   // Bound under a umask that leaves exactly socket_mode: no window in which
   // the socket has looser permissions.
   mode_t old_mask = ::umask(static_cast<mode_t>(~daemon.socket_mode & 0777));
   acceptor_->acceptor.bind(endpoint, ec);
   ::umask(old_mask);
-  if (ec) return "bind " + path + ": " + ec.message();
+  if (ec) return Error("bind " + path + ": " + ec.message());
   path_ = path;
   // Nobody can connect before listen(), so the group changes in time.
   if (access.socket_group &&
       ::lchown(path.c_str(), static_cast<uid_t>(-1), *access.socket_group) != 0) {
-    return errno_text("cannot give " + path + " the group " + std::to_string(*access.socket_group) +
-                      " of daemon.allow_groups");
+    return errno_error("cannot give " + path + " the group " +
+                       std::to_string(*access.socket_group) + " of daemon.allow_groups");
   }
   return {};
 }
 
-std::string ControlServer::listen() {
+Status ControlServer::listen() {
   boost::system::error_code ec;
   acceptor_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return "listen " + path_ + ": " + ec.message();
+  if (ec) return Error("listen " + path_ + ": " + ec.message());
   accept();
   return {};
 }
@@ -365,16 +366,14 @@ void ControlServer::serve(Socket socket, bool on_reserve) {
                                " may not use this socket (see daemon.allow_users and allow_groups)",
                            true);
   }
-  Tally::Place user_place;
-  Tally::Place budget_place;
-  if (std::string why = admit(cred.uid, user_place, budget_place); !why.empty()) {
-    return session->refuse(why, true);
-  }
-  session->keep(std::move(user_place), std::move(budget_place));
+  Result<Places> places = admit(cred.uid);
+  if (!places) return session->refuse(places.error().message(), true);
+  session->keep(std::move(places->user), std::move(places->budget));
   session->start();
 }
 
-std::string ControlServer::admit(uid_t uid, Tally::Place& user_place, Tally::Place& budget_place) {
+Result<ControlServer::Places> ControlServer::admit(uid_t uid) {
+  Places places;
   // Root and the daemon's own uid could end the daemon anyway; a cap would
   // only stand in their way. They count towards the budget like anyone.
   if (uid != 0 && uid != geteuid()) {
@@ -386,26 +385,26 @@ std::string ControlServer::admit(uid_t uid, Tally::Place& user_place, Tally::Pla
             "refusing more until some close",
             uid, kMaxConnectionsPerUser);
       }
-      return "uid " + std::to_string(uid) + " has " + std::to_string(kMaxConnectionsPerUser) +
-             " connections open to corrald, the most one user may have; close some first";
+      return Error("uid " + std::to_string(uid) + " has " + std::to_string(kMaxConnectionsPerUser) +
+                   " connections open to corrald, the most one user may have; close some first");
     }
     user.capped = false;
-    user_place = user.connections.take();
+    places.user = user.connections.take();
   }
-  budget_place = budget_->take();
-  if (!budget_place) {
+  places.budget = budget_->take();
+  if (!places.budget) {
     if (!std::exchange(budget_spent_, true)) {
       spdlog::warn(
           "control: {} clients are connected, the most corrald serves (a quarter of "
           "RLIMIT_NOFILE); refusing more until some close",
           budget_->in_use());
     }
-    return "corrald serves " + std::to_string(budget_->in_use()) +
-           " clients already, its most (a quarter of its file descriptor limit); try again when "
-           "some have closed";
+    return Error("corrald serves " + std::to_string(budget_->in_use()) +
+                 " clients already, its most (a quarter of its file descriptor limit); try again "
+                 "when some have closed");
   }
   budget_spent_ = false;
-  return "";
+  return places;
 }
 
 void ControlServer::shed(const boost::system::error_code& ec) {
@@ -414,27 +413,28 @@ void ControlServer::shed(const boost::system::error_code& ec) {
                   ec.message(), kReservedFds - 1);
   }
   const bool last_spare = reserve_->available() == 1;
-  int fd = reserve_->accept_with_spare(acceptor_->acceptor.native_handle());
-  if (fd >= 0 && !last_spare) {
+  UniqueFd fd = reserve_->accept_with_spare(acceptor_->acceptor.native_handle());
+  if (fd && !last_spare) {
     Socket socket(io_);
     boost::system::error_code assign_error;
-    socket.assign(asio::local::stream_protocol(), fd, assign_error);
+    socket.assign(asio::local::stream_protocol(), fd.get(), assign_error);
     if (!assign_error) {
+      (void)fd.release();  // the socket owns it now
       serve(std::move(socket), true);
       accept();
       return;
     }
-    ::close(fd);
+    fd.reset();
     reserve_->refill();
-  } else if (fd >= 0) {
+  } else if (fd) {
     // The client's request is not read: this answer is all it gets.
     // "refused": corralctl reports a daemon it cannot reach (exit 3).
     Json reply = protocol::error_reply("corrald is out of file descriptors (" + ec.message() +
                                        "); try again when workers or clients have closed some");
     reply["refused"] = true;
     std::string line = protocol::encode_line(reply);
-    (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::close(fd);
+    (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    fd.reset();
     reserve_->refill();
     accept();  // the connection left the queue: no spin
     return;

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "config/spec.h"
 #include "daemon/commands.h"
 #include "daemon/fd_reserve.h"
@@ -42,17 +43,17 @@ class ControlServer {
   static constexpr size_t kMaxConnectionsPerUser = 32;
 
   // BUDGET: the places for clients, shared with /metrics.
-  ControlServer(boost::asio::io_context& io, Commands& commands,
+  ControlServer(boost::asio::io_context& io, CommandHandler& commands,
                 std::shared_ptr<ClientBudget> budget = std::make_shared<ClientBudget>());
   ~ControlServer();
 
   // Checks (and makes, 0755) the socket's directory, takes the lock and
-  // binds; an error message on failure. Until listen(), a client's
-  // connect() is refused, so nobody reaches a daemon whose later start-up
-  // steps may still fail.
-  std::string open(const config::DaemonSpec& daemon);
+  // binds; the error says why not. Until listen(), a client's connect() is
+  // refused, so nobody reaches a daemon whose later start-up steps may
+  // still fail.
+  Status open(const config::DaemonSpec& daemon);
   // Starts taking connections.
-  std::string listen();
+  Status listen();
   // Stops accepting, removes the socket file and releases the lock.
   void close();
 
@@ -67,12 +68,16 @@ class ControlServer {
   // it why with the last spare, or pause accepting.
   void shed(const boost::system::error_code& ec);
   bool allowed(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) const;
-  // Why a client of UID may not have one more connection ("" when it may),
-  // and the places it takes when it may.
-  std::string admit(uid_t uid, Tally::Place& user_place, Tally::Place& budget_place);
+  // The places one more connection of a client of UID takes (among its
+  // user's connections, in the client budget), or why it may not have one.
+  struct Places {
+    Tally::Place user;
+    Tally::Place budget;
+  };
+  Result<Places> admit(uid_t uid);
 
   boost::asio::io_context& io_;
-  Commands& commands_;
+  CommandHandler& commands_;
   std::unique_ptr<Acceptor> acceptor_;
   std::string path_;                     // the socket, once bound (removed by close())
   std::shared_ptr<SafeDir> socket_dir_;  // its directory, held open

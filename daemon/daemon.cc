@@ -25,6 +25,7 @@
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
 #include "daemon/task_feed.h"
+#include "daemon/test_hooks.h"
 
 extern char** environ;
 
@@ -139,9 +140,10 @@ int run_daemon(const config::Config& config) {
   // Made when missing (0750), checked to be private (daemon.private_dirs),
   // and held open: every worker log is opened relative to it.
   PrivateDirs private_dirs(config.daemon.private_dirs);
-  PrivateDir log_dir = private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
-  if (!log_dir.dir) {
-    spdlog::error("{}", log_dir.error);
+  Result<std::shared_ptr<SafeDir>> log_dir =
+      private_dirs.open(config.daemon.log_dir, "daemon.log_dir", true);
+  if (!log_dir) {
+    spdlog::error("{}", log_dir.error().message());
     return protocol::kExitFailed;
   }
 
@@ -149,7 +151,7 @@ int run_daemon(const config::Config& config) {
   SystemHost host(io, nofile_default);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
-  options.log_files = log_dir.dir;
+  options.log_files = *log_dir;
   options.log_rotate = config.daemon.log_rotate;
   options.daemon_env = daemon_environment();
   options.daemon_uid = geteuid();
@@ -193,16 +195,20 @@ int run_daemon(const config::Config& config) {
       notifier.reloaded();
     }
   });
-  if (const char* hooks = std::getenv("CORRAL_TEST_HOOKS"); hooks != nullptr && *hooks == '1') {
+  // The control socket reaches the test hooks only when the environment
+  // asks for them at start.
+  std::unique_ptr<TestHooks> test_hooks;
+  if (TestHooks::wanted(std::getenv(TestHooks::kEnvironment))) {
     spdlog::warn("CORRAL_TEST_HOOKS=1: test hooks are on");
-    commands.enable_test_hooks();
+    test_hooks = std::make_unique<TestHooks>(commands);
   }
+  CommandHandler& handler = test_hooks ? static_cast<CommandHandler&>(*test_hooks) : commands;
   // Clients, control and /metrics together, hold at most a quarter of the
   // fds: the rest stay for spawning workers.
   auto clients = std::make_shared<ClientBudget>();
-  ControlServer control(io, commands, clients);
-  if (std::string error = control.open(config.daemon); !error.empty()) {
-    spdlog::error("control socket: {}", error);
+  ControlServer control(io, handler, clients);
+  if (Status opened = control.open(config.daemon); !opened) {
+    spdlog::error("control socket: {}", opened.error().message());
     return protocol::kExitFailed;
   }
 
@@ -215,16 +221,17 @@ int run_daemon(const config::Config& config) {
           return render_metrics(supervisor);
         },
         clients);
-    if (std::string error = metrics->open(*listen); !error.empty()) {
-      spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)", error);
+    if (Status opened = metrics->open(*listen); !opened) {
+      spdlog::error("{} (set daemon.metrics.listen to another HOST:PORT, or off)",
+                    opened.error().message());
       return protocol::kExitFailed;
     }
     commands.set_metrics_address(metrics->address());
     spdlog::info("metrics on http://{}/metrics", metrics->address());
   }
   // Clients only once every fallible start-up step has passed.
-  if (std::string error = control.listen(); !error.empty()) {
-    spdlog::error("control socket: {}", error);
+  if (Status listening = control.listen(); !listening) {
+    spdlog::error("control socket: {}", listening.error().message());
     return protocol::kExitFailed;
   }
 

@@ -27,12 +27,13 @@
 #include <memory>
 #include <vector>
 
+#include "base/unique_fd.h"
+
 namespace corral::daemon {
 
 class FdReserve {
  public:
   explicit FdReserve(size_t size);
-  ~FdReserve();
   FdReserve(const FdReserve&) = delete;
   FdReserve& operator=(const FdReserve&) = delete;
 
@@ -42,16 +43,16 @@ class FdReserve {
 
   size_t available() const { return spares_.size(); }
   // Gives up one spare and accepts the first queued connection of LISTENER
-  // with it (non-blocking, close-on-exec); -1 when no spare was held or
-  // accept failed anyway (the spare is taken back then).
-  int accept_with_spare(int listener);
+  // with it (non-blocking, close-on-exec); an empty fd when no spare was
+  // held or accept failed anyway (the spare is taken back then).
+  UniqueFd accept_with_spare(int listener);
   // Takes spares again up to the size, as far as fds allow: call it right
   // after closing an fd that accept_with_spare gave.
   void refill();
 
  private:
   size_t size_;
-  std::vector<int> spares_;
+  std::vector<UniqueFd> spares_;
 };
 
 // A count of places taken, each held by a Place that gives it back when it

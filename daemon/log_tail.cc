@@ -58,9 +58,11 @@ class TailStream : public std::enable_shared_from_this<TailStream> {
 
   // Opens the file if there is one; why it is refused, or "". A worker that
   // wrote nothing yet has no file: an empty tail, not an error.
-  std::string open_first() {
+  // Opens the file if it is there; the error says why it cannot be read.
+  Status open_first() {
     open_file();
-    return error_;
+    if (!error_.empty()) return Error(error_);
+    return {};
   }
   void start(uint64_t lines, bool follow) {
     follow_ = follow;
@@ -72,17 +74,18 @@ class TailStream : public std::enable_shared_from_this<TailStream> {
   bool open_file() {
     if (fd_.valid()) return true;
     if (!dir_) return false;
-    OpenedFile file = dir_->open(name_, FileUse::kRead, "log file");
+    Result<OpenedFile> file = dir_->open(name_, FileUse::kRead, "log file");
     if (!file) {
       // Logged once per stream, not at every poll of a follower.
-      if (!file.error.empty() && error_.empty()) spdlog::error("tail: {}", file.error);
-      error_ = file.error;
+      if (error_.empty()) spdlog::error("tail: {}", file.error().message());
+      error_ = file.error().message();
       return false;
     }
     error_.clear();
-    fd_ = std::move(file.fd);
-    inode_ = file.st.st_ino;
-    offset_ = file.st.st_size;
+    if (file->missing) return false;
+    fd_ = std::move(file->fd);
+    inode_ = file->st.st_ino;
+    offset_ = file->st.st_size;
     return true;
   }
   off_t size_of() const {
@@ -171,8 +174,8 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
   auto stream =
       std::make_shared<TailStream>(supervisor_.log_files(), Supervisor::log_name(id, stderr_log),
                                    conversation, host_.make_timer(), host_);
-  if (std::string error = stream->open_first(); !error.empty()) {
-    return reply(protocol::error_reply(error));
+  if (Status opened = stream->open_first(); !opened) {
+    return reply(protocol::error_reply(opened.error().message()));
   }
   conversation->send(Json{{"ok", true}, {"path", path}}, false);
   stream->start(lines, follow);

@@ -231,10 +231,10 @@ MetricsServer::MetricsServer(asio::io_context& io, std::function<std::string()> 
 
 MetricsServer::~MetricsServer() { close(); }
 
-std::string MetricsServer::open(const std::string& listen) {
+Status MetricsServer::open(const std::string& listen) {
   // HOST:PORT, the host maybe in brackets (IPv6).
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return "metrics.listen " + listen + ": expected HOST:PORT";
+  if (colon == std::string::npos) return Error("metrics.listen " + listen + ": expected HOST:PORT");
   std::string host = listen.substr(0, colon);
   std::string port = listen.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -245,7 +245,7 @@ std::string MetricsServer::open(const std::string& listen) {
   auto endpoints =
       resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    return "metrics.listen " + listen + ": " + (ec ? ec.message() : "no such address");
+    return Error("metrics.listen " + listen + ": " + (ec ? ec.message() : "no such address"));
   }
   tcp::endpoint endpoint = endpoints.begin()->endpoint();
   auto& acceptor = impl_->acceptor;
@@ -256,10 +256,10 @@ std::string MetricsServer::open(const std::string& listen) {
   if (ec) {
     beast::error_code ignored;
     acceptor.close(ignored);
-    return "metrics.listen " + listen + ": " + ec.message();
+    return Error("metrics.listen " + listen + ": " + ec.message());
   }
   impl_->accept();
-  return "";
+  return {};
 }
 
 std::string MetricsServer::address() const {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "base/result.h"
 #include "daemon/fd_reserve.h"
 
 namespace boost::asio {
@@ -37,8 +38,8 @@ class MetricsServer {
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   // Listens on LISTEN, "HOST:PORT" ("[::1]:9464" for IPv6; port 0 picks
-  // one); an error message, or "" when it listens.
-  std::string open(const std::string& listen);
+  // one); the error says why it cannot.
+  Status open(const std::string& listen);
   // Where it listens ("127.0.0.1:9464"), or "" when it does not.
   std::string address() const;
   void close();

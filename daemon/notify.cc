@@ -46,8 +46,8 @@ ServiceNotifier::ServiceNotifier(Host& host) : host_(host) {
   memcpy(address_.sun_path, name.data(), name.size());
   if (name[0] == '@') address_.sun_path[0] = '\0';
   address_size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
-  socket_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (socket_ < 0) {
+  socket_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!socket_) {
     spdlog::warn("NOTIFY_SOCKET: socket: {}; not notifying", strerror(errno));
     return;
   }
@@ -59,15 +59,11 @@ ServiceNotifier::ServiceNotifier(Host& host) : host_(host) {
     watchdog_ = std::chrono::microseconds(*usec);
 }
 
-ServiceNotifier::~ServiceNotifier() {
-  if (socket_ >= 0) close(socket_);
-}
-
 void ServiceNotifier::send(const std::string& state) {
   if (!enabled_) return;
   ssize_t n;
   do {
-    n = sendto(socket_, state.data(), state.size(), MSG_NOSIGNAL,
+    n = sendto(socket_.get(), state.data(), state.size(), MSG_NOSIGNAL,
                reinterpret_cast<const sockaddr*>(&address_), address_size_);
   } while (n < 0 && errno == EINTR);
   if (n < 0) spdlog::warn("sd_notify: {}", strerror(errno));

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "base/unique_fd.h"
 #include "daemon/host.h"
 
 namespace corral::daemon {
@@ -24,7 +25,6 @@ class ServiceNotifier {
   static constexpr auto kStatusEvery = std::chrono::seconds(5);
 
   explicit ServiceNotifier(Host& host);
-  ~ServiceNotifier();
   ServiceNotifier(const ServiceNotifier&) = delete;
   ServiceNotifier& operator=(const ServiceNotifier&) = delete;
 
@@ -47,7 +47,7 @@ class ServiceNotifier {
 
   Host& host_;
   bool enabled_ = false;
-  int socket_ = -1;
+  UniqueFd socket_;
   sockaddr_un address_{};
   socklen_t address_size_ = 0;
   std::chrono::microseconds watchdog_{0};

@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "base/io.h"
+
 namespace corral::daemon {
 
 namespace asio = boost::asio;
@@ -33,14 +35,15 @@ bool RotatingFile::open() {
     report("log file " + path_ + ": no log directory");
     return false;
   }
-  OpenedFile opened = dir_->open(name_, FileUse::kAppend, "log file");
+  Result<OpenedFile> opened = dir_->open(name_, FileUse::kAppend, "log file");
   if (!opened) {
-    report(opened.error + "; what the worker writes there is discarded until it is fixed");
+    report(opened.error().message() +
+           "; what the worker writes there is discarded until it is fixed");
     return false;
   }
   reported_error_ = false;
-  fd_ = std::move(opened.fd);
-  size_ = static_cast<uint64_t>(opened.st.st_size);
+  fd_ = std::move(opened->fd);
+  size_ = static_cast<uint64_t>(opened->st.st_size);
   return true;
 }
 
@@ -100,7 +103,7 @@ void RotatingFile::write(const char* data, size_t size) {
         take = static_cast<size_t>(max);  // one line longer than the whole file
       }
     }
-    if (!write_all(data, take)) return;
+    if (!write_whole(std::string_view(data, take))) return;
     data += take;
     size -= take;
     if (size > 0) {
@@ -110,18 +113,13 @@ void RotatingFile::write(const char* data, size_t size) {
   }
 }
 
-bool RotatingFile::write_all(const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd_.get(), data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      report("cannot write log file " + path_ + ": " + strerror(errno));
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-    size_ += static_cast<uint64_t>(n);
+bool RotatingFile::write_whole(std::string_view data) {
+  if (Status written = corral::write_all(fd_.get(), data, "cannot write log file " + path_);
+      !written) {
+    report(written.error().message());
+    return false;
   }
+  size_ += data.size();
   return true;
 }
 

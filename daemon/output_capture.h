@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "config/spec.h"
 #include "daemon/safe_file.h"
@@ -44,7 +45,8 @@ class RotatingFile {
  private:
   bool open();
   void rotate();
-  bool write_all(const char* data, size_t size);
+  // Writes all of DATA to the file, or reports why not.
+  bool write_whole(std::string_view data);
   void refresh_size();
   // Logs ERROR unless an error was logged since the file was last open.
   void report(const std::string& error);

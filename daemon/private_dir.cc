@@ -276,11 +276,12 @@ PrivateDir open_private_dir(const std::string& path, std::string_view key, bool 
   return out;
 }
 
-PrivateDir PrivateDirs::open(const std::string& path, std::string_view key, bool create,
-                             mode_t create_mode) {
+Result<std::shared_ptr<SafeDir>> PrivateDirs::open(const std::string& path, std::string_view key,
+                                                   bool create, mode_t create_mode) {
   PrivateDir dir = open_private_dir(path, key, create, enforce_, create_mode);
   if (!dir.warning.empty() && warned_.insert(path).second) spdlog::warn("{}", dir.warning);
-  return dir;
+  if (!dir.dir) return Error(std::move(dir.error));
+  return std::move(dir.dir);
 }
 
 }  // namespace corral::daemon

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "daemon/safe_file.h"
 
 namespace corral::daemon {
@@ -61,7 +62,8 @@ std::string describe_problem(const DirProblem& problem, const PathStep& step,
 // What makes it private: "chown root /srv/logs", "chmod o-w /srv".
 std::string fix_for_problem(const DirProblem& problem, const PathStep& step);
 
-// A directory opened through open_private_dir.
+// A directory opened through open_private_dir, with all there is to say of
+// it (corrald --check reports warnings and tells missing directories apart).
 struct PrivateDir {
   std::shared_ptr<SafeDir> dir;  // null when it could not be opened (or not private)
   std::string error;             // why not; the problem when ENFORCE refused it
@@ -86,8 +88,10 @@ PrivateDir open_private_dir(const std::string& path, std::string_view key, bool 
 class PrivateDirs {
  public:
   explicit PrivateDirs(bool enforce) : enforce_(enforce) {}
-  PrivateDir open(const std::string& path, std::string_view key, bool create,
-                  mode_t create_mode = 0750);
+  // The directory, held open; the error is open_private_dir's (a missing
+  // one included), the warning is logged here.
+  Result<std::shared_ptr<SafeDir>> open(const std::string& path, std::string_view key, bool create,
+                                        mode_t create_mode = 0750);
   bool enforced() const { return enforce_; }
 
  private:

@@ -92,25 +92,23 @@ bool parse_status(std::string_view text, ProcSample& sample) {
   return text.find("Name:") != std::string_view::npos;
 }
 
-ProcReader::~ProcReader() {
-  if (stat_fd_ >= 0) ::close(stat_fd_);
-  if (status_fd_ >= 0) ::close(status_fd_);
-}
-
 std::optional<ProcSample> ProcReader::read(bool with_status) {
   static const long ticks = sysconf(_SC_CLK_TCK);
   // Each file is opened until it opens: with the daemon out of fds one may
   // open and the other not, and the next sample must not open a second copy.
-  if (stat_fd_ < 0 || status_fd_ < 0) {
+  if (!stat_fd_ || !status_fd_) {
     std::string base = "/proc/" + std::to_string(pid_);
-    if (stat_fd_ < 0) stat_fd_ = ::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-    if (status_fd_ < 0) status_fd_ = ::open((base + "/status").c_str(), O_RDONLY | O_CLOEXEC);
-    if (stat_fd_ < 0 || status_fd_ < 0) return std::nullopt;
+    if (!stat_fd_) stat_fd_.reset(::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!status_fd_) status_fd_.reset(::open((base + "/status").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!stat_fd_ || !status_fd_) return std::nullopt;
   }
   ProcSample sample;
-  if (!read_whole(stat_fd_, buffer_) || !parse_stat(buffer_, ticks, sample)) return std::nullopt;
+  if (!read_whole(stat_fd_.get(), buffer_) || !parse_stat(buffer_, ticks, sample)) {
+    return std::nullopt;
+  }
   if (with_status) {
-    if (!read_whole(status_fd_, buffer_) || !parse_status(buffer_, sample)) return std::nullopt;
+    if (!read_whole(status_fd_.get(), buffer_) || !parse_status(buffer_, sample))
+      return std::nullopt;
     switches_ = {sample.voluntary_switches, sample.involuntary_switches};
   } else {
     std::tie(sample.voluntary_switches, sample.involuntary_switches) = switches_;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <utility>
 
+#include "base/unique_fd.h"
+
 namespace corral::daemon {
 
 struct ProcSample {
@@ -34,9 +36,6 @@ bool parse_status(std::string_view text, ProcSample& sample);
 class ProcReader {
  public:
   explicit ProcReader(pid_t pid) : pid_(pid) {}
-  ~ProcReader();
-  ProcReader(const ProcReader&) = delete;
-  ProcReader& operator=(const ProcReader&) = delete;
   // nullopt when the process is gone or its files cannot be read. The stat
   // file has CPU, threads and RSS; WITH_STATUS also reads the status file
   // (twice as costly to make) for the context switches, which are otherwise
@@ -45,8 +44,8 @@ class ProcReader {
 
  private:
   pid_t pid_;
-  int stat_fd_ = -1;
-  int status_fd_ = -1;
+  UniqueFd stat_fd_;
+  UniqueFd status_fd_;
   std::string buffer_;
   std::pair<uint64_t, uint64_t> switches_{0, 0};
 };

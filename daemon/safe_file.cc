@@ -57,25 +57,22 @@ int SafeDir::rename(std::string_view from, std::string_view to) const {
   return 0;
 }
 
-OpenedFile SafeDir::open(std::string_view name, FileUse use, std::string_view what) const {
-  OpenedFile opened;
+Result<OpenedFile> SafeDir::open(std::string_view name, FileUse use, std::string_view what) const {
   const std::string file(name);
   auto refuse = [&](const std::string& why) {
-    opened.fd.reset();
-    opened.error = std::string(what) + " " + path_of(name) + " " + why + ": refused";
+    return Error(std::string(what) + " " + path_of(name) + " " + why + ": refused");
+  };
+  auto failed = [&](int error) {
+    return errno_error(std::string(what) + " " + path_of(name), error);
   };
   if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..") {
-    refuse("is not a file name");
-    return opened;
+    return refuse("is not a file name");
   }
   // Looked at first, so that a device or FIFO is refused without being
   // opened at all (opening some devices does things); the fstat after the
   // open is what decides, since the name can change in between.
   if (auto before = stat(file)) {
-    if (auto why = file_refusal(*before, ::geteuid())) {
-      refuse(*why);
-      return opened;
-    }
+    if (auto why = file_refusal(*before, ::geteuid())) return refuse(*why);
   }
   int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
   switch (use) {
@@ -92,6 +89,7 @@ OpenedFile SafeDir::open(std::string_view name, FileUse use, std::string_view wh
       flags |= O_RDONLY | O_CREAT;
       break;
   }
+  OpenedFile opened;
   opened.fd.reset(::openat(dir_.get(), file.c_str(), flags, use == FileUse::kLock ? 0600 : 0640));
   if (!opened.fd.valid()) {
     const int error = errno;
@@ -102,20 +100,13 @@ OpenedFile SafeDir::open(std::string_view name, FileUse use, std::string_view wh
     // ELOOP: a link put there since the look above (O_NOFOLLOW); ENXIO: a
     // FIFO without a reader, or a socket. Say what is there if we can.
     if (auto now = stat(file); now && file_refusal(*now, ::geteuid())) {
-      refuse(*file_refusal(*now, ::geteuid()));
-    } else if (error == ELOOP) {
-      refuse("is a symbolic link");
-    } else {
-      opened.error = std::string(what) + " " + path_of(name) + ": " + strerror(error);
+      return refuse(*file_refusal(*now, ::geteuid()));
     }
-    return opened;
+    if (error == ELOOP) return refuse("is a symbolic link");
+    return failed(error);
   }
-  if (::fstat(opened.fd.get(), &opened.st) != 0) {
-    opened.error = std::string(what) + " " + path_of(name) + ": " + strerror(errno);
-    opened.fd.reset();
-    return opened;
-  }
-  if (auto why = file_refusal(opened.st, ::geteuid())) refuse(*why);
+  if (::fstat(opened.fd.get(), &opened.st) != 0) return failed(errno);
+  if (auto why = file_refusal(opened.st, ::geteuid())) return refuse(*why);
   return opened;
 }
 

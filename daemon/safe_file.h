@@ -21,6 +21,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace corral::daemon {
@@ -40,17 +41,12 @@ enum class FileUse {
   kLock,      // read only, created 0600 when missing: a file to flock (SOCKET.lock)
 };
 
-// What opening a file gave: the fd and its fstat, or why not.
+// A file opened, and its fstat; or nothing at the name, where the use does
+// not create the file (kTruncate, kRead).
 struct OpenedFile {
-  UniqueFd fd;
+  UniqueFd fd;  // empty when missing
   struct stat st {};
-  // Nothing is at the name (and the use does not create it).
   bool missing = false;
-  // Why it is not open: "log file /var/log/corral/web-0.out.log is a
-  // symbolic link: refused", or "... : Permission denied"; empty when open
-  // or missing.
-  std::string error;
-  explicit operator bool() const { return fd.valid(); }
 };
 
 // A directory held open for the daemon's life, whose files are opened,
@@ -65,9 +61,11 @@ class SafeDir {
   // PATH/NAME, for messages.
   std::string path_of(std::string_view name) const;
 
-  // Opens NAME (a plain file name, no '/') for USE. WHAT names it in
-  // errors ("log file"). Never follows a link and never blocks.
-  OpenedFile open(std::string_view name, FileUse use, std::string_view what) const;
+  // Opens NAME (a plain file name, no '/') for USE. Never follows a link and
+  // never blocks. The error names the file after WHAT and says why:
+  // "log file /var/log/corral/web-0.out.log is a symbolic link: refused", or
+  // "...: Permission denied".
+  Result<OpenedFile> open(std::string_view name, FileUse use, std::string_view what) const;
   // fstatat(NAME) without following a link; nullopt with errno set when
   // nothing is there or it cannot be looked at.
   std::optional<struct stat> stat(std::string_view name) const;

@@ -197,7 +197,7 @@ ssize_t send_with_fds(int socket, const void* data, size_t size, const int* fds,
 // Receives one message into BUFFER and the fds attached to it (close-on-exec);
 // its size, 0 at the end, < 0 on an error. TRUNCATED: the message or its fds
 // did not fit.
-ssize_t receive_with_fds(int socket, char* buffer, size_t size, std::vector<int>& fds,
+ssize_t receive_with_fds(int socket, char* buffer, size_t size, std::vector<UniqueFd>& fds,
                          bool& truncated) {
   iovec iov{buffer, size};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
@@ -215,9 +215,12 @@ ssize_t receive_with_fds(int socket, char* buffer, size_t size, std::vector<int>
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    size_t at = fds.size();
-    fds.resize(at + count);
-    memcpy(fds.data() + at, CMSG_DATA(c), sizeof(int) * count);
+    const unsigned char* data = CMSG_DATA(c);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      memcpy(&fd, data + i * sizeof(int), sizeof(int));
+      fds.emplace_back(fd);
+    }
   }
   truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
   return n;
@@ -250,8 +253,8 @@ std::vector<char> encode_reply(const Launched& launched) {
   // As large as any message corrald can send (the kernel may double the
   // buffer asked for), left untouched until used: no RSS for the headroom.
   const size_t size = 2 * kBuffer + 1;
-  std::unique_ptr<char[]> buffer(new char[size]);
-  std::vector<int> received;
+  auto buffer = std::make_unique_for_overwrite<char[]>(size);
+  std::vector<UniqueFd> received;
   std::array<rlimit, RLIM_NLIMITS> limits{};
   for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
     getrlimit(static_cast<__rlimit_resource>(resource), &limits[static_cast<size_t>(resource)]);
@@ -268,54 +271,50 @@ std::vector<char> encode_reply(const Launched& launched) {
     } else {
       std::vector<FdMapping> fds;
       for (size_t i = 0; i < received.size(); ++i)
-        fds.push_back({request->targets[i], received[i]});
+        fds.push_back({request->targets[i], received[i].get()});
       adopt_limits(request->limits, limits);
       launched = launch(request->spawn, fds, request->nofile_default, ParentOf::kCallersParent);
     }
-    for (int fd : received) close(fd);
+    received.clear();
     std::vector<char> reply = encode_reply(launched);
-    ssize_t sent = send_with_fds(socket, reply.data(), reply.size(), &launched.pidfd,
-                                 launched.pidfd >= 0 ? 1 : 0);
-    if (launched.pidfd >= 0) close(launched.pidfd);
+    const int pidfd = launched.pidfd.get();
+    ssize_t sent =
+        send_with_fds(socket, reply.data(), reply.size(), &pidfd, launched.pidfd ? 1 : 0);
+    launched.pidfd.reset();
     if (sent < 0) _exit(0);
   }
 }
 
 }  // namespace
 
-std::unique_ptr<SpawnServer> SpawnServer::start(std::string& error) {
+Result<std::unique_ptr<SpawnServer>> SpawnServer::start() {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    error = std::string("socketpair: ") + strerror(errno);
-    return nullptr;
+    return errno_error("socketpair");
   }
+  UniqueFd ours(sv[0]);
+  UniqueFd theirs(sv[1]);
   int size = kBuffer;
-  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  setsockopt(ours.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   const pid_t daemon = getpid();
   pid_t pid = fork();
-  if (pid < 0) {
-    error = std::string("fork: ") + strerror(errno);
-    close(sv[0]);
-    close(sv[1]);
-    return nullptr;
-  }
+  if (pid < 0) return errno_error("fork");
   if (pid == 0) {
-    close(sv[0]);
-    serve(sv[1], daemon);
+    ours.reset();
+    serve(theirs.release(), daemon);
   }
-  close(sv[1]);
-  return std::unique_ptr<SpawnServer>(new SpawnServer(pid, sv[0]));
+  theirs.reset();
+  return std::make_unique<SpawnServer>(Forked{}, pid, std::move(ours));
 }
 
 SpawnServer::~SpawnServer() {
-  if (socket_ >= 0) close(socket_);
+  socket_.reset();  // the server ends when its socket closes
   if (pid_ > 0) waitpid(pid_, nullptr, 0);
 }
 
 void SpawnServer::lost(const char* why) {
   spdlog::warn("spawn server (pid {}) {}; starting workers from corrald from now on", pid_, why);
-  close(socket_);
-  socket_ = -1;
+  socket_.reset();
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = 0;
@@ -323,18 +322,19 @@ void SpawnServer::lost(const char* why) {
 
 bool SpawnServer::remote(const std::vector<char>& message, const std::vector<int>& sources,
                          Launched& out) {
-  if (send_with_fds(socket_, message.data(), message.size(), sources.data(), sources.size()) < 0) {
+  const ssize_t sent =
+      send_with_fds(socket_.get(), message.data(), message.size(), sources.data(), sources.size());
+  if (sent < 0) {
     // Too large for the socket: this one spawn goes the slow way.
     if (errno == EMSGSIZE || errno == ENOBUFS) return false;
     lost(strerror(errno));
     return false;
   }
   char buffer[4096];
-  std::vector<int> fds;
+  std::vector<UniqueFd> fds;
   bool truncated = false;
-  ssize_t n = receive_with_fds(socket_, buffer, sizeof buffer, fds, truncated);
+  ssize_t n = receive_with_fds(socket_.get(), buffer, sizeof buffer, fds, truncated);
   if (n <= 0 || truncated) {
-    for (int fd : fds) close(fd);
     lost(n == 0 ? "exited" : n < 0 ? strerror(errno) : "sent a truncated reply");
     return false;
   }
@@ -344,27 +344,25 @@ bool SpawnServer::remote(const std::vector<char>& message, const std::vector<int
   const bool well_formed =
       pid > 0 ? fds.size() == 1 && out.error.empty() : fds.size() <= 1 && !out.error.empty();
   if (!read || !well_formed) {
-    for (int fd : fds) close(fd);
     lost("sent a malformed reply");
     return false;
   }
   if (pid > 0) {
     out.pid = pid;
-    out.pidfd = fds[0];
+    out.pidfd = std::move(fds[0]);
     return true;
   }
   if (!fds.empty()) {
     // The child failed before exec: it is ours to reap.
     siginfo_t info{};
-    waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fds[0]), &info, WEXITED);
-    close(fds[0]);
+    waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fds[0].get()), &info, WEXITED);
   }
   return true;
 }
 
 Launched SpawnServer::launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                              const rlimit& nofile_default) {
-  if (socket_ >= 0 && fds.size() <= kMaxFds) {
+  if (socket_ && fds.size() <= kMaxFds) {
     std::vector<int> sources;
     for (const auto& m : fds) sources.push_back(m.source);
     Launched out;

@@ -21,8 +21,11 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "daemon/host.h"
 #include "daemon/spawner.h"
 
@@ -30,8 +33,8 @@ namespace corral::daemon {
 
 class SpawnServer {
  public:
-  // Forks the server; nullptr (with ERROR set) when it cannot.
-  static std::unique_ptr<SpawnServer> start(std::string& error);
+  // Forks the server; the failed call ("fork: ...") when it cannot.
+  static Result<std::unique_ptr<SpawnServer>> start();
   // Closes the socket and reaps the server.
   ~SpawnServer();
   SpawnServer(const SpawnServer&) = delete;
@@ -43,14 +46,20 @@ class SpawnServer {
 
   pid_t pid() const { return pid_; }
 
+  // Made by start() alone: only it can make the key.
+  class Forked {
+    friend class SpawnServer;
+    explicit Forked() = default;
+  };
+  SpawnServer(Forked, pid_t pid, UniqueFd socket) : pid_(pid), socket_(std::move(socket)) {}
+
  private:
-  SpawnServer(pid_t pid, int socket) : pid_(pid), socket_(socket) {}
   // False when the server did not answer (it is gone): the caller falls back.
   bool remote(const std::vector<char>& message, const std::vector<int>& sources, Launched& out);
   void lost(const char* why);
 
   pid_t pid_;
-  int socket_;
+  UniqueFd socket_;
 };
 
 }  // namespace corral::daemon

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 namespace corral::daemon {
 namespace {
@@ -143,10 +144,20 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
-// getpwnam_r, or getpwuid_r for a numeric NAME that is no user name, into
-// PW (whose strings live in BUF); false with ERROR set.
-bool find_passwd(const std::string& name, passwd& pw, std::vector<char>& buf, std::string& error) {
-  buf.resize(16384);
+// The passwd entry of NAME, copied out of getpwnam_r's buffer.
+struct PasswdEntry {
+  uid_t uid;
+  gid_t gid;
+  std::string name;
+  std::string home;
+  std::string shell;
+};
+
+// getpwnam_r, or getpwuid_r for a numeric NAME that is no user name; the
+// error names the user ("user NAME: no such user").
+Result<PasswdEntry> find_passwd(const std::string& name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
   passwd* found = nullptr;
   int rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
   if (found == nullptr && rc == 0 && !name.empty() &&
@@ -154,35 +165,27 @@ bool find_passwd(const std::string& name, passwd& pw, std::vector<char>& buf, st
     rc = getpwuid_r(static_cast<uid_t>(std::stoul(name)), &pw, buf.data(), buf.size(), &found);
   }
   if (found == nullptr) {
-    error = "user " + name + ": " + (rc != 0 ? strerror(rc) : "no such user");
-    return false;
+    return Error("user " + name + ": " + (rc != 0 ? strerror(rc) : "no such user"));
   }
-  return true;
+  return PasswdEntry{pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "",
+                     pw.pw_shell ? pw.pw_shell : ""};
 }
 
-struct User {
-  uid_t uid;
-  gid_t gid;
-  std::vector<gid_t> groups;
-};
+}  // namespace
 
-// Resolves NAME (or a numeric uid) to its ids and groups; nullopt with ERROR set.
-std::optional<User> lookup_user(const std::string& name, std::string& error) {
-  std::vector<char> buf;
-  passwd pw{};
-  if (!find_passwd(name, pw, buf, error)) return std::nullopt;
-  User user{pw.pw_uid, pw.pw_gid, {}};
+Result<UserIds> lookup_user(const std::string& name) {
+  Result<PasswdEntry> pw = find_passwd(name);
+  if (!pw) return std::move(pw).error();
+  UserIds user{pw->uid, pw->gid, {}};
   int count = 64;
   user.groups.resize(static_cast<size_t>(count));
-  if (getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &count) < 0) {
+  if (getgrouplist(pw->name.c_str(), pw->gid, user.groups.data(), &count) < 0) {
     user.groups.resize(static_cast<size_t>(count));
-    getgrouplist(pw.pw_name, pw.pw_gid, user.groups.data(), &count);
+    getgrouplist(pw->name.c_str(), pw->gid, user.groups.data(), &count);
   }
   user.groups.resize(static_cast<size_t>(std::max(count, 0)));
   return user;
 }
-
-}  // namespace
 
 std::string find_executable(const std::string& name, const std::string& path) {
   if (name.find('/') != std::string::npos) return name;
@@ -204,11 +207,9 @@ std::string find_executable(const std::string& name, const std::string& path) {
 }
 
 std::optional<Account> find_account(const std::string& name) {
-  std::vector<char> buf;
-  passwd pw{};
-  std::string error;
-  if (!find_passwd(name, pw, buf, error)) return std::nullopt;
-  return Account{pw.pw_uid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "", pw.pw_shell ? pw.pw_shell : ""};
+  Result<PasswdEntry> pw = find_passwd(name);
+  if (!pw) return std::nullopt;
+  return Account{pw->uid, std::move(pw->name), std::move(pw->home), std::move(pw->shell)};
 }
 
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
@@ -218,10 +219,14 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     out.error = "empty command";
     return out;
   }
-  std::optional<User> user;
+  std::optional<UserIds> user;
   if (!request.user.empty()) {
-    user = lookup_user(request.user, out.error);
-    if (!user) return out;
+    Result<UserIds> found = lookup_user(request.user);
+    if (!found) {
+      out.error = found.error().message();
+      return out;
+    }
+    user = std::move(*found);
     if (geteuid() != 0 && user->uid != geteuid()) {
       out.error = "user " + request.user + ": switching user needs a daemon running as root";
       return out;
@@ -298,12 +303,12 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
   if (args.step != nullptr) {
     // The child failed before exec and has exited: reap it here, or leave
     // that to its parent.
+    UniqueFd child(pidfd);
     if (sibling) {
-      out.pidfd = pidfd;
+      out.pidfd = std::move(child);
     } else {
       siginfo_t info{};
-      waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
-      close(pidfd);
+      waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(child.get()), &info, WEXITED);
     }
     std::string what = args.step;
     if (what == "exec") what += " " + path;
@@ -312,7 +317,7 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     return out;
   }
   out.pid = pid;
-  out.pidfd = pidfd;
+  out.pidfd.reset(pidfd);
   return out;
 }
 

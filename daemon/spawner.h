@@ -26,16 +26,21 @@
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "daemon/host.h"
 #include "daemon/worker_env.h"
 
 namespace corral::daemon {
 
+// What a spawn gave. More than a value or an error, so not a Result: a
+// child that failed before exec under CLONE_PARENT comes back with its
+// error AND its pidfd, since only its parent can reap it.
 struct Launched {
   pid_t pid = 0;
-  // Owned by the caller. With pid == 0 and PARENT kCallersParent: a child
-  // that failed before exec, which only its parent can reap.
-  int pidfd = -1;
+  // With pid == 0 and PARENT kCallersParent: a child that failed before
+  // exec, which only its parent can reap.
+  UniqueFd pidfd;
   std::string error;  // set when pid == 0
 };
 
@@ -47,6 +52,18 @@ enum class ParentOf { kCaller, kCallersParent };
 // child's RLIMIT_NOFILE is `nofile_default` unless the request sets one.
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                 const rlimit& nofile_default, ParentOf parent = ParentOf::kCaller);
+
+// The ids a worker of `user: NAME` runs with.
+struct UserIds {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;  // NAME's supplementary groups, its primary one among them
+};
+
+// NAME (or the uid it spells, as find_account reads it) resolved to its ids
+// and groups; the error names the user: "user NAME: no such user", or the
+// lookup's own failure.
+Result<UserIds> lookup_user(const std::string& name);
 
 // The passwd entry of NAME, or of the uid NAME spells when no user has that
 // name (as `user:` is read); nullopt when there is none or the lookup failed.

@@ -244,10 +244,10 @@ Status Supervisor::clear_logs(const WorkerId& id) {
     // on, nobody else's file), and truncated through the fd. The capture
     // writes with O_APPEND and sees the new size when it next checks for
     // rotation, as after logrotate's copytruncate.
-    OpenedFile file =
+    Result<OpenedFile> file =
         options_.log_files->open(log_name(id, stderr_log), FileUse::kTruncate, "log file");
-    std::string error = file.error;
-    if (file && ::ftruncate(file.fd.get(), 0) != 0) {
+    std::string error = message_of(file);
+    if (file && !file->missing && ::ftruncate(file->fd.get(), 0) != 0) {
       error = "cannot truncate " + log_path(id, stderr_log) + ": " + strerror(errno);
     }
     if (error.empty()) continue;

@@ -69,9 +69,11 @@ struct SystemHost::Watch {
 SystemHost::SystemHost(asio::io_context& io, rlimit nofile_default)
     : io_(io), nofile_default_(nofile_default), output_(io) {
   devnull_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  std::string error;
-  spawn_server_ = SpawnServer::start(error);
-  if (!spawn_server_) spdlog::warn("spawn server: {}; corrald starts workers itself", error);
+  if (auto server = SpawnServer::start()) {
+    spawn_server_ = std::move(*server);
+  } else {
+    spdlog::warn("spawn server: {}; corrald starts workers itself", server.error().message());
+  }
 }
 
 SystemHost::~SystemHost() = default;
@@ -111,7 +113,7 @@ Result<pid_t> SystemHost::spawn(const SpawnRequest& request,
   }
   output_.capture(err->read.release(), request.log_dir, split_file_path(request.stderr_log).second,
                   request.log_rotate);
-  watch_exit(launched.pid, launched.pidfd, std::move(on_exit));
+  watch_exit(launched.pid, launched.pidfd.release(), std::move(on_exit));
   return launched.pid;
 }
 

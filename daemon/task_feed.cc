@@ -79,12 +79,12 @@ Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char*
                                PrivateDirs& private_dirs) {
   auto [directory, name] = split_file_path(file);
   if (name.empty()) return Error(std::string(kind) + " " + file + " names a directory, not a file");
-  PrivateDir dir = private_dirs.open(directory, std::string(kind) + " directory", false);
-  if (!dir.dir) return Error(dir.error);
-  OpenedFile opened = dir.dir->open(name, use, kind);
-  if (opened.missing) return errno_error(std::string(kind) + " " + file, ENOENT);
-  if (!opened) return Error(opened.error);
-  return std::move(opened.fd);
+  auto dir = private_dirs.open(directory, std::string(kind) + " directory", false);
+  if (!dir) return std::move(dir).error();
+  Result<OpenedFile> opened = (*dir)->open(name, use, kind);
+  if (!opened) return std::move(opened).error();
+  if (opened->missing) return errno_error(std::string(kind) + " " + file, ENOENT);
+  return std::move(opened->fd);
 }
 
 }  // namespace

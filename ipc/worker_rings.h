@@ -71,6 +71,8 @@ class WorkerRings {
   // memory and stays valid until release() (copy it before: the worker can
   // rewrite it). kBroken for a malformed record or impossible indexes in
   // either ring; after that, nothing more comes from this worker.
+  // An enum and an out-parameter rather than a Result: three outcomes, FRAME
+  // reused on the hot path, and WHY written only once, when it breaks.
   Take next(Frame& frame, std::string& why);
   // Moves past the frame next() returned.
   void consume() { results_.consume(); }

@@ -165,8 +165,8 @@ TEST_F(OpenPrivateDirTest, MakesWhatIsMissingPrivateAndHoldsIt) {
   EXPECT_EQ(opened.dir->path(), path);
   for (const char* made : {"/a", "/a/b", "/a/b/logs"}) EXPECT_EQ(mode_of(root_ + made), 0750u);
   // The fd is the directory: a file made through it is there.
-  OpenedFile file = opened.dir->open("x.log", FileUse::kAppend, "log file");
-  ASSERT_TRUE(file) << file.error;
+  Result<OpenedFile> file = opened.dir->open("x.log", FileUse::kAppend, "log file");
+  ASSERT_TRUE(file) << message_of(file);
   EXPECT_TRUE(std::filesystem::exists(path + "/x.log"));
 }
 
@@ -177,6 +177,19 @@ TEST_F(OpenPrivateDirTest, WithoutCreateAMissingDirectoryIsMissing) {
   EXPECT_EQ(opened.error, "daemon.log_dir " + root_ + "/none/logs: " + root_ +
                               "/none: No such file or directory");
   EXPECT_FALSE(std::filesystem::exists(root_ + "/none"));
+}
+
+TEST_F(OpenPrivateDirTest, PrivateDirsGiveTheDirectoryOrWhyNot) {
+  PrivateDirs dirs(true);
+  Result<std::shared_ptr<SafeDir>> missing = dirs.open(root_ + "/none", "sink directory", false);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message(),
+            "sink directory " + root_ + "/none: " + root_ + "/none: No such file or directory");
+  Result<std::shared_ptr<SafeDir>> made = dirs.open(root_ + "/none", "sink directory", true);
+  ASSERT_TRUE(made) << made.error().message();
+  ASSERT_NE(*made, nullptr);
+  EXPECT_EQ((*made)->path(), root_ + "/none");
+  EXPECT_TRUE(std::filesystem::is_directory(root_ + "/none"));
 }
 
 TEST_F(OpenPrivateDirTest, ADirectoryOfAnotherUserIsRefusedOrWarnedAbout) {

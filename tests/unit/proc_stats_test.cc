@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
+#include <utility>
 
 namespace corral::daemon {
 namespace {
@@ -49,6 +51,24 @@ TEST(ProcStatsTest, ReadsThisProcess) {
   ASSERT_TRUE(after);
   EXPECT_GE(after->cpu_s, before->cpu_s);
   EXPECT_FALSE(read_proc(-1));
+}
+
+TEST(ProcStatsTest, AKeptReaderReadsAgainAndCarriesTheLastSwitches) {
+  ProcReader reader(getpid());
+  auto first = reader.read(true);
+  ASSERT_TRUE(first);
+  EXPECT_GT(first->voluntary_switches + first->involuntary_switches, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // one more voluntary switch
+  // Without the status file, the switches are those of the last read that had it.
+  auto second = reader.read(false);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->voluntary_switches, first->voluntary_switches);
+  EXPECT_EQ(second->involuntary_switches, first->involuntary_switches);
+  ProcReader moved = std::move(reader);  // its files go with it
+  auto third = moved.read(true);
+  ASSERT_TRUE(third);
+  EXPECT_GT(third->voluntary_switches, first->voluntary_switches);
+  EXPECT_FALSE(ProcReader(-1).read());
 }
 
 }  // namespace

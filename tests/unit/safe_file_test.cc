@@ -94,18 +94,22 @@ class SafeDirTest : public ::testing::Test {
   std::unique_ptr<SafeDir> dir_;
 };
 
+// The error of an open that failed; "" when it did not.
+std::string error_of(const Result<OpenedFile>& file) { return message_of(file); }
+
 TEST_F(SafeDirTest, AppendCreatesAPrivateFileAndAppends) {
   ::umask(022);
   {
-    OpenedFile file = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
-    ASSERT_TRUE(file) << file.error;
-    ASSERT_EQ(::write(file.fd.get(), "one\n", 4), 4);
+    Result<OpenedFile> file = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
+    ASSERT_TRUE(file) << error_of(file);
+    ASSERT_EQ(::write(file->fd.get(), "one\n", 4), 4);
   }
-  OpenedFile again = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
-  ASSERT_TRUE(again) << again.error;
-  EXPECT_EQ(again.st.st_size, 4);
-  EXPECT_EQ(again.st.st_mode & 0777, 0640u);
-  ASSERT_EQ(::write(again.fd.get(), "two\n", 4), 4);
+  Result<OpenedFile> again = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
+  ASSERT_TRUE(again) << error_of(again);
+  EXPECT_FALSE(again->missing);
+  EXPECT_EQ(again->st.st_size, 4);
+  EXPECT_EQ(again->st.st_mode & 0777, 0640u);
+  ASSERT_EQ(::write(again->fd.get(), "two\n", 4), 4);
   EXPECT_EQ(read(logs("w-0.out.log")), "one\ntwo\n");
 }
 
@@ -113,19 +117,18 @@ TEST_F(SafeDirTest, ASymbolicLinkIsNeitherWrittenNorReadNorTruncatedThrough) {
   write(victim("shadow"), "secret\n");
   ASSERT_EQ(symlink(victim("shadow").c_str(), logs("w-0.out.log").c_str()), 0);
   for (FileUse use : {FileUse::kAppend, FileUse::kTruncate, FileUse::kRead}) {
-    OpenedFile file = dir_->open("w-0.out.log", use, "log file");
+    Result<OpenedFile> file = dir_->open("w-0.out.log", use, "log file");
     EXPECT_FALSE(file);
-    EXPECT_FALSE(file.missing);
-    EXPECT_EQ(file.error, "log file " + logs("w-0.out.log") + " is a symbolic link: refused");
+    EXPECT_EQ(error_of(file), "log file " + logs("w-0.out.log") + " is a symbolic link: refused");
   }
   EXPECT_EQ(read(victim("shadow")), "secret\n");
 }
 
 TEST_F(SafeDirTest, ADanglingLinkCreatesNothing) {
   ASSERT_EQ(symlink(victim("made-by-root").c_str(), logs("w-0.err.log").c_str()), 0);
-  OpenedFile file = dir_->open("w-0.err.log", FileUse::kAppend, "log file");
+  Result<OpenedFile> file = dir_->open("w-0.err.log", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
-  EXPECT_EQ(file.error, "log file " + logs("w-0.err.log") + " is a symbolic link: refused");
+  EXPECT_EQ(error_of(file), "log file " + logs("w-0.err.log") + " is a symbolic link: refused");
   EXPECT_FALSE(exists(victim("made-by-root")));
 }
 
@@ -133,9 +136,10 @@ TEST_F(SafeDirTest, AFifoIsRefusedWithoutWaitingForAPeer) {
   ASSERT_EQ(mkfifo(logs("w-1.out.log").c_str(), 0666), 0);
   // Opened the old way, each of these would wait for a peer that never comes.
   for (FileUse use : {FileUse::kAppend, FileUse::kTruncate, FileUse::kRead}) {
-    OpenedFile file = dir_->open("w-1.out.log", use, "log file");
+    Result<OpenedFile> file = dir_->open("w-1.out.log", use, "log file");
     EXPECT_FALSE(file);
-    EXPECT_EQ(file.error, "log file " + logs("w-1.out.log") + " is a FIFO (named pipe): refused");
+    EXPECT_EQ(error_of(file),
+              "log file " + logs("w-1.out.log") + " is a FIFO (named pipe): refused");
   }
 }
 
@@ -143,9 +147,9 @@ TEST_F(SafeDirTest, AFifoWithAReaderIsStillRefused) {
   ASSERT_EQ(mkfifo(logs("w-1.out.log").c_str(), 0666), 0);
   UniqueFd reader(::open(logs("w-1.out.log").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   ASSERT_TRUE(reader.valid());
-  OpenedFile file = dir_->open("w-1.out.log", FileUse::kAppend, "log file");
+  Result<OpenedFile> file = dir_->open("w-1.out.log", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
-  EXPECT_EQ(file.error, "log file " + logs("w-1.out.log") + " is a FIFO (named pipe): refused");
+  EXPECT_EQ(error_of(file), "log file " + logs("w-1.out.log") + " is a FIFO (named pipe): refused");
 }
 
 TEST_F(SafeDirTest, ASocketOrADirectoryIsRefused) {
@@ -158,20 +162,20 @@ TEST_F(SafeDirTest, ASocketOrADirectoryIsRefused) {
   ASSERT_LT(path.size(), sizeof addr.sun_path);
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
   ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  OpenedFile file = dir_->open("w-2.out.log", FileUse::kAppend, "log file");
-  EXPECT_EQ(file.error, "log file " + path + " is a socket: refused");
+  Result<OpenedFile> file = dir_->open("w-2.out.log", FileUse::kAppend, "log file");
+  EXPECT_EQ(error_of(file), "log file " + path + " is a socket: refused");
 
   ASSERT_EQ(mkdir(logs("w-3.out.log").c_str(), 0755), 0);
   file = dir_->open("w-3.out.log", FileUse::kRead, "log file");
-  EXPECT_EQ(file.error, "log file " + logs("w-3.out.log") + " is a directory: refused");
+  EXPECT_EQ(error_of(file), "log file " + logs("w-3.out.log") + " is a directory: refused");
 }
 
 TEST_F(SafeDirTest, AHardLinkToAnotherFileIsRefused) {
   write(victim("passwd"), "root:x:0:0\n");
   ASSERT_EQ(link(victim("passwd").c_str(), logs("w-0.out.log").c_str()), 0);
-  OpenedFile file = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
+  Result<OpenedFile> file = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
-  EXPECT_EQ(file.error, "log file " + logs("w-0.out.log") + " has 2 hard links: refused");
+  EXPECT_EQ(error_of(file), "log file " + logs("w-0.out.log") + " has 2 hard links: refused");
   file = dir_->open("w-0.out.log", FileUse::kTruncate, "log file");
   EXPECT_FALSE(file);
   EXPECT_EQ(read(victim("passwd")), "root:x:0:0\n");
@@ -181,26 +185,27 @@ TEST_F(SafeDirTest, AFileOfAnotherUserIsRefused) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: the file is given to uid 65534 (nobody)";
   write(logs("w-0.out.log"), "planted\n");
   ASSERT_EQ(chown(logs("w-0.out.log").c_str(), kNobody, kNobody), 0);
-  OpenedFile file = dir_->open("w-0.out.log", FileUse::kRead, "log file");
+  Result<OpenedFile> file = dir_->open("w-0.out.log", FileUse::kRead, "log file");
   EXPECT_FALSE(file);
-  EXPECT_EQ(file.error, "log file " + logs("w-0.out.log") +
-                            " is owned by uid 65534, not by root or corrald's uid 0: refused");
+  EXPECT_EQ(error_of(file), "log file " + logs("w-0.out.log") +
+                                " is owned by uid 65534, not by root or corrald's uid 0: refused");
 }
 
 TEST_F(SafeDirTest, NothingThereIsMissingUnlessCreated) {
-  OpenedFile file = dir_->open("none.log", FileUse::kRead, "log file");
-  EXPECT_FALSE(file);
-  EXPECT_TRUE(file.missing);
-  EXPECT_EQ(file.error, "");
+  Result<OpenedFile> file = dir_->open("none.log", FileUse::kRead, "log file");
+  ASSERT_TRUE(file) << error_of(file);
+  EXPECT_TRUE(file->missing);
+  EXPECT_FALSE(file->fd.valid());
   file = dir_->open("none.log", FileUse::kTruncate, "log file");
-  EXPECT_TRUE(file.missing);
+  ASSERT_TRUE(file) << error_of(file);
+  EXPECT_TRUE(file->missing);
   EXPECT_FALSE(exists(logs("none.log")));
 }
 
 TEST_F(SafeDirTest, NamesWithASlashAreRefused) {
-  OpenedFile file = dir_->open("../victim/x", FileUse::kAppend, "log file");
+  Result<OpenedFile> file = dir_->open("../victim/x", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
-  EXPECT_EQ(file.error, "log file " + logs("../victim/x") + " is not a file name: refused");
+  EXPECT_EQ(error_of(file), "log file " + logs("../victim/x") + " is not a file name: refused");
   EXPECT_FALSE(exists(victim("x")));
 }
 

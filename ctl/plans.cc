@@ -18,25 +18,24 @@ namespace corral::ctl {
 
 namespace {
 
+// A plan that sends nothing: OUTPUT is printed (a usage error, a help text).
+Plan answered(const Command& self, Output output) {
+  return Plan{&self, std::nullopt, std::move(output), std::nullopt};
+}
+
 Plan plan_with_targets(const Command& self, const std::vector<std::string>& args, Format format,
                        bool required) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   if (required && operands.words.empty()) {
-    plan.local = usage_error(&self, std::string(self.name) + ": needs at least one TARGET");
-    return plan;
+    return answered(self,
+                    usage_error(&self, std::string(self.name) + ": needs at least one TARGET"));
   }
   Json request{{"cmd", self.name}};
   if (!operands.words.empty()) {
     auto targets = parse_targets(self, operands.words);
-    if (!targets) {
-      plan.local = targets.error();
-      return plan;
-    }
+    if (!targets) return answered(self, targets.error());
     request["targets"] = std::move(*targets);
   }
   plan.request = std::move(request);
@@ -57,28 +56,21 @@ Plan plan_required_targets(const Command& self, const std::vector<std::string>& 
 
 // signal SIG TARGET...: the signal is checked here, as corrald would.
 Plan plan_signal(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   if (operands.words.size() < 2) {
-    plan.local = usage_error(&self, "signal: needs a signal and at least one TARGET");
-    return plan;
+    return answered(self, usage_error(&self, "signal: needs a signal and at least one TARGET"));
   }
   const std::string& name = operands.words.front();
   if (!config::parse_signal(name)) {
-    plan.local = usage_error(&self, "signal: unknown signal '" + name +
-                                        "' (expected a name like HUP, SIGUSR1, TERM or a number)");
-    return plan;
+    return answered(
+        self, usage_error(&self, "signal: unknown signal '" + name +
+                                     "' (expected a name like HUP, SIGUSR1, TERM or a number)"));
   }
   std::vector<std::string> words(operands.words.begin() + 1, operands.words.end());
   auto targets = parse_targets(self, words);
-  if (!targets) {
-    plan.local = targets.error();
-    return plan;
-  }
+  if (!targets) return answered(self, targets.error());
   plan.request = Json{{"cmd", "signal"}, {"signal", name}, {"targets", std::move(*targets)}};
   return plan;
 }
@@ -90,14 +82,9 @@ constexpr std::array kRestartOptions = {OptionSpec{"--rolling", false}};
 }  // namespace
 
 Plan plan_restart(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format, kRestartOptions);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
-  std::vector<std::string> words = operands.words;
-  Plan plain = plan_with_targets(self, words, format, true);
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plain = plan_with_targets(self, operands.words, format, true);
   if (plain.request && !operands.options.empty()) (*plain.request)["rolling"] = true;
   return plain;
 }
@@ -147,13 +134,9 @@ Plan plan_help(const Command& self, const std::vector<std::string>& args, Format
 
 namespace {
 
-// WORDS must be one JOB; its request is {"cmd": NAME, "job": JOB}.
-std::optional<Output> take_job(const Command& self, const std::vector<std::string>& words,
-                               bool required, Json& request) {
-  if (words.empty()) {
-    if (!required) return std::nullopt;
-    return usage_error(&self, std::string(self.name) + ": needs a JOB");
-  }
+// WORDS must be one JOB, a valid job name: the job, or the usage error.
+Result<std::string, Output> job_of(const Command& self, const std::vector<std::string>& words) {
+  if (words.empty()) return usage_error(&self, std::string(self.name) + ": needs a JOB");
   if (words.size() > 1) {
     return usage_error(&self, std::string(self.name) + ": unexpected argument '" + words[1] + "'");
   }
@@ -161,8 +144,7 @@ std::optional<Output> take_job(const Command& self, const std::vector<std::strin
     return usage_error(&self, std::string(self.name) + ": invalid job name '" + words.front() +
                                   "' (expected letters, digits, '_', '.' or '-')");
   }
-  request["job"] = words.front();
-  return std::nullopt;
+  return words.front();
 }
 
 }  // namespace
@@ -171,16 +153,14 @@ namespace {
 
 Plan plan_job(const Command& self, const std::vector<std::string>& args, Format format,
               bool required) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Json request{{"cmd", self.name}};
-  if (auto error = take_job(self, operands.words, required, request)) {
-    plan.local = *error;
-    return plan;
+  if (required || !operands.words.empty()) {
+    auto job = job_of(self, operands.words);
+    if (!job) return answered(self, job.error());
+    request["job"] = *job;
   }
   plan.request = std::move(request);
   return plan;
@@ -216,15 +196,11 @@ constexpr std::array kSubmitOptions = {OptionSpec{"--data", true}, OptionSpec{"-
 }  // namespace
 
 Plan plan_submit(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format, kSubmitOptions);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   auto usage = [&](std::string message) {
-    plan.local = usage_error(&self, "submit: " + message);
-    return plan;
+    return answered(self, usage_error(&self, "submit: " + message));
   };
   SubmitSources sources;
   bool wait = false;
@@ -252,11 +228,9 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
     if (operands.words[i] != "-") return usage("unexpected argument '" + operands.words[i] + "'");
     if (!set_file("-")) return usage("takes one --file F or - at most");
   }
-  Json request{{"cmd", "submit"}};
-  if (auto error = take_job(self, {operands.words.front()}, true, request)) {
-    plan.local = *error;
-    return plan;
-  }
+  auto job = job_of(self, {operands.words.front()});
+  if (!job) return answered(self, job.error());
+  Json request{{"cmd", "submit"}, {"job", *job}};
   if (sources.data.empty() && !sources.file) {
     return usage("no tasks: give --data P, --file F, or - for stdin");
   }
@@ -288,12 +262,9 @@ constexpr std::array kTailOptions = {OptionSpec{"-f", false}, OptionSpec{"--foll
 }  // namespace
 
 Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format, kTailOptions);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Json request{{"cmd", "tail"}, {"lines", 10}, {"follow", false}, {"stderr", false}};
   for (const auto& [name, value] : operands.options) {
     if (name == "-f" || name == "--follow") {
@@ -305,21 +276,19 @@ Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format
                    ? std::nullopt
                    : std::optional<uint64_t>(std::stoull(value.substr(0, 18)));
       if (!n) {
-        plan.local = usage_error(&self, "tail: -n needs a number of lines, got '" + value + "'");
-        return plan;
+        return answered(
+            self, usage_error(&self, "tail: -n needs a number of lines, got '" + value + "'"));
       }
       request["lines"] = *n;
     }
   }
   if (operands.words.size() != 1) {
-    plan.local = usage_error(&self, "tail: needs exactly one worker, JOB:INDEX");
-    return plan;
+    return answered(self, usage_error(&self, "tail: needs exactly one worker, JOB:INDEX"));
   }
   auto target = protocol::parse_target(operands.words.front());
   if (!target || target->all() || !target->index) {
-    plan.local = usage_error(
-        &self, "tail: '" + operands.words.front() + "' is not one worker; name it as JOB:INDEX");
-    return plan;
+    return answered(self, usage_error(&self, "tail: '" + operands.words.front() +
+                                                 "' is not one worker; name it as JOB:INDEX"));
   }
   request["target"] = protocol::to_string(*target);
   plan.request = std::move(request);
@@ -334,23 +303,19 @@ constexpr std::array kTopOptions = {OptionSpec{"--interval", true}};
 }  // namespace
 
 Plan plan_top(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format, kTopOptions);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
   if (!operands.words.empty()) {
-    plan.local = usage_error(&self, "top: unexpected argument '" + operands.words.front() + "'");
-    return plan;
+    return answered(
+        self, usage_error(&self, "top: unexpected argument '" + operands.words.front() + "'"));
   }
   std::chrono::milliseconds interval{1000};
   for (const auto& [name, value] : operands.options) {
     auto duration = config::parse_duration(value);
     if (!duration || duration->count() <= 0) {
-      plan.local = usage_error(
-          &self, "top: invalid --interval '" + value + "' (expected a duration like 500ms or 2s)");
-      return plan;
+      return answered(self, usage_error(&self, "top: invalid --interval '" + value +
+                                                   "' (expected a duration like 500ms or 2s)"));
     }
     interval = *duration;
   }
@@ -367,17 +332,12 @@ constexpr std::array kWaitOptions = {OptionSpec{"--running", false}, OptionSpec{
 }  // namespace
 
 Plan plan_wait(const Command& self, const std::vector<std::string>& args, Format format) {
-  Plan plan{&self, std::nullopt, {}, std::nullopt};
   Operands operands = split_args(self, args, format, kWaitOptions);
-  if (operands.answer) {
-    plan.local = *operands.answer;
-    return plan;
-  }
-  Json request{{"cmd", "wait"}};
-  if (auto error = take_job(self, operands.words, true, request)) {
-    plan.local = *error;
-    return plan;
-  }
+  if (operands.answer) return answered(self, *operands.answer);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  auto job = job_of(self, operands.words);
+  if (!job) return answered(self, job.error());
+  Json request{{"cmd", "wait"}, {"job", *job}};
   bool running = false;
   bool drained = false;
   std::optional<double> timeout_s;
@@ -389,16 +349,15 @@ Plan plan_wait(const Command& self, const std::vector<std::string>& args, Format
     } else {
       auto duration = config::parse_duration(value);
       if (!duration) {
-        plan.local = usage_error(&self, "wait: invalid --timeout '" + value +
-                                            "' (expected a duration like 500ms, 5s or 2m)");
-        return plan;
+        return answered(self,
+                        usage_error(&self, "wait: invalid --timeout '" + value +
+                                               "' (expected a duration like 500ms, 5s or 2m)"));
       }
       timeout_s = static_cast<double>(duration->count()) / 1000.0;
     }
   }
   if (!running && !drained) {
-    plan.local = usage_error(&self, "wait: needs --running, --drained or both");
-    return plan;
+    return answered(self, usage_error(&self, "wait: needs --running, --drained or both"));
   }
   request["running"] = running;
   request["drained"] = drained;

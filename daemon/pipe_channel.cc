@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "base/io.h"
 #include "base/unique_fd.h"
 #include "ipc/frame.h"
 
@@ -173,13 +174,6 @@ class PipeChannel : public Channel {
   bool closed_ = false;
 };
 
-// A close-on-exec pipe: its read end, then its write end.
-Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) return errno_error("pipe");
-  return std::pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Channel>> open_pipe_channel(const ChannelContext& context, uint32_t worker,
@@ -190,8 +184,8 @@ Result<std::unique_ptr<Channel>> open_pipe_channel(const ChannelContext& context
   auto from_worker = make_pipe();
   if (!from_worker) return std::move(from_worker).error();
   auto channel = std::make_unique<PipeChannel>(
-      context, worker, io, std::move(to_worker->second), std::move(from_worker->first),
-      std::move(to_worker->first), std::move(from_worker->second), job.pipe.framing,
+      context, worker, io, std::move(to_worker->write), std::move(from_worker->read),
+      std::move(to_worker->read), std::move(from_worker->write), job.pipe.framing,
       job.queue.max_task_bytes);
   bool stdio = job.pipe.fds == config::PipeFds::kStdio;
   int in_fd = stdio ? 0 : 3, out_fd = stdio ? 1 : 4;

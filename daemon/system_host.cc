@@ -13,6 +13,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "base/io.h"
 #include "daemon/spawner.h"
 
 namespace corral::daemon {
@@ -45,17 +46,6 @@ class AsioTimer : public Timer {
   uint64_t generation_ = 0;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
-
-// Both ends of a pipe, each closed when it goes.
-struct Pipe {
-  UniqueFd read, write;
-};
-
-Result<Pipe> make_pipe() {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) return errno_error("pipe");
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,24 @@ Result<size_t> read_some(int fd, char* buffer, size_t size) {
     if (n >= 0) return static_cast<size_t>(n);
     if (errno != EINTR) return errno_error("reading tasks");
   }
+}
+
+// Feeds DECODER the next chunk of IN (BUFFER holds kReadChunk bytes): nothing
+// while serving goes on, else the exit code. At EOF, bytes left undecoded are
+// reported with the message LEFTOVER(count) makes.
+template <typename Decoder, typename Leftover>
+std::optional<int> feed_next(int in, char* buffer, Decoder& decoder, Leftover leftover) {
+  Result<size_t> n = read_some(in, buffer, kReadChunk);
+  if (!n) {
+    complain(n.error().message());
+    return kExitBroken;
+  }
+  if (*n == 0) {
+    if (decoder.buffered() > 0) complain(leftover(decoder.buffered()));
+    return kExitDone;
+  }
+  decoder.feed(std::string_view(buffer, *n));
+  return std::nullopt;
 }
 
 // The OUT fd of a pipe worker, shared by the serving thread (results) and the
@@ -87,19 +106,12 @@ int serve_lines(const TaskHandler& handler, int in, int out_fd, size_t max_task_
       if (!out.send(line_out)) return kExitBroken;
       if (stop_requested()) return kExitDone;
     }
-    Result<size_t> n = read_some(in, buffer.get(), kReadChunk);
-    if (!n) {
-      complain(n.error().message());
-      return kExitBroken;
-    }
-    if (*n == 0) {
-      if (decoder.buffered() > 0) {
-        complain("ignored " + std::to_string(decoder.buffered()) +
-                 " bytes after the last newline at the end of the input");
-      }
-      return kExitDone;  // EOF: the sentinel of line workers
-    }
-    decoder.feed(std::string_view(buffer.get(), *n));
+    // EOF is the sentinel of line workers.
+    auto ended = feed_next(in, buffer.get(), decoder, [](size_t bytes) {
+      return "ignored " + std::to_string(bytes) +
+             " bytes after the last newline at the end of the input";
+    });
+    if (ended) return *ended;
   }
 }
 
@@ -145,19 +157,12 @@ int serve_length(const TaskHandler& handler, int in, int out_fd, size_t max_task
       if (!out.send(frame_out)) return kExitBroken;
       if (stop_requested()) return kExitDone;
     }
-    Result<size_t> n = read_some(in, buffer.get(), kReadChunk);
-    if (!n) {
-      complain(n.error().message());
-      return kExitBroken;
-    }
-    if (*n == 0) {
-      if (decoder.buffered() > 0) {
-        complain("the daemon closed the channel inside a frame (" +
-                 std::to_string(decoder.buffered()) + " bytes ignored)");
-      }
-      return kExitDone;  // EOF: the daemon is done with this worker
-    }
-    decoder.feed(std::string_view(buffer.get(), *n));
+    // EOF: the daemon is done with this worker.
+    auto ended = feed_next(in, buffer.get(), decoder, [](size_t bytes) {
+      return "the daemon closed the channel inside a frame (" + std::to_string(bytes) +
+             " bytes ignored)";
+    });
+    if (ended) return *ended;
   }
 }
 

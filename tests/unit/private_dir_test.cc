@@ -24,7 +24,7 @@ PathStep dir(const std::string& path, mode_t mode, uid_t uid = 0, gid_t gid = 0)
   return PathStep{path, uid, gid, S_IFDIR | mode};
 }
 
-PathStep link(const std::string& path, uid_t uid = 0) {
+PathStep link_step(const std::string& path, uid_t uid = 0) {
   return PathStep{path, uid, 0, S_IFLNK | 0777};
 }
 
@@ -102,12 +102,12 @@ TEST(PrivateDirProblemTest, AStickyDirectoryIsFineAboveButNotAsTheDirectory) {
 }
 
 TEST(PrivateDirProblemTest, LinksCountByOwnerNotMode) {
-  EXPECT_EQ(private_dir_problem({dir("/", 0755), dir("/var", 0755), link("/var/run"),
+  EXPECT_EQ(private_dir_problem({dir("/", 0755), dir("/var", 0755), link_step("/var/run"),
                                  dir("/run", 0755), dir("/run/corral", 0755)},
                                 0, 0),
             std::nullopt);
   auto foreign = private_dir_problem(
-      {dir("/", 0755), dir("/tmp", 01777), link("/tmp/logs", 1000), dir("/etc", 0755)}, 0, 0);
+      {dir("/", 0755), dir("/tmp", 01777), link_step("/tmp/logs", 1000), dir("/etc", 0755)}, 0, 0);
   ASSERT_TRUE(foreign);
   EXPECT_EQ(foreign->step, 2u);
   EXPECT_TRUE(foreign->foreign_owner);
@@ -134,7 +134,7 @@ TEST(DescribeProblemTest, SaysWhoOwnsOrMayWriteAndHowToFixIt) {
   EXPECT_EQ(fix_for_problem(all, mine), "chown root /srv and chmod g-w /srv");
 
   DirProblem link_owner{2, true, false, false};
-  PathStep planted = link("/tmp/logs", 1000);
+  PathStep planted = link_step("/tmp/logs", 1000);
   EXPECT_EQ(describe_problem(link_owner, planted, "", ""),
             "the symbolic link /tmp/logs is owned by uid 1000");
   EXPECT_EQ(fix_for_problem(link_owner, planted), "chown -h root /tmp/logs");

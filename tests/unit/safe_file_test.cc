@@ -157,7 +157,7 @@ TEST_F(SafeDirTest, ASocketOrADirectoryIsRefused) {
 
 TEST_F(SafeDirTest, AHardLinkToAnotherFileIsRefused) {
   write_file(victim("passwd"), "root:x:0:0\n");
-  ASSERT_EQ(link(victim("passwd").c_str(), logs("w-0.out.log").c_str()), 0);
+  ASSERT_EQ(::link(victim("passwd").c_str(), logs("w-0.out.log").c_str()), 0);
   OpenedFile file = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
   EXPECT_EQ(file.error, "log file " + logs("w-0.out.log") + " has 2 hard links: refused");

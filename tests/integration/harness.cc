@@ -135,26 +135,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
   return pid;
 }
 
-// waitpid with a deadline; the exit code (128 + signal when killed), or -1.
-int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (r < 0) return -1;
-    if (std::chrono::steady_clock::now() > deadline) return -1;
-    std::this_thread::sleep_for(2ms);
-  }
-}
-
 }  // namespace
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   TempDir tmp;
   RunResult result;
   pid_t pid = spawn(argv, tmp.file("out"), tmp.file("err"));
-  result.exit_code = wait_for(pid, timeout);
+  result.exit_code = wait_for_exit(pid, timeout);
   if (result.exit_code == -1) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
@@ -304,7 +291,7 @@ std::string find_tool(const std::string& name) {
 int Daemon::stop(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
-  int code = wait_for(pid_, timeout);
+  int code = wait_for_exit(pid_, timeout);
   if (code != -1) pid_ = 0;
   return code;
 }

@@ -1,5 +1,7 @@
 #include "tests/support/poll.h"
 
+#include <sys/wait.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <thread>
@@ -23,6 +25,17 @@ bool wait_until(const std::function<bool()>& predicate, std::chrono::millisecond
     std::this_thread::sleep_for(5ms);
   }
   return true;
+}
+
+int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0 || std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(2ms);
+  }
 }
 
 }  // namespace corral::testing

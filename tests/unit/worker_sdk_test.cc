@@ -28,6 +28,7 @@
 #include "ipc/segment.h"
 #include "ipc/spsc_ring.h"
 #include "ipc/wake.h"
+#include "tests/support/poll.h"
 #include "tests/unit/frame_assertions.h"
 #include "tests/unit/worker_sdk_handlers.h"
 
@@ -83,18 +84,12 @@ pid_t fork_worker(const Env& env, const std::string& handler, std::vector<int> c
 
 // The child's exit code, or -1 (and the child killed) if it did not exit in time.
 int wait_exit(pid_t pid, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(2ms);
+  const int code = corral::testing::wait_for_exit(pid, timeout);
+  if (code == -1) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
   }
+  return code;
 }
 
 // Reads what is there within TIMEOUT; "" at EOF or timeout.

@@ -235,10 +235,6 @@ void make_chaos(Daemon& d, Clock::time_point deadline, Figures& figures, std::mu
   resume_due(true);
 }
 
-std::string channel_name(const ::testing::TestParamInfo<std::string>& info) {
-  return info.param.find("shm") != std::string::npos ? "Shm" : "PipeLength";
-}
-
 class ChaosTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
@@ -389,7 +385,7 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
     std::vector<pid_t> children;
     servers = 0;
     for (pid_t child : children_of(d.pid())) {
-      if (read_file("/proc/" + std::to_string(child) + "/comm") == "corral-spawn\n") {
+      if (comm_of(child) == "corral-spawn") {
         ++servers;
       } else {
         children.push_back(child);
@@ -429,7 +425,7 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
 INSTANTIATE_TEST_SUITE_P(Channels, ChaosTest,
                          ::testing::Values("    channel: shm",
                                            "    channel: pipe\n    pipe: {framing: length}"),
-                         channel_name);
+                         channel_test_name);
 
 }  // namespace
 }  // namespace corral::testing

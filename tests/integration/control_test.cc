@@ -30,20 +30,6 @@ const std::string kChatty = R"(
     start: {settle: 0s}
 )";
 
-int connect_to(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval timeout{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  return fd;
-}
-
 // Everything the daemon sends on FD until it closes it (or 20 s pass).
 std::string read_all(int fd) {
   std::string out;
@@ -172,13 +158,13 @@ TEST(ControlTest, BadTruncatedOversizedAndUnknownRequestsGetErrors) {
   EXPECT_EQ(d.request(Json::array({1, 2}))["error"], "a request is a JSON object");
 
   // Truncated: half a request, then the client goes.
-  int half = connect_to(d.socket());
+  int half = connect_socket(d.socket(), 20s);
   ASSERT_GE(half, 0);
   ASSERT_EQ(::write(half, "{\"cmd\":\"sta", 11), 11);
   ::close(half);
 
   // Oversized: a line over 1 MiB gets an error and the connection ends.
-  int big = connect_to(d.socket());
+  int big = connect_socket(d.socket(), 20s);
   ASSERT_GE(big, 0);
   std::string huge(2 << 20, 'x');
   std::thread writer([&] { (void)!::write(big, huge.data(), huge.size()); });
@@ -195,7 +181,7 @@ TEST(ControlTest, TwoHundredClientsAtOnceAllGetAnswers) {
   ASSERT_TRUE(d.start()) << d.daemon_log();
   // 200 idle connections that never send anything...
   std::vector<int> idle;
-  for (int i = 0; i < 200; ++i) idle.push_back(connect_to(d.socket()));
+  for (int i = 0; i < 200; ++i) idle.push_back(connect_socket(d.socket(), 20s));
   // ...and 200 clients asking at once.
   std::atomic<int> answered{0};
   std::vector<std::thread> clients;
@@ -232,7 +218,7 @@ TEST(ControlTest, AClientThatNeverReadsATailDoesNotJamOthers) {
   };
   long before = rss_kb();
   ASSERT_GT(before, 0);
-  int deaf = connect_to(d.socket());
+  int deaf = connect_socket(d.socket(), 20s);
   ASSERT_GE(deaf, 0);
   std::string request =
       protocol::encode_line(Json{{"cmd", "tail"}, {"target", "flood:0"}, {"follow", true}});

@@ -17,17 +17,12 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/support/text.h"
 
 namespace corral::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // The workers of JOB as `status --json` shows them.
 std::vector<Json> workers_of(Daemon& d, const std::string& job) {
@@ -37,17 +32,6 @@ std::vector<Json> workers_of(Daemon& d, const std::string& job) {
 }
 
 std::string text_of(const Json& value) { return value.is_string() ? value.get<std::string>() : ""; }
-
-// One request on an open connection; the reply line, or "" after 10 s.
-std::string ask(int fd, const std::string& line) {
-  timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return "";
-  std::string reply;
-  char c;
-  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') reply.push_back(c);
-  return reply;
-}
 
 TEST(ExhaustionTest, OutOfFdsSpawnsFailWithTheReasonAndTheSocketKeepsAnswering) {
   std::string prlimit = find_tool("prlimit");
@@ -92,7 +76,7 @@ TEST(ExhaustionTest, OutOfFdsSpawnsFailWithTheReasonAndTheSocketKeepsAnswering) 
   for (int i = 0; i < 200 && refusal.empty(); ++i) {
     int fd = connect_socket(d.socket());
     ASSERT_GE(fd, 0);
-    std::string reply = ask(fd, "{\"cmd\": \"version\"}\n");
+    std::string reply = exchange_line(fd, "{\"cmd\": \"version\"}", 10s);
     ASSERT_FALSE(reply.empty()) << "no answer from a daemon out of fds\n" << d.daemon_log();
     if (reply.find("\"ok\":true") != std::string::npos) {
       idle.push_back(fd);
@@ -197,11 +181,7 @@ TEST(ExhaustionTest, OutOfProcessesSpawnsBackOffAndRecoverWhenTheLimitIsRaised) 
   // three with a sanitizer's runtime thread in corrald (TSan's).
   auto daemon_tasks = [&] {
     int n = tasks_of(d.pid());
-    for (pid_t child : children_of(d.pid())) {
-      if (read_file("/proc/" + std::to_string(child) + "/comm") == "corral-spawn\n") {
-        n += tasks_of(child);
-      }
-    }
+    for (pid_t server : children_named(d.pid(), "corral-spawn")) n += tasks_of(server);
     return n;
   };
   ASSERT_TRUE(wait_until([&] {

@@ -16,19 +16,14 @@
 #include <string>
 
 #include "tests/integration/harness.h"
+#include "tests/support/text.h"
+#include "tests/support/users.h"
 
 namespace corral::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-constexpr uid_t kNobody = 65534;
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0;
-}
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};
@@ -40,17 +35,11 @@ bool is_regular(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // Why the test cannot run here, or "".
 std::string missing_feature() {
   if (geteuid() != 0) return "needs root: corrald must run as root for files to be root's";
   passwd* nobody = getpwnam("nobody");
-  if (nobody == nullptr || nobody->pw_uid != kNobody) return "needs the user nobody (uid 65534)";
+  if (nobody == nullptr || nobody->pw_uid != kNobodyUid) return "needs the user nobody (uid 65534)";
   return "";
 }
 
@@ -58,23 +47,23 @@ std::string missing_feature() {
 void make_nobodys_dir(const std::string& path) {
   ASSERT_EQ(::mkdir(path.c_str(), 0755), 0) << path;
   ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
-  ASSERT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown(path.c_str(), kNobodyUid, kNogroupGid), 0);
 }
 
 // What nobody could plant in a directory of its own: made here, then given
 // to nobody, so that it looks exactly like nobody's work.
 void plant_link(const std::string& target, const std::string& at) {
   ASSERT_EQ(::symlink(target.c_str(), at.c_str()), 0) << at;
-  ASSERT_EQ(::lchown(at.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::lchown(at.c_str(), kNobodyUid, kNogroupGid), 0);
 }
 void plant_fifo(const std::string& at) {
   ASSERT_EQ(::mkfifo(at.c_str(), 0666), 0) << at;
-  ASSERT_EQ(::chown(at.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown(at.c_str(), kNobodyUid, kNogroupGid), 0);
 }
 
 // A root-only file (0600) with TEXT, in the root-only VICTIM directory.
 std::string root_file(const std::string& victim, const std::string& name, const std::string& text) {
-  if (!exists(victim)) ::mkdir(victim.c_str(), 0700);
+  if (!path_exists(victim)) ::mkdir(victim.c_str(), 0700);
   std::string path = victim + "/" + name;
   write_file(path, text);
   ::chmod(path.c_str(), 0600);
@@ -115,7 +104,7 @@ class LogScene {
   // Whether worker w:INDEX got all its output out: corrald kept reading its
   // pipes, refused files or not.
   bool drained(int index) {
-    return wait_until([&] { return exists(marks + "/done-" + std::to_string(index)); }, 20s);
+    return wait_until([&] { return path_exists(marks + "/done-" + std::to_string(index)); }, 20s);
   }
   bool other_flows() {
     return wait_until(
@@ -151,11 +140,11 @@ TEST(FileSafetyTest, LinksPlantedAtLogNamesAreNeitherWrittenNorCreatedThrough) {
 
   // Nothing was written, created or truncated through a planted name.
   EXPECT_EQ(read_file(out_target), "ORIGINAL\n");
-  EXPECT_FALSE(exists(victim + "/made-by-root"));
+  EXPECT_FALSE(path_exists(victim + "/made-by-root"));
   EXPECT_EQ(read_file(hard_target), "HARD\n");
-  EXPECT_FALSE(exists(victim + "/err-made-by-root"));
+  EXPECT_FALSE(path_exists(victim + "/err-made-by-root"));
   EXPECT_EQ(read_file(rotated_target), "ROTATED\n");
-  EXPECT_FALSE(exists(victim + "/rotated-made-by-root"));
+  EXPECT_FALSE(path_exists(victim + "/rotated-made-by-root"));
   // w:2's own files were rotated over the planted names: the links are
   // replaced, never followed. (The worker's last bytes may still be in its
   // pipe when it says it is done: the last rotation may come a moment later.)
@@ -169,7 +158,7 @@ TEST(FileSafetyTest, LinksPlantedAtLogNamesAreNeitherWrittenNorCreatedThrough) {
   EXPECT_THAT(log, HasSubstr("log file " + logs + "/w-1.out.log has 2 hard links: refused"));
   EXPECT_THAT(log, HasSubstr("log file " + logs + "/w-1.err.log is a symbolic link: refused"));
   // Once per file, not once per read of the worker's 300 kB.
-  EXPECT_EQ(count(log, "w-0.out.log is a symbolic link"), 1u) << log;
+  EXPECT_EQ(count_of(log, "w-0.out.log is a symbolic link"), 1u) << log;
   EXPECT_THAT(log, HasSubstr("daemon.log_dir " + logs + " is not private: " + logs +
                              " is owned by nobody (uid 65534), mode 0755"));
 }
@@ -352,7 +341,7 @@ TEST(FileSafetyTest, LinksPlantedAsSinksOrSourcesAreNeitherWrittenNorRead) {
   // echoed into the results).
   wait_until([&] { return !read_file(results).empty(); }, 2s);
   EXPECT_EQ(read_file(sink_target), "ORIGINAL\n");
-  EXPECT_FALSE(exists(scene.victim + "/sink-made-by-root"));
+  EXPECT_FALSE(path_exists(scene.victim + "/sink-made-by-root"));
   EXPECT_THAT(read_file(results), Not(HasSubstr("SECRET-TASK")));
 
   EXPECT_THAT(scene.spawn_error("sink_link:0"),
@@ -368,7 +357,7 @@ TEST(FileSafetyTest, LinksPlantedAsSinksOrSourcesAreNeitherWrittenNorRead) {
   EXPECT_THAT(log, HasSubstr("sink directory " + data + " is not private: " + data +
                              " is owned by nobody (uid 65534), mode 0755"));
   // Once per directory, though each spawn tries to make the feeds again.
-  EXPECT_EQ(count(log, " directory " + data + " is not private"), 1u) << log;
+  EXPECT_EQ(count_of(log, " directory " + data + " is not private"), 1u) << log;
 }
 
 TEST(FileSafetyTest, FifosPlantedAsSinksOrSourcesNeverHoldTheDaemon) {
@@ -413,7 +402,7 @@ TEST(FileSafetyTest, ASinkIsMade0640AndASourceIsReadLineByLine) {
                    data + "/results.jsonl}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   const std::string results = data + "/results.jsonl";
-  ASSERT_TRUE(wait_until([&] { return count(read_file(results), "\n") == 4; }))
+  ASSERT_TRUE(wait_until([&] { return count_of(read_file(results), "\n") == 4; }))
       << read_file(results) << d.daemon_log();
   std::string text = read_file(results);
   for (const char* payload :
@@ -465,7 +454,7 @@ TEST(FileSafetyTest, TheLogDirIsMadeWithMode0750) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: corrald's files are root's";
   ::umask(022);
   Daemon d("jobs: {}\n");
-  ASSERT_FALSE(exists(d.log_dir()));
+  ASSERT_FALSE(path_exists(d.log_dir()));
   ASSERT_TRUE(d.start()) << d.daemon_log();
   EXPECT_EQ(mode_of(d.log_dir()), 0750u);
 }
@@ -484,8 +473,8 @@ TEST(FileSafetyTest, ConfigFilesOfAnotherUserOrWritableByOthersAreRefused) {
   write_file(group, "jobs:\n  b: {command: [sleep, '1']}\n");
   write_file(fine, "jobs:\n  c: {command: [sleep, '1']}\n");
   ASSERT_EQ(::chmod(fine.c_str(), 0664), 0);  // group-writable, but root's group
-  ASSERT_EQ(::chown(theirs.c_str(), kNobody, kNobody), 0);
-  ASSERT_EQ(::chown(group.c_str(), 0, kNobody), 0);
+  ASSERT_EQ(::chown(theirs.c_str(), kNobodyUid, kNogroupGid), 0);
+  ASSERT_EQ(::chown(group.c_str(), 0, kNogroupGid), 0);
   ASSERT_EQ(::chmod(group.c_str(), 0664), 0);
 
   RunResult check = run({CORRALD_PATH, "-c", main, "--check"});

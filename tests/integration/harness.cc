@@ -16,12 +16,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -99,39 +96,6 @@ std::vector<std::string> expect_no_sanitizer_reports(const std::string& where) {
   return reports;
 }
 
-std::chrono::milliseconds scaled(std::chrono::milliseconds timeout) {
-  static const double factor = [] {
-    const char* value = getenv("CORRAL_TEST_TIME_SCALE");
-    double f = value != nullptr ? std::strtod(value, nullptr) : 1.0;
-    return f > 1.0 ? f : 1.0;
-  }();
-  return std::chrono::milliseconds(
-      static_cast<int64_t>(static_cast<double>(timeout.count()) * factor));
-}
-
-TempDir::TempDir() {
-  std::string pattern = "/tmp/corral-test-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
 namespace {
 
 // With TERMINAL (a terminal's path), ARGV runs in a session of its own whose
@@ -171,26 +135,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
   return pid;
 }
 
-// waitpid with a deadline; the exit code (128 + signal when killed), or -1.
-int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (r < 0) return -1;
-    if (std::chrono::steady_clock::now() > deadline) return -1;
-    std::this_thread::sleep_for(2ms);
-  }
-}
-
 }  // namespace
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   TempDir tmp;
   RunResult result;
   pid_t pid = spawn(argv, tmp.file("out"), tmp.file("err"));
-  result.exit_code = wait_for(pid, timeout);
+  result.exit_code = wait_for_exit(pid, timeout);
   if (result.exit_code == -1) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
@@ -200,120 +151,28 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   return result;
 }
 
-bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
-  while (!predicate()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-bool process_alive(pid_t pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (stat.empty()) return false;
-  auto close_paren = stat.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < stat.size() &&
-         stat[close_paren + 2] != 'Z';
-}
-
 std::string worker_command(const std::string& args) {
   return std::string("[") + CORRAL_WORKER_PATH + ", " + args + "]";
 }
 
 std::string sum_below(uint64_t n) { return n == 0 ? "0" : std::to_string(n * (n - 1) / 2); }
 
-namespace {
-
-// The numeric entries of a /proc directory.
-std::vector<pid_t> numeric_entries(const std::string& dir) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
-      out.push_back(static_cast<pid_t>(std::stol(name)));
-    }
-  }
-  return out;
-}
-
-pid_t parent_of(pid_t pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  auto close_paren = stat.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 4 >= stat.size()) return 0;
-  return static_cast<pid_t>(std::atol(stat.c_str() + close_paren + 4));  // after ") S "
-}
-
-}  // namespace
-
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  for (pid_t pid : numeric_entries("/proc")) {
-    if (parent_of(pid) == parent && process_alive(pid)) out.push_back(pid);
-  }
-  return out;
-}
-
-std::vector<pid_t> processes_with_env(const std::string& entry) {
-  std::vector<pid_t> out;
-  for (pid_t pid : numeric_entries("/proc")) {
-    std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
-    for (size_t at = 0; at < env.size();) {
-      size_t end = env.find('\0', at);
-      if (end == std::string::npos) end = env.size();
-      if (env.compare(at, end - at, entry) == 0) {
-        if (process_alive(pid)) out.push_back(pid);
-        break;
-      }
-      at = end + 1;
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> open_fds(pid_t pid) {
-  std::vector<std::string> out;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  for (pid_t fd : numeric_entries(dir)) {
-    std::error_code ec;
-    auto target = std::filesystem::read_symlink(dir + "/" + std::to_string(fd), ec);
-    out.push_back(ec ? "?" : target.string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+std::string channel_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  if (info.param.find("shm") != std::string::npos) return "Shm";
+  return info.param.find("length") != std::string::npos ? "PipeLength" : "PipeLines";
 }
 
 std::optional<ChildHandle> ChildHandle::of(pid_t parent, pid_t pid) {
   if (pid <= 0) return std::nullopt;
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return std::nullopt;
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return std::nullopt;
   // Checked after the pidfd is open: the pidfd holds this very process.
-  if (parent_of(pid) != parent || !process_alive(pid)) {
-    close(fd);
-    return std::nullopt;
-  }
-  return ChildHandle(pid, fd);
-}
-
-ChildHandle::ChildHandle(ChildHandle&& other) noexcept
-    : pid_(other.pid_), pidfd_(std::exchange(other.pidfd_, -1)) {}
-
-ChildHandle& ChildHandle::operator=(ChildHandle&& other) noexcept {
-  if (this != &other) {
-    if (pidfd_ >= 0) close(pidfd_);
-    pid_ = other.pid_;
-    pidfd_ = std::exchange(other.pidfd_, -1);
-  }
-  return *this;
-}
-
-ChildHandle::~ChildHandle() {
-  if (pidfd_ >= 0) close(pidfd_);
+  if (parent_of(pid) != parent || !process_alive(pid)) return std::nullopt;
+  return ChildHandle(pid, std::move(pidfd));
 }
 
 bool ChildHandle::signal(int sig) const {
-  return syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0) == 0;
+  return syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) == 0;
 }
 
 Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra)
@@ -322,12 +181,18 @@ Daemon::Daemon(const std::string& jobs_yaml, const std::string& daemon_extra)
 }
 
 void Daemon::rewrite_config(const std::string& jobs_yaml) {
+  jobs_yaml_ = jobs_yaml;
   // Tests run side by side: no fixed metrics port unless a test asks.
   std::string metrics =
       daemon_extra_.find("metrics:") == std::string::npos ? "  metrics: {listen: off}\n" : "";
   std::string config = "daemon:\n  socket: " + socket() + "\n  log_dir: " + log_dir() +
                        "\n  log_level: debug\n" + metrics + daemon_extra_ + jobs_yaml;
   write_file(this->config(), config);
+}
+
+void Daemon::set_socket(std::string path) {
+  socket_ = std::move(path);
+  rewrite_config(jobs_yaml_);
 }
 
 Daemon::~Daemon() {
@@ -355,7 +220,7 @@ bool Daemon::start() {
          process_alive(pid_);
 }
 
-int connect_socket(const std::string& path) {
+int connect_socket(const std::string& path, std::chrono::milliseconds receive_timeout) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -364,7 +229,26 @@ int connect_socket(const std::string& path) {
     close(fd);
     return -1;
   }
+  if (receive_timeout.count() > 0) {
+    const auto wait = scaled(receive_timeout);
+    timeval tv{static_cast<time_t>(wait.count() / 1000),
+               static_cast<suseconds_t>(wait.count() % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
   return fd;
+}
+
+std::string exchange_line(int fd, const std::string& line, std::chrono::milliseconds timeout) {
+  const auto wait = scaled(timeout);
+  timeval tv{static_cast<time_t>(wait.count() / 1000),
+             static_cast<suseconds_t>(wait.count() % 1000 * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string sent = line.ends_with('\n') ? line : line + "\n";
+  if (::send(fd, sent.data(), sent.size(), MSG_NOSIGNAL) < 0) return "";
+  std::string reply;
+  char c;
+  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') reply.push_back(c);
+  return reply;
 }
 
 int connect_tcp(const std::string& address) {
@@ -407,7 +291,7 @@ std::string find_tool(const std::string& name) {
 int Daemon::stop(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
-  int code = wait_for(pid_, timeout);
+  int code = wait_for_exit(pid_, timeout);
   if (code != -1) pid_ = 0;
   return code;
 }

@@ -1,39 +1,34 @@
 // Test harness for integration tests: a temp dir, a real corrald started on a
 // config written there, corralctl runs, and direct protocol requests. Every
 // process it starts is ended by the destructors, even when a test fails.
+// What is not about corrald (temp dirs, files, polls, /proc scans) is in
+// tests/support/, included here for every integration test. A Daemon's
+// queries (request, submit, ctl, worker, state) only read it, each on a
+// connection or process of its own, and may run on several threads at once;
+// the rest belongs to the test's thread.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "protocol/control.h"
+#include "tests/support/file_io.h"
+#include "tests/support/poll.h"
+#include "tests/support/process_scan.h"
+#include "tests/support/temp_dir.h"
 
 namespace corral::testing {
 
 using protocol::Json;
 using namespace std::chrono_literals;
-
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// TIMEOUT times CORRAL_TEST_TIME_SCALE (scripts/test sets it for sanitizer
-// builds, which run everything several times slower). Only for deadlines that
-// say how long to wait for something, never for a duration being measured.
-std::chrono::milliseconds scaled(std::chrono::milliseconds timeout);
 
 // Sanitizer reports (ASan, UBSan, LSan, TSan) written by any process a test
 // started, directly or not: corrald's workers and children write to their own
@@ -44,9 +39,6 @@ std::chrono::milliseconds scaled(std::chrono::milliseconds timeout);
 // removes them), adding a test failure for each.
 std::vector<std::string> expect_no_sanitizer_reports(const std::string& where);
 
-std::string read_file(const std::string& path);
-void write_file(const std::string& path, const std::string& text);
-
 struct RunResult {
   int exit_code = -1;
   std::string out;  // stdout
@@ -55,13 +47,13 @@ struct RunResult {
 // Runs ARGV to completion (at most TIMEOUT, then SIGKILL).
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s);
 
-// Polls PREDICATE every few milliseconds until it holds or TIMEOUT passes.
-bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout = 10s);
-
-bool process_alive(pid_t pid);  // exists and is not a zombie
-
-// A connected fd (close-on-exec) on the Unix socket PATH, or -1.
-int connect_socket(const std::string& path);
+// A connected fd (close-on-exec) on the Unix socket PATH, or -1. With a
+// RECEIVE_TIMEOUT (scaled), a read that waits longer fails (EAGAIN), so that
+// a test fails instead of hanging.
+int connect_socket(const std::string& path, std::chrono::milliseconds receive_timeout = 0ms);
+// Sends LINE (with its '\n') on a connected FD and reads one line back: the
+// reply without its '\n', or "" when none came within TIMEOUT (scaled).
+std::string exchange_line(int fd, const std::string& line, std::chrono::milliseconds timeout = 20s);
 // A connected TCP socket (close-on-exec) to an IPv4 "HOST:PORT", or -1.
 int connect_tcp(const std::string& address);
 // One HTTP/1.0 exchange with an IPv4 "HOST:PORT": the whole response, or ""
@@ -75,15 +67,12 @@ std::string find_tool(const std::string& name);
 std::string worker_command(const std::string& args);
 // What corral-worker's `sum` handler answers for N: the sum of 0..N-1.
 std::string sum_below(uint64_t n);
-
-// The live (not zombie) children of PARENT.
-std::vector<pid_t> children_of(pid_t parent);
-// Live processes whose environment holds ENTRY ("NAME=value"), e.g. every
-// worker a test's daemon ever started (Daemon::env_tag).
-std::vector<pid_t> processes_with_env(const std::string& entry);
-// What each open fd of PID refers to ("pipe:[123]", "/dev/null",
-// "/memfd:corral-job (deleted)"), sorted.
-std::vector<std::string> open_fds(pid_t pid);
+// A `daemon:` entry: corrald samples its workers every 100 ms, and serves no
+// metrics, for tests that wait for what the sampler sees.
+inline const std::string kFastMetrics = "  metrics: {listen: off, interval: 100ms}\n";
+// The name of a test instance whose parameter is a job's channel settings:
+// Shm, PipeLength or PipeLines.
+std::string channel_test_name(const ::testing::TestParamInfo<std::string>& info);
 
 // A child of a daemon held by a pidfd, so that a signal sent later (SIGCONT
 // after SIGSTOP) cannot reach a process that reused its pid.
@@ -91,17 +80,14 @@ class ChildHandle {
  public:
   // PID, if it is a live child of PARENT now.
   static std::optional<ChildHandle> of(pid_t parent, pid_t pid);
-  ChildHandle(ChildHandle&& other) noexcept;
-  ChildHandle& operator=(ChildHandle&& other) noexcept;
-  ~ChildHandle();
   pid_t pid() const { return pid_; }
   // False when the process is gone.
   bool signal(int sig) const;
 
  private:
-  ChildHandle(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+  ChildHandle(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
   pid_t pid_ = 0;
-  int pidfd_ = -1;
+  UniqueFd pidfd_;
 };
 
 // corrald on a config in its own temp dir. The config's `daemon:` section is
@@ -127,6 +113,9 @@ class Daemon {
   std::string env_tag() const { return "CORRALTEST_DAEMON_DIR=" + dir_.path(); }
   // Writes the config again with JOBS_YAML (for reload tests).
   void rewrite_config(const std::string& jobs_yaml);
+  // Puts corrald's socket at PATH instead of in the temp dir (before start()),
+  // e.g. below directories that corrald must make itself.
+  void set_socket(std::string path);
 
   // Starts corrald and waits until its socket answers; false if it did not.
   bool start();
@@ -155,13 +144,15 @@ class Daemon {
                   std::chrono::milliseconds timeout = 10s);
 
   const TempDir& dir() const { return dir_; }
-  std::string socket() const { return dir_.file("corral.sock"); }
+  const std::string& socket() const { return socket_; }
   std::string config() const { return dir_.file("corral.yaml"); }
   std::string log_dir() const { return dir_.file("logs"); }
   std::string daemon_log() const { return read_file(dir_.file("corrald.log")); }
 
  private:
   TempDir dir_;
+  std::string socket_ = dir_.file("corral.sock");
+  std::string jobs_yaml_;
   std::string daemon_extra_;
   std::vector<std::string> env_;
   std::vector<std::string> wrapper_;

@@ -25,9 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A fast sampler, and no metrics listener.
-const std::string kFastMetrics = "  metrics: {listen: off, interval: 100ms}\n";
-
 uint64_t proc_rss(pid_t pid) {
   std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
   size_t at = status.find("VmRSS:");
@@ -36,9 +33,7 @@ uint64_t proc_rss(pid_t pid) {
 
 // The CPU seconds (user and system) /proc/PID/stat has counted so far.
 double proc_cpu_s(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3, the state
-  std::vector<std::string> field(std::istream_iterator<std::string>(fields), {});
+  const std::vector<std::string> field = stat_fields(pid);  // from field 3, the state
   if (field.size() < 13) return 0;
   // Fields 14 and 15 (utime, stime), in clock ticks.
   return static_cast<double>(std::stoull(field[11]) + std::stoull(field[12])) /
@@ -87,20 +82,6 @@ TEST(HealthTest, ReportedMemoryMatchesProc) {
       << " /proc: " << proc_rss(pid);
 }
 
-// The value of NAME in the environment of process PID, or "".
-std::string environment_of(pid_t pid, const std::string& name) {
-  const std::string environ = read_file("/proc/" + std::to_string(pid) + "/environ");
-  const std::string key = name + "=";
-  for (size_t at = 0; at < environ.size();) {
-    const size_t end = std::min(environ.find('\0', at), environ.size());
-    if (environ.compare(at, key.size(), key) == 0) {
-      return environ.substr(at + key.size(), end - at - key.size());
-    }
-    at = end + 1;
-  }
-  return "";
-}
-
 TEST(HealthTest, HeartbeatsComeAtThePeriodTheDaemonAskedFor) {
   // A quarter of heartbeat_timeout: corrald asks for a beat every 100 ms.
   Daemon d("jobs:\n  beats:\n    command: " + worker_command("--handler, sleep") +
@@ -109,7 +90,7 @@ TEST(HealthTest, HeartbeatsComeAtThePeriodTheDaemonAskedFor) {
   ASSERT_TRUE(d.start()) << d.daemon_log();
   ASSERT_TRUE(d.wait_state("beats:0", "RUNNING", scaled(10s)));
   const pid_t pid = d.worker_pid("beats:0");
-  ASSERT_EQ(environment_of(pid, "CORRAL_HEARTBEAT_MS"), "100");
+  ASSERT_EQ(environment_value(pid, "CORRAL_HEARTBEAT_MS"), "100");
   constexpr int64_t kPeriodNs = 100'000'000;
 
   // The worker's slot, read through its own fd of the job's segment: the

@@ -33,18 +33,13 @@ const std::vector<std::string> kLayout = {
     "usr/share/doc/corral/configuration.md",
 };
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {
   TempDir dir;
   const std::string root = dir.file("root");
   RunResult install =
       run({"/bin/sh", "-c", "DESTDIR=" + root + " cmake --install " + CORRAL_BUILD_DIR}, 120s);
   ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
-  for (const auto& path : kLayout) EXPECT_TRUE(exists(root + "/" + path)) << path;
+  for (const auto& path : kLayout) EXPECT_TRUE(path_resolves(root + "/" + path)) << path;
 
   // The installed config is valid as shipped.
   RunResult check =

@@ -163,16 +163,9 @@ bool PipeChild::at_eof(std::chrono::milliseconds timeout) {
 }
 
 int PipeChild::wait_exit(std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + scaled(timeout);
-  while (Clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return -1;
+  const int code = wait_for_exit(pid_, timeout);
+  if (code != -1) pid_ = -1;
+  return code;
 }
 
 bool PipeChild::wait_stopped(std::chrono::milliseconds timeout) {

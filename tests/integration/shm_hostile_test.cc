@@ -21,9 +21,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A fast sampler, and no metrics listener.
-const std::string kFastMetrics = "  metrics: {listen: off, interval: 100ms}\n";
-
 // As root, the workers of the hostile job run as nobody: what it can do is
 // what any unprivileged process given the segment can do.
 std::string user_line() { return ::geteuid() == 0 ? "    user: nobody\n" : ""; }

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/support/users.h"
 
 namespace corral::testing {
 namespace {
@@ -36,8 +37,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
 // docs/supervision.md: corrald holds at most this many /metrics connections.
 constexpr size_t kMaxMetricsConnections = 16;
 // docs/control-protocol.md: connections of one uid, root and corrald's excepted.
@@ -143,50 +142,6 @@ std::string cannot_run_as_nobody() {
   return "";
 }
 
-// One request line on an open connection; the reply line ("" on none).
-std::string ask(int fd, const Json& request) {
-  timeval timeout{static_cast<time_t>(scaled(20s).count() / 1000), 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  std::string line = protocol::encode_line(request);
-  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) return "";
-  std::string reply;
-  char c;
-  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') reply.push_back(c);
-  return reply;
-}
-
-// corrald on a config the test writes whole (its own daemon.socket), ended
-// by SIGTERM when destroyed.
-class OwnDaemon {
- public:
-  OwnDaemon(const TempDir& dir, const std::string& config, std::vector<std::string> wrapper = {})
-      : log_(dir.file("own-corrald.log")) {
-    write_file(dir.file("own.yaml"), config);
-    std::vector<std::string> argv = std::move(wrapper);
-    argv.insert(argv.end(), {CORRALD_PATH, "-c", dir.file("own.yaml")});
-    pid_ = fork();
-    if (pid_ == 0) {
-      int log = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(log, 2);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~OwnDaemon() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-  std::string log() const { return read_file(log_); }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-};
-
 TEST(SocketLimitsTest, AThousandMetricsConnectionsLeaveSpawningAndScrapingWorking) {
   const std::string prlimit = find_tool("prlimit");
   if (prlimit.empty()) GTEST_SKIP() << "needs util-linux's prlimit to start corrald under a limit";
@@ -244,11 +199,12 @@ TEST(SocketLimitsTest, AUserOverItsConnectionCapGetsAnErrorAndRootIsNotCapped) {
   const std::string socket = d.socket();
 
   // nobody holds its most, each connection served.
-  AsUser nobody(kNobody, kNogroup, [&](AsUser& self) {
+  AsUser nobody(kNobodyUid, kNogroupGid, [&](AsUser& self) {
     std::vector<int> held;
     for (size_t i = 0; i < kMaxConnectionsPerUser; ++i) {
       int fd = connect_socket(socket);
-      std::string reply = fd < 0 ? "" : ask(fd, {{"cmd", "version"}});
+      std::string reply =
+          fd < 0 ? "" : exchange_line(fd, protocol::encode_line({{"cmd", "version"}}));
       if (reply.find("\"ok\":true") == std::string::npos) {
         self.say("connection " + std::to_string(i) + " was not served: " + reply);
         return;
@@ -260,7 +216,8 @@ TEST(SocketLimitsTest, AUserOverItsConnectionCapGetsAnErrorAndRootIsNotCapped) {
     ::close(held.back());
     held.pop_back();
     int fd = connect_socket(socket);
-    self.say(fd < 0 ? "no connection" : ask(fd, {{"cmd", "version"}}));
+    self.say(fd < 0 ? "no connection"
+                    : exchange_line(fd, protocol::encode_line({{"cmd", "version"}})));
   });
   ASSERT_EQ(nobody.read_line(), "holding");
 
@@ -274,7 +231,8 @@ TEST(SocketLimitsTest, AUserOverItsConnectionCapGetsAnErrorAndRootIsNotCapped) {
   std::vector<int> roots;
   for (size_t i = 0; i < kMaxConnectionsPerUser + 8; ++i) {
     roots.push_back(connect_socket(socket));
-    EXPECT_THAT(ask(roots.back(), {{"cmd", "version"}}), HasSubstr("\"ok\":true"));
+    EXPECT_THAT(exchange_line(roots.back(), protocol::encode_line({{"cmd", "version"}})),
+                HasSubstr("\"ok\":true"));
   }
   for (int fd : roots) ::close(fd);
   // A connection closed gives its place back.
@@ -346,7 +304,7 @@ TEST(SocketLimitsTest, ASocketDirectoryAnotherUserCanWriteIsRefused) {
     const char* says;
   };
   for (const Case& c :
-       {Case{"owned by nobody", kNobody, kNogroup, 0755,
+       {Case{"owned by nobody", kNobodyUid, kNogroupGid, 0755,
              " is owned by nobody (uid 65534), mode 0755"},
         Case{"writable by all", 0, 0, 0777, " is writable by others, mode 0777"},
         Case{"sticky, like /tmp", 0, 0, 01777, " is writable by others, mode 1777"}}) {
@@ -373,21 +331,14 @@ TEST(SocketLimitsTest, ASocketDirectoryAnotherUserCanWriteIsRefused) {
 }
 
 TEST(SocketLimitsTest, AMissingSocketDirectoryIsMadeOpenToAllowedUsers) {
-  TempDir dir;
-  const std::string socket = dir.file("run/corral/corral.sock");
+  Daemon d("jobs: {}\n");
+  d.set_socket(d.dir().file("run/corral/corral.sock"));
   // Under umask 077 mkdir alone would make the directories 0700.
-  OwnDaemon daemon(dir,
-                   "daemon:\n  socket: " + socket + "\n  log_dir: " + dir.file("logs") +
-                       "\n  metrics: {listen: off}\njobs: {}\n",
-                   {"/bin/sh", "-c", "umask 077 && exec \"$0\" \"$@\""});
-  ASSERT_TRUE(wait_until([&] {
-    int fd = connect_socket(socket);
-    if (fd >= 0) ::close(fd);
-    return fd >= 0;
-  })) << daemon.log();
+  d.set_wrapper({"/bin/sh", "-c", "umask 077 && exec \"$0\" \"$@\""});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
   for (const char* sub : {"run", "run/corral"}) {
     struct stat st {};
-    ASSERT_EQ(::stat(dir.file(sub).c_str(), &st), 0);
+    ASSERT_EQ(::stat(d.dir().file(sub).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0755u) << sub;
   }
 }
@@ -430,15 +381,15 @@ TEST(SocketLimitsTest, CorralctlRefusesASocketServedByAnotherUser) {
     bool trusted;
   };
   for (const Case& c :
-       {Case{"nobodys-shared", kNobody, 0777, false},  // others write: no one vouches
-        Case{"like-tmp", 0, 01777, false},             // sticky, root's
-        Case{"nobodys-own", kNobody, 0755, true}}) {   // only nobody can put it there
+       {Case{"nobodys-shared", kNobodyUid, 0777, false},  // others write: no one vouches
+        Case{"like-tmp", 0, 01777, false},                // sticky, root's
+        Case{"nobodys-own", kNobodyUid, 0755, true}}) {   // only nobody can put it there
     const std::string sub = dir.file(c.where);
     ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
-    ASSERT_EQ(::chown(sub.c_str(), c.owner, c.owner == 0 ? 0 : kNogroup), 0);
+    ASSERT_EQ(::chown(sub.c_str(), c.owner, c.owner == 0 ? 0 : kNogroupGid), 0);
     ASSERT_EQ(::chmod(sub.c_str(), c.mode), 0);
     const std::string socket = sub + "/corral.sock";
-    AsUser fake(kNobody, kNogroup, impostor(socket));
+    AsUser fake(kNobodyUid, kNogroupGid, impostor(socket));
     ASSERT_EQ(fake.read_line(), "listening") << c.where;
     RunResult r = run({CORRALCTL_PATH, "-s", socket, "version"});
     if (c.trusted) {
@@ -474,14 +425,14 @@ TEST(SocketLimitsTest, AllowUsersTakesAUid) {
 
 TEST(SocketLimitsTest, OneAllowedGroupLetsItsMembersInWithTheDefaultMode) {
   if (std::string why = cannot_run_as_nobody(); !why.empty()) GTEST_SKIP() << why;
-  group* nogroup = getgrgid(kNogroup);
+  group* nogroup = getgrgid(kNogroupGid);
   if (nogroup == nullptr) GTEST_SKIP() << "needs a group with gid 65534";
   Daemon d("jobs: {}\n", "  allow_groups: [" + std::string(nogroup->gr_name) + "]\n");
   ::chmod(d.dir().path().c_str(), 0755);
   ASSERT_TRUE(d.start()) << d.daemon_log();
   struct stat st {};
   ASSERT_EQ(::stat(d.socket().c_str(), &st), 0);
-  EXPECT_EQ(st.st_gid, kNogroup);
+  EXPECT_EQ(st.st_gid, kNogroupGid);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   RunResult r = run({find_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups",
                      CORRALCTL_PATH, "-s", d.socket(), "version"});

@@ -207,31 +207,6 @@ jobs:
   EXPECT_EQ(start.out, "missing:0: ERROR (spawn error)\n");
 }
 
-// The pids of PID's children whose comm is NAME.
-std::vector<pid_t> children_named(pid_t pid, const std::string& name) {
-  std::vector<pid_t> found;
-  std::istringstream kids(
-      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
-  for (pid_t kid; kids >> kid;) {
-    std::string comm = read_file("/proc/" + std::to_string(kid) + "/comm");
-    if (comm == name + "\n") found.push_back(kid);
-  }
-  return found;
-}
-
-// Zombie children of PID (exited, not reaped).
-int zombies_of(pid_t pid) {
-  int zombies = 0;
-  std::istringstream kids(
-      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
-  for (pid_t kid; kids >> kid;) {
-    std::string stat = read_file("/proc/" + std::to_string(kid) + "/stat");
-    auto close = stat.rfind(')');
-    if (close != std::string::npos && stat.compare(close + 2, 1, "Z") == 0) ++zombies;
-  }
-  return zombies;
-}
-
 // corrald ignores SIGPIPE and SIGXFSZ and blocks the signals it reads; a
 // worker starts with every disposition at its default and nothing blocked,
 // whether the spawn server started it or corrald itself.
@@ -296,6 +271,7 @@ jobs:
   EXPECT_EQ(children_named(d.pid(), "sleep").size(), 3u);
   EXPECT_THAT(d.daemon_log(), HasSubstr("starting workers from corrald from now on"));
   EXPECT_TRUE(children_named(d.pid(), "corral-spawn").empty());
+  EXPECT_EQ(zombies_of(d.pid()), 0);  // the server it killed was reaped too
   EXPECT_EQ(d.stop(), 0);
 }
 

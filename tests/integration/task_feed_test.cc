@@ -44,11 +44,6 @@ void expect_all_sums(const std::vector<Json>& lines, int n, int modulo) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), n);
 }
 
-std::string channel_name(const ::testing::TestParamInfo<std::string>& info) {
-  if (info.param.find("shm") != std::string::npos) return "Shm";
-  return info.param.find("length") != std::string::npos ? "PipeLength" : "PipeLines";
-}
-
 class ChannelTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChannelTest, HundredThousandSumTasksComeBackCompleteAndCorrect) {
@@ -71,7 +66,7 @@ INSTANTIATE_TEST_SUITE_P(Channels, ChannelTest,
                          ::testing::Values("    channel: shm",
                                            "    channel: pipe\n    pipe: {framing: lines}",
                                            "    channel: pipe\n    pipe: {framing: length}"),
-                         channel_name);
+                         channel_test_name);
 
 class KillTest : public ::testing::TestWithParam<std::string> {};
 
@@ -109,7 +104,7 @@ INSTANTIATE_TEST_SUITE_P(Channels, KillTest,
                                            "    channel: pipe\n    pipe: {framing: length}",
                                            "    channel: pipe\n    pipe: {framing: lines}\n"
                                            "    start: {settle: 0}"),
-                         channel_name);
+                         channel_test_name);
 
 TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
   Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum, --crash-on, '13'") +

@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/unique_fd.h"
 #include "tests/integration/harness.h"
 
 extern char** environ;
@@ -28,21 +29,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// An fd closed when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Fields of /proc/PID/stat (proc(5)): the process group, the session and the
 // controlling terminal (0: none).
 struct ProcessIds {
@@ -51,15 +37,10 @@ struct ProcessIds {
   int tty_nr = -1;
 };
 std::optional<ProcessIds> ids_of(pid_t pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream fields(stat.substr(paren + 1));
-  std::string state;
-  pid_t ppid = 0;
-  ProcessIds ids;
-  if (!(fields >> state >> ppid >> ids.pgrp >> ids.session >> ids.tty_nr)) return std::nullopt;
-  return ids;
+  const std::vector<std::string> fields = stat_fields(pid);  // from field 3, the state
+  if (fields.size() < 5) return std::nullopt;
+  return ProcessIds{static_cast<pid_t>(std::stol(fields[2])),
+                    static_cast<pid_t>(std::stol(fields[3])), std::stoi(fields[4])};
 }
 
 // TEXT as a YAML block scalar indented by INDENT spaces.
@@ -113,13 +94,13 @@ TEST(WorkerIsolationTest, AWorkerCannotReachTheTerminalOfCorraldsSession) {
 
   // The terminal corrald runs on, as if started from a shell on it. Raw, so
   // that whatever reaches its input queue counts, line or not.
-  Fd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   ASSERT_GE(master.get(), 0) << strerror(errno);
   ASSERT_EQ(grantpt(master.get()), 0) << strerror(errno);
   ASSERT_EQ(unlockpt(master.get()), 0) << strerror(errno);
   char name[128];
   ASSERT_EQ(ptsname_r(master.get(), name, sizeof name), 0);
-  Fd terminal(open(name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  UniqueFd terminal(open(name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
   ASSERT_GE(terminal.get(), 0) << name << ": " << strerror(errno);
   termios mode{};
   ASSERT_EQ(tcgetattr(terminal.get(), &mode), 0);

@@ -19,7 +19,7 @@ using std::chrono::seconds;
 using testing::FakeConversation;
 using testing::FakeHost;
 
-config::JobSpec job(const std::string& name, uint32_t workers, bool autostart) {
+config::JobSpec sleep_job(const std::string& name, uint32_t workers, bool autostart) {
   config::JobSpec spec;
   spec.name = name;
   spec.command = {"/bin/sleep", "1000"};
@@ -66,8 +66,8 @@ TEST_F(CommandsTest, AReplyAnswersOnceAndIsNeededUntilThen) {
 }
 
 TEST_F(CommandsTest, SelectNamesUnknownTargets) {
-  supervisor.add_job(job("web", 2, false));
-  supervisor.add_job(job("db", 1, false));
+  supervisor.add_job(sleep_job("web", 2, false));
+  supervisor.add_job(sleep_job("db", 1, false));
   auto all = select_workers(supervisor, {protocol::Target{}});
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(*all, (std::vector<WorkerId>{{"db", 0}, {"web", 0}, {"web", 1}}));
@@ -84,7 +84,7 @@ TEST_F(CommandsTest, SelectNamesUnknownTargets) {
 }
 
 TEST_F(CommandsTest, AWaitThatNeverComesTrueGoesWithItsClient) {
-  supervisor.add_job(job("idle", 1, false));  // stays STOPPED: never RUNNING
+  supervisor.add_job(sleep_job("idle", 1, false));  // stays STOPPED: never RUNNING
   auto client = ask({{"cmd", "wait"}, {"job", "idle"}, {"running", true}});
   EXPECT_TRUE(client->sent.empty());
   EXPECT_EQ(supervisor.waiter_count(), 1u);
@@ -97,7 +97,7 @@ TEST_F(CommandsTest, AWaitThatNeverComesTrueGoesWithItsClient) {
 }
 
 TEST_F(CommandsTest, WhatAStartOrStopWaitsForIsDroppedWhenItsClientGoes) {
-  supervisor.add_job(job("web", 2, false));
+  supervisor.add_job(sleep_job("web", 2, false));
   auto starter = ask({{"cmd", "start"}, {"targets", {"web"}}});
   auto waiter = ask({{"cmd", "wait"}, {"job", "web"}, {"running", true}, {"timeout_s", 60}});
   EXPECT_EQ(supervisor.waiter_count(), 2u);
@@ -114,7 +114,7 @@ TEST_F(CommandsTest, WhatAStartOrStopWaitsForIsDroppedWhenItsClientGoes) {
 }
 
 TEST_F(CommandsTest, AnsweredWaitsLeaveNoWaiterBehind) {
-  supervisor.add_job(job("idle", 1, false));
+  supervisor.add_job(sleep_job("idle", 1, false));
   auto client = std::make_shared<FakeConversation>();
   for (int i = 0; i < 5; ++i) {
     // One connection, wait after wait, each timing out.
@@ -128,7 +128,7 @@ TEST_F(CommandsTest, AnsweredWaitsLeaveNoWaiterBehind) {
 }
 
 TEST_F(CommandsTest, ARollingRestartEndsWhenItsClientGoes) {
-  supervisor.add_job(job("pool", 3, true));
+  supervisor.add_job(sleep_job("pool", 3, true));
   supervisor.start_autostart();
   host.advance(seconds(1));
   ASSERT_EQ(host.spawns.size(), 3u);

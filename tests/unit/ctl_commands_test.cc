@@ -18,6 +18,10 @@
 #include "ctl/client.h"
 #include "ctl/commands.h"
 #include "protocol/control.h"
+#include "tests/support/fake_control_socket.h"
+#include "tests/support/file_io.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/ctl_plan.h"
 
 namespace corral::ctl {
 namespace {
@@ -28,10 +32,6 @@ using protocol::kExitUnreachable;
 using protocol::kExitUsage;
 
 using Args = std::vector<std::string>;
-
-Plan text_plan(std::string_view name, const Args& args) {
-  return plan_command(name, args, Format::kText);
-}
 
 Json worker(std::string name, std::string state, std::string description, int restarts = 0,
             int tasks_ok = 0, int tasks_failed = 0) {
@@ -469,18 +469,12 @@ TEST(CtlSocketTest, EnvironmentBeatsTheConfigWhichIsThenNotRead) {
 }
 
 TEST(CtlSocketTest, TheConfigGivesDaemonSocket) {
-  char dir[] = "/tmp/corralctl-test-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  std::string file = std::string(dir) + "/corral.yaml";
-  FILE* out = std::fopen(file.c_str(), "w");
-  ASSERT_NE(out, nullptr);
-  std::fputs("daemon:\n  socket: /tmp/elsewhere.sock\n", out);
-  std::fclose(out);
+  corral::testing::TempDir dir("corralctl-test");
+  std::string file = dir.file("corral.yaml");
+  corral::testing::write_file(file, "daemon:\n  socket: /tmp/elsewhere.sock\n");
   SocketChoice choice = resolve_socket(std::nullopt, nullptr, file);
   EXPECT_TRUE(choice.errors.empty()) << choice.errors.front();
   EXPECT_EQ(choice.path, "/tmp/elsewhere.sock");
-  ::unlink(file.c_str());
-  ::rmdir(dir);
 }
 
 TEST(CtlSocketTest, AMissingConfigIsReported) {
@@ -490,70 +484,15 @@ TEST(CtlSocketTest, AMissingConfigIsReported) {
 
 // ---- the client, against a one-connection fake corrald on a real socket ----
 
-// Listens on a socket in a fresh temp dir; serve() runs SCRIPT on the first
-// connection in a thread, which the destructor joins.
-class FakeDaemon {
- public:
-  FakeDaemon() {
-    char dir[] = "/tmp/corralctl-test-XXXXXX";
-    EXPECT_NE(::mkdtemp(dir), nullptr);
-    dir_ = dir;
-    path_ = dir_ + "/corral.sock";
-    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
-    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener_, 4), 0);
-  }
-  ~FakeDaemon() {
-    if (thread_.joinable()) thread_.join();
-    if (listener_ >= 0) ::close(listener_);
-    ::unlink(path_.c_str());
-    ::rmdir(dir_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
-  void serve(std::function<void(int fd)> script) {
-    thread_ = std::thread([this, script = std::move(script)] {
-      int fd = ::accept(listener_, nullptr, nullptr);
-      ASSERT_GE(fd, 0);
-      script(fd);
-      ::close(fd);
-    });
-  }
-  // Closes the listener: the socket file stays, with nobody behind it.
-  void stop_listening() {
-    ::close(listener_);
-    listener_ = -1;
-  }
-
-  static std::string read_line(int fd) {
-    std::string line;
-    char c;
-    while (::read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
-    return line;
-  }
-  static void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-
- private:
-  std::string dir_;
-  std::string path_;
-  int listener_ = -1;
-  std::thread thread_;
-};
+using corral::testing::FakeControlSocket;
+using corral::testing::read_line;
+using corral::testing::send_all;
 
 TEST(CtlClientTest, CallSendsOneLineAndReadsOneReply) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.serve([](int fd) {
-    Json request = Json::parse(FakeDaemon::read_line(fd));
-    FakeDaemon::write_all(fd, protocol::encode_line({{"ok", true}, {"echo", request}}));
+    Json request = Json::parse(read_line(fd));
+    send_all(fd, protocol::encode_line({{"ok", true}, {"echo", request}}));
   });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client) << client.error().message();
@@ -563,11 +502,11 @@ TEST(CtlClientTest, CallSendsOneLineAndReadsOneReply) {
 }
 
 TEST(CtlClientTest, ReadLineStreamsLinesWhateverTheChunks) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.serve([](int fd) {
-    FakeDaemon::write_all(fd, "{\"a\":1}\n{\"b\"");
+    send_all(fd, "{\"a\":1}\n{\"b\"");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    FakeDaemon::write_all(fd, ":2}\n{\"end\":true}\n");
+    send_all(fd, ":2}\n{\"end\":true}\n");
   });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
@@ -580,8 +519,8 @@ TEST(CtlClientTest, ReadLineStreamsLinesWhateverTheChunks) {
 }
 
 TEST(CtlClientTest, ClosedWithoutAReplyIsAProtocolError) {
-  FakeDaemon daemon;
-  daemon.serve([](int fd) { FakeDaemon::read_line(fd); });
+  FakeControlSocket daemon;
+  daemon.serve([](int fd) { read_line(fd); });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
   auto reply = client->call({{"cmd", "version"}});
@@ -592,11 +531,10 @@ TEST(CtlClientTest, ClosedWithoutAReplyIsAProtocolError) {
 }
 
 TEST(CtlClientTest, ARefusedPeerIsUnreachableEvenIfClosedBeforeTheRequest) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.serve([](int fd) {
-    FakeDaemon::write_all(
-        fd, protocol::encode_line(
-                {{"ok", false}, {"error", "uid 1000 may not connect"}, {"refused", true}}));
+    send_all(fd, protocol::encode_line(
+                     {{"ok", false}, {"error", "uid 1000 may not connect"}, {"refused", true}}));
   });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
@@ -609,10 +547,8 @@ TEST(CtlClientTest, ARefusedPeerIsUnreachableEvenIfClosedBeforeTheRequest) {
 }
 
 TEST(CtlClientTest, AnErrorLineLeftBeforeAHangUpIsStillTheReply) {
-  FakeDaemon daemon;
-  daemon.serve([](int fd) {
-    FakeDaemon::write_all(fd, protocol::encode_line(protocol::error_reply("busy")));
-  });
+  FakeControlSocket daemon;
+  daemon.serve([](int fd) { send_all(fd, protocol::encode_line(protocol::error_reply("busy"))); });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -622,8 +558,8 @@ TEST(CtlClientTest, AnErrorLineLeftBeforeAHangUpIsStillTheReply) {
 }
 
 TEST(CtlClientTest, HalfALineThenCloseIsAProtocolError) {
-  FakeDaemon daemon;
-  daemon.serve([](int fd) { FakeDaemon::write_all(fd, "{\"ok\":"); });
+  FakeControlSocket daemon;
+  daemon.serve([](int fd) { send_all(fd, "{\"ok\":"); });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
   auto line = client->read_line();
@@ -632,8 +568,8 @@ TEST(CtlClientTest, HalfALineThenCloseIsAProtocolError) {
 }
 
 TEST(CtlClientTest, BadJsonAndNonObjectsAreProtocolErrors) {
-  FakeDaemon daemon;
-  daemon.serve([](int fd) { FakeDaemon::write_all(fd, "{nope\n[1,2]\n"); });
+  FakeControlSocket daemon;
+  daemon.serve([](int fd) { send_all(fd, "{nope\n[1,2]\n"); });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
   auto bad = client->read_message();
@@ -646,10 +582,8 @@ TEST(CtlClientTest, BadJsonAndNonObjectsAreProtocolErrors) {
 }
 
 TEST(CtlClientTest, AReplyLineOverTheLimitIsRefused) {
-  FakeDaemon daemon;
-  daemon.serve([](int fd) {
-    FakeDaemon::write_all(fd, std::string(protocol::kMaxLineBytes + 10, 'x') + "\n");
-  });
+  FakeControlSocket daemon;
+  daemon.serve([](int fd) { send_all(fd, std::string(protocol::kMaxLineBytes + 10, 'x') + "\n"); });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
   auto line = client->read_line();
@@ -660,9 +594,8 @@ TEST(CtlClientTest, AReplyLineOverTheLimitIsRefused) {
 }
 
 TEST(CtlClientTest, ALineOfExactlyTheLimitIsAccepted) {
-  FakeDaemon daemon;
-  daemon.serve(
-      [](int fd) { FakeDaemon::write_all(fd, std::string(protocol::kMaxLineBytes, 'x') + "\n"); });
+  FakeControlSocket daemon;
+  daemon.serve([](int fd) { send_all(fd, std::string(protocol::kMaxLineBytes, 'x') + "\n"); });
   auto client = Client::connect(daemon.path());
   ASSERT_TRUE(client);
   auto line = client->read_line();
@@ -671,7 +604,7 @@ TEST(CtlClientTest, ALineOfExactlyTheLimitIsAccepted) {
 }
 
 TEST(CtlClientTest, NobodyListeningIsUnreachable) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.stop_listening();
   auto client = Client::connect(daemon.path());
   ASSERT_FALSE(client);

@@ -22,6 +22,8 @@
 #include "ctl/client.h"
 #include "ctl/commands.h"
 #include "protocol/control.h"
+#include "tests/support/fake_control_socket.h"
+#include "tests/unit/ctl_plan.h"
 
 namespace corral::ctl {
 namespace {
@@ -31,10 +33,6 @@ using protocol::kExitOk;
 using protocol::kExitUsage;
 
 using Args = std::vector<std::string>;
-
-Plan text_plan(std::string_view name, const Args& args) {
-  return plan_command(name, args, Format::kText);
-}
 
 // ---- submit: requests and sources ----
 
@@ -353,63 +351,8 @@ TEST(CtlTaskReplyTest, RetrySaysHowManyWereRequeued) {
 
 // ---- the submit stream, against a fake corrald ----
 
-// A temp dir with a listening socket; serve() runs SCRIPT on the first
-// connection in a thread, which the destructor joins.
-class FakeDaemon {
- public:
-  FakeDaemon() {
-    char dir[] = "/tmp/corralctl-submit-XXXXXX";
-    EXPECT_NE(::mkdtemp(dir), nullptr);
-    dir_ = dir;
-    path_ = dir_ + "/corral.sock";
-    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
-    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener_, 4), 0);
-  }
-  ~FakeDaemon() {
-    if (thread_.joinable()) thread_.join();
-    ::close(listener_);
-    for (const auto& file : files_) ::unlink(file.c_str());
-    ::unlink(path_.c_str());
-    ::rmdir(dir_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
-  // A file in the temp dir holding CONTENT.
-  std::string file(const std::string& name, std::string_view content) {
-    std::string path = dir_ + "/" + name;
-    FILE* out = std::fopen(path.c_str(), "w");
-    EXPECT_NE(out, nullptr);
-    std::fwrite(content.data(), 1, content.size(), out);
-    std::fclose(out);
-    files_.push_back(path);
-    return path;
-  }
-
-  // Waits until the script is done, so that what it recorded can be read.
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-
-  void serve(std::function<void(int fd)> script) {
-    thread_ = std::thread([this, script = std::move(script)] {
-      int fd = ::accept(listener_, nullptr, nullptr);
-      ASSERT_GE(fd, 0);
-      script(fd);
-      ::close(fd);
-    });
-  }
-
- private:
-  std::string dir_;
-  std::string path_;
-  int listener_ = -1;
-  std::thread thread_;
-  std::vector<std::string> files_;
-};
+using corral::testing::FakeControlSocket;
+using corral::testing::send_all;
 
 // Reads lines from a blocking fd, in chunks.
 class LineReader {
@@ -440,14 +383,6 @@ class LineReader {
   size_t read_size_ = 64 * 1024;
 };
 
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
 // What the fake corrald saw and how it behaves.
 struct Script {
   // Payload -> its fate; others are ok with the payload as result.
@@ -470,7 +405,7 @@ void serve_submit(int fd, Script& script) {
   if (!reader.next(line)) return;
   script.request = Json::parse(line);
   bool wait = script.request.value("wait", false);
-  write_all(fd, "{\"ok\":true}\n");
+  send_all(fd, "{\"ok\":true}\n");
   std::this_thread::sleep_for(script.slow_start);
   uint64_t seq = 0;
   uint64_t refused = 0;
@@ -482,7 +417,7 @@ void serve_submit(int fd, Script& script) {
       break;
     }
     if (line.empty() || line[0] != '+') {
-      write_all(fd, protocol::encode_line(protocol::error_reply("bad line")));
+      send_all(fd, protocol::encode_line(protocol::error_reply("bad line")));
       return;
     }
     std::string payload = line.substr(1);
@@ -500,13 +435,13 @@ void serve_submit(int fd, Script& script) {
     script.payloads.push_back(std::move(payload));
     if (script.payloads.size() == script.slow_lines) reader.set_read_size(64 * 1024);
     if (replies.size() > 16 * 1024) {
-      write_all(fd, replies);  // blocks while corralctl does not read
+      send_all(fd, replies);  // blocks while corralctl does not read
       replies.clear();
     }
   }
-  write_all(fd, replies);
-  write_all(fd, protocol::encode_line(
-                    {{"end", true}, {"submitted", seq - refused}, {"refused", refused}}));
+  send_all(fd, replies);
+  send_all(fd, protocol::encode_line(
+                   {{"end", true}, {"submitted", seq - refused}, {"refused", refused}}));
 }
 
 // A temp file as stdout or stderr of a submit; text() reads it back.
@@ -539,7 +474,7 @@ struct Submitted {
 
 // Runs the submit of REQUEST and INPUT against DAEMON; a stream that does not
 // end within a minute (a deadlock) fails the whole test binary.
-Submitted submit(FakeDaemon& daemon, const Json& request, const SubmitInput& input) {
+Submitted submit(FakeControlSocket& daemon, const Json& request, const SubmitInput& input) {
   Capture out, err;
   auto client = Client::connect(daemon.path());
   EXPECT_TRUE(client) << client.error().message();
@@ -572,7 +507,7 @@ class OpenFile {
 Json submit_request(bool wait) { return {{"cmd", "submit"}, {"job", "j"}, {"wait", wait}}; }
 
 TEST(CtlSubmitStreamTest, DataThenLinesCarriageReturnsKeptNoTaskForTheEmptyLastLine) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   Script script;
   daemon.serve([&](int fd) { serve_submit(fd, script); });
   OpenFile file(daemon.file("tasks.txt", "x\ny\r\n\nlast"));
@@ -601,7 +536,7 @@ TEST(CtlSubmitStreamTest, LineEndings) {
                                          {"1\n2", {"1", "2"}},
                                          {"1\n\n", {"1", ""}},
                                          {"\r\n", {"\r"}}}) {
-    FakeDaemon daemon;
+    FakeControlSocket daemon;
     Script script;
     daemon.serve([&](int fd) { serve_submit(fd, script); });
     OpenFile file(daemon.file("t", c.content));
@@ -614,7 +549,7 @@ TEST(CtlSubmitStreamTest, LineEndings) {
 }
 
 TEST(CtlSubmitStreamTest, WaitCopiesResultLinesAndCountsFailures) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   Script script;
   daemon.serve([&](int fd) { serve_submit(fd, script); });
   OpenFile file(daemon.file("t", "1\nFAIL\n\"quoted\"\n"));
@@ -632,7 +567,7 @@ TEST(CtlSubmitStreamTest, WaitCopiesResultLinesAndCountsFailures) {
 }
 
 TEST(CtlSubmitStreamTest, RefusalsNameTheirLineOrData) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   Script script;
   daemon.serve([&](int fd) { serve_submit(fd, script); });
   OpenFile file(daemon.file("t", "1\n2\nREFUSE\n4\n"));
@@ -649,7 +584,7 @@ TEST(CtlSubmitStreamTest, RefusalsNameTheirLineOrData) {
 }
 
 TEST(CtlSubmitStreamTest, ALineOverTheLimitIsRefusedHereAndLaterLinesKeepTheirNumbers) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   Script script;
   daemon.serve([&](int fd) { serve_submit(fd, script); });
   std::string huge(protocol::kMaxLineBytes + 5, 'h');
@@ -677,7 +612,7 @@ TEST(CtlSubmitStreamTest, ALineOverTheLimitIsRefusedHereAndLaterLinesKeepTheirNu
 }
 
 TEST(CtlSubmitStreamTest, ALargeInputUnderBackPressureArrivesWholeAndInOrder) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   Script script;
   script.slow_start = std::chrono::milliseconds(300);
   script.slow_lines = 20000;
@@ -710,13 +645,13 @@ TEST(CtlSubmitStreamTest, ALargeInputUnderBackPressureArrivesWholeAndInOrder) {
 }
 
 TEST(CtlSubmitStreamTest, ARejectedSubmitSendsNothing) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   std::promise<std::string> after_reply;
   daemon.serve([&](int fd) {
     LineReader reader(fd);
     std::string line;
     reader.next(line);
-    write_all(fd, protocol::encode_line(protocol::error_reply("unknown job 'j'")));
+    send_all(fd, protocol::encode_line(protocol::error_reply("unknown job 'j'")));
     std::string after;
     char chunk[256];
     ssize_t n;
@@ -733,14 +668,14 @@ TEST(CtlSubmitStreamTest, ARejectedSubmitSendsNothing) {
 }
 
 TEST(CtlSubmitStreamTest, AnErrorLineInTheStreamEndsItWithThatMessage) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.serve([&](int fd) {
     LineReader reader(fd);
     std::string line;
     reader.next(line);
-    write_all(fd, "{\"ok\":true}\n");
+    send_all(fd, "{\"ok\":true}\n");
     reader.next(line);
-    write_all(fd, protocol::encode_line(protocol::error_reply("bad line in a submit stream")));
+    send_all(fd, protocol::encode_line(protocol::error_reply("bad line in a submit stream")));
   });
   Submitted run = submit(daemon, submit_request(false), {{"1"}, -1, ""});
   daemon.join();
@@ -750,12 +685,12 @@ TEST(CtlSubmitStreamTest, AnErrorLineInTheStreamEndsItWithThatMessage) {
 }
 
 TEST(CtlSubmitStreamTest, ADaemonThatHangsUpMidStreamIsAProtocolError) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.serve([&](int fd) {
     LineReader reader(fd);
     std::string line;
     reader.next(line);
-    write_all(
+    send_all(
         fd,
         "{\"ok\":true}\n{\"id\":1,\"seq\":0,\"status\":\"ok\",\"result\":\"r\",\"attempts\":1}\n");
   });
@@ -769,10 +704,10 @@ TEST(CtlSubmitStreamTest, ADaemonThatHangsUpMidStreamIsAProtocolError) {
 }
 
 TEST(CtlSubmitStreamTest, ARefusedPeerIsUnreachable) {
-  FakeDaemon daemon;
+  FakeControlSocket daemon;
   daemon.serve([](int fd) {
-    write_all(fd, protocol::encode_line(
-                      {{"ok", false}, {"error", "uid 1000 may not connect"}, {"refused", true}}));
+    send_all(fd, protocol::encode_line(
+                     {{"ok", false}, {"error", "uid 1000 may not connect"}, {"refused", true}}));
   });
   Submitted run = submit(daemon, submit_request(false), {{"1"}, -1, ""});
   daemon.join();

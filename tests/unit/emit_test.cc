@@ -10,28 +10,19 @@
 #include <random>
 
 #include "config/parse.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/config_diagnostics.h"
 
 namespace corral::config {
 namespace {
 
-constexpr unsigned kCpus = 6;
-
-// The diagnostics of RESULT; none when it loaded.
-const std::vector<Diagnostic>& errors_of(const ParseResult& result) {
-  static const std::vector<Diagnostic> kNone;
-  return result.ok() ? kNone : result.error();
-}
-
-std::string all_errors(const ParseResult& result) {
-  std::string out;
-  for (const Diagnostic& d : errors_of(result)) out += d.str() + "\n";
-  return out;
-}
+// The CPU count every load of these round trips is told.
+constexpr unsigned kRoundTripCpus = 6;
 
 // Emits CONFIG, loads the text again and expects CONFIG back.
 void expect_round_trip(const Config& config) {
   std::string yaml = to_yaml(config);
-  ParseResult again = load_string(yaml, config.file, kCpus);
+  ParseResult again = load_string(yaml, config.file, kRoundTripCpus);
   ASSERT_TRUE(again.ok()) << all_errors(again) << yaml;
   EXPECT_EQ(again.value(), config) << yaml;
 }
@@ -68,8 +59,8 @@ TEST(ToYamlTest, DefaultConfig) {
 }
 
 TEST(ToYamlTest, WritesEveryKeyOfAJob) {
-  ParseResult result =
-      load_string("jobs:\n  primes: {command: [w, --handler, primes]}\n", "corral.yaml", kCpus);
+  ParseResult result = load_string("jobs:\n  primes: {command: [w, --handler, primes]}\n",
+                                   "corral.yaml", kRoundTripCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
   std::string yaml = to_yaml(result.value());
   EXPECT_NE(yaml.find("jobs:\n"
@@ -111,7 +102,7 @@ TEST(ToYamlTest, WritesEveryKeyOfAJob) {
 
 TEST(ToYamlTest, WorkersAutoStaysAuto) {
   ParseResult result =
-      load_string("jobs:\n  j: {command: x, workers: auto}\n", "corral.yaml", kCpus);
+      load_string("jobs:\n  j: {command: x, workers: auto}\n", "corral.yaml", kRoundTripCpus);
   ASSERT_TRUE(result.ok()) << all_errors(result);
   EXPECT_NE(to_yaml(result.value()).find("    workers: auto\n"), std::string::npos);
   expect_round_trip(result.value());
@@ -171,7 +162,7 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   JobSpec k;
   k.name = "-dash.name_";
   k.command = {"/bin/true"};
-  k.workers = kCpus;
+  k.workers = kRoundTripCpus;
   k.workers_auto = true;
   k.channel = Channel::kShm;
   k.restart.backoff.multiplier = 1.0000001;
@@ -215,7 +206,7 @@ TEST(ToYamlTest, RoundTripsRandomConfigs) {
       j.name = "job" + std::to_string(i);
       j.command = {"prog" + text(), text()};
       j.workers_auto = number(0, 1) == 1;
-      j.workers = j.workers_auto ? kCpus : static_cast<uint32_t>(number(0, 10000));
+      j.workers = j.workers_auto ? kRoundTripCpus : static_cast<uint32_t>(number(0, 10000));
       j.channel = static_cast<Channel>(number(0, 2));
       j.queue.capacity = number(1, uint64_t{1} << 40);
       j.queue.max_task_bytes = number(1, 100 * kMiB);
@@ -238,15 +229,13 @@ TEST(ToYamlTest, RoundTripsRandomConfigs) {
 }
 
 TEST(ToYamlTest, IncludedJobsAreMergedAndTheGlobsBecomeAComment) {
-  std::string pattern = ::testing::TempDir() + "corral-emit-XXXXXX";
-  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-  std::string dir = pattern;
+  corral::testing::TempDir temp("corral-emit");
+  const std::string& dir = temp.path();
   std::filesystem::create_directories(dir + "/jobs.d");
   std::ofstream(dir + "/jobs.d/a.yaml") << "jobs:\n  a: {command: [a]}\n";
   std::ofstream(dir + "/corral.yaml") << "include: [\"jobs.d/*.yaml\"]\njobs:\n  b: {command: b}\n";
 
-  ParseResult loaded = load_file(dir + "/corral.yaml", kCpus);
-  std::filesystem::remove_all(dir);
+  ParseResult loaded = load_file(dir + "/corral.yaml", kRoundTripCpus);
   ASSERT_TRUE(loaded.ok()) << all_errors(loaded);
   std::string yaml = to_yaml(loaded.value());
   EXPECT_NE(yaml.find("# the jobs of include: [\"jobs.d/*.yaml\"] are merged below\n"),
@@ -254,7 +243,7 @@ TEST(ToYamlTest, IncludedJobsAreMergedAndTheGlobsBecomeAComment) {
       << yaml;
   EXPECT_EQ(yaml.find("\ninclude:"), std::string::npos) << yaml;
 
-  ParseResult again = load_string(yaml, loaded.value().file, kCpus);
+  ParseResult again = load_string(yaml, loaded.value().file, kRoundTripCpus);
   ASSERT_TRUE(again.ok()) << all_errors(again);
   Config expected = loaded.value();
   expected.include.clear();  // merged: the output stands alone

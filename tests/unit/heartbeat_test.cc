@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/poll.h"
+
 namespace corral::sdk {
 namespace {
 
@@ -35,13 +37,10 @@ TEST(HeartbeatTest, BeatsAreAtLeastAPeriodApartAndStopWithTheObject) {
       beats.push_back(Clock::now());
     });
     // Waits for beats, however slowly the machine runs them.
-    for (int i = 0; i < 2000; ++i) {
-      {
-        std::lock_guard lock(mutex);
-        if (beats.size() >= 5) break;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
+    corral::testing::wait_until([&] {
+      std::lock_guard lock(mutex);
+      return beats.size() >= 5;
+    });
   }
   const Clock::time_point destroyed = Clock::now();
   std::lock_guard lock(mutex);

@@ -10,6 +10,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/file_io.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/config_diagnostics.h"
+
 namespace corral::config {
 namespace {
 
@@ -19,19 +23,6 @@ using std::chrono::seconds;
 constexpr unsigned kCpus = 8;
 
 ParseResult load(const std::string& text) { return load_string(text, "test.yaml", kCpus); }
-
-// The diagnostics of RESULT; none when it loaded.
-const std::vector<Diagnostic>& errors_of(const ParseResult& result) {
-  static const std::vector<Diagnostic> kNone;
-  return result.ok() ? kNone : result.error();
-}
-
-// Every error as "file:line:column: message", for readable failures.
-std::string all_errors(const ParseResult& result) {
-  std::string out;
-  for (const Diagnostic& d : errors_of(result)) out += d.str() + "\n";
-  return out;
-}
 
 // Loads TEXT, expects exactly one error and returns it.
 Diagnostic only_error(const std::string& text) {
@@ -657,28 +648,19 @@ TEST(ConfigErrorsTest, MergeKeysAndMissingSpacesAreNamed) {
       R"(jobs.a: expected a map of job settings, got "command:x" (a key needs a space after its colon, like "key: value"))");
 }
 
-// A fresh directory under the test temp dir, removed afterwards.
-class TempDir : public ::testing::Test {
+// Config files in a fresh temp dir, removed afterwards.
+class LoadFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "corral-config-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  // Writes TEXT to NAME (which may hold directories) in the temp dir; its path.
   std::string write(const std::string& name, const std::string& text) {
-    std::string path = dir_ + "/" + name;
+    std::string path = temp_.file(name);
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    std::ofstream(path, std::ios::binary) << text;
+    corral::testing::write_file(path, text);
     return path;
   }
-  std::string dir_;
+  corral::testing::TempDir temp_{"corral-config"};
+  const std::string& dir_ = temp_.path();
 };
-
-using LoadFileTest = TempDir;
 
 TEST_F(LoadFileTest, ReadsAFile) {
   std::string path = write("corral.yaml", kSpecExample);

@@ -11,16 +11,20 @@
 
 #include <filesystem>
 
+#include "tests/support/temp_dir.h"
+#include "tests/support/users.h"
+
 namespace corral::daemon {
 namespace {
 
-constexpr uid_t kNobody = 65534;
+using corral::testing::kNobodyUid;
+using corral::testing::kNogroupGid;
 
 PathStep dir(const std::string& path, mode_t mode, uid_t uid = 0, gid_t gid = 0) {
   return PathStep{path, uid, gid, S_IFDIR | mode};
 }
 
-PathStep link(const std::string& path, uid_t uid = 0) {
+PathStep link_step(const std::string& path, uid_t uid = 0) {
   return PathStep{path, uid, 0, S_IFLNK | 0777};
 }
 
@@ -43,9 +47,9 @@ TEST(PrivateDirProblemTest, TheDaemonsOwnUserMayOwnThem) {
 }
 
 TEST(PrivateDirProblemTest, ADirectoryOfAnotherUserIsNotPrivate) {
-  auto problem = private_dir_problem(
-      {dir("/", 0755), dir("/tmp", 01777), dir("/tmp/x", 0700), dir("/tmp/x/logs", 0755, kNobody)},
-      0, 0);
+  auto problem = private_dir_problem({dir("/", 0755), dir("/tmp", 01777), dir("/tmp/x", 0700),
+                                      dir("/tmp/x/logs", 0755, kNobodyUid)},
+                                     0, 0);
   ASSERT_TRUE(problem);
   EXPECT_EQ(problem->step, 3u);
   EXPECT_TRUE(problem->foreign_owner);
@@ -98,12 +102,12 @@ TEST(PrivateDirProblemTest, AStickyDirectoryIsFineAboveButNotAsTheDirectory) {
 }
 
 TEST(PrivateDirProblemTest, LinksCountByOwnerNotMode) {
-  EXPECT_EQ(private_dir_problem({dir("/", 0755), dir("/var", 0755), link("/var/run"),
+  EXPECT_EQ(private_dir_problem({dir("/", 0755), dir("/var", 0755), link_step("/var/run"),
                                  dir("/run", 0755), dir("/run/corral", 0755)},
                                 0, 0),
             std::nullopt);
   auto foreign = private_dir_problem(
-      {dir("/", 0755), dir("/tmp", 01777), link("/tmp/logs", 1000), dir("/etc", 0755)}, 0, 0);
+      {dir("/", 0755), dir("/tmp", 01777), link_step("/tmp/logs", 1000), dir("/etc", 0755)}, 0, 0);
   ASSERT_TRUE(foreign);
   EXPECT_EQ(foreign->step, 2u);
   EXPECT_TRUE(foreign->foreign_owner);
@@ -111,7 +115,7 @@ TEST(PrivateDirProblemTest, LinksCountByOwnerNotMode) {
 
 TEST(DescribeProblemTest, SaysWhoOwnsOrMayWriteAndHowToFixIt) {
   DirProblem owner{3, true, false, false};
-  PathStep logs = dir("/tmp/x/logs", 0755, kNobody, 65534);
+  PathStep logs = dir("/tmp/x/logs", 0755, kNobodyUid, kNogroupGid);
   EXPECT_EQ(describe_problem(owner, logs, "nobody", "nogroup"),
             "/tmp/x/logs is owned by nobody (uid 65534), mode 0755");
   EXPECT_EQ(fix_for_problem(owner, logs), "chown root /tmp/x/logs");
@@ -130,7 +134,7 @@ TEST(DescribeProblemTest, SaysWhoOwnsOrMayWriteAndHowToFixIt) {
   EXPECT_EQ(fix_for_problem(all, mine), "chown root /srv and chmod g-w /srv");
 
   DirProblem link_owner{2, true, false, false};
-  PathStep planted = link("/tmp/logs", 1000);
+  PathStep planted = link_step("/tmp/logs", 1000);
   EXPECT_EQ(describe_problem(link_owner, planted, "", ""),
             "the symbolic link /tmp/logs is owned by uid 1000");
   EXPECT_EQ(fix_for_problem(link_owner, planted), "chown -h root /tmp/logs");
@@ -138,21 +142,13 @@ TEST(DescribeProblemTest, SaysWhoOwnsOrMayWriteAndHowToFixIt) {
 
 class OpenPrivateDirTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/corral-private-dir-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    root_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
-  }
   static mode_t mode_of(const std::string& path) {
     struct stat st {};
     EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
     return st.st_mode & 07777;
   }
-  std::string root_;
+  corral::testing::TempDir temp_{"corral-private-dir"};
+  const std::string& root_ = temp_.path();
 };
 
 TEST_F(OpenPrivateDirTest, MakesWhatIsMissingPrivateAndHoldsIt) {
@@ -197,7 +193,7 @@ TEST_F(OpenPrivateDirTest, ADirectoryOfAnotherUserIsRefusedOrWarnedAbout) {
   const std::string logs = root_ + "/logs";
   ASSERT_EQ(mkdir(logs.c_str(), 0755), 0);
   ASSERT_EQ(chmod(logs.c_str(), 0755), 0);
-  ASSERT_EQ(chown(logs.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(chown(logs.c_str(), kNobodyUid, kNogroupGid), 0);
   PrivateDir refused = open_private_dir(logs, "daemon.log_dir", true, true);
   EXPECT_FALSE(refused.dir);
   EXPECT_EQ(refused.error.rfind("daemon.log_dir " + logs + " is not private: " + logs +
@@ -223,7 +219,7 @@ TEST_F(OpenPrivateDirTest, ALinkIsFollowedAndWhatItLeadsThroughIsJudged) {
   const std::string theirs = root_ + "/theirs";
   ASSERT_EQ(mkdir(theirs.c_str(), 0755), 0);
   ASSERT_EQ(mkdir((theirs + "/logs").c_str(), 0755), 0);
-  ASSERT_EQ(chown(theirs.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(chown(theirs.c_str(), kNobodyUid, kNogroupGid), 0);
   ASSERT_EQ(symlink("theirs/logs", (root_ + "/ok").c_str()), 0);
   PrivateDir refused = open_private_dir(root_ + "/ok", "daemon.log_dir", false, true);
   EXPECT_FALSE(refused.dir);

@@ -15,10 +15,18 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/file_io.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/users.h"
+
 namespace corral::daemon {
 namespace {
 
-constexpr uid_t kNobody = 65534;
+using corral::testing::kNobodyUid;
+using corral::testing::kNogroupGid;
+using corral::testing::path_exists;
+using corral::testing::read_file;
+using corral::testing::write_file;
 
 struct stat file_with(mode_t mode, nlink_t links = 1, uid_t uid = 0) {
   struct stat st {};
@@ -45,7 +53,7 @@ TEST(FileRefusalTest, AnythingButARegularFileIsRefused) {
 
 TEST(FileRefusalTest, AHardLinkOrAnotherUsersFileIsRefused) {
   EXPECT_EQ(file_refusal(file_with(S_IFREG | 0640, 2), 0), "has 2 hard links");
-  EXPECT_EQ(file_refusal(file_with(S_IFREG | 0640, 1, kNobody), 0),
+  EXPECT_EQ(file_refusal(file_with(S_IFREG | 0640, 1, kNobodyUid), 0),
             "is owned by uid 65534, not by root or corrald's uid 0");
   EXPECT_EQ(file_refusal(file_with(S_IFREG | 0640, 1, 1000), 1001),
             "is owned by uid 1000, not by root or corrald's uid 1001");
@@ -61,36 +69,17 @@ TEST(SplitFilePathTest, DirectoryAndName) {
 class SafeDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/corral-safe-file-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    root_ = pattern;
     ASSERT_EQ(mkdir((root_ + "/logs").c_str(), 0755), 0);
     ASSERT_EQ(mkdir((root_ + "/victim").c_str(), 0700), 0);
     int fd = ::open((root_ + "/logs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     dir_ = std::make_unique<SafeDir>(root_ + "/logs", UniqueFd(fd));
   }
-  void TearDown() override {
-    dir_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
-  }
+  void TearDown() override { dir_.reset(); }
   std::string logs(const std::string& name) const { return root_ + "/logs/" + name; }
   std::string victim(const std::string& name) const { return root_ + "/victim/" + name; }
-  static void write(const std::string& path, const std::string& text) {
-    std::ofstream(path, std::ios::binary) << text;
-  }
-  static std::string read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  static bool exists(const std::string& path) {
-    struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0;
-  }
-  std::string root_;
+  corral::testing::TempDir temp_{"corral-safe-file"};
+  const std::string& root_ = temp_.path();
   std::unique_ptr<SafeDir> dir_;
 };
 
@@ -110,18 +99,18 @@ TEST_F(SafeDirTest, AppendCreatesAPrivateFileAndAppends) {
   EXPECT_EQ(again->st.st_size, 4);
   EXPECT_EQ(again->st.st_mode & 0777, 0640u);
   ASSERT_EQ(::write(again->fd.get(), "two\n", 4), 4);
-  EXPECT_EQ(read(logs("w-0.out.log")), "one\ntwo\n");
+  EXPECT_EQ(read_file(logs("w-0.out.log")), "one\ntwo\n");
 }
 
 TEST_F(SafeDirTest, ASymbolicLinkIsNeitherWrittenNorReadNorTruncatedThrough) {
-  write(victim("shadow"), "secret\n");
+  write_file(victim("shadow"), "secret\n");
   ASSERT_EQ(symlink(victim("shadow").c_str(), logs("w-0.out.log").c_str()), 0);
   for (FileUse use : {FileUse::kAppend, FileUse::kTruncate, FileUse::kRead}) {
     Result<OpenedFile> file = dir_->open("w-0.out.log", use, "log file");
     EXPECT_FALSE(file);
     EXPECT_EQ(error_of(file), "log file " + logs("w-0.out.log") + " is a symbolic link: refused");
   }
-  EXPECT_EQ(read(victim("shadow")), "secret\n");
+  EXPECT_EQ(read_file(victim("shadow")), "secret\n");
 }
 
 TEST_F(SafeDirTest, ADanglingLinkCreatesNothing) {
@@ -129,7 +118,7 @@ TEST_F(SafeDirTest, ADanglingLinkCreatesNothing) {
   Result<OpenedFile> file = dir_->open("w-0.err.log", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
   EXPECT_EQ(error_of(file), "log file " + logs("w-0.err.log") + " is a symbolic link: refused");
-  EXPECT_FALSE(exists(victim("made-by-root")));
+  EXPECT_FALSE(path_exists(victim("made-by-root")));
 }
 
 TEST_F(SafeDirTest, AFifoIsRefusedWithoutWaitingForAPeer) {
@@ -171,19 +160,19 @@ TEST_F(SafeDirTest, ASocketOrADirectoryIsRefused) {
 }
 
 TEST_F(SafeDirTest, AHardLinkToAnotherFileIsRefused) {
-  write(victim("passwd"), "root:x:0:0\n");
-  ASSERT_EQ(link(victim("passwd").c_str(), logs("w-0.out.log").c_str()), 0);
+  write_file(victim("passwd"), "root:x:0:0\n");
+  ASSERT_EQ(::link(victim("passwd").c_str(), logs("w-0.out.log").c_str()), 0);
   Result<OpenedFile> file = dir_->open("w-0.out.log", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
   EXPECT_EQ(error_of(file), "log file " + logs("w-0.out.log") + " has 2 hard links: refused");
   file = dir_->open("w-0.out.log", FileUse::kTruncate, "log file");
   EXPECT_FALSE(file);
-  EXPECT_EQ(read(victim("passwd")), "root:x:0:0\n");
+  EXPECT_EQ(read_file(victim("passwd")), "root:x:0:0\n");
 }
 
 TEST_F(SafeDirTest, AFileOfAnotherUserIsRefused) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: the file is given to uid 65534 (nobody)";
-  write(logs("w-0.out.log"), "planted\n");
+  write_file(logs("w-0.out.log"), "planted\n");
   ASSERT_EQ(chown(logs("w-0.out.log").c_str(), kNobody, kNobody), 0);
   Result<OpenedFile> file = dir_->open("w-0.out.log", FileUse::kRead, "log file");
   EXPECT_FALSE(file);
@@ -199,27 +188,27 @@ TEST_F(SafeDirTest, NothingThereIsMissingUnlessCreated) {
   file = dir_->open("none.log", FileUse::kTruncate, "log file");
   ASSERT_TRUE(file) << error_of(file);
   EXPECT_TRUE(file->missing);
-  EXPECT_FALSE(exists(logs("none.log")));
+  EXPECT_FALSE(path_exists(logs("none.log")));
 }
 
 TEST_F(SafeDirTest, NamesWithASlashAreRefused) {
   Result<OpenedFile> file = dir_->open("../victim/x", FileUse::kAppend, "log file");
   EXPECT_FALSE(file);
   EXPECT_EQ(error_of(file), "log file " + logs("../victim/x") + " is not a file name: refused");
-  EXPECT_FALSE(exists(victim("x")));
+  EXPECT_FALSE(path_exists(victim("x")));
 }
 
 TEST_F(SafeDirTest, StatAndRenameStayInTheDirectoryAndFollowNoLink) {
-  write(victim("target"), "keep\n");
+  write_file(victim("target"), "keep\n");
   ASSERT_EQ(symlink(victim("target").c_str(), logs("w-0.out.log.1").c_str()), 0);
-  write(logs("w-0.out.log"), "log\n");
+  write_file(logs("w-0.out.log"), "log\n");
   auto st = dir_->stat("w-0.out.log.1");
   ASSERT_TRUE(st);
   EXPECT_TRUE(S_ISLNK(st->st_mode));
   // The rotation's rename replaces the link itself.
   EXPECT_EQ(dir_->rename("w-0.out.log", "w-0.out.log.1"), 0);
-  EXPECT_EQ(read(logs("w-0.out.log.1")), "log\n");
-  EXPECT_EQ(read(victim("target")), "keep\n");
+  EXPECT_EQ(read_file(logs("w-0.out.log.1")), "log\n");
+  EXPECT_EQ(read_file(victim("target")), "keep\n");
   EXPECT_EQ(dir_->rename("none", "other"), ENOENT);
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "ipc/frame.h"
+#include "tests/support/forked_child.h"
 #include "tests/unit/frame_assertions.h"
 
 namespace corral::ipc {
@@ -24,39 +25,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A forked child running FN and exiting with what it returns; killed and
-// reaped if the test leaves early, so that no spinning child outlives it.
-class Child {
- public:
-  template <class Fn>
-  explicit Child(Fn fn) : pid_(::fork()) {
-    if (pid_ == 0) ::_exit(fn());
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  bool started() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
-  bool running() {
-    if (!reaped_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-  // Its exit code (waiting for it), or -1 if it did not exit normally.
-  int wait() {
-    if (!reaped_ && ::waitpid(pid_, &status_, 0) == pid_) reaped_ = true;
-    return reaped_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
- private:
-  pid_t pid_;
-  bool reaped_ = false;
-  int status_ = 0;
-};
+using corral::testing::ForkedChild;
 
 SegmentSpec primes_spec() {
   SegmentSpec spec;
@@ -77,8 +46,6 @@ Segment make(const SegmentSpec& spec) {
 }
 
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0 || errno != EBADF; }
-
-bool has_record(std::string_view r) { return r.data() != nullptr; }
 
 TEST(SegmentTest, CreateLaysOutHeaderSlotsSharedAndRings) {
   Segment seg = make(primes_spec());
@@ -264,7 +231,7 @@ TEST(SegmentTest, AttachInAForkedChild) {
   SpscRing results = daemon.result_ring(worker);
   const uint64_t n = 2000;
   // The worker: attaches the inherited fd, answers every task, counts.
-  Child child([&] {
+  ForkedChild child([&] {
     Result<Segment> seg = Segment::attach(UniqueFd(daemon.fd()));
     if (!seg) return 2;
     seg->slot(worker).pid.store(static_cast<uint32_t>(::getpid()));

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "ipc/wake.h"
+#include "tests/support/forked_child.h"
+#include "tests/unit/frame_assertions.h"
 
 namespace corral::ipc {
 namespace {
@@ -28,39 +30,7 @@ constexpr uint64_t kScale = 10;
 constexpr uint64_t kScale = 1;
 #endif
 
-// A forked child running FN and exiting with what it returns; killed and
-// reaped if the test leaves early, so that no spinning child outlives it.
-class Child {
- public:
-  template <class Fn>
-  explicit Child(Fn fn) : pid_(::fork()) {
-    if (pid_ == 0) ::_exit(fn());
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  bool started() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
-  bool running() {
-    if (!reaped_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return !reaped_;
-  }
-  // Its exit code (waiting for it), or -1 if it did not exit normally.
-  int wait() {
-    if (!reaped_ && ::waitpid(pid_, &status_, 0) == pid_) reaped_ = true;
-    return reaped_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
- private:
-  pid_t pid_;
-  bool reaped_ = false;
-  int status_ = 0;
-};
+using corral::testing::ForkedChild;
 
 // Shared anonymous memory for one ring: page-aligned, and shared with a
 // forked child.
@@ -89,8 +59,6 @@ std::string pattern(uint64_t seed, size_t n) {
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed * 131 + i * 7 + 1);
   return s;
 }
-
-bool has_record(std::string_view r) { return r.data() != nullptr; }
 
 TEST(SpscRingTest, SizesAndValidity) {
   EXPECT_EQ(SpscRing::bytes_for(4096), sizeof(RingHeader) + 4096);
@@ -620,7 +588,7 @@ TEST(SpscRingTest, ProducerAndConsumerInTwoProcesses) {
   RingMemory mem(capacity);
   SpscRing p = SpscRing::create(mem.get(), capacity);
   ASSERT_TRUE(p.valid());
-  Child consumer([&] { return consume_spinning(mem.get(), n); });
+  ForkedChild consumer([&] { return consume_spinning(mem.get(), n); });
   ASSERT_TRUE(consumer.started());
   EXPECT_TRUE(produce_spinning(p, n, 16, [&] { return consumer.running(); }));
   EXPECT_EQ(consumer.wait(), 0) << "2 size, 3 sequence, 4 content, 5 attach, 6 corrupt, 7 slow";
@@ -720,7 +688,7 @@ TEST(SpscRingTest, SleepingSidesLoseNoWakeUpAcrossProcesses) {
   ASSERT_TRUE(producer_wake) << message_of(producer_wake);
   RingMemory shared(4096);  // for the child's figures
   auto* child_stats = std::construct_at(static_cast<SleepyStats*>(shared.get()));
-  Child consumer([&] {
+  ForkedChild consumer([&] {
     SpscRing c = SpscRing::attach(mem.get());
     return consume_sleepy(c, n, *consumer_wake, *producer_wake, *child_stats);
   });
@@ -811,7 +779,7 @@ TEST(SpscRingTest, LockStepRoundsLoseNoWakeUpAcrossProcesses) {
   ASSERT_TRUE(producer_wake) << message_of(producer_wake);
   RingMemory shared(4096);
   auto* child_stats = std::construct_at(static_cast<SleepyStats*>(shared.get()));
-  Child consumer([&] {
+  ForkedChild consumer([&] {
     SpscRing c = SpscRing::attach(mem.get());
     return consume_rounds(c, n, *consumer_wake, *producer_wake, *child_stats);
   });

@@ -25,7 +25,7 @@ Json stats_reply(double tasks_per_s, double cpu) {
           {"recent_latency_us", {{"p99", 1500.0}, {"count", 10}}}}}}}};
 }
 
-Json status_reply() {
+Json two_workers_status_reply() {
   return Json{{"ok", true},
               {"workers",
                {{{"name", "sums:0"},
@@ -50,7 +50,8 @@ TEST(TopTest, SparklineScalesToItsLargestValue) {
 TEST(TopTest, ScreenShowsJobsAndWorkers) {
   TopHistory history;
   for (double rate : {100.0, 200.0, 400.0}) history.add(stats_reply(rate, rate / 4));
-  std::string screen = render_top(status_reply(), stats_reply(400, 100), history, 200, 50, "");
+  std::string screen =
+      render_top(two_workers_status_reply(), stats_reply(400, 100), history, 200, 50, "");
   EXPECT_THAT(screen, HasSubstr("corrald 0.1.0  pid 7  cpu 1.5s  rss 15.0MiB"));
   EXPECT_THAT(screen, HasSubstr("sums  2/2  100.0  8.0MiB      400   1234  1.5ms         3"));
   EXPECT_THAT(screen, HasSubstr("▃▅█"));  // 100, 200, 400 tasks/s
@@ -59,7 +60,8 @@ TEST(TopTest, ScreenShowsJobsAndWorkers) {
 }
 
 TEST(TopTest, ScreenFitsTheTerminalAndShowsWhyItHasNoData) {
-  std::string narrow = render_top(status_reply(), stats_reply(1, 1), TopHistory{}, 20, 3, "");
+  std::string narrow =
+      render_top(two_workers_status_reply(), stats_reply(1, 1), TopHistory{}, 20, 3, "");
   int lines = 0;
   for (size_t start = 0, nl; (nl = narrow.find('\n', start)) != std::string::npos; start = nl + 1) {
     ++lines;

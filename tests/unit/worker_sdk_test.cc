@@ -21,12 +21,14 @@
 #include <utility>
 #include <vector>
 
+#include "base/io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ipc/frame.h"
 #include "ipc/segment.h"
 #include "ipc/spsc_ring.h"
 #include "ipc/wake.h"
+#include "tests/support/poll.h"
 #include "tests/unit/frame_assertions.h"
 #include "tests/unit/worker_sdk_handlers.h"
 
@@ -82,26 +84,12 @@ pid_t fork_worker(const Env& env, const std::string& handler, std::vector<int> c
 
 // The child's exit code, or -1 (and the child killed) if it did not exit in time.
 int wait_exit(pid_t pid, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(2ms);
+  const int code = corral::testing::wait_for_exit(pid, timeout);
+  if (code == -1) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
   }
-}
-
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    ASSERT_GT(n, 0);
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
+  return code;
 }
 
 // Reads what is there within TIMEOUT; "" at EOF or timeout.
@@ -217,7 +205,7 @@ class PipeWorker {
 
 TEST(WorkerSdkLines, OneResultLinePerTaskInOrder) {
   PipeWorker worker("lines");
-  write_all(worker.in.write, "abc\nboom\nrefuse\ntwo lines\n\nxyz\n");
+  ASSERT_TRUE(write_all(worker.in.write, "abc\nboom\nrefuse\ntwo lines\n\nxyz\n").ok());
   worker.in.close_write();  // EOF: the sentinel
   EXPECT_EQ(read_to_eof(worker.out.read),
             "ABC\nit went boom\nrefused on purpose\nfirst second\n\nXYZ\n");
@@ -226,11 +214,11 @@ TEST(WorkerSdkLines, OneResultLinePerTaskInOrder) {
 
 TEST(WorkerSdkLines, TaskSplitAcrossReads) {
   PipeWorker worker("lines");
-  write_all(worker.in.write, "hel");
+  ASSERT_TRUE(write_all(worker.in.write, "hel").ok());
   std::this_thread::sleep_for(50ms);
-  write_all(worker.in.write, "lo\nwor");
+  ASSERT_TRUE(write_all(worker.in.write, "lo\nwor").ok());
   EXPECT_EQ(read_some(worker.out.read, 5s), "HELLO\n");
-  write_all(worker.in.write, "ld\n");
+  ASSERT_TRUE(write_all(worker.in.write, "ld\n").ok());
   EXPECT_EQ(read_some(worker.out.read, 5s), "WORLD\n");
   worker.in.close_write();
   EXPECT_EQ(worker.exit_code(), 0);
@@ -238,7 +226,7 @@ TEST(WorkerSdkLines, TaskSplitAcrossReads) {
 
 TEST(WorkerSdkLines, OverlongLineBreaksTheChannel) {
   PipeWorker worker("lines");
-  write_all(worker.in.write, std::string(2000, 'x') + "\n");
+  ASSERT_TRUE(write_all(worker.in.write, std::string(2000, 'x') + "\n").ok());
   EXPECT_EQ(worker.exit_code(), 1);
   EXPECT_THAT(read_to_eof(worker.err.read), HasSubstr("reading tasks"));
 }
@@ -253,8 +241,9 @@ TEST(WorkerSdkLength, ReadyThenResultsWithIdsAndStatuses) {
   EXPECT_EQ(ready->type, ipc::FrameType::kReady);
 
   const uint64_t big_id = (uint64_t{1} << 40) + 3;
-  write_all(worker.in.write, task_frame(5, "abc") + task_frame(big_id, "boom") + task_frame(7, "") +
-                                 task_frame(9, "refuse"));
+  ASSERT_TRUE(write_all(worker.in.write, task_frame(5, "abc") + task_frame(big_id, "boom") +
+                                             task_frame(7, "") + task_frame(9, "refuse"))
+                  .ok());
   std::vector<OwnedFrame> results;
   for (int i = 0; i < 4; ++i) {
     std::optional<OwnedFrame> frame = reader.next();
@@ -275,7 +264,7 @@ TEST(WorkerSdkLength, ReadyThenResultsWithIdsAndStatuses) {
   EXPECT_EQ(results[3].status, ipc::ResultStatus::kFailed);
   EXPECT_EQ(results[3].payload, "refused on purpose");
 
-  write_all(worker.in.write, control_frame(ipc::FrameType::kShutdown));
+  ASSERT_TRUE(write_all(worker.in.write, control_frame(ipc::FrameType::kShutdown)).ok());
   EXPECT_FALSE(reader.next());  // the worker closed its end: nothing after the sentinel
   EXPECT_EQ(worker.exit_code(), 0);
 }
@@ -284,7 +273,7 @@ TEST(WorkerSdkLength, EofOfInputExitsZero) {
   PipeWorker worker("length");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
-  write_all(worker.in.write, task_frame(1, "a"));
+  ASSERT_TRUE(write_all(worker.in.write, task_frame(1, "a")).ok());
   std::optional<OwnedFrame> result = reader.next();
   ASSERT_TRUE(result);
   EXPECT_EQ(result->payload, "A");
@@ -297,11 +286,11 @@ TEST(WorkerSdkLength, FrameSplitAcrossReads) {
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
   std::string frames = task_frame(11, "split me") + task_frame(12, "and me");
-  write_all(worker.in.write, frames.substr(0, 3));  // inside the length prefix
+  ASSERT_TRUE(write_all(worker.in.write, frames.substr(0, 3)).ok());  // inside the length prefix
   std::this_thread::sleep_for(30ms);
-  write_all(worker.in.write, frames.substr(3, 10));  // inside the id
+  ASSERT_TRUE(write_all(worker.in.write, frames.substr(3, 10)).ok());  // inside the id
   std::this_thread::sleep_for(30ms);
-  write_all(worker.in.write, frames.substr(13));
+  ASSERT_TRUE(write_all(worker.in.write, frames.substr(13)).ok());
   std::optional<OwnedFrame> first = reader.next();
   std::optional<OwnedFrame> second = reader.next();
   ASSERT_TRUE(first && second);
@@ -309,7 +298,7 @@ TEST(WorkerSdkLength, FrameSplitAcrossReads) {
   EXPECT_EQ(first->payload, "SPLIT ME");
   EXPECT_EQ(second->id, 12u);
   EXPECT_EQ(second->payload, "AND ME");
-  write_all(worker.in.write, control_frame(ipc::FrameType::kShutdown));
+  ASSERT_TRUE(write_all(worker.in.write, control_frame(ipc::FrameType::kShutdown)).ok());
   EXPECT_EQ(worker.exit_code(), 0);
 }
 
@@ -319,7 +308,7 @@ TEST(WorkerSdkLength, HeartbeatsWhileATaskRuns) {
   std::optional<OwnedFrame> ready = reader.next();
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->type, ipc::FrameType::kReady);
-  write_all(worker.in.write, task_frame(3, "slow"));  // 300 ms
+  ASSERT_TRUE(write_all(worker.in.write, task_frame(3, "slow")).ok());  // 300 ms
   int heartbeats = 0;
   std::optional<OwnedFrame> frame;
   while ((frame = reader.next()) && frame->type == ipc::FrameType::kHeartbeat) ++heartbeats;
@@ -328,7 +317,7 @@ TEST(WorkerSdkLength, HeartbeatsWhileATaskRuns) {
   EXPECT_EQ(frame->id, 3u);
   EXPECT_EQ(frame->payload, "SLOW");
   EXPECT_GE(heartbeats, 5);  // ~15 expected in 300 ms; the result frame was not torn by them
-  write_all(worker.in.write, control_frame(ipc::FrameType::kShutdown));
+  ASSERT_TRUE(write_all(worker.in.write, control_frame(ipc::FrameType::kShutdown)).ok());
   EXPECT_EQ(worker.exit_code(), 0);
 }
 
@@ -337,7 +326,9 @@ TEST(WorkerSdkLength, ResultOfALongTaskIsNotHeldBackByTheNextTasks) {
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
   auto start = Clock::now();
-  write_all(worker.in.write, task_frame(1, "slow") + task_frame(2, "slow") + task_frame(3, "slow"));
+  ASSERT_TRUE(write_all(worker.in.write,
+                        task_frame(1, "slow") + task_frame(2, "slow") + task_frame(3, "slow"))
+                  .ok());
   std::optional<OwnedFrame> first = reader.next();
   ASSERT_TRUE(first);
   EXPECT_EQ(first->id, 1u);
@@ -350,7 +341,9 @@ TEST(WorkerSdkLength, ResultsBeforeACrashAreSent) {
   PipeWorker worker("length", {}, "echo_or_crash");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
-  write_all(worker.in.write, task_frame(1, "a") + task_frame(2, "b") + task_frame(3, "crash"));
+  ASSERT_TRUE(
+      write_all(worker.in.write, task_frame(1, "a") + task_frame(2, "b") + task_frame(3, "crash"))
+          .ok());
   std::optional<OwnedFrame> a = reader.next(), b = reader.next();
   ASSERT_TRUE(a && b);
   EXPECT_EQ(b->id, 2u);
@@ -362,7 +355,7 @@ TEST(WorkerSdkLength, NoHeartbeatsUnlessAskedFor) {
   PipeWorker worker("length");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
-  write_all(worker.in.write, task_frame(3, "slow"));
+  ASSERT_TRUE(write_all(worker.in.write, task_frame(3, "slow")).ok());
   std::optional<OwnedFrame> frame = reader.next();
   ASSERT_TRUE(frame);
   EXPECT_EQ(frame->type, ipc::FrameType::kResult);
@@ -374,7 +367,7 @@ TEST(WorkerSdkLength, ResultOverTheLimitFails) {
   PipeWorker worker("length", {}, "oversize");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
-  write_all(worker.in.write, task_frame(1, "x"));
+  ASSERT_TRUE(write_all(worker.in.write, task_frame(1, "x")).ok());
   std::optional<OwnedFrame> result = reader.next();
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, ipc::ResultStatus::kFailed);
@@ -387,7 +380,9 @@ TEST(WorkerSdkLength, StopAfterThisTaskExitsOnceTheResultIsSent) {
   PipeWorker worker("length", {}, "stop_on_last");
   FrameReader reader(worker.out.read);
   ASSERT_TRUE(reader.next());  // READY
-  write_all(worker.in.write, task_frame(1, "a") + task_frame(2, "last") + task_frame(3, "never"));
+  ASSERT_TRUE(write_all(worker.in.write,
+                        task_frame(1, "a") + task_frame(2, "last") + task_frame(3, "never"))
+                  .ok());
   std::optional<OwnedFrame> a = reader.next();
   std::optional<OwnedFrame> last = reader.next();
   ASSERT_TRUE(a && last);
@@ -399,8 +394,8 @@ TEST(WorkerSdkLength, StopAfterThisTaskExitsOnceTheResultIsSent) {
 TEST(WorkerSdkLength, GarbageFromTheDaemonBreaksTheChannel) {
   PipeWorker worker("length");
   FrameReader reader(worker.out.read);
-  ASSERT_TRUE(reader.next());                                          // READY
-  write_all(worker.in.write, std::string("\x01\x00\x00\x00\x63", 5));  // type 99
+  ASSERT_TRUE(reader.next());                                                            // READY
+  ASSERT_TRUE(write_all(worker.in.write, std::string("\x01\x00\x00\x00\x63", 5)).ok());  // type 99
   EXPECT_EQ(worker.exit_code(), 1);
   EXPECT_THAT(read_to_eof(worker.err.read), HasSubstr("reading tasks"));
 }

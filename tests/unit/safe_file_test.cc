@@ -173,7 +173,7 @@ TEST_F(SafeDirTest, AHardLinkToAnotherFileIsRefused) {
 TEST_F(SafeDirTest, AFileOfAnotherUserIsRefused) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root: the file is given to uid 65534 (nobody)";
   write_file(logs("w-0.out.log"), "planted\n");
-  ASSERT_EQ(chown(logs("w-0.out.log").c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(chown(logs("w-0.out.log").c_str(), kNobodyUid, kNogroupGid), 0);
   Result<OpenedFile> file = dir_->open("w-0.out.log", FileUse::kRead, "log file");
   EXPECT_FALSE(file);
   EXPECT_EQ(error_of(file), "log file " + logs("w-0.out.log") +

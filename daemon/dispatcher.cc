@@ -45,13 +45,23 @@ void Dispatcher::attach(uint32_t worker, WorkerPort* port, std::optional<uint64_
   Slot& s = slot(worker);
   s.port = port;
   s.budget = budget;
+  s.finished_since_attach = 0;
+  s.isolating = false;
 }
 
 void Dispatcher::detach(uint32_t worker) { slot(worker).port = nullptr; }
 
-void Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
+ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
   Slot& s = slot(worker);
   s.port = nullptr;
+  s.isolating = false;
+  ExitBlame blame = ExitBlame::kWorker;
+  if (!s.held.empty()) {
+    auto running = tasks_.find(s.held.front());
+    bool suspect = running != tasks_.end() && running->second.suspect;
+    if (s.finished_since_attach > 0 || suspect) blame = ExitBlame::kTask;
+    if (running != tasks_.end()) running->second.suspect = true;
+  }
   // Back to the front of the queue in their original order: they were the
   // oldest work.
   std::deque<uint64_t> held;
@@ -75,6 +85,7 @@ void Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
       queue_.push_front(*it);
     }
   }
+  return blame;
 }
 
 bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view payload,
@@ -87,6 +98,8 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   auto pos = std::find(s.held.begin(), s.held.end(), id);
   if (pos == s.held.end()) return false;
   s.held.erase(pos);
+  ++s.finished_since_attach;
+  if (s.held.empty()) s.isolating = false;
   Task task = std::move(found->second);
   tasks_.erase(found);
   ++(ok ? s.ok : s.failed);
@@ -141,10 +154,15 @@ void Dispatcher::pump(TimePoint now) {
     for (size_t turn = 0; turn < slots_.size() && !queue_.empty(); ++turn) {
       size_t w = (next_worker_ + turn) % slots_.size();
       Slot& s = slots_[w];
-      if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0) continue;
+      if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0 || s.isolating) {
+        continue;
+      }
       uint64_t id = queue_.front();
       Task& task = tasks_.at(id);
+      // A suspect waits for a worker that holds nothing.
+      if (task.suspect && !s.held.empty()) continue;
       if (!s.port->can_send(task.payload.size())) continue;
+      s.isolating = task.suspect;
       queue_.pop_front();
       ++task.attempts;  // counted at dispatch: a task that kills its worker counts too
       task.worker = static_cast<uint32_t>(w);

@@ -21,6 +21,7 @@
 
 #include "config/spec.h"
 #include "daemon/clock.h"
+#include "daemon/exit_status.h"
 
 namespace corral::daemon {
 
@@ -91,8 +92,13 @@ class Dispatcher {
   void detach(uint32_t worker);
   // W's process is confirmed dead: each task it held is redelivered, or is
   // dead once it has had max_attempts. Only the oldest task W held (the one
-  // it was running) keeps the attempt; the rest had not started.
-  void worker_gone(uint32_t worker, const std::string& why);
+  // it was running) keeps the attempt; the rest had not started. The one it
+  // was running becomes a suspect: it is handed out again only alone, to a
+  // worker that holds nothing, and that worker gets nothing else meanwhile,
+  // so that a poison task cannot take other tasks down with it. Returns who
+  // the death is charged to: the task (kTask) when W was running one and had
+  // finished tasks since attach(), or the task was already a suspect.
+  ExitBlame worker_gone(uint32_t worker, const std::string& why);
   // W answered task ID. False (and nothing changes) when W does not hold ID:
   // a protocol error the caller punishes.
   bool result(uint32_t worker, uint64_t id, bool ok, std::string_view payload, TimePoint now);
@@ -101,8 +107,8 @@ class Dispatcher {
   size_t held_by(uint32_t worker) const;
 
   // Hands queued tasks to attached workers with room, round robin, at most
-  // queue.prefetch per worker; then flushes each port that got any. NOW
-  // stamps the tasks for their run_time.
+  // queue.prefetch per worker (a suspect alone, see worker_gone); then
+  // flushes each port that got any. NOW stamps the tasks for their run_time.
   void pump(TimePoint now);
 
   // ---- looking ----
@@ -141,6 +147,7 @@ class Dispatcher {
     uint32_t attempts = 0;
     std::optional<uint32_t> worker;  // holder while in flight
     TimePoint dispatched_at{};
+    bool suspect = false;  // a worker died running it
   };
   struct Slot {
     WorkerPort* port = nullptr;      // null: takes no tasks
@@ -148,6 +155,8 @@ class Dispatcher {
     std::optional<uint64_t> budget;  // tasks it may still be handed
     uint64_t ok = 0;
     uint64_t failed = 0;
+    uint64_t finished_since_attach = 0;  // results of its current process
+    bool isolating = false;              // holds a suspect, alone
   };
 
   Slot& slot(uint32_t worker);

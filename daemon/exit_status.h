@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <cstdint>
 #include <string>
 
 namespace corral::daemon {
@@ -33,6 +34,14 @@ class ExitStatus {
   int value_;
   bool core_;
 };
+
+// Who an unexpected exit of a worker is charged to. kTask: the worker died
+// running a task while it was doing its job (it had finished tasks since it
+// started, or the task had already taken a worker down): the task pays with an
+// attempt and the worker restarts at once. kWorker: everything else (an exit
+// before READY, while idle, on the first task of a fresh process): the
+// worker's backoff and restart intensity count it.
+enum class ExitBlame : uint8_t { kWorker, kTask };
 
 // "SIGTERM" for 15; "signal 99" for what has no name.
 std::string signal_full_name(int signal);

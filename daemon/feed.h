@@ -60,8 +60,9 @@ class JobFeed {
   virtual void spawned(uint32_t worker, bool ok) = 0;
   // Stop sending tasks to WORKER and ask it to finish and exit 0.
   virtual void send_sentinel(uint32_t worker) = 0;
-  // WORKER's process is confirmed dead: its tasks are redelivered.
-  virtual void exited(uint32_t worker, const std::string& why) = 0;
+  // WORKER's process is confirmed dead: its tasks are redelivered. Returns
+  // who the death is charged to (Dispatcher::worker_gone).
+  virtual ExitBlame exited(uint32_t worker, const std::string& why) = 0;
 
   virtual Dispatcher& dispatcher() = 0;
   // Adds a submitter that gets the finished tasks it submitted; returns its id.

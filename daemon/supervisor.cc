@@ -402,9 +402,10 @@ void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
                                      : "exit " + std::to_string(status.code())];
   worker.last_exit = status;
   // Death confirmed: only now are its tasks redelivered.
-  if (JobFeed* feed = worker.job.feed.get()) feed->exited(worker.index, status.str());
+  ExitBlame blame = ExitBlame::kWorker;
+  if (JobFeed* feed = worker.job.feed.get()) blame = feed->exited(worker.index, status.str());
   State before = worker.machine.state();
-  Action action = worker.machine.exited(host_.now(), status);
+  Action action = worker.machine.exited(host_.now(), status, blame);
   if (shutting_down_ && action == Action::kSpawn) {
     action = worker.machine.stop(host_.now());
   }

@@ -195,14 +195,15 @@ void TaskFeed::send_sentinel(uint32_t worker) {
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->sentinel();
 }
 
-void TaskFeed::exited(uint32_t worker, const std::string& why) {
+ExitBlame TaskFeed::exited(uint32_t worker, const std::string& why) {
   watch_.forget(worker);
   // Nothing new for it while what it left is read.
   dispatcher_.detach(worker);
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
   channels_.erase(worker);
-  dispatcher_.worker_gone(worker, why);
+  ExitBlame blame = dispatcher_.worker_gone(worker, why);
   after_results();
+  return blame;
 }
 
 uint64_t TaskFeed::add_submitter(std::function<void(FinishedTask&&)> on_finished) {

@@ -48,7 +48,7 @@ class TaskFeed : public JobFeed {
   Status prepare(uint32_t worker, SpawnRequest& request) override;
   void spawned(uint32_t worker, bool ok) override;
   void send_sentinel(uint32_t worker) override;
-  void exited(uint32_t worker, const std::string& why) override;
+  ExitBlame exited(uint32_t worker, const std::string& why) override;
 
   Dispatcher& dispatcher() override { return dispatcher_; }
   uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) override;

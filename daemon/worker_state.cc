@@ -217,7 +217,7 @@ Action WorkerMachine::ready(TimePoint now) {
   return Action::kNone;
 }
 
-Action WorkerMachine::exited(TimePoint now, ExitStatus status) {
+Action WorkerMachine::exited(TimePoint now, ExitStatus status, ExitBlame blame) {
   switch (state_) {
     case State::kStarting:
     case State::kRunning: {
@@ -229,6 +229,13 @@ Action WorkerMachine::exited(TimePoint now, ExitStatus status) {
         // STARTING/RUNNING -> EXITED: an expected exit, or restart.policy never.
         enter(State::kExited, now, status.str());
         return Action::kNone;
+      }
+      if (settled && blame == ExitBlame::kTask) {
+        // RUNNING -> STARTING: it died running a task while doing its job;
+        // the task is charged (an attempt, then the dead letters).
+        ++restarts_;
+        enter(State::kStarting, now, status.str() + " running a task; restarted at once");
+        return Action::kSpawn;
       }
       // STARTING/RUNNING -> BACKOFF (or FATAL)
       return fail(now, settled ? status.str() : status.str() + " (exited too quickly)");

@@ -83,8 +83,10 @@ class WorkerMachine {
   Action spawn_failed(TimePoint now);
   // The worker said READY over its channel.
   Action ready(TimePoint now);
-  // The process ended (after it was reaped).
-  Action exited(TimePoint now, ExitStatus status);
+  // The process ended (after it was reaped). An unexpected exit of a RUNNING
+  // worker charged to its task (ExitBlame::kTask) restarts it at once: no
+  // backoff step, no count toward the restart intensity; the task pays.
+  Action exited(TimePoint now, ExitStatus status, ExitBlame blame = ExitBlame::kWorker);
   // deadline() has passed.
   Action deadline_reached(TimePoint now);
 

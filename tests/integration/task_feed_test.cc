@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/support/text.h"
 
 namespace corral::testing {
 namespace {
@@ -127,6 +128,37 @@ TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
   Json letters = d.request({{"cmd", "dead"}, {"job", "sums"}});
   EXPECT_EQ(letters["dead"].size(), 10u);
   EXPECT_EQ(letters["dead"][0]["payload"], "13");
+}
+
+// Ten worker-killing tasks among 510 on two workers, with the default restart
+// settings: each poison task pays with its attempts and ends dead; the
+// workers are not throttled into BACKOFF for it, nor made FATAL.
+TEST(TaskFeedTest, PoisonTasksEndDeadWithoutThrottlingThePool) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum, --crash-on, '13'") +
+           "\n    workers: 2\n    channel: shm\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 510; ++i) payloads.push_back(i % 51 == 50 ? "13" : "7");
+  auto lines = d.submit("sums", payloads);
+  ASSERT_EQ(lines.size(), 511u) << d.daemon_log();
+  int ok = 0, dead = 0;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i]["status"] == "ok") ++ok;
+    if (lines[i]["status"] == "dead") {
+      ++dead;
+      EXPECT_EQ(lines[i]["attempts"], 3);
+    }
+  }
+  EXPECT_EQ(ok, 500);
+  EXPECT_EQ(dead, 10);
+  const std::string log = d.daemon_log();
+  EXPECT_EQ(corral::testing::count_of(log, "-> FATAL"), 0u) << log;
+  // A poison task's first kill may hit a process that has not finished a
+  // task yet: that one is the worker's. Its later kills are the task's.
+  EXPECT_LE(corral::testing::count_of(log, "-> BACKOFF"), 10u) << log;
+  EXPECT_GE(corral::testing::count_of(log, "running a task; restarted at once"), 20u) << log;
+  EXPECT_TRUE(d.wait_state("sums:0", "RUNNING"));
+  EXPECT_TRUE(d.wait_state("sums:1", "RUNNING"));
 }
 
 TEST(TaskFeedTest, FailedTasksAreReportedAndKept) {

@@ -27,6 +27,8 @@ class FakeFeed : public JobFeed {
   // The error the next prepare() returns (once).
   std::optional<std::string> next_prepare_error;
   uint32_t capacity_slots = 1024;
+  // Who exited() charges a death to.
+  ExitBlame blame = ExitBlame::kWorker;
 
   // The events of a real feed, raised by the test.
   void ready(uint32_t worker) { events_.ready(worker); }
@@ -52,8 +54,9 @@ class FakeFeed : public JobFeed {
   void send_sentinel(uint32_t worker) override {
     calls.push_back("sentinel " + std::to_string(worker));
   }
-  void exited(uint32_t worker, const std::string& why) override {
+  ExitBlame exited(uint32_t worker, const std::string& why) override {
     calls.push_back("exited " + std::to_string(worker) + " " + why);
+    return blame;
   }
 
   Dispatcher& dispatcher() override { return dispatcher_; }

@@ -120,6 +120,76 @@ TEST_F(DispatcherTest, OnlyTheTaskAWorkerWasRunningIsChargedForItsDeath) {
   EXPECT_TRUE(d.balanced());
 }
 
+TEST_F(DispatcherTest, ADeathIsChargedToTheTaskOnlyWhenTheWorkerWasDoingItsJob) {
+  submit(4);
+  d.attach(0, &a);
+  d.pump(kNow);
+  // Nothing finished since attach, and a first death of its task: the worker's.
+  EXPECT_EQ(d.worker_gone(0, "killed by SIGABRT"), ExitBlame::kWorker);
+  d.attach(0, &b);
+  d.pump(kNow);
+  ASSERT_EQ(b.sent.size(), 1u);  // the suspect, alone
+  // The task that killed a worker before killed this one too: the task's.
+  EXPECT_EQ(d.worker_gone(0, "killed by SIGABRT"), ExitBlame::kTask);
+  FakePort c;
+  d.attach(0, &c);
+  d.pump(kNow);
+  ASSERT_EQ(c.sent.size(), 2u);
+  EXPECT_TRUE(d.result(0, c.sent[0].first, true, "r", kNow));
+  // It finished a task since it started: a death on the next is the task's.
+  EXPECT_EQ(d.worker_gone(0, "killed by SIGSEGV"), ExitBlame::kTask);
+  // A death while holding nothing is the worker's.
+  FakePort e;
+  d.attach(0, &e);
+  EXPECT_EQ(d.worker_gone(0, "exit status 1"), ExitBlame::kWorker);
+  EXPECT_TRUE(d.balanced());
+}
+
+TEST_F(DispatcherTest, ASuspectGoesAloneToAWorkerThatHoldsNothing) {
+  submit(5);  // prefetch 2
+  d.attach(0, &a);
+  d.attach(1, &b);
+  d.pump(kNow);
+  ASSERT_EQ(a.sent.size(), 2u);
+  ASSERT_EQ(b.sent.size(), 2u);
+  uint64_t suspect = a.sent[0].first, neighbour = a.sent[1].first;
+  d.worker_gone(0, "killed by SIGABRT");
+  FakePort c;
+  d.attach(0, &c);
+  d.pump(kNow);
+  ASSERT_EQ(c.sent.size(), 1u);
+  EXPECT_EQ(c.sent[0].first, suspect);
+  // Worker 1 gets the rest as it has room; worker 0 nothing while it runs the suspect.
+  EXPECT_TRUE(d.result(1, b.sent[0].first, true, "r", kNow));
+  d.pump(kNow);
+  EXPECT_EQ(c.sent.size(), 1u);
+  ASSERT_EQ(b.sent.size(), 3u);
+  EXPECT_EQ(b.sent[2].first, neighbour);
+  EXPECT_TRUE(d.result(0, suspect, true, "survived", kNow));
+  d.pump(kNow);
+  EXPECT_EQ(c.sent.size(), 2u);  // the last task
+  EXPECT_TRUE(d.balanced());
+}
+
+TEST_F(DispatcherTest, ASuspectWaitsForABusyWorkerToEmpty) {
+  submit(4);  // prefetch 2
+  d.attach(0, &a);
+  d.attach(1, &b);
+  d.pump(kNow);
+  uint64_t suspect = a.sent[0].first;
+  d.worker_gone(0, "killed by SIGABRT");
+  EXPECT_TRUE(d.result(1, b.sent[0].first, true, "r", kNow));
+  d.pump(kNow);
+  EXPECT_EQ(b.sent.size(), 2u);  // it still holds a task: neither the suspect nor what follows
+  EXPECT_TRUE(d.result(1, b.sent[1].first, true, "r", kNow));
+  d.pump(kNow);
+  ASSERT_EQ(b.sent.size(), 3u);
+  EXPECT_EQ(b.sent[2].first, suspect);
+  EXPECT_EQ(d.held_by(1), 1u);
+  EXPECT_EQ(d.queued(), 1u);
+  EXPECT_TRUE(d.balanced());
+}
+
 TEST_F(DispatcherTest, FailedResultsAreFinalAndKeptAsDeadLetters) {
   submit(1);
   d.attach(0, &a);

@@ -115,6 +115,26 @@ TEST_F(SupervisorFeedTest, RecyclingAfterMaxTasksRestartsBySentinelWithoutAFailu
   EXPECT_EQ(status.enforced.at("max_tasks"), 1u);
 }
 
+// The feed says who a death is charged to; the supervisor acts on it.
+TEST_F(SupervisorFeedTest, ADeathChargedToItsTaskRestartsTheWorkerAtOnce) {
+  supervisor.add_job(channel_job("tasks", 1));
+  supervisor.start_autostart();
+  feed("tasks").ready(0);
+  feed("tasks").blame = ExitBlame::kTask;
+  host.exit(pid("tasks", 0), ExitStatus::killed(SIGABRT));
+  ASSERT_EQ(host.spawns.size(), 2u);  // no backoff
+  EXPECT_EQ(state("tasks", 0), State::kStarting);
+  EXPECT_EQ(feed("tasks").calls.back(), "spawned 0 ok");
+  feed("tasks").ready(0);
+  // The worker's own death still backs off.
+  feed("tasks").blame = ExitBlame::kWorker;
+  host.exit(pid("tasks", 0), ExitStatus::killed(SIGABRT));
+  EXPECT_EQ(state("tasks", 0), State::kBackoff);
+  EXPECT_EQ(host.spawns.size(), 2u);
+  host.advance(milliseconds(100));
+  EXPECT_EQ(host.spawns.size(), 3u);
+}
+
 TEST_F(SupervisorFeedTest, AKillRequestKillsCountsItsReasonAndRestartsAfterBackoff) {
   supervisor.add_job(channel_job("tasks", 1));
   supervisor.start_autostart();

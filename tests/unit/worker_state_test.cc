@@ -210,6 +210,44 @@ TEST(WorkerStateTest, BackoffDelaysGrowThenIntensityGivesUp) {
   EXPECT_EQ(*m.deadline() - t, milliseconds(100));
 }
 
+// A worker that dies running a task while it does its job is restarted at
+// once, however often: the task pays, not the pool (max_restarts is 1 here).
+TEST(WorkerStateTest, AnExitChargedToATaskRestartsAtOnceWithoutBackoffOrIntensity) {
+  config::JobSpec job = test_job();
+  job.restart.backoff = {milliseconds(100), seconds(30), 2.0, 0.0};
+  WorkerMachine m(WorkerPolicy::from(job), 1);
+  TimePoint t = reach(m, State::kRunning);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(m.exited(t, ExitStatus::killed(SIGABRT), ExitBlame::kTask), Action::kSpawn);
+    EXPECT_EQ(m.state(), State::kStarting);
+    EXPECT_EQ(m.reason(), "killed by SIGABRT running a task; restarted at once");
+    m.spawned(t);
+    t += seconds(1);
+    m.deadline_reached(t);
+    ASSERT_EQ(m.state(), State::kRunning);
+  }
+  EXPECT_EQ(m.restarts(), 10u);
+  EXPECT_EQ(m.failures(), 0u);
+  // A failure of its own still takes the first backoff step.
+  m.exited(t, ExitStatus::exited(1));
+  EXPECT_EQ(m.state(), State::kBackoff);
+  EXPECT_EQ(*m.deadline() - t, milliseconds(100));
+}
+
+// Before it settled, a death is the worker's, whatever it was doing; and an
+// expected exit stays expected.
+TEST(WorkerStateTest, AnExitBeforeRunningOrExpectedIsNotChargedToATask) {
+  WorkerMachine m(WorkerPolicy::from(test_job()), 1);
+  TimePoint t = reach(m, State::kStarting);
+  m.exited(t, ExitStatus::exited(1), ExitBlame::kTask);
+  EXPECT_EQ(m.state(), State::kBackoff);
+  EXPECT_EQ(m.failures(), 1u);
+  WorkerMachine clean(WorkerPolicy::from(test_job()), 1);
+  t = reach(clean, State::kRunning);
+  clean.exited(t, ExitStatus::exited(0), ExitBlame::kTask);
+  EXPECT_EQ(clean.state(), State::kExited);
+}
+
 TEST(WorkerStateTest, RestartsOutsideTheWindowDoNotCount) {
   config::JobSpec job = test_job();
   job.restart.max_restarts = 2;

@@ -280,6 +280,11 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
 Output format_client_error(const Plan& plan, const ClientError& error, Format format) {
   Output output = failed(error.message());
   output.exit_code = error.exit_code();
+  if (error.kind() == ClientError::Kind::kUnreachable) {
+    output.err +=
+        "corralctl: is corrald running? Name its socket with -s PATH, or its config with -c FILE "
+        "(daemon.socket)\n";
+  }
   if (plan.command != nullptr && plan.command->name == "version") {
     // corralctl's own version is known without a daemon.
     output.out = format == Format::kJson

@@ -242,7 +242,7 @@ Output format_submit_reply(const Json&, const Json& reply, Format) {
   return Output{};
 }
 
-Output format_dead(const Json&, const Json& reply, Format format) {
+Output format_dead(const Json& request, const Json& reply, Format format) {
   if (!ok_field(reply)) return error_reply(reply);
   auto letters = reply.find("dead");
   if (letters == reply.end() || !letters->is_array() ||
@@ -252,6 +252,8 @@ Output format_dead(const Json&, const Json& reply, Format format) {
   Output output;
   if (format == Format::kJson) {
     output.out = dump(*letters);
+  } else if (letters->empty()) {
+    output.out = string_field(request, "job") + ": no dead letters\n";
   } else {
     size_t id_width = 0;
     size_t status_width = 0;

@@ -431,7 +431,9 @@ TEST(CtlClientErrorTest, UnreachableExitsThree) {
   EXPECT_EQ(output.out, "");
   EXPECT_EQ(output.err,
             "corralctl: cannot reach corrald at /run/corral/corral.sock: No such file or "
-            "directory\n");
+            "directory\n"
+            "corralctl: is corrald running? Name its socket with -s PATH, or its config with -c "
+            "FILE (daemon.socket)\n");
   EXPECT_EQ(output.exit_code, kExitUnreachable);
 }
 

@@ -335,7 +335,12 @@ TEST(CtlTaskReplyTest, DeadShowsALinePerLetter) {
   reply["dropped"] = 5;
   EXPECT_EQ(reply_of("dead", {"primes"}, reply).err,
             "corralctl: 5 older letters did not fit in the dead-letter list and were dropped\n");
-  EXPECT_EQ(reply_of("dead", {"primes"}, Json{{"ok", true}, {"dead", Json::array()}}).out, "");
+  // An empty list says so (and stays an empty list in JSON).
+  EXPECT_EQ(reply_of("dead", {"primes"}, Json{{"ok", true}, {"dead", Json::array()}}).out,
+            "primes: no dead letters\n");
+  EXPECT_EQ(
+      reply_of("dead", {"primes"}, Json{{"ok", true}, {"dead", Json::array()}}, Format::kJson).out,
+      "[]\n");
   EXPECT_EQ(reply_of("dead", {"primes"}, Json{{"ok", true}, {"dead", {1}}}).exit_code, kExitFailed);
 }
 

@@ -63,7 +63,8 @@ constexpr std::array kCommands = {
             plan_top, nullptr},
     Command{"tail", "[-f] [--stderr] [-n N] JOB:INDEX", "show the captured output of a worker",
             "Prints the last N lines (default 10) of the worker's captured stdout, or of\n"
-            "its stderr with --stderr. -f then prints what the worker writes as it comes,\n"
+            "its stderr with --stderr; a JOB of one worker names that worker. -f then prints what "
+            "the worker writes as it comes,\n"
             "across log rotations, until interrupted (Ctrl-C). Bytes that are not UTF-8\n"
             "show as U+FFFD. --json prints corrald's lines: {\"data\": TEXT} per chunk.",
             plan_tail, format_tail},

@@ -286,7 +286,7 @@ Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format
     return answered(self, usage_error(&self, "tail: needs exactly one worker, JOB:INDEX"));
   }
   auto target = protocol::parse_target(operands.words.front());
-  if (!target || target->all() || !target->index) {
+  if (!target || target->all()) {
     return answered(self, usage_error(&self, "tail: '" + operands.words.front() +
                                                  "' is not one worker; name it as JOB:INDEX"));
   }

@@ -153,13 +153,19 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
   if (target_it != request.end() && target_it->is_string()) {
     if (auto parsed = protocol::parse_target(target_it->get<std::string>())) target = *parsed;
   }
-  if (!target || target->all() || !target->index) {
-    return reply(protocol::error_reply("tail needs \"target\": one worker, JOB:INDEX"));
+  if (!target || target->all()) {
+    return reply(protocol::error_reply(
+        "tail needs \"target\": one worker, JOB:INDEX (or JOB, for a job of one worker)"));
   }
-  WorkerId id{target->job, *target->index};
-  if (auto selected = select_workers(supervisor_, {*target}); !selected) {
-    return reply(protocol::error_reply(selected.error().message()));
+  auto selected = select_workers(supervisor_, {*target});
+  if (!selected) return reply(protocol::error_reply(selected.error().message()));
+  // supervisorctl's `tail NAME`: a job of one worker names that worker.
+  if (selected->size() != 1) {
+    return reply(protocol::error_reply("tail: " + target->job + " has " +
+                                       std::to_string(selected->size()) +
+                                       " workers; name one as JOB:INDEX"));
   }
+  const WorkerId id = selected->front();
   uint64_t lines = 10;
   if (auto it = request.find("lines"); it != request.end()) {
     if (!it->is_number_unsigned()) {

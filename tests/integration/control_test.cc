@@ -84,9 +84,25 @@ TEST(ControlTest, TailShowsTheLastLinesAndFollowsNewOnes) {
   }
   EXPECT_TRUE(later);
 
-  EXPECT_EQ(d.ctl({"tail", "chatty"}).exit_code, 2);    // not one worker
+  // supervisorctl's `tail NAME`: the job of one worker names it.
+  RunResult by_job = d.ctl({"tail", "-n", "2", "chatty"});
+  EXPECT_EQ(by_job.exit_code, 0) << by_job.err;
+  EXPECT_THAT(by_job.out, HasSubstr("line "));
+  EXPECT_EQ(d.ctl({"tail", "all"}).exit_code, 2);       // not one worker
   EXPECT_EQ(d.ctl({"tail", "chatty:7"}).exit_code, 1);  // no such worker
   EXPECT_EQ(d.ctl({"tail", "-n", "x", "chatty:0"}).exit_code, 2);
+}
+
+TEST(ControlTest, TailOfAJobOfSeveralWorkersAsksForOne) {
+  Daemon d(
+      "jobs:\n  pair:\n    command: [sleep, '60']\n    workers: 2\n"
+      "    start: {settle: 0s}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  RunResult r = d.ctl({"tail", "pair"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("pair has 2 workers; name one as JOB:INDEX"));
+  EXPECT_EQ(d.ctl({"tail", "pair:1"}).exit_code, 0);
+  EXPECT_EQ(d.ctl({"tail", "nosuch"}).exit_code, 1);
 }
 
 TEST(ControlTest, ClearEmptiesTheCapturedOutput) {

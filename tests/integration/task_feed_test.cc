@@ -107,6 +107,22 @@ INSTANTIATE_TEST_SUITE_P(Channels, KillTest,
                                            "    start: {settle: 0}"),
                          channel_test_name);
 
+// How many result lines of a submit (all but its end line) have each status;
+// every dead one must have had DEAD_ATTEMPTS attempts and name DEAD_WHY.
+std::map<std::string, int> statuses_of(const std::vector<Json>& lines, int dead_attempts,
+                                       const std::string& dead_why) {
+  std::map<std::string, int> counts;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    const std::string status = lines[i]["status"];
+    ++counts[status];
+    if (status == "dead") {
+      EXPECT_EQ(lines[i]["attempts"], dead_attempts);
+      EXPECT_THAT(lines[i]["result"].get<std::string>(), HasSubstr(dead_why));
+    }
+  }
+  return counts;
+}
+
 TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
   Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum, --crash-on, '13'") +
            "\n    workers: 2\n    channel: shm\n    queue: {max_attempts: 3}\n"
@@ -114,17 +130,9 @@ TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
   ASSERT_TRUE(d.start()) << d.daemon_log();
   auto lines = d.submit("sums", numbers(200, 20));
   ASSERT_FALSE(lines.empty());
-  int ok = 0, dead = 0;
-  for (size_t i = 0; i + 1 < lines.size(); ++i) {
-    if (lines[i]["status"] == "ok") ++ok;
-    if (lines[i]["status"] == "dead") {
-      ++dead;
-      EXPECT_EQ(lines[i]["attempts"], 3);
-      EXPECT_THAT(lines[i]["result"].get<std::string>(), HasSubstr("SIGABRT"));
-    }
-  }
-  EXPECT_EQ(dead, 10);  // every "13"
-  EXPECT_EQ(ok, 190);
+  auto statuses = statuses_of(lines, 3, "SIGABRT");
+  EXPECT_EQ(statuses["dead"], 10);  // every "13"
+  EXPECT_EQ(statuses["ok"], 190);
   Json letters = d.request({{"cmd", "dead"}, {"job", "sums"}});
   EXPECT_EQ(letters["dead"].size(), 10u);
   EXPECT_EQ(letters["dead"][0]["payload"], "13");
@@ -141,16 +149,9 @@ TEST(TaskFeedTest, PoisonTasksEndDeadWithoutThrottlingThePool) {
   for (int i = 0; i < 510; ++i) payloads.push_back(i % 51 == 50 ? "13" : "7");
   auto lines = d.submit("sums", payloads);
   ASSERT_EQ(lines.size(), 511u) << d.daemon_log();
-  int ok = 0, dead = 0;
-  for (size_t i = 0; i + 1 < lines.size(); ++i) {
-    if (lines[i]["status"] == "ok") ++ok;
-    if (lines[i]["status"] == "dead") {
-      ++dead;
-      EXPECT_EQ(lines[i]["attempts"], 3);
-    }
-  }
-  EXPECT_EQ(ok, 500);
-  EXPECT_EQ(dead, 10);
+  auto statuses = statuses_of(lines, 3, "SIGABRT");
+  EXPECT_EQ(statuses["ok"], 500);
+  EXPECT_EQ(statuses["dead"], 10);
   const std::string log = d.daemon_log();
   EXPECT_EQ(corral::testing::count_of(log, "-> FATAL"), 0u) << log;
   // A poison task's first kill may hit a process that has not finished a

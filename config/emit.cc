@@ -169,11 +169,13 @@ void write_job(Writer& w, const JobSpec& job) {
              format_duration(r.backoff.max) + ", multiplier: " + real(r.backoff.multiplier) +
              ", jitter: " + real(r.backoff.jitter) + "}");
   w.line(6, "reset_after", format_duration(r.reset_after));
-  w.line(6, "max_restarts", std::to_string(r.max_restarts));
+  w.line(6, "max_restarts", optional_count(r.max_restarts));
   w.line(6, "window", format_duration(r.window));
   w.line(6, "cooldown", optional_duration(r.cooldown));
 
-  w.line(4, "start", "{settle: " + format_duration(job.start.settle) + "}");
+  w.line(4, "start",
+         "{settle: " + format_duration(job.start.settle) +
+             ", retries: " + optional_count(job.start.retries) + "}");
   w.line(4, "stop",
          "{signal: " + scalar(signal_name(job.stop.signal)) +
              ", timeout: " + format_duration(job.stop.timeout) +

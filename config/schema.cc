@@ -135,7 +135,7 @@ void read_restart(Section& s, RestartSpec& restart) {
   });
   s.get_section("backoff", [&](Section& backoff) { read_backoff(backoff, restart.backoff); });
   s.get_duration("reset_after", restart.reset_after);
-  s.get_count("max_restarts", restart.max_restarts, 0);
+  s.get_optional_count("max_restarts", restart.max_restarts, 0);
   s.get_duration("window", restart.window, Duration(1));
   s.get_optional_duration("cooldown", restart.cooldown);
 }
@@ -361,11 +361,15 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
   s.get_choice("channel", job.channel, names::kChannels);
   s.get_section("pipe", [&](Section& pipe) {
     pipe.get_choice("fds", job.pipe.fds, names::kPipeFds);
+    job.pipe.framing = job.pipe.fds == PipeFds::kStdio ? Framing::kLines : Framing::kLength;
     pipe.get_choice("framing", job.pipe.framing, names::kFramings);
   });
   s.get_section("queue", [&](Section& queue) { read_queue(queue, job.queue); });
   s.get_section("restart", [&](Section& restart) { read_restart(restart, job.restart); });
-  s.get_section("start", [&](Section& start) { start.get_duration("settle", job.start.settle); });
+  s.get_section("start", [&](Section& start) {
+    start.get_duration("settle", job.start.settle);
+    start.get_optional_count("retries", job.start.retries, 0);
+  });
   s.get_section("stop", [&](Section& stop) { read_stop(stop, job.stop); });
   s.get_section("health", [&](Section& health) {
     health.get_optional_duration("heartbeat_timeout", job.health.heartbeat_timeout);

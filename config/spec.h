@@ -72,7 +72,9 @@ enum class Framing { kLines, kLength };
 
 struct PipeSpec {
   PipeFds fds = PipeFds::kExtra;
-  Framing framing = Framing::kLines;
+  // Unless given: length where the worker has fds of its own to speak the
+  // protocol (extra), lines for a filter on stdin/stdout (stdio).
+  Framing framing = Framing::kLength;
   bool operator==(const PipeSpec&) const = default;
 };
 
@@ -100,14 +102,20 @@ struct RestartSpec {
   std::vector<int> exit_codes = {0};  // clean exits for on-failure
   BackoffSpec backoff;
   Duration reset_after = std::chrono::seconds(60);
-  uint32_t max_restarts = 10;
+  std::optional<uint64_t> max_restarts = 10;  // nullopt (`off`): no limit
   Duration window = std::chrono::seconds(60);
-  OptionalDuration cooldown;  // nullopt: FATAL stays FATAL
+  // A FATAL worker is tried again after this long, with its restart count
+  // cleared (systemd's start-limit interval); nullopt (`off`): FATAL stays.
+  OptionalDuration cooldown = std::chrono::seconds(60);
   bool operator==(const RestartSpec&) const = default;
 };
 
 struct StartSpec {
   Duration settle = std::chrono::seconds(1);
+  // Failed starts in a row (exits before settle or READY, spawn errors)
+  // allowed before FATAL: supervisord's startretries. nullopt (`off`): only
+  // the restart intensity limits them.
+  std::optional<uint64_t> retries;
   bool operator==(const StartSpec&) const = default;
 };
 

@@ -29,8 +29,9 @@ void RestartIntensity::expire(TimePoint now) {
 }
 
 bool RestartIntensity::allow(TimePoint now) {
+  if (!max_restarts_) return true;
   expire(now);
-  if (restarts_.size() >= max_restarts_) return false;
+  if (restarts_.size() >= *max_restarts_) return false;
   restarts_.push_back(now);
   return true;
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 
 #include "config/spec.h"
@@ -32,7 +33,8 @@ class Backoff {
 // Counts restarts in a sliding window of the monotonic clock.
 class RestartIntensity {
  public:
-  RestartIntensity(uint32_t max_restarts, Duration window)
+  // MAX_RESTARTS nullopt: no limit.
+  RestartIntensity(std::optional<uint64_t> max_restarts, Duration window)
       : max_restarts_(max_restarts), window_(window) {}
 
   // Records a restart at NOW if it keeps the count within max_restarts over
@@ -44,7 +46,7 @@ class RestartIntensity {
 
  private:
   void expire(TimePoint now);
-  uint32_t max_restarts_;
+  std::optional<uint64_t> max_restarts_;
   Duration window_;
   std::deque<TimePoint> restarts_;
 };

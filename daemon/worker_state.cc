@@ -51,6 +51,7 @@ WorkerPolicy WorkerPolicy::from(const config::JobSpec& job) {
   WorkerPolicy policy;
   policy.restart = job.restart;
   policy.settle = job.start.settle;
+  policy.start_retries = job.start.retries;
   // Workers that speak the protocol say READY; a line filter cannot.
   policy.ready_by_channel =
       job.channel == config::Channel::kShm ||
@@ -78,6 +79,7 @@ void WorkerMachine::enter(State state, TimePoint now, std::string reason) {
   deadline_.reset();
   reason_ = std::move(reason);
   if (state != State::kRunning && state != State::kStopping) running_since_.reset();
+  if (state == State::kRunning) failed_starts_ = 0;
 }
 
 bool WorkerMachine::should_restart(ExitStatus status) const {
@@ -113,19 +115,33 @@ Action WorkerMachine::stop_step(TimePoint now, size_t step) {
   return s.action;
 }
 
-// A failure of the current process (an unexpected exit or a spawn error):
-// BACKOFF after the n-th failure's delay, or FATAL when restarts came too often.
-Action WorkerMachine::fail(TimePoint now, const std::string& why) {
+// A failure of the current process (an unexpected exit or a spawn error;
+// FAILED_START: before it was RUNNING): BACKOFF after the n-th failure's
+// delay, or FATAL when starts failed start.retries times in a row or
+// restarts came too often.
+Action WorkerMachine::fail(TimePoint now, const std::string& why, bool failed_start) {
+  if (failed_start) ++failed_starts_;
+  const auto& retries = policy_.start_retries;
+  if (failed_start && retries && failed_starts_ > *retries) {
+    return give_up(now, why + "; " + std::to_string(failed_starts_) +
+                            " failed starts in a row (start.retries " +
+                            std::to_string(*retries) + ")");
+  }
   if (!intensity_.allow(now)) {
-    enter(State::kFatal, now,
-          why + "; too many restarts (more than " + std::to_string(policy_.restart.max_restarts) +
-              " in " + config::format_duration(policy_.restart.window) + ")");
-    if (policy_.restart.cooldown) deadline_ = now + *policy_.restart.cooldown;
-    return Action::kNone;
+    return give_up(now, why + "; too many restarts (more than " +
+                            std::to_string(*policy_.restart.max_restarts) + " in " +
+                            config::format_duration(policy_.restart.window) + ")");
   }
   ++failures_;
   enter(State::kBackoff, now, why);
   deadline_ = now + backoff_.delay(failures_);
+  return Action::kNone;
+}
+
+// -> FATAL, to be tried again after restart.cooldown when it is set.
+Action WorkerMachine::give_up(TimePoint now, std::string why) {
+  enter(State::kFatal, now, std::move(why));
+  if (policy_.restart.cooldown) deadline_ = now + *policy_.restart.cooldown;
   return Action::kNone;
 }
 
@@ -137,6 +153,7 @@ Action WorkerMachine::start(TimePoint now) {
     case State::kBackoff:
       // STOPPED/EXITED/FATAL/BACKOFF -> STARTING: a person's start forgives past failures.
       failures_ = 0;
+      failed_starts_ = 0;
       intensity_.clear();
       return begin_start(now);
     case State::kStopping:
@@ -206,7 +223,7 @@ Action WorkerMachine::spawn_failed(TimePoint now) {
     return Action::kNone;
   }
   // STARTING -> BACKOFF (or FATAL)
-  return fail(now, "spawn error");
+  return fail(now, "spawn error", true);
 }
 
 Action WorkerMachine::ready(TimePoint now) {
@@ -238,7 +255,7 @@ Action WorkerMachine::exited(TimePoint now, ExitStatus status, ExitBlame blame) 
         return Action::kSpawn;
       }
       // STARTING/RUNNING -> BACKOFF (or FATAL)
-      return fail(now, settled ? status.str() : status.str() + " (exited too quickly)");
+      return fail(now, settled ? status.str() : status.str() + " (exited too quickly)", !settled);
     }
     case State::kStopping:
       if (start_after_stop_) {
@@ -271,6 +288,7 @@ Action WorkerMachine::deadline_reached(TimePoint now) {
     case State::kFatal:
       // FATAL -> STARTING: restart.cooldown has passed.
       failures_ = 0;
+      failed_starts_ = 0;
       intensity_.clear();
       ++restarts_;
       return begin_start(now);

@@ -48,6 +48,7 @@ struct StopStep {
 struct WorkerPolicy {
   config::RestartSpec restart;
   Duration settle = std::chrono::seconds(1);
+  std::optional<uint64_t> start_retries;  // start.retries
   bool ready_by_channel = false;  // RUNNING at READY instead of after settle
   std::vector<StopStep> stop_steps;
 
@@ -94,7 +95,8 @@ class WorkerMachine {
 
  private:
   bool should_restart(ExitStatus status) const;
-  Action fail(TimePoint now, const std::string& why);
+  Action fail(TimePoint now, const std::string& why, bool failed_start);
+  Action give_up(TimePoint now, std::string why);
   Action begin_start(TimePoint now);
   Action begin_stop(TimePoint now);
   Action stop_step(TimePoint now, size_t step);
@@ -108,6 +110,7 @@ class WorkerMachine {
   std::optional<TimePoint> deadline_;
   std::optional<TimePoint> running_since_;
   uint32_t failures_ = 0;
+  uint64_t failed_starts_ = 0;  // in a row; cleared by RUNNING
   uint64_t restarts_ = 0;
   size_t stop_step_ = 0;
   bool start_after_stop_ = false;

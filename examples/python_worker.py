@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A corral worker in Python: counts the words of each task.
 
-Run it under corrald with a pipe channel (either framing), e.g.
+Run it under corrald with a pipe channel, e.g.
 
     jobs:
       words:
@@ -13,7 +13,10 @@ Run it under corrald with a pipe channel (either framing), e.g.
     corralctl submit words --data "the quick brown fox" --wait
     -> {"id": ..., "status": "ok", "result": "4", ...}
 
-A task of only whitespace fails ("no words"), to show a failed result.
+A task of only whitespace fails ("no words"), to show a failed result. The
+length framing (the default with fds: extra) reports it as "failed"; under
+framing: lines, which has no status, the worker exits on it (exit 3) and
+corrald charges the task like a crash, so it never comes back "ok".
 The SDK is worker/python/corral_worker.py; this file finds it from the
 source tree, or from PYTHONPATH when installed elsewhere.
 """

@@ -99,6 +99,13 @@ int serve_lines(const TaskHandler& handler, int in, int out_fd, size_t max_task_
         return kExitBroken;
       }
       Answer answer = call_handler(handler, line, max_task_bytes);
+      if (!answer.ok) {
+        // A line has no status: written, the failure would read as a result.
+        complain("task failed: " + answer.payload +
+                 "; framing: lines cannot report a failed task, so the worker exits "
+                 "(framing: length reports it)");
+        return kExitTaskFailedOnLines;
+      }
       line_out = std::move(answer.payload);
       // A line result cannot hold a line break: each becomes a space.
       std::replace(line_out.begin(), line_out.end(), '\n', ' ');

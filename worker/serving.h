@@ -23,6 +23,9 @@ namespace corral::sdk {
 inline constexpr int kExitDone = 0;            // the sentinel, EOF of the input, or a stop request
 inline constexpr int kExitBroken = 1;          // the channel broke (or no memory, no thread)
 inline constexpr int kExitBadEnvironment = 2;  // the environment names no usable channel
+// A task failed under lines framing, which has no way to say so: the worker
+// exits rather than answer the failure as an ok line (docs/worker-protocol.md).
+inline constexpr int kExitTaskFailedOnLines = 3;
 
 // A handler's answer as the drivers see it: corral::Result's two fields.
 struct Answer {

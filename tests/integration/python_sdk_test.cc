@@ -12,7 +12,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -166,9 +168,8 @@ TEST(PythonSdk, StopAfterThisTask) {
 
 TEST(PythonSdk, LinesFramingInOrderAndEof) {
   PythonChild child({"-c", kTestWorker}, "lines");
-  child.send("abc\nboom\ntwo lines\n\nx");
+  child.send("abc\ntwo lines\n\nx");
   EXPECT_EQ(child.line(), "ABC");
-  EXPECT_EQ(child.line(), "it went boom");
   EXPECT_EQ(child.line(), "first second");
   EXPECT_EQ(child.line(), "");
   child.send("yz\n");
@@ -176,6 +177,17 @@ TEST(PythonSdk, LinesFramingInOrderAndEof) {
   child.close_input();
   EXPECT_TRUE(child.at_eof());
   EXPECT_EQ(child.wait_exit(), 0);
+}
+
+// A line has no status: an exception ends the worker (exit 3, why on
+// stderr) rather than come back as an ok line holding its text.
+TEST(PythonSdk, AnExceptionUnderLinesFramingEndsTheWorker) {
+  PythonChild child({"-c", kTestWorker}, "lines");
+  child.send("abc\nboom\nxyz\n");
+  EXPECT_EQ(child.line(), "ABC");
+  EXPECT_EQ(child.wait_exit(), 3);
+  EXPECT_THAT(child.stderr_text(),
+              HasSubstr("task failed: it went boom; framing: lines cannot report a failed task"));
 }
 
 TEST(PythonSdk, ExampleWorkerCountsWordsOverBothFramings) {
@@ -202,6 +214,42 @@ TEST(PythonSdk, ExampleWorkerCountsWordsOverBothFramings) {
     child.close_input();
     EXPECT_EQ(child.wait_exit(), 0);
   }
+}
+
+// Under corrald: a handler's exception is never an ok result. With the
+// default framing of a worker on fds 3/4 (length) it is "failed" and the
+// worker goes on; under lines framing the worker exits on it and the task
+// ends dead after its attempts. corralctl's submit exits 1 either way.
+TEST(PythonSdk, AnExceptionIsNeverOkUnderEitherFraming) {
+  const std::string job = "    command: [python3, " + kExample +
+                          "]\n    channel: pipe\n"
+                          "    restart: {backoff: {initial: 10ms, max: 50ms}}\n";
+  Daemon d("jobs:\n  bylength:\n" + job + "  bylines:\n" + job +
+           "    pipe: {framing: lines}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  for (const std::string name : {"bylength", "bylines"}) {
+    RunResult run =
+        d.ctl({"submit", name, "--data", "one two", "--data", "  ", "--data", "three", "--wait"});
+    EXPECT_EQ(run.exit_code, 1) << name << ": " << run.err;
+    std::map<int, Json> by_seq;
+    std::istringstream lines(run.out);
+    for (std::string line; std::getline(lines, line);) {
+      Json result = Json::parse(line);
+      by_seq[result["seq"].get<int>()] = result;
+    }
+    ASSERT_EQ(by_seq.size(), 3u) << name << ": " << run.out;
+    EXPECT_EQ(by_seq[0]["status"], "ok") << name;
+    EXPECT_EQ(by_seq[0]["result"], "2") << name;
+    EXPECT_EQ(by_seq[2]["status"], "ok") << name;
+    if (name == "bylength") {
+      EXPECT_EQ(by_seq[1]["status"], "failed");
+      EXPECT_EQ(by_seq[1]["result"], "no words");
+    } else {
+      EXPECT_EQ(by_seq[1]["status"], "dead") << by_seq[1];
+      EXPECT_EQ(by_seq[1]["attempts"], 3);
+    }
+  }
+  EXPECT_THAT(d.daemon_log(), HasSubstr("exit status 3"));
 }
 
 TEST(PythonSdk, BadEnvironmentExitsTwo) {

@@ -80,13 +80,26 @@ TEST(CorralWorker, NonDecimalPayloadFailsTheTask) {
 TEST(CorralWorker, LinesFramingOnExtraFdsAndOnStdio) {
   for (bool stdio : {false, true}) {
     PipeChild child(worker({"--handler", "sum"}), "lines", {}, stdio);
-    child.send("10\n100\nnope\n4\n");
+    child.send("10\n100\n4\n");
     EXPECT_EQ(child.line(), "45");
     EXPECT_EQ(child.line(), "4950");
-    EXPECT_EQ(child.line(), "sum: the payload is not a decimal number: \"nope\"");
     EXPECT_EQ(child.line(), "6");
     child.close_input();  // EOF: the sentinel
     EXPECT_EQ(child.wait_exit(), 0);
+  }
+}
+
+// Lines have no status: a failed task ends the worker (exit 3, why on
+// stderr) instead of an "ok" line holding the error.
+TEST(CorralWorker, AFailedTaskUnderLinesFramingEndsTheWorker) {
+  for (bool stdio : {false, true}) {
+    PipeChild child(worker({"--handler", "sum"}), "lines", {}, stdio);
+    child.send("10\nnope\n4\n");
+    EXPECT_EQ(child.line(), "45");
+    EXPECT_EQ(child.wait_exit(), 3);
+    EXPECT_THAT(child.stderr_text(),
+                HasSubstr("task failed: sum: the payload is not a decimal number: \"nope\"; "
+                          "framing: lines cannot report a failed task"));
   }
 }
 

@@ -56,7 +56,7 @@ jobs:
     workers: 4                        # integer >= 0, or "auto" = number of CPUs
     autostart: true
     channel: shm                      # none | pipe | shm
-    pipe: {fds: extra, framing: lines}  # fds: extra (3 in, 4 out) | stdio (0 in, 1 out)
+    pipe: {fds: extra, framing: length}  # fds: extra (3 in, 4 out) | stdio (0 in, 1 out)
     queue:
       capacity: 65536
       max_task_bytes: 65536
@@ -70,8 +70,8 @@ jobs:
       reset_after: 60s
       max_restarts: 10
       window: 60s
-      cooldown: off
-    start: {settle: 1s}
+      cooldown: 60s
+    start: {settle: 1s, retries: off}
     stop: {signal: TERM, timeout: 10s, kill_after: 5s}
     health: {heartbeat_timeout: off}
     limits: {memory: off, max_tasks: off, cpus: off, nice: 0, nofile: off}
@@ -232,6 +232,38 @@ jobs:
   EXPECT_EQ(b.source.kind, SourceSpec::Kind::kFile);
   EXPECT_EQ(b.source.file, "/tmp/in.txt");
   EXPECT_EQ(b.sink.kind, SinkSpec::Kind::kNone);
+}
+
+// A worker with fds of its own speaks the protocol (length frames, READY,
+// failed tasks); a filter on stdin/stdout gets lines. Given, it is kept.
+TEST(LoadStringTest, FramingFollowsTheFdsUnlessGiven) {
+  auto framing_of = [](const std::string& pipe) {
+    ParseResult result = load("jobs:\n  j:\n    command: x\n    channel: pipe\n" + pipe);
+    EXPECT_TRUE(result.ok()) << all_errors(result);
+    return result.ok() ? result.value().jobs[0].pipe.framing : Framing::kLines;
+  };
+  EXPECT_EQ(framing_of(""), Framing::kLength);
+  EXPECT_EQ(framing_of("    pipe: {fds: extra}\n"), Framing::kLength);
+  EXPECT_EQ(framing_of("    pipe: {fds: stdio}\n"), Framing::kLines);
+  EXPECT_EQ(framing_of("    pipe: {fds: extra, framing: lines}\n"), Framing::kLines);
+  EXPECT_EQ(framing_of("    pipe: {framing: length, fds: stdio}\n"), Framing::kLength);
+}
+
+TEST(LoadStringTest, StartRetriesAndMaxRestartsMayBeOff) {
+  ParseResult result = load(
+      "jobs:\n  j:\n    command: x\n    start: {retries: 3}\n    restart: {max_restarts: off, "
+      "cooldown: off}\n  k: {command: x}\n");
+  ASSERT_TRUE(result.ok()) << all_errors(result);
+  const JobSpec& j = result.value().jobs[0];
+  EXPECT_EQ(j.start.retries, 3u);
+  EXPECT_EQ(j.restart.max_restarts, std::nullopt);
+  EXPECT_EQ(j.restart.cooldown, std::nullopt);
+  const JobSpec& k = result.value().jobs[1];
+  EXPECT_EQ(k.start.retries, std::nullopt);
+  EXPECT_EQ(k.restart.max_restarts, 10u);
+  EXPECT_EQ(k.restart.cooldown, seconds(60));
+  expect_error("jobs:\n  j:\n    command: x\n    start: {retries: -1}\n", 4, 22,
+               R"(start.retries of job "j": expected an integer >= 0 or off, got "-1")");
 }
 
 TEST(DiagnosticTest, Str) {

@@ -205,11 +205,28 @@ class PipeWorker {
 
 TEST(WorkerSdkLines, OneResultLinePerTaskInOrder) {
   PipeWorker worker("lines");
-  ASSERT_TRUE(write_all(worker.in.write, "abc\nboom\nrefuse\ntwo lines\n\nxyz\n").ok());
+  ASSERT_TRUE(write_all(worker.in.write, "abc\ntwo lines\n\nxyz\n").ok());
   worker.in.close_write();  // EOF: the sentinel
-  EXPECT_EQ(read_to_eof(worker.out.read),
-            "ABC\nit went boom\nrefused on purpose\nfirst second\n\nXYZ\n");
+  EXPECT_EQ(read_to_eof(worker.out.read), "ABC\nfirst second\n\nXYZ\n");
   EXPECT_EQ(worker.exit_code(), 0);
+}
+
+// A line has no status: a failure written as a line would read as an ok
+// result. The worker says why and exits 3 instead; nothing after it is
+// answered (the daemon redelivers those tasks).
+TEST(WorkerSdkLines, AFailedTaskEndsTheWorkerRatherThanAnswerOk) {
+  for (const char* failing : {"boom", "refuse"}) {
+    PipeWorker worker("lines");
+    ASSERT_TRUE(write_all(worker.in.write, "abc\n" + std::string(failing) + "\nxyz\n").ok());
+    worker.in.close_write();
+    EXPECT_EQ(read_to_eof(worker.out.read), "ABC\n") << failing;
+    EXPECT_THAT(read_to_eof(worker.err.read),
+                HasSubstr("task failed: " +
+                          std::string(*failing == 'b' ? "it went boom" : "refused on purpose") +
+                          "; framing: lines cannot report a failed task, so the worker exits"))
+        << failing;
+    EXPECT_EQ(worker.exit_code(), 3) << failing;
+  }
 }
 
 TEST(WorkerSdkLines, TaskSplitAcrossReads) {

@@ -22,6 +22,7 @@ config::JobSpec test_job() {
   job.start.settle = seconds(1);
   job.restart.max_restarts = 1;
   job.restart.window = seconds(60);
+  job.restart.cooldown.reset();  // FATAL stays FATAL: the table's last row
   job.restart.backoff.jitter = 0;
   return job;
 }
@@ -299,6 +300,102 @@ TEST(WorkerStateTest, CooldownRetriesFatalWorkers) {
   EXPECT_EQ(*m.deadline(), t + seconds(30));
   EXPECT_EQ(m.deadline_reached(t + seconds(30)), Action::kSpawn);
   EXPECT_EQ(m.state(), State::kStarting);
+}
+
+// The default cooldown: a FATAL worker is tried again a minute later, with
+// a fresh restart budget, as systemd starts a unit again after its
+// start-limit interval.
+TEST(WorkerStateTest, ByDefaultAFatalWorkerIsTriedAgainAfterAMinute) {
+  config::JobSpec job;
+  job.command = {"/bin/true"};
+  job.restart.max_restarts = 0;
+  WorkerMachine m(WorkerPolicy::from(job), 1);
+  TimePoint t = reach(m, State::kRunning);
+  m.exited(t, ExitStatus::exited(1));
+  ASSERT_EQ(m.state(), State::kFatal);
+  ASSERT_TRUE(m.deadline());
+  EXPECT_EQ(*m.deadline(), t + seconds(60));
+  EXPECT_EQ(m.deadline_reached(t + seconds(60)), Action::kSpawn);
+}
+
+// start.retries is supervisord's startretries: failed starts in a row (an
+// exit before settle, a spawn error) make the worker FATAL after one more
+// than it allows; how long it ran before does not matter.
+TEST(WorkerStateTest, StartRetriesCountFailedStartsInARow) {
+  config::JobSpec job = test_job();
+  job.start.retries = 3;
+  job.restart.max_restarts.reset();
+  WorkerMachine m(WorkerPolicy::from(job), 1);
+  TimePoint t = kT0;
+  m.start(t);
+  for (int i = 0; i < 3; ++i) {
+    if (i == 1) {
+      m.spawn_failed(t);
+    } else {
+      m.spawned(t);
+      m.exited(t, ExitStatus::exited(2));
+    }
+    ASSERT_EQ(m.state(), State::kBackoff) << i;
+    t = *m.deadline();
+    m.deadline_reached(t);
+  }
+  m.spawned(t);
+  m.exited(t, ExitStatus::exited(2));
+  EXPECT_EQ(m.state(), State::kFatal);
+  EXPECT_EQ(m.reason(),
+            "exit status 2 (exited too quickly); 4 failed starts in a row (start.retries 3)");
+}
+
+// A worker that started well is restarted however often it crashes later,
+// with start.retries and max_restarts off (supervisord's semantics); a good
+// start clears the failed starts before it.
+TEST(WorkerStateTest, ACrashNowAndThenIsNeverFatalWithSupervisordSemantics) {
+  config::JobSpec job = test_job();
+  job.start.retries = 3;
+  job.restart.max_restarts.reset();
+  WorkerMachine m(WorkerPolicy::from(job), 1);
+  TimePoint t = kT0;
+  m.start(t);
+  for (int i = 0; i < 100; ++i) {
+    if (i % 10 == 0) {  // three failed starts, then a good one
+      for (int f = 0; f < 3; ++f) {
+        m.spawned(t);
+        m.exited(t, ExitStatus::exited(2));
+        ASSERT_EQ(m.state(), State::kBackoff) << i;
+        t = *m.deadline();
+        m.deadline_reached(t);
+      }
+    }
+    m.spawned(t);
+    t += seconds(2);
+    m.deadline_reached(t);
+    ASSERT_EQ(m.state(), State::kRunning) << i;
+    t += seconds(3);
+    m.exited(t, ExitStatus::killed(SIGSEGV));
+    ASSERT_EQ(m.state(), State::kBackoff) << i;
+    t = *m.deadline();
+    m.deadline_reached(t);
+  }
+  EXPECT_EQ(m.state(), State::kStarting);
+  // The same worker under the default intensity (10 in 60 s) gives up.
+  config::JobSpec strict = test_job();
+  strict.restart.max_restarts = 10;
+  strict.restart.backoff.max = seconds(1);
+  WorkerMachine n(WorkerPolicy::from(strict), 1);
+  t = kT0;
+  n.start(t);
+  for (int i = 0; i < 20 && n.state() != State::kFatal; ++i) {
+    n.spawned(t);
+    t += seconds(2);
+    n.deadline_reached(t);
+    t += seconds(1);
+    n.exited(t, ExitStatus::killed(SIGSEGV));
+    if (n.deadline()) {
+      t = *n.deadline();
+      n.deadline_reached(t);
+    }
+  }
+  EXPECT_EQ(n.state(), State::kFatal);
 }
 
 TEST(WorkerStateTest, PolicyDecidesWhatAnExitMeans) {

@@ -14,12 +14,17 @@ serve() reads the channel corrald gave the process from its environment
 docs/worker-protocol.md), says READY (length framing), runs the handler for
 each task on the calling thread, one at a time, and returns 0 when the daemon
 sends the sentinel (SHUTDOWN, or EOF of the input). A handler that raises
-fails its task with the exception's text; the worker goes on. Heartbeat
+fails its task with the exception's text and the worker goes on, under
+length framing (the default for fds 3/4). Lines framing has no status to
+carry a failure: there the worker says why on stderr and exits 3, and corrald
+charges the task as it charges a crash (redelivered, then a dead letter),
+never reporting it ok. Heartbeat
 frames are written from a thread when CORRAL_HEARTBEAT_MS is set.
 
 Only the pipe channel is supported (the shm channel needs the C++ SDK).
 Exit codes as in C++: 0 after the sentinel, 2 for an environment that names
-no usable channel, 1 when the channel broke.
+no usable channel, 1 when the channel broke, 3 when a task failed under lines
+framing.
 """
 
 import os
@@ -31,6 +36,7 @@ __all__ = ["serve", "job_name", "worker_index", "stop_after_this_task"]
 
 TASK, RESULT, SHUTDOWN, READY, HEARTBEAT = 1, 2, 3, 4, 5
 OK, FAILED = 0, 1
+EXIT_TASK_FAILED_ON_LINES = 3
 
 _DEFAULT_MAX_TASK_BYTES = 65536
 _READ_CHUNK = 65536
@@ -179,6 +185,12 @@ def _serve_lines(handler, fd_in, out, max_bytes, binary):
             line = bytes(buffer[start:end])
             start = end + 1
             ok, data = _limit(*_run_handler(handler, line, binary), max_bytes)
+            if not ok:
+                # A line has no status: written, the failure would read as a result.
+                _complain("task failed: " + data.decode("utf-8", "replace") +
+                          "; framing: lines cannot report a failed task, so the worker"
+                          " exits (framing: length reports it)")
+                return EXIT_TASK_FAILED_ON_LINES
             # A line result cannot hold a line break: each becomes a space.
             out.write(data.replace(b"\n", b" ") + b"\n")
             if _stop_requested:

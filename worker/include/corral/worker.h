@@ -53,7 +53,8 @@ using Handler = std::function<Result(std::string_view task)>;
 
 // Serves tasks until the sentinel; returns the process's exit code (0 after
 // a sentinel, 2 when the environment names no usable channel, 1 when the
-// channel broke). Errors are written to stderr.
+// channel broke, 3 when a task failed under `framing: lines`, which cannot
+// report a failure). Errors are written to stderr.
 int serve(const Handler& handler);
 
 // Called from the handler: serve() returns 0 once the result of the task

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,13 +64,32 @@ struct SubmitInput {
   std::string name;               // FILE, or "stdin": messages say NAME:LINE
 };
 
+// How a submit --wait waits for its results.
+struct SubmitWaiting {
+  // Stop waiting after this long; the tasks corrald has stay queued.
+  std::optional<std::chrono::milliseconds> timeout;
+  // Print the results in the order of the tasks (their seq) instead of as
+  // they come. At most kOrderedWindow tasks are sent ahead of the first one
+  // without a result, so that memory stays bounded.
+  bool ordered = false;
+  // Asked after each second without a result while results are awaited: a
+  // line saying why nothing runs (for stderr), or nullopt while workers run.
+  // Its line is printed when it first has one, and not again until it had
+  // none in between.
+  std::function<std::optional<std::string>()> why_waiting;
+};
+inline constexpr uint64_t kOrderedWindow = 4096;
+
 // How a submit went.
 struct SubmitTotals {
   std::optional<Json> rejected;  // corrald's {"ok": false} to the request: nothing was sent
   uint64_t submitted = 0;        // tasks corrald accepted (its end line)
   uint64_t refused = 0;          // refused by corrald, or by corralctl for a line over the limit
   uint64_t failed = 0;           // results "failed" or "dead" (with wait)
+  uint64_t results = 0;          // result lines received (with wait)
   std::string input_error;       // why reading the input stopped early; empty if it did not
+  bool timed_out = false;        // SubmitWaiting::timeout passed before the end line
+  bool input_unsent = false;     // when it timed out: some of the input was not sent
 };
 
 // The directory a socket is in, as stat() shows it.
@@ -123,9 +143,10 @@ class Client {
   // stays bounded whatever the input's size: the input is not read while
   // more than 4 MiB wait to be sent. A payload over the protocol's line limit
   // is refused here and not sent (so it has no seq). Returns when corrald's
-  // end line has come.
-  ClientResult<SubmitTotals> submit(const Json& request, const SubmitInput& input, int out_fd,
-                                    int err_fd);
+  // end line has come, or WAITING's timeout has passed (the connection is
+  // then closed: nothing more can be asked on it).
+  ClientResult<SubmitTotals> submit(const Json& request, const SubmitInput& input,
+                                    const SubmitWaiting& waiting, int out_fd, int err_fd);
 
  private:
   Client(UniqueFd fd, std::string socket_path)

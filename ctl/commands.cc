@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "config/spec.h"
+#include "config/units.h"
 #include "ctl/arguments.h"
 #include "ctl/output.h"
 #include "ctl/plans.h"
@@ -93,7 +94,8 @@ constexpr std::array kCommands = {
             "with '-' for a worker without a process. --json prints the pid, or the list\n"
             "of {\"name\", \"pid\"} objects.",
             plan_optional_targets, format_pid},
-    Command{"submit", "JOB [--data P]... [--file F | -] [--wait [--timing]]",
+    Command{"submit",
+            "JOB [--data P]... [--file F | -] [--wait [--timing] [--ordered] [--timeout D]]",
             "queue tasks for a job",
             "Queues one task per --data P, then one per line of F (- reads stdin). A line\n"
             "ends at '\\n'; a '\\r' before it is kept; an empty last line after the final\n"
@@ -101,10 +103,14 @@ constexpr std::array kCommands = {
             "memory; corrald's back-pressure (a full queue) only slows the stream.\n"
             "Prints 'submitted N tasks to JOB' (--json: the end object, {\"end\": true,\n"
             "\"submitted\": N, \"refused\": R}). --wait waits for the results instead and\n"
-            "prints one JSON line per task as it finishes: id, seq (its 0-based position\n"
-            "in this submit), status (ok, failed, dead), result, attempts; with --timing\n"
-            "also run_us, the microseconds from corrald handing the task to a worker to\n"
-            "corrald reading its result.\n"
+            "prints one JSON line per task as it finishes, in the order they finish: id,\n"
+            "seq (its 0-based position in this submit), status (ok, failed, dead), result,\n"
+            "attempts; with --timing also run_us, the microseconds from corrald handing\n"
+            "the task to a worker to corrald reading its result. --ordered prints them in\n"
+            "the order of the tasks instead (at most 4096 tasks are sent ahead of the\n"
+            "first without a result, so memory stays bounded). While no worker of the job\n"
+            "is RUNNING, a line on stderr says why (once, until one runs). --timeout D\n"
+            "stops waiting after D (exit 1); the tasks stay queued in corrald.\n"
             "A task corrald refuses (over queue.max_task_bytes), or one over the 1 MiB line\n"
             "limit (not sent, so it has no seq), is reported on stderr as FILE:LINE,\n"
             "stdin:LINE or --data #N. Exits 1 if a task was refused, failed or is dead.",
@@ -270,9 +276,19 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
   if (totals.refused > 0) {
     output.err += "corralctl: " + plural(totals.refused, "task was", "tasks were") + " refused\n";
   }
+  if (totals.timed_out) {
+    const auto& timeout = plan.submit->timeout;
+    output.err += "corralctl: submit: timed out after " +
+                  (timeout ? config::format_duration(*timeout) : std::string("its timeout")) +
+                  " with " + plural(totals.results, "result", "results") +
+                  "; the tasks without one stay queued in corrald (corralctl stats " + job + ")" +
+                  (totals.input_unsent ? "; the rest of the input was not sent" : "") + "\n";
+  }
   if (totals.failed > 0) {
     output.err += "corralctl: " + std::to_string(totals.failed) + " of " +
-                  plural(totals.submitted, "task", "tasks") + " failed or dead\n";
+                  (totals.timed_out ? plural(totals.results, "result", "results")
+                                    : plural(totals.submitted, "task", "tasks")) +
+                  " failed or dead\n";
   }
   if (!output.err.empty()) output.exit_code = kExitFailed;
   return output;

@@ -42,6 +42,8 @@ struct Command;
 struct SubmitSources {
   std::vector<std::string> data;    // --data payloads, in order, sent first
   std::optional<std::string> file;  // --file F, then its lines; "-" is stdin
+  std::optional<std::chrono::milliseconds> timeout;  // --timeout D (with --wait)
+  bool ordered = false;                              // --ordered (with --wait)
   bool operator==(const SubmitSources&) const = default;
 };
 

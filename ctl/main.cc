@@ -23,6 +23,7 @@
 #include "base/unique_fd.h"
 #include "ctl/client.h"
 #include "ctl/commands.h"
+#include "ctl/replies.h"
 #include "ctl/shell.h"
 #include "ctl/top.h"
 #include "protocol/control.h"
@@ -79,8 +80,22 @@ int submit(ctl::Client& client, const ctl::Plan& plan, const InputFile& file, ct
     input.fd = file.fd();
     input.name = *plan.submit->file == "-" ? "stdin" : *plan.submit->file;
   }
+  ctl::SubmitWaiting waiting;
+  if (plan.request->value("wait", false)) {
+    waiting.timeout = plan.submit->timeout;
+    waiting.ordered = plan.submit->ordered;
+    // Asked on a second connection, which the stream's does not wait on.
+    waiting.why_waiting = [&client,
+                           job = plan.request->value("job", "")]() -> std::optional<std::string> {
+      auto asker = ctl::Client::connect(client.socket_path());
+      if (!asker) return std::nullopt;
+      auto reply = asker->call({{"cmd", "status"}, {"targets", {job}}});
+      if (!reply) return std::nullopt;
+      return ctl::why_waiting(job, *reply);
+    };
+  }
   std::fflush(stdout);
-  auto totals = client.submit(*plan.request, input, STDOUT_FILENO, STDERR_FILENO);
+  auto totals = client.submit(*plan.request, input, waiting, STDOUT_FILENO, STDERR_FILENO);
   if (!totals) return emit(ctl::format_client_error(plan, totals.error(), format));
   return emit(ctl::format_submit(plan, *totals, format));
 }

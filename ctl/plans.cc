@@ -190,8 +190,9 @@ std::string quote_payload(std::string_view payload) {
 
 namespace {
 
-constexpr std::array kSubmitOptions = {OptionSpec{"--data", true}, OptionSpec{"--file", true},
-                                       OptionSpec{"--wait", false}, OptionSpec{"--timing", false}};
+constexpr std::array kSubmitOptions = {
+    OptionSpec{"--data", true},    OptionSpec{"--file", true},     OptionSpec{"--wait", false},
+    OptionSpec{"--timing", false}, OptionSpec{"--timeout", true}, OptionSpec{"--ordered", false}};
 
 }  // namespace
 
@@ -218,11 +219,24 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
       if (!set_file(value)) return usage("takes one --file F or - at most");
     } else if (name == "--timing") {
       timing = true;
+    } else if (name == "--timeout") {
+      auto timeout = config::parse_duration(value);
+      if (!timeout) {
+        return usage("invalid --timeout '" + value +
+                     "' (expected a duration like 500ms, 5s or 2m)");
+      }
+      sources.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+    } else if (name == "--ordered") {
+      sources.ordered = true;
     } else {
       wait = true;
     }
   }
-  if (timing && !wait) return usage("--timing needs --wait (it adds run_us to the result lines)");
+  if (!wait) {
+    if (timing) return usage("--timing needs --wait (it adds run_us to the result lines)");
+    if (sources.timeout) return usage("--timeout needs --wait (it bounds the wait for results)");
+    if (sources.ordered) return usage("--ordered needs --wait (it orders the result lines)");
+  }
   if (operands.words.empty()) return usage("needs a JOB");
   for (size_t i = 1; i < operands.words.size(); ++i) {
     if (operands.words[i] != "-") return usage("unexpected argument '" + operands.words[i] + "'");

@@ -85,6 +85,29 @@ Output format_status(const Json&, const Json& reply, Format format) {
 }
 
 // start, stop, restart: NAME: MESSAGE per worker.
+std::optional<std::string> why_waiting(std::string_view job, const Json& status_reply) {
+  const std::string prefix = "waiting: " + std::string(job);
+  if (!ok_field(status_reply)) {
+    return prefix + ": " + string_field(status_reply, "error");
+  }
+  const Json* workers = workers_of(status_reply);
+  if (workers == nullptr) return std::nullopt;
+  if (workers->empty()) return prefix + " has no workers (workers: 0); its tasks stay queued";
+  const Json* first = nullptr;
+  for (const auto& worker : *workers) {
+    if (string_field(worker, "state") == "RUNNING") return std::nullopt;
+    if (first == nullptr) first = &worker;
+  }
+  std::string state = string_field(*first, "state");
+  std::string description = string_field(*first, "description");
+  // A worker that speaks the protocol is RUNNING once it says READY.
+  if (state == "STARTING") description += "; not RUNNING yet";
+  return prefix + " has 0 of " + std::to_string(workers->size()) +
+         (workers->size() == 1 ? " worker" : " workers") + " running: " +
+         string_field(*first, "name") + " " + state +
+         (description.empty() ? std::string() : " " + description);
+}
+
 Output format_action(const Json& request, const Json& reply, Format format) {
   const Json* workers = workers_of(reply);
   if (workers == nullptr) {

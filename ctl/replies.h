@@ -34,4 +34,11 @@ ReplyFormatter format_shared;
 ReplyFormatter format_wait;
 ReplyFormatter format_stats;
 
+// For a submit --wait that gets no results: what corrald's reply to
+// {"cmd": "status", "targets": [JOB]} says about why nothing runs
+// ("waiting: primes has 0 of 2 workers running: primes:0 BACKOFF exit status
+// 2 (exited too quickly); retry in 4.1s"), or nullopt while a worker of JOB
+// is RUNNING.
+std::optional<std::string> why_waiting(std::string_view job, const Json& status_reply);
+
 }  // namespace corral::ctl

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
 
 #include "base/io.h"
@@ -80,6 +82,10 @@ class ByteQueue {
   size_t end_ = 0;
 };
 
+using SteadyClock = std::chrono::steady_clock;
+// How long without a result before WAITING.why_waiting is asked.
+constexpr auto kQuietBeforeAsking = std::chrono::seconds(1);
+
 // A failed write has nowhere left to be told (a closed stdout ends corralctl
 // by SIGPIPE anyway).
 void write_or_drop(int fd, std::string_view bytes) { (void)corral::write_all(fd, bytes); }
@@ -96,13 +102,16 @@ uint64_t uint_field(const Json& object, const char* key) {
 // queue is full) while it writes results cannot deadlock us.
 class SubmitStream {
  public:
-  SubmitStream(int socket, std::string_view received, const SubmitInput& input, int out_fd,
-               int err_fd)
+  SubmitStream(int socket, std::string_view received, const SubmitInput& input,
+               const SubmitWaiting& waiting, int out_fd, int err_fd)
       : socket_(socket),
         input_(input),
+        waiting_(waiting),
         out_fd_(out_fd),
         err_fd_(err_fd),
-        input_open_(input.fd >= 0) {
+        input_open_(input.fd >= 0),
+        started_(SteadyClock::now()),
+        last_result_(started_) {
     received_.append(received);
   }
 
@@ -123,8 +132,8 @@ class SubmitStream {
     while (!ended_) {
       produce();
       bool want_write = !to_send_.empty() && !peer_closed_;
-      bool want_input =
-          input_open_ && next_data_ == input_.data.size() && to_send_.size() <= kSendHighWater;
+      bool want_input = input_open_ && next_data_ == input_.data.size() &&
+                        to_send_.size() <= kSendHighWater && !window_full();
       pollfd fds[2] = {{socket_, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
                        {input_.fd, POLLIN, 0}};
       nfds_t count = want_input ? 2 : 1;
@@ -132,7 +141,12 @@ class SubmitStream {
       if (ready == 0) {
         // Nothing to do at once: show what came so far before waiting.
         flush();
-        ready = ::poll(fds, count, -1);
+        ready = ::poll(fds, count, wait_ms());
+        if (ready == 0) {
+          if (timed_out()) return {};
+          ask_why_waiting();
+          continue;
+        }
       }
       if (ready < 0) {
         if (errno == EINTR) continue;
@@ -150,11 +164,58 @@ class SubmitStream {
     return {};
   }
 
+  // ---- waiting ----
+
+  bool waits() const { return waiting_.timeout || waiting_.why_waiting; }
+
+  // How long poll() may sleep: until the timeout, or the next time to ask
+  // why nothing comes; -1: for ever.
+  int wait_ms() const {
+    if (!waits()) return -1;
+    auto now = SteadyClock::now();
+    auto until = now + std::chrono::hours(1);
+    if (waiting_.timeout) until = std::min(until, started_ + *waiting_.timeout);
+    if (waiting_.why_waiting && awaited() > 0) {
+      until = std::min(until, std::max(now, last_result_ + kQuietBeforeAsking));
+    }
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    return static_cast<int>(std::clamp<int64_t>(ms, 0, 3600 * 1000));
+  }
+
+  bool timed_out() {
+    if (!waiting_.timeout || SteadyClock::now() < started_ + *waiting_.timeout) return false;
+    totals_.timed_out = true;
+    totals_.input_unsent = input_open_ || next_data_ < input_.data.size() || !to_send_.empty();
+    return true;
+  }
+
+  // Tasks sent or queued to send whose result has not come.
+  uint64_t awaited() const { return tasks_queued_ - std::min(tasks_queued_, answered_); }
+
+  void ask_why_waiting() {
+    if (!waiting_.why_waiting || awaited() == 0) return;
+    if (SteadyClock::now() < last_result_ + kQuietBeforeAsking) return;
+    std::optional<std::string> why = waiting_.why_waiting();
+    last_result_ = SteadyClock::now();  // ask again a second later, not at once
+    if (why && !told_why_) {
+      err_ += "corralctl: " + *why + "\n";
+      flush();
+    }
+    told_why_ = why.has_value();
+  }
+
+  // --ordered: no more tasks are sent while this many wait for the first
+  // result still missing.
+  bool window_full() const {
+    return waiting_.ordered && tasks_queued_ - std::min(tasks_queued_, next_seq_) >= kOrderedWindow;
+  }
+
   // ---- tasks out ----
 
   // Queues the --data tasks, then the end line once the input is done.
   void produce() {
-    while (next_data_ < input_.data.size() && to_send_.size() < kSendHighWater) {
+    while (next_data_ < input_.data.size() && to_send_.size() < kSendHighWater &&
+           !window_full()) {
       const std::string& payload = input_.data[next_data_++];
       ++position_;
       if (payload.size() > kMaxPayload || payload.find('\n') != std::string::npos) {
@@ -166,6 +227,7 @@ class SubmitStream {
       std::memcpy(at + 1, payload.data(), payload.size());
       at[payload.size() + 1] = '\n';
       to_send_.commit(payload.size() + 2);
+      ++tasks_queued_;
     }
     if (next_data_ == input_.data.size() && !input_open_ && !end_queued_) {
       to_send_.append(std::string(protocol::kEndOfTasks) + "\n");
@@ -220,6 +282,7 @@ class SubmitStream {
       std::memcpy(out, line, length);
       out += length;
       *out++ = '\n';
+      ++tasks_queued_;
     };
     while (p < end) {
       const char* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
@@ -314,8 +377,10 @@ class SubmitStream {
 
   // LINE, '\n' included: a result, a refusal, the end line or an error.
   ClientStatus take_line(std::string_view line) {
-    // An ok result is copied as it is, without parsing.
-    if (protocol::is_ok_result_line(line)) {
+    // An ok result is copied as it is, without parsing (unless its seq is
+    // needed to order it).
+    if (!waiting_.ordered && protocol::is_ok_result_line(line)) {
+      result_came();
       write_out(line);
       return {};
     }
@@ -337,13 +402,16 @@ class SubmitStream {
     }
     auto status = message.find("status");
     if (status == message.end() || !status->is_string()) return {};
+    auto seq_field = message.find("seq");
+    std::optional<uint64_t> seq;
+    if (seq_field != message.end() && seq_field->is_number_unsigned()) {
+      seq = seq_field->get<uint64_t>();
+    }
     if (*status == "refused") {
-      auto seq = message.find("seq");
+      ++answered_;
+      if (seq && waiting_.ordered) put_in_order(*seq, {});
       auto error = message.find("error");
-      err_ += "corralctl: " +
-              (seq != message.end() && seq->is_number_unsigned() ? source_of(seq->get<uint64_t>())
-                                                                 : std::string("a task")) +
-              ": " +
+      err_ += "corralctl: " + (seq ? source_of(*seq) : std::string("a task")) + ": " +
               (error != message.end() && error->is_string() ? error->get<std::string>()
                                                             : std::string("refused")) +
               "\n";
@@ -351,8 +419,36 @@ class SubmitStream {
       return {};
     }
     if (*status == "failed" || *status == "dead") ++totals_.failed;
-    write_out(line);
+    result_came();
+    if (waiting_.ordered && seq) {
+      put_in_order(*seq, std::string(line));
+    } else {
+      write_out(line);
+    }
     return {};
+  }
+
+  void result_came() {
+    ++totals_.results;
+    ++answered_;
+    last_result_ = SteadyClock::now();
+    told_why_ = false;
+  }
+
+  // --ordered: LINE (empty for a task that has none) is the answer to task
+  // SEQ; it is printed after those before it.
+  void put_in_order(uint64_t seq, std::string line) {
+    if (seq != next_seq_) {
+      if (seq > next_seq_) held_.emplace(seq, std::move(line));
+      return;
+    }
+    write_out(line);
+    ++next_seq_;
+    for (auto next = held_.begin(); next != held_.end() && next->first == next_seq_;
+         next = held_.erase(next)) {
+      write_out(next->second);
+      ++next_seq_;
+    }
   }
 
   void write_out(std::string_view line) {
@@ -388,6 +484,7 @@ class SubmitStream {
 
   int socket_;
   const SubmitInput& input_;
+  const SubmitWaiting& waiting_;
   int out_fd_;
   int err_fd_;
   size_t next_data_ = 0;          // the next --data task to queue
@@ -405,12 +502,19 @@ class SubmitStream {
   bool peer_closed_ = false;
   bool ended_ = false;
   SubmitTotals totals_;
+  uint64_t tasks_queued_ = 0;  // `+` lines put in to_send_: the next one gets this seq
+  uint64_t answered_ = 0;      // results and refusals by corrald
+  SteadyClock::time_point started_;
+  SteadyClock::time_point last_result_;  // or the last question of why_waiting
+  bool told_why_ = false;                // why_waiting's line is out, and still true
+  uint64_t next_seq_ = 0;                // --ordered: the next seq to print
+  std::map<uint64_t, std::string> held_;  // --ordered: results that came early
 };
 
 }  // namespace
 
-ClientResult<SubmitTotals> Client::submit(const Json& request, const SubmitInput& input, int out_fd,
-                                          int err_fd) {
+ClientResult<SubmitTotals> Client::submit(const Json& request, const SubmitInput& input,
+                                          const SubmitWaiting& waiting, int out_fd, int err_fd) {
   auto ack = call(request);
   if (!ack) return ack.error();
   auto ok = ack->find("ok");
@@ -426,10 +530,10 @@ ClientResult<SubmitTotals> Client::submit(const Json& request, const SubmitInput
   if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
     return ClientError::protocol(std::string("fcntl: ") + std::strerror(errno));
   }
-  SubmitStream stream(fd_.get(), buffer_, input, out_fd, err_fd);
+  SubmitStream stream(fd_.get(), buffer_, input, waiting, out_fd, err_fd);
   buffer_.clear();
   auto totals = stream.run();
-  if (!totals) {
+  if (!totals || totals->timed_out) {
     fd_.reset();  // the conversation is lost; nothing more can be asked on it
     return totals;
   }

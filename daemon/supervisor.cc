@@ -387,11 +387,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
   }
   waiters_.notify();
   if (updating()) settle_timer_->arm(host_.now(), [this] { settle(); });
-  if (on_idle_ && idle()) {
-    auto done = std::move(on_idle_);
-    on_idle_ = nullptr;
-    done();
-  }
+  if (on_idle_ && idle()) finish_shutdown();
 }
 
 void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
@@ -424,11 +420,20 @@ void Supervisor::shutdown(std::function<void()> done) {
   for (auto& [name, job] : jobs_) {
     for (auto& worker : job->workers) stop(worker->id());
   }
-  if (on_idle_ && idle()) {
-    auto callback = std::move(on_idle_);
-    on_idle_ = nullptr;
-    callback();
+  if (on_idle_ && idle()) finish_shutdown();
+}
+
+// Every worker has stopped and handed back what it held: the tasks still
+// queued have nobody left to run them, and a job's queue lives only in
+// corrald's memory. Retiring the feeds ends them dead, tells their
+// submitters and logs how many each job drops.
+void Supervisor::finish_shutdown() {
+  for (auto& [name, job] : jobs_) {
+    if (job->feed) job->feed->retire("corrald shut down (a job's queue is kept in memory only)");
   }
+  auto done = std::move(on_idle_);
+  on_idle_ = nullptr;
+  done();
 }
 
 bool Supervisor::idle() const {

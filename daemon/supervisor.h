@@ -194,6 +194,7 @@ class Supervisor {
   std::string describe(const Worker& worker, TimePoint now) const;
   std::unique_ptr<Worker> make_worker(Job& job, uint32_t index);
   std::shared_ptr<JobFeed> make_feed(Job& job);
+  void finish_shutdown();
   void resize(Job& job, uint32_t workers);
   // Finishes what an update left to do once workers have stopped.
   void settle();

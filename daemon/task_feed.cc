@@ -370,7 +370,10 @@ void TaskFeed::retire(const std::string& why) {
   source_file_.reset();
   source_next_ = job_.source.to;
   size_t queued = dispatcher_.queued();
-  if (queued > 0) spdlog::warn("{}: {} queued tasks end dead: {}", job_.name, queued, why);
+  if (queued > 0) {
+    spdlog::warn("{}: {} queued {} dropped (they end dead): {}", job_.name, queued,
+                 queued == 1 ? "task" : "tasks", why);
+  }
   dispatcher_.abandon_queued(why);
   after_results();
 }

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <map>
+#include <regex>
 #include <random>
 #include <set>
 #include <sstream>
@@ -160,6 +161,45 @@ TEST(TaskFeedTest, PoisonTasksEndDeadWithoutThrottlingThePool) {
   EXPECT_GE(corral::testing::count_of(log, "running a task; restarted at once"), 20u) << log;
   EXPECT_TRUE(d.wait_state("sums:0", "RUNNING"));
   EXPECT_TRUE(d.wait_state("sums:1", "RUNNING"));
+}
+
+// A job whose workers cannot start: submit --wait says so on stderr once,
+// instead of hanging silently, and --timeout ends the wait; the task stays.
+TEST(TaskFeedTest, SubmitWaitSaysWhyNothingRunsAndHonoursItsTimeout) {
+  Daemon d("jobs:\n  broken:\n    command: [/bin/sh, -c, 'exit 2']\n    channel: pipe\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  RunResult run = d.ctl({"submit", "broken", "--data", "1", "--wait", "--timeout", "3s"});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(corral::testing::count_of(run.err, "waiting: "), 1u) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("corralctl: waiting: broken has 0 of 1 worker running: broken:0 "))
+      << run.err;
+  EXPECT_THAT(run.err, HasSubstr("exit status 2 (exited too quickly)")) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("corralctl: submit: timed out after 3s with 0 results; the tasks "
+                                 "without one stay queued in corrald (corralctl stats broken)"))
+      << run.err;
+  Json stats = d.request({{"cmd", "stats"}, {"job", "broken"}});
+  EXPECT_EQ(stats["jobs"]["broken"]["queued"], 1) << stats;
+}
+
+// A job's queue lives in corrald's memory: what is queued when corrald
+// stops is dropped, and the log says how many, per job.
+TEST(TaskFeedTest, TasksQueuedAtShutdownAreCountedInTheLog) {
+  Daemon d("jobs:\n  sleepy:\n    command: " + worker_command("--handler, sleep") +
+           "\n    channel: shm\n    queue: {prefetch: 1}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("sleepy:0", "RUNNING"));
+  std::vector<std::string> payloads(50, "100");
+  auto lines = d.submit("sleepy", payloads, false);
+  ASSERT_EQ(lines.back()["submitted"], 50) << lines.back();
+  EXPECT_EQ(d.stop(), 0);
+  const std::string log = d.daemon_log();
+  std::smatch dropped;
+  ASSERT_TRUE(std::regex_search(
+      log, dropped,
+      std::regex(R"(sleepy: (\d+) queued tasks dropped \(they end dead\): corrald shut down)")))
+      << log;
+  EXPECT_GE(std::stoi(dropped[1]), 45) << log;
 }
 
 TEST(TaskFeedTest, FailedTasksAreReportedAndKept) {

@@ -15,12 +15,15 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "ctl/client.h"
 #include "ctl/commands.h"
+#include "ctl/replies.h"
 #include "protocol/control.h"
 #include "tests/support/fake_control_socket.h"
 #include "tests/unit/ctl_plan.h"
@@ -67,7 +70,8 @@ TEST(CtlSubmitPlanTest, ADataWithANewlineIsAUsageErrorNamingIt) {
   EXPECT_EQ(plan.local.exit_code, kExitUsage);
   EXPECT_EQ(plan.local.err,
             "corralctl: submit: --data #2 \"a\\nb\" contains a newline; a task is one line\n"
-            "usage: corralctl submit JOB [--data P]... [--file F | -] [--wait [--timing]]\n");
+            "usage: corralctl submit JOB [--data P]... [--file F | -] [--wait [--timing] "
+            "[--ordered] [--timeout D]]\n");
   std::string long_one = std::string(100, 'x') + "\n";
   EXPECT_NE(text_plan("submit", {"j", "--data", long_one}).local.err.find("xxx...\""),
             std::string::npos);
@@ -100,12 +104,25 @@ TEST(CtlSubmitPlanTest, UsageErrors) {
            {{"j", "extra", "-"}, "submit: unexpected argument 'extra'"},
            {{"no/job", "-"}, "submit: invalid job name 'no/job'"},
            {{"j", "-", "--socket=/x"}, "submit: unknown option '--socket=/x' (global options go"},
+           {{"j", "-", "--timeout", "5s"}, "submit: --timeout needs --wait"},
+           {{"j", "-", "--ordered"}, "submit: --ordered needs --wait"},
+           {{"j", "-", "--wait", "--timeout", "soon"}, "submit: invalid --timeout 'soon'"},
        }) {
     Plan plan = text_plan("submit", c.args);
     EXPECT_FALSE(plan.request) << c.message;
     EXPECT_EQ(plan.local.exit_code, kExitUsage) << c.message;
     EXPECT_EQ(plan.local.err.rfind("corralctl: " + c.message, 0), 0u) << plan.local.err;
   }
+}
+
+TEST(CtlSubmitPlanTest, TimeoutAndOrderedGoWithWait) {
+  Plan plan = text_plan("submit", {"j", "-", "--wait", "--timeout", "2m", "--ordered"});
+  ASSERT_TRUE(plan.request) << plan.local.err;
+  EXPECT_EQ(plan.submit->timeout, std::chrono::minutes(2));
+  EXPECT_TRUE(plan.submit->ordered);
+  Plan plain = text_plan("submit", {"j", "-", "--wait"});
+  EXPECT_FALSE(plain.submit->timeout);
+  EXPECT_FALSE(plain.submit->ordered);
 }
 
 TEST(CtlSubmitPlanTest, DoubleDashLetsAJobLookLikeAnOption) {
@@ -152,6 +169,52 @@ TEST(CtlSubmitSummaryTest, WithWaitStdoutHoldsOnlyTheResultsAndFailuresExitOne) 
   totals.failed = 3;
   EXPECT_EQ(format_submit(plan, totals, Format::kText),
             (Output{"", "corralctl: 3 of 10 tasks failed or dead\n", kExitFailed}));
+}
+
+TEST(CtlSubmitSummaryTest, ATimeoutSaysWhatCameAndThatTheRestStaysQueued) {
+  SubmitTotals totals;
+  totals.timed_out = true;
+  totals.results = 2;
+  totals.failed = 1;
+  Plan plan = submit_plan({"primes", "-", "--wait", "--timeout", "5s"});
+  EXPECT_EQ(format_submit(plan, totals, Format::kText),
+            (Output{"",
+                    "corralctl: submit: timed out after 5s with 2 results; the tasks without one "
+                    "stay queued in corrald (corralctl stats primes)\n"
+                    "corralctl: 1 of 2 results failed or dead\n",
+                    kExitFailed}));
+  totals.input_unsent = true;
+  totals.failed = 0;
+  EXPECT_EQ(format_submit(plan, totals, Format::kText).err,
+            "corralctl: submit: timed out after 5s with 2 results; the tasks without one stay "
+            "queued in corrald (corralctl stats primes); the rest of the input was not sent\n");
+}
+
+// What a submit --wait says while nothing runs: the first worker's state and
+// why, or nothing once one is RUNNING.
+TEST(CtlSubmitSummaryTest, WhyWaitingNamesTheFirstWorkerThatDoesNotRun) {
+  auto worker = [](const std::string& name, const std::string& state,
+                   const std::string& description) {
+    return Json{{"name", name}, {"state", state}, {"description", description}};
+  };
+  Json backoff{{"ok", true},
+               {"workers",
+                {worker("primes:0", "BACKOFF", "exit status 2 (exited too quickly); retry in 4.1s"),
+                 worker("primes:1", "FATAL", "exit status 2")}}};
+  EXPECT_EQ(why_waiting("primes", backoff),
+            "waiting: primes has 0 of 2 workers running: primes:0 BACKOFF exit status 2 (exited "
+            "too quickly); retry in 4.1s");
+  Json starting{{"ok", true}, {"workers", {worker("py:0", "STARTING", "pid 7, uptime 0:00:09")}}};
+  EXPECT_EQ(why_waiting("py", starting),
+            "waiting: py has 0 of 1 worker running: py:0 STARTING pid 7, uptime 0:00:09; not "
+            "RUNNING yet");
+  Json one_runs{{"ok", true},
+                {"workers", {worker("primes:0", "FATAL", "x"), worker("primes:1", "RUNNING", "")}}};
+  EXPECT_EQ(why_waiting("primes", one_runs), std::nullopt);
+  EXPECT_EQ(why_waiting("idle", Json{{"ok", true}, {"workers", Json::array()}}),
+            "waiting: idle has no workers (workers: 0); its tasks stay queued");
+  EXPECT_EQ(why_waiting("gone", protocol::error_reply("no job named gone")),
+            "waiting: gone: no job named gone");
 }
 
 TEST(CtlSubmitSummaryTest, ARejectedSubmitIsCorraldsError) {
@@ -395,6 +458,8 @@ struct Script {
   std::string fail = "FAIL";      // result with status failed
   std::chrono::milliseconds slow_start{0};  // sleep before reading the tasks
   size_t slow_lines = 0;                    // then read this many lines in small reads
+  bool reverse = false;  // with wait: the results after `.`, last task first
+  bool silent = false;   // with wait: no result ever; after `.`, wait for a hang-up
   // Filled by the fake:
   Json request;
   std::vector<std::string> payloads;
@@ -415,6 +480,7 @@ void serve_submit(int fd, Script& script) {
   uint64_t seq = 0;
   uint64_t refused = 0;
   std::string replies;
+  std::vector<std::string> held;  // script.reverse: the results, last first
   if (script.slow_lines > 0) reader.set_read_size(512);
   while (reader.next(line)) {
     if (line == ".") {
@@ -429,12 +495,18 @@ void serve_submit(int fd, Script& script) {
     if (payload == script.refuse) {
       ++refused;
       replies += protocol::encode_line({{"seq", seq}, {"status", "refused"}, {"error", "too big"}});
-    } else if (wait) {
+    } else if (wait && !script.silent) {
       std::string status = payload == script.fail ? "failed" : "ok";
-      replies += "{\"id\":" + std::to_string(seq + 100) + ",\"seq\":" + std::to_string(seq) +
-                 ",\"status\":\"" + status + "\",\"result\":" +
-                 Json(payload).dump(-1, ' ', false, Json::error_handler_t::replace) +
-                 ",\"attempts\":1}\n";
+      std::string result = "{\"id\":" + std::to_string(seq + 100) +
+                           ",\"seq\":" + std::to_string(seq) + ",\"status\":\"" + status +
+                           "\",\"result\":" +
+                           Json(payload).dump(-1, ' ', false, Json::error_handler_t::replace) +
+                           ",\"attempts\":1}\n";
+      if (script.reverse) {
+        held.insert(held.begin(), std::move(result));
+      } else {
+        replies += result;
+      }
     }
     ++seq;
     script.payloads.push_back(std::move(payload));
@@ -444,6 +516,12 @@ void serve_submit(int fd, Script& script) {
       replies.clear();
     }
   }
+  if (script.silent) {
+    while (reader.next(line)) {
+    }
+    return;
+  }
+  for (const std::string& result : held) replies += result;
   send_all(fd, replies);
   send_all(fd, protocol::encode_line(
                    {{"end", true}, {"submitted", seq - refused}, {"refused", refused}}));
@@ -479,12 +557,14 @@ struct Submitted {
 
 // Runs the submit of REQUEST and INPUT against DAEMON; a stream that does not
 // end within a minute (a deadlock) fails the whole test binary.
-Submitted submit(FakeControlSocket& daemon, const Json& request, const SubmitInput& input) {
+Submitted submit(FakeControlSocket& daemon, const Json& request, const SubmitInput& input,
+                 const SubmitWaiting& waiting = {}) {
   Capture out, err;
   auto client = Client::connect(daemon.path());
   EXPECT_TRUE(client) << client.error().message();
-  auto done = std::async(std::launch::async,
-                         [&] { return client->submit(request, input, out.fd(), err.fd()); });
+  auto done = std::async(std::launch::async, [&] {
+    return client->submit(request, input, waiting, out.fd(), err.fd());
+  });
   if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
     ADD_FAILURE() << "the submit stream is stuck";
     std::abort();
@@ -718,6 +798,86 @@ TEST(CtlSubmitStreamTest, ARefusedPeerIsUnreachable) {
   daemon.join();
   ASSERT_FALSE(run.totals);
   EXPECT_EQ(run.totals.error().kind(), ClientError::Kind::kUnreachable);
+}
+
+}  // namespace
+}  // namespace corral::ctl
+
+namespace corral::ctl {
+namespace {
+
+// The seq of each result line of OUT, in order.
+std::vector<uint64_t> seqs_of(const std::string& out) {
+  std::vector<uint64_t> seqs;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) seqs.push_back(Json::parse(line)["seq"]);
+  return seqs;
+}
+
+TEST(CtlSubmitStreamTest, OrderedPrintsTheResultsInTheOrderOfTheTasks) {
+  for (bool ordered : {false, true}) {
+    FakeControlSocket daemon;
+    Script script;
+    script.reverse = true;
+    script.refuse = "3";
+    daemon.serve([&](int fd) { serve_submit(fd, script); });
+    SubmitInput input{{"0", "1", "2", "3", "4", "5"}, -1, ""};
+    SubmitWaiting waiting;
+    waiting.ordered = ordered;
+    Submitted run = submit(daemon, submit_request(true), input, waiting);
+    daemon.join();
+    ASSERT_TRUE(run.totals) << run.totals.error().message();
+    const std::vector<uint64_t> expected =
+        ordered ? std::vector<uint64_t>{0, 1, 2, 4, 5} : std::vector<uint64_t>{5, 4, 2, 1, 0};
+    EXPECT_EQ(seqs_of(run.out), expected);
+    EXPECT_EQ(run.totals->results, 5u);
+    EXPECT_EQ(run.err, "corralctl: --data #4: too big\n");
+  }
+}
+
+// Memory stays bounded: with the first result missing, --ordered sends no
+// more than kOrderedWindow tasks; --timeout then ends the wait.
+TEST(CtlSubmitStreamTest, OrderedSendsAWindowAheadOfTheFirstMissingResult) {
+  FakeControlSocket daemon;
+  Script script;
+  script.silent = true;
+  daemon.serve([&](int fd) { serve_submit(fd, script); });
+  SubmitInput input;
+  for (uint64_t i = 0; i < kOrderedWindow + 500; ++i) input.data.push_back(std::to_string(i));
+  SubmitWaiting waiting;
+  waiting.ordered = true;
+  waiting.timeout = std::chrono::milliseconds(300);
+  Submitted run = submit(daemon, submit_request(true), input, waiting);
+  daemon.join();
+  ASSERT_TRUE(run.totals) << run.totals.error().message();
+  EXPECT_TRUE(run.totals->timed_out);
+  EXPECT_TRUE(run.totals->input_unsent);
+  EXPECT_EQ(script.payloads.size(), kOrderedWindow);
+  EXPECT_FALSE(script.saw_end);
+}
+
+// With no result for a second, the stream asks why, says it once on stderr,
+// and asks again each second without repeating itself.
+TEST(CtlSubmitStreamTest, WithoutResultsItSaysWhyOnceAndTheTimeoutEndsTheWait) {
+  FakeControlSocket daemon;
+  Script script;
+  script.silent = true;
+  daemon.serve([&](int fd) { serve_submit(fd, script); });
+  SubmitWaiting waiting;
+  waiting.timeout = std::chrono::milliseconds(2500);
+  int asked = 0;
+  waiting.why_waiting = [&]() -> std::optional<std::string> {
+    ++asked;
+    return "waiting: j has 0 of 1 worker running";
+  };
+  Submitted run = submit(daemon, submit_request(true), {{"1", "2"}, -1, ""}, waiting);
+  daemon.join();
+  ASSERT_TRUE(run.totals) << run.totals.error().message();
+  EXPECT_TRUE(run.totals->timed_out);
+  EXPECT_FALSE(run.totals->input_unsent);
+  EXPECT_EQ(script.payloads, Args({"1", "2"}));
+  EXPECT_EQ(run.err, "corralctl: waiting: j has 0 of 1 worker running\n");
+  EXPECT_GE(asked, 2);
 }
 
 }  // namespace

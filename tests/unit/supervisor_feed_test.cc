@@ -92,6 +92,25 @@ TEST_F(SupervisorFeedTest, StopSendsTheSentinelThenTheSignalThenSigkill) {
   EXPECT_EQ(feed("tasks").calls.back(), "exited 0 killed by SIGKILL");
 }
 
+// At shutdown the queues go once the last worker is gone (and not before:
+// a stopping worker may hand tasks back): each feed is retired.
+TEST_F(SupervisorFeedTest, ShutdownRetiresEveryFeedOnceTheLastWorkerHasExited) {
+  supervisor.add_job(channel_job("tasks", 2));
+  supervisor.start_autostart();
+  feed("tasks").ready(0);
+  feed("tasks").ready(1);
+  const pid_t first = pid("tasks", 0);
+  const pid_t second = pid("tasks", 1);
+  bool done = false;
+  supervisor.shutdown([&] { done = true; });
+  host.exit(first, ExitStatus::exited(0));
+  EXPECT_THAT(feed("tasks").calls, Not(Contains("retire")));
+  EXPECT_FALSE(done);
+  host.exit(second, ExitStatus::exited(0));
+  EXPECT_EQ(feed("tasks").calls.back(), "retire");
+  EXPECT_TRUE(done);
+}
+
 TEST_F(SupervisorFeedTest, RecyclingAfterMaxTasksRestartsBySentinelWithoutAFailure) {
   config::JobSpec spec = channel_job("tasks", 1);
   spec.limits.max_tasks = 100;

@@ -52,7 +52,9 @@ std::string str(const Json& object, const char* key) {
 }
 
 // A row of cells, each padded to its column's width; left-aligned when
-// LEFT[i], else right-aligned.
+// LEFT[i], else right-aligned. In a narrow terminal the columns that do not
+// fit are left out whole, from the right, so that every header shown names
+// the column under it.
 class Table {
  public:
   explicit Table(std::vector<bool> left) : left_(std::move(left)), widths_(left_.size(), 0) {}
@@ -62,16 +64,22 @@ class Table {
     }
     rows_.push_back(std::move(cells));
   }
-  std::vector<std::string> lines() const {
+  std::vector<std::string> lines(size_t width) const {
+    size_t shown = 1;  // the first column (the names) always, clipped if need be
+    for (size_t used = widths_.empty() ? 0 : widths_[0];
+         shown < widths_.size() && used + 2 + widths_[shown] <= width; ++shown) {
+      used += 2 + widths_[shown];
+    }
     std::vector<std::string> out;
     for (const auto& cells : rows_) {
       std::string line;
-      for (size_t i = 0; i < cells.size(); ++i) {
+      const size_t count = std::min(cells.size(), shown);
+      for (size_t i = 0; i < count; ++i) {
         size_t pad = widths_[i] - display_width(cells[i]);
         if (i > 0) line += "  ";
         if (!left_[i]) line += std::string(pad, ' ');
         line += cells[i];
-        if (left_[i] && i + 1 < cells.size()) line += std::string(pad, ' ');
+        if (left_[i] && i + 1 < count) line += std::string(pad, ' ');
       }
       out.push_back(line);
     }
@@ -135,9 +143,21 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
                        int height, const std::string& message) {
   std::vector<std::string> lines;
   const Json daemon = stats.value("daemon", Json::object());
-  lines.push_back("corrald " + str(daemon, "version") + "  pid " + fixed(num(daemon, "pid"), 0) +
-                  "  cpu " + fixed(num(daemon, "cpu_s"), 1) + "s  rss " +
-                  bytes(num(daemon, "rss_bytes")) + "    q: quit");
+  // The daemon's line loses its least needed parts first; "q: quit" stays.
+  std::vector<std::string> parts = {"corrald " + str(daemon, "version"),
+                                    "pid " + fixed(num(daemon, "pid"), 0),
+                                    "cpu " + fixed(num(daemon, "cpu_s"), 1) + "s",
+                                    "rss " + bytes(num(daemon, "rss_bytes"))};
+  const std::string quit = "    q: quit";
+  auto joined = [&] {
+    std::string line;
+    for (const auto& part : parts) line += (line.empty() ? "" : "  ") + part;
+    return line;
+  };
+  while (parts.size() > 1 && static_cast<int>(joined().size() + quit.size()) > width) {
+    parts.pop_back();
+  }
+  lines.push_back(joined() + quit);
   lines.emplace_back();
   if (!message.empty()) {
     lines.push_back(message);
@@ -160,7 +180,9 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
                 micros(num(recent, "p99")), fixed(num(job, "restarts"), 0),
                 series(history.tasks_per_s), series(history.cpu_percent)});
     }
-    for (auto& line : jobs.lines()) lines.push_back(std::move(line));
+    for (auto& line : jobs.lines(static_cast<size_t>(std::max(width, 0)))) {
+      lines.push_back(std::move(line));
+    }
     lines.emplace_back();
     Table workers({true, true, false, false, false, false, false});
     workers.row({"WORKER", "STATE", "PID", "CPU%", "RSS", "TASKS", "RESTARTS"});
@@ -173,7 +195,9 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
                    fixed(num(w, "tasks_ok") + num(w, "tasks_failed"), 0),
                    fixed(num(w, "restarts"), 0)});
     }
-    for (auto& line : workers.lines()) lines.push_back(std::move(line));
+    for (auto& line : workers.lines(static_cast<size_t>(std::max(width, 0)))) {
+      lines.push_back(std::move(line));
+    }
   }
   std::string screen;
   int shown = 0;

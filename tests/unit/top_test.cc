@@ -59,6 +59,29 @@ TEST(TopTest, ScreenShowsJobsAndWorkers) {
   EXPECT_THAT(screen, HasSubstr("sums:1  BACKOFF     -   0.0      0B      0         2"));
 }
 
+// In an 80-column terminal the history columns do not fit: they are left out
+// whole, so the headers shown stand over their columns, and the daemon's line
+// keeps "q: quit".
+TEST(TopTest, ANarrowTerminalLeavesOutWholeColumnsFromTheRight) {
+  TopHistory history;
+  history.add(stats_reply(100, 25));
+  std::string screen =
+      render_top(two_workers_status_reply(), stats_reply(400, 100), history, 64, 50, "");
+  std::vector<std::string> lines;
+  for (size_t start = 0, nl; (nl = screen.find('\n', start)) != std::string::npos; start = nl + 1) {
+    lines.push_back(screen.substr(start, nl - start));
+  }
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "corrald 0.1.0  pid 7  cpu 1.5s  rss 15.0MiB    q: quit");
+  EXPECT_EQ(lines[2], "JOB   RUN   CPU%     RSS  TASKS/S  QUEUE    P99  RESTARTS");
+  EXPECT_EQ(lines[3], "sums  2/2  100.0  8.0MiB      400   1234  1.5ms         3");
+  std::string tiny =
+      render_top(two_workers_status_reply(), stats_reply(400, 100), history, 24, 50, "");
+  EXPECT_EQ(tiny.substr(0, tiny.find('\n')), "corrald 0.1.0    q: quit");
+  EXPECT_THAT(tiny, HasSubstr("\nJOB   RUN   CPU%     RSS\nsums  2/2  100.0  8.0MiB\n"));
+  EXPECT_THAT(tiny, HasSubstr("\nWORKER  STATE     PID\nsums:0  RUNNING  4242\n"));
+}
+
 TEST(TopTest, ScreenFitsTheTerminalAndShowsWhyItHasNoData) {
   std::string narrow =
       render_top(two_workers_status_reply(), stats_reply(1, 1), TopHistory{}, 20, 3, "");

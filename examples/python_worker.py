@@ -15,7 +15,8 @@ Run it under corrald with a pipe channel (either framing), e.g.
 
 A task of only whitespace fails ("no words"), to show a failed result.
 The SDK is worker/python/corral_worker.py; this file finds it from the
-source tree, or from PYTHONPATH when installed elsewhere.
+source tree, where the .deb installs it (/usr/lib/python3/dist-packages,
+on Debian's python3 path), or from PYTHONPATH.
 """
 
 import os

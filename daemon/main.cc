@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(to_spdlog(parsed->daemon.log_level));
   if (!log_level.empty()) spdlog::set_level(spdlog::level::from_str(log_level));
   int code = corral::daemon::run_daemon(*parsed, log_file.get());
-  // The sink refers to the file: both go before the logger could be used again.
+  // The logger outlives main() in spdlog's registry; the file does not.
   logger->sinks().resize(1);
   return code;
 }

@@ -125,7 +125,7 @@ DirCheck check_private_dirs(const config::Config& config) {
   return check;
 }
 
-int run_daemon(const config::Config& config) {
+int run_daemon(const config::Config& config, LogFile* log_file) {
   rlimit nofile_default = raise_nofile();
   signal(SIGPIPE, SIG_IGN);
   // Under RLIMIT_FSIZE (systemd's LimitFSIZE=) a job's segment or a log file
@@ -257,8 +257,13 @@ int run_daemon(const config::Config& config) {
         });
         break;
       case SIGUSR1:
-        spdlog::info("received SIGUSR1: reopening worker log files");
+        spdlog::info("received SIGUSR1: reopening log files");
         host.output().reopen();
+        if (log_file != nullptr) {
+          if (Status reopened = log_file->reopen(); !reopened) {
+            spdlog::error("{} (still writing to the file it had)", reopened.error().message());
+          }
+        }
         break;
     }
   });

@@ -8,13 +8,15 @@
 #include <vector>
 
 #include "config/spec.h"
+#include "daemon/log_file.h"
 #include "protocol/exit_codes.h"
 
 namespace corral::daemon {
 
 // Runs the daemon on CONFIG until it is told to stop; returns the exit code
-// (protocol/exit_codes.h).
-int run_daemon(const config::Config& config);
+// (protocol/exit_codes.h). LOG_FILE, when given (--log-file), is opened
+// again with the worker logs on SIGUSR1.
+int run_daemon(const config::Config& config, LogFile* log_file = nullptr);
 
 // What `corrald --check` says of the directories corrald opens files in
 // (daemon.log_dir, each job's sink and source directory): each one that is

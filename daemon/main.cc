@@ -14,6 +14,7 @@
 #include "config/emit.h"
 #include "config/parse.h"
 #include "daemon/daemon.h"
+#include "daemon/log_file.h"
 #include "daemon/socket_access.h"
 #include "protocol/control.h"
 
@@ -79,10 +80,13 @@ int main(int argc, char** argv) {
   std::string config_path = corral::protocol::kDefaultConfig;
   bool check = false;
   std::string log_level;
+  std::string log_file_path;
   app.add_option("-c,--config", config_path, "config file")->capture_default_str();
   app.add_flag("--check", check, "validate the config, print it normalized, and exit");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--log-file", log_file_path,
+                 "also append corrald's own log to FILE (SIGUSR1 reopens it)");
   app.set_version_flag("--version", std::string("corrald ") + corral::protocol::kVersion);
   try {
     app.parse(argc, argv);
@@ -137,7 +141,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: ok\n", config_path.c_str());
     return 0;
   }
+  // The file gets every line stderr gets, with its time: a file has no
+  // journal to add one.
+  std::unique_ptr<corral::daemon::LogFile> log_file;
+  if (!log_file_path.empty()) {
+    std::string warning;
+    auto opened =
+        corral::daemon::LogFile::open(log_file_path, parsed->daemon.private_dirs, &warning);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message());
+      return corral::protocol::kExitFailed;
+    }
+    log_file = std::move(*opened);
+    auto sink = corral::daemon::make_log_file_sink(*log_file);
+    sink->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+    logger->sinks().push_back(std::move(sink));
+    if (!warning.empty()) spdlog::warn("{}", warning);
+  }
   spdlog::set_level(to_spdlog(parsed->daemon.log_level));
   if (!log_level.empty()) spdlog::set_level(spdlog::level::from_str(log_level));
-  return corral::daemon::run_daemon(*parsed);
+  int code = corral::daemon::run_daemon(*parsed, log_file.get());
+  // The logger outlives main() in spdlog's registry; the file does not.
+  logger->sinks().resize(1);
+  return code;
 }

@@ -18,7 +18,8 @@ length framing (the default with fds: extra) reports it as "failed"; under
 framing: lines, which has no status, the worker exits on it (exit 3) and
 corrald charges the task like a crash, so it never comes back "ok".
 The SDK is worker/python/corral_worker.py; this file finds it from the
-source tree, or from PYTHONPATH when installed elsewhere.
+source tree, where the .deb installs it (/usr/lib/python3/dist-packages,
+on Debian's python3 path), or from PYTHONPATH.
 """
 
 import os

@@ -31,6 +31,10 @@ const std::vector<std::string> kLayout = {
     "usr/share/man/man1/corralctl.1",
     "usr/share/man/man5/corral.yaml.5",
     "usr/share/doc/corral/configuration.md",
+    // Where Debian's python3 looks (its sys.path holds /usr/lib/python3/dist-packages).
+    "usr/lib/python3/dist-packages/corral_worker.py",
+    "usr/share/doc/corral/examples/demo.yaml",
+    "usr/share/doc/corral/examples/python_worker.py",
 };
 
 TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {
@@ -45,6 +49,17 @@ TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {
   RunResult check =
       run({root + "/usr/bin/corrald", "--check", "-c", root + "/etc/corral/corral.yaml"});
   EXPECT_EQ(check.exit_code, 0) << check.err;
+
+  // The installed example finds the installed SDK, here by PYTHONPATH (on a
+  // machine, dist-packages is on python3's path): a task of no words fails
+  // with the example's own reason.
+  RunResult example =
+      run({"/bin/sh", "-c",
+           "cd / && printf '   \\n' | PYTHONPATH=" + root +
+               "/usr/lib/python3/dist-packages CORRAL_JOB=w " +
+               "CORRAL_WORKER=0 CORRAL_CHANNEL=pipe CORRAL_FDS=0,1 CORRAL_FRAMING=lines " +
+               "/usr/bin/python3 " + root + "/usr/share/doc/corral/examples/python_worker.py"});
+  EXPECT_THAT(example.out + example.err, HasSubstr("no words")) << example.out << example.err;
 
   // systemd-analyze verify on the installed unit, its binary and man pages
   // taken from the tree.

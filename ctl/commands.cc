@@ -200,7 +200,8 @@ std::string overview() {
   }
   text +=
       "\n"
-      "TARGET is JOB, JOB:INDEX or all; '--' ends a command's options.\n"
+      "TARGET is JOB, JOB:INDEX, JOB:* (the same as JOB) or all; '--' ends a command's\n"
+      "options.\n"
       "options:\n"
       "  -s SOCKET   the control socket (else $CORRAL_SOCKET, else daemon.socket of\n"
       "              -c CONFIG, else " +

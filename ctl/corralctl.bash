@@ -3,7 +3,7 @@
 #   install -m644 ctl/corralctl.bash /usr/share/bash-completion/completions/corralctl
 #
 # or `source` it from ~/.bashrc. It completes the global options, command
-# names, each command's options, the daemon's targets (JOB, JOB:INDEX, all)
+# names, each command's options, the daemon's targets (JOB, JOB:INDEX, JOB:*, all)
 # and file names after --file, -c and -s. Commands and their options are read
 # from `corralctl help`, so they follow the installed corralctl; targets come
 # from `corralctl [-s S | -c C] --json status`, parsed with sed (no jq).
@@ -84,6 +84,8 @@ _corralctl_operand_words() {
       [[ -n $workers ]] || return 0
       [[ $kind != JOB ]] && printf '%s\n' "$workers"
       [[ $kind != JOB:INDEX ]] && _corralctl_field "$status" job
+      # supervisorctl's GROUP:*, which corralctl takes as JOB.
+      [[ $kind == TARGET ]] && _corralctl_field "$status" job | sed 's/$/:*/'
       [[ $kind == TARGET ]] && echo all
       ;;
   esac

@@ -167,7 +167,10 @@ std::vector<std::string> operand_choices(std::string_view kind,
   if (kind != "JOB:INDEX") {
     for (const auto& name : names) {
       auto target = protocol::parse_target(name);
-      if (target && !target->all()) choices.push_back(target->job);
+      if (!target || target->all()) continue;
+      choices.push_back(target->job);
+      // supervisorctl's GROUP:*, for those who type it by habit.
+      if (kind == "TARGET") choices.push_back(target->job + ":*");
     }
   }
   if (kind == "TARGET") choices.emplace_back("all");

@@ -150,8 +150,7 @@ std::optional<std::vector<WorkerId>> Commands::targets(const Json& request, bool
     for (const auto& item : *it) {
       auto target = protocol::parse_target(item.is_string() ? item.get<std::string>() : "");
       if (!target) {
-        reply(protocol::error_reply("bad target " + item.dump() +
-                                    ": expected all, JOB or JOB:INDEX"));
+        reply(protocol::error_reply(target.error().message()));
         return std::nullopt;
       }
       wanted.push_back(*target);
@@ -159,7 +158,7 @@ std::optional<std::vector<WorkerId>> Commands::targets(const Json& request, bool
   }
   if (wanted.empty()) {
     if (!default_all) {
-      reply(protocol::error_reply("no target given: name JOB, JOB:INDEX or all"));
+      reply(protocol::error_reply("no target given: name JOB, JOB:INDEX, JOB:* or all"));
       return std::nullopt;
     }
     wanted.push_back(protocol::Target{});

@@ -10,21 +10,25 @@ namespace corral::protocol {
 
 Result<Target> parse_target(std::string_view text) {
   if (text == "all") return Target{};
-  auto invalid = [text] {
-    return Error("invalid target '" + std::string(text) + "' (expected JOB, JOB:INDEX or all)");
+  auto invalid = [text](std::string_view why) {
+    return Error("invalid target '" + std::string(text) + "'" + std::string(why) +
+                 " (expected JOB, JOB:INDEX, JOB:* or all)");
   };
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
-    if (!valid_job_name(text)) return invalid();
-    return Target{std::string(text), std::nullopt};
-  }
+  auto colon = text.find(':');
   std::string_view job = text.substr(0, colon);
+  if (!valid_job_name(job)) {
+    if (colon == std::string_view::npos) return invalid("");
+    if (job.empty()) return invalid(": no JOB before ':'");
+    return invalid(": '" + std::string(job) + "' is not a job name");
+  }
+  if (colon == std::string_view::npos) return Target{std::string(job), std::nullopt};
+  // supervisorctl's GROUP:*, every worker of the job: the same as JOB.
   std::string_view index = text.substr(colon + 1);
+  if (index == "*") return Target{std::string(job), std::nullopt};
   uint32_t value = 0;
   auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), value);
-  if (!valid_job_name(job) || index.empty() || ec != std::errc() ||
-      end != index.data() + index.size()) {
-    return invalid();
+  if (index.empty() || ec != std::errc() || end != index.data() + index.size()) {
+    return invalid(": after '" + std::string(job) + ":' comes a worker INDEX (0, 1, ...) or *");
   }
   return Target{std::string(job), value};
 }

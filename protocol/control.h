@@ -26,14 +26,16 @@ inline constexpr std::size_t kMaxLineBytes = 1 << 20;  // a request or reply lin
 inline constexpr const char* kDefaultConfig = "/etc/corral/corral.yaml";
 inline constexpr const char* kVersion = CORRAL_VERSION;
 
-// TARGET: `all`, `JOB` or `JOB:INDEX`.
+// TARGET: `all`, `JOB`, `JOB:INDEX`, or `JOB:*` (supervisorctl's GROUP:*),
+// which is the same as `JOB`.
 struct Target {
   std::string job;  // empty for all
   std::optional<uint32_t> index;
   bool all() const { return job.empty(); }
   bool operator==(const Target&) const = default;
 };
-// TEXT as a Target; the error says what a target is.
+// TEXT as a Target; the error names TEXT, says what is wrong with it and
+// what a target is.
 Result<Target> parse_target(std::string_view text);
 std::string to_string(const Target& target);
 

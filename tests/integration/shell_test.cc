@@ -250,11 +250,11 @@ TEST_F(ShellTest, TabListsTheCommandsThatMatchAndCompletesAUniqueOne) {
 TEST_F(ShellTest, TabCompletesJobsFromTheDaemonAndCommandOptions) {
   auto t = shell();
   ASSERT_TRUE(t->expect_prompt()) << t->shown();
-  // w: web, web:0 and web:1 all start with "web".
+  // w: web, web:*, web:0 and web:1 all start with "web".
   t->type("stop w\t");
   ASSERT_TRUE(t->expect("stop web")) << t->shown();
   t->type("\t");  // the second tab lists them
-  ASSERT_TRUE(t->expect("web    web:0  web:1")) << t->shown();
+  ASSERT_TRUE(t->expect("web    web:*  web:0  web:1")) << t->shown();
   ASSERT_TRUE(t->expect("corral> stop web")) << t->shown();
   t->type("\r");
   ASSERT_TRUE(t->expect("web:0: stopped")) << t->shown();
@@ -474,15 +474,16 @@ TEST(BashCompletionTest, CompletesTargetsFromTheDaemonOnTheLinesSocket) {
   Daemon d(kWebJob);
   ASSERT_TRUE(d.start()) << d.daemon_log();
   std::string ctl = "corralctl -s " + d.socket() + " ";
-  EXPECT_THAT(bash_completions(ctl + "stop w"), UnorderedElementsAre("web", "web:0", "web:1"));
+  EXPECT_THAT(bash_completions(ctl + "stop w"),
+              UnorderedElementsAre("web", "web:*", "web:0", "web:1"));
   EXPECT_THAT(bash_completions(ctl + "restart "),
-              UnorderedElementsAre("all", "web", "web:0", "web:1"));
+              UnorderedElementsAre("all", "web", "web:*", "web:0", "web:1"));
   // A JOB operand takes job names only, and only one.
   EXPECT_THAT(bash_completions(ctl + "stats "), UnorderedElementsAre("web"));
   EXPECT_THAT(bash_completions(ctl + "stats web "), UnorderedElementsAre());
   // The config names the same socket.
   EXPECT_THAT(bash_completions("corralctl -c " + d.config() + " start we"),
-              UnorderedElementsAre("web", "web:0", "web:1"));
+              UnorderedElementsAre("web", "web:*", "web:0", "web:1"));
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ TEST(CtlArgumentsTest, TargetsAreNormalizedOrNameTheBadOne) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().exit_code, protocol::kExitUsage);
   EXPECT_EQ(bad.error().err,
-            "corralctl: start: invalid target 'w b' (expected JOB, JOB:INDEX or all)\n"
+            "corralctl: start: invalid target 'w b' (expected JOB, JOB:INDEX, JOB:* or all)\n"
             "usage: corralctl start TARGET...\n");
 }
 

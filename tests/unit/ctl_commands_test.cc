@@ -82,7 +82,8 @@ TEST(CtlPlanTest, BadTargetIsAUsageErrorNamingIt) {
   EXPECT_EQ(plan.local.exit_code, kExitUsage);
   EXPECT_EQ(plan.local.out, "");
   EXPECT_EQ(plan.local.err,
-            "corralctl: start: invalid target 'web:x' (expected JOB, JOB:INDEX or all)\n"
+            "corralctl: start: invalid target 'web:x': after 'web:' comes a worker INDEX (0, 1, "
+            "...) or * (expected JOB, JOB:INDEX, JOB:* or all)\n"
             "usage: corralctl start TARGET...\n");
 }
 
@@ -93,6 +94,43 @@ TEST(CtlPlanTest, OtherBadTargets) {
     EXPECT_EQ(plan.local.exit_code, kExitUsage) << bad;
     EXPECT_NE(plan.local.err.find("'" + bad + "'"), std::string::npos) << plan.local.err;
   }
+}
+
+// supervisorctl's GROUP:*: wherever a TARGET is taken, JOB:* is sent as JOB.
+TEST(CtlPlanTest, JobColonStarIsSentAsTheJob) {
+  for (std::string name : {"status", "start", "stop", "restart", "pid", "clear"}) {
+    Plan plan = text_plan(name, {"web:*", "db:1"});
+    ASSERT_TRUE(plan.request) << name << ": " << plan.local.err;
+    EXPECT_EQ(*plan.request, Json({{"cmd", name}, {"targets", Json::array({"web", "db:1"})}}));
+  }
+  Plan signal = text_plan("signal", {"HUP", "web:*"});
+  ASSERT_TRUE(signal.request) << signal.local.err;
+  EXPECT_EQ(*signal.request,
+            Json({{"cmd", "signal"}, {"signal", "HUP"}, {"targets", Json::array({"web"})}}));
+  Plan rolling = text_plan("restart", {"--rolling", "web:*"});
+  ASSERT_TRUE(rolling.request) << rolling.local.err;
+  EXPECT_EQ(*rolling.request,
+            Json({{"cmd", "restart"}, {"targets", Json::array({"web"})}, {"rolling", true}}));
+  Plan tail = text_plan("tail", {"web:*"});
+  ASSERT_TRUE(tail.request) << tail.local.err;
+  EXPECT_EQ((*tail.request)["target"], "web");
+}
+
+TEST(CtlPlanTest, BadStarTargetsAreUsageErrorsThatSayWhy) {
+  Plan plan = text_plan("status", {"web:*x"});
+  EXPECT_FALSE(plan.request);
+  EXPECT_EQ(plan.local.exit_code, kExitUsage);
+  EXPECT_EQ(plan.local.err,
+            "corralctl: status: invalid target 'web:*x': after 'web:' comes a worker INDEX (0, "
+            "1, ...) or * (expected JOB, JOB:INDEX, JOB:* or all)\n"
+            "usage: corralctl status [TARGET...]\n");
+  Plan star_job = text_plan("stop", {"*:1"});
+  EXPECT_FALSE(star_job.request);
+  EXPECT_EQ(star_job.local.exit_code, kExitUsage);
+  EXPECT_EQ(star_job.local.err,
+            "corralctl: stop: invalid target '*:1': '*' is not a job name (expected JOB, "
+            "JOB:INDEX, JOB:* or all)\n"
+            "usage: corralctl stop TARGET...\n");
 }
 
 TEST(CtlPlanTest, StartNeedsATarget) {

@@ -7,10 +7,12 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "protocol/control.h"
@@ -169,11 +171,40 @@ TEST(TargetTest, PrintsAndParsesBack) {
     EXPECT_EQ(to_string(*target), text);
   }
   EXPECT_EQ(parse_target("web:007").value_or({}), (Target{"web", 7}));
-  for (const char* text : {"", ":1", "web:", "web:-1", "web:4294967296", "w b", "web:1:2"}) {
+}
+
+// supervisorctl's GROUP:*: every worker of the job, printed back as JOB.
+TEST(TargetTest, JobColonStarIsTheJob) {
+  auto target = parse_target("web:*");
+  ASSERT_TRUE(target) << target.error().message();
+  EXPECT_EQ(*target, (Target{"web", std::nullopt}));
+  EXPECT_EQ(to_string(*target), "web");
+  EXPECT_EQ(parse_target("a.b-c_d:*").value_or({}), (Target{"a.b-c_d", std::nullopt}));
+}
+
+TEST(TargetTest, BadTargetsSayWhatIsWrong) {
+  const std::string expected = " (expected JOB, JOB:INDEX, JOB:* or all)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "invalid target ''"},
+      {"w b", "invalid target 'w b'"},
+      {"*", "invalid target '*'"},
+      {":1", "invalid target ':1': no JOB before ':'"},
+      {":*", "invalid target ':*': no JOB before ':'"},
+      {"*:1", "invalid target '*:1': '*' is not a job name"},
+      {"*:*", "invalid target '*:*': '*' is not a job name"},
+      {"web:", "invalid target 'web:': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+      {"web:*x", "invalid target 'web:*x': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+      {"web:**", "invalid target 'web:**': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+      {"web:-1", "invalid target 'web:-1': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+      {"web:4294967296",
+       "invalid target 'web:4294967296': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+      {"web:1:2", "invalid target 'web:1:2': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+      {"web:1*", "invalid target 'web:1*': after 'web:' comes a worker INDEX (0, 1, ...) or *"},
+  };
+  for (const auto& [text, message] : cases) {
     auto target = parse_target(text);
     ASSERT_FALSE(target) << text;
-    EXPECT_EQ(target.error().message(),
-              "invalid target '" + std::string(text) + "' (expected JOB, JOB:INDEX or all)");
+    EXPECT_EQ(target.error().message(), message + expected);
   }
 }
 

@@ -99,10 +99,11 @@ TEST(CompleteTest, OptionsOfTheCommandComeFromItsSynopsis) {
 TEST(CompleteTest, TargetsJobsAndCommandsAsOperands) {
   FakeDaemon daemon;
   EXPECT_THAT(complete("stop ", daemon.names()).choices,
-              ElementsAre("all", "batch", "batch:0", "web", "web:0", "web:1"));
+              ElementsAre("all", "batch", "batch:*", "batch:0", "web", "web:*", "web:0", "web:1"));
   // "w" -> "web" in common, then the three are listed on the next tab.
   EXPECT_EQ(complete("stop w", daemon.names()).insert, "eb");
-  EXPECT_THAT(complete("stop web", daemon.names()).choices, ElementsAre("web", "web:0", "web:1"));
+  EXPECT_THAT(complete("stop web", daemon.names()).choices,
+              ElementsAre("web", "web:*", "web:0", "web:1"));
   EXPECT_EQ(complete("stop web:1", daemon.names()).insert, " ");
   // TARGET... takes more; JOB takes jobs only, and one.
   EXPECT_EQ(complete("restart web:0 b", daemon.names()).insert, "atch");

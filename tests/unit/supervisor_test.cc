@@ -365,7 +365,7 @@ TEST_F(SupervisorTest, BadRequestsGetErrors) {
   };
   EXPECT_EQ(ask({{"cmd", "fly"}})["error"], "unknown command: fly");
   EXPECT_EQ(ask(protocol::Json::array())["ok"], false);
-  EXPECT_EQ(ask({{"cmd", "start"}})["error"], "no target given: name JOB, JOB:INDEX or all");
+  EXPECT_EQ(ask({{"cmd", "start"}})["error"], "no target given: name JOB, JOB:INDEX, JOB:* or all");
   EXPECT_EQ(ask({{"cmd", "stop"}, {"targets", {"web:x"}}})["ok"], false);
   EXPECT_EQ(ask({{"cmd", "stop"}, {"targets", "web"}})["ok"], false);
 }

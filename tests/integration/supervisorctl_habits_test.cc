@@ -1,0 +1,161 @@
+// What a supervisorctl user types by habit, against a real corrald: JOB:*
+// targets (supervisorctl's GROUP:*) in every command that takes a TARGET, in
+// the shell and in JSON requests; `avail`; `maintail`; and the dead-letter
+// list cleared, retried by ID and watched with `retry --wait`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/pipe_child.h"
+
+namespace corral::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Three workers that say "got HUP" on SIGHUP, and a job of one.
+const std::string kWebAndDb = R"(
+jobs:
+  web:
+    command: [sh, -c, 'trap "echo got HUP" HUP; while :; do sleep 0.05; done']
+    workers: 3
+    start: {settle: 0s}
+    stop: {timeout: 2s}
+  db:
+    command: [sh, -c, 'echo db up; while :; do sleep 0.05; done']
+    start: {settle: 0s}
+    stop: {timeout: 2s}
+)";
+
+// The lines of TEXT.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The first word of each line of TEXT, without a ':' after it: the worker
+// names of a status, a pid or a restart.
+std::vector<std::string> names_of(const std::string& text) {
+  std::vector<std::string> names;
+  for (const auto& line : lines_of(text)) {
+    std::string name = line.substr(0, line.find(' '));
+    if (name.ends_with(':')) name.pop_back();
+    names.push_back(name);
+  }
+  return names;
+}
+
+TEST(JobStarTargetTest, EveryTargetCommandTakesJobStarAsTheJob) {
+  Daemon d(kWebAndDb);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  for (const char* name : {"web:0", "web:1", "web:2", "db:0"}) {
+    ASSERT_TRUE(d.wait_state(name, "RUNNING")) << name;
+  }
+
+  RunResult status = d.ctl({"status", "web:*"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(lines_of(status.out),
+              ElementsAre(HasSubstr("web:0"), HasSubstr("web:1"), HasSubstr("web:2")));
+
+  RunResult pid = d.ctl({"pid", "web:*"});
+  EXPECT_EQ(pid.exit_code, 0) << pid.err;
+  EXPECT_THAT(names_of(pid.out), ElementsAre("web:0", "web:1", "web:2"));
+
+  RunResult signal = d.ctl({"signal", "HUP", "web:*"});
+  EXPECT_EQ(signal.exit_code, 0) << signal.err;
+  EXPECT_EQ(signal.out, "web:0: signalled\nweb:1: signalled\nweb:2: signalled\n");
+  for (const char* log : {"web-0.out.log", "web-1.out.log", "web-2.out.log"}) {
+    EXPECT_TRUE(wait_until([&] {
+      return read_file(d.log_dir() + "/" + log).find("got HUP") != std::string::npos;
+    })) << log;
+  }
+
+  RunResult clear = d.ctl({"clear", "web:*"});
+  EXPECT_EQ(clear.exit_code, 0) << clear.err;
+  EXPECT_EQ(clear.out, "web:0: cleared\nweb:1: cleared\nweb:2: cleared\n");
+
+  RunResult stop = d.ctl({"stop", "web:*"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(stop.out, "web:0: stopped\nweb:1: stopped\nweb:2: stopped\n");
+  EXPECT_EQ(d.state("db:0"), "RUNNING");
+
+  RunResult start = d.ctl({"start", "web:*"});
+  EXPECT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_EQ(start.out, "web:0: started\nweb:1: started\nweb:2: started\n");
+
+  pid_t before = d.worker_pid("web:1");
+  RunResult restart = d.ctl({"restart", "web:*"});
+  EXPECT_EQ(restart.exit_code, 0) << restart.err;
+  EXPECT_EQ(restart.out, "web:0: started\nweb:1: started\nweb:2: started\n");
+  EXPECT_NE(d.worker_pid("web:1"), before);
+
+  RunResult rolling = d.ctl({"restart", "--rolling", "web:*"});
+  EXPECT_EQ(rolling.exit_code, 0) << rolling.err;
+  EXPECT_THAT(names_of(rolling.out), ElementsAre("web:0", "web:1", "web:2"));
+
+  // A job of one worker: tail names that worker, as with JOB.
+  ASSERT_TRUE(wait_until(
+      [&] { return read_file(d.log_dir() + "/db-0.out.log").find("db up") != std::string::npos; }));
+  RunResult tail = d.ctl({"tail", "db:*"});
+  EXPECT_EQ(tail.exit_code, 0) << tail.err;
+  EXPECT_THAT(tail.out, HasSubstr("db up"));
+}
+
+TEST(JobStarTargetTest, TheShellAndJsonRequestsTakeItToo) {
+  Daemon d(kWebAndDb);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("web:2", "RUNNING"));
+
+  // The shell does not expand '*': the line means what it says.
+  RunResult shell = run({"/bin/sh", "-c",
+                         "printf 'status web:*\\npid db:*\\n' | " + std::string(CORRALCTL_PATH) +
+                             " -s " + d.socket()});
+  EXPECT_EQ(shell.exit_code, 0) << shell.err;
+  EXPECT_THAT(names_of(shell.out), ElementsAre("web:0", "web:1", "web:2", "db:0"));
+
+  // A request corralctl did not normalize: corrald reads JOB:* itself.
+  Json reply = d.request({{"cmd", "status"}, {"targets", {"web:*", "db:0"}}});
+  ASSERT_TRUE(reply.value("ok", false)) << reply.dump();
+  std::vector<std::string> names;
+  for (const auto& worker : reply["workers"]) names.push_back(worker["name"]);
+  EXPECT_THAT(names, ElementsAre("db:0", "web:0", "web:1", "web:2"));
+
+  Json tail_request = d.request({{"cmd", "pid"}, {"targets", {"db:*"}}});
+  ASSERT_TRUE(tail_request.value("ok", false)) << tail_request.dump();
+  EXPECT_EQ(tail_request["workers"].size(), 1u);
+}
+
+TEST(JobStarTargetTest, BadFormsAreClearErrors) {
+  Daemon d(kWebAndDb);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+
+  RunResult star_x = d.ctl({"status", "web:*x"});
+  EXPECT_EQ(star_x.exit_code, 2);
+  EXPECT_THAT(star_x.err, HasSubstr("invalid target 'web:*x': after 'web:' comes a worker INDEX"));
+  RunResult star_job = d.ctl({"stop", "*:1"});
+  EXPECT_EQ(star_job.exit_code, 2);
+  EXPECT_THAT(star_job.err, HasSubstr("invalid target '*:1': '*' is not a job name"));
+  RunResult unknown = d.ctl({"stop", "nope:*"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no such job: nope"));
+
+  Json reply = d.request({{"cmd", "stop"}, {"targets", {"web:*x"}}});
+  EXPECT_FALSE(reply.value("ok", true));
+  EXPECT_EQ(reply.value("error", ""),
+            "invalid target 'web:*x': after 'web:' comes a worker INDEX (0, 1, ...) or * "
+            "(expected JOB, JOB:INDEX, JOB:* or all)");
+  EXPECT_EQ(d.state("web:0"), "RUNNING");
+}
+
+}  // namespace
+}  // namespace corral::testing

@@ -85,6 +85,15 @@ constexpr std::array kCommands = {
             "updated process group', 'JOB: removed process group'. Changes to the daemon:\n"
             "section need a restart of corrald (a warning says so).",
             plan_no_args, format_reload},
+    Command{"avail", "", "every job of the config file and of corrald",
+            "Reads the config file as reread does and prints one line per job of the file\n"
+            "and of the running config: its name; 'in use' (running now), 'avail' (in the\n"
+            "file, not loaded: update adds it) or 'removed' (running, gone from the file:\n"
+            "update removes it); 'auto' or 'manual' (autostart); and its workers. A job\n"
+            "whose settings in the file differ from the running ones says so. Changes\n"
+            "nothing. --json prints the list of {\"name\", \"state\", \"autostart\",\n"
+            "\"workers\", \"changed\"}. A config with errors prints every error and exits 1.",
+            plan_no_args, format_avail},
     Command{"reload", "", "reread and update in one step (as SIGHUP does)",
             "The same as update: reads, validates and applies the config file.", plan_no_args,
             format_reload},

@@ -185,6 +185,46 @@ Output format_reload(const Json& request, const Json& reply, Format format) {
   return output;
 }
 
+// avail: one line per job of the file and of the running config, as
+// supervisorctl's avail: name, in use / avail / removed, auto / manual, and
+// the workers.
+Output format_avail(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return format_reload(Json{{"cmd", "avail"}}, reply, format);
+  auto jobs = reply.find("jobs");
+  if (jobs == reply.end() || !jobs->is_array() ||
+      !std::all_of(jobs->begin(), jobs->end(), [](const Json& j) { return j.is_object(); })) {
+    return malformed("avail reply without a list of jobs");
+  }
+  Output output;
+  if (format == Format::kJson) {
+    output.out = dump(*jobs);
+    return output;
+  }
+  size_t name_width = 0;
+  size_t state_width = 0;
+  for (const auto& job : *jobs) {
+    name_width = std::max(name_width, string_field(job, "name").size());
+    state_width = std::max(state_width, string_field(job, "state").size());
+  }
+  for (const auto& job : *jobs) {
+    auto autostart = job.find("autostart");
+    bool manual = autostart != job.end() && autostart->is_boolean() && !autostart->get<bool>();
+    uint64_t workers =
+        static_cast<uint64_t>(std::max<int64_t>(0, int_field(job, "workers").value_or(0)));
+    std::string line = pad(string_field(job, "name"), name_width) + "  " +
+                       pad(string_field(job, "state"), state_width) + "  " +
+                       pad(manual ? "manual" : "auto", 6) + "  " +
+                       plural(workers, "worker", "workers");
+    auto changed = job.find("changed");
+    if (changed != job.end() && changed->is_boolean() && changed->get<bool>()) {
+      line += "  (changed in the file: update applies it)";
+    }
+    output.out += line + "\n";
+  }
+  if (jobs->empty()) output.out = "No jobs in the config file or in corrald\n";
+  return output;
+}
+
 namespace {
 
 // `pid JOB:INDEX` names one worker whatever the config says: print its bare

@@ -24,6 +24,7 @@ ReplyFormatter format_status;
 ReplyFormatter format_action;  // start, stop, restart, signal, clear
 ReplyFormatter format_tail;
 ReplyFormatter format_reload;  // reread, update, reload
+ReplyFormatter format_avail;
 ReplyFormatter format_pid;
 ReplyFormatter format_shutdown;
 ReplyFormatter format_version;

@@ -1,5 +1,7 @@
 #include "daemon/commands.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "config/units.h"
@@ -123,6 +125,7 @@ void Commands::handle(const Json& request, Reply reply) {
   if (name == "wait") return wait(request, std::move(reply));
   if (name == "stats") return stats(request, std::move(reply));
   if (name == "reread") return reload(false, std::move(reply));
+  if (name == "avail") return avail(std::move(reply));
   if (name == "update" || name == "reload") return reload(true, std::move(reply));
   if (name == "signal") return signal(request, std::move(reply));
   if (name == "clear") return clear(request, std::move(reply));
@@ -343,22 +346,32 @@ void Commands::pid(const Json& request, Reply reply) {
   reply(Json{{"ok", true}, {"workers", std::move(workers)}});
 }
 
-void Commands::reload(bool apply, Reply reply) {
-  if (!load_) return reply(protocol::error_reply("this daemon has no config file to read"));
-  if (supervisor_.updating()) {
-    return reply(protocol::error_reply("an update is already under way; try again when it ends"));
+std::optional<config::Config> Commands::read_config(const Reply& reply) {
+  if (!load_) {
+    reply(protocol::error_reply("this daemon has no config file to read"));
+    return std::nullopt;
   }
   config::ParseResult parsed = load_();
   if (!parsed.ok()) {
     Json errors = Json::array();
     for (const auto& diagnostic : parsed.error()) errors.push_back(diagnostic.str());
     std::string first = errors.empty() ? std::string() : errors[0].get<std::string>();
-    return reply(Json{{"ok", false},
-                      {"error", "the config has " + std::to_string(errors.size()) +
-                                    (errors.size() == 1 ? " error" : " errors") +
-                                    "; nothing was changed: " + first},
-                      {"errors", std::move(errors)}});
+    reply(Json{{"ok", false},
+               {"error", "the config has " + std::to_string(errors.size()) +
+                             (errors.size() == 1 ? " error" : " errors") +
+                             "; nothing was changed: " + first},
+               {"errors", std::move(errors)}});
+    return std::nullopt;
   }
+  return std::move(*parsed);
+}
+
+void Commands::reload(bool apply, Reply reply) {
+  if (load_ && supervisor_.updating()) {
+    return reply(protocol::error_reply("an update is already under way; try again when it ends"));
+  }
+  std::optional<config::Config> parsed = read_config(reply);
+  if (!parsed) return;
   JobChanges changes = supervisor_.diff(parsed->jobs);
   Json answer{{"ok", true},
               {"added", changes.added},
@@ -379,6 +392,41 @@ void Commands::reload(bool apply, Reply reply) {
     if (on_reload_) on_reload_(false);
     reply(protocol::error_reply("cannot update while the daemon shuts down"));
   }
+}
+
+// supervisorctl's avail: the jobs of the file (as reread reads it) and of
+// the running config, each "in use", "avail" (update would add it) or
+// "removed" (update would remove it).
+void Commands::avail(Reply reply) {
+  std::optional<config::Config> parsed = read_config(reply);
+  if (!parsed) return;
+  JobChanges changes = supervisor_.diff(parsed->jobs);
+  auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  std::map<std::string, Json> jobs;
+  auto entry = [](const config::JobSpec& spec, const char* state, bool changed) {
+    return Json{{"name", spec.name},
+                {"state", state},
+                {"autostart", spec.autostart},
+                {"workers", spec.workers},
+                {"changed", changed}};
+  };
+  for (const auto& spec : parsed->jobs) {
+    if (const config::JobSpec* running = supervisor_.job_spec(spec.name)) {
+      jobs[spec.name] = entry(*running, "in use", listed(changes.changed, spec.name));
+    } else {
+      jobs[spec.name] = entry(spec, "avail", false);
+    }
+  }
+  for (const auto& name : changes.removed) {
+    if (const config::JobSpec* running = supervisor_.job_spec(name)) {
+      jobs[name] = entry(*running, "removed", false);
+    }
+  }
+  Json list = Json::array();
+  for (auto& [name, job] : jobs) list.push_back(std::move(job));
+  reply(Json{{"ok", true}, {"jobs", std::move(list)}});
 }
 
 namespace {

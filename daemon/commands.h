@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <type_traits>
 
 #include "base/result.h"
@@ -133,6 +134,10 @@ class Commands : public CommandHandler {
   // reread (APPLY false): what a new config would change; update and reload
   // (APPLY true): apply it, answering once the changed workers are up.
   void reload(bool apply, Reply reply);
+  void avail(Reply reply);
+  // The config file as it reads now (reread's reading), or nullopt once
+  // REPLY has said why not: every error of a config with errors.
+  std::optional<config::Config> read_config(const Reply& reply);
   void signal(const protocol::Json& request, Reply reply);
   void clear(const protocol::Json& request, Reply reply);
   // The feed of the job REQUEST names, or an error reply.

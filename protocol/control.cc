@@ -57,6 +57,7 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
       {"tail", {{"target", kString}, {"lines", kCount}, {"follow", kFlag}, {"stderr", kFlag}}},
       {"clear", {{"targets", kTargets}}},
       {"reread", {}},
+      {"avail", {}},
       {"update", {}},
       {"reload", {}},
       {"submit", {{"job", kString}, {"wait", kFlag}, {"timing", kFlag}}},

@@ -157,5 +157,68 @@ TEST(JobStarTargetTest, BadFormsAreClearErrors) {
   EXPECT_EQ(d.state("web:0"), "RUNNING");
 }
 
+// ---- avail ----
+
+TEST(AvailTest, ListsTheJobsOfTheFileAndOfCorrald) {
+  Daemon d(R"(
+jobs:
+  web:
+    command: [sleep, "1000"]
+    workers: 2
+    start: {settle: 0s}
+  batch:
+    command: [sleep, "1000"]
+    workers: 3
+    autostart: false
+)");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  RunResult same = d.ctl({"avail"});
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(same.out,
+            "batch  in use  manual  3 workers\n"
+            "web    in use  auto    2 workers\n");
+
+  // The file changes: batch goes, nightly comes, web grows. avail reads the
+  // file as reread does and changes nothing.
+  d.rewrite_config(R"(
+jobs:
+  web:
+    command: [sleep, "1000"]
+    workers: 4
+    start: {settle: 0s}
+  nightly:
+    command: [sleep, "1000"]
+    autostart: false
+)");
+  RunResult changed = d.ctl({"avail"});
+  EXPECT_EQ(changed.exit_code, 0) << changed.err;
+  EXPECT_EQ(changed.out,
+            "batch    removed  manual  3 workers\n"
+            "nightly  avail    manual  1 worker\n"
+            "web      in use   auto    2 workers  (changed in the file: update applies it)\n");
+  RunResult json = d.ctl({"--json", "avail"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  Json jobs = Json::parse(json.out);
+  ASSERT_EQ(jobs.size(), 3u) << json.out;
+  EXPECT_EQ(jobs[1], Json({{"name", "nightly"},
+                           {"state", "avail"},
+                           {"autostart", false},
+                           {"workers", 1},
+                           {"changed", false}}));
+  EXPECT_EQ(d.request({{"cmd", "status"}, {"targets", {"batch"}}})["workers"].size(), 3u);
+
+  ASSERT_EQ(d.ctl({"update"}).exit_code, 0);
+  RunResult applied = d.ctl({"avail"});
+  EXPECT_EQ(applied.out,
+            "nightly  in use  manual  1 worker\n"
+            "web      in use  auto    4 workers\n");
+
+  // A file with errors: every error, exit 1, as reread.
+  write_file(d.config(), read_file(d.config()) + "  broken: {command: [sleep], workers: lots}\n");
+  RunResult broken = d.ctl({"avail"});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_THAT(broken.err, HasSubstr("workers"));
+}
+
 }  // namespace
 }  // namespace corral::testing

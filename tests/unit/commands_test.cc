@@ -145,5 +145,52 @@ TEST_F(CommandsTest, ARollingRestartEndsWhenItsClientGoes) {
   EXPECT_EQ(*supervisor.state(WorkerId{"pool", 2}), State::kRunning);
 }
 
+// supervisorctl's avail: every job of the file and of the running config.
+TEST_F(CommandsTest, AvailListsTheJobsOfTheFileAndOfTheRunningConfig) {
+  supervisor.add_job(sleep_job("web", 2, true));
+  supervisor.add_job(sleep_job("old", 1, true));
+  supervisor.add_job(sleep_job("same", 1, false));
+  config::Config file;
+  file.jobs = {sleep_job("web", 3, true), sleep_job("same", 1, false), sleep_job("new", 4, false)};
+  Commands with_file(
+      supervisor, host, [] {}, [&] { return config::ParseResult(file); });
+  std::vector<Json> replies;
+  with_file.handle(Json{{"cmd", "avail"}}, [&](const Json& reply) { replies.push_back(reply); });
+  ASSERT_EQ(replies.size(), 1u);
+  auto job = [](const char* name, const char* state, bool autostart, int workers, bool changed) {
+    return Json{{"name", name},
+                {"state", state},
+                {"autostart", autostart},
+                {"workers", workers},
+                {"changed", changed}};
+  };
+  // A loaded job shows its running settings; a changed one says so.
+  EXPECT_EQ(
+      replies[0],
+      Json({{"ok", true},
+            {"jobs",
+             {job("new", "avail", false, 4, false), job("old", "removed", true, 1, false),
+              job("same", "in use", false, 1, false), job("web", "in use", true, 2, true)}}}));
+  EXPECT_TRUE(supervisor.has_job("old"));  // nothing was changed
+  EXPECT_FALSE(supervisor.has_job("new"));
+}
+
+TEST_F(CommandsTest, AvailOfAConfigWithErrorsGivesEveryError) {
+  Commands broken(
+      supervisor, host, [] {},
+      [] {
+        return config::ParseResult(std::vector<config::Diagnostic>{{"c.yaml", 2, 3, "bad key"}});
+      });
+  std::vector<Json> replies;
+  broken.handle(Json{{"cmd", "avail"}}, [&](const Json& reply) { replies.push_back(reply); });
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0]["ok"], false);
+  EXPECT_EQ(replies[0]["errors"].size(), 1u);
+  std::vector<Json> none;
+  commands.handle(Json{{"cmd", "avail"}}, [&](const Json& reply) { none.push_back(reply); });
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0], protocol::error_reply("this daemon has no config file to read"));
+}
+
 }  // namespace
 }  // namespace corral::daemon

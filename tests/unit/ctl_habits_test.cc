@@ -1,0 +1,82 @@
+// corralctl's commands for supervisorctl's habits: avail, maintail, dead
+// --clear and retry by ID or with --wait: requests built from argv, replies
+// shown as text and JSON, exit codes.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctl/commands.h"
+#include "protocol/control.h"
+#include "tests/unit/ctl_plan.h"
+
+namespace corral::ctl {
+namespace {
+
+using protocol::kExitFailed;
+using protocol::kExitOk;
+using protocol::kExitUsage;
+
+// What corralctl NAME ARGS shows of REPLY.
+Output habit_reply(std::string_view name, const std::vector<std::string>& args, const Json& reply,
+                   Format format = Format::kText) {
+  Plan plan = plan_command(name, args, format);
+  EXPECT_TRUE(plan.request) << plan.local.err;
+  if (!plan.request) return plan.local;
+  return format_reply(plan, reply, format);
+}
+
+// ---- avail ----
+
+TEST(CtlAvailTest, AsksForAvailAndTakesNoArguments) {
+  Plan plan = text_plan("avail", {});
+  ASSERT_TRUE(plan.request);
+  EXPECT_EQ(*plan.request, Json({{"cmd", "avail"}}));
+  Plan extra = text_plan("avail", {"web"});
+  EXPECT_FALSE(extra.request);
+  EXPECT_EQ(extra.local.exit_code, kExitUsage);
+  EXPECT_EQ(extra.local.err,
+            "corralctl: avail: unexpected argument 'web'\nusage: corralctl avail\n");
+}
+
+Json avail_job(std::string name, std::string state, bool autostart, int workers,
+               bool changed = false) {
+  return Json{{"name", name},
+              {"state", state},
+              {"autostart", autostart},
+              {"workers", workers},
+              {"changed", changed}};
+}
+
+TEST(CtlAvailTest, OneLinePerJobAsSupervisorctlShowsIt) {
+  Json jobs =
+      Json::array({avail_job("batch", "avail", false, 2), avail_job("db", "removed", true, 1),
+                   avail_job("web", "in use", true, 3, true)});
+  Output output = habit_reply("avail", {}, Json{{"ok", true}, {"jobs", jobs}});
+  EXPECT_EQ(output.exit_code, kExitOk);
+  EXPECT_EQ(output.out,
+            "batch  avail    manual  2 workers\n"
+            "db     removed  auto    1 worker\n"
+            "web    in use   auto    3 workers  (changed in the file: update applies it)\n");
+  EXPECT_EQ(output.err, "");
+  Output json = habit_reply("avail", {}, Json{{"ok", true}, {"jobs", jobs}}, Format::kJson);
+  EXPECT_EQ(Json::parse(json.out), jobs);
+}
+
+TEST(CtlAvailTest, NoJobsAConfigWithErrorsAndMalformedReplies) {
+  EXPECT_EQ(habit_reply("avail", {}, Json{{"ok", true}, {"jobs", Json::array()}}).out,
+            "No jobs in the config file or in corrald\n");
+  Json errors = {{"ok", false},
+                 {"error", "the config has 1 error; nothing was changed: a.yaml:3:5: bad"},
+                 {"errors", {"a.yaml:3:5: bad"}}};
+  Output failed = habit_reply("avail", {}, errors);
+  EXPECT_EQ(failed.exit_code, kExitFailed);
+  EXPECT_EQ(failed.err,
+            "corralctl: a.yaml:3:5: bad\ncorralctl: the config has errors; nothing was changed\n");
+  EXPECT_EQ(habit_reply("avail", {}, Json{{"ok", true}}).exit_code, kExitFailed);
+  EXPECT_EQ(habit_reply("avail", {}, Json{{"ok", true}, {"jobs", {1}}}).exit_code, kExitFailed);
+}
+
+}  // namespace
+}  // namespace corral::ctl

@@ -69,6 +69,13 @@ constexpr std::array kCommands = {
             "across log rotations, until interrupted (Ctrl-C). Bytes that are not UTF-8\n"
             "show as U+FFFD. --json prints corrald's lines: {\"data\": TEXT} per chunk.",
             plan_tail, format_tail},
+    Command{"maintail", "[-f] [-n N]", "show corrald's own recent log lines",
+            "Prints the last N lines (default 10) of corrald's own log, as supervisorctl's\n"
+            "maintail does, wherever that log goes (stderr, the journal): corrald keeps its\n"
+            "last 1000 lines (at most 1 MiB) in memory, each with its time and level. -f\n"
+            "then prints new lines as they come, until interrupted (Ctrl-C). --json prints\n"
+            "corrald's lines: {\"data\": TEXT} per chunk.",
+            plan_maintail, format_tail},
     Command{"reread", "", "show what a reload of the config would change",
             "Reads the config file again and validates all of it, with its includes.\n"
             "Prints 'JOB: available' (new), 'JOB: changed' and 'JOB: disappeared'\n"

@@ -312,6 +312,40 @@ Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format
 
 namespace {
 
+constexpr std::array kMaintailOptions = {OptionSpec{"-f", false}, OptionSpec{"--follow", false},
+                                         OptionSpec{"-n", true}, OptionSpec{"--lines", true}};
+
+}  // namespace
+
+// maintail [-f] [-n N]: corrald's own log, streamed as tail streams a worker's.
+Plan plan_maintail(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kMaintailOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  if (!operands.words.empty()) {
+    return answered(
+        self, usage_error(&self, "maintail: unexpected argument '" + operands.words.front() + "'"));
+  }
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  Json request{{"cmd", "maintail"}, {"lines", 10}, {"follow", false}};
+  for (const auto& [name, value] : operands.options) {
+    if (name == "-f" || name == "--follow") {
+      request["follow"] = true;
+      continue;
+    }
+    if (value.empty() || value.size() > 18 ||
+        value.find_first_not_of("0123456789") != std::string::npos) {
+      return answered(
+          self, usage_error(&self, "maintail: -n needs a number of lines, got '" + value + "'"));
+    }
+    request["lines"] = std::stoull(value);
+  }
+  plan.request = std::move(request);
+  plan.stream = true;
+  return plan;
+}
+
+namespace {
+
 constexpr std::array kTopOptions = {OptionSpec{"--interval", true}};
 
 }  // namespace

@@ -99,6 +99,9 @@ void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (request.is_object() && request.value("cmd", "") == "tail") {
     return tail(request, std::move(conversation));
   }
+  if (request.is_object() && request.value("cmd", "") == "maintail") {
+    return maintail(request, std::move(conversation));
+  }
   handle(request, Reply::to(conversation));
 }
 
@@ -129,7 +132,7 @@ void Commands::handle(const Json& request, Reply reply) {
   if (name == "update" || name == "reload") return reload(true, std::move(reply));
   if (name == "signal") return signal(request, std::move(reply));
   if (name == "clear") return clear(request, std::move(reply));
-  if (name == "submit" || name == "tail") {
+  if (name == "submit" || name == "tail" || name == "maintail") {
     return reply(protocol::error_reply(name + " needs a streaming connection"));
   }
   if (name == "version") return reply(Json{{"ok", true}, {"version", protocol::kVersion}});

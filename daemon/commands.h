@@ -18,6 +18,8 @@
 
 namespace corral::daemon {
 
+class LogRing;
+
 // One client's side of an exchange, as a command sees it: lines out, and for
 // streaming commands lines in. The socket session implements it.
 class Conversation {
@@ -114,6 +116,8 @@ class Commands : public CommandHandler {
   void set_reload_observer(std::function<void(bool applying)> on_reload) {
     on_reload_ = std::move(on_reload);
   }
+  // corrald's recent log lines, for maintail (none: maintail is an error).
+  void set_log_ring(std::shared_ptr<const LogRing> ring) { log_ring_ = std::move(ring); }
   // Where /metrics is served ("" when off), for stats.
   void set_metrics_address(std::string address) { metrics_address_ = std::move(address); }
   // For one-reply commands: answers through REPLY exactly once.
@@ -126,6 +130,7 @@ class Commands : public CommandHandler {
  private:
   void submit(const protocol::Json& request, ConversationPtr conversation);
   void tail(const protocol::Json& request, ConversationPtr conversation);
+  void maintail(const protocol::Json& request, ConversationPtr conversation);
   void dead(const protocol::Json& request, Reply reply);
   void retry(const protocol::Json& request, Reply reply);
   void shared(const protocol::Json& request, Reply reply);
@@ -159,6 +164,7 @@ class Commands : public CommandHandler {
   std::string metrics_address_;
   std::function<void(bool)> on_reload_;
   config::DaemonSpec daemon_;
+  std::shared_ptr<const LogRing> log_ring_;
 };
 
 // The worker object of the protocol.

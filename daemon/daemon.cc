@@ -125,7 +125,8 @@ DirCheck check_private_dirs(const config::Config& config) {
   return check;
 }
 
-int run_daemon(const config::Config& config, LogFile* log_file) {
+int run_daemon(const config::Config& config, LogFile* log_file,
+               std::shared_ptr<const LogRing> log_ring) {
   rlimit nofile_default = raise_nofile();
   signal(SIGPIPE, SIG_IGN);
   // Under RLIMIT_FSIZE (systemd's LimitFSIZE=) a job's segment or a log file
@@ -188,6 +189,7 @@ int run_daemon(const config::Config& config, LogFile* log_file) {
   };
   Commands commands(
       supervisor, host, [&] { asio::post(io, shutdown); }, load, config.daemon);
+  commands.set_log_ring(std::move(log_ring));
   commands.set_reload_observer([&](bool applying) {
     if (applying) {
       notifier.reloading();

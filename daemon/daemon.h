@@ -4,6 +4,7 @@
 // `shutdown` request.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,14 @@
 
 namespace corral::daemon {
 
+class LogRing;
+
 // Runs the daemon on CONFIG until it is told to stop; returns the exit code
 // (protocol/exit_codes.h). LOG_FILE, when given (--log-file), is opened
-// again with the worker logs on SIGUSR1.
-int run_daemon(const config::Config& config, LogFile* log_file = nullptr);
+// again with the worker logs on SIGUSR1. LOG_RING, when given, holds
+// corrald's recent log lines for `maintail`.
+int run_daemon(const config::Config& config, LogFile* log_file = nullptr,
+               std::shared_ptr<const LogRing> log_ring = nullptr);
 
 // What `corrald --check` says of the directories corrald opens files in
 // (daemon.log_dir, each job's sink and source directory): each one that is

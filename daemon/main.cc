@@ -15,6 +15,7 @@
 #include "config/parse.h"
 #include "daemon/daemon.h"
 #include "daemon/log_file.h"
+#include "daemon/log_ring.h"
 #include "daemon/socket_access.h"
 #include "protocol/control.h"
 
@@ -108,6 +109,11 @@ int main(int argc, char** argv) {
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   }
+  // A ring of the last lines beside stderr: `corralctl maintail` reads them
+  // wherever stderr goes. Its lines always carry the time and level.
+  auto log_ring = std::make_shared<corral::daemon::LogRing>();
+  log_ring->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+  logger->sinks().push_back(log_ring);
   spdlog::set_default_logger(logger);
 
   unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
@@ -160,8 +166,9 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(to_spdlog(parsed->daemon.log_level));
   if (!log_level.empty()) spdlog::set_level(spdlog::level::from_str(log_level));
-  int code = corral::daemon::run_daemon(*parsed, log_file.get());
-  // The logger outlives main() in spdlog's registry; the file does not.
+  int code = corral::daemon::run_daemon(*parsed, log_file.get(), log_ring);
+  // The logger outlives main() in spdlog's registry; the file and the ring
+  // do not.
   logger->sinks().resize(1);
   return code;
 }

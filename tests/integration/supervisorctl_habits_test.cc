@@ -220,5 +220,66 @@ jobs:
   EXPECT_THAT(broken.err, HasSubstr("workers"));
 }
 
+// ---- maintail ----
+
+// A line as corrald's ring keeps it: "2026-12-05 18:07:15.123 info ...".
+const char* const kLogLine =
+    R"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} [a-z]+ .*)";
+
+TEST(MaintailTest, ShowsCorraldsOwnLastLinesWhereverItsLogGoes) {
+  Daemon d(R"(
+jobs:
+  web:
+    command: [sleep, "1000"]
+    start: {settle: 0s}
+)");
+  // Under journald corrald's stderr carries priorities and no times; the
+  // lines kept for maintail are the same either way.
+  d.set_env({"JOURNAL_STREAM=8:12345"});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] { return d.daemon_log().find("running:") != std::string::npos; }));
+  EXPECT_THAT(d.daemon_log(), HasSubstr("<6>corrald"));
+
+  RunResult last = d.ctl({"maintail"});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  std::vector<std::string> lines = lines_of(last.out);
+  EXPECT_GE(lines.size(), 2u) << last.out;
+  EXPECT_LE(lines.size(), 10u) << last.out;
+  EXPECT_THAT(last.out, HasSubstr("info corrald " + std::string(protocol::kVersion) + " running"));
+  EXPECT_THAT(last.out, Not(HasSubstr("<6>")));
+  for (const auto& line : lines) EXPECT_THAT(line, ::testing::MatchesRegex(kLogLine));
+
+  RunResult one = d.ctl({"maintail", "-n", "1"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(lines_of(one.out).size(), 1u) << one.out;
+
+  RunResult json = d.ctl({"--json", "maintail", "-n", "2"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  for (const auto& line : lines_of(json.out)) {
+    Json chunk = Json::parse(line);
+    EXPECT_TRUE(chunk.contains("data")) << line;
+  }
+}
+
+TEST(MaintailTest, FollowPrintsNewLinesAsTheyCome) {
+  Daemon d("jobs: {}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  PipeChild follower({CORRALCTL_PATH, "-s", d.socket(), "maintail", "-f", "-n", "0"}, "lines", {},
+                     true);
+  // Nothing old; then what corrald logs from now on. SIGHUP (a reload) is
+  // sent again until the follower, which may not be connected yet, shows it.
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) {
+    ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+    for (auto line = follower.line(1s); line && !seen; line = follower.line(200ms)) {
+      EXPECT_THAT(*line, Not(HasSubstr(" running: ")));  // the start, before -f
+      seen = line->find("received SIGHUP: reloading") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(seen);
+  ::kill(follower.pid(), SIGTERM);
+  EXPECT_NE(follower.wait_exit(), -1);
+}
+
 }  // namespace
 }  // namespace corral::testing

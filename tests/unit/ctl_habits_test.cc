@@ -78,5 +78,45 @@ TEST(CtlAvailTest, NoJobsAConfigWithErrorsAndMalformedReplies) {
   EXPECT_EQ(habit_reply("avail", {}, Json{{"ok", true}, {"jobs", {1}}}).exit_code, kExitFailed);
 }
 
+// ---- maintail ----
+
+TEST(CtlMaintailTest, AsksForTheLastLinesAndStreams) {
+  Plan plan = text_plan("maintail", {});
+  ASSERT_TRUE(plan.request);
+  EXPECT_EQ(*plan.request, Json({{"cmd", "maintail"}, {"lines", 10}, {"follow", false}}));
+  EXPECT_TRUE(plan.stream);
+  Plan follow = text_plan("maintail", {"-f", "-n", "200"});
+  ASSERT_TRUE(follow.request);
+  EXPECT_EQ(*follow.request, Json({{"cmd", "maintail"}, {"lines", 200}, {"follow", true}}));
+  EXPECT_EQ(*text_plan("maintail", {"--follow", "--lines=0"}).request,
+            Json({{"cmd", "maintail"}, {"lines", 0}, {"follow", true}}));
+}
+
+TEST(CtlMaintailTest, UsageErrors) {
+  Plan words = text_plan("maintail", {"web"});
+  EXPECT_FALSE(words.request);
+  EXPECT_EQ(words.local.exit_code, kExitUsage);
+  EXPECT_EQ(
+      words.local.err,
+      "corralctl: maintail: unexpected argument 'web'\nusage: corralctl maintail [-f] [-n N]\n");
+  for (std::string bad : {"x", "-1", "", "1e3"}) {
+    Plan plan = text_plan("maintail", {"-n", bad});
+    EXPECT_FALSE(plan.request) << bad;
+    EXPECT_EQ(plan.local.exit_code, kExitUsage);
+    EXPECT_EQ(plan.local.err.rfind(
+                  "corralctl: maintail: -n needs a number of lines, got '" + bad + "'\n", 0),
+              0u)
+        << plan.local.err;
+  }
+  EXPECT_EQ(text_plan("maintail", {"--stderr"}).local.exit_code, kExitUsage);
+}
+
+TEST(CtlMaintailTest, TheAcceptanceShowsNothingAndAnErrorFails) {
+  EXPECT_EQ(habit_reply("maintail", {}, Json{{"ok", true}}), Output{});
+  Output refused = habit_reply("maintail", {}, protocol::error_reply("no log lines"));
+  EXPECT_EQ(refused.exit_code, kExitFailed);
+  EXPECT_EQ(refused.err, "corralctl: no log lines\n");
+}
+
 }  // namespace
 }  // namespace corral::ctl

@@ -140,16 +140,23 @@ constexpr std::array kCommands = {
             "Prints 'NAME = VALUE' for each shared value and 'NAME = [A, B, ...]' for each\n"
             "shared array of JOB. --json prints {\"values\": {...}, \"arrays\": {...}}.",
             plan_one_job, format_shared},
-    Command{"dead", "JOB", "the dead-letter list of a job",
+    Command{"dead", "JOB [--clear]", "the dead-letter list of a job",
             "One line per failed or dead task still in JOB's dead-letter list, oldest\n"
             "first: 'id N  STATUS  attempts A  REASON  payload: P' (a newline in REASON or P\n"
             "shows as \\n). --json prints the list of letters. Says on stderr how many\n"
-            "older letters the full list dropped.",
-            plan_one_job, format_dead},
-    Command{"retry", "JOB", "queue the dead letters of a job again",
-            "Queues every task of JOB's dead-letter list again, as new tasks whose results\n"
-            "go to the job's sink. Prints 'requeued N tasks'.",
-            plan_one_job, format_retry},
+            "older letters the full list dropped.\n"
+            "--clear drops every letter of the list instead and prints 'JOB: cleared N dead\n"
+            "letters' (--json: {\"cleared\": N}); corrald logs it.",
+            plan_dead, format_dead},
+    Command{"retry", "JOB [ID...] [--wait]", "queue the dead letters of a job again",
+            "Queues the tasks of JOB's dead-letter list again, as new tasks: every letter, or\n"
+            "only those whose IDs are given (as 'dead JOB' shows them; an ID that is not in\n"
+            "the list is an error, and nothing is queued then). The letters leave the list.\n"
+            "Prints 'requeued N tasks'; their results go to the job's sink. --wait waits for\n"
+            "the results instead and prints one JSON line per task as it finishes, as\n"
+            "'submit --wait' does (id, seq: its position among the requeued letters,\n"
+            "status, result, attempts), and exits 1 if a task failed or is dead.",
+            plan_retry, format_retry},
     Command{"wait", "JOB [--running] [--drained] [--timeout D]",
             "wait until a job's workers run, or its queue is empty",
             "Blocks until every worker of JOB is RUNNING (--running) and/or nothing of\n"
@@ -308,6 +315,15 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
                   " failed or dead\n";
   }
   if (!output.err.empty()) output.exit_code = kExitFailed;
+  return output;
+}
+
+Output format_results(const Plan&, const ResultTotals& totals, Format) {
+  Output output;
+  if (totals.failed > 0) {
+    output = failed(std::to_string(totals.failed) + " of " +
+                    plural(totals.results, "task", "tasks") + " failed or dead");
+  }
   return output;
 }
 

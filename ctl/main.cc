@@ -29,6 +29,7 @@
 #include "protocol/control.h"
 #include "protocol/exit_codes.h"
 #include "protocol/json_text.h"
+#include "protocol/task_lines.h"
 
 namespace {
 
@@ -121,6 +122,37 @@ int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   return protocol::kExitOk;
 }
 
+// retry --wait: the acceptance, then corrald's result lines copied to stdout
+// as they come, as submit --wait prints them, until {"end": true}.
+int results(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
+  auto reply = client.call(*plan.request);
+  if (!reply) return emit(ctl::format_client_error(plan, reply.error(), format));
+  ctl::Output accepted = ctl::format_reply(plan, *reply, format);
+  if (accepted.exit_code != protocol::kExitOk) return emit(accepted);
+  ctl::ResultTotals totals;
+  for (;;) {
+    auto line = client.read_line();
+    if (!line) return emit(ctl::format_client_error(plan, line.error(), format));
+    if (!protocol::is_ok_result_line(*line)) {
+      protocol::Json message = protocol::Json::parse(*line, nullptr, /*allow_exceptions=*/false);
+      if (!message.is_object()) {
+        return emit(ctl::format_client_error(
+            plan, ctl::ClientError::protocol("corrald sent a line that is not a JSON object"),
+            format));
+      }
+      auto end = message.find("end");
+      if (end != message.end() && end->is_boolean() && end->get<bool>()) break;
+      if (message.contains("ok")) return emit(ctl::format_reply(plan, message, format));
+      ++totals.failed;
+    }
+    ++totals.results;
+    line->push_back('\n');
+    std::fwrite(line->data(), 1, line->size(), stdout);
+    std::fflush(stdout);
+  }
+  return emit(ctl::format_results(plan, totals, format));
+}
+
 // The options that come before COMMAND.
 struct GlobalOptions {
   std::string socket;  // -s; empty when not given
@@ -176,6 +208,7 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   if (!client) return emit(ctl::format_client_error(plan, client.error(), plan.format));
   if (plan.submit) return submit(*client, plan, file, plan.format);
   if (plan.stream) return stream(*client, plan, plan.format);
+  if (plan.results) return results(*client, plan, plan.format);
   auto reply = client->call(*plan.request);
   if (!reply) return emit(ctl::format_client_error(plan, reply.error(), plan.format));
   return emit(ctl::format_reply(plan, *reply, plan.format));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -410,6 +411,55 @@ Plan plan_wait(const Command& self, const std::vector<std::string>& args, Format
   request["running"] = running;
   request["drained"] = drained;
   if (timeout_s) request["timeout_s"] = *timeout_s;
+  plan.request = std::move(request);
+  return plan;
+}
+
+namespace {
+
+constexpr std::array kDeadOptions = {OptionSpec{"--clear", false}};
+constexpr std::array kRetryOptions = {OptionSpec{"--wait", false}};
+
+}  // namespace
+
+// dead JOB [--clear]
+Plan plan_dead(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kDeadOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  auto job = job_of(self, operands.words);
+  if (!job) return answered(self, job.error());
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  plan.request = Json{{"cmd", "dead"}, {"job", *job}};
+  if (!operands.options.empty()) (*plan.request)["clear"] = true;
+  return plan;
+}
+
+// retry JOB [ID...] [--wait]: the IDs are those `dead JOB` shows.
+Plan plan_retry(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kRetryOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  if (operands.words.empty()) return answered(self, usage_error(&self, "retry: needs a JOB"));
+  auto job = job_of(self, {operands.words.front()});
+  if (!job) return answered(self, job.error());
+  Json request{{"cmd", "retry"}, {"job", *job}};
+  Json ids = Json::array();
+  for (size_t i = 1; i < operands.words.size(); ++i) {
+    const std::string& word = operands.words[i];
+    uint64_t id = 0;
+    auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), id);
+    if (word.empty() || ec != std::errc() || end != word.data() + word.size()) {
+      return answered(self, usage_error(&self, "retry: invalid ID '" + word +
+                                                   "' (expected the id of a task that 'dead " +
+                                                   *job + "' lists)"));
+    }
+    ids.push_back(id);
+  }
+  if (!ids.empty()) request["ids"] = std::move(ids);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  if (!operands.options.empty()) {
+    request["wait"] = true;
+    plan.results = true;
+  }
   plan.request = std::move(request);
   return plan;
 }

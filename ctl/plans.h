@@ -32,6 +32,8 @@ PlanFunction plan_tail;
 PlanFunction plan_maintail;
 PlanFunction plan_top;
 PlanFunction plan_wait;
+PlanFunction plan_dead;
+PlanFunction plan_retry;
 
 // Whether ARG is an option of some command that takes its value from the
 // next word (the shell's completion must not complete that word as a target).

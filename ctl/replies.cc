@@ -307,6 +307,17 @@ Output format_submit_reply(const Json&, const Json& reply, Format) {
 
 Output format_dead(const Json& request, const Json& reply, Format format) {
   if (!ok_field(reply)) return error_reply(reply);
+  if (request.value("clear", false)) {
+    auto cleared = int_field(reply, "cleared");
+    if (!cleared) return malformed("dead --clear reply without a count");
+    Output output;
+    output.out = format == Format::kJson
+                     ? dump(without_ok(reply))
+                     : string_field(request, "job") + ": cleared " +
+                           plural(static_cast<uint64_t>(*cleared), "dead letter", "dead letters") +
+                           "\n";
+    return output;
+  }
   auto letters = reply.find("dead");
   if (letters == reply.end() || !letters->is_array() ||
       !std::all_of(letters->begin(), letters->end(), [](const Json& l) { return l.is_object(); })) {
@@ -342,11 +353,13 @@ Output format_dead(const Json& request, const Json& reply, Format format) {
   return output;
 }
 
-Output format_retry(const Json&, const Json& reply, Format format) {
+Output format_retry(const Json& request, const Json& reply, Format format) {
   if (!ok_field(reply)) return error_reply(reply);
   auto requeued = int_field(reply, "requeued");
   if (!requeued) return malformed("retry reply without a count");
   Output output;
+  // With --wait, only the result lines follow, as after submit --wait.
+  if (request.value("wait", false)) return output;
   output.out = format == Format::kJson
                    ? dump(without_ok(reply))
                    : "requeued " + plural(static_cast<uint64_t>(*requeued), "task", "tasks") + "\n";

@@ -99,6 +99,9 @@ void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (request.is_object() && request.value("cmd", "") == "tail") {
     return tail(request, std::move(conversation));
   }
+  if (request.is_object() && request.value("cmd", "") == "retry" && request.value("wait", false)) {
+    return retry_and_wait(request, std::move(conversation));
+  }
   if (request.is_object() && request.value("cmd", "") == "maintail") {
     return maintail(request, std::move(conversation));
   }

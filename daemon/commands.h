@@ -133,6 +133,9 @@ class Commands : public CommandHandler {
   void maintail(const protocol::Json& request, ConversationPtr conversation);
   void dead(const protocol::Json& request, Reply reply);
   void retry(const protocol::Json& request, Reply reply);
+  // retry with "wait": requeues, then streams the letters' results as a
+  // waiting submit gets them.
+  void retry_and_wait(const protocol::Json& request, ConversationPtr conversation);
   void shared(const protocol::Json& request, Reply reply);
   void wait(const protocol::Json& request, Reply reply);
   void stats(const protocol::Json& request, Reply reply);

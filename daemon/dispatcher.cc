@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <set>
 
 namespace corral::daemon {
 
@@ -37,6 +38,41 @@ uint64_t Dispatcher::submit(std::string payload, uint64_t submitter, uint64_t se
 size_t Dispatcher::retry_dead_letters() {
   size_t n = dead_letters_.size();
   for (auto& letter : dead_letters_) submit(std::move(letter.payload), 0, 0);
+  dead_letters_.clear();
+  return n;
+}
+
+Result<size_t> Dispatcher::retry_dead_letters(const std::vector<uint64_t>& ids,
+                                              uint64_t submitter) {
+  std::set<uint64_t> wanted(ids.begin(), ids.end());
+  std::string unknown;
+  size_t unknown_count = 0;
+  for (uint64_t id : wanted) {
+    bool listed = std::any_of(dead_letters_.begin(), dead_letters_.end(),
+                              [id](const DeadLetter& letter) { return letter.id == id; });
+    if (listed) continue;
+    unknown += (unknown.empty() ? "" : ", ") + std::to_string(id);
+    ++unknown_count;
+  }
+  if (unknown_count > 0) {
+    return Error(unknown_count == 1 ? "no dead letter has id " + unknown
+                                    : "no dead letters have ids " + unknown);
+  }
+  size_t n = 0;
+  std::deque<DeadLetter> kept;
+  for (auto& letter : dead_letters_) {
+    if (wanted.empty() || wanted.contains(letter.id)) {
+      submit(std::move(letter.payload), submitter, n++);
+    } else {
+      kept.push_back(std::move(letter));
+    }
+  }
+  dead_letters_ = std::move(kept);
+  return n;
+}
+
+size_t Dispatcher::clear_dead_letters() {
+  size_t n = dead_letters_.size();
   dead_letters_.clear();
   return n;
 }

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/result.h"
 #include "config/spec.h"
 #include "daemon/clock.h"
 #include "daemon/exit_status.h"
@@ -82,6 +83,14 @@ class Dispatcher {
   // Puts every dead letter back in the queue as a new submission (for the
   // sink: nobody waits); returns how many.
   size_t retry_dead_letters();
+  // Puts the dead letters whose ids are IDS (every letter when IDS is empty)
+  // back in the queue as new tasks of SUBMITTER (0: their results go to the
+  // sink), in the list's order, each with its position among them as seq.
+  // An id not in the list is an error naming it, and then nothing is
+  // requeued. Returns how many were.
+  Result<size_t> retry_dead_letters(const std::vector<uint64_t>& ids, uint64_t submitter);
+  // Drops every dead letter; returns how many there were.
+  size_t clear_dead_letters();
 
   // ---- workers ----
   // Worker W can take tasks through PORT (it said READY); with BUDGET, at

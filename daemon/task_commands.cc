@@ -1,8 +1,11 @@
 // The commands of a job's tasks: submit (the task stream), dead, retry,
 // shared, wait and stats. Commands' other members are in commands.cc, the
 // log tail in log_tail.cc.
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "config/units.h"
 #include "daemon/commands.h"
@@ -157,6 +160,12 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
 void Commands::dead(const Json& request, Reply reply) {
   std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
+  if (request.value("clear", false)) {
+    size_t cleared = feed->dispatcher().clear_dead_letters();
+    spdlog::info("dead: job {}: dead-letter list cleared ({} letters)",
+                 request["job"].get<std::string>(), cleared);
+    return reply(Json{{"ok", true}, {"cleared", cleared}});
+  }
   Json letters = Json::array();
   for (const DeadLetter& letter : feed->dispatcher().dead_letters()) {
     letters.push_back(Json{{"id", letter.id},
@@ -170,12 +179,82 @@ void Commands::dead(const Json& request, Reply reply) {
              {"dropped", feed->dispatcher().counts().dead_letters_dropped}});
 }
 
+namespace {
+
+// The ids of a retry request: none is every letter.
+std::vector<uint64_t> retry_ids(const Json& request) {
+  std::vector<uint64_t> ids;
+  if (auto it = request.find("ids"); it != request.end() && it->is_array()) {
+    for (const Json& id : *it) {
+      if (id.is_number_unsigned()) ids.push_back(id.get<uint64_t>());
+    }
+  }
+  return ids;
+}
+
+// Why a retry of JOB requeued nothing.
+Json retry_refused(const std::string& job, const Error& error) {
+  return protocol::error_reply("job " + job + ": " + error.message() +
+                               " in its dead-letter list (corralctl dead " + job +
+                               " lists them); nothing was requeued");
+}
+
+}  // namespace
+
 void Commands::retry(const Json& request, Reply reply) {
   std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
-  size_t n = feed->dispatcher().retry_dead_letters();
+  const std::string job = request["job"];
+  Result<size_t> requeued = feed->dispatcher().retry_dead_letters(retry_ids(request), 0);
+  if (!requeued) return reply(retry_refused(job, requeued.error()));
+  spdlog::info("retry: job {}: {} dead letters queued again", job, *requeued);
   feed->pump();
-  reply(Json{{"ok", true}, {"requeued", n}});
+  reply(Json{{"ok", true}, {"requeued", *requeued}});
+}
+
+void Commands::retry_and_wait(const Json& request, ConversationPtr conversation) {
+  Reply reply = [conversation](const Json& j) { conversation->send(j, true); };
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  const std::string job = request["job"];
+  struct State {
+    uint64_t submitter = 0;
+    uint64_t requeued = 0;
+    uint64_t finished = 0;
+    bool ended = false;
+  };
+  auto state = std::make_shared<State>();
+  std::weak_ptr<Conversation> weak = conversation;
+  // As a waiting submit ends: after the last result, {"end": true, ...}.
+  auto end = [state, weak, feed] {
+    if (std::exchange(state->ended, true)) return;
+    feed->remove_submitter(state->submitter);
+    if (auto conv = weak.lock()) {
+      conv->send(Json{{"end", true}, {"submitted", state->requeued}, {"refused", 0}}, true);
+    }
+  };
+  state->submitter = feed->add_submitter([state, weak, end](FinishedTask&& task) {
+    ++state->finished;
+    if (auto conv = weak.lock()) conv->send_raw(result_line(task, false));
+    if (state->finished >= state->requeued) end();
+  });
+  Result<size_t> requeued =
+      feed->dispatcher().retry_dead_letters(retry_ids(request), state->submitter);
+  if (!requeued) {
+    state->ended = true;
+    feed->remove_submitter(state->submitter);
+    return reply(retry_refused(job, requeued.error()));
+  }
+  spdlog::info("retry: job {}: {} dead letters queued again; a client waits for them", job,
+               *requeued);
+  state->requeued = *requeued;
+  conversation->on_close([state, feed] {
+    state->ended = true;
+    feed->remove_submitter(state->submitter);
+  });
+  conversation->send(Json{{"ok", true}, {"requeued", *requeued}}, false);
+  if (*requeued == 0) return end();
+  feed->pump();
 }
 
 void Commands::shared(const Json& request, Reply reply) {

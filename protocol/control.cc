@@ -41,7 +41,7 @@ std::string to_string(const Target& target) {
 
 namespace {
 
-enum class Field { kTargets, kString, kFlag, kCount, kSeconds };
+enum class Field { kTargets, kString, kFlag, kCount, kSeconds, kIds };
 
 // The fields each command takes besides "cmd", with their types; a command
 // not listed is unknown.
@@ -64,8 +64,8 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
       {"submit", {{"job", kString}, {"wait", kFlag}, {"timing", kFlag}}},
       {"stats", {{"job", kString}}},
       {"shared", {{"job", kString}}},
-      {"dead", {{"job", kString}}},
-      {"retry", {{"job", kString}}},
+      {"dead", {{"job", kString}, {"clear", kFlag}}},
+      {"retry", {{"job", kString}, {"ids", kIds}, {"wait", kFlag}}},
       {"wait", {{"job", kString}, {"running", kFlag}, {"drained", kFlag}, {"timeout_s", kSeconds}}},
       {"version", {}},
       {"shutdown", {}},
@@ -91,6 +91,13 @@ Status check_field(std::string_view key, const Json& value, Field type) {
     case Field::kFlag:
       if (value.is_boolean()) return {};
       return Error(name + " must be true or false");
+    case Field::kIds:
+      if (value.is_array()) {
+        bool ids = true;
+        for (const Json& item : value) ids = ids && item.is_number_unsigned();
+        if (ids) return {};
+      }
+      return Error(name + " must be a list of task ids (integers, 0 or more)");
     case Field::kCount:
       if (value.is_number_unsigned()) return {};
       return Error(name + " must be an integer, 0 or more");

@@ -281,5 +281,89 @@ TEST(MaintailTest, FollowPrintsNewLinesAsTheyCome) {
   EXPECT_NE(follower.wait_exit(), -1);
 }
 
+// ---- dead --clear, retry ID..., retry --wait ----
+
+// An echo job whose workers fail the task "bad" (with FAIL_ON_BAD) or not.
+std::string echo_job(bool fail_on_bad) {
+  return "jobs:\n  echo:\n    command: " +
+         worker_command(fail_on_bad ? "--handler, echo, --fail-on, bad" : "--handler, echo") +
+         "\n    channel: pipe\n    pipe: {fds: extra, framing: length}\n";
+}
+
+// The ids in JOB's dead-letter list, oldest first.
+std::vector<uint64_t> dead_ids(Daemon& d, const std::string& job) {
+  std::vector<uint64_t> ids;
+  Json reply = d.request({{"cmd", "dead"}, {"job", job}});
+  for (const auto& letter : reply["dead"]) ids.push_back(letter["id"]);
+  return ids;
+}
+
+TEST(DeadLetterHabitsTest, RetryByIdWithWaitAndClear) {
+  Daemon d(echo_job(true));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("echo:0", "RUNNING"));
+  std::vector<Json> submitted = d.submit("echo", {"bad", "bad", "bad", "good"});
+  ASSERT_EQ(submitted.size(), 5u);
+  std::vector<uint64_t> ids = dead_ids(d, "echo");
+  ASSERT_EQ(ids.size(), 3u);
+
+  // An id not in the list: an error naming it, and nothing requeued.
+  RunResult unknown = d.ctl({"retry", "echo", std::to_string(ids[0]), "99999"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no dead letter has id 99999"));
+  EXPECT_THAT(unknown.err, HasSubstr("nothing was requeued"));
+  EXPECT_EQ(dead_ids(d, "echo"), ids);
+
+  // Retried and watched: still failing, so exit 1 as submit --wait.
+  RunResult again = d.ctl({"retry", "echo", std::to_string(ids[0]), "--wait"});
+  EXPECT_EQ(again.exit_code, 1) << again.err;
+  EXPECT_EQ(again.err, "corralctl: 1 of 1 task failed or dead\n");
+  std::vector<std::string> lines = lines_of(again.out);
+  ASSERT_EQ(lines.size(), 1u) << again.out;
+  Json result = Json::parse(lines[0]);
+  EXPECT_EQ(result["seq"], 0);
+  EXPECT_EQ(result["status"], "failed");
+  EXPECT_EQ(result["attempts"], 1);
+  std::vector<uint64_t> now = dead_ids(d, "echo");
+  ASSERT_EQ(now.size(), 3u);
+  EXPECT_EQ(now[0], ids[1]);
+  EXPECT_EQ(now[1], ids[2]);
+  EXPECT_EQ(now[2], result["id"].get<uint64_t>());  // the new task, failed again
+
+  // The workers no longer fail "bad" (an update keeps the dead letters): the
+  // named letters come back ok, numbered in the list's order.
+  d.rewrite_config(echo_job(false));
+  ASSERT_EQ(d.ctl({"update"}).exit_code, 0);
+  ASSERT_TRUE(d.wait_state("echo:0", "RUNNING"));
+  RunResult fixed =
+      d.ctl({"retry", "echo", std::to_string(now[2]), std::to_string(now[0]), "--wait"});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_EQ(fixed.err, "");
+  std::vector<std::string> ok_lines = lines_of(fixed.out);
+  ASSERT_EQ(ok_lines.size(), 2u) << fixed.out;
+  std::set<uint64_t> seqs;
+  for (const auto& line : ok_lines) {
+    Json ok = Json::parse(line);
+    EXPECT_EQ(ok["status"], "ok") << line;
+    EXPECT_EQ(ok["result"], "bad") << line;
+    seqs.insert(ok["seq"].get<uint64_t>());
+    // The fields of a submit --wait line, in its order.
+    EXPECT_EQ(line.rfind("{\"id\":", 0), 0u) << line;
+  }
+  EXPECT_EQ(seqs, (std::set<uint64_t>{0, 1}));
+  EXPECT_EQ(dead_ids(d, "echo"), std::vector<uint64_t>{now[1]});
+
+  RunResult clear = d.ctl({"dead", "echo", "--clear"});
+  EXPECT_EQ(clear.exit_code, 0) << clear.err;
+  EXPECT_EQ(clear.out, "echo: cleared 1 dead letter\n");
+  EXPECT_THAT(d.daemon_log(), HasSubstr("job echo: dead-letter list cleared (1 letters)"));
+  EXPECT_EQ(d.ctl({"dead", "echo"}).out, "echo: no dead letters\n");
+  RunResult nothing = d.ctl({"retry", "echo", "--wait"});
+  EXPECT_EQ(nothing.exit_code, 0) << nothing.err;
+  EXPECT_EQ(nothing.out, "");
+  RunResult json = d.ctl({"--json", "dead", "echo", "--clear"});
+  EXPECT_EQ(Json::parse(json.out), Json({{"cleared", 0}}));
+}
+
 }  // namespace
 }  // namespace corral::testing

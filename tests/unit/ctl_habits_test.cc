@@ -118,5 +118,77 @@ TEST(CtlMaintailTest, TheAcceptanceShowsNothingAndAnErrorFails) {
   EXPECT_EQ(refused.err, "corralctl: no log lines\n");
 }
 
+// ---- dead --clear, retry ID... --wait ----
+
+TEST(CtlDeadLettersTest, DeadClearAsksToClearAndSaysHowMany) {
+  Plan plan = text_plan("dead", {"primes", "--clear"});
+  ASSERT_TRUE(plan.request) << plan.local.err;
+  EXPECT_EQ(*plan.request, Json({{"cmd", "dead"}, {"job", "primes"}, {"clear", true}}));
+  EXPECT_EQ(*text_plan("dead", {"primes"}).request, Json({{"cmd", "dead"}, {"job", "primes"}}));
+  Output text = habit_reply("dead", {"primes", "--clear"}, Json{{"ok", true}, {"cleared", 3}});
+  EXPECT_EQ(text, (Output{"primes: cleared 3 dead letters\n", "", kExitOk}));
+  EXPECT_EQ(habit_reply("dead", {"--clear", "primes"}, Json{{"ok", true}, {"cleared", 1}}).out,
+            "primes: cleared 1 dead letter\n");
+  Output json =
+      habit_reply("dead", {"primes", "--clear"}, Json{{"ok", true}, {"cleared", 3}}, Format::kJson);
+  EXPECT_EQ(Json::parse(json.out), Json({{"cleared", 3}}));
+  EXPECT_EQ(habit_reply("dead", {"primes", "--clear"}, Json{{"ok", true}}).exit_code, kExitFailed);
+  EXPECT_EQ(text_plan("dead", {"primes", "--clear=yes"}).local.exit_code, kExitUsage);
+}
+
+TEST(CtlDeadLettersTest, RetryTakesIdsAndWait) {
+  EXPECT_EQ(*text_plan("retry", {"primes"}).request, Json({{"cmd", "retry"}, {"job", "primes"}}));
+  Plan some = text_plan("retry", {"primes", "7", "12"});
+  ASSERT_TRUE(some.request) << some.local.err;
+  EXPECT_EQ(*some.request, Json({{"cmd", "retry"}, {"job", "primes"}, {"ids", {7, 12}}}));
+  EXPECT_FALSE(some.results);
+  Plan wait = text_plan("retry", {"primes", "--wait", "7"});
+  ASSERT_TRUE(wait.request) << wait.local.err;
+  EXPECT_EQ(*wait.request,
+            Json({{"cmd", "retry"}, {"job", "primes"}, {"ids", {7}}, {"wait", true}}));
+  EXPECT_TRUE(wait.results);
+  EXPECT_FALSE(wait.stream);
+}
+
+TEST(CtlDeadLettersTest, RetryUsageErrors) {
+  EXPECT_EQ(text_plan("retry", {}).local.err,
+            "corralctl: retry: needs a JOB\nusage: corralctl retry JOB [ID...] [--wait]\n");
+  for (std::string bad : {"x", "-1", "7x", "18446744073709551616", ""}) {
+    Plan plan = text_plan("retry", {"primes", "--", bad});
+    EXPECT_FALSE(plan.request) << bad;
+    EXPECT_EQ(plan.local.exit_code, kExitUsage);
+    EXPECT_EQ(plan.local.err.rfind("corralctl: retry: invalid ID '" + bad +
+                                       "' (expected the id of a task that 'dead primes' lists)\n",
+                                   0),
+              0u)
+        << plan.local.err;
+  }
+  EXPECT_EQ(text_plan("retry", {"a:0"}).local.exit_code, kExitUsage);
+}
+
+TEST(CtlDeadLettersTest, RetryShowsHowManyOrNothingBeforeItsResults) {
+  Json reply = {{"ok", true}, {"requeued", 2}};
+  EXPECT_EQ(habit_reply("retry", {"primes", "7", "12"}, reply).out, "requeued 2 tasks\n");
+  // --wait: the result lines follow, and only they are printed.
+  EXPECT_EQ(habit_reply("retry", {"primes", "--wait"}, reply), Output{});
+  EXPECT_EQ(habit_reply("retry", {"primes", "--wait"}, reply, Format::kJson), Output{});
+  Output unknown = habit_reply(
+      "retry", {"primes", "99"},
+      protocol::error_reply("job primes: no dead letter has id 99 in its dead-letter list"));
+  EXPECT_EQ(unknown.exit_code, kExitFailed);
+  EXPECT_EQ(unknown.err,
+            "corralctl: job primes: no dead letter has id 99 in its dead-letter list\n");
+}
+
+TEST(CtlDeadLettersTest, RetryWaitExitsAsSubmitWaitDoes) {
+  Plan plan = text_plan("retry", {"primes", "--wait"});
+  EXPECT_EQ(format_results(plan, {3, 0}, Format::kText), Output{});
+  EXPECT_EQ(format_results(plan, {0, 0}, Format::kText), Output{});
+  EXPECT_EQ(format_results(plan, {3, 2}, Format::kText),
+            (Output{"", "corralctl: 2 of 3 tasks failed or dead\n", kExitFailed}));
+  EXPECT_EQ(format_results(plan, {1, 1}, Format::kJson),
+            (Output{"", "corralctl: 1 of 1 task failed or dead\n", kExitFailed}));
+}
+
 }  // namespace
 }  // namespace corral::ctl

@@ -281,3 +281,79 @@ TEST_F(DispatcherTest, IdentityHoldsUnderARandomStorm) {
 
 }  // namespace
 }  // namespace corral::daemon
+
+namespace corral::daemon {
+namespace {
+
+// Three tasks failed by the worker: three letters, ids in submit order.
+class DeadLetterTest : public DispatcherTest {
+ protected:
+  std::vector<uint64_t> fail_three() {
+    submit(3);
+    d.attach(0, &a);
+    d.pump(kNow);
+    d.pump(kNow);
+    std::vector<uint64_t> ids;
+    while (ids.size() < 3) {
+      uint64_t id = a.sent[ids.size()].first;
+      EXPECT_TRUE(d.result(0, id, false, "bad", kNow));
+      ids.push_back(id);
+      d.pump(kNow);
+    }
+    EXPECT_EQ(d.dead_letters().size(), 3u);
+    return ids;
+  }
+};
+
+TEST_F(DeadLetterTest, RetryByIdRequeuesOnlyThoseForItsSubmitter) {
+  std::vector<uint64_t> ids = fail_three();
+  auto requeued = d.retry_dead_letters({ids[2], ids[0]}, 9);
+  ASSERT_TRUE(requeued) << requeued.error().message();
+  EXPECT_EQ(*requeued, 2u);
+  ASSERT_EQ(d.dead_letters().size(), 1u);
+  EXPECT_EQ(d.dead_letters()[0].id, ids[1]);
+  EXPECT_EQ(d.queued(), 2u);
+  EXPECT_TRUE(d.balanced());
+  // In the list's order, numbered from 0, for submitter 9.
+  size_t before = a.sent.size();
+  d.pump(kNow);
+  ASSERT_EQ(a.sent.size(), before + 2);
+  EXPECT_EQ(a.sent[before].second, "task0");
+  EXPECT_EQ(a.sent[before + 1].second, "task2");
+  finished.clear();
+  EXPECT_TRUE(d.result(0, a.sent[before + 1].first, true, "ok", kNow));
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].submitter, 9u);
+  EXPECT_EQ(finished[0].seq, 1u);
+}
+
+TEST_F(DeadLetterTest, AnUnknownIdRequeuesNothingAndIsNamed) {
+  std::vector<uint64_t> ids = fail_three();
+  auto one = d.retry_dead_letters({ids[0], 999}, 0);
+  ASSERT_FALSE(one);
+  EXPECT_EQ(one.error().message(), "no dead letter has id 999");
+  auto two = d.retry_dead_letters({1000, ids[1], 999}, 0);
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().message(), "no dead letters have ids 999, 1000");
+  EXPECT_EQ(d.dead_letters().size(), 3u);
+  EXPECT_EQ(d.queued(), 0u);
+  // No ids: every letter.
+  auto all = d.retry_dead_letters({}, 0);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(*all, 3u);
+  EXPECT_TRUE(d.dead_letters().empty());
+  EXPECT_TRUE(d.balanced());
+}
+
+TEST_F(DeadLetterTest, ClearDropsEveryLetterAndSaysHowMany) {
+  fail_three();
+  uint64_t failed = d.counts().failed;
+  EXPECT_EQ(d.clear_dead_letters(), 3u);
+  EXPECT_TRUE(d.dead_letters().empty());
+  EXPECT_EQ(d.counts().failed, failed);  // the counts stay: the tasks did fail
+  EXPECT_EQ(d.clear_dead_letters(), 0u);
+  EXPECT_TRUE(d.balanced());
+}
+
+}  // namespace
+}  // namespace corral::daemon

@@ -40,8 +40,8 @@ struct Command;
 // Where the tasks of `submit` come from; main.cc opens the file and streams
 // them with Client::submit.
 struct SubmitSources {
-  std::vector<std::string> data;    // --data payloads, in order, sent first
-  std::optional<std::string> file;  // --file F, then its lines; "-" is stdin
+  std::vector<std::string> data;                     // --data payloads, in order, sent first
+  std::optional<std::string> file;                   // --file F, then its lines; "-" is stdin
   std::optional<std::chrono::milliseconds> timeout;  // --timeout D (with --wait)
   bool ordered = false;                              // --ordered (with --wait)
   bool operator==(const SubmitSources&) const = default;

@@ -192,7 +192,7 @@ std::string quote_payload(std::string_view payload) {
 namespace {
 
 constexpr std::array kSubmitOptions = {
-    OptionSpec{"--data", true},    OptionSpec{"--file", true},     OptionSpec{"--wait", false},
+    OptionSpec{"--data", true},    OptionSpec{"--file", true},    OptionSpec{"--wait", false},
     OptionSpec{"--timing", false}, OptionSpec{"--timeout", true}, OptionSpec{"--ordered", false}};
 
 }  // namespace

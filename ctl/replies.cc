@@ -103,8 +103,8 @@ std::optional<std::string> why_waiting(std::string_view job, const Json& status_
   // A worker that speaks the protocol is RUNNING once it says READY.
   if (state == "STARTING") description += "; not RUNNING yet";
   return prefix + " has 0 of " + std::to_string(workers->size()) +
-         (workers->size() == 1 ? " worker" : " workers") + " running: " +
-         string_field(*first, "name") + " " + state +
+         (workers->size() == 1 ? " worker" : " workers") +
+         " running: " + string_field(*first, "name") + " " + state +
          (description.empty() ? std::string() : " " + description);
 }
 

@@ -459,8 +459,8 @@ struct Script {
   std::string fail = "FAIL";      // result with status failed
   std::chrono::milliseconds slow_start{0};  // sleep before reading the tasks
   size_t slow_lines = 0;                    // then read this many lines in small reads
-  bool reverse = false;  // with wait: the results after `.`, last task first
-  bool silent = false;   // with wait: no result ever; after `.`, wait for a hang-up
+  bool reverse = false;                     // with wait: the results after `.`, last task first
+  bool silent = false;  // with wait: no result ever; after `.`, wait for a hang-up
   // Filled by the fake:
   Json request;
   std::vector<std::string> payloads;
@@ -498,11 +498,11 @@ void serve_submit(int fd, Script& script) {
       replies += protocol::encode_line({{"seq", seq}, {"status", "refused"}, {"error", "too big"}});
     } else if (wait && !script.silent) {
       std::string status = payload == script.fail ? "failed" : "ok";
-      std::string result = "{\"id\":" + std::to_string(seq + 100) +
-                           ",\"seq\":" + std::to_string(seq) + ",\"status\":\"" + status +
-                           "\",\"result\":" +
-                           Json(payload).dump(-1, ' ', false, Json::error_handler_t::replace) +
-                           ",\"attempts\":1}\n";
+      std::string result =
+          "{\"id\":" + std::to_string(seq + 100) + ",\"seq\":" + std::to_string(seq) +
+          ",\"status\":\"" + status +
+          "\",\"result\":" + Json(payload).dump(-1, ' ', false, Json::error_handler_t::replace) +
+          ",\"attempts\":1}\n";
       if (script.reverse) {
         held.insert(held.begin(), std::move(result));
       } else {

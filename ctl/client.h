@@ -8,9 +8,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>

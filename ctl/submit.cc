@@ -214,8 +214,7 @@ class SubmitStream {
 
   // Queues the --data tasks, then the end line once the input is done.
   void produce() {
-    while (next_data_ < input_.data.size() && to_send_.size() < kSendHighWater &&
-           !window_full()) {
+    while (next_data_ < input_.data.size() && to_send_.size() < kSendHighWater && !window_full()) {
       const std::string& payload = input_.data[next_data_++];
       ++position_;
       if (payload.size() > kMaxPayload || payload.find('\n') != std::string::npos) {
@@ -505,9 +504,9 @@ class SubmitStream {
   uint64_t tasks_queued_ = 0;  // `+` lines put in to_send_: the next one gets this seq
   uint64_t answered_ = 0;      // results and refusals by corrald
   SteadyClock::time_point started_;
-  SteadyClock::time_point last_result_;  // or the last question of why_waiting
-  bool told_why_ = false;                // why_waiting's line is out, and still true
-  uint64_t next_seq_ = 0;                // --ordered: the next seq to print
+  SteadyClock::time_point last_result_;   // or the last question of why_waiting
+  bool told_why_ = false;                 // why_waiting's line is out, and still true
+  uint64_t next_seq_ = 0;                 // --ordered: the next seq to print
   std::map<uint64_t, std::string> held_;  // --ordered: results that came early
 };
 

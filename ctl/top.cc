@@ -144,10 +144,9 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
   std::vector<std::string> lines;
   const Json daemon = stats.value("daemon", Json::object());
   // The daemon's line loses its least needed parts first; "q: quit" stays.
-  std::vector<std::string> parts = {"corrald " + str(daemon, "version"),
-                                    "pid " + fixed(num(daemon, "pid"), 0),
-                                    "cpu " + fixed(num(daemon, "cpu_s"), 1) + "s",
-                                    "rss " + bytes(num(daemon, "rss_bytes"))};
+  std::vector<std::string> parts = {
+      "corrald " + str(daemon, "version"), "pid " + fixed(num(daemon, "pid"), 0),
+      "cpu " + fixed(num(daemon, "cpu_s"), 1) + "s", "rss " + bytes(num(daemon, "rss_bytes"))};
   const std::string quit = "    q: quit";
   auto joined = [&] {
     std::string line;

@@ -124,8 +124,8 @@ Action WorkerMachine::fail(TimePoint now, const std::string& why, bool failed_st
   const auto& retries = policy_.start_retries;
   if (failed_start && retries && failed_starts_ > *retries) {
     return give_up(now, why + "; " + std::to_string(failed_starts_) +
-                            " failed starts in a row (start.retries " +
-                            std::to_string(*retries) + ")");
+                            " failed starts in a row (start.retries " + std::to_string(*retries) +
+                            ")");
   }
   if (!intensity_.allow(now)) {
     return give_up(now, why + "; too many restarts (more than " +

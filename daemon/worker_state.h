@@ -49,7 +49,7 @@ struct WorkerPolicy {
   config::RestartSpec restart;
   Duration settle = std::chrono::seconds(1);
   std::optional<uint64_t> start_retries;  // start.retries
-  bool ready_by_channel = false;  // RUNNING at READY instead of after settle
+  bool ready_by_channel = false;          // RUNNING at READY instead of after settle
   std::vector<StopStep> stop_steps;
 
   static WorkerPolicy from(const config::JobSpec& job);

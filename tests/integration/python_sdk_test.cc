@@ -224,8 +224,7 @@ TEST(PythonSdk, AnExceptionIsNeverOkUnderEitherFraming) {
   const std::string job = "    command: [python3, " + kExample +
                           "]\n    channel: pipe\n"
                           "    restart: {backoff: {initial: 10ms, max: 50ms}}\n";
-  Daemon d("jobs:\n  bylength:\n" + job + "  bylines:\n" + job +
-           "    pipe: {framing: lines}\n");
+  Daemon d("jobs:\n  bylength:\n" + job + "  bylines:\n" + job + "    pipe: {framing: lines}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   for (const std::string name : {"bylength", "bylines"}) {
     RunResult run =

@@ -6,8 +6,8 @@
 #include <signal.h>
 
 #include <map>
-#include <regex>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>

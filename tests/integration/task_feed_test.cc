@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/support/load.h"
 #include "tests/support/text.h"
 
 namespace corral::testing {
@@ -48,19 +49,21 @@ void expect_all_sums(const std::vector<Json>& lines, int n, int modulo) {
 
 class ChannelTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ChannelTest, HundredThousandSumTasksComeBackCompleteAndCorrect) {
+// 100,000 tasks (a fifth under sanitizers: tests/support/load.h).
+TEST_P(ChannelTest, ManySumTasksComeBackCompleteAndCorrect) {
   Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
            "\n    workers: 2\n" + GetParam() + "\n    shared: {values: {processed: u64}}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   ASSERT_TRUE(d.wait_state("sums:1", "RUNNING")) << d.daemon_log();
-  auto lines = d.submit("sums", numbers(100000, 1000));
-  expect_all_sums(lines, 100000, 1000);
+  const int n = corral::testing::load(100000);
+  auto lines = d.submit("sums", numbers(n, 1000));
+  expect_all_sums(lines, n, 1000);
   Json stats = d.request({{"cmd", "stats"}, {"job", "sums"}})["jobs"]["sums"];
-  EXPECT_EQ(stats["ok"], 100000);
+  EXPECT_EQ(stats["ok"], n);
   EXPECT_EQ(stats["queued"], 0);
   EXPECT_EQ(stats["in_flight"], 0);
   if (GetParam().find("shm") != std::string::npos) {
-    EXPECT_EQ(d.request({{"cmd", "shared"}, {"job", "sums"}})["values"]["processed"], 100000);
+    EXPECT_EQ(d.request({{"cmd", "shared"}, {"job", "sums"}})["values"]["processed"], n);
   }
 }
 
@@ -89,11 +92,13 @@ TEST_P(KillTest, NoTaskIsLostWhileWorkersAreKilled) {
       if (process && process->signal(SIGKILL)) ++kills;
     }
   });
-  // Big enough tasks that workers hold some when killed.
-  auto lines = d.submit("sums", numbers(100000, 20000));
+  // Big enough tasks that workers hold some when killed; 100,000 of them (a
+  // fifth under sanitizers).
+  const int n = corral::testing::load(100000);
+  auto lines = d.submit("sums", numbers(n, 20000));
   done = true;
   killer.join();
-  expect_all_sums(lines, 100000, 20000);
+  expect_all_sums(lines, n, 20000);
   Json stats = d.request({{"cmd", "stats"}, {"job", "sums"}})["jobs"]["sums"];
   EXPECT_GT(kills, 0);
   EXPECT_GT(stats["redelivered"].get<int>(), 0) << "kills: " << kills;

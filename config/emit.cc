@@ -64,6 +64,11 @@ std::string optional_count(const std::optional<uint64_t>& n) {
   return n ? std::to_string(*n) : "off";
 }
 
+std::string backoff(const BackoffSpec& b) {
+  return "{initial: " + format_duration(b.initial) + ", max: " + format_duration(b.max) +
+         ", multiplier: " + real(b.multiplier) + ", jitter: " + real(b.jitter) + "}";
+}
+
 std::string flow_list(const std::vector<std::string>& items) {
   std::string out = "[";
   for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + scalar(items[i]);
@@ -127,6 +132,7 @@ void write_daemon(Writer& w, const DaemonSpec& d) {
   w.line(2, "allow_groups", flow_list(d.allow_groups));
   w.line(2, "pass_env", flow_list(d.pass_env));
   w.line(2, "log_dir", scalar(d.log_dir));
+  w.line(2, "state_dir", scalar(d.state_dir));
   w.line(2, "private_dirs", d.private_dirs ? "true" : "false");
   w.line(2, "log_level", to_string(d.log_level));
   w.line(2, "log_rotate",
@@ -154,6 +160,18 @@ void write_job(Writer& w, const JobSpec& job) {
   w.line(6, "prefetch", std::to_string(q.prefetch));
   w.line(6, "max_attempts", std::to_string(q.max_attempts));
   w.line(6, "task_timeout", optional_duration(q.task_timeout));
+  if (q.retry) {
+    std::vector<std::string> causes;
+    if (q.retry->on_failed) causes.emplace_back("failed");
+    if (q.retry->on_crashed) causes.emplace_back("crashed");
+    if (q.retry->on_timeout) causes.emplace_back("timeout");
+    w.line(6, "retry",
+           "{on: " + flow_list(causes) + ", backoff: " + backoff(q.retry->backoff) + "}");
+  }
+  w.line(6, "deadline", optional_duration(q.deadline));
+  w.line(6, "durable", q.durable ? "true" : "false");
+  w.line(6, "durability", std::string(names::text_of(names::kDurabilities, q.durability)));
+  w.line(6, "keep_results", format_duration(q.keep_results));
 
   const RestartSpec& r = job.restart;
   std::vector<std::string> codes;
@@ -164,10 +182,7 @@ void write_job(Writer& w, const JobSpec& job) {
   w.line(4, "restart", "");
   w.line(6, "policy", to_string(r.policy));
   w.line(6, "exit_codes", code_list);
-  w.line(6, "backoff",
-         "{initial: " + format_duration(r.backoff.initial) + ", max: " +
-             format_duration(r.backoff.max) + ", multiplier: " + real(r.backoff.multiplier) +
-             ", jitter: " + real(r.backoff.jitter) + "}");
+  w.line(6, "backoff", backoff(r.backoff));
   w.line(6, "reset_after", format_duration(r.reset_after));
   w.line(6, "max_restarts", optional_count(r.max_restarts));
   w.line(6, "window", format_duration(r.window));

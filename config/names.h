@@ -40,6 +40,19 @@ inline constexpr std::array<Name<Framing>, 2> kFramings{{
     {"length", Framing::kLength},
 }};
 
+inline constexpr std::array<Name<Durability>, 2> kDurabilities{{
+    {"crash", Durability::kCrash},
+    {"power", Durability::kPower},
+}};
+
+// What queue.retry's `on` may list.
+enum class RetryCause { kFailed, kCrashed, kTimeout };
+inline constexpr std::array<Name<RetryCause>, 3> kRetryCauses{{
+    {"failed", RetryCause::kFailed},
+    {"crashed", RetryCause::kCrashed},
+    {"timeout", RetryCause::kTimeout},
+}};
+
 inline constexpr std::array<Name<RestartPolicy>, 3> kRestartPolicies{{
     {"always", RestartPolicy::kAlways},
     {"on-failure", RestartPolicy::kOnFailure},

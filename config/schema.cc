@@ -86,12 +86,50 @@ std::optional<std::vector<std::string>> read_command(Reader& r, const Item& item
   return argv;
 }
 
+void read_backoff(Section& s, BackoffSpec& b);
+
+void read_task_retry(Section& s, TaskRetrySpec& retry) {
+  Reader& r = s.reader();
+  s.get("on", retry, [&](const Item& item) -> std::optional<TaskRetrySpec> {
+    auto elements = r.list(item, "a list of causes like [failed, crashed, timeout]");
+    if (!elements) return std::nullopt;
+    TaskRetrySpec causes = retry;
+    causes.on_failed = causes.on_crashed = causes.on_timeout = false;
+    bool ok = true;
+    for (const Item& element : *elements) {
+      auto cause = r.choice(element, names::kRetryCauses);
+      ok = ok && cause;
+      if (!cause) continue;
+      (*cause == names::RetryCause::kFailed    ? causes.on_failed
+       : *cause == names::RetryCause::kCrashed ? causes.on_crashed
+                                               : causes.on_timeout) = true;
+    }
+    if (!ok) return std::nullopt;
+    if (!causes.on_failed && !causes.on_crashed && !causes.on_timeout) {
+      r.error(item,
+              "lists no cause: name at least one of failed, crashed, timeout, or leave "
+              "queue.retry out");
+      return std::nullopt;
+    }
+    return causes;
+  });
+  s.get_section("backoff", [&](Section& backoff) { read_backoff(backoff, retry.backoff); });
+}
+
 void read_queue(Section& s, QueueSpec& q) {
   s.get_count("capacity", q.capacity, 1);
   s.get_size("max_task_bytes", q.max_task_bytes, 1);
   s.get_count("prefetch", q.prefetch, 1);
   s.get_count("max_attempts", q.max_attempts, 1);
   s.get_optional_duration("task_timeout", q.task_timeout);
+  s.get_section("retry", [&](Section& retry) {
+    q.retry.emplace();
+    read_task_retry(retry, *q.retry);
+  });
+  s.get_optional_duration("deadline", q.deadline);
+  s.get_bool("durable", q.durable);
+  s.get_choice("durability", q.durability, names::kDurabilities);
+  s.get_duration("keep_results", q.keep_results);
 }
 
 void read_backoff(Section& s, BackoffSpec& b) {
@@ -310,6 +348,7 @@ void read_daemon(Section& s, DaemonSpec& d) {
   s.get_string_list("allow_groups", d.allow_groups);
   s.get("pass_env", d.pass_env, [&](const Item& item) { return read_pass_env(r, item); });
   s.get_string("log_dir", d.log_dir, false);
+  s.get_string("state_dir", d.state_dir, false);
   s.get_bool("private_dirs", d.private_dirs);
   s.get_choice("log_level", d.log_level, names::kLogLevels);
   s.get_section("log_rotate", [&](Section& rotate) {
@@ -390,6 +429,16 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
   s.get_section("shared", [&](Section& shared) { read_shared(shared, job.shared); });
   read_source(s, job.source);
   read_sink(s, job.sink);
+  // A source is read again from its start whenever corrald starts: kept in
+  // a spool too, each of its tasks would come back twice.
+  if (job.queue.durable && job.source.kind != SourceSpec::Kind::kNone) {
+    auto at = s.peek("source");
+    r.error(at ? at->mark() : s.mark(),
+            "source of job " + quote(job.name) +
+                ": a durable job (queue.durable: true) takes its tasks from submits; a source is "
+                "read again from its start each time corrald starts, so its tasks would run "
+                "twice");
+  }
 }
 
 }  // namespace corral::config

@@ -47,6 +47,8 @@ struct DaemonSpec {
   // (they start from a clean environment otherwise).
   std::vector<std::string> pass_env;
   std::string log_dir = "/var/log/corral";
+  // Durable jobs' spools and corrald's lock on them.
+  std::string state_dir = "/var/lib/corral";
   // Refuse a log_dir (or a sink's or source's directory) that anyone but
   // root and corrald's user can write; false: warn and go on.
   bool private_dirs = true;
@@ -78,15 +80,6 @@ struct PipeSpec {
   bool operator==(const PipeSpec&) const = default;
 };
 
-struct QueueSpec {
-  uint64_t capacity = 65536;
-  uint64_t max_task_bytes = 65536;
-  uint32_t prefetch = 64;
-  uint32_t max_attempts = 3;
-  OptionalDuration task_timeout;
-  bool operator==(const QueueSpec&) const = default;
-};
-
 enum class RestartPolicy { kAlways, kOnFailure, kNever };
 
 struct BackoffSpec {
@@ -95,6 +88,37 @@ struct BackoffSpec {
   double multiplier = 2.0;
   double jitter = 0.1;  // in [0, 1)
   bool operator==(const BackoffSpec&) const = default;
+};
+
+// queue.retry: a task that failed, or whose worker crashed or overran
+// task_timeout, runs again after a backoff, up to queue.max_attempts.
+struct TaskRetrySpec {
+  bool on_failed = true;
+  bool on_crashed = true;
+  bool on_timeout = true;
+  BackoffSpec backoff{std::chrono::seconds(1), std::chrono::minutes(5), 2.0, 0.1};
+  bool operator==(const TaskRetrySpec&) const = default;
+};
+
+// What a durable job's commit survives: a crash of corrald (the data is in
+// the kernel's page cache: SQLite's synchronous=NORMAL in WAL mode), or a
+// loss of power (fsync at each commit: synchronous=FULL).
+enum class Durability { kCrash, kPower };
+
+struct QueueSpec {
+  uint64_t capacity = 65536;
+  uint64_t max_task_bytes = 65536;
+  uint32_t prefetch = 64;
+  uint32_t max_attempts = 3;
+  OptionalDuration task_timeout;
+  std::optional<TaskRetrySpec> retry;  // nullopt: a failed task is final
+  // A task not handed to a worker within this long of its acceptance ends
+  // expired (a submit may give its own).
+  OptionalDuration deadline;
+  bool durable = false;
+  Durability durability = Durability::kCrash;
+  Duration keep_results = std::chrono::minutes(10);
+  bool operator==(const QueueSpec&) const = default;
 };
 
 struct RestartSpec {

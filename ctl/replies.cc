@@ -101,7 +101,12 @@ std::optional<std::string> why_waiting(std::string_view job, const Json& status_
   std::string state = string_field(*first, "state");
   std::string description = string_field(*first, "description");
   // A worker that speaks the protocol is RUNNING once it says READY.
-  if (state == "STARTING") description += "; not RUNNING yet";
+  if (state == "STARTING") {
+    description += "; not RUNNING yet";
+    // Caught between two tries: how the last one ended is the reason.
+    std::string last = string_field(*first, "exit_description");
+    if (!last.empty()) description += " (its last process: " + last + ")";
+  }
   return prefix + " has 0 of " + std::to_string(workers->size()) +
          (workers->size() == 1 ? " worker" : " workers") +
          " running: " + string_field(*first, "name") + " " + state +

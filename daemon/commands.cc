@@ -126,6 +126,7 @@ void Commands::handle(const Json& request, Reply reply) {
   }
   if (name == "pid") return pid(request, std::move(reply));
   if (name == "dead") return dead(request, std::move(reply));
+  if (name == "cancel") return cancel(request, std::move(reply));
   if (name == "retry") return retry(request, std::move(reply));
   if (name == "shared") return shared(request, std::move(reply));
   if (name == "wait") return wait(request, std::move(reply));

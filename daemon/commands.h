@@ -132,6 +132,7 @@ class Commands : public CommandHandler {
   void tail(const protocol::Json& request, ConversationPtr conversation);
   void maintail(const protocol::Json& request, ConversationPtr conversation);
   void dead(const protocol::Json& request, Reply reply);
+  void cancel(const protocol::Json& request, Reply reply);
   void retry(const protocol::Json& request, Reply reply);
   // retry with "wait": requeues, then streams the letters' results as a
   // waiting submit gets them.

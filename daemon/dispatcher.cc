@@ -14,29 +14,78 @@ const char* to_string(TaskOutcome outcome) {
       return "failed";
     case TaskOutcome::kDead:
       return "dead";
+    case TaskOutcome::kCancelled:
+      return "cancelled";
+    case TaskOutcome::kExpired:
+      return "expired";
   }
   return "unknown";
 }
 
 Dispatcher::Dispatcher(const config::QueueSpec& queue,
-                       std::function<void(FinishedTask&&)> on_finished)
-    : queue_spec_(queue), on_finished_(std::move(on_finished)) {}
+                       std::function<void(FinishedTask&&)> on_finished, uint64_t seed)
+    : queue_spec_(queue), on_finished_(std::move(on_finished)) {
+  if (queue.retry) retry_backoff_.emplace(queue.retry->backoff, seed);
+}
 
 Dispatcher::Slot& Dispatcher::slot(uint32_t worker) {
   if (worker >= slots_.size()) slots_.resize(worker + 1);
   return slots_[worker];
 }
 
-uint64_t Dispatcher::submit(std::string payload, uint64_t submitter, uint64_t seq) {
+uint64_t Dispatcher::submit(std::string payload, const TaskOrigin& origin) {
   uint64_t id = next_id_++;
-  tasks_.emplace(id, Task{std::move(payload), submitter, seq, 0, std::nullopt});
-  queue_.push_back(id);
-  ++counts_.submitted;
+  if (journal_ != nullptr) journal_->added(id, origin, payload);
+  submit_recorded(id, std::move(payload), origin);
   return id;
+}
+
+void Dispatcher::submit_recorded(uint64_t id, std::string payload, const TaskOrigin& origin) {
+  Task task;
+  task.payload = std::move(payload);
+  task.origin = origin;
+  if (origin.deadline) deadlines_.emplace(*origin.deadline, id);
+  tasks_.emplace(id, std::move(task));
+  queue_.push_back(id);
+  ++queued_;
+  ++counts_.submitted;
+}
+
+void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& origin,
+                         uint32_t attempts, std::optional<TimePoint> due) {
+  next_id_ = std::max(next_id_, id + 1);
+  next_submit_ = std::max(next_submit_, origin.submit + 1);
+  Task task;
+  task.payload = std::move(payload);
+  task.origin = origin;
+  task.attempts = attempts;
+  ++counts_.submitted;
+  if (attempts >= queue_spec_.max_attempts) {
+    finish(id, std::move(task), TaskOutcome::kDead,
+           "running when corrald stopped, on each of " + std::to_string(queue_spec_.max_attempts) +
+               " attempts");
+    return;
+  }
+  if (origin.deadline) deadlines_.emplace(*origin.deadline, id);
+  if (due) {
+    task.where = Where::kDelayed;
+    delayed_.heap.emplace(*due, id);
+    ++delayed_.live;
+  } else {
+    queue_.push_back(id);
+    ++queued_;
+  }
+  tasks_.emplace(id, std::move(task));
+}
+
+void Dispatcher::restore_counters(uint64_t next_id, uint64_t next_submit) {
+  next_id_ = std::max(next_id_, next_id);
+  next_submit_ = std::max(next_submit_, next_submit);
 }
 
 size_t Dispatcher::retry_dead_letters() {
   size_t n = dead_letters_.size();
+  if (journal_ != nullptr && n > 0) journal_->letters_removed({});
   for (auto& letter : dead_letters_) submit(std::move(letter.payload), 0, 0);
   dead_letters_.clear();
   return n;
@@ -59,10 +108,15 @@ Result<size_t> Dispatcher::retry_dead_letters(const std::vector<uint64_t>& ids,
                                     : "no dead letters have ids " + unknown);
   }
   size_t n = 0;
+  uint64_t submit_id = new_submit();
+  if (journal_ != nullptr) {
+    std::vector<uint64_t> taken(wanted.begin(), wanted.end());
+    if (!dead_letters_.empty()) journal_->letters_removed(taken);
+  }
   std::deque<DeadLetter> kept;
   for (auto& letter : dead_letters_) {
     if (wanted.empty() || wanted.contains(letter.id)) {
-      submit(std::move(letter.payload), submitter, n++);
+      submit(std::move(letter.payload), TaskOrigin{submitter, submit_id, n++, std::nullopt});
     } else {
       kept.push_back(std::move(letter));
     }
@@ -73,6 +127,7 @@ Result<size_t> Dispatcher::retry_dead_letters(const std::vector<uint64_t>& ids,
 
 size_t Dispatcher::clear_dead_letters() {
   size_t n = dead_letters_.size();
+  if (journal_ != nullptr && n > 0) journal_->letters_removed({});
   dead_letters_.clear();
   return n;
 }
@@ -87,7 +142,30 @@ void Dispatcher::attach(uint32_t worker, WorkerPort* port, std::optional<uint64_
 
 void Dispatcher::detach(uint32_t worker) { slot(worker).port = nullptr; }
 
-ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
+void Dispatcher::again(uint64_t id, Task& task, bool backoff, TimePoint now) {
+  ++counts_.redelivered;
+  task.worker.reset();
+  // A deadline that passed while the task ran was skipped then: it counts
+  // again now that the task waits.
+  if (task.origin.deadline && *task.origin.deadline <= now) {
+    deadlines_.emplace(*task.origin.deadline, id);
+  }
+  if (backoff && retry_backoff_) {
+    task.where = Where::kDelayed;
+    TimePoint due = now + retry_backoff_->delay(task.attempts);
+    delayed_.heap.emplace(due, id);
+    ++delayed_.live;
+    if (journal_ != nullptr) journal_->delayed(id, task.attempts, due);
+    return;
+  }
+  task.where = Where::kQueued;
+  queue_.push_front(id);
+  ++queued_;
+  if (journal_ != nullptr) journal_->requeued(id, task.attempts);
+}
+
+ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskFault fault,
+                                  TimePoint now) {
   Slot& s = slot(worker);
   s.port = nullptr;
   s.isolating = false;
@@ -95,9 +173,13 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
   if (!s.held.empty()) {
     auto running = tasks_.find(s.held.front());
     bool suspect = running != tasks_.end() && running->second.suspect;
-    if (s.finished_since_attach > 0 || suspect) blame = ExitBlame::kTask;
+    bool cancelled = running != tasks_.end() && running->second.cancelled;
+    if (s.finished_since_attach > 0 || suspect || cancelled) blame = ExitBlame::kTask;
     if (running != tasks_.end()) running->second.suspect = true;
   }
+  const bool retry =
+      queue_spec_.retry && (fault == TaskFault::kTimeout ? queue_spec_.retry->on_timeout
+                                                         : queue_spec_.retry->on_crashed);
   // Back to the front of the queue in their original order: they were the
   // oldest work.
   std::deque<uint64_t> held;
@@ -106,19 +188,25 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why) {
     auto found = tasks_.find(*it);
     if (found == tasks_.end()) continue;
     Task& task = found->second;
-    task.worker.reset();
+    const bool was_running = it == std::prev(held.rend());
+    if (task.cancelled) {
+      Task ended = std::move(task);
+      tasks_.erase(found);
+      finish(*it, std::move(ended), TaskOutcome::kCancelled,
+             "cancelled while it ran; its worker was stopped (" + why + ")");
+      continue;
+    }
     // A worker runs its tasks oldest first: only the oldest was running when
     // it died. The others were waiting in its channel and get their attempt
     // back, so a poison task does not take its neighbours down with it.
-    if (it != std::prev(held.rend()) && task.attempts > 0) --task.attempts;
+    if (!was_running && task.attempts > 0) --task.attempts;
     if (task.attempts >= queue_spec_.max_attempts) {
       Task dead = std::move(task);
       tasks_.erase(found);
       finish(*it, std::move(dead), TaskOutcome::kDead,
              why + " on each of " + std::to_string(queue_spec_.max_attempts) + " attempts");
     } else {
-      ++counts_.redelivered;
-      queue_.push_front(*it);
+      again(*it, task, was_running && retry, now);
     }
   }
   return blame;
@@ -136,11 +224,22 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   s.held.erase(pos);
   ++s.finished_since_attach;
   if (s.held.empty()) s.isolating = false;
-  Task task = std::move(found->second);
-  tasks_.erase(found);
   ++(ok ? s.ok : s.failed);
-  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
-  finish(id, std::move(task), ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload),
+  Task& task = found->second;
+  if (!ok && !task.cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
+      task.attempts < queue_spec_.max_attempts) {
+    again(id, task, true, now);
+    return true;
+  }
+  Task ended = std::move(task);
+  tasks_.erase(found);
+  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - ended.dispatched_at);
+  if (ended.cancelled) {
+    finish(id, std::move(ended), TaskOutcome::kCancelled,
+           "cancelled while it ran; its result was dropped", run_time);
+    return true;
+  }
+  finish(id, std::move(ended), ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload),
          run_time);
   return true;
 }
@@ -166,45 +265,152 @@ void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::stri
     case TaskOutcome::kDead:
       ++counts_.dead;
       break;
+    case TaskOutcome::kCancelled:
+      ++counts_.cancelled;
+      break;
+    case TaskOutcome::kExpired:
+      ++counts_.expired;
+      break;
   }
-  if (outcome != TaskOutcome::kOk) {
+  // The list holds work that went wrong: not what a user cancelled, nor
+  // what never ran in time.
+  if (outcome == TaskOutcome::kFailed || outcome == TaskOutcome::kDead) {
     if (dead_letters_.size() >= kMaxDeadLetters) {
+      if (journal_ != nullptr) journal_->letters_removed({dead_letters_.front().id});
       dead_letters_.pop_front();
       ++counts_.dead_letters_dropped;
     }
     dead_letters_.push_back(DeadLetter{id, task.payload, outcome, result, task.attempts});
   }
-  on_finished_(FinishedTask{id, task.submitter, task.seq, outcome, std::move(result), task.attempts,
-                            run_time});
+  FinishedTask finished{id,      task.origin.submitter, task.origin.seq, task.origin.submit,
+                        outcome, std::move(result),     task.attempts,   run_time};
+  if (journal_ != nullptr) {
+    journal_->finished(finished, outcome == TaskOutcome::kFailed || outcome == TaskOutcome::kDead);
+  }
+  on_finished_(std::move(finished));
+}
+
+void Dispatcher::end_waiting(std::unordered_map<uint64_t, Task>::iterator found,
+                             TaskOutcome outcome, const std::string& why) {
+  // Its id stays in the queue or the heap, skipped when it comes up.
+  if (found->second.where == Where::kQueued) {
+    --queued_;
+  } else {
+    --delayed_.live;
+  }
+  uint64_t id = found->first;
+  Task task = std::move(found->second);
+  tasks_.erase(found);
+  finish(id, std::move(task), outcome, why);
+}
+
+void Dispatcher::release_and_expire(TimePoint now) {
+  // Due retries go to the front, the latest due first, so that they leave in
+  // the order they became due, ahead of newer work.
+  std::vector<uint64_t> due;
+  while (!delayed_.heap.empty() && delayed_.heap.top().first <= now) {
+    uint64_t id = delayed_.heap.top().second;
+    delayed_.heap.pop();
+    auto found = tasks_.find(id);
+    if (found == tasks_.end() || found->second.where != Where::kDelayed) continue;
+    found->second.where = Where::kQueued;
+    --delayed_.live;
+    ++queued_;
+    due.push_back(id);
+  }
+  for (auto it = due.rbegin(); it != due.rend(); ++it) queue_.push_front(*it);
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    uint64_t id = deadlines_.top().second;
+    deadlines_.pop();
+    auto found = tasks_.find(id);
+    if (found == tasks_.end() || found->second.where == Where::kInFlight) continue;
+    end_waiting(
+        found, TaskOutcome::kExpired,
+        "not handed to a worker before its deadline" +
+            std::string(found->second.attempts > 0
+                            ? " (after " + std::to_string(found->second.attempts) + " attempts)"
+                            : ""));
+  }
+  prune_heaps();
+  compact_queue();
+}
+
+void Dispatcher::compact_queue() {
+  if (queue_.size() <= 2 * queued_ + 64) return;
+  std::deque<uint64_t> live;
+  for (uint64_t id : queue_) {
+    auto found = tasks_.find(id);
+    if (found != tasks_.end() && found->second.where == Where::kQueued) live.push_back(id);
+  }
+  queue_.swap(live);
+}
+
+void Dispatcher::prune_heaps() {
+  auto stale = [this](uint64_t id, bool delayed_heap) {
+    auto found = tasks_.find(id);
+    if (found == tasks_.end()) return true;
+    return delayed_heap ? found->second.where != Where::kDelayed
+                        : found->second.where == Where::kInFlight;
+  };
+  while (!delayed_.heap.empty() && stale(delayed_.heap.top().second, true)) delayed_.heap.pop();
+  while (!deadlines_.empty() && stale(deadlines_.top().second, false)) deadlines_.pop();
+}
+
+std::optional<TimePoint> Dispatcher::next_wakeup() const {
+  std::optional<TimePoint> next;
+  if (!delayed_.heap.empty()) next = delayed_.heap.top().first;
+  if (!deadlines_.empty() && (!next || deadlines_.top().first < *next)) {
+    next = deadlines_.top().first;
+  }
+  return next;
 }
 
 void Dispatcher::pump(TimePoint now) {
-  if (queue_.empty() || slots_.empty()) return;
+  release_and_expire(now);
+  if (queued_ == 0 || slots_.empty()) return;
   const size_t prefetch = std::max<size_t>(1, queue_spec_.prefetch);
   std::vector<bool> sent(slots_.size(), false);
   // Round robin, one task at a time per turn, so a short queue spreads over
   // the workers; a turn in which no worker took anything ends the pump.
   bool progress = true;
-  while (!queue_.empty() && progress) {
+  while (queued_ > 0 && progress) {
     progress = false;
-    for (size_t turn = 0; turn < slots_.size() && !queue_.empty(); ++turn) {
+    for (size_t turn = 0; turn < slots_.size() && queued_ > 0; ++turn) {
       size_t w = (next_worker_ + turn) % slots_.size();
       Slot& s = slots_[w];
       if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0 || s.isolating) {
         continue;
       }
-      uint64_t id = queue_.front();
-      Task& task = tasks_.at(id);
+      // Ids of tasks that left the queue early are dropped here.
+      auto found = tasks_.find(queue_.front());
+      while (found == tasks_.end() || found->second.where != Where::kQueued) {
+        queue_.pop_front();
+        found = tasks_.find(queue_.front());
+      }
+      uint64_t id = found->first;
+      Task& task = found->second;
+      // A retry or redelivery past the deadline does not start again.
+      if (task.origin.deadline && *task.origin.deadline <= now) {
+        queue_.pop_front();
+        end_waiting(found, TaskOutcome::kExpired,
+                    "not handed to a worker again before its deadline (after " +
+                        std::to_string(task.attempts) + " attempts)");
+        progress = true;
+        continue;
+      }
       // A suspect waits for a worker that holds nothing.
       if (task.suspect && !s.held.empty()) continue;
       if (!s.port->can_send(task.payload.size())) continue;
       s.isolating = task.suspect;
       queue_.pop_front();
+      --queued_;
+      task.where = Where::kInFlight;
       ++task.attempts;  // counted at dispatch: a task that kills its worker counts too
       task.worker = static_cast<uint32_t>(w);
       task.dispatched_at = now;
       if (s.budget) --*s.budget;
       s.held.push_back(id);
+      if (journal_ != nullptr) journal_->dispatched(id, task.attempts);
       s.port->send(id, task.payload);
       sent[w] = true;
       progress = true;
@@ -216,16 +422,71 @@ void Dispatcher::pump(TimePoint now) {
   }
 }
 
-void Dispatcher::abandon_queued(const std::string& why) {
-  while (!queue_.empty()) {
-    uint64_t id = queue_.front();
-    queue_.pop_front();
-    auto found = tasks_.find(id);
-    if (found == tasks_.end()) continue;
-    Task task = std::move(found->second);
-    tasks_.erase(found);
-    finish(id, std::move(task), TaskOutcome::kDead, why);
+CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
+                                const std::string& why) {
+  CancelReport report;
+  auto take = [&](std::unordered_map<uint64_t, Task>::iterator found, bool named) {
+    Task& task = found->second;
+    if (task.where != Where::kInFlight) {
+      end_waiting(found, TaskOutcome::kCancelled, why);
+      ++report.cancelled;
+      return;
+    }
+    if (task.cancelled) {
+      ++report.stopping;
+      return;
+    }
+    if (!running) {
+      if (named) report.running.push_back(found->first);
+      return;
+    }
+    task.cancelled = true;
+    ++report.stopping;
+    report.stop_workers.push_back(*task.worker);
+  };
+  if (!selection.ids.empty()) {
+    for (uint64_t id : selection.ids) {
+      auto found = tasks_.find(id);
+      if (found == tasks_.end()) {
+        report.unknown.push_back(id);
+      } else {
+        take(found, true);
+      }
+    }
+  } else {
+    std::vector<uint64_t> chosen;
+    for (const auto& [id, task] : tasks_) {
+      if (selection.all || (selection.submit && task.origin.submit == *selection.submit)) {
+        chosen.push_back(id);
+      }
+    }
+    std::sort(chosen.begin(), chosen.end());
+    for (uint64_t id : chosen) take(tasks_.find(id), false);
   }
+  prune_heaps();
+  std::sort(report.stop_workers.begin(), report.stop_workers.end());
+  report.stop_workers.erase(std::unique(report.stop_workers.begin(), report.stop_workers.end()),
+                            report.stop_workers.end());
+  compact_queue();
+  return report;
+}
+
+size_t Dispatcher::pending_of_submit(uint64_t submit) const {
+  return static_cast<size_t>(std::count_if(tasks_.begin(), tasks_.end(), [submit](const auto& t) {
+    return t.second.origin.submit == submit;
+  }));
+}
+
+void Dispatcher::abandon_queued(const std::string& why) {
+  std::vector<uint64_t> waiting;
+  for (const auto& [id, task] : tasks_) {
+    if (task.where != Where::kInFlight) waiting.push_back(id);
+  }
+  std::sort(waiting.begin(), waiting.end());
+  for (uint64_t id : waiting) end_waiting(tasks_.find(id), TaskOutcome::kDead, why);
+  queue_.clear();
+  delayed_.heap = {};
+  deadlines_ = {};
 }
 
 std::deque<DeadLetter> Dispatcher::take_dead_letters() {
@@ -245,12 +506,13 @@ void Dispatcher::adopt_dead_letters(std::deque<DeadLetter> letters) {
 
 void Dispatcher::orphan(uint64_t submitter) {
   for (auto& [id, task] : tasks_) {
-    if (task.submitter == submitter) task.submitter = 0;
+    if (task.origin.submitter == submitter) task.origin.submitter = 0;
   }
 }
 
 bool Dispatcher::balanced() const {
-  return counts_.submitted == counts_.ok + counts_.failed + counts_.dead + queued() + in_flight();
+  return counts_.submitted == counts_.ok + counts_.failed + counts_.dead + counts_.cancelled +
+                                  counts_.expired + queued() + delayed() + in_flight();
 }
 
 }  // namespace corral::daemon

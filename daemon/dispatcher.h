@@ -1,11 +1,12 @@
 // The task bookkeeping of one job: the bounded queue, which worker holds
-// which task, redelivery when a worker dies, the dead-letter list, and the
-// counts. Pure: it moves tasks between its own containers and hands them to
-// WorkerPorts; it never touches a process, a socket or a clock. Tested with
-// fake ports (tests/unit/dispatcher_test.cc).
+// which task, redelivery when a worker dies, retries after a backoff
+// (queue.retry), deadlines, cancels, the dead-letter list, and the counts.
+// Pure: it moves tasks between its own containers and hands them to
+// WorkerPorts; it never touches a process, a socket or a clock (the time is
+// an argument). Tested with fake ports (tests/unit/dispatcher_test.cc).
 //
 // Accounting, true after every call:
-//   submitted = ok + failed + dead + queued + in_flight
+//   submitted = ok + failed + dead + cancelled + expired + queued + delayed + in_flight
 //
 // Not thread-safe; lives on the daemon's event loop.
 #pragma once
@@ -14,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <queue>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,19 +23,34 @@
 
 #include "base/result.h"
 #include "config/spec.h"
+#include "daemon/backoff.h"
 #include "daemon/clock.h"
 #include "daemon/exit_status.h"
 
 namespace corral::daemon {
 
-enum class TaskOutcome : uint8_t { kOk, kFailed, kDead };
+// How a task ended. kCancelled: by `corralctl cancel`; kExpired: its
+// deadline passed before a worker took it.
+enum class TaskOutcome : uint8_t { kOk, kFailed, kDead, kCancelled, kExpired };
 const char* to_string(TaskOutcome outcome);
+
+// Why a worker that held tasks is gone, for queue.retry's `on`.
+enum class TaskFault : uint8_t { kCrashed, kTimeout };
+
+// Where a task comes from and how long it may wait.
+struct TaskOrigin {
+  uint64_t submitter = 0;             // who waits for its result; 0: the sink
+  uint64_t submit = 0;                // the submit it came in (cancel --submit, results --submit)
+  uint64_t seq = 0;                   // its position in that submit
+  std::optional<TimePoint> deadline;  // not handed to a worker by then: expired
+};
 
 // A task that reached its end, for whoever waits for it.
 struct FinishedTask {
   uint64_t id = 0;
   uint64_t submitter = 0;  // 0: nobody waits (the sink gets it)
   uint64_t seq = 0;        // position in its submission
+  uint64_t submit = 0;
   TaskOutcome outcome = TaskOutcome::kOk;
   std::string result;  // the worker's result, or why the task is dead
   uint32_t attempts = 0;
@@ -54,8 +71,46 @@ struct TaskCounts {
   uint64_t ok = 0;
   uint64_t failed = 0;
   uint64_t dead = 0;
+  uint64_t cancelled = 0;
+  uint64_t expired = 0;
+  // Times a task went out again: after its worker died, or after a retry's
+  // backoff.
   uint64_t redelivered = 0;
   uint64_t dead_letters_dropped = 0;  // oldest letters dropped from a full list
+};
+
+// What `cancel` names: ids, one submit, or every task not yet running.
+struct CancelSelection {
+  std::vector<uint64_t> ids;
+  std::optional<uint64_t> submit;
+  bool all = false;
+};
+
+struct CancelReport {
+  size_t cancelled = 0;                // queued or delayed: ended cancelled now
+  std::vector<uint32_t> stop_workers;  // running cancelled tasks: stop these workers
+  size_t stopping = 0;                 // tasks that end cancelled when their worker stops
+  std::vector<uint64_t> running;       // named, in flight, left alone (no `running`)
+  std::vector<uint64_t> unknown;       // named ids not pending
+};
+
+// What a durable job keeps of its tasks: each change the dispatcher makes
+// is told here as it happens, in order (the task feed writes it to the
+// job's spool, daemon/spool.h). Tasks put in with submit_recorded() or
+// restore() were recorded already and are not told again.
+class TaskJournal {
+ public:
+  virtual ~TaskJournal() = default;
+  virtual void added(uint64_t id, const TaskOrigin& origin, std::string_view payload) = 0;
+  virtual void dispatched(uint64_t id, uint32_t attempts) = 0;
+  // Back in the queue after its worker died, at once.
+  virtual void requeued(uint64_t id, uint32_t attempts) = 0;
+  // Waits for a retry until DUE.
+  virtual void delayed(uint64_t id, uint32_t attempts, TimePoint due) = 0;
+  // It ended; LETTER: it joined the dead-letter list.
+  virtual void finished(const FinishedTask& task, bool letter) = 0;
+  // The letters of IDS left the list (retried or cleared); empty: all.
+  virtual void letters_removed(const std::vector<uint64_t>& ids) = 0;
 };
 
 // The dispatcher's view of a worker's channel.
@@ -74,12 +129,33 @@ class Dispatcher {
  public:
   static constexpr size_t kMaxDeadLetters = 10000;
 
-  Dispatcher(const config::QueueSpec& queue, std::function<void(FinishedTask&&)> on_finished);
+  // SEED makes the jitter of retry backoffs repeatable in tests.
+  Dispatcher(const config::QueueSpec& queue, std::function<void(FinishedTask&&)> on_finished,
+             uint64_t seed = 1);
 
   // ---- submitting ----
-  bool full() const { return queue_.size() >= queue_spec_.capacity; }
+  // Queued and delayed tasks take room; in-flight ones are bounded by prefetch.
+  bool full() const { return queued_ + delayed_.live >= queue_spec_.capacity; }
+  // A new submit id (cancel --submit, results --submit).
+  uint64_t new_submit() { return next_submit_++; }
   // Queues a task (the caller checked !full() and the payload's size).
-  uint64_t submit(std::string payload, uint64_t submitter, uint64_t seq);
+  uint64_t submit(std::string payload, const TaskOrigin& origin);
+  uint64_t submit(std::string payload, uint64_t submitter, uint64_t seq) {
+    return submit(std::move(payload), TaskOrigin{submitter, 0, seq, std::nullopt});
+  }
+  // A durable job's submits: the id is taken first, the task recorded in the
+  // spool, and queued with submit_recorded() once that is on disk.
+  uint64_t reserve_id() { return next_id_++; }
+  void submit_recorded(uint64_t id, std::string payload, const TaskOrigin& origin);
+  // A task of the spool, unfinished when corrald last stopped: queued (or,
+  // with DUE, delayed) with the attempts it had. One that was running was
+  // charged its attempt at its dispatch; with none left it ends dead now.
+  // Ids and submit ids never go back: the next are above every restored one.
+  void restore(uint64_t id, std::string payload, const TaskOrigin& origin, uint32_t attempts,
+               std::optional<TimePoint> due);
+  void restore_counters(uint64_t next_id, uint64_t next_submit);
+  // JOURNAL (null: none) hears every later change; it outlives the dispatcher.
+  void set_journal(TaskJournal* journal) { journal_ = journal; }
   // Puts every dead letter back in the queue as a new submission (for the
   // sink: nobody waits); returns how many.
   size_t retry_dead_letters();
@@ -107,18 +183,35 @@ class Dispatcher {
   // so that a poison task cannot take other tasks down with it. Returns who
   // the death is charged to: the task (kTask) when W was running one and had
   // finished tasks since attach(), or the task was already a suspect.
-  ExitBlame worker_gone(uint32_t worker, const std::string& why);
+  // A task that ran, was charged its attempt and has attempts left waits
+  // for queue.retry's backoff when FAULT is among its causes, else goes
+  // out again at once. A task cancelled while it ran ends cancelled (the
+  // death is then charged to the task). NOW dates a backoff.
+  ExitBlame worker_gone(uint32_t worker, const std::string& why,
+                        TaskFault fault = TaskFault::kCrashed, TimePoint now = {});
   // W answered task ID. False (and nothing changes) when W does not hold ID:
-  // a protocol error the caller punishes.
+  // a protocol error the caller punishes. A failed task with attempts left
+  // waits for a retry when queue.retry lists `failed`; a task cancelled
+  // while it ran ends cancelled, its result dropped.
   bool result(uint32_t worker, uint64_t id, bool ok, std::string_view payload, TimePoint now);
   // The oldest task W holds (line framing answers in order).
   std::optional<uint64_t> oldest(uint32_t worker) const;
   size_t held_by(uint32_t worker) const;
 
-  // Hands queued tasks to attached workers with room, round robin, at most
-  // queue.prefetch per worker (a suspect alone, see worker_gone); then
+  // First moves the delayed tasks whose backoff is over to the front of the
+  // queue and ends as expired the waiting tasks whose deadline is past; then
+  // hands queued tasks to attached workers with room, round robin, at most
+  // queue.prefetch per worker (a suspect alone, see worker_gone), and
   // flushes each port that got any. NOW stamps the tasks for their run_time.
   void pump(TimePoint now);
+  // When pump() has something to do without any other event: the earliest
+  // end of a backoff or deadline (it may be early, never late).
+  std::optional<TimePoint> next_wakeup() const;
+
+  // Cancels what SELECTION names: queued and delayed tasks end cancelled at
+  // once; with RUNNING, each in-flight one ends cancelled when its worker
+  // (listed in the report, for the caller to stop) answers or dies.
+  CancelReport cancel(const CancelSelection& selection, bool running, const std::string& why);
 
   // ---- looking ----
   const TaskCounts& counts() const { return counts_; }
@@ -131,13 +224,16 @@ class Dispatcher {
   bool budget_spent(uint32_t worker) const {
     return worker < slots_.size() && slots_[worker].budget == 0;
   }
-  size_t queued() const { return queue_.size(); }
-  size_t in_flight() const { return tasks_.size() - queue_.size(); }
+  size_t queued() const { return queued_; }
+  size_t delayed() const { return delayed_.live; }
+  size_t in_flight() const { return tasks_.size() - queued_ - delayed_.live; }
+  // Tasks of SUBMIT not finished yet (queued, delayed or in flight).
+  size_t pending_of_submit(uint64_t submit) const;
   const std::deque<DeadLetter>& dead_letters() const { return dead_letters_; }
   // A task ID is waiting for its result somewhere (queued or in flight).
   bool pending(uint64_t id) const { return tasks_.contains(id); }
-  // Ends every queued task (none may be in flight) as dead with WHY: the
-  // job is being removed or rebuilt by a reload.
+  // Ends every queued and delayed task (none may be in flight) as dead with
+  // WHY: the job is being removed or rebuilt by a reload.
   void abandon_queued(const std::string& why);
   // Hands the dead-letter list over (to the feed that replaces this one).
   std::deque<DeadLetter> take_dead_letters();
@@ -149,14 +245,24 @@ class Dispatcher {
   bool balanced() const;
 
  private:
+  enum class Where : uint8_t { kQueued, kDelayed, kInFlight };
   struct Task {
     std::string payload;
-    uint64_t submitter = 0;
-    uint64_t seq = 0;
+    TaskOrigin origin;
     uint32_t attempts = 0;
+    Where where = Where::kQueued;
     std::optional<uint32_t> worker;  // holder while in flight
     TimePoint dispatched_at{};
-    bool suspect = false;  // a worker died running it
+    bool suspect = false;    // a worker died running it
+    bool cancelled = false;  // cancelled while in flight
+  };
+  // (time, id) with the earliest on top. Entries are never removed early:
+  // one whose task has moved on is skipped when it comes up.
+  using TimeHeap = std::priority_queue<std::pair<TimePoint, uint64_t>,
+                                       std::vector<std::pair<TimePoint, uint64_t>>, std::greater<>>;
+  struct Delayed {
+    TimeHeap heap;
+    size_t live = 0;  // tasks waiting in it
   };
   struct Slot {
     WorkerPort* port = nullptr;      // null: takes no tasks
@@ -169,14 +275,35 @@ class Dispatcher {
   };
 
   Slot& slot(uint32_t worker);
+  // Ends task ID (taken out of tasks_ by the caller).
   void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
               std::chrono::nanoseconds run_time = {});
+  // Ends the not-running task at FOUND (queued or delayed).
+  void end_waiting(std::unordered_map<uint64_t, Task>::iterator found, TaskOutcome outcome,
+                   const std::string& why);
+  // A task that ran and has attempts left: after a backoff, or at once.
+  void again(uint64_t id, Task& task, bool backoff, TimePoint now);
+  void release_and_expire(TimePoint now);
+  // Drops the heaps' top entries whose tasks have moved on, so that
+  // next_wakeup() names a time something happens.
+  void prune_heaps();
+  // Drops the ids of tasks that left the queue early, once they outnumber
+  // the live ones.
+  void compact_queue();
 
   config::QueueSpec queue_spec_;
   std::function<void(FinishedTask&&)> on_finished_;
+  TaskJournal* journal_ = nullptr;
+  std::optional<Backoff> retry_backoff_;  // queue.retry's
   uint64_t next_id_ = 1;
-  std::unordered_map<uint64_t, Task> tasks_;  // queued and in flight
-  std::deque<uint64_t> queue_;                // ids waiting for a worker
+  uint64_t next_submit_ = 1;
+  std::unordered_map<uint64_t, Task> tasks_;  // queued, delayed and in flight
+  // Ids waiting for a worker, oldest first; may hold ids of tasks that were
+  // cancelled or expired while queued (skipped, and dropped by compact_queue).
+  std::deque<uint64_t> queue_;
+  size_t queued_ = 0;  // live ids in queue_
+  Delayed delayed_;
+  TimeHeap deadlines_;  // of queued and delayed tasks that have one
   std::vector<Slot> slots_;
   size_t next_worker_ = 0;  // round robin
   std::deque<DeadLetter> dead_letters_;

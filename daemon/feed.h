@@ -31,6 +31,10 @@ struct FeedEvents {
   std::function<void(uint32_t worker)> recycle;
   // Tasks arrived after a tick() that returned false: the sampler is wanted.
   std::function<void()> active;
+  // The task the worker runs was cancelled: stop it now (stop.signal, then
+  // SIGKILL after stop.kill_after), without waiting for the task; WHY is
+  // logged. It restarts as after any exit its task is charged with.
+  std::function<void(uint32_t worker, const std::string& why)> stop;
 };
 
 // How a job's tasks go, for stats, top and /metrics.
@@ -77,6 +81,9 @@ class JobFeed {
   virtual void prune_listeners() = 0;
   // Hands queued tasks to workers (after a submit).
   virtual void pump() = 0;
+  // Cancels what SELECTION names (Dispatcher::cancel); with RUNNING, the
+  // workers that run a named task are stopped (FeedEvents::stop).
+  virtual CancelReport cancel(const CancelSelection& selection, bool running) = 0;
   virtual std::vector<SharedReading> shared() const = 0;
 
   // Ends a metrics interval (the sampler's tick): tasks/s and the recent

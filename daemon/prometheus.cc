@@ -141,8 +141,35 @@ std::string render_metrics(const Supervisor& supervisor) {
   for (const auto& name : supervisor.job_names()) {
     if (auto feed = supervisor.feed(name)) feeds.push_back({name, std::move(feed)});
   }
+  w.family("corral_job_tasks_submitted_total", "counter", "tasks accepted by the job");
+  for (const auto& [name, feed] : feeds) {
+    w.sample("corral_job_tasks_submitted_total", labels({{"job", name}}),
+             static_cast<double>(feed->dispatcher().counts().submitted));
+  }
+  w.family("corral_job_tasks_finished_total", "counter",
+           "tasks that reached their end, by status: ok, failed, dead, cancelled, expired");
+  for (const auto& [name, feed] : feeds) {
+    const TaskCounts& c = feed->dispatcher().counts();
+    for (auto [status, n] :
+         {std::pair{"ok", c.ok}, std::pair{"failed", c.failed}, std::pair{"dead", c.dead},
+          std::pair{"cancelled", c.cancelled}, std::pair{"expired", c.expired}}) {
+      w.sample("corral_job_tasks_finished_total", labels({{"job", name}, {"status", status}}),
+               static_cast<double>(n));
+    }
+  }
+  w.family("corral_job_redeliveries_total", "counter",
+           "times a task went out again: after its worker died, or after a retry's backoff");
+  for (const auto& [name, feed] : feeds) {
+    w.sample("corral_job_redeliveries_total", labels({{"job", name}}),
+             static_cast<double>(feed->dispatcher().counts().redelivered));
+  }
+  // Kept for dashboards written against it; a sum over its status label
+  // counts each task twice (submitted and its end): the three families
+  // above replace it.
   w.family("corral_job_tasks_total", "counter",
-           "tasks of the job by status: submitted, ok, failed, dead, redelivered");
+           "deprecated (use corral_job_tasks_submitted_total, corral_job_tasks_finished_total "
+           "and corral_job_redeliveries_total): tasks by status: submitted, ok, failed, dead, "
+           "redelivered");
   for (const auto& [name, feed] : feeds) {
     const TaskCounts& c = feed->dispatcher().counts();
     for (auto [status, n] :
@@ -157,15 +184,16 @@ std::string render_metrics(const Supervisor& supervisor) {
     w.sample("corral_job_queue_depth", labels({{"job", name}}),
              static_cast<double>(feed->dispatcher().queued()));
   }
+  w.family("corral_job_tasks_delayed", "gauge",
+           "tasks waiting for a retry's backoff to end (queue.retry)");
+  for (const auto& [name, feed] : feeds) {
+    w.sample("corral_job_tasks_delayed", labels({{"job", name}}),
+             static_cast<double>(feed->dispatcher().delayed()));
+  }
   w.family("corral_job_in_flight", "gauge", "tasks handed to workers and not answered yet");
   for (const auto& [name, feed] : feeds) {
     w.sample("corral_job_in_flight", labels({{"job", name}}),
              static_cast<double>(feed->dispatcher().in_flight()));
-  }
-  w.family("corral_job_tasks_per_second", "gauge",
-           "tasks finished per second over the last metrics interval");
-  for (const auto& [name, feed] : feeds) {
-    w.sample("corral_job_tasks_per_second", labels({{"job", name}}), feed->metrics().tasks_per_s);
   }
   w.family("corral_job_task_duration_seconds", "histogram",
            "from a task's dispatch to a worker until its result");

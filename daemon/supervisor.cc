@@ -43,6 +43,9 @@ std::shared_ptr<JobFeed> Supervisor::make_feed(Job& job) {
     on_kill_request(*j, index, why, reason);
   };
   events.recycle = [this, j](uint32_t index) { on_recycle(*j, index); };
+  events.stop = [this, j](uint32_t index, const std::string& why) {
+    on_stop_request(*j, index, why);
+  };
   events.active = [this] { keep_sampling(); };
   job.feed_error.clear();
   if (!feeds_) {
@@ -100,6 +103,25 @@ void Supervisor::on_kill_request(Job& job, uint32_t index, const std::string& wh
   if (worker.pid <= 0) return;
   ++worker.enforced[reason];
   host_.signal_group(worker.pid, SIGKILL);
+}
+
+void Supervisor::on_stop_request(Job& job, uint32_t index, const std::string& why) {
+  Worker& worker = *job.workers.at(index);
+  if (worker.pid <= 0) return;
+  const config::StopSpec& stop = job.spec.stop;
+  spdlog::info("{}: {}; stopping it with signal {}", worker.id().str(), why, stop.signal);
+  host_.signal_group(worker.pid, stop.signal);
+  // The same process, if it is still there after kill_after: its epoch
+  // tells a later process of the slot apart.
+  if (!worker.stop_timer) worker.stop_timer = host_.make_timer();
+  Worker* w = &worker;
+  const uint64_t epoch = worker.epoch;
+  worker.stop_timer->arm(host_.now() + stop.kill_after, [this, w, epoch] {
+    if (w->pid <= 0 || w->epoch != epoch) return;
+    spdlog::warn("{}: still running {} after signal {}; killing it", w->id().str(),
+                 config::format_duration(w->job.spec.stop.kill_after), w->job.spec.stop.signal);
+    host_.signal_group(w->pid, SIGKILL);
+  });
 }
 
 void Supervisor::on_recycle(Job& job, uint32_t index) {

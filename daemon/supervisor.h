@@ -190,6 +190,7 @@ class Supervisor {
   void on_ready(Job& job, uint32_t index);
   void on_kill_request(Job& job, uint32_t index, const std::string& why, const char* reason);
   void on_recycle(Job& job, uint32_t index);
+  void on_stop_request(Job& job, uint32_t index, const std::string& why);
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
   std::string describe(const Worker& worker, TimePoint now) const;
   std::unique_ptr<Worker> make_worker(Job& job, uint32_t index);

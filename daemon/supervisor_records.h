@@ -24,6 +24,7 @@ struct Supervisor::Worker {
   uint32_t index;
   WorkerMachine machine;
   std::unique_ptr<Timer> timer;
+  std::unique_ptr<Timer> stop_timer;  // a cancel's stop, SIGKILL after stop.kill_after
   pid_t pid = 0;
   uint64_t epoch = 0;  // bumped at each spawn: fences callbacks of old processes
   TimePoint started_at{};

@@ -52,12 +52,22 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   const std::string job = request["job"];
-  const uint64_t max_bytes = supervisor_.job_spec(job)->queue.max_task_bytes;
+  const config::QueueSpec& queue = supervisor_.job_spec(job)->queue;
+  const uint64_t max_bytes = queue.max_task_bytes;
   bool wait = request.value("wait", false);
   bool timing = request.value("timing", false);
+  // How long each task may wait for a worker: the request's, else the job's.
+  std::optional<Duration> deadline = queue.deadline;
+  if (auto it = request.find("deadline_s"); it != request.end()) {
+    double seconds = it->get<double>();
+    if (seconds <= 0) return reply(protocol::error_reply("\"deadline_s\" must be more than 0"));
+    deadline = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+    if (deadline->count() == 0) deadline = Duration(1);
+  }
 
   struct State {
     uint64_t submitter = 0;
+    uint64_t submit = 0;
     uint64_t seq = 0;
     uint64_t accepted = 0;
     uint64_t refused = 0;
@@ -87,11 +97,14 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     state->ended = true;
     if (state->submitter != 0) feed->remove_submitter(state->submitter);
   });
-  conversation->send(Json{{"ok", true}}, false);
-
   Dispatcher* dispatcher = &feed->dispatcher();
+  state->submit = dispatcher->new_submit();
+  conversation->send(Json{{"ok", true}, {"submit", state->submit}, {"durable", false}}, false);
+
+  Host* host = &host_;
   conversation->take_lines(
-      [state, weak, feed, dispatcher, max_bytes, maybe_end, job](std::string_view line) {
+      [state, weak, feed, dispatcher, max_bytes, maybe_end, job, host,
+       deadline](std::string_view line) {
         if (line == protocol::kEndOfTasks) {
           state->input_done = true;
           feed->pump();
@@ -136,7 +149,9 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
           }
           return Conversation::Verdict::kContinue;
         }
-        dispatcher->submit(std::string(payload), state->submitter, seq);
+        TaskOrigin origin{state->submitter, state->submit, seq, std::nullopt};
+        if (deadline) origin.deadline = host->now() + *deadline;
+        dispatcher->submit(std::string(payload), origin);
         ++state->accepted;
         if (!dispatcher->full()) return Conversation::Verdict::kContinue;
         // Back-pressure: read no more until the queue has room.
@@ -177,6 +192,42 @@ void Commands::dead(const Json& request, Reply reply) {
   reply(Json{{"ok", true},
              {"dead", std::move(letters)},
              {"dropped", feed->dispatcher().counts().dead_letters_dropped}});
+}
+
+void Commands::cancel(const Json& request, Reply reply) {
+  std::shared_ptr<JobFeed> feed = feed_of(request, reply);
+  if (feed == nullptr) return;
+  const std::string job = request["job"];
+  CancelSelection selection;
+  int chosen = 0;
+  if (auto it = request.find("ids"); it != request.end()) {
+    for (const Json& id : *it) selection.ids.push_back(id.get<uint64_t>());
+    chosen += selection.ids.empty() ? 0 : 1;
+    if (selection.ids.empty()) return reply(protocol::error_reply("\"ids\" names no task"));
+  }
+  if (auto it = request.find("submit"); it != request.end()) {
+    selection.submit = it->get<uint64_t>();
+    ++chosen;
+  }
+  if (request.value("queued", false)) {
+    selection.all = true;
+    ++chosen;
+  }
+  if (chosen != 1) {
+    return reply(protocol::error_reply(
+        "a cancel request names exactly one of \"ids\", \"submit\" or \"queued\""));
+  }
+  const bool running = request.value("running", false);
+  CancelReport report = feed->cancel(selection, running);
+  if (report.cancelled > 0 || report.stopping > 0) {
+    spdlog::info("cancel: job {}: {} tasks cancelled, {} running ones stopping", job,
+                 report.cancelled, report.stopping);
+  }
+  reply(Json{{"ok", true},
+             {"cancelled", report.cancelled},
+             {"stopping", report.stopping},
+             {"running", report.running},
+             {"unknown", report.unknown}});
 }
 
 namespace {
@@ -310,6 +361,7 @@ void Commands::wait(const Json& request, Reply reply) {
     std::string text = std::to_string(up) + "/" + std::to_string(ids.size()) + " workers RUNNING";
     if (feed != nullptr) {
       text += ", " + std::to_string(feed->dispatcher().queued()) + " queued, " +
+              std::to_string(feed->dispatcher().delayed()) + " waiting to retry, " +
               std::to_string(feed->dispatcher().in_flight()) + " in flight";
     }
     return text;
@@ -335,7 +387,8 @@ void Commands::wait(const Json& request, Reply reply) {
         if (supervisor->state(id) != State::kRunning) return false;
       }
     }
-    if (drained && (feed->dispatcher().queued() > 0 || feed->dispatcher().in_flight() > 0)) {
+    if (drained && (feed->dispatcher().queued() > 0 || feed->dispatcher().delayed() > 0 ||
+                    feed->dispatcher().in_flight() > 0)) {
       return false;
     }
     if (state->timer) state->timer->cancel();
@@ -388,18 +441,22 @@ void Commands::stats(const Json& request, Reply reply) {
   };
   Json out = Json::object();
   for (const auto& job : jobs) {
-    Json j{{"submitted", 0},   {"queued", 0}, {"in_flight", 0},    {"ok", 0},         {"failed", 0},
-           {"redelivered", 0}, {"dead", 0},   {"dead_letters", 0}, {"tasks_per_s", 0}};
+    Json j{{"submitted", 0}, {"queued", 0},      {"delayed", 0},      {"in_flight", 0},
+           {"ok", 0},        {"failed", 0},      {"dead", 0},         {"cancelled", 0},
+           {"expired", 0},   {"redelivered", 0}, {"dead_letters", 0}, {"tasks_per_s", 0}};
     if (std::shared_ptr<JobFeed> feed = supervisor_.feed(job)) {
       const Dispatcher& d = feed->dispatcher();
       const TaskCounts& c = d.counts();
       j = Json{{"submitted", c.submitted},
                {"queued", d.queued()},
+               {"delayed", d.delayed()},
                {"in_flight", d.in_flight()},
                {"ok", c.ok},
                {"failed", c.failed},
-               {"redelivered", c.redelivered},
                {"dead", c.dead},
+               {"cancelled", c.cancelled},
+               {"expired", c.expired},
+               {"redelivered", c.redelivered},
                {"dead_letters", d.dead_letters().size()},
                {"tasks_per_s", feed->metrics().tasks_per_s},
                {"latency_us", quantiles(feed->metrics().run_time)},

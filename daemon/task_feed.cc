@@ -158,6 +158,7 @@ void TaskFeed::look() {
     w.running = dispatcher_.oldest(worker);
   }
   for (const Overrun& overrun : watch_.check(now, workers)) {
+    if (overrun.reason == std::string_view("task_timeout")) timed_out_.insert(overrun.worker);
     events_.kill(overrun.worker, overrun.why, overrun.reason);
   }
 }
@@ -165,6 +166,7 @@ void TaskFeed::look() {
 Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   channels_.erase(worker);
   watch_.forget(worker);
+  timed_out_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
   if (const auto& timeout = job_.health.heartbeat_timeout) {
     // Four beats per timeout: one late beat is not a death.
@@ -201,7 +203,8 @@ ExitBlame TaskFeed::exited(uint32_t worker, const std::string& why) {
   dispatcher_.detach(worker);
   if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
   channels_.erase(worker);
-  ExitBlame blame = dispatcher_.worker_gone(worker, why);
+  const TaskFault fault = timed_out_.erase(worker) > 0 ? TaskFault::kTimeout : TaskFault::kCrashed;
+  ExitBlame blame = dispatcher_.worker_gone(worker, why, fault, host_.now());
   after_results();
   return blame;
 }
@@ -232,17 +235,46 @@ void TaskFeed::prune_listeners() { listeners_.prune(); }
 
 void TaskFeed::pump() {
   dispatcher_.pump(host_.now());
-  if (!ticking_ && (dispatcher_.queued() > 0 || dispatcher_.in_flight() > 0)) {
+  if (!ticking_ &&
+      (dispatcher_.queued() > 0 || dispatcher_.delayed() > 0 || dispatcher_.in_flight() > 0)) {
     ticking_ = true;
     if (events_.active) events_.active();
   }
+  arm_wake();
+}
+
+void TaskFeed::arm_wake() {
+  std::optional<TimePoint> at = dispatcher_.next_wakeup();
+  if (!at || retired_) {
+    if (wake_) wake_->cancel();
+    wake_at_.reset();
+    return;
+  }
+  if (wake_at_ == at) return;
+  if (!wake_) wake_ = host_.make_timer();
+  wake_at_ = at;
+  wake_->arm(*at, [this] {
+    wake_at_.reset();
+    // Retries that are due go out, tasks past their deadline end: both
+    // free room and may finish what someone waits for.
+    after_results();
+  });
+}
+
+CancelReport TaskFeed::cancel(const CancelSelection& selection, bool running) {
+  CancelReport report = dispatcher_.cancel(selection, running, "cancelled by corralctl cancel");
+  for (uint32_t worker : report.stop_workers) {
+    if (events_.stop) events_.stop(worker, "its task was cancelled (corralctl cancel --running)");
+  }
+  after_results();
+  return report;
 }
 
 bool TaskFeed::tick(TimePoint now) {
   const TaskCounts& c = dispatcher_.counts();
-  const uint64_t finished = c.ok + c.failed + c.dead;
-  ticking_ =
-      finished != finished_at_last_tick_ || dispatcher_.queued() > 0 || dispatcher_.in_flight() > 0;
+  const uint64_t finished = c.ok + c.failed + c.dead + c.cancelled + c.expired;
+  ticking_ = finished != finished_at_last_tick_ || dispatcher_.queued() > 0 ||
+             dispatcher_.delayed() > 0 || dispatcher_.in_flight() > 0;
   const double seconds = seconds_between(last_tick_, now);
   metrics_.tasks_per_s =
       seconds > 0 ? static_cast<double>(finished - finished_at_last_tick_) / seconds : 0;
@@ -254,7 +286,9 @@ bool TaskFeed::tick(TimePoint now) {
 }
 
 void TaskFeed::finished(FinishedTask&& task) {
-  if (task.outcome != TaskOutcome::kDead) metrics_.run_time.observe(task.run_time);
+  if (task.outcome == TaskOutcome::kOk || task.outcome == TaskOutcome::kFailed) {
+    metrics_.run_time.observe(task.run_time);
+  }
   if (task.submitter != 0) {
     if (auto it = submitters_.find(task.submitter); it != submitters_.end()) {
       uint64_t id = task.submitter;
@@ -289,9 +323,11 @@ void TaskFeed::after_results() {
 
 void TaskFeed::feed_source() {
   const auto& source = job_.source;
+  TaskOrigin origin;
+  if (job_.queue.deadline) origin.deadline = host_.now() + *job_.queue.deadline;
   if (source.kind == config::SourceSpec::Kind::kRange) {
     while (source_next_ < source.to && !dispatcher_.full()) {
-      dispatcher_.submit(std::to_string(source_next_), 0, 0);
+      dispatcher_.submit(std::to_string(source_next_), origin);
       ++source_next_;
     }
   } else if (source_file_) {
@@ -313,7 +349,7 @@ void TaskFeed::feed_source() {
         } else if (length > max) {
           skipped(length);
         } else {
-          dispatcher_.submit(file.buffer.substr(file.begin, length), 0, 0);
+          dispatcher_.submit(file.buffer.substr(file.begin, length), origin);
         }
         file.begin = newline != std::string::npos ? newline + 1 : file.buffer.size();
         continue;
@@ -365,11 +401,13 @@ void TaskFeed::retire(const std::string& why) {
   if (retired_) return;
   retired_ = true;
   events_ = FeedEvents{[](uint32_t) {}, [](uint32_t, const std::string&, const char*) {},
-                       [](uint32_t) {}};
+                       [](uint32_t) {}, nullptr, nullptr};
   ticker_.reset();
+  wake_.reset();
+  wake_at_.reset();
   source_file_.reset();
   source_next_ = job_.source.to;
-  size_t queued = dispatcher_.queued();
+  size_t queued = dispatcher_.queued() + dispatcher_.delayed();
   if (queued > 0) {
     spdlog::warn("{}: {} queued {} dropped (they end dead): {}", job_.name, queued,
                  queued == 1 ? "task" : "tasks", why);

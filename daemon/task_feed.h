@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "config/spec.h"
 #include "daemon/channel.h"
@@ -56,6 +57,7 @@ class TaskFeed : public JobFeed {
   void add_listener(std::function<bool()> listener, std::function<bool()> gone) override;
   void prune_listeners() override;
   void pump() override;
+  CancelReport cancel(const CancelSelection& selection, bool running) override;
   std::vector<SharedReading> shared() const override;
   uint32_t capacity() const override;
   bool tick(TimePoint now) override;
@@ -66,6 +68,7 @@ class TaskFeed : public JobFeed {
  private:
   void finished(FinishedTask&& task);
   void after_results();  // pump, then tell the listeners
+  void arm_wake();       // the wake_ timer, at the dispatcher's next_wakeup
   void feed_source();    // moves source tasks into the queue while there is room
   void write_sink(const FinishedTask& task);
   // queue.task_timeout and health.heartbeat_timeout, on one ticker: arms
@@ -100,6 +103,12 @@ class TaskFeed : public JobFeed {
   bool retired_ = false;
   TaskWatch watch_;
   std::unique_ptr<Timer> ticker_;  // the watch's; null when nothing is watched
+  // Workers killed for overrunning queue.task_timeout: their tasks' fault
+  // is a timeout (queue.retry's `on`), not a crash.
+  std::set<uint32_t> timed_out_;
+  // Armed at the dispatcher's next backoff or deadline.
+  std::unique_ptr<Timer> wake_;
+  std::optional<TimePoint> wake_at_;
 };
 
 }  // namespace corral::daemon

@@ -319,7 +319,8 @@ Json Daemon::request(const Json& message) {
 }
 
 std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::string>& payloads,
-                                 bool wait, const std::function<void()>& before_reading) {
+                                 bool wait, const std::function<void()>& before_reading,
+                                 const Json& extra) {
   int fd = connect_socket(socket());
   if (fd < 0) throw std::runtime_error("cannot connect to " + socket());
   // A test must fail, not hang, when results stop coming.
@@ -332,7 +333,9 @@ std::vector<Json> Daemon::submit(const std::string& job, const std::vector<std::
     if (line.empty()) return std::nullopt;
     return Json::parse(line);
   };
-  std::string header = protocol::encode_line(Json{{"cmd", "submit"}, {"job", job}, {"wait", wait}});
+  Json request{{"cmd", "submit"}, {"job", job}, {"wait", wait}};
+  request.update(extra);
+  std::string header = protocol::encode_line(request);
   // send(MSG_NOSIGNAL): a daemon that closes early is an answer, not a SIGPIPE.
   (void)!::send(fd, header.data(), header.size(), MSG_NOSIGNAL);
   std::vector<Json> out;

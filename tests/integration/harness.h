@@ -130,8 +130,10 @@ class Daemon {
   // WAIT, collects every result line; the last element is the end line (or
   // the error reply). BEFORE_READING, when given, runs before anything past
   // the acknowledgement is read (a client that is slow to read).
+  // EXTRA: more fields of the submit request (e.g. deadline_s).
   std::vector<Json> submit(const std::string& job, const std::vector<std::string>& payloads,
-                           bool wait = true, const std::function<void()>& before_reading = {});
+                           bool wait = true, const std::function<void()>& before_reading = {},
+                           const Json& extra = Json::object());
   // corralctl -s SOCKET ARGS...
   RunResult ctl(const std::vector<std::string>& args);
 

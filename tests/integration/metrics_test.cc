@@ -13,6 +13,7 @@ namespace corral::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string body_of(const std::string& response) {
   size_t at = response.find("\r\n\r\n");
@@ -45,6 +46,8 @@ TEST(MetricsTest, PromtoolAcceptsTheExpositionAndEveryNameIsThere) {
        {"corral_worker_state{", "corral_worker_cpu_seconds_total{",
         "corral_worker_resident_memory_bytes{", "corral_worker_restarts_total{",
         "corral_job_tasks_total{", "corral_job_queue_depth{", "corral_job_in_flight{",
+        "corral_job_tasks_submitted_total{", "corral_job_tasks_finished_total{",
+        "corral_job_redeliveries_total{", "corral_job_tasks_delayed{",
         "corral_job_task_duration_seconds_bucket{", "corral_job_shared_value{",
         "corral_daemon_resident_memory_bytes ", "corral_daemon_cpu_seconds_total "}) {
     EXPECT_THAT(body, HasSubstr(name)) << name;
@@ -52,6 +55,12 @@ TEST(MetricsTest, PromtoolAcceptsTheExpositionAndEveryNameIsThere) {
   EXPECT_THAT(body, HasSubstr("corral_worker_state{job=\"idle\",worker=\"idle:0\","
                               "state=\"RUNNING\"} 1"));
   EXPECT_THAT(body, HasSubstr("corral_job_tasks_total{job=\"sums\",status=\"ok\"} 500"));
+  EXPECT_THAT(body, HasSubstr("corral_job_tasks_submitted_total{job=\"sums\"} 500"));
+  EXPECT_THAT(body, HasSubstr("corral_job_tasks_finished_total{job=\"sums\",status=\"ok\"} 500"));
+  EXPECT_THAT(body,
+              HasSubstr("corral_job_tasks_finished_total{job=\"sums\",status=\"cancelled\"} 0"));
+  // Rates are Prometheus's to compute.
+  EXPECT_THAT(body, Not(HasSubstr("corral_job_tasks_per_second")));
   EXPECT_THAT(body, HasSubstr("# TYPE corral_worker_exits_total counter"));
   EXPECT_THAT(body, HasSubstr("corral_job_task_duration_seconds_count{job=\"sums\"} 500"));
   EXPECT_THAT(body, HasSubstr("corral_job_shared_value{job=\"sums\",name=\"processed\"} 500"));

@@ -36,6 +36,7 @@ class FakeFeed : public JobFeed {
     events_.kill(worker, why, reason);
   }
   void recycle(uint32_t worker) { events_.recycle(worker); }
+  void stop(uint32_t worker, const std::string& why) { events_.stop(worker, why); }
   void active() { events_.active(); }
 
   Status prepare(uint32_t worker, SpawnRequest& request) override {
@@ -65,6 +66,10 @@ class FakeFeed : public JobFeed {
   void add_listener(std::function<bool()>, std::function<bool()>) override {}
   void prune_listeners() override {}
   void pump() override {}
+  CancelReport cancel(const CancelSelection& selection, bool running) override {
+    calls.push_back("cancel");
+    return dispatcher_.cancel(selection, running, "cancelled");
+  }
   std::vector<SharedReading> shared() const override { return {}; }
   bool tick(TimePoint) override { return false; }
   const FeedMetrics& metrics() const override { return metrics_; }

@@ -192,6 +192,11 @@ TEST(CtlSubmitSummaryTest, WhyWaitingNamesTheFirstWorkerThatDoesNotRun) {
   EXPECT_EQ(why_waiting("py", starting),
             "waiting: py has 0 of 1 worker running: py:0 STARTING pid 7, uptime 0:00:09; not "
             "RUNNING yet");
+  Json between_tries = starting;
+  between_tries["workers"][0]["exit_description"] = "exit status 2";
+  EXPECT_EQ(why_waiting("py", between_tries),
+            "waiting: py has 0 of 1 worker running: py:0 STARTING pid 7, uptime 0:00:09; not "
+            "RUNNING yet (its last process: exit status 2)");
   Json one_runs{{"ok", true},
                 {"workers", {worker("primes:0", "FATAL", "x"), worker("primes:1", "RUNNING", "")}}};
   EXPECT_EQ(why_waiting("primes", one_runs), std::nullopt);

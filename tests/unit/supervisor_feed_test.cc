@@ -173,6 +173,41 @@ TEST_F(SupervisorFeedTest, AKillRequestKillsCountsItsReasonAndRestartsAfterBacko
   EXPECT_EQ(supervisor.status(WorkerId{"tasks", 0}).restarts, 1u);
 }
 
+TEST_F(SupervisorFeedTest, AStopRequestSignalsAtOnceThenKillsAfterKillAfter) {
+  supervisor.add_job(channel_job("tasks", 1));
+  supervisor.start_autostart();
+  feed("tasks").ready(0);
+  const pid_t worker = pid("tasks", 0);
+  // A cancel --running: stop.signal now, no sentinel (the worker would
+  // finish the cancelled task first).
+  feed("tasks").stop(0, "its task was cancelled");
+  EXPECT_EQ(host.processes.at(worker).signals, std::vector<int>{SIGTERM});
+  EXPECT_THAT(feed("tasks").calls, Not(Contains("sentinel 0")));
+  host.advance(seconds(5) - milliseconds(1));
+  EXPECT_EQ(host.processes.at(worker).signals, std::vector<int>{SIGTERM});
+  host.advance(milliseconds(1));  // stop.kill_after
+  EXPECT_EQ(host.processes.at(worker).signals, (std::vector<int>{SIGTERM, SIGKILL}));
+  // Charged to the cancelled task: restarted at once.
+  feed("tasks").blame = ExitBlame::kTask;
+  host.exit(worker, ExitStatus::killed(SIGKILL));
+  EXPECT_EQ(host.spawns.size(), 2u);
+}
+
+TEST_F(SupervisorFeedTest, AStopRequestDoesNotKillTheNextProcessOfTheSlot) {
+  supervisor.add_job(channel_job("tasks", 1));
+  supervisor.start_autostart();
+  feed("tasks").ready(0);
+  const pid_t first = pid("tasks", 0);
+  feed("tasks").stop(0, "its task was cancelled");
+  feed("tasks").blame = ExitBlame::kTask;
+  host.exit(first, ExitStatus::killed(SIGTERM));  // it obeyed
+  ASSERT_EQ(host.spawns.size(), 2u);
+  const pid_t second = pid("tasks", 0);
+  ASSERT_NE(second, first);
+  host.advance(seconds(10));
+  EXPECT_TRUE(host.processes.at(second).signals.empty());
+}
+
 TEST_F(SupervisorFeedTest, AFailedPrepareIsASpawnFailure) {
   supervisor.add_job(channel_job("tasks", 1));
   feed("tasks").next_prepare_error = "no room for an eventfd";

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/spool.h"
 #include "tests/support/file_io.h"
 #include "tests/support/temp_dir.h"
 
@@ -111,6 +112,24 @@ TEST(StateDirTest, ALockFileThatIsALinkIsNeverFollowed) {
   EXPECT_EQ(refused.error().message(),
             "lock file " + path + "/corrald.lock is a symbolic link: refused");
   EXPECT_FALSE(path_exists(victim));
+}
+
+// A link above the state directory (/var/lib -> /data/lib) is allowed; the
+// spools are then named by the real path, which SQLite opens without
+// following any link.
+TEST(StateDirTest, SpoolsAreNamedThroughTheRealPath) {
+  TempDir dir("corral-state");
+  ASSERT_EQ(::mkdir(dir.file("data").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(dir.file("data").c_str(), dir.file("lib").c_str()), 0);
+  auto state = StateDir::open(dir.file("lib/corral"));
+  ASSERT_TRUE(state.ok()) << state.error().message();
+  EXPECT_EQ(state->spool_path("web"), dir.file("data/corral/spool/web.sqlite"));
+  SpoolOptions options;
+  options.path = state->spool_path("web");
+  SpoolContents contents;
+  auto spool = Spool::open(
+      options, [](std::function<void()> f) { f(); }, &contents);
+  EXPECT_TRUE(spool.ok()) << spool.error().message();
 }
 
 }  // namespace corral::daemon::state_dir_test

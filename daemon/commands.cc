@@ -105,6 +105,9 @@ void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (request.is_object() && request.value("cmd", "") == "maintail") {
     return maintail(request, std::move(conversation));
   }
+  if (request.is_object() && request.value("cmd", "") == "results") {
+    return results(request, std::move(conversation));
+  }
   handle(request, Reply::to(conversation));
 }
 

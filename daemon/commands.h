@@ -131,6 +131,8 @@ class Commands : public CommandHandler {
   void submit(const protocol::Json& request, ConversationPtr conversation);
   void tail(const protocol::Json& request, ConversationPtr conversation);
   void maintail(const protocol::Json& request, ConversationPtr conversation);
+  // A durable job's kept results (task_results.cc).
+  void results(const protocol::Json& request, ConversationPtr conversation);
   void dead(const protocol::Json& request, Reply reply);
   void cancel(const protocol::Json& request, Reply reply);
   void retry(const protocol::Json& request, Reply reply);

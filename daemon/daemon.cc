@@ -22,6 +22,7 @@
 #include "daemon/private_dir.h"
 #include "daemon/prometheus.h"
 #include "daemon/spawner.h"
+#include "daemon/state_dir.h"
 #include "daemon/supervisor.h"
 #include "daemon/system_host.h"
 #include "daemon/task_feed.h"
@@ -160,13 +161,34 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   options.find_account = find_account;
   options.seed = std::random_device{}();
   options.metrics_interval = config.daemon.metrics.interval;
+  // daemon.state_dir, opened and locked when the first durable job needs
+  // it (at start, when the config has one: a second corrald on the same
+  // state_dir does not start), then held for corrald's life.
+  std::optional<StateDir> state_dir;
+  auto spool_path = [&state_dir, &config](const std::string& job) -> Result<std::string> {
+    if (!state_dir) {
+      Result<StateDir> opened = StateDir::open(config.daemon.state_dir, config.daemon.private_dirs);
+      if (!opened) return std::move(opened).error();
+      if (!opened->warning().empty()) spdlog::warn("{}", opened->warning());
+      state_dir.emplace(std::move(*opened));
+    }
+    return state_dir->spool_path(job);
+  };
+  if (std::any_of(config.jobs.begin(), config.jobs.end(),
+                  [](const config::JobSpec& job) { return job.queue.durable; })) {
+    Result<std::string> ready = spool_path("");
+    if (!ready) {
+      spdlog::error("{}", ready.error().message());
+      return protocol::kExitFailed;
+    }
+  }
   // A job's sink and source are opened in directories PRIVATE_DIRS judges;
   // it remembers those it warned about, for the daemon's whole life.
-  FeedFactory feeds = [&io, &host, &private_dirs](
+  FeedFactory feeds = [&io, &host, &private_dirs, &spool_path](
                           const config::JobSpec& job,
                           FeedEvents events) -> Result<std::unique_ptr<JobFeed>> {
     Result<std::unique_ptr<TaskFeed>> feed =
-        TaskFeed::create(io, host, job, std::move(events), private_dirs);
+        TaskFeed::create(io, host, job, std::move(events), private_dirs, spool_path);
     if (!feed) return feed.error();
     return std::unique_ptr<JobFeed>(std::move(*feed));
   };

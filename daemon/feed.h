@@ -44,6 +44,26 @@ struct FeedMetrics {
   double tasks_per_s = 0;  // finished tasks over the last metrics interval
 };
 
+// What became of a durable job's stored tasks of one submit, once a commit
+// of its spool ended: ACCEPTED are on disk and queued; the tasks of
+// REFUSED_SEQS are not (ERROR says why: the disk is full, ...).
+struct Stored {
+  size_t accepted = 0;
+  std::vector<uint64_t> refused_seqs;
+  std::string error;
+};
+
+// A durable job's result, kept in its spool for `corralctl results`.
+struct KeptResult {
+  uint64_t cursor = 0;
+  uint64_t id = 0;
+  uint64_t submit = 0;
+  uint64_t seq = 0;
+  std::string status;
+  std::string result;
+  uint32_t attempts = 0;
+};
+
 // A job's shared value or array as `corralctl shared` shows it.
 struct SharedReading {
   std::string name;
@@ -81,6 +101,32 @@ class JobFeed {
   virtual void prune_listeners() = 0;
   // Hands queued tasks to workers (after a submit).
   virtual void pump() = 0;
+  // Whether a submit must wait before it gives another task (back-pressure).
+  virtual bool full() { return dispatcher().full(); }
+
+  // ---- a durable job's (queue.durable), which keeps its tasks in a spool ----
+  virtual bool durable() const { return false; }
+  // A submitted task of a durable job: recorded now, queued once it is on
+  // disk; the submit's watcher (watch_stored) hears which.
+  virtual void store(std::string payload, const TaskOrigin& origin) {
+    dispatcher().submit(std::move(payload), origin);
+  }
+  virtual void watch_stored(uint64_t /*submit*/, std::function<void(const Stored&)> /*watcher*/) {}
+  virtual void unwatch_stored(uint64_t /*submit*/) {}
+  // Up to LIMIT kept results after cursor AFTER (of SUBMIT only, when given),
+  // in finish order; DONE runs on the loop.
+  virtual void read_results(uint64_t /*after*/, std::optional<uint64_t> /*submit*/,
+                            size_t /*limit*/,
+                            std::function<void(Result<std::vector<KeptResult>>)> done) {
+    done(Error("the job is not durable"));
+  }
+  // The cursor of the last result on disk; listeners are told when it grows.
+  virtual uint64_t results_cursor() const { return 0; }
+  // Tasks of SUBMIT not finished (queued, delayed, in flight, or waiting in
+  // the spool to be loaded).
+  virtual bool submit_pending(uint64_t submit) {
+    return dispatcher().pending_of_submit(submit) > 0;
+  }
   // Cancels what SELECTION names (Dispatcher::cancel); with RUNNING, the
   // workers that run a named task are stopped (FeedEvents::stop).
   virtual CancelReport cancel(const CancelSelection& selection, bool running) = 0;

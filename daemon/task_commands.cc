@@ -72,17 +72,21 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     uint64_t accepted = 0;
     uint64_t refused = 0;
     uint64_t finished = 0;
+    uint64_t storing = 0;  // a durable job's tasks not yet on disk
     bool input_done = false;
     bool ended = false;
   };
   auto state = std::make_shared<State>();
   std::weak_ptr<Conversation> weak = conversation;
+  // A durable job's submit is acknowledged ("submitted": N in the end line)
+  // only once its tasks are on disk.
   auto maybe_end = [state, weak, feed] {
     auto conv = weak.lock();
-    if (!conv || state->ended || !state->input_done) return;
+    if (!conv || state->ended || !state->input_done || state->storing > 0) return;
     if (state->submitter != 0 && state->finished < state->accepted) return;
     state->ended = true;
     if (state->submitter != 0) feed->remove_submitter(state->submitter);
+    feed->unwatch_stored(state->submit);
     conv->send(Json{{"end", true}, {"submitted", state->accepted}, {"refused", state->refused}},
                true);
   };
@@ -93,18 +97,35 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
       maybe_end();
     });
   }
+  Dispatcher* dispatcher = &feed->dispatcher();
+  state->submit = dispatcher->new_submit();
   conversation->on_close([state, feed] {
     state->ended = true;
     if (state->submitter != 0) feed->remove_submitter(state->submitter);
+    feed->unwatch_stored(state->submit);
   });
-  Dispatcher* dispatcher = &feed->dispatcher();
-  state->submit = dispatcher->new_submit();
-  conversation->send(Json{{"ok", true}, {"submit", state->submit}, {"durable", false}}, false);
+  const bool durable = feed->durable();
+  if (durable) {
+    feed->watch_stored(state->submit, [state, weak, maybe_end](const Stored& stored) {
+      state->storing -=
+          std::min<uint64_t>(state->storing, stored.accepted + stored.refused_seqs.size());
+      state->accepted += stored.accepted;
+      state->refused += stored.refused_seqs.size();
+      if (auto conv = weak.lock()) {
+        for (uint64_t seq : stored.refused_seqs) {
+          conv->send_raw(protocol::encode_line(
+              Json{{"seq", seq}, {"status", "refused"}, {"error", stored.error}}));
+        }
+      }
+      maybe_end();
+    });
+  }
+  conversation->send(Json{{"ok", true}, {"submit", state->submit}, {"durable", durable}}, false);
 
   Host* host = &host_;
   conversation->take_lines(
-      [state, weak, feed, dispatcher, max_bytes, maybe_end, job, host,
-       deadline](std::string_view line) {
+      [state, weak, feed, dispatcher, max_bytes, maybe_end, job, host, deadline,
+       durable](std::string_view line) {
         if (line == protocol::kEndOfTasks) {
           state->input_done = true;
           feed->pump();
@@ -151,15 +172,21 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
         }
         TaskOrigin origin{state->submitter, state->submit, seq, std::nullopt};
         if (deadline) origin.deadline = host->now() + *deadline;
-        dispatcher->submit(std::string(payload), origin);
-        ++state->accepted;
-        if (!dispatcher->full()) return Conversation::Verdict::kContinue;
+        if (durable) {
+          feed->store(std::string(payload), origin);
+          ++state->storing;
+        } else {
+          dispatcher->submit(std::string(payload), origin);
+          ++state->accepted;
+        }
+        if (!feed->full()) return Conversation::Verdict::kContinue;
         // Back-pressure: read no more until the queue has room.
         feed->pump();
-        if (!dispatcher->full()) return Conversation::Verdict::kContinue;
+        if (!feed->full()) return Conversation::Verdict::kContinue;
+        JobFeed* raw = feed.get();
         feed->add_listener(
-            [weak, dispatcher] {
-              if (dispatcher->full()) return false;
+            [weak, raw] {
+              if (raw->full()) return false;
               if (auto conv = weak.lock()) conv->resume();
               return true;
             },

@@ -91,7 +91,8 @@ Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char*
 
 Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& host,
                                                    const config::JobSpec& job, FeedEvents events,
-                                                   PrivateDirs& private_dirs) {
+                                                   PrivateDirs& private_dirs,
+                                                   const SpoolPath& spool_path) {
   auto feed = std::make_unique<TaskFeed>(Key(), io, host, job, std::move(events));
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
@@ -127,6 +128,14 @@ Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& h
     if (!source) return std::move(source).error();
     feed->source_file_ = std::make_unique<SourceFile>();
     feed->source_file_->fd = std::move(*source);
+  }
+  if (job.queue.durable) {
+    if (!spool_path)
+      return Error("job " + job.name + " is durable, and this corrald keeps no spools");
+    Result<std::string> path = spool_path(job.name);
+    if (!path) return std::move(path).error();
+    Status opened = feed->open_spool(*path);
+    if (!opened) return std::move(opened).error();
   }
   feed->feed_source();
   feed->watch();
@@ -322,6 +331,7 @@ void TaskFeed::after_results() {
 }
 
 void TaskFeed::feed_source() {
+  load_backlog();
   const auto& source = job_.source;
   TaskOrigin origin;
   if (job_.queue.deadline) origin.deadline = host_.now() + *job_.queue.deadline;
@@ -408,11 +418,20 @@ void TaskFeed::retire(const std::string& why) {
   source_file_.reset();
   source_next_ = job_.source.to;
   size_t queued = dispatcher_.queued() + dispatcher_.delayed();
-  if (queued > 0) {
-    spdlog::warn("{}: {} queued {} dropped (they end dead): {}", job_.name, queued,
-                 queued == 1 ? "task" : "tasks", why);
+  if (spool_ != nullptr) {
+    // On disk they wait for the job's next feed; a waiting submitter is
+    // told where its tasks are.
+    close_spool(why);
+    dispatcher_.abandon_queued("not run by this feed of the job (" + why +
+                               "); the task stays in the job's spool and runs when the job "
+                               "starts again");
+  } else {
+    if (queued > 0) {
+      spdlog::warn("{}: {} queued {} dropped (they end dead): {}", job_.name, queued,
+                   queued == 1 ? "task" : "tasks", why);
+    }
+    dispatcher_.abandon_queued(why);
   }
-  dispatcher_.abandon_queued(why);
   after_results();
 }
 

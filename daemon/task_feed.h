@@ -19,6 +19,7 @@
 #include "daemon/feed.h"
 #include "daemon/private_dir.h"
 #include "daemon/safe_file.h"
+#include "daemon/spool.h"
 #include "daemon/task_watch.h"
 #include "daemon/waiters.h"
 #include "ipc/segment.h"
@@ -39,9 +40,13 @@ class TaskFeed : public JobFeed {
   // source through safe_file.h, in directories that PRIVATE_DIRS judges
   // (daemon.private_dirs); an error when that fails. Its time and timers
   // come from HOST; IO runs its channels' reads and writes. Both outlive it.
+  // A durable job's spool is at SPOOL_PATH(job name): a StateDir's, opened
+  // (and locked) by the caller when the first durable job needs it.
+  using SpoolPath = std::function<Result<std::string>(const std::string& job)>;
   static Result<std::unique_ptr<TaskFeed>> create(boost::asio::io_context& io, Host& host,
                                                   const config::JobSpec& job, FeedEvents events,
-                                                  PrivateDirs& private_dirs);
+                                                  PrivateDirs& private_dirs,
+                                                  const SpoolPath& spool_path = {});
   TaskFeed(Key, boost::asio::io_context& io, Host& host, const config::JobSpec& job,
            FeedEvents events);
   ~TaskFeed() override;
@@ -57,6 +62,15 @@ class TaskFeed : public JobFeed {
   void add_listener(std::function<bool()> listener, std::function<bool()> gone) override;
   void prune_listeners() override;
   void pump() override;
+  bool full() override;
+  bool durable() const override { return spool_ != nullptr; }
+  void store(std::string payload, const TaskOrigin& origin) override;
+  void watch_stored(uint64_t submit, std::function<void(const Stored&)> watcher) override;
+  void unwatch_stored(uint64_t submit) override;
+  void read_results(uint64_t after, std::optional<uint64_t> submit, size_t limit,
+                    std::function<void(Result<std::vector<KeptResult>>)> done) override;
+  uint64_t results_cursor() const override { return committed_cursor_; }
+  bool submit_pending(uint64_t submit) override;
   CancelReport cancel(const CancelSelection& selection, bool running) override;
   std::vector<SharedReading> shared() const override;
   uint32_t capacity() const override;
@@ -68,8 +82,19 @@ class TaskFeed : public JobFeed {
  private:
   void finished(FinishedTask&& task);
   void after_results();  // pump, then tell the listeners
-  void arm_wake();       // the wake_ timer, at the dispatcher's next_wakeup
-  void feed_source();    // moves source tasks into the queue while there is room
+  // ---- durable (task_feed_spool.cc) ----
+  class Journal;
+  Status open_spool(const std::string& path);
+  // A commit at the end of this turn of the loop, if none is due yet.
+  void commit_soon();
+  void commit();
+  // Loads unfinished tasks the spool holds beyond the queue while there is room.
+  void load_backlog();
+  void close_spool(const std::string& why);
+  TimePoint from_wall_ms(int64_t ms) const;
+  int64_t to_wall_ms(TimePoint at) const;
+  void arm_wake();     // the wake_ timer, at the dispatcher's next_wakeup
+  void feed_source();  // moves source tasks into the queue while there is room
   void write_sink(const FinishedTask& task);
   // queue.task_timeout and health.heartbeat_timeout, on one ticker: arms
   // it for the next look.
@@ -101,6 +126,26 @@ class TaskFeed : public JobFeed {
   bool ticking_ = false;  // tick() last returned true, or FeedEvents::active was called
   TimePoint last_tick_;
   bool retired_ = false;
+  // ---- durable ----
+  std::unique_ptr<TaskJournal> journal_;  // a Journal
+  std::unique_ptr<Spool> spool_;
+  struct StoredTask {
+    uint64_t id;
+    std::string payload;
+    TaskOrigin origin;
+  };
+  std::vector<StoredTask> storing_;  // recorded since the last commit
+  size_t storing_total_ = 0;         // recorded, not yet committed (all commits)
+  std::map<uint64_t, std::function<void(const Stored&)>> stored_watchers_;
+  bool commit_due_ = false;
+  uint64_t recorded_cursor_ = 0;   // of the last result recorded
+  uint64_t committed_cursor_ = 0;  // of the last result on disk
+  uint64_t backlog_ = 0;           // unfinished tasks in the spool, not loaded yet
+  uint64_t loaded_up_to_ = 0;      // the largest id loaded from it
+  bool loading_ = false;
+  std::string spool_error_;  // the last failed commit's error, until one succeeds
+  // Completions posted by the spool's writer find the feed through this.
+  std::shared_ptr<TaskFeed*> self_ = std::make_shared<TaskFeed*>(this);
   TaskWatch watch_;
   std::unique_ptr<Timer> ticker_;  // the watch's; null when nothing is watched
   // Workers killed for overrunning queue.task_timeout: their tasks' fault

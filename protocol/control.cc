@@ -62,6 +62,7 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
       {"update", {}},
       {"reload", {}},
       {"submit", {{"job", kString}, {"wait", kFlag}, {"timing", kFlag}, {"deadline_s", kSeconds}}},
+      {"results", {{"job", kString}, {"follow", kFlag}, {"since", kCount}, {"submit", kCount}}},
       {"cancel",
        {{"job", kString},
         {"ids", kIds},

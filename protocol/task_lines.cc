@@ -43,6 +43,12 @@ std::string result_line(const TaskResult& task) {
     line.push_back('.');
     line.push_back(static_cast<char>('0' + tenths % 10));
   }
+  if (task.kept) {
+    line += R"(,"submit":)";
+    append_number(line, task.kept->submit);
+    line += R"(,"cursor":)";
+    append_number(line, task.kept->cursor);
+  }
   line.push_back('}');
   line.push_back('\n');
   return line;

@@ -34,10 +34,16 @@ struct TaskResult {
   // With timing: from corrald handing it to a worker to corrald reading its
   // result; written as run_us, in microseconds with one decimal.
   std::optional<std::chrono::nanoseconds> run_time;
+  // A durable job's kept result (`results`): its submit and its cursor.
+  struct Kept {
+    uint64_t submit = 0;
+    uint64_t cursor = 0;
+  };
+  std::optional<Kept> kept;
 };
 
-// {"id":N,"seq":N,"status":"S","result":"R","attempts":N[,"run_us":U.D]}
-// and '\n': the fields in this order, without blanks.
+// {"id":N,"seq":N,"status":"S","result":"R","attempts":N[,"run_us":U.D]
+// [,"submit":N,"cursor":N]} and '\n': the fields in this order, without blanks.
 std::string result_line(const TaskResult& task);
 
 // Whether LINE is a result line of status ok as result_line writes it. Only

@@ -185,8 +185,12 @@ void Daemon::rewrite_config(const std::string& jobs_yaml) {
   // Tests run side by side: no fixed metrics port unless a test asks.
   std::string metrics =
       daemon_extra_.find("metrics:") == std::string::npos ? "  metrics: {listen: off}\n" : "";
+  // Nor a shared state_dir (durable jobs' spools, and its lock).
+  std::string state_dir = daemon_extra_.find("state_dir:") == std::string::npos
+                              ? "  state_dir: " + state_dir_path() + "\n"
+                              : "";
   std::string config = "daemon:\n  socket: " + socket() + "\n  log_dir: " + log_dir() +
-                       "\n  log_level: debug\n" + metrics + daemon_extra_ + jobs_yaml;
+                       "\n  log_level: debug\n" + metrics + state_dir + daemon_extra_ + jobs_yaml;
   write_file(this->config(), config);
 }
 

@@ -149,6 +149,7 @@ class Daemon {
   const std::string& socket() const { return socket_; }
   std::string config() const { return dir_.file("corral.yaml"); }
   std::string log_dir() const { return dir_.file("logs"); }
+  std::string state_dir_path() const { return dir_.file("state"); }
   std::string daemon_log() const { return read_file(dir_.file("corrald.log")); }
 
  private:

@@ -190,7 +190,8 @@ TEST(CtlResultsStreamTest, ACancelGoesOutAsPlannedAndItsReplyIsShown) {
 }
 
 // A corrald for one submit --wait whose acknowledgement is ACK: it waits for
-// NOTICE_SEEN before it reads the tasks, then answers each with an ok result.
+// NOTICE_SEEN before it reads the tasks, then answers each with a result
+// whose status is the task's payload.
 void serve_acknowledged_submit(int fd, const Json& ack, std::shared_future<void> notice_seen) {
   read_line(fd);
   send_all(fd, protocol::encode_line(ack));
@@ -199,7 +200,7 @@ void serve_acknowledged_submit(int fd, const Json& ack, std::shared_future<void>
   std::string replies;
   for (std::string line = read_line(fd); line != "." && !line.empty(); line = read_line(fd)) {
     replies += R"({"id":)" + std::to_string(seq + 50) + R"(,"seq":)" + std::to_string(seq) +
-               R"(,"status":"ok","result":"r","attempts":1})" + "\n";
+               R"(,"status":")" + line.substr(1) + R"(","result":"r","attempts":1})" + "\n";
     ++seq;
   }
   send_all(fd,
@@ -213,13 +214,16 @@ struct NoticeRun {
   bool notice_came_first = false;  // on stderr before any result was sent
 };
 
-NoticeRun submit_with_ack(const Json& ack, const std::string& notice) {
+NoticeRun submit_with_ack(const Json& ack, const std::string& notice,
+                          const std::vector<std::string>& statuses = {"ok", "ok"}) {
   FakeControlSocket daemon;
   std::promise<void> notice_seen;
   daemon.serve([&, seen = notice_seen.get_future().share()](int fd) {
     serve_acknowledged_submit(fd, ack, seen);
   });
-  Plan plan = text_plan("submit", {"primes", "--data", "1", "--data", "2", "--wait"});
+  std::vector<std::string> args = {"primes", "--wait"};
+  for (const std::string& status : statuses) args.insert(args.end(), {"--data", status});
+  Plan plan = text_plan("submit", args);
   SubmitInput input{plan.submit->data, -1, ""};
   SubmitWaiting waiting;
   waiting.accepted = [&plan](const Json& acknowledgement) {
@@ -263,6 +267,26 @@ TEST(CtlResultsStreamTest, ADurableSubmitNamesItselfOnStderrBeforeItsResults) {
   EXPECT_FALSE(in_memory.totals->durable);
   EXPECT_EQ(in_memory.totals->results, 2u);
   EXPECT_EQ(std::count(in_memory.out.begin(), in_memory.out.end(), '\n'), 2);
+}
+
+// Results of status cancelled and expired are printed as they come and
+// counted apart, so that the summary names them and the exit code is 1.
+TEST(CtlResultsStreamTest, CancelledAndExpiredResultsOfASubmitAreCounted) {
+  NoticeRun run = submit_with_ack({{"ok", true}, {"submit", 2}, {"durable", false}}, "",
+                                  {"ok", "cancelled", "expired", "expired", "dead"});
+  ASSERT_TRUE(run.totals) << run.totals.error().message();
+  EXPECT_EQ(run.totals->results, 5u);
+  EXPECT_EQ(run.totals->cancelled, 1u);
+  EXPECT_EQ(run.totals->expired, 2u);
+  EXPECT_EQ(run.totals->failed, 1u);
+  EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 5);
+  Plan plan = text_plan("submit", {"primes", "-", "--wait"});
+  run.totals->submitted = 5;
+  EXPECT_EQ(format_submit(plan, *run.totals, Format::kText),
+            (Output{"",
+                    "corralctl: 4 of 5 tasks did not end ok: 1 failed or dead, 1 cancelled, 2 "
+                    "expired\n",
+                    protocol::kExitFailed}));
 }
 
 }  // namespace

@@ -14,8 +14,10 @@
 #include <memory>
 #include <thread>
 
+#include "base/io.h"
 #include "config/parse.h"
 #include "protocol/exit_codes.h"
+#include "protocol/task_lines.h"
 
 namespace corral::ctl {
 
@@ -209,6 +211,51 @@ ClientStatus Client::read_until_end(const std::function<void(const Json&)>& on_m
     auto end = message->find("end");
     if (end != message->end() && end->is_boolean() && end->get<bool>()) return {};
     on_message(*message);
+  }
+}
+
+// The result lines of results and retry --wait, copied to stdout as they
+// come so that a follower sees each result when corrald records it.
+ClientResult<ResultTotals> Client::read_results(int out_fd) {
+  ResultTotals totals;
+  for (;;) {
+    auto line = read_line();
+    if (!line) return line.error();
+    // An ok line is copied as it is: most lines are, and a follower of a busy
+    // job should not parse each.
+    if (!protocol::is_ok_result_line(*line)) {
+      Json message = Json::parse(*line, nullptr, /*allow_exceptions=*/false);
+      if (!message.is_object()) {
+        return ClientError::protocol("corrald sent a line that is not a JSON object");
+      }
+      auto end = message.find("end");
+      if (end != message.end() && end->is_boolean() && end->get<bool>()) {
+        totals.end = std::move(message);
+        return totals;
+      }
+      if (auto ok = message.find("ok"); ok != message.end()) {
+        auto error = message.find("error");
+        return ClientError::protocol(error != message.end() && error->is_string()
+                                         ? error->get<std::string>()
+                                         : "corrald ended the results with an error");
+      }
+      auto status = message.find("status");
+      std::string_view name = status != message.end() && status->is_string()
+                                  ? std::string_view(status->get_ref<const std::string&>())
+                                  : std::string_view();
+      if (name == "cancelled") {
+        ++totals.cancelled;
+      } else if (name == "expired") {
+        ++totals.expired;
+      } else {
+        ++totals.failed;  // failed, dead, or a status this corralctl does not know
+      }
+    }
+    ++totals.results;
+    line->push_back('\n');
+    // A failed write has nowhere left to be told (a closed stdout ends
+    // corralctl by SIGPIPE anyway).
+    (void)corral::write_all(out_fd, *line);
   }
 }
 

@@ -1,9 +1,9 @@
 // corralctl's connection to corrald: where the control socket is
 // (resolve_socket) and a small blocking client that speaks the line protocol
-// of docs/control-protocol.md over it, plus the one streaming exchange,
-// submit, which sends tasks and reads results at the same time. Plain POSIX
-// sockets, so that corralctl stays light and starts fast. A Client is not
-// thread-safe; use one per thread.
+// of docs/control-protocol.md over it, plus its streams: submit, which sends
+// tasks and reads results at the same time, and the result lines of results
+// and retry --wait. Plain POSIX sockets, so that corralctl stays light and
+// starts fast. A Client is not thread-safe; use one per thread.
 #pragma once
 
 #include <sys/types.h>
@@ -77,19 +77,37 @@ struct SubmitWaiting {
   // Its line is printed when it first has one, and not again until it had
   // none in between.
   std::function<std::optional<std::string>()> why_waiting;
+  // Asked once with corrald's acceptance ({"ok":true,"submit":S,"durable":B}):
+  // text to print on stderr at once, whole lines (how to pick up the results
+  // if the connection is lost), or nullopt.
+  std::function<std::optional<std::string>(const Json& ack)> accepted;
 };
 inline constexpr uint64_t kOrderedWindow = 4096;
 
 // How a submit went.
 struct SubmitTotals {
-  std::optional<Json> rejected;  // corrald's {"ok": false} to the request: nothing was sent
-  uint64_t submitted = 0;        // tasks corrald accepted (its end line)
-  uint64_t refused = 0;          // refused by corrald, or by corralctl for a line over the limit
-  uint64_t failed = 0;           // results "failed" or "dead" (with wait)
-  uint64_t results = 0;          // result lines received (with wait)
-  std::string input_error;       // why reading the input stopped early; empty if it did not
-  bool timed_out = false;        // SubmitWaiting::timeout passed before the end line
-  bool input_unsent = false;     // when it timed out: some of the input was not sent
+  std::optional<Json> rejected;    // corrald's {"ok": false} to the request: nothing was sent
+  uint64_t submitted = 0;          // tasks corrald accepted (its end line)
+  uint64_t refused = 0;            // refused by corrald, or by corralctl for a line over the limit
+  std::optional<uint64_t> submit;  // the number corrald gave this submit (its acceptance)
+  bool durable = false;            // the job keeps its tasks and results on disk
+  uint64_t failed = 0;             // results "failed" or "dead" (with wait)
+  uint64_t cancelled = 0;          // results "cancelled" (with wait)
+  uint64_t expired = 0;            // results "expired" (with wait)
+  uint64_t results = 0;            // result lines received (with wait)
+  std::string input_error;         // why reading the input stopped early; empty if it did not
+  bool timed_out = false;          // SubmitWaiting::timeout passed before the end line
+  bool input_unsent = false;       // when it timed out: some of the input was not sent
+};
+
+// The result lines of a results or retry --wait stream, as they came.
+struct ResultTotals {
+  uint64_t results = 0;    // result lines
+  uint64_t failed = 0;     // of status failed or dead
+  uint64_t cancelled = 0;  // of status cancelled
+  uint64_t expired = 0;    // of status expired
+  Json end;                // corrald's last line, {"end":true,...}; null until it came
+  bool operator==(const ResultTotals&) const = default;
 };
 
 // The directory a socket is in, as stat() shows it.
@@ -147,6 +165,14 @@ class Client {
   // then closed: nothing more can be asked on it).
   ClientResult<SubmitTotals> submit(const Json& request, const SubmitInput& input,
                                     const SubmitWaiting& waiting, int out_fd, int err_fd);
+
+  // After corrald accepted a request that streams result lines (results,
+  // retry --wait): copies each to OUT_FD as it comes (an ok line without
+  // parsing it), until {"end": true}, which is kept in the totals, not
+  // printed. An {"ok": false} line ends it as an error with its message. A
+  // stream that never ends (results --follow without --submit) returns only
+  // when corrald goes away.
+  ClientResult<ResultTotals> read_results(int out_fd);
 
  private:
   Client(UniqueFd fd, std::string socket_path)

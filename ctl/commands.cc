@@ -11,6 +11,7 @@
 #include "ctl/plans.h"
 #include "ctl/replies.h"
 #include "protocol/exit_codes.h"
+#include "protocol/json_text.h"
 
 namespace corral::ctl {
 
@@ -58,7 +59,8 @@ constexpr std::array kCommands = {
     Command{"top", "[--interval D]", "a live view of jobs and workers",
             "A full-screen view refreshed every D (default 1s): per job its running\n"
             "workers, CPU %, RSS, tasks/s, queue depth, p99 task latency over the last\n"
-            "metrics interval and restarts, with history bars of tasks/s and CPU %; per\n"
+            "metrics interval and restarts, with history bars of tasks/s and CPU %, then\n"
+            "delayed, cancelled and expired tasks where the terminal is wide enough; per\n"
             "worker its state, pid, CPU %, RSS, tasks and restarts. q or Ctrl-C quits,\n"
             "space refreshes at once. With stdout not a terminal it prints one screen.",
             plan_top, nullptr},
@@ -111,30 +113,64 @@ constexpr std::array kCommands = {
             "of {\"name\", \"pid\"} objects.",
             plan_optional_targets, format_pid},
     Command{"submit",
-            "JOB [--data P]... [--file F | -] [--wait [--timing] [--ordered] [--timeout D]]",
+            "JOB [--data P]... [--file F | -] [--deadline D] [--wait [--timing] [--ordered] "
+            "[--timeout D]]",
             "queue tasks for a job",
             "Queues one task per --data P, then one per line of F (- reads stdin). A line\n"
             "ends at '\\n'; a '\\r' before it is kept; an empty last line after the final\n"
             "'\\n' is not a task. Tasks are streamed: any number of lines, in bounded\n"
             "memory; corrald's back-pressure (a full queue) only slows the stream.\n"
-            "Prints 'submitted N tasks to JOB' (--json: the end object, {\"end\": true,\n"
-            "\"submitted\": N, \"refused\": R}). --wait waits for the results instead and\n"
-            "prints one JSON line per task as it finishes, in the order they finish: id,\n"
-            "seq (its 0-based position in this submit), status (ok, failed, dead), result,\n"
-            "attempts; with --timing also run_us, the microseconds from corrald handing\n"
-            "the task to a worker to corrald reading its result. --ordered prints them in\n"
-            "the order of the tasks instead (at most 4096 tasks are sent ahead of the\n"
-            "first without a result, so memory stays bounded). While no worker of the job\n"
-            "is RUNNING, a line on stderr says why (once, until one runs). --timeout D\n"
-            "stops waiting after D (exit 1); the tasks stay queued in corrald.\n"
-            "A task corrald refuses (over queue.max_task_bytes), or one over the 1 MiB line\n"
-            "limit (not sent, so it has no seq), is reported on stderr as FILE:LINE,\n"
-            "stdin:LINE or --data #N. Exits 1 if a task was refused, failed or is dead.",
+            "Prints 'submitted N tasks to JOB (submit S)': S numbers this submit for\n"
+            "'cancel JOB --submit S' and 'results JOB --submit S' (--json: the end object,\n"
+            "{\"end\": true, \"submitted\": N, \"refused\": R, \"submit\": S}).\n"
+            "--deadline D (30s, 5m): a task not handed to a worker within D of its\n"
+            "acceptance ends expired instead, also while it waits for a retry.\n"
+            "--wait waits for the results instead and prints one JSON line per task as it\n"
+            "finishes, in the order they finish: id, seq (its 0-based position in this\n"
+            "submit), status (ok, failed, dead, cancelled, expired), result, attempts; with\n"
+            "--timing also run_us, the microseconds from corrald handing the task to a\n"
+            "worker to corrald reading its result. --ordered prints them in the order of\n"
+            "the tasks instead (at most 4096 tasks are sent ahead of the first without a\n"
+            "result, so memory stays bounded). While no worker of the job is RUNNING, a\n"
+            "line on stderr says why (once, until one runs). --timeout D stops waiting\n"
+            "after D (exit 1); the tasks stay queued in corrald. For a job with\n"
+            "queue.durable, --wait first says on stderr which submit this is and how to\n"
+            "pick up its results if the connection is lost (results --submit S --follow).\n"
+            "A task corrald refuses (over queue.max_task_bytes, or a durable job that\n"
+            "cannot write its spool), or one over the 1 MiB line limit (not sent, so it\n"
+            "has no seq), is reported on stderr as FILE:LINE, stdin:LINE or --data #N.\n"
+            "Exits 1 if a task was refused, failed, is dead, was cancelled or expired.",
             plan_submit, format_submit_reply},
+    Command{"cancel", "JOB (ID... | --submit S | --queued) [--running]",
+            "cancel tasks that have not started, or running ones",
+            "Cancels the tasks of JOB that are queued or wait for a retry: those of the\n"
+            "IDs (the ids of result lines), those of submit S (the number submit prints),\n"
+            "or every one (--queued). Each ends cancelled: a submitter waiting for it gets\n"
+            "a result line of status cancelled. A task already running is left alone and\n"
+            "listed, unless --running: then the workers running such tasks are stopped,\n"
+            "and those tasks' results are dropped. Prints 'JOB: 3 tasks cancelled, 1\n"
+            "stopping; running (use --running to stop them): 12; unknown: 40, 41'\n"
+            "(unknown: finished, or never submitted). --json prints corrald's reply.\n"
+            "Exits 1 if an ID was unknown or left running, else 0.",
+            plan_cancel, format_cancel},
+    Command{"results", "JOB [--follow] [--since C] [--submit S]", "the results a durable job keeps",
+            "Prints the results JOB keeps (a job with queue.durable: true keeps them for\n"
+            "queue.keep_results, default 10m), one JSON line each in the order they\n"
+            "finished, as submit --wait prints them, with two more fields: submit (the\n"
+            "number of the submit the task came in) and cursor (which grows with each\n"
+            "result recorded). --since C prints only those after cursor C; --submit S only\n"
+            "those of submit S. --follow (-f) then prints new results as they are\n"
+            "recorded, until interrupted (Ctrl-C); with --submit, until every task of that\n"
+            "submit has a result, which is what the lost 'submit --wait' would have\n"
+            "printed. --json also prints corrald's end line, {\"end\":true,\"cursor\":C}:\n"
+            "the C for the next --since. Exits 1 if a result printed is failed, dead,\n"
+            "cancelled or expired.",
+            plan_results, format_results_reply},
     Command{"stats", "[JOB]", "task counters of every job, or of one",
-            "One line per job: submitted, queued, in_flight, ok, failed, redelivered and\n"
-            "dead tasks. --json prints corrald's reply: {\"daemon\": {...}, \"jobs\":\n"
-            "{JOB: {...}}}.",
+            "One line per job: submitted, queued, delayed (waiting for a retry),\n"
+            "in_flight, ok, failed, redelivered, dead, cancelled and expired tasks, then\n"
+            "tasks/s and latencies. --json prints corrald's reply: {\"daemon\": {...},\n"
+            "\"jobs\": {JOB: {...}}}.",
             plan_optional_job, format_stats},
     Command{"shared", "JOB", "the shared values and arrays of a job",
             "Prints 'NAME = VALUE' for each shared value and 'NAME = [A, B, ...]' for each\n"
@@ -155,7 +191,8 @@ constexpr std::array kCommands = {
             "Prints 'requeued N tasks'; their results go to the job's sink. --wait waits for\n"
             "the results instead and prints one JSON line per task as it finishes, as\n"
             "'submit --wait' does (id, seq: its position among the requeued letters,\n"
-            "status, result, attempts), and exits 1 if a task failed or is dead.",
+            "status, result, attempts), and exits 1 if a task failed, is dead, was\n"
+            "cancelled or expired.",
             plan_retry, format_retry},
     Command{"wait", "JOB [--running] [--drained] [--timeout D]",
             "wait until a job's workers run, or its queue is empty",
@@ -176,6 +213,26 @@ constexpr std::array kCommands = {
             "does the same).",
             plan_help, nullptr},
 };
+
+// Why a wait for results exits 1, OF being what they are counted among ("10
+// tasks", "2 results"): "3 of 10 tasks failed or dead", or, when some were
+// cancelled or expired, "4 of 10 tasks did not end ok: 2 failed or dead, 1
+// cancelled, 1 expired".
+std::string not_ok_message(uint64_t failed, uint64_t cancelled, uint64_t expired,
+                           const std::string& of) {
+  if (cancelled == 0 && expired == 0) {
+    return std::to_string(failed) + " of " + of + " failed or dead";
+  }
+  std::string parts;
+  auto part = [&parts](uint64_t n, std::string_view what) {
+    if (n == 0) return;
+    parts.append(parts.empty() ? "" : ", ").append(std::to_string(n)).append(" ").append(what);
+  };
+  part(failed, "failed or dead");
+  part(cancelled, "cancelled");
+  part(expired, "expired");
+  return std::to_string(failed + cancelled + expired) + " of " + of + " did not end ok: " + parts;
+}
 
 }  // namespace
 
@@ -286,11 +343,14 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
   Output output;
   std::string job = job_of(*plan.request);
   if (!plan.request->value("wait", false)) {
-    output.out =
-        format == Format::kJson
-            ? dump(
-                  Json{{"end", true}, {"submitted", totals.submitted}, {"refused", totals.refused}})
-            : "submitted " + plural(totals.submitted, "task", "tasks") + " to " + job + "\n";
+    if (format == Format::kJson) {
+      Json end{{"end", true}, {"submitted", totals.submitted}, {"refused", totals.refused}};
+      if (totals.submit) end["submit"] = *totals.submit;
+      output.out = dump(end);
+    } else {
+      output.out = "submitted " + plural(totals.submitted, "task", "tasks") + " to " + job +
+                   (totals.submit ? " (submit " + std::to_string(*totals.submit) + ")" : "") + "\n";
+    }
   }
   if (!totals.input_error.empty()) {
     const std::string& file = *plan.submit->file;
@@ -302,29 +362,55 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
   }
   if (totals.timed_out) {
     const auto& timeout = plan.submit->timeout;
+    // A durable job keeps the results, so they can still be had.
+    std::string where = totals.durable && totals.submit
+                            ? "corralctl results " + job + " --submit " +
+                                  std::to_string(*totals.submit) + " --follow waits for them"
+                            : "corralctl stats " + job;
     output.err += "corralctl: submit: timed out after " +
                   (timeout ? config::format_duration(*timeout) : std::string("its timeout")) +
                   " with " + plural(totals.results, "result", "results") +
-                  "; the tasks without one stay queued in corrald (corralctl stats " + job + ")" +
+                  "; the tasks without one stay queued in corrald (" + where + ")" +
                   (totals.input_unsent ? "; the rest of the input was not sent" : "") + "\n";
   }
-  if (totals.failed > 0) {
-    output.err += "corralctl: " + std::to_string(totals.failed) + " of " +
-                  (totals.timed_out ? plural(totals.results, "result", "results")
-                                    : plural(totals.submitted, "task", "tasks")) +
-                  " failed or dead\n";
+  if (totals.failed + totals.cancelled + totals.expired > 0) {
+    output.err += "corralctl: " +
+                  not_ok_message(totals.failed, totals.cancelled, totals.expired,
+                                 totals.timed_out ? plural(totals.results, "result", "results")
+                                                  : plural(totals.submitted, "task", "tasks")) +
+                  "\n";
   }
   if (!output.err.empty()) output.exit_code = kExitFailed;
   return output;
 }
 
-Output format_results(const Plan&, const ResultTotals& totals, Format) {
+Output format_results(const Plan& plan, const ResultTotals& totals, Format format) {
   Output output;
-  if (totals.failed > 0) {
-    output = failed(std::to_string(totals.failed) + " of " +
-                    plural(totals.results, "task", "tasks") + " failed or dead");
+  if (totals.failed + totals.cancelled + totals.expired > 0) {
+    output = failed(not_ok_message(totals.failed, totals.cancelled, totals.expired,
+                                   plural(totals.results, "task", "tasks")));
+  }
+  // One compact line, so that stdout stays one JSON object per line.
+  if (format == Format::kJson && plan.request && string_field(*plan.request, "cmd") == "results" &&
+      totals.end.is_object()) {
+    output.out = protocol::json_text(totals.end) + "\n";
   }
   return output;
+}
+
+std::optional<std::string> submit_notice(const Json& request, const Json& ack) {
+  if (!request.value("wait", false) || !ok_field(ack)) return std::nullopt;
+  auto durable = ack.find("durable");
+  auto submit = int_field(ack, "submit");
+  if (durable == ack.end() || !durable->is_boolean() || !durable->get<bool>() || !submit ||
+      *submit < 0) {
+    return std::nullopt;
+  }
+  std::string job = job_of(request);
+  std::string id = std::to_string(*submit);
+  return "corralctl: submit " + id + " to " + job +
+         " (if this connection is lost: corralctl results " + job + " --submit " + id +
+         " --follow)\n";
 }
 
 Output format_client_error(const Plan& plan, const ClientError& error, Format format) {

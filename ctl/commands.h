@@ -58,9 +58,9 @@ struct Plan {
   // Set for tail: corrald answers with {"ok": true}, then {"data": TEXT}
   // lines printed as they come, until {"end": true} (never, with -f).
   bool stream = false;
-  // Set for retry --wait: after the reply, corrald's result lines, printed
-  // as they come as submit --wait prints them, until {"end": true}; then
-  // format_results.
+  // Set for results and retry --wait: after the reply, corrald's result
+  // lines, printed as they come as submit --wait prints them, until
+  // {"end": true} (Client::read_results); then format_results.
   bool results = false;
   // Set for top: run the live view (ctl/top.h), refreshing this often.
   std::optional<std::chrono::milliseconds> top;
@@ -94,16 +94,16 @@ Output format_reply(const Plan& plan, const Json& reply, Format format);
 // refusals were printed while it ran; this is the summary and the exit code.
 Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format);
 
-// The result lines of retry --wait, as they came: how many, and how many
-// were not ok (failed or dead).
-struct ResultTotals {
-  uint64_t results = 0;
-  uint64_t failed = 0;
-  bool operator==(const ResultTotals&) const = default;
-};
-// What retry --wait shows once its results have come (they were printed as
-// they came): as submit --wait, exit 1 and why when a task failed or is dead.
+// What results and retry --wait show once their results have come (they
+// were printed as they came): as submit --wait, exit 1 and why when a task
+// failed, is dead, was cancelled or expired; with --json, results prints
+// corrald's end line too ({"end": true, "cursor": C}).
 Output format_results(const Plan& plan, const ResultTotals& totals, Format format);
+
+// The line submit --wait prints on stderr once corrald has accepted it, for
+// a durable job: which submit this is and how to pick up its results if the
+// connection is lost. nullopt for any other submit.
+std::optional<std::string> submit_notice(const Json& request, const Json& ack);
 
 // What to show when ERROR kept the request or its reply from getting through.
 Output format_client_error(const Plan& plan, const ClientError& error, Format format);

@@ -22,10 +22,10 @@ _corralctl_synopsis() {
   printf '%s\n' "${usage#"usage: corralctl $2"}"
 }
 
-# Reads synopsis $1 ("JOB [--file F | -] [--wait]") into _corralctl_options
-# (every option), _corralctl_value_options (the options followed by a value
-# inside their [...]) and _corralctl_operands (operand kinds in order, with
-# "..." when repeated).
+# Reads synopsis $1 ("JOB [--file F | -] [--wait]", "JOB (ID... | --submit S)")
+# into _corralctl_options (every option), _corralctl_value_options (the
+# options followed by a value inside their [...] or (...)) and
+# _corralctl_operands (operand kinds in order, with "..." when repeated).
 _corralctl_parse_synopsis() {
   _corralctl_options=() _corralctl_value_options=() _corralctl_operands=()
   local -a tokens
@@ -33,10 +33,10 @@ _corralctl_parse_synopsis() {
   local token text depth=0 last="" opens closes repeated
   for token in "${tokens[@]}"; do
     text=$token opens=0 closes=0 repeated=""
-    while [[ $text == "["* ]]; do text=${text#"["} opens=$((opens + 1)); done
+    while [[ $text == "["* || $text == "("* ]]; do text=${text:1} opens=$((opens + 1)); done
     while :; do
-      if [[ $text == *"]" ]]; then
-        text=${text%"]"} closes=$((closes + 1))
+      if [[ $text == *"]" || $text == *")" ]]; then
+        text=${text%?} closes=$((closes + 1))
       elif [[ $text == *"..." ]]; then
         text=${text%"..."} repeated="..."
       else

@@ -29,7 +29,6 @@
 #include "protocol/control.h"
 #include "protocol/exit_codes.h"
 #include "protocol/json_text.h"
-#include "protocol/task_lines.h"
 
 namespace {
 
@@ -94,6 +93,9 @@ int submit(ctl::Client& client, const ctl::Plan& plan, const InputFile& file, ct
       if (!reply) return std::nullopt;
       return ctl::why_waiting(job, *reply);
     };
+    waiting.accepted = [&plan](const protocol::Json& ack) {
+      return ctl::submit_notice(*plan.request, ack);
+    };
   }
   std::fflush(stdout);
   auto totals = client.submit(*plan.request, input, waiting, STDOUT_FILENO, STDERR_FILENO);
@@ -122,35 +124,19 @@ int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   return protocol::kExitOk;
 }
 
-// retry --wait: the acceptance, then corrald's result lines copied to stdout
-// as they come, as submit --wait prints them, until {"end": true}.
+// results and retry --wait: the acceptance, then corrald's result lines
+// copied to stdout as they come, as submit --wait prints them, until
+// {"end": true}. A follow that never ends is ended by Ctrl-C, as tail -f is:
+// SIGINT keeps its default.
 int results(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   auto reply = client.call(*plan.request);
   if (!reply) return emit(ctl::format_client_error(plan, reply.error(), format));
   ctl::Output accepted = ctl::format_reply(plan, *reply, format);
   if (accepted.exit_code != protocol::kExitOk) return emit(accepted);
-  ctl::ResultTotals totals;
-  for (;;) {
-    auto line = client.read_line();
-    if (!line) return emit(ctl::format_client_error(plan, line.error(), format));
-    if (!protocol::is_ok_result_line(*line)) {
-      protocol::Json message = protocol::Json::parse(*line, nullptr, /*allow_exceptions=*/false);
-      if (!message.is_object()) {
-        return emit(ctl::format_client_error(
-            plan, ctl::ClientError::protocol("corrald sent a line that is not a JSON object"),
-            format));
-      }
-      auto end = message.find("end");
-      if (end != message.end() && end->is_boolean() && end->get<bool>()) break;
-      if (message.contains("ok")) return emit(ctl::format_reply(plan, message, format));
-      ++totals.failed;
-    }
-    ++totals.results;
-    line->push_back('\n');
-    std::fwrite(line->data(), 1, line->size(), stdout);
-    std::fflush(stdout);
-  }
-  return emit(ctl::format_results(plan, totals, format));
+  std::fflush(stdout);
+  auto totals = client.read_results(STDOUT_FILENO);
+  if (!totals) return emit(ctl::format_client_error(plan, totals.error(), format));
+  return emit(ctl::format_results(plan, *totals, format));
 }
 
 // The options that come before COMMAND.

@@ -193,7 +193,23 @@ namespace {
 
 constexpr std::array kSubmitOptions = {
     OptionSpec{"--data", true},    OptionSpec{"--file", true},    OptionSpec{"--wait", false},
-    OptionSpec{"--timing", false}, OptionSpec{"--timeout", true}, OptionSpec{"--ordered", false}};
+    OptionSpec{"--timing", false}, OptionSpec{"--timeout", true}, OptionSpec{"--ordered", false},
+    OptionSpec{"--deadline", true}};
+
+// --deadline D as the request's deadline_s, or why D is not one. D is at
+// most ten years (config/units.h), well within what corrald takes (1e9 s).
+Result<double, std::string> deadline_seconds(const std::string& value) {
+  auto deadline = config::parse_duration(value);
+  if (!deadline) {
+    return "invalid --deadline '" + value + "': " + deadline.error().message() +
+           " (expected a duration like 30s or 5m)";
+  }
+  if (deadline->count() <= 0) {
+    return std::string(
+        "--deadline must be more than 0 (a task not started within it ends expired)");
+  }
+  return static_cast<double>(deadline->count()) / 1000.0;
+}
 
 }  // namespace
 
@@ -207,6 +223,7 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
   SubmitSources sources;
   bool wait = false;
   bool timing = false;
+  std::optional<double> deadline_s;
   auto set_file = [&](const std::string& file) {
     if (sources.file) return false;
     sources.file = file;
@@ -229,6 +246,10 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
       sources.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
     } else if (name == "--ordered") {
       sources.ordered = true;
+    } else if (name == "--deadline") {
+      auto seconds = deadline_seconds(value);
+      if (!seconds) return usage(seconds.error());
+      deadline_s = *seconds;
     } else {
       wait = true;
     }
@@ -263,6 +284,7 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
   }
   request["wait"] = wait;
   if (timing) request["timing"] = true;
+  if (deadline_s) request["deadline_s"] = *deadline_s;
   plan.request = std::move(request);
   plan.submit = std::move(sources);
   return plan;
@@ -464,11 +486,110 @@ Plan plan_retry(const Command& self, const std::vector<std::string>& args, Forma
   return plan;
 }
 
+namespace {
+
+constexpr std::array kCancelOptions = {OptionSpec{"--submit", true}, OptionSpec{"--queued", false},
+                                       OptionSpec{"--running", false}};
+constexpr std::array kResultsOptions = {OptionSpec{"--follow", false}, OptionSpec{"-f", false},
+                                        OptionSpec{"--since", true}, OptionSpec{"--submit", true}};
+
+// WORD as a task id, a submit's number or a cursor: digits only, within 64 bits.
+std::optional<uint64_t> unsigned_word(const std::string& word) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value);
+  if (word.empty() || ec != std::errc() || end != word.data() + word.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+// cancel JOB (ID... | --submit S | --queued) [--running]: exactly one of the
+// three, so that a slip cannot cancel more than was named.
+Plan plan_cancel(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kCancelOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  auto usage = [&](const std::string& message) {
+    return answered(self, usage_error(&self, "cancel: " + message));
+  };
+  if (operands.words.empty()) return usage("needs a JOB");
+  auto job = job_of(self, {operands.words.front()});
+  if (!job) return answered(self, job.error());
+  Json request{{"cmd", "cancel"}, {"job", *job}};
+  Json ids = Json::array();
+  for (size_t i = 1; i < operands.words.size(); ++i) {
+    auto id = unsigned_word(operands.words[i]);
+    if (!id) {
+      return usage("invalid ID '" + operands.words[i] +
+                   "' (expected a task id, as result lines show it)");
+    }
+    ids.push_back(*id);
+  }
+  std::optional<uint64_t> submit;
+  bool queued = false;
+  bool running = false;
+  for (const auto& [name, value] : operands.options) {
+    if (name == "--submit") {
+      auto number = unsigned_word(value);
+      if (!number) {
+        return usage("invalid --submit '" + value +
+                     "' (expected the number of a submit, as submit prints it)");
+      }
+      if (submit && *submit != *number) return usage("takes one --submit S at most");
+      submit = number;
+    } else if (name == "--queued") {
+      queued = true;
+    } else {
+      running = true;
+    }
+  }
+  int chosen = (ids.empty() ? 0 : 1) + (submit ? 1 : 0) + (queued ? 1 : 0);
+  if (chosen == 0) return usage("needs task IDs, --submit S or --queued: which tasks to cancel");
+  if (chosen > 1) return usage("takes task IDs, --submit S or --queued, only one of them");
+  if (!ids.empty()) request["ids"] = std::move(ids);
+  if (submit) request["submit"] = *submit;
+  if (queued) request["queued"] = true;
+  if (running) request["running"] = true;
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  plan.request = std::move(request);
+  return plan;
+}
+
+// results JOB [--follow] [--since C] [--submit S]: a stream of result lines,
+// as retry --wait has.
+Plan plan_results(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kResultsOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  auto job = job_of(self, operands.words);
+  if (!job) return answered(self, job.error());
+  Json request{{"cmd", "results"}, {"job", *job}, {"follow", false}};
+  for (const auto& [name, value] : operands.options) {
+    if (name == "--follow" || name == "-f") {
+      request["follow"] = true;
+      continue;
+    }
+    auto number = unsigned_word(value);
+    if (!number) {
+      std::string expected = name == "--since"
+                                 ? "a cursor, as the cursor field of a result line shows it"
+                                 : "the number of a submit, as submit prints it";
+      return answered(self, usage_error(&self, "results: invalid " + std::string(name) + " '" +
+                                                   value + "' (expected " + expected + ")"));
+    }
+    request[name == "--since" ? "since" : "submit"] = *number;
+  }
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  plan.request = std::move(request);
+  plan.results = true;
+  return plan;
+}
+
 // Whether ARG is a command option that takes its value from the next word.
 bool takes_next_word(std::string_view arg) {
   for (std::span<const OptionSpec> options :
        {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
-        std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kTopOptions)}) {
+        std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kTopOptions),
+        std::span<const OptionSpec>(kCancelOptions),
+        std::span<const OptionSpec>(kResultsOptions)}) {
     for (const OptionSpec& option : options) {
       if (option.takes_value && option.name == arg) return true;
     }

@@ -34,6 +34,8 @@ PlanFunction plan_top;
 PlanFunction plan_wait;
 PlanFunction plan_dead;
 PlanFunction plan_retry;
+PlanFunction plan_cancel;
+PlanFunction plan_results;
 
 // Whether ARG is an option of some command that takes its value from the
 // next word (the shell's completion must not complete that word as a target).

@@ -310,6 +310,68 @@ Output format_submit_reply(const Json&, const Json& reply, Format) {
   return Output{};
 }
 
+// results' acceptance, {"ok": true}: nothing to show; the result lines follow.
+Output format_results_reply(const Json&, const Json& reply, Format) {
+  if (!ok_field(reply)) return error_reply(reply);  // not a durable job, no such job
+  return Output{};
+}
+
+namespace {
+
+// The ids of REPLY[KEY], which must be a list of integers when present.
+std::optional<std::vector<uint64_t>> ids_field(const Json& reply, const char* key) {
+  std::vector<uint64_t> ids;
+  auto it = reply.find(key);
+  if (it == reply.end()) return ids;
+  if (!it->is_array()) return std::nullopt;
+  for (const auto& id : *it) {
+    if (!id.is_number_unsigned() && !(id.is_number_integer() && id.get<int64_t>() >= 0)) {
+      return std::nullopt;
+    }
+    ids.push_back(id.get<uint64_t>());
+  }
+  return ids;
+}
+
+std::string id_list(const std::vector<uint64_t>& ids) {
+  std::string text;
+  for (uint64_t id : ids) text.append(text.empty() ? "" : ", ").append(std::to_string(id));
+  return text;
+}
+
+}  // namespace
+
+// "JOB: 3 tasks cancelled, 1 stopping; running (use --running to stop them):
+// 12; unknown: 40, 41": exit 1 when a named task was not dealt with.
+Output format_cancel(const Json& request, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  auto cancelled = int_field(reply, "cancelled");
+  auto running = ids_field(reply, "running");
+  auto unknown = ids_field(reply, "unknown");
+  if (!cancelled || *cancelled < 0 || !running || !unknown) {
+    return malformed("cancel reply without a count and lists of ids");
+  }
+  Output output;
+  if (!running->empty() || !unknown->empty()) output.exit_code = kExitFailed;
+  if (format == Format::kJson) {
+    output.out = dump(without_ok(reply));
+    return output;
+  }
+  std::string line = job_of(request) + ": " +
+                     plural(static_cast<uint64_t>(*cancelled), "task", "tasks") + " cancelled";
+  if (int64_t stopping = int_field(reply, "stopping").value_or(0); stopping > 0) {
+    line += ", " + std::to_string(stopping) + " stopping";
+  }
+  if (!running->empty()) {
+    line += request.value("running", false) ? "; still running: "
+                                            : "; running (use --running to stop them): ";
+    line += id_list(*running);
+  }
+  if (!unknown->empty()) line += "; unknown: " + id_list(*unknown);
+  output.out = line + "\n";
+  return output;
+}
+
 Output format_dead(const Json& request, const Json& reply, Format format) {
   if (!ok_field(reply)) return error_reply(reply);
   if (request.value("clear", false)) {
@@ -428,8 +490,8 @@ Output format_stats(const Json&, const Json& reply, Format format) {
   }
   // One line per job: its name, then "counter N" cells aligned in columns,
   // then its rate and task latencies (dispatch to result, since it began).
-  constexpr std::array kCounters = {"submitted", "queued",      "in_flight", "ok",
-                                    "failed",    "redelivered", "dead"};
+  constexpr std::array kCounters = {"submitted", "queued",      "delayed", "in_flight", "ok",
+                                    "failed",    "redelivered", "dead",    "cancelled", "expired"};
   constexpr size_t kCells = kCounters.size() + 3;
   std::vector<std::pair<std::string, std::vector<std::string>>> rows;
   std::vector<size_t> widths(kCells, 0);

@@ -34,6 +34,8 @@ ReplyFormatter format_retry;
 ReplyFormatter format_shared;
 ReplyFormatter format_wait;
 ReplyFormatter format_stats;
+ReplyFormatter format_cancel;
+ReplyFormatter format_results_reply;
 
 // For a submit --wait that gets no results: what corrald's reply to
 // {"cmd": "status", "targets": [JOB]} says about why nothing runs

@@ -69,8 +69,9 @@ Words split_words(std::string_view line) {
 
 namespace {
 
-// What a command takes, as its synopsis says ("JOB [--file F | -] [--wait]"),
-// so that completion follows the command table without a table of its own.
+// What a command takes, as its synopsis says ("JOB [--file F | -] [--wait]",
+// "JOB (ID... | --submit S | --queued)"), so that completion follows the
+// command table without a table of its own.
 struct Operand {
   std::string kind;  // TARGET, JOB, JOB:INDEX, COMMAND, ...
   bool repeated = false;
@@ -81,22 +82,22 @@ struct Syntax {
   std::vector<Operand> operands;           // in order
 };
 
-// One word of a synopsis without its brackets and "...".
+// One word of a synopsis without its brackets, parentheses and "...".
 struct SynopsisToken {
   std::string_view text;
-  int opens = 0;   // '[' before it
-  int closes = 0;  // ']' after it
+  int opens = 0;   // '[' or '(' before it
+  int closes = 0;  // ']' or ')' after it
   bool repeated = false;
 };
 
 SynopsisToken synopsis_token(std::string_view word) {
   SynopsisToken token;
-  while (!word.empty() && word.front() == '[') {
+  while (!word.empty() && (word.front() == '[' || word.front() == '(')) {
     word.remove_prefix(1);
     ++token.opens;
   }
   for (;;) {
-    if (word.ends_with("]")) {
+    if (word.ends_with("]") || word.ends_with(")")) {
       word.remove_suffix(1);
       ++token.closes;
     } else if (word.ends_with("...")) {
@@ -112,8 +113,8 @@ SynopsisToken synopsis_token(std::string_view word) {
 
 Syntax syntax_of(std::string_view synopsis) {
   Syntax syntax;
-  int depth = 0;                 // inside this many [...]
-  std::string_view last_option;  // an option inside [...] that the next word is the value of
+  int depth = 0;                 // inside this many [...] or (...)
+  std::string_view last_option;  // an option inside them that the next word is the value of
   while (!synopsis.empty()) {
     size_t end = std::min(synopsis.find(' '), synopsis.size());
     SynopsisToken token = synopsis_token(synopsis.substr(0, end));

@@ -417,7 +417,13 @@ class SubmitStream {
       if (err_.size() >= kErrBuffer) flush();
       return {};
     }
-    if (*status == "failed" || *status == "dead") ++totals_.failed;
+    if (*status == "cancelled") {
+      ++totals_.cancelled;
+    } else if (*status == "expired") {
+      ++totals_.expired;
+    } else {
+      ++totals_.failed;  // failed, dead, or a status this corralctl does not know
+    }
     result_came();
     if (waiting_.ordered && seq) {
       put_in_order(*seq, std::string(line));
@@ -525,6 +531,11 @@ ClientResult<SubmitTotals> Client::submit(const Json& request, const SubmitInput
     totals.rejected = std::move(*ack);
     return totals;
   }
+  // Said before any result: a user who loses the connection later still
+  // knows which submit to ask for.
+  if (waiting.accepted) {
+    if (std::optional<std::string> notice = waiting.accepted(*ack)) write_or_drop(err_fd, *notice);
+  }
   int flags = ::fcntl(fd_.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
     return ClientError::protocol(std::string("fcntl: ") + std::strerror(errno));
@@ -532,6 +543,14 @@ ClientResult<SubmitTotals> Client::submit(const Json& request, const SubmitInput
   SubmitStream stream(fd_.get(), buffer_, input, waiting, out_fd, err_fd);
   buffer_.clear();
   auto totals = stream.run();
+  if (totals) {
+    if (auto id = ack->find("submit");
+        id != ack->end() && id->is_number_integer() && id->get<int64_t>() >= 0) {
+      totals->submit = id->get<uint64_t>();
+    }
+    auto durable = ack->find("durable");
+    totals->durable = durable != ack->end() && durable->is_boolean() && durable->get<bool>();
+  }
   if (!totals || totals->timed_out) {
     fd_.reset();  // the conversation is lost; nothing more can be asked on it
     return totals;

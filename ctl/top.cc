@@ -161,9 +161,12 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
   if (!message.empty()) {
     lines.push_back(message);
   } else {
-    Table jobs({true, false, false, false, false, false, false, false, true, true});
+    // Delayed, cancelled and expired tasks are mostly none: their columns
+    // come last, so that a narrow terminal drops them before the history bars.
+    Table jobs(
+        {true, false, false, false, false, false, false, false, true, true, false, false, false});
     jobs.row({"JOB", "RUN", "CPU%", "RSS", "TASKS/S", "QUEUE", "P99", "RESTARTS", "TASKS/S HISTORY",
-              "CPU% HISTORY"});
+              "CPU% HISTORY", "DELAYED", "CANCELLED", "EXPIRED"});
     const Json jobs_of = stats.value("jobs", Json::object());
     for (const auto& [name, job] : jobs_of.items()) {
       // A structured binding is named through an init-capture: clang 14
@@ -177,7 +180,9 @@ std::string render_top(const Json& status, const Json& stats, const TopHistory& 
                 fixed(num(job, "cpu_percent"), 1), bytes(num(job, "rss_bytes")),
                 fixed(num(job, "tasks_per_s"), 0), fixed(num(job, "queued"), 0),
                 micros(num(recent, "p99")), fixed(num(job, "restarts"), 0),
-                series(history.tasks_per_s), series(history.cpu_percent)});
+                series(history.tasks_per_s), series(history.cpu_percent),
+                fixed(num(job, "delayed"), 0), fixed(num(job, "cancelled"), 0),
+                fixed(num(job, "expired"), 0)});
     }
     for (auto& line : jobs.lines(static_cast<size_t>(std::max(width, 0)))) {
       lines.push_back(std::move(line));

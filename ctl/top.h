@@ -1,6 +1,7 @@
 // corralctl top: a live view of corrald's jobs and workers, refreshed every
 // interval, like top(1): per job its workers running, CPU %, RSS, tasks/s,
-// queue, p99 latency and restarts with sparklines of tasks/s and CPU; per
+// queue, p99 latency and restarts with sparklines of tasks/s and CPU, then
+// (where the terminal is wide enough) delayed, cancelled and expired tasks; per
 // worker its state, pid, CPU %, RSS, tasks and restarts. `q` (or Ctrl-C)
 // quits and leaves the terminal as it was.
 //

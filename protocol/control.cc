@@ -41,7 +41,7 @@ std::string to_string(const Target& target) {
 
 namespace {
 
-enum class Field { kTargets, kString, kFlag, kCount, kSeconds, kIds };
+enum class Field { kTargets, kString, kFlag, kCount, kSeconds, kDeadline, kIds };
 
 // The fields each command takes besides "cmd", with their types; a command
 // not listed is unknown.
@@ -61,14 +61,14 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
       {"avail", {}},
       {"update", {}},
       {"reload", {}},
-      {"submit", {{"job", kString}, {"wait", kFlag}, {"timing", kFlag}, {"deadline_s", kSeconds}}},
-      {"results", {{"job", kString}, {"follow", kFlag}, {"since", kCount}, {"submit", kCount}}},
+      {"submit", {{"job", kString}, {"wait", kFlag}, {"timing", kFlag}, {"deadline_s", kDeadline}}},
       {"cancel",
        {{"job", kString},
         {"ids", kIds},
         {"submit", kCount},
         {"queued", kFlag},
         {"running", kFlag}}},
+      {"results", {{"job", kString}, {"follow", kFlag}, {"since", kCount}, {"submit", kCount}}},
       {"stats", {{"job", kString}}},
       {"shared", {{"job", kString}}},
       {"dead", {{"job", kString}, {"clear", kFlag}}},
@@ -114,6 +114,12 @@ Status check_field(std::string_view key, const Json& value, Field type) {
       double seconds = value.is_number() ? value.get<double>() : -1;
       if (std::isfinite(seconds) && seconds >= 0 && seconds <= kMaxTimeoutSeconds) return {};
       return Error(name + " must be a number of seconds from 0 to 1e9");
+    }
+    case Field::kDeadline: {
+      // A deadline of 0 would expire every task at once.
+      double seconds = value.is_number() ? value.get<double>() : -1;
+      if (std::isfinite(seconds) && seconds > 0 && seconds <= kMaxTimeoutSeconds) return {};
+      return Error(name + " must be a number of seconds over 0, at most 1e9");
     }
   }
   return Error(name + " has a type no command takes");

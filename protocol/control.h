@@ -49,9 +49,11 @@ Result<Json> parse_request_line(std::string_view line);
 // Whether REQUEST is a request corrald takes, and if not why: a JSON object
 // with a known "cmd" and only the fields that command takes, each of its
 // type (targets: a list of strings or null; flags: true or false; job,
-// target, signal: strings; lines: an integer >= 0; ids: a list of integers
-// >= 0; timeout_s: seconds from 0 to kMaxTimeoutSeconds). The commands then read fields without
-// checks.
+// target, signal: strings; lines, since and a cancel's or results' submit: an
+// integer >= 0; ids: a list of integers >= 0; timeout_s: seconds from 0 to
+// kMaxTimeoutSeconds; deadline_s: seconds over 0, up to kMaxTimeoutSeconds).
+// That a cancel names exactly one of ids, submit and queued is the command's
+// to check. The commands then read fields without checks.
 Status check_request(const Json& request);
 inline constexpr double kMaxTimeoutSeconds = 1e9;  // about 31 years; more overflows a deadline
 

@@ -54,8 +54,8 @@ TEST(CtlSubmitPlanTest, ADataWithANewlineIsAUsageErrorNamingIt) {
   EXPECT_EQ(plan.local.exit_code, kExitUsage);
   EXPECT_EQ(plan.local.err,
             "corralctl: submit: --data #2 \"a\\nb\" contains a newline; a task is one line\n"
-            "usage: corralctl submit JOB [--data P]... [--file F | -] [--wait [--timing] "
-            "[--ordered] [--timeout D]]\n");
+            "usage: corralctl submit JOB [--data P]... [--file F | -] [--deadline D] [--wait "
+            "[--timing] [--ordered] [--timeout D]]\n");
   std::string long_one = std::string(100, 'x') + "\n";
   EXPECT_NE(text_plan("submit", {"j", "--data", long_one}).local.err.find("xxx...\""),
             std::string::npos);
@@ -329,10 +329,10 @@ TEST(CtlTaskReplyTest, StatsTextHasALinePerJobWithAlignedCounters) {
                   {"web", {{"submitted", 0}, {"queued", 0}, {"ok", 0}}}}}};
   Output output = reply_of("stats", {}, reply);
   EXPECT_EQ(output.out,
-            "primes  submitted 1000  queued 10  in_flight 4  ok 980  failed 3  redelivered 1  "
-            "dead 3  tasks/s 1234  p50 850us  p99 12.3ms\n"
-            "web     submitted 0     queued 0   in_flight -  ok 0    failed -  redelivered -  "
-            "dead -  tasks/s -     p50 -      p99 -\n");
+            "primes  submitted 1000  queued 10  delayed -  in_flight 4  ok 980  failed 3  "
+            "redelivered 1  dead 3  cancelled -  expired -  tasks/s 1234  p50 850us  p99 12.3ms\n"
+            "web     submitted 0     queued 0   delayed -  in_flight -  ok 0    failed -  "
+            "redelivered -  dead -  cancelled -  expired -  tasks/s -     p50 -      p99 -\n");
   EXPECT_EQ(output.exit_code, kExitOk);
   Json json = Json::parse(reply_of("stats", {}, reply, Format::kJson).out);
   Json expected = reply;

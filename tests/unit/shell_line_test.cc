@@ -87,9 +87,9 @@ TEST(CompleteTest, OptionsOfTheCommandComeFromItsSynopsis) {
   EXPECT_EQ(complete("wait web --dr", daemon.names()).insert, "ained ");
   EXPECT_THAT(complete("wait web --", daemon.names()).choices,
               ElementsAre("--drained", "--help", "--running", "--timeout"));
-  EXPECT_THAT(
-      complete("submit web -", daemon.names()).choices,
-      ElementsAre("--data", "--file", "--help", "--ordered", "--timeout", "--timing", "--wait"));
+  EXPECT_THAT(complete("submit web -", daemon.names()).choices,
+              ElementsAre("--data", "--deadline", "--file", "--help", "--ordered", "--timeout",
+                          "--timing", "--wait"));
   // The value of an option is not completed, and does not count as a JOB.
   EXPECT_THAT(complete("submit --file ", daemon.names()).choices, IsEmpty());
   EXPECT_THAT(complete("wait --timeout 5s ", daemon.names()).choices, ElementsAre("batch", "web"));

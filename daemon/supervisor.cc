@@ -451,7 +451,11 @@ void Supervisor::shutdown(std::function<void()> done) {
 // submitters and logs how many each job drops.
 void Supervisor::finish_shutdown() {
   for (auto& [name, job] : jobs_) {
-    if (job->feed) job->feed->retire("corrald shut down (a job's queue is kept in memory only)");
+    if (job->feed) {
+      job->feed->retire(job->spec.queue.durable
+                            ? "corrald shut down"
+                            : "corrald shut down (a job's queue is kept in memory only)");
+    }
   }
   auto done = std::move(on_idle_);
   on_idle_ = nullptr;

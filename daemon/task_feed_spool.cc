@@ -226,6 +226,8 @@ void TaskFeed::read_results(uint64_t after, std::optional<uint64_t> submit, size
 
 bool TaskFeed::submit_pending(uint64_t submit) {
   if (dispatcher_.pending_of_submit(submit) > 0) return true;
+  // Finished, but the results are not all on disk yet.
+  if (recorded_cursor_ > committed_cursor_) return true;
   for (const StoredTask& task : storing_) {
     if (task.origin.submit == submit) return true;
   }

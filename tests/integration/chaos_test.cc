@@ -37,13 +37,18 @@ std::chrono::seconds chaos_duration() {
   return std::chrono::seconds(seconds > 0 ? seconds : 8);
 }
 
+// CHANNEL: the job's channel lines; a "# durable" line among them keeps the
+// job's tasks in a spool (queue.durable) through the chaos.
 std::string chaos_jobs(const std::string& channel) {
+  const bool durable = channel.find("# durable") != std::string::npos;
   return "jobs:\n  chaos:\n    command: " + worker_command("--handler, sum") +
          "\n    workers: " + std::to_string(kWorkers) + "\n" + channel +
          "\n"
          // A worker stopped longer than the heartbeat timeout is killed and
          // its tasks redelivered; a shorter stop only delays them.
-         "    queue: {capacity: 4096, prefetch: 16, max_attempts: 5, task_timeout: 10s}\n"
+         "    queue: {capacity: 4096, prefetch: 16, max_attempts: 5, task_timeout: 10s" +
+         std::string(durable ? ", durable: true" : "") +
+         "}\n"
          "    health: {heartbeat_timeout: 1s}\n"
          "    restart: {max_restarts: 100000, backoff: {initial: 10ms, max: 100ms}}\n"
          "    stop: {timeout: 2s, kill_after: 1s}\n";
@@ -56,11 +61,12 @@ const std::string kBystander =
 // Why the counts of one `stats --json` job object do not balance, or "".
 std::string unbalanced(const Json& job) {
   auto count = [&](const char* key) { return job.value(key, uint64_t{0}); };
-  uint64_t sum =
-      count("ok") + count("failed") + count("dead") + count("queued") + count("in_flight");
+  uint64_t sum = count("ok") + count("failed") + count("dead") + count("cancelled") +
+                 count("expired") + count("queued") + count("delayed") + count("in_flight");
   if (sum == count("submitted")) return "";
-  return "submitted " + std::to_string(count("submitted")) + " != ok + failed + dead + queued " +
-         "+ in_flight = " + std::to_string(sum) + " in " + job.dump();
+  return "submitted " + std::to_string(count("submitted")) +
+         " != ok + failed + dead + cancelled + expired + queued + delayed + in_flight = " +
+         std::to_string(sum) + " in " + job.dump();
 }
 
 std::vector<std::string> memfds(const std::vector<std::string>& fds) {
@@ -423,7 +429,7 @@ TEST_P(ChaosTest, EveryTaskComesBackOnceAndNothingIsLeftBehind) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Channels, ChaosTest,
-                         ::testing::Values("    channel: shm",
+                         ::testing::Values("    channel: shm", "    channel: shm\n    # durable",
                                            "    channel: pipe\n    pipe: {framing: length}"),
                          channel_test_name);
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tests/integration/harness.h"
+#include "tests/support/load.h"
 
 namespace corral::testing {
 namespace {
@@ -92,6 +93,33 @@ TEST(DurableTest, ResultsAreKeptAndReadBackByCursorAndSubmit) {
     EXPECT_EQ(of_second[i]["submit"], 2);
     EXPECT_EQ(of_second[i]["result"].get<std::string>()[0], 'b');
   }
+}
+
+// A submitter cut off (here: one that never waited) picks up its submit's
+// results with `results --submit S --follow`, which ends once the last of
+// them is on disk.
+TEST(DurableTest, ResultsOfASubmitAreFollowedToTheirEnd) {
+  Daemon d(durable_job(1, "    autostart: false\n"));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  std::vector<std::string> tasks;
+  for (int i = 0; i < 20; ++i) tasks.push_back("f" + std::to_string(i));
+  std::vector<Json> got = d.submit("d", tasks, false);
+  ASSERT_EQ(got.back()["submitted"], 20);
+  RunResult followed;
+  std::thread follower([&] {
+    followed = d.ctl({"--json", "results", "d", "--submit", "1", "--follow"});
+  });
+  std::this_thread::sleep_for(scaled(300ms));
+  RunResult started = d.ctl({"start", "d"});
+  EXPECT_EQ(started.exit_code, 0) << started.err;
+  follower.join();
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  std::vector<Json> lines = lines_of(followed.out);
+  ASSERT_EQ(lines.size(), 21u) << followed.out << followed.err << d.daemon_log();
+  std::set<std::string> results;
+  for (size_t i = 0; i < 20; ++i) results.insert(lines[i]["result"].get<std::string>());
+  EXPECT_EQ(results, std::set<std::string>(tasks.begin(), tasks.end()));
+  EXPECT_EQ(lines.back()["end"], true);
 }
 
 TEST(DurableTest, AcknowledgedTasksSurviveKillNineAndRunAfterTheRestart) {
@@ -216,7 +244,8 @@ TEST(DurableTest, NothingAcknowledgedIsLostAcrossThirtyKillNines) {
   d.rewrite_config(job);
   std::mt19937 random(20261205);
   std::set<std::string> acknowledged;
-  const int rounds = 30;
+  // Under the sanitizers a fifth of the rounds (each start costs more).
+  const int rounds = load(30);
   int next = 0;
   for (int round = 0; round < rounds; ++round) {
     ASSERT_TRUE(d.start()) << d.daemon_log();

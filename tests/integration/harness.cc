@@ -158,7 +158,8 @@ std::string worker_command(const std::string& args) {
 std::string sum_below(uint64_t n) { return n == 0 ? "0" : std::to_string(n * (n - 1) / 2); }
 
 std::string channel_test_name(const ::testing::TestParamInfo<std::string>& info) {
-  if (info.param.find("shm") != std::string::npos) return "Shm";
+  const bool durable = info.param.find("durable") != std::string::npos;
+  if (info.param.find("shm") != std::string::npos) return durable ? "ShmDurable" : "Shm";
   return info.param.find("length") != std::string::npos ? "PipeLength" : "PipeLines";
 }
 

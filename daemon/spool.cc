@@ -18,7 +18,23 @@
 
 namespace corral::daemon {
 
+// Owners of SQLite's handles. Outside the anonymous namespace: Spool::Database
+// holds them, and a class with linkage may not hold a type without.
+namespace spool_sqlite {
+struct ConnectionCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Connection = std::unique_ptr<sqlite3, ConnectionCloser>;
+using Statement = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
+}  // namespace spool_sqlite
+
 namespace {
+
+using spool_sqlite::Connection;
+using spool_sqlite::Statement;
 
 // PRAGMA application_id of a corral spool ("corl"): a SQLite file of
 // something else is never taken for one.
@@ -50,15 +66,6 @@ PRAGMA user_version = 1;
 )sql";
 static_assert(kApplicationId == 1668248172);
 static_assert(Spool::kFormat == 1, "kSchema writes user_version 1");
-
-struct ConnectionCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StatementFinalizer {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using Connection = std::unique_ptr<sqlite3, ConnectionCloser>;
-using Statement = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
 
 // The errno of the last failed write: SQLite keeps it per file, and the
 // connection's own (sqlite3_system_errno) is read after the failed commit

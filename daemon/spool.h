@@ -19,8 +19,9 @@
 // What a crash keeps: every batch whose done() was called with an ok status
 // (those are what corrald may acknowledge), each batch whole or not at all.
 //
-// Every call but open() comes from one thread, the loop's; completions run
-// through POST, on that thread too. Not copyable, not movable.
+// Every call comes from one thread, the loop's (stats() from any);
+// completions run through POST, on that thread too. Not copyable, not
+// movable.
 #pragma once
 
 #include <stdint.h>
@@ -28,7 +29,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>

@@ -43,6 +43,7 @@ class Daemon:
         interval = f", interval: {metrics_interval}" if metrics_interval else ""
         with open(self.config, "w") as f:
             f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
+                    f"  state_dir: {self.dir.name}/state\n"
                     f"  log_level: {log_level}\n  metrics: {{listen: \"off\"{interval}}}\n"
                     f"jobs:\n{jobs}")
         self.proc = None

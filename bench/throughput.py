@@ -66,6 +66,9 @@ LATENCY_WARMUP = 200
 # The corral variants measured through a client: name -> the job's channel keys.
 CHANNELS = {
     "shm": "channel: shm",
+    # The same with every task and result committed to the job's spool
+    # (queue.durable, durability crash) in the state_dir of the bench's temp dir.
+    "shm-durable": "channel: shm\n    queue: {durable: true}",
     "pipe-length": "channel: pipe\n    pipe: {fds: extra, framing: length}",
     "pipe-lines": "channel: pipe\n    pipe: {fds: extra, framing: lines}",
 }

@@ -389,13 +389,14 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post pos
   }
 
   // What is there. No PRAGMA quick_check: it reads and checks every page of
-  // the file, about four times what this open costs (a spool of 1,000,000
-  // unfinished 16-byte tasks, 33 MiB: 230 ms against 60 ms, bench/micro/
-  // spool_bench.cc), and it grows with the payloads and results kept, while
-  // the open runs on the event loop. The reads below touch the header, the
-  // schema, the counters, the first load_limit tasks and every page of the
-  // tasks' b-tree (the count); damage elsewhere shows when a commit or read
-  // reaches it, as that commit's error ("spool ... is damaged: ...").
+  // the file, three to four times what this open costs (a spool of
+  // 1,000,000 unfinished 16-byte tasks, 33 MiB: 110-230 ms against 38-60 ms,
+  // bench/micro/spool_bench.cc), and it grows with the payloads and results
+  // kept, while the open runs on the event loop. The reads below touch the
+  // header, the schema, the counters, the first load_limit tasks and every
+  // page of the tasks' b-tree (the count); damage elsewhere shows when a
+  // commit or read reaches it, as that commit's error ("spool ... is
+  // damaged: ...").
   SpoolContents found;
   {
     auto counters =

@@ -120,6 +120,9 @@ class JobFeed {
                             std::function<void(Result<std::vector<KeptResult>>)> done) {
     done(Error("the job is not durable"));
   }
+  // Unfinished tasks in the spool not yet loaded into the queue (they come
+  // in as it has room).
+  virtual uint64_t spooled() const { return 0; }
   // The cursor of the last result on disk; listeners are told when it grows.
   virtual uint64_t results_cursor() const { return 0; }
   // Tasks of SUBMIT not finished (queued, delayed, in flight, or waiting in

@@ -415,7 +415,7 @@ void Commands::wait(const Json& request, Reply reply) {
       }
     }
     if (drained && (feed->dispatcher().queued() > 0 || feed->dispatcher().delayed() > 0 ||
-                    feed->dispatcher().in_flight() > 0)) {
+                    feed->dispatcher().in_flight() > 0 || feed->spooled() > 0)) {
       return false;
     }
     if (state->timer) state->timer->cancel();
@@ -468,15 +468,17 @@ void Commands::stats(const Json& request, Reply reply) {
   };
   Json out = Json::object();
   for (const auto& job : jobs) {
-    Json j{{"submitted", 0}, {"queued", 0},      {"delayed", 0},      {"in_flight", 0},
-           {"ok", 0},        {"failed", 0},      {"dead", 0},         {"cancelled", 0},
-           {"expired", 0},   {"redelivered", 0}, {"dead_letters", 0}, {"tasks_per_s", 0}};
+    Json j{{"submitted", 0},  {"queued", 0},  {"delayed", 0},     {"spooled", 0},
+           {"in_flight", 0},  {"ok", 0},      {"failed", 0},      {"dead", 0},
+           {"cancelled", 0},  {"expired", 0}, {"redelivered", 0}, {"dead_letters", 0},
+           {"tasks_per_s", 0}};
     if (std::shared_ptr<JobFeed> feed = supervisor_.feed(job)) {
       const Dispatcher& d = feed->dispatcher();
       const TaskCounts& c = d.counts();
       j = Json{{"submitted", c.submitted},
                {"queued", d.queued()},
                {"delayed", d.delayed()},
+               {"spooled", feed->spooled()},
                {"in_flight", d.in_flight()},
                {"ok", c.ok},
                {"failed", c.failed},

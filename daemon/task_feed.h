@@ -70,6 +70,7 @@ class TaskFeed : public JobFeed {
   void read_results(uint64_t after, std::optional<uint64_t> submit, size_t limit,
                     std::function<void(Result<std::vector<KeptResult>>)> done) override;
   uint64_t results_cursor() const override { return committed_cursor_; }
+  uint64_t spooled() const override { return backlog_; }
   bool submit_pending(uint64_t submit) override;
   CancelReport cancel(const CancelSelection& selection, bool running) override;
   std::vector<SharedReading> shared() const override;

@@ -147,6 +147,36 @@ TEST(DurableTest, AcknowledgedTasksSurviveKillNineAndRunAfterTheRestart) {
   EXPECT_EQ(stats["ok"], 300);
 }
 
+// More unfinished tasks than the queue holds: corrald keeps queue.capacity
+// of them in memory and the rest in the spool, loaded as room frees.
+TEST(DurableTest, ABacklogBeyondTheQueueWaitsInTheSpool) {
+  auto job = [](int workers, int capacity, const std::string& extra) {
+    return "jobs:\n  d:\n    command: [" + std::string(CORRAL_WORKER_PATH) +
+           ", --handler, echo]\n    workers: " + std::to_string(workers) +
+           "\n    channel: shm\n    queue: {durable: true, capacity: " + std::to_string(capacity) +
+           "}\n" + extra;
+  };
+  Daemon d(job(0, 1000, ""));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  std::vector<std::string> tasks;
+  for (int i = 0; i < 500; ++i) tasks.push_back("s" + std::to_string(i));
+  ASSERT_EQ(d.submit("d", tasks, false).back()["submitted"], 500);
+  d.kill9();
+  d.rewrite_config(job(0, 50, with_sink(d)));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  Json stats = d.request({{"cmd", "stats"}, {"job", "d"}})["jobs"]["d"];
+  EXPECT_EQ(stats["queued"], 50) << stats;
+  EXPECT_EQ(stats["spooled"], 450) << stats;
+  d.rewrite_config(job(2, 50, with_sink(d)));
+  Json reloaded = d.request({{"cmd", "update"}});
+  ASSERT_TRUE(reloaded.value("ok", false)) << reloaded;
+  Json drained = d.request({{"cmd", "wait"}, {"job", "d"}, {"drained", true}, {"timeout_s", 30}});
+  ASSERT_TRUE(drained.value("ok", false)) << drained;
+  stats = d.request({{"cmd", "stats"}, {"job", "d"}})["jobs"]["d"];
+  EXPECT_EQ(stats["spooled"], 0) << stats;
+  EXPECT_EQ(sink_counts(d.dir().file("sink")).size(), 500u);
+}
+
 TEST(DurableTest, ATaskRunningAtTheCrashIsChargedItsAttempt) {
   const std::string sleeper = "jobs:\n  d:\n    command: [" + std::string(CORRAL_WORKER_PATH) +
                               ", --handler, sleep]\n    channel: shm\n"

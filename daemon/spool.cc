@@ -468,21 +468,31 @@ Spool::~Spool() {
 
 void Spool::add(const SpooledTask& task) { recording_.emplace_back(Add{task}); }
 
+void Spool::set_state(uint64_t id, uint32_t attempts, SpooledState state, int64_t due_ms) {
+  state_changes_[id] = recording_.size();
+  recording_.emplace_back(SetState{id, attempts, state, due_ms});
+}
+
 void Spool::dispatched(uint64_t id, uint32_t attempts) {
-  recording_.emplace_back(SetState{id, attempts, SpooledState::kRunning, 0});
+  set_state(id, attempts, SpooledState::kRunning, 0);
 }
 
 void Spool::requeued(uint64_t id, uint32_t attempts) {
-  recording_.emplace_back(SetState{id, attempts, SpooledState::kQueued, 0});
+  set_state(id, attempts, SpooledState::kQueued, 0);
 }
 
 void Spool::delayed(uint64_t id, uint32_t attempts, int64_t due_ms) {
-  recording_.emplace_back(SetState{id, attempts, SpooledState::kDelayed, due_ms});
+  set_state(id, attempts, SpooledState::kDelayed, due_ms);
 }
 
 uint64_t Spool::finished(uint64_t id, std::string_view status, std::string_view result,
                          uint32_t attempts, int64_t now_ms, bool letter) {
   const uint64_t cursor = next_cursor_++;
+  // Its row goes in this batch: the state it last got in it is moot.
+  if (auto it = state_changes_.find(id); it != state_changes_.end()) {
+    recording_[it->second] = std::monostate{};
+    state_changes_.erase(it);
+  }
   recording_.emplace_back(
       Finish{id, cursor, std::string(status), std::string(result), attempts, now_ms, letter});
   return cursor;
@@ -498,6 +508,7 @@ void Spool::commit(std::function<void(Status)> done) {
     waiting_.push_back(Batch{std::move(recording_), std::move(done)});
   }
   recording_.clear();
+  state_changes_.clear();
   wake_.notify_one();
 }
 

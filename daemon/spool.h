@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -209,12 +210,14 @@ class Spool {
   struct RemoveLetters {
     std::vector<uint64_t> ids;  // empty: all
   };
-  using Change = std::variant<Add, SetState, Finish, RemoveLetters>;
+  // std::monostate: a change made moot by a later one of the same batch.
+  using Change = std::variant<std::monostate, Add, SetState, Finish, RemoveLetters>;
   struct Batch {
     std::vector<Change> changes;
     std::function<void(Status)> done;
   };
 
+  void set_state(uint64_t id, uint32_t attempts, SpooledState state, int64_t due_ms);
   void run_writer();
   // Applies BATCHES in one transaction (and expires old results when due).
   Status write(std::vector<Batch>& batches);
@@ -226,6 +229,10 @@ class Spool {
 
   // The loop's.
   std::vector<Change> recording_;
+  // Where in recording_ each task's last state change is: a task that
+  // finishes in the same batch needs none (its row goes), which spares the
+  // writer an UPDATE for most tasks of a busy job.
+  std::unordered_map<uint64_t, size_t> state_changes_;
   uint64_t next_cursor_;
 
   // Shared between the loop and the writer, under mu_.

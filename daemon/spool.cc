@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -270,6 +271,11 @@ struct Spool::Database {
 
 Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post post,
                                            SpoolContents* contents) {
+  // SQLite counts every allocation under a global mutex for its memory
+  // statistics, which corrald never reads: off, once, before SQLite starts
+  // (it refuses later, harmlessly).
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   const std::string& path = options.path;
   auto file = open_file(path);
   if (!file) return file.error();

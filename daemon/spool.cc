@@ -1,3 +1,8 @@
+// One durable job's spool (spool.h). Longer than the tree's rooms usually
+// are, for a reason: the schema, the opening checks, the prepared
+// statements that write a batch and the reads are one concern, the SQLite
+// file's format, and each half is read against the other (a statement
+// against its table, a check against what open writes).
 #include "daemon/spool.h"
 
 #include <errno.h>

@@ -15,6 +15,7 @@
 #include "ctl/client.h"
 #include "ctl/commands.h"
 #include "protocol/control.h"
+#include "tests/support/captured_file.h"
 #include "tests/support/fake_control_socket.h"
 #include "tests/support/poll.h"
 #include "tests/unit/ctl_plan.h"
@@ -22,34 +23,12 @@
 namespace corral::ctl {
 namespace {
 
+using corral::testing::CapturedFile;
+
 using corral::testing::FakeControlSocket;
 using corral::testing::read_line;
 using corral::testing::send_all;
 using corral::testing::wait_until;
-
-// A temp file that stands for stdout or stderr; what was written to it.
-class OutputFile {
- public:
-  OutputFile() : file_(std::tmpfile()) {}
-  ~OutputFile() { std::fclose(file_); }
-  OutputFile(const OutputFile&) = delete;
-  OutputFile& operator=(const OutputFile&) = delete;
-  int fd() const { return ::fileno(file_); }
-  std::string text() const {
-    std::string content;
-    char chunk[4096];
-    ssize_t n;
-    off_t at = 0;
-    while ((n = ::pread(fd(), chunk, sizeof chunk, at)) > 0) {
-      content.append(chunk, static_cast<size_t>(n));
-      at += n;
-    }
-    return content;
-  }
-
- private:
-  FILE* file_;
-};
 
 const std::string kOkLine =
     R"({"id":17,"seq":0,"status":"ok","result":"4950","attempts":1,"submit":3,"cursor":118})";
@@ -83,7 +62,7 @@ TEST(CtlResultsStreamTest, ResultLinesAreCopiedAndTheEndLineEndsThem) {
   Plan plan = text_plan("results", {"primes", "--since", "117"});
   auto client = accepted_client(daemon, plan);
   ASSERT_TRUE(client);
-  OutputFile out;
+  CapturedFile out;
   auto totals = client->read_results(out.fd());
   daemon.join();
   EXPECT_EQ(request, *plan.request);
@@ -111,7 +90,7 @@ TEST(CtlResultsStreamTest, AFollowPrintsEachResultAsItComesUntilTheEnd) {
   Plan plan = text_plan("results", {"primes", "--submit", "3", "--follow"});
   auto client = accepted_client(daemon, plan);
   ASSERT_TRUE(client);
-  OutputFile out;
+  CapturedFile out;
   auto reading = std::async(std::launch::async, [&] { return client->read_results(out.fd()); });
   bool shown = wait_until([&] { return out.text() == kOkLine + "\n"; });
   first_seen.set_value();
@@ -138,7 +117,7 @@ TEST(CtlResultsStreamTest, AnErrorLineOrAHangUpEndsTheStreamAsAnError) {
     Plan plan = text_plan("results", {"primes", "--follow"});
     auto client = accepted_client(daemon, plan);
     ASSERT_TRUE(client);
-    OutputFile out;
+    CapturedFile out;
     auto totals = client->read_results(out.fd());
     daemon.join();
     ASSERT_FALSE(totals);
@@ -154,7 +133,7 @@ TEST(CtlResultsStreamTest, AnErrorLineOrAHangUpEndsTheStreamAsAnError) {
     Plan plan = text_plan("results", {"primes", "--follow"});
     auto client = accepted_client(daemon, plan);
     ASSERT_TRUE(client);
-    OutputFile out;
+    CapturedFile out;
     auto totals = client->read_results(out.fd());
     daemon.join();
     ASSERT_FALSE(totals);
@@ -229,7 +208,7 @@ NoticeRun submit_with_ack(const Json& ack, const std::string& notice,
   waiting.accepted = [&plan](const Json& acknowledgement) {
     return submit_notice(*plan.request, acknowledgement);
   };
-  OutputFile out, err;
+  CapturedFile out, err;
   auto client = Client::connect(daemon.path());
   EXPECT_TRUE(client) << client.error().message();
   auto running = std::async(std::launch::async, [&] {

@@ -21,10 +21,13 @@
 
 #include "ctl/client.h"
 #include "protocol/control.h"
+#include "tests/support/captured_file.h"
 #include "tests/support/fake_control_socket.h"
 
 namespace corral::ctl {
 namespace {
+
+using corral::testing::CapturedFile;
 
 using StreamArgs = std::vector<std::string>;
 
@@ -136,28 +139,6 @@ void serve_submit(int fd, Script& script) {
                    {{"end", true}, {"submitted", seq - refused}, {"refused", refused}}));
 }
 
-// A temp file as stdout or stderr of a submit; text() reads it back.
-class Capture {
- public:
-  Capture() : file_(std::tmpfile()) {}
-  ~Capture() { std::fclose(file_); }
-  int fd() const { return ::fileno(file_); }
-  std::string text() const {
-    std::string content;
-    char chunk[64 * 1024];
-    ssize_t n;
-    off_t at = 0;
-    while ((n = ::pread(fd(), chunk, sizeof chunk, at)) > 0) {
-      content.append(chunk, static_cast<size_t>(n));
-      at += n;
-    }
-    return content;
-  }
-
- private:
-  FILE* file_;
-};
-
 struct Submitted {
   ClientResult<SubmitTotals> totals = ClientError::protocol("not run");
   std::string out;
@@ -168,7 +149,7 @@ struct Submitted {
 // end within a minute (a deadlock) fails the whole test binary.
 Submitted submit(FakeControlSocket& daemon, const Json& request, const SubmitInput& input,
                  const SubmitWaiting& waiting = {}) {
-  Capture out, err;
+  CapturedFile out, err;
   auto client = Client::connect(daemon.path());
   EXPECT_TRUE(client) << client.error().message();
   auto done = std::async(std::launch::async, [&] {

@@ -53,6 +53,15 @@ Json to_json(const WorkerStatus& s) {
   j["description"] = s.description;
   j["tasks_ok"] = s.tasks_ok;
   j["tasks_failed"] = s.tasks_failed;
+  j["tasks_held"] = s.tasks_held;
+  if (s.job_tasks) {
+    j["job_tasks"] = Json{{"queued", s.job_tasks->queued},
+                          {"delayed", s.job_tasks->delayed},
+                          {"in_flight", s.job_tasks->in_flight},
+                          {"spooled", s.job_tasks->spooled}};
+  } else {
+    j["job_tasks"] = nullptr;
+  }
   j["cpu_s"] = s.cpu_s;
   j["rss_bytes"] = s.rss_bytes;
   j["cpu_percent"] = s.cpu_percent;

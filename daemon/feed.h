@@ -46,8 +46,10 @@ struct FeedMetrics {
 
 // What became of a durable job's stored tasks of one submit, once a commit
 // of its spool ended: ACCEPTED are on disk and queued; the tasks of
-// REFUSED_SEQS are not (ERROR says why: the disk is full, ...).
+// REFUSED_SEQS are not (ERROR says why: the disk is full, ...). OPENED: the
+// commit was the one after open_submit() gave the submit its id.
 struct Stored {
+  bool opened = false;
   size_t accepted = 0;
   std::vector<uint64_t> refused_seqs;
   std::string error;
@@ -103,6 +105,11 @@ class JobFeed {
   virtual void pump() = 0;
   // Whether a submit must wait before it gives another task (back-pressure).
   virtual bool full() { return dispatcher().full(); }
+
+  // A new submit's id (cancel --submit, results --submit). A durable job
+  // records it in its spool: the submit's watcher (watch_stored) hears
+  // `opened` once it is on disk, and no later life of corrald gives it out.
+  virtual uint64_t open_submit() { return dispatcher().new_submit(); }
 
   // ---- a durable job's (queue.durable), which keeps its tasks in a spool ----
   virtual bool durable() const { return false; }

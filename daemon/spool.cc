@@ -513,6 +513,8 @@ void Spool::letters_removed(const std::vector<uint64_t>& ids) {
   recording_.emplace_back(RemoveLetters{ids});
 }
 
+void Spool::submit_opened(uint64_t submit) { recording_.emplace_back(OpenSubmit{submit}); }
+
 void Spool::commit(std::function<void(Status)> done) {
   {
     std::lock_guard lock(mu_);
@@ -685,6 +687,8 @@ Status Spool::write(std::vector<Batch>& batches) {
           }
         }
         if (rc != SQLITE_DONE) return fail("cannot remove dead letters", rc);
+      } else if (const OpenSubmit* open = std::get_if<OpenSubmit>(&change)) {
+        next_submit = std::max(next_submit, open->submit + 1);
       }
     }
   }

@@ -153,6 +153,9 @@ class Spool {
                     uint32_t attempts, int64_t now_ms, bool letter);
   // Letters retried or cleared; an empty IDS: every letter.
   void letters_removed(const std::vector<uint64_t>& ids);
+  // A submit took id SUBMIT: no later life of the spool gives it out again,
+  // even if the submit never adds a task.
+  void submit_opened(uint64_t submit);
 
   // Ends the batch recorded since the last commit. The writer commits it
   // (with whatever other batches wait, in one transaction) and DONE runs
@@ -210,8 +213,11 @@ class Spool {
   struct RemoveLetters {
     std::vector<uint64_t> ids;  // empty: all
   };
+  struct OpenSubmit {
+    uint64_t submit;
+  };
   // std::monostate: a change made moot by a later one of the same batch.
-  using Change = std::variant<std::monostate, Add, SetState, Finish, RemoveLetters>;
+  using Change = std::variant<std::monostate, Add, SetState, Finish, RemoveLetters, OpenSubmit>;
   struct Batch {
     std::vector<Change> changes;
     std::function<void(Status)> done;

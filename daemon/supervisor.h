@@ -43,6 +43,15 @@ struct WorkerStatus {
   std::string description;  // one line for people
   uint64_t tasks_ok = 0;
   uint64_t tasks_failed = 0;
+  uint64_t tasks_held = 0;  // handed to it and not answered yet
+  // Its job's tasks, for a job with a task feed.
+  struct JobTasks {
+    uint64_t queued = 0;
+    uint64_t delayed = 0;  // waiting for a retry's backoff
+    uint64_t in_flight = 0;
+    uint64_t spooled = 0;  // in the job's spool, not loaded yet
+  };
+  std::optional<JobTasks> job_tasks;
   // The last sample of the current process (zeros without one).
   double cpu_s = 0;
   uint64_t rss_bytes = 0;

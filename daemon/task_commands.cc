@@ -72,7 +72,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     uint64_t accepted = 0;
     uint64_t refused = 0;
     uint64_t finished = 0;
-    uint64_t storing = 0;  // a durable job's tasks not yet on disk
+    uint64_t storing = 0;  // a durable job's tasks (and its id) not yet on disk
     bool input_done = false;
     bool ended = false;
   };
@@ -98,7 +98,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     });
   }
   Dispatcher* dispatcher = &feed->dispatcher();
-  state->submit = dispatcher->new_submit();
+  state->submit = feed->open_submit();
   conversation->on_close([state, feed] {
     state->ended = true;
     if (state->submitter != 0) feed->remove_submitter(state->submitter);
@@ -106,9 +106,11 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   });
   const bool durable = feed->durable();
   if (durable) {
+    // Its id is on disk before its end line, even if it adds no task.
+    state->storing = 1;
     feed->watch_stored(state->submit, [state, weak, maybe_end](const Stored& stored) {
-      state->storing -=
-          std::min<uint64_t>(state->storing, stored.accepted + stored.refused_seqs.size());
+      state->storing -= std::min<uint64_t>(
+          state->storing, (stored.opened ? 1 : 0) + stored.accepted + stored.refused_seqs.size());
       state->accepted += stored.accepted;
       state->refused += stored.refused_seqs.size();
       if (auto conv = weak.lock()) {

@@ -64,6 +64,7 @@ class TaskFeed : public JobFeed {
   void pump() override;
   bool full() override;
   bool durable() const override { return spool_ != nullptr; }
+  uint64_t open_submit() override;
   void store(std::string payload, const TaskOrigin& origin) override;
   void watch_stored(uint64_t submit, std::function<void(const Stored&)> watcher) override;
   void unwatch_stored(uint64_t submit) override;
@@ -136,6 +137,7 @@ class TaskFeed : public JobFeed {
     TaskOrigin origin;
   };
   std::vector<StoredTask> storing_;  // recorded since the last commit
+  std::vector<uint64_t> opening_;    // submits opened since the last commit
   size_t storing_total_ = 0;         // recorded, not yet committed (all commits)
   std::map<uint64_t, std::function<void(const Stored&)>> stored_watchers_;
   bool commit_due_ = false;

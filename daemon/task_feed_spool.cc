@@ -129,14 +129,19 @@ void TaskFeed::commit() {
   std::weak_ptr<TaskFeed*> self = self_;
   auto stored = std::make_shared<std::vector<StoredTask>>(std::move(storing_));
   storing_.clear();
+  auto opened = std::make_shared<std::vector<uint64_t>>(std::move(opening_));
+  opening_.clear();
   const uint64_t cursor = recorded_cursor_;
-  spool_->commit([self, stored, cursor](Status status) {
+  spool_->commit([self, stored, opened, cursor](Status status) {
     auto alive = self.lock();
     if (!alive) return;
     TaskFeed& feed = **alive;
     feed.storing_total_ -= stored->size();
     // What each submit hears, in one call per submit.
     std::map<uint64_t, Stored> outcomes;
+    // Opened either way: a failed commit leaves the id unused on disk, and
+    // the submit's tasks are refused below.
+    for (uint64_t submit : *opened) outcomes[submit].opened = true;
     if (status) {
       if (!feed.spool_error_.empty()) {
         spdlog::info("{}: spool {} takes commits again", feed.job_.name, feed.spool_->path());
@@ -176,6 +181,16 @@ bool TaskFeed::full() {
   // Tasks waiting in the spool go first: a submit waits until they are in.
   return backlog_ > 0 ||
          dispatcher_.queued() + dispatcher_.delayed() + storing_total_ >= job_.queue.capacity;
+}
+
+uint64_t TaskFeed::open_submit() {
+  uint64_t submit = dispatcher_.new_submit();
+  if (spool_ != nullptr) {
+    spool_->submit_opened(submit);
+    opening_.push_back(submit);
+    commit_soon();
+  }
+  return submit;
 }
 
 void TaskFeed::store(std::string payload, const TaskOrigin& origin) {

@@ -147,6 +147,28 @@ TEST(DurableTest, AcknowledgedTasksSurviveKillNineAndRunAfterTheRestart) {
   EXPECT_EQ(stats["ok"], 300);
 }
 
+// A submit's number names its results (`results --submit S`): once said, a
+// later corrald never gives it out again, even for a submit of no tasks.
+TEST(DurableTest, ASubmitNumberIsNeverGivenTwiceEvenForAnEmptySubmit) {
+  Daemon d(durable_job(0));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  const std::string empty = d.dir().file("empty");
+  write_file(empty, "");
+  auto submit_number = [&] {
+    RunResult r = d.ctl({"--json", "submit", "d", "--file", empty});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    Json reply = Json::parse(r.out);
+    EXPECT_EQ(reply["submitted"], 0) << r.out;
+    return reply["submit"].get<uint64_t>();
+  };
+  const uint64_t first = submit_number();
+  const uint64_t second = submit_number();
+  EXPECT_GT(second, first);
+  d.kill9();
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  EXPECT_GT(submit_number(), second);
+}
+
 // More unfinished tasks than the queue holds: corrald keeps queue.capacity
 // of them in memory and the rest in the spool, loaded as room frees.
 TEST(DurableTest, ABacklogBeyondTheQueueWaitsInTheSpool) {

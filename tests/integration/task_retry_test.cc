@@ -122,6 +122,15 @@ TEST_F(TaskRetryTest, RetriesWaitAsDelayedAndAreCounted) {
   EXPECT_EQ(stats["queued"], 0);
   EXPECT_EQ(stats["in_flight"], 0);
   EXPECT_EQ(stats["submitted"], 1);
+  // status --json counts it with each worker of its job.
+  RunResult status = d->ctl({"--json", "status", "w"});
+  Json workers = Json::parse(status.out);
+  ASSERT_TRUE(workers.is_array() && !workers.empty()) << status.out;
+  EXPECT_EQ(workers[0]["job_tasks"],
+            (Json{{"queued", 0}, {"delayed", 1}, {"in_flight", 0}, {"spooled", 0}}))
+      << status.out;
+  EXPECT_EQ(workers[0]["tasks_held"], 0);
+  EXPECT_EQ(workers[0]["tasks_failed"], 1);
   // A waiting retry is not drained.
   Json waited = d->request({{"cmd", "wait"}, {"job", "w"}, {"drained", true}, {"timeout_s", 0.2}});
   EXPECT_FALSE(waited.value("ok", true)) << waited;

@@ -259,6 +259,22 @@ TEST_F(SpoolTest, IdsNeverRepeatOnceTheirTasksAreGone) {
   EXPECT_EQ(contents.last_cursor, 1u);
 }
 
+TEST_F(SpoolTest, ASubmitWithoutTasksKeepsItsIdToo) {
+  {
+    SpoolContents contents;
+    auto spool = open(&contents);
+    ASSERT_TRUE(spool);
+    spool->submit_opened(7);
+    spool->submit_opened(5);
+    ASSERT_TRUE(commit(*spool).ok());
+  }
+  SpoolContents contents;
+  auto spool = open(&contents);
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(contents.next_submit, 8u);
+  EXPECT_EQ(contents.next_id, 1u);
+}
+
 TEST_F(SpoolTest, WhatWasRecordedIsCommittedWhenTheSpoolGoes) {
   {
     SpoolContents contents;

@@ -353,6 +353,7 @@ TEST_F(SupervisorTest, StatusJsonHasTheSpecFields) {
   EXPECT_EQ(w["name"], "web:0");
   EXPECT_EQ(w["state"], "RUNNING");
   EXPECT_EQ(w["pid"], host.last_pid());
+  EXPECT_TRUE(w["job_tasks"].is_null()) << "a job without a task feed has no task counts";
 }
 
 TEST_F(SupervisorTest, BadRequestsGetErrors) {

@@ -531,9 +531,9 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
     status.tasks_ok = feed->dispatcher().ok_of(id.index);
     status.tasks_failed = feed->dispatcher().failed_of(id.index);
     status.tasks_held = feed->dispatcher().held_by(id.index);
-    status.job_tasks = WorkerStatus::JobTasks{feed->dispatcher().queued(),
-                                              feed->dispatcher().delayed(),
-                                              feed->dispatcher().in_flight(), feed->spooled()};
+    status.job_tasks =
+        WorkerStatus::JobTasks{feed->dispatcher().queued(), feed->dispatcher().delayed(),
+                               feed->dispatcher().in_flight(), feed->spooled()};
   }
   return status;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -62,7 +63,6 @@ CREATE TABLE results(
   status TEXT NOT NULL, result BLOB NOT NULL, attempts INTEGER NOT NULL,
   finished_ms INTEGER NOT NULL);
 CREATE INDEX results_by_submit ON results(submit, cursor);
-CREATE INDEX results_by_age ON results(finished_ms);
 CREATE TABLE letters(
   place INTEGER PRIMARY KEY, id INTEGER NOT NULL, payload BLOB NOT NULL, status TEXT NOT NULL,
   reason BLOB NOT NULL, attempts INTEGER NOT NULL);
@@ -124,6 +124,49 @@ void bind_text(sqlite3_stmt* statement, int index, std::string_view text) {
 }
 void bind_u64(sqlite3_stmt* statement, int index, uint64_t value) {
   sqlite3_bind_int64(statement, index, static_cast<sqlite3_int64>(value));
+}
+
+// A task's 8 columns (tasks' order) from parameter FIRST on.
+void bind_task(sqlite3_stmt* s, int first, const SpooledTask& t) {
+  bind_u64(s, first, t.id);
+  bind_u64(s, first + 1, t.submit);
+  bind_u64(s, first + 2, t.seq);
+  bind_bytes(s, first + 3, t.payload);
+  sqlite3_bind_int64(s, first + 4, t.attempts);
+  sqlite3_bind_int(s, first + 5, static_cast<int>(t.state));
+  sqlite3_bind_int64(s, first + 6, t.due_ms);
+  sqlite3_bind_int64(s, first + 7, t.deadline_ms);
+}
+// A result's 8 columns (results' order) from parameter FIRST on.
+void bind_result(sqlite3_stmt* s, int first, const SpooledResult& r) {
+  bind_u64(s, first, r.cursor);
+  bind_u64(s, first + 1, r.id);
+  bind_u64(s, first + 2, r.submit);
+  bind_u64(s, first + 3, r.seq);
+  bind_text(s, first + 4, r.status);
+  bind_bytes(s, first + 5, r.result);
+  sqlite3_bind_int64(s, first + 6, r.attempts);
+  sqlite3_bind_int64(s, first + 7, r.finished_ms);
+}
+
+// Rows go kRowsPerStatement at a time through one statement where a batch
+// has that many alike in a row (a submit's tasks, a burst of results): a
+// statement's fixed cost (starting its program, opening and closing a
+// b-tree cursor, resetting) is then paid once per 16 rows, not per row.
+constexpr int kRowsPerStatement = 16;
+
+// "INSERT INTO TABLE(COLUMNS) VALUES (?1, ..., ?N), ...": ROWS rows of N.
+std::string insert_rows(const char* table_and_columns, int columns, int rows) {
+  std::string sql = std::string("INSERT INTO ") + table_and_columns + " VALUES ";
+  int parameter = 1;
+  for (int row = 0; row < rows; ++row) {
+    sql += row == 0 ? "(" : ", (";
+    for (int column = 0; column < columns; ++column) {
+      sql += (column == 0 ? "?" : ", ?") + std::to_string(parameter++);
+    }
+    sql += ")";
+  }
+  return sql;
 }
 
 std::string column_bytes(sqlite3_stmt* statement, int index) {
@@ -202,14 +245,47 @@ struct Spool::Database {
   Connection connection;  // first: closed after the statements
   Statement begin, commit, rollback;
   Statement insert_task, set_state, delete_task;
+  Statement insert_tasks, insert_results, delete_tasks;  // kRowsPerStatement rows each
   Statement insert_result, insert_letter, delete_letter, delete_letters;
-  Statement update_counters, expire_results, any_results;
+  Statement update_counters, expire_results, newest_result;
   Statement load_tasks, results_after, results_of_submit;
-  // Expiry: whether results may be there, and when it last ran (wall ms).
-  bool may_hold_results = false;
+  // The kept results by age, oldest first: those with cursors up to CURSOR
+  // finished by NEWEST_MS (wall ms). One entry per second of commits: old
+  // results go by cursor, the table's key, so that they need no index by
+  // age (one b-tree less to write per task). A spool opened with results
+  // in it starts with one entry for all of them, as old as the newest.
+  struct Age {
+    int64_t since_ms;
+    int64_t newest_ms;
+    uint64_t cursor;
+  };
+  std::deque<Age> ages;
   std::optional<int64_t> last_expiry_ms;
 
-  bool expiry_due(int64_t now) const { return !last_expiry_ms || now - *last_expiry_ms >= 1000; }
+  bool expiry_due(int64_t now) const {
+    return !ages.empty() && (!last_expiry_ms || now - *last_expiry_ms >= 1000);
+  }
+  // Results up to CURSOR were committed at NOW.
+  void kept(uint64_t cursor, int64_t now) {
+    if (!ages.empty() && now - ages.back().since_ms < 1000 && now >= ages.back().newest_ms) {
+      ages.back().newest_ms = now;
+      ages.back().cursor = std::max(ages.back().cursor, cursor);
+    } else {
+      ages.push_back(Age{now, now, cursor});
+    }
+  }
+  // The cursor up to which every result finished before CUTOFF_MS, if any.
+  std::optional<uint64_t> expired_through(int64_t cutoff_ms) const {
+    std::optional<uint64_t> through;
+    for (const Age& age : ages) {
+      if (age.newest_ms >= cutoff_ms) break;
+      through = age.cursor;
+    }
+    return through;
+  }
+  void forget_through(uint64_t cursor) {
+    while (!ages.empty() && ages.front().cursor <= cursor) ages.pop_front();
+  }
 
   sqlite3* db() const { return connection.get(); }
 
@@ -358,6 +434,14 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post pos
     Statement* statement;
     const char* sql;
   };
+  const std::string insert_tasks = insert_rows(
+      "tasks(id, submit, seq, payload, attempts, state, due_ms, deadline_ms)", 8, kRowsPerStatement);
+  const std::string insert_results = insert_rows(
+      "results(cursor, id, submit, seq, status, result, attempts, finished_ms)", 8,
+      kRowsPerStatement);
+  std::string delete_tasks = "DELETE FROM tasks WHERE id IN (?1";
+  for (int i = 2; i <= kRowsPerStatement; ++i) delete_tasks += ", ?" + std::to_string(i);
+  delete_tasks += ")";
   const std::string load_tasks =
       std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id > ?1 ORDER BY id LIMIT ?2";
   const Prepared statements[] = {
@@ -369,12 +453,12 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post pos
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
       {&d.set_state, "UPDATE tasks SET state = ?2, attempts = ?3, due_ms = ?4 WHERE id = ?1"},
       {&d.delete_task, "DELETE FROM tasks WHERE id = ?1"},
-      // A result of a task the spool does not hold (it never reached the
-      // disk) is kept all the same, without its submission.
+      {&d.insert_tasks, insert_tasks.c_str()},
+      {&d.insert_results, insert_results.c_str()},
+      {&d.delete_tasks, delete_tasks.c_str()},
       {&d.insert_result,
        "INSERT INTO results(cursor, id, submit, seq, status, result, attempts, finished_ms) "
-       "VALUES (?1, ?2, coalesce((SELECT submit FROM tasks WHERE id = ?2), 0), "
-       "coalesce((SELECT seq FROM tasks WHERE id = ?2), 0), ?3, ?4, ?5, ?6)"},
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
       {&d.insert_letter,
        "INSERT INTO letters(id, payload, status, reason, attempts) "
        "VALUES (?1, coalesce((SELECT payload FROM tasks WHERE id = ?1), x''), ?2, ?3, ?4)"},
@@ -383,8 +467,8 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post pos
       {&d.update_counters,
        "UPDATE counters SET next_id = max(next_id, ?1), next_submit = max(next_submit, ?2), "
        "last_cursor = max(last_cursor, ?3)"},
-      {&d.expire_results, "DELETE FROM results WHERE finished_ms < ?1"},
-      {&d.any_results, "SELECT EXISTS (SELECT 1 FROM results)"},
+      {&d.expire_results, "DELETE FROM results WHERE cursor <= ?1"},
+      {&d.newest_result, "SELECT cursor, finished_ms FROM results ORDER BY cursor DESC LIMIT 1"},
       {&d.load_tasks, load_tasks.c_str()},
       {&d.results_after,
        "SELECT cursor, id, submit, seq, status, result, attempts, finished_ms FROM results "
@@ -446,10 +530,14 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post pos
     if (rc != SQLITE_DONE) return d.error("cannot read the dead letters", rc);
   }
   {
-    const int rc = sqlite3_step(d.any_results.get());
-    if (rc != SQLITE_ROW) return d.error("cannot read the results", rc);
-    d.may_hold_results = sqlite3_column_int64(d.any_results.get(), 0) != 0;
-    sqlite3_reset(d.any_results.get());
+    sqlite3_stmt* s = d.newest_result.get();
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      const int64_t newest_ms = sqlite3_column_int64(s, 1);
+      d.ages.push_back(Database::Age{newest_ms, newest_ms, column_u64(s, 0)});
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return d.error("cannot read the results", rc);
   }
 
   const uint64_t last_cursor = found.last_cursor;
@@ -496,16 +584,15 @@ void Spool::delayed(uint64_t id, uint32_t attempts, int64_t due_ms) {
   set_state(id, attempts, SpooledState::kDelayed, due_ms);
 }
 
-uint64_t Spool::finished(uint64_t id, std::string_view status, std::string_view result,
-                         uint32_t attempts, int64_t now_ms, bool letter) {
-  const uint64_t cursor = next_cursor_++;
+uint64_t Spool::finished(SpooledResult done, bool letter) {
+  done.cursor = next_cursor_++;
   // Its row goes in this batch: the state it last got in it is moot.
-  if (auto it = state_changes_.find(id); it != state_changes_.end()) {
+  if (auto it = state_changes_.find(done.id); it != state_changes_.end()) {
     recording_[it->second] = std::monostate{};
     state_changes_.erase(it);
   }
-  recording_.emplace_back(
-      Finish{id, cursor, std::string(status), std::string(result), attempts, now_ms, letter});
+  const uint64_t cursor = done.cursor;
+  recording_.emplace_back(Finish{std::move(done), letter});
   return cursor;
 }
 
@@ -516,11 +603,15 @@ void Spool::letters_removed(const std::vector<uint64_t>& ids) {
 void Spool::submit_opened(uint64_t submit) { recording_.emplace_back(OpenSubmit{submit}); }
 
 void Spool::commit(std::function<void(Status)> done) {
+  const size_t recorded = recording_.size();
   {
     std::lock_guard lock(mu_);
     waiting_.push_back(Batch{std::move(recording_), std::move(done)});
   }
-  recording_.clear();
+  // Room for a batch like this one: growing a vector of changes step by
+  // step moved each change about twice.
+  recording_ = std::vector<Change>();
+  recording_.reserve(recorded);
   state_changes_.clear();
   wake_.notify_one();
 }
@@ -577,7 +668,7 @@ void Spool::run_writer() {
   for (;;) {
     if (waiting_.empty() && reads_.empty()) {
       if (stopping_) return;
-      if (db_->may_hold_results && options_.keep_results.count() > 0) {
+      if (!db_->ages.empty() && options_.keep_results.count() > 0) {
         // Old results go even while nothing is committed.
         if (!wake_.wait_for(lock, std::chrono::seconds(1),
                             [&] { return stopping_ || !waiting_.empty() || !reads_.empty(); })) {
@@ -618,65 +709,134 @@ Status Spool::write(std::vector<Batch>& batches) {
   if (rc != SQLITE_DONE) return d.error("cannot begin a transaction", rc);
   uint64_t next_id = 0, next_submit = 0, last_cursor = 0;
   bool results_written = false;
+  uint64_t newest_result = 0;
   auto fail = [&](std::string_view what, int code) {
     Error error = d.error(what, code);
     d.roll_back();
     return error;
   };
+  // Runs of alike changes wait here until a change of another kind (or a
+  // full run) writes them, so that changes of one task keep their order.
+  std::vector<const SpooledTask*> adds;
+  std::vector<const SpooledResult*> finishes;  // without a letter
+  auto write_adds = [&]() -> int {
+    size_t i = 0;
+    for (; i + kRowsPerStatement <= adds.size(); i += kRowsPerStatement) {
+      for (int row = 0; row < kRowsPerStatement; ++row) {
+        bind_task(d.insert_tasks.get(), 1 + 8 * row, *adds[i + row]);
+      }
+      if (int rc = d.run(d.insert_tasks); rc != SQLITE_DONE) return rc;
+    }
+    for (; i < adds.size(); ++i) {
+      bind_task(d.insert_task.get(), 1, *adds[i]);
+      if (int rc = d.run(d.insert_task); rc != SQLITE_DONE) return rc;
+    }
+    adds.clear();
+    return SQLITE_DONE;
+  };
+  const bool keep_results = options_.keep_results.count() > 0;
+  auto write_finishes = [&]() -> std::pair<int, const char*> {
+    size_t i = 0;
+    for (; i + kRowsPerStatement <= finishes.size(); i += kRowsPerStatement) {
+      if (keep_results) {
+        for (int row = 0; row < kRowsPerStatement; ++row) {
+          bind_result(d.insert_results.get(), 1 + 8 * row, *finishes[i + row]);
+        }
+        if (int rc = d.run(d.insert_results); rc != SQLITE_DONE) {
+          return {rc, "cannot keep a result"};
+        }
+      }
+      for (int row = 0; row < kRowsPerStatement; ++row) {
+        bind_u64(d.delete_tasks.get(), 1 + row, finishes[i + row]->id);
+      }
+      if (int rc = d.run(d.delete_tasks); rc != SQLITE_DONE) return {rc, "cannot remove a task"};
+    }
+    for (; i < finishes.size(); ++i) {
+      if (keep_results) {
+        bind_result(d.insert_result.get(), 1, *finishes[i]);
+        if (int rc = d.run(d.insert_result); rc != SQLITE_DONE) {
+          return {rc, "cannot keep a result"};
+        }
+      }
+      bind_u64(d.delete_task.get(), 1, finishes[i]->id);
+      if (int rc = d.run(d.delete_task); rc != SQLITE_DONE) return {rc, "cannot remove a task"};
+    }
+    finishes.clear();
+    return {SQLITE_DONE, nullptr};
+  };
+  // Writes the waiting run; SQLITE_DONE, or the failure and FAILED_STEP.
+  const char* failed_step = nullptr;
+  auto write_runs = [&]() -> int {
+    if (!adds.empty()) {
+      failed_step = "cannot add a task";
+      return write_adds();
+    }
+    if (!finishes.empty()) {
+      auto [code, step] = write_finishes();
+      failed_step = step;
+      return code;
+    }
+    return SQLITE_DONE;
+  };
   for (Batch& batch : batches) {
     for (const Change& change : batch.changes) {
       if (const Add* add = std::get_if<Add>(&change)) {
-        const SpooledTask& t = add->task;
-        sqlite3_stmt* s = d.insert_task.get();
-        bind_u64(s, 1, t.id);
-        bind_u64(s, 2, t.submit);
-        bind_u64(s, 3, t.seq);
-        bind_bytes(s, 4, t.payload);
-        sqlite3_bind_int64(s, 5, t.attempts);
-        sqlite3_bind_int(s, 6, static_cast<int>(t.state));
-        sqlite3_bind_int64(s, 7, t.due_ms);
-        sqlite3_bind_int64(s, 8, t.deadline_ms);
-        if ((rc = d.run(d.insert_task)) != SQLITE_DONE) return fail("cannot add a task", rc);
-        next_id = std::max(next_id, t.id + 1);
-        next_submit = std::max(next_submit, t.submit + 1);
-      } else if (const SetState* set = std::get_if<SetState>(&change)) {
+        if (!finishes.empty() || adds.size() == kRowsPerStatement) {
+          if ((rc = write_runs()) != SQLITE_DONE) return fail(failed_step, rc);
+        }
+        adds.push_back(&add->task);
+        next_id = std::max(next_id, add->task.id + 1);
+        next_submit = std::max(next_submit, add->task.submit + 1);
+        continue;
+      }
+      const Finish* finish = std::get_if<Finish>(&change);
+      if (finish != nullptr && !finish->letter) {
+        if (!adds.empty() || finishes.size() == kRowsPerStatement) {
+          if ((rc = write_runs()) != SQLITE_DONE) return fail(failed_step, rc);
+        }
+        finishes.push_back(&finish->done);
+        if (keep_results) {
+          results_written = true;
+          newest_result = std::max(newest_result, finish->done.cursor);
+        }
+        next_id = std::max(next_id, finish->done.id + 1);
+        last_cursor = std::max(last_cursor, finish->done.cursor);
+        continue;
+      }
+      if ((rc = write_runs()) != SQLITE_DONE) return fail(failed_step, rc);
+      if (const SetState* set = std::get_if<SetState>(&change)) {
         sqlite3_stmt* s = d.set_state.get();
         bind_u64(s, 1, set->id);
         sqlite3_bind_int(s, 2, static_cast<int>(set->state));
         sqlite3_bind_int64(s, 3, set->attempts);
         sqlite3_bind_int64(s, 4, set->due_ms);
         if ((rc = d.run(d.set_state)) != SQLITE_DONE) return fail("cannot update a task", rc);
-      } else if (const Finish* finish = std::get_if<Finish>(&change)) {
-        if (options_.keep_results.count() > 0) {
-          sqlite3_stmt* s = d.insert_result.get();
-          bind_u64(s, 1, finish->cursor);
-          bind_u64(s, 2, finish->id);
-          bind_text(s, 3, finish->status);
-          bind_bytes(s, 4, finish->result);
-          sqlite3_bind_int64(s, 5, finish->attempts);
-          sqlite3_bind_int64(s, 6, finish->now_ms);
+      } else if (finish != nullptr) {
+        // With a letter: alone.
+        const SpooledResult& done = finish->done;
+        if (keep_results) {
+          bind_result(d.insert_result.get(), 1, done);
           if ((rc = d.run(d.insert_result)) != SQLITE_DONE) return fail("cannot keep a result", rc);
           results_written = true;
+          newest_result = std::max(newest_result, done.cursor);
         }
-        if (finish->letter) {
-          // A task is one letter at most, however often it was retried.
-          bind_u64(d.delete_letter.get(), 1, finish->id);
-          if ((rc = d.run(d.delete_letter)) != SQLITE_DONE) {
-            return fail("cannot keep a dead letter", rc);
-          }
-          sqlite3_stmt* s = d.insert_letter.get();
-          bind_u64(s, 1, finish->id);
-          bind_text(s, 2, finish->status);
-          bind_bytes(s, 3, finish->result);
-          sqlite3_bind_int64(s, 4, finish->attempts);
-          if ((rc = d.run(d.insert_letter)) != SQLITE_DONE) {
-            return fail("cannot keep a dead letter", rc);
-          }
+        // A task is one letter at most, however often it was retried.
+        bind_u64(d.delete_letter.get(), 1, done.id);
+        if ((rc = d.run(d.delete_letter)) != SQLITE_DONE) {
+          return fail("cannot keep a dead letter", rc);
         }
-        bind_u64(d.delete_task.get(), 1, finish->id);
+        sqlite3_stmt* s = d.insert_letter.get();
+        bind_u64(s, 1, done.id);
+        bind_text(s, 2, done.status);
+        bind_bytes(s, 3, done.result);
+        sqlite3_bind_int64(s, 4, done.attempts);
+        if ((rc = d.run(d.insert_letter)) != SQLITE_DONE) {
+          return fail("cannot keep a dead letter", rc);
+        }
+        bind_u64(d.delete_task.get(), 1, done.id);
         if ((rc = d.run(d.delete_task)) != SQLITE_DONE) return fail("cannot remove a task", rc);
-        next_id = std::max(next_id, finish->id + 1);
-        last_cursor = std::max(last_cursor, finish->cursor);
+        next_id = std::max(next_id, done.id + 1);
+        last_cursor = std::max(last_cursor, done.cursor);
       } else if (const RemoveLetters* remove = std::get_if<RemoveLetters>(&change)) {
         if (remove->ids.empty()) {
           rc = d.run(d.delete_letters);
@@ -692,11 +852,16 @@ Status Spool::write(std::vector<Batch>& batches) {
       }
     }
   }
+  if ((rc = write_runs()) != SQLITE_DONE) return fail(failed_step, rc);
   const int64_t now = options_.now_ms();
-  if (d.may_hold_results && options_.keep_results.count() > 0 && d.expiry_due(now)) {
-    sqlite3_bind_int64(d.expire_results.get(), 1, now - options_.keep_results.count());
-    if ((rc = d.run(d.expire_results)) != SQLITE_DONE) return fail("cannot expire results", rc);
+  std::optional<uint64_t> expired;
+  if (options_.keep_results.count() > 0 && d.expiry_due(now)) {
     d.last_expiry_ms = now;
+    expired = d.expired_through(now - options_.keep_results.count());
+    if (expired) {
+      bind_u64(d.expire_results.get(), 1, *expired);
+      if ((rc = d.run(d.expire_results)) != SQLITE_DONE) return fail("cannot expire results", rc);
+    }
   }
   if (next_id != 0 || next_submit != 0 || last_cursor != 0) {
     sqlite3_stmt* s = d.update_counters.get();
@@ -706,28 +871,27 @@ Status Spool::write(std::vector<Batch>& batches) {
     if ((rc = d.run(d.update_counters)) != SQLITE_DONE) return fail("cannot count", rc);
   }
   if ((rc = d.run(d.commit)) != SQLITE_DONE) return fail("cannot commit", rc);
-  if (results_written) d.may_hold_results = true;
+  if (expired) d.forget_through(*expired);
+  if (results_written) d.kept(newest_result, now);
   transactions_.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
 void Spool::expire_alone() {
   Database& d = *db_;
-  if (!d.may_hold_results || options_.keep_results.count() <= 0) return;
+  if (options_.keep_results.count() <= 0) return;
   const int64_t now = options_.now_ms();
   if (!d.expiry_due(now)) return;
   d.last_expiry_ms = now;
-  if (d.run(d.begin) != SQLITE_DONE) return;
-  sqlite3_bind_int64(d.expire_results.get(), 1, now - options_.keep_results.count());
+  const std::optional<uint64_t> expired = d.expired_through(now - options_.keep_results.count());
+  if (!expired || d.run(d.begin) != SQLITE_DONE) return;
+  bind_u64(d.expire_results.get(), 1, *expired);
   if (d.run(d.expire_results) != SQLITE_DONE || d.run(d.commit) != SQLITE_DONE) {
     // Tried again a second later; commits report what is wrong with the disk.
     d.roll_back();
     return;
   }
-  if (sqlite3_step(d.any_results.get()) == SQLITE_ROW) {
-    d.may_hold_results = sqlite3_column_int64(d.any_results.get(), 0) != 0;
-  }
-  sqlite3_reset(d.any_results.get());
+  d.forget_through(*expired);
 }
 
 }  // namespace corral::daemon

@@ -144,13 +144,12 @@ class Spool {
   void dispatched(uint64_t id, uint32_t attempts);               // now kRunning
   void requeued(uint64_t id, uint32_t attempts);                 // back to kQueued (worker died)
   void delayed(uint64_t id, uint32_t attempts, int64_t due_ms);  // a retry waits until DUE_MS
-  // The task ended with STATUS (ok, failed, dead, cancelled, expired): it
-  // leaves the tasks, and its RESULT is kept for keep_results; with LETTER
-  // (failed or dead) it also joins the dead letters, with RESULT as the
-  // reason. Returns the result's cursor (see SpooledResult), which grows
-  // with each call whether or not the batch is later committed.
-  uint64_t finished(uint64_t id, std::string_view status, std::string_view result,
-                    uint32_t attempts, int64_t now_ms, bool letter);
+  // Task DONE.id ended (DONE.status: ok, failed, dead, cancelled,
+  // expired): it leaves the tasks, and DONE is kept for keep_results; with
+  // LETTER (failed or dead) it also joins the dead letters, with DONE.result
+  // as the reason. DONE.cursor is given here: returned, it grows with each
+  // call whether or not the batch is later committed.
+  uint64_t finished(SpooledResult done, bool letter);
   // Letters retried or cleared; an empty IDS: every letter.
   void letters_removed(const std::vector<uint64_t>& ids);
   // A submit took id SUBMIT: no later life of the spool gives it out again,
@@ -202,12 +201,7 @@ class Spool {
     int64_t due_ms;
   };
   struct Finish {
-    uint64_t id;
-    uint64_t cursor;
-    std::string status;
-    std::string result;
-    uint32_t attempts;
-    int64_t now_ms;
+    SpooledResult done;
     bool letter;
   };
   struct RemoveLetters {

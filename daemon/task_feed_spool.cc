@@ -48,8 +48,15 @@ class TaskFeed::Journal : public TaskJournal {
     feed_.commit_soon();
   }
   void finished(const FinishedTask& task, bool letter) override {
-    feed_.recorded_cursor_ = spool().finished(task.id, to_string(task.outcome), task.result,
-                                              task.attempts, wall_clock_ms(), letter);
+    SpooledResult done;
+    done.id = task.id;
+    done.submit = task.submit;
+    done.seq = task.seq;
+    done.status = to_string(task.outcome);
+    done.result = task.result;
+    done.attempts = task.attempts;
+    done.finished_ms = wall_clock_ms();
+    feed_.recorded_cursor_ = spool().finished(std::move(done), letter);
     feed_.commit_soon();
   }
   void letters_removed(const std::vector<uint64_t>& ids) override {

@@ -2,7 +2,11 @@
 // tasks of 16 bytes, each added, dispatched and finished (its result kept),
 // with synchronous NORMAL (durability crash) and FULL (power), the loop
 // waiting for each commit or keeping up to 8 in flight (the writer then
-// commits what waits in one transaction); and opening a spool of 1,000,000
+// commits what waits in one transaction). As in corrald, a task is
+// dispatched only in a batch after the one that added it (its add must be on
+// disk first): with lag 1 its dispatch and finish share the next batch, with
+// lag 2 they come in two (the UPDATE to running is written too); lag 0 puts
+// all three in one batch. And opening a spool of 1,000,000
 // unfinished tasks (loading 65536, counting the rest), next to what
 // PRAGMA quick_check of that file would add.
 //
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -82,14 +87,16 @@ void BM_SpoolBatches(benchmark::State& state) {
     state.SkipWithError(spool.error().message().c_str());
     return;
   }
+  const auto lag = static_cast<uint64_t>(state.range(2));
   const std::string payload(16, 'p');
   uint64_t next_id = 1;
   uint64_t sent = 0;
   int64_t iteration = 0;
   bool failed = false;
   for (auto _ : state) {
-    // This batch's tasks come, go out and finish, as short tasks do within
-    // a few turns of the loop.
+    // This batch's tasks come; those of the batch before (or, with lag 0,
+    // these) go out; those of LAG batches ago finish, as short tasks do
+    // within a few turns of the loop.
     const uint64_t first = next_id;
     for (uint64_t i = 0; i < kBatch; ++i) {
       SpooledTask task;
@@ -99,10 +106,17 @@ void BM_SpoolBatches(benchmark::State& state) {
       task.payload = payload;
       (*spool)->add(task);
     }
-    for (uint64_t id = first; id < next_id; ++id) (*spool)->dispatched(id, 1);
-    const int64_t now = wall_clock_ms();
-    for (uint64_t id = first; id < next_id; ++id) {
-      (*spool)->finished(id, "ok", "4950", 1, now, false);
+    const uint64_t dispatch_lag = std::min<uint64_t>(lag, 1);
+    if (first > dispatch_lag * kBatch) {
+      const uint64_t wave = first - dispatch_lag * kBatch;
+      for (uint64_t id = wave; id < wave + kBatch; ++id) (*spool)->dispatched(id, 1);
+    }
+    if (first > lag * kBatch) {
+      const uint64_t wave = first - lag * kBatch;
+      const int64_t now = wall_clock_ms();
+      for (uint64_t id = wave; id < wave + kBatch; ++id) {
+        (*spool)->finished(SpooledResult{0, id, 1, id, "ok", "4950", 1, now}, false);
+      }
     }
     (*spool)->commit([&failed](Status status) { failed |= !status.ok(); });
     ++sent;
@@ -121,11 +135,13 @@ void BM_SpoolBatches(benchmark::State& state) {
   spool->reset();
 }
 BENCHMARK(BM_SpoolBatches)
-    ->ArgNames({"full", "in_flight"})
-    ->Args({0, 0})
-    ->Args({0, 8})
-    ->Args({1, 0})
-    ->Args({1, 8})
+    ->ArgNames({"full", "in_flight", "lag"})
+    ->Args({0, 0, 0})
+    ->Args({0, 8, 0})
+    ->Args({0, 8, 1})
+    ->Args({0, 8, 2})
+    ->Args({1, 0, 1})
+    ->Args({1, 8, 1})
     ->Iterations(kBatches)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -81,6 +81,12 @@ SpooledTask make_task(uint64_t id, std::string payload, uint64_t submit = 1, uin
   return task;
 }
 
+// Task ID of SUBMIT at SEQ ended with STATUS and RESULT at MS.
+SpooledResult ended(uint64_t id, uint64_t submit, uint64_t seq, std::string status,
+                    std::string result, uint32_t attempts, int64_t ms) {
+  return SpooledResult{0, id, submit, seq, std::move(status), std::move(result), attempts, ms};
+}
+
 // Runs completions inline, on the writer thread (for forked children, which
 // have no loop of their own).
 void run_inline(std::function<void()> completion) { completion(); }
@@ -187,10 +193,10 @@ TEST_F(SpoolTest, EveryChangeSurvivesClosingAndOpening) {
     spool->dispatched(3, 1);
     spool->delayed(3, 1, now + 60000);  // a retry waits
     spool->dispatched(4, 1);
-    EXPECT_EQ(spool->finished(4, "ok", "four", 1, now, false), 1u);
+    EXPECT_EQ(spool->finished(ended(4, 8, 4, "ok", "four", 1, now), false), 1u);
     spool->dispatched(5, 3);
-    EXPECT_EQ(spool->finished(5, "dead", "worker died 3 times", 3, now, true), 2u);
-    EXPECT_EQ(spool->finished(7, "failed", binary, 1, now, true), 3u);
+    EXPECT_EQ(spool->finished(ended(5, 8, 5, "dead", "worker died 3 times", 3, now), true), 2u);
+    EXPECT_EQ(spool->finished(ended(7, 9, 0, "failed", binary, 1, now), true), 3u);
     ASSERT_TRUE(commit(*spool).ok());
   }
   SpoolContents contents;
@@ -225,7 +231,7 @@ TEST_F(SpoolTest, EveryChangeSurvivesClosingAndOpening) {
                                         {3, 7, 9, 0, "failed", binary, 1, now}}));
   // Cursors go on after the last one, across the restart.
   spool->add(make_task(8, "task 8"));
-  EXPECT_EQ(spool->finished(8, "ok", "", 0, now, false), 4u);
+  EXPECT_EQ(spool->finished(ended(8, 1, 0, "ok", "", 0, now), false), 4u);
   spool->letters_removed({5});
   ASSERT_TRUE(commit(*spool).ok());
   spool.reset();
@@ -247,7 +253,7 @@ TEST_F(SpoolTest, IdsNeverRepeatOnceTheirTasksAreGone) {
     auto spool = open(&contents);
     ASSERT_TRUE(spool);
     spool->add(make_task(41, "x", 12));
-    spool->finished(41, "ok", "y", 1, clock_ms_.load(), false);
+    spool->finished(ended(41, 12, 0, "ok", "y", 1, clock_ms_.load()), false);
     ASSERT_TRUE(commit(*spool).ok());
   }
   SpoolContents contents;
@@ -318,7 +324,7 @@ TEST_F(SpoolTest, ResultsAfterACursorAndOfOneSubmission) {
   const int64_t now = clock_ms_.load();
   for (uint64_t id = 1; id <= 6; ++id) spool->add(make_task(id, "t", id % 2 ? 1 : 2, id));
   for (uint64_t id : {3, 1, 2, 6, 5, 4})
-    spool->finished(id, "ok", std::to_string(id), 1, now, false);
+    spool->finished(ended(id, id % 2 ? 1 : 2, id, "ok", std::to_string(id), 1, now), false);
   ASSERT_TRUE(commit(*spool).ok());
   EXPECT_EQ(ids_of(results(*spool, 0, std::nullopt)), (std::vector<uint64_t>{3, 1, 2, 6, 5, 4}));
   EXPECT_EQ(ids_of(results(*spool, 2, std::nullopt)), (std::vector<uint64_t>{2, 6, 5, 4}));
@@ -341,11 +347,11 @@ TEST_F(SpoolTest, ResultsOlderThanKeepResultsAreDeleted) {
     auto spool = open(o, &contents);
     ASSERT_TRUE(spool);
     spool->add(make_task(1, "old"));
-    spool->finished(1, "ok", "old", 1, start, false);
+    spool->finished(ended(1, 1, 0, "ok", "old", 1, start), false);
     ASSERT_TRUE(commit(*spool).ok());
     clock_ms_ = start + 30'000;
     spool->add(make_task(2, "new"));
-    spool->finished(2, "ok", "new", 1, start + 30'000, false);
+    spool->finished(ended(2, 1, 0, "ok", "new", 1, start + 30'000), false);
     ASSERT_TRUE(commit(*spool).ok());
     EXPECT_EQ(ids_of(results(*spool, 0, std::nullopt)), (std::vector<uint64_t>{1, 2}));
     // A minute after the first: the next commit deletes it.
@@ -362,6 +368,41 @@ TEST_F(SpoolTest, ResultsOlderThanKeepResultsAreDeleted) {
   EXPECT_EQ(contents.last_cursor, 2u);
 }
 
+// After a restart the spool knows only how old its newest result is: the
+// results it holds go together, keep_results after that one.
+TEST_F(SpoolTest, AReopenedSpoolKeepsItsResultsUntilTheNewestIsOld) {
+  SpoolOptions o = options();
+  o.keep_results = 60s;
+  const int64_t start = clock_ms_.load();
+  {
+    SpoolContents contents;
+    auto spool = open(o, &contents);
+    ASSERT_TRUE(spool);
+    spool->add(make_task(1, "old"));
+    spool->finished(ended(1, 1, 0, "ok", "old", 1, start), false);
+    ASSERT_TRUE(commit(*spool).ok());
+    clock_ms_ = start + 30'000;
+    spool->add(make_task(2, "new"));
+    spool->finished(ended(2, 1, 0, "ok", "new", 1, start + 30'000), false);
+    ASSERT_TRUE(commit(*spool).ok());
+  }
+  clock_ms_ = start + 60'001;
+  SpoolContents contents;
+  auto spool = open(o, &contents);
+  ASSERT_TRUE(spool);
+  ASSERT_TRUE(commit(*spool).ok());
+  // Hidden from readers all the same: it is past keep_results.
+  EXPECT_EQ(ids_of(results(*spool, 0, std::nullopt)), (std::vector<uint64_t>{2}));
+  clock_ms_ = start + 90'001;
+  ASSERT_TRUE(commit(*spool).ok());
+  EXPECT_TRUE(results(*spool, 0, std::nullopt).empty());
+  spool.reset();
+  clock_ms_ = start;
+  spool = open(o, &contents);
+  ASSERT_TRUE(spool);
+  EXPECT_TRUE(results(*spool, 0, std::nullopt).empty()) << "deleted, not only hidden";
+}
+
 TEST_F(SpoolTest, OldResultsGoWhileNothingIsCommitted) {
   SpoolOptions o = options();
   o.keep_results = 60s;
@@ -371,7 +412,7 @@ TEST_F(SpoolTest, OldResultsGoWhileNothingIsCommitted) {
     auto spool = open(o, &contents);
     ASSERT_TRUE(spool);
     spool->add(make_task(1, "old"));
-    spool->finished(1, "ok", "old", 1, start, false);
+    spool->finished(ended(1, 1, 0, "ok", "old", 1, start), false);
     ASSERT_TRUE(commit(*spool).ok());
     clock_ms_ = start + 120'000;
     // The writer looks again within a second of its own.
@@ -525,7 +566,7 @@ TEST_F(SpoolTest, ACommitPastTheFileSizeLimitIsRolledBackWhole) {
     limit.rlim_cur = 256 * 1024;
     if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 12;
     for (uint64_t id = 11; id <= 1010; ++id) (*spool)->add(make_task(id, std::string(1024, 'b')));
-    (*spool)->finished(1, "ok", "lost", 1, 0, false);
+    (*spool)->finished(ended(1, 1, 0, "ok", "lost", 1, 0), false);
     Status failed = commit_now();
     if (failed.ok()) return 13;
     fprintf(stderr, "the failed commit: %s\n", failed.error().message().c_str());
@@ -572,7 +613,9 @@ TEST_F(SpoolTest, EveryAcknowledgedBatchSurvivesAKill) {
       }
       if (batch > 2) {
         for (uint64_t i = 0; i < kBatch; ++i) {
-          (*spool)->finished((batch - 3) * kBatch + i + 1, "ok", "done", 1, wall_clock_ms(), false);
+          (*spool)->finished(
+              ended((batch - 3) * kBatch + i + 1, batch - 2, i, "ok", "done", 1, wall_clock_ms()),
+              false);
         }
       }
       (*spool)->commit([&acknowledged, ack_fd, batch](Status status) {

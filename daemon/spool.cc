@@ -434,11 +434,12 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, Post pos
     Statement* statement;
     const char* sql;
   };
-  const std::string insert_tasks = insert_rows(
-      "tasks(id, submit, seq, payload, attempts, state, due_ms, deadline_ms)", 8, kRowsPerStatement);
-  const std::string insert_results = insert_rows(
-      "results(cursor, id, submit, seq, status, result, attempts, finished_ms)", 8,
-      kRowsPerStatement);
+  const std::string insert_tasks =
+      insert_rows("tasks(id, submit, seq, payload, attempts, state, due_ms, deadline_ms)", 8,
+                  kRowsPerStatement);
+  const std::string insert_results =
+      insert_rows("results(cursor, id, submit, seq, status, result, attempts, finished_ms)", 8,
+                  kRowsPerStatement);
   std::string delete_tasks = "DELETE FROM tasks WHERE id IN (?1";
   for (int i = 2; i <= kRowsPerStatement; ++i) delete_tasks += ", ?" + std::to_string(i);
   delete_tasks += ")";

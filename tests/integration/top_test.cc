@@ -45,9 +45,8 @@ TEST(TopTest, ShowsTheJobsAndQLeavesACleanTerminal) {
       0);
   // Until both workers of sums are RUNNING on a refreshed screen (a loaded
   // machine may show one STARTING first).
-  ASSERT_TRUE(wait_until([&] {
-    return tmux.screen().find("sums  2/2") != std::string::npos;
-  })) << tmux.screen();
+  ASSERT_TRUE(wait_until([&] { return tmux.screen().find("sums  2/2") != std::string::npos; }))
+      << tmux.screen();
   std::string screen = tmux.screen();
   EXPECT_THAT(screen, HasSubstr("JOB"));
   EXPECT_THAT(screen, HasSubstr("idle"));

@@ -160,33 +160,31 @@ struct Connection::State : std::enable_shared_from_this<State> {
   }
 
   // ---- Asio's side ----
-  void arm_read() {
-    if (read_armed || !socket.is_open()) return;
-    read_armed = true;
+  // Waits until the socket is ready for WAIT (read or write) while hiredis
+  // wants it (WANTED), then lets hiredis HANDLE it, and waits again.
+  void arm(asio::posix::stream_descriptor::wait_type wait, bool State::*wanted, bool State::*armed,
+           void (*handle)(redisAsyncContext*)) {
+    if (this->*armed || !socket.is_open()) return;
+    this->*armed = true;
     std::weak_ptr<State> weak = weak_from_this();
-    socket.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [weak](const boost::system::error_code& ec) {
+    socket.async_wait(wait,
+                      [weak, wait, wanted, armed, handle](const boost::system::error_code& ec) {
                         auto self = weak.lock();
                         if (!self) return;
-                        self->read_armed = false;
-                        if (ec || self->ctx == nullptr || !self->reading) return;
-                        redisAsyncHandleRead(self->ctx);
-                        if (self->ctx != nullptr && self->reading) self->arm_read();
+                        (*self).*armed = false;
+                        if (ec || self->ctx == nullptr || !((*self).*wanted)) return;
+                        handle(self->ctx);
+                        if (self->ctx != nullptr && (*self).*wanted)
+                          self->arm(wait, wanted, armed, handle);
                       });
   }
+  void arm_read() {
+    arm(asio::posix::stream_descriptor::wait_read, &State::reading, &State::read_armed,
+        redisAsyncHandleRead);
+  }
   void arm_write() {
-    if (write_armed || !socket.is_open()) return;
-    write_armed = true;
-    std::weak_ptr<State> weak = weak_from_this();
-    socket.async_wait(asio::posix::stream_descriptor::wait_write,
-                      [weak](const boost::system::error_code& ec) {
-                        auto self = weak.lock();
-                        if (!self) return;
-                        self->write_armed = false;
-                        if (ec || self->ctx == nullptr || !self->writing) return;
-                        redisAsyncHandleWrite(self->ctx);
-                        if (self->ctx != nullptr && self->writing) self->arm_write();
-                      });
+    arm(asio::posix::stream_descriptor::wait_write, &State::writing, &State::write_armed,
+        redisAsyncHandleWrite);
   }
 
   // The oldest command's deadline; replies come in order, so a later

@@ -246,6 +246,25 @@ void write_job(Writer& w, const JobSpec& job) {
   } else {
     w.line(4, "sink", "none");
   }
+  if (job.broker.kind == BrokerSpec::Kind::kNone) {
+    w.line(4, "broker", "none");
+  } else {
+    const RedisBrokerSpec& b = job.broker.redis;
+    w.line(4, "broker", "");
+    w.line(6, "redis", "");
+    w.line(8, "url", scalar(b.url.url));
+    w.line(8, "stream", scalar(b.stream));
+    w.line(8, "group", scalar(b.group));
+    // Left out, it is the host's name where corrald runs.
+    if (!b.consumer.empty()) w.line(8, "consumer", scalar(b.consumer));
+    w.line(8, "results", scalar(b.results));
+    w.line(8, "dead", scalar(b.dead));
+    w.line(8, "claim_idle", format_duration(b.claim_idle));
+    w.line(8, "results_maxlen", optional_count(b.results_maxlen));
+    w.line(8, "dead_maxlen", optional_count(b.dead_maxlen));
+    w.line(8, "high_water", std::to_string(b.high_water));
+    w.line(8, "timeout", format_duration(b.timeout));
+  }
 }
 
 }  // namespace

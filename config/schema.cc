@@ -320,6 +320,102 @@ void read_sink(Section& s, SinkSpec& sink) {
   body.finish();
 }
 
+// A key, stream or group name: Redis takes any bytes, corral takes what a
+// log line and a shell show without quoting trouble.
+std::optional<std::string> redis_name(Reader& r, const Item& item) {
+  auto name = r.string(item, false);
+  if (!name) return std::nullopt;
+  for (unsigned char c : *name) {
+    if (c <= ' ' || c == 0x7f) {
+      r.expected(item, "a name without spaces or control characters");
+      return std::nullopt;
+    }
+  }
+  return name;
+}
+
+void read_redis_broker(Section& s, const std::string& job, RedisBrokerSpec& redis) {
+  Reader& r = s.reader();
+  size_t errors_before = r.error_count();
+  bool has_url = s.get("url", redis.url, [&](const Item& item) -> std::optional<RedisAddress> {
+    auto text = r.text(item, "a URL like \"unix:///run/redis/redis.sock\"");
+    if (!text) return std::nullopt;
+    auto address = parse_redis_url(*text);
+    if (!address) {
+      r.error(item, address.error().message());
+      return std::nullopt;
+    }
+    return std::move(*address);
+  });
+  if (!has_url && s.valid()) {
+    r.error(s.mark(), "broker.redis of job " + quote(job) + " needs url: (unix:///PATH or redis://HOST:PORT/DB)");
+  }
+  redis.stream = "corral:" + job;
+  redis.group = "corral";
+  redis.results = redis.stream + ":results";
+  redis.dead = redis.stream + ":dead";
+  auto name = [&](const Item& item) { return redis_name(r, item); };
+  s.get("stream", redis.stream, name);
+  s.get("group", redis.group, name);
+  s.get("consumer", redis.consumer, name);
+  s.get("results", redis.results, name);
+  s.get("dead", redis.dead, name);
+  s.get_duration("claim_idle", redis.claim_idle, std::chrono::seconds(1));
+  s.get_optional_count("results_maxlen", redis.results_maxlen, 1);
+  s.get_optional_count("dead_maxlen", redis.dead_maxlen, 1);
+  s.get_count("high_water", redis.high_water, 1);
+  s.get_duration("timeout", redis.timeout, std::chrono::milliseconds(100));
+  if (r.error_count() != errors_before) return;
+  // Two roles on one key would mix results into tasks (or worse).
+  const std::pair<const char*, const std::string*> keys[] = {
+      {"stream", &redis.stream}, {"results", &redis.results}, {"dead", &redis.dead}};
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = i + 1; j < 3; ++j) {
+      if (*keys[i].second == *keys[j].second) {
+        auto at = s.peek(keys[j].first);
+        if (!at) at = s.peek(keys[i].first);
+        r.error(at ? at->mark() : s.mark(),
+                s.scope().label(keys[i].first) + " and " + keys[j].first + " are both " +
+                    quote(*keys[i].second) + "; each needs a stream of its own");
+      }
+    }
+  }
+}
+
+void read_broker(Section& s, JobSpec& job) {
+  Reader& r = s.reader();
+  auto item = s.take("broker");
+  if (!item) return;
+  if (item->value.IsScalar() && item->value.Scalar() == "none") {
+    job.broker = BrokerSpec{};
+    return;
+  }
+  Section body(r, *item, s.scope().child("broker"), "none or {redis: {url: ...}}");
+  bool has_redis = body.get_section("redis", [&](Section& redis) {
+    job.broker.kind = BrokerSpec::Kind::kRedis;
+    read_redis_broker(redis, job.name, job.broker.redis);
+  });
+  if (!has_redis && body.valid()) {
+    r.error(body.mark(), s.scope().label("broker") + " needs redis: (or write none)");
+  }
+  body.finish();
+  if (job.broker.kind == BrokerSpec::Kind::kNone) return;
+  auto refuse = [&](const std::string& why) {
+    r.error(item->mark(), "broker of job " + quote(job.name) + ": " + why);
+  };
+  if (job.channel == Channel::kNone) {
+    refuse("a job fed by a broker needs a channel (channel: shm or pipe) to hand tasks to");
+  }
+  if (job.queue.durable) {
+    refuse("a broker job keeps its tasks in the broker; queue.durable: true would keep them a "
+           "second time (leave one out)");
+  }
+  if (job.source.kind != SourceSpec::Kind::kNone) {
+    refuse("a broker job takes its tasks from the stream; add a source's tasks with "
+           "`corralctl submit` or any Redis client instead");
+  }
+}
+
 }  // namespace
 
 void read_daemon(Section& s, DaemonSpec& d) {
@@ -429,6 +525,7 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
   s.get_section("shared", [&](Section& shared) { read_shared(shared, job.shared); });
   read_source(s, job.source);
   read_sink(s, job.sink);
+  read_broker(s, job);
   // A source is read again from its start whenever corrald starts: kept in
   // a spool too, each of its tasks would come back twice.
   if (job.queue.durable && job.source.kind != SourceSpec::Kind::kNone) {

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/redis_url.h"
+
 namespace corral::config {
 
 using Duration = std::chrono::milliseconds;
@@ -199,6 +201,39 @@ struct SinkSpec {
   bool operator==(const SinkSpec&) const = default;
 };
 
+// `broker: {redis: ...}`: the job's tasks come from a Redis stream that
+// corralds on several machines share through one consumer group
+// (docs/scale-out.md). Names left out are derived from the job's name when
+// the config is read; the consumer, left out, is the host's name, known
+// only to the corrald that runs it.
+struct RedisBrokerSpec {
+  RedisAddress url;
+  std::string stream;    // "corral:JOB"
+  std::string group;     // "corral"
+  std::string consumer;  // empty: the host name
+  std::string results;   // "corral:JOB:results"
+  std::string dead;      // "corral:JOB:dead"
+  // An entry pending this long with a consumer that does not renew it is
+  // taken over by another (its node is taken for dead).
+  Duration claim_idle = std::chrono::seconds(30);
+  // Results and dead streams are trimmed (about) to this many entries; off:
+  // never. The task stream is never trimmed (it would drop pending entries).
+  std::optional<uint64_t> results_maxlen = 1000000;
+  std::optional<uint64_t> dead_maxlen = 100000;
+  // Submits through corrald wait while the group's lag plus its pending
+  // entries are above this.
+  uint64_t high_water = 100000;
+  // The longest a connect or a command may take.
+  Duration timeout = std::chrono::seconds(5);
+  bool operator==(const RedisBrokerSpec&) const = default;
+};
+
+struct BrokerSpec {
+  enum class Kind { kNone, kRedis } kind = Kind::kNone;
+  RedisBrokerSpec redis;
+  bool operator==(const BrokerSpec&) const = default;
+};
+
 struct JobSpec {
   std::string name;                  // [A-Za-z0-9_.-]+
   std::vector<std::string> command;  // argv, argv[0] searched in PATH
@@ -219,6 +254,7 @@ struct JobSpec {
   SharedSpec shared;
   SourceSpec source;
   SinkSpec sink;
+  BrokerSpec broker;
   bool operator==(const JobSpec&) const = default;
 };
 

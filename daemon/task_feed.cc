@@ -400,7 +400,7 @@ void TaskFeed::feed_source() {
 
 bool same_feed(const config::JobSpec& a, const config::JobSpec& b) {
   return a.channel == b.channel && a.pipe == b.pipe && a.queue == b.queue && a.shared == b.shared &&
-         a.source == b.source && a.sink == b.sink;
+         a.source == b.source && a.sink == b.sink && a.broker == b.broker;
 }
 
 uint32_t TaskFeed::capacity() const {

@@ -1,16 +1,38 @@
-#include "redis/address.h"
+// Where a Redis server listens, from the URL a config names:
+//   unix:///run/redis/redis.sock[?db=N]   a Unix socket (an absolute path)
+//   redis://HOST[:PORT][/DB]              TCP; PORT 6379 and DB 0 by default
+// Nothing else (no password in a URL: it would end up in logs and `status`).
+// The config checks a broker's URL with it, redis/ connects to it.
+//
+// Header-only and dependent on nothing of corral's but base/; pure.
+#pragma once
 
 #include <charconv>
 #include <optional>
+#include <string>
+#include <string_view>
 
-namespace corral::redis {
-namespace {
+#include "base/result.h"
+
+namespace corral {
+
+struct RedisAddress {
+  std::string unix_path;  // set for unix://
+  std::string host;       // set for redis://
+  int port = 6379;
+  int db = 0;
+  // How logs and errors name it: the URL as given.
+  std::string url;
+  bool operator==(const RedisAddress&) const = default;
+};
+
+namespace redis_url_detail {
 
 constexpr std::string_view kUnix = "unix://";
 constexpr std::string_view kTcp = "redis://";
 
 // A whole decimal number in [0, MAX], or nullopt.
-std::optional<int> number(std::string_view text, int max) {
+inline std::optional<int> number(std::string_view text, int max) {
   int value = 0;
   if (text.empty()) return std::nullopt;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -22,14 +44,18 @@ std::optional<int> number(std::string_view text, int max) {
 
 constexpr int kMaxDb = 1 << 20;  // Redis's `databases` is 16 by default
 
-}  // namespace
+}  // namespace redis_url_detail
 
-Result<Address> parse_address(std::string_view url) {
+inline Result<RedisAddress> parse_redis_url(std::string_view url) {
+  using redis_url_detail::kMaxDb;
+  using redis_url_detail::kTcp;
+  using redis_url_detail::kUnix;
+  using redis_url_detail::number;
   auto bad = [&](std::string_view why) {
     return Error("redis URL \"" + std::string(url) + "\": " + std::string(why) +
                  " (unix:///PATH[?db=N] or redis://HOST[:PORT][/DB])");
   };
-  Address address;
+  RedisAddress address;
   address.url = std::string(url);
   if (url.starts_with(kUnix)) {
     std::string_view rest = url.substr(kUnix.size());
@@ -82,4 +108,4 @@ Result<Address> parse_address(std::string_view url) {
   return address;
 }
 
-}  // namespace corral::redis
+}  // namespace corral

@@ -52,7 +52,7 @@ void Dispatcher::submit_recorded(uint64_t id, std::string payload, const TaskOri
 }
 
 void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& origin,
-                         uint32_t attempts, std::optional<TimePoint> due) {
+                         uint32_t attempts, std::optional<TimePoint> due, std::string spent) {
   next_id_ = std::max(next_id_, id + 1);
   next_submit_ = std::max(next_submit_, origin.submit + 1);
   Task task;
@@ -61,9 +61,11 @@ void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& ori
   task.attempts = attempts;
   ++counts_.submitted;
   if (attempts >= queue_spec_.max_attempts) {
-    finish(id, std::move(task), TaskOutcome::kDead,
-           "running when corrald stopped, on each of " + std::to_string(queue_spec_.max_attempts) +
-               " attempts");
+    if (spent.empty()) {
+      spent = "running when corrald stopped, on each of " +
+              std::to_string(queue_spec_.max_attempts) + " attempts";
+    }
+    finish(id, std::move(task), TaskOutcome::kDead, std::move(spent));
     return;
   }
   if (origin.deadline) deadlines_.emplace(*origin.deadline, id);

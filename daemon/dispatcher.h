@@ -151,8 +151,9 @@ class Dispatcher {
   // with DUE, delayed) with the attempts it had. One that was running was
   // charged its attempt at its dispatch; with none left it ends dead now.
   // Ids and submit ids never go back: the next are above every restored one.
+  // SPENT, when given, is why a task with no attempt left is dead.
   void restore(uint64_t id, std::string payload, const TaskOrigin& origin, uint32_t attempts,
-               std::optional<TimePoint> due);
+               std::optional<TimePoint> due, std::string spent = {});
   void restore_counters(uint64_t next_id, uint64_t next_submit);
   // JOURNAL (null: none) hears every later change; it outlives the dispatcher.
   void set_journal(TaskJournal* journal) { journal_ = journal; }

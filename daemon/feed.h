@@ -14,6 +14,7 @@
 
 #include "base/result.h"
 #include "config/spec.h"
+#include "daemon/broker.h"
 #include "daemon/dispatcher.h"
 #include "daemon/histogram.h"
 #include "daemon/host.h"
@@ -113,6 +114,11 @@ class JobFeed {
 
   // ---- a durable job's (queue.durable), which keeps its tasks in a spool ----
   virtual bool durable() const { return false; }
+  // Whether a submitted task is acknowledged only once it is stored (in a
+  // spool, or in a broker): submits go through store() and watch_stored().
+  virtual bool stores_submits() const { return durable(); }
+  // A broker job's (broker:): how its broker is.
+  virtual std::optional<BrokerStatus> broker() const { return std::nullopt; }
   // A submitted task of a durable job: recorded now, queued once it is on
   // disk; the submit's watcher (watch_stored) hears which.
   virtual void store(std::string payload, const TaskOrigin& origin) {

@@ -105,9 +105,11 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     feed->unwatch_stored(state->submit);
   });
   const bool durable = feed->durable();
-  if (durable) {
-    // Its id is on disk before its end line, even if it adds no task.
-    state->storing = 1;
+  const bool stored = feed->stores_submits();
+  if (stored) {
+    // A durable job's submit id is on disk before its end line, even if it
+    // adds no task.
+    if (durable) state->storing = 1;
     feed->watch_stored(state->submit, [state, weak, maybe_end](const Stored& stored) {
       state->storing -= std::min<uint64_t>(
           state->storing, (stored.opened ? 1 : 0) + stored.accepted + stored.refused_seqs.size());
@@ -127,7 +129,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   Host* host = &host_;
   conversation->take_lines(
       [state, weak, feed, dispatcher, max_bytes, maybe_end, job, host, deadline,
-       durable](std::string_view line) {
+       stored](std::string_view line) {
         if (line == protocol::kEndOfTasks) {
           state->input_done = true;
           feed->pump();
@@ -174,7 +176,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
         }
         TaskOrigin origin{state->submitter, state->submit, seq, std::nullopt};
         if (deadline) origin.deadline = host->now() + *deadline;
-        if (durable) {
+        if (stored) {
           feed->store(std::string(payload), origin);
           ++state->storing;
         } else {

@@ -137,6 +137,13 @@ Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& h
     Status opened = feed->open_spool(*path);
     if (!opened) return std::move(opened).error();
   }
+  if (job.broker.kind == config::BrokerSpec::Kind::kRedis) {
+    char host_name[256] = {};
+    if (::gethostname(host_name, sizeof host_name - 1) != 0) {
+      return errno_error("broker of job " + job.name + ": the host name (the consumer's default)");
+    }
+    feed->open_broker(host_name);
+  }
   feed->feed_source();
   feed->watch();
   return feed;
@@ -250,6 +257,7 @@ void TaskFeed::pump() {
     if (events_.active) events_.active();
   }
   arm_wake();
+  give_credit();
 }
 
 void TaskFeed::arm_wake() {
@@ -288,6 +296,7 @@ bool TaskFeed::tick(TimePoint now) {
   metrics_.tasks_per_s =
       seconds > 0 ? static_cast<double>(finished - finished_at_last_tick_) / seconds : 0;
   metrics_.recent = metrics_.run_time.since(at_last_tick_);
+  if (broker_ != nullptr) broker_->refresh();
   at_last_tick_ = metrics_.run_time;
   finished_at_last_tick_ = finished;
   last_tick_ = now;
@@ -418,7 +427,12 @@ void TaskFeed::retire(const std::string& why) {
   source_file_.reset();
   source_next_ = job_.source.to;
   size_t queued = dispatcher_.queued() + dispatcher_.delayed();
-  if (spool_ != nullptr) {
+  if (broker_ != nullptr) {
+    // Pending in the broker, they wait for this node's next feed or another node.
+    close_broker();
+    dispatcher_.abandon_queued("not run by this feed of the job (" + why +
+                               "); the task stays pending in the broker");
+  } else if (spool_ != nullptr) {
     // On disk they wait for the job's next feed; a waiting submitter is
     // told where its tasks are.
     close_spool(why);

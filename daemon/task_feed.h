@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "config/spec.h"
 #include "daemon/channel.h"
@@ -64,6 +65,8 @@ class TaskFeed : public JobFeed {
   void pump() override;
   bool full() override;
   bool durable() const override { return spool_ != nullptr; }
+  bool stores_submits() const override { return spool_ != nullptr || broker_ != nullptr; }
+  std::optional<BrokerStatus> broker() const override;
   uint64_t open_submit() override;
   void store(std::string payload, const TaskOrigin& origin) override;
   void watch_stored(uint64_t submit, std::function<void(const Stored&)> watcher) override;
@@ -94,6 +97,16 @@ class TaskFeed : public JobFeed {
   void load_backlog();
   void close_spool(const std::string& why);
   TimePoint from_wall_ms(int64_t ms) const;
+  // ---- a broker job's (task_feed_broker.cc) ----
+  class BrokerJournal;
+  void open_broker(const std::string& consumer);
+  // Tasks the broker delivered, into the dispatcher.
+  void take_broker_tasks(std::vector<BrokerTask> tasks);
+  // Tells the broker how many more tasks the ready workers have room for.
+  void give_credit();
+  // Sends the submits stored this turn to the broker.
+  void add_to_broker();
+  void close_broker();
   int64_t to_wall_ms(TimePoint at) const;
   void arm_wake();     // the wake_ timer, at the dispatcher's next_wakeup
   void feed_source();  // moves source tasks into the queue while there is room
@@ -147,6 +160,15 @@ class TaskFeed : public JobFeed {
   uint64_t loaded_up_to_ = 0;      // the largest id loaded from it
   bool loading_ = false;
   std::string spool_error_;  // the last failed commit's error, until one succeeds
+  // ---- broker ----
+  std::unique_ptr<Broker> broker_;
+  struct BrokerHeld {
+    std::string key;
+    uint32_t deliveries = 1;  // as the broker counts them
+  };
+  std::unordered_map<uint64_t, BrokerHeld> broker_held_;  // by the dispatcher's id
+  std::vector<StoredTask> adding_;  // stored this turn, for the broker
+  bool add_posted_ = false;
   // Completions posted by the spool's writer find the feed through this.
   std::shared_ptr<TaskFeed*> self_ = std::make_shared<TaskFeed*>(this);
   TaskWatch watch_;

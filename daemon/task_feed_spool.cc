@@ -184,6 +184,7 @@ void TaskFeed::commit() {
 }
 
 bool TaskFeed::full() {
+  if (broker_ != nullptr) return broker_->full() || storing_total_ >= job_.queue.capacity;
   if (spool_ == nullptr) return dispatcher_.full();
   // Tasks waiting in the spool go first: a submit waits until they are in.
   return backlog_ > 0 ||
@@ -201,6 +202,19 @@ uint64_t TaskFeed::open_submit() {
 }
 
 void TaskFeed::store(std::string payload, const TaskOrigin& origin) {
+  if (broker_ != nullptr) {
+    // To the broker, in one batch per turn of the loop.
+    adding_.push_back(StoredTask{0, std::move(payload), origin});
+    ++storing_total_;
+    if (!add_posted_) {
+      add_posted_ = true;
+      std::weak_ptr<TaskFeed*> self = self_;
+      asio::post(io_, [self] {
+        if (auto feed = self.lock()) (*feed)->add_to_broker();
+      });
+    }
+    return;
+  }
   if (spool_ == nullptr) {
     dispatcher_.submit(std::move(payload), origin);
     return;

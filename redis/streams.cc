@@ -139,4 +139,32 @@ std::optional<std::pair<uint64_t, uint64_t>> parse_stream_id(std::string_view id
   return std::make_pair(ms, seq);
 }
 
+Result<GroupInfo> group_info(const Reply& reply, std::string_view name) {
+  constexpr std::string_view kWhat = "XINFO GROUPS";
+  if (!reply.is_array()) return shape(kWhat, "not a list of groups", reply);
+  for (const Reply& group : reply.elements) {
+    if (!group.is_array() || group.elements.size() % 2 != 0) {
+      return shape(kWhat, "a group is not a list of names and values", group);
+    }
+    GroupInfo info;
+    bool named = false;
+    for (size_t i = 0; i < group.elements.size(); i += 2) {
+      const Reply& key = group.elements[i];
+      const Reply& value = group.elements[i + 1];
+      if (!key.is_string()) return shape(kWhat, "a name is not a string", group);
+      if (key.text == "name") {
+        named = value.is_string() && value.text == name;
+      } else if (key.text == "consumers") {
+        info.consumers = integer_of(value).value_or(0);
+      } else if (key.text == "pending") {
+        info.pending = integer_of(value).value_or(0);
+      } else if (key.text == "lag") {
+        info.lag = integer_of(value).value_or(-1);
+      }
+    }
+    if (named) return info;
+  }
+  return Error(std::string(kWhat) + " reply: no group \"" + std::string(name) + "\"");
+}
+
 }  // namespace corral::redis

@@ -54,6 +54,17 @@ struct PendingEntry {
 };
 Result<std::vector<PendingEntry>> pending_entries(const Reply& reply);
 
+// XINFO GROUPS KEY: the group named NAME's counts. LAG is -1 where Redis
+// cannot say (it answers nil after deletions it cannot account for).
+struct GroupInfo {
+  int64_t consumers = 0;
+  int64_t pending = 0;
+  int64_t lag = -1;
+  bool operator==(const GroupInfo&) const = default;
+};
+// An error when the reply has no group NAME.
+Result<GroupInfo> group_info(const Reply& reply, std::string_view name);
+
 // A stream id's two numbers ("1700000000000-5" -> {1700000000000, 5}), or
 // nullopt; ids compare by them, not as text.
 std::optional<std::pair<uint64_t, uint64_t>> parse_stream_id(std::string_view id);

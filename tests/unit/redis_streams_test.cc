@@ -78,6 +78,26 @@ TEST(RedisStreamsTest, PendingEntriesWithTheirDeliveries) {
   EXPECT_FALSE(pending_entries(Reply::array({Reply::array({s("1-0"), s("a"), s("x"), s("y")})})));
 }
 
+TEST(RedisStreamsTest, GroupInfoOfTheNamedGroup) {
+  auto group = [](std::string name, int64_t pending, Reply lag) {
+    return Reply::array({s("name"), s(std::move(name)), s("consumers"), Reply::number(3),
+                         s("pending"), Reply::number(pending), s("last-delivered-id"), s("5-0"),
+                         s("entries-read"), Reply::number(5), s("lag"), std::move(lag)});
+  };
+  Reply reply = Reply::array({group("other", 9, Reply::number(1)), group("corral", 4, Reply::number(7))});
+  auto got = group_info(reply, "corral");
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(*got, (GroupInfo{3, 4, 7}));
+  auto unknown_lag = group_info(Reply::array({group("corral", 2, Reply::nil())}), "corral");
+  ASSERT_TRUE(unknown_lag);
+  EXPECT_EQ(unknown_lag->lag, -1);
+  auto missing = group_info(reply, "nobody");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message(), "XINFO GROUPS reply: no group \"nobody\"");
+  EXPECT_FALSE(group_info(Reply::array({Reply::array({s("name")})}), "corral"));
+  EXPECT_FALSE(group_info(Reply::error("ERR no such key"), "corral"));
+}
+
 TEST(RedisStreamsTest, StreamIdsAreTwoNumbers) {
   EXPECT_EQ(parse_stream_id("1700000000000-5"),
             std::make_pair(uint64_t{1700000000000}, uint64_t{5}));

@@ -1,0 +1,514 @@
+#include "daemon/redis_broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <unordered_set>
+#include <utility>
+
+namespace corral::daemon {
+
+namespace asio = boost::asio;
+
+
+namespace {
+
+const char* state_name(int state) {
+  static constexpr const char* kNames[] = {"connecting", "ready", "down", "closed"};
+  return kNames[state];
+}
+
+std::string ms_text(Duration d) { return std::to_string(std::max<int64_t>(d.count(), 0)); }
+
+}  // namespace
+
+RedisBroker::RedisBroker(asio::io_context& io, Host& host, Options options, BrokerEvents events)
+    : io_(io),
+      host_(host),
+      options_(std::move(options)),
+      events_(std::move(events)),
+      backoff_(options_.reconnect, std::hash<std::string>()(options_.redis.consumer)),
+      reconnect_timer_(host.make_timer()),
+      renew_timer_(host.make_timer()) {
+  connect();
+}
+
+RedisBroker::~RedisBroker() { close(); }
+
+void RedisBroker::set_state(State state, std::string error) {
+  const bool changed = state != state_ || error != error_;
+  state_ = state;
+  if (!error.empty() || state == State::kReady) error_ = std::move(error);
+  if (!changed) return;
+  const auto& r = options_.redis;
+  if (state == State::kReady) {
+    spdlog::info("{}: broker {} ready: stream {}, group {}, consumer {}", options_.job, r.url.url,
+                 r.stream, r.group, r.consumer);
+  } else if (state == State::kDown) {
+    spdlog::warn("{}: broker {} down: {}; tasks held keep running, results wait for it",
+                 options_.job, r.url.url, error_);
+  }
+  if (events_.changed) events_.changed();
+}
+
+void RedisBroker::connect() {
+  if (state_ == State::kClosed) return;
+  ++generation_;
+  if (state_ == State::kDown) ++counts_.reconnects;
+  state_ = state_ == State::kDown ? State::kDown : State::kConnecting;
+  redis::Connection::Options options{options_.redis.url, options_.redis.timeout};
+  const uint64_t generation = generation_;
+  auto closed = [this, generation](const Error& why) {
+    if (generation == generation_) lost(why.message());
+  };
+  writer_ = std::make_unique<redis::Connection>(io_, options, closed);
+  reader_ = std::make_unique<redis::Connection>(io_, options, closed);
+  setup();
+}
+
+void RedisBroker::lost(const std::string& why) {
+  if (state_ == State::kClosed) return;
+  ++generation_;
+  // Destroying a Connection inside its own callback is allowed; its other
+  // callbacks are dropped.
+  writer_.reset();
+  reader_.reset();
+  reading_ = false;
+  flushing_ = false;
+  // What was on its way is sent again once connected: ACK and DEL are
+  // idempotent, a result written twice is at least once.
+  finishing_.insert(finishing_.begin(), std::make_move_iterator(sending_.begin()),
+                    std::make_move_iterator(sending_.end()));
+  sending_.clear();
+  renew_timer_->cancel();
+  set_state(State::kDown, why);
+  Duration delay = backoff_.delay(++failures_);
+  reconnect_timer_->arm(host_.now() + delay, [this] { connect(); });
+}
+
+void RedisBroker::command(std::vector<std::string> args, redis::Connection::Done done) {
+  if (!writer_) {
+    done(Error("redis is not connected"));
+    return;
+  }
+  writer_->command(std::move(args), std::move(done));
+}
+
+void RedisBroker::setup() {
+  const auto& r = options_.redis;
+  const uint64_t generation = generation_;
+  // Each of the three keys must be a stream, or nothing yet.
+  struct Check {
+    std::vector<std::string> wrong;
+  };
+  auto check = std::make_shared<Check>();
+  for (const std::string* key : {&r.stream, &r.results, &r.dead}) {
+    command({"TYPE", *key}, [this, generation, check, key = *key](Result<redis::Reply> reply) {
+      if (generation != generation_) return;
+      if (!reply) return lost(reply.error().message());
+      if (reply->text != "stream" && reply->text != "none") {
+        check->wrong.push_back("redis key " + key + " is a " + reply->text + ", not a stream");
+      }
+    });
+  }
+  // From 0: entries added before the group existed are tasks too.
+  command({"XGROUP", "CREATE", r.stream, r.group, "0", "MKSTREAM"},
+          [this, generation, check](Result<redis::Reply> reply) {
+            if (generation != generation_) return;
+            if (!reply) return lost(reply.error().message());
+            if (!check->wrong.empty()) return lost(check->wrong.front());
+            if (reply->is_error() && !reply->text.starts_with("BUSYGROUP")) {
+              return lost("group " + options_.redis.group + " of " + options_.redis.stream +
+                          " cannot be created: " + reply->text);
+            }
+            on_ready();
+          });
+}
+
+void RedisBroker::on_ready() {
+  failures_ = 0;
+  own_pending_done_ = false;
+  own_pending_after_ = "-";
+  next_claim_ = host_.now();
+  set_state(State::kReady);
+  flush();
+  refresh();
+  arm_renew();
+  read_next();
+}
+
+void RedisBroker::set_credit(size_t credit) {
+  credit_ = credit;
+  read_next();
+}
+
+void RedisBroker::read_next() {
+  if (state_ != State::kReady || reading_ || credit_ == 0 || !reader_) return;
+  if (!own_pending_done_) return read_own_pending();
+  if (host_.now() >= next_claim_) return claim_idle_entries();
+  read_new();
+}
+
+void RedisBroker::read_own_pending() {
+  const auto& r = options_.redis;
+  const uint64_t generation = generation_;
+  reading_ = true;
+  const size_t count = std::min(credit_, kMaxRead);
+  reader_->command(
+      {"XPENDING", r.stream, r.group, own_pending_after_, "+", std::to_string(count), r.consumer},
+      [this, generation](Result<redis::Reply> reply) {
+        if (generation != generation_) return;
+        if (!reply) return lost(reply.error().message());
+        auto pending = redis::pending_entries(*reply);
+        if (!pending) return lost(pending.error().message());
+        if (pending->empty()) {
+          own_pending_done_ = true;
+          reading_ = false;
+          return read_next();
+        }
+        own_pending_after_ = "(" + pending->back().id;
+        take_pending(std::move(*pending), 0, false, [this] {
+          reading_ = false;
+          read_next();
+        });
+      });
+}
+
+void RedisBroker::claim_idle_entries() {
+  const auto& r = options_.redis;
+  const uint64_t generation = generation_;
+  next_claim_ = host_.now() + std::min<Duration>(r.claim_idle, std::chrono::seconds(1));
+  reading_ = true;
+  const size_t count = std::min(credit_, kMaxRead);
+  reader_->command({"XPENDING", r.stream, r.group, "IDLE", ms_text(r.claim_idle), "-", "+",
+                    std::to_string(count)},
+                   [this, generation](Result<redis::Reply> reply) {
+                     if (generation != generation_) return;
+                     if (!reply) return lost(reply.error().message());
+                     auto pending = redis::pending_entries(*reply);
+                     if (!pending) return lost(pending.error().message());
+                     take_pending(std::move(*pending), options_.redis.claim_idle.count(), true,
+                                  [this] {
+                                    reading_ = false;
+                                    read_next();
+                                  });
+                   });
+}
+
+void RedisBroker::take_pending(std::vector<redis::PendingEntry> pending, int64_t min_idle,
+                               bool claimed, std::function<void()> then) {
+  // What this node holds already (a reconnect lists it as its own pending).
+  std::erase_if(pending, [&](const redis::PendingEntry& p) { return held_.contains(p.id); });
+  if (pending.empty()) return then();
+  const auto& r = options_.redis;
+  std::vector<std::string> args = {"XCLAIM", r.stream, r.group, r.consumer,
+                                   std::to_string(min_idle)};
+  std::unordered_map<std::string, uint32_t> deliveries;
+  for (const redis::PendingEntry& p : pending) {
+    args.push_back(p.id);
+    // XCLAIM counts a delivery.
+    deliveries[p.id] = static_cast<uint32_t>(std::clamp<int64_t>(p.deliveries, 0, 1 << 30)) + 1;
+  }
+  const uint64_t generation = generation_;
+  reader_->command(std::move(args), [this, generation, claimed, deliveries = std::move(deliveries),
+                                     then = std::move(then)](Result<redis::Reply> reply) {
+    if (generation != generation_) return;
+    if (!reply) return lost(reply.error().message());
+    auto entries = redis::entry_list(*reply);
+    if (!entries) return lost(entries.error().message());
+    // Entries deleted while pending, or taken by another node meanwhile,
+    // do not come back.
+    std::erase_if(*entries, [](const redis::StreamEntry& e) { return e.deleted; });
+    std::vector<uint32_t> counts;
+    counts.reserve(entries->size());
+    for (const redis::StreamEntry& e : *entries) {
+      auto it = deliveries.find(e.id);
+      counts.push_back(it == deliveries.end() ? 1 : it->second);
+    }
+    if (claimed) counts_.claimed += entries->size();
+    if (claimed && !entries->empty()) {
+      spdlog::info("{}: claimed {} tasks idle for {} ms or more (their node stopped renewing them)",
+                   options_.job, entries->size(), options_.redis.claim_idle.count());
+    }
+    deliver(std::move(*entries), counts);
+    then();
+  });
+}
+
+void RedisBroker::read_new() {
+  const auto& r = options_.redis;
+  const uint64_t generation = generation_;
+  reading_ = true;
+  const size_t count = std::min(credit_, kMaxRead);
+  reader_->command(
+      {"XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", std::to_string(count), "BLOCK",
+       std::to_string(kBlock.count()), "STREAMS", r.stream, ">"},
+      [this, generation](Result<redis::Reply> reply) {
+        if (generation != generation_) return;
+        if (!reply) return lost(reply.error().message());
+        if (reply->is_error()) return lost("XREADGROUP: " + reply->text);
+        auto entries = redis::read_entries(*reply);
+        if (!entries) return lost(entries.error().message());
+        deliver(std::move(*entries), std::vector<uint32_t>(entries->size(), 1));
+        reading_ = false;
+        read_next();
+      },
+      kBlock);
+}
+
+void RedisBroker::deliver(std::vector<redis::StreamEntry> entries,
+                          const std::vector<uint32_t>& deliveries) {
+  std::vector<BrokerTask> tasks;
+  tasks.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    redis::StreamEntry& e = entries[i];
+    if (e.deleted || held_.contains(e.id)) continue;
+    ++counts_.read;
+    Held held;
+    held.deliveries = deliveries[i];
+    const std::string* payload = e.field("payload");
+    if (const std::string* reply_to = e.field("reply")) held.reply_to = *reply_to;
+    std::string refused;
+    if (payload == nullptr) {
+      refused = "the entry has no payload field";
+    } else {
+      held.payload = *payload;
+      if (payload->size() > options_.max_task_bytes) {
+        refused = "task of " + std::to_string(payload->size()) +
+                  " bytes exceeds queue.max_task_bytes (" +
+                  std::to_string(options_.max_task_bytes) + ")";
+      }
+    }
+    if (!refused.empty()) {
+      spdlog::error("{}: entry {} of {}: {}; moved to {}", options_.job, e.id,
+                    options_.redis.stream, refused, options_.redis.dead);
+      BrokerOutcome dead{e.id, TaskOutcome::kDead, refused, held.deliveries, true};
+      held_.emplace(e.id, std::move(held));
+      finish(std::move(dead));
+      continue;
+    }
+    tasks.push_back(BrokerTask{e.id, held.payload, held.deliveries, held.reply_to});
+    held_.emplace(std::move(e.id), std::move(held));
+  }
+  credit_ -= std::min(credit_, tasks.size());
+  if (!tasks.empty() && events_.tasks) events_.tasks(std::move(tasks));
+}
+
+void RedisBroker::count_attempt(const std::string& key) {
+  auto it = held_.find(key);
+  if (it == held_.end()) return;
+  ++it->second.deliveries;
+  attempts_.push_back(key);
+  flush_soon();
+}
+
+void RedisBroker::finish(BrokerOutcome outcome) {
+  finishing_.push_back(std::move(outcome));
+  flush_soon();
+}
+
+void RedisBroker::flush_soon() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  std::weak_ptr<RedisBroker*> weak = self_;
+  asio::post(io_, [weak] {
+    if (auto self = weak.lock()) {
+      (*self)->flush_posted_ = false;
+      (*self)->flush();
+    }
+  });
+}
+
+std::vector<std::string> RedisBroker::xadd(const std::string& key,
+                                           std::optional<uint64_t> maxlen) const {
+  std::vector<std::string> args = {"XADD", key};
+  if (maxlen) {
+    args.insert(args.end(), {"MAXLEN", "~", std::to_string(*maxlen)});
+  }
+  args.emplace_back("*");
+  return args;
+}
+
+void RedisBroker::flush() {
+  if (state_ != State::kReady || flushing_ || !writer_) return;
+  const auto& r = options_.redis;
+  const uint64_t generation = generation_;
+  if (!attempts_.empty()) {
+    // Counts a delivery of each (XCLAIM without JUSTID), and renews it.
+    std::vector<std::string> args = {"XCLAIM", r.stream, r.group, r.consumer, "0"};
+    for (std::string& key : attempts_) args.push_back(std::move(key));
+    attempts_.clear();
+    command(std::move(args), [this, generation](Result<redis::Reply> reply) {
+      if (generation != generation_) return;
+      if (!reply) return lost(reply.error().message());
+      if (reply->is_error()) return lost("XCLAIM: " + reply->text);
+    });
+  }
+  if (finishing_.empty()) return;
+  flushing_ = true;
+  sending_ = std::move(finishing_);
+  finishing_.clear();
+  command({"MULTI"}, [](Result<redis::Reply>) {});
+  std::vector<std::string> acks = {"XACK", r.stream, r.group};
+  std::vector<std::string> dels = {"XDEL", r.stream};
+  for (const BrokerOutcome& o : sending_) {
+    auto held = held_.find(o.key);
+    const std::string* reply_to = held != held_.end() ? &held->second.reply_to : nullptr;
+    std::vector<std::string> result = xadd(r.results, r.results_maxlen);
+    result.insert(result.end(), {"task", o.key, "status", to_string(o.outcome), "result", o.result,
+                                 "attempts", std::to_string(o.attempts), "node", r.consumer});
+    if (reply_to != nullptr && !reply_to->empty()) result.insert(result.end(), {"reply", *reply_to});
+    command(std::move(result), [](Result<redis::Reply>) {});
+    if (o.letter) {
+      std::vector<std::string> dead = xadd(r.dead, r.dead_maxlen);
+      dead.insert(dead.end(),
+                  {"task", o.key, "payload", held != held_.end() ? held->second.payload : "",
+                   "status", to_string(o.outcome), "reason", o.result, "attempts",
+                   std::to_string(o.attempts), "node", r.consumer});
+      if (reply_to != nullptr && !reply_to->empty()) dead.insert(dead.end(), {"reply", *reply_to});
+      command(std::move(dead), [](Result<redis::Reply>) {});
+    }
+    acks.push_back(o.key);
+    dels.push_back(o.key);
+  }
+  command(std::move(acks), [](Result<redis::Reply>) {});
+  command(std::move(dels), [](Result<redis::Reply>) {});
+  command({"EXEC"}, [this, generation](Result<redis::Reply> reply) {
+    if (generation != generation_) return;
+    if (!reply) return lost(reply.error().message());
+    if (!reply->is_array()) return lost("EXEC: " + redis::describe(*reply));
+    for (const redis::Reply& step : reply->elements) {
+      // The keys were checked at connect: a step can fail only if someone
+      // changed a key's type since. The entries stay pending; the next
+      // connect says what is wrong.
+      if (step.is_error()) return lost("a result's transaction: " + step.text);
+    }
+    for (const BrokerOutcome& o : sending_) {
+      held_.erase(o.key);
+      ++counts_.acked;
+      if (o.letter) ++counts_.dead;
+    }
+    sending_.clear();
+    flushing_ = false;
+    flush();
+  });
+}
+
+void RedisBroker::arm_renew() {
+  const Duration period = std::max<Duration>(options_.redis.claim_idle / 3, Duration(100));
+  renew_timer_->arm(host_.now() + period, [this] {
+    renew();
+    arm_renew();
+  });
+}
+
+void RedisBroker::renew() {
+  if (state_ != State::kReady || held_.empty()) return;
+  const auto& r = options_.redis;
+  const uint64_t generation = generation_;
+  // Resets each held entry's idle time without counting a delivery.
+  std::vector<std::string> args;
+  auto send = [&] {
+    args.emplace_back("JUSTID");
+    command(std::move(args), [this, generation](Result<redis::Reply> reply) {
+      if (generation != generation_) return;
+      if (!reply) return lost(reply.error().message());
+      if (reply->is_error()) return lost("XCLAIM: " + reply->text);
+    });
+    args.clear();
+  };
+  for (const auto& [key, held] : held_) {
+    if (args.empty()) args = {"XCLAIM", r.stream, r.group, r.consumer, "0"};
+    args.push_back(key);
+    if (args.size() >= 5 + kMaxRead) send();
+  }
+  if (!args.empty()) send();
+}
+
+void RedisBroker::add(std::vector<BrokerSubmission> tasks,
+                      std::function<void(std::vector<std::string> errors)> done) {
+  if (state_ != State::kReady || !writer_) {
+    const std::string why = "redis " + options_.redis.url.url + " is " +
+                            state_name(static_cast<int>(state_)) +
+                            (error_.empty() ? "" : " (" + error_ + ")");
+    return done(std::vector<std::string>(tasks.size(), why));
+  }
+  if (tasks.empty()) return done({});
+  struct Batch {
+    std::vector<std::string> errors;
+    size_t answered = 0;
+    std::function<void(std::vector<std::string>)> done;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->errors.resize(tasks.size());
+  batch->done = std::move(done);
+  const size_t total = tasks.size();
+  for (size_t i = 0; i < total; ++i) {
+    std::vector<std::string> args = {"XADD", options_.redis.stream, "*", "payload",
+                                     std::move(tasks[i].payload)};
+    if (!tasks[i].reply_to.empty()) args.insert(args.end(), {"reply", tasks[i].reply_to});
+    command(std::move(args), [this, batch, i, total](Result<redis::Reply> reply) {
+      if (!reply) {
+        batch->errors[i] = reply.error().message();
+      } else if (reply->is_error()) {
+        batch->errors[i] = reply->text;
+      } else {
+        ++counts_.added;
+      }
+      if (++batch->answered == total) batch->done(std::move(batch->errors));
+    });
+  }
+  refresh();
+}
+
+bool RedisBroker::full() const {
+  if (!group_) return false;
+  const int64_t backlog = group_->pending + std::max<int64_t>(group_->lag, 0);
+  return backlog > static_cast<int64_t>(options_.redis.high_water);
+}
+
+void RedisBroker::refresh() {
+  if (state_ != State::kReady || !writer_) return;
+  const uint64_t generation = generation_;
+  command({"XINFO", "GROUPS", options_.redis.stream}, [this, generation](Result<redis::Reply> reply) {
+    if (generation != generation_) return;
+    if (!reply) return lost(reply.error().message());
+    auto info = redis::group_info(*reply, options_.redis.group);
+    if (!info) {
+      // The stream or the group was deleted under the broker: make them again.
+      return lost(info.error().message());
+    }
+    const bool was_full = full();
+    group_ = *info;
+    if (was_full && !full() && events_.changed) events_.changed();
+  });
+}
+
+BrokerStatus RedisBroker::status() const {
+  BrokerStatus s = counts_;
+  s.state = state_name(static_cast<int>(state_));
+  s.error = error_;
+  s.url = options_.redis.url.url;
+  s.stream = options_.redis.stream;
+  s.consumer = options_.redis.consumer;
+  s.held = held_.size();
+  if (group_) {
+    s.lag = group_->lag;
+    s.pending = group_->pending;
+  }
+  return s;
+}
+
+void RedisBroker::close() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  ++generation_;
+  writer_.reset();
+  reader_.reset();
+  reconnect_timer_->cancel();
+  renew_timer_->cancel();
+}
+
+}  // namespace corral::daemon

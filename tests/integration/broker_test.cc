@@ -1,0 +1,249 @@
+// Jobs fed by a Redis stream (broker: {redis: ...}), with real corralds,
+// real workers and a redis-server of the test's own (a temp dir, a Unix
+// socket, appendonly yes, appendfsync always): results recorded and their
+// entries acknowledged and deleted, poison tasks in the dead stream after
+// exactly max_attempts, submits through corrald, a node that restarts taking
+// back its own pending entries, a dead node's entries claimed by another
+// after claim_idle, a long task never taken from a live node, Redis absent
+// at start and killed mid-stream.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/integration/harness.h"
+#include "tests/support/redis_client.h"
+#include "tests/support/redis_server.h"
+
+namespace corral::testing {
+namespace {
+
+constexpr const char* kStream = "corral:sums";
+constexpr const char* kResults = "corral:sums:results";
+constexpr const char* kDead = "corral:sums:dead";
+
+struct Node {
+  std::string consumer;
+  std::string worker_args = "--handler, sum, --crash-on, poison";
+  int workers = 2;
+  int prefetch = 16;
+  std::string claim_idle = "30s";
+};
+
+std::string node_jobs(const std::string& url, const Node& node) {
+  return "jobs:\n  sums:\n    command: " + worker_command(node.worker_args) +
+         "\n    workers: " + std::to_string(node.workers) +
+         "\n    channel: shm\n"
+         "    queue: {prefetch: " +
+         std::to_string(node.prefetch) +
+         ", max_attempts: 3}\n"
+         "    restart: {max_restarts: 1000, backoff: {initial: 10ms, max: 200ms}}\n"
+         "    stop: {timeout: 2s, kill_after: 1s}\n"
+         "    broker: {redis: {url: \"" +
+         url + "\", consumer: " + node.consumer + ", claim_idle: " + node.claim_idle + "}}\n";
+}
+
+// The results stream by task id: every result each task got.
+std::map<std::string, std::vector<redis::StreamEntry>> results_by_task(RedisClient& redis) {
+  std::map<std::string, std::vector<redis::StreamEntry>> out;
+  for (redis::StreamEntry& e : redis.entries(kResults)) {
+    const std::string* task = e.field("task");
+    EXPECT_NE(task, nullptr) << e.id;
+    if (task != nullptr) out[*task].push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string field(const redis::StreamEntry& e, const char* name) {
+  const std::string* value = e.field(name);
+  return value != nullptr ? *value : "(none)";
+}
+
+// Entries of the group pending with CONSUMER (XPENDING's summary).
+int64_t pending_of(RedisClient& redis, const std::string& consumer) {
+  redis::Reply summary = redis.call({"XPENDING", kStream, "corral"});
+  const redis::Reply* consumers = summary.at(3);
+  if (consumers == nullptr || !consumers->is_array()) return 0;
+  for (const redis::Reply& c : consumers->elements) {
+    if (c.at(0) != nullptr && c.at(0)->text == consumer && c.at(1) != nullptr) {
+      return std::stoll(c.at(1)->text);
+    }
+  }
+  return 0;
+}
+
+int64_t pending_total(RedisClient& redis) {
+  redis::Reply summary = redis.call({"XPENDING", kStream, "corral"});
+  return summary.at(0) != nullptr ? summary.at(0)->integer : -1;
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RedisServer::available()) GTEST_SKIP() << RedisServer::kMissing;
+    ASSERT_TRUE(server_.start()) << server_.log();
+    redis_ = std::make_unique<RedisClient>(server_.url());
+  }
+
+  std::unique_ptr<Daemon> start_node(const Node& node) {
+    auto daemon = std::make_unique<Daemon>(node_jobs(server_.url(), node), kFastMetrics);
+    EXPECT_TRUE(daemon->start());
+    for (int i = 0; i < node.workers; ++i) {
+      EXPECT_TRUE(daemon->wait_state("sums:" + std::to_string(i), "RUNNING"));
+    }
+    return daemon;
+  }
+
+  // Waits until every one of IDS has a result.
+  bool all_have_results(const std::vector<std::string>& ids, std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+          if (redis_->length(kResults) < static_cast<int64_t>(ids.size())) return false;
+          auto results = results_by_task(*redis_);
+          for (const std::string& id : ids) {
+            if (!results.contains(id)) return false;
+          }
+          return true;
+        },
+        timeout);
+  }
+
+  TempDir dir_{"corral-broker"};
+  RedisServer server_{dir_.path()};
+  std::unique_ptr<RedisClient> redis_;
+};
+
+TEST_F(BrokerTest, TasksAnyClientAddsRunOnceAndPoisonEndsInTheDeadStream) {
+  auto node = start_node({"node-a"});
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 500; ++i) payloads.push_back(std::to_string(i));
+  payloads.push_back("poison");
+  std::vector<std::string> ids = redis_->add(kStream, payloads);
+  ASSERT_TRUE(all_have_results(ids, 30s)) << redis_->length(kResults) << " results\n"
+                                          << node->daemon_log();
+  auto results = results_by_task(*redis_);
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    ASSERT_EQ(results[ids[i]].size(), 1u) << ids[i];
+    const redis::StreamEntry& r = results[ids[i]].front();
+    EXPECT_EQ(field(r, "node"), "node-a");
+    if (payloads[i] == "poison") {
+      EXPECT_EQ(field(r, "status"), "dead");
+      EXPECT_EQ(field(r, "attempts"), "3");
+    } else {
+      EXPECT_EQ(field(r, "status"), "ok") << payloads[i];
+      EXPECT_EQ(field(r, "result"), sum_below(i));
+      EXPECT_EQ(field(r, "attempts"), "1");
+    }
+  }
+  // Acknowledged and deleted: nothing pending, nothing left in the stream.
+  EXPECT_TRUE(wait_until([&] { return pending_total(*redis_) == 0; }, 5s));
+  EXPECT_EQ(redis_->length(kStream), 0);
+  // The poison task in the dead stream, with its payload, after exactly
+  // max_attempts deliveries.
+  auto dead = redis_->entries(kDead);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(field(dead[0], "task"), ids.back());
+  EXPECT_EQ(field(dead[0], "payload"), "poison");
+  EXPECT_EQ(field(dead[0], "attempts"), "3");
+  EXPECT_EQ(field(dead[0], "status"), "dead");
+}
+
+TEST_F(BrokerTest, ASubmitThroughCorraldIsAcknowledgedOnceRedisHasIt) {
+  auto node = start_node({"node-a"});
+  std::vector<std::string> payloads = {"10", "20", "30"};
+  std::vector<Json> lines = node->submit("sums", payloads, false);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().value("submitted", -1), 3) << lines.back().dump();
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) == 3; }, 10s))
+      << node->daemon_log();
+  std::set<std::string> got;
+  for (const redis::StreamEntry& r : redis_->entries(kResults)) {
+    got.insert(field(r, "result"));
+    EXPECT_EQ(field(r, "reply").substr(0, 7), "node-a/") << field(r, "reply");
+  }
+  EXPECT_EQ(got, (std::set<std::string>{sum_below(10), sum_below(20), sum_below(30)}));
+}
+
+TEST_F(BrokerTest, ADeadNodesTasksAreClaimedAfterClaimIdleAndItsNextLifeFindsNone) {
+  Node a{"node-a", "--handler, sleep", 2, 2, "2s"};
+  auto node_a = start_node(a);
+  std::vector<std::string> ids = redis_->add(kStream, std::vector<std::string>(4, "1500"));
+  // node-a holds all four: two running, two waiting behind them.
+  ASSERT_TRUE(wait_until([&] { return pending_of(*redis_, "node-a") == 4; }, 10s));
+  node_a->kill9();
+  Node b{"node-b", "--handler, sleep", 2, 2, "2s"};
+  auto node_b = start_node(b);
+  const auto claimed_from = std::chrono::steady_clock::now();
+  ASSERT_TRUE(all_have_results(ids, 30s)) << node_b->daemon_log();
+  // Within claim_idle + 1 s of the start, plus two rounds of 1.5 s tasks.
+  EXPECT_LT(std::chrono::steady_clock::now() - claimed_from, scaled(2s + 1s + 3s + 2s));
+  for (const auto& [id, results] : results_by_task(*redis_)) {
+    EXPECT_EQ(results.size(), 1u) << id;
+    EXPECT_EQ(field(results.front(), "node"), "node-b");
+    // Delivered to node-a, then claimed by node-b: two attempts.
+    EXPECT_EQ(field(results.front(), "attempts"), "2");
+  }
+  // node-a's next life under its name: nothing of its own is pending.
+  node_a = start_node(a);
+  EXPECT_EQ(pending_of(*redis_, "node-a"), 0);
+  EXPECT_EQ(redis_->length(kStream), 0);
+}
+
+TEST_F(BrokerTest, ANodeThatRestartsTakesBackItsOwnPendingTasks) {
+  Node a{"node-a", "--handler, sleep", 1, 1, "30s"};
+  auto node_a = start_node(a);
+  std::vector<std::string> ids = redis_->add(kStream, {"3000"});
+  ASSERT_TRUE(wait_until([&] { return pending_of(*redis_, "node-a") == 1; }, 10s));
+  node_a->kill9();
+  node_a = start_node(a);
+  // Long before claim_idle: its own entry, taken back at once.
+  ASSERT_TRUE(all_have_results(ids, 15s)) << node_a->daemon_log();
+  auto results = results_by_task(*redis_);
+  EXPECT_EQ(field(results[ids[0]].front(), "attempts"), "2");
+}
+
+TEST_F(BrokerTest, ALongTaskIsNeverTakenFromALiveNode) {
+  Node a{"node-a", "--handler, sleep", 1, 1, "1s"};
+  Node b{"node-b", "--handler, sleep", 1, 1, "1s"};
+  auto node_a = start_node(a);
+  auto node_b = start_node(b);
+  std::vector<std::string> ids = redis_->add(kStream, {"4000"});
+  ASSERT_TRUE(all_have_results(ids, 20s));
+  // Four times claim_idle, renewed all along: one run, one attempt.
+  std::this_thread::sleep_for(1500ms);
+  auto results = results_by_task(*redis_);
+  ASSERT_EQ(results[ids[0]].size(), 1u);
+  EXPECT_EQ(field(results[ids[0]].front(), "attempts"), "1");
+}
+
+TEST_F(BrokerTest, RedisAbsentAtStartThenKilledMidStreamLosesNothing) {
+  server_.stop();
+  auto node = start_node({"node-a"});
+  // The workers run without Redis; the broker waits for it.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(node->state("sums:0"), "RUNNING");
+  ASSERT_TRUE(server_.start()) << server_.log();
+  redis_ = std::make_unique<RedisClient>(server_.url());
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 20000; ++i) payloads.push_back(std::to_string(i % 100));
+  std::vector<std::string> ids = redis_->add(kStream, payloads);
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) > 500; }, 20s))
+      << node->daemon_log();
+  server_.kill9();
+  // Mid-stream: the kill came while tasks were still to run.
+  ASSERT_TRUE(server_.start()) << server_.log();
+  const int64_t kept = RedisClient(server_.url()).length(kResults);
+  EXPECT_GT(kept, 500);
+  EXPECT_LT(kept, 20000);
+  server_.kill9();
+  ASSERT_TRUE(server_.start()) << server_.log();
+  redis_ = std::make_unique<RedisClient>(server_.url());
+  // Every task acknowledged before the kill kept its result (appendfsync
+  // always), and the rest ran after the restart.
+  ASSERT_TRUE(all_have_results(ids, 30s)) << node->daemon_log();
+  EXPECT_TRUE(wait_until([&] { return pending_total(*redis_) == 0; }, 5s));
+  EXPECT_EQ(redis_->length(kStream), 0);
+}
+
+}  // namespace
+}  // namespace corral::testing

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <set>
 #include <utility>
 
 #include "base/uptime.h"
@@ -57,6 +58,28 @@ std::string describe(const Json& worker) {
   return text;
 }
 
+// A broker job's broker in one line: "ready: redis unix:///r.sock stream
+// corral:sums, lag 0, pending 4 (4 here)", or "down: WHY".
+std::string broker_text(const Json& broker) {
+  std::string state = string_field(broker, "state");
+  std::string line = state + ": " + string_field(broker, "url") + " stream " +
+                     string_field(broker, "stream") + " as " + string_field(broker, "consumer");
+  auto count = [&](const char* key) {
+    auto it = broker.find(key);
+    return it != broker.end() && it->is_number() ? value_text(*it) : std::string("?");
+  };
+  line += ", lag " + count("lag") + ", pending " + count("pending") + " (" + count("held") +
+          " here)";
+  std::string error = string_field(broker, "error");
+  if (!error.empty()) line += (state == "ready" ? "; last error: " : "; ") + error;
+  return line;
+}
+
+const Json* broker_of(const Json& object) {
+  auto it = object.is_object() ? object.find("broker") : object.end();
+  return object.is_object() && it != object.end() && it->is_object() ? &*it : nullptr;
+}
+
 }  // namespace
 
 Output format_status(const Json&, const Json& reply, Format format) {
@@ -76,10 +99,27 @@ Output format_status(const Json&, const Json& reply, Format format) {
   // supervisorctl's layout: name, state in 10 columns, description.
   size_t width = name_width(*workers);
   for (const auto& worker : *workers) {
+    if (broker_of(worker) != nullptr) {
+      width = std::max(width, string_field(worker, "job").size() + 9);
+    }
+  }
+  for (const auto& worker : *workers) {
     std::string line = pad(string_field(worker, "name"), width) + "  " +
                        pad(string_field(worker, "state"), 10) + describe(worker);
     trim_right(line);
     output.out += line + "\n";
+  }
+  // Each broker job's broker once, after its workers: "JOB (broker)  STATE  ...".
+  std::set<std::string> shown;
+  for (const auto& worker : *workers) {
+    const Json* broker = broker_of(worker);
+    std::string job = string_field(worker, "job");
+    if (broker == nullptr || !shown.insert(job).second) continue;
+    std::string state = string_field(*broker, "state");
+    if (state == "down") output.exit_code = kExitFailed;
+    std::string upper = state;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    output.out += pad(job + " (broker)", width) + "  " + pad(upper, 10) + broker_text(*broker) + "\n";
   }
   return output;
 }
@@ -528,6 +568,9 @@ Output format_stats(const Json&, const Json& reply, Format format) {
     for (size_t i = 0; i < cells.size(); ++i) line += "  " + pad(cells[i], widths[i]);
     trim_right(line);
     output.out += line + "\n";
+    if (const Json* broker = broker_of(jobs->at(name))) {
+      output.out += pad("", name_width) + "  broker " + broker_text(*broker) + "\n";
+    }
   }
   return output;
 }

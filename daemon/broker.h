@@ -48,6 +48,17 @@ struct BrokerSubmission {
   std::string reply_to;
 };
 
+// A result in the broker of a task added through this corrald, for the
+// submit that waits for it (whichever node ran the task).
+struct BrokerReply {
+  std::string key;  // the task's id
+  uint64_t submit = 0;
+  uint64_t seq = 0;
+  TaskOutcome outcome = TaskOutcome::kOk;
+  std::string result;
+  uint32_t attempts = 0;
+};
+
 // How the broker is, for status, stats and /metrics.
 struct BrokerStatus {
   std::string state;  // "connecting", "ready", "down"
@@ -83,14 +94,20 @@ class Broker {
   // (in order): an empty string when the broker has it, else why not.
   virtual void add(std::vector<BrokerSubmission> tasks,
                    std::function<void(std::vector<std::string> errors)> done) = 0;
+  // While ON, the results of tasks added through this corrald come back as
+  // replies (BrokerEvents::replies), from the results of every node, from
+  // the moment of the call on: turn it on before the adds it is for.
+  virtual void follow(bool on) = 0;
   // Whether adds must wait: the stream's backlog is above its high-water mark.
   virtual bool full() const = 0;
   // Refreshes the group's lag and pending count (the sampler's tick).
   virtual void refresh() = 0;
   virtual BrokerStatus status() const = 0;
-  // Stops reading and writing; what this node holds stays pending in the
-  // broker for its next life (or another node) to take.
+  // Stops reading; what this node holds stays pending in the broker for its
+  // next life (or another node) to take. The results it was given are still
+  // written (draining() meanwhile), unless the broker is unreachable.
   virtual void close() = 0;
+  virtual bool draining() const = 0;
 };
 
 // What a broker tells its feed.
@@ -101,6 +118,8 @@ struct BrokerEvents {
   std::function<void(std::vector<BrokerTask>)> tasks;
   // Room to add again, or a state change worth a look (listeners).
   std::function<void()> changed;
+  // Results of tasks added here, while following.
+  std::function<void(std::vector<BrokerReply>)> replies;
 };
 
 }  // namespace corral::daemon

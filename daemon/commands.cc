@@ -38,6 +38,24 @@ bool Reply::needed() const {
   return conversation && !conversation->closed();
 }
 
+Json to_json(const BrokerStatus& b) {
+  auto known = [](int64_t n) { return n >= 0 ? Json(n) : Json(nullptr); };
+  return Json{{"state", b.state},
+              {"error", b.error.empty() ? Json(nullptr) : Json(b.error)},
+              {"url", b.url},
+              {"stream", b.stream},
+              {"consumer", b.consumer},
+              {"lag", known(b.lag)},
+              {"pending", known(b.pending)},
+              {"held", b.held},
+              {"read", b.read},
+              {"claimed", b.claimed},
+              {"acked", b.acked},
+              {"dead", b.dead},
+              {"added", b.added},
+              {"reconnects", b.reconnects}};
+}
+
 Json to_json(const WorkerStatus& s) {
   Json j;
   j["name"] = s.id.str();
@@ -62,6 +80,7 @@ Json to_json(const WorkerStatus& s) {
   } else {
     j["job_tasks"] = nullptr;
   }
+  j["broker"] = s.broker ? to_json(*s.broker) : Json(nullptr);
   j["cpu_s"] = s.cpu_s;
   j["rss_bytes"] = s.rss_bytes;
   j["cpu_percent"] = s.cpu_percent;

@@ -175,6 +175,8 @@ class Commands : public CommandHandler {
 
 // The worker object of the protocol.
 protocol::Json to_json(const WorkerStatus& status);
+// A broker job's broker, as status and stats show it.
+protocol::Json to_json(const BrokerStatus& broker);
 
 // The workers that TARGETS name, in job and index order, without
 // duplicates; or an error naming the first unknown target.

@@ -56,6 +56,9 @@ struct FinishedTask {
   uint32_t attempts = 0;
   // From its last dispatch to its result; zero for a task that never ran.
   std::chrono::nanoseconds run_time{0};
+  // A broker job's task that a submit here waits for: its entry's id (the
+  // id above is then 0: it may have run on another node).
+  std::string key;
 };
 
 struct DeadLetter {

@@ -162,6 +162,9 @@ class JobFeed {
   // taken any more, and no event reaches the supervisor again.
   virtual void retire(const std::string& why) = 0;
   virtual bool retired() const = 0;
+  // After retire(): the feed still writes what it owes (a broker's last
+  // results); a shutdown waits a few seconds for it.
+  virtual bool settling() const { return false; }
 };
 
 // Makes the task feed of a job with a channel (pipe or shm), which raises

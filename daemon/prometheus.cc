@@ -228,6 +228,51 @@ std::string render_metrics(const Supervisor& supervisor) {
     }
   }
 
+  // Broker jobs (broker:): the broker's state, its group's backlog, and
+  // what this node did with it.
+  std::vector<std::pair<std::string, BrokerStatus>> brokers;
+  for (const auto& [name, feed] : feeds) {
+    if (auto broker = feed->broker()) brokers.emplace_back(name, std::move(*broker));
+  }
+  if (!brokers.empty()) {
+    w.family("corral_broker_up", "gauge", "1 when the job's broker is connected and ready");
+    for (const auto& [name, b] : brokers) {
+      w.sample("corral_broker_up", labels({{"job", name}}), b.state == "ready" ? 1 : 0);
+    }
+    auto gauge = [&](const char* family, const char* help, auto value) {
+      w.family(family, "gauge", help);
+      for (const auto& [name, b] : brokers) {
+        const double v = static_cast<double>(value(b));
+        if (v >= 0) w.sample(family, labels({{"job", name}}), v);
+      }
+    };
+    gauge("corral_broker_lag", "entries of the stream no consumer of the group has read",
+          [](const BrokerStatus& b) { return b.lag; });
+    gauge("corral_broker_pending", "entries read by a consumer of the group, not acknowledged",
+          [](const BrokerStatus& b) { return b.pending; });
+    gauge("corral_broker_held", "entries this node holds (delivered, not acknowledged)",
+          [](const BrokerStatus& b) { return b.held; });
+    auto counter = [&](const char* family, const char* help, auto value) {
+      w.family(family, "counter", help);
+      for (const auto& [name, b] : brokers) {
+        w.sample(family, labels({{"job", name}}), static_cast<double>(value(b)));
+      }
+    };
+    counter("corral_broker_read_total", "entries delivered to this node, claims included",
+            [](const BrokerStatus& b) { return b.read; });
+    counter("corral_broker_claimed_total",
+            "entries this node took over from a consumer that stopped renewing them",
+            [](const BrokerStatus& b) { return b.claimed; });
+    counter("corral_broker_acked_total", "results recorded and their entries acknowledged",
+            [](const BrokerStatus& b) { return b.acked; });
+    counter("corral_broker_dead_total", "entries this node moved to the dead stream",
+            [](const BrokerStatus& b) { return b.dead; });
+    counter("corral_broker_added_total", "entries added through this corrald (corralctl submit)",
+            [](const BrokerStatus& b) { return b.added; });
+    counter("corral_broker_reconnects_total", "connects after the broker was lost",
+            [](const BrokerStatus& b) { return b.reconnects; });
+  }
+
   auto self = read_proc(getpid());
   w.family("corral_daemon_resident_memory_bytes", "gauge", "resident memory of corrald");
   w.sample("corral_daemon_resident_memory_bytes", "",

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <unordered_set>
@@ -22,6 +23,35 @@ const char* state_name(int state) {
 
 std::string ms_text(Duration d) { return std::to_string(std::max<int64_t>(d.count(), 0)); }
 
+std::optional<TaskOutcome> outcome_of(std::string_view status) {
+  for (TaskOutcome o : {TaskOutcome::kOk, TaskOutcome::kFailed, TaskOutcome::kDead,
+                        TaskOutcome::kCancelled, TaskOutcome::kExpired}) {
+    if (status == to_string(o)) return o;
+  }
+  return std::nullopt;
+}
+
+// "CONSUMER/SUBMIT/SEQ" of a reply field whose consumer is CONSUMER.
+std::optional<std::pair<uint64_t, uint64_t>> reply_of(std::string_view reply,
+                                                      std::string_view consumer) {
+  if (reply.size() <= consumer.size() + 1 || !reply.starts_with(consumer) ||
+      reply[consumer.size()] != '/') {
+    return std::nullopt;
+  }
+  std::string_view rest = reply.substr(consumer.size() + 1);
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  uint64_t submit = 0, seq = 0;
+  auto number = [](std::string_view text, uint64_t& out) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+  };
+  if (!number(rest.substr(0, slash), submit) || !number(rest.substr(slash + 1), seq)) {
+    return std::nullopt;
+  }
+  return std::pair{submit, seq};
+}
+
 }  // namespace
 
 RedisBroker::RedisBroker(asio::io_context& io, Host& host, Options options, BrokerEvents events)
@@ -35,7 +65,7 @@ RedisBroker::RedisBroker(asio::io_context& io, Host& host, Options options, Brok
   connect();
 }
 
-RedisBroker::~RedisBroker() { close(); }
+RedisBroker::~RedisBroker() { closed(); }
 
 void RedisBroker::set_state(State state, std::string error) {
   const bool changed = state != state_ || error != error_;
@@ -70,12 +100,20 @@ void RedisBroker::connect() {
 
 void RedisBroker::lost(const std::string& why) {
   if (state_ == State::kClosed) return;
+  if (closing_) {
+    spdlog::warn("{}: broker {}: {}; {} results not written (their tasks stay pending and run "
+                 "again)",
+                 options_.job, options_.redis.url.url, why, finishing_.size() + sending_.size());
+    return closed();
+  }
   ++generation_;
   // Destroying a Connection inside its own callback is allowed; its other
   // callbacks are dropped.
   writer_.reset();
   reader_.reset();
+  follower_.reset();
   reading_ = false;
+  follow_reading_ = false;
   flushing_ = false;
   // What was on its way is sent again once connected: ACK and DEL are
   // idempotent, a result written twice is at least once.
@@ -137,6 +175,81 @@ void RedisBroker::on_ready() {
   refresh();
   arm_renew();
   read_next();
+  if (following_) start_following();
+}
+
+void RedisBroker::make_follower() {
+  redis::Connection::Options options{options_.redis.url, options_.redis.timeout};
+  const uint64_t generation = generation_;
+  follower_ = std::make_unique<redis::Connection>(io_, options, [this, generation](const Error& why) {
+    if (generation == generation_) lost(why.message());
+  });
+}
+
+void RedisBroker::follow(bool on) {
+  if (on == following_) return;
+  following_ = on;
+  if (!on) {
+    follower_.reset();
+    follow_reading_ = false;
+    results_after_.clear();
+    return;
+  }
+  if (state_ == State::kReady) start_following();  // else on_ready() starts it
+}
+
+void RedisBroker::start_following() {
+  if (!follower_) make_follower();
+  if (!results_after_.empty()) return read_results();  // a reconnect: on from the last seen
+  const uint64_t generation = generation_;
+  command({"XREVRANGE", options_.redis.results, "+", "-", "COUNT", "1"},
+          [this, generation](Result<redis::Reply> reply) {
+            if (generation != generation_ || !following_) return;
+            if (!reply) return lost(reply.error().message());
+            auto last = redis::entry_list(*reply);
+            if (!last) return lost(last.error().message());
+            results_after_ = last->empty() ? "0-0" : last->front().id;
+            read_results();
+          });
+}
+
+void RedisBroker::read_results() {
+  if (!following_ || follow_reading_ || !follower_ || results_after_.empty()) return;
+  follow_reading_ = true;
+  const uint64_t generation = generation_;
+  follower_->command(
+      {"XREAD", "COUNT", std::to_string(kMaxRead), "BLOCK", std::to_string(kBlock.count()),
+       "STREAMS", options_.redis.results, results_after_},
+      [this, generation](Result<redis::Reply> reply) {
+        if (generation != generation_ || !following_) return;
+        follow_reading_ = false;
+        if (!reply) return lost(reply.error().message());
+        auto entries = redis::read_entries(*reply);
+        if (!entries) return lost(entries.error().message());
+        std::vector<BrokerReply> replies;
+        for (const redis::StreamEntry& e : *entries) {
+          results_after_ = e.id;
+          const std::string* to = e.field("reply");
+          if (to == nullptr) continue;
+          auto origin = reply_of(*to, options_.redis.consumer);
+          if (!origin) continue;
+          const std::string* status = e.field("status");
+          auto outcome = status != nullptr ? outcome_of(*status) : std::nullopt;
+          const std::string* task = e.field("task");
+          const std::string* result = e.field("result");
+          const std::string* attempts = e.field("attempts");
+          uint32_t tries = 0;
+          if (attempts != nullptr) {
+            std::from_chars(attempts->data(), attempts->data() + attempts->size(), tries);
+          }
+          replies.push_back(BrokerReply{task != nullptr ? *task : e.id, origin->first,
+                                        origin->second, outcome.value_or(TaskOutcome::kFailed),
+                                        result != nullptr ? *result : "", tries});
+        }
+        if (!replies.empty() && events_.replies) events_.replies(std::move(replies));
+        read_results();
+      },
+      kBlock);
 }
 
 void RedisBroker::set_credit(size_t credit) {
@@ -393,6 +506,7 @@ void RedisBroker::flush() {
     sending_.clear();
     flushing_ = false;
     flush();
+    if (closing_ && !flushing_) closed();
   });
 }
 
@@ -502,11 +616,27 @@ BrokerStatus RedisBroker::status() const {
 }
 
 void RedisBroker::close() {
-  if (state_ == State::kClosed) return;
+  if (state_ == State::kClosed || closing_) return;
+  reader_.reset();
+  follower_.reset();
+  following_ = false;
+  reconnect_timer_->cancel();
+  renew_timer_->cancel();
+  if (state_ == State::kReady && writer_ && (!finishing_.empty() || !sending_.empty())) {
+    closing_ = true;
+    flush();
+    return;
+  }
+  closed();
+}
+
+void RedisBroker::closed() {
+  closing_ = false;
   state_ = State::kClosed;
   ++generation_;
   writer_.reset();
   reader_.reset();
+  follower_.reset();
   reconnect_timer_->cancel();
   renew_timer_->cancel();
 }

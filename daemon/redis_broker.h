@@ -61,10 +61,12 @@ class RedisBroker : public Broker {
   void finish(BrokerOutcome outcome) override;
   void add(std::vector<BrokerSubmission> tasks,
            std::function<void(std::vector<std::string> errors)> done) override;
+  void follow(bool on) override;
   bool full() const override;
   void refresh() override;
   BrokerStatus status() const override;
   void close() override;
+  bool draining() const override { return closing_; }
 
   static constexpr size_t kMaxRead = 1000;  // entries per read or claim
   static constexpr std::chrono::milliseconds kBlock{1000};
@@ -99,6 +101,13 @@ class RedisBroker : public Broker {
   void renew();
   void arm_renew();
   void set_state(State state, std::string error = {});
+  // After close(), once the last results are written or cannot be.
+  void closed();
+  // Marks where the results stream ends now (on the writer, so before any
+  // add given later), then reads results from there on the follower.
+  void start_following();
+  void read_results();
+  void make_follower();
   std::vector<std::string> xadd(const std::string& key, std::optional<uint64_t> maxlen) const;
   void command(std::vector<std::string> args, redis::Connection::Done done);
 
@@ -112,6 +121,7 @@ class RedisBroker : public Broker {
   uint32_t failures_ = 0;  // connects in a row that did not get ready
   std::unique_ptr<redis::Connection> writer_;
   std::unique_ptr<redis::Connection> reader_;
+  std::unique_ptr<redis::Connection> follower_;  // while following
   std::unique_ptr<Timer> reconnect_timer_;
   std::unique_ptr<Timer> renew_timer_;
   // Bumped at each connect and close: replies of an earlier connection's
@@ -129,7 +139,12 @@ class RedisBroker : public Broker {
   std::vector<BrokerOutcome> sending_;    // in the MULTI on its way
   std::vector<std::string> attempts_;     // keys whose local redelivery is to be counted
   bool flush_posted_ = false;
+  bool closing_ = false;  // close() was called; the last results are on their way
   bool flushing_ = false;
+
+  bool following_ = false;
+  bool follow_reading_ = false;
+  std::string results_after_;  // the last result seen; empty: not marked yet
 
   std::optional<redis::GroupInfo> group_;
   BrokerStatus counts_;  // read, claimed, acked, dead, added, reconnects

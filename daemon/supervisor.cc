@@ -459,7 +459,19 @@ void Supervisor::finish_shutdown() {
   }
   auto done = std::move(on_idle_);
   on_idle_ = nullptr;
-  done();
+  // A broker's last results are written before corrald goes.
+  after_settling(std::move(done), host_.now() + std::chrono::seconds(5));
+}
+
+void Supervisor::after_settling(std::function<void()> done, TimePoint give_up) {
+  bool settling = false;
+  for (const auto& [name, job] : jobs_) settling = settling || (job->feed && job->feed->settling());
+  if (!settling || host_.now() >= give_up) return done();
+  if (!drain_timer_) drain_timer_ = host_.make_timer();
+  drain_timer_->arm(host_.now() + std::chrono::milliseconds(10),
+                    [this, done = std::move(done), give_up]() mutable {
+                      after_settling(std::move(done), give_up);
+                    });
 }
 
 bool Supervisor::idle() const {
@@ -534,6 +546,7 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
     status.job_tasks =
         WorkerStatus::JobTasks{feed->dispatcher().queued(), feed->dispatcher().delayed(),
                                feed->dispatcher().in_flight(), feed->spooled()};
+    status.broker = feed->broker();
   }
   return status;
 }

@@ -52,6 +52,8 @@ struct WorkerStatus {
     uint64_t spooled = 0;  // in the job's spool, not loaded yet
   };
   std::optional<JobTasks> job_tasks;
+  // Its job's broker, for a job fed by one (broker:).
+  std::optional<BrokerStatus> broker;
   // The last sample of the current process (zeros without one).
   double cpu_s = 0;
   uint64_t rss_bytes = 0;
@@ -205,6 +207,8 @@ class Supervisor {
   std::unique_ptr<Worker> make_worker(Job& job, uint32_t index);
   std::shared_ptr<JobFeed> make_feed(Job& job);
   void finish_shutdown();
+  // Calls DONE once no retired feed is settling, or after a few seconds.
+  void after_settling(std::function<void()> done, TimePoint give_up);
   void resize(Job& job, uint32_t workers);
   // Finishes what an update left to do once workers have stopped.
   void settle();
@@ -221,6 +225,7 @@ class Supervisor {
   std::function<void()> on_idle_;
   std::function<void()> update_done_;  // set while an update runs
   std::unique_ptr<Timer> settle_timer_;
+  std::unique_ptr<Timer> drain_timer_;  // shutdown's wait for settling feeds
   uint64_t samples_taken_ = 0;
   std::unique_ptr<Timer> sampler_;
   bool sampler_armed_ = false;

@@ -42,7 +42,8 @@ namespace {
 std::string result_line(const FinishedTask& task, bool timing) {
   return protocol::result_line({task.id, task.seq, to_string(task.outcome), task.result,
                                 task.attempts,
-                                timing ? std::optional(task.run_time) : std::nullopt});
+                                timing ? std::optional(task.run_time) : std::nullopt,
+                                std::nullopt, task.key});
 }
 
 }  // namespace
@@ -283,10 +284,26 @@ Json retry_refused(const std::string& job, const Error& error) {
 
 }  // namespace
 
+namespace {
+
+// A broker job's letters are entries of its dead stream, for every node: a
+// local requeue would run them outside the stream, their results unseen.
+std::optional<Json> broker_retry_refused(const std::string& job, const JobFeed& feed) {
+  std::optional<BrokerStatus> broker = feed.broker();
+  if (!broker) return std::nullopt;
+  return protocol::error_reply(
+      "job " + job + " takes its tasks from the stream " + broker->stream +
+      " at " + broker->url + ": its dead letters are entries of its dead stream; add one again "
+      "with XADD " + broker->stream + " * payload PAYLOAD (docs/scale-out.md)");
+}
+
+}  // namespace
+
 void Commands::retry(const Json& request, Reply reply) {
   std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   const std::string job = request["job"];
+  if (auto refused = broker_retry_refused(job, *feed)) return reply(*refused);
   Result<size_t> requeued = feed->dispatcher().retry_dead_letters(retry_ids(request), 0);
   if (!requeued) return reply(retry_refused(job, requeued.error()));
   spdlog::info("retry: job {}: {} dead letters queued again", job, *requeued);
@@ -299,6 +316,7 @@ void Commands::retry_and_wait(const Json& request, ConversationPtr conversation)
   std::shared_ptr<JobFeed> feed = feed_of(request, reply);
   if (feed == nullptr) return;
   const std::string job = request["job"];
+  if (auto refused = broker_retry_refused(job, *feed)) return reply(*refused);
   struct State {
     uint64_t submitter = 0;
     uint64_t requeued = 0;
@@ -494,6 +512,11 @@ void Commands::stats(const Json& request, Reply reply) {
                {"tasks_per_s", feed->metrics().tasks_per_s},
                {"latency_us", quantiles(feed->metrics().run_time)},
                {"recent_latency_us", quantiles(feed->metrics().recent)}};
+    }
+    {
+      std::shared_ptr<JobFeed> feed = supervisor_.feed(job);
+      std::optional<BrokerStatus> broker = feed ? feed->broker() : std::nullopt;
+      j["broker"] = broker ? to_json(*broker) : Json(nullptr);
     }
     // The job's workers together.
     std::vector<WorkerId> ids = supervisor_.workers_of(job);

@@ -234,6 +234,10 @@ uint64_t TaskFeed::add_submitter(std::function<void(FinishedTask&&)> on_finished
 void TaskFeed::remove_submitter(uint64_t id) {
   if (!submitters_.contains(id)) return;
   dispatcher_.orphan(id);
+  if (broker_ != nullptr) {
+    std::erase_if(waiting_, [id](const auto& entry) { return entry.second.submitter == id; });
+    if (waiting_.empty()) broker_->follow(false);
+  }
   // A submitter may leave from inside its own callback: it is erased when
   // the callback has returned.
   if (id == calling_submitter_) {

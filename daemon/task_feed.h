@@ -83,6 +83,7 @@ class TaskFeed : public JobFeed {
   const FeedMetrics& metrics() const override { return metrics_; }
   void retire(const std::string& why) override;
   bool retired() const override { return retired_; }
+  bool settling() const override { return broker_ != nullptr && broker_->draining(); }
 
  private:
   void finished(FinishedTask&& task);
@@ -106,6 +107,8 @@ class TaskFeed : public JobFeed {
   void give_credit();
   // Sends the submits stored this turn to the broker.
   void add_to_broker();
+  // Results of tasks submitted here, from whichever node ran them.
+  void take_broker_replies(std::vector<BrokerReply> replies);
   void close_broker();
   int64_t to_wall_ms(TimePoint at) const;
   void arm_wake();     // the wake_ timer, at the dispatcher's next_wakeup
@@ -169,6 +172,12 @@ class TaskFeed : public JobFeed {
   std::unordered_map<uint64_t, BrokerHeld> broker_held_;  // by the dispatcher's id
   std::vector<StoredTask> adding_;  // stored this turn, for the broker
   bool add_posted_ = false;
+  // Submits here that wait for their results (submit --wait), by submit id.
+  struct WaitingSubmit {
+    uint64_t submitter = 0;
+    std::vector<bool> seen;  // by seq: a result already given (at least once: duplicates)
+  };
+  std::map<uint64_t, WaitingSubmit> waiting_;
   // Completions posted by the spool's writer find the feed through this.
   std::shared_ptr<TaskFeed*> self_ = std::make_shared<TaskFeed*>(this);
   TaskWatch watch_;

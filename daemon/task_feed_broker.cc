@@ -62,6 +62,9 @@ void TaskFeed::open_broker(const std::string& consumer) {
   events.changed = [self] {
     if (auto feed = self.lock()) (*feed)->listeners_.notify();
   };
+  events.replies = [self](std::vector<BrokerReply> replies) {
+    if (auto feed = self.lock()) (*feed)->take_broker_replies(std::move(replies));
+  };
   journal_ = std::make_unique<BrokerJournal>(*this);
   dispatcher_.set_journal(journal_.get());
   broker_ = std::make_unique<RedisBroker>(io_, host_, std::move(options), std::move(events));
@@ -131,6 +134,29 @@ void TaskFeed::add_to_broker() {
     }
     feed.listeners_.notify();
   });
+}
+
+void TaskFeed::take_broker_replies(std::vector<BrokerReply> replies) {
+  for (BrokerReply& reply : replies) {
+    auto it = waiting_.find(reply.submit);
+    if (it == waiting_.end()) continue;  // its submitter has gone
+    std::vector<bool>& seen = it->second.seen;
+    if (reply.seq >= seen.size()) seen.resize(reply.seq + 1);
+    if (seen[reply.seq]) continue;  // a task run twice: its first result counts
+    seen[reply.seq] = true;
+    FinishedTask task;
+    task.submitter = it->second.submitter;
+    task.seq = reply.seq;
+    task.submit = reply.submit;
+    task.outcome = reply.outcome;
+    task.result = std::move(reply.result);
+    task.attempts = reply.attempts;
+    task.key = std::move(reply.key);
+    // Straight to its submitter (never the sink: the node that ran it had it).
+    if (auto submitter = submitters_.find(task.submitter); submitter != submitters_.end()) {
+      finished(std::move(task));
+    }
+  }
 }
 
 std::optional<BrokerStatus> TaskFeed::broker() const {

@@ -203,6 +203,11 @@ uint64_t TaskFeed::open_submit() {
 
 void TaskFeed::store(std::string payload, const TaskOrigin& origin) {
   if (broker_ != nullptr) {
+    if (origin.submitter != 0 && !waiting_.contains(origin.submit)) {
+      // Following starts before the first add of the submit goes out.
+      waiting_[origin.submit].submitter = origin.submitter;
+      broker_->follow(true);
+    }
     // To the broker, in one batch per turn of the loop.
     adding_.push_back(StoredTask{0, std::move(payload), origin});
     ++storing_total_;

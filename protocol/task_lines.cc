@@ -49,6 +49,10 @@ std::string result_line(const TaskResult& task) {
     line += R"(,"cursor":)";
     append_number(line, task.kept->cursor);
   }
+  if (!task.task.empty()) {
+    line += R"(,"task":)";
+    append_json_string(line, task.task);
+  }
   line.push_back('}');
   line.push_back('\n');
   return line;

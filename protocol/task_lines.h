@@ -40,10 +40,14 @@ struct TaskResult {
     uint64_t cursor = 0;
   };
   std::optional<Kept> kept;
+  // A broker job's task: its entry's id in the stream ("1700000000000-0");
+  // written as "task" (the id is then 0: it may have run on another node).
+  std::string_view task;
 };
 
 // {"id":N,"seq":N,"status":"S","result":"R","attempts":N[,"run_us":U.D]
-// [,"submit":N,"cursor":N]} and '\n': the fields in this order, without blanks.
+// [,"submit":N,"cursor":N][,"task":"T"]} and '\n': the fields in this order,
+// without blanks.
 std::string result_line(const TaskResult& task);
 
 // Whether LINE is a result line of status ok as result_line writes it. Only

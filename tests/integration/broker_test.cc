@@ -146,6 +146,36 @@ TEST_F(BrokerTest, TasksAnyClientAddsRunOnceAndPoisonEndsInTheDeadStream) {
   EXPECT_EQ(field(dead[0], "payload"), "poison");
   EXPECT_EQ(field(dead[0], "attempts"), "3");
   EXPECT_EQ(field(dead[0], "status"), "dead");
+
+  // status and stats show the broker, its group's backlog and this node's work.
+  // (The group's counts are those of the last sample: a later one has them.)
+  RunResult status;
+  wait_until(
+      [&] {
+        status = node->ctl({"status"});
+        return status.out.find("pending 0 (0 here)") != std::string::npos;
+      },
+      5s);
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_NE(status.out.find("sums (broker)  READY     ready: " + server_.url() +
+                            " stream corral:sums as node-a, lag 0, pending 0 (0 here)"),
+            std::string::npos)
+      << status.out;
+  Json stats = node->request({{"cmd", "stats"}, {"job", "sums"}});
+  const Json& broker = stats["jobs"]["sums"]["broker"];
+  EXPECT_EQ(broker.value("acked", 0), 501) << stats.dump();
+  EXPECT_EQ(broker.value("dead", 0), 1);
+  EXPECT_EQ(broker.value("read", 0), 501);
+  EXPECT_EQ(broker.value("held", -1), 0);
+  EXPECT_EQ(broker.value("state", ""), "ready");
+
+  // Its letters are entries of the dead stream: a local requeue is refused.
+  RunResult retry = node->ctl({"retry", "sums"});
+  EXPECT_NE(retry.exit_code, 0);
+  EXPECT_NE(retry.err.find("its dead letters are entries of its dead stream; add one again with "
+                           "XADD corral:sums * payload PAYLOAD"),
+            std::string::npos)
+      << retry.err;
 }
 
 TEST_F(BrokerTest, ASubmitThroughCorraldIsAcknowledgedOnceRedisHasIt) {
@@ -162,6 +192,34 @@ TEST_F(BrokerTest, ASubmitThroughCorraldIsAcknowledgedOnceRedisHasIt) {
     EXPECT_EQ(field(r, "reply").substr(0, 7), "node-a/") << field(r, "reply");
   }
   EXPECT_EQ(got, (std::set<std::string>{sum_below(10), sum_below(20), sum_below(30)}));
+}
+
+TEST_F(BrokerTest, SubmitWaitGetsEveryResultWhicheverNodeRanIt) {
+  Node a{"node-a", "--handler, sleep", 2, 2};
+  Node b{"node-b", "--handler, sleep", 2, 2};
+  auto node_a = start_node(a);
+  auto node_b = start_node(b);
+  std::vector<std::string> payloads(200, "5");
+  payloads[17] = "poison";  // not a number: a failed task
+  std::vector<Json> lines = node_a->submit("sums", payloads, true);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().value("submitted", -1), 200) << lines.back().dump();
+  std::set<uint64_t> seqs;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    const Json& line = lines[i];
+    seqs.insert(line.value("seq", uint64_t{999}));
+    EXPECT_EQ(line.value("id", -1), 0);
+    EXPECT_FALSE(line.value("task", "").empty()) << line.dump();
+    EXPECT_EQ(line.value("status", ""), line.value("seq", 0) == 17 ? "failed" : "ok")
+        << line.dump();
+  }
+  EXPECT_EQ(seqs.size(), 200u);
+  EXPECT_EQ(lines.size(), 201u);
+  // Both nodes ran some of them.
+  std::map<std::string, int> by_node;
+  for (const redis::StreamEntry& r : redis_->entries(kResults)) ++by_node[field(r, "node")];
+  EXPECT_GT(by_node["node-a"], 0);
+  EXPECT_GT(by_node["node-b"], 0);
 }
 
 TEST_F(BrokerTest, ADeadNodesTasksAreClaimedAfterClaimIdleAndItsNextLifeFindsNone) {
@@ -202,6 +260,26 @@ TEST_F(BrokerTest, ANodeThatRestartsTakesBackItsOwnPendingTasks) {
   EXPECT_EQ(field(results[ids[0]].front(), "attempts"), "2");
 }
 
+TEST_F(BrokerTest, AShutdownLeavesWhatItHeldPendingForItsNextLife) {
+  Node a{"node-a", "--handler, sleep", 2, 4};
+  auto node_a = start_node(a);
+  std::vector<std::string> ids = redis_->add(kStream, std::vector<std::string>(40, "50"));
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) >= 4; }, 10s));
+  EXPECT_EQ(node_a->stop(), 0);
+  // Nothing lost: each task has its result (and left the stream), or is
+  // still in the stream, unread or pending with node-a.
+  auto results = results_by_task(*redis_);
+  EXPECT_EQ(static_cast<int64_t>(results.size()) + redis_->length(kStream), 40)
+      << results.size() << " results";
+  EXPECT_EQ(pending_total(*redis_), pending_of(*redis_, "node-a"));
+  EXPECT_LT(results.size(), 40u);
+  EXPECT_NE(node_a->daemon_log().find("stay pending in corral:sums"), std::string::npos)
+      << node_a->daemon_log();
+  EXPECT_EQ(node_a->daemon_log().find("results not written"), std::string::npos);
+  node_a = start_node(a);
+  ASSERT_TRUE(all_have_results(ids, 20s)) << node_a->daemon_log();
+}
+
 TEST_F(BrokerTest, ALongTaskIsNeverTakenFromALiveNode) {
   Node a{"node-a", "--handler, sleep", 1, 1, "1s"};
   Node b{"node-b", "--handler, sleep", 1, 1, "1s"};
@@ -222,6 +300,11 @@ TEST_F(BrokerTest, RedisAbsentAtStartThenKilledMidStreamLosesNothing) {
   // The workers run without Redis; the broker waits for it.
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(node->state("sums:0"), "RUNNING");
+  RunResult down = node->ctl({"status"});
+  EXPECT_EQ(down.exit_code, 1) << down.out;
+  EXPECT_NE(down.out.find("sums (broker)  DOWN      down: " + server_.url()), std::string::npos)
+      << down.out;
+  EXPECT_NE(down.out.find("No such file or directory"), std::string::npos) << down.out;
   ASSERT_TRUE(server_.start()) << server_.log();
   redis_ = std::make_unique<RedisClient>(server_.url());
   std::vector<std::string> payloads;

@@ -294,6 +294,35 @@ TEST(CtlStatusTest, ExitCodeFollowsTheStatesShown) {
   EXPECT_EQ(status_reply(Json::array()).out, "");
 }
 
+TEST(CtlStatusTest, ABrokerJobsBrokerIsOneLineAfterItsWorkers) {
+  Json broker{{"state", "ready"}, {"error", nullptr}, {"url", "unix:///r.sock"},
+              {"stream", "corral:sums"}, {"consumer", "node-a"}, {"lag", 12},
+              {"pending", 5}, {"held", 3}};
+  Json a = worker("sums:0", "RUNNING", "pid 1, uptime 0:00:05");
+  Json b = worker("sums:1", "RUNNING", "pid 2, uptime 0:00:05");
+  a["job"] = b["job"] = "sums";
+  a["broker"] = b["broker"] = broker;
+  Output output = status_reply(Json::array({a, b}));
+  EXPECT_EQ(output.out,
+            "sums:0         RUNNING   pid 1, uptime 0:00:05\n"
+            "sums:1         RUNNING   pid 2, uptime 0:00:05\n"
+            "sums (broker)  READY     ready: unix:///r.sock stream corral:sums as node-a, lag "
+            "12, pending 5 (3 here)\n");
+  EXPECT_EQ(output.exit_code, kExitOk);
+
+  // Down: the reason, and the exit code of a failed state.
+  broker["state"] = "down";
+  broker["error"] = "redis unix:///r.sock: connect: No such file or directory";
+  broker["lag"] = nullptr;
+  a["broker"] = broker;
+  output = status_reply(Json::array({a}));
+  EXPECT_EQ(output.out,
+            "sums:0         RUNNING   pid 1, uptime 0:00:05\n"
+            "sums (broker)  DOWN      down: unix:///r.sock stream corral:sums as node-a, lag ?, "
+            "pending 5 (3 here); redis unix:///r.sock: connect: No such file or directory\n");
+  EXPECT_EQ(output.exit_code, kExitFailed);
+}
+
 TEST(CtlStatusTest, WithoutDescriptionTheLineIsRebuiltFromFields) {
   Json w = worker("a:0", "RUNNING", "");
   w.erase("description");

@@ -328,5 +328,94 @@ TEST_F(BrokerTest, RedisAbsentAtStartThenKilledMidStreamLosesNothing) {
   EXPECT_EQ(redis_->length(kStream), 0);
 }
 
+TEST_F(BrokerTest, ASlowNodeHoldsNoTaskAnIdleNodeCouldRun) {
+  // node-a sleeps 400 ms per task; node-b echoes at once. With prefetch 1,
+  // node-a holds at most what its one worker runs.
+  Node a{"node-a", "--handler, sleep", 1, 1};
+  Node b{"node-b", "--handler, echo", 1, 1};
+  auto node_a = start_node(a);
+  auto node_b = start_node(b);
+  std::vector<std::string> ids = redis_->add(kStream, std::vector<std::string>(40, "400"));
+  int64_t most_held_by_a = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        most_held_by_a = std::max(most_held_by_a, pending_of(*redis_, "node-a"));
+        return redis_->length(kResults) >= 40;
+      },
+      20s));
+  std::map<std::string, int> by_node;
+  for (const redis::StreamEntry& r : redis_->entries(kResults)) ++by_node[field(r, "node")];
+  EXPECT_LE(most_held_by_a, 2);  // its one task, and one claim's overshoot at most
+  EXPECT_LE(by_node["node-a"], 4) << by_node["node-a"] << " of 40 ran on the slow node";
+  EXPECT_GE(by_node["node-b"], 36);
+}
+
+// The scenario: three nodes share 200,000 tasks with unique ids, a
+// few of them poison (they crash their worker); one node is killed -9 at
+// about 30%.
+TEST_F(BrokerTest, ThreeNodesShareAStreamAndLoseNothingWhenOneIsKilled) {
+  const int total = CORRAL_SANITIZED ? 30000 : 200000;
+  const int poison_every = total / 20;  // 20 poison tasks
+  std::vector<std::unique_ptr<Daemon>> nodes;
+  std::vector<Node> specs;
+  for (const char* name : {"node-a", "node-b", "node-c"}) {
+    specs.push_back(Node{name, "--handler, sum, --crash-on, poison", 2, 64, "2s"});
+    nodes.push_back(start_node(specs.back()));
+  }
+  std::vector<std::string> payloads;
+  payloads.reserve(total);
+  std::set<size_t> poison;
+  for (int i = 0; i < total; ++i) {
+    if (i % poison_every == poison_every / 2) {
+      payloads.push_back("poison");
+      poison.insert(i);
+    } else {
+      payloads.push_back(std::to_string(i % 1000));
+    }
+  }
+  std::vector<std::string> ids;
+  for (size_t from = 0; from < payloads.size(); from += 10000) {
+    std::vector<std::string> chunk(payloads.begin() + from,
+                                   payloads.begin() + std::min(payloads.size(), from + 10000));
+    for (std::string& id : redis_->add(kStream, chunk)) ids.push_back(std::move(id));
+  }
+  ASSERT_EQ(ids.size(), payloads.size());
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) >= total * 3 / 10; }, 120s));
+  nodes[2]->kill9();
+  const int64_t held_by_c = pending_of(*redis_, "node-c");
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) >= total; }, 240s))
+      << redis_->length(kResults) << " of " << total;
+  EXPECT_TRUE(wait_until([&] { return pending_total(*redis_) == 0; }, 10s));
+  EXPECT_EQ(redis_->length(kStream), 0);
+
+  auto results = results_by_task(*redis_);
+  int64_t duplicates = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = results.find(ids[i]);
+    ASSERT_NE(it, results.end()) << "task " << i << " has no result";
+    duplicates += static_cast<int64_t>(it->second.size()) - 1;
+    if (poison.contains(i)) continue;
+    bool ok = false;
+    for (const redis::StreamEntry& r : it->second) {
+      ok = ok || (field(r, "status") == "ok" && field(r, "result") == sum_below(i % 1000));
+    }
+    EXPECT_TRUE(ok) << "task " << i << " has no ok result";
+  }
+  // At least once, and no more than the killed node held.
+  EXPECT_LE(duplicates, held_by_c);
+  // Each poison task in the dead stream once, after exactly max_attempts.
+  std::map<std::string, int> dead_count;
+  for (const redis::StreamEntry& d : redis_->entries(kDead)) {
+    ++dead_count[field(d, "task")];
+    EXPECT_EQ(field(d, "attempts"), "3") << field(d, "task");
+    EXPECT_EQ(field(d, "payload"), "poison");
+  }
+  EXPECT_EQ(dead_count.size(), poison.size());
+  for (size_t i : poison) EXPECT_EQ(dead_count[ids[i]], 1) << "poison task " << i;
+  // The killed node, back under its name, finds nothing of its own pending.
+  nodes[2] = start_node(specs[2]);
+  EXPECT_EQ(pending_of(*redis_, "node-c"), 0);
+}
+
 }  // namespace
 }  // namespace corral::testing

@@ -92,7 +92,8 @@ Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char*
 Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& host,
                                                    const config::JobSpec& job, FeedEvents events,
                                                    PrivateDirs& private_dirs,
-                                                   const SpoolPath& spool_path) {
+                                                   const SpoolPath& spool_path,
+                                                   const BrokerFactory& broker_factory) {
   auto feed = std::make_unique<TaskFeed>(Key(), io, host, job, std::move(events));
   if (job.channel == config::Channel::kShm) {
     ipc::SegmentSpec spec;
@@ -142,7 +143,7 @@ Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& h
     if (::gethostname(host_name, sizeof host_name - 1) != 0) {
       return errno_error("broker of job " + job.name + ": the host name (the consumer's default)");
     }
-    feed->open_broker(host_name);
+    feed->open_broker(host_name, broker_factory);
   }
   feed->feed_source();
   feed->watch();

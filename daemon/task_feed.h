@@ -44,10 +44,15 @@ class TaskFeed : public JobFeed {
   // A durable job's spool is at SPOOL_PATH(job name): a StateDir's, opened
   // (and locked) by the caller when the first durable job needs it.
   using SpoolPath = std::function<Result<std::string>(const std::string& job)>;
+  // A broker job's broker (broker:), for the consumer name it is given;
+  // none given: a RedisBroker on the daemon's loop.
+  using BrokerFactory =
+      std::function<std::unique_ptr<Broker>(const std::string& consumer, BrokerEvents events)>;
   static Result<std::unique_ptr<TaskFeed>> create(boost::asio::io_context& io, Host& host,
                                                   const config::JobSpec& job, FeedEvents events,
                                                   PrivateDirs& private_dirs,
-                                                  const SpoolPath& spool_path = {});
+                                                  const SpoolPath& spool_path = {},
+                                                  const BrokerFactory& broker_factory = {});
   TaskFeed(Key, boost::asio::io_context& io, Host& host, const config::JobSpec& job,
            FeedEvents events);
   ~TaskFeed() override;
@@ -100,7 +105,7 @@ class TaskFeed : public JobFeed {
   TimePoint from_wall_ms(int64_t ms) const;
   // ---- a broker job's (task_feed_broker.cc) ----
   class BrokerJournal;
-  void open_broker(const std::string& consumer);
+  void open_broker(const std::string& consumer, const BrokerFactory& factory);
   // Tasks the broker delivered, into the dispatcher.
   void take_broker_tasks(std::vector<BrokerTask> tasks);
   // Tells the broker how many more tasks the ready workers have room for.

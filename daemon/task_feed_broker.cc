@@ -47,13 +47,9 @@ class TaskFeed::BrokerJournal : public TaskJournal {
   TaskFeed& feed_;
 };
 
-void TaskFeed::open_broker(const std::string& consumer) {
-  RedisBroker::Options options;
-  options.job = job_.name;
-  options.redis = job_.broker.redis;
-  if (options.redis.consumer.empty()) options.redis.consumer = consumer;
-  options.max_task_bytes = job_.queue.max_task_bytes;
-  options.reconnect = job_.restart.backoff;
+void TaskFeed::open_broker(const std::string& host_name, const BrokerFactory& factory) {
+  const std::string consumer =
+      job_.broker.redis.consumer.empty() ? host_name : job_.broker.redis.consumer;
   std::weak_ptr<TaskFeed*> self = self_;
   BrokerEvents events;
   events.tasks = [self](std::vector<BrokerTask> tasks) {
@@ -67,6 +63,16 @@ void TaskFeed::open_broker(const std::string& consumer) {
   };
   journal_ = std::make_unique<BrokerJournal>(*this);
   dispatcher_.set_journal(journal_.get());
+  if (factory) {
+    broker_ = factory(consumer, std::move(events));
+    return;
+  }
+  RedisBroker::Options options;
+  options.job = job_.name;
+  options.redis = job_.broker.redis;
+  options.redis.consumer = consumer;
+  options.max_task_bytes = job_.queue.max_task_bytes;
+  options.reconnect = job_.restart.backoff;
   broker_ = std::make_unique<RedisBroker>(io_, host_, std::move(options), std::move(events));
 }
 

@@ -328,6 +328,27 @@ TEST_F(BrokerTest, RedisAbsentAtStartThenKilledMidStreamLosesNothing) {
   EXPECT_EQ(redis_->length(kStream), 0);
 }
 
+TEST_F(BrokerTest, AStreamOfTheWrongTypeIsAClearErrorAndFixingItIsEnough) {
+  ASSERT_EQ(redis_->call({"SET", kStream, "not a stream"}), redis::Reply::status("OK"));
+  auto node = start_node({"node-a"});
+  RunResult status;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        status = node->ctl({"status"});
+        return status.out.find("DOWN") != std::string::npos;
+      },
+      10s));
+  EXPECT_NE(status.out.find("redis key corral:sums is a string, not a stream"), std::string::npos)
+      << status.out;
+  EXPECT_EQ(status.exit_code, 1);
+  // The workers run meanwhile; once the key is gone the broker comes up.
+  EXPECT_EQ(node->state("sums:0"), "RUNNING");
+  redis_->call({"DEL", kStream});
+  std::vector<std::string> ids = redis_->add(kStream, {"7"});
+  ASSERT_TRUE(all_have_results(ids, 10s)) << node->daemon_log();
+  EXPECT_NE(node->daemon_log().find("is a string, not a stream"), std::string::npos);
+}
+
 TEST_F(BrokerTest, ASlowNodeHoldsNoTaskAnIdleNodeCouldRun) {
   // node-a sleeps 400 ms per task; node-b echoes at once. With prefetch 1,
   // node-a holds at most what its one worker runs.

@@ -40,6 +40,16 @@ TEST(ResultLineTest, WritesRunTimeInMicrosecondsWithOneDecimal) {
   EXPECT_DOUBLE_EQ(read_back(line)["run_us"].get<double>(), 12345.6);
 }
 
+TEST(ResultLineTest, ABrokerTaskCarriesItsEntryIdLast) {
+  TaskResult task{0, 4, "ok", "10", 2, std::nullopt};
+  task.task = "1700000000000-3";
+  std::string line = result_line(task);
+  EXPECT_EQ(line, R"({"id":0,"seq":4,"status":"ok","result":"10","attempts":2,)"
+                  R"("task":"1700000000000-3"})"
+                  "\n");
+  EXPECT_TRUE(is_ok_result_line(line));
+}
+
 TEST(ResultLineTest, OnlyOkResultLinesTakeTheFastPath) {
   EXPECT_TRUE(is_ok_result_line(result_line({1, 0, "ok", "r", 1, std::nullopt})));
   EXPECT_TRUE(is_ok_result_line(

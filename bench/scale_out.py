@@ -1,0 +1,577 @@
+#!/usr/bin/python3
+"""corral's broker jobs against Celery and RQ on the same Redis and the same tiny tasks.
+
+    bench/scale_out.py --build build-bench [--tasks 20000] [--runs 3] [--json out.json]
+
+One redis-server of its own (a temp dir, a Unix socket, appendonly yes,
+appendfsync everysec), fresh for each run. Each system runs the same task,
+the O(1) function n * (n - 1) // 2 of a payload i % 100, with 2 worker
+processes unless said otherwise; a producer adds every task, then the time
+runs until every result is in Redis:
+
+  corral 1 node   one corrald, 2 workers; tasks XADDed by redis-py (pipelined,
+                  as any producer would), results read from the results stream
+  corral 3 nodes  three corralds of 2 workers each (6 workers on this machine)
+  corral python   one corrald, 2 Python workers (corral_worker.serve, pipes):
+                  the function in Python, as the peers run it
+  celery          Celery 5 (Debian), Redis broker and result backend, prefork
+                  pool of 2, acks_late, prefetch 4; delay() then get()
+  rq              RQ (Debian), 2 `rq worker` processes (a fork per job, RQ's
+                  default); enqueue() then polling the jobs
+
+Then the faults: a kill -9 of one worker process mid-run, and of a whole
+node (corrald with its workers, or Celery's main process with its pool, or
+an RQ worker), counting the tasks that have no result 30 s (or claim_idle +
+a margin) later, and for corral how long after the kill the dead node's
+tasks finished elsewhere. Redis commands per task come from INFO
+commandstats; CPU per process from /proc.
+"""
+import argparse
+import gc
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import redis  # Debian: python3-redis
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from corral_daemon import Daemon  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def tiny(n):
+    return n * (n - 1) // 2
+
+
+class RedisServer:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="corral-bench-redis-")
+        self.socket = os.path.join(self.dir, "redis.sock")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700",
+             "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "everysec",
+             "--save", "", "--maxmemory-policy", "noeviction", "--logfile",
+             os.path.join(self.dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "unix://" + self.socket
+        for _ in range(500):
+            try:
+                self.client().ping()
+                return
+            except (redis.ConnectionError, FileNotFoundError):
+                time.sleep(0.01)
+        sys.exit("redis-server did not start")
+
+    def client(self):
+        return redis.Redis(unix_socket_path=self.socket)
+
+    def commands(self):
+        """Calls per command so far (INFO commandstats)."""
+        stats = self.client().info("commandstats")
+        return {name[len("cmdstat_"):]: value["calls"] for name, value in stats.items()}
+
+    def cpu_s(self):
+        return proc_cpu_s(self.proc.pid)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def proc_cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def tree_cpu_s(pid):
+    """CPU of PID and its descendants (the live ones, and the reaped ones it waited for)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        total = sum(int(x) for x in fields[11:15]) / tick
+    except OSError:
+        return 0.0
+    try:
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        children = []
+    for child in children:
+        total += tree_cpu_s(int(child))
+    return total
+
+
+def diff(after, before):
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+
+
+# ---------------------------------------------------------------------------
+# corral
+
+def corral_jobs(url, consumer, workers, python_worker, build, claim_idle="30s"):
+    if python_worker:
+        command = (f"[/usr/bin/python3, {os.path.join(HERE, 'scale_out_worker.py')}]")
+        channel = "pipe"
+        env = f"    env: {{PYTHONPATH: {os.path.join(ROOT, 'worker', 'python')}}}\n"
+    else:
+        command = f"[{os.path.join(build, 'corral-worker')}, --handler, sum]"
+        channel = "shm"
+        env = ""
+    return textwrap.indent(textwrap.dedent(f"""\
+        tiny:
+          command: {command}
+          workers: {workers}
+          channel: {channel}
+          queue: {{prefetch: 256}}
+          restart: {{backoff: {{initial: 10ms, max: 100ms}}}}
+          broker: {{redis: {{url: "{url}", consumer: {consumer}, claim_idle: {claim_idle}}}}}
+        """), "  ") + env
+
+
+class CorralCluster:
+    def __init__(self, build, server, nodes, workers, python_worker=False, claim_idle="30s"):
+        self.daemons = []
+        for i in range(nodes):
+            d = Daemon(build, corral_jobs(server.url, f"node-{i}", workers, python_worker, build,
+                                          claim_idle))
+            client = d.start_running("tiny")
+            client.close()
+            self.daemons.append(d)
+
+    def pids(self):
+        return [d.proc.pid for d in self.daemons if d.proc and d.proc.poll() is None]
+
+    def worker_pids(self, node=0):
+        out = self.daemons[node].ctl("status", "--json")
+        return [w["pid"] for w in json.loads(out.stdout) if w.get("pid")]
+
+    def stop(self):
+        for d in self.daemons:
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+
+
+def corral_produce(r, n):
+    ids = []
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd("corral:tiny", {"payload": str(i % 100)})
+        if len(pipe) >= 1000:
+            ids += pipe.execute()
+    ids += pipe.execute()
+    return ids
+
+
+def corral_wait(r, ids, timeout):
+    """Reads the results stream until every id has a result; lost = those without."""
+    wanted = set(ids)
+    last = b"0-0"
+    deadline = time.time() + timeout
+    wrong = 0
+    while wanted and time.time() < deadline:
+        got = r.xread({"corral:tiny:results": last}, count=10000, block=200)
+        for _stream, entries in got or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                task = fields.get(b"task")
+                if task in wanted:
+                    wanted.discard(task)
+                    if fields.get(b"status") != b"ok":
+                        wrong += 1
+    return len(wanted), wrong
+
+
+def run_corral(build, n, nodes, workers, python_worker=False, drain=False):
+    """End to end (a producer adds while the nodes run), or DRAIN: the tasks
+    are in the stream before the nodes start, and the time runs from their
+    launch to the last result (what the nodes can take, without the producer)."""
+    server = RedisServer()
+    r = server.client()
+    cluster = None
+    try:
+        if drain:
+            ids = corral_produce(r, n)
+        before = server.commands()
+        redis_before = server.cpu_s()
+        start = time.perf_counter()
+        cluster = CorralCluster(build, server, nodes, workers, python_worker)
+        if not drain:
+            ids = corral_produce(r, n)
+        lost, wrong = corral_wait(r, ids, timeout=300)
+        seconds = time.perf_counter() - start
+        commands = diff(server.commands(), before)
+        cpu = {"redis": server.cpu_s() - redis_before,
+               "corrald": sum(proc_cpu_s(p) for p in cluster.pids()),
+               "workers": sum(proc_cpu_s(w) for i in range(nodes) for w in cluster.worker_pids(i))}
+        return {"tasks_per_s": n / seconds, "seconds": seconds, "lost": lost, "failed": wrong,
+                "commands_per_task": {k: v / n for k, v in sorted(commands.items())},
+                "cpu_us_per_task": {k: 1e6 * v / n for k, v in cpu.items()}}
+    finally:
+        if cluster:
+            cluster.stop()
+        server.stop()
+
+
+def corral_faults(build, n):
+    """kill -9 of a worker process, then of a whole node, mid-run."""
+    out = {}
+    for fault in ("worker", "node"):
+        server = RedisServer()
+        cluster = CorralCluster(build, server, 2, 2, claim_idle="2s")
+        try:
+            r = server.client()
+            ids = corral_produce(r, n)
+            while r.xlen("corral:tiny:results") < n // 3:
+                time.sleep(0.001)
+            killed_at = time.perf_counter()
+            held = 0
+            if fault == "worker":
+                os.kill(cluster.worker_pids(0)[0], signal.SIGKILL)
+            else:
+                pids = cluster.worker_pids(0)
+                os.kill(cluster.daemons[0].proc.pid, signal.SIGKILL)
+                for consumer in r.xinfo_consumers("corral:tiny", "corral"):
+                    if consumer["name"] == b"node-0":
+                        held = consumer["pending"]
+                for pid in pids:  # they die with it (PR_SET_PDEATHSIG); make sure
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            lost, _ = corral_wait(r, ids, timeout=60)
+            out[fault] = {"lost": lost, "all_done_s_after_kill": time.perf_counter() - killed_at,
+                          "claim_idle_s": 2, "held_by_killed_node": held}
+        finally:
+            cluster.stop()
+            server.stop()
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Celery
+
+CELERY_APP = """
+import os
+from celery import Celery
+url = "redis+socket://" + os.environ["BENCH_REDIS_SOCKET"]
+app = Celery("bench_tasks", broker=url, backend=url)
+app.conf.update(task_acks_late=True, worker_prefetch_multiplier=4,
+                task_reject_on_worker_lost=True, result_expires=3600,
+                broker_connection_retry_on_startup=True)
+
+@app.task
+def tiny(n):
+    return n * (n - 1) // 2
+"""
+
+
+class CeleryWorker:
+    def __init__(self, server, workdir):
+        self.env = dict(os.environ, BENCH_REDIS_SOCKET=server.socket, PYTHONPATH=workdir)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-m", "celery", "-A", "bench_tasks", "worker", "--pool=prefork",
+             "--concurrency=2", "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+             "--without-heartbeat"],
+            cwd=workdir, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+
+    def children(self):
+        try:
+            return [int(p) for p in
+                    open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read().split()]
+        except OSError:
+            return []
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+def celery_setup(server):
+    workdir = tempfile.mkdtemp(prefix="corral-bench-celery-")
+    with open(os.path.join(workdir, "bench_tasks.py"), "w") as f:
+        f.write(CELERY_APP)
+    os.environ["BENCH_REDIS_SOCKET"] = server.socket
+    sys.path.insert(0, workdir)
+    import importlib
+    if "bench_tasks" in sys.modules:
+        del sys.modules["bench_tasks"]
+    module = importlib.import_module("bench_tasks")
+    sys.path.pop(0)
+    return workdir, module
+
+
+def celery_wait(results, timeout):
+    lost = 0
+    deadline = time.time() + timeout
+    for res in results:
+        left = deadline - time.time()
+        try:
+            res.get(timeout=max(left, 0.01))
+        except Exception:  # noqa: BLE001 (a timeout, or the task's failure)
+            lost += 1
+    return lost
+
+
+def run_celery(n):
+    server = RedisServer()
+    workdir, module = celery_setup(server)
+    worker = CeleryWorker(server, workdir)
+    try:
+        # Warm: the pool is up once a task comes back.
+        module.tiny.delay(3).get(timeout=60)
+        before = server.commands()
+        cpu_before = server.cpu_s()
+        start = time.perf_counter()
+        results = [module.tiny.delay(i % 100) for i in range(n)]
+        lost = celery_wait(results, timeout=600)
+        seconds = time.perf_counter() - start
+        del results
+        gc.collect()
+        commands = diff(server.commands(), before)
+        return {"tasks_per_s": n / seconds, "seconds": seconds, "lost": lost,
+                "commands_per_task": {k: v / n for k, v in sorted(commands.items())},
+                "cpu_s_per_1000": {"redis": 1000 * (server.cpu_s() - cpu_before) / n}}
+    finally:
+        worker.stop()
+        module.app.close()
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def celery_faults(n, wait_s):
+    out = {}
+    for fault in ("worker", "node"):
+        server = RedisServer()
+        workdir, module = celery_setup(server)
+        worker = CeleryWorker(server, workdir)
+        try:
+            module.tiny.delay(3).get(timeout=60)
+            results = [module.tiny.delay(i % 100) for i in range(n)]
+            while sum(1 for r in results[: n // 3] if r.ready()) < n // 4:
+                time.sleep(0.01)
+            if fault == "worker":
+                os.kill(worker.children()[0], signal.SIGKILL)
+            else:
+                # The whole worker node: its main process and its pool, then a
+                # new worker, as a supervisor would start one.
+                worker.stop()
+                worker = CeleryWorker(server, workdir)
+            lost = celery_wait(results, timeout=wait_s)
+            del results
+            gc.collect()
+            out[fault] = {"lost": lost, "waited_s": wait_s}
+        finally:
+            worker.stop()
+            module.app.close()
+            server.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# RQ
+
+RQ_TASKS = """
+def tiny(n):
+    return n * (n - 1) // 2
+"""
+
+
+def rq_setup():
+    workdir = tempfile.mkdtemp(prefix="corral-bench-rq-")
+    with open(os.path.join(workdir, "rq_tasks.py"), "w") as f:
+        f.write(RQ_TASKS)
+    return workdir
+
+
+def rq_workers(server, workdir, count, simple=False):
+    kind = ["--worker-class", "rq.worker.SimpleWorker"] if simple else []
+    return [subprocess.Popen(["/usr/bin/python3", "-m", "rq.cli", "worker", "--url",
+                              f"unix://{server.socket}", "--quiet", *kind, "bench"],
+                             cwd=workdir, env=dict(os.environ, PYTHONPATH=workdir),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+            for _ in range(count)]
+
+
+def rq_stop(workers):
+    for w in workers:
+        try:
+            os.killpg(w.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        w.wait()
+
+
+def rq_wait(queue, jobs, timeout):
+    from rq.job import Job
+    pending = {j.id for j in jobs}
+    deadline = time.time() + timeout
+    while pending and time.time() < deadline:
+        fetched = Job.fetch_many(list(pending)[:1000], connection=queue.connection)
+        for job in fetched:
+            if job is not None and job.get_status(refresh=False) == "finished":
+                pending.discard(job.id)
+        time.sleep(0.01)
+    return len(pending)
+
+
+def run_rq(n, simple=False):
+    from rq import Queue
+    server = RedisServer()
+    workdir = rq_setup()
+    workers = rq_workers(server, workdir, 2, simple)
+    sys.path.insert(0, workdir)
+    try:
+        queue = Queue("bench", connection=server.client())
+        import rq_tasks
+        before = server.commands()
+        start = time.perf_counter()
+        jobs = [queue.enqueue(rq_tasks.tiny, i % 100) for i in range(n)]
+        lost = rq_wait(queue, jobs, timeout=600)
+        seconds = time.perf_counter() - start
+        commands = diff(server.commands(), before)
+        return {"tasks_per_s": n / seconds, "seconds": seconds, "lost": lost,
+                "commands_per_task": {k: v / n for k, v in sorted(commands.items())}}
+    finally:
+        sys.path.remove(workdir)
+        rq_stop(workers)
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rq_faults(n, wait_s):
+    from rq import Queue
+    out = {}
+    for fault in ("worker", "node"):
+        server = RedisServer()
+        workdir = rq_setup()
+        workers = rq_workers(server, workdir, 2)
+        sys.path.insert(0, workdir)
+        try:
+            queue = Queue("bench", connection=server.client())
+            import rq_tasks
+            jobs = [queue.enqueue(rq_tasks.tiny, i % 100) for i in range(n)]
+            while queue.count > n * 2 // 3:
+                time.sleep(0.01)
+            victim = workers[0]
+            if fault == "worker":
+                # The work horse: the child RQ forks for the job it runs.
+                children = open(f"/proc/{victim.pid}/task/{victim.pid}/children").read().split()
+                os.kill(int(children[0]) if children else victim.pid, signal.SIGKILL)
+            else:
+                os.killpg(victim.pid, signal.SIGKILL)
+                workers[0] = rq_workers(server, workdir, 1)[0]
+            lost = rq_wait(queue, jobs, timeout=wait_s)
+            out[fault] = {"lost": lost, "waited_s": wait_s}
+        finally:
+            sys.path.remove(workdir)
+            rq_stop(workers)
+            server.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build-bench")
+    ap.add_argument("--tasks", type=int, default=20000, help="tasks per corral run")
+    ap.add_argument("--peer-tasks", type=int, default=3000, help="tasks per Celery or RQ run")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--fault-tasks", type=int, default=3000, help="per peer fault run")
+    ap.add_argument("--corral-fault-tasks", type=int, default=200000,
+                    help="per corral fault run: enough that the kill comes mid-run")
+    ap.add_argument("--fault-wait", type=float, default=30.0,
+                    help="seconds a peer gets to finish after a fault")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+
+    load = os.getloadavg()
+    systems = {
+        "corral 1 node (2 C++ workers)": lambda: run_corral(build, args.tasks, 1, 2),
+        "corral 3 nodes (2 C++ workers each)": lambda: run_corral(build, args.tasks, 3, 2),
+        "corral 1 node (2 Python workers)": lambda: run_corral(build, args.tasks, 1, 2, True),
+        "corral 1 node, drain (2 C++ workers)":
+            lambda: run_corral(build, args.tasks, 1, 2, drain=True),
+        "corral 3 nodes, drain (2 C++ workers each)":
+            lambda: run_corral(build, args.tasks, 3, 2, drain=True),
+        "celery (prefork 2, acks_late)": lambda: run_celery(args.peer_tasks),
+        "rq (2 workers, a fork per job)": lambda: run_rq(args.peer_tasks // 10),
+        "rq (2 SimpleWorkers, no fork)": lambda: run_rq(args.peer_tasks, simple=True),
+    }
+    figures = {}
+    for run in range(args.runs):
+        for name, fn in systems.items():  # interleaved, so that a slow minute hits all
+            r = fn()
+            figures.setdefault(name, []).append(r)
+            print(f"run {run + 1}: {name}: {r['tasks_per_s']:.0f} tasks/s, lost {r['lost']}",
+                  file=sys.stderr)
+    report = {"load_at_start": load, "tasks": args.tasks, "peer_tasks": args.peer_tasks,
+              "systems": {}}
+    celery_median = statistics.median(x["tasks_per_s"] for x in figures["celery (prefork 2, acks_late)"])
+    print(f"\n## Scale-out: tiny tasks through Redis (n * (n - 1) // 2), median of {args.runs}")
+    print(f"load average at start {load[0]:.2f}\n")
+    print("| system | tasks/s (median) | runs | vs Celery | lost | Redis commands per task |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in figures.items():
+        rates = [x["tasks_per_s"] for x in runs]
+        median = statistics.median(rates)
+        per_task = runs[-1]["commands_per_task"]
+        total = sum(per_task.values())
+        top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_task.items(), key=lambda kv: -kv[1])[:5])
+        print(f"| {name} | {median:,.0f} | {', '.join(f'{x:,.0f}' for x in rates)} | "
+              f"{median / celery_median:.1f}x | {sum(x['lost'] for x in runs)} | "
+              f"{total:.2f} ({top}) |")
+        report["systems"][name] = {"median_tasks_per_s": median, "runs": runs}
+    for name in ("corral 1 node, drain (2 C++ workers)",
+                 "corral 3 nodes, drain (2 C++ workers each)"):
+        cpu = figures[name][-1]["cpu_us_per_task"]
+        print(f"\nCPU per task, {name}: " + ", ".join(f"{k} {v:.2f} us" for k, v in cpu.items()))
+
+    faults = {"corral (2 nodes, claim_idle 2s)": corral_faults(build, args.corral_fault_tasks),
+              "celery": celery_faults(args.fault_tasks // 3, args.fault_wait),
+              "rq": rq_faults(args.fault_tasks // 3, args.fault_wait)}
+    print("\n## Faults mid-run: tasks without a result\n")
+    print("| system | kill -9 of a worker process | kill -9 of a whole node |")
+    print("|---|---|---|")
+    for name, f in faults.items():
+        def cell(x):
+            text = f"{x['lost']} lost"
+            if "all_done_s_after_kill" in x:
+                text += f", all done {x['all_done_s_after_kill']:.1f} s after the kill"
+            if x.get("held_by_killed_node"):
+                text += f" (it held {x['held_by_killed_node']}; claim_idle {x['claim_idle_s']} s)"
+            if "waited_s" in x:
+                text += f" after {x['waited_s']:.0f} s"
+            return text
+        print(f"| {name} | {cell(f['worker'])} | {cell(f['node'])} |")
+    report["faults"] = faults
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

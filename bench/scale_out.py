@@ -177,9 +177,12 @@ def corral_produce(r, n):
     return ids
 
 
-def corral_wait(r, ids, timeout):
-    """Reads the results stream until every id has a result; lost = those without."""
+def corral_wait(r, ids, timeout, watched=()):
+    """Reads the results stream until every id has a result; lost = those
+    without. With WATCHED (ids), also when the last of them got its result."""
     wanted = set(ids)
+    watched = set(watched)
+    watched_done_at = None
     last = b"0-0"
     deadline = time.time() + timeout
     wrong = 0
@@ -193,6 +196,12 @@ def corral_wait(r, ids, timeout):
                     wanted.discard(task)
                     if fields.get(b"status") != b"ok":
                         wrong += 1
+                if watched and task in watched:
+                    watched.discard(task)
+                    if not watched:
+                        watched_done_at = time.perf_counter()
+    if watched_done_at is not None:
+        return len(wanted), wrong, watched_done_at
     return len(wanted), wrong
 
 
@@ -208,6 +217,7 @@ def run_corral(build, n, nodes, workers, python_worker=False, drain=False):
             ids = corral_produce(r, n)
         before = server.commands()
         redis_before = server.cpu_s()
+        self_before = time.process_time()
         start = time.perf_counter()
         cluster = CorralCluster(build, server, nodes, workers, python_worker)
         if not drain:
@@ -217,7 +227,9 @@ def run_corral(build, n, nodes, workers, python_worker=False, drain=False):
         commands = diff(server.commands(), before)
         cpu = {"redis": server.cpu_s() - redis_before,
                "corrald": sum(proc_cpu_s(p) for p in cluster.pids()),
-               "workers": sum(proc_cpu_s(w) for i in range(nodes) for w in cluster.worker_pids(i))}
+               "workers": sum(proc_cpu_s(w) for i in range(nodes) for w in cluster.worker_pids(i)),
+               # This script: the producer (end to end only) and the results' reader.
+               "bench client": time.process_time() - self_before}
         return {"tasks_per_s": n / seconds, "seconds": seconds, "lost": lost, "failed": wrong,
                 "commands_per_task": {k: v / n for k, v in sorted(commands.items())},
                 "cpu_us_per_task": {k: 1e6 * v / n for k, v in cpu.items()}}
@@ -232,30 +244,34 @@ def corral_faults(build, n):
     out = {}
     for fault in ("worker", "node"):
         server = RedisServer()
+        # The tasks first, so that the kill comes while both nodes are busy.
+        r = server.client()
+        ids = corral_produce(r, n)
         cluster = CorralCluster(build, server, 2, 2, claim_idle="2s")
         try:
-            r = server.client()
-            ids = corral_produce(r, n)
             while r.xlen("corral:tiny:results") < n // 3:
                 time.sleep(0.001)
             killed_at = time.perf_counter()
-            held = 0
+            held = []
             if fault == "worker":
                 os.kill(cluster.worker_pids(0)[0], signal.SIGKILL)
             else:
                 pids = cluster.worker_pids(0)
                 os.kill(cluster.daemons[0].proc.pid, signal.SIGKILL)
-                for consumer in r.xinfo_consumers("corral:tiny", "corral"):
-                    if consumer["name"] == b"node-0":
-                        held = consumer["pending"]
+                # What the dead node held: pending under its name.
+                held = [p["message_id"] for p in
+                        r.xpending_range("corral:tiny", "corral", "-", "+", 1000000, "node-0")]
                 for pid in pids:  # they die with it (PR_SET_PDEATHSIG); make sure
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-            lost, _ = corral_wait(r, ids, timeout=60)
+            waited = corral_wait(r, ids, timeout=60, watched=held)
+            lost = waited[0]
             out[fault] = {"lost": lost, "all_done_s_after_kill": time.perf_counter() - killed_at,
-                          "claim_idle_s": 2, "held_by_killed_node": held}
+                          "claim_idle_s": 2, "held_by_killed_node": len(held)}
+            if len(waited) == 3:
+                out[fault]["its_tasks_done_s_after_kill"] = waited[2] - killed_at
         finally:
             cluster.stop()
             server.stop()
@@ -504,6 +520,8 @@ def main():
                     help="per corral fault run: enough that the kill comes mid-run")
     ap.add_argument("--fault-wait", type=float, default=30.0,
                     help="seconds a peer gets to finish after a fault")
+    ap.add_argument("--only", choices=["throughput", "faults"],
+                    help="one of the two comparisons (each is side by side on its own)")
     ap.add_argument("--json")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
@@ -522,14 +540,29 @@ def main():
         "rq (2 SimpleWorkers, no fork)": lambda: run_rq(args.peer_tasks, simple=True),
     }
     figures = {}
+    report = {"load_at_start": load, "tasks": args.tasks, "peer_tasks": args.peer_tasks,
+              "systems": {}}
+    if args.only != "faults":
+        throughput(args, systems, figures, report)
+    if args.only != "throughput":
+        faults(args, build, report)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    # Celery's AsyncResults complain at interpreter exit once their Redis is
+    # gone; everything is written.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def throughput(args, systems, figures, report):
+    load = report["load_at_start"]
     for run in range(args.runs):
         for name, fn in systems.items():  # interleaved, so that a slow minute hits all
             r = fn()
             figures.setdefault(name, []).append(r)
             print(f"run {run + 1}: {name}: {r['tasks_per_s']:.0f} tasks/s, lost {r['lost']}",
                   file=sys.stderr)
-    report = {"load_at_start": load, "tasks": args.tasks, "peer_tasks": args.peer_tasks,
-              "systems": {}}
     celery_median = statistics.median(x["tasks_per_s"] for x in figures["celery (prefork 2, acks_late)"])
     print(f"\n## Scale-out: tiny tasks through Redis (n * (n - 1) // 2), median of {args.runs}")
     print(f"load average at start {load[0]:.2f}\n")
@@ -550,6 +583,8 @@ def main():
         cpu = figures[name][-1]["cpu_us_per_task"]
         print(f"\nCPU per task, {name}: " + ", ".join(f"{k} {v:.2f} us" for k, v in cpu.items()))
 
+
+def faults(args, build, report):
     faults = {"corral (2 nodes, claim_idle 2s)": corral_faults(build, args.corral_fault_tasks),
               "celery": celery_faults(args.fault_tasks // 3, args.fault_wait),
               "rq": rq_faults(args.fault_tasks // 3, args.fault_wait)}
@@ -562,15 +597,14 @@ def main():
             if "all_done_s_after_kill" in x:
                 text += f", all done {x['all_done_s_after_kill']:.1f} s after the kill"
             if x.get("held_by_killed_node"):
-                text += f" (it held {x['held_by_killed_node']}; claim_idle {x['claim_idle_s']} s)"
+                text += (f"; the {x['held_by_killed_node']} tasks it held done "
+                         f"{x['its_tasks_done_s_after_kill']:.1f} s after the kill "
+                         f"(claim_idle {x['claim_idle_s']} s)")
             if "waited_s" in x:
                 text += f" after {x['waited_s']:.0f} s"
             return text
         print(f"| {name} | {cell(f['worker'])} | {cell(f['node'])} |")
     report["faults"] = faults
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
 
 
 if __name__ == "__main__":

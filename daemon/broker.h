@@ -31,6 +31,8 @@ struct BrokerTask {
   // Set when the entry was added by `corralctl submit` through a corrald:
   // who waits for its result (copied into the result).
   std::string reply_to;
+  // Not handed to a worker by then (Unix time in ms): it ends expired. 0: none.
+  int64_t deadline_ms = 0;
 };
 
 // A task's end, for the broker to record.
@@ -46,6 +48,7 @@ struct BrokerOutcome {
 struct BrokerSubmission {
   std::string payload;
   std::string reply_to;
+  int64_t deadline_ms = 0;  // Unix time in ms; 0: none
 };
 
 // A result in the broker of a task added through this corrald, for the

@@ -381,9 +381,10 @@ void RedisBroker::deliver(std::vector<redis::StreamEntry> entries,
     ++counts_.read;
     Held held;
     held.deliveries = deliveries[i];
-    const std::string* payload = e.field("payload");
     if (const std::string* reply_to = e.field("reply")) held.reply_to = *reply_to;
+    // What cannot be a task goes to the dead stream, with why.
     std::string refused;
+    const std::string* payload = e.field("payload");
     if (payload == nullptr) {
       refused = "the entry has no payload field";
     } else {
@@ -394,6 +395,14 @@ void RedisBroker::deliver(std::vector<redis::StreamEntry> entries,
                   std::to_string(options_.max_task_bytes) + ")";
       }
     }
+    int64_t deadline_ms = 0;
+    if (const std::string* deadline = e.field("deadline"); deadline && refused.empty()) {
+      auto [end, ec] =
+          std::from_chars(deadline->data(), deadline->data() + deadline->size(), deadline_ms);
+      if (ec != std::errc() || end != deadline->data() + deadline->size() || deadline_ms <= 0) {
+        refused = "its deadline \"" + *deadline + "\" is not a Unix time in milliseconds";
+      }
+    }
     if (!refused.empty()) {
       spdlog::error("{}: entry {} of {}: {}; moved to {}", options_.job, e.id,
                     options_.redis.stream, refused, options_.redis.dead);
@@ -402,7 +411,7 @@ void RedisBroker::deliver(std::vector<redis::StreamEntry> entries,
       finish(std::move(dead));
       continue;
     }
-    tasks.push_back(BrokerTask{e.id, held.payload, held.deliveries, held.reply_to});
+    tasks.push_back(BrokerTask{e.id, held.payload, held.deliveries, held.reply_to, deadline_ms});
     held_.emplace(std::move(e.id), std::move(held));
   }
   credit_ -= std::min(credit_, tasks.size());
@@ -563,6 +572,9 @@ void RedisBroker::add(std::vector<BrokerSubmission> tasks,
     std::vector<std::string> args = {"XADD", options_.redis.stream, "*", "payload",
                                      std::move(tasks[i].payload)};
     if (!tasks[i].reply_to.empty()) args.insert(args.end(), {"reply", tasks[i].reply_to});
+    if (tasks[i].deadline_ms > 0) {
+      args.insert(args.end(), {"deadline", std::to_string(tasks[i].deadline_ms)});
+    }
     command(std::move(args), [this, batch, i, total](Result<redis::Reply> reply) {
       if (!reply) {
         batch->errors[i] = reply.error().message();

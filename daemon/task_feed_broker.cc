@@ -78,9 +78,16 @@ void TaskFeed::open_broker(const std::string& host_name, const BrokerFactory& fa
 
 void TaskFeed::take_broker_tasks(std::vector<BrokerTask> tasks) {
   if (retired_) return;
-  TaskOrigin origin;
-  if (job_.queue.deadline) origin.deadline = host_.now() + *job_.queue.deadline;
+  const TimePoint now = host_.now();
+  const int64_t wall_now = wall_clock_ms();
   for (BrokerTask& task : tasks) {
+    // The entry's own deadline (a submit's), else queue.deadline from now.
+    TaskOrigin origin;
+    if (task.deadline_ms > 0) {
+      origin.deadline = now + std::chrono::milliseconds(task.deadline_ms - wall_now);
+    } else if (job_.queue.deadline) {
+      origin.deadline = now + *job_.queue.deadline;
+    }
     const uint64_t id = dispatcher_.reserve_id();
     broker_held_[id] = BrokerHeld{std::move(task.key), task.deliveries};
     // Each delivery was an attempt, this one included: the dispatch that
@@ -111,9 +118,12 @@ void TaskFeed::add_to_broker() {
   submissions.reserve(batch->size());
   const std::string& consumer = broker_->status().consumer;
   for (const StoredTask& task : *batch) {
-    submissions.push_back(BrokerSubmission{
-        task.payload, consumer + "/" + std::to_string(task.origin.submit) + "/" +
-                          std::to_string(task.origin.seq)});
+    BrokerSubmission& s = submissions.emplace_back();
+    s.payload = task.payload;
+    s.reply_to =
+        consumer + "/" + std::to_string(task.origin.submit) + "/" + std::to_string(task.origin.seq);
+    // A submit's deadline goes with the task, as a wall-clock time any node can read.
+    if (task.origin.deadline) s.deadline_ms = to_wall_ms(*task.origin.deadline);
   }
   std::weak_ptr<TaskFeed*> self = self_;
   broker_->add(std::move(submissions), [self, batch](std::vector<std::string> errors) {

@@ -142,6 +142,7 @@ TEST_F(BrokerTest, TasksAnyClientAddsRunOnceAndPoisonEndsInTheDeadStream) {
   // max_attempts deliveries.
   auto dead = redis_->entries(kDead);
   ASSERT_EQ(dead.size(), 1u);
+  // (Entries that cannot be tasks are tested below.)
   EXPECT_EQ(field(dead[0], "task"), ids.back());
   EXPECT_EQ(field(dead[0], "payload"), "poison");
   EXPECT_EQ(field(dead[0], "attempts"), "3");
@@ -347,6 +348,30 @@ TEST_F(BrokerTest, AStreamOfTheWrongTypeIsAClearErrorAndFixingItIsEnough) {
   std::vector<std::string> ids = redis_->add(kStream, {"7"});
   ASSERT_TRUE(all_have_results(ids, 10s)) << node->daemon_log();
   EXPECT_NE(node->daemon_log().find("is a string, not a stream"), std::string::npos);
+}
+
+TEST_F(BrokerTest, EntriesThatCannotBeTasksGoToTheDeadStreamWithWhy) {
+  auto node = start_node({"node-a"});
+  std::vector<std::vector<std::string>> adds = {
+      {"XADD", kStream, "*", "data", "no payload field"},
+      {"XADD", kStream, "*", "payload", std::string(70000, 'x')},
+      {"XADD", kStream, "*", "payload", "5", "deadline", "soon"},
+      {"XADD", kStream, "*", "payload", "6", "deadline", "1000"},  // long past: expired
+      {"XADD", kStream, "*", "payload", "7"}};
+  std::vector<std::string> ids;
+  for (redis::Reply& r : redis_->pipeline(adds)) ids.push_back(r.text);
+  ASSERT_TRUE(all_have_results(ids, 10s)) << node->daemon_log();
+  auto results = results_by_task(*redis_);
+  EXPECT_EQ(field(results[ids[0]].front(), "result"), "the entry has no payload field");
+  EXPECT_EQ(field(results[ids[1]].front(), "result"),
+            "task of 70000 bytes exceeds queue.max_task_bytes (65536)");
+  EXPECT_EQ(field(results[ids[2]].front(), "result"),
+            "its deadline \"soon\" is not a Unix time in milliseconds");
+  EXPECT_EQ(field(results[ids[3]].front(), "status"), "expired");
+  EXPECT_EQ(field(results[ids[4]].front(), "result"), sum_below(7));
+  std::set<std::string> dead;
+  for (const redis::StreamEntry& d : redis_->entries(kDead)) dead.insert(field(d, "task"));
+  EXPECT_EQ(dead, (std::set<std::string>{ids[0], ids[1], ids[2]}));
 }
 
 TEST_F(BrokerTest, ASlowNodeHoldsNoTaskAnIdleNodeCouldRun) {

@@ -219,6 +219,25 @@ TEST_F(TaskFeedBrokerTest, SubmitsAreAddedAndAcknowledgedByTheBrokersAnswer) {
   EXPECT_FALSE(broker->following);
 }
 
+TEST_F(TaskFeedBrokerTest, AnEntrysDeadlineIsWallClockAndAPassedOneEndsItExpiredUnrun) {
+  ASSERT_NO_FATAL_FAILURE(start_worker());
+  const int64_t now = wall_clock_ms();
+  broker_events.tasks({{"1-0", "stale", 1, "", now - 1000}, {"2-0", "fresh", 1, "", now + 60000}});
+  EXPECT_EQ(tasks_sent(), (std::vector<std::string>{"fresh"}));
+  ASSERT_EQ(broker->ends.size(), 1u);
+  EXPECT_EQ(broker->ends[0].key, "1-0");
+  EXPECT_EQ(broker->ends[0].outcome, TaskOutcome::kExpired);
+
+  // A submit's deadline goes into the entry as a wall-clock time.
+  uint64_t submit = feed->open_submit();
+  TaskOrigin origin{0, submit, 0, host.now() + std::chrono::seconds(30)};
+  feed->store("p", origin);
+  io.poll();
+  ASSERT_EQ(broker->added.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(broker->added[0].deadline_ms),
+              static_cast<double>(wall_clock_ms() + 30000), 1000.0);
+}
+
 TEST_F(TaskFeedBrokerTest, SubmitsWaitWhileTheBrokerIsFull) {
   EXPECT_FALSE(feed->full());
   broker->is_full = true;

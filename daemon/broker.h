@@ -101,8 +101,9 @@ class Broker {
   // replies (BrokerEvents::replies), from the results of every node, from
   // the moment of the call on: turn it on before the adds it is for.
   virtual void follow(bool on) = 0;
-  // Whether adds must wait: the stream's backlog is above its high-water mark.
-  virtual bool full() const = 0;
+  // Whether adds must wait: the stream's backlog, with MORE tasks on their
+  // way to it, would be above its high-water mark.
+  virtual bool full(size_t more) const = 0;
   // Refreshes the group's lag and pending count (the sampler's tick).
   virtual void refresh() = 0;
   virtual BrokerStatus status() const = 0;

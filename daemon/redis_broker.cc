@@ -61,7 +61,8 @@ RedisBroker::RedisBroker(asio::io_context& io, Host& host, Options options, Brok
       events_(std::move(events)),
       backoff_(options_.reconnect, std::hash<std::string>()(options_.redis.consumer)),
       reconnect_timer_(host.make_timer()),
-      renew_timer_(host.make_timer()) {
+      renew_timer_(host.make_timer()),
+      refresh_timer_(host.make_timer()) {
   connect();
 }
 
@@ -575,6 +576,7 @@ void RedisBroker::add(std::vector<BrokerSubmission> tasks,
     if (tasks[i].deadline_ms > 0) {
       args.insert(args.end(), {"deadline", std::to_string(tasks[i].deadline_ms)});
     }
+    ++adds_sent_;
     command(std::move(args), [this, batch, i, total](Result<redis::Reply> reply) {
       if (!reply) {
         batch->errors[i] = reply.error().message();
@@ -589,16 +591,21 @@ void RedisBroker::add(std::vector<BrokerSubmission> tasks,
   refresh();
 }
 
-bool RedisBroker::full() const {
-  if (!group_) return false;
-  const int64_t backlog = group_->pending + std::max<int64_t>(group_->lag, 0);
-  return backlog > static_cast<int64_t>(options_.redis.high_water);
+bool RedisBroker::full(size_t more) const {
+  // The group's backlog as last seen, the adds sent since, and those to come.
+  const uint64_t seen = group_ ? static_cast<uint64_t>(std::max<int64_t>(group_->pending, 0) +
+                                                       std::max<int64_t>(group_->lag, 0))
+                               : 0;
+  return seen + (adds_sent_ - adds_counted_) + more > options_.redis.high_water;
 }
 
 void RedisBroker::refresh() {
   if (state_ != State::kReady || !writer_) return;
   const uint64_t generation = generation_;
-  command({"XINFO", "GROUPS", options_.redis.stream}, [this, generation](Result<redis::Reply> reply) {
+  // The reply counts every XADD sent before it on this connection.
+  const uint64_t adds_before = adds_sent_;
+  command({"XINFO", "GROUPS", options_.redis.stream}, [this, generation,
+                                                       adds_before](Result<redis::Reply> reply) {
     if (generation != generation_) return;
     if (!reply) return lost(reply.error().message());
     auto info = redis::group_info(*reply, options_.redis.group);
@@ -606,9 +613,15 @@ void RedisBroker::refresh() {
       // The stream or the group was deleted under the broker: make them again.
       return lost(info.error().message());
     }
-    const bool was_full = full();
+    const bool was_full = full(0);
     group_ = *info;
-    if (was_full && !full() && events_.changed) events_.changed();
+    adds_counted_ = adds_before;
+    if (was_full && !full(0) && events_.changed) events_.changed();
+    // Submits wait while it is full: look again soon, whether or not the
+    // sampler runs (a node that only adds tasks has nothing to sample).
+    if (full(0)) {
+      refresh_timer_->arm(host_.now() + std::chrono::milliseconds(200), [this] { refresh(); });
+    }
   });
 }
 
@@ -651,6 +664,7 @@ void RedisBroker::closed() {
   follower_.reset();
   reconnect_timer_->cancel();
   renew_timer_->cancel();
+  refresh_timer_->cancel();
 }
 
 }  // namespace corral::daemon

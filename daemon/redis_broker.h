@@ -62,7 +62,7 @@ class RedisBroker : public Broker {
   void add(std::vector<BrokerSubmission> tasks,
            std::function<void(std::vector<std::string> errors)> done) override;
   void follow(bool on) override;
-  bool full() const override;
+  bool full(size_t more) const override;
   void refresh() override;
   BrokerStatus status() const override;
   void close() override;
@@ -124,6 +124,7 @@ class RedisBroker : public Broker {
   std::unique_ptr<redis::Connection> follower_;  // while following
   std::unique_ptr<Timer> reconnect_timer_;
   std::unique_ptr<Timer> renew_timer_;
+  std::unique_ptr<Timer> refresh_timer_;  // while full: the backlog looked at again
   // Bumped at each connect and close: replies of an earlier connection's
   // commands find it changed and do nothing.
   uint64_t generation_ = 0;
@@ -147,6 +148,9 @@ class RedisBroker : public Broker {
   std::string results_after_;  // the last result seen; empty: not marked yet
 
   std::optional<redis::GroupInfo> group_;
+  // XADDs sent in all, and how many of them the last XINFO counted.
+  uint64_t adds_sent_ = 0;
+  uint64_t adds_counted_ = 0;
   BrokerStatus counts_;  // read, claimed, acked, dead, added, reconnects
   std::shared_ptr<RedisBroker*> self_ = std::make_shared<RedisBroker*>(this);
 };

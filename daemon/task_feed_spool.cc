@@ -184,7 +184,9 @@ void TaskFeed::commit() {
 }
 
 bool TaskFeed::full() {
-  if (broker_ != nullptr) return broker_->full() || storing_total_ >= job_.queue.capacity;
+  if (broker_ != nullptr) {
+    return broker_->full(storing_total_) || storing_total_ >= job_.queue.capacity;
+  }
   if (spool_ == nullptr) return dispatcher_.full();
   // Tasks waiting in the spool go first: a submit waits until they are in.
   return backlog_ > 0 ||

@@ -28,6 +28,7 @@ struct Node {
   int workers = 2;
   int prefetch = 16;
   std::string claim_idle = "30s";
+  std::string extra_redis;  // more keys of broker.redis, ", key: value"
 };
 
 std::string node_jobs(const std::string& url, const Node& node) {
@@ -40,7 +41,8 @@ std::string node_jobs(const std::string& url, const Node& node) {
          "    restart: {max_restarts: 1000, backoff: {initial: 10ms, max: 200ms}}\n"
          "    stop: {timeout: 2s, kill_after: 1s}\n"
          "    broker: {redis: {url: \"" +
-         url + "\", consumer: " + node.consumer + ", claim_idle: " + node.claim_idle + "}}\n";
+         url + "\", consumer: " + node.consumer + ", claim_idle: " + node.claim_idle +
+         node.extra_redis + "}}\n";
 }
 
 // The results stream by task id: every result each task got.
@@ -86,7 +88,8 @@ class BrokerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Daemon> start_node(const Node& node) {
-    auto daemon = std::make_unique<Daemon>(node_jobs(server_.url(), node), kFastMetrics);
+    // Not the fast sampler: a node must not need it to see the stream.
+    auto daemon = std::make_unique<Daemon>(node_jobs(server_.url(), node));
     EXPECT_TRUE(daemon->start());
     for (int i = 0; i < node.workers; ++i) {
       EXPECT_TRUE(daemon->wait_state("sums:" + std::to_string(i), "RUNNING"));
@@ -154,7 +157,7 @@ TEST_F(BrokerTest, TasksAnyClientAddsRunOnceAndPoisonEndsInTheDeadStream) {
   wait_until(
       [&] {
         status = node->ctl({"status"});
-        return status.out.find("pending 0 (0 here)") != std::string::npos;
+        return status.out.find("lag 0, pending 0 (0 here)") != std::string::npos;
       },
       5s);
   EXPECT_EQ(status.exit_code, 0) << status.out;
@@ -372,6 +375,26 @@ TEST_F(BrokerTest, EntriesThatCannotBeTasksGoToTheDeadStreamWithWhy) {
   std::set<std::string> dead;
   for (const redis::StreamEntry& d : redis_->entries(kDead)) dead.insert(field(d, "task"));
   EXPECT_EQ(dead, (std::set<std::string>{ids[0], ids[1], ids[2]}));
+}
+
+TEST_F(BrokerTest, SubmitsWaitWhileTheBacklogIsAboveHighWater) {
+  // node-a runs nothing (no workers): what it adds stays in the stream.
+  Node a{"node-a", "--handler, sum", 0, 16, "30s", ", high_water: 100"};
+  auto node_a = start_node(a);
+  std::vector<std::string> payloads(1000, "3");
+  std::vector<Json> lines;
+  std::thread submitter([&] { lines = node_a->submit("sums", payloads, false); });
+  // It stops adding near the mark (a batch may pass it).
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kStream) >= 100; }, 10s));
+  std::this_thread::sleep_for(500ms);
+  const int64_t held_back = redis_->length(kStream);
+  EXPECT_LE(held_back, 101) << "the submit did not wait at the mark";
+  // A node that runs them drains the backlog, and the submit goes on.
+  auto node_b = start_node({"node-b", "--handler, sum"});
+  submitter.join();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().value("submitted", -1), 1000) << lines.back().dump();
+  EXPECT_TRUE(wait_until([&] { return redis_->length(kResults) == 1000; }, 20s));
 }
 
 TEST_F(BrokerTest, ASlowNodeHoldsNoTaskAnIdleNodeCouldRun) {

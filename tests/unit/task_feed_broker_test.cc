@@ -28,7 +28,7 @@ class FakeBroker : public Broker {
     pending_add = std::move(done);
   }
   void follow(bool on) override { following = on; }
-  bool full() const override { return is_full; }
+  bool full(size_t more) const override { return is_full || more > 100; }
   void refresh() override {}
   BrokerStatus status() const override {
     BrokerStatus s;
@@ -242,6 +242,17 @@ TEST_F(TaskFeedBrokerTest, SubmitsWaitWhileTheBrokerIsFull) {
   EXPECT_FALSE(feed->full());
   broker->is_full = true;
   EXPECT_TRUE(feed->full());
+  broker->is_full = false;
+  // The tasks stored this turn count, before they reach the broker (the
+  // fake's mark is 100).
+  uint64_t submit = feed->open_submit();
+  for (uint64_t seq = 0; seq < 101; ++seq) {
+    feed->store("p", TaskOrigin{0, submit, seq, std::nullopt});
+  }
+  EXPECT_TRUE(feed->full());
+  io.poll();  // sent
+  broker->pending_add(std::vector<std::string>(101));
+  EXPECT_FALSE(feed->full());
 }
 
 TEST_F(TaskFeedBrokerTest, RetireLeavesWhatTheNodeHeldToTheBroker) {

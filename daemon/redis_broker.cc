@@ -365,7 +365,8 @@ void RedisBroker::read_new() {
         if (reply->is_error()) return lost("XREADGROUP: " + reply->text);
         auto entries = redis::read_entries(*reply);
         if (!entries) return lost(entries.error().message());
-        deliver(std::move(*entries), std::vector<uint32_t>(entries->size(), 1));
+        std::vector<uint32_t> first(entries->size(), 1);  // read once each: their first delivery
+        deliver(std::move(*entries), first);
         reading_ = false;
         read_next();
       },

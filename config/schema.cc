@@ -348,7 +348,8 @@ void read_redis_broker(Section& s, const std::string& job, RedisBrokerSpec& redi
     return std::move(*address);
   });
   if (!has_url && s.valid()) {
-    r.error(s.mark(), "broker.redis of job " + quote(job) + " needs url: (unix:///PATH or redis://HOST:PORT/DB)");
+    r.error(s.mark(), "broker.redis of job " + quote(job) +
+                          " needs url: (unix:///PATH or redis://HOST:PORT/DB)");
   }
   redis.stream = "corral:" + job;
   redis.group = "corral";
@@ -407,12 +408,14 @@ void read_broker(Section& s, JobSpec& job) {
     refuse("a job fed by a broker needs a channel (channel: shm or pipe) to hand tasks to");
   }
   if (job.queue.durable) {
-    refuse("a broker job keeps its tasks in the broker; queue.durable: true would keep them a "
-           "second time (leave one out)");
+    refuse(
+        "a broker job keeps its tasks in the broker; queue.durable: true would keep them a "
+        "second time (leave one out)");
   }
   if (job.source.kind != SourceSpec::Kind::kNone) {
-    refuse("a broker job takes its tasks from the stream; add a source's tasks with "
-           "`corralctl submit` or any Redis client instead");
+    refuse(
+        "a broker job takes its tasks from the stream; add a source's tasks with "
+        "`corralctl submit` or any Redis client instead");
   }
 }
 

@@ -68,8 +68,8 @@ std::string broker_text(const Json& broker) {
     auto it = broker.find(key);
     return it != broker.end() && it->is_number() ? value_text(*it) : std::string("?");
   };
-  line += ", lag " + count("lag") + ", pending " + count("pending") + " (" + count("held") +
-          " here)";
+  line +=
+      ", lag " + count("lag") + ", pending " + count("pending") + " (" + count("held") + " here)";
   std::string error = string_field(broker, "error");
   if (!error.empty()) line += (state == "ready" ? "; last error: " : "; ") + error;
   return line;
@@ -119,7 +119,8 @@ Output format_status(const Json&, const Json& reply, Format format) {
     if (state == "down") output.exit_code = kExitFailed;
     std::string upper = state;
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    output.out += pad(job + " (broker)", width) + "  " + pad(upper, 10) + broker_text(*broker) + "\n";
+    output.out +=
+        pad(job + " (broker)", width) + "  " + pad(upper, 10) + broker_text(*broker) + "\n";
   }
   return output;
 }

@@ -3,16 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <charconv>
 #include <unordered_set>
 #include <utility>
 
 namespace corral::daemon {
 
 namespace asio = boost::asio;
-
 
 namespace {
 
@@ -102,9 +101,10 @@ void RedisBroker::connect() {
 void RedisBroker::lost(const std::string& why) {
   if (state_ == State::kClosed) return;
   if (closing_) {
-    spdlog::warn("{}: broker {}: {}; {} results not written (their tasks stay pending and run "
-                 "again)",
-                 options_.job, options_.redis.url.url, why, finishing_.size() + sending_.size());
+    spdlog::warn(
+        "{}: broker {}: {}; {} results not written (their tasks stay pending and run "
+        "again)",
+        options_.job, options_.redis.url.url, why, finishing_.size() + sending_.size());
     return closed();
   }
   ++generation_;
@@ -182,9 +182,10 @@ void RedisBroker::on_ready() {
 void RedisBroker::make_follower() {
   redis::Connection::Options options{options_.redis.url, options_.redis.timeout};
   const uint64_t generation = generation_;
-  follower_ = std::make_unique<redis::Connection>(io_, options, [this, generation](const Error& why) {
-    if (generation == generation_) lost(why.message());
-  });
+  follower_ =
+      std::make_unique<redis::Connection>(io_, options, [this, generation](const Error& why) {
+        if (generation == generation_) lost(why.message());
+      });
 }
 
 void RedisBroker::follow(bool on) {
@@ -483,7 +484,8 @@ void RedisBroker::flush() {
     std::vector<std::string> result = xadd(r.results, r.results_maxlen);
     result.insert(result.end(), {"task", o.key, "status", to_string(o.outcome), "result", o.result,
                                  "attempts", std::to_string(o.attempts), "node", r.consumer});
-    if (reply_to != nullptr && !reply_to->empty()) result.insert(result.end(), {"reply", *reply_to});
+    if (reply_to != nullptr && !reply_to->empty())
+      result.insert(result.end(), {"reply", *reply_to});
     command(std::move(result), [](Result<redis::Reply>) {});
     if (o.letter) {
       std::vector<std::string> dead = xadd(r.dead, r.dead_maxlen);

@@ -130,10 +130,10 @@ class RedisBroker : public Broker {
   uint64_t generation_ = 0;
 
   size_t credit_ = 0;
-  bool reading_ = false;             // a reader command is out
-  bool own_pending_done_ = false;    // this life's own pending entries were taken back
-  std::string own_pending_after_;    // where the next XPENDING of them starts
-  TimePoint next_claim_{};           // when idle entries are looked for next
+  bool reading_ = false;           // a reader command is out
+  bool own_pending_done_ = false;  // this life's own pending entries were taken back
+  std::string own_pending_after_;  // where the next XPENDING of them starts
+  TimePoint next_claim_{};         // when idle entries are looked for next
 
   std::unordered_map<std::string, Held> held_;
   std::vector<BrokerOutcome> finishing_;  // ended, not sent

@@ -41,8 +41,7 @@ namespace {
 // as corrald saw it.
 std::string result_line(const FinishedTask& task, bool timing) {
   return protocol::result_line({task.id, task.seq, to_string(task.outcome), task.result,
-                                task.attempts,
-                                timing ? std::optional(task.run_time) : std::nullopt,
+                                task.attempts, timing ? std::optional(task.run_time) : std::nullopt,
                                 std::nullopt, task.key});
 }
 
@@ -291,10 +290,11 @@ namespace {
 std::optional<Json> broker_retry_refused(const std::string& job, const JobFeed& feed) {
   std::optional<BrokerStatus> broker = feed.broker();
   if (!broker) return std::nullopt;
-  return protocol::error_reply(
-      "job " + job + " takes its tasks from the stream " + broker->stream +
-      " at " + broker->url + ": its dead letters are entries of its dead stream; add one again "
-      "with XADD " + broker->stream + " * payload PAYLOAD (docs/scale-out.md)");
+  return protocol::error_reply("job " + job + " takes its tasks from the stream " + broker->stream +
+                               " at " + broker->url +
+                               ": its dead letters are entries of its dead stream; add one again "
+                               "with XADD " +
+                               broker->stream + " * payload PAYLOAD (docs/scale-out.md)");
 }
 
 }  // namespace

@@ -175,7 +175,7 @@ class TaskFeed : public JobFeed {
     uint32_t deliveries = 1;  // as the broker counts them
   };
   std::unordered_map<uint64_t, BrokerHeld> broker_held_;  // by the dispatcher's id
-  std::vector<StoredTask> adding_;  // stored this turn, for the broker
+  std::vector<StoredTask> adding_;                        // stored this turn, for the broker
   bool add_posted_ = false;
   // Submits here that wait for their results (submit --wait), by submit id.
   struct WaitingSubmit {

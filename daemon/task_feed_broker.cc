@@ -184,9 +184,10 @@ void TaskFeed::close_broker() {
   if (broker_ == nullptr) return;
   const size_t held = broker_held_.size();
   if (held > 0) {
-    spdlog::info("{}: {} unfinished {} stay pending in {} for this node's next start or another "
-                 "node",
-                 job_.name, held, held == 1 ? "task" : "tasks", job_.broker.redis.stream);
+    spdlog::info(
+        "{}: {} unfinished {} stay pending in {} for this node's next start or another "
+        "node",
+        job_.name, held, held == 1 ? "task" : "tasks", job_.broker.redis.stream);
   }
   // What it holds stays pending in the broker: nothing is told of the
   // tasks the dispatcher now abandons.

@@ -188,8 +188,7 @@ TEST_F(BrokerTest, ASubmitThroughCorraldIsAcknowledgedOnceRedisHasIt) {
   std::vector<Json> lines = node->submit("sums", payloads, false);
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines.back().value("submitted", -1), 3) << lines.back().dump();
-  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) == 3; }, 10s))
-      << node->daemon_log();
+  ASSERT_TRUE(wait_until([&] { return redis_->length(kResults) == 3; }, 10s)) << node->daemon_log();
   std::set<std::string> got;
   for (const redis::StreamEntry& r : redis_->entries(kResults)) {
     got.insert(field(r, "result"));

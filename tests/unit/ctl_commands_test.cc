@@ -295,9 +295,14 @@ TEST(CtlStatusTest, ExitCodeFollowsTheStatesShown) {
 }
 
 TEST(CtlStatusTest, ABrokerJobsBrokerIsOneLineAfterItsWorkers) {
-  Json broker{{"state", "ready"}, {"error", nullptr}, {"url", "unix:///r.sock"},
-              {"stream", "corral:sums"}, {"consumer", "node-a"}, {"lag", 12},
-              {"pending", 5}, {"held", 3}};
+  Json broker{{"state", "ready"},
+              {"error", nullptr},
+              {"url", "unix:///r.sock"},
+              {"stream", "corral:sums"},
+              {"consumer", "node-a"},
+              {"lag", 12},
+              {"pending", 5},
+              {"held", 3}};
   Json a = worker("sums:0", "RUNNING", "pid 1, uptime 0:00:05");
   Json b = worker("sums:1", "RUNNING", "pid 2, uptime 0:00:05");
   a["job"] = b["job"] = "sums";

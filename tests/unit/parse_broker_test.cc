@@ -81,8 +81,9 @@ TEST(ParseBroker, MistakesSayWhatAndWhere) {
   EXPECT_EQ(errors(load_broker("        stream: s\n")),
             "6:7: broker.redis of job \"sums\" needs url: (unix:///PATH or "
             "redis://HOST:PORT/DB)\n");
-  EXPECT_EQ(errors(load_broker("        url: unix:///r.sock\n        claim_idle: 10ms\n")).substr(0, 5),
-            "8:21:");
+  EXPECT_EQ(
+      errors(load_broker("        url: unix:///r.sock\n        claim_idle: 10ms\n")).substr(0, 5),
+      "8:21:");
   EXPECT_EQ(errors(load_broker("        url: unix:///r.sock\n        group: \"a b\"\n")),
             "8:16: broker.redis.group of job \"sums\": expected a name without spaces or control "
             "characters, got \"a b\"\n");
@@ -107,8 +108,8 @@ TEST(ParseBroker, RefusesWhatCannotGoWithIt) {
   EXPECT_NE(no_channel.find("4:13: broker of job \"j\": a job fed by a broker needs a channel"),
             std::string::npos)
       << no_channel;
-  std::string durable = errors(
-      load_broker("        url: unix:///r.sock\n", "    queue: {durable: true}\n"));
+  std::string durable =
+      errors(load_broker("        url: unix:///r.sock\n", "    queue: {durable: true}\n"));
   EXPECT_NE(durable.find("keeps its tasks in the broker; queue.durable: true would keep them a "
                          "second time"),
             std::string::npos)
@@ -121,8 +122,9 @@ TEST(ParseBroker, RefusesWhatCannotGoWithIt) {
 
 TEST(ParseBroker, TheEmittedConfigReadsBackTheSame) {
   for (const char* consumer : {"", "        consumer: node-b\n"}) {
-    ParseResult result = load_broker(std::string("        url: unix:///run/r.sock?db=3\n") +
-                                     consumer + "        claim_idle: 2s\n        dead_maxlen: off\n");
+    ParseResult result =
+        load_broker(std::string("        url: unix:///run/r.sock?db=3\n") + consumer +
+                    "        claim_idle: 2s\n        dead_maxlen: off\n");
     ASSERT_TRUE(result.ok()) << all_errors(result);
     std::string text = to_yaml(*result);
     ParseResult again = load_string(text, "emitted.yaml", 4);

@@ -84,7 +84,8 @@ TEST(RedisStreamsTest, GroupInfoOfTheNamedGroup) {
                          s("pending"), Reply::number(pending), s("last-delivered-id"), s("5-0"),
                          s("entries-read"), Reply::number(5), s("lag"), std::move(lag)});
   };
-  Reply reply = Reply::array({group("other", 9, Reply::number(1)), group("corral", 4, Reply::number(7))});
+  Reply reply =
+      Reply::array({group("other", 9, Reply::number(1)), group("corral", 4, Reply::number(7))});
   auto got = group_info(reply, "corral");
   ASSERT_TRUE(got) << got.error().message();
   EXPECT_EQ(*got, (GroupInfo{3, 4, 7}));

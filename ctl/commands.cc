@@ -25,9 +25,11 @@ constexpr std::array kCommands = {
     Command{"status", "[TARGET...]", "show workers: state, pid, uptime, restarts, tasks",
             "One line per worker: its name (JOB:INDEX), its state, then what it is doing\n"
             "(pid and uptime, or how its last process ended), then its restarts and tasks\n"
-            "when there are any. No TARGET: every worker.\n"
+            "when there are any. No TARGET: every worker. A job fed by a broker gets a\n"
+            "line 'JOB (broker)' after its workers: READY, CONNECTING or DOWN, the\n"
+            "stream, its lag and pending entries (docs/scale-out.md).\n"
             "--json prints the list of worker objects (docs/control-protocol.md).\n"
-            "Exits 1 if any worker shown is FATAL or BACKOFF, else 0.",
+            "Exits 1 if any worker shown is FATAL or BACKOFF, or a broker DOWN, else 0.",
             plan_optional_targets, format_status},
     Command{"start", "TARGET...", "start workers; also clears FATAL",
             "Starts the workers of each TARGET and waits until each is RUNNING or has\n"

@@ -259,8 +259,16 @@ void RedisBroker::set_credit(size_t credit) {
   read_next();
 }
 
+size_t RedisBroker::room() const {
+  // Tasks done but not yet acknowledged are still pending in Redis: while a
+  // transaction is slow they count, so that the node never holds more than
+  // its workers' room.
+  const size_t unacknowledged = finishing_.size() + sending_.size();
+  return credit_ > unacknowledged ? credit_ - unacknowledged : 0;
+}
+
 void RedisBroker::read_next() {
-  if (state_ != State::kReady || reading_ || credit_ == 0 || !reader_) return;
+  if (state_ != State::kReady || reading_ || room() == 0 || !reader_) return;
   if (!own_pending_done_) return read_own_pending();
   if (host_.now() >= next_claim_) return claim_idle_entries();
   read_new();
@@ -270,7 +278,7 @@ void RedisBroker::read_own_pending() {
   const auto& r = options_.redis;
   const uint64_t generation = generation_;
   reading_ = true;
-  const size_t count = std::min(credit_, kMaxRead);
+  const size_t count = std::min(room(), kMaxRead);
   reader_->command(
       {"XPENDING", r.stream, r.group, own_pending_after_, "+", std::to_string(count), r.consumer},
       [this, generation](Result<redis::Reply> reply) {
@@ -294,9 +302,12 @@ void RedisBroker::read_own_pending() {
 void RedisBroker::claim_idle_entries() {
   const auto& r = options_.redis;
   const uint64_t generation = generation_;
-  next_claim_ = host_.now() + std::min<Duration>(r.claim_idle, std::chrono::seconds(1));
+  // Four looks per claim_idle (at most one a second): a dead node's tasks
+  // move within claim_idle and a quarter of it.
+  next_claim_ = host_.now() + std::clamp<Duration>(r.claim_idle / 4, std::chrono::milliseconds(100),
+                                                   std::chrono::seconds(1));
   reading_ = true;
-  const size_t count = std::min(credit_, kMaxRead);
+  const size_t count = std::min(room(), kMaxRead);
   reader_->command({"XPENDING", r.stream, r.group, "IDLE", ms_text(r.claim_idle), "-", "+",
                     std::to_string(count)},
                    [this, generation](Result<redis::Reply> reply) {
@@ -356,7 +367,7 @@ void RedisBroker::read_new() {
   const auto& r = options_.redis;
   const uint64_t generation = generation_;
   reading_ = true;
-  const size_t count = std::min(credit_, kMaxRead);
+  const size_t count = std::min(room(), kMaxRead);
   reader_->command(
       {"XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", std::to_string(count), "BLOCK",
        std::to_string(kBlock.count()), "STREAMS", r.stream, ">"},
@@ -519,7 +530,8 @@ void RedisBroker::flush() {
     sending_.clear();
     flushing_ = false;
     flush();
-    if (closing_ && !flushing_) closed();
+    if (closing_ && !flushing_) return closed();
+    read_next();  // their room is free again
   });
 }
 

@@ -6,7 +6,8 @@
 //   (XPENDING ... CONSUMER, then XCLAIM of them: a node that restarts takes
 //   back what it held), then, as long as the feed gives credit, entries
 //   idle for claim_idle under any consumer (XPENDING IDLE, XCLAIM: a dead
-//   node's tasks), checked once a second, and new entries (XREADGROUP ...
+//   node's tasks), looked for four times per claim_idle (at most once a
+//   second), and new entries (XREADGROUP ...
 //   BLOCK 1000 >), never more than the credit;
 // - the writer sends the rest, pipelined: once per turn of the loop one
 //   MULTI with every result (XADD to the results stream, and to the dead
@@ -87,6 +88,8 @@ class RedisBroker : public Broker {
   void on_ready();
   // The reader's next step, if it is idle and may take tasks.
   void read_next();
+  // What the reader may take: the credit less the ends not yet acknowledged.
+  size_t room() const;
   void read_own_pending();
   void claim_idle_entries();
   void read_new();

@@ -33,6 +33,8 @@ const std::vector<std::string> kLayout = {
     "usr/share/doc/corral/configuration.md",
     // Where Debian's python3 looks (its sys.path holds /usr/lib/python3/dist-packages).
     "usr/lib/python3/dist-packages/corral_worker.py",
+    "usr/lib/python3/dist-packages/corral/__init__.py",
+    "usr/lib/python3/dist-packages/corral/client.py",
     "usr/share/doc/corral/examples/demo.yaml",
     "usr/share/doc/corral/examples/python_worker.py",
 };
@@ -60,6 +62,15 @@ TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {
                "CORRAL_WORKER=0 CORRAL_CHANNEL=pipe CORRAL_FDS=0,1 CORRAL_FRAMING=lines " +
                "/usr/bin/python3 " + root + "/usr/share/doc/corral/examples/python_worker.py"});
   EXPECT_THAT(example.out + example.err, HasSubstr("no words")) << example.out << example.err;
+
+  // The installed package imports, and speaks: no corrald at this socket is
+  // its clear error.
+  RunResult package =
+      run({"/bin/sh", "-c",
+           "cd / && PYTHONPATH=" + root + "/usr/lib/python3/dist-packages /usr/bin/python3 -c '" +
+               "import corral\ntry:\n  corral.Client(\"" + dir.file("none.sock") +
+               "\").status()\nexcept corral.ConnectionFailed as e:\n  print(e)'"});
+  EXPECT_THAT(package.out, HasSubstr("cannot reach corrald at")) << package.out << package.err;
 
   // systemd-analyze verify on the installed unit, its binary and man pages
   // taken from the tree.

@@ -1,0 +1,21 @@
+"""corral from Python: corrald's control socket as a Client (status, start,
+stop, stats, submit with streamed results), with corrald's refusals as
+exceptions (corral.Error and its subclasses). Standard library only.
+
+    import corral
+    with corral.Client() as client:
+        for result in client.submit("sums", map(str, range(1000))):
+            print(result.seq, result.result)
+"""
+
+from .client import DEFAULT_SOCKET, Client, Result, resolve_socket
+from .errors import (ConnectionFailed, ConnectionLost, DaemonError, Error, NoSuchJob, TaskDead,
+                     TaskError, TaskFailed)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client", "Result", "resolve_socket", "DEFAULT_SOCKET",
+    "Error", "ConnectionFailed", "ConnectionLost", "DaemonError", "NoSuchJob",
+    "TaskError", "TaskFailed", "TaskDead",
+]

@@ -1,0 +1,75 @@
+"""A corrald of each test's own (its config, socket and logs in a temp dir),
+from the build ctest names in CORRAL_BUILD_DIR; stopped after the test."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+BUILD = os.environ.get("CORRAL_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                        "build"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import corral  # noqa: E402
+
+
+class Daemon:
+    def __init__(self, directory, jobs):
+        self.dir = str(directory)
+        self.socket = os.path.join(self.dir, "corral.sock")
+        self.config = os.path.join(self.dir, "corral.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir}/logs\n"
+                    f"  metrics: {{listen: off}}\njobs:\n{jobs}")
+        self.log = open(os.path.join(self.dir, "corrald.log"), "w")
+        self.proc = subprocess.Popen([os.path.join(BUILD, "corrald"), "-c", self.config],
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("corrald did not start: " + self.log_text())
+            time.sleep(0.01)
+
+    def client(self, **kwargs):
+        return corral.Client(self.socket, **kwargs)
+
+    def log_text(self):
+        with open(os.path.join(self.dir, "corrald.log")) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def worker(*args):
+    """A job's command: corral-worker with ARGS, as a YAML flow list."""
+    return "[" + ", ".join([os.path.join(BUILD, "corral-worker"), *args]) + "]"
+
+
+@pytest.fixture
+def start_daemon(tmp_path):
+    started = []
+
+    def start(jobs):
+        directory = tmp_path / f"d{len(started)}"
+        directory.mkdir()
+        d = Daemon(directory, jobs)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+    # A sanitizer's report in a corrald of the test fails it (scripts/test --asan).
+    for d in started:
+        log = d.log_text()
+        assert "Sanitizer" not in log and "runtime error" not in log, log

@@ -1,0 +1,112 @@
+"""corral.Client against a real corrald: the worker commands, stats, the
+submit stream with its results (bounded: payloads are taken as corrald takes
+them), and every bad input with a clear exception, never a hang."""
+import os
+import signal
+import time
+
+import pytest
+
+import corral
+from conftest import worker
+
+SUMS = f"""  sums:
+    command: {worker("--handler", "sum")}
+    workers: 2
+    channel: shm
+"""
+
+
+def sum_below(n):
+    return str(n * (n - 1) // 2)
+
+
+def test_status_start_stop_and_stats(start_daemon):
+    d = start_daemon(SUMS)
+    with d.client(timeout=30) as client:
+        client.wait("sums", running=True, timeout=30)
+        names = [w["name"] for w in client.status()]
+        assert names == ["sums:0", "sums:1"]
+        assert {w["state"] for w in client.status("sums")} == {"RUNNING"}
+        client.stop("sums:1")
+        assert client.status("sums:1")[0]["state"] == "STOPPED"
+        client.start("sums:1")
+        assert client.status("sums:1")[0]["state"] == "RUNNING"
+        stats = client.stats("sums")
+        assert stats["workers"] == 2 and stats["submitted"] == 0
+        assert "sums" in client.stats()
+
+
+def test_submit_streams_every_result_once_taking_payloads_as_corrald_takes_them(start_daemon):
+    d = start_daemon(SUMS)
+    total = 200_000
+    produced = 0
+
+    def payloads():
+        nonlocal produced
+        for i in range(total):
+            produced += 1
+            yield str(i % 100)
+
+    client = d.client(timeout=60)
+    client.wait("sums", running=True, timeout=30)
+    seen = set()
+    produced_at_first = None
+    for result in client.submit("sums", payloads()):
+        if produced_at_first is None:
+            produced_at_first = produced
+        assert result.ok, result
+        assert result.result == sum_below(result.seq % 100)
+        assert result.seq not in seen
+        seen.add(result.seq)
+    assert len(seen) == total
+    # Not everything was taken up front: the stream is bounded.
+    assert produced_at_first < total
+    assert client.stats("sums")["ok"] == total
+
+
+def test_bytes_payloads_failed_and_refused_tasks_are_results(start_daemon):
+    d = start_daemon(SUMS + "    queue: {max_task_bytes: 256}\n")
+    client = d.client(timeout=30)
+    client.wait("sums", running=True, timeout=30)
+    results = {r.seq: r for r in client.submit("sums", [b"10", "not a number", "7" * 300])}
+    assert results[0].ok and results[0].result == sum_below(10) and results[0].attempts == 1
+    assert results[1].status == "failed" and "not a number" in results[1].result
+    assert results[2].status == "refused"
+    assert "exceeds queue.max_task_bytes (256)" in results[2].result
+
+
+def test_bad_input_raises_with_what_is_wrong(start_daemon, tmp_path):
+    d = start_daemon(SUMS)
+    client = d.client(timeout=30)
+    with pytest.raises(corral.NoSuchJob, match="no such job: nope"):
+        client.stats("nope")
+    with pytest.raises(corral.NoSuchJob, match="no such job: nope"):
+        list(client.submit("nope", ["1"]))
+    with pytest.raises(ValueError, match="cannot hold a newline"):
+        list(client.submit("sums", ["1\n2"]))
+    with pytest.raises(corral.DaemonError, match="invalid target"):
+        client.status("sums:x")
+    with pytest.raises(corral.ConnectionFailed, match="cannot reach corrald at"):
+        corral.Client(str(tmp_path / "nobody.sock")).status()
+    # The connection goes on after an error.
+    assert len(client.status()) == 2
+
+
+def test_daemon_gone_mid_stream_is_a_clear_exception_not_a_hang(start_daemon):
+    d = start_daemon(f"""  naps:
+    command: {worker("--handler", "sleep")}
+    workers: 2
+    channel: shm
+""")
+    client = d.client(timeout=30)
+    client.wait("naps", running=True, timeout=30)
+    got = 0
+    started = time.monotonic()
+    with pytest.raises(corral.ConnectionLost, match="closed the submit stream"):
+        for _result in client.submit("naps", ["50"] * 1000):
+            got += 1
+            if got == 5:
+                os.kill(d.proc.pid, signal.SIGKILL)
+    assert 5 <= got < 1000
+    assert time.monotonic() - started < 20

@@ -1,6 +1,7 @@
 """corral from Python: corrald's control socket as a Client (status, start,
-stop, stats, submit with streamed results), with corrald's refusals as
-exceptions (corral.Error and its subclasses). Standard library only.
+stop, stats, submit with streamed results), a concurrent.futures Executor
+whose tasks run in a job's workers, and corrald's refusals as exceptions
+(corral.Error and its subclasses). Standard library only.
 
     import corral
     with corral.Client() as client:
@@ -9,13 +10,14 @@ exceptions (corral.Error and its subclasses). Standard library only.
 """
 
 from .client import DEFAULT_SOCKET, Client, Result, resolve_socket
+from .executor import Executor
 from .errors import (ConnectionFailed, ConnectionLost, DaemonError, Error, NoSuchJob, TaskDead,
                      TaskError, TaskFailed)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "Result", "resolve_socket", "DEFAULT_SOCKET",
+    "Client", "Executor", "Result", "resolve_socket", "DEFAULT_SOCKET",
     "Error", "ConnectionFailed", "ConnectionLost", "DaemonError", "NoSuchJob",
     "TaskError", "TaskFailed", "TaskDead",
 ]

@@ -26,11 +26,16 @@ class Daemon:
         self.log = open(os.path.join(self.dir, "corrald.log"), "w")
         self.proc = subprocess.Popen([os.path.join(BUILD, "corrald"), "-c", self.config],
                                      stdout=subprocess.DEVNULL, stderr=self.log)
+        # Until it answers (the file appears at bind, before listen).
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.socket):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("corrald did not start: " + self.log_text())
-            time.sleep(0.01)
+        while True:
+            try:
+                corral.Client(self.socket, timeout=10).request({"cmd": "version"})
+                break
+            except corral.ConnectionFailed:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("corrald did not start: " + self.log_text()) from None
+                time.sleep(0.01)
 
     def client(self, **kwargs):
         return corral.Client(self.socket, **kwargs)

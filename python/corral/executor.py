@@ -1,0 +1,275 @@
+"""corral.Executor: a concurrent.futures.Executor whose tasks run in a
+corral job's workers.
+
+    with corral.Executor("sums") as pool:
+        print(list(pool.map(["10", "20", "30"])))        # in input order
+        future = pool.submit("40")
+        print(future.result(timeout=5))
+
+A task is a payload (str or bytes, one line), not a function: the job's
+workers are the function. Each executor keeps one submit stream open to
+corrald, fed by a thread of its own: submit() queues the payload and
+returns at once; the thread sends what is queued as corrald takes it and
+completes each Future as its result comes. A result that is not ok raises
+from Future.result(): TaskFailed (the worker said so; refused, expired),
+TaskDead (its worker died on each attempt), CancelledError (cancelled).
+"""
+
+import collections
+import concurrent.futures
+import json
+import os
+import selectors
+import threading
+import time
+from typing import Iterable, Iterator, Optional
+
+from .client import Client, Payload, Result, _connect, _Lines, _task_line, resolve_socket
+from .errors import ConnectionLost, Error, TaskDead, TaskFailed, from_reply
+
+_CancelledError = concurrent.futures.CancelledError
+
+
+def _outcome(future: concurrent.futures.Future, result: Result) -> None:
+    """Completes FUTURE with RESULT: its value, or the exception it means."""
+    if result.ok:
+        future.set_result(result.result)
+    elif result.status == "dead":
+        future.set_exception(TaskDead(result.result, result))
+    elif result.status == "cancelled":
+        future.set_exception(_CancelledError(result.result))
+    else:
+        future.set_exception(TaskFailed(f"task {result.status}: {result.result}", result))
+
+
+class _Stream:
+    """One submit stream and the thread that feeds it and reads its results."""
+
+    def __init__(self, path: str, job: str, timeout: Optional[float],
+                 deadline: Optional[float], window: int):
+        self.path = path
+        self.window = window
+        self.job = job
+        self.sock = _connect(path, timeout)
+        self.lines = _Lines(self.sock, path)
+        request = {"cmd": "submit", "job": job, "wait": True}
+        if deadline is not None:
+            request["deadline_s"] = deadline
+        try:
+            self.sock.sendall((json.dumps(request) + "\n").encode())
+            ack = self.lines.read()
+        except BaseException:
+            self.sock.close()
+            raise
+        if not ack.get("ok"):
+            self.sock.close()
+            raise from_reply(ack)
+        self.submit_id = ack.get("submit", 0)
+        self.lock = threading.Lock()
+        self.queued = collections.deque()  # (future, line) not sent yet
+        self.waiting = {}                   # seq -> future, sent
+        self.next_seq = 0
+        self.closing = False
+        self.failure: Optional[BaseException] = None
+        self.finished = False
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.thread = threading.Thread(target=self._run, name=f"corral-executor-{job}",
+                                       daemon=True)
+        self.thread.start()
+
+    def add(self, payload: Payload) -> concurrent.futures.Future:
+        line = _task_line(payload)
+        future = concurrent.futures.Future()
+        with self.lock:
+            if self.closing:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if self.failure is not None:
+                raise self.failure
+            self.queued.append((future, line))
+        self._wake()
+        return future
+
+    def _wake(self) -> None:
+        with self.lock:
+            if self.finished:
+                return  # the thread has ended (and closed the pipe)
+            try:
+                os.write(self.wake_w, b"x")
+            except BlockingIOError:
+                pass  # already awake
+
+    def close(self, cancel_futures: bool) -> None:
+        with self.lock:
+            self.closing = True
+            unsent = list(self.queued) if cancel_futures else []
+            if cancel_futures:
+                self.queued.clear()
+        for future, _line in unsent:
+            future.cancel()
+        if cancel_futures and self.waiting:
+            # What corrald has queued and not started ends cancelled.
+            try:
+                Client(self.path).cancel(self.job, self.submit_id)
+            except Error:
+                pass
+        self._wake()
+
+    def _fail_all(self, error: BaseException) -> None:
+        with self.lock:
+            self.failure = error
+            queued = list(self.queued)
+            self.queued.clear()
+            waiting = list(self.waiting.values())
+            self.waiting.clear()
+        for future, _line in queued:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(error)
+        for future in waiting:
+            if not future.done():
+                future.set_exception(error)
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # noqa: BLE001 - every future hears it
+            if not isinstance(e, Error):
+                e = ConnectionLost(f"corrald at {self.path}: {e}")
+            self._fail_all(e)
+        finally:
+            self.sock.close()
+            with self.lock:
+                self.finished = True
+                os.close(self.wake_r)
+                os.close(self.wake_w)
+
+    def _loop(self) -> None:
+        sock = self.sock
+        sock.setblocking(False)
+        selector = selectors.DefaultSelector()
+        selector.register(sock, selectors.EVENT_READ)
+        selector.register(self.wake_r, selectors.EVENT_READ)
+        out = bytearray()
+        end_sent = False
+        try:
+            while True:
+                with self.lock:
+                    while self.queued and len(out) < 65536 and len(self.waiting) < self.window:
+                        future, line = self.queued.popleft()
+                        if not future.set_running_or_notify_cancel():
+                            continue  # cancelled before it was sent
+                        self.waiting[self.next_seq] = future
+                        self.next_seq += 1
+                        out += line
+                    if self.closing and not self.queued and not end_sent:
+                        out += b".\n"
+                        end_sent = True
+                selector.modify(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
+                for key, mask in selector.select():
+                    if key.fileobj == self.wake_r:
+                        try:
+                            os.read(self.wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                        continue
+                    if mask & selectors.EVENT_WRITE and out:
+                        try:
+                            n = sock.send(out)
+                            del out[:n]
+                        except BlockingIOError:
+                            pass
+                        except OSError as e:
+                            raise ConnectionLost(f"corrald at {self.path} closed the submit "
+                                                 f"stream: {e.strerror or e}") from None
+                    if mask & selectors.EVENT_READ:
+                        try:
+                            more = self.lines.feed()
+                        except BlockingIOError:
+                            more = True
+                        while (line := self.lines.take()) is not None:
+                            if "seq" in line:
+                                with self.lock:
+                                    future = self.waiting.pop(line["seq"], None)
+                                # (The loop's next turn sends more into the room.)
+                                if future is not None and not future.done():
+                                    _outcome(future, Result.from_line(line))
+                            elif line.get("end"):
+                                return
+                            elif not line.get("ok", True):
+                                raise from_reply(line)
+                        if not more:
+                            raise ConnectionLost(f"corrald at {self.path} closed the submit "
+                                                 "stream before its end")
+        finally:
+            selector.close()
+
+
+class Executor(concurrent.futures.Executor):
+    """Runs payloads on JOB's workers through corrald.
+
+    SOCKET: corrald's socket (corralctl's rules when None). DEADLINE: seconds
+    a task may wait for a worker before it ends expired (the job's
+    queue.deadline when None). TIMEOUT: how long connecting and corrald's
+    first answer may take. WINDOW: how many tasks may be sent to corrald
+    ahead of their results; the rest wait in the executor, where cancel()
+    still takes them (a sent task is running, as concurrent.futures says)."""
+
+    def __init__(self, job: str, socket: Optional[str] = None,
+                 deadline: Optional[float] = None, timeout: Optional[float] = 30.0,
+                 window: int = 10000):
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.window = window
+        self.job = job
+        self.path = resolve_socket(socket)
+        self.deadline = deadline
+        self.timeout = timeout
+        self._stream: Optional[_Stream] = None
+        self._shutdown = False
+        self._lock = threading.Lock()
+
+    def submit(self, payload: Payload) -> concurrent.futures.Future:  # type: ignore[override]
+        """Queues PAYLOAD; its Future completes with the worker's answer (str)."""
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if self._stream is None:
+                self._stream = _Stream(self.path, self.job, self.timeout, self.deadline,
+                                       self.window)
+            stream = self._stream
+        return stream.add(payload)
+
+    def map(self, payloads: Iterable[Payload], timeout: Optional[float] = None,  # type: ignore[override]
+            chunksize: int = 1) -> Iterator[str]:
+        """The answers to PAYLOADS in their order, as concurrent.futures' map:
+        the payloads are all queued at once; next() raises the task's
+        exception, or TimeoutError once TIMEOUT seconds from this call have
+        passed; closing the iterator early cancels what has not been sent."""
+        end = time.monotonic() + timeout if timeout is not None else None
+        futures = [self.submit(p) for p in payloads]
+
+        def results():
+            try:
+                futures.reverse()
+                while futures:
+                    future = futures.pop()
+                    if end is None:
+                        yield future.result()
+                    else:
+                        yield future.result(max(end - time.monotonic(), 0))
+            finally:
+                for future in futures:
+                    future.cancel()
+        return results()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No more submits; with CANCEL_FUTURES, what has not been sent is
+        cancelled, and what corrald has queued ends cancelled; with WAIT,
+        returns once every submitted payload has its result."""
+        with self._lock:
+            self._shutdown = True
+            stream = self._stream
+        if stream is None:
+            return
+        stream.close(cancel_futures)
+        if wait:
+            stream.thread.join()

@@ -35,6 +35,8 @@ const std::vector<std::string> kLayout = {
     "usr/lib/python3/dist-packages/corral_worker.py",
     "usr/lib/python3/dist-packages/corral/__init__.py",
     "usr/lib/python3/dist-packages/corral/client.py",
+    "usr/lib/python3/dist-packages/corral/executor.py",
+    "usr/lib/python3/dist-packages/corral/aio.py",
     "usr/share/doc/corral/examples/demo.yaml",
     "usr/share/doc/corral/examples/python_worker.py",
 };

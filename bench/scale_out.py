@@ -127,7 +127,7 @@ def corral_jobs(url, consumer, workers, python_worker, build, claim_idle="30s"):
     if python_worker:
         command = (f"[/usr/bin/python3, {os.path.join(HERE, 'scale_out_worker.py')}]")
         channel = "pipe"
-        env = f"    env: {{PYTHONPATH: {os.path.join(ROOT, 'worker', 'python')}}}\n"
+        env = f"    env: {{PYTHONPATH: {os.path.join(ROOT, 'python')}}}\n"
     else:
         command = f"[{os.path.join(build, 'corral-worker')}, --handler, sum]"
         channel = "shm"

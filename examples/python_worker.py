@@ -17,7 +17,8 @@ A task of only whitespace fails ("no words"), to show a failed result. The
 length framing (the default with fds: extra) reports it as "failed"; under
 framing: lines, which has no status, the worker exits on it (exit 3) and
 corrald charges the task like a crash, so it never comes back "ok".
-The SDK is worker/python/corral_worker.py; this file finds it from the
+The SDK is the corral package's corral.worker (python/ in the source tree;
+`import corral_worker` is its first name); this file finds it from the
 source tree, where the .deb installs it (/usr/lib/python3/dist-packages,
 on Debian's python3 path), or from PYTHONPATH.
 """
@@ -26,7 +27,7 @@ import os
 import sys
 
 _here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(_here, "..", "worker", "python"))
+sys.path.insert(0, os.path.join(_here, "..", "python"))
 
 import corral_worker  # noqa: E402
 

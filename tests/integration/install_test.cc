@@ -37,6 +37,7 @@ const std::vector<std::string> kLayout = {
     "usr/lib/python3/dist-packages/corral/client.py",
     "usr/lib/python3/dist-packages/corral/executor.py",
     "usr/lib/python3/dist-packages/corral/aio.py",
+    "usr/lib/python3/dist-packages/corral/worker.py",
     "usr/share/doc/corral/examples/demo.yaml",
     "usr/share/doc/corral/examples/python_worker.py",
 };

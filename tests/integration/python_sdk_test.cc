@@ -1,4 +1,4 @@
-// The Python SDK (worker/python/corral_worker.py) run by python3 over a pipe
+// The Python SDK (python/corral/worker.py, as `import corral_worker`) run by python3 over a pipe
 // channel as corrald runs it: both framings, READY, ids and statuses,
 // heartbeats, SHUTDOWN and EOF, and the example worker
 // (examples/python_worker.py). Frames are encoded here by hand.
@@ -33,7 +33,7 @@ std::vector<std::string> with_python(std::vector<std::string> args) {
 }
 std::vector<std::string> python_env(std::vector<std::string> env) {
   env.insert(env.begin(), {"CORRAL_JOB=py", "CORRAL_MAX_TASK_BYTES=4096",
-                           std::string("PYTHONPATH=") + CORRAL_SOURCE_DIR + "/worker/python",
+                           std::string("PYTHONPATH=") + CORRAL_SOURCE_DIR + "/python",
                            "PYTHONDONTWRITEBYTECODE=1"});
   return env;
 }

@@ -302,7 +302,7 @@ TEST(TaskFeedTest, APythonSdkWorker) {
              "/examples/python_worker.py]\n    workers: 2\n    channel: pipe\n"
              "    pipe: {framing: " +
              framing + "}\n    env: {PYTHONPATH: " + std::string(CORRAL_SOURCE_DIR) +
-             "/worker/python}\n");
+             "/python}\n");
     ASSERT_TRUE(d.start()) << d.daemon_log();
     std::vector<std::string> tasks;
     for (int i = 0; i < 500; ++i) tasks.push_back("task number " + std::to_string(i));

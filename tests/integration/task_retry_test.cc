@@ -61,7 +61,7 @@ class TaskRetryTest : public ::testing::Test {
                                       starts() + "]\n" + "    workers: " + std::to_string(workers) +
                                       "\n    channel: pipe\n" +
                                       "    env: {PYTHONPATH: " + std::string(CORRAL_SOURCE_DIR) +
-                                      "/worker/python}\n" + "    queue:\n" + queue);
+                                      "/python}\n" + "    queue:\n" + queue);
     if (!d->start()) {
       ADD_FAILURE() << d->daemon_log();
       return nullptr;

@@ -1,13 +1,21 @@
-"""The corral worker SDK for Python: pure Python 3, no dependencies.
+"""corral workers in Python: serve a function over the channel corrald gives
+the process. Pure Python 3, no dependencies.
 
-    import corral_worker
+As a command, naming a plain function the way gunicorn names an app:
+
+    command: [python3, -m, corral.worker, "package.module:function"]
+    command: [python3, -m, corral.worker, --binary, "package.module:function"]
+
+or from a program of your own:
+
+    import corral.worker          # `import corral_worker` still works
 
     def handle(task):            # task: str (or bytes with binary=True)
         return task.upper()      # str or bytes: an ok result
         # raise ValueError("why")  -> a failed result with that message
 
     if __name__ == "__main__":
-        raise SystemExit(corral_worker.serve(handle))
+        raise SystemExit(corral.worker.serve(handle))
 
 serve() reads the channel corrald gave the process from its environment
 (CORRAL_CHANNEL=pipe, CORRAL_FRAMING=lines|length, CORRAL_FDS="IN,OUT"; see
@@ -23,8 +31,8 @@ frames are written from a thread when CORRAL_HEARTBEAT_MS is set.
 
 Only the pipe channel is supported (the shm channel needs the C++ SDK).
 Exit codes as in C++: 0 after the sentinel, 2 for an environment that names
-no usable channel, 1 when the channel broke, 3 when a task failed under lines
-framing.
+no usable channel (or, as a command, a function that cannot be loaded), 1
+when the channel broke, 3 when a task failed under lines framing.
 """
 
 import os
@@ -32,7 +40,7 @@ import struct
 import sys
 import threading
 
-__all__ = ["serve", "job_name", "worker_index", "stop_after_this_task"]
+__all__ = ["serve", "job_name", "worker_index", "stop_after_this_task", "load", "main"]
 
 TASK, RESULT, SHUTDOWN, READY, HEARTBEAT = 1, 2, 3, 4, 5
 OK, FAILED = 0, 1
@@ -293,3 +301,52 @@ def serve(handler, binary=False):
     except OSError as e:
         _complain(f"the channel broke: {e}")
         return 1
+
+
+def load(spec):
+    """The function that SPEC ("package.module:function") names, or
+    ValueError saying why not."""
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise ValueError(f"{spec!r}: expected package.module:function")
+    import importlib
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any failure to import is the spec's
+        raise ValueError(f"{spec!r}: cannot import {module_name}: {type(e).__name__}: {e}") \
+            from None
+    target = module
+    for part in name.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ValueError(f"{spec!r}: {module_name} has no {name}")
+    if not callable(target):
+        raise ValueError(f"{spec!r}: {name} is not callable")
+    return target
+
+
+def main(argv=None):
+    """python3 -m corral.worker [--binary] package.module:function"""
+    args = list(sys.argv[1:] if argv is None else argv)
+    binary = False
+    if args and args[0] == "--binary":
+        binary = True
+        args.pop(0)
+    if len(args) != 1:
+        _complain("usage: python3 -m corral.worker [--binary] package.module:function")
+        return 2
+    # The working directory's modules, as `python3 script.py` would find a
+    # module beside it (-m puts the cwd on sys.path already).
+    try:
+        handler = load(args[0])
+    except ValueError as e:
+        _complain(str(e))
+        return 2
+    return serve(handler, binary=binary)
+
+
+if __name__ == "__main__":
+    # Served from corral.worker itself, not this __main__ copy: a handler's
+    # corral.worker.stop_after_this_task() must reach the loop that runs it.
+    from corral.worker import main as _main
+    raise SystemExit(_main())

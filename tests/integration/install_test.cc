@@ -40,6 +40,7 @@ const std::vector<std::string> kLayout = {
     "usr/lib/python3/dist-packages/corral/worker.py",
     "usr/share/doc/corral/examples/demo.yaml",
     "usr/share/doc/corral/examples/python_worker.py",
+    "usr/share/doc/corral/examples/python/pool_map.py",
 };
 
 TEST(InstallTest, TheTreeHoldsTheLayoutAndTheUnitVerifies) {

@@ -301,8 +301,7 @@ TEST(TaskFeedTest, APythonSdkWorker) {
     Daemon d("jobs:\n  py:\n    command: [python3, " + std::string(CORRAL_SOURCE_DIR) +
              "/examples/python_worker.py]\n    workers: 2\n    channel: pipe\n"
              "    pipe: {framing: " +
-             framing + "}\n    env: {PYTHONPATH: " + std::string(CORRAL_SOURCE_DIR) +
-             "/python}\n");
+             framing + "}\n    env: {PYTHONPATH: " + std::string(CORRAL_SOURCE_DIR) + "/python}\n");
     ASSERT_TRUE(d.start()) << d.daemon_log();
     std::vector<std::string> tasks;
     for (int i = 0; i < 500; ++i) tasks.push_back("task number " + std::to_string(i));

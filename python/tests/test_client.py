@@ -110,3 +110,25 @@ def test_daemon_gone_mid_stream_is_a_clear_exception_not_a_hang(start_daemon):
                 os.kill(d.proc.pid, signal.SIGKILL)
     assert 5 <= got < 1000
     assert time.monotonic() - started < 20
+
+
+def test_shared_dead_and_retry(start_daemon):
+    d = start_daemon(f"""  sums:
+    command: {worker("--handler", "sum", "--crash-on", "poison")}
+    workers: 1
+    channel: shm
+    queue: {{max_attempts: 2}}
+    restart: {{backoff: {{initial: 10ms, max: 100ms}}}}
+    shared: {{values: {{processed: u64}}, arrays: {{hist: {{type: u64, length: 3}}}}}}
+""")
+    client = d.client(timeout=30)
+    client.wait("sums", running=True, timeout=30)
+    assert client.shared("sums") == {"values": {"processed": 0}, "arrays": {"hist": [0, 0, 0]}}
+    results = list(client.submit("sums", ["poison", "4"]))
+    assert sorted(r.status for r in results) == ["dead", "ok"]
+    letters = client.dead("sums")
+    assert [(x["payload"], x["status"], x["attempts"]) for x in letters] == [("poison", "dead", 2)]
+    assert client.retry("sums", ids=[letters[0]["id"]]) == 1
+    assert client.dead("sums") == []
+    with pytest.raises(corral.DaemonError, match="no dead letter has id 999"):
+        client.retry("sums", ids=[999])

@@ -148,3 +148,13 @@ def test_bad_input_unknown_job_and_a_daemon_gone_mid_map(start_daemon, tmp_path)
             pass
     assert time.monotonic() - started < 10
     pool.shutdown(wait=True)
+
+
+def test_an_oversized_payload_is_a_failed_future_not_a_broken_pool(start_daemon):
+    d = start_daemon(jobs(extra="    queue: {max_task_bytes: 64}\n"))
+    corral.Client(d.socket, timeout=30).wait("sums", running=True, timeout=30)
+    with corral.Executor("sums", socket=d.socket) as pool:
+        too_big = pool.submit("9" * 100)
+        with pytest.raises(corral.TaskFailed, match="exceeds queue.max_task_bytes \\(64\\)"):
+            too_big.result(timeout=30)
+        assert pool.submit("6").result(timeout=30) == sum_below(6)

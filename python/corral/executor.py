@@ -85,8 +85,13 @@ class _Stream:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if self.failure is not None:
                 raise self.failure
+            # The thread takes everything queued at each turn: it needs a
+            # wake-up only when the queue was empty (a write per task costs
+            # more than the task).
+            wake = not self.queued
             self.queued.append((future, line))
-        self._wake()
+        if wake:
+            self._wake()
         return future
 
     def _wake(self) -> None:

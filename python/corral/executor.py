@@ -66,7 +66,13 @@ class _Stream:
             raise from_reply(ack)
         self.submit_id = ack.get("submit", 0)
         self.lock = threading.Lock()
-        self.queued = collections.deque()  # (future, line) not sent yet
+        # Submits append to `queued` under the lock; the thread takes the
+        # whole deque at once (a swap, so the lock is never held for long:
+        # a submitter blocked on it waits for the GIL too) into `backlog`,
+        # which only the thread touches, as it does `waiting`.
+        self.queued = collections.deque()   # (future, line) not sent yet
+        self.backlog = collections.deque()  # taken by the thread, not sent yet
+        self.cancel_unsent = False
         self.waiting = {}                   # seq -> future, sent
         self.next_seq = 0
         self.closing = False
@@ -109,6 +115,7 @@ class _Stream:
             unsent = list(self.queued) if cancel_futures else []
             if cancel_futures:
                 self.queued.clear()
+                self.cancel_unsent = True  # the thread cancels its backlog
         for future, _line in unsent:
             future.cancel()
         if cancel_futures and self.waiting:
@@ -122,10 +129,11 @@ class _Stream:
     def _fail_all(self, error: BaseException) -> None:
         with self.lock:
             self.failure = error
-            queued = list(self.queued)
+            queued = list(self.backlog) + list(self.queued)
             self.queued.clear()
-            waiting = list(self.waiting.values())
-            self.waiting.clear()
+        self.backlog.clear()
+        waiting = list(self.waiting.values())
+        self.waiting.clear()
         for future, _line in queued:
             if future.set_running_or_notify_cancel():
                 future.set_exception(error)
@@ -158,16 +166,24 @@ class _Stream:
         try:
             while True:
                 with self.lock:
-                    while self.queued and len(out) < 65536 and len(self.waiting) < self.window:
-                        future, line = self.queued.popleft()
-                        if not future.set_running_or_notify_cancel():
-                            continue  # cancelled before it was sent
-                        self.waiting[self.next_seq] = future
-                        self.next_seq += 1
-                        out += line
-                    if self.closing and not self.queued and not end_sent:
-                        out += b".\n"
-                        end_sent = True
+                    if not self.backlog and self.queued:
+                        self.backlog, self.queued = self.queued, collections.deque()
+                    all_queued = self.closing and not self.queued
+                    cancel, self.cancel_unsent = self.cancel_unsent, False
+                if cancel:
+                    for future, _line in self.backlog:
+                        future.cancel()
+                    self.backlog.clear()
+                while self.backlog and len(out) < 65536 and len(self.waiting) < self.window:
+                    future, line = self.backlog.popleft()
+                    if not future.set_running_or_notify_cancel():
+                        continue  # cancelled before it was sent
+                    self.waiting[self.next_seq] = future
+                    self.next_seq += 1
+                    out += line
+                if all_queued and not self.backlog and not end_sent:
+                    out += b".\n"
+                    end_sent = True
                 selector.modify(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
                 for key, mask in selector.select():
                     if key.fileobj == self.wake_r:
@@ -192,8 +208,7 @@ class _Stream:
                             more = True
                         while (line := self.lines.take()) is not None:
                             if "seq" in line:
-                                with self.lock:
-                                    future = self.waiting.pop(line["seq"], None)
+                                future = self.waiting.pop(line["seq"], None)
                                 # (The loop's next turn sends more into the room.)
                                 if future is not None and not future.done():
                                     _outcome(future, Result.from_line(line))

@@ -23,6 +23,9 @@
 // it is back. Results written but not acknowledged when Redis died are
 // written again: at least once.
 //
+// redis_broker.cc holds the connections, the state and the reader's side;
+// redis_broker_writes.cc the writer's side (results, renewals, submits).
+//
 // Not thread-safe; lives on the daemon's event loop.
 #pragma once
 
@@ -79,6 +82,7 @@ class RedisBroker : public Broker {
     uint32_t deliveries = 1;
   };
   enum class State { kConnecting, kReady, kDown, kClosed };
+  static const char* state_name(State state);
 
   void connect();
   // A connection failed (or a reply made no sense): both are dropped, and

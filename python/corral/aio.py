@@ -19,8 +19,9 @@ import asyncio
 import json
 from typing import AsyncIterator, Dict, Optional
 
-from .client import MAX_LINE, Payload, Result, _check_peer, _task_line, resolve_socket
-from .errors import (ConnectionFailed, ConnectionLost, TaskDead, TaskFailed, from_reply)
+from .client import (_END, MAX_LINE, Payload, Result, _check_peer, _task_line, resolve_socket,
+                     result_of, value_of)
+from .errors import ConnectionFailed, ConnectionLost, from_reply
 
 
 async def _open(path: str, timeout: Optional[float]):
@@ -51,16 +52,6 @@ async def _read_line(reader: asyncio.StreamReader, path: str) -> dict:
         return json.loads(line)
     except ValueError:
         raise ConnectionLost(f"corrald at {path} sent a line that is not JSON") from None
-
-
-def _raise_for(result: Result) -> str:
-    if result.ok:
-        return result.result
-    if result.status == "dead":
-        raise TaskDead(result.result, result)
-    if result.status == "cancelled":
-        raise asyncio.CancelledError(result.result)
-    raise TaskFailed(f"task {result.status}: {result.result}", result)
 
 
 class _Stream:
@@ -98,20 +89,18 @@ class _Stream:
             await self.writer.drain()  # corrald's back-pressure
         except OSError as e:
             raise ConnectionLost(f"corrald at {self.path}: {e.strerror or e}") from None
-        return _raise_for(await future)
+        return value_of(await future, cancelled=asyncio.CancelledError)
 
     async def _read(self) -> None:
         try:
             while True:
-                line = await _read_line(self.reader, self.path)
-                if "seq" in line:
-                    future = self.waiting.pop(line["seq"], None)
-                    if future is not None and not future.done():
-                        future.set_result(Result.from_line(line))
-                elif line.get("end"):
+                result = result_of(await _read_line(self.reader, self.path))
+                if result is _END:
                     return
-                elif not line.get("ok", True):
-                    raise from_reply(line)
+                if result is not None:
+                    future = self.waiting.pop(result.seq, None)
+                    if future is not None and not future.done():
+                        future.set_result(result)
         except BaseException as e:  # noqa: BLE001 - every waiting call hears it
             self.failure = e if isinstance(e, ConnectionLost) else ConnectionLost(str(e))
             for future in self.waiting.values():
@@ -236,13 +225,11 @@ class Client:
                         raise feeder.exception()
                     if read not in done:
                         continue
-                    line = read.result()
-                    if "seq" in line:
-                        yield Result.from_line(line)
-                    elif line.get("end"):
+                    result = result_of(read.result())
+                    if result is _END:
                         return
-                    elif not line.get("ok", True):
-                        raise from_reply(line)
+                    if result is not None:
+                        yield result
                     read = loop.create_task(_read_line(reader, self.path))
             finally:
                 feeder.cancel()

@@ -12,6 +12,7 @@ Standard library only. Not thread-safe: one Client per thread (each submit
 opens its own connection, so several can run at once from one thread).
 """
 
+import concurrent.futures
 import json
 import os
 import selectors
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Union
 
-from .errors import ConnectionFailed, ConnectionLost, DaemonError, from_reply
+from .errors import ConnectionFailed, ConnectionLost, DaemonError, TaskDead, TaskFailed, from_reply
 
 DEFAULT_SOCKET = "/run/corral/corral.sock"
 MAX_LINE = 1 << 20  # the protocol's longest line
@@ -94,6 +95,45 @@ def _connect(path: str, timeout: Optional[float]) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def value_of(result: "Result", cancelled=concurrent.futures.CancelledError) -> str:
+    """RESULT's answer, or the exception its status means: TaskDead (its
+    worker died on each attempt), CANCELLED (cancelled), TaskFailed (the
+    rest: failed, refused, expired)."""
+    if result.ok:
+        return result.result
+    if result.status == "dead":
+        raise TaskDead(result.result, result)
+    if result.status == "cancelled":
+        raise cancelled(result.result)
+    raise TaskFailed(f"task {result.status}: {result.result}", result)
+
+
+_END = object()  # what result_of() gives for a stream's end line
+
+
+def result_of(line: dict):
+    """A submit stream's line read: its Result, _END for the end line, None
+    for anything else; a refusal ({"ok": false}) raises DaemonError."""
+    if "seq" in line:
+        return Result.from_line(line)
+    if line.get("end"):
+        return _END
+    if not line.get("ok", True):
+        raise from_reply(line)
+    return None
+
+
+def _results_held(lines: "_Lines"):
+    """Yields the Results of the whole lines held; returns True at the end line."""
+    while (line := lines.take()) is not None:
+        result = result_of(line)
+        if result is _END:
+            return True
+        if result is not None:
+            yield result
+    return False
 
 
 def _task_line(payload: Payload) -> bytes:
@@ -307,13 +347,8 @@ class Client:
         try:
             while True:
                 # Whatever lines are held first.
-                while (line := lines.take()) is not None:
-                    if "seq" in line:
-                        yield Result.from_line(line)
-                    elif line.get("end"):
-                        return
-                    elif not line.get("ok", True):
-                        raise from_reply(line)
+                if (yield from _results_held(lines)):
+                    return
                 if not sent_all:
                     while len(out) < 65536:
                         try:
@@ -357,13 +392,8 @@ class Client:
                                 from None
                         if not more:
                             # Lines already read still count; then it is lost.
-                            while (line := lines.take()) is not None:
-                                if "seq" in line:
-                                    yield Result.from_line(line)
-                                elif line.get("end"):
-                                    return
-                                elif not line.get("ok", True):
-                                    raise from_reply(line)
+                            if (yield from _results_held(lines)):
+                                return
                             raise ConnectionLost(
                                 f"corrald at {self.path} closed the submit stream before its end")
                         last_progress = time.monotonic()

@@ -24,22 +24,16 @@ import threading
 import time
 from typing import Iterable, Iterator, Optional
 
-from .client import Client, Payload, Result, _connect, _Lines, _task_line, resolve_socket
-from .errors import ConnectionLost, Error, TaskDead, TaskFailed, from_reply
-
-_CancelledError = concurrent.futures.CancelledError
-
+from .client import (_END, Client, Payload, Result, _connect, _Lines, _task_line, resolve_socket,
+                     result_of, value_of)
+from .errors import ConnectionLost, Error, from_reply
 
 def _outcome(future: concurrent.futures.Future, result: Result) -> None:
     """Completes FUTURE with RESULT: its value, or the exception it means."""
-    if result.ok:
-        future.set_result(result.result)
-    elif result.status == "dead":
-        future.set_exception(TaskDead(result.result, result))
-    elif result.status == "cancelled":
-        future.set_exception(_CancelledError(result.result))
-    else:
-        future.set_exception(TaskFailed(f"task {result.status}: {result.result}", result))
+    try:
+        future.set_result(value_of(result))
+    except (Error, concurrent.futures.CancelledError) as e:
+        future.set_exception(e)
 
 
 class _Stream:
@@ -207,15 +201,14 @@ class _Stream:
                         except BlockingIOError:
                             more = True
                         while (line := self.lines.take()) is not None:
-                            if "seq" in line:
-                                future = self.waiting.pop(line["seq"], None)
-                                # (The loop's next turn sends more into the room.)
-                                if future is not None and not future.done():
-                                    _outcome(future, Result.from_line(line))
-                            elif line.get("end"):
+                            result = result_of(line)
+                            if result is _END:
                                 return
-                            elif not line.get("ok", True):
-                                raise from_reply(line)
+                            if result is not None:
+                                # (The loop's next turn sends more into the room.)
+                                future = self.waiting.pop(result.seq, None)
+                                if future is not None and not future.done():
+                                    _outcome(future, result)
                         if not more:
                             raise ConnectionLost(f"corrald at {self.path} closed the submit "
                                                  "stream before its end")

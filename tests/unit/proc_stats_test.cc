@@ -54,6 +54,8 @@ TEST(ProcStatsTest, ReadsThisProcess) {
 }
 
 TEST(ProcStatsTest, AKeptReaderReadsAgainAndCarriesTheLastSwitches) {
+  // A process ctest has just started may not have been switched out yet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ProcReader reader(getpid());
   auto first = reader.read(true);
   ASSERT_TRUE(first);

@@ -93,6 +93,7 @@ void RedisBroker::lost(const std::string& why) {
   sending_.clear();
   renew_timer_->cancel();
   set_state(State::kDown, why);
+  settle_adds();
   Duration delay = backoff_.delay(++failures_);
   reconnect_timer_->arm(host_.now() + delay, [this] { connect(); });
 }
@@ -147,6 +148,7 @@ void RedisBroker::on_ready() {
   arm_renew();
   read_next();
   if (following_) start_following();
+  settle_adds();
 }
 
 void RedisBroker::set_credit(size_t credit) {
@@ -360,6 +362,7 @@ void RedisBroker::close() {
 void RedisBroker::closed() {
   closing_ = false;
   state_ = State::kClosed;
+  settle_adds();
   ++generation_;
   writer_.reset();
   reader_.reset();

@@ -150,6 +150,13 @@ class RedisBroker : public Broker {
   bool closing_ = false;  // close() was called; the last results are on their way
   bool flushing_ = false;
 
+  // Adds given while the first connect was under way, sent once ready (or
+  // refused if it fails).
+  std::vector<
+      std::pair<std::vector<BrokerSubmission>, std::function<void(std::vector<std::string>)>>>
+      waiting_adds_;
+  // Sends or refuses waiting_adds_ by the state now.
+  void settle_adds();
   bool following_ = false;
   bool follow_reading_ = false;
   std::string results_after_;  // the last result seen; empty: not marked yet

@@ -259,6 +259,11 @@ void RedisBroker::renew() {
 
 void RedisBroker::add(std::vector<BrokerSubmission> tasks,
                       std::function<void(std::vector<std::string> errors)> done) {
+  if (state_ == State::kConnecting) {
+    // The first connect is on its way: the adds go out once it is ready.
+    waiting_adds_.emplace_back(std::move(tasks), std::move(done));
+    return;
+  }
   if (state_ != State::kReady || !writer_) {
     const std::string why = "redis " + options_.redis.url.url + " is " + state_name(state_) +
                             (error_.empty() ? "" : " (" + error_ + ")");
@@ -294,6 +299,12 @@ void RedisBroker::add(std::vector<BrokerSubmission> tasks,
     });
   }
   refresh();
+}
+
+void RedisBroker::settle_adds() {
+  auto waiting = std::move(waiting_adds_);
+  waiting_adds_.clear();
+  for (auto& [tasks, done] : waiting) add(std::move(tasks), std::move(done));
 }
 
 bool RedisBroker::full(size_t more) const {

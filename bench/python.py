@@ -5,8 +5,9 @@
 
 The same Python functions everywhere, 2 worker processes each: a tiny one,
 n * (n - 1) // 2, and a CPU-bound one of about 1 ms. corral runs them as
-function workers (python3 -m corral.worker bench_functions:NAME, pipe
-channel) fed by corral.Executor.map; the peers are multiprocessing.Pool.map
+function workers (python3 -m corral.worker bench_functions:NAME, on the
+shm channel, and the tiny one on pipes too) fed by corral.Executor.map, and
+by Client.submit (completion order, no Futures); the peers are multiprocessing.Pool.map
 and ProcessPoolExecutor.map, both with chunksize=1000 (10 for the CPU-bound
 function, whose 2,000 tasks would be two chunks). Then one task at a
 time: Executor.submit(...).result() in a loop against
@@ -30,13 +31,15 @@ from bench_functions import cpu, tiny  # noqa: E402
 from corral_daemon import Daemon  # noqa: E402
 
 
-def jobs():
-    env = f"    env: {{PYTHONPATH: \"{os.path.join(ROOT, 'python')}:{HERE}\"}}\n"
+def jobs(build):
+    path = f"{os.path.join(ROOT, 'python')}:{os.path.join(build, 'python')}:{HERE}"
     out = ""
-    for name in ("tiny", "cpu"):
+    for name, function, channel in (("tiny", "tiny", "shm"), ("cpu", "cpu", "shm"),
+                                    ("tiny-pipe", "tiny", "pipe")):
         out += (f"  {name}:\n    command: [/usr/bin/python3, -m, corral.worker, "
-                f"\"bench_functions:{name}_text\"]\n    workers: 2\n    channel: pipe\n"
-                f"    queue: {{prefetch: 256}}\n{env}")
+                f"\"bench_functions:{function}_text\"]\n    workers: 2\n"
+                f"    channel: {channel}\n    queue: {{prefetch: 256}}\n"
+                f"    env: {{PYTHONPATH: \"{path}\"}}\n")
     return out
 
 
@@ -55,14 +58,19 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     load = os.getloadavg()
-    daemon = Daemon(os.path.abspath(args.build), jobs())
+    cpu_numbers = list(range(args.cpu_tasks))
+    # One core's time per CPU-bound task, before any pool runs beside it.
+    serial_cpu = min(timed(lambda: [cpu(n) for n in cpu_numbers[:200]]) for _ in range(3)) / 200
+    build = os.path.abspath(args.build)
+    daemon = Daemon(build, jobs(build))
     client = daemon.start_running("tiny")
-    client.request({"cmd": "wait", "job": "cpu", "running": True, "timeout_s": 60})
+    for job in ("cpu", "tiny-pipe"):
+        client.request({"cmd": "wait", "job": job, "running": True, "timeout_s": 60})
     os.environ["CORRAL_SOCKET"] = daemon.socket
     payloads = [str(i % 100) for i in range(args.tasks)]
+    client_submit = lambda tasks: corral.Client().submit("tiny", tasks)  # noqa: E731
     numbers = [i % 100 for i in range(args.tasks)]
     cpu_payloads = [str(i) for i in range(args.cpu_tasks)]
-    cpu_numbers = list(range(args.cpu_tasks))
     figures = {}
 
     def note(name, seconds, n):
@@ -70,16 +78,21 @@ def main():
 
     try:
         with corral.Executor("tiny") as tiny_pool, corral.Executor("cpu") as cpu_pool, \
+                corral.Executor("tiny-pipe") as pipe_pool, \
                 multiprocessing.Pool(2) as pool, \
                 concurrent.futures.ProcessPoolExecutor(2) as ppe:
             # Warm every pool once.
             list(tiny_pool.map(payloads[:1000]))
+            list(pipe_pool.map(payloads[:1000]))
             pool.map(tiny, numbers[:1000], chunksize=100)
             list(ppe.map(tiny, numbers[:1000], chunksize=100))
-            serial_cpu = timed(lambda: [cpu(n) for n in cpu_numbers[:200]]) / 200
             for _ in range(args.runs):
                 note("tiny: corral Executor.map", timed(lambda: list(tiny_pool.map(payloads))),
                      args.tasks)
+                note("tiny: corral Executor.map, pipe workers",
+                     timed(lambda: list(pipe_pool.map(payloads))), args.tasks)
+                note("tiny: corral Client.submit (results in completion order)",
+                     timed(lambda: sum(1 for _ in client_submit(payloads))), args.tasks)
                 note("tiny: Pool.map(chunksize=1000)",
                      timed(lambda: pool.map(tiny, numbers, chunksize=1000)), args.tasks)
                 note("tiny: ProcessPoolExecutor.map(chunksize=1000)",

@@ -19,6 +19,23 @@ struct SharedCells {
   size_t length = 0;                       // 1 for a value
 };
 
+// The element types a config can declare (`type: u64 | i64 | f64`).
+enum class SharedType { kU64, kI64, kF64 };
+const char* shared_type_name(SharedType type);
+
+// What a name is in the job's segment, whatever it was declared as.
+struct SharedFound {
+  SharedCells cells;
+  SharedType type = SharedType::kU64;
+  bool array = false;
+};
+
+// The shared value or array NAME as declared (the Python module's lookup,
+// which takes the type from the config). Throws std::runtime_error when the
+// worker is not on the shm channel, its segment could not be attached, or
+// the job declares no such name.
+SharedFound find_shared_any(std::string_view name);
+
 // The cells of the shared value (ARRAY false) or array NAME whose elements
 // are T (uint64_t, int64_t or double). Throws std::runtime_error when the
 // worker is not on the shm channel, its segment could not be attached, the

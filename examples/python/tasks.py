@@ -12,3 +12,15 @@ def flaky(task):
     if random.random() < 0.5:
         raise RuntimeError(f"flaky failure on {task}")
     return task.upper()
+
+
+def count_words(task):
+    """Counts in the job's shared memory (channel: shm): every worker adds to
+    the same cells, atomically."""
+    import corral.shared
+    words = task.split()
+    corral.shared.value("words").add(len(words))
+    lengths = corral.shared.array("lengths")
+    for word in words:
+        lengths.add(min(len(word), len(lengths) - 1))
+    return str(len(words))

@@ -9,6 +9,10 @@ whose tasks run in a job's workers, and corrald's refusals as exceptions
             print(result.seq, result.result)
 """
 
+# corral._native, the C++ module, may be built apart from these files (a
+# build tree's python/corral beside the sources' one): found on sys.path.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
 from .client import DEFAULT_SOCKET, Client, Result, resolve_socket
 from .executor import Executor
 from .errors import (ConnectionFailed, ConnectionLost, DaemonError, Error, NoSuchJob, TaskDead,

@@ -15,6 +15,7 @@ from Future.result(): TaskFailed (the worker said so; refused, expired),
 TaskDead (its worker died on each attempt), CancelledError (cancelled).
 """
 
+import bisect
 import collections
 import concurrent.futures
 import json
@@ -34,6 +35,67 @@ def _outcome(future: concurrent.futures.Future, result: Result) -> None:
         future.set_result(value_of(result))
     except (Error, concurrent.futures.CancelledError) as e:
         future.set_exception(e)
+
+
+class _Batch:
+    """The payloads of one map() call: sent as the stream has room, their
+    results kept by position, the caller woken once per read rather than
+    once per task (no Future per payload: a tiny task costs a line parsed
+    and a list slot, as a chunk of ProcessPoolExecutor.map does)."""
+
+    def __init__(self, lines: list):
+        self.lines = lines
+        self.sent = 0                      # lines[:sent] are in the stream
+        self.results = [None] * len(lines)  # the result line of each, as parsed
+        self.cond = threading.Condition(threading.Lock())
+        self.waiting_for = -1              # the position the caller waits on
+        self.closed = False                # the caller is gone: send no more
+        self.cancelled_from = len(lines)   # shutdown(cancel_futures): not sent, cancelled
+        self.error: Optional[BaseException] = None
+
+    def wake(self) -> None:
+        """After results were stored: the caller hears if it waits for one."""
+        i = self.waiting_for
+        if i >= 0 and (self.results[i] is not None or self.error is not None):
+            with self.cond:
+                self.cond.notify()
+
+    def fail(self, error: BaseException) -> None:
+        with self.cond:
+            self.error = error
+            self.cond.notify()
+
+    def cancel_unsent(self) -> None:
+        with self.cond:
+            self.cancelled_from = self.sent
+            self.cond.notify()
+
+    def outcome(self, i: int, end: Optional[float]):
+        """Position I's answer (or its exception), waiting until END."""
+        line = self.results[i]
+        if line is None:
+            with self.cond:
+                self.waiting_for = i
+                while (line := self.results[i]) is None:
+                    if i >= self.cancelled_from:
+                        raise concurrent.futures.CancelledError()
+                    if self.error is not None:
+                        raise self.error
+                    if end is None:
+                        self.cond.wait()
+                    else:
+                        left = end - time.monotonic()
+                        if left <= 0:
+                            raise TimeoutError()
+                        self.cond.wait(left)
+                self.waiting_for = -1
+        self.results[i] = _TAKEN
+        if line.get("status") == "ok":
+            return line.get("result", "")
+        return value_of(Result.from_line(line))
+
+
+_TAKEN = {"status": "ok", "result": ""}  # a position already given to the caller
 
 
 class _Stream:
@@ -64,10 +126,16 @@ class _Stream:
         # whole deque at once (a swap, so the lock is never held for long:
         # a submitter blocked on it waits for the GIL too) into `backlog`,
         # which only the thread touches, as it does `waiting`.
-        self.queued = collections.deque()   # (future, line) not sent yet
+        # An entry is (future, line) for a submit, (batch, None) for a map.
+        self.queued = collections.deque()   # not sent yet
         self.backlog = collections.deque()  # taken by the thread, not sent yet
         self.cancel_unsent = False
         self.waiting = {}                   # seq -> future, sent
+        # Batches sent: (first seq, batch, first position), by seq; with
+        # how many of each range's results are still to come.
+        self.ranges: list = []
+        self.range_left: list = []
+        self.in_flight = 0                  # sent, no result yet
         self.next_seq = 0
         self.closing = False
         self.failure: Optional[BaseException] = None
@@ -94,6 +162,17 @@ class _Stream:
             self._wake()
         return future
 
+    def add_batch(self, batch: _Batch) -> None:
+        with self.lock:
+            if self.closing:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if self.failure is not None:
+                raise self.failure
+            wake = not self.queued
+            self.queued.append((batch, None))
+        if wake:
+            self._wake()
+
     def _wake(self) -> None:
         with self.lock:
             if self.finished:
@@ -110,9 +189,12 @@ class _Stream:
             if cancel_futures:
                 self.queued.clear()
                 self.cancel_unsent = True  # the thread cancels its backlog
-        for future, _line in unsent:
-            future.cancel()
-        if cancel_futures and self.waiting:
+        for sink, line in unsent:
+            if line is None:
+                sink.cancel_unsent()
+            else:
+                sink.cancel()
+        if cancel_futures and self.in_flight:
             # What corrald has queued and not started ends cancelled.
             try:
                 Client(self.path).cancel(self.job, self.submit_id)
@@ -128,12 +210,18 @@ class _Stream:
         self.backlog.clear()
         waiting = list(self.waiting.values())
         self.waiting.clear()
-        for future, _line in queued:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(error)
+        batches = [batch for _first, batch, _position in self.ranges]
+        self.ranges.clear()
+        for sink, line in queued:
+            if line is None:
+                batches.append(sink)
+            elif sink.set_running_or_notify_cancel():
+                sink.set_exception(error)
         for future in waiting:
             if not future.done():
                 future.set_exception(error)
+        for batch in batches:
+            batch.fail(error)
 
     def _run(self) -> None:
         try:
@@ -165,16 +253,13 @@ class _Stream:
                     all_queued = self.closing and not self.queued
                     cancel, self.cancel_unsent = self.cancel_unsent, False
                 if cancel:
-                    for future, _line in self.backlog:
-                        future.cancel()
+                    for sink, line in self.backlog:
+                        if line is None:
+                            sink.cancel_unsent()
+                        else:
+                            sink.cancel()
                     self.backlog.clear()
-                while self.backlog and len(out) < 65536 and len(self.waiting) < self.window:
-                    future, line = self.backlog.popleft()
-                    if not future.set_running_or_notify_cancel():
-                        continue  # cancelled before it was sent
-                    self.waiting[self.next_seq] = future
-                    self.next_seq += 1
-                    out += line
+                self._send_into(out)
                 if all_queued and not self.backlog and not end_sent:
                     out += b".\n"
                     end_sent = True
@@ -200,20 +285,84 @@ class _Stream:
                             more = self.lines.feed()
                         except BlockingIOError:
                             more = True
-                        while (line := self.lines.take()) is not None:
-                            result = result_of(line)
-                            if result is _END:
-                                return
-                            if result is not None:
-                                # (The loop's next turn sends more into the room.)
-                                future = self.waiting.pop(result.seq, None)
-                                if future is not None and not future.done():
-                                    _outcome(future, result)
+                        # (The loop's next turn sends more into the room.)
+                        if self._take_results():
+                            return
                         if not more:
                             raise ConnectionLost(f"corrald at {self.path} closed the submit "
                                                  "stream before its end")
         finally:
             selector.close()
+
+
+    def _send_into(self, out: bytearray) -> None:
+        """Moves backlog into OUT while the stream and the window have room."""
+        backlog = self.backlog
+        while backlog and len(out) < 65536 and self.in_flight < self.window:
+            sink, line = backlog[0]
+            if line is not None:
+                backlog.popleft()
+                if not sink.set_running_or_notify_cancel():
+                    continue  # cancelled before it was sent
+                self.waiting[self.next_seq] = sink
+                self.next_seq += 1
+                self.in_flight += 1
+                out += line
+                continue
+            batch = sink
+            if batch.closed or batch.sent >= batch.cancelled_from:
+                backlog.popleft()
+                continue
+            first = batch.sent
+            last = min(batch.cancelled_from, first + self.window - self.in_flight)
+            size = len(out)
+            i = first
+            while i < last and size < 65536:
+                size += len(batch.lines[i])
+                i += 1
+            out += b"".join(batch.lines[first:i])
+            batch.sent = i
+            self.ranges.append((self.next_seq, batch, first))
+            self.range_left.append(i - first)
+            self.next_seq += i - first
+            self.in_flight += i - first
+
+    def _take_results(self) -> bool:
+        """Hands every result line held to its future or batch; True at the end line."""
+        touched = set()
+        ranges = self.ranges
+        for line in self.lines.take_all():
+            seq = line.get("seq")
+            if seq is None:
+                if result_of(line) is _END:  # (a refusal raises)
+                    for batch in touched:
+                        batch.wake()
+                    return True
+                continue
+            future = self.waiting.pop(seq, None)
+            if future is not None:
+                self.in_flight -= 1
+                if not future.done():
+                    _outcome(future, Result.from_line(line))
+                continue
+            # A map's: the range that holds SEQ (ranges are few and by seq).
+            k = bisect.bisect_right(ranges, seq, key=lambda r: r[0]) - 1
+            if k < 0:
+                continue  # not ours (corrald never sends one)
+            first, batch, position = ranges[k]
+            i = position + seq - first
+            if i >= len(batch.results) or batch.results[i] is not None:
+                continue  # past the range, or given twice
+            batch.results[i] = line
+            touched.add(batch)
+            self.in_flight -= 1
+            self.range_left[k] -= 1
+            if self.range_left[k] == 0:
+                del ranges[k]
+                del self.range_left[k]
+        for batch in touched:
+            batch.wake()
+        return False
 
 
 class Executor(concurrent.futures.Executor):
@@ -242,14 +391,16 @@ class Executor(concurrent.futures.Executor):
 
     def submit(self, payload: Payload) -> concurrent.futures.Future:  # type: ignore[override]
         """Queues PAYLOAD; its Future completes with the worker's answer (str)."""
+        return self._open_stream().add(payload)
+
+    def _open_stream(self) -> _Stream:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if self._stream is None:
                 self._stream = _Stream(self.path, self.job, self.timeout, self.deadline,
                                        self.window)
-            stream = self._stream
-        return stream.add(payload)
+            return self._stream
 
     def map(self, payloads: Iterable[Payload], timeout: Optional[float] = None,  # type: ignore[override]
             chunksize: int = 1) -> Iterator[str]:
@@ -258,20 +409,16 @@ class Executor(concurrent.futures.Executor):
         exception, or TimeoutError once TIMEOUT seconds from this call have
         passed; closing the iterator early cancels what has not been sent."""
         end = time.monotonic() + timeout if timeout is not None else None
-        futures = [self.submit(p) for p in payloads]
+        batch = _Batch([_task_line(p) for p in payloads])
+        if batch.lines:
+            self._open_stream().add_batch(batch)
 
         def results():
             try:
-                futures.reverse()
-                while futures:
-                    future = futures.pop()
-                    if end is None:
-                        yield future.result()
-                    else:
-                        yield future.result(max(end - time.monotonic(), 0))
+                for i in range(len(batch.lines)):
+                    yield batch.outcome(i, end)
             finally:
-                for future in futures:
-                    future.cancel()
+                batch.closed = True  # what is not sent yet never will be
         return results()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

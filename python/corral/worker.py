@@ -29,7 +29,12 @@ charges the task as it charges a crash (redelivered, then a dead letter),
 never reporting it ok. Heartbeat
 frames are written from a thread when CORRAL_HEARTBEAT_MS is set.
 
-Only the pipe channel is supported (the shm channel needs the C++ SDK).
+On the shm channel (CORRAL_CHANNEL=shm) the loop is the C++ SDK's, in
+corral's native module (corral._native, built and installed with corral
+where python3-dev is): the handler is called with the GIL held and the rest
+runs without it. Without the module (a pip install of the package alone),
+shm is refused with exit 2 and pipes are served in Python. There, Python
+signal handlers run between tasks.
 Exit codes as in C++: 0 after the sentinel, 2 for an environment that names
 no usable channel (or, as a command, a function that cannot be loaded), 1
 when the channel broke, 3 when a task failed under lines framing.
@@ -76,6 +81,20 @@ def stop_after_this_task():
     """Called from the handler: serve() returns 0 once this task's result is sent."""
     global _stop_requested
     _stop_requested = True
+    if _native is not None:
+        _native.request_stop()
+
+
+def _load_native():
+    """corral._native, or None when it is not built (pipes only)."""
+    try:
+        from . import _native as module
+    except ImportError:
+        return None
+    return module
+
+
+_native = None  # the module, once serve() runs on shm
 
 
 def _complain(message):
@@ -277,10 +296,16 @@ def serve(handler, binary=False):
         if channel == "none":
             raise _EnvError("CORRAL_CHANNEL=none: this worker needs a task channel (pipe)")
         if channel == "shm":
-            raise _EnvError("CORRAL_CHANNEL=shm: the Python SDK serves the pipe channel only "
-                            "(use channel: pipe, or the C++ SDK)")
+            global _native
+            _native = _load_native()
+            if _native is None:
+                raise _EnvError("CORRAL_CHANNEL=shm: the shm channel needs corral's native "
+                                "module (corral._native), which is built and installed with "
+                                "corral where python3-dev is; this corral package has none "
+                                "(use channel: pipe)")
+            return _native.serve(handler, bool(binary))
         if channel != "pipe":
-            raise _EnvError(f"CORRAL_CHANNEL={channel}: expected pipe")
+            raise _EnvError(f"CORRAL_CHANNEL={channel}: expected pipe or shm")
         framing = os.environ.get("CORRAL_FRAMING", "") or "lines"
         if framing not in ("lines", "length"):
             raise _EnvError(f"CORRAL_FRAMING={framing}: expected lines or length")

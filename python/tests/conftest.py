@@ -1,5 +1,6 @@
 """A corrald of each test's own (its config, socket and logs in a temp dir),
 from the build ctest names in CORRAL_BUILD_DIR; stopped after the test."""
+import glob
 import os
 import signal
 import subprocess
@@ -10,7 +11,17 @@ import pytest
 
 BUILD = os.environ.get("CORRAL_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..",
                                                         "build"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+PYTHON_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+# The build's python/corral holds corral._native (the package finds it there).
+NATIVE_DIR = os.path.abspath(os.path.join(BUILD, "python"))
+PYTHONPATH = f"{PYTHON_DIR}:{NATIVE_DIR}"
+HAVE_NATIVE = bool(glob.glob(os.path.join(NATIVE_DIR, "corral", "_native*.so")))
+# For the tests of Python workers on shm.
+needs_native = pytest.mark.skipif(
+    not HAVE_NATIVE, reason="corral._native is not built (python3-dev missing): "
+    "no Python worker on shm")
+sys.path.insert(0, PYTHON_DIR)
+sys.path.insert(1, NATIVE_DIR)
 
 import corral  # noqa: E402
 

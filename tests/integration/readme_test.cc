@@ -1,4 +1,4 @@
-// README.md's "Using it" and "A minimal config", read from the README itself
+// README.md's "Using it", "A minimal config" and "From Python", read from the README
 // and run: corrald on the config, and every corralctl command shown, each of
 // which must exit 0. So the README's commands and its config cannot drift
 // apart again.
@@ -172,6 +172,17 @@ TEST(ReadmeTest, TheCommandsOfUsingItRunOnTheMinimalConfig) {
     ++ran;
   }
   EXPECT_GE(ran, 10u);
+
+  // The Python example, on the package of the source tree and the build's
+  // native module.
+  const std::string python = block_after(readme, "From Python", "python");
+  ASSERT_THAT(python, HasSubstr("corral.Executor(")) << "no ```python block after \"From Python\"";
+  RunResult r = run({"/usr/bin/env", "PYTHONPATH=" CORRAL_SOURCE_DIR "/python:" + bin + "/python",
+                     "CORRAL_SOCKET=" + d.socket(), "/usr/bin/python3", "-c", python},
+                    120s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::StartsWith("['4', '25', '168']\n")) << r.err;
+  EXPECT_THAT(r.out, ::testing::EndsWith(" ok\n"));
 }
 
 }  // namespace

@@ -5,6 +5,14 @@
 #include <set>
 
 namespace corral::daemon {
+namespace {
+
+// held_limit(): the work a worker holds ahead, and how many results the
+// moving average of a task's time spans.
+constexpr std::chrono::nanoseconds kWorkAhead = std::chrono::milliseconds(2);
+constexpr int kServiceSamples = 16;
+
+}  // namespace
 
 const char* to_string(TaskOutcome outcome) {
   switch (outcome) {
@@ -228,6 +236,7 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   if (s.held.empty()) s.isolating = false;
   ++(ok ? s.ok : s.failed);
   Task& task = found->second;
+  measure(s, task.dispatched_at, now);
   if (!ok && !task.cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
       task.attempts < queue_spec_.max_attempts) {
     again(id, task, true, now);
@@ -244,6 +253,27 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   finish(id, std::move(ended), ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload),
          run_time);
   return true;
+}
+
+void Dispatcher::measure(Slot& s, TimePoint sent, TimePoint now) {
+  // A task held behind others started when the one before it ended.
+  const auto sample =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - std::max(sent, s.last_result));
+  s.last_result = now;
+  // Results read together share one NOW: the first carries the batch's
+  // time, the rest zero, and the average comes out right.
+  if (service_time_.count() == 0) {
+    service_time_ = sample;
+  } else {
+    service_time_ += (sample - service_time_) / kServiceSamples;
+  }
+}
+
+size_t Dispatcher::held_limit() const {
+  const size_t prefetch = std::max<size_t>(1, queue_spec_.prefetch);
+  if (service_time_.count() <= 0) return prefetch;
+  const auto fit = static_cast<size_t>(kWorkAhead / service_time_) + 1;
+  return std::min(prefetch, std::max<size_t>(2, fit));
 }
 
 std::optional<uint64_t> Dispatcher::oldest(uint32_t worker) const {
@@ -370,7 +400,7 @@ std::optional<TimePoint> Dispatcher::next_wakeup() const {
 void Dispatcher::pump(TimePoint now) {
   release_and_expire(now);
   if (queued_ == 0 || slots_.empty()) return;
-  const size_t prefetch = std::max<size_t>(1, queue_spec_.prefetch);
+  const size_t prefetch = held_limit();
   std::vector<bool> sent(slots_.size(), false);
   // Round robin, one task at a time per turn, so a short queue spreads over
   // the workers; a turn in which no worker took anything ends the pump.

@@ -201,11 +201,17 @@ class Dispatcher {
   // The oldest task W holds (line framing answers in order).
   std::optional<uint64_t> oldest(uint32_t worker) const;
   size_t held_by(uint32_t worker) const;
+  // How many tasks a worker may hold: queue.prefetch, or fewer when the
+  // job's tasks are long (about 2 ms of work each, as results show, and at
+  // least two, so that the next task is there when one ends): at the end of
+  // a queue no worker then sits idle while another holds a backlog of long
+  // tasks (Celery's -O fair, without the setting).
+  size_t held_limit() const;
 
   // First moves the delayed tasks whose backoff is over to the front of the
   // queue and ends as expired the waiting tasks whose deadline is past; then
   // hands queued tasks to attached workers with room, round robin, at most
-  // queue.prefetch per worker (a suspect alone, see worker_gone), and
+  // held_limit() per worker (a suspect alone, see worker_gone), and
   // flushes each port that got any. NOW stamps the tasks for their run_time.
   void pump(TimePoint now);
   // When pump() has something to do without any other event: the earliest
@@ -276,6 +282,7 @@ class Dispatcher {
     uint64_t failed = 0;
     uint64_t finished_since_attach = 0;  // results of its current process
     bool isolating = false;              // holds a suspect, alone
+    TimePoint last_result{};             // when its latest result came
   };
 
   Slot& slot(uint32_t worker);
@@ -288,6 +295,8 @@ class Dispatcher {
   // A task that ran and has attempts left: after a backoff, or at once.
   void again(uint64_t id, Task& task, bool backoff, TimePoint now);
   void release_and_expire(TimePoint now);
+  // Learns from a result of worker S at NOW for a task dispatched at SENT.
+  void measure(Slot& s, TimePoint sent, TimePoint now);
   // Drops the heaps' top entries whose tasks have moved on, so that
   // next_wakeup() names a time something happens.
   void prune_heaps();
@@ -310,6 +319,9 @@ class Dispatcher {
   TimeHeap deadlines_;  // of queued and delayed tasks that have one
   std::vector<Slot> slots_;
   size_t next_worker_ = 0;  // round robin
+  // The job's tasks' time in a worker, a moving average of what results
+  // show (zero: not known yet); it sets held_limit().
+  std::chrono::nanoseconds service_time_{0};
   std::deque<DeadLetter> dead_letters_;
   TaskCounts counts_;
 };

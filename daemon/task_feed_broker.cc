@@ -104,7 +104,9 @@ void TaskFeed::give_credit() {
   if (broker_ == nullptr || retired_) return;
   uint64_t ready = 0;
   for (const auto& [worker, channel] : channels_) ready += channel->ready() ? 1 : 0;
-  const uint64_t room = ready * job_.queue.prefetch;
+  // What the workers here may hold: a node of long tasks leaves the rest
+  // in the stream for the others.
+  const uint64_t room = ready * dispatcher_.held_limit();
   const uint64_t held = dispatcher_.queued() + dispatcher_.delayed() + dispatcher_.in_flight();
   broker_->set_credit(room > held ? room - held : 0);
 }

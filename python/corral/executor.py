@@ -25,8 +25,8 @@ import threading
 import time
 from typing import Iterable, Iterator, Optional
 
-from .client import (_END, Client, Payload, Result, _connect, _Lines, _task_line, resolve_socket,
-                     result_of, value_of)
+from .client import (_END, MAX_LINE, Client, Payload, Result, _connect, _Lines, _task_line,
+                     resolve_socket, result_of, value_of)
 from .errors import ConnectionLost, Error, from_reply
 
 def _outcome(future: concurrent.futures.Future, result: Result) -> None:
@@ -98,6 +98,24 @@ class _Batch:
 _TAKEN = {"status": "ok", "result": ""}  # a position already given to the caller
 
 
+def _task_lines(payloads: Iterable[Payload]) -> list:
+    """The submit lines of PAYLOADS without their line breaks ("+payload"),
+    for a batch: str payloads are joined and encoded at once (C speed, not a
+    Python call per payload); anything else, or a payload the protocol
+    refuses, goes one by one through _task_line, which says why."""
+    payloads = payloads if isinstance(payloads, list) else list(payloads)
+    if not payloads:
+        return []
+    try:
+        text = "+" + "\n+".join(payloads)
+    except TypeError:  # bytes among them
+        return [_task_line(p)[:-1] for p in payloads]
+    lines = text.encode("utf-8", "surrogateescape").split(b"\n")
+    if len(lines) != len(payloads) or max(map(len, lines)) + 1 > MAX_LINE:
+        return [_task_line(p)[:-1] for p in payloads]  # raises for the one refused
+    return lines
+
+
 class _Stream:
     """One submit stream and the thread that feeds it and reads its results."""
 
@@ -131,8 +149,8 @@ class _Stream:
         self.backlog = collections.deque()  # taken by the thread, not sent yet
         self.cancel_unsent = False
         self.waiting = {}                   # seq -> future, sent
-        # Batches sent: (first seq, batch, first position), by seq; with
-        # how many of each range's results are still to come.
+        # Batches sent: (first seq, batch, first position, count), by seq;
+        # with how many of each range's results are still to come.
         self.ranges: list = []
         self.range_left: list = []
         self.in_flight = 0                  # sent, no result yet
@@ -210,7 +228,7 @@ class _Stream:
         self.backlog.clear()
         waiting = list(self.waiting.values())
         self.waiting.clear()
-        batches = [batch for _first, batch, _position in self.ranges]
+        batches = [entry[1] for entry in self.ranges]
         self.ranges.clear()
         for sink, line in queued:
             if line is None:
@@ -318,11 +336,12 @@ class _Stream:
             size = len(out)
             i = first
             while i < last and size < 65536:
-                size += len(batch.lines[i])
+                size += len(batch.lines[i]) + 1
                 i += 1
-            out += b"".join(batch.lines[first:i])
+            out += b"\n".join(batch.lines[first:i])
+            out += b"\n"
             batch.sent = i
-            self.ranges.append((self.next_seq, batch, first))
+            self.ranges.append((self.next_seq, batch, first, i - first))
             self.range_left.append(i - first)
             self.next_seq += i - first
             self.in_flight += i - first
@@ -330,39 +349,51 @@ class _Stream:
     def _take_results(self) -> bool:
         """Hands every result line held to its future or batch; True at the end line."""
         touched = set()
-        ranges = self.ranges
+        ranges, left, waiting = self.ranges, self.range_left, self.waiting
+        k, first, batch, position, count = -1, 0, None, 0, 0  # the range of the last line
         for line in self.lines.take_all():
             seq = line.get("seq")
             if seq is None:
                 if result_of(line) is _END:  # (a refusal raises)
-                    for batch in touched:
-                        batch.wake()
-                    return True
+                    break
                 continue
-            future = self.waiting.pop(seq, None)
-            if future is not None:
-                self.in_flight -= 1
-                if not future.done():
-                    _outcome(future, Result.from_line(line))
-                continue
-            # A map's: the range that holds SEQ (ranges are few and by seq).
-            k = bisect.bisect_right(ranges, seq, key=lambda r: r[0]) - 1
-            if k < 0:
-                continue  # not ours (corrald never sends one)
-            first, batch, position = ranges[k]
+            if waiting:
+                future = waiting.pop(seq, None)
+                if future is not None:
+                    self.in_flight -= 1
+                    if not future.done():
+                        _outcome(future, Result.from_line(line))
+                    continue
+            # A map's: the range that holds SEQ, most often the last line's.
+            if not first <= seq < first + count:
+                k = bisect.bisect_right(ranges, seq, key=_first_seq) - 1
+                if k < 0:
+                    continue  # not ours (corrald never sends one)
+                first, batch, position, count = ranges[k]
+                if seq >= first + count:
+                    continue
             i = position + seq - first
-            if i >= len(batch.results) or batch.results[i] is not None:
-                continue  # past the range, or given twice
+            if batch.results[i] is not None:
+                continue  # given twice
             batch.results[i] = line
             touched.add(batch)
             self.in_flight -= 1
-            self.range_left[k] -= 1
-            if self.range_left[k] == 0:
+            left[k] -= 1
+            if left[k] == 0:
                 del ranges[k]
-                del self.range_left[k]
+                del left[k]
+                k, first, count = -1, 0, 0
+        else:
+            for batch in touched:
+                batch.wake()
+            return False
         for batch in touched:
             batch.wake()
-        return False
+        return True
+
+
+def _first_seq(entry) -> int:
+    return entry[0]
 
 
 class Executor(concurrent.futures.Executor):
@@ -409,7 +440,7 @@ class Executor(concurrent.futures.Executor):
         exception, or TimeoutError once TIMEOUT seconds from this call have
         passed; closing the iterator early cancels what has not been sent."""
         end = time.monotonic() + timeout if timeout is not None else None
-        batch = _Batch([_task_line(p) for p in payloads])
+        batch = _Batch(_task_lines(payloads))
         if batch.lines:
             self._open_stream().add_batch(batch)
 

@@ -279,6 +279,48 @@ TEST_F(DispatcherTest, IdentityHoldsUnderARandomStorm) {
   }
 }
 
+// Workers that answer every STEP: how many tasks the first holds after
+// RESULTS of them, with queue.prefetch 64.
+size_t held_after(std::chrono::nanoseconds step, int results, size_t* limit) {
+  config::QueueSpec q;
+  q.capacity = 1000;
+  q.prefetch = 64;
+  Dispatcher d(q, [](FinishedTask&&) {});
+  for (int i = 0; i < 1000; ++i) d.submit("t", 1, static_cast<uint64_t>(i));
+  FakePort a, b;
+  d.attach(0, &a);
+  d.attach(1, &b);
+  TimePoint now = kNow;
+  d.pump(now);
+  EXPECT_EQ(d.held_by(0), 64u);  // nothing known yet: the whole prefetch
+  size_t answered_a = 0, answered_b = 0;
+  for (int i = 0; i < results; ++i) {
+    now += step;
+    EXPECT_TRUE(d.result(0, a.sent[answered_a++].first, true, "r", now));
+    EXPECT_TRUE(d.result(1, b.sent[answered_b++].first, true, "r", now));
+    d.pump(now);
+  }
+  EXPECT_TRUE(d.balanced());
+  *limit = d.held_limit();
+  return d.held_by(0);
+}
+
+TEST(DispatcherHeldLimitTest, LongTasksAreHeldTwoAtATimeSoThatNoWorkerHoardsTheQueue) {
+  size_t limit = 0;
+  // 10 ms tasks: 2 held (the one running and the next).
+  EXPECT_EQ(held_after(std::chrono::milliseconds(10), 100, &limit), 2u);
+  EXPECT_EQ(limit, 2u);
+  // 0.5 ms tasks: about 2 ms of work, 5 tasks.
+  EXPECT_EQ(held_after(std::chrono::microseconds(500), 100, &limit), 5u);
+  EXPECT_EQ(limit, 5u);
+}
+
+TEST(DispatcherHeldLimitTest, ShortTasksKeepTheWholePrefetch) {
+  size_t limit = 0;
+  EXPECT_EQ(held_after(std::chrono::microseconds(2), 100, &limit), 64u);
+  EXPECT_EQ(limit, 64u);
+}
+
 }  // namespace
 }  // namespace corral::daemon
 

@@ -134,6 +134,7 @@ void write_daemon(Writer& w, const DaemonSpec& d) {
   w.line(2, "log_dir", scalar(d.log_dir));
   w.line(2, "state_dir", scalar(d.state_dir));
   w.line(2, "private_dirs", d.private_dirs ? "true" : "false");
+  w.line(2, "cgroup", scalar(d.cgroup));
   w.line(2, "log_level", to_string(d.log_level));
   w.line(2, "log_rotate",
          "{max_size: " + format_size(d.log_rotate.max_size) +

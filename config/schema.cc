@@ -449,6 +449,21 @@ void read_daemon(Section& s, DaemonSpec& d) {
   s.get_string("log_dir", d.log_dir, false);
   s.get_string("state_dir", d.state_dir, false);
   s.get_bool("private_dirs", d.private_dirs);
+  s.get("cgroup", d.cgroup, [&](const Item& item) -> std::optional<std::string> {
+    constexpr std::string_view kWhat =
+        "auto, off, or the absolute path of a cgroup2 directory like /sys/fs/cgroup/corral";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    if (*text == "auto" || *text == "off") return *text;
+    const bool dots = text->find("/../") != std::string::npos || text->ends_with("/..") ||
+                      text->find("/./") != std::string::npos || text->ends_with("/.");
+    if (!text->starts_with("/") || dots || text->size() < 2) {
+      r.expected(item, kWhat);
+      return std::nullopt;
+    }
+    while (text->size() > 1 && text->ends_with("/")) text->pop_back();
+    return *text;
+  });
   s.get_choice("log_level", d.log_level, names::kLogLevels);
   s.get_section("log_rotate", [&](Section& rotate) {
     rotate.get_size("max_size", d.log_rotate.max_size, 1);

@@ -54,6 +54,10 @@ struct DaemonSpec {
   // Refuse a log_dir (or a sink's or source's directory) that anyone but
   // root and corrald's user can write; false: warn and go on.
   bool private_dirs = true;
+  // Where workers' cgroups go (docs/supervision.md): "auto" (corrald's own
+  // cgroup where it may write it and it is not the root), "off", or the
+  // absolute path of a directory in a cgroup2 hierarchy.
+  std::string cgroup = "auto";
   LogLevel log_level = LogLevel::kInfo;
   LogRotate log_rotate;
   MetricsSpec metrics;

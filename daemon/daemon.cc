@@ -1,8 +1,10 @@
 #include "daemon/daemon.h"
 
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 
 #include "config/emit.h"
 #include "config/parse.h"
+#include "daemon/cgroup.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/metrics_server.h"
@@ -149,8 +152,37 @@ int run_daemon(const config::Config& config, LogFile* log_file,
     return protocol::kExitFailed;
   }
 
+  // A worker's orphans come back to corrald (they are reaped, and ended
+  // with their worker), not to init.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    spdlog::warn("prctl(PR_SET_CHILD_SUBREAPER): {}", strerror(errno));
+  }
+  // The workers' cgroups, before anything is started: what an earlier
+  // corrald left there is ended first.
+  std::optional<CgroupTree> cgroups;
+  CgroupChoice cgroup = choose_cgroup(config.daemon.cgroup);
+  if (!cgroup.dir.empty()) {
+    std::vector<Leftover> leftovers;
+    Result<CgroupTree> taken = CgroupTree::take(cgroup.dir, &leftovers);
+    if (!taken) {
+      spdlog::error("{}", taken.error().message());
+      return protocol::kExitFailed;
+    }
+    cgroups.emplace(std::move(*taken));
+    for (const Leftover& left : leftovers) {
+      spdlog::warn("ended what an earlier corrald left in {}/{}: {}", cgroup.dir, left.cgroup,
+                   fmt::join(left.processes, ", "));
+    }
+    spdlog::info("workers in cgroups under {} (controllers: {})", cgroup.dir,
+                 cgroups->controllers().empty()
+                     ? std::string("none")
+                     : fmt::format("{}", fmt::join(cgroups->controllers(), ", ")));
+  } else if (!cgroup.why_off.empty()) {
+    spdlog::info("workers without cgroups: {}", cgroup.why_off);
+  }
+
   asio::io_context io;
-  SystemHost host(io, nofile_default);
+  SystemHost host(io, nofile_default, cgroups ? &*cgroups : nullptr);
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
   options.log_files = *log_dir;
@@ -161,6 +193,10 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   options.find_account = find_account;
   options.seed = std::random_device{}();
   options.metrics_interval = config.daemon.metrics.interval;
+  if (cgroups) {
+    options.cgroup_dir = cgroups->dir();
+    options.cgroup_controllers = cgroups->controllers();
+  }
   // daemon.state_dir, opened and locked when the first durable job needs
   // it (at start, when the config has one: a second corrald on the same
   // state_dir does not start), then held for corrald's life.
@@ -305,6 +341,10 @@ int run_daemon(const config::Config& config, LogFile* log_file,
 
   io.run();
   host.output().drain();
+  if (size_t ended = host.end_adopted()) {
+    spdlog::info("ended {} orphaned process{} of workers", ended, ended == 1 ? "" : "es");
+  }
+  if (cgroups) cgroups->remove_all();
   control.close();
   spdlog::info("corrald stopped");
   return protocol::kExitOk;

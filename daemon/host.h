@@ -14,6 +14,7 @@
 
 #include "base/result.h"
 #include "config/spec.h"
+#include "daemon/cgroup.h"
 #include "daemon/clock.h"
 #include "daemon/exit_status.h"
 #include "daemon/proc_stats.h"
@@ -29,7 +30,9 @@ struct FdMapping {
 
 // Everything needed to start one worker process.
 struct SpawnRequest {
-  std::string name;                    // JOB:INDEX, for messages
+  std::string name;  // JOB:INDEX, for messages
+  std::string job;
+  uint32_t index = 0;
   std::vector<std::string> argv;       // argv[0] is looked up in the PATH of `env`
   std::vector<std::string> env;        // "KEY=value", the whole environment
   std::string cwd;                     // empty: the daemon's
@@ -45,6 +48,11 @@ struct SpawnRequest {
   // Channel fds for the child. A mapping onto 0 or 1 replaces /dev/null or
   // the captured stdout.
   std::vector<FdMapping> fds;
+  // The cgroup the child starts in (a directory fd of the host's, not
+  // owned); -1: the spawner's own. The host sets it where workers have
+  // cgroups, with these limits written.
+  int cgroup_fd = -1;
+  CgroupLimits cgroup_limits;
 };
 
 // One pending wake-up. Re-arming replaces the previous deadline; destroying

@@ -83,6 +83,56 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
   return true;
 }
 
+std::optional<ProcIdentity> parse_identity(std::string_view text) {
+  size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(close + 1);
+  ProcIdentity id;
+  int field = 2;
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    while (pos < rest.size() && rest[pos] == ' ') ++pos;
+    size_t end = rest.find(' ', pos);
+    if (end == std::string_view::npos) end = rest.size();
+    std::string_view word = rest.substr(pos, end - pos);
+    pos = end;
+    if (word.empty()) break;
+    ++field;
+    if (field < 4 || (field > 6 && field != 22)) continue;
+    auto value = number(word);
+    if (!value) return std::nullopt;
+    if (field == 4) id.ppid = static_cast<pid_t>(*value);
+    if (field == 5) id.pgid = static_cast<pid_t>(*value);
+    if (field == 6) id.sid = static_cast<pid_t>(*value);
+    if (field == 22) {
+      id.start_ticks = *value;
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ProcIdentity> read_identity(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buffer[1024];
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), buffer, sizeof buffer);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return std::nullopt;
+  return parse_identity(std::string_view(buffer, static_cast<size_t>(n)));
+}
+
+uint64_t boot_ticks_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  return static_cast<uint64_t>(ts.tv_sec) * static_cast<uint64_t>(ticks) +
+         static_cast<uint64_t>(ts.tv_nsec) * static_cast<uint64_t>(ticks) / 1'000'000'000ULL;
+}
+
 bool parse_status(std::string_view text, ProcSample& sample) {
   auto rss = status_field(text, "VmRSS");
   // A zombie or a kernel thread has no VmRSS: nothing resident.

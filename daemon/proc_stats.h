@@ -30,6 +30,21 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
 // /proc/PID/status: VmRSS (kB), voluntary_ctxt_switches, nonvoluntary_ctxt_switches.
 bool parse_status(std::string_view text, ProcSample& sample);
 
+// Who a process is, from /proc/PID/stat: its parent, process group and
+// session (fields 4 to 6), and when it started (field 22, clock ticks since
+// boot), which tells it apart from a later process given the same pid.
+struct ProcIdentity {
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  pid_t sid = 0;
+  uint64_t start_ticks = 0;
+  bool operator==(const ProcIdentity&) const = default;
+};
+std::optional<ProcIdentity> parse_identity(std::string_view stat);
+std::optional<ProcIdentity> read_identity(pid_t pid);
+// Clock ticks since boot now, as start times count them.
+uint64_t boot_ticks_now();
+
 // A process's two /proc files, opened at the first read and kept open:
 // each later read is one pread per file, a third of open/read/close (the
 // sampler reads a thousand workers a second).

@@ -89,6 +89,7 @@ class Reader {
 struct Request {
   SpawnRequest spawn;
   std::vector<int> targets;
+  bool cgroup = false;  // the last fd received is the cgroup's
   rlimit nofile_default{};
   std::array<rlimit, RLIM_NLIMITS> limits{};
 };
@@ -107,6 +108,7 @@ std::vector<char> encode(const SpawnRequest& request, const std::vector<FdMappin
   w.put<uint64_t>(request.nofile.value_or(0));
   w.put<uint32_t>(static_cast<uint32_t>(request.cpus.size()));
   for (int cpu : request.cpus) w.put<int32_t>(cpu);
+  w.put<uint8_t>(request.cgroup_fd >= 0);  // the cgroup's fd follows the mappings' sources
   w.put<uint64_t>(nofile_default.rlim_cur);
   w.put<uint64_t>(nofile_default.rlim_max);
   for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
@@ -145,6 +147,9 @@ std::optional<Request> decode(const char* data, size_t size) {
     if (!r.get(c)) return std::nullopt;
     cpu = c;
   }
+  uint8_t has_cgroup = 0;
+  if (!r.get(has_cgroup)) return std::nullopt;
+  out.cgroup = has_cgroup != 0;
   uint64_t cur = 0, max = 0;
   if (!r.get(cur) || !r.get(max)) return std::nullopt;
   out.nofile_default.rlim_cur = cur;
@@ -266,12 +271,13 @@ std::vector<char> encode_reply(const Launched& launched) {
     Launched launched;
     std::optional<Request> request;
     if (!truncated) request = decode(buffer.get(), static_cast<size_t>(n));
-    if (!request || request->targets.size() != received.size()) {
+    if (!request || request->targets.size() + (request->cgroup ? 1 : 0) != received.size()) {
       launched.error = "spawn server: malformed request";
     } else {
       std::vector<FdMapping> fds;
-      for (size_t i = 0; i < received.size(); ++i)
+      for (size_t i = 0; i < request->targets.size(); ++i)
         fds.push_back({request->targets[i], received[i].get()});
+      if (request->cgroup) request->spawn.cgroup_fd = received.back().get();
       adopt_limits(request->limits, limits);
       launched = launch(request->spawn, fds, request->nofile_default, ParentOf::kCallersParent);
     }
@@ -362,9 +368,10 @@ bool SpawnServer::remote(const std::vector<char>& message, const std::vector<int
 
 Launched SpawnServer::launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                              const rlimit& nofile_default) {
-  if (socket_ && fds.size() <= kMaxFds) {
+  if (socket_ && fds.size() + 1 <= kMaxFds) {
     std::vector<int> sources;
     for (const auto& m : fds) sources.push_back(m.source);
+    if (request.cgroup_fd >= 0) sources.push_back(request.cgroup_fd);
     Launched out;
     if (remote(encode(request, fds, nofile_default), sources, out)) return out;
   }

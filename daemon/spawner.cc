@@ -40,6 +40,9 @@ struct ChildArgs {
   int nice;
   rlimit nofile;
   const cpu_set_t* cpus;  // nullptr: leave
+  // Where clone3() could not put the child into its cgroup: the cgroup's
+  // cgroup.procs, which the child writes itself into before anything else.
+  int cgroup_procs;  // -1: nothing to do
   pid_t parent;
   // Written by the child when a step fails; read by the parent after clone
   // returns (CLONE_VFORK keeps the parent waiting until exec or exit).
@@ -70,6 +73,11 @@ struct KernelSigaction {
 // async-signal-safe calls, no allocation.
 CORRAL_CHILD_CODE int child_main(void* raw) {
   auto* args = static_cast<ChildArgs*>(raw);
+  // Into its cgroup before anything else runs (CLONE_INTO_CGROUP's
+  // fallback): nothing of the worker ever runs outside it.
+  if (args->cgroup_procs >= 0 && write(args->cgroup_procs, "0", 1) != 1) {
+    child_fail(args, "joining its cgroup");
+  }
 
   // Dispositions first (handlers would run on the parent's memory), then the
   // mask the parent blocked around clone() and for its signalfd. Through the
@@ -134,6 +142,42 @@ CORRAL_CHILD_CODE int child_main(void* raw) {
   execve(args->path, args->argv, args->envp);
   child_fail(args, "exec");
 }
+
+#if defined(__x86_64__)
+// clone3(ARGS) with the child running FN(ARG) on ARGS's stack, as glibc's
+// clone() does for clone(2) (glibc 2.36 has no clone3 wrapper): with
+// CLONE_VM the child cannot return from the system call into C++ frames,
+// which live on the parent's stack. The child never returns: FN execs or
+// exits, and its value is the exit status otherwise. The parent gets the
+// pid, or -errno.
+long clone3_run(clone_args* args, int (*fn)(void*), void* arg) {
+  long ret;
+  register int (*r8)(void*) asm("r8") = fn;
+  register void* r9 asm("r9") = arg;
+  asm volatile(
+      "syscall\n\t"
+      "testq %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      // The child, on its own stack (16-byte aligned at the top): FN(ARG),
+      // then exit with its value.
+      "xorl %%ebp, %%ebp\n\t"
+      "movq %%r9, %%rdi\n\t"
+      "callq *%%r8\n\t"
+      "movl %%eax, %%edi\n\t"
+      "movl $60, %%eax\n\t"  // SYS_exit
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "=a"(ret)
+      : "0"(static_cast<long>(SYS_clone3)), "D"(args), "S"(sizeof(clone_args)), "r"(r8), "r"(r9)
+      : "rcx", "r11", "memory", "cc");
+  return ret;
+}
+#endif
+
+// Set by the first clone3() the kernel refused (older than 5.7): later
+// children join their cgroup by writing cgroup.procs.
+bool g_clone3_refused = false;
 
 std::string env_value(const std::vector<std::string>& env, const std::string& key) {
   for (const auto& entry : env) {
@@ -211,6 +255,8 @@ std::optional<Account> find_account(const std::string& name) {
   if (!pw) return std::nullopt;
   return Account{pw->uid, std::move(pw->name), std::move(pw->home), std::move(pw->shell)};
 }
+
+void use_clone3(bool use) { g_clone3_refused = !use; }
 
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                 const rlimit& nofile_default, ParentOf parent) {
@@ -290,14 +336,53 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
   if (sibling) flags |= CLONE_PARENT;
-  pid_t pid = clone(child_main, stack + sizeof stack, flags, &args, &pidfd);
-  int clone_errno = errno;
+  pid_t pid = -1;
+  int clone_errno = 0;
+  UniqueFd cgroup_procs;
+  args.cgroup_procs = -1;
+  bool cloned = false;
+#if defined(__x86_64__)
+  if (request.cgroup_fd >= 0 && !g_clone3_refused) {
+    clone_args cl{};
+    cl.flags = static_cast<uint64_t>(flags) | CLONE_INTO_CGROUP;
+    cl.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    // With CLONE_PARENT the child takes its parent's exit signal (the
+    // spawn server's, SIGCHLD): clone3() wants none given.
+    cl.exit_signal = sibling ? 0 : SIGCHLD;
+    cl.stack = reinterpret_cast<uint64_t>(stack);
+    cl.stack_size = sizeof stack;
+    cl.cgroup = static_cast<uint64_t>(request.cgroup_fd);
+    long rc = clone3_run(&cl, child_main, &args);
+    if (rc == -ENOSYS || rc == -E2BIG) {
+      g_clone3_refused = true;  // a kernel before 5.7: cgroup.procs from now on
+    } else {
+      cloned = true;
+      pid = rc < 0 ? -1 : static_cast<pid_t>(rc);
+      clone_errno = rc < 0 ? static_cast<int>(-rc) : 0;
+    }
+  }
+#endif
+  if (!cloned) {
+    if (request.cgroup_fd >= 0) {
+      cgroup_procs.reset(::openat(request.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
+      if (!cgroup_procs) {
+        clone_errno = errno;
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        out.error = std::string("opening its cgroup's cgroup.procs: ") + strerror(clone_errno);
+        return out;
+      }
+      args.cgroup_procs = cgroup_procs.get();
+    }
+    pid = clone(child_main, stack + sizeof stack, flags | SIGCHLD, &args, &pidfd);
+    clone_errno = errno;
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   if (pid < 0) {
-    out.error = std::string("clone: ") + strerror(clone_errno);
+    out.error =
+        std::string(cloned ? "clone3 into its cgroup: " : "clone: ") + strerror(clone_errno);
     return out;
   }
   if (args.step != nullptr) {

@@ -53,6 +53,12 @@ enum class ParentOf { kCaller, kCallersParent };
 Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
                 const rlimit& nofile_default, ParentOf parent = ParentOf::kCaller);
 
+// Whether a child with a cgroup_fd is made in its cgroup by clone3()
+// (CLONE_INTO_CGROUP, Linux 5.7, x86-64), the default, or joins it by
+// writing its cgroup.procs before it execs (older kernels, and tests of that
+// path). Either way nothing of the worker runs outside its cgroup.
+void use_clone3(bool use);
+
 // The ids a worker of `user: NAME` runs with.
 struct UserIds {
   uid_t uid;

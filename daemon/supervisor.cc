@@ -284,6 +284,8 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   const config::JobSpec& spec = job.spec;
   SpawnRequest request;
   request.name = worker.id().str();
+  request.job = spec.name;
+  request.index = worker.index;
   request.argv = spec.command;
   std::optional<JobUser> user;
   if (!spec.user.empty()) {
@@ -529,6 +531,9 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
   status.last_exit = worker->last_exit;
   status.spawn_error = worker->spawn_error;
   status.description = describe(*worker, now);
+  if (!options_.cgroup_dir.empty()) {
+    status.cgroup = options_.cgroup_dir + "/" + CgroupTree::relative(id.job, id.index);
+  }
   if (worker->pid > 0 && worker->usage) {
     status.cpu_s = worker->usage->cpu_s;
     status.rss_bytes = worker->usage->rss_bytes;

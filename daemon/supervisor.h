@@ -41,6 +41,7 @@ struct WorkerStatus {
   std::optional<ExitStatus> last_exit;
   std::string spawn_error;
   std::string description;  // one line for people
+  std::string cgroup;       // its cgroup's directory; "" without cgroups
   uint64_t tasks_ok = 0;
   uint64_t tasks_failed = 0;
   uint64_t tasks_held = 0;  // handed to it and not answered yet
@@ -93,6 +94,11 @@ struct SupervisorOptions {
   std::function<std::optional<Account>(const std::string&)> find_account;
   uint64_t seed = 0;                                    // for backoff jitter
   Duration metrics_interval = std::chrono::seconds(1);  // daemon.metrics.interval
+  // The workers' cgroups (cgroup.h): their directory ("" without), and the
+  // controllers handed down to them, so that status says where each limit
+  // is in force.
+  std::string cgroup_dir;
+  std::vector<std::string> cgroup_controllers;
 };
 
 class Supervisor {

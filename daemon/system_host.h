@@ -2,13 +2,20 @@
 // by spawner.h (through spawn_server.h) and watched through their pidfds in the event loop, their
 // output captured to log files. Exits are reaped with waitid(P_PIDFD) as soon
 // as the pidfd is readable; before reaping, whatever is left of the worker's
-// process group is killed, so a worker's children never outlive it.
+// process group is killed, so a worker's children never outlive it. With
+// cgroups (cgroup.h) each worker starts in its own, and an exit counts only
+// once that cgroup is empty: cgroup.kill ends what is left, a grandchild in
+// a session of its own too, and a stop's SIGKILL reaches all of it.
 #pragma once
 
 #include <sys/resource.h>
 
+#include <boost/asio/signal_set.hpp>
 #include <map>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "daemon/host.h"
@@ -24,7 +31,8 @@ namespace corral::daemon {
 class SystemHost : public Host {
  public:
   // NOFILE_DEFAULT: the RLIMIT_NOFILE workers get (the daemon raises its own).
-  SystemHost(boost::asio::io_context& io, rlimit nofile_default);
+  // CGROUPS: the workers' cgroups (daemon.cgroup), or null.
+  SystemHost(boost::asio::io_context& io, rlimit nofile_default, CgroupTree* cgroups = nullptr);
   ~SystemHost() override;
 
   TimePoint now() override;
@@ -36,19 +44,51 @@ class SystemHost : public Host {
   std::optional<ProcSample> sample_process(pid_t pid, bool with_status) override;
 
   OutputCapture& output() { return output_; }
+  // corrald's stop: ends the orphans that came back to it (PR_SET_CHILD_
+  // SUBREAPER) and are still running, and reaps them; how many.
+  size_t end_adopted();
   // Processes spawned and not yet reaped.
   size_t live_processes() const { return watches_.size(); }
 
  private:
   struct Watch;
-  void watch_exit(pid_t pid, int pidfd, std::function<void(ExitStatus)> on_exit);
+  void watch_exit(pid_t pid, int pidfd, const SpawnRequest& request,
+                  std::function<void(ExitStatus)> on_exit);
+  // The process of W has ended: once nothing of its cgroup is left (a
+  // stray process of it ended by cgroup.kill), reap it and say so.
+  void ended(pid_t pid);
+  void reap(pid_t pid);
+  // corrald's children that spawn() did not start: a worker's orphans,
+  // which came back to corrald, the subreaper.
+  std::vector<pid_t> adopted() const;
+  // Without cgroups, after the worker of W ended: its orphans are ended at
+  // the next scan_adopted(): those of its session, or whose environment
+  // names it (the CORRAL_JOB and CORRAL_WORKER it gave them), started
+  // while it ran.
+  void end_orphans_of(const Watch& w);
+  // Reaps the adopted that have ended (at each SIGCHLD) and ends the
+  // orphans of the workers end_orphans_of() named.
+  void scan_adopted();
+  void request_scan();  // scan_adopted() at the loop's next turn, once
+  void watch_children();
 
   boost::asio::io_context& io_;
   rlimit nofile_default_;
   UniqueFd devnull_;
+  CgroupTree* cgroups_;                        // null: no cgroups
   std::unique_ptr<SpawnServer> spawn_server_;  // null: launch() here
   OutputCapture output_;
   std::map<pid_t, std::unique_ptr<Watch>> watches_;
+  std::unique_ptr<boost::asio::signal_set> sigchld_;
+  // Workers ended without cgroups whose orphans scan_adopted() ends.
+  struct Ended {
+    std::string job, index;
+    pid_t pid;
+    uint64_t start_ticks, end_ticks;
+    bool scanned = false;
+  };
+  std::vector<Ended> ended_;
+  bool scan_posted_ = false;
 };
 
 }  // namespace corral::daemon

@@ -190,8 +190,13 @@ void Daemon::rewrite_config(const std::string& jobs_yaml) {
   std::string state_dir = daemon_extra_.find("state_dir:") == std::string::npos
                               ? "  state_dir: " + state_dir_path() + "\n"
                               : "";
+  // Nor a cgroup that is not the test's own (daemon.cgroup auto would take
+  // the cgroup the tests run in, under a service manager that delegates it).
+  std::string cgroup =
+      daemon_extra_.find("cgroup:") == std::string::npos ? "  cgroup: \"off\"\n" : "";
   std::string config = "daemon:\n  socket: " + socket() + "\n  log_dir: " + log_dir() +
-                       "\n  log_level: debug\n" + metrics + state_dir + daemon_extra_ + jobs_yaml;
+                       "\n  log_level: debug\n" + metrics + state_dir + cgroup + daemon_extra_ +
+                       jobs_yaml;
   write_file(this->config(), config);
 }
 

@@ -52,6 +52,7 @@ TEST(ToYamlTest, DefaultConfig) {
             "  log_dir: /var/log/corral\n"
             "  state_dir: /var/lib/corral\n"
             "  private_dirs: true\n"
+            "  cgroup: auto\n"
             "  log_level: info\n"
             "  log_rotate: {max_size: 10MiB, keep: 5}\n"
             "  metrics: {listen: \"127.0.0.1:9464\", interval: 1s}\n"

@@ -1,0 +1,263 @@
+// No orphans, ever (docs/supervision.md): a worker whose grandchild
+// double-forks into a session of its own, holding a port. With
+// daemon.cgroup each worker runs in a cgroup of its own: a stop ends all
+// of it and frees the port, and a corrald started after a kill -9 of the
+// last one ends what that one left. Without cgroups corrald, the child
+// subreaper, gets the orphans back and ends them with their worker.
+//
+// Each test with cgroups makes its own cgroup in the machine's cgroup2
+// hierarchy and removes it; where none is writable they skip and say so.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/integration/harness.h"
+
+namespace corral::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The cgroup2 mount point, from /proc/self/mountinfo ("" when none).
+std::string cgroup2_root() {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    size_t dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    std::istringstream fields(line.substr(0, dash));
+    std::string id, parent, dev, root, mount;
+    if (fields >> id >> parent >> dev >> root >> mount && root == "/") return mount;
+  }
+  return "";
+}
+
+// A cgroup of the test's own, made writable or not at all; removed with
+// whatever is left in it.
+class TestCgroup {
+ public:
+  TestCgroup() {
+    std::string root = cgroup2_root();
+    if (root.empty()) {
+      why_not_ = "no cgroup2 hierarchy is mounted";
+      return;
+    }
+    static int count = 0;
+    path_ = root + "/corral-test-" + std::to_string(getpid()) + "-" + std::to_string(++count);
+    if (mkdir(path_.c_str(), 0755) < 0 || access((path_ + "/cgroup.procs").c_str(), W_OK) != 0) {
+      why_not_ = root + " is not writable here (" + strerror(errno) + ")";
+      path_.clear();
+    }
+  }
+  ~TestCgroup() {
+    if (!path_.empty()) remove_tree(path_);
+  }
+  const std::string& path() const { return path_; }
+  const std::string& why_not() const { return why_not_; }
+
+ private:
+  static void remove_tree(const std::string& dir) {
+    if (DIR* d = opendir(dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_type == DT_DIR && e->d_name[0] != '.') remove_tree(dir + "/" + e->d_name);
+      }
+      closedir(d);
+    }
+    write_file(dir + "/cgroup.kill", "1");
+    wait_until(
+        [&] { return read_file(dir + "/cgroup.events").find("populated 0") != std::string::npos; },
+        5s);
+    rmdir(dir.c_str());
+  }
+  std::string path_;
+  std::string why_not_;
+};
+
+#define SKIP_WITHOUT_CGROUPS(cgroup) \
+  if ((cgroup).path().empty())       \
+  GTEST_SKIP() << "no writable cgroup v2 hierarchy: " << (cgroup).why_not()
+
+// A loopback port nobody listens on now.
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool listening(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool connected = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return connected;
+}
+
+// Live processes (not zombies) whose command line holds MARKER.
+std::vector<pid_t> processes_with(const std::string& marker) {
+  std::vector<pid_t> pids;
+  DIR* proc = opendir("/proc");
+  while (dirent* e = readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string dir = std::string("/proc/") + e->d_name;
+    std::string cmdline = read_file(dir + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    std::string stat = read_file(dir + "/stat");
+    size_t close = stat.rfind(')');
+    bool zombie = close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+    if (!zombie && cmdline.find(marker) != std::string::npos) pids.push_back(std::stoi(e->d_name));
+  }
+  closedir(proc);
+  return pids;
+}
+
+// A worker whose grandchild escapes it the classic way (a fork that
+// exits, then setsid) and listens on PORT; every process of it has MARKER
+// in its command line.
+std::string escaping_job(const TempDir& dir, int port, const std::string& marker) {
+  const std::string script = dir.file("escape.sh");
+  write_file(script,
+             "( setsid /usr/bin/python3 -c 'import socket, sys, time\n"
+             "s = socket.socket()\n"
+             "s.bind((\"127.0.0.1\", int(sys.argv[1])))\n"
+             "s.listen()\n"
+             "time.sleep(1000)' " +
+                 std::to_string(port) + " " + marker +
+                 " & )\nexec /usr/bin/python3 -c 'import time; time.sleep(1000)' " + marker + "\n");
+  return "jobs:\n  net:\n    command: [sh, " + script + ", " + marker +
+         "]\n    start: {settle: 0}\n    restart: {backoff: {initial: 10ms}}\n";
+}
+
+std::string unique_marker() {
+  static int count = 0;
+  return "corral-escape-" + std::to_string(getpid()) + "-" + std::to_string(++count);
+}
+
+TEST(CgroupTest, AStopEndsEveryProcessOfTheWorkerAndFreesItsGrandchildsPort) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  TempDir work;
+  const int port = free_port();
+  const std::string marker = unique_marker();
+  Daemon d(escaping_job(work, port, marker), "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("net:0", "RUNNING"));
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  // The grandchild left the worker's session, not its cgroup.
+  const std::string leaf = cgroup.path() + "/job:net/0";
+  EXPECT_EQ(d.worker("net:0")["cgroup"], leaf);
+  std::vector<pid_t> escaped = processes_with(marker);
+  ASSERT_GE(escaped.size(), 2u);
+  const std::string procs = read_file(leaf + "/cgroup.procs");
+  for (pid_t pid : escaped) EXPECT_THAT(procs, HasSubstr(std::to_string(pid) + "\n"));
+  EXPECT_THAT(read_file(cgroup.path() + "/daemon/cgroup.procs"),
+              HasSubstr(std::to_string(d.pid()) + "\n"));
+
+  RunResult stopped = d.ctl({"stop", "net:0"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  // Once the stop has answered: nothing of it is left, the port is free.
+  EXPECT_FALSE(listening(port));
+  EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
+  // Its cgroup is gone once empty: the next process of the slot gets a new one.
+  EXPECT_NE(access(leaf.c_str(), F_OK), 0);
+
+  EXPECT_EQ(d.ctl({"start", "net:0"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_FALSE(listening(port));
+  EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
+  // corrald's clean exit removed the workers' cgroups.
+  EXPECT_NE(access(leaf.c_str(), F_OK), 0);
+}
+
+TEST(CgroupTest, ACorraldStartedAfterAKillDashNineEndsWhatTheLastOneLeft) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  TempDir work;
+  const int port = free_port();
+  const std::string marker = unique_marker();
+  Daemon d(escaping_job(work, port, marker), "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  d.kill9();
+  // The worker dies with corrald (PR_SET_PDEATHSIG); its grandchild does not.
+  ASSERT_TRUE(wait_until([&] { return processes_with(marker).size() == 1; }));
+  EXPECT_TRUE(listening(port));
+
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  EXPECT_THAT(d.daemon_log(),
+              HasSubstr("ended what an earlier corrald left in " + cgroup.path() + "/job:net/0"));
+  // The new worker listens again: the port was freed first.
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
+}
+
+TEST(CgroupTest, ASecondCorraldOnTheSameCgroupIsRefused) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  const std::string jobs = "jobs:\n  s:\n    command: [sleep, '1000']\n";
+  Daemon first(jobs, "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(first.start()) << first.daemon_log();
+  ASSERT_TRUE(first.wait_state("s:0", "RUNNING"));
+  const pid_t worker = first.worker_pid("s:0");
+  Daemon second(jobs, "  cgroup: " + cgroup.path() + "\n");
+  EXPECT_FALSE(second.start());
+  EXPECT_THAT(second.daemon_log(), HasSubstr("does another corrald use this daemon.cgroup?"));
+  // The first one's worker was not touched.
+  EXPECT_EQ(first.worker_pid("s:0"), worker);
+  EXPECT_EQ(first.state("s:0"), "RUNNING");
+}
+
+TEST(CgroupTest, ABadCgroupPathIsAnErrorAtStart) {
+  Daemon d("jobs:\n  s:\n    command: [sleep, '1000']\n", "  cgroup: /tmp\n");
+  EXPECT_FALSE(d.start());
+  EXPECT_THAT(d.daemon_log(),
+              HasSubstr("daemon.cgroup /tmp: not a directory of a cgroup2 hierarchy"));
+}
+
+TEST(CgroupTest, WithoutCgroupsTheOrphansOfAStoppedWorkerComeBackAndAreEnded) {
+  TempDir work;
+  const int port = free_port();
+  const std::string marker = unique_marker();
+  Daemon d(escaping_job(work, port, marker));  // the harness's cgroup: off
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  // The orphan came back to corrald, the subreaper, not to init.
+  std::vector<pid_t> escaped = processes_with(marker);
+  ASSERT_EQ(escaped.size(), 2u);
+  const pid_t worker = d.worker_pid("net:0");
+  const pid_t orphan = escaped[0] == worker ? escaped[1] : escaped[0];
+  EXPECT_THAT(read_file("/proc/" + std::to_string(orphan) + "/status"),
+              HasSubstr("PPid:\t" + std::to_string(d.pid()) + "\n"));
+
+  EXPECT_EQ(d.ctl({"stop", "net:0"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return processes_with(marker).empty(); })) << d.daemon_log();
+  EXPECT_TRUE(wait_until([&] { return !listening(port); }));
+
+  // A worker started again, then corrald stopped: its orphan ends too.
+  EXPECT_EQ(d.ctl({"start", "net:0"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
+  EXPECT_THAT(d.daemon_log(), HasSubstr("orphaned process"));
+}
+
+}  // namespace
+}  // namespace corral::testing

@@ -30,6 +30,7 @@
 #include "daemon/system_host.h"
 #include "daemon/task_feed.h"
 #include "daemon/test_hooks.h"
+#include "daemon/worker_record.h"
 
 extern char** environ;
 
@@ -104,6 +105,16 @@ std::string status_line(const Supervisor& supervisor) {
   return line.append(" tasks/s");
 }
 
+// The control server's handler from its start, the commands' once they
+// exist (before the server takes its first client).
+struct ForwardingHandler : CommandHandler {
+  void handle(const protocol::Json& request, ConversationPtr conversation) override {
+    target->handle(request, std::move(conversation));
+  }
+  void client_gone() override { target->client_gone(); }
+  CommandHandler* target = nullptr;
+};
+
 }  // namespace
 
 DirCheck check_private_dirs(const config::Config& config) {
@@ -152,6 +163,21 @@ int run_daemon(const config::Config& config, LogFile* log_file,
     return protocol::kExitFailed;
   }
 
+  asio::io_context io;
+  // The control socket first: its lock is the one that says whether another
+  // corrald runs on this config, before anything here touches the cgroups,
+  // the state_dir or a process. It takes clients only once every start-up
+  // step has passed (listen() below), by then through the commands.
+  ForwardingHandler handler;
+  // Clients, control and /metrics together, hold at most a quarter of the
+  // fds: the rest stay for spawning workers.
+  auto clients = std::make_shared<ClientBudget>();
+  ControlServer control(io, handler, clients);
+  if (Status opened = control.open(config.daemon); !opened) {
+    spdlog::error("control socket: {}", opened.error().message());
+    return protocol::kExitFailed;
+  }
+
   // A worker's orphans come back to corrald (they are reaped, and ended
   // with their worker), not to init.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
@@ -180,9 +206,31 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   } else if (!cgroup.why_off.empty()) {
     spdlog::info("workers without cgroups: {}", cgroup.why_off);
   }
+  // Without cgroups, the record of the workers in daemon.state_dir: what an
+  // earlier corrald's left in their groups is ended first.
+  std::optional<StateDir> state_dir;
+  if (!cgroups) {
+    Result<StateDir> opened = StateDir::open(config.daemon.state_dir, config.daemon.private_dirs);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message());
+      return protocol::kExitFailed;
+    }
+    if (!opened->warning().empty()) spdlog::warn("{}", opened->warning());
+    state_dir.emplace(std::move(*opened));
+    const std::string boot = boot_id();
+    for (const std::string& ended : end_leftovers(parse_record(state_dir->read("workers"), boot))) {
+      spdlog::warn("ended what an earlier corrald left: {}", ended);
+    }
+  }
 
-  asio::io_context io;
   SystemHost host(io, nofile_default, cgroups ? &*cgroups : nullptr);
+  if (state_dir && !cgroups) {
+    host.keep_record([&state_dir, boot = boot_id()](const std::vector<RecordedWorker>& live) {
+      if (Status kept = state_dir->replace("workers", format_record(boot, live)); !kept) {
+        spdlog::error("the record of the workers: {}", kept.error().message());
+      }
+    });
+  }
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
   options.log_files = *log_dir;
@@ -197,10 +245,10 @@ int run_daemon(const config::Config& config, LogFile* log_file,
     options.cgroup_dir = cgroups->dir();
     options.cgroup_controllers = cgroups->controllers();
   }
-  // daemon.state_dir, opened and locked when the first durable job needs
-  // it (at start, when the config has one: a second corrald on the same
-  // state_dir does not start), then held for corrald's life.
-  std::optional<StateDir> state_dir;
+  // daemon.state_dir, opened and locked at start (above) or when the first
+  // durable job needs it (at start, when the config has one: a second
+  // corrald on the same state_dir does not start), then held for corrald's
+  // life.
   auto spool_path = [&state_dir, &config](const std::string& job) -> Result<std::string> {
     if (!state_dir) {
       Result<StateDir> opened = StateDir::open(config.daemon.state_dir, config.daemon.private_dirs);
@@ -262,15 +310,7 @@ int run_daemon(const config::Config& config, LogFile* log_file,
     spdlog::warn("CORRAL_TEST_HOOKS=1: test hooks are on");
     test_hooks = std::make_unique<TestHooks>(commands);
   }
-  CommandHandler& handler = test_hooks ? static_cast<CommandHandler&>(*test_hooks) : commands;
-  // Clients, control and /metrics together, hold at most a quarter of the
-  // fds: the rest stay for spawning workers.
-  auto clients = std::make_shared<ClientBudget>();
-  ControlServer control(io, handler, clients);
-  if (Status opened = control.open(config.daemon); !opened) {
-    spdlog::error("control socket: {}", opened.error().message());
-    return protocol::kExitFailed;
-  }
+  handler.target = test_hooks ? static_cast<CommandHandler*>(test_hooks.get()) : &commands;
 
   std::unique_ptr<MetricsServer> metrics;
   if (const auto& listen = config.daemon.metrics.listen) {
@@ -345,6 +385,7 @@ int run_daemon(const config::Config& config, LogFile* log_file,
     spdlog::info("ended {} orphaned process{} of workers", ended, ended == 1 ? "" : "es");
   }
   if (cgroups) cgroups->remove_all();
+  host.write_record();
   control.close();
   spdlog::info("corrald stopped");
   return protocol::kExitOk;

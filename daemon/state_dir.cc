@@ -131,4 +131,36 @@ std::string StateDir::spool_path(std::string_view job) const {
   return real_path_ + "/spool/" + std::string(job) + ".sqlite";
 }
 
+std::string StateDir::read(std::string_view name) const {
+  UniqueFd fd(::openat(dir_.get(), std::string(name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return "";
+  std::string text;
+  char buffer[8192];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+Status StateDir::replace(std::string_view name, std::string_view text) const {
+  const std::string temporary = std::string(name) + ".new";
+  ::unlinkat(dir_.get(), temporary.c_str(), 0);
+  UniqueFd fd(::openat(dir_.get(), temporary.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return errno_error(path_ + "/" + temporary);
+  while (!text.empty()) {
+    ssize_t n = ::write(fd.get(), text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(path_ + "/" + temporary);
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::renameat(dir_.get(), temporary.c_str(), dir_.get(), std::string(name).c_str()) < 0) {
+    return errno_error(path_ + "/" + std::string(name));
+  }
+  return {};
+}
+
 }  // namespace corral::daemon

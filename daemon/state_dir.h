@@ -37,6 +37,12 @@ class StateDir {
   // Why the directory is used although it is not private; "" when it is.
   const std::string& warning() const { return warning_; }
 
+  // The file NAME in the directory: its text ("" when missing), and TEXT
+  // put in its place at once (a temporary file renamed over it). Neither
+  // follows a link.
+  std::string read(std::string_view name) const;
+  Status replace(std::string_view name, std::string_view text) const;
+
  private:
   StateDir(std::string path, std::string real_path, UniqueFd dir, UniqueFd lock,
            std::string warning);

@@ -199,6 +199,27 @@ void SystemHost::scan_adopted() {
   ended_ = std::move(kept);
 }
 
+void SystemHost::keep_record(std::function<void(const std::vector<RecordedWorker>&)> write) {
+  write_record_ = std::move(write);
+  record_changed();
+}
+
+void SystemHost::record_changed() {
+  if (!write_record_ || record_posted_) return;
+  record_posted_ = true;
+  asio::post(io_, [this] { write_record(); });
+}
+
+void SystemHost::write_record() {
+  record_posted_ = false;
+  if (!write_record_) return;
+  std::vector<RecordedWorker> live;
+  for (const auto& [pid, w] : watches_) {
+    if (!w->cgroup) live.push_back({pid, w->start_ticks, w->name});
+  }
+  write_record_(live);
+}
+
 size_t SystemHost::end_adopted() {
   // Ended one generation at a time: a killed orphan's own children come
   // back to corrald in turn. Bounded, for a fork bomb outside a cgroup.
@@ -280,6 +301,7 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, const SpawnRequest& request,
   if (!watch->cgroup) {
     std::optional<ProcIdentity> id = read_identity(pid);
     watch->start_ticks = id ? id->start_ticks : boot_ticks_now();
+    record_changed();
   }
   Watch* w = watch.get();
   watches_[pid] = std::move(watch);
@@ -346,7 +368,9 @@ void SystemHost::reap(pid_t pid) {
     spdlog::error("waitid for pid {}: {}", pid, strerror(errno));
   }
   auto callback = std::move(it->second->on_exit);
+  const bool recorded = !it->second->cgroup;
   watches_.erase(it);
+  if (recorded) record_changed();
   callback(status);
 }
 

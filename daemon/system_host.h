@@ -21,6 +21,7 @@
 #include "daemon/host.h"
 #include "daemon/output_capture.h"
 #include "daemon/spawn_server.h"
+#include "daemon/worker_record.h"
 
 namespace boost::asio {
 class io_context;
@@ -47,6 +48,12 @@ class SystemHost : public Host {
   // corrald's stop: ends the orphans that came back to it (PR_SET_CHILD_
   // SUBREAPER) and are still running, and reaps them; how many.
   size_t end_adopted();
+  // Without cgroups: WRITE gets the live workers (pid, start time, name)
+  // each time they change, at most once per turn of the loop
+  // (worker_record.h keeps them in daemon.state_dir).
+  void keep_record(std::function<void(const std::vector<RecordedWorker>&)> write);
+  // Writes it now (corrald's end: no turn of the loop is left).
+  void write_record();
   // Processes spawned and not yet reaped.
   size_t live_processes() const { return watches_.size(); }
 
@@ -88,6 +95,9 @@ class SystemHost : public Host {
     bool scanned = false;
   };
   std::vector<Ended> ended_;
+  std::function<void(const std::vector<RecordedWorker>&)> write_record_;
+  bool record_posted_ = false;
+  void record_changed();
   bool scan_posted_ = false;
 };
 

@@ -33,6 +33,7 @@ class Daemon:
         self.config = os.path.join(self.dir, "corral.yaml")
         with open(self.config, "w") as f:
             f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir}/logs\n"
+                    f"  state_dir: {self.dir}/state\n  cgroup: \"off\"\n"
                     f"  metrics: {{listen: off}}\njobs:\n{jobs}")
         self.log = open(os.path.join(self.dir, "corrald.log"), "w")
         self.proc = subprocess.Popen([os.path.join(BUILD, "corrald"), "-c", self.config],

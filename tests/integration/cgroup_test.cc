@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/pipe_child.h"
 
 namespace corral::testing {
 namespace {
@@ -257,6 +258,67 @@ TEST(CgroupTest, WithoutCgroupsTheOrphansOfAStoppedWorkerComeBackAndAreEnded) {
   EXPECT_EQ(d.stop(), 0);
   EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
   EXPECT_THAT(d.daemon_log(), HasSubstr("orphaned process"));
+}
+
+// A worker with a child in its own process group, both marked.
+std::string grouped_job(const std::string& marker) {
+  return "jobs:\n  net:\n    command: [sh, -c, '/usr/bin/python3 -c \"import time; "
+         "time.sleep(1000)\" " +
+         marker + " & exec /usr/bin/python3 -c \"import time; time.sleep(1000)\" " + marker +
+         "']\n    start: {settle: 0}\n";
+}
+
+TEST(CgroupTest, WithoutCgroupsTheRecordInTheStateDirEndsWhatAKilledCorraldLeft) {
+  const std::string marker = unique_marker();
+  Daemon d(grouped_job(marker));  // the harness's cgroup: off
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("net:0", "RUNNING"));
+  ASSERT_TRUE(wait_until([&] { return processes_with(marker).size() == 2; }));
+  const pid_t worker = d.worker_pid("net:0");
+  ASSERT_TRUE(wait_until([&] {
+    return read_file(d.state_dir_path() + "/workers").find(std::to_string(worker) + " ") !=
+           std::string::npos;
+  })) << read_file(d.state_dir_path() + "/workers");
+  d.kill9();
+  // The worker dies with corrald; its child, in its group, does not.
+  ASSERT_TRUE(wait_until([&] { return processes_with(marker).size() == 1; }));
+  const pid_t child = processes_with(marker).at(0);
+
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  EXPECT_THAT(d.daemon_log(), HasSubstr("ended what an earlier corrald left: " +
+                                        std::to_string(child) + " (python3), left by net:0"));
+  EXPECT_TRUE(wait_until([&] { return !process_alive(child); }));
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
+  // A clean stop leaves an empty record.
+  EXPECT_EQ(read_file(d.state_dir_path() + "/workers").find("net:0"), std::string::npos);
+}
+
+TEST(CgroupTest, APidOfTheRecordNowHeldByAnotherProcessIsNeverKilled) {
+  // An unrelated process that leads its own session, with a child in it,
+  // both started by the test, and a record that names its pid with another
+  // start time: the pid of a worker of an earlier life, reused.
+  const std::string marker = unique_marker();
+  TempDir work;
+  PipeChild unrelated({"setsid", "sh", "-c",
+                       "/usr/bin/python3 -c 'import time; time.sleep(1000)' " + marker +
+                           " & exec /usr/bin/python3 -c 'import time; time.sleep(1000)' " + marker},
+                      "lines");
+  ASSERT_TRUE(wait_until([&] { return processes_with(marker).size() == 2; }));
+  std::vector<pid_t> pids = processes_with(marker);
+  Daemon d("jobs:\n  s:\n    command: [sleep, '1000']\n");
+  mkdir(d.state_dir_path().c_str(), 0700);
+  const std::string boot = read_file("/proc/sys/kernel/random/boot_id");
+  std::string record = "corral-workers 1\nboot " + boot.substr(0, boot.find('\n')) + "\n";
+  for (pid_t pid : pids) record += std::to_string(pid) + " 1 s:0\n";  // started at tick 1
+  write_file(d.state_dir_path() + "/workers", record);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("s:0", "RUNNING"));
+  EXPECT_EQ(d.daemon_log().find("ended what an earlier corrald left"), std::string::npos)
+      << d.daemon_log();
+  for (pid_t pid : pids) EXPECT_TRUE(process_alive(pid)) << pid;
+  EXPECT_EQ(d.stop(), 0);
+  for (pid_t pid : pids) kill(pid, SIGKILL);
 }
 
 }  // namespace

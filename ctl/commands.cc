@@ -54,6 +54,16 @@ constexpr std::array kCommands = {
             "TARGETs (the worker's own process, not its children). Prints 'NAME: signalled'\n"
             "or 'NAME: ERROR (not running)'. Exits 1 if a worker could not be signalled.",
             plan_signal, format_action},
+    Command{"pause", "TARGET...", "freeze workers (resume thaws them)",
+            "Freezes every process of each worker of the TARGETs: its cgroup\n"
+            "(cgroup.freeze) where workers have cgroups, else its process group\n"
+            "(SIGSTOP). A paused worker keeps its state; its tasks are not timed out\n"
+            "and no heartbeat is expected from it; a stop resumes it first. Prints\n"
+            "'NAME: paused' or 'NAME: ERROR (not running)'. Exits 1 if one could not be.",
+            plan_required_targets, format_action},
+    Command{"resume", "TARGET...", "thaw paused workers",
+            "Thaws the workers of the TARGETs that pause froze. Prints 'NAME: resumed'.",
+            plan_required_targets, format_action},
     Command{"clear", "TARGET...", "empty the captured output of workers",
             "Empties the stdout and stderr log files of each worker of the TARGETs\n"
             "(LOG_DIR/JOB-INDEX.out.log and .err.log; rotated copies are kept).",

@@ -68,6 +68,7 @@ Json to_json(const WorkerStatus& s) {
   j["exit_status"] = s.last_exit ? Json(s.last_exit->shell_status()) : Json(nullptr);
   j["exit_description"] = s.last_exit ? Json(s.last_exit->str()) : Json(nullptr);
   j["cgroup"] = s.cgroup.empty() ? Json(nullptr) : Json(s.cgroup);
+  j["paused"] = s.paused;
   j["spawn_error"] = s.spawn_error.empty() ? Json(nullptr) : Json(s.spawn_error);
   j["description"] = s.description;
   j["tasks_ok"] = s.tasks_ok;
@@ -168,6 +169,7 @@ void Commands::handle(const Json& request, Reply reply) {
   if (name == "update" || name == "reload") return reload(true, std::move(reply));
   if (name == "signal") return signal(request, std::move(reply));
   if (name == "clear") return clear(request, std::move(reply));
+  if (name == "pause" || name == "resume") return pause(request, name == "pause", std::move(reply));
   if (name == "submit" || name == "tail" || name == "maintail") {
     return reply(protocol::error_reply(name + " needs a streaming connection"));
   }
@@ -514,6 +516,20 @@ void Commands::clear(const Json& request, Reply reply) {
   reply(each_worker(
       *ids, [&](const WorkerId& id) { return supervisor_.clear_logs(id); }, "cleared",
       "not every log could be cleared"));
+}
+
+void Commands::pause(const Json& request, bool paused, Reply reply) {
+  auto ids = targets(request, false, reply);
+  if (!ids) return;
+  reply(each_worker(
+      *ids,
+      [&](const WorkerId& id) -> Status {
+        Result<std::string> how = supervisor_.pause(id, paused);
+        if (!how) return std::move(how).error();
+        return {};
+      },
+      paused ? "paused" : "resumed",
+      paused ? "not every worker could be paused" : "not every worker could be resumed"));
 }
 
 }  // namespace corral::daemon

@@ -151,6 +151,7 @@ class Commands : public CommandHandler {
   std::optional<config::Config> read_config(const Reply& reply);
   void signal(const protocol::Json& request, Reply reply);
   void clear(const protocol::Json& request, Reply reply);
+  void pause(const protocol::Json& request, bool paused, Reply reply);
   // The feed of the job REQUEST names, or an error reply.
   std::shared_ptr<JobFeed> feed_of(const protocol::Json& request, const Reply& reply);
 

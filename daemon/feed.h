@@ -92,6 +92,9 @@ class JobFeed {
   virtual ExitBlame exited(uint32_t worker, const std::string& why) = 0;
 
   virtual Dispatcher& dispatcher() = 0;
+  // WORKER was frozen (PAUSED) or thawed: while frozen its tasks are not
+  // timed out and its heartbeats are not expected.
+  virtual void paused(uint32_t /*worker*/, bool /*paused*/) {}
   // Adds a submitter that gets the finished tasks it submitted; returns its id.
   virtual uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) = 0;
   // The submitter left: its pending tasks' results go to the sink.

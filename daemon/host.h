@@ -82,6 +82,10 @@ class Host {
   virtual std::optional<ProcSample> sample_process(pid_t pid, bool with_status) = 0;
   // Signals that process alone (`corralctl signal`).
   virtual Status signal_process(pid_t pid, int signal) = 0;
+  // Freezes (PAUSED true) or thaws everything of a process spawn() started:
+  // its cgroup (cgroup.freeze) where it has one, else its process group
+  // (SIGSTOP, SIGCONT). How: "cgroup.freeze" or "SIGSTOP".
+  virtual Result<std::string> pause(pid_t pid, bool paused) = 0;
 };
 
 }  // namespace corral::daemon

@@ -110,6 +110,7 @@ void Supervisor::on_stop_request(Job& job, uint32_t index, const std::string& wh
   if (worker.pid <= 0) return;
   const config::StopSpec& stop = job.spec.stop;
   spdlog::info("{}: {}; stopping it with signal {}", worker.id().str(), why, stop.signal);
+  thaw(worker);
   host_.signal_group(worker.pid, stop.signal);
   // The same process, if it is still there after kill_after: its epoch
   // tells a later process of the slot apart.
@@ -240,6 +241,31 @@ void Supervisor::restart(const WorkerId& id) {
     State before = worker->machine.state();
     carry_out(*worker, worker->machine.restart(host_.now()), before);
   }
+}
+
+Result<std::string> Supervisor::pause(const WorkerId& id, bool paused) {
+  Worker* worker = find(id);
+  if (worker == nullptr) return Error("no such worker");
+  if (worker->pid <= 0) return Error("not running");
+  if (paused && worker->machine.state() == State::kStopping) return Error("stopping");
+  if (worker->paused == paused) return std::string(paused ? "already paused" : "not paused");
+  Result<std::string> how = host_.pause(worker->pid, paused);
+  if (!how) return how;
+  worker->paused = paused;
+  if (JobFeed* feed = worker->job.feed.get()) feed->paused(worker->index, paused);
+  spdlog::info("{}: {} ({})", id.str(), paused ? "paused" : "resumed", *how);
+  waiters_.notify();
+  return how;
+}
+
+// A stop reaches a paused worker only once it is thawed.
+void Supervisor::thaw(Worker& worker) {
+  if (!worker.paused || worker.pid <= 0) return;
+  if (Result<std::string> how = host_.pause(worker.pid, false); !how) {
+    spdlog::warn("{}: resuming it to stop it: {}", worker.id().str(), how.error().message());
+  }
+  worker.paused = false;
+  if (JobFeed* feed = worker.job.feed.get()) feed->paused(worker.index, false);
 }
 
 Status Supervisor::signal(const WorkerId& id, int signal) {
@@ -373,10 +399,12 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
         action = spawn(worker);
         break;
       case Action::kSendSentinel:
+        thaw(worker);
         if (JobFeed* feed = worker.job.feed.get()) feed->send_sentinel(worker.index);
         action = Action::kNone;
         break;
       case Action::kSignal:
+        thaw(worker);
         if (worker.pid > 0) host_.signal_group(worker.pid, worker.job.spec.stop.signal);
         action = Action::kNone;
         break;
@@ -417,6 +445,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
 void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
   if (epoch != worker.epoch) return;
   worker.pid = 0;
+  worker.paused = false;
   worker.usage.reset();
   ++worker.exits[status.was_killed() ? "SIG" + config::signal_name(status.signal())
                                      : "exit " + std::to_string(status.code())];
@@ -531,6 +560,8 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
   status.last_exit = worker->last_exit;
   status.spawn_error = worker->spawn_error;
   status.description = describe(*worker, now);
+  status.paused = worker->paused;
+  if (worker->paused) status.description = "paused; " + status.description;
   if (!options_.cgroup_dir.empty()) {
     status.cgroup = options_.cgroup_dir + "/" + CgroupTree::relative(id.job, id.index);
   }

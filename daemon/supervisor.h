@@ -42,6 +42,7 @@ struct WorkerStatus {
   std::string spawn_error;
   std::string description;  // one line for people
   std::string cgroup;       // its cgroup's directory; "" without cgroups
+  bool paused = false;      // frozen by `corralctl pause`
   uint64_t tasks_ok = 0;
   uint64_t tasks_failed = 0;
   uint64_t tasks_held = 0;  // handed to it and not answered yet
@@ -135,6 +136,10 @@ class Supervisor {
   void restart(const WorkerId& id);
   // Sends SIGNAL to the worker's process.
   Status signal(const WorkerId& id, int signal);
+  // Freezes (PAUSED true) or thaws a worker with a process: its tasks are
+  // not timed out and no heartbeat is expected meanwhile; a stop thaws it
+  // first. Says how ("cgroup.freeze", "SIGSTOP").
+  Result<std::string> pause(const WorkerId& id, bool paused);
   // Empties the worker's captured stdout and stderr files.
   Status clear_logs(const WorkerId& id);
   // The worker's captured output file (STDERR: its stderr), rotated copies
@@ -200,6 +205,7 @@ class Supervisor {
   struct Job;
 
   Worker* find(const WorkerId& id) const;
+  void thaw(Worker& worker);
   void carry_out(Worker& worker, Action action, State before);
   Action spawn(Worker& worker);
   void on_exit(Worker& worker, uint64_t epoch, ExitStatus status);

@@ -36,6 +36,7 @@ struct Supervisor::Worker {
   double cpu_percent = 0;
   std::map<std::string, uint64_t> enforced;  // see WorkerStatus
   std::map<std::string, uint64_t> exits;     // see WorkerStatus
+  bool paused = false;                       // frozen by pause(), until resumed or gone
 };
 
 struct Supervisor::Job {

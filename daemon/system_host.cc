@@ -399,6 +399,21 @@ std::optional<ProcSample> SystemHost::sample_process(pid_t pid, bool with_status
   return it->second->proc.read(with_status);
 }
 
+Result<std::string> SystemHost::pause(pid_t pid, bool paused) {
+  auto it = watches_.find(pid);
+  if (it == watches_.end()) return Error("not running");
+  const Watch& w = *it->second;
+  if (w.cgroup) {
+    if (Status frozen = cgroups_->freeze(w.job, w.index, paused); !frozen) {
+      return std::move(frozen).error();
+    }
+    return std::string("cgroup.freeze");
+  }
+  // The worker leads its group: no reused group id while it is watched.
+  if (::kill(-pid, paused ? SIGSTOP : SIGCONT) < 0) return errno_error("kill");
+  return std::string(paused ? "SIGSTOP" : "SIGCONT");
+}
+
 Status SystemHost::signal_process(pid_t pid, int signal) {
   auto it = watches_.find(pid);
   if (it == watches_.end()) return Error("not running");

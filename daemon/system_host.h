@@ -42,6 +42,7 @@ class SystemHost : public Host {
                       std::function<void(ExitStatus)> on_exit) override;
   void signal_group(pid_t pid, int signal) override;
   Status signal_process(pid_t pid, int signal) override;
+  Result<std::string> pause(pid_t pid, bool paused) override;
   std::optional<ProcSample> sample_process(pid_t pid, bool with_status) override;
 
   OutputCapture& output() { return output_; }

@@ -173,6 +173,11 @@ void TaskFeed::look() {
     // cell as seen at the time of the look.
     if (heartbeats && w.ready) w.last_sign = channel->last_sign(now);
     w.running = dispatcher_.oldest(worker);
+    // Frozen, it cannot beat; thawed, it gets a heartbeat's time again.
+    if (auto it = paused_.find(worker); it != paused_.end()) {
+      if (!it->second) w.paused = true;
+      if (it->second) w.last_sign = std::max(w.last_sign, *it->second);
+    }
   }
   for (const Overrun& overrun : watch_.check(now, workers)) {
     if (overrun.reason == std::string_view("task_timeout")) timed_out_.insert(overrun.worker);
@@ -180,8 +185,17 @@ void TaskFeed::look() {
   }
 }
 
+void TaskFeed::paused(uint32_t worker, bool paused) {
+  if (paused) {
+    paused_[worker] = std::nullopt;
+  } else {
+    paused_[worker] = host_.now();
+  }
+}
+
 Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   channels_.erase(worker);
+  paused_.erase(worker);
   watch_.forget(worker);
   timed_out_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));

@@ -61,6 +61,7 @@ class TaskFeed : public JobFeed {
   void spawned(uint32_t worker, bool ok) override;
   void send_sentinel(uint32_t worker) override;
   ExitBlame exited(uint32_t worker, const std::string& why) override;
+  void paused(uint32_t worker, bool paused) override;
 
   Dispatcher& dispatcher() override { return dispatcher_; }
   uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) override;
@@ -190,6 +191,9 @@ class TaskFeed : public JobFeed {
   // Workers killed for overrunning queue.task_timeout: their tasks' fault
   // is a timeout (queue.retry's `on`), not a crash.
   std::set<uint32_t> timed_out_;
+  // Workers paused (nullopt) or thawed since their spawn (when: a sign of
+  // life for the heartbeat watch).
+  std::map<uint32_t, std::optional<TimePoint>> paused_;
   // Armed at the dispatcher's next backoff or deadline.
   std::unique_ptr<Timer> wake_;
   std::optional<TimePoint> wake_at_;

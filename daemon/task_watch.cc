@@ -18,6 +18,10 @@ std::vector<Overrun> TaskWatch::check(TimePoint now, const std::vector<WatchedWo
   const auto& heartbeat_timeout = limits_.heartbeat_timeout;
   const auto& task_timeout = limits_.task_timeout;
   for (const WatchedWorker& w : workers) {
+    if (w.paused) {
+      seen_.erase(w.worker);
+      continue;
+    }
     Seen& seen = seen_[w.worker];
     if (heartbeat_timeout && w.ready && now - w.last_sign > *heartbeat_timeout &&
         !std::exchange(seen.silenced, true)) {

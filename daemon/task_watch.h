@@ -9,7 +9,8 @@
 // oldest for longer than task_timeout, as seen from tick to tick, is killed;
 // once per overrun (again after another task_timeout if it lives on).
 // Heartbeat: a READY worker that showed no sign of life for longer than
-// heartbeat_timeout is killed, once.
+// heartbeat_timeout is killed, once. A paused worker is not judged, and
+// the task it runs is timed afresh once it is thawed.
 //
 // Not thread-safe; lives on the daemon's event loop.
 #pragma once
@@ -36,6 +37,7 @@ struct WatchedWorker {
   bool ready = false;               // it said READY: only then do heartbeats count
   TimePoint last_sign{};            // when it last showed it is alive
   std::optional<uint64_t> running;  // the oldest task it holds: the one it runs
+  bool paused = false;              // frozen: nothing of it is judged meanwhile
 };
 
 // A worker to kill, and why.

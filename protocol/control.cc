@@ -56,6 +56,8 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
       {"pid", {{"targets", kTargets}}},
       {"tail", {{"target", kString}, {"lines", kCount}, {"follow", kFlag}, {"stderr", kFlag}}},
       {"clear", {{"targets", kTargets}}},
+      {"pause", {{"targets", kTargets}}},
+      {"resume", {{"targets", kTargets}}},
       {"maintail", {{"lines", kCount}, {"follow", kFlag}}},
       {"reread", {}},
       {"avail", {}},

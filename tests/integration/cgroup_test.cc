@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/pipe_child.h"
@@ -319,6 +321,87 @@ TEST(CgroupTest, APidOfTheRecordNowHeldByAnotherProcessIsNeverKilled) {
   for (pid_t pid : pids) EXPECT_TRUE(process_alive(pid)) << pid;
   EXPECT_EQ(d.stop(), 0);
   for (pid_t pid : pids) kill(pid, SIGKILL);
+}
+
+// A worker that appends a line to FILE every 10 ms.
+std::string ticking_job(const std::string& file) {
+  return "jobs:\n  tick:\n    command: [sh, -c, 'while :; do echo t >> " + file +
+         "; sleep 0.01; done']\n    start: {settle: 0}\n";
+}
+
+size_t lines_in(const std::string& file) {
+  std::string text = read_file(file);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+void expect_pause_and_resume(Daemon& d, const std::string& file) {
+  ASSERT_TRUE(wait_until([&] { return lines_in(file) > 5; }));
+  RunResult paused = d.ctl({"pause", "tick:0"});
+  EXPECT_EQ(paused.exit_code, 0) << paused.err;
+  EXPECT_EQ(paused.out, "tick:0: paused\n");
+  EXPECT_EQ(d.worker("tick:0")["paused"], true);
+  EXPECT_THAT(d.ctl({"status", "tick:0"}).out, HasSubstr("RUNNING   paused; pid"));
+  std::this_thread::sleep_for(100ms);  // what was on its way is written
+  const size_t frozen = lines_in(file);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(lines_in(file), frozen);  // nothing of it ran
+  EXPECT_EQ(d.ctl({"resume", "tick:0"}).out, "tick:0: resumed\n");
+  EXPECT_TRUE(wait_until([&] { return lines_in(file) > frozen + 5; }));
+  EXPECT_EQ(d.worker("tick:0")["paused"], false);
+  EXPECT_EQ(d.worker("tick:0")["restarts"], 0);
+  // A paused worker stops when asked: it is thawed first.
+  EXPECT_EQ(d.ctl({"pause", "tick:0"}).exit_code, 0);
+  EXPECT_EQ(d.ctl({"stop", "tick:0"}).exit_code, 0);
+  EXPECT_EQ(d.state("tick:0"), "STOPPED");
+  RunResult stopped = d.ctl({"pause", "tick:0"});
+  EXPECT_EQ(stopped.exit_code, 1);
+  EXPECT_THAT(stopped.out, HasSubstr("tick:0: ERROR (not running)"));
+}
+
+TEST(CgroupTest, PauseFreezesTheWorkersCgroupAndResumeThawsIt) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  TempDir work;
+  Daemon d(ticking_job(work.file("ticks")), "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("tick:0", "RUNNING"));
+  ASSERT_TRUE(wait_until([&] { return lines_in(work.file("ticks")) > 5; }));
+  EXPECT_EQ(d.ctl({"pause", "tick:0"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] {
+    return read_file(cgroup.path() + "/job:tick/0/cgroup.events").find("frozen 1") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(d.ctl({"resume", "tick:0"}).exit_code, 0);
+  EXPECT_THAT(d.daemon_log(), HasSubstr("tick:0: paused (cgroup.freeze)"));
+  expect_pause_and_resume(d, work.file("ticks"));
+}
+
+TEST(CgroupTest, WithoutCgroupsPauseStopsTheProcessGroup) {
+  TempDir work;
+  Daemon d(ticking_job(work.file("ticks")));
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("tick:0", "RUNNING"));
+  expect_pause_and_resume(d, work.file("ticks"));
+  EXPECT_THAT(d.daemon_log(), HasSubstr("tick:0: paused (SIGSTOP)"));
+}
+
+TEST(CgroupTest, APausedWorkerIsNotKilledForItsSilenceNorItsTasksTimedOut) {
+  Daemon d("jobs:\n  hb:\n    command: [" CORRAL_WORKER_PATH
+           ", --handler, sleep]\n    channel: shm\n"
+           "    health: {heartbeat_timeout: 400ms}\n    queue: {task_timeout: 600ms}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("hb:0", "RUNNING"));
+  PipeChild submit({CORRALCTL_PATH, "-s", d.socket(), "submit", "hb", "--data", "300", "--wait"},
+                   "lines", {}, /*stdio=*/true);
+  std::this_thread::sleep_for(100ms);  // the task runs
+  EXPECT_EQ(d.ctl({"pause", "hb:0"}).exit_code, 0);
+  std::this_thread::sleep_for(1500ms);  // past both, frozen
+  EXPECT_EQ(d.ctl({"resume", "hb:0"}).exit_code, 0);
+  EXPECT_EQ(submit.wait_exit(30s), 0) << submit.stderr_text();
+  Json w = d.worker("hb:0");
+  EXPECT_EQ(w["restarts"], 0) << w;
+  EXPECT_EQ(w["enforced"].value("heartbeat", 0), 0) << w;
+  EXPECT_EQ(w["enforced"].value("task_timeout", 0), 0) << w;
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ class FakeHost : public Host {
     std::function<void(ExitStatus)> on_exit;
     std::vector<int> signals;  // received, in order
     bool alive = true;
+    bool paused = false;
   };
 
   TimePoint now() override { return now_; }
@@ -51,6 +52,10 @@ class FakeHost : public Host {
   Status signal_process(pid_t pid, int signal) override {
     processes.at(pid).signals.push_back(signal);
     return {};
+  }
+  Result<std::string> pause(pid_t pid, bool paused) override {
+    processes.at(pid).paused = paused;
+    return std::string("fake");
   }
 
   // Ends process PID with STATUS, as the real host does after reaping.

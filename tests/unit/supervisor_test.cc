@@ -392,5 +392,30 @@ TEST_F(SupervisorTest, FieldsOfTheWrongTypeGetErrorsNotExceptions) {
   EXPECT_EQ(host.spawns.size(), 2u);  // nothing was restarted
 }
 
+TEST_F(SupervisorTest, APausedWorkerIsThawedBeforeItIsStoppedAndSaysItIsPaused) {
+  supervisor.add_job(job("web", 1));
+  supervisor.start_autostart();
+  pid_t pid = host.last_pid();
+  const WorkerId id{"web", 0};
+  Result<std::string> how = supervisor.pause(id, true);
+  ASSERT_TRUE(how) << how.error().message();
+  EXPECT_TRUE(host.processes.at(pid).paused);
+  WorkerStatus status = supervisor.status(id);
+  EXPECT_TRUE(status.paused);
+  EXPECT_EQ(status.state, State::kRunning);
+  EXPECT_EQ(status.description.rfind("paused; ", 0), 0u) << status.description;
+  EXPECT_EQ(*supervisor.pause(id, true), "already paused");
+  supervisor.stop(id);
+  // Thawed, then signalled: a frozen process would not see the signal.
+  EXPECT_FALSE(host.processes.at(pid).paused);
+  EXPECT_EQ(host.processes.at(pid).signals, std::vector<int>{SIGTERM});
+  host.exit(pid, ExitStatus::killed(SIGTERM));
+  EXPECT_FALSE(supervisor.status(id).paused);
+  Result<std::string> stopped = supervisor.pause(id, true);
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().message(), "not running");
+  EXPECT_FALSE(supervisor.pause(WorkerId{"nope", 0}, true));
+}
+
 }  // namespace
 }  // namespace corral::daemon

@@ -149,5 +149,24 @@ TEST(TaskWatchTest, ASilentWorkerIsKilledForItsSilenceNotAlsoForItsTask) {
   EXPECT_STREQ(killed[0].reason, "task_timeout");
 }
 
+TEST(TaskWatchTest, APausedWorkerIsNotJudgedAndItsTaskIsTimedAfreshOnceThawed) {
+  TaskWatch watch({seconds(5), seconds(2)});
+  EXPECT_TRUE(watch.check(kStart, {running(1, 7)}).empty());
+  WatchedWorker paused = ready(1, kStart);
+  paused.running = 7;
+  paused.paused = true;
+  // Far past both timeouts while paused: nothing.
+  EXPECT_TRUE(watch.check(kStart + seconds(60), {paused}).empty());
+  // Thawed at 60 s, with a sign of life then: task 7 counts from now on.
+  WatchedWorker thawed = ready(1, kStart + seconds(60));
+  thawed.running = 7;
+  EXPECT_TRUE(watch.check(kStart + seconds(61), {thawed}).empty());
+  thawed.last_sign = kStart + seconds(66);
+  EXPECT_TRUE(watch.check(kStart + seconds(66), {thawed}).empty());  // 5 s: not over
+  std::vector<Overrun> out = watch.check(kStart + seconds(67), {thawed});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, std::string_view("task_timeout"));
+}
+
 }  // namespace
 }  // namespace corral::daemon

@@ -160,7 +160,9 @@ Result<CgroupTree> CgroupTree::take(const std::string& dir, std::vector<Leftover
   const std::string self = std::to_string(::getpid());
   for (auto deadline = std::chrono::steady_clock::now() + 1s;;) {
     std::vector<std::string> others;
-    for (std::string_view pid : lines_of(tree.read_file("daemon/cgroup.procs").value_or(""))) {
+    // The text outlives the views into it (a temporary would not).
+    const std::string procs = tree.read_file("daemon/cgroup.procs").value_or("");
+    for (std::string_view pid : lines_of(procs)) {
       if (!pid.empty() && pid != self) others.push_back(describe(pid));
     }
     if (others.empty()) break;
@@ -176,7 +178,8 @@ Result<CgroupTree> CgroupTree::take(const std::string& dir, std::vector<Leftover
   for (const auto& [job, index] : found) {
     const std::string rel = relative(job, index);
     Leftover left{rel, {}};
-    for (std::string_view pid : lines_of(tree.read_file(rel + "/cgroup.procs").value_or(""))) {
+    const std::string procs = tree.read_file(rel + "/cgroup.procs").value_or("");
+    for (std::string_view pid : lines_of(procs)) {
       if (!pid.empty()) left.processes.push_back(describe(pid));
     }
     if (!left.processes.empty()) {

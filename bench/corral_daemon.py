@@ -35,7 +35,7 @@ class Client:
 
 
 class Daemon:
-    def __init__(self, build, jobs, metrics_interval=None, log_level="warn"):
+    def __init__(self, build, jobs, metrics_interval=None, log_level="warn", cgroup="off"):
         self.build = build
         self.dir = tempfile.TemporaryDirectory(prefix="corral-bench-")
         self.socket = os.path.join(self.dir.name, "corral.sock")
@@ -43,7 +43,7 @@ class Daemon:
         interval = f", interval: {metrics_interval}" if metrics_interval else ""
         with open(self.config, "w") as f:
             f.write(f"daemon:\n  socket: {self.socket}\n  log_dir: {self.dir.name}/logs\n"
-                    f"  state_dir: {self.dir.name}/state\n"
+                    f"  state_dir: {self.dir.name}/state\n  cgroup: \"{cgroup}\"\n"
                     f"  log_level: {log_level}\n  metrics: {{listen: \"off\"{interval}}}\n"
                     f"jobs:\n{jobs}")
         self.proc = None

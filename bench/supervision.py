@@ -27,15 +27,16 @@ def sleep_job(workers, backoff):
             f"max_restarts: 1000}}\n")
 
 
-def measure_startup(build, workers, cpu=None):
+def measure_startup(build, workers, cpu=None, cgroup="off"):
     """Launch -> WORKERS `sleep` children exec'd and RUNNING.
 
     One `wait` request, which corrald answers when the last worker is RUNNING
     (with settle 0: when its process has exec'd), so nothing polls while the
     workers start; /proc confirms the count afterwards. CPU, a dict, gets the
     CPU seconds the start took: corrald's, corral-spawn's and the workers'
-    (each from its clone to now: its exec and its own start)."""
-    daemon = Daemon(build, sleep_job(workers, "100ms"))
+    (each from its clone to now: its exec and its own start). CGROUP:
+    daemon.cgroup (a path: each worker cloned into a cgroup of its own)."""
+    daemon = Daemon(build, sleep_job(workers, "100ms"), cgroup=cgroup)
     client = daemon.start()
     reply = client.request({"cmd": "wait", "job": "sleepers", "running": True})
     elapsed = time.perf_counter() - daemon.launched

@@ -169,6 +169,35 @@ def supervisord_idle():
     return start
 
 
+def bench_cgroup():
+    """A cgroup of the benchmark's own in the cgroup2 hierarchy, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            fields = before.split()
+            if after.startswith("cgroup2 ") and len(fields) >= 5 and fields[3] == "/":
+                path = os.path.join(fields[4], f"corral-bench-{os.getpid()}")
+                try:
+                    os.mkdir(path)
+                except OSError:
+                    return None
+                return path
+    return None
+
+
+def remove_bench_cgroup(path):
+    for root, dirs, _files in os.walk(path, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(root, d))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def spread(samples, scale=1e3):
     return {"median": statistics.median(samples) * scale, "min": min(samples) * scale,
             "max": max(samples) * scale, "mean": statistics.mean(samples) * scale,
@@ -205,13 +234,27 @@ def main():
     targets = {100: ("<= 1/5", lambda c, s: c * 5 <= s),
                1000: ("<= 600 ms", lambda c, s: c <= 600)}
     floors = []  # (N, CPU the start took, its median): the floor it sets on this machine
-    for n in sizes:
-        target, check = targets.get(n, ("", lambda c, s: True))
-        cpu = {}
-        c = spread([measure_startup(args.build, n, cpu) for _ in range(args.startup_runs)])
-        s = spread([supervisord_startup(n) for _ in range(args.startup_runs)])
-        rows.append((f"{n} workers RUNNING", "ms", c, s, target, check(c["median"], s["median"])))
-        floors.append((n, cpu, c["median"]))
+    cgroup_rows = []  # (N, off, on): the same start with each worker in a cgroup of its own
+    cgroup = bench_cgroup()
+    try:
+        for n in sizes:
+            target, check = targets.get(n, ("", lambda c, s: True))
+            cpu = {}
+            off, on = [], []
+            for _ in range(args.startup_runs):  # interleaved: off, on, off, on, ...
+                off.append(measure_startup(args.build, n, cpu))
+                if cgroup:
+                    on.append(measure_startup(args.build, n, cgroup=cgroup))
+            c = spread(off)
+            s = spread([supervisord_startup(n) for _ in range(args.startup_runs)])
+            rows.append((f"{n} workers RUNNING", "ms", c, s, target,
+                         check(c["median"], s["median"])))
+            floors.append((n, cpu, c["median"]))
+            if cgroup:
+                cgroup_rows.append((n, c, spread(on)))
+    finally:
+        if cgroup:
+            remove_bench_cgroup(cgroup)
     c_rss, c_pss, c_cpu = idle_figures(corral_idle(args.build), args.idle_seconds)
     s_rss, s_pss, s_cpu = idle_figures(supervisord_idle(), args.idle_seconds)
     one = lambda v: {"median": v, "min": v, "max": v, "runs": 1}
@@ -234,6 +277,21 @@ def main():
         out.append({"figure": name, "unit": unit, "corral": c, "supervisord": s,
                     "ratio": ratio, "target": target, "met": met})
     print(f"\n{restart_note}")
+    if cgroup_rows:
+        print("\nWorkers in cgroups (daemon.cgroup: a path; each worker cloned into "
+              "DIR/job:NAME/INDEX), against the same start without, interleaved:\n")
+        print("| figure | cgroups off | cgroups on | on/off | target | met |")
+        print("|---|---|---|---|---|---|")
+        for n, off, on in cgroup_rows:
+            ratio = on["median"] / off["median"]
+            print(f"| {n} workers RUNNING | {off['median']:.2f} ms | {on['median']:.2f} ms "
+                  f"({on['min']:.2f}-{on['max']:.2f}, n={on['runs']}) | {ratio:.2f} | <= 1.10 | "
+                  f"{'yes' if ratio <= 1.10 else 'NO'} |")
+            out.append({"figure": f"{n} workers RUNNING, cgroups on", "unit": "ms",
+                        "corral": on, "cgroups off": off, "ratio": ratio, "target": "<= 1.10",
+                        "met": ratio <= 1.10})
+    else:
+        print("\n(No writable cgroup2 hierarchy here: the start with cgroups was not measured.)")
     out.append({"figure": "restart after kill -9, mean", "unit": "ms",
                 "corral": c_restart["mean"], "supervisord": s_restart["mean"],
                 "slow (>= 0.5 s)": {"corral": slow(c_restarts), "supervisord": slow(s_restarts)}})

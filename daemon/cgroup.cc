@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -63,6 +64,13 @@ std::vector<std::string_view> words_of(std::string_view line) {
 bool is_cgroup2(const std::string& path) {
   struct statfs fs {};
   return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+// The mount point of the cgroup2 hierarchy DIR is in.
+std::optional<std::string> mount_of(const std::string& dir) {
+  std::optional<std::string> mount = cgroup2_mount(read_text("/proc/self/mountinfo"));
+  if (mount && (dir == *mount || dir.starts_with(*mount + "/"))) return mount;
+  return std::nullopt;
 }
 
 // "1234 (python3)" for a pid of cgroup.procs.
@@ -147,30 +155,27 @@ Result<CgroupTree> CgroupTree::take(const std::string& dir, std::vector<Leftover
   if (!fd) return errno_error(what);
   CgroupTree tree(dir, std::move(fd));
 
-  // corrald into its leaf first: controllers can be handed down only from a
-  // cgroup without processes.
-  if (::mkdirat(tree.fd_.get(), "daemon", 0755) < 0 && errno != EEXIST) {
-    return errno_error(what + "/daemon");
-  }
-  if (Status moved = tree.write_file("daemon/cgroup.procs", std::to_string(::getpid())); !moved) {
-    return std::move(moved).error().context("moving corrald into its cgroup");
-  }
-  // Anything else there is another corrald's (or its spawn server, which
-  // dies with it): wait a little for it to go, then refuse to take DIR.
-  const std::string self = std::to_string(::getpid());
-  for (auto deadline = std::chrono::steady_clock::now() + 1s;;) {
-    std::vector<std::string> others;
-    // The text outlives the views into it (a temporary would not).
-    const std::string procs = tree.read_file("daemon/cgroup.procs").value_or("");
-    for (std::string_view pid : lines_of(procs)) {
-      if (!pid.empty() && pid != self) others.push_back(describe(pid));
+  // One corrald per directory: the lock goes with corrald (its fd).
+  if (::flock(tree.fd_.get(), LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) {
+      return Error(what + " is in use by another corrald (its lock is held)");
     }
-    if (others.empty()) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Error(what + "/daemon holds " + others.front() +
-                   " besides this corrald: does another corrald use this daemon.cgroup?");
+    return errno_error(what + ": flock");
+  }
+  // corrald inside DIR (its own cgroup, as systemd's Delegate=yes gives it)
+  // moves into a leaf: controllers are handed down only from a cgroup
+  // without processes. Elsewhere it stays where it is: a move costs an RCU
+  // grace period, milliseconds of the start.
+  const std::optional<std::string> mount = mount_of(dir);
+  const std::optional<std::string> own = own_cgroup(read_text("/proc/self/cgroup"));
+  const std::string self_dir = mount && own ? *mount + (*own == "/" ? "" : *own) : "";
+  if (self_dir == dir || self_dir.starts_with(dir + "/")) {
+    if (::mkdirat(tree.fd_.get(), "daemon", 0755) < 0 && errno != EEXIST) {
+      return errno_error(what + "/daemon");
     }
-    std::this_thread::sleep_for(10ms);
+    if (Status moved = tree.write_file("daemon/cgroup.procs", std::to_string(::getpid())); !moved) {
+      return std::move(moved).error().context("moving corrald into its cgroup");
+    }
   }
 
   // What an earlier corrald left: every process of every job:*/INDEX.

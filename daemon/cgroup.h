@@ -4,9 +4,10 @@
 // starts, double-forked or in a session of its own, stays where corrald
 // can find it, freeze it and end it (cgroup.kill).
 //
-// The subtree, DIR:
-//   DIR/daemon          corrald itself (cgroup v2 lets only leaves hold
-//                       processes, once controllers are handed down)
+// The subtree, DIR (flocked by corrald for its life: one corrald per DIR):
+//   DIR/daemon          corrald itself, when it ran in DIR (its own cgroup,
+//                       as under systemd): cgroup v2 lets only leaves hold
+//                       processes once controllers are handed down
 //   DIR/job:NAME/INDEX  worker INDEX of job NAME (':' is in no job name and
 //                       in no interface file's, so no job clashes with
 //                       either)
@@ -67,10 +68,11 @@ struct CgroupLimits {
 
 class CgroupTree {
  public:
-  // Makes DIR corrald's: DIR made if missing, corrald moved into DIR/daemon
-  // (refused if another process is there: a second corrald on DIR), every
-  // process left in DIR/job:* ended and its cgroup removed (LEFTOVERS says
-  // what), and the controllers DIR offers (memory, cpu, pids) handed down.
+  // Makes DIR corrald's: DIR made if missing and locked (refused while
+  // another corrald holds it), corrald moved into DIR/daemon if it runs in
+  // DIR, every process left in DIR/job:* ended and its cgroup removed
+  // (LEFTOVERS says what), and the controllers DIR offers (memory, cpu,
+  // pids) handed down.
   static Result<CgroupTree> take(const std::string& dir, std::vector<Leftover>* leftovers);
   CgroupTree(CgroupTree&&) = default;
   CgroupTree& operator=(CgroupTree&&) = default;

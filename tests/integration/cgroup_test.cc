@@ -169,8 +169,6 @@ TEST(CgroupTest, AStopEndsEveryProcessOfTheWorkerAndFreesItsGrandchildsPort) {
   ASSERT_GE(escaped.size(), 2u);
   const std::string procs = read_file(leaf + "/cgroup.procs");
   for (pid_t pid : escaped) EXPECT_THAT(procs, HasSubstr(std::to_string(pid) + "\n"));
-  EXPECT_THAT(read_file(cgroup.path() + "/daemon/cgroup.procs"),
-              HasSubstr(std::to_string(d.pid()) + "\n"));
 
   RunResult stopped = d.ctl({"stop", "net:0"});
   EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
@@ -222,10 +220,29 @@ TEST(CgroupTest, ASecondCorraldOnTheSameCgroupIsRefused) {
   const pid_t worker = first.worker_pid("s:0");
   Daemon second(jobs, "  cgroup: " + cgroup.path() + "\n");
   EXPECT_FALSE(second.start());
-  EXPECT_THAT(second.daemon_log(), HasSubstr("does another corrald use this daemon.cgroup?"));
+  EXPECT_THAT(second.daemon_log(),
+              HasSubstr("daemon.cgroup " + cgroup.path() + " is in use by another corrald"));
   // The first one's worker was not touched.
   EXPECT_EQ(first.worker_pid("s:0"), worker);
   EXPECT_EQ(first.state("s:0"), "RUNNING");
+}
+
+TEST(CgroupTest, ACorraldThatRunsInItsCgroupMovesIntoALeafOfIt) {
+  // As systemd starts it with Delegate=yes: in the cgroup it is given.
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  Daemon d("jobs:\n  s:\n    command: [sleep, '1000']\n    workers: 2\n",
+           "  cgroup: " + cgroup.path() + "\n");
+  d.set_wrapper(
+      {"/bin/sh", "-c", "echo $$ > " + cgroup.path() + "/cgroup.procs && exec \"$@\"", "sh"});
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("s:1", "RUNNING"));
+  EXPECT_EQ(read_file(cgroup.path() + "/daemon/cgroup.procs").find(std::to_string(d.pid()) + "\n"),
+            0u);
+  EXPECT_EQ(read_file(cgroup.path() + "/cgroup.procs"), "");  // no process in DIR itself
+  EXPECT_EQ(read_file(cgroup.path() + "/job:s/1/cgroup.procs"),
+            std::to_string(d.worker_pid("s:1")) + "\n");
+  EXPECT_EQ(d.stop(), 0);
 }
 
 TEST(CgroupTest, ABadCgroupPathIsAnErrorAtStart) {

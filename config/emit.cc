@@ -200,10 +200,14 @@ void write_job(Writer& w, const JobSpec& job) {
          "{heartbeat_timeout: " + optional_duration(job.health.heartbeat_timeout) + "}");
 
   const LimitsSpec& l = job.limits;
-  w.line(4, "limits",
-         "{memory: " + (l.memory ? format_size(*l.memory) : std::string("off")) +
-             ", max_tasks: " + optional_count(l.max_tasks) + ", cpus: " + cpus(l.cpus) +
-             ", nice: " + std::to_string(l.nice) + ", nofile: " + optional_count(l.nofile) + "}");
+  w.line(
+      4, "limits",
+      "{memory: " + (l.memory ? format_size(*l.memory) : std::string("off")) +
+          ", memory_high: " + (l.memory_high ? format_size(*l.memory_high) : std::string("off")) +
+          ", cpu: " + (l.cpu > 0 ? std::to_string(l.cpu) + "%" : std::string("off")) +
+          ", pids: " + optional_count(l.pids) + ", max_tasks: " + optional_count(l.max_tasks) +
+          ", cpus: " + cpus(l.cpus) + ", nice: " + std::to_string(l.nice) +
+          ", nofile: " + optional_count(l.nofile) + "}");
 
   if (job.env.empty()) {
     w.line(4, "env", "{}");

@@ -197,7 +197,33 @@ void read_stop(Section& s, StopSpec& stop) {
 
 void read_limits(Section& s, LimitsSpec& limits) {
   Reader& r = s.reader();
+  const size_t errors_before = r.error_count();
   s.get_optional_size("memory", limits.memory);
+  s.get_optional_size("memory_high", limits.memory_high);
+  if (r.error_count() == errors_before && limits.memory && limits.memory_high &&
+      *limits.memory_high > *limits.memory) {
+    auto at = s.peek("memory_high");
+    r.error(at ? at->mark() : s.mark(), s.scope().label("memory_high") + ": " +
+                                            format_size(*limits.memory_high) +
+                                            " is above memory (" + format_size(*limits.memory) +
+                                            "), which the kernel enforces first");
+  }
+  s.get("cpu", limits.cpu, [&](const Item& item) -> std::optional<uint32_t> {
+    constexpr std::string_view kWhat = "a share of one CPU like 50% or 150%, or off";
+    auto text = r.text(item, kWhat);
+    if (!text) return std::nullopt;
+    if (*text == "off") return 0u;
+    std::optional<uint64_t> percent;
+    if (text->size() > 1 && text->back() == '%') {
+      percent = parse_unsigned(std::string_view(*text).substr(0, text->size() - 1));
+    }
+    if (!percent || *percent == 0 || *percent > 100000) {
+      r.expected(item, kWhat);
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(*percent);
+  });
+  s.get_optional_count("pids", limits.pids, 1);
   s.get_optional_count("max_tasks", limits.max_tasks, 1);
   s.get("cpus", limits.cpus, [&](const Item& item) -> std::optional<CpuSpec> {
     constexpr std::string_view kWhat = "off, auto or a CPU list like \"0-3,6\"";

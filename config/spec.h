@@ -169,8 +169,13 @@ struct CpuSpec {
 };
 
 struct LimitsSpec {
-  std::optional<uint64_t> memory;     // bytes of RSS
-  std::optional<uint64_t> max_tasks;  // recycle after this many tasks
+  // Bytes: memory.max where the workers' cgroups have the memory
+  // controller, else the sampled RSS (docs/configuration.md).
+  std::optional<uint64_t> memory;
+  std::optional<uint64_t> memory_high;  // memory.high (cgroups only)
+  uint32_t cpu = 0;                     // percent of one CPU, 0: off; cpu.max (cgroups only)
+  std::optional<uint64_t> pids;         // pids.max (cgroups only)
+  std::optional<uint64_t> max_tasks;    // recycle after this many tasks
   CpuSpec cpus;
   int nice = 0;
   std::optional<uint64_t> nofile;

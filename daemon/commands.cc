@@ -69,6 +69,7 @@ Json to_json(const WorkerStatus& s) {
   j["exit_description"] = s.last_exit ? Json(s.last_exit->str()) : Json(nullptr);
   j["cgroup"] = s.cgroup.empty() ? Json(nullptr) : Json(s.cgroup);
   j["paused"] = s.paused;
+  j["limits"] = s.limits;
   j["spawn_error"] = s.spawn_error.empty() ? Json(nullptr) : Json(s.spawn_error);
   j["description"] = s.description;
   j["tasks_ok"] = s.tasks_ok;

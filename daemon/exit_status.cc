@@ -22,6 +22,7 @@ std::string signal_full_name(int signal) {
 }
 
 std::string ExitStatus::str() const {
+  if (!cause_.empty()) return cause_;
   if (!killed_) return "exit status " + std::to_string(value_);
   std::string text = "killed by " + signal_full_name(value_);
   if (core_) text += " (core dumped)";

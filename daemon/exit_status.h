@@ -23,8 +23,16 @@ class ExitStatus {
   bool core_dumped() const { return core_; }
   // The shell's convention: the code, or 128 + the signal.
   int shell_status() const { return killed_ ? 128 + value_ : value_; }
-  // "exit status 1", "killed by SIGKILL", "killed by SIGSEGV (core dumped)".
+  // "exit status 1", "killed by SIGKILL", "killed by SIGSEGV (core dumped)",
+  // or the cause, when one is known.
   std::string str() const;
+  // The same status, with who ended it and why: "killed by the kernel:
+  // memory.max 512MiB reached".
+  ExitStatus because(std::string cause) const {
+    ExitStatus copy = *this;
+    copy.cause_ = std::move(cause);
+    return copy;
+  }
 
   bool operator==(const ExitStatus&) const = default;
 
@@ -33,6 +41,7 @@ class ExitStatus {
   bool killed_;
   int value_;
   bool core_;
+  std::string cause_;
 };
 
 // Who an unexpected exit of a worker is charged to. kTask: the worker died

@@ -151,7 +151,9 @@ void Supervisor::sample() {
       }
       worker->usage = usage;
       worker->sampled_at = now;
-      const auto& limit = job->spec.limits.memory;
+      // Where the kernel enforces it (memory.max), the sample does not.
+      const std::optional<uint64_t> limit =
+          kernel_limits("memory") ? std::nullopt : job->spec.limits.memory;
       if (limit && worker->pid > 0) wanted = true;
       if (usage && limit && usage->rss_bytes > *limit &&
           worker->machine.state() == State::kRunning) {
@@ -258,6 +260,11 @@ Result<std::string> Supervisor::pause(const WorkerId& id, bool paused) {
   return how;
 }
 
+bool Supervisor::kernel_limits(std::string_view controller) const {
+  return std::find(options_.cgroup_controllers.begin(), options_.cgroup_controllers.end(),
+                   controller) != options_.cgroup_controllers.end();
+}
+
 // A stop reaches a paused worker only once it is thawed.
 void Supervisor::thaw(Worker& worker) {
   if (!worker.paused || worker.pid <= 0) return;
@@ -330,6 +337,10 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   request.log_dir = options_.log_files;
   request.log_rotate = options_.log_rotate;
   request.nice = spec.limits.nice;
+  request.cgroup_limits.memory_max = spec.limits.memory;
+  request.cgroup_limits.memory_high = spec.limits.memory_high;
+  if (spec.limits.cpu > 0) request.cgroup_limits.cpu_percent = spec.limits.cpu;
+  request.cgroup_limits.pids_max = spec.limits.pids;
   request.nofile = spec.limits.nofile;
   if (spec.limits.cpus.mode == config::CpuSpec::Mode::kList) {
     request.cpus = spec.limits.cpus.cpus;
@@ -386,7 +397,7 @@ Action Supervisor::spawn(Worker& worker) {
   worker.spawn_error.clear();
   spdlog::debug("{}: spawned pid {}", request.name, *pid);
   Action next = worker.machine.spawned(now);
-  if (job.spec.limits.memory) keep_sampling();
+  if (job.spec.limits.memory && !kernel_limits("memory")) keep_sampling();
   return next;
 }
 
@@ -561,6 +572,17 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
   status.spawn_error = worker->spawn_error;
   status.description = describe(*worker, now);
   status.paused = worker->paused;
+  // Where each limit that is set is in force.
+  const config::LimitsSpec& limits = worker->job.spec.limits;
+  auto where = [&](const char* controller, const char* file, const char* otherwise) {
+    return std::string(kernel_limits(controller) ? file : otherwise);
+  };
+  if (limits.memory) status.limits["memory"] = where("memory", "memory.max", "sampled");
+  if (limits.memory_high) {
+    status.limits["memory_high"] = where("memory", "memory.high", "not in force");
+  }
+  if (limits.cpu > 0) status.limits["cpu"] = where("cpu", "cpu.max", "not in force");
+  if (limits.pids) status.limits["pids"] = where("pids", "pids.max", "not in force");
   if (worker->paused) status.description = "paused; " + status.description;
   if (!options_.cgroup_dir.empty()) {
     status.cgroup = options_.cgroup_dir + "/" + CgroupTree::relative(id.job, id.index);

@@ -43,6 +43,9 @@ struct WorkerStatus {
   std::string description;  // one line for people
   std::string cgroup;       // its cgroup's directory; "" without cgroups
   bool paused = false;      // frozen by `corralctl pause`
+  // Each limit set, and where it is in force: "memory.max", "sampled",
+  // "not in force" (no cgroup controller for it).
+  std::map<std::string, std::string> limits;
   uint64_t tasks_ok = 0;
   uint64_t tasks_failed = 0;
   uint64_t tasks_held = 0;  // handed to it and not answered yet
@@ -205,6 +208,8 @@ class Supervisor {
   struct Job;
 
   Worker* find(const WorkerId& id) const;
+  // Whether the workers' cgroups have CONTROLLER: its limits are the kernel's.
+  bool kernel_limits(std::string_view controller) const;
   void thaw(Worker& worker);
   void carry_out(Worker& worker, Action action, State before);
   Action spawn(Worker& worker);

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "base/io.h"
+#include "config/units.h"
 #include "daemon/spawner.h"
 
 namespace corral::daemon {
@@ -72,7 +73,9 @@ struct SystemHost::Watch {
   std::string name, job;
   uint32_t index = 0;
   bool cgroup = false;
-  asio::steady_timer timer;  // while its cgroup empties
+  std::optional<uint64_t> memory_max;  // in force in its cgroup
+  bool oom_killed = false;             // memory.events counted an OOM kill in it
+  asio::steady_timer timer;            // while its cgroup empties
   std::chrono::milliseconds poll{1};
   TimePoint ended_at{};
   bool warned = false;
@@ -298,6 +301,9 @@ void SystemHost::watch_exit(pid_t pid, int pidfd, const SpawnRequest& request,
   watch->job = request.job;
   watch->index = request.index;
   watch->cgroup = request.cgroup_fd >= 0;
+  if (watch->cgroup && cgroups_->has_controller("memory")) {
+    watch->memory_max = request.cgroup_limits.memory_max;
+  }
   if (!watch->cgroup) {
     std::optional<ProcIdentity> id = read_identity(pid);
     watch->start_ticks = id ? id->start_ticks : boot_ticks_now();
@@ -327,6 +333,8 @@ void SystemHost::ended(pid_t pid) {
   // And what is left of its cgroup, wherever it went.
   if (w.ended_at == TimePoint{}) {
     w.ended_at = now();
+    // Before the cgroup goes: did the kernel end it for memory.max?
+    w.oom_killed = w.memory_max && cgroups_->oom_kills(w.job, w.index).value_or(0) > 0;
     if (Status killed = cgroups_->kill(w.job, w.index); !killed) {
       spdlog::error("{}: {}", w.name, killed.error().message());
     }
@@ -366,6 +374,11 @@ void SystemHost::reap(pid_t pid) {
   ExitStatus status = rc == 0 ? ExitStatus::from_siginfo(info) : ExitStatus::killed(SIGKILL);
   if (rc < 0) {
     spdlog::error("waitid for pid {}: {}", pid, strerror(errno));
+  }
+  const Watch& w = *it->second;
+  if (w.oom_killed && status.was_killed() && status.signal() == SIGKILL) {
+    status = status.because("killed by the kernel: memory.max " +
+                            config::format_size(*w.memory_max) + " reached");
   }
   auto callback = std::move(it->second->on_exit);
   const bool recorded = !it->second->cgroup;

@@ -245,6 +245,45 @@ TEST(CgroupTest, ACorraldThatRunsInItsCgroupMovesIntoALeafOfIt) {
   EXPECT_EQ(d.stop(), 0);
 }
 
+TEST(CgroupTest, AWorkerOverMemoryMaxIsKilledByTheKernelAndSaysSo) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  const std::string offered = read_file(cgroup.path() + "/cgroup.controllers");
+  if (offered.find("memory") == std::string::npos) {
+    GTEST_SKIP() << "the memory controller is not delegated to " << cgroup.path()
+                 << " (it offers: " << offered << ")";
+  }
+  Daemon d(
+      "jobs:\n  hog:\n    command: [/usr/bin/python3, -c, 'x = bytearray(256 << 20); "
+      "import time; time.sleep(1000)']\n    limits: {memory: 32MiB, pids: 16}\n"
+      "    restart: {policy: never}\n",
+      "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] { return d.state("hog:0") == "EXITED"; })) << d.daemon_log();
+  Json w = d.worker("hog:0");
+  EXPECT_EQ(w["exit_description"], "killed by the kernel: memory.max 32MiB reached") << w;
+  EXPECT_EQ(w["limits"]["memory"], "memory.max");
+  EXPECT_EQ(w["limits"]["pids"], "pids.max");
+}
+
+TEST(CgroupTest, WithoutControllersTheLimitsSayTheyAreNotInForce) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  Daemon d(
+      "jobs:\n  s:\n    command: [sleep, '1000']\n"
+      "    limits: {memory: 1GiB, cpu: 50%, pids: 64}\n",
+      "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("s:0", "RUNNING"));
+  const std::string offered = read_file(cgroup.path() + "/cgroup.controllers");
+  Json limits = d.worker("s:0")["limits"];
+  EXPECT_EQ(limits["memory"],
+            offered.find("memory") != std::string::npos ? "memory.max" : "sampled");
+  EXPECT_EQ(limits["cpu"], offered.find("cpu") != std::string::npos ? "cpu.max" : "not in force");
+  EXPECT_EQ(limits["pids"],
+            offered.find("pids") != std::string::npos ? "pids.max" : "not in force");
+}
+
 TEST(CgroupTest, ABadCgroupPathIsAnErrorAtStart) {
   Daemon d("jobs:\n  s:\n    command: [sleep, '1000']\n", "  cgroup: /tmp\n");
   EXPECT_FALSE(d.start());

@@ -49,6 +49,37 @@ TEST(CgroupSettingTest, AutoOffOrAnAbsolutePath) {
   }
 }
 
+config::ParseResult load_limits(const std::string& limits) {
+  return config::load_string("jobs:\n  w:\n    command: [w]\n    limits: " + limits + "\n",
+                             "c.yaml", 4);
+}
+
+TEST(CgroupSettingTest, TheLimitsTheKernelEnforces) {
+  config::ParseResult result =
+      load_limits("{memory: 512MiB, memory_high: 400MiB, cpu: 150%, pids: 64}");
+  ASSERT_TRUE(result.ok()) << config::all_errors(result);
+  const config::LimitsSpec& l = result->jobs.at(0).limits;
+  EXPECT_EQ(l.memory, uint64_t{512} << 20);
+  EXPECT_EQ(l.memory_high, uint64_t{400} << 20);
+  EXPECT_EQ(l.cpu, 150u);
+  EXPECT_EQ(l.pids, 64u);
+  config::ParseResult off = load_limits("{cpu: off, pids: off, memory_high: off}");
+  ASSERT_TRUE(off.ok()) << config::all_errors(off);
+  EXPECT_EQ(off->jobs.at(0).limits.cpu, 0u);
+  EXPECT_FALSE(off->jobs.at(0).limits.pids);
+  for (const char* bad : {"{cpu: 150}", "{cpu: 0%}", "{cpu: lots}", "{pids: 0}",
+                          "{memory: 1GiB, memory_high: 2GiB}"}) {
+    EXPECT_FALSE(load_limits(bad).ok()) << bad;
+  }
+  EXPECT_NE(config::all_errors(load_limits("{memory: 1GiB, memory_high: 2GiB}"))
+                .find("limits.memory_high of job \"w\": 2GiB is above memory (1GiB)"),
+            std::string::npos)
+      << config::all_errors(load_limits("{memory: 1GiB, memory_high: 2GiB}"));
+  EXPECT_NE(config::all_errors(load_limits("{cpu: 150}"))
+                .find("expected a share of one CPU like 50% or 150%, or off"),
+            std::string::npos);
+}
+
 TEST(CgroupProcTest, TheCgroup2MountAndOwnCgroup) {
   const std::string mountinfo =
       "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"

@@ -417,5 +417,53 @@ TEST_F(SupervisorTest, APausedWorkerIsThawedBeforeItIsStoppedAndSaysItIsPaused) 
   EXPECT_FALSE(supervisor.pause(WorkerId{"nope", 0}, true));
 }
 
+TEST(SupervisorLimitsTest, EachLimitSaysWhereItIsInForceAndReachesTheSpawn) {
+  config::JobSpec spec = job("web", 1);
+  spec.limits.memory = 512u << 20;
+  spec.limits.memory_high = 400u << 20;
+  spec.limits.cpu = 150;
+  spec.limits.pids = 64;
+  for (bool controllers : {false, true}) {
+    FakeHost host;
+    SupervisorOptions options;
+    options.log_dir = "/logs";
+    if (controllers) {
+      options.cgroup_dir = "/sys/fs/cgroup/corral";
+      options.cgroup_controllers = {"memory", "pids"};
+    }
+    Supervisor supervisor(host, options, {});
+    supervisor.add_job(spec);
+    supervisor.start_autostart();
+    ASSERT_EQ(host.spawns.size(), 1u);
+    const CgroupLimits& limits = host.spawns[0].cgroup_limits;
+    EXPECT_EQ(limits.memory_max, spec.limits.memory);
+    EXPECT_EQ(limits.memory_high, spec.limits.memory_high);
+    EXPECT_EQ(limits.cpu_percent, 150u);
+    EXPECT_EQ(limits.pids_max, 64u);
+    WorkerStatus status = supervisor.status(WorkerId{"web", 0});
+    if (controllers) {
+      EXPECT_EQ(status.cgroup, "/sys/fs/cgroup/corral/job:web/0");
+      EXPECT_EQ(status.limits, (std::map<std::string, std::string>{{"memory", "memory.max"},
+                                                                   {"memory_high", "memory.high"},
+                                                                   {"cpu", "not in force"},
+                                                                   {"pids", "pids.max"}}));
+    } else {
+      EXPECT_EQ(status.cgroup, "");
+      EXPECT_EQ(status.limits, (std::map<std::string, std::string>{{"memory", "sampled"},
+                                                                   {"memory_high", "not in force"},
+                                                                   {"cpu", "not in force"},
+                                                                   {"pids", "not in force"}}));
+    }
+  }
+}
+
+TEST(ExitStatusTest, AKnownCauseIsWhatItSays) {
+  ExitStatus oom =
+      ExitStatus::killed(SIGKILL).because("killed by the kernel: memory.max 1MiB reached");
+  EXPECT_EQ(oom.str(), "killed by the kernel: memory.max 1MiB reached");
+  EXPECT_EQ(oom.shell_status(), 128 + SIGKILL);
+  EXPECT_EQ(ExitStatus::killed(SIGKILL).str(), "killed by SIGKILL");
+}
+
 }  // namespace
 }  // namespace corral::daemon

@@ -329,6 +329,33 @@ std::optional<uint64_t> CgroupTree::oom_kills(std::string_view job, uint32_t ind
   return std::nullopt;
 }
 
+CgroupTree::Usage CgroupTree::usage(std::string_view job, uint32_t index) {
+  Usage usage;
+  const std::string rel = relative(job, index);
+  if (std::optional<std::string> stat = read_file(rel + "/cpu.stat")) {
+    for (std::string_view line : lines_of(*stat)) {
+      std::vector<std::string_view> words = words_of(line);
+      uint64_t us = 0;
+      if (words.size() == 2 && words[0] == "usage_usec" &&
+          std::from_chars(words[1].data(), words[1].data() + words[1].size(), us).ec ==
+              std::errc()) {
+        usage.cpu_s = static_cast<double>(us) / 1e6;
+      }
+    }
+  }
+  if (has_controller("memory")) {
+    if (std::optional<std::string> current = read_file(rel + "/memory.current")) {
+      uint64_t bytes = 0;
+      std::string_view text = *current;
+      while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+      if (std::from_chars(text.data(), text.data() + text.size(), bytes).ec == std::errc()) {
+        usage.memory_bytes = bytes;
+      }
+    }
+  }
+  return usage;
+}
+
 void CgroupTree::remove(std::string_view job, uint32_t index) {
   // EBUSY while processes are left: kept, and tried again at the next stop.
   ::unlinkat(fd_.get(), relative(job, index).c_str(), AT_REMOVEDIR);

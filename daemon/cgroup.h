@@ -96,9 +96,15 @@ class CgroupTree {
   // Freezes or thaws it (cgroup.freeze); whether it says it is frozen.
   Status freeze(std::string_view job, uint32_t index, bool frozen);
   std::optional<bool> frozen(std::string_view job, uint32_t index);
-  // memory.events' oom_kill count, and its memory.max as written (for the
-  // reason an OOM kill is given).
+  // memory.events' oom_kill count (for the reason an OOM kill is given).
   std::optional<uint64_t> oom_kills(std::string_view job, uint32_t index);
+  // The CPU time of every process it had (cpu.stat usage_usec, always
+  // there), and memory.current (with the memory controller).
+  struct Usage {
+    std::optional<double> cpu_s;
+    std::optional<uint64_t> memory_bytes;
+  };
+  Usage usage(std::string_view job, uint32_t index);
   // Removes it (and the job's cgroup once it holds no other), if empty.
   void remove(std::string_view job, uint32_t index);
   // Removes every worker cgroup that is empty (corrald's clean exit).

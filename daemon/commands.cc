@@ -86,6 +86,7 @@ Json to_json(const WorkerStatus& s) {
   j["broker"] = s.broker ? to_json(*s.broker) : Json(nullptr);
   j["cpu_s"] = s.cpu_s;
   j["rss_bytes"] = s.rss_bytes;
+  j["cgroup_memory_bytes"] = s.cgroup_memory_bytes ? Json(*s.cgroup_memory_bytes) : Json(nullptr);
   j["cpu_percent"] = s.cpu_percent;
   j["threads"] = s.threads;
   j["voluntary_switches"] = s.voluntary_switches;

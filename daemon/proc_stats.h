@@ -16,11 +16,14 @@
 namespace corral::daemon {
 
 struct ProcSample {
-  double cpu_s = 0;        // user + system
+  double cpu_s = 0;        // user + system; of the whole cgroup where the worker has one
   uint64_t rss_bytes = 0;  // VmRSS
   uint32_t threads = 0;
   uint64_t voluntary_switches = 0;
   uint64_t involuntary_switches = 0;
+  // The worker's cgroup's memory.current (its processes' memory, page cache
+  // included), where its cgroup has the memory controller.
+  std::optional<uint64_t> cgroup_memory_bytes;
 };
 
 // /proc/PID/stat: utime and stime (fields 14 and 15, in clock ticks),

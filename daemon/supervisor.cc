@@ -590,6 +590,7 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
   if (worker->pid > 0 && worker->usage) {
     status.cpu_s = worker->usage->cpu_s;
     status.rss_bytes = worker->usage->rss_bytes;
+    status.cgroup_memory_bytes = worker->usage->cgroup_memory_bytes;
     status.threads = worker->usage->threads;
     status.voluntary_switches = worker->usage->voluntary_switches;
     status.involuntary_switches = worker->usage->involuntary_switches;

@@ -59,10 +59,12 @@ struct WorkerStatus {
   std::optional<JobTasks> job_tasks;
   // Its job's broker, for a job fed by one (broker:).
   std::optional<BrokerStatus> broker;
-  // The last sample of the current process (zeros without one).
+  // The last sample of the current process (zeros without one); cpu_s is
+  // its cgroup's, all its processes', where it has one.
   double cpu_s = 0;
   uint64_t rss_bytes = 0;
-  double cpu_percent = 0;  // since the sample before; 100 = one CPU
+  std::optional<uint64_t> cgroup_memory_bytes;  // memory.current
+  double cpu_percent = 0;                       // since the sample before; 100 = one CPU
   uint32_t threads = 0;
   uint64_t voluntary_switches = 0;
   uint64_t involuntary_switches = 0;

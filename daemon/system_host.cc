@@ -409,7 +409,15 @@ void SystemHost::signal_group(pid_t pid, int signal) {
 std::optional<ProcSample> SystemHost::sample_process(pid_t pid, bool with_status) {
   auto it = watches_.find(pid);
   if (it == watches_.end()) return std::nullopt;
-  return it->second->proc.read(with_status);
+  std::optional<ProcSample> sample = it->second->proc.read(with_status);
+  const Watch& w = *it->second;
+  if (sample && w.cgroup) {
+    // The cgroup counts every process of the worker, its children too.
+    CgroupTree::Usage usage = cgroups_->usage(w.job, w.index);
+    if (usage.cpu_s) sample->cpu_s = *usage.cpu_s;
+    sample->cgroup_memory_bytes = usage.memory_bytes;
+  }
+  return sample;
 }
 
 Result<std::string> SystemHost::pause(pid_t pid, bool paused) {

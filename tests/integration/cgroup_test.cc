@@ -284,6 +284,24 @@ TEST(CgroupTest, WithoutControllersTheLimitsSayTheyAreNotInForce) {
             offered.find("pids") != std::string::npos ? "pids.max" : "not in force");
 }
 
+TEST(CgroupTest, AWorkersCpuTimeCountsEveryProcessOfItsCgroup) {
+  TestCgroup cgroup;
+  SKIP_WITHOUT_CGROUPS(cgroup);
+  // The worker itself sleeps; its child spins.
+  Daemon d(
+      "jobs:\n  busy:\n    command: [sh, -c, 'while :; do :; done & exec sleep 1000']\n"
+      "    start: {settle: 0}\n",
+      "  cgroup: " + cgroup.path() + "\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("busy:0", "RUNNING"));
+  EXPECT_TRUE(wait_until([&] { return d.worker("busy:0")["cpu_s"].get<double>() > 0.3; }))
+      << d.worker("busy:0");
+  const std::string offered = read_file(cgroup.path() + "/cgroup.controllers");
+  EXPECT_EQ(d.worker("busy:0")["cgroup_memory_bytes"].is_null(),
+            offered.find("memory") == std::string::npos);
+  EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(CgroupTest, ABadCgroupPathIsAnErrorAtStart) {
   Daemon d("jobs:\n  s:\n    command: [sleep, '1000']\n", "  cgroup: /tmp\n");
   EXPECT_FALSE(d.start());

@@ -178,6 +178,10 @@ int run_daemon(const config::Config& config, LogFile* log_file,
     return protocol::kExitFailed;
   }
 
+  // This corrald's id, which its workers get as CORRAL_INSTANCE and pass on
+  // to what they start: the next corrald finds what a killed one left by it.
+  const std::string instance = new_instance_id();
+
   // A worker's orphans come back to corrald (they are reaped, and ended
   // with their worker), not to init.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
@@ -225,11 +229,15 @@ int run_daemon(const config::Config& config, LogFile* log_file,
 
   SystemHost host(io, nofile_default, cgroups ? &*cgroups : nullptr);
   if (state_dir && !cgroups) {
-    host.keep_record([&state_dir, boot = boot_id()](const std::vector<RecordedWorker>& live) {
-      if (Status kept = state_dir->replace("workers", format_record(boot, live)); !kept) {
-        spdlog::error("the record of the workers: {}", kept.error().message());
-      }
-    });
+    std::optional<ProcIdentity> self = read_identity(::getpid());
+    host.keep_record(
+        [&state_dir, boot = boot_id(), instance,
+         started = self ? self->start_ticks : 0](const std::vector<RecordedWorker>& live) {
+          const Record record{instance, started, live};
+          if (Status kept = state_dir->replace("workers", format_record(boot, record)); !kept) {
+            spdlog::error("the record of the workers: {}", kept.error().message());
+          }
+        });
   }
   SupervisorOptions options;
   options.log_dir = config.daemon.log_dir;
@@ -241,6 +249,7 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   options.find_account = find_account;
   options.seed = std::random_device{}();
   options.metrics_interval = config.daemon.metrics.interval;
+  options.instance = instance;
   if (cgroups) {
     options.cgroup_dir = cgroups->dir();
     options.cgroup_controllers = cgroups->controllers();

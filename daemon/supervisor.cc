@@ -313,6 +313,16 @@ Status Supervisor::clear_logs(const WorkerId& id) {
   return {};
 }
 
+std::map<std::string, std::string> Supervisor::corral_variables(const config::JobSpec& spec,
+                                                                const Worker& worker) const {
+  std::map<std::string, std::string> variables = {
+      {"CORRAL_JOB", spec.name},
+      {"CORRAL_WORKER", std::to_string(worker.index)},
+      {"CORRAL_CHANNEL", config::to_string(spec.channel)}};
+  if (!options_.instance.empty()) variables["CORRAL_INSTANCE"] = options_.instance;
+  return variables;
+}
+
 SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) const {
   const config::JobSpec& spec = job.spec;
   SpawnRequest request;
@@ -325,11 +335,8 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
     user.emplace();
     if (options_.find_account) user->entry = options_.find_account(spec.user);
   }
-  request.env =
-      worker_env(options_.daemon_env, options_.daemon_uid, user, spec.env, options_.pass_env,
-                 {{"CORRAL_JOB", spec.name},
-                  {"CORRAL_WORKER", std::to_string(worker.index)},
-                  {"CORRAL_CHANNEL", config::to_string(spec.channel)}});
+  request.env = worker_env(options_.daemon_env, options_.daemon_uid, user, spec.env,
+                           options_.pass_env, corral_variables(spec, worker));
   request.cwd = spec.cwd;
   request.user = spec.user;
   request.stdout_log = log_path(worker.id(), false);

@@ -105,6 +105,9 @@ struct SupervisorOptions {
   // is in force.
   std::string cgroup_dir;
   std::vector<std::string> cgroup_controllers;
+  // This corrald's id (worker_record.h), each worker's CORRAL_INSTANCE; ""
+  // gives none.
+  std::string instance;
 };
 
 class Supervisor {
@@ -212,6 +215,9 @@ class Supervisor {
   Worker* find(const WorkerId& id) const;
   // Whether the workers' cgroups have CONTROLLER: its limits are the kernel's.
   bool kernel_limits(std::string_view controller) const;
+  // What corral itself puts in a worker's environment (CORRAL_*).
+  std::map<std::string, std::string> corral_variables(const config::JobSpec& spec,
+                                                      const Worker& worker) const;
   void thaw(Worker& worker);
   void carry_out(Worker& worker, Action action, State before);
   Action spawn(Worker& worker);

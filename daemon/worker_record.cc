@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -15,7 +16,9 @@
 namespace corral::daemon {
 namespace {
 
-constexpr std::string_view kMagic = "corral-workers 1";
+constexpr std::string_view kMagic = "corral-workers 2";
+// The most of a process's environment read for its CORRAL_INSTANCE.
+constexpr size_t kMaxEnviron = 1 << 20;
 
 template <class T>
 std::optional<T> number(std::string_view text) {
@@ -23,6 +26,18 @@ std::optional<T> number(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
+}
+
+// PID's CORRAL_INSTANCE, from the environment it started with.
+std::string instance_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string entry;
+  size_t read = 0;
+  while (read < kMaxEnviron && std::getline(in, entry, '\0')) {
+    read += entry.size() + 1;
+    if (entry.starts_with("CORRAL_INSTANCE=")) return entry.substr(16);
+  }
+  return "";
 }
 
 std::string comm_of(pid_t pid) {
@@ -34,21 +49,34 @@ std::string comm_of(pid_t pid) {
 
 }  // namespace
 
-std::string format_record(std::string_view boot_id, const std::vector<RecordedWorker>& workers) {
-  std::string text = std::string(kMagic) + "\nboot " + std::string(boot_id) + "\n";
-  for (const RecordedWorker& w : workers) {
+std::string format_record(std::string_view boot_id, const Record& record) {
+  std::string text = std::string(kMagic) + "\nboot " + std::string(boot_id) + "\ninstance " +
+                     record.instance + " " + std::to_string(record.start_ticks) + "\n";
+  for (const RecordedWorker& w : record.workers) {
     text += std::to_string(w.pid) + " " + std::to_string(w.start_ticks) + " " + w.name + "\n";
   }
   return text;
 }
 
-std::vector<RecordedWorker> parse_record(std::string_view text, std::string_view boot_id) {
-  std::vector<RecordedWorker> workers;
+Record parse_record(std::string_view text, std::string_view boot_id) {
+  Record record;
   std::istringstream lines{std::string(text)};
   std::string line;
   if (!std::getline(lines, line) || line != kMagic) return {};
   if (!std::getline(lines, line) || boot_id.empty() || line != "boot " + std::string(boot_id)) {
     return {};
+  }
+  if (!std::getline(lines, line)) return {};
+  {
+    std::istringstream fields(line);
+    std::string word, instance, start;
+    if (!(fields >> word >> instance >> start) || word != "instance" || instance.size() != 16) {
+      return {};
+    }
+    std::optional<uint64_t> s = number<uint64_t>(start);
+    if (!s) return {};
+    record.instance = instance;
+    record.start_ticks = *s;
   }
   while (std::getline(lines, line)) {
     std::istringstream fields(line);
@@ -57,9 +85,18 @@ std::vector<RecordedWorker> parse_record(std::string_view text, std::string_view
     std::optional<pid_t> p = number<pid_t>(pid);
     std::optional<uint64_t> s = number<uint64_t>(start);
     if (!p || !s || *p <= 1) return {};
-    workers.push_back({*p, *s, name});
+    record.workers.push_back({*p, *s, name});
   }
-  return workers;
+  return record;
+}
+
+std::string new_instance_id() {
+  uint64_t value = 0;
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  random.read(reinterpret_cast<char*>(&value), sizeof value);
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
 }
 
 std::string boot_id() {
@@ -69,20 +106,24 @@ std::string boot_id() {
   return id;
 }
 
-std::vector<pid_t> leftovers_of(const std::vector<RecordedWorker>& workers,
-                                const std::vector<ProcessEntry>& processes) {
+std::vector<pid_t> leftovers_of(const Record& record, const std::vector<ProcessEntry>& processes) {
   std::vector<pid_t> chosen;
-  for (const RecordedWorker& w : workers) {
+  auto choose = [&](pid_t pid) {
+    if (std::find(chosen.begin(), chosen.end(), pid) == chosen.end()) chosen.push_back(pid);
+  };
+  for (const RecordedWorker& w : record.workers) {
     auto holder = std::find_if(processes.begin(), processes.end(),
                                [&](const ProcessEntry& p) { return p.pid == w.pid; });
     // Held by another process: that group and session are gone.
     if (holder != processes.end() && holder->id.start_ticks != w.start_ticks) continue;
     for (const ProcessEntry& p : processes) {
       const bool member = p.pid == w.pid || p.id.pgid == w.pid || p.id.sid == w.pid;
-      if (member && p.id.start_ticks >= w.start_ticks &&
-          std::find(chosen.begin(), chosen.end(), p.pid) == chosen.end()) {
-        chosen.push_back(p.pid);
-      }
+      if (member && p.id.start_ticks >= w.start_ticks) choose(p.pid);
+    }
+  }
+  if (!record.instance.empty()) {
+    for (const ProcessEntry& p : processes) {
+      if (p.instance == record.instance && p.id.start_ticks >= record.start_ticks) choose(p.pid);
     }
   }
   return chosen;
@@ -98,17 +139,17 @@ std::vector<ProcessEntry> process_table() {
     if (!pid || *pid == self) continue;
     std::optional<ProcIdentity> id = read_identity(*pid);
     if (!id || id->ppid == self) continue;
-    table.push_back({*pid, *id});
+    table.push_back({*pid, *id, instance_of(*pid)});
   }
   ::closedir(proc);
   return table;
 }
 
-std::vector<std::string> end_leftovers(const std::vector<RecordedWorker>& workers) {
+std::vector<std::string> end_leftovers(const Record& record) {
   std::vector<std::string> ended;
-  if (workers.empty()) return ended;
+  if (record.workers.empty() && record.instance.empty()) return ended;
   const std::vector<ProcessEntry> table = process_table();
-  for (pid_t pid : leftovers_of(workers, table)) {
+  for (pid_t pid : leftovers_of(record, table)) {
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (!pidfd) continue;  // gone already
     // Checked again now that the pidfd pins the process: still the one chosen.
@@ -118,8 +159,8 @@ std::vector<std::string> end_leftovers(const std::vector<RecordedWorker>& worker
     if (before == table.end() || !now || now->start_ticks != before->id.start_ticks) continue;
     const std::string comm = comm_of(pid);
     if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0) {
-      std::string whose;
-      for (const RecordedWorker& w : workers) {
+      std::string whose = "a worker (CORRAL_INSTANCE " + record.instance + ")";
+      for (const RecordedWorker& w : record.workers) {
         if (now->pgid == w.pid || now->sid == w.pid || pid == w.pid) whose = w.name;
       }
       ended.push_back(std::to_string(pid) + " (" + comm + "), left by " + whose);

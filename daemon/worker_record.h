@@ -1,10 +1,12 @@
 // Without cgroups, what a corrald killed by -9 (or an OOM kill, or a
 // crash) leaves: its workers die with it (PR_SET_PDEATHSIG), but not what
-// they started in their process groups and sessions. So corrald keeps the
-// record of its live workers in daemon.state_dir/workers (pid, start time,
-// name: each leads its own session and process group), and the next corrald
-// on that state_dir ends what is left of those groups before it starts
-// anything (supervision.md, "No orphans").
+// they started. So corrald keeps the record of its live workers in
+// daemon.state_dir/workers (pid, start time, name: each leads its own
+// session and process group) and of itself (an instance id its workers get
+// as CORRAL_INSTANCE), and the next corrald on that state_dir ends what is
+// left of those groups and sessions, and every later process that carries
+// that instance id, before it starts anything (supervision.md, "No
+// orphans").
 //
 // Never a reused pid: a process is ended only if it is the recorded worker
 // itself (same pid and start time) or a member of its process group or
@@ -38,11 +40,24 @@ struct RecordedWorker {
   bool operator==(const RecordedWorker&) const = default;
 };
 
-// The file's text for the workers of this boot (BOOT_ID, the kernel's
+// What the file holds: the corrald (its instance id, which its workers get
+// as CORRAL_INSTANCE and pass on to what they start, and its start time)
+// and its live workers.
+struct Record {
+  std::string instance;
+  uint64_t start_ticks = 0;
+  std::vector<RecordedWorker> workers;
+  bool operator==(const Record&) const = default;
+};
+
+// The file's text for this boot (BOOT_ID, the kernel's
 // /proc/sys/kernel/random/boot_id), and back; an unreadable line or another
-// boot's record gives nothing.
-std::string format_record(std::string_view boot_id, const std::vector<RecordedWorker>& workers);
-std::vector<RecordedWorker> parse_record(std::string_view text, std::string_view boot_id);
+// boot's record gives an empty Record.
+std::string format_record(std::string_view boot_id, const Record& record);
+Record parse_record(std::string_view text, std::string_view boot_id);
+
+// A new instance id: 16 hex digits from the kernel's random source.
+std::string new_instance_id();
 
 // This boot's id ("" when the kernel does not say).
 std::string boot_id();
@@ -51,17 +66,20 @@ std::string boot_id();
 struct ProcessEntry {
   pid_t pid = 0;
   ProcIdentity id;
+  std::string instance;  // its CORRAL_INSTANCE, "" without
 };
 
-// Which of PROCESSES (the machine's, but this corrald) are left of WORKERS.
-std::vector<pid_t> leftovers_of(const std::vector<RecordedWorker>& workers,
-                                const std::vector<ProcessEntry>& processes);
+// Which of PROCESSES (the machine's, but this corrald) are left of RECORD:
+// as above, and every process that carries the recorded corrald's
+// CORRAL_INSTANCE and started after it (a worker's descendant that left
+// its group and session, a daemon's double fork, keeps its environment).
+std::vector<pid_t> leftovers_of(const Record& record, const std::vector<ProcessEntry>& processes);
 
 // Every process now (/proc), this one and its children excepted.
 std::vector<ProcessEntry> process_table();
 
-// Ends the leftovers of WORKERS (SIGKILL through a pidfd, each checked
-// again once its pidfd is held); "1234 (sleep), left by web:0" for each.
-std::vector<std::string> end_leftovers(const std::vector<RecordedWorker>& workers);
+// Ends the leftovers of RECORD (SIGKILL through a pidfd, each checked again
+// once its pidfd is held); "1234 (sleep), left by web:0" for each.
+std::vector<std::string> end_leftovers(const Record& record);
 
 }  // namespace corral::daemon

@@ -370,6 +370,27 @@ TEST(CgroupTest, WithoutCgroupsTheRecordInTheStateDirEndsWhatAKilledCorraldLeft)
   EXPECT_EQ(read_file(d.state_dir_path() + "/workers").find("net:0"), std::string::npos);
 }
 
+TEST(CgroupTest, WithoutCgroupsAGrandchildThatLeftItsSessionIsEndedAfterAKillDashNine) {
+  TempDir work;
+  const int port = free_port();
+  const std::string marker = unique_marker();
+  Daemon d(escaping_job(work, port, marker));  // the harness's cgroup: off
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  ASSERT_TRUE(wait_until([&] {
+    return read_file(d.state_dir_path() + "/workers").find("net:0") != std::string::npos;
+  }));
+  d.kill9();
+  ASSERT_TRUE(wait_until([&] { return processes_with(marker).size() == 1; }));
+  EXPECT_TRUE(listening(port));  // the grandchild, in a session of its own, lives on
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  EXPECT_THAT(d.daemon_log(), HasSubstr("ended what an earlier corrald left: "));
+  EXPECT_THAT(d.daemon_log(), HasSubstr("(python3), left by a worker (CORRAL_INSTANCE "));
+  ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();  // the new one's
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
+}
+
 TEST(CgroupTest, APidOfTheRecordNowHeldByAnotherProcessIsNeverKilled) {
   // An unrelated process that leads its own session, with a child in it,
   // both started by the test, and a record that names its pid with another
@@ -385,7 +406,8 @@ TEST(CgroupTest, APidOfTheRecordNowHeldByAnotherProcessIsNeverKilled) {
   Daemon d("jobs:\n  s:\n    command: [sleep, '1000']\n");
   mkdir(d.state_dir_path().c_str(), 0700);
   const std::string boot = read_file("/proc/sys/kernel/random/boot_id");
-  std::string record = "corral-workers 1\nboot " + boot.substr(0, boot.find('\n')) + "\n";
+  std::string record = "corral-workers 2\nboot " + boot.substr(0, boot.find('\n')) +
+                       "\ninstance 0123456789abcdef 1\n";
   for (pid_t pid : pids) record += std::to_string(pid) + " 1 s:0\n";  // started at tick 1
   write_file(d.state_dir_path() + "/workers", record);
   ASSERT_TRUE(d.start()) << d.daemon_log();

@@ -215,6 +215,7 @@ TEST(WorkerIsolationTest, AWorkerOfAnotherUserGetsThatUsersEnvironmentNotCorrald
 
   // nobody's login, the locale, what pass_env names, the job's env, corral's.
   std::set<std::string> expected = {"CORRAL_CHANNEL",
+                                    "CORRAL_INSTANCE",
                                     "CORRAL_JOB",
                                     "CORRAL_WORKER",
                                     "CORRALTEST_PASSED",

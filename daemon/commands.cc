@@ -68,6 +68,7 @@ Json to_json(const WorkerStatus& s) {
   j["exit_status"] = s.last_exit ? Json(s.last_exit->shell_status()) : Json(nullptr);
   j["exit_description"] = s.last_exit ? Json(s.last_exit->str()) : Json(nullptr);
   j["cgroup"] = s.cgroup.empty() ? Json(nullptr) : Json(s.cgroup);
+  if (s.cgroup.empty()) j["cgroup_off"] = s.cgroup_off;
   j["paused"] = s.paused;
   j["limits"] = s.limits;
   j["spawn_error"] = s.spawn_error.empty() ? Json(nullptr) : Json(s.spawn_error);

@@ -253,6 +253,8 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   if (cgroups) {
     options.cgroup_dir = cgroups->dir();
     options.cgroup_controllers = cgroups->controllers();
+  } else {
+    options.cgroup_off = cgroup.why_off.empty() ? "daemon.cgroup: off" : cgroup.why_off;
   }
   // daemon.state_dir, opened and locked at start (above) or when the first
   // durable job needs it (at start, when the config has one: a second

@@ -593,6 +593,8 @@ WorkerStatus Supervisor::status(const WorkerId& id) const {
   if (worker->paused) status.description = "paused; " + status.description;
   if (!options_.cgroup_dir.empty()) {
     status.cgroup = options_.cgroup_dir + "/" + CgroupTree::relative(id.job, id.index);
+  } else {
+    status.cgroup_off = options_.cgroup_off;
   }
   if (worker->pid > 0 && worker->usage) {
     status.cpu_s = worker->usage->cpu_s;

@@ -42,6 +42,7 @@ struct WorkerStatus {
   std::string spawn_error;
   std::string description;  // one line for people
   std::string cgroup;       // its cgroup's directory; "" without cgroups
+  std::string cgroup_off;   // without cgroups: why
   bool paused = false;      // frozen by `corralctl pause`
   // Each limit set, and where it is in force: "memory.max", "sampled",
   // "not in force" (no cgroup controller for it).
@@ -105,6 +106,8 @@ struct SupervisorOptions {
   // is in force.
   std::string cgroup_dir;
   std::vector<std::string> cgroup_controllers;
+  // Without cgroups: why (daemon.cgroup's "off", or what auto found).
+  std::string cgroup_off;
   // This corrald's id (worker_record.h), each worker's CORRAL_INSTANCE; ""
   // gives none.
   std::string instance;

@@ -165,6 +165,7 @@ TEST(CgroupTest, AStopEndsEveryProcessOfTheWorkerAndFreesItsGrandchildsPort) {
   // The grandchild left the worker's session, not its cgroup.
   const std::string leaf = cgroup.path() + "/job:net/0";
   EXPECT_EQ(d.worker("net:0")["cgroup"], leaf);
+  EXPECT_FALSE(d.worker("net:0").contains("cgroup_off"));
   std::vector<pid_t> escaped = processes_with(marker);
   ASSERT_GE(escaped.size(), 2u);
   const std::string procs = read_file(leaf + "/cgroup.procs");
@@ -316,6 +317,8 @@ TEST(CgroupTest, WithoutCgroupsTheOrphansOfAStoppedWorkerComeBackAndAreEnded) {
   Daemon d(escaping_job(work, port, marker));  // the harness's cgroup: off
   ASSERT_TRUE(d.start()) << d.daemon_log();
   ASSERT_TRUE(wait_until([&] { return listening(port); })) << d.daemon_log();
+  EXPECT_TRUE(d.worker("net:0")["cgroup"].is_null());
+  EXPECT_EQ(d.worker("net:0")["cgroup_off"], "daemon.cgroup: off");
   // The orphan came back to corrald, the subreaper, not to init.
   std::vector<pid_t> escaped = processes_with(marker);
   ASSERT_EQ(escaped.size(), 2u);

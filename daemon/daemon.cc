@@ -215,15 +215,25 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   std::optional<StateDir> state_dir;
   if (!cgroups) {
     Result<StateDir> opened = StateDir::open(config.daemon.state_dir, config.daemon.private_dirs);
-    if (!opened) {
+    const bool durable = std::any_of(config.jobs.begin(), config.jobs.end(),
+                                     [](const config::JobSpec& job) { return job.queue.durable; });
+    if (opened) {
+      if (!opened->warning().empty()) spdlog::warn("{}", opened->warning());
+      state_dir.emplace(std::move(*opened));
+      const std::string boot = boot_id();
+      for (const std::string& ended :
+           end_leftovers(parse_record(state_dir->read("workers"), boot))) {
+        spdlog::warn("ended what an earlier corrald left: {}", ended);
+      }
+    } else if (durable) {
       spdlog::error("{}", opened.error().message());
       return protocol::kExitFailed;
-    }
-    if (!opened->warning().empty()) spdlog::warn("{}", opened->warning());
-    state_dir.emplace(std::move(*opened));
-    const std::string boot = boot_id();
-    for (const std::string& ended : end_leftovers(parse_record(state_dir->read("workers"), boot))) {
-      spdlog::warn("ended what an earlier corrald left: {}", ended);
+    } else {
+      // Only the record needs it here: corrald goes on without one.
+      spdlog::warn(
+          "{}; no record of the workers is kept, so what a kill -9 of this corrald "
+          "leaves is not ended at the next start",
+          opened.error().message());
     }
   }
 

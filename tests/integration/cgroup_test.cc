@@ -394,6 +394,19 @@ TEST(CgroupTest, WithoutCgroupsAGrandchildThatLeftItsSessionIsEndedAfterAKillDas
   EXPECT_THAT(processes_with(marker), ::testing::IsEmpty());
 }
 
+TEST(CgroupTest, WithoutItsStateDirACorraldRunsWithoutTheRecordAndSaysSo) {
+  const std::string jobs = "jobs:\n  s:\n    command: [sleep, '1000']\n";
+  Daemon first(jobs);
+  ASSERT_TRUE(first.start()) << first.daemon_log();
+  // The first one holds that state_dir's lock; no job of the second is durable.
+  Daemon second(jobs, "  state_dir: " + first.state_dir_path() + "\n");
+  ASSERT_TRUE(second.start()) << second.daemon_log();
+  ASSERT_TRUE(second.wait_state("s:0", "RUNNING"));
+  EXPECT_THAT(second.daemon_log(), HasSubstr("no record of the workers is kept"));
+  EXPECT_EQ(second.stop(), 0);
+  EXPECT_EQ(first.stop(), 0);
+}
+
 TEST(CgroupTest, APidOfTheRecordNowHeldByAnotherProcessIsNeverKilled) {
   // An unrelated process that leads its own session, with a child in it,
   // both started by the test, and a record that names its pid with another

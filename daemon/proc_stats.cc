@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <fstream>
 #include <string>
 #include <tuple>
 
@@ -46,18 +48,21 @@ bool read_whole(int fd, std::string& out) {
   return n == 0 && !out.empty();
 }
 
-}  // namespace
-
-bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample) {
+// The numeric fields FIRST..LAST (1-based, as proc(5) counts them) of a
+// /proc/PID/stat line, counted after the command name's last ')' (the name
+// may hold spaces and parentheses); nullopt when one is missing or not a
+// number.
+template <size_t N>
+std::optional<std::array<uint64_t, N>> stat_fields(std::string_view text,
+                                                   const std::array<int, N>& wanted) {
   size_t close = text.rfind(')');
-  if (close == std::string_view::npos || ticks_per_second <= 0) return false;
-  // Field 3 (state) comes two characters after the ')'; count from there.
+  if (close == std::string_view::npos) return std::nullopt;
   std::string_view rest = text.substr(close + 1);
-  uint64_t utime = 0, stime = 0, threads = 0, rss_pages = 0;
-  int field = 2;
+  std::array<uint64_t, N> values{};
+  size_t found = 0;
+  int field = 2;  // field 3 (state) is the first word after the ')'
   size_t pos = 0;
-  bool got = false;
-  while (pos < rest.size()) {
+  while (pos < rest.size() && found < N) {
     while (pos < rest.size() && rest[pos] == ' ') ++pos;
     size_t end = rest.find(' ', pos);
     if (end == std::string_view::npos) end = rest.size();
@@ -65,17 +70,23 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
     pos = end;
     if (word.empty()) break;
     ++field;
-    if (field == 14 || field == 15 || field == 20 || field == 24) {
-      auto value = number(word);
-      if (!value) return false;
-      (field == 14 ? utime : field == 15 ? stime : field == 20 ? threads : rss_pages) = *value;
-      if (field == 24) {
-        got = true;
-        break;
-      }
-    }
+    if (field != wanted[found]) continue;
+    auto value = number(word);
+    if (!value) return std::nullopt;
+    values[found++] = *value;
   }
-  if (!got) return false;
+  if (found < N) return std::nullopt;
+  return values;
+}
+
+}  // namespace
+
+bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample) {
+  if (ticks_per_second <= 0) return false;
+  // utime, stime, num_threads, rss (pages).
+  auto fields = stat_fields<4>(text, {14, 15, 20, 24});
+  if (!fields) return false;
+  const auto [utime, stime, threads, rss_pages] = *fields;
   sample.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(ticks_per_second);
   sample.threads = static_cast<uint32_t>(threads);
   static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
@@ -84,32 +95,11 @@ bool parse_stat(std::string_view text, long ticks_per_second, ProcSample& sample
 }
 
 std::optional<ProcIdentity> parse_identity(std::string_view text) {
-  size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
-  std::string_view rest = text.substr(close + 1);
-  ProcIdentity id;
-  int field = 2;
-  size_t pos = 0;
-  while (pos < rest.size()) {
-    while (pos < rest.size() && rest[pos] == ' ') ++pos;
-    size_t end = rest.find(' ', pos);
-    if (end == std::string_view::npos) end = rest.size();
-    std::string_view word = rest.substr(pos, end - pos);
-    pos = end;
-    if (word.empty()) break;
-    ++field;
-    if (field < 4 || (field > 6 && field != 22)) continue;
-    auto value = number(word);
-    if (!value) return std::nullopt;
-    if (field == 4) id.ppid = static_cast<pid_t>(*value);
-    if (field == 5) id.pgid = static_cast<pid_t>(*value);
-    if (field == 6) id.sid = static_cast<pid_t>(*value);
-    if (field == 22) {
-      id.start_ticks = *value;
-      return id;
-    }
-  }
-  return std::nullopt;
+  // ppid, pgrp, session, starttime.
+  auto fields = stat_fields<4>(text, {4, 5, 6, 22});
+  if (!fields) return std::nullopt;
+  return ProcIdentity{static_cast<pid_t>((*fields)[0]), static_cast<pid_t>((*fields)[1]),
+                      static_cast<pid_t>((*fields)[2]), (*fields)[3]};
 }
 
 std::optional<ProcIdentity> read_identity(pid_t pid) {
@@ -167,5 +157,25 @@ std::optional<ProcSample> ProcReader::read(bool with_status) {
 }
 
 std::optional<ProcSample> read_proc(pid_t pid) { return ProcReader(pid).read(); }
+
+std::map<std::string, std::string> read_environ(pid_t pid,
+                                                const std::vector<std::string_view>& names) {
+  // The most of an environment read: a process may carry megabytes of it.
+  constexpr size_t kMaxEnviron = 1 << 20;
+  std::map<std::string, std::string> found;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string entry;
+  size_t read = 0;
+  while (read < kMaxEnviron && std::getline(in, entry, '\0')) {
+    read += entry.size() + 1;
+    const size_t equals = entry.find('=');
+    if (equals == std::string::npos) continue;
+    const std::string_view name(entry.data(), equals);
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      found.emplace(std::string(name), entry.substr(equals + 1));
+    }
+  }
+  return found;
+}
 
 }  // namespace corral::daemon

@@ -6,10 +6,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/unique_fd.h"
 
@@ -47,6 +49,12 @@ std::optional<ProcIdentity> parse_identity(std::string_view stat);
 std::optional<ProcIdentity> read_identity(pid_t pid);
 // Clock ticks since boot now, as start times count them.
 uint64_t boot_ticks_now();
+
+// The variables NAMES of the environment PID started with
+// (/proc/PID/environ, read as far as its first MiB); those it lacks are
+// missing from the map.
+std::map<std::string, std::string> read_environ(pid_t pid,
+                                                const std::vector<std::string_view>& names);
 
 // A process's two /proc files, opened at the first read and kept open:
 // each later read is one pread per file, a third of open/read/close (the

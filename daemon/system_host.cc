@@ -59,8 +59,6 @@ class AsioTimer : public Timer {
 // most, and how long before corrald says that it does not empty.
 constexpr auto kEmptyPoll = std::chrono::milliseconds(20);
 constexpr auto kEmptyWarning = std::chrono::seconds(10);
-// The most of an orphan's environment read to find whose it is.
-constexpr size_t kMaxEnviron = 1 << 20;
 
 struct SystemHost::Watch {
   Watch(asio::io_context& io, pid_t pid, int pidfd)
@@ -171,17 +169,11 @@ void SystemHost::scan_adopted() {
     std::optional<ProcIdentity> id = read_identity(pid);
     if (!id || watches_.count(id->sid) != 0) continue;  // a live worker's session
     // Whose it is: its session, or the environment it inherited.
-    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-    std::string job, index, entry;
-    size_t read = 0;
-    while (read < kMaxEnviron && std::getline(in, entry, '\0')) {
-      read += entry.size() + 1;
-      if (entry.starts_with("CORRAL_JOB=")) job = entry.substr(11);
-      if (entry.starts_with("CORRAL_WORKER=")) index = entry.substr(14);
-    }
+    std::map<std::string, std::string> env = read_environ(pid, {"CORRAL_JOB", "CORRAL_WORKER"});
     for (size_t i = 0; i < ended_.size(); ++i) {
       const Ended& e = ended_[i];
-      const bool theirs = id->sid == e.pid || (job == e.job && index == e.index);
+      const bool theirs =
+          id->sid == e.pid || (env["CORRAL_JOB"] == e.job && env["CORRAL_WORKER"] == e.index);
       // Started while that worker lived: not a later worker's of the slot.
       if (theirs && id->start_ticks >= e.start_ticks && id->start_ticks <= e.end_ticks) {
         ::kill(pid, SIGKILL);  // reaped at its SIGCHLD

@@ -17,8 +17,6 @@ namespace corral::daemon {
 namespace {
 
 constexpr std::string_view kMagic = "corral-workers 2";
-// The most of a process's environment read for its CORRAL_INSTANCE.
-constexpr size_t kMaxEnviron = 1 << 20;
 
 template <class T>
 std::optional<T> number(std::string_view text) {
@@ -26,18 +24,6 @@ std::optional<T> number(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
-}
-
-// PID's CORRAL_INSTANCE, from the environment it started with.
-std::string instance_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  std::string entry;
-  size_t read = 0;
-  while (read < kMaxEnviron && std::getline(in, entry, '\0')) {
-    read += entry.size() + 1;
-    if (entry.starts_with("CORRAL_INSTANCE=")) return entry.substr(16);
-  }
-  return "";
 }
 
 std::string comm_of(pid_t pid) {
@@ -139,7 +125,8 @@ std::vector<ProcessEntry> process_table() {
     if (!pid || *pid == self) continue;
     std::optional<ProcIdentity> id = read_identity(*pid);
     if (!id || id->ppid == self) continue;
-    table.push_back({*pid, *id, instance_of(*pid)});
+    std::map<std::string, std::string> env = read_environ(*pid, {"CORRAL_INSTANCE"});
+    table.push_back({*pid, *id, env["CORRAL_INSTANCE"]});
   }
   ::closedir(proc);
   return table;

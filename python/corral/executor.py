@@ -164,8 +164,14 @@ class _Stream:
         self.thread.start()
 
     def add(self, payload: Payload) -> concurrent.futures.Future:
-        line = _task_line(payload)
         future = concurrent.futures.Future()
+        self._enqueue((future, _task_line(payload)))
+        return future
+
+    def add_batch(self, batch: _Batch) -> None:
+        self._enqueue((batch, None))
+
+    def _enqueue(self, entry) -> None:
         with self.lock:
             if self.closing:
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -175,19 +181,7 @@ class _Stream:
             # wake-up only when the queue was empty (a write per task costs
             # more than the task).
             wake = not self.queued
-            self.queued.append((future, line))
-        if wake:
-            self._wake()
-        return future
-
-    def add_batch(self, batch: _Batch) -> None:
-        with self.lock:
-            if self.closing:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if self.failure is not None:
-                raise self.failure
-            wake = not self.queued
-            self.queued.append((batch, None))
+            self.queued.append(entry)
         if wake:
             self._wake()
 

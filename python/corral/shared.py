@@ -40,8 +40,8 @@ def _cells(name, array):
     return cells
 
 
-class Value:
-    """One shared cell: .value reads and stores it, add() adds atomically."""
+class _Shared:
+    """What a value and an array share: their cells, name and type."""
 
     __slots__ = ("_cells",)
 
@@ -56,6 +56,12 @@ class Value:
     def type(self) -> str:
         """u64, i64 or f64, as the config declares."""
         return self._cells.type
+
+
+class Value(_Shared):
+    """One shared cell: .value reads and stores it, add() adds atomically."""
+
+    __slots__ = ()
 
     @property
     def value(self):
@@ -73,21 +79,10 @@ class Value:
         return f"<corral.shared.Value {self.name!r} {self.type} {self.value!r}>"
 
 
-class Array:
+class Array(_Shared):
     """A shared array: a sequence of atomic cells of a fixed length."""
 
-    __slots__ = ("_cells",)
-
-    def __init__(self, cells):
-        self._cells = cells
-
-    @property
-    def name(self) -> str:
-        return self._cells.name
-
-    @property
-    def type(self) -> str:
-        return self._cells.type
+    __slots__ = ()
 
     def __len__(self):
         return len(self._cells)

@@ -82,25 +82,36 @@ bool to_bits(const Cells* self, PyObject* value, bool negative_wraps, uint64_t* 
   return false;
 }
 
-PyObject* cells_load(PyObject* object, PyObject* index) {
-  auto* self = reinterpret_cast<Cells*>(object);
+// The cell INDEX names; nullptr with an exception set.
+std::atomic<uint64_t>* cell_at(Cells* self, PyObject* index) {
   const Py_ssize_t i = PyNumber_AsSsize_t(index, PyExc_IndexError);
   if (i == -1 && PyErr_Occurred()) return nullptr;
-  std::atomic<uint64_t>* c = cell(self, i);
+  return cell(self, i);
+}
+
+// USAGE's two arguments: the cell and the value as bits; false with an
+// exception set.
+bool cell_and_bits(Cells* self, PyObject* const* args, Py_ssize_t nargs, const char* usage,
+                   bool negative_wraps, std::atomic<uint64_t>** c, uint64_t* bits) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, usage);
+    return false;
+  }
+  *c = cell_at(self, args[0]);
+  return *c != nullptr && to_bits(self, args[1], negative_wraps, bits);
+}
+
+PyObject* cells_load(PyObject* object, PyObject* index) {
+  auto* self = reinterpret_cast<Cells*>(object);
+  std::atomic<uint64_t>* c = cell_at(self, index);
   return c != nullptr ? to_python(self, c->load(std::memory_order_relaxed)) : nullptr;
 }
 
 PyObject* cells_store(PyObject* object, PyObject* const* args, Py_ssize_t nargs) {
   auto* self = reinterpret_cast<Cells*>(object);
-  if (nargs != 2) {
-    PyErr_SetString(PyExc_TypeError, "store(index, value)");
-    return nullptr;
-  }
-  const Py_ssize_t i = PyNumber_AsSsize_t(args[0], PyExc_IndexError);
-  if (i == -1 && PyErr_Occurred()) return nullptr;
-  std::atomic<uint64_t>* c = cell(self, i);
+  std::atomic<uint64_t>* c = nullptr;
   uint64_t bits = 0;
-  if (c == nullptr || !to_bits(self, args[1], false, &bits)) return nullptr;
+  if (!cell_and_bits(self, args, nargs, "store(index, value)", false, &c, &bits)) return nullptr;
   c->store(bits, std::memory_order_relaxed);
   Py_RETURN_NONE;
 }
@@ -108,15 +119,9 @@ PyObject* cells_store(PyObject* object, PyObject* const* args, Py_ssize_t nargs)
 // add(index, delta) -> the value before.
 PyObject* cells_add(PyObject* object, PyObject* const* args, Py_ssize_t nargs) {
   auto* self = reinterpret_cast<Cells*>(object);
-  if (nargs != 2) {
-    PyErr_SetString(PyExc_TypeError, "add(index, delta)");
-    return nullptr;
-  }
-  const Py_ssize_t i = PyNumber_AsSsize_t(args[0], PyExc_IndexError);
-  if (i == -1 && PyErr_Occurred()) return nullptr;
-  std::atomic<uint64_t>* c = cell(self, i);
+  std::atomic<uint64_t>* c = nullptr;
   uint64_t delta = 0;
-  if (c == nullptr || !to_bits(self, args[1], true, &delta)) return nullptr;
+  if (!cell_and_bits(self, args, nargs, "add(index, delta)", true, &c, &delta)) return nullptr;
   if (self->type != sdk::SharedType::kF64) {
     // Two's complement: adding the bits adds the value, wrapping.
     return to_python(self, c->fetch_add(delta, std::memory_order_relaxed));

@@ -48,6 +48,22 @@ std::string scalar(std::string_view s) {
   return "\"" + escape_double_quoted(s, Invisible::kKeep) + "\"";
 }
 
+std::string log_target(const LogTarget& target) {
+  switch (target.kind) {
+    case LogTarget::Kind::kAuto:
+      return "auto";
+    case LogTarget::Kind::kOff:
+      return "off";
+    case LogTarget::Kind::kInherit:
+      return "inherit";
+    case LogTarget::Kind::kStdout:
+      return "stdout";
+    case LogTarget::Kind::kFile:
+      break;
+  }
+  return scalar(target.path);
+}
+
 // The shortest text that reads back as the same double, with a ".0" so that
 // a multiplier of 2 still looks like a number with a fraction.
 std::string real(double value) {
@@ -217,6 +233,22 @@ void write_job(Writer& w, const JobSpec& job) {
   }
   w.line(4, "cwd", scalar(job.cwd));
   w.line(4, "user", scalar(job.user));
+  if (job.umask) {
+    char mask[8];
+    std::snprintf(mask, sizeof mask, "%04o", *job.umask);
+    w.line(4, "umask", scalar(mask));
+  } else {
+    w.line(4, "umask", "inherit");
+  }
+  w.line(4, "priority", std::to_string(job.priority));
+  std::string log = "{stdout: " + log_target(job.log.out) + ", stderr: " + log_target(job.log.err);
+  // Left out, they are daemon.log_rotate's.
+  if (job.log.max_size) {
+    log += ", max_size: " + (*job.log.max_size == kNeverRotate ? std::string("off")
+                                                               : format_size(*job.log.max_size));
+  }
+  if (job.log.keep) log += ", keep: " + std::to_string(*job.log.keep);
+  w.line(4, "log", log + "}");
 
   std::string values = "{";
   for (const auto& [name, type] : job.shared.values) {

@@ -3,6 +3,7 @@
 #include <sys/un.h>
 
 #include "base/job_name.h"
+#include "config/log_path.h"
 
 namespace corral::config {
 namespace {
@@ -445,6 +446,54 @@ void read_broker(Section& s, JobSpec& job) {
   }
 }
 
+// log.stdout / log.stderr: auto, off, an absolute path with placeholders
+// (config/log_path.h), and for stderr also `stdout`.
+std::optional<LogTarget> read_log_target(Reader& r, const Item& item, bool is_stderr) {
+  const std::string what = is_stderr ? "auto, off, inherit, stdout or an absolute path"
+                                     : "auto, off, inherit or an absolute path";
+  auto text = r.text(item, what);
+  if (!text) return std::nullopt;
+  LogTarget target;
+  if (*text == "auto") return target;
+  if (*text == "off") {
+    target.kind = LogTarget::Kind::kOff;
+    return target;
+  }
+  if (*text == "inherit") {
+    target.kind = LogTarget::Kind::kInherit;
+    return target;
+  }
+  if (is_stderr && *text == "stdout") {
+    target.kind = LogTarget::Kind::kStdout;
+    return target;
+  }
+  if (Status ok = check_log_path(*text); !ok) {
+    r.error(item, quote(*text) + ": " + ok.error().message());
+    return std::nullopt;
+  }
+  target.kind = LogTarget::Kind::kFile;
+  target.path = std::move(*text);
+  return target;
+}
+
+void read_job_log(Section& s, JobSpec& job) {
+  Reader& r = s.reader();
+  s.get("stdout", job.log.out, [&](const Item& item) { return read_log_target(r, item, false); });
+  s.get("stderr", job.log.err, [&](const Item& item) { return read_log_target(r, item, true); });
+  if (auto item = s.take("max_size")) {
+    if (item->value.IsScalar() && item->value.Scalar() == "off") {
+      job.log.max_size = kNeverRotate;
+    } else if (auto size = r.size(*item, 1)) {
+      job.log.max_size = *size;
+    }
+  }
+  if (auto item = s.take("keep")) {
+    if (auto keep = r.integer(*item, 0, std::numeric_limits<int>::max())) {
+      job.log.keep = static_cast<int>(*keep);
+    }
+  }
+}
+
 }  // namespace
 
 void read_daemon(Section& s, DaemonSpec& d) {
@@ -566,6 +615,20 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
   s.get_section("env", [&](Section& env) { read_env(env, job.env); });
   s.get_string("cwd", job.cwd, true);
   s.get_string("user", job.user, true);
+  if (auto item = s.take("umask")) {
+    constexpr std::string_view kWhat = "inherit, or an octal umask like \"027\"";
+    auto text = r.text(*item, kWhat);
+    Result<unsigned> mask = text ? parse_mode(*text) : Result<unsigned>(Error(""));
+    if (text && *text == "inherit") {
+      job.umask.reset();
+    } else if (mask && *mask <= 0777) {
+      job.umask = *mask;
+    } else if (text) {
+      r.expected(*item, kWhat);
+    }
+  }
+  s.get_integer("priority", job.priority, -999999, 999999);
+  s.get_section("log", [&](Section& log) { read_job_log(log, job); });
   s.get_section("shared", [&](Section& shared) { read_shared(shared, job.shared); });
   read_source(s, job.source);
   read_sink(s, job.sink);

@@ -243,6 +243,30 @@ struct BrokerSpec {
   bool operator==(const BrokerSpec&) const = default;
 };
 
+// Where one output stream of a job's workers goes (`log.stdout`, `log.stderr`).
+struct LogTarget {
+  // auto: daemon.log_dir/JOB-INDEX.out.log (.err.log); off: read and dropped;
+  // inherit: corrald's own stdout (stderr), not captured (a container's
+  // output, the journal); stdout (stderr only): the worker's stderr goes
+  // where its stdout goes, one stream.
+  enum class Kind { kAuto, kFile, kOff, kInherit, kStdout } kind = Kind::kAuto;
+  std::string path;  // kFile: an absolute path with {job}, {index}, {index:0N}
+  bool operator==(const LogTarget&) const = default;
+};
+
+struct JobLogSpec {
+  LogTarget out;
+  LogTarget err;
+  // Rotation of this job's files; unset: daemon.log_rotate's. A max_size of
+  // kNeverRotate is `off`.
+  std::optional<uint64_t> max_size;
+  std::optional<int> keep;
+  bool operator==(const JobLogSpec&) const = default;
+};
+
+constexpr uint64_t kNeverRotate = UINT64_MAX;
+constexpr int kDefaultPriority = 999;  // supervisord's
+
 struct JobSpec {
   std::string name;                  // [A-Za-z0-9_.-]+
   std::vector<std::string> command;  // argv, argv[0] searched in PATH
@@ -258,8 +282,12 @@ struct JobSpec {
   HealthSpec health;
   LimitsSpec limits;
   std::map<std::string, std::string> env;
-  std::string cwd;   // empty: the daemon's
-  std::string user;  // empty: the daemon's
+  std::string cwd;                // empty: the daemon's
+  std::string user;               // empty: the daemon's
+  std::optional<unsigned> umask;  // unset (`inherit`): corrald's
+  // Lower starts first at corrald's start and stops last at its stop.
+  int priority = kDefaultPriority;
+  JobLogSpec log;
   SharedSpec shared;
   SourceSpec source;
   SinkSpec sink;

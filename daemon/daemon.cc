@@ -16,6 +16,7 @@
 #include <random>
 
 #include "config/emit.h"
+#include "config/log_path.h"
 #include "config/parse.h"
 #include "daemon/cgroup.h"
 #include "daemon/commands.h"
@@ -136,6 +137,13 @@ DirCheck check_private_dirs(const config::Config& config) {
     if (job.source.kind == config::SourceSpec::Kind::kFile) {
       judge(split_file_path(job.source.file).first, "job " + job.name + ": source directory");
     }
+    for (const auto* target : {&job.log.out, &job.log.err}) {
+      if (target->kind != config::LogTarget::Kind::kFile) continue;
+      const std::string path = config::expand_log_path(target->path, job.name, 0);
+      judge(split_file_path(path).first,
+            "job " + job.name + ": " + (target == &job.log.out ? "log.stdout" : "log.stderr") +
+                "'s directory");
+    }
   }
   return check;
 }
@@ -253,6 +261,13 @@ int run_daemon(const config::Config& config, LogFile* log_file,
   options.log_dir = config.daemon.log_dir;
   options.log_files = *log_dir;
   options.log_rotate = config.daemon.log_rotate;
+  options.open_log_dir = [&private_dirs](
+                             const std::string& dir,
+                             const std::string& key) -> Result<std::shared_ptr<const SafeDir>> {
+    Result<std::shared_ptr<SafeDir>> opened = private_dirs.open(dir, key, true);
+    if (!opened) return std::move(opened).error();
+    return std::shared_ptr<const SafeDir>(*opened);
+  };
   options.daemon_env = daemon_environment();
   options.daemon_uid = geteuid();
   options.pass_env = config.daemon.pass_env;

@@ -28,20 +28,34 @@ struct FdMapping {
   int source;
 };
 
+// A file one of a worker's output streams is appended to.
+struct OutputFile {
+  // Its directory, held open: the file is opened through it (safe_file.h).
+  // Null: what the stream carries is read and dropped (log: off, or a host
+  // without log files).
+  std::shared_ptr<const SafeDir> dir;
+  std::string name;  // in DIR
+  std::string path;  // for messages and status; empty with `off`
+  // Not captured: the child's stream is corrald's own stdout (stderr), as
+  // log `inherit` asks.
+  bool inherit = false;
+};
+
 // Everything needed to start one worker process.
 struct SpawnRequest {
   std::string name;  // JOB:INDEX, for messages
   std::string job;
   uint32_t index = 0;
-  std::vector<std::string> argv;       // argv[0] is looked up in the PATH of `env`
-  std::vector<std::string> env;        // "KEY=value", the whole environment
-  std::string cwd;                     // empty: the daemon's
-  std::string user;                    // empty: the daemon's
-  std::string stdout_log, stderr_log;  // files the output is appended to
-  // The directory they are in, held open; they are opened through it
-  // (safe_file.h). Null: no output files.
-  std::shared_ptr<const SafeDir> log_dir;
+  std::vector<std::string> argv;  // argv[0] is looked up in the PATH of `env`
+  std::vector<std::string> env;   // "KEY=value", the whole environment
+  std::string cwd;                // empty: the daemon's
+  std::string user;               // empty: the daemon's
+  // Files the output is appended to; STDERR_TO_STDOUT: the child's stderr
+  // is its stdout's pipe, one stream in one file (log.stderr: stdout).
+  OutputFile stdout_log, stderr_log;
+  bool stderr_to_stdout = false;
   config::LogRotate log_rotate;
+  std::optional<unsigned> umask;  // unset: corrald's
   int nice = 0;
   std::optional<uint64_t> nofile;
   std::vector<int> cpus;  // affinity; empty: any CPU

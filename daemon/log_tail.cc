@@ -175,11 +175,15 @@ void Commands::tail(const Json& request, ConversationPtr conversation) {
   }
   const bool stderr_log = request.value("stderr", false);
   const bool follow = request.value("follow", false);
-  std::string path = supervisor_.log_path(id, stderr_log);
+  Result<OutputFile> file = supervisor_.output_file(id, stderr_log);
+  if (!file) {
+    return reply(protocol::error_reply(id.str() + "'s " + (stderr_log ? "stderr" : "stdout") +
+                                       ": " + file.error().message()));
+  }
+  const std::string path = file->path;
   // The stream lives on its timer while it follows, until the client goes.
   auto stream =
-      std::make_shared<TailStream>(supervisor_.log_files(), Supervisor::log_name(id, stderr_log),
-                                   conversation, host_.make_timer(), host_);
+      std::make_shared<TailStream>(file->dir, file->name, conversation, host_.make_timer(), host_);
   if (Status opened = stream->open_first(); !opened) {
     return reply(protocol::error_reply(opened.error().message()));
   }

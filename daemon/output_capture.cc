@@ -150,12 +150,14 @@ std::shared_ptr<RotatingFile> OutputCapture::file(const std::shared_ptr<const Sa
   return created;
 }
 
-void OutputCapture::capture(int read_fd, const std::shared_ptr<const SafeDir>& dir,
-                            const std::string& name, const config::LogRotate& rotate) {
+void OutputCapture::capture(int read_fd, const OutputFile& output,
+                            const config::LogRotate& rotate) {
   // Read only when the loop says there is something: non-blocking, so that
   // one read never waits.
   fcntl(read_fd, F_SETFL, fcntl(read_fd, F_GETFL) | O_NONBLOCK);
-  auto stream = std::make_shared<Stream>(io_, read_fd, file(dir, name, rotate));
+  const bool dropped = !output.dir && output.name.empty();
+  auto stream = std::make_shared<Stream>(io_, read_fd,
+                                         dropped ? nullptr : file(output.dir, output.name, rotate));
   streams_.insert(stream);
   read_more(stream);
 }
@@ -177,7 +179,7 @@ OutputCapture::Read OutputCapture::read_once(Stream& stream) {
     n = ::read(stream.pipe.native_handle(), buffer_.get(), kBufferSize);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    stream.file->write(buffer_.get(), static_cast<size_t>(n));
+    if (stream.file) stream.file->write(buffer_.get(), static_cast<size_t>(n));
     return Read::kData;
   }
   return n < 0 && errno == EAGAIN ? Read::kEmpty : Read::kClosed;

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "config/spec.h"
+#include "daemon/host.h"
 #include "daemon/safe_file.h"
 
 namespace boost::asio {
@@ -65,10 +66,10 @@ class OutputCapture {
   explicit OutputCapture(boost::asio::io_context& io);
   ~OutputCapture();
 
-  // Reads READ_FD (taking ownership) until EOF into the file NAME of DIR.
-  // Two captures of one file (an old and a new process of a worker) share it.
-  void capture(int read_fd, const std::shared_ptr<const SafeDir>& dir, const std::string& name,
-               const config::LogRotate& rotate);
+  // Reads READ_FD (taking ownership) until EOF into FILE (dropping it all
+  // when FILE has no directory and no name: log `off`). Two captures of one
+  // file (an old and a new process of a worker) share it.
+  void capture(int read_fd, const OutputFile& file, const config::LogRotate& rotate);
   // Reads whatever the open pipes hold right now, without waiting.
   void drain();
   // Reopens every file (SIGUSR1, after logrotate).

@@ -104,6 +104,7 @@ std::vector<char> encode(const SpawnRequest& request, const std::vector<FdMappin
   w.put(request.cwd);
   w.put(request.user);
   w.put<int32_t>(request.nice);
+  w.put<int32_t>(request.umask ? static_cast<int32_t>(*request.umask) : -1);
   w.put<uint8_t>(request.nofile.has_value());
   w.put<uint64_t>(request.nofile.value_or(0));
   w.put<uint32_t>(static_cast<uint32_t>(request.cpus.size()));
@@ -134,12 +135,14 @@ std::optional<Request> decode(const char* data, size_t size) {
   uint8_t has_nofile = 0;
   uint64_t nofile = 0;
   int32_t nice = 0;
+  int32_t umask = -1;
   if (!r.get(out.spawn.argv) || !r.get(out.spawn.env) || !r.get(out.spawn.cwd) ||
-      !r.get(out.spawn.user) || !r.get(nice) || !r.get(has_nofile) || !r.get(nofile) ||
-      !r.get(count) || count > size) {
+      !r.get(out.spawn.user) || !r.get(nice) || !r.get(umask) || umask > 0777 ||
+      !r.get(has_nofile) || !r.get(nofile) || !r.get(count) || count > size) {
     return std::nullopt;
   }
   out.spawn.nice = nice;
+  if (umask >= 0) out.spawn.umask = static_cast<unsigned>(umask);
   if (has_nofile != 0) out.spawn.nofile = nofile;
   out.spawn.cpus.resize(count);
   for (auto& cpu : out.spawn.cpus) {

@@ -38,6 +38,7 @@ struct ChildArgs {
   const gid_t* groups;
   size_t group_count;
   int nice;
+  int umask;  // -1: corrald's
   rlimit nofile;
   const cpu_set_t* cpus;  // nullptr: leave
   // Where clone3() could not put the child into its cgroup: the cgroup's
@@ -137,6 +138,7 @@ CORRAL_CHILD_CODE int child_main(void* raw) {
     if (getppid() != args->parent) _exit(127);
   }
   // After the user switch: the directory must be one the worker may enter.
+  if (args->umask >= 0) ::umask(static_cast<mode_t>(args->umask));
   if (args->cwd != nullptr && chdir(args->cwd) < 0) child_fail(args, "chdir");
 
   execve(args->path, args->argv, args->envp);
@@ -319,6 +321,7 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
     args.group_count = user->groups.size();
   }
   args.nice = request.nice;
+  args.umask = request.umask ? static_cast<int>(*request.umask) : -1;
   args.nofile = nofile_default;
   if (request.nofile) {
     args.nofile.rlim_cur = args.nofile.rlim_max = static_cast<rlim_t>(*request.nofile);

@@ -12,6 +12,7 @@
 
 #include "base/uptime.h"
 #include "config/emit.h"
+#include "config/log_path.h"
 #include "config/units.h"
 #include "daemon/supervisor_records.h"
 
@@ -133,8 +134,17 @@ void Supervisor::on_recycle(Job& job, uint32_t index) {
   restart(worker.id());
 }
 
+std::vector<Supervisor::Job*> Supervisor::by_priority() const {
+  std::vector<Job*> jobs;
+  for (const auto& [name, job] : jobs_) jobs.push_back(job.get());
+  // jobs_ is by name: a stable sort keeps that order within a priority.
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const Job* a, const Job* b) { return a->spec.priority < b->spec.priority; });
+  return jobs;
+}
+
 void Supervisor::start_autostart() {
-  for (auto& [name, job] : jobs_) {
+  for (Job* job : by_priority()) {
     if (!job->spec.autostart) continue;
     for (auto& worker : job->workers) start(worker->id());
   }
@@ -231,28 +241,78 @@ Status Supervisor::signal(const WorkerId& id, int signal) {
   return host_.signal_process(worker->pid, signal);
 }
 
-std::string Supervisor::log_name(const WorkerId& id, bool stderr_log) {
-  return id.job + "-" + std::to_string(id.index) + (stderr_log ? ".err.log" : ".out.log");
+Result<OutputFile> Supervisor::output_of(Job& job, uint32_t index, bool stderr_log, bool open) {
+  const config::JobLogSpec& log = job.spec.log;
+  const config::LogTarget* target = stderr_log ? &log.err : &log.out;
+  const char* key = stderr_log ? "log.stderr" : "log.stdout";
+  if (target->kind == config::LogTarget::Kind::kStdout) {
+    target = &log.out;
+    key = "log.stdout";
+  }
+  OutputFile file;
+  switch (target->kind) {
+    case config::LogTarget::Kind::kOff:
+      return Error(std::string("not kept (") + key + ": off)");
+    case config::LogTarget::Kind::kInherit:
+      file.inherit = true;
+      return file;
+    case config::LogTarget::Kind::kAuto:
+    case config::LogTarget::Kind::kStdout: {
+      const bool err = target == &log.err;
+      file.name = job.spec.name + "-" + std::to_string(index) + (err ? ".err.log" : ".out.log");
+      file.path = options_.log_dir + "/" + file.name;
+      file.dir = options_.log_files;
+      return file;
+    }
+    case config::LogTarget::Kind::kFile:
+      break;
+  }
+  file.path = config::expand_log_path(target->path, job.spec.name, index);
+  auto [dir_path, name] = split_file_path(file.path);
+  file.name = name;
+  if (!open || !options_.open_log_dir) return file;
+  auto& dir = job.log_dirs[dir_path];
+  if (!dir) {
+    Result<std::shared_ptr<const SafeDir>> opened =
+        options_.open_log_dir(dir_path, "job " + job.spec.name + ": " + key + "'s directory");
+    if (!opened) return std::move(opened).error();
+    dir = *opened;
+  }
+  file.dir = dir;
+  return file;
 }
 
-std::string Supervisor::log_path(const WorkerId& id, bool stderr_log) const {
-  return options_.log_dir + "/" + log_name(id, stderr_log);
+Result<OutputFile> Supervisor::output_file(const WorkerId& id, bool stderr_log) {
+  Worker* worker = find(id);
+  if (worker == nullptr) return Error("no such worker");
+  Result<OutputFile> file = output_of(worker->job, id.index, stderr_log, true);
+  if (file && file->inherit) {
+    return Error(std::string("not captured: it goes to corrald's own ") +
+                 (stderr_log && worker->job.spec.log.err.kind != config::LogTarget::Kind::kStdout
+                      ? "stderr"
+                      : "stdout") +
+                 " (inherit), e.g. the journal");
+  }
+  return file;
 }
 
 Status Supervisor::clear_logs(const WorkerId& id) {
-  if (find(id) == nullptr) return Error("no such worker");
-  if (!options_.log_files) return {};
+  Worker* worker = find(id);
+  if (worker == nullptr) return Error("no such worker");
   std::string errors;
   for (bool stderr_log : {false, true}) {
+    if (stderr_log && worker->job.spec.log.err.kind == config::LogTarget::Kind::kStdout) continue;
+    Result<OutputFile> output = output_of(worker->job, id.index, stderr_log, true);
+    // Nothing kept (or not by corrald), nothing to clear; a fake host has no files.
+    if (!output || output->inherit || !output->dir) continue;
     // Opened like the capture opens it (no link followed, no FIFO waited
     // on, nobody else's file), and truncated through the fd. The capture
     // writes with O_APPEND and sees the new size when it next checks for
     // rotation, as after logrotate's copytruncate.
-    Result<OpenedFile> file =
-        options_.log_files->open(log_name(id, stderr_log), FileUse::kTruncate, "log file");
+    Result<OpenedFile> file = output->dir->open(output->name, FileUse::kTruncate, "log file");
     std::string error = message_of(file);
     if (file && !file->missing && ::ftruncate(file->fd.get(), 0) != 0) {
-      error = "cannot truncate " + log_path(id, stderr_log) + ": " + strerror(errno);
+      error = "cannot truncate " + output->path + ": " + strerror(errno);
     }
     if (error.empty()) continue;
     spdlog::error("{}: clear: {}", id.str(), error);
@@ -288,10 +348,11 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
                            options_.pass_env, corral_variables(spec, worker));
   request.cwd = spec.cwd;
   request.user = spec.user;
-  request.stdout_log = log_path(worker.id(), false);
-  request.stderr_log = log_path(worker.id(), true);
-  request.log_dir = options_.log_files;
   request.log_rotate = options_.log_rotate;
+  if (spec.log.max_size) request.log_rotate.max_size = *spec.log.max_size;
+  if (spec.log.keep) request.log_rotate.keep = *spec.log.keep;
+  request.stderr_to_stdout = spec.log.err.kind == config::LogTarget::Kind::kStdout;
+  request.umask = spec.umask;
   request.nice = spec.limits.nice;
   request.cgroup_limits.memory_max = spec.limits.memory;
   request.cgroup_limits.memory_high = spec.limits.memory_high;
@@ -321,6 +382,19 @@ Action Supervisor::spawn(Worker& worker) {
   Job& job = worker.job;
   SpawnRequest request = spawn_request(job, worker);
   const uint64_t epoch = ++worker.epoch;
+  // Output not kept (off) is read and dropped: an empty OutputFile.
+  Status logs_opened;
+  for (bool stderr_log : {false, true}) {
+    if (stderr_log && request.stderr_to_stdout) continue;
+    const config::LogTarget& target = stderr_log ? job.spec.log.err : job.spec.log.out;
+    if (target.kind == config::LogTarget::Kind::kOff) continue;
+    Result<OutputFile> output = output_of(job, worker.index, stderr_log, true);
+    if (!output) {
+      logs_opened = std::move(output).error();
+      break;
+    }
+    (stderr_log ? request.stderr_log : request.stdout_log) = std::move(*output);
+  }
   // A feed that could not be made (the daemon was out of fds, or of room
   // for the segment) is tried again at each spawn: the job recovers once
   // the cause is gone.
@@ -330,7 +404,9 @@ Action Supervisor::spawn(Worker& worker) {
   }
   JobFeed* feed = job.feed.get();
   Result<pid_t> pid = Error(job.feed_error);  // a channel job without its feed
-  if (job.spec.channel == config::Channel::kNone || feed != nullptr) {
+  if (!logs_opened) {
+    pid = std::move(logs_opened).error();
+  } else if (job.spec.channel == config::Channel::kNone || feed != nullptr) {
     Status prepared = feed != nullptr ? feed->prepare(worker.index, request) : Status();
     if (!prepared) {
       pid = std::move(prepared).error().context("channel");
@@ -406,6 +482,7 @@ void Supervisor::carry_out(Worker& worker, Action action, State before) {
   }
   waiters_.notify();
   if (updating()) settle_timer_->arm(host_.now(), [this] { settle(); });
+  if (on_idle_) advance_shutdown();
   if (on_idle_ && idle()) finish_shutdown();
 }
 
@@ -422,7 +499,9 @@ void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
   if (JobFeed* feed = worker.job.feed.get()) blame = feed->exited(worker.index, status.str());
   State before = worker.machine.state();
   Action action = worker.machine.exited(host_.now(), status, blame);
-  if (shutting_down_ && action == Action::kSpawn) {
+  // Nothing starts again while corrald stops, not even a worker whose
+  // priority is not asked to stop yet.
+  if (shutting_down_ && (action == Action::kSpawn || worker.machine.state() == State::kBackoff)) {
     action = worker.machine.stop(host_.now());
   }
   carry_out(worker, action, before);
@@ -431,16 +510,42 @@ void Supervisor::on_exit(Worker& worker, uint64_t epoch, ExitStatus status) {
 void Supervisor::on_deadline(Worker& worker) {
   State before = worker.machine.state();
   Action action = worker.machine.deadline_reached(host_.now());
+  // A worker whose priority is not asked to stop yet is not restarted
+  // either while corrald stops.
+  if (shutting_down_ && action == Action::kSpawn) action = worker.machine.stop(host_.now());
   carry_out(worker, action, before);
 }
 
 void Supervisor::shutdown(std::function<void()> done) {
   shutting_down_ = true;
   on_idle_ = std::move(done);
-  for (auto& [name, job] : jobs_) {
-    for (auto& worker : job->workers) stop(worker->id());
-  }
+  advance_shutdown();
   if (on_idle_ && idle()) finish_shutdown();
+}
+
+void Supervisor::advance_shutdown() {
+  if (advancing_) return;
+  advancing_ = true;
+  std::vector<Job*> jobs = by_priority();
+  for (auto job = jobs.rbegin(); job != jobs.rend();) {
+    const int priority = (*job)->spec.priority;
+    auto level_end = job;
+    while (level_end != jobs.rend() && (*level_end)->spec.priority == priority) ++level_end;
+    if (!stopping_priority_ || priority < *stopping_priority_) {
+      stopping_priority_ = priority;
+      for (auto it = job; it != level_end; ++it) {
+        for (auto& worker : (*it)->workers) stop(worker->id());
+      }
+    }
+    // The next lower priority waits for this one's processes to end.
+    const bool running = std::any_of(job, level_end, [](const Job* j) {
+      return std::any_of(j->workers.begin(), j->workers.end(),
+                         [](const auto& w) { return w->pid > 0; });
+    });
+    if (running) break;
+    job = level_end;
+  }
+  advancing_ = false;
 }
 
 // Every worker has stopped and handed back what it held: the tasks still

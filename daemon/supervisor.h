@@ -90,6 +90,12 @@ struct SupervisorOptions {
   // (safe_file.h). Null: there are no log files (a fake host).
   std::shared_ptr<const SafeDir> log_files;
   config::LogRotate log_rotate;
+  // Opens the directory of a job's own log file (log.stdout, log.stderr:
+  // KEY names it in messages) as log_dir is opened. Unset: those files get
+  // no directory (a fake host).
+  std::function<Result<std::shared_ptr<const SafeDir>>(const std::string& dir,
+                                                       const std::string& key)>
+      open_log_dir;
   // corrald's environment, "NAME=value"; worker_env.h decides what of it a
   // worker gets.
   std::vector<std::string> daemon_env;
@@ -139,7 +145,7 @@ class Supervisor {
   // the daemon shuts down.
   bool update(const std::vector<config::JobSpec>& next, std::function<void()> done);
   bool updating() const { return static_cast<bool>(update_done_); }
-  // Starts the workers of every job with autostart.
+  // Starts the workers of every job with autostart, lower `priority` first.
   void start_autostart();
 
   void start(const WorkerId& id);
@@ -153,12 +159,12 @@ class Supervisor {
   Result<std::string> pause(const WorkerId& id, bool paused);
   // Empties the worker's captured stdout and stderr files.
   Status clear_logs(const WorkerId& id);
-  // The worker's captured output file (STDERR: its stderr), rotated copies
-  // being PATH.1, PATH.2, ...; log_name is its name in the log directory.
-  std::string log_path(const WorkerId& id, bool stderr_log) const;
-  static std::string log_name(const WorkerId& id, bool stderr_log);
-  // The log directory, held open (null on a host without log files).
-  const std::shared_ptr<const SafeDir>& log_files() const { return options_.log_files; }
+  // The file the worker's stdout (STDERR: stderr) is captured in, rotated
+  // copies being PATH.1, PATH.2, ...: daemon.log_dir/JOB-INDEX.out.log
+  // (.err.log), or its job's log.stdout (log.stderr; `stdout`: the stdout
+  // file). An error for an unknown worker, for output not kept (`off`), or
+  // when the file's directory cannot be opened.
+  Result<OutputFile> output_file(const WorkerId& id, bool stderr_log);
 
   bool has_job(const std::string& job) const { return jobs_.contains(job); }
   // The workers of JOB, in index order; none for an unknown job.
@@ -181,7 +187,9 @@ class Supervisor {
   // before status, stats and /metrics answer.
   void refresh();
 
-  // Stops every worker; `done` runs once no worker has a process.
+  // Stops every worker, the jobs of the highest `priority` first, each
+  // priority's workers ended before the next lower one is asked (supervisord's
+  // order); `done` runs once no worker has a process.
   void shutdown(std::function<void()> done);
   bool shutting_down() const { return shutting_down_; }
   // Arms the sampler unless it is armed.
@@ -231,10 +239,18 @@ class Supervisor {
   void on_recycle(Job& job, uint32_t index);
   void on_stop_request(Job& job, uint32_t index, const std::string& why);
   SpawnRequest spawn_request(const Job& job, const Worker& worker) const;
+  // Where worker INDEX of JOB writes STDERR_LOG's stream (its directory
+  // opened, and kept in JOB, when OPEN).
+  Result<OutputFile> output_of(Job& job, uint32_t index, bool stderr_log, bool open);
   std::string describe(const Worker& worker, TimePoint now) const;
   std::unique_ptr<Worker> make_worker(Job& job, uint32_t index);
   std::shared_ptr<JobFeed> make_feed(Job& job);
   void finish_shutdown();
+  // The jobs by priority, then name (start order).
+  std::vector<Job*> by_priority() const;
+  // At a shutdown: asks the next lower priority's workers to stop once no
+  // worker of the priorities asked so far has a process.
+  void advance_shutdown();
   // Calls DONE once no retired feed is settling, or after a few seconds.
   void after_settling(std::function<void()> done, TimePoint give_up);
   void resize(Job& job, uint32_t workers);
@@ -250,6 +266,8 @@ class Supervisor {
   std::map<std::string, std::unique_ptr<Job>> jobs_;
   Waiters waiters_;
   bool shutting_down_ = false;
+  std::optional<int> stopping_priority_;  // the lowest priority asked to stop so far
+  bool advancing_ = false;                // in advance_shutdown (stop() comes back to it)
   std::function<void()> on_idle_;
   std::function<void()> update_done_;  // set while an update runs
   std::unique_ptr<Timer> settle_timer_;

@@ -44,6 +44,9 @@ struct Supervisor::Job {
   std::vector<std::unique_ptr<Worker>> workers;
   std::shared_ptr<JobFeed> feed;  // channel jobs
   std::string feed_error;         // why a channel job has no feed
+  // The directories of its log.stdout / log.stderr files, opened at the
+  // first spawn that needs them (by path).
+  std::map<std::string, std::shared_ptr<const SafeDir>> log_dirs;
   // Set by an update until the workers have stopped: the job goes, or is
   // rebuilt with these settings.
   bool removing = false;

@@ -245,19 +245,33 @@ Result<pid_t> SystemHost::spawn(const SpawnRequest& request,
     return std::any_of(request.fds.begin(), request.fds.end(),
                        [&](const FdMapping& m) { return m.target == target; });
   };
-  const bool capture_stdout = !maps(1);
+  // fd 1 carries the worker's output unless a channel has it (pipe, stdio).
+  const bool stdout_free = !maps(1);
+  const bool capture_stdout = stdout_free && !request.stdout_log.inherit;
   Pipe out;
   if (capture_stdout) {
     Result<Pipe> pipe = make_pipe();
     if (!pipe) return std::move(pipe).error();
     out = std::move(*pipe);
   }
-  Result<Pipe> err = make_pipe();
-  if (!err) return std::move(err).error();
+  // stderr goes where stdout goes (log.stderr: stdout) only where fd 1 is
+  // the worker's output: a worker speaking on fd 1 keeps its stderr apart.
+  const bool merged = request.stderr_to_stdout && stdout_free;
+  const bool capture_stderr = !merged && !request.stderr_log.inherit;
+  Pipe err;
+  if (capture_stderr) {
+    Result<Pipe> pipe = make_pipe();
+    if (!pipe) return std::move(pipe).error();
+    err = std::move(*pipe);
+  }
   std::vector<FdMapping> fds = request.fds;
   if (!maps(0)) fds.push_back({0, devnull_.get()});
-  if (capture_stdout) fds.push_back({1, out.write.get()});
-  fds.push_back({2, err->write.get()});
+  if (stdout_free) fds.push_back({1, capture_stdout ? out.write.get() : STDOUT_FILENO});
+  if (merged) {
+    fds.push_back({2, capture_stdout ? out.write.get() : STDOUT_FILENO});
+  } else {
+    fds.push_back({2, capture_stderr ? err.write.get() : STDERR_FILENO});
+  }
   UniqueFd cgroup;
   SpawnRequest placed;
   const SpawnRequest* to_launch = &request;
@@ -273,14 +287,10 @@ Result<pid_t> SystemHost::spawn(const SpawnRequest& request,
                                     : launch(*to_launch, fds, nofile_default_);
   // The child has its copies; the read ends see EOF when it exits.
   out.write.reset();
-  err->write.reset();
+  err.write.reset();
   if (launched.pid == 0) return Error(launched.error);
-  if (capture_stdout) {
-    output_.capture(out.read.release(), request.log_dir, split_file_path(request.stdout_log).second,
-                    request.log_rotate);
-  }
-  output_.capture(err->read.release(), request.log_dir, split_file_path(request.stderr_log).second,
-                  request.log_rotate);
+  if (capture_stdout) output_.capture(out.read.release(), request.stdout_log, request.log_rotate);
+  if (capture_stderr) output_.capture(err.read.release(), request.stderr_log, request.log_rotate);
   watch_exit(launched.pid, launched.pidfd.release(), *to_launch, std::move(on_exit));
   return launched.pid;
 }

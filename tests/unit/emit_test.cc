@@ -99,6 +99,9 @@ TEST(ToYamlTest, WritesEveryKeyOfAJob) {
                       "    env: {}\n"
                       "    cwd: \"\"\n"
                       "    user: \"\"\n"
+                      "    umask: inherit\n"
+                      "    priority: 999\n"
+                      "    log: {stdout: auto, stderr: auto}\n"
                       "    shared:\n"
                       "      values: {}\n"
                       "      arrays: {}\n"
@@ -161,6 +164,12 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   j.env = {{"EMPTY", ""}, {"NUM", "0660"}, {"BOOL", "off"}, {"NULL", "null"}, {"a b", "c: d"}};
   j.cwd = "/srv/my app";
   j.user = "root";
+  j.umask = 027;
+  j.priority = -5;
+  j.log.out = {LogTarget::Kind::kFile, "/var/log/my app/{job}-{index:03}.log"};
+  j.log.err = {LogTarget::Kind::kStdout, ""};
+  j.log.max_size = kNeverRotate;
+  j.log.keep = 0;
   j.shared.values = {{"i", SharedType::kI64}, {"f", SharedType::kF64}};
   j.shared.arrays = {{"h", {SharedType::kF64, 1}}, {"-x", {SharedType::kI64, 1 << 20}}};
   j.source = {SourceSpec::Kind::kRange, -5, -5, ""};
@@ -177,6 +186,11 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   k.restart.backoff.jitter = 0.999;
   k.limits.cpus.mode = CpuSpec::Mode::kAuto;
   k.source = {SourceSpec::Kind::kFile, 0, 0, "in.txt"};
+  k.umask = 0;
+  k.priority = 100;
+  k.log.out = {LogTarget::Kind::kOff, ""};
+  k.log.err = {LogTarget::Kind::kFile, "/l/{index}"};
+  k.log.max_size = 50 * kMiB;
   c.jobs.push_back(k);
   std::sort(c.jobs.begin(), c.jobs.end(),
             [](const JobSpec& a, const JobSpec& b) { return a.name < b.name; });
@@ -229,6 +243,11 @@ TEST(ToYamlTest, RoundTripsRandomConfigs) {
       j.limits.nice = static_cast<int>(number(0, 39)) - 20;
       j.env["V" + std::to_string(i)] = text();
       j.cwd = text();
+      j.umask = pick(std::optional<unsigned>(), std::optional<unsigned>(number(0, 0777)));
+      j.priority = static_cast<int>(number(0, 2000)) - 1000;
+      j.log.out = pick(LogTarget{}, LogTarget{LogTarget::Kind::kOff, ""},
+                       LogTarget{LogTarget::Kind::kFile, "/" + text() + "{index}"});
+      j.log.keep = pick(std::optional<int>(), std::optional<int>(static_cast<int>(number(0, 9))));
       c.jobs.push_back(j);
     }
     SCOPED_TRACE(round);

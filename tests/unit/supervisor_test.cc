@@ -65,8 +65,8 @@ TEST_F(SupervisorTest, AutostartSpawnsEveryWorkerWithItsEnvironment) {
   EXPECT_THAT(r.env, Contains("CORRAL_CHANNEL=none"));
   EXPECT_THAT(r.env, Contains("GREETING=hello"));  // the job's env wins
   EXPECT_THAT(r.env, Contains("PATH=/usr/bin:/bin"));
-  EXPECT_EQ(r.stdout_log, "/logs/web-1.out.log");
-  EXPECT_EQ(r.stderr_log, "/logs/web-1.err.log");
+  EXPECT_EQ(r.stdout_log.path, "/logs/web-1.out.log");
+  EXPECT_EQ(r.stderr_log.path, "/logs/web-1.err.log");
   EXPECT_THAT(r.env, Contains("SECRET=s3cret"));
   EXPECT_THAT(r.env, ::testing::Not(Contains("NOTIFY_SOCKET=/run/notify")));
 }
@@ -296,6 +296,127 @@ TEST_F(SupervisorTest, ShutdownWinsOverARestartInProgress) {
   host.exit(host.last_pid(), ExitStatus::killed(SIGTERM));
   EXPECT_TRUE(done);
   EXPECT_EQ(host.spawns.size(), 1u);
+}
+
+TEST_F(SupervisorTest, LowerPriorityStartsFirstAndStopsLast) {
+  config::JobSpec db = job("db", 1);
+  db.priority = 10;
+  config::JobSpec web = job("web", 2);
+  web.priority = 500;
+  config::JobSpec app = job("app", 1);  // 999, like web's later peers
+  supervisor.add_job(app);
+  supervisor.add_job(web);
+  supervisor.add_job(db);
+  supervisor.start_autostart();
+  ASSERT_EQ(host.spawns.size(), 4u);
+  EXPECT_EQ(host.spawns[0].name, "db:0");
+  EXPECT_EQ(host.spawns[1].name, "web:0");
+  EXPECT_EQ(host.spawns[2].name, "web:1");
+  EXPECT_EQ(host.spawns[3].name, "app:0");
+  auto pid_of = [&](const std::string& name) {
+    for (const auto& [pid, p] : host.processes) {
+      if (p.request.name == name && p.alive) return pid;
+    }
+    return pid_t{0};
+  };
+  auto asked = [&](const std::string& name) {
+    return !host.processes[pid_of(name)].signals.empty();
+  };
+
+  bool done = false;
+  supervisor.shutdown([&] { done = true; });
+  EXPECT_TRUE(asked("app:0"));
+  EXPECT_FALSE(asked("web:0"));
+  EXPECT_FALSE(asked("db:0"));
+  host.exit(pid_of("app:0"), ExitStatus::killed(SIGTERM));
+  EXPECT_TRUE(asked("web:0"));
+  EXPECT_TRUE(asked("web:1"));
+  EXPECT_FALSE(asked("db:0"));
+  host.exit(pid_of("web:1"), ExitStatus::killed(SIGTERM));
+  EXPECT_FALSE(asked("db:0"));  // web:0 still runs
+  host.exit(pid_of("web:0"), ExitStatus::killed(SIGTERM));
+  EXPECT_TRUE(asked("db:0"));
+  EXPECT_FALSE(done);
+  host.exit(pid_of("db:0"), ExitStatus::killed(SIGTERM));
+  EXPECT_TRUE(done);
+}
+
+TEST_F(SupervisorTest, AWorkerInBackoffIsNotRestartedWhileAHigherPriorityStops) {
+  config::JobSpec db = job("db", 1);
+  db.priority = 1;
+  supervisor.add_job(db);
+  supervisor.add_job(job("app", 1));
+  supervisor.start_autostart();
+  const pid_t db_pid = host.last_pid() - 1;
+  const pid_t app_pid = host.last_pid();
+  supervisor.shutdown([] {});
+  host.exit(db_pid, ExitStatus::exited(1));  // crashes while app stops
+  EXPECT_NE(*supervisor.state(WorkerId{"db", 0}), State::kBackoff);
+  host.advance(std::chrono::minutes(1));
+  EXPECT_EQ(host.spawns.size(), 2u);
+  host.exit(app_pid, ExitStatus::killed(SIGTERM));
+  EXPECT_TRUE(supervisor.idle());
+}
+
+TEST_F(SupervisorTest, ARequestCarriesTheUmaskAndTheJobsLogFiles) {
+  config::JobSpec spec = job("web", 2);
+  spec.umask = 027;
+  spec.log.out = {config::LogTarget::Kind::kFile, "/srv/log/{job}-{index:02}.log"};
+  spec.log.err = {config::LogTarget::Kind::kStdout, ""};
+  spec.log.max_size = config::kNeverRotate;
+  spec.log.keep = 0;
+  supervisor.add_job(spec);
+  config::JobSpec quiet = job("quiet", 1);
+  quiet.log.out = {config::LogTarget::Kind::kOff, ""};
+  quiet.log.err = {config::LogTarget::Kind::kInherit, ""};
+  supervisor.add_job(quiet);
+  supervisor.start_autostart();
+  ASSERT_EQ(host.spawns.size(), 3u);
+  const SpawnRequest& q = host.spawns[0];
+  EXPECT_FALSE(q.umask.has_value());
+  EXPECT_TRUE(q.stdout_log.path.empty());
+  EXPECT_FALSE(q.stdout_log.inherit);
+  EXPECT_TRUE(q.stderr_log.inherit);
+  EXPECT_EQ(q.log_rotate.max_size, 10 * config::kMiB);  // daemon.log_rotate's
+  const SpawnRequest& w = host.spawns[2];
+  EXPECT_EQ(w.umask, 027u);
+  EXPECT_EQ(w.stdout_log.path, "/srv/log/web-01.log");
+  EXPECT_EQ(w.stdout_log.name, "web-01.log");
+  EXPECT_TRUE(w.stderr_to_stdout);
+  EXPECT_EQ(w.log_rotate.max_size, config::kNeverRotate);
+  EXPECT_EQ(w.log_rotate.keep, 0);
+  EXPECT_EQ(supervisor.output_file(WorkerId{"web", 1}, true)->path, "/srv/log/web-01.log");
+  EXPECT_EQ(supervisor.output_file(WorkerId{"quiet", 0}, false).error().message(),
+            "not kept (log.stdout: off)");
+  EXPECT_EQ(supervisor.output_file(WorkerId{"quiet", 0}, true).error().message(),
+            "not captured: it goes to corrald's own stderr (inherit), e.g. the journal");
+}
+
+TEST(SupervisorLogDirTest, ALogDirectoryThatCannotBeOpenedIsASpawnErrorOfThatJob) {
+  FakeHost host;
+  SupervisorOptions options;
+  options.log_dir = "/logs";
+  std::vector<std::string> opened;
+  options.open_log_dir = [&](const std::string& dir,
+                             const std::string& key) -> Result<std::shared_ptr<const SafeDir>> {
+    opened.push_back(dir + " " + key);
+    return Error(key + " " + dir + " is not private");
+  };
+  Supervisor supervisor(host, options, {});
+  config::JobSpec spec;
+  spec.name = "web";
+  spec.command = {"/bin/web"};
+  spec.log.out = {config::LogTarget::Kind::kFile, "/srv/{job}/out.log"};
+  supervisor.add_job(spec);
+  config::JobSpec plain = spec;
+  plain.name = "plain";
+  plain.log = {};
+  supervisor.add_job(plain);
+  supervisor.start_autostart();
+  EXPECT_EQ(opened, std::vector<std::string>{"/srv/web job web: log.stdout's directory"});
+  EXPECT_EQ(host.spawns.size(), 1u);  // plain only
+  EXPECT_EQ(*supervisor.state(WorkerId{"web", 0}), State::kBackoff);
+  EXPECT_EQ(*supervisor.state(WorkerId{"plain", 0}), State::kStarting);
 }
 
 TEST_F(SupervisorTest, WorkersOfAJobInIndexOrder) {

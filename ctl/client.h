@@ -137,6 +137,9 @@ class Client {
   Client& operator=(Client&& other) noexcept = default;
 
   const std::string& socket_path() const { return socket_path_; }
+  // The connection's socket, for a signal handler that ends a blocking read
+  // by shutting it down (fg's Ctrl-C); the Client keeps owning it.
+  int native_handle() const { return fd_.get(); }
 
   // Sends REQUEST as one line.
   ClientStatus send(const Json& request);

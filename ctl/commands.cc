@@ -83,6 +83,25 @@ constexpr std::array kCommands = {
             "across log rotations, until interrupted (Ctrl-C). Bytes that are not UTF-8\n"
             "show as U+FFFD. --json prints corrald's lines: {\"data\": TEXT} per chunk.",
             plan_tail, format_tail},
+    Command{"fg", "[-n N] JOB:INDEX", "follow a running worker's stdout and stderr",
+            "supervisorctl's fg: prints the last N lines (default 10) of a RUNNING\n"
+            "worker's captured stdout, then of its stderr, then what it writes to either\n"
+            "as it comes, until it stops: its stdout lines on stdout, its stderr lines on\n"
+            "stderr, whole lines, in the order corrald reads them (each stream keeps its\n"
+            "own order). A JOB of one worker names that worker. Ctrl-C leaves (exit 0)\n"
+            "and the worker keeps running. When the process ends (stopped, crashed,\n"
+            "restarted) fg prints what it wrote last, says how it ended on stderr\n"
+            "('web:0 exited: exit status 1; now BACKOFF') and exits 1. A worker that is not\n"
+            "RUNNING is refused (exit 1), as supervisorctl refuses it.\n"
+            "Unlike supervisorctl's fg, what you type is not sent to the worker: corrald\n"
+            "gives a worker /dev/null as stdin (or, with channel: pipe and fds: stdio, its\n"
+            "task pipe, which submit feeds), never a channel it keeps open for a client;\n"
+            "corralctl does not read its own stdin here.\n"
+            "--json prints corrald's lines as they come: the acceptance ({\"ok\", \"name\",\n"
+            "\"pid\", \"stdout\", \"stderr\"}), {\"stream\": \"stdout\" or \"stderr\",\n"
+            "\"data\": TEXT} per chunk of lines, and the end line ({\"end\", \"name\",\n"
+            "\"state\", \"pid\", \"exit_description\"}).",
+            plan_fg, format_fg},
     Command{"maintail", "[-f] [-n N]", "show corrald's own recent log lines",
             "Prints the last N lines (default 10) of corrald's own log, as supervisorctl's\n"
             "maintail does, wherever that log goes (stderr, the journal): corrald keeps its\n"
@@ -407,6 +426,28 @@ Output format_results(const Plan& plan, const ResultTotals& totals, Format forma
       totals.end.is_object()) {
     output.out = protocol::json_text(totals.end) + "\n";
   }
+  return output;
+}
+
+Output format_fg_end(const Json& end, Format format) {
+  Output output;
+  if (format == Format::kJson) output.out = protocol::json_text(end) + "\n";
+  std::string name = string_field(end, "name");
+  std::string state = string_field(end, "state");
+  std::string exit = string_field(end, "exit_description");
+  std::string message;
+  if (state.empty()) {
+    message = name + " is gone: its job was removed or changed";
+  } else if (!exit.empty()) {
+    message = name + " exited: " + exit + "; now " + state;
+    if (auto pid = int_field(end, "pid"); pid && *pid > 0) {
+      message += " (pid " + std::to_string(*pid) + ")";
+    }
+  } else {
+    message = name + " is " + state;
+  }
+  output.err = "corralctl: " + message + "\n";
+  output.exit_code = kExitFailed;
   return output;
 }
 

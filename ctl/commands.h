@@ -58,6 +58,11 @@ struct Plan {
   // Set for tail: corrald answers with {"ok": true}, then {"data": TEXT}
   // lines printed as they come, until {"end": true} (never, with -f).
   bool stream = false;
+  // Set for fg: as stream, but each data line has a "stream" (stdout lines
+  // go to stdout, stderr lines to stderr), Ctrl-C leaves with status 0, and
+  // corrald's end line says how the worker's process ended
+  // (format_fg_end).
+  bool fg = false;
   // Set for results and retry --wait: after the reply, corrald's result
   // lines, printed as they come as submit --wait prints them, until
   // {"end": true} (Client::read_results); then format_results.
@@ -99,6 +104,13 @@ Output format_submit(const Plan& plan, const SubmitTotals& totals, Format format
 // failed, is dead, was cancelled or expired; with --json, results prints
 // corrald's end line too ({"end": true, "cursor": C}).
 Output format_results(const Plan& plan, const ResultTotals& totals, Format format);
+
+// What fg shows when corrald ends its stream, END being its end line
+// ({"end": true, "name", "state", "pid", "exit_description"}): on stderr
+// how the process ended and the worker's state now ("corralctl: web:0
+// exited: exit status 1; now BACKOFF"), with --json the end line on stdout;
+// exit 1: fg ends by itself only when the worker stops running.
+Output format_fg_end(const Json& end, Format format);
 
 // The line submit --wait prints on stderr once corrald has accepted it, for
 // a durable job: which submit this is and how to pick up its results if the

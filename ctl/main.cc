@@ -6,6 +6,8 @@
 // `corralctl [the same global options] LINE` would: both paths go through
 // parse_command_line and run.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,6 +126,79 @@ int stream(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   return protocol::kExitOk;
 }
 
+// fg's Ctrl-C: leaving is what the user asked for (exit 0, as supervisorctl's
+// fg), so SIGINT does not kill corralctl; its handler shuts the connection
+// down, which ends the blocking read at once. Both are async-signal-safe.
+volatile sig_atomic_t fg_interrupted = 0;
+volatile sig_atomic_t fg_socket = -1;
+
+extern "C" void on_fg_interrupt(int) {
+  fg_interrupted = 1;
+  if (fg_socket >= 0) ::shutdown(fg_socket, SHUT_RDWR);
+}
+
+// fg: the acceptance, then corrald's data lines, each written to stdout or
+// stderr as its "stream" says (--json: the lines themselves, on stdout),
+// until the end line that says how the worker's process ended, or Ctrl-C.
+// While it lives, Ctrl-C shuts down SOCKET (a shell's next command gets
+// SIGINT's disposition back).
+class FgInterrupt {
+ public:
+  explicit FgInterrupt(int socket) {
+    fg_interrupted = 0;
+    fg_socket = socket;
+    struct sigaction action {};
+    action.sa_handler = on_fg_interrupt;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &previous_);
+  }
+  ~FgInterrupt() {
+    ::sigaction(SIGINT, &previous_, nullptr);
+    fg_socket = -1;
+  }
+  FgInterrupt(const FgInterrupt&) = delete;
+  FgInterrupt& operator=(const FgInterrupt&) = delete;
+
+ private:
+  struct sigaction previous_ {};
+};
+
+int foreground(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
+  FgInterrupt interrupt(client.native_handle());
+  auto reply = client.call(*plan.request);
+  if (!reply) {
+    if (fg_interrupted) return protocol::kExitOk;
+    return emit(ctl::format_client_error(plan, reply.error(), format));
+  }
+  ctl::Output accepted = ctl::format_reply(plan, *reply, format);
+  emit(accepted);
+  if (accepted.exit_code != protocol::kExitOk) return accepted.exit_code;
+  while (!fg_interrupted) {
+    auto message = client.read_message();
+    if (!message) {
+      if (fg_interrupted) break;
+      return emit(ctl::format_client_error(plan, message.error(), format));
+    }
+    if (auto end = message->find("end");
+        end != message->end() && end->is_boolean() && end->get<bool>()) {
+      return emit(ctl::format_fg_end(*message, format));
+    }
+    if (format == ctl::Format::kJson) {
+      std::string line = protocol::json_text(*message) + "\n";
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fflush(stdout);
+      continue;
+    }
+    auto data = message->find("data");
+    if (data == message->end() || !data->is_string()) continue;
+    const std::string& text = data->get_ref<const std::string&>();
+    FILE* to = message->value("stream", "") == "stderr" ? stderr : stdout;
+    std::fwrite(text.data(), 1, text.size(), to);
+    std::fflush(to);
+  }
+  return protocol::kExitOk;
+}
+
 // results and retry --wait: the acceptance, then corrald's result lines
 // copied to stdout as they come, as submit --wait prints them, until
 // {"end": true}. A follow that never ends is ended by Ctrl-C, as tail -f is:
@@ -194,6 +269,7 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   if (!client) return emit(ctl::format_client_error(plan, client.error(), plan.format));
   if (plan.submit) return submit(*client, plan, file, plan.format);
   if (plan.stream) return stream(*client, plan, plan.format);
+  if (plan.fg) return foreground(*client, plan, plan.format);
   if (plan.results) return results(*client, plan, plan.format);
   auto reply = client->call(*plan.request);
   if (!reply) return emit(ctl::format_client_error(plan, reply.error(), plan.format));

@@ -335,6 +335,42 @@ Plan plan_tail(const Command& self, const std::vector<std::string>& args, Format
 
 namespace {
 
+constexpr std::array kFgOptions = {OptionSpec{"-n", true}, OptionSpec{"--lines", true}};
+
+}  // namespace
+
+// fg [-n N] JOB:INDEX: one worker, as tail names it; corrald refuses one
+// that is not RUNNING.
+Plan plan_fg(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kFgOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  Json request{{"cmd", "fg"}, {"lines", 10}};
+  for (const auto& [name, value] : operands.options) {
+    if (value.empty() || value.size() > 18 ||
+        value.find_first_not_of("0123456789") != std::string::npos) {
+      return answered(self,
+                      usage_error(&self, "fg: -n needs a number of lines, got '" + value + "'"));
+    }
+    request["lines"] = std::stoull(value);
+  }
+  if (operands.words.size() != 1) {
+    return answered(self, usage_error(&self, "fg: needs exactly one worker, JOB:INDEX"));
+  }
+  auto target = protocol::parse_target(operands.words.front());
+  if (!target) return answered(self, usage_error(&self, "fg: " + target.error().message()));
+  if (target->all()) {
+    return answered(self, usage_error(&self, "fg: '" + operands.words.front() +
+                                                 "' is not one worker; name it as JOB:INDEX"));
+  }
+  request["target"] = protocol::to_string(*target);
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  plan.request = std::move(request);
+  plan.fg = true;
+  return plan;
+}
+
+namespace {
+
 constexpr std::array kMaintailOptions = {OptionSpec{"-f", false}, OptionSpec{"--follow", false},
                                          OptionSpec{"-n", true}, OptionSpec{"--lines", true}};
 
@@ -587,8 +623,8 @@ Plan plan_results(const Command& self, const std::vector<std::string>& args, For
 bool takes_next_word(std::string_view arg) {
   for (std::span<const OptionSpec> options :
        {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
-        std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kTopOptions),
-        std::span<const OptionSpec>(kCancelOptions),
+        std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kFgOptions),
+        std::span<const OptionSpec>(kTopOptions), std::span<const OptionSpec>(kCancelOptions),
         std::span<const OptionSpec>(kResultsOptions)}) {
     for (const OptionSpec& option : options) {
       if (option.takes_value && option.name == arg) return true;

@@ -29,6 +29,7 @@ PlanFunction plan_one_job;       // JOB
 PlanFunction plan_optional_job;  // [JOB]
 PlanFunction plan_submit;
 PlanFunction plan_tail;
+PlanFunction plan_fg;
 PlanFunction plan_maintail;
 PlanFunction plan_top;
 PlanFunction plan_wait;

@@ -189,6 +189,23 @@ Output format_tail(const Json&, const Json& reply, Format) {
   return Output{};
 }
 
+// fg's acceptance: a line on stderr saying whose output follows and how to
+// leave (stdout is the worker's); --json: corrald's line as it is.
+Output format_fg(const Json&, const Json& reply, Format format) {
+  if (!ok_field(reply)) return error_reply(reply);
+  std::string name = string_field(reply, "name");
+  auto pid = int_field(reply, "pid");
+  if (name.empty() || !pid) return malformed("fg's reply has no \"name\" and \"pid\"");
+  Output output;
+  if (format == Format::kJson) {
+    output.out = protocol::json_text(reply) + "\n";
+  } else {
+    output.err = "corralctl: " + name + " (pid " + std::to_string(*pid) +
+                 ") in the foreground; Ctrl-C leaves it running; typing is not sent to it\n";
+  }
+  return output;
+}
+
 // reread, update, reload: what changed (supervisorctl's words), the config's
 // errors, the warnings.
 Output format_reload(const Json& request, const Json& reply, Format format) {

@@ -23,6 +23,7 @@ using ReplyFormatter = Output(const Json& request, const Json& reply, Format for
 ReplyFormatter format_status;
 ReplyFormatter format_action;  // start, stop, restart, signal, clear
 ReplyFormatter format_tail;
+ReplyFormatter format_fg;      // fg's acceptance, before the stream
 ReplyFormatter format_reload;  // reread, update, reload
 ReplyFormatter format_avail;
 ReplyFormatter format_pid;

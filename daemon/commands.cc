@@ -132,6 +132,9 @@ void Commands::handle(const Json& request, ConversationPtr conversation) {
   if (request.is_object() && request.value("cmd", "") == "tail") {
     return tail(request, std::move(conversation));
   }
+  if (request.is_object() && request.value("cmd", "") == "fg") {
+    return fg(request, std::move(conversation));
+  }
   if (request.is_object() && request.value("cmd", "") == "retry" && request.value("wait", false)) {
     return retry_and_wait(request, std::move(conversation));
   }
@@ -173,7 +176,7 @@ void Commands::handle(const Json& request, Reply reply) {
   if (name == "signal") return signal(request, std::move(reply));
   if (name == "clear") return clear(request, std::move(reply));
   if (name == "pause" || name == "resume") return pause(request, name == "pause", std::move(reply));
-  if (name == "submit" || name == "tail" || name == "maintail") {
+  if (name == "submit" || name == "tail" || name == "fg" || name == "maintail") {
     return reply(protocol::error_reply(name + " needs a streaming connection"));
   }
   if (name == "version") return reply(Json{{"ok", true}, {"version", protocol::kVersion}});

@@ -130,6 +130,9 @@ class Commands : public CommandHandler {
  private:
   void submit(const protocol::Json& request, ConversationPtr conversation);
   void tail(const protocol::Json& request, ConversationPtr conversation);
+  // supervisorctl's fg: a running worker's stdout and stderr on one stream
+  // until its process is gone (log_tail.cc).
+  void fg(const protocol::Json& request, ConversationPtr conversation);
   void maintail(const protocol::Json& request, ConversationPtr conversation);
   // A durable job's kept results (task_results.cc).
   void results(const protocol::Json& request, ConversationPtr conversation);

@@ -55,6 +55,7 @@ const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fi
       {"signal", {{"signal", kString}, {"targets", kTargets}}},
       {"pid", {{"targets", kTargets}}},
       {"tail", {{"target", kString}, {"lines", kCount}, {"follow", kFlag}, {"stderr", kFlag}}},
+      {"fg", {{"target", kString}, {"lines", kCount}}},
       {"clear", {{"targets", kTargets}}},
       {"pause", {{"targets", kTargets}}},
       {"resume", {{"targets", kTargets}}},

@@ -94,6 +94,10 @@ jobs:
   EXPECT_THAT(tail.err, HasSubstr("quiet:0's stdout: not kept (log.stdout: off)"));
   RunResult err = d.ctl({"tail", "--stderr", "quiet:0"});
   EXPECT_THAT(err.err, HasSubstr("not captured: it goes to corrald's own stderr"));
+  RunResult fg = d.ctl({"fg", "quiet:0"});
+  EXPECT_EQ(fg.exit_code, 1);
+  EXPECT_THAT(fg.err, HasSubstr("fg: quiet:0 has no output corrald keeps (stdout: not kept "
+                                "(log.stdout: off); stderr: not captured"));
 }
 
 TEST(ProcessOptionsTest, ALogDirectoryThatIsNotPrivateCostsOnlyItsJob) {

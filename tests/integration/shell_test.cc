@@ -481,6 +481,11 @@ TEST(BashCompletionTest, CompletesTargetsFromTheDaemonOnTheLinesSocket) {
   // A JOB operand takes job names only, and only one.
   EXPECT_THAT(bash_completions(ctl + "stats "), UnorderedElementsAre("web"));
   EXPECT_THAT(bash_completions(ctl + "stats web "), UnorderedElementsAre());
+  // fg takes one worker, JOB:INDEX, after its -n N.
+  EXPECT_THAT(bash_completions(ctl + "fg "), UnorderedElementsAre("web:0", "web:1"));
+  EXPECT_THAT(bash_completions(ctl + "fg -n 5 w"), UnorderedElementsAre("web:0", "web:1"));
+  EXPECT_THAT(bash_completions(ctl + "fg web:0 "), UnorderedElementsAre());
+  EXPECT_THAT(bash_completions(ctl + "fg -"), UnorderedElementsAre("-n", "--help"));
   // The config names the same socket.
   EXPECT_THAT(bash_completions("corralctl -c " + d.config() + " start we"),
               UnorderedElementsAre("web", "web:*", "web:0", "web:1"));

@@ -1,7 +1,7 @@
 // What a supervisorctl user types by habit, against a real corrald: JOB:*
 // targets (supervisorctl's GROUP:*) in every command that takes a TARGET, in
-// the shell and in JSON requests; `avail`; `maintail`; and the dead-letter
-// list cleared, retried by ID and watched with `retry --wait`.
+// the shell and in JSON requests; `avail`; `maintail`; `fg`; and the
+// dead-letter list cleared, retried by ID and watched with `retry --wait`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -279,6 +279,202 @@ TEST(MaintailTest, FollowPrintsNewLinesAsTheyCome) {
   EXPECT_TRUE(seen);
   ::kill(follower.pid(), SIGTERM);
   EXPECT_NE(follower.wait_exit(), -1);
+}
+
+// ---- fg ----
+
+// talk writes "out N" on stdout and "err N" on stderr, N counting up, and
+// says goodbye on both when it is stopped; web has two workers.
+const std::string kTalk = R"(
+jobs:
+  talk:
+    command: [sh, -c, 'trap "echo bye-out; echo bye-err >&2; exit 0" TERM; i=0; while :; do i=$((i+1)); echo "out $i"; echo "err $i" >&2; sleep 0.05; done']
+    start: {settle: 0s}
+    stop: {timeout: 5s}
+  web:
+    command: [sleep, "1000"]
+    workers: 2
+    start: {settle: 0s}
+)";
+
+// The numbers N of the lines "PREFIX N" of LINES, in order; a line of
+// another shape fails the test.
+std::vector<int> counted(const std::vector<std::string>& lines, const std::string& prefix) {
+  std::vector<int> numbers;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line.rfind(prefix + " ", 0), 0u) << "not a '" << prefix << " N' line: " << line;
+    if (line.rfind(prefix + " ", 0) == 0) numbers.push_back(std::stoi(line.substr(prefix.size())));
+  }
+  return numbers;
+}
+
+// Whether NUMBERS count up by one, with no line lost or repeated.
+bool consecutive(const std::vector<int>& numbers) {
+  for (size_t i = 1; i < numbers.size(); ++i) {
+    if (numbers[i] != numbers[i - 1] + 1) return false;
+  }
+  return !numbers.empty();
+}
+
+// `corralctl fg JOB:INDEX` with its stdout read line by line and its stderr
+// gathered as it comes.
+class Fg {
+ public:
+  Fg(Daemon& d, const std::vector<std::string>& args) : child_(argv(d, args), "lines", {}, true) {}
+  PipeChild& child() { return child_; }
+  // Gathers stderr; its complete lines so far.
+  std::vector<std::string> err_lines() {
+    err_ += child_.stderr_text();
+    return lines_of(err_.substr(0, err_.rfind('\n') + 1));
+  }
+  const std::string& err() {
+    err_ += child_.stderr_text();
+    return err_;
+  }
+
+ private:
+  static std::vector<std::string> argv(Daemon& d, const std::vector<std::string>& args) {
+    std::vector<std::string> all = {CORRALCTL_PATH, "-s", d.socket(), "fg"};
+    all.insert(all.end(), args.begin(), args.end());
+    return all;
+  }
+  PipeChild child_;
+  std::string err_;
+};
+
+TEST(FgTest, FollowsBothStreamsOnTheirOwnSideUntilTheWorkerStops) {
+  Daemon d(kTalk);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("talk:0", "RUNNING"));
+  // Some lines before fg starts: its first ones are the files' last lines.
+  ASSERT_TRUE(wait_until([&] {
+    return read_file(d.log_dir() + "/talk-0.out.log").find("out 15\n") != std::string::npos;
+  }));
+  pid_t pid = d.worker_pid("talk:0");
+
+  Fg fg(d, {"-n", "5", "talk:0"});
+  std::vector<std::string> out;
+  while (out.size() < 30) {
+    auto line = fg.child().line(10s);
+    ASSERT_TRUE(line) << "fg printed no more stdout; stderr: " << fg.err();
+    out.push_back(*line);
+  }
+  std::vector<int> outs = counted(out, "out");
+  EXPECT_TRUE(consecutive(outs)) << ::testing::PrintToString(out);
+  ASSERT_FALSE(outs.empty());
+  EXPECT_GE(outs.front(), 11) << "more than the last 5 lines: " << out.front();
+  EXPECT_LE(outs.front(), outs.back() - 29);
+
+  // stderr: the line saying what is in front, then the worker's stderr.
+  ASSERT_TRUE(wait_until([&] { return fg.err_lines().size() >= 20; })) << fg.err();
+  std::vector<std::string> err = fg.err_lines();
+  EXPECT_EQ(err.front(), "corralctl: talk:0 (pid " + std::to_string(pid) +
+                             ") in the foreground; Ctrl-C leaves it running; typing is not sent "
+                             "to it");
+  std::vector<int> errs = counted({err.begin() + 1, err.end()}, "err");
+  EXPECT_TRUE(consecutive(errs)) << fg.err();
+
+  // The worker is stopped: what it wrote last, then how it ended, exit 1.
+  RunResult stop = d.ctl({"stop", "talk:0"});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  std::vector<std::string> rest;
+  for (auto line = fg.child().line(10s); line; line = fg.child().line(10s)) rest.push_back(*line);
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.back(), "bye-out");
+  rest.pop_back();
+  std::vector<int> last = counted(rest, "out");
+  last.insert(last.begin(), outs.back());
+  EXPECT_TRUE(consecutive(last)) << ::testing::PrintToString(rest);
+  EXPECT_EQ(fg.child().wait_exit(), 1);
+  err = fg.err_lines();
+  ASSERT_GE(err.size(), 2u);
+  EXPECT_EQ(err.back(), "corralctl: talk:0 exited: exit status 0; now STOPPED");
+  EXPECT_EQ(err[err.size() - 2], "bye-err");
+  EXPECT_THAT(fg.err(), Not(HasSubstr("out ")));
+}
+
+TEST(FgTest, CtrlCLeavesTheWorkerRunningAndJsonTagsEachLine) {
+  Daemon d(kTalk);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("talk:0", "RUNNING"));
+  pid_t pid = d.worker_pid("talk:0");
+
+  Fg fg(d, {"talk"});  // a job of one worker names it
+  ASSERT_TRUE(fg.child().line(10s)) << fg.err();
+  ASSERT_EQ(::kill(fg.child().pid(), SIGINT), 0);
+  EXPECT_EQ(fg.child().wait_exit(), 0) << fg.err();
+  EXPECT_EQ(d.state("talk:0"), "RUNNING");
+  EXPECT_EQ(d.worker_pid("talk:0"), pid);
+
+  Fg json(d, {"--json", "-n", "3", "talk:0"});
+  auto accepted = json.child().line(10s);
+  ASSERT_TRUE(accepted) << json.err();
+  Json ack = Json::parse(*accepted);
+  EXPECT_EQ(ack["name"], "talk:0");
+  EXPECT_EQ(ack["pid"], pid);
+  EXPECT_EQ(ack["stdout"], d.log_dir() + "/talk-0.out.log");
+  EXPECT_EQ(ack["stderr"], d.log_dir() + "/talk-0.err.log");
+  std::set<std::string> streams;
+  while (streams.size() < 2) {
+    auto line = json.child().line(10s);
+    ASSERT_TRUE(line) << json.err();
+    Json chunk = Json::parse(*line);
+    std::string stream = chunk.value("stream", "");
+    ASSERT_TRUE(stream == "stdout" || stream == "stderr") << *line;
+    std::string data = chunk.value("data", "");
+    EXPECT_TRUE(data.ends_with("\n")) << *line;
+    EXPECT_EQ(data.rfind(stream == "stdout" ? "out " : "err ", 0), 0u) << *line;
+    streams.insert(stream);
+  }
+  ASSERT_EQ(d.ctl({"stop", "talk:0"}).exit_code, 0);
+  std::optional<Json> end;
+  for (auto line = json.child().line(10s); line; line = json.child().line(10s)) {
+    end = Json::parse(*line);
+  }
+  ASSERT_TRUE(end);
+  EXPECT_EQ(*end, Json({{"end", true},
+                        {"name", "talk:0"},
+                        {"state", "STOPPED"},
+                        {"pid", nullptr},
+                        {"exit_description", "exit status 0"}}));
+  EXPECT_EQ(json.child().wait_exit(), 1);
+}
+
+TEST(FgTest, RefusesAWorkerNotRunningAndTargetsThatAreNotOneWorker) {
+  Daemon d(kTalk);
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("web:1", "RUNNING"));
+  ASSERT_EQ(d.ctl({"stop", "talk:0"}).exit_code, 0);
+
+  RunResult stopped = d.ctl({"fg", "talk:0"});
+  EXPECT_EQ(stopped.exit_code, 1);
+  EXPECT_EQ(stopped.err, "corralctl: fg: talk:0 is not running (STOPPED)\n");
+  EXPECT_EQ(stopped.out, "");
+
+  RunResult unknown = d.ctl({"fg", "nope:0"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.err, "corralctl: no such job: nope\n");
+  RunResult index = d.ctl({"fg", "web:7"});
+  EXPECT_EQ(index.exit_code, 1);
+  EXPECT_THAT(index.err, HasSubstr("no such worker: web:7"));
+  RunResult pool = d.ctl({"fg", "web"});
+  EXPECT_EQ(pool.exit_code, 1);
+  EXPECT_EQ(pool.err, "corralctl: fg: web has 2 workers; name one as JOB:INDEX\n");
+  for (const char* bad : {"all", "web:x", "*:0"}) {
+    RunResult usage = d.ctl({"fg", bad});
+    EXPECT_EQ(usage.exit_code, 2) << bad;
+    EXPECT_THAT(usage.err, HasSubstr("usage: corralctl fg [-n N] JOB:INDEX")) << bad;
+  }
+  EXPECT_EQ(d.ctl({"fg"}).exit_code, 2);
+  EXPECT_EQ(d.ctl({"fg", "web:0", "web:1"}).exit_code, 2);
+
+  // corrald checks the request itself, whoever sends it.
+  Json all = d.request({{"cmd", "fg"}, {"target", "all"}});
+  EXPECT_FALSE(all.value("ok", true));
+  EXPECT_THAT(all.value("error", ""), HasSubstr("fg needs \"target\": one worker"));
+  Json lines = d.request({{"cmd", "fg"}, {"target", "web:0"}, {"lines", -1}});
+  EXPECT_FALSE(lines.value("ok", true));
+  EXPECT_EQ(d.state("web:0"), "RUNNING");
 }
 
 // ---- dead --clear, retry ID..., retry --wait ----

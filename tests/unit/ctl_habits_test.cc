@@ -1,4 +1,4 @@
-// corralctl's commands for supervisorctl's habits: avail, maintail, dead
+// corralctl's commands for supervisorctl's habits: avail, maintail, fg, dead
 // --clear and retry by ID or with --wait: requests built from argv, replies
 // shown as text and JSON, exit codes.
 #include <gtest/gtest.h>
@@ -116,6 +116,125 @@ TEST(CtlMaintailTest, TheAcceptanceShowsNothingAndAnErrorFails) {
   Output refused = habit_reply("maintail", {}, protocol::error_reply("no log lines"));
   EXPECT_EQ(refused.exit_code, kExitFailed);
   EXPECT_EQ(refused.err, "corralctl: no log lines\n");
+}
+
+// ---- fg ----
+
+TEST(CtlFgTest, AsksForOneWorkerAndFollowsIt) {
+  Plan plan = text_plan("fg", {"web:0"});
+  ASSERT_TRUE(plan.request) << plan.local.err;
+  EXPECT_EQ(*plan.request, Json({{"cmd", "fg"}, {"target", "web:0"}, {"lines", 10}}));
+  EXPECT_TRUE(plan.fg);
+  EXPECT_FALSE(plan.stream);
+  EXPECT_FALSE(plan.results);
+  EXPECT_EQ(*text_plan("fg", {"-n", "50", "web:1"}).request,
+            Json({{"cmd", "fg"}, {"target", "web:1"}, {"lines", 50}}));
+  EXPECT_EQ(*text_plan("fg", {"db", "--lines=0"}).request,
+            Json({{"cmd", "fg"}, {"target", "db"}, {"lines", 0}}));
+  // JOB:* is the job, which corrald takes for a job of one worker.
+  EXPECT_EQ(*text_plan("fg", {"db:*"}).request,
+            Json({{"cmd", "fg"}, {"target", "db"}, {"lines", 10}}));
+  Plan json = plan_command("fg", {"web:0", "--json"}, Format::kText);
+  ASSERT_TRUE(json.request);
+  EXPECT_EQ(json.format, Format::kJson);
+  EXPECT_TRUE(json.fg);
+}
+
+TEST(CtlFgTest, UsageErrors) {
+  const std::string usage = "usage: corralctl fg [-n N] JOB:INDEX\n";
+  auto refused = [&](const std::vector<std::string>& args, const std::string& err) {
+    Plan plan = text_plan("fg", args);
+    EXPECT_FALSE(plan.request) << ::testing::PrintToString(args);
+    EXPECT_FALSE(plan.fg);
+    EXPECT_EQ(plan.local.exit_code, kExitUsage) << ::testing::PrintToString(args);
+    EXPECT_EQ(plan.local.err, err + usage) << ::testing::PrintToString(args);
+  };
+  refused({}, "corralctl: fg: needs exactly one worker, JOB:INDEX\n");
+  refused({"web:0", "web:1"}, "corralctl: fg: needs exactly one worker, JOB:INDEX\n");
+  refused({"all"}, "corralctl: fg: 'all' is not one worker; name it as JOB:INDEX\n");
+  refused({"web:x"},
+          "corralctl: fg: invalid target 'web:x': after 'web:' comes a worker INDEX (0, 1, ...) "
+          "or * (expected JOB, JOB:INDEX, JOB:* or all)\n");
+  for (std::string bad : {"x", "-1", "", "1e3", "1234567890123456789"}) {
+    refused({"-n", bad, "web:0"}, "corralctl: fg: -n needs a number of lines, got '" + bad + "'\n");
+  }
+  // tail's options are not fg's: it always shows both streams and follows.
+  for (std::string option : {"-f", "--stderr", "--follow"}) {
+    Plan plan = text_plan("fg", {option, "web:0"});
+    EXPECT_FALSE(plan.request) << option;
+    EXPECT_EQ(plan.local.exit_code, kExitUsage) << option;
+  }
+}
+
+TEST(CtlFgTest, TheAcceptanceSaysWhoIsInFrontOnStderr) {
+  Json reply = {{"ok", true},
+                {"name", "web:0"},
+                {"pid", 4321},
+                {"stdout", "/var/log/corral/web-0.out.log"},
+                {"stderr", "/var/log/corral/web-0.err.log"}};
+  Output text = habit_reply("fg", {"web:0"}, reply);
+  EXPECT_EQ(text, (Output{"",
+                          "corralctl: web:0 (pid 4321) in the foreground; Ctrl-C leaves it "
+                          "running; typing is not sent to it\n",
+                          kExitOk}));
+  // --json: corrald's line on stdout, one line, as the data lines after it.
+  Output json = habit_reply("fg", {"web:0"}, reply, Format::kJson);
+  EXPECT_EQ(json.err, "");
+  EXPECT_EQ(json.exit_code, kExitOk);
+  ASSERT_TRUE(json.out.ends_with("\n"));
+  EXPECT_EQ(json.out.find('\n'), json.out.size() - 1);
+  EXPECT_EQ(Json::parse(json.out), reply);
+
+  Output stopped =
+      habit_reply("fg", {"web:0"}, protocol::error_reply("fg: web:0 is not running (STOPPED)"));
+  EXPECT_EQ(stopped, (Output{"", "corralctl: fg: web:0 is not running (STOPPED)\n", kExitFailed}));
+  EXPECT_EQ(habit_reply("fg", {"web:0"}, Json{{"ok", true}}).exit_code, kExitFailed);
+  EXPECT_EQ(habit_reply("fg", {"web:0"}, Json{{"ok", true}, {"name", "web:0"}}).exit_code,
+            kExitFailed);
+}
+
+TEST(CtlFgTest, TheEndSaysHowTheProcessEndedAndExits1) {
+  Json end = {{"end", true},
+              {"name", "web:0"},
+              {"state", "STOPPED"},
+              {"pid", nullptr},
+              {"exit_description", "killed by SIGTERM"}};
+  EXPECT_EQ(format_fg_end(end, Format::kText),
+            (Output{"", "corralctl: web:0 exited: killed by SIGTERM; now STOPPED\n", kExitFailed}));
+  Output json = format_fg_end(end, Format::kJson);
+  EXPECT_EQ(Json::parse(json.out), end);
+  EXPECT_EQ(json.out.find('\n'), json.out.size() - 1);
+  EXPECT_EQ(json.err, "corralctl: web:0 exited: killed by SIGTERM; now STOPPED\n");
+  EXPECT_EQ(json.exit_code, kExitFailed);
+
+  // Restarted already: its new pid.
+  Json restarted = {{"end", true},
+                    {"name", "web:0"},
+                    {"state", "STARTING"},
+                    {"pid", 99},
+                    {"exit_description", "exit status 1"}};
+  EXPECT_EQ(format_fg_end(restarted, Format::kText).err,
+            "corralctl: web:0 exited: exit status 1; now STARTING (pid 99)\n");
+  // Removed by a reload: no state.
+  Json removed = {{"end", true},
+                  {"name", "web:0"},
+                  {"state", nullptr},
+                  {"pid", nullptr},
+                  {"exit_description", nullptr}};
+  EXPECT_EQ(
+      format_fg_end(removed, Format::kText),
+      (Output{"", "corralctl: web:0 is gone: its job was removed or changed\n", kExitFailed}));
+  Json no_exit = {{"end", true}, {"name", "web:0"}, {"state", "FATAL"}};
+  EXPECT_EQ(format_fg_end(no_exit, Format::kText).err, "corralctl: web:0 is FATAL\n");
+}
+
+TEST(CtlFgTest, HelpSaysTypingIsNotForwarded) {
+  Output help = text_plan("fg", {"--help"}).local;
+  EXPECT_EQ(help.exit_code, kExitOk);
+  EXPECT_EQ(help.out.rfind("usage: corralctl fg [-n N] JOB:INDEX\n", 0), 0u) << help.out;
+  EXPECT_NE(help.out.find("what you type is not sent to the worker"), std::string::npos);
+  EXPECT_NE(help.out.find("/dev/null"), std::string::npos);
+  EXPECT_NE(help.out.find("Ctrl-C leaves (exit 0)"), std::string::npos);
 }
 
 // ---- dead --clear, retry ID... --wait ----

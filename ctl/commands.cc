@@ -239,6 +239,23 @@ constexpr std::array kCommands = {
             "Prints the version of corralctl, then that of corrald. Without a daemon it\n"
             "prints corralctl's and exits 3.",
             plan_no_args, format_version},
+    Command{"import", "supervisord FILE [-o OUT]", "turn a supervisord config into a corral config",
+            "Reads FILE as supervisord 4 reads it (its [include] files, %(here)s,\n"
+            "%(program_name)s, %(process_num)02d, %(ENV_X)s and the other expansions, its\n"
+            "value syntax) and prints a corral config whose jobs do what supervisord's\n"
+            "programs did, or writes it to OUT (-o, --output; atomically, mode 0644). Each\n"
+            "option without an equivalent, or with another meaning, gets a YAML comment\n"
+            "saying why (docs/coming-from-supervisord.md). A command with\n"
+            "%(process_num) becomes [sh, -c, 'exec ...'] that rebuilds supervisord's\n"
+            "argv from CORRAL_WORKER. [eventlistener:x] and [fcgi-program:x] are written\n"
+            "commented out. The output passes corrald --check. Local: corrald is not asked.\n"
+            "Warnings and errors go to stderr as FILE:LINE: warning: ... and\n"
+            "FILE:LINE: error: .... --json prints one object: {\"yaml\": TEXT} or\n"
+            "{\"written\": OUT}, \"warnings\" and \"errors\" (lists of {\"file\", \"line\",\n"
+            "\"message\"}) and \"exit_code\". Exits 0 when written without warnings, 1\n"
+            "when written with warnings, 2 when nothing was written (a file supervisord\n"
+            "would refuse, or one that cannot be read).",
+            plan_import, nullptr},
     Command{"help", "[COMMAND]", "list the commands, or explain one",
             "Lists the commands, or shows the help of COMMAND ('corralctl COMMAND --help'\n"
             "does the same).",

@@ -47,6 +47,14 @@ struct SubmitSources {
   bool operator==(const SubmitSources&) const = default;
 };
 
+// What `import` reads and where it writes (ctl/import.h); no daemon is asked.
+struct ImportRequest {
+  std::string source;              // "supervisord"
+  std::string file;                // the configuration to read
+  std::optional<std::string> out;  // -o OUT; stdout without
+  bool operator==(const ImportRequest&) const = default;
+};
+
 // What to do for one command line: ask corrald, or answer at once (help,
 // `COMMAND --help`, a usage error).
 struct Plan {
@@ -67,6 +75,8 @@ struct Plan {
   // lines, printed as they come as submit --wait prints them, until
   // {"end": true} (Client::read_results); then format_results.
   bool results = false;
+  // Set for import: run it here (ctl/import.h); nothing goes to corrald.
+  std::optional<ImportRequest> import;
   // Set for top: run the live view (ctl/top.h), refreshing this often.
   std::optional<std::chrono::milliseconds> top;
   // How to show the outcome: the global --json, or a --json after the command.

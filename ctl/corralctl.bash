@@ -4,7 +4,7 @@
 #
 # or `source` it from ~/.bashrc. It completes the global options, command
 # names, each command's options, the daemon's targets (JOB, JOB:INDEX, JOB:*, all)
-# and file names after --file, -c and -s. Commands and their options are read
+# and file names after --file, -o, -c and -s and for import's FILE. Commands and their options are read
 # from `corralctl help`, so they follow the installed corralctl; targets come
 # from `corralctl [-s S | -c C] --json status`, parsed with sed (no jq).
 
@@ -77,6 +77,7 @@ _corralctl_operand_words() {
   shift
   case $kind in
     COMMAND) _corralctl_commands "$1" ;;
+    supervisord) echo supervisord ;;  # import's one source
     TARGET | JOB | JOB:INDEX)
       local status workers
       status=$("$@" --json status 2>/dev/null)
@@ -166,7 +167,7 @@ _corralctl() {
       options_done=1
     elif [[ " ${_corralctl_value_options[*]} " == *" $arg "* ]]; then
       if ((j + 1 == ${#words[@]})); then
-        [[ $arg == --file ]] && _corralctl_files "$cur"
+        [[ $arg == --file || $arg == -o || $arg == --output ]] && _corralctl_files "$cur"
         return 0
       fi
       j=$((j + 1))
@@ -182,7 +183,11 @@ _corralctl() {
   elif ((${#_corralctl_operands[@]} > 0)) && [[ ${_corralctl_operands[-1]} == *... ]]; then
     kind=${_corralctl_operands[-1]}
   fi
-  [[ -n $kind ]] && _corralctl_reply "$(_corralctl_operand_words "${kind%"..."}" "${ctl[@]}")" "$cur"
+  if [[ $kind == FILE ]]; then
+    _corralctl_files "$cur"  # import supervisord FILE
+  elif [[ -n $kind ]]; then
+    _corralctl_reply "$(_corralctl_operand_words "${kind%"..."}" "${ctl[@]}")" "$cur"
+  fi
   return 0
 }
 

@@ -25,6 +25,7 @@
 #include "base/unique_fd.h"
 #include "ctl/client.h"
 #include "ctl/commands.h"
+#include "ctl/import.h"
 #include "ctl/replies.h"
 #include "ctl/shell.h"
 #include "ctl/top.h"
@@ -247,6 +248,7 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   }
   std::vector<std::string> args(words.begin() + 1, words.end());
   ctl::Plan plan = ctl::plan_command(words.front(), args, options.format);
+  if (plan.import) return emit(ctl::run_import(*plan.import, plan.format));
   if (!plan.request) return emit(plan.local);
   // Submit's file is opened before corrald is asked: a missing file submits nothing.
   InputFile file;

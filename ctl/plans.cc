@@ -620,12 +620,46 @@ Plan plan_results(const Command& self, const std::vector<std::string>& args, For
 }
 
 // Whether ARG is a command option that takes its value from the next word.
+namespace {
+
+constexpr std::array kImportOptions = {OptionSpec{"-o", true}, OptionSpec{"--output", true}};
+
+}  // namespace
+
+// import supervisord FILE [-o OUT]: run here, never sent to corrald.
+Plan plan_import(const Command& self, const std::vector<std::string>& args, Format format) {
+  Operands operands = split_args(self, args, format, kImportOptions);
+  if (operands.answer) return answered(self, *operands.answer);
+  if (operands.words.empty()) {
+    return answered(self, usage_error(&self, "import: needs a source (supervisord) and a FILE"));
+  }
+  if (operands.words.front() != "supervisord") {
+    return answered(self, usage_error(&self, "import: unknown source '" + operands.words.front() +
+                                                 "' (the one source is supervisord)"));
+  }
+  if (operands.words.size() != 2) {
+    return answered(
+        self, usage_error(&self, operands.words.size() < 2 ? "import supervisord: needs a FILE"
+                                                           : "import supervisord: takes one FILE"));
+  }
+  ImportRequest request{"supervisord", operands.words[1], std::nullopt};
+  for (const auto& [name, value] : operands.options) {
+    if (value.empty()) {
+      return answered(self, usage_error(&self, "import: " + std::string(name) + " needs a file"));
+    }
+    request.out = value;
+  }
+  Plan plan{&self, std::nullopt, {}, std::nullopt};
+  plan.import = std::move(request);
+  return plan;
+}
+
 bool takes_next_word(std::string_view arg) {
   for (std::span<const OptionSpec> options :
        {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
         std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kFgOptions),
         std::span<const OptionSpec>(kTopOptions), std::span<const OptionSpec>(kCancelOptions),
-        std::span<const OptionSpec>(kResultsOptions)}) {
+        std::span<const OptionSpec>(kResultsOptions), std::span<const OptionSpec>(kImportOptions)}) {
     for (const OptionSpec& option : options) {
       if (option.takes_value && option.name == arg) return true;
     }

@@ -37,6 +37,7 @@ PlanFunction plan_dead;
 PlanFunction plan_retry;
 PlanFunction plan_cancel;
 PlanFunction plan_results;
+PlanFunction plan_import;  // import supervisord FILE [-o OUT]: local
 
 // Whether ARG is an option of some command that takes its value from the
 // next word (the shell's completion must not complete that word as a target).

@@ -3,7 +3,7 @@
 #include <sys/un.h>
 
 #include "base/job_name.h"
-#include "config/log_path.h"
+#include "config/placeholders.h"
 
 namespace corral::config {
 namespace {
@@ -447,7 +447,7 @@ void read_broker(Section& s, JobSpec& job) {
 }
 
 // log.stdout / log.stderr: auto, off, an absolute path with placeholders
-// (config/log_path.h), and for stderr also `stdout`.
+// (config/placeholders.h), and for stderr also `stdout`.
 std::optional<LogTarget> read_log_target(Reader& r, const Item& item, bool is_stderr) {
   const std::string what = is_stderr ? "auto, off, inherit, stdout or an absolute path"
                                      : "auto, off, inherit or an absolute path";

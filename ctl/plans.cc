@@ -659,7 +659,8 @@ bool takes_next_word(std::string_view arg) {
        {std::span<const OptionSpec>(kSubmitOptions), std::span<const OptionSpec>(kWaitOptions),
         std::span<const OptionSpec>(kTailOptions), std::span<const OptionSpec>(kFgOptions),
         std::span<const OptionSpec>(kTopOptions), std::span<const OptionSpec>(kCancelOptions),
-        std::span<const OptionSpec>(kResultsOptions), std::span<const OptionSpec>(kImportOptions)}) {
+        std::span<const OptionSpec>(kResultsOptions),
+        std::span<const OptionSpec>(kImportOptions)}) {
     for (const OptionSpec& option : options) {
       if (option.takes_value && option.name == arg) return true;
     }

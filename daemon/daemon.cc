@@ -16,8 +16,8 @@
 #include <random>
 
 #include "config/emit.h"
-#include "config/log_path.h"
 #include "config/parse.h"
+#include "config/placeholders.h"
 #include "daemon/cgroup.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"

@@ -313,7 +313,9 @@ Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
   args.fd_count = fds.size();
   args.max_target = max_target;
   args.cwd = request.cwd.empty() ? nullptr : request.cwd.c_str();
-  args.switch_user = user.has_value();
+  // As supervisord does, a worker of corrald's own uid keeps corrald's
+  // groups: there are no privileges to drop.
+  args.switch_user = user.has_value() && user->uid != geteuid();
   if (user) {
     args.uid = user->uid;
     args.gid = user->gid;

@@ -12,7 +12,7 @@
 
 #include "base/uptime.h"
 #include "config/emit.h"
-#include "config/log_path.h"
+#include "config/placeholders.h"
 #include "config/units.h"
 #include "daemon/supervisor_records.h"
 
@@ -338,14 +338,21 @@ SpawnRequest Supervisor::spawn_request(const Job& job, const Worker& worker) con
   request.name = worker.id().str();
   request.job = spec.name;
   request.index = worker.index;
-  request.argv = spec.command;
+  // {job}, {index}, {index+K}, {index:0N} in an argument become this worker's.
+  request.argv.reserve(spec.command.size());
+  for (const std::string& arg : spec.command) {
+    request.argv.push_back(config::expand_placeholders(arg, spec.name, worker.index));
+  }
   std::optional<JobUser> user;
   if (!spec.user.empty()) {
     user.emplace();
     if (options_.find_account) user->entry = options_.find_account(spec.user);
   }
-  request.env = worker_env(options_.daemon_env, options_.daemon_uid, user, spec.env,
-                           options_.pass_env, corral_variables(spec, worker));
+  std::map<std::string, std::string> env = spec.env;
+  for (auto& [name, value] : env)
+    value = config::expand_placeholders(value, spec.name, worker.index);
+  request.env = worker_env(options_.daemon_env, options_.daemon_uid, user, env, options_.pass_env,
+                           corral_variables(spec, worker));
   request.cwd = spec.cwd;
   request.user = spec.user;
   request.log_rotate = options_.log_rotate;

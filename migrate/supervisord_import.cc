@@ -76,12 +76,25 @@ class Yaml {
 // A directory that others may write (world-writable, or group-writable by a
 // group other than root's): corral refuses files there unless
 // daemon.private_dirs is false.
+// Whether a directory on the way to PATH's (those that exist) lets someone
+// other than root add names to it: another owner, or group/other write
+// without a sticky bit above the last step; corrald refuses such a log
+// directory unless daemon.private_dirs is false (daemon/private_dir.h).
 bool shared_directory(const std::string& path) {
   size_t slash = path.rfind('/');
   std::string dir = slash == 0 ? "/" : path.substr(0, slash);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return false;
-  return (st.st_mode & S_IWOTH) != 0 || ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0);
+  for (bool last = true;; last = false) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      const bool sticky = !last && (st.st_mode & S_ISVTX) != 0;
+      const bool writable =
+          (st.st_mode & S_IWOTH) != 0 || ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0);
+      if (st.st_uid != 0 || (writable && !sticky)) return true;
+    }
+    if (dir == "/") return false;
+    size_t up = dir.rfind('/');
+    dir = up == 0 ? "/" : dir.substr(0, up);
+  }
 }
 
 std::string sanitize_name(std::string_view name) {
@@ -421,11 +434,10 @@ Program Importer::read_program(const IniSection& section, const std::string& kin
     p.user = user.value;
     bool numeric = !user.value.empty() && std::all_of(user.value.begin(), user.value.end(),
                                                       [](char c) { return c >= '0' && c <= '9'; });
+    // supervisord refuses the file: so does the import (import on the
+    // machine that will run it, or make the user first).
     if (!numeric && ::getpwnam(user.value.c_str()) == nullptr) {
-      warn(user.option->file, user.option->line,
-           "[" + section.name + "] user: Invalid user name " + user.value +
-               " on this machine (supervisord would refuse the file here; corrald fails to start "
-               "the job's workers until the user exists)");
+      refuse_at(section, user.option, "user: Invalid user name " + user.value);
     }
   }
   Got umask = get(section, "umask", std::nullopt, common);
@@ -440,11 +452,14 @@ Program Importer::read_program(const IniSection& section, const std::string& kin
   if (!checked_name) refuse_at(section, process_name.option, checked_name.error().message());
   p.process_name = *checked_name;
   if (p.numprocs > 1 && p.process_name.find("%(process_num)") == std::string::npos) {
-    refuse_at(section, process_name.option,
+    // At the line that asks for several processes, unless process_name is written.
+    refuse_at(section,
+              process_name.present() ? process_name.option : read_.doc.get(section, "numprocs"),
               "%(process_num) must be present within process_name when numprocs > 1");
   }
   if (p.stopasgroup && !p.killasgroup) {
-    refuse_at(section, nullptr, "Cannot set stopasgroup=true and killasgroup=false");
+    refuse_at(section, read_.doc.get(section, "killasgroup"),
+              "Cannot set stopasgroup=true and killasgroup=false");
   }
   if (kind == "eventlistener") {
     int64_t buffer_size = checked("buffer_size", "10", integer);
@@ -480,7 +495,7 @@ Program Importer::read_program(const IniSection& section, const std::string& kin
   if (!env_text) refuse_at(section, env.option, env_text.error().message());
   p.env_text = *env_text;
   auto pairs = key_value_pairs(p.env_text);
-  if (!pairs) refuse_at(section, env.option, pairs.error().message());
+  if (!pairs) refuse_at(section, env.option, "environment: " + pairs.error().message());
   p.env = *pairs;
   for (const auto& [k, v] : p.env) expansions["ENV_" + k] = {ExpansionValue::Kind::kText, v, 0};
   Got directory = get(section, "directory", std::nullopt, expansions, true, &p.conversions);
@@ -544,7 +559,7 @@ Program Importer::read_program(const IniSection& section, const std::string& kin
     auto text = fill_marks(p.env_text, p.conversions, n);
     if (!text) refuse_at(section, env.option, text.error().message());
     auto each = key_value_pairs(*text);
-    if (!each) refuse_at(section, env.option, each.error().message());
+    if (!each) refuse_at(section, env.option, "environment: " + each.error().message());
   }
   return p;
 }
@@ -612,6 +627,48 @@ void Importer::read_groups() {
   }
 }
 
+// corral's placeholder ({index}, {index+K}, {index:0N}, {index+K:0N}) for
+// supervisord's process_num written with conversion C, when it writes it
+// alike; supervisord's process_num is corral's index plus numprocs_start.
+namespace {
+std::optional<std::string> placeholder_of(const Conversion& c, int64_t numprocs_start) {
+  if (numprocs_start < 0 || numprocs_start > 999999) return std::nullopt;
+  const bool plain =
+      (c.type == 'd' || c.type == 'i' || c.type == 'u' || c.type == 's') && !c.precision;
+  if (!plain) return std::nullopt;
+  std::string index = numprocs_start > 0 ? "index+" + std::to_string(numprocs_start) : "index";
+  if (c.flags.empty() && (!c.width || *c.width <= 1)) return "{" + index + "}";
+  if (c.flags == "0" && c.width && *c.width >= 1 && *c.width <= 9 && c.type != 's') {
+    return "{" + index + ":0" + std::to_string(*c.width) + "}";
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+namespace {
+// TEXT with each process_num turned into corral's placeholder; nullopt when
+// one has none, or when TEXT's own words would read as a placeholder.
+std::optional<std::string> with_placeholders(std::string_view text,
+                                             const std::vector<Conversion>& conversions,
+                                             int64_t numprocs_start) {
+  std::string out;
+  for (const auto& piece : pieces_of(text)) {
+    if (!piece.mark) {
+      if (piece.text.find("{index") != std::string::npos ||
+          piece.text.find("{job}") != std::string::npos) {
+        return std::nullopt;
+      }
+      out += piece.text;
+      continue;
+    }
+    auto placeholder = placeholder_of(conversions[piece.index], numprocs_start);
+    if (!placeholder) return std::nullopt;
+    out += *placeholder;
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<std::string> Importer::command_of(Program& p, std::vector<std::string>& notes,
                                               bool& in_shell) {
   in_shell = false;
@@ -625,7 +682,29 @@ std::vector<std::string> Importer::command_of(Program& p, std::vector<std::strin
       std::any_of(argv->begin(), argv->end(), [](const auto& w) { return has_mark(w); });
   bool marked_dir = p.directory && has_mark(*p.directory);
   if (!marked_argv && per_process_env.empty() && !marked_dir) return *argv;
-
+  // Where the argv and environment values differ by conversions corral's
+  // placeholders write alike, the job says {index} itself: corrald puts
+  // each worker's in, with no shell between.
+  if (!marked_dir && std::none_of(per_process_env.begin(), per_process_env.end(),
+                                  [](const auto& kv) { return has_mark(kv.first); })) {
+    std::vector<std::string> words;
+    bool expressible = true;
+    for (const auto& word : *argv) {
+      auto replaced = with_placeholders(word, p.conversions, p.numprocs_start);
+      expressible = expressible && replaced;
+      words.push_back(replaced.value_or(""));
+    }
+    for (const auto& [k, v] : per_process_env) {
+      expressible = expressible && with_placeholders(v, p.conversions, p.numprocs_start);
+    }
+    if (expressible) {
+      notes.push_back(
+          "command: supervisord's %(process_num) is corral's " +
+          *placeholder_of(Conversion{"", std::nullopt, std::nullopt, 'd'}, p.numprocs_start) +
+          ", which corrald replaces in each worker's argv and env");
+      return words;
+    }
+  }
   in_shell = true;
   // printf(1) rebuilds each value when every conversion is one it formats
   // as Python does and no value holds a blank (which would split words
@@ -729,6 +808,18 @@ std::optional<std::string> Importer::log_path(Program& p, StreamLog& log, const 
       break;
   }
   std::string path = log.raw;
+  // A container's habit: the worker writes to supervisord's own output.
+  // corral's `inherit` is corrald's own stdout for stdout, stderr for stderr.
+  const bool to_stdout = path == "/dev/stdout" || path == "/proc/self/fd/1";
+  const bool to_stderr = path == "/dev/stderr" || path == "/proc/self/fd/2";
+  if (to_stdout || to_stderr) {
+    if (to_stderr != (stream == "stderr")) {
+      notes.push_back(key + "=" + path + ": inherit gives the worker corrald's own " + stream +
+                      ", not its " + (to_stdout ? "stdout" : "stderr"));
+    }
+    return std::string("inherit");
+  }
+  if (path == "/dev/null") return std::string("off");
   // existing_dirpath's os.path.expanduser.
   if (path == "~" || path.starts_with("~/")) {
     auto home = options_.environ.find("HOME");
@@ -749,34 +840,22 @@ std::optional<std::string> Importer::log_path(Program& p, StreamLog& log, const 
       continue;
     }
     marked = true;
-    const Conversion& c = p.conversions[piece.index];
-    bool plain = (c.type == 'd' || c.type == 'i' || c.type == 'u' || c.type == 's') && !c.precision;
-    if (plain && c.flags.empty() && (!c.width || *c.width <= 1)) {
-      out += "{index}";
-    } else if (plain && c.flags == "0" && c.width && *c.width >= 1 && *c.width <= 9 &&
-               c.type != 's') {
-      out += "{index:0" + std::to_string(*c.width) + "}";
-    } else {
-      out += "{index}";
-      notes.push_back(key +
-                      ": this %(process_num) format has no corral counterpart; {index} stands "
-                      "for it");
+    auto placeholder = placeholder_of(p.conversions[piece.index], p.numprocs_start);
+    if (!placeholder) {
+      placeholder = placeholder_of(Conversion{"", std::nullopt, std::nullopt, 'd'}, 0);
+      notes.push_back(key + ": this %(process_num) format has no corral counterpart; " +
+                      *placeholder + " stands for it");
     }
+    out += *placeholder;
   }
-  if (marked && p.numprocs_start != 0) {
+  if (marked && (p.numprocs_start < 0 || p.numprocs_start > 999999)) {
     notes.push_back(key +
                     ": {index} counts from 0, so the files are numbered from 0 where "
                     "supervisord numbered them from numprocs_start=" +
                     std::to_string(p.numprocs_start));
   }
-  if (!marked && p.numprocs > 1) {
-    size_t slash = out.rfind('/');
-    size_t dot = out.rfind('.');
-    size_t at = (dot != std::string::npos && dot > slash + 1) ? dot : out.size();
-    out.insert(at, "-{index}");
-    notes.push_back(key + ": supervisord's " + std::to_string(p.numprocs) +
-                    " processes all wrote one file; corral gives each worker its own (-{index})");
-  }
+  // Without a per-process part, the workers share the file, as supervisord's
+  // processes did (corral appends each worker's output in chunks to it).
   if (shared_directory(out)) shared_dirs_.push_back(out);
   return out;
 }
@@ -933,8 +1012,10 @@ void Importer::emit_job(Yaml& top, Program& p) {
   y.line(4, "priority: " + std::to_string(priority));
   // The environment: [supervisord]'s, then the program's over it.
   std::vector<std::pair<std::string, std::string>> env = supervisord_env_;
-  for (const auto& [k, v] : p.env) {
+  for (auto [k, v] : p.env) {
     if (in_shell && (has_mark(k) || has_mark(v))) continue;
+    // Not in the shell: command_of found each process_num expressible.
+    if (has_mark(v)) v = with_placeholders(v, p.conversions, p.numprocs_start).value_or(v);
     auto same = std::find_if(env.begin(), env.end(), [&](const auto& kv) { return kv.first == k; });
     if (same != env.end()) {
       same->second = v;
@@ -1135,6 +1216,11 @@ void Importer::emit_daemon(Yaml& y) {
                        "]: no control over the network: corralctl speaks over "
                        "the Unix socket only; daemon.metrics.listen serves read-only Prometheus "
                        "metrics");
+      // Whatever used the HTTP interface (a remote supervisorctl, a dashboard) stops working.
+      warn(section.file, section.line,
+           "[" + section.name +
+               "]: corral has no control over the network (corralctl uses the Unix socket; "
+               "metrics are on daemon.metrics.listen); left out");
     } else if (kind == "supervisorctl") {
       y.comment(2,
                 "[supervisorctl]: corralctl finds the socket with -s, CORRAL_SOCKET or -c "

@@ -360,6 +360,8 @@ TEST_F(SupervisorTest, AWorkerInBackoffIsNotRestartedWhileAHigherPriorityStops) 
 
 TEST_F(SupervisorTest, ARequestCarriesTheUmaskAndTheJobsLogFiles) {
   config::JobSpec spec = job("web", 2);
+  spec.command = {"/bin/sleep", "--name={job}-{index:02}", "{}"};
+  spec.env = {{"PORT", "80{index+1:02}"}};
   spec.umask = 027;
   spec.log.out = {config::LogTarget::Kind::kFile, "/srv/log/{job}-{index:02}.log"};
   spec.log.err = {config::LogTarget::Kind::kStdout, ""};
@@ -379,6 +381,8 @@ TEST_F(SupervisorTest, ARequestCarriesTheUmaskAndTheJobsLogFiles) {
   EXPECT_TRUE(q.stderr_log.inherit);
   EXPECT_EQ(q.log_rotate.max_size, 10 * config::kMiB);  // daemon.log_rotate's
   const SpawnRequest& w = host.spawns[2];
+  EXPECT_EQ(w.argv, (std::vector<std::string>{"/bin/sleep", "--name=web-01", "{}"}));
+  EXPECT_NE(std::find(w.env.begin(), w.env.end(), "PORT=8002"), w.env.end());
   EXPECT_EQ(w.umask, 027u);
   EXPECT_EQ(w.stdout_log.path, "/srv/log/web-01.log");
   EXPECT_EQ(w.stdout_log.name, "web-01.log");

@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/parse.h"
+#include "config/placeholders.h"
 #include "tests/support/file_io.h"
 #include "tests/support/temp_dir.h"
 
@@ -178,12 +179,10 @@ TEST_F(SupervisordImportTest, LogsPerProcessBecomeIndexPlaceholders) {
   EXPECT_EQ(w["log"]["stdout"].as<std::string>(), "/var/log/w-{index:02}.log");
   EXPECT_EQ(w["log"]["stderr"].as<std::string>(), "off");
   YAML::Node v = imported.yaml["jobs"]["v"];
-  EXPECT_EQ(v["log"]["stdout"].as<std::string>(), "/var/log/v-{index}.log");
-  EXPECT_EQ(v["log"]["stderr"].as<std::string>(), "/var/log/v-{index}.err");
-  EXPECT_NE(flat(imported.result.yaml)
-                .find("numbered from 0 where supervisord numbered them from "
-                      "numprocs_start=1"),
-            std::string::npos);
+  // One file for both processes, as supervisord wrote it; process_num is
+  // the index plus numprocs_start.
+  EXPECT_EQ(v["log"]["stdout"].as<std::string>(), "/var/log/v.log");
+  EXPECT_EQ(v["log"]["stderr"].as<std::string>(), "/var/log/v-{index+1}.err");
 }
 
 TEST_F(SupervisordImportTest, GroupsSetThePriorityAndSayTheyAreGone) {
@@ -227,7 +226,10 @@ TEST_F(SupervisordImportTest, DaemonSectionsMapOrSayWhyNot) {
           "[rpcinterface:supervisor]\n"
           "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n");
   ASSERT_TRUE(imported.result.errors.empty()) << messages(imported.result.errors);
-  EXPECT_EQ(imported.result.exit_code, kImportClean) << messages(imported.result.warnings);
+  // [inet_http_server]: the one warning (what used the HTTP interface stops working).
+  EXPECT_EQ(imported.result.exit_code, kImportWarnings) << messages(imported.result.warnings);
+  ASSERT_EQ(imported.result.warnings.size(), 1u);
+  EXPECT_NE(imported.result.warnings[0].message.find("[inet_http_server]"), std::string::npos);
   YAML::Node daemon = imported.yaml["daemon"];
   EXPECT_EQ(daemon["socket"].as<std::string>(), "/run/supervisor/s.sock");
   EXPECT_EQ(daemon["socket_mode"].as<std::string>(), "0770");
@@ -251,10 +253,10 @@ TEST_F(SupervisordImportTest, RefusesWhatSupervisordRefusesWithFileAndLine) {
       {"[program:a]\ncommand=x\n", 0, ".ini file does not include supervisord section"},
       {"[supervisord]\n[program:a]\ncommand=x\nautostart=maybe\n", 4,
        "not a valid boolean value: 'maybe'"},
-      {"[supervisord]\n[program:a]\ncommand=x\nnumprocs=2\n", 2,
+      {"[supervisord]\n[program:a]\ncommand=x\nnumprocs=2\n", 4,
        "%(process_num) must be present within process_name when numprocs > 1"},
       {"[supervisord]\n[program:a]\n\ncommand=x %(nope)s\n", 4, "contains names ('nope')"},
-      {"[supervisord]\n[program:a]\ncommand=x\nstopasgroup=true\nkillasgroup=false\n", 2,
+      {"[supervisord]\n[program:a]\ncommand=x\nstopasgroup=true\nkillasgroup=false\n", 5,
        "Cannot set stopasgroup=true and killasgroup=false"},
       {"[supervisord]\n[program:a]\nstartsecs=1\n", 2, "does not specify a command"},
       {"[supervisord]\n[program:a]\ncommand=x\nstdout_logfile_maxbytes=5M\n", 4,
@@ -321,7 +323,8 @@ TEST_F(SupervisordImportTest, SanitizesJobNames) {
 }
 
 // ARGV run with CORRAL_WORKER=WORKER; its stdout.
-std::string run_with_worker(const std::vector<std::string>& argv, int worker) {
+std::string run_with_worker(const std::vector<std::string>& argv, int worker,
+                            const std::vector<std::string>& extra_env = {}) {
   int pipe_fds[2];
   EXPECT_EQ(::pipe(pipe_fds), 0);
   posix_spawn_file_actions_t actions;
@@ -329,6 +332,7 @@ std::string run_with_worker(const std::vector<std::string>& argv, int worker) {
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
   posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
   std::vector<std::string> env = {"CORRAL_WORKER=" + std::to_string(worker), "PATH=/usr/bin:/bin"};
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -373,18 +377,35 @@ TEST_F(SupervisordImportTest, ShellRebuildsTheArgvOfEachProcessExactly) {
           "[program:q]\n"
           "command=/bin/sh -c 'printf \"[%%s]\" \"$0\" \"$@\"' \"n=%(process_num)3d\" last\n"
           "process_name=%(process_num)d\n"
+          "numprocs=2\n"
+          "[program:r]\n"
+          "command=/bin/sh -c 'printf \"[%%s]\" \"$0\" \"$(pwd)\"' w-%(process_num)02d\n"
+          "directory=/tmp/%(process_num)s/..\n"
+          "process_name=%(process_num)d\n"
           "numprocs=2\n");
   ASSERT_TRUE(imported.result.errors.empty()) << messages(imported.result.errors);
+  // Formats corral's placeholders write alike: no shell, corrald fills in
+  // {index+5:02} and {index+5} per worker, in the argv and in env values.
   auto p = imported.yaml["jobs"]["p"]["command"].as<std::vector<std::string>>();
-  ASSERT_EQ(p.size(), 3u) << imported.result.yaml;
-  EXPECT_EQ(p[0], "sh");
-  EXPECT_NE(p[2].find("printf"), std::string::npos);  // the printf path
-  for (int worker = 0; worker < 3; ++worker) {
+  ASSERT_EQ(p.size(), 12u) << imported.result.yaml;
+  EXPECT_EQ(p[3], "prog-{index+5:02}");
+  auto port = imported.yaml["jobs"]["p"]["env"]["PORT"].as<std::string>();
+  EXPECT_EQ(port, "80{index+5:02}");
+  for (uint32_t worker = 0; worker < 3; ++worker) {
     std::string n = std::to_string(5 + worker);
-    EXPECT_EQ(run_with_worker(p, worker), words({"prog-0" + n, "a b", "it's", "x\"y", "$HOME",
-                                                 "back\\slash", n + "$x", "`id`", "", "800" + n}))
-        << p[2];
+    std::vector<std::string> argv;
+    for (const auto& arg : p) argv.push_back(config::expand_placeholders(arg, "p", worker));
+    EXPECT_EQ(run_with_worker(argv, static_cast<int>(worker),
+                              {"PORT=" + config::expand_placeholders(port, "p", worker)}),
+              words({"prog-0" + n, "a b", "it's", "x\"y", "$HOME", "back\\slash", n + "$x", "`id`",
+                     "", "800" + n}));
   }
+  // A per-process directory needs the shell: printf rebuilds the argv.
+  auto r = imported.yaml["jobs"]["r"]["command"].as<std::vector<std::string>>();
+  ASSERT_EQ(r.size(), 3u) << imported.result.yaml;
+  EXPECT_EQ(r[0], "sh");
+  EXPECT_NE(r[2].find("printf"), std::string::npos) << r[2];
+  EXPECT_EQ(run_with_worker(r, 1), words({"w-01", "/tmp"}));
   // A width that pads with blanks splits words differently: each worker's
   // argv is written out.
   auto q = imported.yaml["jobs"]["q"]["command"].as<std::vector<std::string>>();

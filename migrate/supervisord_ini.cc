@@ -21,26 +21,6 @@ std::string py_rstrip(std::string text) {
   return text;
 }
 
-// Python's repr() of a line, for the parser's messages.
-std::string repr_line(std::string_view line) {
-  std::string out = "'";
-  for (char c : line) {
-    if (c == '\'' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
-
 // The lines of TEXT as Python's universal newlines splits them, each with
 // its line end.
 std::vector<std::string_view> split_lines(std::string_view text) {
@@ -188,7 +168,7 @@ void parse_ini(std::string_view text, const std::string& file, const std::string
     }
     if (section == nullptr) {
       errors.push_back({file, lineno,
-                        "File contains no section headers: " + repr_line(line) +
+                        "File contains no section headers: " + py_repr(line) +
                             " (supervisord refuses the file)"});
       return;
     }
@@ -196,13 +176,13 @@ void parse_ini(std::string_view text, const std::string& file, const std::string
     size_t delimiter = value.find_first_of("=:");
     if (delimiter == std::string_view::npos) {
       close_option();
-      errors.push_back({file, lineno, "Source contains parsing errors: " + repr_line(line)});
+      errors.push_back({file, lineno, "Source contains parsing errors: " + py_repr(line)});
       continue;
     }
     std::string name = py_lower(py_strip(value.substr(0, delimiter)));
     close_option();
     if (name.empty()) {
-      errors.push_back({file, lineno, "Source contains parsing errors: " + repr_line(line)});
+      errors.push_back({file, lineno, "Source contains parsing errors: " + py_repr(line)});
     }
     IniOption* target = find_option(*section, name);
     if (target == nullptr) {

@@ -170,6 +170,8 @@ void write_job(Writer& w, const JobSpec& job) {
          "{fds: " + std::string(names::text_of(names::kPipeFds, job.pipe.fds)) +
              ", framing: " + std::string(names::text_of(names::kFramings, job.pipe.framing)) + "}");
 
+  w.line(4, "shm", "{spin: " + format_spin(job.shm.spin) + "}");
+
   const QueueSpec& q = job.queue;
   w.line(4, "queue", "");
   w.line(6, "capacity", std::to_string(q.capacity));

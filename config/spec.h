@@ -86,6 +86,17 @@ struct PipeSpec {
   bool operator==(const PipeSpec&) const = default;
 };
 
+// `shm:` of a job. spin: how long a worker polls its empty task ring before
+// it sleeps, and corrald its result ring after handing it tiny tasks (those
+// a worker answers within the spin, on the job's average): a task or a result
+// that comes within it costs no wake-up. Zero (`off`): both sleep at once,
+// for jobs that must not burn CPU.
+struct ShmSpec {
+  std::chrono::microseconds spin{50};
+  bool operator==(const ShmSpec&) const = default;
+};
+constexpr std::chrono::microseconds kMaxSpin{10000};
+
 enum class RestartPolicy { kAlways, kOnFailure, kNever };
 
 struct BackoffSpec {
@@ -275,6 +286,7 @@ struct JobSpec {
   bool autostart = true;
   Channel channel = Channel::kNone;
   PipeSpec pipe;
+  ShmSpec shm;
   QueueSpec queue;
   RestartSpec restart;
   StartSpec start;

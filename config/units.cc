@@ -375,4 +375,24 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return previous[b.size()];
 }
 
+Result<std::chrono::microseconds> parse_spin(std::string_view text) {
+  text = trim(text);
+  const bool micro = text.ends_with("us");
+  if (!micro && !text.ends_with("ms")) return Error("not a time in us or ms");
+  std::string_view digits = text.substr(0, text.size() - 2);
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      n > 1'000'000'000) {
+    return Error("not a time in us or ms");
+  }
+  return std::chrono::microseconds(micro ? n : n * 1000);
+}
+
+std::string format_spin(std::chrono::microseconds spin) {
+  if (spin.count() == 0) return "off";
+  if (spin.count() % 1000 == 0) return std::to_string(spin.count() / 1000) + "ms";
+  return std::to_string(spin.count()) + "us";
+}
+
 }  // namespace corral::config

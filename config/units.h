@@ -22,6 +22,11 @@ Result<Duration> parse_duration(std::string_view text);
 // "1500ms", "2m", "1h"); "0s" for zero.
 std::string format_duration(Duration d);
 
+// A short spin: "50us" or "2ms" (an integer and us or ms).
+Result<std::chrono::microseconds> parse_spin(std::string_view text);
+// "50us", "2ms", or "off" for zero.
+std::string format_spin(std::chrono::microseconds spin);
+
 // A number with B, KiB, MiB, GiB (KB, MB, GB accepted as powers of 1024 too);
 // a bare number is bytes.
 Result<uint64_t> parse_size(std::string_view text);

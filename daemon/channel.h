@@ -35,6 +35,10 @@ struct ChannelContext {
   // A batch of results went to the dispatcher: refill the queue, hand out
   // tasks, tell the listeners.
   std::function<void()> results_done;
+  // shm.spin: after handing tasks the job's workers answer within it (on
+  // the job's average), corrald polls for the results this long before it
+  // waits for the worker's wake-up.
+  std::chrono::microseconds spin{0};
 };
 
 class Channel : public WorkerPort {

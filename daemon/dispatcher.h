@@ -207,6 +207,9 @@ class Dispatcher {
   // a queue no worker then sits idle while another holds a backlog of long
   // tasks (Celery's -O fair, without the setting).
   size_t held_limit() const;
+  // The job's tasks' time in a worker, a moving average of what results
+  // show; zero until a result came.
+  std::chrono::nanoseconds service_time() const { return service_time_; }
 
   // First moves the delayed tasks whose backoff is over to the front of the
   // queue and ends as expired the waiting tasks whose deadline is past; then

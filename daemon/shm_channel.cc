@@ -66,7 +66,17 @@ class ShmChannel : public Channel {
   void send(uint64_t id, std::string_view payload) override { rings_.send(id, payload); }
 
   void flush() override {
+    const bool published = rings_.tasks().has_unpublished();
     if (rings_.publish()) task_wake_.signal();
+    // Tiny tasks just handed over: their results are polled for, once the
+    // loop has done what it has to, rather than waited for.
+    const auto spin = context_.spin;
+    if (published && spin.count() > 0 && dispatcher().service_time() < spin &&
+        !std::exchange(spin_posted_, true)) {
+      asio::post(io_, [this, alive = alive()] {
+        if (!alive.expired()) spin_for_results();
+      });
+    }
   }
 
   void sentinel() override {
@@ -82,6 +92,28 @@ class ShmChannel : public Channel {
     if (!rings_.push_shutdown()) return;  // full: tried again after the next results
     sentinel_pending_ = false;
     flush();
+  }
+
+  // Polls the result ring for up to the job's spin, without asking the
+  // worker for a wake-up meanwhile, and takes what came; the eventfd wait
+  // stays armed for what comes later.
+  void spin_for_results() {
+    spin_posted_ = false;
+    if (broken_) return;
+    rings_.stay_awake();
+    const auto until = std::chrono::steady_clock::now() + context_.spin;
+    for (int i = 0; !rings_.results_waiting(); ++i) {
+      if ((i & 63) == 0 && std::chrono::steady_clock::now() >= until) break;
+      ipc::cpu_relax();
+    }
+    for (int round = 0; round < kRoundsPerTurn; ++round) {
+      if (!take_results()) return;
+      // Asleep again, unless a result came meanwhile (take it first).
+      if (rings_.prepare_sleep()) return;
+    }
+    asio::post(io_, [this, alive = alive()] {
+      if (!alive.expired()) drain();
+    });
   }
 
   void wait_for_results() {
@@ -146,6 +178,7 @@ class ShmChannel : public Channel {
   ipc::EventFd result_wake_fd_;
   bool sentinel_pending_ = false;
   mutable bool check_posted_ = false;
+  bool spin_posted_ = false;  // spin_for_results() is posted
 };
 
 }  // namespace

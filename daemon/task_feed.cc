@@ -65,7 +65,9 @@ TaskFeed::TaskFeed(Key, asio::io_context& io, Host& host, const config::JobSpec&
       job_(job),
       events_(std::move(events)),
       dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }),
-      context_{host, dispatcher_, events_, job.limits.max_tasks, [this] { after_results(); }},
+      context_{host, dispatcher_, events_, job.limits.max_tasks, [this] { after_results(); },
+               job.channel == config::Channel::kShm ? job.shm.spin
+                                                    : std::chrono::microseconds(0)},
       last_tick_(host.now()),
       watch_({job.queue.task_timeout, job.health.heartbeat_timeout}) {}
 
@@ -199,6 +201,9 @@ Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   watch_.forget(worker);
   timed_out_.erase(worker);
   request.env.push_back("CORRAL_MAX_TASK_BYTES=" + std::to_string(job_.queue.max_task_bytes));
+  if (job_.channel == config::Channel::kShm) {
+    request.env.push_back("CORRAL_SPIN_US=" + std::to_string(job_.shm.spin.count()));
+  }
   if (const auto& timeout = job_.health.heartbeat_timeout) {
     // Four beats per timeout: one late beat is not a death.
     auto period =

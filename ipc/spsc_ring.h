@@ -82,6 +82,15 @@ static_assert(sizeof(RingHeader) == 256);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
+// A polite busy-wait step (PAUSE / YIELD), for whoever polls a ring.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 class SpscRing {
  public:
   static constexpr uint64_t kMagic = 0x72696e67'636f7231ULL;  // "ringcor1"
@@ -164,6 +173,20 @@ class SpscRing {
   // padding record consumes it too): the producer may be waiting for that
   // space, so release() first.
   bool consumer_prepare_sleep();
+  // Whether records were written since the last publish().
+  bool has_unpublished() const { return write_ != published_; }
+  // The consumer polls instead of sleeping: clears consumer_waiting, so that
+  // publish() asks for no wake-up meanwhile.
+  void consumer_stay_awake() {
+    header_->consumer_waiting.store(0, std::memory_order_relaxed);
+  }
+  // Whether the producer published a record past the consumer's position
+  // (a cheap look for a consumer that polls).
+  bool readable() {
+    if (read_ != cached_head_) return true;
+    refresh_head();
+    return read_ != cached_head_;
+  }
 
   // ---- either side, when the other is known dead ----
   // Empties the ring and clears the flags (and rewrites the capacity and

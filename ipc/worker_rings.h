@@ -82,6 +82,11 @@ class WorkerRings {
   // Before waiting for the worker's eventfd: false when a record came
   // meanwhile (take it first).
   bool prepare_sleep() { return results_.consumer_prepare_sleep(); }
+  // While the daemon polls instead of sleeping: the worker need not wake it
+  // (prepare_sleep() again before the daemon sleeps).
+  void stay_awake() { results_.consumer_stay_awake(); }
+  // Whether a result record is published past what was taken.
+  bool results_waiting() { return results_.readable(); }
 
   // ---- liveness ----
   // When the daemon last saw the worker's heartbeat cell change, by the

@@ -59,6 +59,9 @@ Result<std::pair<int, int>> fd_pair(const Getenv& env, const char* variable,
   return fds;
 }
 
+// The longest spin corrald asks for (shm.spin is at most 10ms).
+constexpr uint64_t kMaxSpinUs = 10'000;
+
 Result<Limits> limits(const Getenv& env) {
   Limits limits;
   limits.max_task_bytes = kDefaultMaxTaskBytes;
@@ -160,6 +163,14 @@ Result<ShmSettings> shm_settings_from_env(const Getenv& env) {
   Result<Limits> read_limits = limits(env);
   if (!read_limits) return std::move(read_limits).error();
   settings.limits = *read_limits;
+  if (const char* text = value_of(env, "CORRAL_SPIN_US")) {
+    std::optional<uint64_t> value = parse_decimal(text);
+    if (!value || *value > kMaxSpinUs) {
+      return Error(std::string("CORRAL_SPIN_US=") + text +
+                   ": expected a number of microseconds up to " + std::to_string(kMaxSpinUs));
+    }
+    settings.spin = std::chrono::microseconds(*value);
+  }
   return settings;
 }
 

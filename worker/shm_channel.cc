@@ -22,9 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// How long the worker polls an empty task ring before it sleeps: a task
-// often follows soon, and a wake-up costs tens of microseconds.
-constexpr auto kSpin = 30us;
 // The longest sleep on the task eventfd: the heartbeat cell is refreshed and
 // the daemon's presence checked this often even when nothing happens.
 constexpr auto kIdleWait = 1000ms;
@@ -35,19 +32,16 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 class ShmWorker {
  public:
+  // SPIN: how long an empty task ring is polled before sleeping (the job's
+  // shm.spin): a task often follows soon, and a wake-up costs tens of
+  // microseconds.
   ShmWorker(const TaskHandler& handler, const ipc::Segment& segment, uint32_t index,
-            ipc::EventFd wake_me, ipc::EventFd wake_daemon, size_t max_task_bytes)
+            ipc::EventFd wake_me, ipc::EventFd wake_daemon, size_t max_task_bytes,
+            std::chrono::microseconds spin)
       : handler_(handler),
+        spin_(spin),
         index_(index),
         slot_(segment.slot(index)),
         tasks_(segment.task_ring(index)),
@@ -154,11 +148,11 @@ class ShmWorker {
 
   // Nothing to do: spin a little, then sleep on the task eventfd.
   bool idle() {
-    auto until = Clock::now() + kSpin;
+    auto until = Clock::now() + spin_;
     do {
       for (int i = 0; i < 64; ++i) {
         if (tasks_.peek().data() != nullptr) return true;
-        cpu_relax();
+        ipc::cpu_relax();
       }
     } while (Clock::now() < until);
     if (tasks_.corrupted()) {
@@ -182,6 +176,7 @@ class ShmWorker {
   }
 
   const TaskHandler& handler_;
+  std::chrono::microseconds spin_;
   uint32_t index_;
   ipc::WorkerSlot& slot_;
   ipc::SpscRing tasks_;
@@ -200,7 +195,7 @@ int serve_shm(const TaskHandler& handler, const ipc::Segment& segment, uint32_t 
               const ShmSettings& settings) {
   ShmWorker shm(handler, segment, worker, ipc::EventFd::adopt(UniqueFd(settings.wake_me)),
                 ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)),
-                settings.limits.max_task_bytes);
+                settings.limits.max_task_bytes, settings.spin);
   Heartbeat heartbeat(settings.limits.heartbeat, [&shm] { shm.beat(); });
   return shm.run();
 }

@@ -159,6 +159,8 @@ std::string sum_below(uint64_t n) { return n == 0 ? "0" : std::to_string(n * (n 
 
 std::string channel_test_name(const ::testing::TestParamInfo<std::string>& info) {
   const bool durable = info.param.find("durable") != std::string::npos;
+  if (info.param.find("spin: off") != std::string::npos) return "ShmNoSpin";
+  if (info.param.find("spin: 2ms") != std::string::npos) return "ShmSpin2ms";
   if (info.param.find("shm") != std::string::npos) return durable ? "ShmDurable" : "Shm";
   return info.param.find("length") != std::string::npos ? "PipeLength" : "PipeLines";
 }

@@ -69,9 +69,45 @@ TEST_P(ChannelTest, ManySumTasksComeBackCompleteAndCorrect) {
 
 INSTANTIATE_TEST_SUITE_P(Channels, ChannelTest,
                          ::testing::Values("    channel: shm",
+                                           "    channel: shm\n    shm: {spin: off}",
+                                           "    channel: shm\n    shm: {spin: 2ms}",
                                            "    channel: pipe\n    pipe: {framing: lines}",
                                            "    channel: pipe\n    pipe: {framing: length}"),
                          channel_test_name);
+
+// utime + stime of PID in clock ticks (/proc/PID/stat), -1 when gone.
+long cpu_ticks(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// A job's spin polls only around tasks: once none came for the spin, the
+// worker and corrald sleep, and an idle second costs them no CPU.
+TEST(ShmSpinTest, AnIdleJobWithALongSpinCostsNoCpu) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    channel: shm\n    shm: {spin: 10ms}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("sums:0", "RUNNING")) << d.daemon_log();
+  auto lines = d.submit("sums", numbers(2000, 1000));
+  expect_all_sums(lines, 2000, 1000);
+  const pid_t worker = d.worker_pid("sums:0");
+  std::this_thread::sleep_for(100ms);  // past the spin
+  const long worker_before = cpu_ticks(worker), daemon_before = cpu_ticks(d.pid());
+  std::this_thread::sleep_for(1s);
+  const long hz = sysconf(_SC_CLK_TCK);
+  // A spinning process would use about a whole second (hz ticks).
+  EXPECT_LT(cpu_ticks(worker) - worker_before, hz / 10);
+  EXPECT_LT(cpu_ticks(d.pid()) - daemon_before, hz / 10);
+}
 
 class KillTest : public ::testing::TestWithParam<std::string> {};
 

@@ -77,10 +77,18 @@ def unmount_world():
 
 
 def add_user():
-    global PROBE
+    global PROBE, CASE, BUILD
     run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", SCRATCH)
     shutil.copy(PROBE, f"{SCRATCH}/probe")
     PROBE = f"{SCRATCH}/probe"
+    # The case and corral's binaries may live below a directory the world
+    # mounts over (a clone in /tmp): kept in the scratch mount instead.
+    shutil.copytree(CASE, f"{SCRATCH}/case")
+    CASE = f"{SCRATCH}/case"
+    os.makedirs(f"{SCRATCH}/bin")
+    for tool in ("corrald", "corralctl"):
+        shutil.copy(os.path.join(BUILD, tool), f"{SCRATCH}/bin/{tool}")
+    BUILD = f"{SCRATCH}/bin"
     with open("/etc/passwd") as f:
         passwd = f.read()
     with open("/etc/group") as f:

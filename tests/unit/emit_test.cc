@@ -72,6 +72,7 @@ TEST(ToYamlTest, WritesEveryKeyOfAJob) {
                       "    autostart: true\n"
                       "    channel: none\n"
                       "    pipe: {fds: extra, framing: length}\n"
+                      "    shm: {spin: 50us}\n"
                       "    queue:\n"
                       "      capacity: 65536\n"
                       "      max_task_bytes: 64KiB\n"
@@ -165,6 +166,7 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   j.cwd = "/srv/my app";
   j.user = "root";
   j.umask = 027;
+  j.shm.spin = std::chrono::microseconds(2000);
   j.priority = -5;
   j.log.out = {LogTarget::Kind::kFile, "/var/log/my app/{job}-{index:03}.log"};
   j.log.err = {LogTarget::Kind::kStdout, ""};
@@ -187,6 +189,7 @@ TEST(ToYamlTest, RoundTripsAFullConfig) {
   k.limits.cpus.mode = CpuSpec::Mode::kAuto;
   k.source = {SourceSpec::Kind::kFile, 0, 0, "in.txt"};
   k.umask = 0;
+  k.shm.spin = std::chrono::microseconds(0);
   k.priority = 100;
   k.log.out = {LogTarget::Kind::kOff, ""};
   k.log.err = {LogTarget::Kind::kFile, "/l/{index}"};

@@ -47,6 +47,22 @@ TEST(ParseProcessTest, UmaskIsOctalInEverySpelling) {
             std::string::npos);
 }
 
+TEST(ParseProcessTest, ShmSpinInMicrosecondsOrOff) {
+  EXPECT_EQ(only_job(load_process("jobs:\n  a: {command: x}\n")).shm.spin.count(), 50);
+  EXPECT_EQ(
+      only_job(load_process("jobs:\n  a: {command: x, shm: {spin: 200us}}\n")).shm.spin.count(),
+      200);
+  EXPECT_EQ(only_job(load_process("jobs:\n  a: {command: x, shm: {spin: 2ms}}\n")).shm.spin.count(),
+            2000);
+  EXPECT_EQ(only_job(load_process("jobs:\n  a: {command: x, shm: {spin: off}}\n")).shm.spin.count(),
+            0);
+  EXPECT_EQ(process_error("jobs:\n  a: {command: x, shm: {spin: 11ms}}\n"),
+            "test.yaml:2:31: shm.spin of job \"a\": expected off, or a time up to 10ms like 50us "
+            "or 1ms, got \"11ms\"");
+  EXPECT_NE(process_error("jobs:\n  a: {command: x, shm: {spin: 1s}}\n").find("up to 10ms"),
+            std::string::npos);
+}
+
 TEST(ParseProcessTest, Priority) {
   EXPECT_EQ(only_job(load_process("jobs:\n  a: {command: x, priority: -3}\n")).priority, -3);
   EXPECT_NE(process_error("jobs:\n  a: {command: x, priority: high}\n").find("priority"),

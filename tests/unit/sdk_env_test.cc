@@ -144,6 +144,25 @@ TEST(SdkEnvTest, ShmSettingsAreTheTwoEventfdsAndTheLimits) {
   EXPECT_EQ(settings->wake_daemon, fds.second());
   EXPECT_EQ(settings->limits.heartbeat, 40ms);
   EXPECT_EQ(settings->limits.max_task_bytes, 65536u);
+  EXPECT_EQ(settings->spin, std::chrono::microseconds(50));  // unset: 50 us
+}
+
+TEST(SdkEnvTest, ShmSpinComesFromCorralSpinUs) {
+  OpenFds fds;
+  Result<ShmSettings> settings =
+      shm_settings_from_env(map_of({{"CORRAL_FDS", fds.pair()}, {"CORRAL_SPIN_US", "0"}}));
+  ASSERT_TRUE(settings) << message_of(settings);
+  EXPECT_EQ(settings->spin, std::chrono::microseconds(0));
+  settings =
+      shm_settings_from_env(map_of({{"CORRAL_FDS", fds.pair()}, {"CORRAL_SPIN_US", "2000"}}));
+  ASSERT_TRUE(settings) << message_of(settings);
+  EXPECT_EQ(settings->spin, std::chrono::microseconds(2000));
+  for (const char* bad : {"-1", "10001", "5ms"}) {
+    settings = shm_settings_from_env(map_of({{"CORRAL_FDS", fds.pair()}, {"CORRAL_SPIN_US", bad}}));
+    ASSERT_FALSE(settings) << bad;
+    EXPECT_EQ(settings.error().message(), std::string("CORRAL_SPIN_US=") + bad +
+                                              ": expected a number of microseconds up to 10000");
+  }
 }
 
 }  // namespace

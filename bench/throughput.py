@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
 """Task throughput of corral next to Python's multiprocessing, in one run.
 
-Every figure moves N tiny `sum` tasks (payload i % 100: the worker adds
-0..n-1) through 2 worker processes on this machine:
+Every figure moves N tiny tasks (payload i % 100) through 2 worker processes
+on this machine. The main line of every comparison gives both sides the same
+O(1) task, n * (n - 1) // 2: `corral-worker --handler triangle` and the
+peers' Python function bench_functions.tiny. A second line, labelled
+"50-iteration loop", keeps the earlier pairing: the peers run a Python loop
+adding 0..n-1 (50 iterations on average, microseconds) while corral's
+workers run the same loop in C++ (`--handler sum`, nanoseconds), which
+compares languages as much as frameworks.
 
-  corral, end to end: `corralctl submit JOB - --wait` with the tasks on
-      stdin, its stdout counted by `wc -l`; the whole command is timed. For
-      channel shm, pipe with length framing and pipe with line framing.
-      Workers: `corral-worker --handler sum`.
+  corral, end to end: `corralctl submit JOB - --wait < tasks > results`; the
+      whole command is timed, the results counted afterwards. For channel
+      shm, pipe with length framing and pipe with line framing (and shm with
+      `sum` for the loop line).
   corral, no client: a job whose `source` feeds the tasks and that has no
-      sink; corrald start -> `stats` shows ok == N. `range` (0..N-1) with the
-      `echo` handler, because `sum` of numbers up to N would be O(N^2) work;
-      and `file` (the same i % 100 lines) with the `sum` handler.
-  Python peers (fork, 2 worker processes, the same loop in Python):
+      sink; corrald start -> `stats` shows ok == N. `range` (0..N-1, so the
+      payload is i, not i % 100: the task is O(1) all the same) and `file`
+      (the same i % 100 lines), both with `triangle`; `file` with `sum` for
+      the loop line.
+  Python peers (fork, 2 worker processes, the same function in Python):
       multiprocessing.Queue (1 producer, 2 consumers, None sentinels, results
       through a second Queue), ProcessPoolExecutor.submit per task (on N/20
       tasks: it is slow), ProcessPoolExecutor.map(chunksize=1000),
-      Pool.imap(chunksize=1000), Pool.map(chunksize=1000).
+      Pool.imap(chunksize=1000), Pool.map(chunksize=1000); each with
+      n * (n - 1) // 2, then with the loop.
   Round trip of one task at a time: a persistent submit stream spoken over
       the control socket (one `+n` line, wait for its result, 2,000 times),
       against a multiprocessing.Pipe ping-pong between two processes.
@@ -55,6 +63,7 @@ import threading
 import time
 
 import proc_watch
+from bench_functions import tiny
 from corral_daemon import Client, Daemon
 
 WORKERS = 2
@@ -78,17 +87,33 @@ def payload(i):
     return i % 100
 
 
-def work(n):
-    """The Python peers' task: what `corral-worker --handler sum` computes."""
+# The task of the main line, on both sides: n * (n - 1) // 2 (tiny), which
+# `corral-worker --handler triangle` computes in O(1) too.
+MAIN_HANDLER = "triangle"
+
+
+def loop(n):
+    """The loop line's Python task: 0 + 1 + ... + (n-1) one addition at a time,
+    what `corral-worker --handler sum` does in C++."""
     s = 0
     for i in range(n):
         s += i
     return s
 
 
+LOOP_HANDLER = "sum"
+
+TASK = {
+    "main": "n * (n - 1) // 2 of the payload: corral-worker --handler triangle, "
+            "the peers' bench_functions.tiny",
+    "loop": "0 + 1 + ... + (n-1), one addition at a time (50 iterations on average): "
+            "corral-worker --handler sum in C++, a Python loop in the peers",
+}
+
+
 # ---------------------------------------------------------------- corral side
 
-def bench_daemon(build, job_keys, handler="sum"):
+def bench_daemon(build, job_keys, handler=MAIN_HANDLER):
     """corrald with one job, `bench`, of WORKERS corral-worker processes."""
     worker = os.path.abspath(os.path.join(build, "corral-worker"))
     return Daemon(build, f"  bench:\n    command: [{worker}, --handler, {handler}]\n"
@@ -124,33 +149,53 @@ def stall_timeout(tasks_file):
         return 60 + sum(1 for _ in f) / 10_000
 
 
+SUBMIT_COMMAND = "corralctl submit bench - --wait < tasks.txt > results.txt"
+
+
 def submit_corralctl(build, sock, tasks_file, on_poll=None):
-    """`corralctl submit bench - --wait < tasks_file | wc -l`; returns the line count.
-    on_poll, if given, is called every 20 ms while the command runs."""
+    """`corralctl submit bench - --wait < tasks_file > results`, the whole command
+    timed; returns (result lines, seconds). on_poll, if given, is called every
+    20 ms while the command runs (on a thread: the clock stops when the
+    command exits, not at the next poll)."""
     deadline = time.monotonic() + stall_timeout(tasks_file)
-    with open(tasks_file, "rb") as stdin:
+    results_file = tasks_file + ".results"
+    done = threading.Event()
+    stalled = []
+
+    def watch():
+        while not done.wait(0.02):
+            if on_poll is not None:
+                on_poll()
+            if time.monotonic() > deadline:
+                stalled.append(Client(sock).request({"cmd": "stats", "job": "bench"}))
+                ctl.kill()
+                return
+
+    with open(tasks_file, "rb") as stdin, open(results_file, "wb") as stdout:
+        t0 = time.perf_counter()
         ctl = subprocess.Popen([os.path.join(build, "corralctl"), "-s", sock, "submit", "bench",
-                                "-", "--wait"], stdin=stdin, stdout=subprocess.PIPE)
-    wc = subprocess.Popen(["wc", "-l"], stdin=ctl.stdout, stdout=subprocess.PIPE)
-    ctl.stdout.close()
-    while wc.poll() is None:
-        if on_poll is not None:
-            on_poll()
-        if time.monotonic() > deadline:
-            ctl.kill()
-            stats = Client(sock).request({"cmd": "stats", "job": "bench"})
-            sys.exit(f"corralctl submit stalled; stats: {stats}")
-        time.sleep(0.02)
-    count = int(wc.communicate()[0])
-    if ctl.wait() != 0:
-        sys.exit(f"corralctl submit exited {ctl.returncode}")
-    return count
+                                "-", "--wait"], stdin=stdin, stdout=stdout)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        code = ctl.wait()
+        elapsed = time.perf_counter() - t0
+        done.set()
+        watcher.join()
+    if stalled:
+        sys.exit(f"corralctl submit stalled; stats: {stalled[0]}")
+    if code != 0:
+        sys.exit(f"corralctl submit exited {code}")
+    with open(results_file, "rb") as f:
+        count = sum(1 for _ in f)
+    os.unlink(results_file)
+    return count, elapsed
 
 
 def submit_socket(build, sock, tasks_file, on_poll=None):
     """The same stream spoken from Python (while corralctl has no submit)."""
     with open(tasks_file, "rb") as f:
         stream = b"".join(b"+" + line for line in f) + b".\n"
+    t0 = time.perf_counter()
     client = Client(sock)
     client.sock.settimeout(stall_timeout(tasks_file))
     reply = client.request({"cmd": "submit", "job": "bench", "wait": True})
@@ -165,7 +210,7 @@ def submit_socket(build, sock, tasks_file, on_poll=None):
         count += 1
     writer.join()
     client.close()
-    return count
+    return count, time.perf_counter() - t0
 
 
 class SubmitStream:
@@ -201,9 +246,10 @@ def percentiles_us(samples_ns):
 class CorralJob:
     """One running daemon per channel variant, kept for the whole benchmark."""
 
-    def __init__(self, build, variant, submit):
-        self.build, self.variant, self.submit = build, variant, submit
-        self.daemon = bench_daemon(build, CHANNELS[variant])
+    def __init__(self, build, variant, submit, handler=MAIN_HANDLER):
+        self.build, self.submit = build, submit
+        self.variant = variant if handler == MAIN_HANDLER else f"{variant} ({handler})"
+        self.daemon = bench_daemon(build, CHANNELS[variant], handler)
         self.client = self.daemon.start_running("bench", timeout_s=30)
         self.incidents = 0
         self.check("start")
@@ -231,9 +277,7 @@ class CorralJob:
         """Tasks/s of the whole client command, and the CPU each process used meanwhile."""
         before = {name: proc_watch.cpu_seconds(pid) for name, pid in self.pids.items()}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        count = self.submit(self.build, self.daemon.socket, tasks_file)
-        elapsed = time.perf_counter() - t0
+        count, elapsed = self.submit(self.build, self.daemon.socket, tasks_file)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if count != n:
             sys.exit(f"{self.variant}: {count} results for {n} tasks")
@@ -242,7 +286,7 @@ class CorralJob:
         # A worker replaced meanwhile has no figure.
         cpu = {name: (proc_watch.cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()
                if self.pids.get(name) == pid}
-        # corralctl and wc are the only children reaped meanwhile.
+        # corralctl is the only child reaped meanwhile.
         cpu["client"] = (after.ru_utime + after.ru_stime - children.ru_utime -
                          children.ru_stime) / elapsed
         return n / elapsed, cpu
@@ -268,14 +312,14 @@ class CorralJob:
         self.daemon.stop(keep_logs=self.incidents > 0)
 
 
-def corral_source(build, kind, n, tasks_file):
+def corral_source(build, kind, n, tasks_file, handler=MAIN_HANDLER):
     """Tasks/s from corrald's launch until stats shows ok == n, for a source job, and
     the CPU corrald and the workers used meanwhile (shares of the wall time)."""
     if kind == "range":
         daemon = bench_daemon(build, f"channel: shm\n    source: {{range: {{from: 0, to: {n}}}}}",
-                              handler="echo")
+                              handler)
     else:
-        daemon = bench_daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}")
+        daemon = bench_daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}", handler)
     client = daemon.start()
     request = {"cmd": "stats", "job": "bench"}
     deadline = time.monotonic() + 60 + n / 10_000
@@ -304,17 +348,17 @@ def corral_source(build, kind, n, tasks_file):
 FORK = multiprocessing.get_context("fork")
 
 
-def queue_consumer(tasks, results):
+def queue_consumer(tasks, results, fn):
     while True:
         n = tasks.get()
         if n is None:
             return
-        results.put(work(n))
+        results.put(fn(n))
 
 
-def peer_mp_queue(payloads):
+def peer_mp_queue(payloads, fn):
     tasks, results = FORK.Queue(), FORK.Queue()
-    consumers = [FORK.Process(target=queue_consumer, args=(tasks, results))
+    consumers = [FORK.Process(target=queue_consumer, args=(tasks, results, fn))
                  for _ in range(WORKERS)]
     for c in consumers:
         c.start()
@@ -331,35 +375,35 @@ def peer_mp_queue(payloads):
     return len(payloads) / elapsed
 
 
-def peer_ppe_submit(payloads):
+def peer_ppe_submit(payloads, fn):
     payloads = payloads[:len(payloads) // PPE_SUBMIT_DIVISOR]
     with concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=FORK) as pool:
-        for f in [pool.submit(work, 0) for _ in range(4 * WORKERS)]:
+        for f in [pool.submit(fn, 0) for _ in range(4 * WORKERS)]:
             f.result()
         t0 = time.perf_counter()
-        futures = [pool.submit(work, n) for n in payloads]
+        futures = [pool.submit(fn, n) for n in payloads]
         for f in futures:
             f.result()
         elapsed = time.perf_counter() - t0
     return len(payloads) / elapsed
 
 
-def peer_ppe_map(payloads):
+def peer_ppe_map(payloads, fn):
     with concurrent.futures.ProcessPoolExecutor(WORKERS, mp_context=FORK) as pool:
-        list(pool.map(work, [0] * 4 * WORKERS))
+        list(pool.map(fn, [0] * 4 * WORKERS))
         t0 = time.perf_counter()
-        count = sum(1 for _ in pool.map(work, payloads, chunksize=CHUNKSIZE))
+        count = sum(1 for _ in pool.map(fn, payloads, chunksize=CHUNKSIZE))
         elapsed = time.perf_counter() - t0
     assert count == len(payloads)
     return count / elapsed
 
 
 def peer_pool(method):
-    def measure(payloads):
+    def measure(payloads, fn):
         with FORK.Pool(WORKERS) as pool:
-            pool.map(work, [0] * 4 * WORKERS)
+            pool.map(fn, [0] * 4 * WORKERS)
             t0 = time.perf_counter()
-            count = sum(1 for _ in getattr(pool, method)(work, payloads, chunksize=CHUNKSIZE))
+            count = sum(1 for _ in getattr(pool, method)(fn, payloads, chunksize=CHUNKSIZE))
             elapsed = time.perf_counter() - t0
         assert count == len(payloads)
         return count / elapsed
@@ -371,7 +415,7 @@ def pipe_echo(conn):
         n = conn.recv()
         if n is None:
             return
-        conn.send(work(n))
+        conn.send(tiny(n))
 
 
 def peer_pipe_latency():
@@ -405,7 +449,14 @@ def figure(key, label, unit):
 
 # Comparisons: (label, corral key, peer key, target ratio or None). Throughput
 # ratios are corral/peer (higher is better); latency ratios are corral/peer
-# too, where lower is better.
+# too, where lower is better. The main line first (the same O(1) function on
+# both sides; the targets apply to it), then the 50-iteration loop line.
+LOOP_LABEL = ", 50-iteration loop (C++ vs Python)"
+
+# Issue 22's two reference comparisons, printed on their own with the load.
+REFERENCE = [("corral_shm", "py_pool_imap"), ("corral_source_range", "py_pool_map")]
+
+
 def comparisons():
     ppe = f"ProcessPoolExecutor.submit (N/{PPE_SUBMIT_DIVISOR})"
     return [
@@ -414,10 +465,16 @@ def comparisons():
         ("shm vs Pool.imap(chunksize=1000)", "corral_shm", "py_pool_imap", 1),
         ("pipe length vs " + ppe, "corral_pipe-length", "py_ppe_submit", 20),
         ("pipe lines vs " + ppe, "corral_pipe-lines", "py_ppe_submit", None),
-        ("source range (echo) vs Pool.map(chunksize=1000)", "corral_source_range",
+        ("source range vs Pool.map(chunksize=1000)", "corral_source_range",
          "py_pool_map", 1.5),
-        ("source file (sum) vs Pool.map(chunksize=1000)", "corral_source_file",
+        ("source file vs Pool.map(chunksize=1000)", "corral_source_file",
          "py_pool_map", None),
+        ("shm vs " + ppe + LOOP_LABEL, "corral_shm_loop", "py_ppe_submit_loop", None),
+        ("shm vs mp.Queue" + LOOP_LABEL, "corral_shm_loop", "py_mp_queue_loop", None),
+        ("shm vs Pool.imap(chunksize=1000)" + LOOP_LABEL, "corral_shm_loop",
+         "py_pool_imap_loop", None),
+        ("source file vs Pool.map(chunksize=1000)" + LOOP_LABEL, "corral_source_file_loop",
+         "py_pool_map_loop", None),
         ("corrald -> worker -> corrald p50, shm, vs Pipe ping-pong p50 (lower is better)",
          "corral_shm_inner_p50", "py_pipe_rtt_p50", ("<", 1)),
         ("corrald -> worker -> corrald p99, shm, vs Pipe ping-pong p99 (lower is better)",
@@ -441,8 +498,49 @@ def show(key, s):
     return f"{s['median']:,.1f} us ({s['min']:,.1f}-{s['max']:,.1f})"
 
 
-def print_report(results, cpu, n):
+def better(label, ours):
+    """Which way a comparison's ratio should go, for bench/history.py: null for
+    the p99 ratios, which a shared machine's scheduling swings several times
+    over from one run to the next (not worth a regression flag)."""
+    if ours.endswith("_p99"):
+        return None
+    return "lower" if "lower is better" in label else "higher"
+
+
+def describe_load(n, client_name, command):
+    """What the figures below moved, and how: printed above them."""
+    submit = SUBMIT_COMMAND if client_name == "corralctl" else \
+        "the submit stream spoken over the control socket from Python (--wait)"
+    print(f"Load: {n:,} tasks, payload `i % 100` (the `range` source: `i`, 0..N-1), "
+          f"{WORKERS} worker processes on each side, Python's peers forked. "
+          f"Main line: `n * (n - 1) // 2` everywhere (`corral-worker --handler "
+          f"{MAIN_HANDLER}`, the peers' Python function); the lines marked "
+          f"\"50-iteration loop\": a Python loop in the peers, `--handler {LOOP_HANDLER}` "
+          f"(the same loop in C++) in corral's workers.\n")
+    print(f"Command: `{command}`; corral's end-to-end figures time the whole "
+          f"`{submit}`; source jobs from corrald's launch until `stats` shows N ok.\n")
+
+
+def print_report(results, cpu, n, host, client_name, command):
     print(f"\n## corral vs Python, N = {n:,} tasks, {WORKERS} workers, median (min-max)\n")
+    describe_load(n, client_name, command)
+    load = f"load average (1, 5, 15 min) at start {' '.join(host['loadavg_at_start'])}, " \
+           f"now {' '.join(loadavg())}; {host['cpus']} CPUs"
+    print("### Issue 22's reference comparisons (the same O(1) function on both sides)\n")
+    print("| comparison | corral | peer | corral/peer |")
+    print("|---|---|---|---|")
+    reference = []
+    for ours, peer in REFERENCE:
+        if ours not in results or peer not in results:
+            continue
+        ratio = results[ours]["median"] / results[peer]["median"]
+        label = f"{FIGURES[ours][0]} vs {FIGURES[peer][0]}"
+        print(f"| {label} | {show(ours, results[ours])} | {show(peer, results[peer])} "
+              f"| {ratio:.2f}x |")
+        reference.append({"figure": label, "key": f"{ours}/{peer}", "corral": ours,
+                          "peer": peer, "ratio": ratio, "better": "higher", "tasks": n})
+    print(f"\n{load}\n")
+    print("### Every comparison\n")
     print("| figure | corral | peer | ratio (corral/peer) | target |")
     print("|---|---|---|---|---|")
     rows = []
@@ -458,8 +556,10 @@ def print_report(results, cpu, n):
             verdict = f">= {target}x: " + ("met" if ratio >= target else "MISSED")
         print(f"| {label} | {show(ours, results[ours])} | {show(peer, results[peer])} "
               f"| {ratio:.2f}x | {verdict} |")
-        rows.append({"figure": label, "corral": ours, "peer": peer, "ratio": ratio,
-                     "target": target})
+        rows.append({"figure": label, "key": f"{ours}/{peer}", "corral": ours, "peer": peer,
+                     "ratio": ratio, "target": target,
+                     "task": "loop" if ours.endswith("_loop") else "main",
+                     "better": better(label, ours)})
 
     print("\n## Raw figures\n")
     print("| figure | unit | median | min | max | runs |")
@@ -485,7 +585,7 @@ def print_report(results, cpu, n):
             share = statistics.median(values)
             cells.append(f"{share / rate * 1e6:.2f} us ({share * 100:.0f}%)")
         print(f"| {FIGURES[key][0]} | " + " | ".join(cells) + " |")
-    return rows
+    return rows, reference
 
 
 def loadavg():
@@ -507,7 +607,7 @@ def machine():
 
 # ---------------------------------------------------------------- the runs
 
-def run_throughput(args, submit, client_name):
+def run_throughput(args, submit, client_name, command):
     host = machine()
     n = args.tasks
     payloads = [payload(i) for i in range(n)]
@@ -518,11 +618,15 @@ def run_throughput(args, submit, client_name):
 
     measures = []   # (name, function returning {figure key: value})
     jobs = {variant: CorralJob(args.build, variant, submit) for variant in CHANNELS}
+    # The loop line's corral side: the shm job with `sum`.
+    jobs["shm_loop"] = CorralJob(args.build, "shm", submit, LOOP_HANDLER)
     cpu = {}   # figure key -> [{process: CPU share of the wall time}], one per run
 
     def corral_submit(variant):
-        key = figure(f"corral_{variant}", f"corral {variant}, {client_name} submit --wait",
-                     "tasks/s")
+        label = f"corral {variant}, {client_name} submit --wait"
+        if variant.endswith("_loop"):
+            label = f"corral {variant[:-5]} ({LOOP_HANDLER} handler), {client_name} submit --wait"
+        key = figure(f"corral_{variant}", label, "tasks/s")
 
         def measure():
             rate, shares = jobs[variant].throughput(tasks_file, n)
@@ -539,36 +643,45 @@ def run_throughput(args, submit, client_name):
                       f"corral {variant} corrald -> worker -> corrald p99", "us")
         return lambda: dict(zip((p50, p99, in50, in99), jobs[variant].latency()))
 
-    def source(kind, label):
-        key = figure(f"corral_source_{kind}", label, "tasks/s")
+    def source(kind, label, handler=MAIN_HANDLER):
+        suffix = "" if handler == MAIN_HANDLER else "_loop"
+        key = figure(f"corral_source_{kind}{suffix}", label, "tasks/s")
 
         def measure():
-            rate, shares = corral_source(args.build, kind, n, tasks_file)
+            rate, shares = corral_source(args.build, kind, n, tasks_file, handler)
             cpu.setdefault(key, []).append(shares)
             return {key: rate}
         return measure
 
-    def peer(key, label, function):
+    def peer(key, label, function, fn):
         figure(key, label, "tasks/s")
-        return lambda: {key: function(payloads)}
+        return lambda: {key: function(payloads, fn)}
 
     for variant in CHANNELS:
         measures.append((f"corral {variant}", corral_submit(variant)))
+    measures.append(("corral shm, sum", corral_submit("shm_loop")))
     measures.append(("corral source range", source(
-        "range", "corral source range 0..N-1, echo handler, from corrald start")))
+        "range", f"corral source range 0..N-1, {MAIN_HANDLER} handler, from corrald start")))
     measures.append(("corral source file", source(
-        "file", "corral source file (i % 100), sum handler, from corrald start")))
-    measures += [
-        ("mp.Queue", peer("py_mp_queue", "multiprocessing.Queue, 1 producer, 2 consumers",
-                          peer_mp_queue)),
-        ("ProcessPoolExecutor.submit", peer(
-            "py_ppe_submit", f"ProcessPoolExecutor.submit, N/{PPE_SUBMIT_DIVISOR} tasks",
-            peer_ppe_submit)),
-        ("ProcessPoolExecutor.map", peer(
-            "py_ppe_map", "ProcessPoolExecutor.map(chunksize=1000)", peer_ppe_map)),
-        ("Pool.imap", peer("py_pool_imap", "Pool.imap(chunksize=1000)", peer_pool("imap"))),
-        ("Pool.map", peer("py_pool_map", "Pool.map(chunksize=1000)", peer_pool("map"))),
+        "file", f"corral source file (i % 100), {MAIN_HANDLER} handler, from corrald start")))
+    measures.append(("corral source file, sum", source(
+        "file", f"corral source file (i % 100), {LOOP_HANDLER} handler, from corrald start",
+        LOOP_HANDLER)))
+    python_peers = [
+        ("mp.Queue", "py_mp_queue", "multiprocessing.Queue, 1 producer, 2 consumers",
+         peer_mp_queue),
+        ("ProcessPoolExecutor.submit", "py_ppe_submit",
+         f"ProcessPoolExecutor.submit, N/{PPE_SUBMIT_DIVISOR} tasks", peer_ppe_submit),
+        ("ProcessPoolExecutor.map", "py_ppe_map", "ProcessPoolExecutor.map(chunksize=1000)",
+         peer_ppe_map),
+        ("Pool.imap", "py_pool_imap", "Pool.imap(chunksize=1000)", peer_pool("imap")),
+        ("Pool.map", "py_pool_map", "Pool.map(chunksize=1000)", peer_pool("map")),
     ]
+    for name, key, label, function in python_peers:
+        measures.append((name, peer(key, label, function, tiny)))
+    for name, key, label, function in python_peers:
+        measures.append((f"{name}, loop", peer(f"{key}_loop", f"{label}, 50-iteration loop",
+                                               function, loop)))
     for variant in CHANNELS:
         measures.append((f"corral {variant} round trip", corral_latency(variant)))
     p50 = figure("py_pipe_rtt_p50", "multiprocessing.Pipe ping-pong p50", "us")
@@ -588,7 +701,7 @@ def run_throughput(args, submit, client_name):
         tmp.cleanup()
 
     results = {key: summary(values) for key, values in samples.items()}
-    rows = print_report(results, cpu, n)
+    rows, reference = print_report(results, cpu, n, host, client_name, command)
     if INCIDENTS:
         print(f"\n**{len(INCIDENTS)} incident(s)**: worker restarts or redeliveries during the "
               "corral measurements above:")
@@ -599,9 +712,12 @@ def run_throughput(args, submit, client_name):
           f"at end {' '.join(host['loadavg_at_end'])}; {host['cpus']} CPUs")
     return {"tasks": n, "ppe_submit_tasks": n // PPE_SUBMIT_DIVISOR, "runs": args.runs,
             "workers": WORKERS, "client": client_name, "machine": host,
+            "task": TASK, "command": command,
+            "submit_command": SUBMIT_COMMAND if client_name == "corralctl" else None,
             "figures": {k: dict(v, label=FIGURES[k][0], unit=FIGURES[k][1])
                         for k, v in results.items()},
-            "comparisons": rows, "cpu_share": cpu, "incidents": INCIDENTS}
+            "comparisons": rows, "reference": reference, "cpu_share": cpu,
+            "incidents": INCIDENTS}
 
 
 def run_rss(args, submit, client_name):
@@ -621,8 +737,8 @@ def run_rss(args, submit, client_name):
             if not os.path.exists(tasks_file):
                 with open(tasks_file, "w") as f:
                     f.write("".join(f"{payload(i)}\n" for i in range(size)))
-            count = submit(args.build, job.daemon.socket, tasks_file,
-                           on_poll=lambda: peak.append(rss_bytes(pid)))
+            count, _ = submit(args.build, job.daemon.socket, tasks_file,
+                              on_poll=lambda: peak.append(rss_bytes(pid)))
             if count != size:
                 sys.exit(f"batch: {count} results for {size} tasks")
             done += size
@@ -678,7 +794,8 @@ def main():
     if args.rss_tasks:
         report = run_rss(args, submit, client)
     else:
-        report = run_throughput(args, submit, client)
+        command = " ".join(["bench/throughput.py", *sys.argv[1:]])
+        report = run_throughput(args, submit, client, command)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

@@ -1,6 +1,6 @@
 // corral-worker: the reference worker, built on the C++ SDK. Its handlers
-// give demos, tests and benchmarks tasks of a known cost (echo, sum, primes,
-// sleep, leak) and its knobs make it misbehave on purpose (crash, hang, fail,
+// give demos, tests and benchmarks tasks of a known cost (echo, sum, triangle,
+// primes, sleep, leak) and its knobs make it misbehave on purpose (crash, hang, fail,
 // exit). SPEC.md section 5; docs/worker-protocol.md.
 #include <signal.h>
 #include <string.h>
@@ -58,6 +58,15 @@ uint64_t sum_below(uint64_t n) {
     asm volatile("" : "+r"(sum));
   }
   return sum;
+}
+
+// n(n-1)/2 modulo 2^64 in O(1): what sum_below(n) adds up, in the one
+// expression the benchmarks give Python's pools (`n * (n - 1) // 2`), so that
+// both sides run a task of the same constant cost. The even factor is halved
+// first, so the wrapped product equals the sum's for every n.
+uint64_t triangle(uint64_t n) {
+  if (n == 0) return 0;
+  return n % 2 == 0 ? (n / 2) * (n - 1) : n * ((n - 1) / 2);
 }
 
 // The number of primes below N: a segmented sieve of Eratosthenes over odd
@@ -124,6 +133,11 @@ Handler make_handler(const std::string& name) {
       return corral::Result(std::to_string(sum_below(decimal("sum", task))));
     };
   }
+  if (name == "triangle") {
+    return [](std::string_view task) {
+      return corral::Result(std::to_string(triangle(decimal("triangle", task))));
+    };
+  }
   if (name == "primes") {
     return [](std::string_view task) {
       return corral::Result(std::to_string(primes_below(decimal("primes", task))));
@@ -163,7 +177,7 @@ int main(int argc, char** argv) {
   std::string startup_delay;
   app.add_option("--handler", handler_name, "what each task does")
       ->required()
-      ->check(CLI::IsMember({"echo", "sum", "primes", "sleep", "leak"}));
+      ->check(CLI::IsMember({"echo", "sum", "triangle", "primes", "sleep", "leak"}));
   app.add_option("--crash-on", crash_on, "abort() when a task's payload is P");
   app.add_option("--hang-on", hang_on,
                  "stop the whole process (SIGSTOP, heartbeats too) when a task's payload is P");

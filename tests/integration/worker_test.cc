@@ -55,6 +55,15 @@ TEST(CorralWorker, Handlers) {
                                          {"sum", "0", "0"},
                                          {"sum", "10", "45"},
                                          {"sum", "100000", "4999950000"},
+                                         {"triangle", "0", "0"},
+                                         {"triangle", "1", "0"},
+                                         {"triangle", "10", "45"},
+                                         {"triangle", "99", "4851"},
+                                         {"triangle", "100000", "4999950000"},
+                                         // n(n-1)/2 mod 2^64, as sum's loop wraps.
+                                         {"triangle", "4294967296", "9223372034707292160"},
+                                         {"triangle", "18446744073709551615",
+                                          "9223372036854775809"},
                                          {"primes", "2", "0"},
                                          {"primes", "3", "1"},
                                          {"primes", "100", "25"},
@@ -71,7 +80,7 @@ TEST(CorralWorker, Handlers) {
 }
 
 TEST(CorralWorker, NonDecimalPayloadFailsTheTask) {
-  for (std::string handler : {"sum", "primes", "sleep", "leak"}) {
+  for (std::string handler : {"sum", "triangle", "primes", "sleep", "leak"}) {
     Frame f = one_task({"--handler", handler}, "12x");
     EXPECT_EQ(f.status, 1) << handler;
     EXPECT_THAT(f.payload, HasSubstr("not a decimal number")) << handler;

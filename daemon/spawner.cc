@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -190,48 +189,7 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
-// The passwd entry of NAME, copied out of getpwnam_r's buffer.
-struct PasswdEntry {
-  uid_t uid;
-  gid_t gid;
-  std::string name;
-  std::string home;
-  std::string shell;
-};
-
-// getpwnam_r, or getpwuid_r for a numeric NAME that is no user name; the
-// error names the user ("user NAME: no such user").
-Result<PasswdEntry> find_passwd(const std::string& name) {
-  std::vector<char> buf(16384);
-  passwd pw{};
-  passwd* found = nullptr;
-  int rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
-  if (found == nullptr && rc == 0 && !name.empty() &&
-      std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    rc = getpwuid_r(static_cast<uid_t>(std::stoul(name)), &pw, buf.data(), buf.size(), &found);
-  }
-  if (found == nullptr) {
-    return Error("user " + name + ": " + (rc != 0 ? strerror(rc) : "no such user"));
-  }
-  return PasswdEntry{pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "",
-                     pw.pw_shell ? pw.pw_shell : ""};
-}
-
 }  // namespace
-
-Result<UserIds> lookup_user(const std::string& name) {
-  Result<PasswdEntry> pw = find_passwd(name);
-  if (!pw) return std::move(pw).error();
-  UserIds user{pw->uid, pw->gid, {}};
-  int count = 64;
-  user.groups.resize(static_cast<size_t>(count));
-  if (getgrouplist(pw->name.c_str(), pw->gid, user.groups.data(), &count) < 0) {
-    user.groups.resize(static_cast<size_t>(count));
-    getgrouplist(pw->name.c_str(), pw->gid, user.groups.data(), &count);
-  }
-  user.groups.resize(static_cast<size_t>(std::max(count, 0)));
-  return user;
-}
 
 std::string find_executable(const std::string& name, const std::string& path) {
   if (name.find('/') != std::string::npos) return name;
@@ -252,33 +210,15 @@ std::string find_executable(const std::string& name, const std::string& path) {
   return {};
 }
 
-std::optional<Account> find_account(const std::string& name) {
-  Result<PasswdEntry> pw = find_passwd(name);
-  if (!pw) return std::nullopt;
-  return Account{pw->uid, std::move(pw->name), std::move(pw->home), std::move(pw->shell)};
-}
-
 void use_clone3(bool use) { g_clone3_refused = !use; }
 
-Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
-                const rlimit& nofile_default, ParentOf parent) {
+Launched launch_as(const SpawnRequest& request, const std::optional<UserIds>& user,
+                   const std::vector<FdMapping>& fds, const rlimit& nofile_default,
+                   ParentOf parent) {
   Launched out;
   if (request.argv.empty() || request.argv[0].empty()) {
     out.error = "empty command";
     return out;
-  }
-  std::optional<UserIds> user;
-  if (!request.user.empty()) {
-    Result<UserIds> found = lookup_user(request.user);
-    if (!found) {
-      out.error = found.error().message();
-      return out;
-    }
-    user = std::move(*found);
-    if (geteuid() != 0 && user->uid != geteuid()) {
-      out.error = "user " + request.user + ": switching user needs a daemon running as root";
-      return out;
-    }
   }
 
   std::string path = find_executable(request.argv[0], env_value(request.env, "PATH"));

@@ -48,11 +48,6 @@ struct Launched {
 // parent's, through CLONE_PARENT.
 enum class ParentOf { kCaller, kCallersParent };
 
-// Starts REQUEST's program with FDS mapped; every other fd is closed. The
-// child's RLIMIT_NOFILE is `nofile_default` unless the request sets one.
-Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
-                const rlimit& nofile_default, ParentOf parent = ParentOf::kCaller);
-
 // Whether a child with a cgroup_fd is made in its cgroup by clone3()
 // (CLONE_INTO_CGROUP, Linux 5.7, x86-64), the default, or joins it by
 // writing its cgroup.procs before it execs (older kernels, and tests of that
@@ -70,6 +65,22 @@ struct UserIds {
 // and groups; the error names the user: "user NAME: no such user", or the
 // lookup's own failure.
 Result<UserIds> lookup_user(const std::string& name);
+
+// Starts REQUEST's program with FDS mapped; every other fd is closed. The
+// child's RLIMIT_NOFILE is `nofile_default` unless the request sets one.
+// launch() resolves the request's user (spawn_user) and calls launch_as();
+// corral-spawn, which looks up no users, gets them resolved by corrald.
+Launched launch(const SpawnRequest& request, const std::vector<FdMapping>& fds,
+                const rlimit& nofile_default, ParentOf parent = ParentOf::kCaller);
+
+// The ids REQUEST's `user:` runs with (nullopt: corrald's own), or why it
+// cannot: the user's lookup failed, or switching to it needs root.
+Result<std::optional<UserIds>> spawn_user(const SpawnRequest& request);
+
+// launch() with the user already resolved; calls no user lookup.
+Launched launch_as(const SpawnRequest& request, const std::optional<UserIds>& user,
+                   const std::vector<FdMapping>& fds, const rlimit& nofile_default,
+                   ParentOf parent = ParentOf::kCaller);
 
 // The passwd entry of NAME, or of the uid NAME spells when no user has that
 // name (as `user:` is read); nullopt when there is none or the lookup failed.

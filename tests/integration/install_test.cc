@@ -17,6 +17,7 @@ const std::vector<std::string> kLayout = {
     "usr/bin/corrald",
     "usr/bin/corralctl",
     "usr/bin/corral-worker",
+    "usr/libexec/corral/corral-spawn",
     "usr/include/corral/worker.h",
     "usr/" CORRAL_INSTALL_LIBDIR "/libcorral_worker_sdk.a",
     "usr/" CORRAL_INSTALL_LIBDIR "/libcorral_ipc.a",

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Supervision figures of corrald, measured on this machine.
 
-  restart: kill -9 of a worker -> its replacement RUNNING (median of N)
+  restart: kill -9 of a worker -> its replacement RUNNING (median of N),
+           beside the bare posix_spawn-to-exec of the same program
   startup: corrald launched -> all W workers of `sleep` RUNNING
 
 Usage: bench/supervision.py [--build DIR] [--runs N] [--workers 100,1000]
@@ -77,6 +78,26 @@ def measure_restarts(build, runs, backoff):
     return samples
 
 
+def measure_bare_spawn(runs):
+    """The floor of a restart: posix_spawn of `sleep` -> its exec seen in
+    /proc (polled without pause), as bare as Python makes it."""
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        pid = os.posix_spawn("/bin/sleep", ["sleep", "100000"], os.environ)
+        while True:
+            try:
+                if os.readlink(f"/proc/{pid}/exe").endswith("sleep"):
+                    break
+            except OSError:
+                pass
+        samples.append(time.perf_counter() - t0)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        time.sleep(0.02)
+    return samples
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build")
@@ -86,6 +107,18 @@ def main():
     args = parser.parse_args()
 
     results = {}
+    # A restart against the bare spawn of the same program, interleaved in
+    # rounds so that both see the same machine.
+    restarts, bare = [], []
+    for _ in range(3):
+        bare += measure_bare_spawn(max(1, args.runs // 3))
+        restarts += measure_restarts(args.build, max(1, args.runs // 3), "0ms")
+    for name, s in (("bare_spawn_exec_ms", bare), ("restart_ms_interleaved", restarts)):
+        results[name] = {"median": statistics.median(s) * 1e3, "min": min(s) * 1e3,
+                         "max": max(s) * 1e3, "runs": len(s)}
+    ratio = results["restart_ms_interleaved"]["median"] / results["bare_spawn_exec_ms"]["median"]
+    results["restart_vs_bare_spawn_ratio"] = {"median": ratio, "min": ratio, "max": ratio,
+                                              "runs": 1}
     for backoff in ("0ms", "100ms"):
         s = measure_restarts(args.build, args.runs, backoff)
         results[f"restart_ms_backoff_{backoff}"] = {

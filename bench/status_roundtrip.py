@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
-"""`corralctl status` round trip beside `supervisorctl status`, same machine, same run.
+"""`corralctl status` round trip beside `supervisorctl status` and `/bin/true`, same run.
 
 Starts corrald and supervisord (Debian's `supervisor` package) in a temp dir,
 each with one program of WORKERS `sleep` processes, then times RUNS whole
-commands of each, alternating, and prints the medians.
+commands of each, interleaved, and prints the medians. Every command is
+timed the same way: posix_spawn, waitpid, its output to /dev/null.
+
+The second table sets `corralctl -s SOCK status` against `/bin/true` started
+the same way (issue 22: within 1.5x), beside the floor of such a command
+(BUILD/bench/status_floor: connect, send the request, copy the reply line
+out, linked as corralctl is) and, with --old-corralctl, another corralctl
+binary against the same daemon. Then the daemon's share: a status request on
+an open connection after corrald sat idle long enough to sample /proc for it
+(metrics.interval / 2; woken by a version request first) and right after
+one (answered from that sample).
 
     bench/status_roundtrip.py [--build build] [--runs 100] [--workers 4]
+        [--old-corralctl PATH] [--no-supervisord] [--idle-requests 10]
 """
 import argparse
+import os
 import shutil
 import signal
 import statistics
@@ -16,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from corral_daemon import Daemon
+from corral_daemon import Client, Daemon
 
 
 def wait_for(predicate, timeout=10.0):
@@ -28,10 +40,39 @@ def wait_for(predicate, timeout=10.0):
     return False
 
 
+DEVNULL = os.open(os.devnull, os.O_WRONLY)
+SPAWN_OUTPUT = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
+
+
 def timed(argv):
+    """fork+exec+wait of ARGV (found on PATH), its output to /dev/null: (seconds, exit code)."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0, done.returncode
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=SPAWN_OUTPUT)
+    _, status = os.waitpid(pid, 0)
+    return time.perf_counter() - t0, os.waitstatus_to_exitcode(status)
+
+
+def daemon_share(socket_path, idle_s, requests):
+    """Status requests on one connection, in microseconds: (one that samples /proc, one that
+    does not). corrald is woken from its idle spell of IDLE_S by a version request first, so
+    that both are timed awake."""
+    client = Client(socket_path)
+
+    def request(cmd):
+        t0 = time.perf_counter()
+        reply = client.request({"cmd": cmd})
+        if not reply.get("ok"):
+            sys.exit(f"{cmd} failed: {reply}")
+        return (time.perf_counter() - t0) * 1e6
+
+    sampling, cached = [], []
+    for _ in range(requests):
+        time.sleep(idle_s)
+        request("version")
+        sampling.append(request("status"))
+        cached.append(request("status"))
+    client.close()
+    return statistics.median(sampling), statistics.median(cached)
 
 
 def main():
@@ -39,9 +80,14 @@ def main():
     parser.add_argument("--build", default="build")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--old-corralctl", help="another corralctl to time in the same run")
+    parser.add_argument("--no-supervisord", action="store_true", help="leave supervisord out")
+    parser.add_argument("--idle-requests", type=int, default=10,
+                        help="status requests after an idle spell, for the daemon's share")
     args = parser.parse_args()
-    if not shutil.which("supervisord"):
-        sys.exit("supervisord not found: apt-get install supervisor")
+    with_super = not args.no_supervisord
+    if with_super and not shutil.which("supervisord"):
+        sys.exit("supervisord not found: apt-get install supervisor (or --no-supervisord)")
     tmp = tempfile.TemporaryDirectory(prefix="corral-bench-status-")
     d = tmp.name
     super_sock = f"{d}/supervisor.sock"
@@ -56,37 +102,79 @@ def main():
                 f"[supervisorctl]\nserverurl=unix://{super_sock}\n"
                 f"[program:sleepers]\ncommand=sleep 1000\nnumprocs={args.workers}\n"
                 "process_name=%(program_name)s_%(process_num)d\nstartsecs=0\n")
+    load_before = " ".join(open("/proc/loadavg").read().split()[:3])
     corrald.start_running("sleepers").close()
-    supervisord = subprocess.Popen(["supervisord", "-c", f"{d}/supervisord.conf"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    supervisord = None
+    if with_super:
+        supervisord = subprocess.Popen(["supervisord", "-c", f"{d}/supervisord.conf"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     corralctl = [f"{args.build}/corralctl", "-s", corrald.socket, "status"]
     supervisorctl = ["supervisorctl", "-c", f"{d}/supervisord.conf", "status"]
+    # The whole-command figures, interleaved: name -> argv.
+    commands = {"/bin/true": ["/bin/true"], "corralctl status": corralctl}
+    floor = f"{args.build}/bench/status_floor"
+    if os.path.exists(floor):
+        commands["floor (bench/status_floor)"] = [floor, corrald.socket]
+    if args.old_corralctl:
+        commands[f"{args.old_corralctl} status"] = [args.old_corralctl, "-s", corrald.socket,
+                                                    "status"]
+    if with_super:
+        commands["supervisorctl status"] = supervisorctl
     try:
         if not wait_for(lambda: timed(corralctl)[1] == 0):
             sys.exit("corrald did not come up")
-        if not wait_for(lambda: timed(supervisorctl)[1] == 0):
+        if with_super and not wait_for(lambda: timed(supervisorctl)[1] == 0):
             sys.exit("supervisord did not come up")
-        corral_times, super_times = [], []
-        for _ in range(args.runs):
-            corral_times.append(timed(corralctl)[0])
-            super_times.append(timed(supervisorctl)[0])
-        c, s = statistics.median(corral_times), statistics.median(super_times)
-        print(f"## status round trip, whole command, median of {args.runs} "
-              f"({args.workers} workers each)\n")
-        print("| command | median | p90 | ratio |")
-        print("|---|---|---|---|")
+        for name, argv in commands.items():
+            if timed(argv)[1] != 0:
+                sys.exit(f"{name} failed")
+        times = {name: [] for name in commands}
+        names = list(commands)
+        for run in range(args.runs):
+            # Each round in another order: no command always follows the same one.
+            for name in names[run % len(names):] + names[:run % len(names)]:
+                times[name].append(timed(commands[name])[0])
+        median = {name: statistics.median(xs) for name, xs in times.items()}
         p90 = lambda xs: sorted(xs)[int(len(xs) * 0.9)]
-        print(f"| corralctl status | {c * 1e3:.2f} ms | {p90(corral_times) * 1e3:.2f} ms | 1 |")
-        print(f"| supervisorctl status | {s * 1e3:.2f} ms | {p90(super_times) * 1e3:.2f} ms "
-              f"| {s / c:.1f}x slower |")
-        print(f"\nload average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+        c = median["corralctl status"]
+        if with_super:
+            s = median["supervisorctl status"]
+            print(f"## status round trip, whole command, median of {args.runs} "
+                  f"({args.workers} workers each)\n")
+            print("| command | median | p90 | ratio |")
+            print("|---|---|---|---|")
+            print(f"| corralctl status | {c * 1e3:.2f} ms | "
+                  f"{p90(times['corralctl status']) * 1e3:.2f} ms | 1 |")
+            print(f"| supervisorctl status | {s * 1e3:.2f} ms | "
+                  f"{p90(times['supervisorctl status']) * 1e3:.2f} ms | {s / c:.1f}x slower |")
+            print()
+        t = median["/bin/true"]
+        print(f"## whole commands against /bin/true, fork+exec+wait, median of {args.runs}, "
+              f"interleaved ({args.workers} workers)\n")
+        print("| command | median | p90 | / `/bin/true` |")
+        print("|---|---|---|---|")
+        for name in commands:
+            if name == "supervisorctl status":
+                continue
+            print(f"| {name} | {median[name] * 1e3:.3f} ms | {p90(times[name]) * 1e3:.3f} ms "
+                  f"| {median[name] / t:.2f}x |")
+        if args.idle_requests > 0:
+            idle_s = 0.55  # metrics.interval is 1s: a status samples after 0.5 s
+            sampling, cached = daemon_share(corrald.socket, idle_s, args.idle_requests)
+            print(f"\ncorrald's share, a status request on an open connection, median of "
+                  f"{args.idle_requests}: {sampling:.0f} us when it samples /proc for it (the "
+                  f"last sample over {idle_s} s old), {cached:.0f} us right after (from that "
+                  f"sample)")
+        load_after = " ".join(open("/proc/loadavg").read().split()[:3])
+        print(f"\nload average {load_before} at start, {load_after} at the end")
     finally:
         corrald.stop()
-        supervisord.send_signal(signal.SIGTERM)
-        try:
-            supervisord.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            supervisord.kill()
+        if supervisord:
+            supervisord.send_signal(signal.SIGTERM)
+            try:
+                supervisord.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                supervisord.kill()
         tmp.cleanup()
 
 

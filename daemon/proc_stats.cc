@@ -36,6 +36,9 @@ std::optional<uint64_t> status_field(std::string_view text, std::string_view key
 }
 
 // The whole of a small /proc file from offset 0 (the kernel makes it anew).
+// The kernel writes out the whole of /proc/PID/stat or status at each read
+// from offset 0 and hands over what fits, so a read shorter than the buffer
+// got all of it: one system call per file, not a second one to see the end.
 bool read_whole(int fd, std::string& out) {
   std::array<char, 4096> buffer;
   out.clear();
@@ -44,6 +47,7 @@ bool read_whole(int fd, std::string& out) {
   while ((n = ::pread(fd, buffer.data(), buffer.size(), at)) > 0) {
     out.append(buffer.data(), size_t(n));
     at += n;
+    if (size_t(n) < buffer.size()) return true;
   }
   return n == 0 && !out.empty();
 }

@@ -593,18 +593,19 @@ void read_job(Section& s, JobSpec& job, unsigned cpus) {
     pipe.get_choice("framing", job.pipe.framing, names::kFramings);
   });
   s.get_section("shm", [&](Section& shm) {
-    shm.get("spin", job.shm.spin, [&](const Item& item) -> std::optional<std::chrono::microseconds> {
-      constexpr std::string_view kWhat = "off, or a time up to 10ms like 50us or 1ms";
-      auto text = r.text(item, kWhat);
-      if (!text) return std::nullopt;
-      if (*text == "off" || *text == "0") return std::chrono::microseconds(0);
-      Result<std::chrono::microseconds> spin = parse_spin(*text);
-      if (!spin || *spin > kMaxSpin) {
-        r.expected(item, kWhat);
-        return std::nullopt;
-      }
-      return *spin;
-    });
+    shm.get("spin", job.shm.spin,
+            [&](const Item& item) -> std::optional<std::chrono::microseconds> {
+              constexpr std::string_view kWhat = "off, or a time up to 10ms like 50us or 1ms";
+              auto text = r.text(item, kWhat);
+              if (!text) return std::nullopt;
+              if (*text == "off" || *text == "0") return std::chrono::microseconds(0);
+              Result<std::chrono::microseconds> spin = parse_spin(*text);
+              if (!spin || *spin > kMaxSpin) {
+                r.expected(item, kWhat);
+                return std::nullopt;
+              }
+              return *spin;
+            });
   });
   s.get_section("queue", [&](Section& queue) { read_queue(queue, job.queue); });
   s.get_section("restart", [&](Section& restart) { read_restart(restart, job.restart); });

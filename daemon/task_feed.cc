@@ -65,9 +65,12 @@ TaskFeed::TaskFeed(Key, asio::io_context& io, Host& host, const config::JobSpec&
       job_(job),
       events_(std::move(events)),
       dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }),
-      context_{host, dispatcher_, events_, job.limits.max_tasks, [this] { after_results(); },
-               job.channel == config::Channel::kShm ? job.shm.spin
-                                                    : std::chrono::microseconds(0)},
+      context_{host,
+               dispatcher_,
+               events_,
+               job.limits.max_tasks,
+               [this] { after_results(); },
+               job.channel == config::Channel::kShm ? job.shm.spin : std::chrono::microseconds(0)},
       last_tick_(host.now()),
       watch_({job.queue.task_timeout, job.health.heartbeat_timeout}) {}
 

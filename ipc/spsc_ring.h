@@ -177,9 +177,7 @@ class SpscRing {
   bool has_unpublished() const { return write_ != published_; }
   // The consumer polls instead of sleeping: clears consumer_waiting, so that
   // publish() asks for no wake-up meanwhile.
-  void consumer_stay_awake() {
-    header_->consumer_waiting.store(0, std::memory_order_relaxed);
-  }
+  void consumer_stay_awake() { header_->consumer_waiting.store(0, std::memory_order_relaxed); }
   // Whether the producer published a record past the consumer's position
   // (a cheap look for a consumer that polls).
   bool readable() {

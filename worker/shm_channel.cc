@@ -194,8 +194,8 @@ class ShmWorker {
 int serve_shm(const TaskHandler& handler, const ipc::Segment& segment, uint32_t worker,
               const ShmSettings& settings) {
   ShmWorker shm(handler, segment, worker, ipc::EventFd::adopt(UniqueFd(settings.wake_me)),
-                ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)),
-                settings.limits.max_task_bytes, settings.spin);
+                ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)), settings.limits.max_task_bytes,
+                settings.spin);
   Heartbeat heartbeat(settings.limits.heartbeat, [&shm] { shm.beat(); });
   return shm.run();
 }

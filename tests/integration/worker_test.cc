@@ -50,27 +50,27 @@ TEST(CorralWorker, Handlers) {
   struct Case {
     std::string handler, payload, result;
   };
-  for (const Case& c : std::vector<Case>{{"echo", "any bytes\x01\xff", "any bytes\x01\xff"},
-                                         {"echo", "", ""},
-                                         {"sum", "0", "0"},
-                                         {"sum", "10", "45"},
-                                         {"sum", "100000", "4999950000"},
-                                         {"triangle", "0", "0"},
-                                         {"triangle", "1", "0"},
-                                         {"triangle", "10", "45"},
-                                         {"triangle", "99", "4851"},
-                                         {"triangle", "100000", "4999950000"},
-                                         // n(n-1)/2 mod 2^64, as sum's loop wraps.
-                                         {"triangle", "4294967296", "9223372034707292160"},
-                                         {"triangle", "18446744073709551615",
-                                          "9223372036854775809"},
-                                         {"primes", "2", "0"},
-                                         {"primes", "3", "1"},
-                                         {"primes", "100", "25"},
-                                         {"primes", "1000000", "78498"},
-                                         {"primes", " 10\r", "4"},
-                                         {"sleep", "20", "ok"},
-                                         {"leak", "2", "ok"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"echo", "any bytes\x01\xff", "any bytes\x01\xff"},
+                         {"echo", "", ""},
+                         {"sum", "0", "0"},
+                         {"sum", "10", "45"},
+                         {"sum", "100000", "4999950000"},
+                         {"triangle", "0", "0"},
+                         {"triangle", "1", "0"},
+                         {"triangle", "10", "45"},
+                         {"triangle", "99", "4851"},
+                         {"triangle", "100000", "4999950000"},
+                         // n(n-1)/2 mod 2^64, as sum's loop wraps.
+                         {"triangle", "4294967296", "9223372034707292160"},
+                         {"triangle", "18446744073709551615", "9223372036854775809"},
+                         {"primes", "2", "0"},
+                         {"primes", "3", "1"},
+                         {"primes", "100", "25"},
+                         {"primes", "1000000", "78498"},
+                         {"primes", " 10\r", "4"},
+                         {"sleep", "20", "ok"},
+                         {"leak", "2", "ok"}}) {
     Frame f = one_task({"--handler", c.handler}, c.payload);
     EXPECT_EQ(f.type, kResult) << c.handler << " " << c.payload;
     EXPECT_EQ(f.id, 1u);

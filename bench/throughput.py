@@ -75,6 +75,9 @@ LATENCY_WARMUP = 200
 # The corral variants measured through a client: name -> the job's channel keys.
 CHANNELS = {
     "shm": "channel: shm",
+    # A hot worker: shm.spin 1ms, so that one task at a time finds the
+    # worker and corrald polling, not asleep (docs/configuration.md).
+    "shm-spin": "channel: shm\n    shm: {spin: 1ms}",
     # The same with every task and result committed to the job's spool
     # (queue.durable, durability crash) in the state_dir of the bench's temp dir.
     "shm-durable": "channel: shm\n    queue: {durable: true}",

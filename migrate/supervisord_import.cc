@@ -772,11 +772,13 @@ std::vector<std::string> Importer::command_of(Program& p, std::vector<std::strin
                      ? key_value_pairs(*env_text)
                      : Result<std::vector<std::pair<std::string, std::string>>>(env_text.error());
       if (env) {
-        for (const auto& [k, v] : *env) {
+        for (const auto& pair : *env) {
+          // (A structured binding cannot be captured by clang 14's lambdas.)
+          const std::string& k = pair.first;
           bool per =
               std::any_of(per_process_env.begin(), per_process_env.end(),
                           [&](const auto& kv) { return kv.first == k || has_mark(kv.first); });
-          if (per) branch += " export " + shell_quote(k + "=" + v) + ";";
+          if (per) branch += " export " + shell_quote(k + "=" + pair.second) + ";";
         }
       }
       auto words = fill_marks(p.command, p.conversions, n);
@@ -1012,7 +1014,9 @@ void Importer::emit_job(Yaml& top, Program& p) {
   y.line(4, "priority: " + std::to_string(priority));
   // The environment: [supervisord]'s, then the program's over it.
   std::vector<std::pair<std::string, std::string>> env = supervisord_env_;
-  for (auto [k, v] : p.env) {
+  for (const auto& pair : p.env) {
+    const std::string& k = pair.first;
+    std::string v = pair.second;
     if (in_shell && (has_mark(k) || has_mark(v))) continue;
     // Not in the shell: command_of found each process_num expressible.
     if (has_mark(v)) v = with_placeholders(v, p.conversions, p.numprocs_start).value_or(v);

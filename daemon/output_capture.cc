@@ -134,7 +134,7 @@ struct OutputCapture::Stream {
   Stream(asio::io_context& io, int fd, std::shared_ptr<RotatingFile> file)
       : pipe(io, fd), file(std::move(file)) {}
   asio::posix::stream_descriptor pipe;
-  std::shared_ptr<RotatingFile> file;
+  std::shared_ptr<RotatingFile> file;  // null: what the pipe carries is dropped (log: off)
 };
 
 OutputCapture::OutputCapture(asio::io_context& io) : io_(io) {}
@@ -186,8 +186,10 @@ OutputCapture::Read OutputCapture::read_once(Stream& stream) {
 }
 
 void OutputCapture::finish(const std::shared_ptr<Stream>& stream) {
-  std::string path = stream->file->path();
+  // A stream whose output is dropped (log: off) has no file.
+  std::string path = stream->file ? stream->file->path() : std::string();
   streams_.erase(stream);
+  if (path.empty()) return;
   auto it = files_.find(path);
   if (it != files_.end() && it->second.expired()) files_.erase(it);
 }

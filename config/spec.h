@@ -92,7 +92,7 @@ struct PipeSpec {
 // that comes within it costs no wake-up. Zero (`off`): both sleep at once,
 // for jobs that must not burn CPU.
 struct ShmSpec {
-  std::chrono::microseconds spin{50};
+  std::chrono::microseconds spin{30};
   bool operator==(const ShmSpec&) const = default;
 };
 constexpr std::chrono::microseconds kMaxSpin{10000};

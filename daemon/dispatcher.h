@@ -240,6 +240,8 @@ class Dispatcher {
   size_t queued() const { return queued_; }
   size_t delayed() const { return delayed_.live; }
   size_t in_flight() const { return tasks_.size() - queued_ - delayed_.live; }
+  // The job's worker slots (attached or not).
+  size_t worker_count() const { return slots_.size(); }
   // Tasks of SUBMIT not finished yet (queued, delayed or in flight).
   size_t pending_of_submit(uint64_t submit) const;
   const std::deque<DeadLetter>& dead_letters() const { return dead_letters_; }

@@ -68,14 +68,16 @@ class ShmChannel : public Channel {
   void flush() override {
     const bool published = rings_.tasks().has_unpublished();
     if (rings_.publish()) task_wake_.signal();
-    // Tiny tasks handed over and nothing else waiting for a worker (one
-    // task at a time, not a stream): their results are polled for, once
-    // the loop has done what it has to, rather than waited for. A stream
-    // keeps the workers busy without it, and corrald's spin would take
-    // their CPU.
+    // Tiny tasks handed over one at a time (nothing queued, and no more in
+    // flight than one a worker): their results are polled for, once the
+    // loop has done what it has to, rather than waited for. A stream keeps
+    // the workers busy without it, and a spinning corrald would take their
+    // CPU and read no more tasks meanwhile.
     const auto spin = context_.spin;
-    if (published && spin.count() > 0 && dispatcher().queued() == 0 &&
-        dispatcher().service_time() < spin && !std::exchange(spin_posted_, true)) {
+    Dispatcher& tasks = dispatcher();
+    if (published && spin.count() > 0 && tasks.queued() == 0 &&
+        tasks.in_flight() <= tasks.worker_count() && tasks.service_time() < spin &&
+        !std::exchange(spin_posted_, true)) {
       asio::post(io_, [this, alive = alive()] {
         if (!alive.expired()) spin_for_results();
       });

@@ -51,8 +51,8 @@ struct ShmSettings {
   int wake_me = -1;      // CORRAL_FDS, "4,5" when unset: the task eventfd
   int wake_daemon = -1;  // and the result eventfd
   // CORRAL_SPIN_US: how long an empty task ring is polled before sleeping
-  // (the job's shm.spin), 50 us when unset; 0: sleep at once.
-  std::chrono::microseconds spin{50};
+  // (the job's shm.spin), 30 us when unset; 0: sleep at once.
+  std::chrono::microseconds spin{30};
   Limits limits;
 };
 

@@ -72,7 +72,7 @@ TEST(ToYamlTest, WritesEveryKeyOfAJob) {
                       "    autostart: true\n"
                       "    channel: none\n"
                       "    pipe: {fds: extra, framing: length}\n"
-                      "    shm: {spin: 50us}\n"
+                      "    shm: {spin: 30us}\n"
                       "    queue:\n"
                       "      capacity: 65536\n"
                       "      max_task_bytes: 64KiB\n"

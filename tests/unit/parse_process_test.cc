@@ -48,7 +48,7 @@ TEST(ParseProcessTest, UmaskIsOctalInEverySpelling) {
 }
 
 TEST(ParseProcessTest, ShmSpinInMicrosecondsOrOff) {
-  EXPECT_EQ(only_job(load_process("jobs:\n  a: {command: x}\n")).shm.spin.count(), 50);
+  EXPECT_EQ(only_job(load_process("jobs:\n  a: {command: x}\n")).shm.spin.count(), 30);
   EXPECT_EQ(
       only_job(load_process("jobs:\n  a: {command: x, shm: {spin: 200us}}\n")).shm.spin.count(),
       200);

@@ -144,7 +144,7 @@ TEST(SdkEnvTest, ShmSettingsAreTheTwoEventfdsAndTheLimits) {
   EXPECT_EQ(settings->wake_daemon, fds.second());
   EXPECT_EQ(settings->limits.heartbeat, 40ms);
   EXPECT_EQ(settings->limits.max_task_bytes, 65536u);
-  EXPECT_EQ(settings->spin, std::chrono::microseconds(50));  // unset: 50 us
+  EXPECT_EQ(settings->spin, std::chrono::microseconds(30));  // unset: 30 us
 }
 
 TEST(SdkEnvTest, ShmSpinComesFromCorralSpinUs) {

@@ -81,15 +81,25 @@ Result<std::unique_ptr<SpawnServer>> SpawnServer::start() {
   return start_fork();
 }
 
-Result<std::unique_ptr<SpawnServer>> SpawnServer::start_program(const std::string& path) {
+namespace {
+// corrald's end (with room for a whole request) and the server's end of
+// their connection.
+Result<std::pair<UniqueFd, UniqueFd>> socket_pair() {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
     return errno_error("socketpair");
   }
-  UniqueFd ours(sv[0]);
-  UniqueFd theirs(sv[1]);
+  std::pair<UniqueFd, UniqueFd> ends{UniqueFd(sv[0]), UniqueFd(sv[1])};
   int size = kBuffer;
-  setsockopt(ours.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  setsockopt(ends.first.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  return ends;
+}
+}  // namespace
+
+Result<std::unique_ptr<SpawnServer>> SpawnServer::start_program(const std::string& path) {
+  Result<std::pair<UniqueFd, UniqueFd>> ends = socket_pair();
+  if (!ends) return std::move(ends).error();
+  auto& [ours, theirs] = *ends;
   // The server's end stays open across exec; corrald spawns from this
   // thread alone, so no other child can inherit it meanwhile.
   if (fcntl(theirs.get(), F_SETFD, 0) < 0) return errno_error("fcntl");
@@ -123,14 +133,9 @@ Result<std::unique_ptr<SpawnServer>> SpawnServer::start_program(const std::strin
 }
 
 Result<std::unique_ptr<SpawnServer>> SpawnServer::start_fork() {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    return errno_error("socketpair");
-  }
-  UniqueFd ours(sv[0]);
-  UniqueFd theirs(sv[1]);
-  int size = kBuffer;
-  setsockopt(ours.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  Result<std::pair<UniqueFd, UniqueFd>> ends = socket_pair();
+  if (!ends) return std::move(ends).error();
+  auto& [ours, theirs] = *ends;
   const pid_t daemon = getpid();
   pid_t pid = fork();
   if (pid < 0) return errno_error("fork");

@@ -19,14 +19,18 @@ int main(int argc, char **argv) {
   if (getppid() == 1) return 111; /* the parent was gone already */
   struct rlimit none = {0, 0};
   setrlimit(RLIMIT_CORE, &none);
-  printf("probe stdout:");
-  for (int i = 0; i < argc; ++i) printf(" %s", argv[i]);
-  printf("\n");
-  fflush(stdout);
-  fprintf(stderr, "probe stderr:");
-  for (int i = 0; i < argc; ++i) fprintf(stderr, " %s", argv[i]);
-  fprintf(stderr, "\n");
-  fflush(stderr);
+  /* Each line in one write: processes that share a log file (numprocs)
+   * then never split each other's lines. */
+  for (int fd = 1; fd <= 2; ++fd) {
+    char line[4096];
+    int n = snprintf(line, sizeof line, "probe %s:", fd == 1 ? "stdout" : "stderr");
+    for (int i = 0; i < argc && n < (int)sizeof line; ++i) {
+      n += snprintf(line + n, sizeof line - (size_t)n, " %s", argv[i]);
+    }
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    if (write(fd, line, (size_t)n) != n) return 112;
+  }
   const char *code = getenv("PROBE_EXIT");
   if (code) return atoi(code);
   for (;;) pause();

@@ -126,12 +126,16 @@ TEST(ProcessOptionsTest, HigherPriorityStopsFirstAndTheNextWaitsForIt) {
   auto job = [&](const std::string& name, int priority) {
     return "  " + name + ":\n    command: [sh, -c, 'trap \"echo " + name + " term >> " + events +
            "; sleep 0.3; echo " + name + " gone >> " + events +
-           "; exit 0\" TERM; while :; do sleep 0.05; done']\n    priority: " +
+           "; exit 0\" TERM; : > " + events + "." + name +
+           "; while :; do sleep 0.05; done']\n    priority: " +
            std::to_string(priority) + "\n    start: {settle: 0}\n";
   };
   Daemon d("jobs:\n" + job("db", 10) + job("cache", 500) + job("app", 999));
   ASSERT_TRUE(d.start()) << d.daemon_log();
-  for (const char* name : {"db:0", "cache:0", "app:0"}) ASSERT_TRUE(d.wait_state(name, "RUNNING"));
+  // RUNNING comes at the exec (settle 0); each shell says when its trap is set.
+  for (const char* name : {"db", "cache", "app"}) {
+    ASSERT_TRUE(wait_until([&] { return path_exists(events + "." + name); })) << name;
+  }
   EXPECT_EQ(d.stop(), 0) << d.daemon_log();
   EXPECT_EQ(read_file(events), "app term\napp gone\ncache term\ncache gone\ndb term\ndb gone\n");
 }

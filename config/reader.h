@@ -1,4 +1,4 @@
-// The toolkit the schema readers (schema.cc) read a YAML tree with, each
+// The toolkit the schema readers (schema_*.cc) read a YAML tree with, each
 // problem becoming a Diagnostic of its file and place:
 // - Scope and Item: where a value sits, to name it in messages
 //   ("queue.capacity of job "primes"");

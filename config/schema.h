@@ -2,7 +2,8 @@
 // one job, each key read and checked with the Reader's typed readers, and the
 // checks across keys (backoff.initial <= backoff.max, heartbeats need a
 // channel that can carry them...). A key that no reader asks for is unknown
-// to its Section. Internal to the config library; one loader on one thread
+// to its Section. read_daemon is in schema_daemon.cc, read_job in
+// schema_job.cc. Internal to the config library; one loader on one thread
 // at a time.
 #pragma once
 

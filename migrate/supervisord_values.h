@@ -4,8 +4,10 @@
 // Python's shlex (the command's words, the environment's tokens) and the
 // %-expansion of supervisord's expand() (Python's `s % dict`). Each parser
 // returns supervisord's own reason when it refuses a value, so that the
-// import says what supervisord would have said. Pure functions, safe from
-// any thread.
+// import says what supervisord would have said. The datatypes (and the
+// Python basics) are in supervisord_datatypes.cc, the expansion in
+// supervisord_expand.cc, shlex in supervisord_shlex.cc. Pure functions,
+// safe from any thread.
 #pragma once
 
 #include <cstdint>

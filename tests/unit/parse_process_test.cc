@@ -1,5 +1,5 @@
 // Tests of the job keys that shape a worker's process the way supervisord's
-// program options do: umask, priority and log (config/schema.cc).
+// program options do: umask, priority and log (config/schema_job.cc).
 #include <gtest/gtest.h>
 
 #include "config/parse.h"

@@ -29,7 +29,7 @@ class Conversation {
   // Sends MESSAGE; FINAL ends the exchange (the next request is read).
   virtual void send(const protocol::Json& message, bool final) = 0;
   // Sends a line already encoded ('\n' included); not final.
-  virtual void send_raw(std::string line) = 0;
+  virtual void send_raw(std::string_view line) = 0;
   // Hands each following input line to ON_LINE until it answers kEnd (the
   // command then ends the exchange with a final send); kPause stops reading
   // until resume(). ON_BATCH runs after each batch of lines read at once.

@@ -84,7 +84,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     queue(protocol::encode_line(message));
     if (final) end_exchange();
   }
-  void send_raw(std::string line) override { queue(line); }
+  void send_raw(std::string_view line) override { queue(line); }
   void take_lines(std::function<Verdict(std::string_view)> on_line,
                   std::function<void()> on_batch) override {
     on_line_ = std::move(on_line);

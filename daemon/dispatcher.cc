@@ -53,7 +53,7 @@ void Dispatcher::submit_recorded(uint64_t id, std::string payload, const TaskOri
   task.payload = std::move(payload);
   task.origin = origin;
   if (origin.deadline) deadlines_.emplace(*origin.deadline, id);
-  tasks_.emplace(id, std::move(task));
+  tasks_.insert(id, std::move(task));
   queue_.push_back(id);
   ++queued_;
   ++counts_.submitted;
@@ -85,7 +85,7 @@ void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& ori
     queue_.push_back(id);
     ++queued_;
   }
-  tasks_.emplace(id, std::move(task));
+  tasks_.insert(id, std::move(task));
 }
 
 void Dispatcher::restore_counters(uint64_t next_id, uint64_t next_submit) {
@@ -181,11 +181,11 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
   s.isolating = false;
   ExitBlame blame = ExitBlame::kWorker;
   if (!s.held.empty()) {
-    auto running = tasks_.find(s.held.front());
-    bool suspect = running != tasks_.end() && running->second.suspect;
-    bool cancelled = running != tasks_.end() && running->second.cancelled;
+    Task* running = tasks_.find(s.held.front());
+    bool suspect = running != nullptr && running->suspect;
+    bool cancelled = running != nullptr && running->cancelled;
     if (s.finished_since_attach > 0 || suspect || cancelled) blame = ExitBlame::kTask;
-    if (running != tasks_.end()) running->second.suspect = true;
+    if (running != nullptr) running->suspect = true;
   }
   const bool retry =
       queue_spec_.retry && (fault == TaskFault::kTimeout ? queue_spec_.retry->on_timeout
@@ -195,13 +195,13 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
   std::deque<uint64_t> held;
   held.swap(s.held);
   for (auto it = held.rbegin(); it != held.rend(); ++it) {
-    auto found = tasks_.find(*it);
-    if (found == tasks_.end()) continue;
-    Task& task = found->second;
+    Task* found = tasks_.find(*it);
+    if (found == nullptr) continue;
+    Task& task = *found;
     const bool was_running = it == std::prev(held.rend());
     if (task.cancelled) {
-      Task ended = std::move(task);
-      tasks_.erase(found);
+      Task ended;
+      tasks_.erase(*it, &ended);
       finish(*it, std::move(ended), TaskOutcome::kCancelled,
              "cancelled while it ran; its worker was stopped (" + why + ")");
       continue;
@@ -211,8 +211,8 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
     // back, so a poison task does not take its neighbours down with it.
     if (!was_running && task.attempts > 0) --task.attempts;
     if (task.attempts >= queue_spec_.max_attempts) {
-      Task dead = std::move(task);
-      tasks_.erase(found);
+      Task dead;
+      tasks_.erase(*it, &dead);
       finish(*it, std::move(dead), TaskOutcome::kDead,
              why + " on each of " + std::to_string(queue_spec_.max_attempts) + " attempts");
     } else {
@@ -225,25 +225,29 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
 bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view payload,
                         TimePoint now) {
   if (worker >= slots_.size()) return false;
-  auto found = tasks_.find(id);
-  if (found == tasks_.end() || found->second.worker != worker) return false;
+  Task* found = tasks_.find(id);
+  if (found == nullptr || found->worker != worker) return false;
   Slot& s = slots_[worker];
   // Usually the oldest; out of order only with length framing.
-  auto pos = std::find(s.held.begin(), s.held.end(), id);
-  if (pos == s.held.end()) return false;
-  s.held.erase(pos);
+  if (!s.held.empty() && s.held.front() == id) {
+    s.held.pop_front();
+  } else {
+    auto pos = std::find(s.held.begin(), s.held.end(), id);
+    if (pos == s.held.end()) return false;
+    s.held.erase(pos);
+  }
   ++s.finished_since_attach;
   if (s.held.empty()) s.isolating = false;
   ++(ok ? s.ok : s.failed);
-  Task& task = found->second;
+  Task& task = *found;
   measure(s, task.dispatched_at, now);
   if (!ok && !task.cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
       task.attempts < queue_spec_.max_attempts) {
     again(id, task, true, now);
     return true;
   }
-  Task ended = std::move(task);
-  tasks_.erase(found);
+  Task ended;
+  tasks_.erase(id, &ended);
   auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - ended.dispatched_at);
   if (ended.cancelled) {
     finish(id, std::move(ended), TaskOutcome::kCancelled,
@@ -322,17 +326,15 @@ void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::stri
   on_finished_(std::move(finished));
 }
 
-void Dispatcher::end_waiting(std::unordered_map<uint64_t, Task>::iterator found,
-                             TaskOutcome outcome, const std::string& why) {
+void Dispatcher::end_waiting(uint64_t id, TaskOutcome outcome, const std::string& why) {
+  Task task;
+  tasks_.erase(id, &task);
   // Its id stays in the queue or the heap, skipped when it comes up.
-  if (found->second.where == Where::kQueued) {
+  if (task.where == Where::kQueued) {
     --queued_;
   } else {
     --delayed_.live;
   }
-  uint64_t id = found->first;
-  Task task = std::move(found->second);
-  tasks_.erase(found);
   finish(id, std::move(task), outcome, why);
 }
 
@@ -343,9 +345,9 @@ void Dispatcher::release_and_expire(TimePoint now) {
   while (!delayed_.heap.empty() && delayed_.heap.top().first <= now) {
     uint64_t id = delayed_.heap.top().second;
     delayed_.heap.pop();
-    auto found = tasks_.find(id);
-    if (found == tasks_.end() || found->second.where != Where::kDelayed) continue;
-    found->second.where = Where::kQueued;
+    Task* found = tasks_.find(id);
+    if (found == nullptr || found->where != Where::kDelayed) continue;
+    found->where = Where::kQueued;
     --delayed_.live;
     ++queued_;
     due.push_back(id);
@@ -354,14 +356,13 @@ void Dispatcher::release_and_expire(TimePoint now) {
   while (!deadlines_.empty() && deadlines_.top().first <= now) {
     uint64_t id = deadlines_.top().second;
     deadlines_.pop();
-    auto found = tasks_.find(id);
-    if (found == tasks_.end() || found->second.where == Where::kInFlight) continue;
-    end_waiting(
-        found, TaskOutcome::kExpired,
-        "not handed to a worker before its deadline" +
-            std::string(found->second.attempts > 0
-                            ? " (after " + std::to_string(found->second.attempts) + " attempts)"
-                            : ""));
+    const Task* found = tasks_.find(id);
+    if (found == nullptr || found->where == Where::kInFlight) continue;
+    end_waiting(id, TaskOutcome::kExpired,
+                "not handed to a worker before its deadline" +
+                    std::string(found->attempts > 0
+                                    ? " (after " + std::to_string(found->attempts) + " attempts)"
+                                    : ""));
   }
   prune_heaps();
   compact_queue();
@@ -371,18 +372,17 @@ void Dispatcher::compact_queue() {
   if (queue_.size() <= 2 * queued_ + 64) return;
   std::deque<uint64_t> live;
   for (uint64_t id : queue_) {
-    auto found = tasks_.find(id);
-    if (found != tasks_.end() && found->second.where == Where::kQueued) live.push_back(id);
+    const Task* found = tasks_.find(id);
+    if (found != nullptr && found->where == Where::kQueued) live.push_back(id);
   }
   queue_.swap(live);
 }
 
 void Dispatcher::prune_heaps() {
   auto stale = [this](uint64_t id, bool delayed_heap) {
-    auto found = tasks_.find(id);
-    if (found == tasks_.end()) return true;
-    return delayed_heap ? found->second.where != Where::kDelayed
-                        : found->second.where == Where::kInFlight;
+    const Task* found = tasks_.find(id);
+    if (found == nullptr) return true;
+    return delayed_heap ? found->where != Where::kDelayed : found->where == Where::kInFlight;
   };
   while (!delayed_.heap.empty() && stale(delayed_.heap.top().second, true)) delayed_.heap.pop();
   while (!deadlines_.empty() && stale(deadlines_.top().second, false)) deadlines_.pop();
@@ -414,17 +414,18 @@ void Dispatcher::pump(TimePoint now) {
         continue;
       }
       // Ids of tasks that left the queue early are dropped here.
-      auto found = tasks_.find(queue_.front());
-      while (found == tasks_.end() || found->second.where != Where::kQueued) {
+      uint64_t id = queue_.front();
+      Task* found = tasks_.find(id);
+      while (found == nullptr || found->where != Where::kQueued) {
         queue_.pop_front();
-        found = tasks_.find(queue_.front());
+        id = queue_.front();
+        found = tasks_.find(id);
       }
-      uint64_t id = found->first;
-      Task& task = found->second;
+      Task& task = *found;
       // A retry or redelivery past the deadline does not start again.
       if (task.origin.deadline && *task.origin.deadline <= now) {
         queue_.pop_front();
-        end_waiting(found, TaskOutcome::kExpired,
+        end_waiting(id, TaskOutcome::kExpired,
                     "not handed to a worker again before its deadline (after " +
                         std::to_string(task.attempts) + " attempts)");
         progress = true;
@@ -457,10 +458,9 @@ void Dispatcher::pump(TimePoint now) {
 CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
                                 const std::string& why) {
   CancelReport report;
-  auto take = [&](std::unordered_map<uint64_t, Task>::iterator found, bool named) {
-    Task& task = found->second;
+  auto take = [&](uint64_t id, Task& task, bool named) {
     if (task.where != Where::kInFlight) {
-      end_waiting(found, TaskOutcome::kCancelled, why);
+      end_waiting(id, TaskOutcome::kCancelled, why);
       ++report.cancelled;
       return;
     }
@@ -469,7 +469,7 @@ CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
       return;
     }
     if (!running) {
-      if (named) report.running.push_back(found->first);
+      if (named) report.running.push_back(id);
       return;
     }
     task.cancelled = true;
@@ -478,22 +478,21 @@ CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
   };
   if (!selection.ids.empty()) {
     for (uint64_t id : selection.ids) {
-      auto found = tasks_.find(id);
-      if (found == tasks_.end()) {
+      if (Task* found = tasks_.find(id); found == nullptr) {
         report.unknown.push_back(id);
       } else {
-        take(found, true);
+        take(id, *found, true);
       }
     }
   } else {
     std::vector<uint64_t> chosen;
-    for (const auto& [id, task] : tasks_) {
+    tasks_.for_each([&](uint64_t id, const Task& task) {
       if (selection.all || (selection.submit && task.origin.submit == *selection.submit)) {
         chosen.push_back(id);
       }
-    }
+    });
     std::sort(chosen.begin(), chosen.end());
-    for (uint64_t id : chosen) take(tasks_.find(id), false);
+    for (uint64_t id : chosen) take(id, *tasks_.find(id), false);
   }
   prune_heaps();
   std::sort(report.stop_workers.begin(), report.stop_workers.end());
@@ -504,18 +503,18 @@ CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
 }
 
 size_t Dispatcher::pending_of_submit(uint64_t submit) const {
-  return static_cast<size_t>(std::count_if(tasks_.begin(), tasks_.end(), [submit](const auto& t) {
-    return t.second.origin.submit == submit;
-  }));
+  size_t pending = 0;
+  tasks_.for_each([&](uint64_t, const Task& task) { pending += task.origin.submit == submit; });
+  return pending;
 }
 
 void Dispatcher::abandon_queued(const std::string& why) {
   std::vector<uint64_t> waiting;
-  for (const auto& [id, task] : tasks_) {
+  tasks_.for_each([&](uint64_t id, const Task& task) {
     if (task.where != Where::kInFlight) waiting.push_back(id);
-  }
+  });
   std::sort(waiting.begin(), waiting.end());
-  for (uint64_t id : waiting) end_waiting(tasks_.find(id), TaskOutcome::kDead, why);
+  for (uint64_t id : waiting) end_waiting(id, TaskOutcome::kDead, why);
   queue_.clear();
   delayed_.heap = {};
   deadlines_ = {};
@@ -537,9 +536,9 @@ void Dispatcher::adopt_dead_letters(std::deque<DeadLetter> letters) {
 }
 
 void Dispatcher::orphan(uint64_t submitter) {
-  for (auto& [id, task] : tasks_) {
+  tasks_.for_each([submitter](uint64_t, Task& task) {
     if (task.origin.submitter == submitter) task.origin.submitter = 0;
-  }
+  });
 }
 
 bool Dispatcher::balanced() const {

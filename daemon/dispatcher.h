@@ -18,9 +18,9 @@
 #include <queue>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "base/id_map.h"
 #include "base/result.h"
 #include "config/spec.h"
 #include "daemon/backoff.h"
@@ -294,9 +294,8 @@ class Dispatcher {
   // Ends task ID (taken out of tasks_ by the caller).
   void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
               std::chrono::nanoseconds run_time = {});
-  // Ends the not-running task at FOUND (queued or delayed).
-  void end_waiting(std::unordered_map<uint64_t, Task>::iterator found, TaskOutcome outcome,
-                   const std::string& why);
+  // Ends the not-running task ID (queued or delayed).
+  void end_waiting(uint64_t id, TaskOutcome outcome, const std::string& why);
   // A task that ran and has attempts left: after a backoff, or at once.
   void again(uint64_t id, Task& task, bool backoff, TimePoint now);
   void release_and_expire(TimePoint now);
@@ -315,7 +314,7 @@ class Dispatcher {
   std::optional<Backoff> retry_backoff_;  // queue.retry's
   uint64_t next_id_ = 1;
   uint64_t next_submit_ = 1;
-  std::unordered_map<uint64_t, Task> tasks_;  // queued, delayed and in flight
+  IdMap<Task> tasks_;  // queued, delayed and in flight
   // Ids waiting for a worker, oldest first; may hold ids of tasks that were
   // cancelled or expired while queued (skipped, and dropped by compact_queue).
   std::deque<uint64_t> queue_;

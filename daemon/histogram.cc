@@ -1,5 +1,6 @@
 #include "daemon/histogram.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -7,15 +8,28 @@ namespace corral::daemon {
 
 namespace {
 
-// Bucket i holds (2^((i-1)/2), 2^(i/2)] us; bucket 0 everything up to 1 us.
-size_t bucket_of(uint64_t ns) {
-  if (ns <= 1000) return 0;
-  double us = static_cast<double>(ns) / 1000.0;
-  auto i = static_cast<size_t>(std::ceil(2.0 * std::log2(us)));
-  return i < Histogram::kBuckets ? i : Histogram::kBuckets - 1;
+double bound_us(size_t i) { return std::exp2(static_cast<double>(i) / 2.0); }
+
+// The upper bounds in whole nanoseconds: a duration of N ns is in bucket i
+// when N <= 1000 * 2^(i/2), that is N <= floor(1000 * 2^(i/2)).
+const std::array<uint64_t, Histogram::kBuckets>& bounds_ns() {
+  static const auto bounds = [] {
+    std::array<uint64_t, Histogram::kBuckets> b{};
+    for (size_t i = 0; i < b.size(); ++i) {
+      b[i] = static_cast<uint64_t>(std::floor(1000.0 * bound_us(i)));
+    }
+    return b;
+  }();
+  return bounds;
 }
 
-double bound_us(size_t i) { return std::exp2(static_cast<double>(i) / 2.0); }
+// Bucket i holds (2^((i-1)/2), 2^(i/2)] us; bucket 0 everything up to 1 us.
+// Integer compares only: this runs once per task.
+size_t bucket_of(uint64_t ns) {
+  const auto& bounds = bounds_ns();
+  auto at = std::lower_bound(bounds.begin(), bounds.end() - 1, ns);
+  return static_cast<size_t>(at - bounds.begin());
+}
 
 }  // namespace
 

@@ -25,6 +25,11 @@ constexpr std::size_t kStatusWithin = 96;
 std::string result_line(const TaskResult& task) {
   std::string line;
   line.reserve(96 + task.result.size());
+  append_result_line(line, task);
+  return line;
+}
+
+void append_result_line(std::string& line, const TaskResult& task) {
   line += kResultStart;
   append_number(line, task.id);
   line += R"(,"seq":)";
@@ -55,7 +60,6 @@ std::string result_line(const TaskResult& task) {
   }
   line.push_back('}');
   line.push_back('\n');
-  return line;
 }
 
 bool is_ok_result_line(std::string_view line) {

@@ -49,6 +49,9 @@ struct TaskResult {
 // [,"submit":N,"cursor":N][,"task":"T"]} and '\n': the fields in this order,
 // without blanks.
 std::string result_line(const TaskResult& task);
+// The same line, appended to OUT (one per task: no allocation once OUT has
+// grown).
+void append_result_line(std::string& out, const TaskResult& task);
 
 // Whether LINE is a result line of status ok as result_line writes it. Only
 // its start is read: the status comes before the result, and its pattern

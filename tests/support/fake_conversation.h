@@ -22,7 +22,7 @@ class FakeConversation : public Conversation {
     sent.push_back(message);
     if (final) ended = true;
   }
-  void send_raw(std::string line) override { raw.push_back(std::move(line)); }
+  void send_raw(std::string_view line) override { raw.emplace_back(line); }
   void take_lines(std::function<Verdict(std::string_view)> on_line,
                   std::function<void()> on_batch) override {
     on_line_ = std::move(on_line);

@@ -30,6 +30,19 @@ TEST(HistogramTest, QuantilesAreWithinABucketOfTheTruth) {
   }
 }
 
+TEST(HistogramTest, ADurationOnABoundIsInTheBucketItBoundsAndOneNanosecondMoreIsNot) {
+  for (size_t i = 0; i + 1 < Histogram::kBuckets; ++i) {
+    // Bucket i holds durations up to 2^(i/2) us, that bound included.
+    const auto bound_ns = static_cast<int64_t>(std::floor(Histogram::upper_bound_s(i) * 1e9));
+    Histogram on;
+    on.observe(std::chrono::nanoseconds(bound_ns));
+    EXPECT_EQ(on.bucket(i), 1u) << "bucket " << i << ", " << bound_ns << " ns";
+    Histogram above;
+    above.observe(std::chrono::nanoseconds(bound_ns + 1));
+    EXPECT_EQ(above.bucket(i + 1), 1u) << "bucket " << i + 1 << ", " << bound_ns + 1 << " ns";
+  }
+}
+
 TEST(HistogramTest, BucketsCoverTheRangeAndCountEveryObservation) {
   Histogram h;
   h.observe(std::chrono::nanoseconds(0));

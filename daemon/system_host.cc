@@ -59,6 +59,9 @@ class AsioTimer : public Timer {
 // most, and how long before corrald says that it does not empty.
 constexpr auto kEmptyPoll = std::chrono::milliseconds(20);
 constexpr auto kEmptyWarning = std::chrono::seconds(10);
+// How long the orphan scan and the record of the workers wait (see
+// SystemHost::schedule_housekeeping).
+constexpr auto kHousekeepingDelay = std::chrono::milliseconds(2);
 
 struct SystemHost::Watch {
   Watch(asio::io_context& io, pid_t pid, int pidfd)
@@ -100,10 +103,22 @@ void SystemHost::watch_children() {
 }
 
 void SystemHost::request_scan() {
-  if (scan_posted_) return;
-  // Once per turn of the loop, however many children ended in it.
+  // Once per housekeeping, however many children ended meanwhile.
   scan_posted_ = true;
-  asio::post(io_, [this] { scan_adopted(); });
+  schedule_housekeeping();
+}
+
+void SystemHost::schedule_housekeeping() {
+  if (housekeeping_armed_) return;
+  housekeeping_armed_ = true;
+  if (!housekeeping_) housekeeping_ = std::make_unique<asio::steady_timer>(io_);
+  housekeeping_->expires_after(kHousekeepingDelay);
+  housekeeping_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // corrald is ending; write_record() is called at the end
+    housekeeping_armed_ = false;
+    if (scan_posted_) scan_adopted();
+    if (record_posted_) write_record();
+  });
 }
 
 std::vector<pid_t> SystemHost::adopted() const {
@@ -200,9 +215,9 @@ void SystemHost::keep_record(std::function<void(const std::vector<RecordedWorker
 }
 
 void SystemHost::record_changed() {
-  if (!write_record_ || record_posted_) return;
+  if (!write_record_) return;
   record_posted_ = true;
-  asio::post(io_, [this] { write_record(); });
+  schedule_housekeeping();
 }
 
 void SystemHost::write_record() {

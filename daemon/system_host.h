@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <string>
@@ -77,7 +78,7 @@ class SystemHost : public Host {
   // Reaps the adopted that have ended (at each SIGCHLD) and ends the
   // orphans of the workers end_orphans_of() named.
   void scan_adopted();
-  void request_scan();  // scan_adopted() at the loop's next turn, once
+  void request_scan();  // scan_adopted() at the next housekeeping, once
   void watch_children();
 
   boost::asio::io_context& io_;
@@ -100,6 +101,12 @@ class SystemHost : public Host {
   bool record_posted_ = false;
   void record_changed();
   bool scan_posted_ = false;
+  // The scan and the record wait for housekeeping, kHousekeepingDelay after
+  // the first of them is asked: off a restart's path (the replacement is
+  // spawned first), and once for an exit and its replacement together.
+  void schedule_housekeeping();
+  std::unique_ptr<boost::asio::steady_timer> housekeeping_;
+  bool housekeeping_armed_ = false;
 };
 
 }  // namespace corral::daemon

@@ -125,10 +125,10 @@ TEST(ProcessOptionsTest, HigherPriorityStopsFirstAndTheNextWaitsForIt) {
   const std::string events = work.file("events");
   auto job = [&](const std::string& name, int priority) {
     return "  " + name + ":\n    command: [sh, -c, 'trap \"echo " + name + " term >> " + events +
-           "; sleep 0.3; echo " + name + " gone >> " + events +
-           "; exit 0\" TERM; : > " + events + "." + name +
-           "; while :; do sleep 0.05; done']\n    priority: " +
-           std::to_string(priority) + "\n    start: {settle: 0}\n";
+           "; sleep 0.3; echo " + name + " gone >> " + events + "; exit 0\" TERM; : > " + events +
+           "." + name +
+           "; while :; do sleep 0.05; done']\n    priority: " + std::to_string(priority) +
+           "\n    start: {settle: 0}\n";
   };
   Daemon d("jobs:\n" + job("db", 10) + job("cache", 500) + job("app", 999));
   ASSERT_TRUE(d.start()) << d.daemon_log();

@@ -21,8 +21,14 @@ import proc_watch
 from corral_daemon import Daemon
 
 
-def sleep_job(workers, backoff):
-    return (f"  sleepers:\n    command: [sleep, '100000']\n    workers: {workers}\n"
+# Every exec is watched by polling /proc with this pause between looks: a
+# poll without pause takes a core from the processes it watches (corrald,
+# corral-spawn and the dying worker share the other one with it).
+POLL = 0.0001
+
+
+def sleep_job(workers, backoff, program="sleep"):
+    return (f"  sleepers:\n    command: [{program}, '100000']\n    workers: {workers}\n"
             f"    start: {{settle: 0}}\n"
             # reset_after below the pause between kills: every kill is a first failure.
             f"    restart: {{backoff: {{initial: {backoff}, jitter: 0}}, reset_after: 10ms, "
@@ -56,10 +62,12 @@ def measure_startup(build, workers, cpu=None, cgroup="off"):
 
 def measure_restarts(build, runs, backoff):
     """kill -9 of the worker -> its replacement exec'd, seen in /proc the way
-    measure_bare_spawn sees its child (polled without pause). That the
+    measure_bare_spawn sees its child (polled every POLL). That the
     replacement is then RUNNING is checked after the clock stops: a status
     round trip is the client's time, not the restart's."""
-    daemon = Daemon(build, sleep_job(1, backoff))
+    # The program by the path the bare spawn uses: a PATH search is not the
+    # restart's cost.
+    daemon = Daemon(build, sleep_job(1, backoff, program="/bin/sleep"))
     client = daemon.start()
     target = {"cmd": "status", "targets": ["sleepers:0"]}
     samples = []
@@ -72,7 +80,7 @@ def measure_restarts(build, runs, backoff):
         t0 = time.perf_counter()
         os.kill(old, signal.SIGKILL)
         new = proc_watch.wait_children(daemon.proc.pid, "sleep",
-                                       lambda kids: any(p != old for p in kids), pause=0)
+                                       lambda kids: any(p != old for p in kids), pause=POLL)
         samples.append(time.perf_counter() - t0)
         deadline = time.monotonic() + 10
         while True:
@@ -88,7 +96,7 @@ def measure_restarts(build, runs, backoff):
 
 def measure_bare_spawn(runs):
     """The floor of a restart: posix_spawn of `sleep` -> its exec seen in
-    /proc (polled without pause), as bare as Python makes it."""
+    /proc (polled every POLL), as bare as Python makes it."""
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -128,6 +136,7 @@ def wait_exec(pid):
                 return
         except OSError:
             pass
+        time.sleep(POLL)
 
 
 def main():

@@ -6,7 +6,8 @@
 // lookup is one division and one compare, and the next id's slot is in the
 // same cache line), and ids of a power-of-two stride (every 1024th task
 // kept long) do not pile onto a few slots. The table doubles above half
-// full and halves below an eighth, so a burst does not keep its memory.
+// full; it goes back to its smallest when empty and halves when it stays
+// under an eighth full (shrink_if_idle), so a burst does not keep its memory.
 //
 // Values move when the table grows or shrinks and when an erase shifts its
 // neighbours: a pointer from find() is valid until the next insert or erase.
@@ -64,7 +65,7 @@ class IdMap {
     }
     ids_[hole] = 0;
     values_[hole] = T{};
-    if (8 * size_ < capacity() && capacity() > kMinCapacity) rehash(capacity() / 2);
+    shrink_if_idle();
     return true;
   }
 
@@ -87,6 +88,24 @@ class IdMap {
  private:
   static constexpr size_t kMinCapacity = 16;
   static constexpr size_t kNone = ~size_t{0};
+
+  // An empty table goes back to the smallest at once. One that stays under
+  // an eighth full halves, but only after as many erases as it has slots
+  // with it that small: a size that swings (a burst read, then handed out)
+  // does not grow and shrink the table at every swing, and a rehash stays
+  // O(1) per erase over time.
+  void shrink_if_idle() {
+    if (capacity() <= kMinCapacity) return;
+    if (size_ == 0) {
+      reset(kMinCapacity);
+      return;
+    }
+    if (8 * size_ >= capacity()) {
+      small_erases_ = 0;
+    } else if (++small_erases_ >= capacity()) {
+      rehash(capacity() / 2);
+    }
+  }
 
   size_t home_of(uint64_t id) const { return static_cast<size_t>(id % (capacity() - 1)); }
 
@@ -129,6 +148,7 @@ class IdMap {
     values_.clear();
     values_.resize(capacity);
     size_ = 0;
+    small_erases_ = 0;
   }
 
   void rehash(size_t capacity) {
@@ -145,6 +165,7 @@ class IdMap {
   std::vector<uint64_t> ids_;  // 0: an empty slot
   std::vector<T> values_;
   size_t size_ = 0;
+  size_t small_erases_ = 0;  // erases in a row with the table under an eighth full
 };
 
 }  // namespace corral

@@ -78,6 +78,10 @@ CHANNELS = {
     # A hot worker: shm.spin 1ms, so that one task at a time finds the
     # worker and corrald polling, not asleep (docs/configuration.md).
     "shm-spin": "channel: shm\n    shm: {spin: 1ms}",
+    # The pool's chunk: each worker holds up to 1,000 tasks ahead of its
+    # results (queue.prefetch, default 64), as Pool.imap(chunksize=1000)
+    # hands a worker 1,000 at a time.
+    "shm-prefetch": "channel: shm\n    queue: {prefetch: 1000}",
     # The same with every task and result committed to the job's spool
     # (queue.durable, durability crash) in the state_dir of the bench's temp dir.
     "shm-durable": "channel: shm\n    queue: {durable: true}",
@@ -457,7 +461,8 @@ def figure(key, label, unit):
 LOOP_LABEL = ", 50-iteration loop (C++ vs Python)"
 
 # Issue 22's two reference comparisons, printed on their own with the load.
-REFERENCE = [("corral_shm", "py_pool_imap"), ("corral_source_range", "py_pool_map")]
+REFERENCE = [("corral_shm", "py_pool_imap"), ("corral_shm-prefetch", "py_pool_imap"),
+             ("corral_source_range", "py_pool_map")]
 
 
 def comparisons():
@@ -466,6 +471,8 @@ def comparisons():
         ("shm vs " + ppe, "corral_shm", "py_ppe_submit", 100),
         ("shm vs mp.Queue", "corral_shm", "py_mp_queue", 10),
         ("shm vs Pool.imap(chunksize=1000)", "corral_shm", "py_pool_imap", 1),
+        ("shm, prefetch 1000, vs Pool.imap(chunksize=1000)", "corral_shm-prefetch",
+         "py_pool_imap", None),
         ("pipe length vs " + ppe, "corral_pipe-length", "py_ppe_submit", 20),
         ("pipe lines vs " + ppe, "corral_pipe-lines", "py_ppe_submit", None),
         ("source range vs Pool.map(chunksize=1000)", "corral_source_range",

@@ -84,6 +84,37 @@ TEST(IdMapTest, ATaskTableStreamKeepsEveryEntryAndShrinksAfterABurst) {
   EXPECT_LT(map.capacity(), grown / 8) << "the table keeps its memory after a burst";
 }
 
+TEST(IdMapTest, ATableShrinksOnlyOnceItStaysSmall) {
+  IdMap<std::string> map;
+  std::map<uint64_t, std::string> model;
+  uint64_t next = 1;
+  auto add = [&] {
+    map.insert(next, std::to_string(next));
+    model.emplace(next, std::to_string(next));
+    ++next;
+  };
+  auto drop_oldest = [&] {
+    ASSERT_TRUE(map.erase(model.begin()->first));
+    model.erase(model.begin());
+  };
+  for (int i = 0; i < 10000; ++i) add();
+  const size_t grown = map.capacity();
+  // A swing down (a burst handed out) keeps the table.
+  while (model.size() > 100) drop_oldest();
+  EXPECT_EQ(map.capacity(), grown);
+  // Staying small through many more erases gives the memory back, down to
+  // a table at most eight times its size, and never below twice it.
+  for (int i = 0; i < 200000; ++i) {
+    add();
+    drop_oldest();
+  }
+  EXPECT_LE(map.capacity(), 8 * model.size() * 2);
+  EXPECT_GE(map.capacity(), 2 * model.size());
+  expect_same(map, model);
+  while (!model.empty()) drop_oldest();
+  EXPECT_TRUE(map.empty());
+}
+
 TEST(IdMapTest, IdsOfOneStrideAndRandomIdsStayFindable) {
   for (uint64_t stride : {uint64_t{1} << 10, uint64_t{1} << 20, uint64_t{4096 + 1}}) {
     IdMap<std::string> map;

@@ -6,8 +6,8 @@
 // lookup is one division and one compare, and the next id's slot is in the
 // same cache line), and ids of a power-of-two stride (every 1024th task
 // kept long) do not pile onto a few slots. The table doubles above half
-// full; it goes back to its smallest when empty and halves when it stays
-// under an eighth full (shrink_if_idle), so a burst does not keep its memory.
+// full and halves when it stays under an eighth full (shrink_if_idle); its
+// owner calls shrink_to_fit() once idle, so a burst does not keep its memory.
 //
 // Values move when the table grows or shrinks and when an erase shifts its
 // neighbours: a pointer from find() is valid until the next insert or erase.
@@ -71,6 +71,13 @@ class IdMap {
 
   void clear() { reset(kMinCapacity); }
 
+  // Gives back what a burst left: the smallest table at most half full.
+  void shrink_to_fit() {
+    size_t fit = kMinCapacity;
+    while (fit < 2 * size_) fit *= 2;
+    if (fit < capacity()) rehash(fit);
+  }
+
   // F(id, value&) for every entry; F must not insert or erase.
   template <typename F>
   void for_each(F&& f) {
@@ -89,17 +96,12 @@ class IdMap {
   static constexpr size_t kMinCapacity = 16;
   static constexpr size_t kNone = ~size_t{0};
 
-  // An empty table goes back to the smallest at once. One that stays under
-  // an eighth full halves, but only after as many erases as it has slots
-  // with it that small: a size that swings (a burst read, then handed out)
-  // does not grow and shrink the table at every swing, and a rehash stays
-  // O(1) per erase over time.
+  // A table that stays under an eighth full halves, but only after as many
+  // erases as it has slots with it that small: a size that swings (a burst
+  // read, then handed out, down to none) does not grow and shrink the table
+  // at every swing, and a rehash stays O(1) per erase over time.
   void shrink_if_idle() {
     if (capacity() <= kMinCapacity) return;
-    if (size_ == 0) {
-      reset(kMinCapacity);
-      return;
-    }
     if (8 * size_ >= capacity()) {
       small_erases_ = 0;
     } else if (++small_erases_ >= capacity()) {

@@ -256,6 +256,10 @@ class Dispatcher {
   // Forgets the submitter of every pending task of SUBMITTER (it left):
   // their results go to the sink.
   void orphan(uint64_t submitter);
+  // Gives back the memory of a burst of tasks (the task table's); for a
+  // job that went idle.
+  void trim() { tasks_.shrink_to_fit(); }
+  size_t table_capacity() const { return tasks_.capacity(); }
   // Whether the accounting identity holds (for tests and assertions).
   bool balanced() const;
 

@@ -327,6 +327,8 @@ bool TaskFeed::tick(TimePoint now) {
   at_last_tick_ = metrics_.run_time;
   finished_at_last_tick_ = finished;
   last_tick_ = now;
+  // Idle for a whole tick: the memory of the last burst goes back.
+  if (!ticking_) dispatcher_.trim();
   return ticking_;
 }
 

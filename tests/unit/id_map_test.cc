@@ -81,6 +81,7 @@ TEST(IdMapTest, ATaskTableStreamKeepsEveryEntryAndShrinksAfterABurst) {
     if (model.size() % 1000 == 0) expect_same(map, model);
   }
   EXPECT_TRUE(map.empty());
+  map.shrink_to_fit();
   EXPECT_LT(map.capacity(), grown / 8) << "the table keeps its memory after a burst";
 }
 
@@ -111,8 +112,16 @@ TEST(IdMapTest, ATableShrinksOnlyOnceItStaysSmall) {
   EXPECT_LE(map.capacity(), 8 * model.size() * 2);
   EXPECT_GE(map.capacity(), 2 * model.size());
   expect_same(map, model);
+  // Emptied, it keeps its table (the next burst would need it again) until
+  // its owner says it is idle.
+  const size_t before_idle = map.capacity();
   while (!model.empty()) drop_oldest();
   EXPECT_TRUE(map.empty());
+  EXPECT_EQ(map.capacity(), before_idle);
+  map.shrink_to_fit();
+  EXPECT_EQ(map.capacity(), 16u);
+  add();
+  EXPECT_EQ(*map.find(next - 1), std::to_string(next - 1));
 }
 
 TEST(IdMapTest, IdsOfOneStrideAndRandomIdsStayFindable) {

@@ -112,6 +112,23 @@ TEST_F(TaskFeedTest, ARetiredFeedStopsWatching) {
   EXPECT_EQ(host.armed_timers(), 0u);
 }
 
+TEST_F(TaskFeedTest, AFeedIdleForATickGivesBackItsTaskTable) {
+  ASSERT_NO_FATAL_FAILURE(make_feed());
+  Dispatcher& dispatcher = feed->dispatcher();
+  for (uint64_t i = 0; i < 5000; ++i) dispatcher.submit("t", 0, i);
+  const size_t grown = dispatcher.table_capacity();
+  ASSERT_GE(grown, 10000u);
+  CancelSelection all;
+  all.all = true;
+  ASSERT_EQ(dispatcher.cancel(all, false, "test").cancelled, 5000u);
+  // The tick that sees the cancels still counts as active; the next, idle,
+  // trims.
+  EXPECT_TRUE(feed->tick(host.now()));
+  EXPECT_EQ(dispatcher.table_capacity(), grown);
+  EXPECT_FALSE(feed->tick(host.now()));
+  EXPECT_LE(dispatcher.table_capacity(), 16u);
+}
+
 TEST_F(TaskFeedTest, AWorkerWithoutASlotInTheSegmentGetsAnError) {
   job.channel = config::Channel::kShm;
   ASSERT_NO_FATAL_FAILURE(make_feed());

@@ -1,6 +1,7 @@
 #include "protocol/task_lines.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "protocol/json_text.h"
 
@@ -8,17 +9,39 @@ namespace corral::protocol {
 
 namespace {
 
-void append_number(std::string& out, uint64_t value) {
-  char digits[20];
-  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  out.append(digits, end);
-}
-
 constexpr std::string_view kResultStart = R"({"id":)";
 constexpr std::string_view kStatusOk = R"(,"status":"ok",)";
 // `{"id":` and `,"seq":` with two numbers of at most 20 digits, then the
 // status: all within this many bytes.
 constexpr std::size_t kStatusWithin = 96;
+
+// A line's fixed parts and numbers are put together in a buffer on the
+// stack and appended at once: this runs once per task.
+class Pieces {
+ public:
+  template <std::size_t N>
+  void put(const char (&text)[N]) {
+    std::memcpy(at_, text, N - 1);
+    at_ += N - 1;
+  }
+  void put(uint64_t value) { at_ = std::to_chars(at_, at_ + 20, value).ptr; }
+  void put(char c) { *at_++ = c; }
+  // Fits when there is room for N more bytes (numbers take at most 20).
+  bool fits(std::size_t n) const { return static_cast<std::size_t>(end() - at_) >= n; }
+  void put(std::string_view text) {
+    std::memcpy(at_, text.data(), text.size());
+    at_ += text.size();
+  }
+  void flush_into(std::string& out) {
+    out.append(buffer_, static_cast<std::size_t>(at_ - buffer_));
+    at_ = buffer_;
+  }
+
+ private:
+  const char* end() const { return buffer_ + sizeof buffer_; }
+  char buffer_[160];
+  char* at_ = buffer_;
+};
 
 }  // namespace
 
@@ -30,36 +53,44 @@ std::string result_line(const TaskResult& task) {
 }
 
 void append_result_line(std::string& line, const TaskResult& task) {
-  line += kResultStart;
-  append_number(line, task.id);
-  line += R"(,"seq":)";
-  append_number(line, task.seq);
-  line += R"(,"status":")";
-  line += task.status;
-  line += R"(","result":)";
+  Pieces p;
+  p.put(R"({"id":)");
+  p.put(task.id);
+  p.put(R"(,"seq":)");
+  p.put(task.seq);
+  p.put(R"(,"status":")");
+  // A status is a word; whatever its length, it goes out whole.
+  if (!p.fits(task.status.size() + 16)) p.flush_into(line);
+  if (p.fits(task.status.size() + 16)) {
+    p.put(task.status);
+  } else {
+    line += task.status;
+  }
+  p.put(R"(","result":)");
+  p.flush_into(line);
   append_json_string(line, task.result);
-  line += R"(,"attempts":)";
-  append_number(line, task.attempts);
+  p.put(R"(,"attempts":)");
+  p.put(task.attempts);
   if (task.run_time) {
     // Tenths of a microsecond.
     auto tenths = static_cast<uint64_t>(task.run_time->count() / 100);
-    line += R"(,"run_us":)";
-    append_number(line, tenths / 10);
-    line.push_back('.');
-    line.push_back(static_cast<char>('0' + tenths % 10));
+    p.put(R"(,"run_us":)");
+    p.put(tenths / 10);
+    p.put('.');
+    p.put(static_cast<char>('0' + tenths % 10));
   }
   if (task.kept) {
-    line += R"(,"submit":)";
-    append_number(line, task.kept->submit);
-    line += R"(,"cursor":)";
-    append_number(line, task.kept->cursor);
+    p.put(R"(,"submit":)");
+    p.put(task.kept->submit);
+    p.put(R"(,"cursor":)");
+    p.put(task.kept->cursor);
   }
+  p.flush_into(line);
   if (!task.task.empty()) {
     line += R"(,"task":)";
     append_json_string(line, task.task);
   }
-  line.push_back('}');
-  line.push_back('\n');
+  line += "}\n";
 }
 
 bool is_ok_result_line(std::string_view line) {

@@ -40,6 +40,27 @@ TEST(ResultLineTest, WritesRunTimeInMicrosecondsWithOneDecimal) {
   EXPECT_DOUBLE_EQ(read_back(line)["run_us"].get<double>(), 12345.6);
 }
 
+TEST(ResultLineTest, EveryFieldAtItsLongestStillReadsBack) {
+  TaskResult task{UINT64_MAX, UINT64_MAX, "", "r", UINT64_MAX, std::chrono::nanoseconds(INT64_MAX)};
+  const std::string status(300, 's');  // longer than the line's own buffer
+  task.status = status;
+  task.kept = TaskResult::Kept{UINT64_MAX, UINT64_MAX};
+  task.task = "1700000000000-3";
+  std::string line = "before|";
+  append_result_line(line, task);
+  ASSERT_TRUE(line.starts_with("before|"));
+  Json back = read_back(line.substr(7));
+  EXPECT_EQ(back["id"], UINT64_MAX);
+  EXPECT_EQ(back["seq"], UINT64_MAX);
+  EXPECT_EQ(back["status"], status);
+  EXPECT_EQ(back["result"], "r");
+  EXPECT_EQ(back["attempts"], UINT64_MAX);
+  EXPECT_EQ(back["run_us"].get<double>(), static_cast<double>(INT64_MAX / 100 / 10));
+  EXPECT_EQ(back["submit"], UINT64_MAX);
+  EXPECT_EQ(back["cursor"], UINT64_MAX);
+  EXPECT_EQ(back["task"], "1700000000000-3");
+}
+
 TEST(ResultLineTest, ABrokerTaskCarriesItsEntryIdLast) {
   TaskResult task{0, 4, "ok", "10", 2, std::nullopt};
   task.task = "1700000000000-3";

@@ -259,6 +259,7 @@ class Dispatcher {
   // Gives back the memory of a burst of tasks (the task table's); for a
   // job that went idle.
   void trim() { tasks_.shrink_to_fit(); }
+  // The task table's slots (for tests of trim()).
   size_t table_capacity() const { return tasks_.capacity(); }
   // Whether the accounting identity holds (for tests and assertions).
   bool balanced() const;

@@ -1,6 +1,7 @@
 #include "daemon/histogram.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -23,12 +24,29 @@ const std::array<uint64_t, Histogram::kBuckets>& bounds_ns() {
   return bounds;
 }
 
+// For each bit width of a duration in ns, the first bucket that can hold
+// a duration of that width: a duration's bucket is at most three further.
+const std::array<uint8_t, 65>& first_bucket_of_width() {
+  static const auto first = [] {
+    std::array<uint8_t, 65> f{};
+    const auto& bounds = bounds_ns();
+    for (size_t width = 1; width < f.size(); ++width) {
+      const uint64_t smallest = uint64_t{1} << (width - 1);
+      auto at = std::lower_bound(bounds.begin(), bounds.end() - 1, smallest);
+      f[width] = static_cast<uint8_t>(at - bounds.begin());
+    }
+    return f;
+  }();
+  return first;
+}
+
 // Bucket i holds (2^((i-1)/2), 2^(i/2)] us; bucket 0 everything up to 1 us.
 // Integer compares only: this runs once per task.
 size_t bucket_of(uint64_t ns) {
   const auto& bounds = bounds_ns();
-  auto at = std::lower_bound(bounds.begin(), bounds.end() - 1, ns);
-  return static_cast<size_t>(at - bounds.begin());
+  size_t i = first_bucket_of_width()[static_cast<size_t>(std::bit_width(ns))];
+  while (i + 1 < Histogram::kBuckets && bounds[i] < ns) ++i;
+  return i;
 }
 
 }  // namespace

@@ -4,18 +4,14 @@
 // task_plans.cc.
 #include "ctl/plans.h"
 
-#include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <utility>
 
 #include "config/units.h"
 #include "ctl/arguments.h"
 #include "ctl/output.h"
 #include "ctl/plans_detail.h"
-#include "protocol/exit_codes.h"
 
 namespace corral::ctl {
 

@@ -17,6 +17,7 @@
 #include "daemon/pipe_channel.h"
 #include "daemon/shm_channel.h"
 #include "protocol/control.h"
+#include "protocol/task_lines.h"
 
 namespace corral::daemon {
 
@@ -25,6 +26,9 @@ constexpr uint32_t kMinWorkerSlots = 64;
 namespace asio = boost::asio;
 
 namespace {
+
+// Sink lines are written together up to this many bytes at a time.
+constexpr size_t kSinkBatchBytes = 64 << 10;
 
 ipc::SharedElement element(config::SharedType type) {
   switch (type) {
@@ -74,7 +78,10 @@ TaskFeed::TaskFeed(Key, asio::io_context& io, Host& host, const config::JobSpec&
       last_tick_(host.now()),
       watch_({job.queue.task_timeout, job.health.heartbeat_timeout}) {}
 
-TaskFeed::~TaskFeed() { channels_.clear(); }
+TaskFeed::~TaskFeed() {
+  channels_.clear();
+  flush_sink();
+}
 
 namespace {
 
@@ -285,6 +292,7 @@ void TaskFeed::pump() {
   }
   arm_wake();
   give_credit();
+  flush_sink();
 }
 
 void TaskFeed::arm_wake() {
@@ -354,11 +362,15 @@ void TaskFeed::finished(FinishedTask&& task) {
 
 void TaskFeed::write_sink(const FinishedTask& task) {
   if (!sink_.valid()) return;
-  protocol::Json line{{"id", task.id},
-                      {"status", to_string(task.outcome)},
-                      {"result", task.result},
-                      {"attempts", task.attempts}};
-  Status written = write_all(sink_.get(), protocol::encode_line(line), "sink " + job_.sink.file);
+  protocol::append_sink_line(sink_pending_, task.id, to_string(task.outcome), task.result,
+                             task.attempts);
+  if (sink_pending_.size() >= kSinkBatchBytes) flush_sink();
+}
+
+void TaskFeed::flush_sink() {
+  if (sink_pending_.empty() || !sink_.valid()) return;
+  Status written = write_all(sink_.get(), sink_pending_, "sink " + job_.sink.file);
+  sink_pending_.clear();
   if (!written) spdlog::error("{}: {}", job_.name, written.error().message());
 }
 

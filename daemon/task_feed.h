@@ -144,6 +144,11 @@ class TaskFeed : public JobFeed {
   struct SourceFile;
   std::unique_ptr<SourceFile> source_file_;
   UniqueFd sink_;
+  // Sink lines not written yet: written together at the end of each pump()
+  // (every batch of results ends with one), at retire() and at the end,
+  // or once they reach a batch's size.
+  std::string sink_pending_;
+  void flush_sink();
   FeedMetrics metrics_;
   Histogram at_last_tick_;
   uint64_t finished_at_last_tick_ = 0;

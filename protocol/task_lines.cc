@@ -93,6 +93,21 @@ void append_result_line(std::string& line, const TaskResult& task) {
   line += "}\n";
 }
 
+void append_sink_line(std::string& out, uint64_t id, std::string_view status,
+                      std::string_view result, uint64_t attempts) {
+  Pieces p;
+  p.put(R"({"attempts":)");
+  p.put(attempts);
+  p.put(R"(,"id":)");
+  p.put(id);
+  p.put(R"(,"result":)");
+  p.flush_into(out);
+  append_json_string(out, result);
+  out += R"(,"status":)";
+  append_json_string(out, status);
+  out += "}\n";
+}
+
 bool is_ok_result_line(std::string_view line) {
   return line.starts_with(kResultStart) &&
          line.substr(0, kStatusWithin).find(kStatusOk) != std::string_view::npos;

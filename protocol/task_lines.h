@@ -53,6 +53,12 @@ std::string result_line(const TaskResult& task);
 // grown).
 void append_result_line(std::string& out, const TaskResult& task);
 
+// A line of a job's sink (docs/tasks.md): {"attempts":N,"id":N,
+// "result":"R","status":"S"} and '\n', the keys in this order (as the JSON
+// library sorts them), appended to OUT.
+void append_sink_line(std::string& out, uint64_t id, std::string_view status,
+                      std::string_view result, uint64_t attempts);
+
 // Whether LINE is a result line of status ok as result_line writes it. Only
 // its start is read: the status comes before the result, and its pattern
 // cannot match inside a string value, where quotes are escaped.

@@ -10,7 +10,10 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 
+#include "protocol/task_lines.h"
 #include "tests/support/fake_host.h"
+#include "tests/support/file_io.h"
+#include "tests/support/temp_dir.h"
 
 namespace corral::daemon {
 namespace {
@@ -127,6 +130,34 @@ TEST_F(TaskFeedTest, AFeedIdleForATickGivesBackItsTaskTable) {
   EXPECT_EQ(dispatcher.table_capacity(), grown);
   EXPECT_FALSE(feed->tick(host.now()));
   EXPECT_LE(dispatcher.table_capacity(), 16u);
+}
+
+TEST_F(TaskFeedTest, SinkLinesAreWrittenTogetherWhenTheBatchEndsInTheirDocumentedShape) {
+  corral::testing::TempDir dir;
+  job.sink.kind = config::SinkSpec::Kind::kFile;
+  job.sink.file = dir.file("results.jsonl");
+  ASSERT_NO_FATAL_FAILURE(make_feed());
+  Dispatcher& dispatcher = feed->dispatcher();
+  dispatcher.submit("a", 0, 0);
+  dispatcher.submit("b\"", 0, 1);
+  // Ended by the dispatcher alone: nothing is written until the feed's
+  // batch ends...
+  CancelSelection all;
+  all.all = true;
+  ASSERT_EQ(dispatcher.cancel(all, false, "by \"test\"").cancelled, 2u);
+  EXPECT_EQ(corral::testing::read_file(job.sink.file), "");
+  // ... at its pump, one write for both lines.
+  feed->pump();
+  EXPECT_EQ(corral::testing::read_file(job.sink.file),
+            R"({"attempts":0,"id":1,"result":"by \"test\"","status":"cancelled"})"
+            "\n"
+            R"({"attempts":0,"id":2,"result":"by \"test\"","status":"cancelled"})"
+            "\n");
+  // The same shape as the JSON library's, keys sorted.
+  std::string line;
+  protocol::append_sink_line(line, 7, "ok", "x\ny\xff", 2);
+  EXPECT_EQ(line, protocol::encode_line(protocol::Json{
+                      {"id", 7}, {"status", "ok"}, {"result", "x\ny\xff"}, {"attempts", 2}}));
 }
 
 TEST_F(TaskFeedTest, AWorkerWithoutASlotInTheSegmentGetsAnError) {

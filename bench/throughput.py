@@ -325,6 +325,12 @@ def corral_source(build, kind, n, tasks_file, handler=MAIN_HANDLER):
     if kind == "range":
         daemon = bench_daemon(build, f"channel: shm\n    source: {{range: {{from: 0, to: {n}}}}}",
                               handler)
+    elif kind == "range-sink":
+        # The same with every result appended to a sink file in the daemon's
+        # temp dir; the lines are counted at the end.
+        sink = os.path.join(tempfile.mkdtemp(prefix="corral-bench-sink-"), "results.jsonl")
+        daemon = bench_daemon(build, f"channel: shm\n    source: {{range: {{from: 0, to: {n}}}}}"
+                                     f"\n    sink: {{file: {sink}}}", handler)
     else:
         daemon = bench_daemon(build, f"channel: shm\n    source: {{file: {tasks_file}}}", handler)
     client = daemon.start()
@@ -347,6 +353,13 @@ def corral_source(build, kind, n, tasks_file, handler=MAIN_HANDLER):
     daemon.stop()
     if stats["ok"] != n:
         sys.exit(f"source {kind}: {stats}")
+    if kind == "range-sink":
+        with open(sink) as f:
+            lines = sum(1 for _ in f)
+        os.unlink(sink)
+        os.rmdir(os.path.dirname(sink))
+        if lines != n:
+            sys.exit(f"source {kind}: {lines} sink lines for {n} tasks")
     return n / elapsed, cpu
 
 
@@ -478,6 +491,8 @@ def comparisons():
         ("source range vs Pool.map(chunksize=1000)", "corral_source_range",
          "py_pool_map", 1.5),
         ("source file vs Pool.map(chunksize=1000)", "corral_source_file",
+         "py_pool_map", None),
+        ("source range into a sink vs Pool.map(chunksize=1000)", "corral_source_range-sink",
          "py_pool_map", None),
         ("shm vs " + ppe + LOOP_LABEL, "corral_shm_loop", "py_ppe_submit_loop", None),
         ("shm vs mp.Queue" + LOOP_LABEL, "corral_shm_loop", "py_mp_queue_loop", None),
@@ -672,6 +687,9 @@ def run_throughput(args, submit, client_name, command):
     measures.append(("corral shm, sum", corral_submit("shm_loop")))
     measures.append(("corral source range", source(
         "range", f"corral source range 0..N-1, {MAIN_HANDLER} handler, from corrald start")))
+    measures.append(("corral source range, sink", source(
+        "range-sink", f"corral source range 0..N-1 into a sink file, {MAIN_HANDLER} handler, "
+                      "from corrald start")))
     measures.append(("corral source file", source(
         "file", f"corral source file (i % 100), {MAIN_HANDLER} handler, from corrald start")))
     measures.append(("corral source file, sum", source(

@@ -176,7 +176,7 @@ void write_job(Writer& w, const JobSpec& job) {
   w.line(4, "queue", "");
   w.line(6, "capacity", std::to_string(q.capacity));
   w.line(6, "max_task_bytes", format_size(q.max_task_bytes));
-  w.line(6, "prefetch", std::to_string(q.prefetch));
+  w.line(6, "prefetch", q.prefetch ? std::to_string(*q.prefetch) : std::string("auto"));
   w.line(6, "max_attempts", std::to_string(q.max_attempts));
   w.line(6, "task_timeout", optional_duration(q.task_timeout));
   if (q.retry) {

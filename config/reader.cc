@@ -116,13 +116,14 @@ std::optional<uint64_t> Reader::count(const Item& item, uint64_t min, uint64_t m
   return n;
 }
 
-std::optional<std::optional<uint64_t>> Reader::optional_count(const Item& item, uint64_t min) {
-  std::string what = count_phrase(min, std::numeric_limits<uint64_t>::max()) + " or off";
+std::optional<std::optional<uint64_t>> Reader::optional_count(const Item& item, uint64_t min,
+                                                              std::string_view word, uint64_t max) {
+  std::string what = count_phrase(min, max) + " or " + std::string(word);
   auto text = this->text(item, what);
   if (!text) return std::nullopt;
-  if (*text == "off") return std::optional<uint64_t>();
+  if (*text == word) return std::optional<uint64_t>();
   auto n = parse_unsigned(*text);
-  if (!n || *n < min) {
+  if (!n || *n < min || *n > max) {
     expected(item, what);
     return std::nullopt;
   }

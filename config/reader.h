@@ -110,8 +110,11 @@ class Reader {
   // An unsigned integer in [min, max].
   std::optional<uint64_t> count(const Item& item, uint64_t min, uint64_t max);
 
-  // Like count(), or `off`: the outer optional says whether it was read.
-  std::optional<std::optional<uint64_t>> optional_count(const Item& item, uint64_t min);
+  // Like count(), or WORD (`off`, `auto`) for none: the outer optional says
+  // whether it was read.
+  std::optional<std::optional<uint64_t>> optional_count(
+      const Item& item, uint64_t min, std::string_view word = "off",
+      uint64_t max = std::numeric_limits<uint64_t>::max());
 
   std::optional<int64_t> integer(const Item& item, int64_t min, int64_t max);
 
@@ -220,6 +223,16 @@ class Section {
   }
   bool get_optional_count(std::string_view key, std::optional<uint64_t>& out, uint64_t min) {
     return get(key, out, [&](const Item& i) { return reader_.optional_count(i, min); });
+  }
+  // A count in [min, max], or WORD for none (nullopt).
+  template <typename T>
+  bool get_count_or(std::string_view key, std::optional<T>& out, uint64_t min,
+                    std::string_view word, uint64_t max = std::numeric_limits<T>::max()) {
+    return get(key, out, [&](const Item& i) -> std::optional<std::optional<T>> {
+      auto n = reader_.optional_count(i, min, word, max);
+      if (!n) return std::nullopt;
+      return *n ? std::optional<T>(static_cast<T>(**n)) : std::optional<T>();
+    });
   }
   template <typename T>
   bool get_integer(std::string_view key, T& out, int64_t min, int64_t max) {

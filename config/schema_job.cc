@@ -75,7 +75,7 @@ void read_task_retry(Section& s, TaskRetrySpec& retry) {
 void read_queue(Section& s, QueueSpec& q) {
   s.get_count("capacity", q.capacity, 1);
   s.get_size("max_task_bytes", q.max_task_bytes, 1);
-  s.get_count("prefetch", q.prefetch, 1);
+  s.get_count_or("prefetch", q.prefetch, 1, "auto");
   s.get_count("max_attempts", q.max_attempts, 1);
   s.get_optional_duration("task_timeout", q.task_timeout);
   s.get_section("retry", [&](Section& retry) {

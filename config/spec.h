@@ -125,7 +125,9 @@ enum class Durability { kCrash, kPower };
 struct QueueSpec {
   uint64_t capacity = 65536;
   uint64_t max_task_bytes = 65536;
-  uint32_t prefetch = 64;
+  // Tasks one worker holds at most; nullopt: `auto` (about 2 ms of work,
+  // Dispatcher::held_limit).
+  std::optional<uint32_t> prefetch;
   uint32_t max_attempts = 3;
   OptionalDuration task_timeout;
   std::optional<TaskRetrySpec> retry;  // nullopt: a failed task is final

@@ -11,6 +11,11 @@ namespace {
 // moving average of a task's time spans.
 constexpr std::chrono::nanoseconds kWorkAhead = std::chrono::milliseconds(2);
 constexpr int kServiceSamples = 16;
+// `prefetch: auto`: what a worker holds before any result shows how long a
+// task takes, and the most it holds once they show tasks of microseconds
+// (the chunk of Python's pools, about as many).
+constexpr size_t kAutoPrefetchStart = 64;
+constexpr size_t kAutoPrefetchMax = 1024;
 
 }  // namespace
 
@@ -274,8 +279,11 @@ void Dispatcher::measure(Slot& s, TimePoint sent, TimePoint now) {
 }
 
 size_t Dispatcher::held_limit() const {
-  const size_t prefetch = std::max<size_t>(1, queue_spec_.prefetch);
-  if (service_time_.count() <= 0) return prefetch;
+  const size_t prefetch =
+      queue_spec_.prefetch ? std::max<size_t>(1, *queue_spec_.prefetch) : kAutoPrefetchMax;
+  if (service_time_.count() <= 0) {
+    return queue_spec_.prefetch ? prefetch : kAutoPrefetchStart;
+  }
   const auto fit = static_cast<size_t>(kWorkAhead / service_time_) + 1;
   return std::min(prefetch, std::max<size_t>(2, fit));
 }

@@ -280,19 +280,20 @@ TEST_F(DispatcherTest, IdentityHoldsUnderARandomStorm) {
 }
 
 // Workers that answer every STEP: how many tasks the first holds after
-// RESULTS of them, with queue.prefetch 64.
-size_t held_after(std::chrono::nanoseconds step, int results, size_t* limit) {
+// RESULTS of them, with queue.prefetch PREFETCH (nullopt: auto).
+size_t held_after(std::chrono::nanoseconds step, int results, size_t* limit,
+                  std::optional<uint32_t> prefetch = 64) {
   config::QueueSpec q;
-  q.capacity = 1000;
-  q.prefetch = 64;
+  q.capacity = 5000;
+  q.prefetch = prefetch;
   Dispatcher d(q, [](FinishedTask&&) {});
-  for (int i = 0; i < 1000; ++i) d.submit("t", 1, static_cast<uint64_t>(i));
+  for (int i = 0; i < 5000; ++i) d.submit("t", 1, static_cast<uint64_t>(i));
   FakePort a, b;
   d.attach(0, &a);
   d.attach(1, &b);
   TimePoint now = kNow;
   d.pump(now);
-  EXPECT_EQ(d.held_by(0), 64u);  // nothing known yet: the whole prefetch
+  EXPECT_EQ(d.held_by(0), 64u);  // nothing known yet: 64, the prefetch given or auto's start
   size_t answered_a = 0, answered_b = 0;
   for (int i = 0; i < results; ++i) {
     now += step;
@@ -319,6 +320,19 @@ TEST(DispatcherHeldLimitTest, ShortTasksKeepTheWholePrefetch) {
   size_t limit = 0;
   EXPECT_EQ(held_after(std::chrono::microseconds(2), 100, &limit), 64u);
   EXPECT_EQ(limit, 64u);
+}
+
+TEST(DispatcherHeldLimitTest, AutoHoldsAbout2msOfWorkFromTwoUpTo1024Tasks) {
+  size_t limit = 0;
+  // Tasks of 10 ms: the running one and the next, as with a prefetch.
+  EXPECT_EQ(held_after(std::chrono::milliseconds(10), 100, &limit, std::nullopt), 2u);
+  EXPECT_EQ(limit, 2u);
+  // Of 4 us: 2 ms of work is 500 of them, past the 64 of the start.
+  EXPECT_EQ(held_after(std::chrono::microseconds(4), 100, &limit, std::nullopt), 501u);
+  EXPECT_EQ(limit, 501u);
+  // Of 100 ns: 20,000 would be 2 ms; 1024 at most.
+  EXPECT_EQ(held_after(std::chrono::nanoseconds(100), 100, &limit, std::nullopt), 1024u);
+  EXPECT_EQ(limit, 1024u);
 }
 
 }  // namespace

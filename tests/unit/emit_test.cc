@@ -76,7 +76,7 @@ TEST(ToYamlTest, WritesEveryKeyOfAJob) {
                       "    queue:\n"
                       "      capacity: 65536\n"
                       "      max_task_bytes: 64KiB\n"
-                      "      prefetch: 64\n"
+                      "      prefetch: auto\n"
                       "      max_attempts: 3\n"
                       "      task_timeout: off\n"
                       "      deadline: off\n"
@@ -236,6 +236,9 @@ TEST(ToYamlTest, RoundTripsRandomConfigs) {
       j.queue.capacity = number(1, uint64_t{1} << 40);
       j.queue.max_task_bytes = number(1, 100 * kMiB);
       j.queue.task_timeout = pick(OptionalDuration(), OptionalDuration(std::chrono::seconds(5)));
+      j.queue.prefetch =
+          pick(std::optional<uint32_t>(),
+               std::optional<uint32_t>(static_cast<uint32_t>(number(1, UINT32_MAX))));
       j.restart.backoff.initial = duration();
       j.restart.backoff.max = j.restart.backoff.initial + duration();
       j.restart.backoff.multiplier = 1.0 + static_cast<double>(number(0, 1000000)) / 7.0;

@@ -108,6 +108,7 @@ TEST(LoadStringTest, ReadsTheSpecExample) {
   expected.source.to = 1000;
   expected.sink.kind = SinkSpec::Kind::kFile;
   expected.sink.file = "/var/lib/corral/primes.jsonl";
+  expected.queue.prefetch = 64;  // the example's; the default is auto
   EXPECT_EQ(c.jobs[0], expected);
   // Spelled out, the fields whose defaults the comparison above relies on.
   const JobSpec& job = c.jobs[0];
@@ -160,6 +161,20 @@ TEST(LoadStringTest, WorkersAutoIsTheCpuCount) {
   ASSERT_TRUE(result.ok()) << all_errors(result);
   EXPECT_EQ(result.value().jobs[0].workers, 0u);
   EXPECT_FALSE(result.value().jobs[0].workers_auto);
+}
+
+TEST(LoadStringTest, PrefetchIsAutoUnlessACountIsGiven) {
+  ParseResult result = load("jobs:\n  j: {command: x}\n");
+  ASSERT_TRUE(result.ok()) << all_errors(result);
+  EXPECT_EQ(result.value().jobs[0].queue.prefetch, std::nullopt);
+  result = load("jobs:\n  j: {command: x, queue: {prefetch: auto}}\n");
+  ASSERT_TRUE(result.ok()) << all_errors(result);
+  EXPECT_EQ(result.value().jobs[0].queue.prefetch, std::nullopt);
+  result = load("jobs:\n  j: {command: x, queue: {prefetch: 1000}}\n");
+  ASSERT_TRUE(result.ok()) << all_errors(result);
+  EXPECT_EQ(result.value().jobs[0].queue.prefetch, 1000u);
+  expect_error("jobs:\n  j: {command: x, queue: {prefetch: 4294967296}}\n", 2, 37,
+               R"(queue.prefetch of job "j": expected an integer >= 1 or auto, got "4294967296")");
 }
 
 TEST(LoadStringTest, CommandStringIsSplitLikeAShell) {
@@ -359,7 +374,7 @@ TEST(ConfigErrorsTest, CountsOutOfRange) {
       job("queue: {max_task_bytes: 0}"), 4, 29,
       R"(queue.max_task_bytes of job "j": expected a size like 512KiB or 10MiB (at least 1B), got "0")");
   expect_error(job("queue: {prefetch: 0}"), 4, 23,
-               R"(queue.prefetch of job "j": expected an integer >= 1, got "0")");
+               R"(queue.prefetch of job "j": expected an integer >= 1 or auto, got "0")");
   expect_error(job("queue: {max_attempts: 0}"), 4, 27,
                R"(queue.max_attempts of job "j": expected an integer >= 1, got "0")");
   expect_error(

@@ -85,9 +85,10 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   // A durable job's submit is acknowledged ("submitted": N in the end line)
   // only once its tasks are on disk.
   auto maybe_end = [state, weak, feed] {
-    auto conv = weak.lock();
-    if (!conv || state->ended || !state->input_done || state->storing > 0) return;
+    if (state->ended || !state->input_done || state->storing > 0) return;
     if (state->submitter != 0 && state->finished < state->accepted) return;
+    auto conv = weak.lock();
+    if (!conv) return;
     state->ended = true;
     if (state->submitter != 0) feed->remove_submitter(state->submitter);
     feed->unwatch_stored(state->submit);

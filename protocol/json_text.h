@@ -19,6 +19,10 @@ std::string json_text(const Json& value, int indent = -1);
 // TEXT as a JSON string, quotes included: "a\"b".
 std::string json_string(std::string_view text);
 
+// TEXT is printable ASCII without `"` or `\`: its JSON string is TEXT
+// between quotes.
+bool is_plain_json_text(std::string_view text);
+
 // Appends json_string(TEXT) to OUT. Printable ASCII, what most task results
 // are, is copied as it is without going through the JSON library: this runs
 // once per task of a submit.

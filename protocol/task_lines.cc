@@ -36,10 +36,24 @@ class Pieces {
     out.append(buffer_, static_cast<std::size_t>(at_ - buffer_));
     at_ = buffer_;
   }
+  // TEXT as a JSON string: here when it is plain and leaves room for
+  // RESERVE more bytes (what a line puts after it), else appended to OUT
+  // after what is here.
+  void put_json_string(std::string& out, std::string_view text, std::size_t reserve) {
+    if (fits(text.size() + 2 + reserve) && is_plain_json_text(text)) {
+      put('"');
+      put(text);
+      put('"');
+      return;
+    }
+    flush_into(out);
+    append_json_string(out, text);
+  }
 
  private:
   const char* end() const { return buffer_ + sizeof buffer_; }
-  char buffer_[160];
+  // A result line's fixed parts, numbers and a result of up to ~250 bytes.
+  char buffer_[512];
   char* at_ = buffer_;
 };
 
@@ -67,8 +81,9 @@ void append_result_line(std::string& line, const TaskResult& task) {
     line += task.status;
   }
   p.put(R"(","result":)");
-  p.flush_into(line);
-  append_json_string(line, task.result);
+  // What may follow the result: attempts, run_us, submit and cursor.
+  constexpr std::size_t kAfterResult = 160;
+  p.put_json_string(line, task.result, kAfterResult);
   p.put(R"(,"attempts":)");
   p.put(task.attempts);
   if (task.run_time) {
@@ -85,12 +100,12 @@ void append_result_line(std::string& line, const TaskResult& task) {
     p.put(R"(,"cursor":)");
     p.put(task.kept->cursor);
   }
-  p.flush_into(line);
   if (!task.task.empty()) {
-    line += R"(,"task":)";
-    append_json_string(line, task.task);
+    p.put(R"(,"task":)");
+    p.put_json_string(line, task.task, 2);
   }
-  line += "}\n";
+  p.put("}\n");
+  p.flush_into(line);
 }
 
 void append_sink_line(std::string& out, uint64_t id, std::string_view status,
@@ -101,11 +116,11 @@ void append_sink_line(std::string& out, uint64_t id, std::string_view status,
   p.put(R"(,"id":)");
   p.put(id);
   p.put(R"(,"result":)");
+  p.put_json_string(out, result, 32);
+  p.put(R"(,"status":)");
+  p.put_json_string(out, status, 2);
+  p.put("}\n");
   p.flush_into(out);
-  append_json_string(out, result);
-  out += R"(,"status":)";
-  append_json_string(out, status);
-  out += "}\n";
 }
 
 bool is_ok_result_line(std::string_view line) {

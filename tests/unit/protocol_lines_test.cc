@@ -61,6 +61,50 @@ TEST(ResultLineTest, EveryFieldAtItsLongestStillReadsBack) {
   EXPECT_EQ(back["task"], "1700000000000-3");
 }
 
+// A result is put together with the line's other parts on the stack when
+// it is short and plain, else appended on its own: both ways, at every
+// length around the switch, with every field after it at its longest.
+TEST(ResultLineTest, ResultsOfEveryLengthReadBackWithTheFieldsAfterThem) {
+  for (size_t length = 0; length < 700; ++length) {
+    for (const char filler : {'x', '"'}) {
+      std::string result(length, 'r');
+      if (length > 0) result[length / 2] = filler;
+      TaskResult task{UINT64_MAX, UINT64_MAX, "ok",
+                      result,     UINT64_MAX, std::chrono::nanoseconds(INT64_MAX)};
+      task.kept = TaskResult::Kept{UINT64_MAX, UINT64_MAX};
+      task.task = "1700000000000-3";
+      std::string line = "before|";
+      append_result_line(line, task);
+      ASSERT_TRUE(line.starts_with("before|"));
+      Json back = read_back(line.substr(7));
+      ASSERT_EQ(back["result"], result) << length;
+      EXPECT_EQ(back["attempts"], UINT64_MAX);
+      EXPECT_EQ(back["cursor"], UINT64_MAX);
+      EXPECT_EQ(back["task"], "1700000000000-3");
+      EXPECT_EQ(line.substr(7, line.size() - 8),
+                R"({"id":18446744073709551615,"seq":18446744073709551615,"status":"ok","result":)" +
+                    json_string(result) +
+                    R"(,"attempts":18446744073709551615,"run_us":9223372036854775.8,)"
+                    R"("submit":18446744073709551615,"cursor":18446744073709551615,)"
+                    R"("task":"1700000000000-3"})");
+    }
+  }
+}
+
+TEST(SinkLineTest, IsTheJsonLibrarysLineAtEveryResultLength) {
+  for (size_t length = 0; length < 700; ++length) {
+    for (const char filler : {'x', '\n'}) {
+      std::string result(length, 'r');
+      if (length > 0) result[length / 2] = filler;
+      std::string line = "before|";
+      append_sink_line(line, UINT64_MAX, "failed", result, 3);
+      const Json expected = {
+          {"id", UINT64_MAX}, {"status", "failed"}, {"result", result}, {"attempts", 3}};
+      ASSERT_EQ(line, "before|" + json_text(expected) + "\n") << length;
+    }
+  }
+}
+
 TEST(ResultLineTest, ABrokerTaskCarriesItsEntryIdLast) {
   TaskResult task{0, 4, "ok", "10", 2, std::nullopt};
   task.task = "1700000000000-3";

@@ -49,16 +49,20 @@ Dispatcher::Slot& Dispatcher::slot(uint32_t worker) {
 uint64_t Dispatcher::submit(std::string payload, const TaskOrigin& origin) {
   uint64_t id = next_id_++;
   if (journal_ != nullptr) journal_->added(id, origin, payload);
-  submit_recorded(id, std::move(payload), origin);
+  enqueue(id, std::move(payload), origin);
   return id;
 }
 
 void Dispatcher::submit_recorded(uint64_t id, std::string payload, const TaskOrigin& origin) {
-  Task task;
+  enqueue(id, std::move(payload), origin);
+}
+
+void Dispatcher::enqueue(uint64_t id, std::string&& payload, const TaskOrigin& origin) {
+  // Filled in its slot: a task is not moved on its way in (once per task).
+  Task& task = tasks_.insert(id, Task{});
   task.payload = std::move(payload);
   task.origin = origin;
   if (origin.deadline) deadlines_.emplace(*origin.deadline, id);
-  tasks_.insert(id, std::move(task));
   queue_.push_back(id);
   ++queued_;
   ++counts_.submitted;
@@ -409,7 +413,6 @@ void Dispatcher::pump(TimePoint now) {
   release_and_expire(now);
   if (queued_ == 0 || slots_.empty()) return;
   const size_t prefetch = held_limit();
-  std::vector<bool> sent(slots_.size(), false);
   // Round robin, one task at a time per turn, so a short queue spreads over
   // the workers; a turn in which no worker took anything ends the pump.
   bool progress = true;
@@ -453,13 +456,14 @@ void Dispatcher::pump(TimePoint now) {
       s.held.push_back(id);
       if (journal_ != nullptr) journal_->dispatched(id, task.attempts);
       s.port->send(id, task.payload);
-      sent[w] = true;
+      s.unflushed = true;
       progress = true;
     }
     next_worker_ = (next_worker_ + 1) % slots_.size();
   }
-  for (size_t w = 0; w < slots_.size(); ++w) {
-    if (sent[w] && slots_[w].port != nullptr) slots_[w].port->flush();
+  for (Slot& s : slots_) {
+    if (s.unflushed && s.port != nullptr) s.port->flush();
+    s.unflushed = false;
   }
 }
 

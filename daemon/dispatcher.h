@@ -294,10 +294,13 @@ class Dispatcher {
     uint64_t failed = 0;
     uint64_t finished_since_attach = 0;  // results of its current process
     bool isolating = false;              // holds a suspect, alone
+    bool unflushed = false;              // pump() sent it tasks, not flushed yet
     TimePoint last_result{};             // when its latest result came
   };
 
   Slot& slot(uint32_t worker);
+  // Queues task ID, recorded already if it had to be.
+  void enqueue(uint64_t id, std::string&& payload, const TaskOrigin& origin);
   // Ends task ID (taken out of tasks_ by the caller).
   void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
               std::chrono::nanoseconds run_time = {});

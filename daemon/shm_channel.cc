@@ -107,8 +107,11 @@ class ShmChannel : public Channel {
     if (broken_) return;
     rings_.stay_awake();
     const auto until = std::chrono::steady_clock::now() + context_.spin;
-    for (int i = 0; !rings_.results_waiting(); ++i) {
-      if ((i & 63) == 0 && std::chrono::steady_clock::now() >= until) break;
+    for (int i = 1; !rings_.results_waiting(); ++i) {
+      if ((i & 63) == 0) {
+        if (std::chrono::steady_clock::now() >= until) break;
+        ipc::spin_yield();
+      }
       ipc::cpu_relax();
     }
     for (int round = 0; round < kRoundsPerTurn; ++round) {

@@ -55,6 +55,8 @@
 // one consumer object at a time. Every member but valid() needs a valid ring.
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -90,6 +92,13 @@ inline void cpu_relax() {
   asm volatile("yield");
 #endif
 }
+
+// Between rounds of a busy-wait: the CPU goes to whatever else is runnable
+// on it, if anything. With more busy processes than cores (two workers
+// spinning for tasks and corrald spinning for a result, on two cores), a
+// spinner would otherwise hold the core that the process it waits for
+// needs until the scheduler's slice ends: a millisecond, not a microsecond.
+inline void spin_yield() { ::sched_yield(); }
 
 class SpscRing {
  public:

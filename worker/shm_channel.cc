@@ -154,6 +154,7 @@ class ShmWorker {
         if (tasks_.peek().data() != nullptr) return true;
         ipc::cpu_relax();
       }
+      ipc::spin_yield();
     } while (Clock::now() < until);
     if (tasks_.corrupted()) {
       complain("the task ring is corrupted (the daemon's side wrote impossible indexes)");

@@ -140,6 +140,9 @@ TEST(WorkerIsolationTest, AWorkerCannotReachTheTerminalOfCorraldsSession) {
   // The worker leads a session and a process group of its own, without a
   // terminal; its child is in its group.
   const pid_t worker = d.worker_pid("probe:0");
+  ASSERT_EQ(said.find("child="), said.rfind("child="))
+      << "the probe ran more than once:\n"
+      << said << read_file(d.log_dir() + "/probe-0.err.log") << d.daemon_log();
   auto worker_ids = ids_of(worker);
   ASSERT_TRUE(worker_ids);
   EXPECT_EQ(worker_ids->session, worker);
@@ -154,9 +157,15 @@ TEST(WorkerIsolationTest, AWorkerCannotReachTheTerminalOfCorraldsSession) {
   // its child, a sleep, would die of SIGUSR1).
   RunResult signalled = d.ctl({"signal", "USR1", "probe:0"});
   EXPECT_EQ(signalled.exit_code, 0) << signalled.out << signalled.err;
+  // The whole story on a failure: the probe's output, its errors and
+  // corrald's log (once, a first probe was seen to end before the signal).
+  auto story = [&] {
+    return "probe's stdout:\n" + read_file(log) + "probe's stderr:\n" +
+           read_file(d.log_dir() + "/probe-0.err.log") + "corrald's log:\n" + d.daemon_log();
+  };
   EXPECT_TRUE(wait_until([&] { return read_file(log).find("got SIGUSR1") != std::string::npos; }))
-      << read_file(log);
-  EXPECT_TRUE(process_alive(child));
+      << story();
+  EXPECT_TRUE(process_alive(child)) << story();
 
   // `corralctl stop` ends the whole group, the child with the worker.
   RunResult stopped = d.ctl({"stop", "probe"});

@@ -93,7 +93,7 @@ class ShmWorker {
         tasks_.consume();  // nothing else is meant for a worker; skip it
         continue;
       }
-      batch_.task_starting(Clock::now());
+      batch_.task_starting(Clock::now);
       Answer answer = call_handler(handler_, frame.payload, max_result_bytes_);
       tasks_.consume();  // the payload is not needed any more
       size_t size = ipc::kResultHeaderBytes + answer.payload.size();
@@ -107,7 +107,7 @@ class ShmWorker {
       // Visible at once (a crash in the next task must not take it along);
       // the daemon, if it sleeps, is woken with the batch.
       wake_owed_ = results_.publish() || wake_owed_;
-      if (batch_.result_added(Clock::now())) flush();
+      if (batch_.result_added(Clock::now)) flush();
       if (stop_requested()) {
         flush();
         return kExitDone;

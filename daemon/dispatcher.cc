@@ -248,6 +248,11 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   ++s.finished_since_attach;
   if (s.held.empty()) s.isolating = false;
   ++(ok ? s.ok : s.failed);
+  // The next hand-out starts with the worker that answered last: one task
+  // at a time goes back to the worker that is awake (polling its ring, its
+  // caches warm) while the others fall asleep, instead of waking each in
+  // turn; a stream fills every worker all the same.
+  next_worker_ = worker;
   Task& task = *found;
   measure(s, task.dispatched_at, now);
   if (!ok && !task.cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
@@ -413,8 +418,9 @@ void Dispatcher::pump(TimePoint now) {
   release_and_expire(now);
   if (queued_ == 0 || slots_.empty()) return;
   const size_t prefetch = held_limit();
-  // Round robin, one task at a time per turn, so a short queue spreads over
-  // the workers; a turn in which no worker took anything ends the pump.
+  // Round robin from the worker that answered last, one task at a time per
+  // turn, so a short queue spreads over the workers; a turn in which no
+  // worker took anything ends the pump.
   bool progress = true;
   while (queued_ > 0 && progress) {
     progress = false;

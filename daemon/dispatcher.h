@@ -217,7 +217,9 @@ class Dispatcher {
   // queue and ends as expired the waiting tasks whose deadline is past; then
   // hands queued tasks to attached workers with room, round robin, at most
   // held_limit() per worker (a suspect alone, see worker_gone), and
-  // flushes each port that got any. NOW stamps the tasks for their run_time.
+  // flushes each port that got any. The round starts with the worker whose
+  // result came last: one task at a time keeps going to the one awake.
+  // NOW stamps the tasks for their run_time.
   void pump(TimePoint now);
   // When pump() has something to do without any other event: the earliest
   // end of a backoff or deadline (it may be early, never late).

@@ -62,6 +62,28 @@ TEST_F(DispatcherTest, KeepsToPrefetchAndSpreadsOverWorkers) {
   EXPECT_EQ(finished[0].attempts, 1u);
 }
 
+// One task at a time goes back to the worker that answered last (awake,
+// polling its ring), not to each worker in turn; a burst still spreads.
+TEST_F(DispatcherTest, OneTaskAtATimeGoesBackToTheWorkerThatAnsweredLast) {
+  d.attach(0, &a);
+  d.attach(1, &b);
+  for (int i = 0; i < 5; ++i) {
+    submit(1);
+    d.pump(kNow);
+    ASSERT_EQ(a.sent.size() + b.sent.size(), static_cast<size_t>(i + 1));
+    FakePort& got = a.sent.size() > b.sent.size() ? a : b;
+    const uint32_t worker = &got == &a ? 0 : 1;
+    EXPECT_TRUE(d.result(worker, got.sent.back().first, true, "r", kNow));
+  }
+  EXPECT_TRUE(a.sent.empty() || b.sent.empty())
+      << a.sent.size() << " and " << b.sent.size() << " tasks";
+  submit(4);
+  d.pump(kNow);
+  EXPECT_EQ(a.sent.size() + b.sent.size(), 9u);
+  EXPECT_GE(std::min(a.sent.size(), b.sent.size()), 2u);  // the burst, two each
+  EXPECT_TRUE(d.balanced());
+}
+
 TEST_F(DispatcherTest, ATaskOfADeadWorkerIsRedeliveredFirst) {
   submit(3);
   d.attach(0, &a);

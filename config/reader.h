@@ -221,8 +221,9 @@ class Section {
       return n ? std::optional<T>(static_cast<T>(*n)) : std::nullopt;
     });
   }
+  // A count >= MIN, or `off` for none (nullopt).
   bool get_optional_count(std::string_view key, std::optional<uint64_t>& out, uint64_t min) {
-    return get(key, out, [&](const Item& i) { return reader_.optional_count(i, min); });
+    return get_count_or(key, out, min, "off");
   }
   // A count in [min, max], or WORD for none (nullopt).
   template <typename T>

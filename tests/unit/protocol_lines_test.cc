@@ -40,16 +40,29 @@ TEST(ResultLineTest, WritesRunTimeInMicrosecondsWithOneDecimal) {
   EXPECT_DOUBLE_EQ(read_back(line)["run_us"].get<double>(), 12345.6);
 }
 
-TEST(ResultLineTest, EveryFieldAtItsLongestStillReadsBack) {
-  TaskResult task{UINT64_MAX, UINT64_MAX, "", "r", UINT64_MAX, std::chrono::nanoseconds(INT64_MAX)};
-  const std::string status(300, 's');  // longer than the line's own buffer
-  task.status = status;
+// A task with STATUS and RESULT and every other field at its longest,
+// appended to a line that has something before it; what reads back from
+// the part appended.
+struct Longest {
+  std::string line;
+  Json back;
+};
+Longest longest_line(std::string_view status, std::string_view result) {
+  TaskResult task{UINT64_MAX, UINT64_MAX, status,
+                  result,     UINT64_MAX, std::chrono::nanoseconds(INT64_MAX)};
   task.kept = TaskResult::Kept{UINT64_MAX, UINT64_MAX};
   task.task = "1700000000000-3";
   std::string line = "before|";
   append_result_line(line, task);
-  ASSERT_TRUE(line.starts_with("before|"));
-  Json back = read_back(line.substr(7));
+  EXPECT_TRUE(line.starts_with("before|"));
+  line.erase(0, 7);
+  Json back = read_back(line);
+  return {std::move(line), std::move(back)};
+}
+
+TEST(ResultLineTest, EveryFieldAtItsLongestStillReadsBack) {
+  const std::string status(300, 's');  // longer than the line's own buffer
+  Json back = longest_line(status, "r").back;
   EXPECT_EQ(back["id"], UINT64_MAX);
   EXPECT_EQ(back["seq"], UINT64_MAX);
   EXPECT_EQ(back["status"], status);
@@ -69,19 +82,12 @@ TEST(ResultLineTest, ResultsOfEveryLengthReadBackWithTheFieldsAfterThem) {
     for (const char filler : {'x', '"'}) {
       std::string result(length, 'r');
       if (length > 0) result[length / 2] = filler;
-      TaskResult task{UINT64_MAX, UINT64_MAX, "ok",
-                      result,     UINT64_MAX, std::chrono::nanoseconds(INT64_MAX)};
-      task.kept = TaskResult::Kept{UINT64_MAX, UINT64_MAX};
-      task.task = "1700000000000-3";
-      std::string line = "before|";
-      append_result_line(line, task);
-      ASSERT_TRUE(line.starts_with("before|"));
-      Json back = read_back(line.substr(7));
+      auto [line, back] = longest_line("ok", result);
       ASSERT_EQ(back["result"], result) << length;
       EXPECT_EQ(back["attempts"], UINT64_MAX);
       EXPECT_EQ(back["cursor"], UINT64_MAX);
       EXPECT_EQ(back["task"], "1700000000000-3");
-      EXPECT_EQ(line.substr(7, line.size() - 8),
+      EXPECT_EQ(line.substr(0, line.size() - 1),
                 R"({"id":18446744073709551615,"seq":18446744073709551615,"status":"ok","result":)" +
                     json_string(result) +
                     R"(,"attempts":18446744073709551615,"run_us":9223372036854775.8,)"

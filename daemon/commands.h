@@ -30,6 +30,16 @@ class Conversation {
   virtual void send(const protocol::Json& message, bool final) = 0;
   // Sends a line already encoded ('\n' included); not final.
   virtual void send_raw(std::string_view line) = 0;
+  // Sends the lines WRITE(std::string& out) appends to OUT, as send_raw()
+  // would, but written in place where the conversation can take them so (a
+  // socket's output buffer): a stream of results is not copied per line.
+  template <typename Write>
+  void send_raw_with(Write&& write) {
+    std::string& out = raw_buffer();
+    const size_t from = out.size();
+    write(out);
+    raw_appended(from);
+  }
   // Hands each following input line to ON_LINE until it answers kEnd (the
   // command then ends the exchange with a final send); kPause stops reading
   // until resume(). ON_BATCH runs after each batch of lines read at once.
@@ -42,6 +52,18 @@ class Conversation {
   // Bytes sent but not yet taken by the client: a producer that can wait
   // (tail -f) waits while this is large.
   virtual size_t unsent() const = 0;
+
+ protected:
+  // Where send_raw_with() appends, and what sends what it appended from
+  // FROM on: by default a scratch string handed to send_raw().
+  virtual std::string& raw_buffer() {
+    raw_scratch_.clear();
+    return raw_scratch_;
+  }
+  virtual void raw_appended(size_t from) { send_raw(std::string_view(raw_scratch_).substr(from)); }
+
+ private:
+  std::string raw_scratch_;
 };
 using ConversationPtr = std::shared_ptr<Conversation>;
 

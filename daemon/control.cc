@@ -85,6 +85,13 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
     if (final) end_exchange();
   }
   void send_raw(std::string_view line) override { queue(line); }
+  std::string& raw_buffer() override {
+    if (closed_) discarded_.clear();
+    return closed_ ? discarded_ : pending_;
+  }
+  void raw_appended(size_t /*from*/) override {
+    if (!closed_ && !writing_) write_next();
+  }
   void take_lines(std::function<Verdict(std::string_view)> on_line,
                   std::function<void()> on_batch) override {
     on_line_ = std::move(on_line);
@@ -232,6 +239,7 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   size_t in_start_ = 0;
   std::string pending_;
   std::string writing_buffer_;
+  std::string discarded_;  // what send_raw_with() writes once the session is closed
   std::function<Verdict(std::string_view)> on_line_;
   std::function<void()> on_batch_;
   std::function<void()> on_close_;

@@ -19,7 +19,7 @@ constexpr size_t kAutoPrefetchMax = 1024;
 
 }  // namespace
 
-const char* to_string(TaskOutcome outcome) {
+std::string_view to_string(TaskOutcome outcome) {
   switch (outcome) {
     case TaskOutcome::kOk:
       return "ok";
@@ -260,16 +260,15 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
     again(id, task, true, now);
     return true;
   }
-  Task ended;
-  tasks_.erase(id, &ended);
-  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - ended.dispatched_at);
-  if (ended.cancelled) {
-    finish(id, std::move(ended), TaskOutcome::kCancelled,
-           "cancelled while it ran; its result was dropped", run_time);
-    return true;
-  }
-  finish(id, std::move(ended), ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload),
-         run_time);
+  // Concluded in place, then erased: the task is not moved out of its slot.
+  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
+  FinishedTask finished = task.cancelled
+                              ? conclude(id, task, TaskOutcome::kCancelled,
+                                         "cancelled while it ran; its result was dropped", run_time)
+                              : conclude(id, task, ok ? TaskOutcome::kOk : TaskOutcome::kFailed,
+                                         std::string(payload), run_time);
+  tasks_.erase(id);
+  deliver(std::move(finished));
   return true;
 }
 
@@ -308,6 +307,11 @@ size_t Dispatcher::held_by(uint32_t worker) const {
 
 void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
                         std::chrono::nanoseconds run_time) {
+  deliver(conclude(id, task, outcome, std::move(result), run_time));
+}
+
+FinishedTask Dispatcher::conclude(uint64_t id, const Task& task, TaskOutcome outcome,
+                                  std::string result, std::chrono::nanoseconds run_time) {
   switch (outcome) {
     case TaskOutcome::kOk:
       ++counts_.ok;
@@ -335,10 +339,14 @@ void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::stri
     }
     dead_letters_.push_back(DeadLetter{id, task.payload, outcome, result, task.attempts});
   }
-  FinishedTask finished{id,      task.origin.submitter, task.origin.seq, task.origin.submit,
-                        outcome, std::move(result),     task.attempts,   run_time};
+  return FinishedTask{id,      task.origin.submitter, task.origin.seq, task.origin.submit,
+                      outcome, std::move(result),     task.attempts,   run_time};
+}
+
+void Dispatcher::deliver(FinishedTask&& finished) {
   if (journal_ != nullptr) {
-    journal_->finished(finished, outcome == TaskOutcome::kFailed || outcome == TaskOutcome::kDead);
+    journal_->finished(finished, finished.outcome == TaskOutcome::kFailed ||
+                                     finished.outcome == TaskOutcome::kDead);
   }
   on_finished_(std::move(finished));
 }
@@ -418,52 +426,17 @@ void Dispatcher::pump(TimePoint now) {
   release_and_expire(now);
   if (queued_ == 0 || slots_.empty()) return;
   const size_t prefetch = held_limit();
-  // Round robin from the worker that answered last, one task at a time per
-  // turn, so a short queue spreads over the workers; a turn in which no
-  // worker took anything ends the pump.
+  // Round robin from the worker that answered last, each worker's turn an
+  // equal share of the queue (at least one task), so that a short queue
+  // spreads over the workers and a long one goes out in runs; a round in
+  // which no worker took anything ends the pump.
   bool progress = true;
   while (queued_ > 0 && progress) {
     progress = false;
+    const size_t share = std::max<size_t>(1, queued_ / slots_.size());
     for (size_t turn = 0; turn < slots_.size() && queued_ > 0; ++turn) {
-      size_t w = (next_worker_ + turn) % slots_.size();
-      Slot& s = slots_[w];
-      if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0 || s.isolating) {
-        continue;
-      }
-      // Ids of tasks that left the queue early are dropped here.
-      uint64_t id = queue_.front();
-      Task* found = tasks_.find(id);
-      while (found == nullptr || found->where != Where::kQueued) {
-        queue_.pop_front();
-        id = queue_.front();
-        found = tasks_.find(id);
-      }
-      Task& task = *found;
-      // A retry or redelivery past the deadline does not start again.
-      if (task.origin.deadline && *task.origin.deadline <= now) {
-        queue_.pop_front();
-        end_waiting(id, TaskOutcome::kExpired,
-                    "not handed to a worker again before its deadline (after " +
-                        std::to_string(task.attempts) + " attempts)");
-        progress = true;
-        continue;
-      }
-      // A suspect waits for a worker that holds nothing.
-      if (task.suspect && !s.held.empty()) continue;
-      if (!s.port->can_send(task.payload.size())) continue;
-      s.isolating = task.suspect;
-      queue_.pop_front();
-      --queued_;
-      task.where = Where::kInFlight;
-      ++task.attempts;  // counted at dispatch: a task that kills its worker counts too
-      task.worker = static_cast<uint32_t>(w);
-      task.dispatched_at = now;
-      if (s.budget) --*s.budget;
-      s.held.push_back(id);
-      if (journal_ != nullptr) journal_->dispatched(id, task.attempts);
-      s.port->send(id, task.payload);
-      s.unflushed = true;
-      progress = true;
+      const auto w = static_cast<uint32_t>((next_worker_ + turn) % slots_.size());
+      if (hand_out(w, share, prefetch, now)) progress = true;
     }
     next_worker_ = (next_worker_ + 1) % slots_.size();
   }
@@ -471,6 +444,51 @@ void Dispatcher::pump(TimePoint now) {
     if (s.unflushed && s.port != nullptr) s.port->flush();
     s.unflushed = false;
   }
+}
+
+bool Dispatcher::hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint now) {
+  Slot& s = slots_[w];
+  bool moved = false;
+  size_t given = 0;
+  while (given < most && queued_ > 0) {
+    if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0 || s.isolating) break;
+    // Ids of tasks that left the queue early are dropped here.
+    uint64_t id = queue_.front();
+    Task* found = tasks_.find(id);
+    while (found == nullptr || found->where != Where::kQueued) {
+      queue_.pop_front();
+      id = queue_.front();
+      found = tasks_.find(id);
+    }
+    Task& task = *found;
+    // A retry or redelivery past the deadline does not start again.
+    if (task.origin.deadline && *task.origin.deadline <= now) {
+      queue_.pop_front();
+      end_waiting(id, TaskOutcome::kExpired,
+                  "not handed to a worker again before its deadline (after " +
+                      std::to_string(task.attempts) + " attempts)");
+      moved = true;
+      continue;
+    }
+    // A suspect waits for a worker that holds nothing.
+    if (task.suspect && !s.held.empty()) break;
+    if (!s.port->can_send(task.payload.size())) break;
+    s.isolating = task.suspect;
+    queue_.pop_front();
+    --queued_;
+    task.where = Where::kInFlight;
+    ++task.attempts;  // counted at dispatch: a task that kills its worker counts too
+    task.worker = w;
+    task.dispatched_at = now;
+    if (s.budget) --*s.budget;
+    s.held.push_back(id);
+    if (journal_ != nullptr) journal_->dispatched(id, task.attempts);
+    s.port->send(id, task.payload);
+    s.unflushed = true;
+    moved = true;
+    ++given;
+  }
+  return moved;
 }
 
 CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,

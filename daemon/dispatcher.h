@@ -32,7 +32,7 @@ namespace corral::daemon {
 // How a task ended. kCancelled: by `corralctl cancel`; kExpired: its
 // deadline passed before a worker took it.
 enum class TaskOutcome : uint8_t { kOk, kFailed, kDead, kCancelled, kExpired };
-const char* to_string(TaskOutcome outcome);
+std::string_view to_string(TaskOutcome outcome);
 
 // Why a worker that held tasks is gone, for queue.retry's `on`.
 enum class TaskFault : uint8_t { kCrashed, kTimeout };
@@ -303,9 +303,18 @@ class Dispatcher {
   Slot& slot(uint32_t worker);
   // Queues task ID, recorded already if it had to be.
   void enqueue(uint64_t id, std::string&& payload, const TaskOrigin& origin);
-  // Ends task ID (taken out of tasks_ by the caller).
+  // Ends task ID (taken out of tasks_ by the caller): conclude(), then deliver().
   void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
               std::chrono::nanoseconds run_time = {});
+  // Counts task ID's end and keeps its dead letter; returns what deliver()
+  // tells. TASK may still be in tasks_: nothing here calls out.
+  FinishedTask conclude(uint64_t id, const Task& task, TaskOutcome outcome, std::string result,
+                        std::chrono::nanoseconds run_time);
+  // Tells the journal and whoever waits that a task ended.
+  void deliver(FinishedTask&& finished);
+  // Hands worker W up to MOST queued tasks while it holds fewer than
+  // PREFETCH; true when the queue moved (a task handed out or expired).
+  bool hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint now);
   // Ends the not-running task ID (queued or delayed).
   void end_waiting(uint64_t id, TaskOutcome outcome, const std::string& why);
   // A task that ran and has attempts left: after a backoff, or at once.

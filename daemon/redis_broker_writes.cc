@@ -184,8 +184,9 @@ void RedisBroker::flush() {
     auto held = held_.find(o.key);
     const std::string* reply_to = held != held_.end() ? &held->second.reply_to : nullptr;
     std::vector<std::string> result = xadd(r.results, r.results_maxlen);
-    result.insert(result.end(), {"task", o.key, "status", to_string(o.outcome), "result", o.result,
-                                 "attempts", std::to_string(o.attempts), "node", r.consumer});
+    result.insert(result.end(),
+                  {"task", o.key, "status", std::string(to_string(o.outcome)), "result", o.result,
+                   "attempts", std::to_string(o.attempts), "node", r.consumer});
     if (reply_to != nullptr && !reply_to->empty())
       result.insert(result.end(), {"reply", *reply_to});
     command(std::move(result), [](Result<redis::Reply>) {});
@@ -193,7 +194,7 @@ void RedisBroker::flush() {
       std::vector<std::string> dead = xadd(r.dead, r.dead_maxlen);
       dead.insert(dead.end(),
                   {"task", o.key, "payload", held != held_.end() ? held->second.payload : "",
-                   "status", to_string(o.outcome), "reason", o.result, "attempts",
+                   "status", std::string(to_string(o.outcome)), "reason", o.result, "attempts",
                    std::to_string(o.attempts), "node", r.consumer});
       if (reply_to != nullptr && !reply_to->empty()) dead.insert(dead.end(), {"reply", *reply_to});
       command(std::move(dead), [](Result<redis::Reply>) {});

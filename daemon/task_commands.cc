@@ -37,15 +37,14 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 
 namespace {
 
-// The result line of `submit --wait`, in LINE (cleared first: one buffer
-// serves every task). TIMING adds run_us: dispatch to result, as corrald saw
-// it.
-std::string_view result_line(std::string& line, const FinishedTask& task, bool timing) {
-  line.clear();
-  protocol::append_result_line(
-      line, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
-             timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
-  return line;
+// Sends the result line of `submit --wait` on CONV, written in place.
+// TIMING adds run_us: dispatch to result, as corrald saw it.
+void send_result_line(Conversation& conv, const FinishedTask& task, bool timing) {
+  conv.send_raw_with([&](std::string& out) {
+    protocol::append_result_line(
+        out, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
+              timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
+  });
 }
 
 }  // namespace
@@ -78,7 +77,6 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     uint64_t storing = 0;  // a durable job's tasks (and its id) not yet on disk
     bool input_done = false;
     bool ended = false;
-    std::string line;  // the result line being written
   };
   auto state = std::make_shared<State>();
   std::weak_ptr<Conversation> weak = conversation;
@@ -98,7 +96,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   if (wait) {
     state->submitter = feed->add_submitter([state, weak, maybe_end, timing](FinishedTask&& task) {
       ++state->finished;
-      if (auto conv = weak.lock()) conv->send_raw(result_line(state->line, task, timing));
+      if (auto conv = weak.lock()) send_result_line(*conv, task, timing);
       maybe_end();
     });
   }
@@ -327,7 +325,6 @@ void Commands::retry_and_wait(const Json& request, ConversationPtr conversation)
     uint64_t requeued = 0;
     uint64_t finished = 0;
     bool ended = false;
-    std::string line;
   };
   auto state = std::make_shared<State>();
   std::weak_ptr<Conversation> weak = conversation;
@@ -341,7 +338,7 @@ void Commands::retry_and_wait(const Json& request, ConversationPtr conversation)
   };
   state->submitter = feed->add_submitter([state, weak, end](FinishedTask&& task) {
     ++state->finished;
-    if (auto conv = weak.lock()) conv->send_raw(result_line(state->line, task, false));
+    if (auto conv = weak.lock()) send_result_line(*conv, task, false);
     if (state->finished >= state->requeued) end();
   });
   Result<size_t> requeued =

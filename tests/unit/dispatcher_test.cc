@@ -84,6 +84,39 @@ TEST_F(DispatcherTest, OneTaskAtATimeGoesBackToTheWorkerThatAnsweredLast) {
   EXPECT_TRUE(d.balanced());
 }
 
+TEST(DispatcherRunsTest, ALongQueueGoesOutInRunsAShortOneOneTaskAWorker) {
+  config::QueueSpec q;
+  q.capacity = 100;
+  q.prefetch = 4;
+  std::vector<FinishedTask> finished;
+  Dispatcher d(q, [&](FinishedTask&& t) { finished.push_back(std::move(t)); });
+  FakePort a, b;
+  d.attach(0, &a);
+  d.attach(1, &b);
+  for (int i = 0; i < 8; ++i) d.submit(std::to_string(i), 0, 0);
+  d.pump(kNow);
+  // Each worker's turn is its share of the queue: consecutive tasks.
+  auto payloads = [](const FakePort& p) {
+    std::vector<std::string> got;
+    for (const auto& [id, payload] : p.sent) got.push_back(payload);
+    return got;
+  };
+  EXPECT_EQ(payloads(a), (std::vector<std::string>{"0", "1", "2", "3"}));
+  EXPECT_EQ(payloads(b), (std::vector<std::string>{"4", "5", "6", "7"}));
+  // Two tasks for two idle workers: one each.
+  for (const auto& [id, payload] : a.sent) ASSERT_TRUE(d.result(0, id, true, "r", kNow));
+  for (const auto& [id, payload] : b.sent) ASSERT_TRUE(d.result(1, id, true, "r", kNow));
+  a.sent.clear();
+  b.sent.clear();
+  d.submit("x", 0, 0);
+  d.submit("y", 0, 0);
+  d.pump(kNow);
+  EXPECT_EQ(a.sent.size(), 1u);
+  EXPECT_EQ(b.sent.size(), 1u);
+  EXPECT_EQ(finished.size(), 8u);
+  EXPECT_TRUE(d.balanced());
+}
+
 TEST_F(DispatcherTest, ATaskOfADeadWorkerIsRedeliveredFirst) {
   submit(3);
   d.attach(0, &a);

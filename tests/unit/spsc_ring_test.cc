@@ -701,8 +701,11 @@ TEST(SpscRingTest, SleepingSidesLoseNoWakeUpAcrossProcesses) {
   EXPECT_EQ(stats.lost, 0u) << "the producer slept through free space";
   // Any 2-second wait at all means the two sides stalled each other.
   EXPECT_EQ(child_stats->timeouts + stats.timeouts, 0u);
-  // The test means something only if the sides did sleep.
-  EXPECT_GT(child_stats->sleeps + stats.sleeps, n / 2000);
+  // The test means something only if the sides did sleep. A quiet run has
+  // thousands of sleeps; on a loaded machine the two processes run in turns
+  // and each sleeps about once a turn (39 was the fewest in 3,000 runs
+  // beside another test binary, where n / 2000 failed 4 times).
+  EXPECT_GE(child_stats->sleeps + stats.sleeps, 10u);
   RecordProperty("consumer_sleeps", std::to_string(child_stats->sleeps));
   RecordProperty("producer_sleeps", std::to_string(stats.sleeps));
   RecordProperty("timeouts", std::to_string(child_stats->timeouts + stats.timeouts));

@@ -16,6 +16,56 @@
 
 namespace corral::ctl {
 
+GlobalArgs split_global_args(const std::vector<std::string>& args) {
+  GlobalArgs result;
+  auto refuse = [&result](const std::string& message) {
+    result.answer = usage_error(nullptr, message);
+    return std::move(result);
+  };
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;  // COMMAND (a lone `-` too)
+    if (arg == "--json") {
+      result.format = Format::kJson;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      result.answer = Output{overview(), "", protocol::kExitOk};
+      return result;
+    }
+    // -s/--socket or -c/--config, with the value joined or next.
+    const bool socket = arg.starts_with("-s") || arg == "--socket" || arg.starts_with("--socket=");
+    const bool config = arg.starts_with("-c") || arg == "--config" || arg.starts_with("--config=");
+    if (!socket && !config) return refuse("unknown option '" + arg + "'");
+    const char* name = socket ? "-s" : "-c";
+    std::optional<std::string> value;
+    if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (!arg.starts_with("--") && arg.size() > 2) {
+      value = arg.substr(2);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    }
+    if (!value || value->empty()) {
+      return refuse(std::string(name) + (socket ? " needs a socket path" : " needs a config file"));
+    }
+    std::optional<std::string>& slot = socket ? result.socket : result.config;
+    if (slot) return refuse(std::string(name) + " is given twice");
+    slot = std::move(value);
+    if (result.socket && result.config) {
+      return refuse(
+          "-s and -c exclude each other: the socket is either given or read from the config");
+    }
+  }
+  result.words.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  return result;
+}
+
 // Options of corralctl itself, which a user may put after the command by habit.
 bool is_global_option(std::string_view arg) {
   std::string_view name = arg.substr(0, arg.find('='));

@@ -32,6 +32,22 @@ struct Operands {
   std::optional<Output> answer;
 };
 
+// corralctl's own options and the command line after them:
+//   corralctl [-s SOCKET | -c CONFIG] [--json] [-h] [COMMAND [ARGS]]
+// -s/--socket and -c/--config take a value as the next word, after `=`
+// (--socket=PATH) or joined to the short name (-sPATH). The first word that
+// is not an option, or the one after `--`, is COMMAND: the rest is the
+// command's, options included. `answer` is set when the line is answered
+// already: -h (the overview), or a usage error (exit 2).
+struct GlobalArgs {
+  std::optional<std::string> socket;
+  std::optional<std::string> config;
+  Format format = Format::kText;
+  std::vector<std::string> words;  // COMMAND ARGS...; empty: none given
+  std::optional<Output> answer;
+};
+GlobalArgs split_global_args(const std::vector<std::string>& args);
+
 // Options of corralctl itself, which a user may put after the command by habit.
 bool is_global_option(std::string_view arg);
 

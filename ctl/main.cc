@@ -11,18 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "ctl/arguments.h"
 #include "ctl/client.h"
 #include "ctl/commands.h"
 #include "ctl/import.h"
@@ -288,43 +287,16 @@ struct CommandLine {
 
 // ARGS are the arguments after the program's name.
 CommandLine parse_command_line(const std::vector<std::string>& args) {
+  ctl::GlobalArgs global = ctl::split_global_args(args);
   CommandLine line;
-  CLI::App app{"corralctl: control corrald, the corral worker supervisor", "corralctl"};
-  bool json = false;
-  auto* socket =
-      app.add_option("-s,--socket", line.options.socket, "the control socket of corrald");
-  auto* config =
-      app.add_option("-c,--config", line.options.config, "take the socket from this config");
-  socket->excludes(config);
-  config->excludes(socket);
-  app.add_flag("--json", json, "print JSON instead of text");
-  // One help text for `-h` and `help`: the command list says more than CLI11 would.
-  bool help = false;
-  app.set_help_flag();
-  app.add_flag("-h,--help", help, "show the commands and options");
-  // Stop at COMMAND: the rest is the command's, options included.
-  app.prefix_command();
-
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "corralctl: " << e.what() << "\nrun 'corralctl help' for the options\n";
-    line.exit_code = protocol::kExitUsage;
+  if (global.answer) {
+    line.exit_code = emit(*global.answer);
     return line;
   }
-  if (help) {
-    std::cout << ctl::overview() << std::flush;
-    line.exit_code = protocol::kExitOk;
-  } else if (socket->count() > 0 && line.options.socket.empty()) {
-    std::cerr << "corralctl: -s needs a socket path\n";
-    line.exit_code = protocol::kExitUsage;
-  } else if (config->count() > 0 && line.options.config.empty()) {
-    std::cerr << "corralctl: -c needs a config file\n";
-    line.exit_code = protocol::kExitUsage;
-  }
-  line.options.format = json ? ctl::Format::kJson : ctl::Format::kText;
-  line.words = app.remaining();
+  line.options.socket = global.socket.value_or("");
+  line.options.config = global.config.value_or("");
+  line.options.format = global.format;
+  line.words = std::move(global.words);
   return line;
 }
 
@@ -357,7 +329,7 @@ int shell(const std::vector<std::string>& global_args, const GlobalOptions& opti
       if (line.exit_code) return *line.exit_code;
       return run(line.options, line.words);
     } catch (const std::exception& e) {
-      std::cerr << "corralctl: " << e.what() << "\n";
+      std::fprintf(stderr, "corralctl: %s\n", e.what());
       return protocol::kExitFailed;
     }
   };
@@ -383,7 +355,7 @@ int main(int argc, char** argv) {
     return run(line.options, line.words);
   } catch (const std::exception& e) {
     // Nothing throws by design; out of memory is what is left.
-    std::cerr << "corralctl: " << e.what() << "\n";
+    std::fprintf(stderr, "corralctl: %s\n", e.what());
     return protocol::kExitFailed;
   }
 }

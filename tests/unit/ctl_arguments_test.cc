@@ -15,6 +15,66 @@ const Command& tail() { return *find_command("tail"); }
 
 constexpr std::array kOptions = {OptionSpec{"-f", false}, OptionSpec{"--lines", true}};
 
+using Args = std::vector<std::string>;
+
+TEST(CtlGlobalArgsTest, TakesEveryFormOfItsOptionsAndStopsAtTheCommand) {
+  for (const Args& args : {Args{"-s", "/run/c.sock", "--json", "status", "-s", "x"},
+                           Args{"-s/run/c.sock", "--json", "status", "-s", "x"},
+                           Args{"--socket", "/run/c.sock", "--json", "status", "-s", "x"},
+                           Args{"--json", "--socket=/run/c.sock", "status", "-s", "x"}}) {
+    GlobalArgs global = split_global_args(args);
+    ASSERT_FALSE(global.answer) << args[0];
+    EXPECT_EQ(global.socket, "/run/c.sock") << args[0];
+    EXPECT_FALSE(global.config);
+    EXPECT_EQ(global.format, Format::kJson);
+    // The command's words are its own, options included.
+    EXPECT_EQ(global.words, (Args{"status", "-s", "x"})) << args[0];
+  }
+  for (const Args& args : {Args{"-c", "/etc/corral.yaml", "tail", "web:0"},
+                           Args{"-c/etc/corral.yaml", "tail", "web:0"},
+                           Args{"--config=/etc/corral.yaml", "tail", "web:0"}}) {
+    GlobalArgs global = split_global_args(args);
+    ASSERT_FALSE(global.answer) << args[0];
+    EXPECT_EQ(global.config, "/etc/corral.yaml");
+    EXPECT_FALSE(global.socket);
+    EXPECT_EQ(global.format, Format::kText);
+    EXPECT_EQ(global.words, (Args{"tail", "web:0"}));
+  }
+  // No command: the shell. `--` ends the options; a lone `-` is a word.
+  EXPECT_TRUE(split_global_args({"-s", "x"}).words.empty());
+  EXPECT_EQ(split_global_args({"--", "--json"}).words, (Args{"--json"}));
+  EXPECT_EQ(split_global_args({"-"}).words, (Args{"-"}));
+}
+
+TEST(CtlGlobalArgsTest, HelpIsTheOverview) {
+  for (const char* help : {"-h", "--help"}) {
+    GlobalArgs global = split_global_args({"--json", help, "--bogus"});
+    ASSERT_TRUE(global.answer);
+    EXPECT_EQ(global.answer->out, overview());
+    EXPECT_EQ(global.answer->exit_code, protocol::kExitOk);
+  }
+}
+
+TEST(CtlGlobalArgsTest, BadOptionsAreUsageErrorsThatNameThem) {
+  auto error_of = [](const Args& args) {
+    GlobalArgs global = split_global_args(args);
+    EXPECT_TRUE(global.answer);
+    if (!global.answer) return std::string();
+    EXPECT_EQ(global.answer->exit_code, protocol::kExitUsage);
+    EXPECT_TRUE(global.answer->out.empty());
+    return global.answer->err;
+  };
+  EXPECT_EQ(error_of({"--bogus", "status"}),
+            "corralctl: unknown option '--bogus'\nrun 'corralctl help' for the list of commands\n");
+  EXPECT_NE(error_of({"-s"}).find("-s needs a socket path"), std::string::npos);
+  EXPECT_NE(error_of({"--socket="}).find("-s needs a socket path"), std::string::npos);
+  EXPECT_NE(error_of({"--config"}).find("-c needs a config file"), std::string::npos);
+  EXPECT_NE(error_of({"-s", "a", "--socket", "b", "status"}).find("-s is given twice"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-s", "a", "-c", "b", "status"}).find("-s and -c exclude each other"),
+            std::string::npos);
+}
+
 TEST(CtlArgumentsTest, SplitsOperandsFromOptionsInTheirOrder) {
   Operands split = split_args(tail(), {"web:0", "--lines", "5", "-f", "--lines=7", "-"},
                               Format::kText, kOptions);

@@ -19,6 +19,19 @@ using std::chrono::seconds;
 using testing::FakeConversation;
 using testing::FakeHost;
 
+// A conversation that cannot take lines in place (the tests' fake, as any
+// but the socket session) gets what the writer appended through send_raw(),
+// each call's lines once, nothing of the call before.
+TEST(ConversationTest, SendRawWithHandsSendRawWhatTheWriterAppended) {
+  FakeConversation conv;
+  conv.send_raw_with([](std::string& out) { out += "{\"id\":1}\n"; });
+  conv.send_raw_with([](std::string& out) {
+    out += "{\"id\":2}\n";
+    out += "{\"id\":3}\n";
+  });
+  EXPECT_EQ(conv.raw, (std::vector<std::string>{"{\"id\":1}\n", "{\"id\":2}\n{\"id\":3}\n"}));
+}
+
 config::JobSpec sleep_job(const std::string& name, uint32_t workers, bool autostart) {
   config::JobSpec spec;
   spec.name = name;

@@ -117,6 +117,37 @@ TEST(DispatcherRunsTest, ALongQueueGoesOutInRunsAShortOneOneTaskAWorker) {
   EXPECT_TRUE(d.balanced());
 }
 
+// A run ends where its worker can take no more: its budget (limits.max_tasks)
+// or a full channel; the rest of the queue goes to the other worker.
+TEST(DispatcherRunsTest, ARunStopsAtTheWorkersBudgetAndAtAFullChannel) {
+  config::QueueSpec q;
+  q.capacity = 100;
+  q.prefetch = 8;
+  Dispatcher d(q, [](FinishedTask&&) {});
+  struct LimitedPort : FakePort {
+    bool can_send(size_t) const override { return sent.size() < room; }
+    size_t room = 2;
+  };
+  FakePort a;
+  LimitedPort b;
+  d.attach(0, &a, 3);  // three tasks, then its sentinel
+  d.attach(1, &b);     // its channel takes two
+  for (int i = 0; i < 10; ++i) d.submit(std::to_string(i), 0, 0);
+  d.pump(kNow);
+  EXPECT_EQ(a.sent.size(), 3u);
+  EXPECT_EQ(b.sent.size(), 2u);
+  EXPECT_EQ(d.in_flight(), 5u);
+  EXPECT_EQ(d.queued(), 5u);
+  // Room again: the queue goes on from where it stopped, in order.
+  b.room = 4;
+  d.pump(kNow);
+  ASSERT_EQ(b.sent.size(), 4u);
+  EXPECT_EQ(b.sent[2].second, "5");
+  EXPECT_EQ(b.sent[3].second, "6");
+  EXPECT_EQ(a.sent.size(), 3u);
+  EXPECT_TRUE(d.balanced());
+}
+
 TEST_F(DispatcherTest, ATaskOfADeadWorkerIsRedeliveredFirst) {
   submit(3);
   d.attach(0, &a);

@@ -16,6 +16,26 @@
 
 namespace corral::ctl {
 
+namespace {
+
+// corralctl's own options, in every form split_global_args() takes.
+enum class GlobalOption { kNone, kSocket, kConfig, kJson, kHelp };
+
+GlobalOption global_option(std::string_view arg) {
+  // -s PATH, -sPATH, --socket PATH, --socket=PATH (and -c, --config).
+  auto is = [arg](std::string_view short_name, std::string_view long_name) {
+    return (arg.starts_with(short_name) && !arg.starts_with("--")) || arg == long_name ||
+           (arg.starts_with(long_name) && arg[long_name.size()] == '=');
+  };
+  if (arg == "--json") return GlobalOption::kJson;
+  if (arg == "-h" || arg == "--help") return GlobalOption::kHelp;
+  if (is("-s", "--socket")) return GlobalOption::kSocket;
+  if (is("-c", "--config")) return GlobalOption::kConfig;
+  return GlobalOption::kNone;
+}
+
+}  // namespace
+
 GlobalArgs split_global_args(const std::vector<std::string>& args) {
   GlobalArgs result;
   auto refuse = [&result](const std::string& message) {
@@ -30,18 +50,18 @@ GlobalArgs split_global_args(const std::vector<std::string>& args) {
       break;
     }
     if (arg.size() < 2 || arg[0] != '-') break;  // COMMAND (a lone `-` too)
-    if (arg == "--json") {
+    const GlobalOption option = global_option(arg);
+    if (option == GlobalOption::kNone) return refuse("unknown option '" + arg + "'");
+    if (option == GlobalOption::kJson) {
       result.format = Format::kJson;
       continue;
     }
-    if (arg == "-h" || arg == "--help") {
+    if (option == GlobalOption::kHelp) {
       result.answer = Output{overview(), "", protocol::kExitOk};
       return result;
     }
     // -s/--socket or -c/--config, with the value joined or next.
-    const bool socket = arg.starts_with("-s") || arg == "--socket" || arg.starts_with("--socket=");
-    const bool config = arg.starts_with("-c") || arg == "--config" || arg.starts_with("--config=");
-    if (!socket && !config) return refuse("unknown option '" + arg + "'");
+    const bool socket = option == GlobalOption::kSocket;
     const char* name = socket ? "-s" : "-c";
     std::optional<std::string> value;
     if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
@@ -68,8 +88,8 @@ GlobalArgs split_global_args(const std::vector<std::string>& args) {
 
 // Options of corralctl itself, which a user may put after the command by habit.
 bool is_global_option(std::string_view arg) {
-  std::string_view name = arg.substr(0, arg.find('='));
-  return arg == "-s" || arg == "-c" || name == "--socket" || name == "--config" || name == "--json";
+  const GlobalOption option = global_option(arg);
+  return option != GlobalOption::kNone && option != GlobalOption::kHelp;
 }
 
 // KNOWN are the command's options besides --help; `--` ends options so that

@@ -4,7 +4,7 @@
 // Global options come before COMMAND; what follows it belongs to the command.
 // Without a COMMAND, corralctl is a shell (ctl/shell.h) whose lines run as
 // `corralctl [the same global options] LINE` would: both paths go through
-// parse_command_line and run.
+// ctl::split_global_args and run.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -214,24 +214,15 @@ int results(ctl::Client& client, const ctl::Plan& plan, ctl::Format format) {
   return emit(ctl::format_results(plan, *totals, format));
 }
 
-// The options that come before COMMAND.
-struct GlobalOptions {
-  std::string socket;  // -s; empty when not given
-  std::string config;  // -c; empty when not given
-  ctl::Format format = ctl::Format::kText;
-};
-
-ctl::SocketChoice socket_of(const GlobalOptions& options) {
-  auto optional = [](const std::string& value) {
-    return value.empty() ? std::nullopt : std::optional<std::string>(value);
-  };
-  return ctl::resolve_socket(optional(options.socket), std::getenv("CORRAL_SOCKET"),
-                             optional(options.config));
+// The socket the options name (or CORRAL_SOCKET, or the default).
+ctl::SocketChoice socket_of(const ctl::GlobalArgs& options) {
+  return ctl::resolve_socket(options.socket, std::getenv("CORRAL_SOCKET"), options.config);
 }
 
-// Runs COMMAND ARGS... (WORDS) with OPTIONS: the one-shot path and each line
-// of the shell.
-int run(const GlobalOptions& options, const std::vector<std::string>& words) {
+// Runs COMMAND ARGS... (the words of LINE) with its options: the one-shot
+// path and each line of the shell.
+int run(const ctl::GlobalArgs& line) {
+  const std::vector<std::string>& words = line.words;
   if (words.empty()) {
     // Only the shell gets here, for a line of global options alone.
     return emit({"",
@@ -246,7 +237,7 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
                  protocol::kExitUsage});
   }
   std::vector<std::string> args(words.begin() + 1, words.end());
-  ctl::Plan plan = ctl::plan_command(words.front(), args, options.format);
+  ctl::Plan plan = ctl::plan_command(words.front(), args, line.format);
   if (plan.import) return emit(ctl::run_import(*plan.import, plan.format));
   if (!plan.request) return emit(plan.local);
   // Submit's file is opened before corrald is asked: a missing file submits nothing.
@@ -258,7 +249,7 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
     }
   }
 
-  ctl::SocketChoice socket = socket_of(options);
+  ctl::SocketChoice socket = socket_of(line);
   if (!socket.errors.empty()) {
     std::string err;
     for (const auto& error : socket.errors) err += "corralctl: " + error + "\n";
@@ -277,31 +268,8 @@ int run(const GlobalOptions& options, const std::vector<std::string>& words) {
   return emit(ctl::format_reply(plan, *reply, plan.format));
 }
 
-// A command line read: run WORDS with OPTIONS, unless it was already
-// answered (-h, a usage error), which `exit_code` then holds.
-struct CommandLine {
-  GlobalOptions options;
-  std::vector<std::string> words;  // COMMAND ARGS...; empty: the shell
-  std::optional<int> exit_code;
-};
-
-// ARGS are the arguments after the program's name.
-CommandLine parse_command_line(const std::vector<std::string>& args) {
-  ctl::GlobalArgs global = ctl::split_global_args(args);
-  CommandLine line;
-  if (global.answer) {
-    line.exit_code = emit(*global.answer);
-    return line;
-  }
-  line.options.socket = global.socket.value_or("");
-  line.options.config = global.config.value_or("");
-  line.options.format = global.format;
-  line.words = std::move(global.words);
-  return line;
-}
-
 // The daemon's workers for the shell's completion; any failure is no names.
-std::vector<std::string> worker_names(const GlobalOptions& options) {
+std::vector<std::string> worker_names(const ctl::GlobalArgs& options) {
   ctl::SocketChoice socket = socket_of(options);
   if (!socket.errors.empty()) return {};
   auto client = ctl::Client::connect(socket.path);
@@ -319,15 +287,15 @@ std::vector<std::string> worker_names(const GlobalOptions& options) {
 }
 
 // The shell: each line runs as `corralctl GLOBAL_ARGS LINE` would.
-int shell(const std::vector<std::string>& global_args, const GlobalOptions& options) {
+int shell(const std::vector<std::string>& global_args, const ctl::GlobalArgs& options) {
   ctl::ShellHooks hooks;
   hooks.run = [&global_args](const std::vector<std::string>& words) {
     try {
       std::vector<std::string> args = global_args;
       args.insert(args.end(), words.begin(), words.end());
-      CommandLine line = parse_command_line(args);
-      if (line.exit_code) return *line.exit_code;
-      return run(line.options, line.words);
+      ctl::GlobalArgs line = ctl::split_global_args(args);
+      if (line.answer) return emit(*line.answer);
+      return run(line);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "corralctl: %s\n", e.what());
       return protocol::kExitFailed;
@@ -349,10 +317,10 @@ int shell(const std::vector<std::string>& global_args, const GlobalOptions& opti
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    CommandLine line = parse_command_line(args);
-    if (line.exit_code) return *line.exit_code;
-    if (line.words.empty()) return shell(args, line.options);
-    return run(line.options, line.words);
+    ctl::GlobalArgs line = ctl::split_global_args(args);
+    if (line.answer) return emit(*line.answer);
+    if (line.words.empty()) return shell(args, line);
+    return run(line);
   } catch (const std::exception& e) {
     // Nothing throws by design; out of memory is what is left.
     std::fprintf(stderr, "corralctl: %s\n", e.what());

@@ -82,7 +82,7 @@ void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& ori
       spent = "running when corrald stopped, on each of " +
               std::to_string(queue_spec_.max_attempts) + " attempts";
     }
-    finish(id, std::move(task), TaskOutcome::kDead, std::move(spent));
+    finish(id, task, TaskOutcome::kDead, std::move(spent));
     return;
   }
   if (origin.deadline) deadlines_.emplace(*origin.deadline, id);
@@ -211,7 +211,7 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
     if (task.cancelled) {
       Task ended;
       tasks_.erase(*it, &ended);
-      finish(*it, std::move(ended), TaskOutcome::kCancelled,
+      finish(*it, ended, TaskOutcome::kCancelled,
              "cancelled while it ran; its worker was stopped (" + why + ")");
       continue;
     }
@@ -222,7 +222,7 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
     if (task.attempts >= queue_spec_.max_attempts) {
       Task dead;
       tasks_.erase(*it, &dead);
-      finish(*it, std::move(dead), TaskOutcome::kDead,
+      finish(*it, dead, TaskOutcome::kDead,
              why + " on each of " + std::to_string(queue_spec_.max_attempts) + " attempts");
     } else {
       again(*it, task, was_running && retry, now);
@@ -305,7 +305,7 @@ size_t Dispatcher::held_by(uint32_t worker) const {
   return worker < slots_.size() ? slots_[worker].held.size() : 0;
 }
 
-void Dispatcher::finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
+void Dispatcher::finish(uint64_t id, const Task& task, TaskOutcome outcome, std::string result,
                         std::chrono::nanoseconds run_time) {
   deliver(conclude(id, task, outcome, std::move(result), run_time));
 }
@@ -360,7 +360,7 @@ void Dispatcher::end_waiting(uint64_t id, TaskOutcome outcome, const std::string
   } else {
     --delayed_.live;
   }
-  finish(id, std::move(task), outcome, why);
+  finish(id, task, outcome, why);
 }
 
 void Dispatcher::release_and_expire(TimePoint now) {

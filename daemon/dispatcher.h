@@ -304,7 +304,7 @@ class Dispatcher {
   // Queues task ID, recorded already if it had to be.
   void enqueue(uint64_t id, std::string&& payload, const TaskOrigin& origin);
   // Ends task ID (taken out of tasks_ by the caller): conclude(), then deliver().
-  void finish(uint64_t id, Task&& task, TaskOutcome outcome, std::string result,
+  void finish(uint64_t id, const Task& task, TaskOutcome outcome, std::string result,
               std::chrono::nanoseconds run_time = {});
   // Counts task ID's end and keeps its dead letter; returns what deliver()
   // tells. TASK may still be in tasks_: nothing here calls out.

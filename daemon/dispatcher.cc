@@ -4,6 +4,8 @@
 #include <iterator>
 #include <set>
 
+#include "ipc/frame.h"
+
 namespace corral::daemon {
 namespace {
 
@@ -65,7 +67,98 @@ void Dispatcher::enqueue(uint64_t id, std::string&& payload, const TaskOrigin& o
   if (origin.deadline) deadlines_.emplace(*origin.deadline, id);
   queue_.push_back(id);
   ++queued_;
+  ++live_;
   ++counts_.submitted;
+}
+
+uint64_t Dispatcher::submit_chunk(std::string items, uint32_t count, const TaskOrigin& origin) {
+  if (journal_ != nullptr || count == 1) {
+    std::string_view rest = items;
+    TaskOrigin each = origin;
+    const uint64_t first = next_id_;
+    for (uint32_t i = 0; i < count; ++i, ++each.seq) {
+      submit(std::string(ipc::take_chunk_item(rest)), each);
+    }
+    return first;
+  }
+  const uint64_t first = next_id_;
+  next_id_ += count;
+  const uint64_t key = first + count - 1;
+  Task& task = tasks_.insert(key, Task{});
+  task.payload = std::move(items);
+  task.origin = origin;
+  task.items = count;
+  task.chunk = true;
+  chunks_.insert(key);
+  if (origin.deadline) deadlines_.emplace(*origin.deadline, key);
+  queue_.push_back(key);
+  queued_ += count;
+  live_ += count;
+  counts_.submitted += count;
+  return first;
+}
+
+const Dispatcher::Task* Dispatcher::covering(uint64_t id, uint64_t& key) const {
+  if (const Task* own = tasks_.find(id)) {
+    key = id;
+    return own;
+  }
+  // The chunk with the lowest key above ID, if its tasks reach down to ID.
+  auto it = chunks_.lower_bound(id);
+  if (it == chunks_.end()) return nullptr;
+  const Task* chunk = tasks_.find(*it);
+  if (chunk == nullptr || first_of(*it, *chunk) > id) return nullptr;
+  key = *it;
+  return chunk;
+}
+
+uint64_t Dispatcher::cut(uint64_t key, uint64_t at) {
+  Task* back = tasks_.find(key);
+  const auto moved = static_cast<uint32_t>(at - first_of(key, *back));
+  // The bytes of the tasks that move.
+  std::string_view rest = items_of(*back);
+  const size_t before = rest.size();
+  for (uint32_t i = 0; i < moved; ++i) ipc::take_chunk_item(rest);
+  const size_t bytes = before - rest.size();
+
+  Task front;
+  front.origin = back->origin;
+  front.attempts = back->attempts;
+  front.items = moved;
+  front.where = back->where;
+  front.worker = back->worker;
+  front.dispatched_at = back->dispatched_at;
+  front.suspect = back->suspect;
+  front.cancelled = back->cancelled;
+  if (moved == 1) {
+    std::string_view one = items_of(*back);
+    front.payload = std::string(ipc::take_chunk_item(one));
+  } else {
+    front.payload = std::string(items_of(*back).substr(0, bytes));
+    front.chunk = true;
+  }
+  back->items -= moved;
+  back->offset += static_cast<uint32_t>(bytes);
+  back->origin.seq += moved;
+  if (back->items == 1) {
+    std::string_view one = items_of(*back);
+    back->payload = std::string(ipc::take_chunk_item(one));
+    back->offset = 0;
+    back->chunk = false;
+    chunks_.erase(key);
+  }
+  const uint64_t front_key = at - 1;
+  const bool waiting = front.where == Where::kQueued;
+  if (front.chunk) chunks_.insert(front_key);
+  if (waiting && front.origin.deadline) deadlines_.emplace(*front.origin.deadline, front_key);
+  tasks_.insert(front_key, std::move(front));
+  if (waiting) queue_.insert(std::find(queue_.begin(), queue_.end(), key), front_key);
+  return front_key;
+}
+
+void Dispatcher::erase(uint64_t key, Task* taken) {
+  if (!chunks_.empty()) chunks_.erase(key);
+  tasks_.erase(key, taken);
 }
 
 void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& origin,
@@ -77,6 +170,7 @@ void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& ori
   task.origin = origin;
   task.attempts = attempts;
   ++counts_.submitted;
+  ++live_;
   if (attempts >= queue_spec_.max_attempts) {
     if (spent.empty()) {
       spent = "running when corrald stopped, on each of " +
@@ -161,26 +255,61 @@ void Dispatcher::attach(uint32_t worker, WorkerPort* port, std::optional<uint64_
 
 void Dispatcher::detach(uint32_t worker) { slot(worker).port = nullptr; }
 
-void Dispatcher::again(uint64_t id, Task& task, bool backoff, TimePoint now) {
-  ++counts_.redelivered;
+void Dispatcher::again(uint64_t key, Task& task, bool backoff, TimePoint now) {
+  counts_.redelivered += task.items;
   task.worker.reset();
   // A deadline that passed while the task ran was skipped then: it counts
   // again now that the task waits.
   if (task.origin.deadline && *task.origin.deadline <= now) {
-    deadlines_.emplace(*task.origin.deadline, id);
+    deadlines_.emplace(*task.origin.deadline, key);
   }
-  if (backoff && retry_backoff_) {
+  if (backoff && retry_backoff_ && !task.chunk) {
     task.where = Where::kDelayed;
     TimePoint due = now + retry_backoff_->delay(task.attempts);
-    delayed_.heap.emplace(due, id);
+    delayed_.heap.emplace(due, key);
     ++delayed_.live;
-    if (journal_ != nullptr) journal_->delayed(id, task.attempts, due);
+    if (journal_ != nullptr) journal_->delayed(key, task.attempts, due);
     return;
   }
   task.where = Where::kQueued;
-  queue_.push_front(id);
-  ++queued_;
-  if (journal_ != nullptr) journal_->requeued(id, task.attempts);
+  queue_.push_front(key);
+  queued_ += task.items;
+  if (journal_ != nullptr) journal_->requeued(key, task.attempts);
+}
+
+std::vector<uint64_t> Dispatcher::cut_held(const std::deque<uint64_t>& held) {
+  std::vector<uint64_t> entries;
+  entries.reserve(held.size());
+  for (size_t i = 0; i < held.size(); ++i) {
+    const uint64_t key = held[i];
+    const Task* task = tasks_.find(key);
+    if (task == nullptr) continue;
+    if (task->chunk) {
+      const uint64_t first = first_of(key, *task);
+      // Where a new piece starts: after the task that was running, and
+      // around each task cancelled while in flight.
+      std::vector<uint64_t> cuts;
+      if (i == 0) cuts.push_back(first + 1);
+      std::vector<uint64_t> cancelled;
+      for (auto c = cancelled_items_.lower_bound(first); c != cancelled_items_.end() && *c <= key;
+           ++c) {
+        cancelled.push_back(*c);
+        cuts.push_back(*c);
+        cuts.push_back(*c + 1);
+      }
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      for (uint64_t at : cuts) {
+        if (at > first && at <= key) entries.push_back(cut(key, at));
+      }
+      for (uint64_t id : cancelled) {
+        cancelled_items_.erase(id);
+        tasks_.find(id)->cancelled = true;  // a piece of its own now
+      }
+    }
+    entries.push_back(key);
+  }
+  return entries;
 }
 
 ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskFault fault,
@@ -188,9 +317,14 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
   Slot& s = slot(worker);
   s.port = nullptr;
   s.isolating = false;
+  s.held_items = 0;
+  std::deque<uint64_t> held;
+  held.swap(s.held);
+  // The task it was running alone at the front, then the rest, in order.
+  const std::vector<uint64_t> entries = cut_held(held);
   ExitBlame blame = ExitBlame::kWorker;
-  if (!s.held.empty()) {
-    Task* running = tasks_.find(s.held.front());
+  if (!entries.empty()) {
+    Task* running = tasks_.find(entries.front());
     bool suspect = running != nullptr && running->suspect;
     bool cancelled = running != nullptr && running->cancelled;
     if (s.finished_since_attach > 0 || suspect || cancelled) blame = ExitBlame::kTask;
@@ -201,27 +335,25 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
                                                          : queue_spec_.retry->on_crashed);
   // Back to the front of the queue in their original order: they were the
   // oldest work.
-  std::deque<uint64_t> held;
-  held.swap(s.held);
-  for (auto it = held.rbegin(); it != held.rend(); ++it) {
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     Task* found = tasks_.find(*it);
     if (found == nullptr) continue;
     Task& task = *found;
-    const bool was_running = it == std::prev(held.rend());
+    const bool was_running = it == std::prev(entries.rend());
     if (task.cancelled) {
       Task ended;
-      tasks_.erase(*it, &ended);
+      erase(*it, &ended);
       finish(*it, ended, TaskOutcome::kCancelled,
              "cancelled while it ran; its worker was stopped (" + why + ")");
       continue;
     }
-    // A worker runs its tasks oldest first: only the oldest was running when
+    // A worker chunks its tasks oldest first: only the oldest was running when
     // it died. The others were waiting in its channel and get their attempt
     // back, so a poison task does not take its neighbours down with it.
     if (!was_running && task.attempts > 0) --task.attempts;
     if (task.attempts >= queue_spec_.max_attempts) {
       Task dead;
-      tasks_.erase(*it, &dead);
+      erase(*it, &dead);
       finish(*it, dead, TaskOutcome::kDead,
              why + " on each of " + std::to_string(queue_spec_.max_attempts) + " attempts");
     } else {
@@ -234,17 +366,24 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
 bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view payload,
                         TimePoint now) {
   if (worker >= slots_.size()) return false;
-  Task* found = tasks_.find(id);
-  if (found == nullptr || found->worker != worker) return false;
   Slot& s = slots_[worker];
-  // Usually the oldest; out of order only with length framing.
-  if (!s.held.empty() && s.held.front() == id) {
+  if (s.held.empty()) return false;
+  // Usually the oldest; out of order only with length framing. The tasks
+  // of a chunk are answered in order, each before the next.
+  if (Task* front = tasks_.find(s.held.front()); front != nullptr && front->chunk) {
+    if (id != first_of(s.held.front(), *front)) return false;
+    return chunk_result(s, s.held.front(), *front, ok, payload, now);
+  }
+  Task* found = tasks_.find(id);
+  if (found == nullptr || found->worker != worker || found->chunk) return false;
+  if (s.held.front() == id) {
     s.held.pop_front();
   } else {
     auto pos = std::find(s.held.begin(), s.held.end(), id);
     if (pos == s.held.end()) return false;
     s.held.erase(pos);
   }
+  --s.held_items;
   ++s.finished_since_attach;
   if (s.held.empty()) s.isolating = false;
   ++(ok ? s.ok : s.failed);
@@ -262,12 +401,66 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
   }
   // Concluded in place, then erased: the task is not moved out of its slot.
   auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
-  FinishedTask finished = task.cancelled
-                              ? conclude(id, task, TaskOutcome::kCancelled,
-                                         "cancelled while it ran; its result was dropped", run_time)
-                              : conclude(id, task, ok ? TaskOutcome::kOk : TaskOutcome::kFailed,
-                                         std::string(payload), run_time);
+  FinishedTask finished =
+      task.cancelled
+          ? conclude(id, task.origin.seq, task.payload, task, TaskOutcome::kCancelled,
+                     "cancelled while it ran; its result was dropped", run_time)
+          : conclude(id, task.origin.seq, task.payload, task,
+                     ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload), run_time);
   tasks_.erase(id);
+  deliver(std::move(finished));
+  return true;
+}
+
+bool Dispatcher::chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::string_view payload,
+                              TimePoint now) {
+  const uint64_t id = first_of(key, task);
+  --s.held_items;
+  ++s.finished_since_attach;
+  ++(ok ? s.ok : s.failed);
+  next_worker_ = static_cast<uint32_t>(&s - slots_.data());
+  measure(s, task.dispatched_at, now);
+  const bool cancelled =
+      task.cancelled || (!cancelled_items_.empty() && cancelled_items_.erase(id) > 0);
+  const bool last = task.items == 1;
+  if (!ok && !cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
+      task.attempts < queue_spec_.max_attempts) {
+    // It waits for its retry alone; the rest of the chunk goes on.
+    Task* single = &task;
+    if (last) {
+      s.held.pop_front();
+      if (s.held.empty()) s.isolating = false;
+    } else {
+      single = tasks_.find(cut(key, id + 1));
+    }
+    if (single->chunk) {  // the last task of a chunk: a plain task now
+      std::string_view rest = items_of(*single);
+      single->payload = std::string(ipc::take_chunk_item(rest));
+      single->offset = 0;
+      single->chunk = false;
+      chunks_.erase(id);
+    }
+    again(id, *single, true, now);
+    return true;
+  }
+  std::string_view rest = items_of(task);
+  const std::string_view item = ipc::take_chunk_item(rest);
+  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
+  FinishedTask finished =
+      cancelled
+          ? conclude(id, task.origin.seq, item, task, TaskOutcome::kCancelled,
+                     "cancelled while it ran; its result was dropped", run_time)
+          : conclude(id, task.origin.seq, item, task, ok ? TaskOutcome::kOk : TaskOutcome::kFailed,
+                     std::string(payload), run_time);
+  if (last) {
+    erase(key);
+    s.held.pop_front();
+    if (s.held.empty()) s.isolating = false;
+  } else {
+    --task.items;
+    task.offset += static_cast<uint32_t>(ipc::kChunkItemHeaderBytes + item.size());
+    ++task.origin.seq;
+  }
   deliver(std::move(finished));
   return true;
 }
@@ -298,20 +491,35 @@ size_t Dispatcher::held_limit() const {
 
 std::optional<uint64_t> Dispatcher::oldest(uint32_t worker) const {
   if (worker >= slots_.size() || slots_[worker].held.empty()) return std::nullopt;
-  return slots_[worker].held.front();
+  const uint64_t key = slots_[worker].held.front();
+  const Task* task = tasks_.find(key);
+  return task != nullptr ? first_of(key, *task) : key;
 }
 
 size_t Dispatcher::held_by(uint32_t worker) const {
-  return worker < slots_.size() ? slots_[worker].held.size() : 0;
+  return worker < slots_.size() ? slots_[worker].held_items : 0;
 }
 
-void Dispatcher::finish(uint64_t id, const Task& task, TaskOutcome outcome, std::string result,
+void Dispatcher::finish(uint64_t key, const Task& task, TaskOutcome outcome, std::string result,
                         std::chrono::nanoseconds run_time) {
-  deliver(conclude(id, task, outcome, std::move(result), run_time));
+  if (!task.chunk) {
+    deliver(
+        conclude(key, task.origin.seq, task.payload, task, outcome, std::move(result), run_time));
+    return;
+  }
+  std::string_view rest = items_of(task);
+  const uint64_t first = first_of(key, task);
+  for (uint32_t i = 0; i < task.items; ++i) {
+    const std::string_view item = ipc::take_chunk_item(rest);
+    deliver(conclude(first + i, task.origin.seq + i, item, task, outcome,
+                     i + 1 == task.items ? std::move(result) : result, run_time));
+  }
 }
 
-FinishedTask Dispatcher::conclude(uint64_t id, const Task& task, TaskOutcome outcome,
-                                  std::string result, std::chrono::nanoseconds run_time) {
+FinishedTask Dispatcher::conclude(uint64_t id, uint64_t seq, std::string_view payload,
+                                  const Task& task, TaskOutcome outcome, std::string result,
+                                  std::chrono::nanoseconds run_time) {
+  --live_;
   switch (outcome) {
     case TaskOutcome::kOk:
       ++counts_.ok;
@@ -337,10 +545,10 @@ FinishedTask Dispatcher::conclude(uint64_t id, const Task& task, TaskOutcome out
       dead_letters_.pop_front();
       ++counts_.dead_letters_dropped;
     }
-    dead_letters_.push_back(DeadLetter{id, task.payload, outcome, result, task.attempts});
+    dead_letters_.push_back(DeadLetter{id, std::string(payload), outcome, result, task.attempts});
   }
-  return FinishedTask{id,      task.origin.submitter, task.origin.seq, task.origin.submit,
-                      outcome, std::move(result),     task.attempts,   run_time};
+  return FinishedTask{id,      task.origin.submitter, seq,           task.origin.submit,
+                      outcome, std::move(result),     task.attempts, run_time};
 }
 
 void Dispatcher::deliver(FinishedTask&& finished) {
@@ -351,16 +559,16 @@ void Dispatcher::deliver(FinishedTask&& finished) {
   on_finished_(std::move(finished));
 }
 
-void Dispatcher::end_waiting(uint64_t id, TaskOutcome outcome, const std::string& why) {
+void Dispatcher::end_waiting(uint64_t key, TaskOutcome outcome, const std::string& why) {
   Task task;
-  tasks_.erase(id, &task);
-  // Its id stays in the queue or the heap, skipped when it comes up.
+  erase(key, &task);
+  // Its key stays in the queue or the heap, skipped when it comes up.
   if (task.where == Where::kQueued) {
-    --queued_;
+    queued_ -= task.items;
   } else {
-    --delayed_.live;
+    delayed_.live -= task.items;
   }
-  finish(id, task, outcome, why);
+  finish(key, task, outcome, why);
 }
 
 void Dispatcher::release_and_expire(TimePoint now) {
@@ -373,8 +581,8 @@ void Dispatcher::release_and_expire(TimePoint now) {
     Task* found = tasks_.find(id);
     if (found == nullptr || found->where != Where::kDelayed) continue;
     found->where = Where::kQueued;
-    --delayed_.live;
-    ++queued_;
+    delayed_.live -= found->items;
+    queued_ += found->items;
     due.push_back(id);
   }
   for (auto it = due.rbegin(); it != due.rend(); ++it) queue_.push_front(*it);
@@ -451,42 +659,58 @@ bool Dispatcher::hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint no
   bool moved = false;
   size_t given = 0;
   while (given < most && queued_ > 0) {
-    if (s.port == nullptr || s.held.size() >= prefetch || s.budget == 0 || s.isolating) break;
-    // Ids of tasks that left the queue early are dropped here.
-    uint64_t id = queue_.front();
-    Task* found = tasks_.find(id);
+    if (s.port == nullptr || s.held_items >= prefetch || s.budget == 0 || s.isolating) break;
+    // Keys of entries that left the queue early are dropped here.
+    uint64_t key = queue_.front();
+    Task* found = tasks_.find(key);
     while (found == nullptr || found->where != Where::kQueued) {
       queue_.pop_front();
-      id = queue_.front();
-      found = tasks_.find(id);
+      key = queue_.front();
+      found = tasks_.find(key);
     }
-    Task& task = *found;
     // A retry or redelivery past the deadline does not start again.
-    if (task.origin.deadline && *task.origin.deadline <= now) {
+    if (found->origin.deadline && *found->origin.deadline <= now) {
       queue_.pop_front();
-      end_waiting(id, TaskOutcome::kExpired,
+      end_waiting(key, TaskOutcome::kExpired,
                   "not handed to a worker again before its deadline (after " +
-                      std::to_string(task.attempts) + " attempts)");
+                      std::to_string(found->attempts) + " attempts)");
       moved = true;
       continue;
     }
     // A suspect waits for a worker that holds nothing.
-    if (task.suspect && !s.held.empty()) break;
-    if (!s.port->can_send(task.payload.size())) break;
+    if (found->suspect && !s.held.empty()) break;
+    if (found->chunk) {
+      // What the worker takes of it: the whole chunk, or as much as its
+      // budget allows, or one task at a time if it takes no chunks.
+      uint32_t take = found->items;
+      if (s.budget && *s.budget < take) take = static_cast<uint32_t>(*s.budget);
+      if (!s.port->takes_chunks()) take = 1;
+      if (take < found->items) {
+        key = cut(key, first_of(key, *found) + take);
+        found = tasks_.find(key);
+      }
+    }
+    Task& task = *found;
+    if (task.chunk) {
+      if (!s.port->send_chunk(first_of(key, task), task.items, items_of(task))) break;
+    } else {
+      if (!s.port->can_send(task.payload.size())) break;
+      s.port->send(key, task.payload);
+    }
     s.isolating = task.suspect;
     queue_.pop_front();
-    --queued_;
+    queued_ -= task.items;
     task.where = Where::kInFlight;
     ++task.attempts;  // counted at dispatch: a task that kills its worker counts too
     task.worker = w;
     task.dispatched_at = now;
-    if (s.budget) --*s.budget;
-    s.held.push_back(id);
-    if (journal_ != nullptr) journal_->dispatched(id, task.attempts);
-    s.port->send(id, task.payload);
+    if (s.budget) *s.budget -= task.items;
+    s.held.push_back(key);
+    s.held_items += task.items;
+    if (journal_ != nullptr) journal_->dispatched(key, task.attempts);
     s.unflushed = true;
     moved = true;
-    ++given;
+    given += task.items;
   }
   return moved;
 }
@@ -494,41 +718,64 @@ bool Dispatcher::hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint no
 CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
                                 const std::string& why) {
   CancelReport report;
-  auto take = [&](uint64_t id, Task& task, bool named) {
+  // A whole entry.
+  auto take = [&](uint64_t key, Task& task) {
     if (task.where != Where::kInFlight) {
-      end_waiting(id, TaskOutcome::kCancelled, why);
-      ++report.cancelled;
+      report.cancelled += task.items;
+      end_waiting(key, TaskOutcome::kCancelled, why);
       return;
     }
-    if (task.cancelled) {
-      ++report.stopping;
-      return;
-    }
-    if (!running) {
-      if (named) report.running.push_back(id);
+    if (task.cancelled || !running) {
+      if (task.cancelled) report.stopping += task.items;
       return;
     }
     task.cancelled = true;
-    ++report.stopping;
+    report.stopping += task.items;
     report.stop_workers.push_back(*task.worker);
   };
   if (!selection.ids.empty()) {
     for (uint64_t id : selection.ids) {
-      if (Task* found = tasks_.find(id); found == nullptr) {
+      uint64_t key = 0;
+      Task* found = covering(id, key);
+      if (found == nullptr) {
         report.unknown.push_back(id);
+        continue;
+      }
+      if (found->chunk && found->where != Where::kInFlight) {
+        // Cut out of its chunk, it ends alone.
+        if (id > first_of(key, *found)) cut(key, id);
+        if (id < key) cut(key, id + 1);
+        take(id, *tasks_.find(id));
+        continue;
+      }
+      if (!found->chunk) {
+        if (found->where == Where::kInFlight && !found->cancelled && !running) {
+          report.running.push_back(id);
+        } else {
+          take(id, *found);
+        }
+        continue;
+      }
+      // In flight in a chunk, which cannot be cut: it ends when answered.
+      if (found->cancelled || cancelled_items_.contains(id)) {
+        ++report.stopping;
+      } else if (!running) {
+        report.running.push_back(id);
       } else {
-        take(id, *found, true);
+        cancelled_items_.insert(id);
+        ++report.stopping;
+        report.stop_workers.push_back(*found->worker);
       }
     }
   } else {
     std::vector<uint64_t> chosen;
-    tasks_.for_each([&](uint64_t id, const Task& task) {
+    tasks_.for_each([&](uint64_t key, const Task& task) {
       if (selection.all || (selection.submit && task.origin.submit == *selection.submit)) {
-        chosen.push_back(id);
+        chosen.push_back(key);
       }
     });
     std::sort(chosen.begin(), chosen.end());
-    for (uint64_t id : chosen) take(id, *tasks_.find(id), false);
+    for (uint64_t key : chosen) take(key, *tasks_.find(key));
   }
   prune_heaps();
   std::sort(report.stop_workers.begin(), report.stop_workers.end());
@@ -540,7 +787,9 @@ CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
 
 size_t Dispatcher::pending_of_submit(uint64_t submit) const {
   size_t pending = 0;
-  tasks_.for_each([&](uint64_t, const Task& task) { pending += task.origin.submit == submit; });
+  tasks_.for_each([&](uint64_t, const Task& task) {
+    if (task.origin.submit == submit) pending += task.items;
+  });
   return pending;
 }
 

@@ -1,6 +1,15 @@
 // The task bookkeeping of one job: the bounded queue, which worker holds
 // which task, redelivery when a worker dies, retries after a backoff
 // (queue.retry), deadlines, cancels, the dead-letter list, and the counts.
+//
+// Tasks come alone or in chunks (submit_chunk): tasks of consecutive ids kept
+// as one entry and handed to a worker as one frame, so that tiny tasks do
+// not each pay the queue's and the channel's work. Each task of a chunk still
+// ends on its own, as if it had come alone: its result, its retry, its
+// cancel, its dead letter; a chunk is cut where that needs it (the task that
+// was running when its worker died, a cancelled one, a worker's budget).
+// Every count is of tasks, never of chunks.
+//
 // Pure: it moves tasks between its own containers and hands them to
 // WorkerPorts; it never touches a process, a socket or a clock (the time is
 // an argument). Tested with fake ports (tests/unit/dispatcher_test.cc).
@@ -16,8 +25,10 @@
 #include <functional>
 #include <optional>
 #include <queue>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/id_map.h"
@@ -124,6 +135,15 @@ class WorkerPort {
   // (ring or pipe room); the dispatcher also keeps to queue.prefetch.
   virtual bool can_send(size_t payload_bytes) const = 0;
   virtual void send(uint64_t id, std::string_view payload) = 0;
+  // Whether the worker takes chunks whole (it said so in READY); others get
+  // a chunk's tasks one by one.
+  virtual bool takes_chunks() const { return false; }
+  // Hands over a chunk of COUNT tasks with ids FIRST_ID.. (ITEMS: each task's
+  // u32 length and payload, ipc::append_chunk_item), whole; false (nothing
+  // sent) when there is no room for it now. Its tasks are answered in order.
+  virtual bool send_chunk(uint64_t /*first_id*/, uint32_t /*count*/, std::string_view /*items*/) {
+    return false;
+  }
   // Makes everything sent visible to the worker (one wake-up per batch).
   virtual void flush() = 0;
 };
@@ -146,6 +166,12 @@ class Dispatcher {
   uint64_t submit(std::string payload, uint64_t submitter, uint64_t seq) {
     return submit(std::move(payload), TaskOrigin{submitter, 0, seq, std::nullopt});
   }
+  // Queues COUNT tasks (at least one) as a chunk: ITEMS holds them as
+  // ipc::append_chunk_item wrote them, their seqs are ORIGIN.seq on, their
+  // ids consecutive (the first is returned). The caller checked that COUNT
+  // more fit and each task's size. A job with a journal keeps a record per
+  // task: there the tasks are queued one by one.
+  uint64_t submit_chunk(std::string items, uint32_t count, const TaskOrigin& origin);
   // A durable job's submits: the id is taken first, the task recorded in the
   // spool, and queued with submit_recorded() once that is on disk.
   uint64_t reserve_id() { return next_id_++; }
@@ -243,14 +269,17 @@ class Dispatcher {
   }
   size_t queued() const { return queued_; }
   size_t delayed() const { return delayed_.live; }
-  size_t in_flight() const { return tasks_.size() - queued_ - delayed_.live; }
+  size_t in_flight() const { return live_ - queued_ - delayed_.live; }
   // The job's worker slots (attached or not).
   size_t worker_count() const { return slots_.size(); }
   // Tasks of SUBMIT not finished yet (queued, delayed or in flight).
   size_t pending_of_submit(uint64_t submit) const;
   const std::deque<DeadLetter>& dead_letters() const { return dead_letters_; }
   // A task ID is waiting for its result somewhere (queued or in flight).
-  bool pending(uint64_t id) const { return tasks_.contains(id); }
+  bool pending(uint64_t id) const {
+    uint64_t key = 0;
+    return covering(id, key) != nullptr;
+  }
   // Ends every queued and delayed task (none may be in flight) as dead with
   // WHY: the job is being removed or rebuilt by a reload.
   void abandon_queued(const std::string& why);
@@ -270,15 +299,24 @@ class Dispatcher {
 
  private:
   enum class Where : uint8_t { kQueued, kDelayed, kInFlight };
+  // An entry of the task table: one task, or a chunk, keyed by its last id
+  // (its tasks answer from the first, and a task cut out of it keeps its
+  // own id as key). A chunk is never delayed: the tasks that wait for a
+  // retry are cut out of it first.
   struct Task {
+    // One task: its payload. A chunk: its tasks from OFFSET on, each a u32
+    // length and its payload.
     std::string payload;
-    TaskOrigin origin;
+    TaskOrigin origin;  // a chunk: of its first task (the rest: seq + 1, ...)
     uint32_t attempts = 0;
+    uint32_t items = 1;   // tasks in it: ids key - items + 1 .. key
+    uint32_t offset = 0;  // a chunk: bytes of PAYLOAD whose tasks left it
     Where where = Where::kQueued;
+    bool chunk = false;
     std::optional<uint32_t> worker;  // holder while in flight
     TimePoint dispatched_at{};
     bool suspect = false;    // a worker died running it
-    bool cancelled = false;  // cancelled while in flight
+    bool cancelled = false;  // cancelled while in flight (a chunk: all of it)
   };
   // (time, id) with the earliest on top. Entries are never removed early:
   // one whose task has moved on is skipped when it comes up.
@@ -290,7 +328,8 @@ class Dispatcher {
   };
   struct Slot {
     WorkerPort* port = nullptr;      // null: takes no tasks
-    std::deque<uint64_t> held;       // in dispatch order
+    std::deque<uint64_t> held;       // keys of its entries, in dispatch order
+    size_t held_items = 0;           // tasks in them
     std::optional<uint64_t> budget;  // tasks it may still be handed
     uint64_t ok = 0;
     uint64_t failed = 0;
@@ -303,22 +342,46 @@ class Dispatcher {
   Slot& slot(uint32_t worker);
   // Queues task ID, recorded already if it had to be.
   void enqueue(uint64_t id, std::string&& payload, const TaskOrigin& origin);
-  // Ends task ID (taken out of tasks_ by the caller): conclude(), then deliver().
-  void finish(uint64_t id, const Task& task, TaskOutcome outcome, std::string result,
+  // The entry that holds task ID (a chunk's, or its own), and its KEY.
+  const Task* covering(uint64_t id, uint64_t& key) const;
+  Task* covering(uint64_t id, uint64_t& key) {
+    return const_cast<Task*>(std::as_const(*this).covering(id, key));
+  }
+  static uint64_t first_of(uint64_t key, const Task& task) { return key - task.items + 1; }
+  static std::string_view items_of(const Task& task) {
+    return std::string_view(task.payload).substr(task.offset);
+  }
+  // Cuts chunk KEY before task AT (first < AT <= KEY): its tasks before AT
+  // become an entry of their own, keyed AT - 1 and returned, just before
+  // KEY in the queue if queued. A piece of one task becomes a plain task.
+  uint64_t cut(uint64_t key, uint64_t at);
+  // Removes entry KEY from the table (into TAKEN if given).
+  void erase(uint64_t key, Task* taken = nullptr);
+  // Ends every task of entry KEY (taken out of tasks_ by the caller):
+  // conclude(), then deliver(), each.
+  void finish(uint64_t key, const Task& task, TaskOutcome outcome, std::string result,
               std::chrono::nanoseconds run_time = {});
-  // Counts task ID's end and keeps its dead letter; returns what deliver()
-  // tells. TASK may still be in tasks_: nothing here calls out.
-  FinishedTask conclude(uint64_t id, const Task& task, TaskOutcome outcome, std::string result,
-                        std::chrono::nanoseconds run_time);
+  // Counts the end of task ID (of entry TASK, at SEQ, with PAYLOAD) and
+  // keeps its dead letter; returns what deliver() tells. TASK may still be
+  // in tasks_: nothing here calls out.
+  FinishedTask conclude(uint64_t id, uint64_t seq, std::string_view payload, const Task& task,
+                        TaskOutcome outcome, std::string result, std::chrono::nanoseconds run_time);
+  // The first task of the chunk at the front of worker S's entries answered.
+  bool chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::string_view payload,
+                    TimePoint now);
+  // Cuts the chunks worker S held so that the task it was running and each
+  // task cancelled while in flight stand alone; returns the keys in order.
+  std::vector<uint64_t> cut_held(const std::deque<uint64_t>& held);
   // Tells the journal and whoever waits that a task ended.
   void deliver(FinishedTask&& finished);
   // Hands worker W up to MOST queued tasks while it holds fewer than
-  // PREFETCH; true when the queue moved (a task handed out or expired).
+  // PREFETCH (a chunk goes whole, and may take it past PREFETCH); true when
+  // the queue moved (a task handed out or expired).
   bool hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint now);
-  // Ends the not-running task ID (queued or delayed).
-  void end_waiting(uint64_t id, TaskOutcome outcome, const std::string& why);
-  // A task that ran and has attempts left: after a backoff, or at once.
-  void again(uint64_t id, Task& task, bool backoff, TimePoint now);
+  // Ends the not-running entry KEY (queued or delayed), each of its tasks.
+  void end_waiting(uint64_t key, TaskOutcome outcome, const std::string& why);
+  // An entry that ran and has attempts left: after a backoff, or at once.
+  void again(uint64_t key, Task& task, bool backoff, TimePoint now);
   void release_and_expire(TimePoint now);
   // Learns from a result of worker S at NOW for a task dispatched at SENT.
   void measure(Slot& s, TimePoint sent, TimePoint now);
@@ -335,7 +398,12 @@ class Dispatcher {
   std::optional<Backoff> retry_backoff_;  // queue.retry's
   uint64_t next_id_ = 1;
   uint64_t next_submit_ = 1;
-  IdMap<Task> tasks_;  // queued, delayed and in flight
+  IdMap<Task> tasks_;          // queued, delayed and in flight
+  std::set<uint64_t> chunks_;  // keys of the entries that are chunks
+  size_t live_ = 0;            // tasks queued, delayed and in flight
+  // Tasks of chunks in flight cancelled one by one (a chunk in flight cannot be
+  // cut): they end cancelled when answered or when their worker dies.
+  std::set<uint64_t> cancelled_items_;
   // Ids waiting for a worker, oldest first; may hold ids of tasks that were
   // cancelled or expired while queued (skipped, and dropped by compact_queue).
   std::deque<uint64_t> queue_;

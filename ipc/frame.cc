@@ -50,6 +50,8 @@ const char* type_name(uint8_t type) {
       return "ready";
     case FrameType::kHeartbeat:
       return "heartbeat";
+    case FrameType::kTasks:
+      return "tasks";
   }
   return "unknown";
 }
@@ -93,6 +95,44 @@ void append_control(std::string& out, FrameType type) {
   out.append(frame, sizeof frame);
 }
 
+void append_ready(std::string& out, uint32_t features) {
+  char frame[kLengthBytes + 1 + sizeof features];
+  put<uint32_t>(frame, 1 + sizeof features);
+  frame[kLengthBytes] = static_cast<char>(FrameType::kReady);
+  put<uint32_t>(frame + kLengthBytes + 1, features);
+  out.append(frame, sizeof frame);
+}
+
+void append_tasks(std::string& out, uint64_t first_id, uint32_t count, std::string_view items) {
+  char head[kLengthBytes + kTasksHeaderBytes];
+  put<uint32_t>(head, frame_length(kTasksHeaderBytes, items));
+  write_tasks_body(head + kLengthBytes, first_id, count, {});
+  out.append(head, sizeof head);
+  out.append(items);
+}
+
+void append_chunk_item(std::string& items, std::string_view payload) {
+  char head[kChunkItemHeaderBytes];
+  put<uint32_t>(head, static_cast<uint32_t>(payload.size()));
+  items.append(head, sizeof head);
+  items.append(payload);
+}
+
+std::string_view take_chunk_item(std::string_view& items) {
+  const auto size = get<uint32_t>(items.data());
+  std::string_view payload = items.substr(kChunkItemHeaderBytes, size);
+  items.remove_prefix(kChunkItemHeaderBytes + size);
+  return payload;
+}
+
+size_t write_tasks_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items) {
+  dest[0] = static_cast<char>(FrameType::kTasks);
+  put<uint64_t>(dest + 1, first_id);
+  put<uint32_t>(dest + 9, count);
+  if (!items.empty()) std::memcpy(dest + kTasksHeaderBytes, items.data(), items.size());
+  return kTasksHeaderBytes + items.size();
+}
+
 size_t write_task_body(char* dest, uint64_t id, std::string_view payload) {
   dest[0] = static_cast<char>(FrameType::kTask);
   put<uint64_t>(dest + 1, id);
@@ -122,12 +162,43 @@ namespace {
     return Error("result status " + std::to_string(static_cast<uint8_t>(body[9])) +
                  " is neither 0 (ok) nor 1 (failed)");
   }
+  if (type == static_cast<uint8_t>(FrameType::kReady)) {
+    return Error("ready frame with a " + std::to_string(body.size() - 1) +
+                 "-byte body; it has none or a 4-byte features word");
+  }
   if (type >= static_cast<uint8_t>(FrameType::kShutdown) &&
       type <= static_cast<uint8_t>(FrameType::kHeartbeat)) {
     return Error(std::string(type_name(type)) + " frame with a " + std::to_string(body.size() - 1) +
                  "-byte body; control frames have none");
   }
   return Error("unknown frame type " + std::to_string(type));
+}
+
+// A TASKS frame's tasks must fill its body exactly, COUNT of them.
+[[gnu::noinline]] Result<Frame> parse_tasks(std::string_view body) {
+  if (body.size() < kTasksHeaderBytes) {
+    return too_short(body[0], body.size(), kTasksHeaderBytes);
+  }
+  Frame frame;
+  frame.type = FrameType::kTasks;
+  frame.id = get<uint64_t>(body.data() + 1);
+  frame.count = get<uint32_t>(body.data() + 9);
+  frame.payload = body.substr(kTasksHeaderBytes);
+  if (frame.count == 0) return Error("tasks frame of 0 tasks");
+  std::string_view rest = frame.payload;
+  for (uint32_t i = 0; i < frame.count; ++i) {
+    if (rest.size() < kChunkItemHeaderBytes ||
+        get<uint32_t>(rest.data()) > rest.size() - kChunkItemHeaderBytes) {
+      return Error("tasks frame of " + std::to_string(frame.count) + " tasks ends inside task " +
+                   std::to_string(i + 1));
+    }
+    take_chunk_item(rest);
+  }
+  if (!rest.empty()) {
+    return Error("tasks frame of " + std::to_string(frame.count) + " tasks has " +
+                 std::to_string(rest.size()) + " bytes after its last task");
+  }
+  return frame;
 }
 
 }  // namespace
@@ -158,8 +229,16 @@ Result<Frame> parse_frame_body(std::string_view body) {
       frame.payload = body.substr(kResultHeaderBytes);
       return frame;
     }
-    case FrameType::kShutdown:
+    case FrameType::kTasks:
+      return parse_tasks(body);
     case FrameType::kReady:
+      if (body.size() == 1 + sizeof frame.features) {
+        frame.type = FrameType::kReady;
+        frame.features = get<uint32_t>(body.data() + 1);
+        return frame;
+      }
+      [[fallthrough]];
+    case FrameType::kShutdown:
     case FrameType::kHeartbeat:
       if (body.size() != 1) return bad_frame(body);
       frame.type = static_cast<FrameType>(type);

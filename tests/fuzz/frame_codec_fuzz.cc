@@ -27,6 +27,8 @@ struct Copy {
   FrameType type;
   uint64_t id;
   corral::ipc::ResultStatus status;
+  uint32_t count;     // TASKS
+  uint32_t features;  // READY
   std::string payload;
   bool operator==(const Copy&) const = default;
 };
@@ -42,7 +44,14 @@ void drain(FrameDecoder& decoder, Outcome& out) {
   Frame frame;
   DecodeStatus status;
   while ((status = decoder.next(frame)) == DecodeStatus::kItem) {
-    out.frames.push_back({frame.type, frame.id, frame.status, std::string(frame.payload)});
+    out.frames.push_back({frame.type, frame.id, frame.status, frame.count, frame.features,
+                          std::string(frame.payload)});
+    if (frame.type == FrameType::kTasks) {
+      // Its tasks, read back, fill its body exactly.
+      std::string_view rest = frame.payload;
+      for (uint32_t i = 0; i < frame.count; ++i) corral::ipc::take_chunk_item(rest);
+      check(rest.empty());
+    }
   }
   out.last = status;
 }
@@ -92,6 +101,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kResult:
         corral::ipc::append_result(encoded, f.id, f.status, f.payload);
         break;
+      case FrameType::kTasks:
+        corral::ipc::append_tasks(encoded, f.id, f.count, f.payload);
+        break;
+      case FrameType::kReady: {
+        // Without a body, or with a features word (which may be zero).
+        std::string plain;
+        corral::ipc::append_control(plain, f.type);
+        std::string with;
+        corral::ipc::append_ready(with, f.features);
+        const size_t at = encoded.size();
+        const bool is_plain = f.features == 0 && stream.substr(at, plain.size()) == plain;
+        encoded += is_plain ? plain : with;
+        break;
+      }
       default:
         corral::ipc::append_control(encoded, f.type);
     }

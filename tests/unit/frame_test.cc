@@ -204,6 +204,27 @@ TEST(FrameTest, MalformedFrames) {
        "result status 7 is neither 0 (ok) nor 1 (failed)"},
       {std::string("\x04\x00\x00\x00\x03xyz", 8),
        "shutdown frame with a 3-byte body; control frames have none"},
+      {std::string("\x03\x00\x00\x00\x04xy", 7),
+       "ready frame with a 2-byte body; it has none or a 4-byte features word"},
+      {std::string("\x0c\x00\x00\x00\x06\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 16),
+       "tasks frame of 12 bytes is shorter than its 13-byte header"},
+      {std::string("\x0d\x00\x00\x00\x06\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 17),
+       "tasks frame of 0 tasks"},
+      // Two tasks announced, one of one byte given.
+      {std::string("\x12\x00\x00\x00\x06\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00"
+                   "\x01\x00\x00\x00z",
+                   22),
+       "tasks frame of 2 tasks ends inside task 2"},
+      // A length past the end of the frame.
+      {std::string("\x12\x00\x00\x00\x06\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+                   "\x02\x00\x00\x00z",
+                   22),
+       "tasks frame of 1 tasks ends inside task 1"},
+      // Bytes after the last task.
+      {std::string("\x13\x00\x00\x00\x06\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+                   "\x01\x00\x00\x00zq",
+                   23),
+       "tasks frame of 1 tasks has 1 bytes after its last task"},
   };
   for (const Case& c : cases) {
     // A good frame first: it still comes out before the error.
@@ -219,6 +240,52 @@ TEST(FrameTest, MalformedFrames) {
     EXPECT_FALSE(f);
     EXPECT_EQ(message_of(f), c.error);
   }
+}
+
+TEST(FrameTest, ATasksFrameCarriesItsChunkInOrder) {
+  // Payloads of every kind: empty, binary with NULs and newlines, long.
+  const std::vector<std::string> payloads = {"", "a", std::string("\0\n\xff", 3),
+                                             std::string(70000, 'x'), "last"};
+  std::string items;
+  for (const std::string& p : payloads) append_chunk_item(items, p);
+  EXPECT_EQ(items.size(), 5 * kChunkItemHeaderBytes + 1 + 3 + 70000 + 4);
+  std::string stream;
+  append_tasks(stream, 40, static_cast<uint32_t>(payloads.size()), items);
+  append_ready(stream, kReadyTakesChunks);
+  append_control(stream, FrameType::kReady);
+
+  FrameDecoder d(1 << 20);
+  d.feed(stream);
+  Frame f;
+  ASSERT_EQ(d.next(f), DecodeStatus::kItem) << d.error();
+  EXPECT_EQ(f.type, FrameType::kTasks);
+  EXPECT_EQ(f.id, 40u);
+  ASSERT_EQ(f.count, payloads.size());
+  std::string_view rest = f.payload;
+  for (const std::string& p : payloads) EXPECT_EQ(take_chunk_item(rest), p);
+  EXPECT_TRUE(rest.empty());
+  // The ring's body writer writes the same bytes after the length prefix.
+  std::string body(kTasksHeaderBytes + items.size(), '\0');
+  EXPECT_EQ(write_tasks_body(body.data(), 40, 5, items), body.size());
+  EXPECT_EQ(body, stream.substr(kLengthBytes, body.size()));
+
+  ASSERT_EQ(d.next(f), DecodeStatus::kItem) << d.error();
+  EXPECT_EQ(f.type, FrameType::kReady);
+  EXPECT_EQ(f.features, kReadyTakesChunks);
+  ASSERT_EQ(d.next(f), DecodeStatus::kItem) << d.error();
+  EXPECT_EQ(f.type, FrameType::kReady);
+  EXPECT_EQ(f.features, 0u);
+  EXPECT_EQ(d.next(f), DecodeStatus::kNeedMore);
+}
+
+TEST(FrameTest, AChunkFitsWhereItsLongestTaskDoes) {
+  // A TASKS frame whose tasks take max_chunk_bytes() is as long as a TASK
+  // frame of the largest payload.
+  for (size_t max_task : {size_t{4}, size_t{5}, size_t{64}, size_t{65536}}) {
+    EXPECT_EQ(kTasksHeaderBytes + max_chunk_bytes(max_task),
+              std::max(kTaskHeaderBytes + max_task, kTasksHeaderBytes));
+  }
+  EXPECT_EQ(max_chunk_bytes(3), 0u);
 }
 
 TEST(FrameTest, PartialFrameIsNeedMore) {

@@ -34,6 +34,7 @@ bool Channel::on_frame(const ipc::Frame& frame) {
     case ipc::FrameType::kReady:
       if (ready_) return protocol_error("a second READY");
       ready_ = true;
+      takes_chunks_ = (frame.features & ipc::kReadyTakesChunks) != 0;
       attach();
       context_.events.ready(worker_);
       return true;

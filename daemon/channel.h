@@ -58,6 +58,8 @@ class Channel : public WorkerPort {
   // its slot, and count a change of it as seen at NOW).
   virtual TimePoint last_sign(TimePoint /*now*/) { return last_sign_; }
   bool ready() const { return ready_; }
+  // Its READY said so (CORRAL_CHUNKS offered it).
+  bool takes_chunks() const override { return takes_chunks_; }
 
  protected:
   // Something came from the worker: the time of this batch of results.
@@ -83,6 +85,7 @@ class Channel : public WorkerPort {
   uint32_t worker_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool ready_ = false;
+  bool takes_chunks_ = false;
   bool broken_ = false;
   bool sentinel_sent_ = false;
   bool recycled_ = false;

@@ -641,7 +641,12 @@ void Dispatcher::pump(TimePoint now) {
   bool progress = true;
   while (queued_ > 0 && progress) {
     progress = false;
-    const size_t share = std::max<size_t>(1, queued_ / slots_.size());
+    // Shared among the workers that can take tasks now.
+    const auto open =
+        static_cast<size_t>(std::count_if(slots_.begin(), slots_.end(), [prefetch](const Slot& s) {
+          return s.port != nullptr && s.held_items < prefetch && s.budget != 0 && !s.isolating;
+        }));
+    const size_t share = std::max<size_t>(1, queued_ / std::max<size_t>(1, open));
     for (size_t turn = 0; turn < slots_.size() && queued_ > 0; ++turn) {
       const auto w = static_cast<uint32_t>((next_worker_ + turn) % slots_.size());
       if (hand_out(w, share, prefetch, now)) progress = true;
@@ -680,10 +685,10 @@ bool Dispatcher::hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint no
     // A suspect waits for a worker that holds nothing.
     if (found->suspect && !s.held.empty()) break;
     if (found->chunk) {
-      // What the worker takes of it: the whole chunk, or as much as its
-      // budget allows, or one task at a time if it takes no chunks.
-      uint32_t take = found->items;
-      if (s.budget && *s.budget < take) take = static_cast<uint32_t>(*s.budget);
+      // What the worker takes of it: as much as its turn, its prefetch and
+      // its budget leave room for, or one task if it takes no chunks.
+      size_t take = std::min<size_t>({found->items, most - given, prefetch - s.held_items});
+      if (s.budget) take = std::min<size_t>(take, *s.budget);
       if (!s.port->takes_chunks()) take = 1;
       if (take < found->items) {
         key = cut(key, first_of(key, *found) + take);

@@ -157,8 +157,11 @@ class Dispatcher {
              uint64_t seed = 1);
 
   // ---- submitting ----
-  // Queued and delayed tasks take room; in-flight ones are bounded by prefetch.
-  bool full() const { return queued_ + delayed_.live >= queue_spec_.capacity; }
+  // Queued and delayed tasks take room; in-flight ones are bounded by
+  // prefetch. MORE: tasks about to come (a Chunker's).
+  bool full(size_t more = 0) const {
+    return queued_ + delayed_.live + more >= queue_spec_.capacity;
+  }
   // A new submit id (cancel --submit, results --submit).
   uint64_t new_submit() { return next_submit_++; }
   // Queues a task (the caller checked !full() and the payload's size).
@@ -375,8 +378,8 @@ class Dispatcher {
   // Tells the journal and whoever waits that a task ended.
   void deliver(FinishedTask&& finished);
   // Hands worker W up to MOST queued tasks while it holds fewer than
-  // PREFETCH (a chunk goes whole, and may take it past PREFETCH); true when
-  // the queue moved (a task handed out or expired).
+  // PREFETCH (a chunk is cut to what fits); true when the queue moved (a
+  // task handed out or expired).
   bool hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint now);
   // Ends the not-running entry KEY (queued or delayed), each of its tasks.
   void end_waiting(uint64_t key, TaskOutcome outcome, const std::string& why);

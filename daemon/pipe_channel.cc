@@ -69,6 +69,12 @@ class PipeChannel : public Channel {
     }
   }
 
+  bool send_chunk(uint64_t first_id, uint32_t count, std::string_view items) override {
+    if (pending_.size() >= kMaxOutbox) return false;
+    ipc::append_tasks(pending_, first_id, count, items);
+    return true;
+  }
+
   void flush() override {
     if (writing_ || pending_.empty() || closed_) return;
     writing_ = true;

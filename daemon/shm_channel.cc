@@ -51,19 +51,17 @@ class ShmChannel : public Channel {
 
   bool can_send(size_t payload_bytes) const override {
     if (rings_.can_send(payload_bytes)) return true;
-    // Full, or a task ring whose indexes the worker scribbled on: look at
-    // the rings once the dispatcher is done, so that it is reported even if
-    // the worker never wakes us.
-    if (rings_.tasks().corrupted() && !std::exchange(check_posted_, true)) {
-      // The look happens later, outside this const call of the dispatcher's.
-      asio::post(io_, [self = const_cast<ShmChannel*>(this), alive = alive()] {
-        if (!alive.expired()) self->take_results();
-      });
-    }
+    no_room();
     return false;
   }
 
   void send(uint64_t id, std::string_view payload) override { rings_.send(id, payload); }
+
+  bool send_chunk(uint64_t first_id, uint32_t count, std::string_view items) override {
+    if (rings_.send_chunk(first_id, count, items)) return true;
+    no_room();
+    return false;
+  }
 
   void flush() override {
     const bool published = rings_.tasks().has_unpublished();
@@ -92,6 +90,18 @@ class ShmChannel : public Channel {
   }
 
  private:
+  // The task ring had no room: full, or its indexes were scribbled on by
+  // the worker. Then the rings are looked at once the dispatcher is done,
+  // so that it is reported even if the worker never wakes us (later,
+  // outside the dispatcher's const call of can_send()).
+  void no_room() const {
+    if (rings_.tasks().corrupted() && !std::exchange(check_posted_, true)) {
+      asio::post(io_, [self = const_cast<ShmChannel*>(this), alive = alive()] {
+        if (!alive.expired()) self->take_results();
+      });
+    }
+  }
+
   void push_sentinel() {
     if (!sentinel_pending_) return;
     if (!rings_.push_shutdown()) return;  // full: tried again after the next results

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/units.h"
+#include "daemon/chunker.h"
 #include "daemon/commands.h"
 #include "protocol/task_lines.h"
 
@@ -79,6 +80,8 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
     bool ended = false;
   };
   auto state = std::make_shared<State>();
+  // The lines of each batch read go to the queue in chunks.
+  auto chunker = std::make_shared<Chunker>(feed->dispatcher(), max_bytes);
   std::weak_ptr<Conversation> weak = conversation;
   // A durable job's submit is acknowledged ("submitted": N in the end line)
   // only once its tasks are on disk.
@@ -102,7 +105,8 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   }
   Dispatcher* dispatcher = &feed->dispatcher();
   state->submit = feed->open_submit();
-  conversation->on_close([state, feed] {
+  conversation->on_close([state, feed, chunker] {
+    chunker->flush();  // accepted: they run, their results go to the sink
     state->ended = true;
     if (state->submitter != 0) feed->remove_submitter(state->submitter);
     feed->unwatch_stored(state->submit);
@@ -131,15 +135,17 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
 
   Host* host = &host_;
   conversation->take_lines(
-      [state, weak, feed, dispatcher, max_bytes, maybe_end, job, host, deadline,
+      [state, weak, feed, dispatcher, chunker, max_bytes, maybe_end, job, host, deadline,
        stored](std::string_view line) {
         if (line == protocol::kEndOfTasks) {
           state->input_done = true;
+          chunker->flush();
           feed->pump();
           maybe_end();
           return Conversation::Verdict::kEnd;
         }
         if (line.empty() || line[0] != protocol::kTaskMark) {
+          chunker->flush();  // the lines before were accepted
           state->input_done = true;
           state->ended = true;
           if (state->submitter != 0) feed->remove_submitter(state->submitter);
@@ -149,6 +155,8 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
           }
           return Conversation::Verdict::kEnd;
         }
+        // (Nothing is gathered then: a reload runs between batches, and the
+        // chunker is flushed at the end of each.)
         if (feed->retired()) {
           state->input_done = true;
           state->ended = true;
@@ -183,8 +191,10 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
           feed->store(std::string(payload), origin);
           ++state->storing;
         } else {
-          dispatcher->submit(std::string(payload), origin);
+          chunker->add(payload, origin);
           ++state->accepted;
+          if (!dispatcher->full(chunker->gathered())) return Conversation::Verdict::kContinue;
+          chunker->flush();
         }
         if (!feed->full()) return Conversation::Verdict::kContinue;
         // Back-pressure: read no more until the queue has room.
@@ -203,7 +213,10 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
             });
         return Conversation::Verdict::kPause;
       },
-      [feed] { feed->pump(); });
+      [feed, chunker] {
+        chunker->flush();
+        feed->pump();
+      });
 }
 
 void Commands::dead(const Json& request, Reply reply) {

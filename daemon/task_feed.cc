@@ -14,6 +14,7 @@
 #include "base/io.h"
 #include "config/emit.h"
 #include "config/units.h"
+#include "daemon/chunker.h"
 #include "daemon/pipe_channel.h"
 #include "daemon/shm_channel.h"
 #include "protocol/control.h"
@@ -214,6 +215,10 @@ Status TaskFeed::prepare(uint32_t worker, SpawnRequest& request) {
   if (job_.channel == config::Channel::kShm) {
     request.env.push_back("CORRAL_SPIN_US=" + std::to_string(job_.shm.spin.count()));
   }
+  // READY may say the worker takes chunks (lines framing has no READY).
+  if (job_.channel == config::Channel::kShm || job_.pipe.framing == config::Framing::kLength) {
+    request.env.push_back("CORRAL_CHUNKS=1");
+  }
   if (const auto& timeout = job_.health.heartbeat_timeout) {
     // Four beats per timeout: one late beat is not a death.
     auto period =
@@ -385,9 +390,12 @@ void TaskFeed::feed_source() {
   const auto& source = job_.source;
   TaskOrigin origin;
   if (job_.queue.deadline) origin.deadline = host_.now() + *job_.queue.deadline;
+  // In chunks; a task's seq is its place in the source (a line's number).
+  Chunker chunker(dispatcher_, job_.queue.max_task_bytes);
   if (source.kind == config::SourceSpec::Kind::kRange) {
-    while (source_next_ < source.to && !dispatcher_.full()) {
-      dispatcher_.submit(std::to_string(source_next_), origin);
+    while (source_next_ < source.to && !dispatcher_.full(chunker.gathered())) {
+      origin.seq = static_cast<uint64_t>(source_next_ - source.from);
+      chunker.add(std::to_string(source_next_), origin);
       ++source_next_;
     }
   } else if (source_file_) {
@@ -397,7 +405,7 @@ void TaskFeed::feed_source() {
       spdlog::error("{}: source {}:{}: task of {} bytes exceeds queue.max_task_bytes ({}); skipped",
                     job_.name, job_.source.file, file.line, bytes, max);
     };
-    while (!dispatcher_.full()) {
+    while (!dispatcher_.full(chunker.gathered())) {
       const size_t newline = file.buffer.find('\n', file.begin);
       if (newline != std::string::npos || (file.eof && file.begin < file.buffer.size())) {
         const size_t end = newline != std::string::npos ? newline : file.buffer.size();
@@ -409,7 +417,8 @@ void TaskFeed::feed_source() {
         } else if (length > max) {
           skipped(length);
         } else {
-          dispatcher_.submit(file.buffer.substr(file.begin, length), origin);
+          origin.seq = file.line;
+          chunker.add(std::string_view(file.buffer).substr(file.begin, length), origin);
         }
         file.begin = newline != std::string::npos ? newline + 1 : file.buffer.size();
         continue;
@@ -446,6 +455,7 @@ void TaskFeed::feed_source() {
       if (n == 0) file.eof = true;
     }
   }
+  chunker.flush();
 }
 
 bool same_feed(const config::JobSpec& a, const config::JobSpec& b) {

@@ -133,6 +133,12 @@ size_t write_tasks_body(char* dest, uint64_t first_id, uint32_t count, std::stri
   return kTasksHeaderBytes + items.size();
 }
 
+size_t write_ready_body(char* dest, uint32_t features) {
+  dest[0] = static_cast<char>(FrameType::kReady);
+  put<uint32_t>(dest + 1, features);
+  return kReadyFeaturesBytes;
+}
+
 size_t write_task_body(char* dest, uint64_t id, std::string_view payload) {
   dest[0] = static_cast<char>(FrameType::kTask);
   put<uint64_t>(dest + 1, id);

@@ -45,6 +45,7 @@ inline constexpr size_t kLengthBytes = 4;           // the u32 length prefix
 inline constexpr size_t kTaskHeaderBytes = 9;       // type + id
 inline constexpr size_t kResultHeaderBytes = 10;    // type + id + status
 inline constexpr size_t kTasksHeaderBytes = 13;     // type + first id + count
+inline constexpr size_t kReadyFeaturesBytes = 5;    // type + features
 inline constexpr size_t kChunkItemHeaderBytes = 4;  // a chunk's task: its u32 length
 
 // The most bytes a chunk's tasks (lengths included) may take so that its
@@ -86,6 +87,8 @@ std::string_view take_chunk_item(std::string_view& items);
 size_t write_task_body(char* dest, uint64_t id, std::string_view payload);
 size_t write_result_body(char* dest, uint64_t id, ResultStatus status, std::string_view payload);
 size_t write_tasks_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items);
+// READY with its features (kReadyFeaturesBytes).
+size_t write_ready_body(char* dest, uint32_t features);
 
 // Parses the part of a frame after its length prefix; the frame's payload
 // points into BODY. An error for an unknown type, a body too short for its

@@ -55,6 +55,15 @@ class WorkerRings {
     tasks_.commit(write_task_body(reserved_, id, payload));
     reserved_ = nullptr;
   }
+  // Writes a chunk of COUNT tasks with ids FIRST_ID.. (ITEMS as
+  // append_chunk_item made them) as one TASKS record; false, and nothing
+  // written, while the task ring has no room for it.
+  bool send_chunk(uint64_t first_id, uint32_t count, std::string_view items) {
+    char* at = tasks_.reserve(kTasksHeaderBytes + items.size());
+    if (at == nullptr) return false;
+    tasks_.commit(write_tasks_body(at, first_id, count, items));
+    return true;
+  }
   // Writes the sentinel; false while the task ring is full.
   bool push_shutdown();
   // Makes the tasks written visible; true when the worker sleeps and must

@@ -122,13 +122,18 @@ int serve_lines(const TaskHandler& handler, int in, int out_fd, size_t max_task_
   }
 }
 
-int serve_length(const TaskHandler& handler, int in, int out_fd, size_t max_task_bytes,
-                 std::chrono::milliseconds heartbeat_period) {
+int serve_length(const TaskHandler& handler, int in, int out_fd, const Limits& limits) {
+  const size_t max_task_bytes = limits.max_task_bytes;
   ipc::FrameDecoder decoder(max_task_bytes + ipc::kResultHeaderBytes);
   PipeOut out(out_fd);
   std::string frame_out;
-  ipc::append_control(frame_out, ipc::FrameType::kReady);
+  if (limits.chunks) {
+    ipc::append_ready(frame_out, ipc::kReadyTakesChunks);
+  } else {
+    ipc::append_control(frame_out, ipc::FrameType::kReady);
+  }
   if (!out.send(frame_out)) return kExitBroken;
+  const std::chrono::milliseconds heartbeat_period = limits.heartbeat;
   Heartbeat heartbeat(heartbeat_period, [&out] {
     std::string beat;
     ipc::append_control(beat, ipc::FrameType::kHeartbeat);
@@ -136,6 +141,16 @@ int serve_length(const TaskHandler& handler, int in, int out_fd, size_t max_task
     [[maybe_unused]] Status written = out.write(beat);
   });
 
+  // Runs task ID and writes its result before the next task starts; false
+  // when the channel broke.
+  auto answer = [&](uint64_t id, std::string_view payload) {
+    Answer answer = call_handler(handler, payload, max_task_bytes);
+    frame_out.clear();
+    ipc::append_result(frame_out, id,
+                       answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed,
+                       answer.payload);
+    return out.send(frame_out);
+  };
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);
   bool warned_unexpected = false;
   for (;;) {
@@ -148,20 +163,24 @@ int serve_length(const TaskHandler& handler, int in, int out_fd, size_t max_task
         return kExitBroken;
       }
       if (frame.type == ipc::FrameType::kShutdown) return kExitDone;
+      if (frame.type == ipc::FrameType::kTasks) {
+        // A chunk: its tasks in order, each answered before the next.
+        std::string_view items = frame.payload;
+        for (uint32_t i = 0; i < frame.count; ++i) {
+          if (!answer(frame.id + i, ipc::take_chunk_item(items))) return kExitBroken;
+          if (stop_requested()) return kExitDone;
+        }
+        continue;
+      }
       if (frame.type != ipc::FrameType::kTask) {
         if (!warned_unexpected) {
           complain("ignoring a frame of type " + std::to_string(static_cast<int>(frame.type)) +
-                   " from the daemon (only TASK and SHUTDOWN are expected)");
+                   " from the daemon (only TASK, TASKS and SHUTDOWN are expected)");
           warned_unexpected = true;
         }
         continue;
       }
-      Answer answer = call_handler(handler, frame.payload, max_task_bytes);
-      frame_out.clear();
-      ipc::append_result(frame_out, frame.id,
-                         answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed,
-                         answer.payload);
-      if (!out.send(frame_out)) return kExitBroken;
+      if (!answer(frame.id, frame.payload)) return kExitBroken;
       if (stop_requested()) return kExitDone;
     }
     // EOF: the daemon is done with this worker.
@@ -188,8 +207,7 @@ int serve_pipe(const TaskHandler& handler, const PipeSettings& settings) {
   if (settings.framing == Framing::kLines) {
     return serve_lines(handler, settings.in, settings.out, max_task_bytes);
   }
-  return serve_length(handler, settings.in, settings.out, max_task_bytes,
-                      settings.limits.heartbeat);
+  return serve_length(handler, settings.in, settings.out, settings.limits);
 }
 
 }  // namespace corral::sdk

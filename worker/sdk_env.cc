@@ -82,6 +82,13 @@ Result<Limits> limits(const Getenv& env) {
     }
     limits.heartbeat = std::chrono::milliseconds(*value);
   }
+  if (const char* text = value_of(env, "CORRAL_CHUNKS")) {
+    const std::string_view value = text;
+    if (value != "0" && value != "1") {
+      return Error(std::string("CORRAL_CHUNKS=") + text + ": expected 0 or 1");
+    }
+    limits.chunks = value == "1";
+  }
   return limits;
 }
 

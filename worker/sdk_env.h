@@ -31,6 +31,9 @@ enum class Framing { kLines, kLength };
 struct Limits {
   uint64_t max_task_bytes = 0;            // CORRAL_MAX_TASK_BYTES, 64 KiB when unset
   std::chrono::milliseconds heartbeat{};  // CORRAL_HEARTBEAT_MS; zero: no heartbeats asked for
+  // CORRAL_CHUNKS=1: the daemon reads READY's features, so the worker says
+  // it takes chunks (TASKS frames); unset or 0: a plain READY.
+  bool chunks = false;
 };
 
 struct PipeSettings {

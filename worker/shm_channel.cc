@@ -38,10 +38,11 @@ class ShmWorker {
   // shm.spin): a task often follows soon, and a wake-up costs tens of
   // microseconds.
   ShmWorker(const TaskHandler& handler, const ipc::Segment& segment, uint32_t index,
-            ipc::EventFd wake_me, ipc::EventFd wake_daemon, size_t max_task_bytes,
+            ipc::EventFd wake_me, ipc::EventFd wake_daemon, const Limits& limits,
             std::chrono::microseconds spin)
       : handler_(handler),
         spin_(spin),
+        chunks_(limits.chunks),
         index_(index),
         slot_(segment.slot(index)),
         tasks_(segment.task_ring(index)),
@@ -53,7 +54,7 @@ class ShmWorker {
     size_t ring_max = ipc::SpscRing::max_record(results_.capacity());
     size_t ring_max_result =
         ring_max > ipc::kResultHeaderBytes ? ring_max - ipc::kResultHeaderBytes : 0;
-    max_result_bytes_ = std::min(max_task_bytes, ring_max_result);
+    max_result_bytes_ = std::min<size_t>(limits.max_task_bytes, ring_max_result);
   }
 
   int run() {
@@ -63,10 +64,15 @@ class ShmWorker {
     }
     slot_.pid.store(static_cast<uint32_t>(::getpid()), std::memory_order_relaxed);
     beat();
-    char* ready = reserve(1);
+    // With its features when the daemon reads them: it takes chunks.
+    char* ready = reserve(ipc::kReadyFeaturesBytes);
     if (ready == nullptr) return kExitBroken;
-    ready[0] = static_cast<char>(ipc::FrameType::kReady);
-    results_.commit(1);
+    if (chunks_) {
+      results_.commit(ipc::write_ready_body(ready, ipc::kReadyTakesChunks));
+    } else {
+      ready[0] = static_cast<char>(ipc::FrameType::kReady);  // what every daemon reads
+      results_.commit(1);
+    }
     results_.publish();
     wake_daemon_.signal();  // the daemon may not sleep yet; READY is rare, always say it
 
@@ -89,25 +95,21 @@ class ShmWorker {
         flush();
         return kExitDone;
       }
-      if (frame.type != ipc::FrameType::kTask) {
+      if (frame.type == ipc::FrameType::kTask) {
+        if (!answer(frame.id, frame.payload, true)) return kExitBroken;
+      } else if (frame.type == ipc::FrameType::kTasks) {
+        // A chunk: its tasks in order, each answered before the next; the
+        // record is consumed with the last (the payloads live in it).
+        std::string_view items = frame.payload;
+        for (uint32_t i = 0; i < frame.count; ++i) {
+          const bool last = i + 1 == frame.count;
+          if (!answer(frame.id + i, ipc::take_chunk_item(items), last)) return kExitBroken;
+          if (!last && stop_requested()) break;
+        }
+      } else {
         tasks_.consume();  // nothing else is meant for a worker; skip it
         continue;
       }
-      batch_.task_starting(Clock::now);
-      Answer answer = call_handler(handler_, frame.payload, max_result_bytes_);
-      tasks_.consume();  // the payload is not needed any more
-      size_t size = ipc::kResultHeaderBytes + answer.payload.size();
-      char* dest = reserve(size);
-      if (dest == nullptr) return kExitBroken;
-      ipc::write_result_body(dest, frame.id,
-                             answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed,
-                             answer.payload);
-      results_.commit(size);
-      slot_.tasks_done.fetch_add(1, std::memory_order_relaxed);
-      // Visible at once (a crash in the next task must not take it along);
-      // the daemon, if it sleeps, is woken with the batch.
-      wake_owed_ = results_.publish() || wake_owed_;
-      if (batch_.result_added(Clock::now)) flush();
       if (stop_requested()) {
         flush();
         return kExitDone;
@@ -118,6 +120,26 @@ class ShmWorker {
   void beat() { slot_.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
 
  private:
+  // Runs task ID and publishes its result; LAST: the task record is not
+  // needed after the handler. False when the daemon is gone.
+  bool answer(uint64_t id, std::string_view payload, bool last) {
+    batch_.task_starting(Clock::now);
+    Answer answer = call_handler(handler_, payload, max_result_bytes_);
+    if (last) tasks_.consume();  // the payload is not needed any more
+    size_t size = ipc::kResultHeaderBytes + answer.payload.size();
+    char* dest = reserve(size);
+    if (dest == nullptr) return false;
+    ipc::write_result_body(
+        dest, id, answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed, answer.payload);
+    results_.commit(size);
+    slot_.tasks_done.fetch_add(1, std::memory_order_relaxed);
+    // Visible at once (a crash in the next task must not take it along);
+    // the daemon, if it sleeps, is woken with the batch.
+    wake_owed_ = results_.publish() || wake_owed_;
+    if (batch_.result_added(Clock::now)) flush();
+    return true;
+  }
+
   // Room for a result record of SIZE bytes, sleeping while the result ring
   // is full; nullptr when the daemon is gone.
   char* reserve(size_t size) {
@@ -178,6 +200,7 @@ class ShmWorker {
 
   const TaskHandler& handler_;
   std::chrono::microseconds spin_;
+  bool chunks_;  // CORRAL_CHUNKS: READY says the worker takes chunks
   uint32_t index_;
   ipc::WorkerSlot& slot_;
   ipc::SpscRing tasks_;
@@ -195,7 +218,7 @@ class ShmWorker {
 int serve_shm(const TaskHandler& handler, const ipc::Segment& segment, uint32_t worker,
               const ShmSettings& settings) {
   ShmWorker shm(handler, segment, worker, ipc::EventFd::adopt(UniqueFd(settings.wake_me)),
-                ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)), settings.limits.max_task_bytes,
+                ipc::EventFd::adopt(UniqueFd(settings.wake_daemon)), settings.limits,
                 settings.spin);
   Heartbeat heartbeat(settings.limits.heartbeat, [&shm] { shm.beat(); });
   return shm.run();

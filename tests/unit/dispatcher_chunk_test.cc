@@ -77,8 +77,8 @@ config::QueueSpec retrying_failures() {
 class DispatcherChunkTest : public ::testing::Test {
  protected:
   void make(const config::QueueSpec& q) {
-    d = std::make_unique<Dispatcher>(q,
-                                     [this](FinishedTask&& t) { finished.push_back(std::move(t)); });
+    d = std::make_unique<Dispatcher>(
+        q, [this](FinishedTask&& t) { finished.push_back(std::move(t)); });
   }
   // A chunk of N tasks "P0".."P(N-1)" of submit 5, seqs from SEQ.
   uint64_t chunk(int n, uint64_t seq = 0, std::string prefix = "p") {

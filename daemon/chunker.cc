@@ -1,0 +1,35 @@
+#include "daemon/chunker.h"
+
+#include <utility>
+
+#include "ipc/frame.h"
+
+namespace corral::daemon {
+
+Chunker::Chunker(Dispatcher& dispatcher, size_t max_task_bytes)
+    : dispatcher_(dispatcher), max_bytes_(ipc::max_chunk_bytes(max_task_bytes)) {}
+
+void Chunker::add(std::string_view payload, const TaskOrigin& origin) {
+  const size_t bytes = ipc::kChunkItemHeaderBytes + payload.size();
+  if (count_ > 0 && (count_ == kMaxTasks || items_.size() + bytes > max_bytes_ ||
+                     origin.seq != origin_.seq + count_ || origin.submitter != origin_.submitter ||
+                     origin.submit != origin_.submit)) {
+    flush();
+  }
+  if (bytes > max_bytes_) {
+    dispatcher_.submit(std::string(payload), origin);
+    return;
+  }
+  if (count_ == 0) origin_ = origin;
+  ipc::append_chunk_item(items_, payload);
+  ++count_;
+}
+
+void Chunker::flush() {
+  if (count_ == 0) return;
+  dispatcher_.submit_chunk(std::move(items_), count_, origin_);
+  items_.clear();
+  count_ = 0;
+}
+
+}  // namespace corral::daemon

@@ -71,15 +71,21 @@ TEST(SdkEnvTest, PipeSettingsAndTheirDefaults) {
   EXPECT_EQ(settings->out, fds.second());
   EXPECT_EQ(settings->limits.max_task_bytes, 65536u);
   EXPECT_EQ(settings->limits.heartbeat, 0ms);
+  EXPECT_FALSE(settings->limits.chunks);
 
   settings = pipe_settings_from_env(map_of({{"CORRAL_FDS", fds.pair()},
                                             {"CORRAL_FRAMING", "length"},
                                             {"CORRAL_MAX_TASK_BYTES", "4294967296"},
-                                            {"CORRAL_HEARTBEAT_MS", "250"}}));
+                                            {"CORRAL_HEARTBEAT_MS", "250"},
+                                            {"CORRAL_CHUNKS", "1"}}));
   ASSERT_TRUE(settings) << message_of(settings);
   EXPECT_EQ(settings->framing, Framing::kLength);
   EXPECT_EQ(settings->limits.max_task_bytes, uint64_t{1} << 32);
   EXPECT_EQ(settings->limits.heartbeat, 250ms);
+  EXPECT_TRUE(settings->limits.chunks);
+  settings = pipe_settings_from_env(map_of({{"CORRAL_FDS", fds.pair()}, {"CORRAL_CHUNKS", "0"}}));
+  ASSERT_TRUE(settings) << message_of(settings);
+  EXPECT_FALSE(settings->limits.chunks);
 }
 
 TEST(SdkEnvTest, BadPipeSettingsSayWhichVariableAndWhy) {
@@ -105,6 +111,8 @@ TEST(SdkEnvTest, BadPipeSettingsSayWhichVariableAndWhy) {
             "CORRAL_HEARTBEAT_MS=86400001: expected a number of milliseconds");
   EXPECT_EQ(error_of({{"CORRAL_FDS", fds.pair()}, {"CORRAL_HEARTBEAT_MS", "1s"}}),
             "CORRAL_HEARTBEAT_MS=1s: expected a number of milliseconds");
+  EXPECT_EQ(error_of({{"CORRAL_FDS", fds.pair()}, {"CORRAL_CHUNKS", "yes"}}),
+            "CORRAL_CHUNKS=yes: expected 0 or 1");
 }
 
 TEST(SdkEnvTest, ShmPlaceNeedsTheShmChannelAnInheritedFdAndASlot) {

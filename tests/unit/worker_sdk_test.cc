@@ -74,7 +74,7 @@ pid_t fork_worker(const Env& env, const std::string& handler, std::vector<int> c
   for (int fd : close) ::close(fd);
   for (const char* name :
        {"CORRAL_JOB", "CORRAL_WORKER", "CORRAL_CHANNEL", "CORRAL_FRAMING", "CORRAL_FDS",
-        "CORRAL_SHM", "CORRAL_MAX_TASK_BYTES", "CORRAL_HEARTBEAT_MS"}) {
+        "CORRAL_SHM", "CORRAL_MAX_TASK_BYTES", "CORRAL_HEARTBEAT_MS", "CORRAL_CHUNKS"}) {
     ::unsetenv(name);
   }
   for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
@@ -121,6 +121,7 @@ struct OwnedFrame {
   uint64_t id = 0;
   ipc::ResultStatus status = ipc::ResultStatus::kOk;
   std::string payload;
+  uint32_t features = 0;  // READY
 };
 
 // Frames from the worker's OUT pipe.
@@ -134,7 +135,8 @@ class FrameReader {
       ipc::Frame frame;
       ipc::DecodeStatus status = decoder_.next(frame);
       if (status == ipc::DecodeStatus::kItem) {
-        return OwnedFrame{frame.type, frame.id, frame.status, std::string(frame.payload)};
+        return OwnedFrame{frame.type, frame.id, frame.status, std::string(frame.payload),
+                          frame.features};
       }
       if (status == ipc::DecodeStatus::kError) return std::nullopt;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -368,6 +370,65 @@ TEST(WorkerSdkLength, ResultsBeforeACrashAreSent) {
   EXPECT_EQ(worker.exit_code(), 128 + SIGABRT);
 }
 
+std::string tasks_frame(uint64_t first_id, const std::vector<std::string>& payloads) {
+  std::string items;
+  for (const std::string& p : payloads) ipc::append_chunk_item(items, p);
+  std::string out;
+  ipc::append_tasks(out, first_id, static_cast<uint32_t>(payloads.size()), items);
+  return out;
+}
+
+// CORRAL_CHUNKS=1: READY says the worker takes chunks, and a TASKS frame is
+// answered one RESULT per task, in order, with each task's own id.
+TEST(WorkerSdkLength, AChunkIsAnsweredTaskByTaskInOrder) {
+  PipeWorker worker("length", {{"CORRAL_CHUNKS", "1"}});
+  FrameReader reader(worker.out.read);
+  std::optional<OwnedFrame> ready = reader.next();
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->type, ipc::FrameType::kReady);
+  EXPECT_EQ(ready->features, ipc::kReadyTakesChunks);
+  ASSERT_TRUE(
+      write_all(worker.in.write, tasks_frame(10, {"a", "boom", "", "c"}) + task_frame(20, "single"))
+          .ok());
+  const std::vector<std::pair<uint64_t, std::string>> expected = {
+      {10, "A"}, {11, "it went boom"}, {12, ""}, {13, "C"}, {20, "SINGLE"}};
+  for (const auto& [id, payload] : expected) {
+    std::optional<OwnedFrame> result = reader.next();
+    ASSERT_TRUE(result) << id;
+    EXPECT_EQ(result->type, ipc::FrameType::kResult);
+    EXPECT_EQ(result->id, id);
+    EXPECT_EQ(result->payload, payload);
+    EXPECT_EQ(result->status, id == 11 ? ipc::ResultStatus::kFailed : ipc::ResultStatus::kOk);
+  }
+  worker.in.close_write();
+  EXPECT_EQ(worker.exit_code(), 0);
+}
+
+// Without CORRAL_CHUNKS (an older corrald), READY has no body: a body would
+// be garbage to that daemon.
+TEST(WorkerSdkLength, ReadyHasNoBodyUnlessTheDaemonOffersChunks) {
+  for (const char* offer : {"", "0"}) {
+    PipeWorker worker("length", {{"CORRAL_CHUNKS", offer}});
+    std::string ready = read_some(worker.out.read, 10s);
+    EXPECT_EQ(ready, control_frame(ipc::FrameType::kReady)) << offer;
+    worker.in.close_write();
+    EXPECT_EQ(worker.exit_code(), 0);
+  }
+}
+
+TEST(WorkerSdkLength, ResultsOfAChunkBeforeACrashAreSent) {
+  PipeWorker worker("length", {{"CORRAL_CHUNKS", "1"}}, "echo_or_crash");
+  FrameReader reader(worker.out.read);
+  ASSERT_TRUE(reader.next());  // READY
+  ASSERT_TRUE(write_all(worker.in.write, tasks_frame(1, {"a", "b", "crash", "never"})).ok());
+  std::optional<OwnedFrame> a = reader.next(), b = reader.next();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->id, 1u);
+  EXPECT_EQ(b->id, 2u);
+  EXPECT_FALSE(reader.next());
+  EXPECT_EQ(worker.exit_code(), 128 + SIGABRT);
+}
+
 TEST(WorkerSdkLength, NoHeartbeatsUnlessAskedFor) {
   PipeWorker worker("length");
   FrameReader reader(worker.out.read);
@@ -505,6 +566,15 @@ class ShmDaemon {
     tasks.commit(ipc::write_task_body(dest, id, payload));
     return true;
   }
+  bool push_chunk(uint64_t first_id, const std::vector<std::string>& payloads) {
+    std::string items;
+    for (const std::string& p : payloads) ipc::append_chunk_item(items, p);
+    char* dest = tasks.reserve(ipc::kTasksHeaderBytes + items.size());
+    if (dest == nullptr) return false;
+    tasks.commit(
+        ipc::write_tasks_body(dest, first_id, static_cast<uint32_t>(payloads.size()), items));
+    return true;
+  }
   void push_shutdown() {
     char* dest = tasks.reserve(1);
     ASSERT_NE(dest, nullptr);
@@ -526,7 +596,8 @@ class ShmDaemon {
         ADD_FAILURE() << parsed.message();
         return false;
       }
-      out.push_back({frame.type, frame.id, frame.status, std::string(frame.payload)});
+      out.push_back(
+          {frame.type, frame.id, frame.status, std::string(frame.payload), frame.features});
       results.consume();
     }
     if (results.release()) task_wake->signal();
@@ -538,12 +609,13 @@ class ShmDaemon {
     if (results.consumer_prepare_sleep()) result_wake->wait(timeout);
   }
 
-  // Waits for the READY record.
-  bool wait_ready() {
+  // Waits for the READY record (its features into FEATURES if given).
+  bool wait_ready(uint32_t* features = nullptr) {
     auto deadline = Clock::now() + 10s;
     std::vector<OwnedFrame> got;
     while (Clock::now() < deadline) {
       if (!drain_results(got)) return false;
+      if (!got.empty() && features != nullptr) *features = got[0].features;
       if (!got.empty()) return got.size() == 1 && got[0].type == ipc::FrameType::kReady;
       sleep_for_results(100ms);
     }
@@ -651,6 +723,41 @@ TEST(WorkerSdkShm, ResultsBeforeACrashAreVisible) {
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0].id, 1u);
   EXPECT_EQ(results[1].id, 2u);
+}
+
+TEST(WorkerSdkShm, AChunkIsAnsweredTaskByTaskAndItsResultsBeforeACrashAreVisible) {
+  ShmDaemon daemon;
+  daemon.start("echo_or_crash", {{"CORRAL_CHUNKS", "1"}});
+  uint32_t features = 0;
+  ASSERT_TRUE(daemon.wait_ready(&features));
+  EXPECT_EQ(features, ipc::kReadyTakesChunks);
+  ASSERT_TRUE(daemon.push_chunk(50, {"a", "b", "c"}));
+  ASSERT_TRUE(daemon.push_chunk(60, {"d", "crash", "never"}));
+  daemon.publish();
+  EXPECT_EQ(wait_exit(daemon.pid), 128 + SIGABRT);
+  daemon.pid = -1;
+  std::vector<OwnedFrame> results;
+  ASSERT_TRUE(daemon.drain_results(results));
+  ASSERT_EQ(results.size(), 4u);
+  const std::vector<std::pair<uint64_t, std::string>> expected = {
+      {50, "a"}, {51, "b"}, {52, "c"}, {60, "d"}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(results[i].type, ipc::FrameType::kResult);
+    EXPECT_EQ(results[i].id, expected[i].first);
+    EXPECT_EQ(results[i].payload, expected[i].second);
+  }
+}
+
+TEST(WorkerSdkShm, ReadyHasNoBodyUnlessTheDaemonOffersChunks) {
+  ShmDaemon daemon;
+  daemon.start("shm");
+  // The record itself: one byte, READY's type.
+  auto deadline = Clock::now() + 10s;
+  std::string_view record;
+  while ((record = daemon.results.peek()).data() == nullptr && Clock::now() < deadline) {
+    daemon.sleep_for_results(100ms);
+  }
+  EXPECT_EQ(record, std::string(1, static_cast<char>(ipc::FrameType::kReady)));
 }
 
 TEST(WorkerSdkShm, FullResultRingMakesTheWorkerWait) {

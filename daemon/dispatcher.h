@@ -12,7 +12,8 @@
 //
 // Pure: it moves tasks between its own containers and hands them to
 // WorkerPorts; it never touches a process, a socket or a clock (the time is
-// an argument). Tested with fake ports (tests/unit/dispatcher_test.cc).
+// an argument). Tested with fake ports (tests/unit/dispatcher_test.cc,
+// dispatcher_chunk_test.cc).
 //
 // Accounting, true after every call:
 //   submitted = ok + failed + dead + cancelled + expired + queued + delayed + in_flight

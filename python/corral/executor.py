@@ -432,7 +432,9 @@ class Executor(concurrent.futures.Executor):
         """The answers to PAYLOADS in their order, as concurrent.futures' map:
         the payloads are all queued at once; next() raises the task's
         exception, or TimeoutError once TIMEOUT seconds from this call have
-        passed; closing the iterator early cancels what has not been sent."""
+        passed; closing the iterator early cancels what has not been sent.
+        CHUNKSIZE is taken as concurrent.futures takes it, and changes
+        nothing: corrald gathers the tasks it reads into chunks itself."""
         end = time.monotonic() + timeout if timeout is not None else None
         batch = _Batch(_task_lines(payloads))
         if batch.lines:

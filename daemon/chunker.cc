@@ -16,7 +16,8 @@ void Chunker::add(std::string_view payload, const TaskOrigin& origin) {
                      origin.submit != origin_.submit)) {
     flush();
   }
-  if (bytes > max_bytes_) {
+  if (bytes > max_bytes_ || !dispatcher_.chunks_welcome()) {
+    flush();
     dispatcher_.submit(std::string(payload), origin);
     return;
   }

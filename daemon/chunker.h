@@ -6,7 +6,8 @@
 // of the job's queue.max_task_bytes; its tasks take the deadline of its
 // first (they came within one batch of the producer's). A task that breaks
 // a rule closes the chunk and starts the next; one too large for any chunk
-// is queued alone.
+// is queued alone, and so is every task while the job's workers take no
+// chunks (Dispatcher::chunks_welcome).
 //
 // Nothing waits in here for another event: the producer flushes at the end
 // of each batch it reads, and before it asks whether the queue is full.

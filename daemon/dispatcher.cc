@@ -166,9 +166,24 @@ void Dispatcher::attach(uint32_t worker, WorkerPort* port, std::optional<uint64_
   s.budget = budget;
   s.finished_since_attach = 0;
   s.isolating = false;
+  ports_changed();
 }
 
-void Dispatcher::detach(uint32_t worker) { slot(worker).port = nullptr; }
+void Dispatcher::detach(uint32_t worker) {
+  slot(worker).port = nullptr;
+  ports_changed();
+}
+
+void Dispatcher::ports_changed() {
+  bool any = false;
+  bool chunks = false;
+  for (const Slot& s : slots_) {
+    if (s.port == nullptr) continue;
+    any = true;
+    chunks = chunks || s.port->takes_chunks();
+  }
+  chunks_welcome_ = !any || chunks;
+}
 
 void Dispatcher::again(uint64_t key, Task& task, bool backoff, TimePoint now) {
   counts_.redelivered += task.items;
@@ -196,6 +211,7 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
                                   TimePoint now) {
   Slot& s = slot(worker);
   s.port = nullptr;
+  ports_changed();
   s.isolating = false;
   s.held_items = 0;
   std::deque<uint64_t> held;

@@ -176,6 +176,10 @@ class Dispatcher {
   // more fit and each task's size. A job with a journal keeps a record per
   // task: there the tasks are queued one by one.
   uint64_t submit_chunk(std::string items, uint32_t count, const TaskOrigin& origin);
+  // Whether chunks are worth making: some attached worker takes them, or
+  // none is attached yet (a worker that takes none gets a chunk's tasks cut
+  // out one by one, which costs more than tasks queued alone).
+  bool chunks_welcome() const { return chunks_welcome_; }
   // A durable job's submits: the id is taken first, the task recorded in the
   // spool, and queued with submit_recorded() once that is on disk.
   uint64_t reserve_id() { return next_id_++; }
@@ -373,6 +377,8 @@ class Dispatcher {
   // The first task of the chunk at the front of worker S's entries answered.
   bool chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::string_view payload,
                     TimePoint now);
+  // Sets chunks_welcome() from the attached ports.
+  void ports_changed();
   // Cuts the chunks worker S held so that the task it was running and each
   // task cancelled while in flight stand alone; returns the keys in order.
   std::vector<uint64_t> cut_held(const std::deque<uint64_t>& held);
@@ -405,6 +411,7 @@ class Dispatcher {
   IdMap<Task> tasks_;          // queued, delayed and in flight
   std::set<uint64_t> chunks_;  // keys of the entries that are chunks
   size_t live_ = 0;            // tasks queued, delayed and in flight
+  bool chunks_welcome_ = true;
   // Tasks of chunks in flight cancelled one by one (a chunk in flight cannot be
   // cut): they end cancelled when answered or when their worker dies.
   std::set<uint64_t> cancelled_items_;

@@ -416,13 +416,15 @@ TEST_F(SpoolTest, OldResultsGoWhileNothingIsCommitted) {
     spool->finished(ended(1, 1, 0, "ok", "old", 1, start), false);
     ASSERT_TRUE(commit(*spool).ok());
     clock_ms_ = start + 120'000;
-    // The writer looks again within a second of its own. Each look of the
-    // test's turns the clock back (so that only a deletion hides it), which
-    // a look of the writer's in that moment would see: the clock stays
-    // forward most of the time, and the writer gets many chances.
+    // The writer looks again after a second with nothing to do. Each look
+    // of the test's turns the clock back (so that only a deletion hides
+    // it), and is something to do: it restarts the writer's second, and the
+    // writer's look right after a read may see the clock still back. So
+    // the test looks only every 1.5 s, leaving the writer a whole second
+    // with the clock forward each time.
     ASSERT_TRUE(corral::testing::wait_until(
         [&] {
-          std::this_thread::sleep_for(50ms);
+          std::this_thread::sleep_for(1500ms);
           clock_ms_ = start;
           auto found = results(*spool, 0, std::nullopt);
           clock_ms_ = start + 120'000;

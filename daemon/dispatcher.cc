@@ -350,13 +350,17 @@ void Dispatcher::finish(uint64_t key, const Task& task, TaskOutcome outcome, std
         conclude(key, task.origin.seq, task.payload, task, outcome, std::move(result), run_time));
     return;
   }
+  // Each task of the chunk ends with its own copy of RESULT, the last with it.
   std::string_view rest = items_of(task);
   const uint64_t first = first_of(key, task);
-  for (uint32_t i = 0; i < task.items; ++i) {
+  const uint32_t last = task.items - 1;
+  for (uint32_t i = 0; i < last; ++i) {
     const std::string_view item = ipc::take_chunk_item(rest);
-    deliver(conclude(first + i, task.origin.seq + i, item, task, outcome,
-                     i + 1 == task.items ? std::move(result) : result, run_time));
+    deliver(conclude(first + i, task.origin.seq + i, item, task, outcome, result, run_time));
   }
+  const std::string_view item = ipc::take_chunk_item(rest);
+  deliver(conclude(first + last, task.origin.seq + last, item, task, outcome, std::move(result),
+                   run_time));
 }
 
 FinishedTask Dispatcher::conclude(uint64_t id, uint64_t seq, std::string_view payload,

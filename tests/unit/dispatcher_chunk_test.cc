@@ -449,6 +449,118 @@ TEST_F(DispatcherChunkTest, AJournalledJobQueuesAChunksTasksOneByOne) {
   d->set_journal(nullptr);
 }
 
+TEST_F(DispatcherChunkTest, CancellingTheFirstAndLastTasksOfAQueuedChunk) {
+  make(spec());
+  const uint64_t first = chunk(4);
+  CancelReport report = d->cancel({{first, first + 3}, {}, false}, false, "no");
+  EXPECT_EQ(report.cancelled, 2u);
+  EXPECT_TRUE(d->balanced());
+  ChunkPort port;
+  d->attach(0, &port);
+  d->pump(kNow);
+  ASSERT_EQ(port.sent.size(), 1u);
+  EXPECT_EQ(port.sent[0].first, first + 1);
+  EXPECT_EQ(port.sent[0].payloads, (std::vector<std::string>{"p1", "p2"}));
+  EXPECT_EQ(d->pending_of_submit(5), 2u);
+}
+
+// A worker dies holding two chunks, the first half answered and a task of
+// the second cancelled meanwhile: the running task alone, charged; the
+// cancelled one ends cancelled; the rest goes out again in order,
+// uncharged.
+TEST_F(DispatcherChunkTest, AWorkerThatDiesHoldingTwoChunks) {
+  make(spec());
+  const uint64_t a = chunk(4, 0, "a");
+  const uint64_t b = chunk(3, 4, "b");
+  ChunkPort port;
+  d->attach(0, &port);
+  d->pump(kNow);
+  ASSERT_EQ(port.sent.size(), 2u);
+  ASSERT_TRUE(d->result(0, a, true, "r", kNow));
+  ASSERT_TRUE(d->result(0, a + 1, true, "r", kNow));
+  EXPECT_EQ(d->pending_of_submit(5), 5u);
+  CancelReport report = d->cancel({{b + 1}, {}, false}, true, "no");
+  EXPECT_EQ(report.stop_workers, (std::vector<uint32_t>{0}));
+  d->worker_gone(0, "stopped");
+  EXPECT_EQ(ended(b + 1)->outcome, TaskOutcome::kCancelled);
+  EXPECT_EQ(ended(b + 1)->seq, 5u);
+  EXPECT_EQ(d->queued(), 4u);
+  EXPECT_TRUE(d->balanced());
+
+  ChunkPort next;
+  d->attach(1, &next);
+  d->pump(kNow);
+  // The suspect alone first, and nothing beside it until it is answered.
+  ASSERT_EQ(next.tasks(), (std::vector<std::pair<uint64_t, std::string>>{{a + 2, "a2"}}));
+  d->pump(kNow);
+  EXPECT_EQ(next.sent.size(), 1u);
+  ASSERT_TRUE(d->result(1, a + 2, true, "r", kNow));
+  d->pump(kNow);
+  auto tasks = next.tasks();
+  ASSERT_EQ(tasks.size(), 4u);
+  EXPECT_EQ(tasks[1], (std::pair<uint64_t, std::string>{a + 3, "a3"}));
+  EXPECT_EQ(tasks[2], (std::pair<uint64_t, std::string>{b, "b0"}));
+  EXPECT_EQ(tasks[3], (std::pair<uint64_t, std::string>{b + 2, "b2"}));
+  for (size_t i = 1; i < tasks.size(); ++i)
+    ASSERT_TRUE(d->result(1, tasks[i].first, true, "r", kNow));
+  EXPECT_EQ(ended(a + 2)->attempts, 2u);
+  for (uint64_t id : {a + 3, b, b + 2}) EXPECT_EQ(ended(id)->attempts, 1u) << id;
+  EXPECT_EQ(ended(b + 2)->seq, 6u);
+  EXPECT_EQ(d->counts().ok, 6u);
+  EXPECT_EQ(d->counts().cancelled, 1u);
+  EXPECT_TRUE(d->balanced());
+}
+
+// A submitter that leaves: the rest of its chunk, in flight, goes to the
+// sink.
+TEST_F(DispatcherChunkTest, AnOrphanedChunksTasksGoToTheSink) {
+  make(spec());
+  const uint64_t first = chunk(3);
+  ChunkPort port;
+  d->attach(0, &port);
+  d->pump(kNow);
+  ASSERT_TRUE(d->result(0, first, true, "r", kNow));
+  d->orphan(7);
+  ASSERT_TRUE(d->result(0, first + 1, true, "r", kNow));
+  EXPECT_EQ(ended(first)->submitter, 7u);
+  EXPECT_EQ(ended(first + 1)->submitter, 0u);
+}
+
+// Cut pieces keep the chunk's deadline: a queued chunk with a task cut
+// out still expires whole at its deadline.
+TEST_F(DispatcherChunkTest, PiecesOfAQueuedChunkKeepItsDeadline) {
+  make(spec());
+  std::string items;
+  for (int i = 0; i < 5; ++i) ipc::append_chunk_item(items, "x");
+  const uint64_t first =
+      d->submit_chunk(std::move(items), 5, TaskOrigin{0, 5, 0, kNow + seconds(1)});
+  d->cancel({{first + 2}, {}, false}, false, "no");
+  d->pump(kNow + seconds(2));
+  EXPECT_EQ(d->counts().expired, 4u);
+  EXPECT_EQ(d->counts().cancelled, 1u);
+  EXPECT_EQ(d->queued(), 0u);
+  EXPECT_TRUE(d->balanced());
+}
+
+// Dead letters of a chunk's tasks go back as single tasks.
+TEST_F(DispatcherChunkTest, ItsDeadLettersAreRetriedAsSingleTasks) {
+  make(spec());
+  const uint64_t first = chunk(3);
+  ChunkPort port;
+  d->attach(0, &port);
+  d->pump(kNow);
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(d->result(0, first + i, false, "no", kNow));
+  ASSERT_EQ(d->dead_letters().size(), 3u);
+  Result<size_t> again = d->retry_dead_letters({first + 1}, 9);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 1u);
+  d->pump(kNow);
+  ASSERT_EQ(port.sent.size(), 2u);
+  EXPECT_EQ(port.sent[1].count, 1u);
+  EXPECT_EQ(port.sent[1].payloads[0], "p1");
+  EXPECT_TRUE(d->balanced());
+}
+
 // What a Chunker made of the tasks it was given: the sizes of the entries
 // a worker that takes chunks gets, in order.
 std::vector<uint32_t> frames_of(Dispatcher& d) {

@@ -19,7 +19,8 @@ or from a program of your own:
 
 serve() reads the channel corrald gave the process from its environment
 (CORRAL_CHANNEL=pipe, CORRAL_FRAMING=lines|length, CORRAL_FDS="IN,OUT"; see
-docs/worker-protocol.md), says READY (length framing), runs the handler for
+docs/worker-protocol.md), says READY (length framing; with CORRAL_CHUNKS=1,
+that it takes chunks of tasks, each answered on its own), runs the handler for
 each task on the calling thread, one at a time, and returns 0 when the daemon
 sends the sentinel (SHUTDOWN, or EOF of the input). A handler that raises
 fails its task with the exception's text and the worker goes on, under
@@ -47,14 +48,17 @@ import threading
 
 __all__ = ["serve", "job_name", "worker_index", "stop_after_this_task", "load", "main"]
 
-TASK, RESULT, SHUTDOWN, READY, HEARTBEAT = 1, 2, 3, 4, 5
+TASK, RESULT, SHUTDOWN, READY, HEARTBEAT, TASKS = 1, 2, 3, 4, 5, 6
 OK, FAILED = 0, 1
+TAKES_CHUNKS = 1  # READY's features: TASKS frames (docs/worker-protocol.md, Chunks)
 EXIT_TASK_FAILED_ON_LINES = 3
 
 _DEFAULT_MAX_TASK_BYTES = 65536
 _READ_CHUNK = 65536
 _LENGTH = struct.Struct("<I")
 _TASK_HEADER = struct.Struct("<BQ")  # type, id
+_TASKS_HEADER = struct.Struct("<BQI")  # type, first id, count
+_READY_FEATURES = struct.Struct("<IBI")  # length, type, features
 _RESULT_HEADER = struct.Struct("<IBQB")  # length, type, id, status
 
 _stop_requested = False
@@ -230,8 +234,41 @@ def _serve_lines(handler, fd_in, out, max_bytes, binary):
             return 1
 
 
-def _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms):
-    out.write(_LENGTH.pack(1) + bytes([READY]))
+def _answer(handler, out, task_id, task, binary, max_bytes):
+    ok, data = _limit(*_run_handler(handler, task, binary), max_bytes)
+    status = OK if ok else FAILED
+    # Written before the next task starts: a worker that dies takes no
+    # finished result with it.
+    out.write(_RESULT_HEADER.pack(len(data) + 10, RESULT, task_id, status) + data)
+
+
+def _chunk_tasks(buffer, body_start, body_end):
+    """A TASKS frame's (first id, [payloads]), or an error message."""
+    if body_end - body_start < _TASKS_HEADER.size:
+        return None, (f"reading tasks: a TASKS frame of {body_end - body_start} bytes"
+                      " is too short")
+    _, first, count = _TASKS_HEADER.unpack_from(buffer, body_start)
+    at = body_start + _TASKS_HEADER.size
+    payloads = []
+    for i in range(count):
+        if body_end - at < _LENGTH.size:
+            break
+        (size,) = _LENGTH.unpack_from(buffer, at)
+        at += _LENGTH.size
+        if size > body_end - at:
+            break
+        payloads.append(bytes(buffer[at:at + size]))
+        at += size
+    if count == 0 or len(payloads) != count or at != body_end:
+        return None, f"reading tasks: a TASKS frame of {count} tasks does not hold them exactly"
+    return (first, payloads), None
+
+
+def _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms, chunks):
+    if chunks:
+        out.write(_READY_FEATURES.pack(5, READY, TAKES_CHUNKS))
+    else:
+        out.write(_LENGTH.pack(1) + bytes([READY]))
     heartbeat = _Heartbeat(out, heartbeat_ms / 1000.0) if heartbeat_ms > 0 else None
     try:
         buffer = bytearray()
@@ -251,10 +288,22 @@ def _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms):
                 start = body_end
                 if kind == SHUTDOWN:
                     return 0
+                if kind == TASKS:
+                    # A chunk: its tasks in order, each answered before the next.
+                    chunk, error = _chunk_tasks(buffer, body_start, body_end)
+                    if error is not None:
+                        _complain(error)
+                        return 1
+                    first, payloads = chunk
+                    for i, task in enumerate(payloads):
+                        _answer(handler, out, first + i, task, binary, max_bytes)
+                        if _stop_requested:
+                            return 0
+                    continue
                 if kind != TASK:
                     if not warned:
                         _complain(f"ignoring a frame of type {kind} from the daemon"
-                                  " (only TASK and SHUTDOWN are expected)")
+                                  " (only TASK, TASKS and SHUTDOWN are expected)")
                         warned = True
                     continue
                 if length < _TASK_HEADER.size:
@@ -262,11 +311,7 @@ def _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms):
                     return 1
                 _, task_id = _TASK_HEADER.unpack_from(buffer, body_start)
                 task = bytes(buffer[body_start + _TASK_HEADER.size:body_end])
-                ok, data = _limit(*_run_handler(handler, task, binary), max_bytes)
-                status = OK if ok else FAILED
-                # Written before the next task starts: a worker that dies
-                # takes no finished result with it.
-                out.write(_RESULT_HEADER.pack(len(data) + 10, RESULT, task_id, status) + data)
+                _answer(handler, out, task_id, task, binary, max_bytes)
                 if _stop_requested:
                     return 0
             del buffer[:start]
@@ -312,6 +357,9 @@ def serve(handler, binary=False):
         fd_in, fd_out = _env_fds("CORRAL_FDS", "3,4")
         max_bytes = _env_int("CORRAL_MAX_TASK_BYTES", _DEFAULT_MAX_TASK_BYTES, 1, 1 << 32)
         heartbeat_ms = _env_int("CORRAL_HEARTBEAT_MS", 0, 0, 86_400_000)
+        chunks = os.environ.get("CORRAL_CHUNKS", "") or "0"
+        if chunks not in ("0", "1"):
+            raise _EnvError(f"CORRAL_CHUNKS={chunks}: expected 0 or 1")
     except _EnvError as e:
         _complain(str(e))
         return 2
@@ -322,7 +370,8 @@ def serve(handler, binary=False):
         os.set_blocking(fd_out, True)
         if framing == "lines":
             return _serve_lines(handler, fd_in, out, max_bytes, binary)
-        return _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms)
+        return _serve_length(handler, fd_in, out, max_bytes, binary, heartbeat_ms,
+                             chunks == "1")
     except OSError as e:
         _complain(f"the channel broke: {e}")
         return 1

@@ -44,6 +44,13 @@ std::string task_frame(uint64_t id, const std::string& payload) {
   return u32le(static_cast<uint32_t>(9 + payload.size())) + char(kTask) + u64le(id) + payload;
 }
 
+std::string tasks_frame(uint64_t first, const std::vector<std::string>& payloads) {
+  std::string items;
+  for (const std::string& p : payloads) items += u32le(static_cast<uint32_t>(p.size())) + p;
+  return u32le(static_cast<uint32_t>(13 + items.size())) + char(kTasks) + u64le(first) +
+         u32le(static_cast<uint32_t>(payloads.size())) + items;
+}
+
 std::string control_frame(uint8_t type) { return u32le(1) + char(type); }
 
 PipeChild::PipeChild(const std::vector<std::string>& argv, const std::string& framing,
@@ -131,6 +138,8 @@ std::optional<Frame> PipeChild::frame(std::chrono::milliseconds timeout) {
     for (int i = 0; i < 8; ++i) f.id |= uint64_t(uint8_t(body[1 + i])) << (8 * i);
     f.status = uint8_t(body[9]);
     f.payload = body.substr(10);
+  } else if (f.type != kResult) {
+    f.payload = body.substr(1);
   }
   return f;
 }

@@ -15,17 +15,19 @@
 
 namespace corral::testing {
 
-enum : uint8_t { kTask = 1, kResult = 2, kShutdown = 3, kReady = 4, kHeartbeat = 5 };
+enum : uint8_t { kTask = 1, kResult = 2, kShutdown = 3, kReady = 4, kHeartbeat = 5, kTasks = 6 };
 
-// A TASK frame, and a frame of TYPE with no body (SHUTDOWN).
+// A TASK frame, a TASKS frame (a chunk of tasks with ids FIRST..), and a
+// frame of TYPE with no body (SHUTDOWN).
 std::string task_frame(uint64_t id, const std::string& payload);
+std::string tasks_frame(uint64_t first, const std::vector<std::string>& payloads);
 std::string control_frame(uint8_t type);
 
 struct Frame {
   uint8_t type = 0;
   uint64_t id = 0;
   uint8_t status = 0;
-  std::string payload;
+  std::string payload;  // RESULT: its payload; any other type: its body
 };
 
 class PipeChild {

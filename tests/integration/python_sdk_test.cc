@@ -100,6 +100,56 @@ TEST(PythonSdk, LengthFramingReadyResultsShutdown) {
   EXPECT_EQ(child.wait_exit(), 0);
 }
 
+// With CORRAL_CHUNKS=1 the SDK says in READY that it takes chunks, and
+// answers a TASKS frame one RESULT per task, in order, under each task's id;
+// without it, READY has no body (what an older corrald reads).
+TEST(PythonSdk, LengthFramingTakesChunksWhenTheDaemonOffersThem) {
+  {
+    PythonChild child({"-c", kTestWorker}, "length", {"CORRAL_CHUNKS=1"});
+    std::optional<Frame> ready = child.frame();
+    ASSERT_TRUE(ready) << child.stderr_text();
+    EXPECT_EQ(ready->type, kReady);
+    EXPECT_EQ(ready->payload, std::string("\x01\x00\x00\x00", 4));
+    child.send(tasks_frame(10, {"a", "boom", "", "bytes"}) + task_frame(20, "one"));
+    const std::vector<std::pair<uint64_t, std::string>> expected = {
+        {10, "A"},
+        {11, "it went boom"},
+        {12, ""},
+        {13, std::string("\x00\xffraw", 5)},
+        {20, "ONE"}};
+    for (const auto& [id, payload] : expected) {
+      std::optional<Frame> f = child.result();
+      ASSERT_TRUE(f) << child.stderr_text();
+      EXPECT_EQ(f->id, id);
+      EXPECT_EQ(f->payload, payload);
+      EXPECT_EQ(f->status, id == 11 ? 1 : 0);
+    }
+    // A chunk that does not hold its tasks exactly breaks the channel,
+    // before any of them runs.
+    std::string bad = tasks_frame(30, {"x", "y"});
+    bad[4 + 9] = 3;  // says 3 tasks
+    child.send(bad);
+    EXPECT_TRUE(child.at_eof());
+    EXPECT_EQ(child.wait_exit(), 1);
+    EXPECT_THAT(child.stderr_text(),
+                HasSubstr("a TASKS frame of 3 tasks does not hold them exactly"));
+  }
+  for (const std::string offer : {"", "CORRAL_CHUNKS=0"}) {
+    std::vector<std::string> env;
+    if (!offer.empty()) env.push_back(offer);
+    PythonChild child({"-c", kTestWorker}, "length", env);
+    std::optional<Frame> ready = child.frame();
+    ASSERT_TRUE(ready) << child.stderr_text();
+    EXPECT_EQ(ready->type, kReady);
+    EXPECT_EQ(ready->payload, "") << offer;
+    child.close_input();
+    EXPECT_EQ(child.wait_exit(), 0);
+  }
+  PythonChild wrong({"-c", kTestWorker}, "length", {"CORRAL_CHUNKS=yes"});
+  EXPECT_EQ(wrong.wait_exit(), 2);
+  EXPECT_THAT(wrong.stderr_text(), HasSubstr("CORRAL_CHUNKS=yes: expected 0 or 1"));
+}
+
 TEST(PythonSdk, LengthFramingSplitFramesAndEof) {
   PythonChild child({"-c", kTestWorker}, "length");
   ASSERT_TRUE(child.frame());  // READY

@@ -77,7 +77,8 @@ Result<OpenedFile> SafeDir::open(std::string_view name, FileUse use, std::string
   int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
   switch (use) {
     case FileUse::kAppend:
-      flags |= O_WRONLY | O_APPEND | O_CREAT;
+      // Readable too, so that a sink can look at its last byte.
+      flags |= O_RDWR | O_APPEND | O_CREAT;
       break;
     case FileUse::kTruncate:
       flags |= O_WRONLY;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,6 +101,25 @@ Result<UniqueFd> open_job_file(const std::string& file, FileUse use, const char*
   return std::move(opened->fd);
 }
 
+// A sink whose last line was cut short (corrald killed in the middle of a
+// write) gets that line ended before anything is appended, so that the
+// next result is a whole line of its own and readers can skip the cut one.
+Status end_cut_line(int fd, const config::JobSpec& job) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno_error("sink " + job.sink.file);
+  if (st.st_size == 0) return {};
+  char last = '\n';
+  if (::pread(fd, &last, 1, st.st_size - 1) != 1) {
+    return errno_error("reading the end of sink " + job.sink.file);
+  }
+  if (last == '\n') return {};
+  spdlog::warn(
+      "{}: sink {}: its last line was cut short (corrald stopped while writing it); "
+      "ended with a newline, results follow on lines of their own",
+      job.name, job.sink.file);
+  return write_all(fd, "\n", "sink " + job.sink.file);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& host,
@@ -132,6 +152,7 @@ Result<std::unique_ptr<TaskFeed>> TaskFeed::create(asio::io_context& io, Host& h
   if (job.sink.kind == config::SinkSpec::Kind::kFile) {
     Result<UniqueFd> sink = open_job_file(job.sink.file, FileUse::kAppend, "sink", private_dirs);
     if (!sink) return std::move(sink).error();
+    if (Status ended = end_cut_line(sink->get(), job); !ended) return std::move(ended).error();
     feed->sink_ = std::move(*sink);
   }
   if (job.source.kind == config::SourceSpec::Kind::kRange) {

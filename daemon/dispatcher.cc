@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <set>
 
 #include "ipc/frame.h"
 
@@ -109,55 +108,6 @@ void Dispatcher::restore(uint64_t id, std::string payload, const TaskOrigin& ori
 void Dispatcher::restore_counters(uint64_t next_id, uint64_t next_submit) {
   next_id_ = std::max(next_id_, next_id);
   next_submit_ = std::max(next_submit_, next_submit);
-}
-
-size_t Dispatcher::retry_dead_letters() {
-  size_t n = dead_letters_.size();
-  if (journal_ != nullptr && n > 0) journal_->letters_removed({});
-  for (auto& letter : dead_letters_) submit(std::move(letter.payload), 0, 0);
-  dead_letters_.clear();
-  return n;
-}
-
-Result<size_t> Dispatcher::retry_dead_letters(const std::vector<uint64_t>& ids,
-                                              uint64_t submitter) {
-  std::set<uint64_t> wanted(ids.begin(), ids.end());
-  std::string unknown;
-  size_t unknown_count = 0;
-  for (uint64_t id : wanted) {
-    bool listed = std::any_of(dead_letters_.begin(), dead_letters_.end(),
-                              [id](const DeadLetter& letter) { return letter.id == id; });
-    if (listed) continue;
-    unknown += (unknown.empty() ? "" : ", ") + std::to_string(id);
-    ++unknown_count;
-  }
-  if (unknown_count > 0) {
-    return Error(unknown_count == 1 ? "no dead letter has id " + unknown
-                                    : "no dead letters have ids " + unknown);
-  }
-  size_t n = 0;
-  uint64_t submit_id = new_submit();
-  if (journal_ != nullptr) {
-    std::vector<uint64_t> taken(wanted.begin(), wanted.end());
-    if (!dead_letters_.empty()) journal_->letters_removed(taken);
-  }
-  std::deque<DeadLetter> kept;
-  for (auto& letter : dead_letters_) {
-    if (wanted.empty() || wanted.contains(letter.id)) {
-      submit(std::move(letter.payload), TaskOrigin{submitter, submit_id, n++, std::nullopt});
-    } else {
-      kept.push_back(std::move(letter));
-    }
-  }
-  dead_letters_ = std::move(kept);
-  return n;
-}
-
-size_t Dispatcher::clear_dead_letters() {
-  size_t n = dead_letters_.size();
-  if (journal_ != nullptr && n > 0) journal_->letters_removed({});
-  dead_letters_.clear();
-  return n;
 }
 
 void Dispatcher::attach(uint32_t worker, WorkerPort* port, std::optional<uint64_t> budget) {
@@ -279,36 +229,46 @@ bool Dispatcher::result(uint32_t worker, uint64_t id, bool ok, std::string_view 
     if (pos == s.held.end()) return false;
     s.held.erase(pos);
   }
-  --s.held_items;
-  ++s.finished_since_attach;
   if (s.held.empty()) s.isolating = false;
-  ++(ok ? s.ok : s.failed);
-  // The next hand-out starts with the worker that answered last: one task
-  // at a time goes back to the worker that is awake (polling its ring, its
-  // caches warm) while the others fall asleep, instead of waking each in
-  // turn; a stream fills every worker all the same.
-  next_worker_ = worker;
   Task& task = *found;
-  measure(s, task.dispatched_at, now);
-  if (!ok && !task.cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
-      task.attempts < queue_spec_.max_attempts) {
+  answered(s, ok, task.dispatched_at, now);
+  if (retries(ok, task.cancelled, task)) {
     again(id, task, true, now);
     return true;
   }
   // Concluded in place, then erased: the task is not moved out of its slot.
-  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
-  FinishedTask finished =
-      task.cancelled
-          ? conclude(id, task.origin.seq, task.payload, task, TaskOutcome::kCancelled,
-                     "cancelled while it ran; its result was dropped", run_time)
-          : conclude(id, task.origin.seq, task.payload, task,
-                     ok ? TaskOutcome::kOk : TaskOutcome::kFailed, std::string(payload), run_time);
+  FinishedTask finished = conclude_answer(id, task.payload, task, ok, task.cancelled, payload, now);
   tasks_.erase(id);
   deliver(std::move(finished));
   return true;
 }
 
-void Dispatcher::measure(Slot& s, TimePoint sent, TimePoint now) {
+bool Dispatcher::retries(bool ok, bool cancelled, const Task& task) const {
+  return !ok && !cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
+         task.attempts < queue_spec_.max_attempts;
+}
+
+FinishedTask Dispatcher::conclude_answer(uint64_t id, std::string_view item, const Task& task,
+                                         bool ok, bool cancelled, std::string_view payload,
+                                         TimePoint now) {
+  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
+  if (cancelled) {
+    return conclude(id, task.origin.seq, item, task, TaskOutcome::kCancelled,
+                    "cancelled while it ran; its result was dropped", run_time);
+  }
+  return conclude(id, task.origin.seq, item, task, ok ? TaskOutcome::kOk : TaskOutcome::kFailed,
+                  std::string(payload), run_time);
+}
+
+void Dispatcher::answered(Slot& s, bool ok, TimePoint sent, TimePoint now) {
+  --s.held_items;
+  ++s.finished_since_attach;
+  ++(ok ? s.ok : s.failed);
+  // The next hand-out starts with the worker that answered last: one task
+  // at a time goes back to the worker that is awake (polling its ring, its
+  // caches warm) while the others fall asleep, instead of waking each in
+  // turn; a stream fills every worker all the same.
+  next_worker_ = static_cast<size_t>(&s - slots_.data());
   // A task held behind others started when the one before it ended.
   const auto sample =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now - std::max(sent, s.last_result));
@@ -567,76 +527,6 @@ bool Dispatcher::hand_out(uint32_t w, size_t most, size_t prefetch, TimePoint no
   return moved;
 }
 
-CancelReport Dispatcher::cancel(const CancelSelection& selection, bool running,
-                                const std::string& why) {
-  CancelReport report;
-  // A whole entry.
-  auto take = [&](uint64_t key, Task& task) {
-    if (task.where != Where::kInFlight) {
-      report.cancelled += task.items;
-      end_waiting(key, TaskOutcome::kCancelled, why);
-      return;
-    }
-    if (task.cancelled || !running) {
-      if (task.cancelled) report.stopping += task.items;
-      return;
-    }
-    task.cancelled = true;
-    report.stopping += task.items;
-    report.stop_workers.push_back(*task.worker);
-  };
-  if (!selection.ids.empty()) {
-    for (uint64_t id : selection.ids) {
-      uint64_t key = 0;
-      Task* found = covering(id, key);
-      if (found == nullptr) {
-        report.unknown.push_back(id);
-        continue;
-      }
-      if (found->chunk && found->where != Where::kInFlight) {
-        // Cut out of its chunk, it ends alone.
-        if (id > first_of(key, *found)) cut(key, id);
-        if (id < key) cut(key, id + 1);
-        take(id, *tasks_.find(id));
-        continue;
-      }
-      if (!found->chunk) {
-        if (found->where == Where::kInFlight && !found->cancelled && !running) {
-          report.running.push_back(id);
-        } else {
-          take(id, *found);
-        }
-        continue;
-      }
-      // In flight in a chunk, which cannot be cut: it ends when answered.
-      if (found->cancelled || cancelled_items_.contains(id)) {
-        ++report.stopping;
-      } else if (!running) {
-        report.running.push_back(id);
-      } else {
-        cancelled_items_.insert(id);
-        ++report.stopping;
-        report.stop_workers.push_back(*found->worker);
-      }
-    }
-  } else {
-    std::vector<uint64_t> chosen;
-    tasks_.for_each([&](uint64_t key, const Task& task) {
-      if (selection.all || (selection.submit && task.origin.submit == *selection.submit)) {
-        chosen.push_back(key);
-      }
-    });
-    std::sort(chosen.begin(), chosen.end());
-    for (uint64_t key : chosen) take(key, *tasks_.find(key));
-  }
-  prune_heaps();
-  std::sort(report.stop_workers.begin(), report.stop_workers.end());
-  report.stop_workers.erase(std::unique(report.stop_workers.begin(), report.stop_workers.end()),
-                            report.stop_workers.end());
-  compact_queue();
-  return report;
-}
-
 size_t Dispatcher::pending_of_submit(uint64_t submit) const {
   size_t pending = 0;
   tasks_.for_each([&](uint64_t, const Task& task) {
@@ -655,21 +545,6 @@ void Dispatcher::abandon_queued(const std::string& why) {
   queue_.clear();
   delayed_.heap = {};
   deadlines_ = {};
-}
-
-std::deque<DeadLetter> Dispatcher::take_dead_letters() {
-  std::deque<DeadLetter> letters;
-  letters.swap(dead_letters_);
-  return letters;
-}
-
-void Dispatcher::adopt_dead_letters(std::deque<DeadLetter> letters) {
-  for (auto& letter : dead_letters_) letters.push_back(std::move(letter));
-  while (letters.size() > kMaxDeadLetters) {
-    letters.pop_front();
-    ++counts_.dead_letters_dropped;
-  }
-  dead_letters_ = std::move(letters);
 }
 
 void Dispatcher::orphan(uint64_t submitter) {

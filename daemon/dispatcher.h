@@ -13,7 +13,8 @@
 // Pure: it moves tasks between its own containers and hands them to
 // WorkerPorts; it never touches a process, a socket or a clock (the time is
 // an argument). Tested with fake ports (tests/unit/dispatcher_test.cc,
-// dispatcher_chunk_test.cc).
+// dispatcher_chunk_test.cc). Its work is in dispatcher.cc, and by concern
+// in dispatcher_chunks.cc, dispatcher_cancel.cc and dispatcher_letters.cc.
 //
 // Accounting, true after every call:
 //   submitted = ok + failed + dead + cancelled + expired + queued + delayed + in_flight
@@ -374,6 +375,18 @@ class Dispatcher {
   // in tasks_: nothing here calls out.
   FinishedTask conclude(uint64_t id, uint64_t seq, std::string_view payload, const Task& task,
                         TaskOutcome outcome, std::string result, std::chrono::nanoseconds run_time);
+  // Worker S answered a task dispatched at SENT: its counts, the job's
+  // service time, and the worker the next hand-out starts with.
+  void answered(Slot& s, bool ok, TimePoint sent, TimePoint now);
+  // Whether an answered task waits for a retry (failed, not cancelled,
+  // queue.retry lists `failed`, attempts left).
+  bool retries(bool ok, bool cancelled, const Task& task) const;
+  // Concludes task ID of TASK (its payload ITEM) answered with PAYLOAD, or
+  // cancelled while it ran (the answer dropped).
+  FinishedTask conclude_answer(uint64_t id, std::string_view item, const Task& task, bool ok,
+                               bool cancelled, std::string_view payload, TimePoint now);
+  // Makes TASK, a chunk down to one task keyed KEY, a plain task.
+  void make_plain(uint64_t key, Task& task);
   // The first task of the chunk at the front of worker S's entries answered.
   bool chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::string_view payload,
                     TimePoint now);
@@ -393,8 +406,6 @@ class Dispatcher {
   // An entry that ran and has attempts left: after a backoff, or at once.
   void again(uint64_t key, Task& task, bool backoff, TimePoint now);
   void release_and_expire(TimePoint now);
-  // Learns from a result of worker S at NOW for a task dispatched at SENT.
-  void measure(Slot& s, TimePoint sent, TimePoint now);
   // Drops the heaps' top entries whose tasks have moved on, so that
   // next_wakeup() names a time something happens.
   void prune_heaps();

@@ -59,33 +59,21 @@ uint64_t Dispatcher::cut(uint64_t key, uint64_t at) {
   for (uint32_t i = 0; i < moved; ++i) ipc::take_chunk_item(rest);
   const size_t bytes = before - rest.size();
 
-  Task front;
-  front.origin = back->origin;
-  front.attempts = back->attempts;
+  const uint64_t front_key = at - 1;
+  std::string front_items(items_of(*back).substr(0, bytes));
+  // The front takes where the chunk is, who holds it, its attempts and
+  // flags; not a copy of its payload.
+  std::string whole = std::move(back->payload);
+  Task front = *back;
+  back->payload = std::move(whole);
+  front.payload = std::move(front_items);
+  front.offset = 0;
   front.items = moved;
-  front.where = back->where;
-  front.worker = back->worker;
-  front.dispatched_at = back->dispatched_at;
-  front.suspect = back->suspect;
-  front.cancelled = back->cancelled;
-  if (moved == 1) {
-    std::string_view one = items_of(*back);
-    front.payload = std::string(ipc::take_chunk_item(one));
-  } else {
-    front.payload = std::string(items_of(*back).substr(0, bytes));
-    front.chunk = true;
-  }
+  if (moved == 1) make_plain(front_key, front);
   back->items -= moved;
   back->offset += static_cast<uint32_t>(bytes);
   back->origin.seq += moved;
-  if (back->items == 1) {
-    std::string_view one = items_of(*back);
-    back->payload = std::string(ipc::take_chunk_item(one));
-    back->offset = 0;
-    back->chunk = false;
-    chunks_.erase(key);
-  }
-  const uint64_t front_key = at - 1;
+  if (back->items == 1) make_plain(key, *back);
   const bool waiting = front.where == Where::kQueued;
   if (front.chunk) chunks_.insert(front_key);
   if (waiting && front.origin.deadline) deadlines_.emplace(*front.origin.deadline, front_key);
@@ -129,46 +117,37 @@ std::vector<uint64_t> Dispatcher::cut_held(const std::deque<uint64_t>& held) {
   return entries;
 }
 
+void Dispatcher::make_plain(uint64_t key, Task& task) {
+  std::string_view one = items_of(task);
+  task.payload = std::string(ipc::take_chunk_item(one));
+  task.offset = 0;
+  task.chunk = false;
+  chunks_.erase(key);
+}
+
 bool Dispatcher::chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::string_view payload,
                               TimePoint now) {
   const uint64_t id = first_of(key, task);
-  --s.held_items;
-  ++s.finished_since_attach;
-  ++(ok ? s.ok : s.failed);
-  next_worker_ = static_cast<uint32_t>(&s - slots_.data());
-  measure(s, task.dispatched_at, now);
+  answered(s, ok, task.dispatched_at, now);
   const bool cancelled =
       task.cancelled || (!cancelled_items_.empty() && cancelled_items_.erase(id) > 0);
   const bool last = task.items == 1;
-  if (!ok && !cancelled && queue_spec_.retry && queue_spec_.retry->on_failed &&
-      task.attempts < queue_spec_.max_attempts) {
+  if (retries(ok, cancelled, task)) {
     // It waits for its retry alone; the rest of the chunk goes on.
     Task* single = &task;
     if (last) {
       s.held.pop_front();
       if (s.held.empty()) s.isolating = false;
+      make_plain(key, task);
     } else {
       single = tasks_.find(cut(key, id + 1));
-    }
-    if (single->chunk) {  // the last task of a chunk: a plain task now
-      std::string_view rest = items_of(*single);
-      single->payload = std::string(ipc::take_chunk_item(rest));
-      single->offset = 0;
-      single->chunk = false;
-      chunks_.erase(id);
     }
     again(id, *single, true, now);
     return true;
   }
   std::string_view rest = items_of(task);
   const std::string_view item = ipc::take_chunk_item(rest);
-  auto run_time = std::chrono::duration_cast<std::chrono::nanoseconds>(now - task.dispatched_at);
-  FinishedTask finished =
-      cancelled
-          ? conclude(id, task.origin.seq, item, task, TaskOutcome::kCancelled,
-                     "cancelled while it ran; its result was dropped", run_time)
-          : conclude(id, task.origin.seq, item, task, ok ? TaskOutcome::kOk : TaskOutcome::kFailed,
-                     std::string(payload), run_time);
+  FinishedTask finished = conclude_answer(id, item, task, ok, cancelled, payload, now);
   if (last) {
     erase(key);
     s.held.pop_front();

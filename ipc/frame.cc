@@ -96,10 +96,9 @@ void append_control(std::string& out, FrameType type) {
 }
 
 void append_ready(std::string& out, uint32_t features) {
-  char frame[kLengthBytes + 1 + sizeof features];
-  put<uint32_t>(frame, 1 + sizeof features);
-  frame[kLengthBytes] = static_cast<char>(FrameType::kReady);
-  put<uint32_t>(frame + kLengthBytes + 1, features);
+  char frame[kLengthBytes + kReadyFeaturesBytes];
+  put<uint32_t>(frame, kReadyFeaturesBytes);
+  write_ready_body(frame + kLengthBytes, features);
   out.append(frame, sizeof frame);
 }
 

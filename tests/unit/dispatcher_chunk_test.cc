@@ -8,65 +8,21 @@
 #include <string>
 #include <vector>
 
-#include "daemon/chunker.h"
 #include "daemon/dispatcher.h"
 #include "ipc/frame.h"
+#include "tests/unit/chunk_port.h"
 
 namespace corral::daemon {
 namespace {
 
 using std::chrono::seconds;
+using testing::chunk_queue;
+using testing::ChunkPort;
 
 const TimePoint kNow{};
 
-// A worker's channel; with CHUNKS it takes chunks whole (TASKS frames).
-struct ChunkPort : WorkerPort {
-  explicit ChunkPort(bool chunks = true) : chunks(chunks) {}
-  bool can_send(size_t) const override { return open; }
-  void send(uint64_t id, std::string_view payload) override {
-    sent.push_back({id, 1, {std::string(payload)}});
-  }
-  bool takes_chunks() const override { return chunks; }
-  bool send_chunk(uint64_t first_id, uint32_t count, std::string_view items) override {
-    if (!open) return false;
-    Frame frame{first_id, count, {}};
-    for (uint32_t i = 0; i < count; ++i) {
-      frame.payloads.emplace_back(ipc::take_chunk_item(items));
-    }
-    EXPECT_TRUE(items.empty()) << "bytes after the chunk's last task";
-    sent.push_back(std::move(frame));
-    return true;
-  }
-  void flush() override {}
-
-  struct Frame {
-    uint64_t first = 0;
-    uint32_t count = 0;
-    std::vector<std::string> payloads;
-  };
-  // Every task sent, in order, as (id, payload).
-  std::vector<std::pair<uint64_t, std::string>> tasks() const {
-    std::vector<std::pair<uint64_t, std::string>> all;
-    for (const Frame& f : sent) {
-      for (uint32_t i = 0; i < f.count; ++i) all.emplace_back(f.first + i, f.payloads[i]);
-    }
-    return all;
-  }
-  bool chunks;
-  bool open = true;
-  std::vector<Frame> sent;
-};
-
-config::QueueSpec spec(size_t prefetch = 64, uint32_t max_attempts = 3) {
-  config::QueueSpec q;
-  q.capacity = 1000;
-  q.prefetch = prefetch;
-  q.max_attempts = max_attempts;
-  return q;
-}
-
 config::QueueSpec retrying_failures() {
-  config::QueueSpec q = spec();
+  config::QueueSpec q = chunk_queue();
   config::TaskRetrySpec retry;
   retry.on_failed = true;
   retry.on_crashed = false;
@@ -98,7 +54,7 @@ class DispatcherChunkTest : public ::testing::Test {
 };
 
 TEST_F(DispatcherChunkTest, AChunkGoesOutAsOneFrameAndEachTaskEndsOnItsOwn) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(5, 100);
   EXPECT_EQ(d->counts().submitted, 5u);
   EXPECT_EQ(d->queued(), 5u);
@@ -148,7 +104,7 @@ TEST_F(DispatcherChunkTest, AChunkGoesOutAsOneFrameAndEachTaskEndsOnItsOwn) {
 }
 
 TEST_F(DispatcherChunkTest, AWorkerThatTakesNoChunksGetsTheTasksOneByOne) {
-  make(spec(3));
+  make(chunk_queue(3));
   const uint64_t first = chunk(5);
   ChunkPort port(false);
   d->attach(0, &port);
@@ -178,7 +134,7 @@ TEST_F(DispatcherChunkTest, AWorkerThatTakesNoChunksGetsTheTasksOneByOne) {
 // the task it was running is the suspect, alone, charged its attempt; the
 // rest had not started and go out again as they were, uncharged.
 TEST_F(DispatcherChunkTest, AWorkerThatDiesInAChunkChargesOnlyTheTaskItWasRunning) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(6);
   ChunkPort a;
   ChunkPort b;
@@ -216,7 +172,7 @@ TEST_F(DispatcherChunkTest, AWorkerThatDiesInAChunkChargesOnlyTheTaskItWasRunnin
 // A poison task in a chunk dies alone after max_attempts; its neighbours
 // end ok on their first attempt.
 TEST_F(DispatcherChunkTest, APoisonTaskInAChunkTakesNoNeighbourDown) {
-  make(spec(64, 2));
+  make(chunk_queue(64, 2));
   const uint64_t first = chunk(4);
   ChunkPort port;
   for (uint32_t round = 0;; ++round) {
@@ -283,7 +239,7 @@ TEST_F(DispatcherChunkTest, AFailedTaskWaitsForItsRetryAloneAndTheChunkGoesOn) {
 }
 
 TEST_F(DispatcherChunkTest, CancellingAQueuedTaskCutsItOutOfItsChunk) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(5);
   CancelReport report = d->cancel({{first + 2, first + 4, 999}, {}, false}, false, "no");
   EXPECT_EQ(report.cancelled, 2u);
@@ -309,7 +265,7 @@ TEST_F(DispatcherChunkTest, CancellingAQueuedTaskCutsItOutOfItsChunk) {
 }
 
 TEST_F(DispatcherChunkTest, ATaskCancelledInAChunkInFlightEndsCancelledWhateverComes) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(4);
   ChunkPort a;
   d->attach(0, &a);
@@ -342,7 +298,7 @@ TEST_F(DispatcherChunkTest, ATaskCancelledInAChunkInFlightEndsCancelledWhateverC
 }
 
 TEST_F(DispatcherChunkTest, CancellingASubmitEndsEveryTaskOfItsChunks) {
-  make(spec());
+  make(chunk_queue());
   chunk(3);
   chunk(4, 3);
   CancelReport report = d->cancel({{}, 5, false}, false, "no");
@@ -355,7 +311,7 @@ TEST_F(DispatcherChunkTest, CancellingASubmitEndsEveryTaskOfItsChunks) {
 // limits.max_tasks counts tasks: a worker with a budget of 3 takes 3 tasks
 // of a chunk of 5, and the rest waits for the next worker.
 TEST_F(DispatcherChunkTest, AWorkersBudgetCutsAChunk) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(5);
   ChunkPort a;
   d->attach(0, &a, 3);
@@ -375,7 +331,7 @@ TEST_F(DispatcherChunkTest, AWorkersBudgetCutsAChunk) {
 }
 
 TEST_F(DispatcherChunkTest, AChunkWaitsWhileTheChannelHasNoRoomForIt) {
-  make(spec());
+  make(chunk_queue());
   chunk(3);
   ChunkPort port;
   port.open = false;
@@ -391,7 +347,7 @@ TEST_F(DispatcherChunkTest, AChunkWaitsWhileTheChannelHasNoRoomForIt) {
 }
 
 TEST_F(DispatcherChunkTest, AQueuedChunkExpiresTaskByTaskAtItsDeadline) {
-  make(spec());
+  make(chunk_queue());
   std::string items;
   for (int i = 0; i < 3; ++i) ipc::append_chunk_item(items, "x");
   const uint64_t first =
@@ -409,7 +365,7 @@ TEST_F(DispatcherChunkTest, AQueuedChunkExpiresTaskByTaskAtItsDeadline) {
 }
 
 TEST_F(DispatcherChunkTest, AbandoningTheQueueEndsEachTaskOfAChunkDead) {
-  make(spec());
+  make(chunk_queue());
   chunk(4);
   d->abandon_queued("job removed");
   EXPECT_EQ(d->counts().dead, 4u);
@@ -436,7 +392,7 @@ TEST_F(DispatcherChunkTest, AJournalledJobQueuesAChunksTasksOneByOne) {
     std::vector<uint64_t> seqs;
     std::vector<std::string> payloads;
   } journal;
-  make(spec());
+  make(chunk_queue());
   d->set_journal(&journal);
   const uint64_t first = chunk(3, 20);
   EXPECT_EQ(journal.added_ids, (std::vector<uint64_t>{first, first + 1, first + 2}));
@@ -450,7 +406,7 @@ TEST_F(DispatcherChunkTest, AJournalledJobQueuesAChunksTasksOneByOne) {
 }
 
 TEST_F(DispatcherChunkTest, CancellingTheFirstAndLastTasksOfAQueuedChunk) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(4);
   CancelReport report = d->cancel({{first, first + 3}, {}, false}, false, "no");
   EXPECT_EQ(report.cancelled, 2u);
@@ -469,7 +425,7 @@ TEST_F(DispatcherChunkTest, CancellingTheFirstAndLastTasksOfAQueuedChunk) {
 // cancelled one ends cancelled; the rest goes out again in order,
 // uncharged.
 TEST_F(DispatcherChunkTest, AWorkerThatDiesHoldingTwoChunks) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t a = chunk(4, 0, "a");
   const uint64_t b = chunk(3, 4, "b");
   ChunkPort port;
@@ -514,7 +470,7 @@ TEST_F(DispatcherChunkTest, AWorkerThatDiesHoldingTwoChunks) {
 // A submitter that leaves: the rest of its chunk, in flight, goes to the
 // sink.
 TEST_F(DispatcherChunkTest, AnOrphanedChunksTasksGoToTheSink) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(3);
   ChunkPort port;
   d->attach(0, &port);
@@ -529,7 +485,7 @@ TEST_F(DispatcherChunkTest, AnOrphanedChunksTasksGoToTheSink) {
 // Cut pieces keep the chunk's deadline: a queued chunk with a task cut
 // out still expires whole at its deadline.
 TEST_F(DispatcherChunkTest, PiecesOfAQueuedChunkKeepItsDeadline) {
-  make(spec());
+  make(chunk_queue());
   std::string items;
   for (int i = 0; i < 5; ++i) ipc::append_chunk_item(items, "x");
   const uint64_t first =
@@ -544,7 +500,7 @@ TEST_F(DispatcherChunkTest, PiecesOfAQueuedChunkKeepItsDeadline) {
 
 // Dead letters of a chunk's tasks go back as single tasks.
 TEST_F(DispatcherChunkTest, ItsDeadLettersAreRetriedAsSingleTasks) {
-  make(spec());
+  make(chunk_queue());
   const uint64_t first = chunk(3);
   ChunkPort port;
   d->attach(0, &port);
@@ -559,68 +515,6 @@ TEST_F(DispatcherChunkTest, ItsDeadLettersAreRetriedAsSingleTasks) {
   EXPECT_EQ(port.sent[1].count, 1u);
   EXPECT_EQ(port.sent[1].payloads[0], "p1");
   EXPECT_TRUE(d->balanced());
-}
-
-// What a Chunker made of the tasks it was given: the sizes of the entries
-// a worker that takes chunks gets, in order.
-std::vector<uint32_t> frames_of(Dispatcher& d) {
-  ChunkPort port;
-  d.attach(0, &port);
-  d.pump(kNow);
-  std::vector<uint32_t> sizes;
-  for (const auto& frame : port.sent) sizes.push_back(frame.count);
-  d.detach(0);
-  return sizes;
-}
-
-TEST(ChunkerTest, GathersConsecutiveTasksOfOneSubmitWithinItsLimits) {
-  config::QueueSpec q = spec(100000);
-  q.capacity = 100000;
-  Dispatcher d(q, [](FinishedTask&&) {});
-  Chunker chunker(d, 64);  // chunks of at most 60 bytes: 10 tasks of 2 bytes
-  uint64_t seq = 0;
-  auto add = [&](std::string_view payload, uint64_t submit = 1) {
-    chunker.add(payload, TaskOrigin{0, submit, seq++, std::nullopt});
-  };
-  for (int i = 0; i < 12; ++i) add("ab");  // 10 + 2: the bytes limit
-  ++seq;                                   // a refused line: a gap in the seqs
-  add("ab");
-  add("ab", 2);               // another submit
-  add(std::string(70, 'x'));  // larger than any chunk: alone
-  add("ab");
-  EXPECT_EQ(chunker.gathered(), 1u);
-  chunker.flush();
-  EXPECT_EQ(chunker.gathered(), 0u);
-  EXPECT_EQ(d.queued(), 16u);
-  EXPECT_EQ(frames_of(d), (std::vector<uint32_t>{10, 2, 1, 1, 1, 1}));
-
-  // At most kMaxTasks a chunk, whatever the bytes allow.
-  Chunker big(d, 1 << 20);
-  for (uint64_t i = 0; i < Chunker::kMaxTasks + 5; ++i) {
-    big.add("t", TaskOrigin{0, 3, i, std::nullopt});
-  }
-  big.flush();
-  EXPECT_EQ(frames_of(d), (std::vector<uint32_t>{Chunker::kMaxTasks, 5}));
-  EXPECT_TRUE(d.balanced());
-}
-
-TEST(ChunkerTest, QueuesTasksAloneWhileTheWorkersTakeNoChunks) {
-  Dispatcher d(spec(), [](FinishedTask&&) {});
-  EXPECT_TRUE(d.chunks_welcome());  // nobody attached yet
-  ChunkPort plain(false);
-  d.attach(0, &plain);
-  EXPECT_FALSE(d.chunks_welcome());
-  Chunker chunker(d, 65536);
-  for (uint64_t i = 0; i < 5; ++i) chunker.add("t", TaskOrigin{0, 1, i, std::nullopt});
-  EXPECT_EQ(chunker.gathered(), 0u);
-  EXPECT_EQ(d.queued(), 5u);
-  ChunkPort chunks;
-  d.attach(1, &chunks);
-  EXPECT_TRUE(d.chunks_welcome());
-  d.worker_gone(1, "gone");
-  EXPECT_FALSE(d.chunks_welcome());
-  d.detach(0);
-  EXPECT_TRUE(d.chunks_welcome());
 }
 
 }  // namespace

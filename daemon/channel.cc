@@ -15,12 +15,36 @@ bool Channel::on_result(uint64_t id, bool ok, std::string_view payload) {
     return protocol_error("result for task " + std::to_string(id) +
                           ", which this worker does not hold");
   }
+  ++answered_;
+  recycle_when_spent();
+  return true;
+}
+
+bool Channel::on_results(const ipc::Frame& frame) {
+  if (!takes_results_frames_) {
+    return protocol_error("a RESULTS frame on a pipe (only shm workers send them)");
+  }
+  std::string_view items = frame.payload;
+  for (uint32_t i = 0; i < frame.count; ++i) {
+    const uint64_t id = frame.id + i;
+    const ipc::ResultItem item = ipc::take_result_item(items);
+    if (!dispatcher().result(worker_, id, item.status == ipc::ResultStatus::kOk, item.payload,
+                             batch_now_)) {
+      return protocol_error("result for task " + std::to_string(id) +
+                            ", which this worker does not hold");
+    }
+    ++answered_;
+  }
+  recycle_when_spent();
+  return true;
+}
+
+void Channel::recycle_when_spent() {
   // limits.max_tasks: its last task is answered; restart it by sentinel.
   if (dispatcher().budget_spent(worker_) && dispatcher().held_by(worker_) == 0 &&
       !std::exchange(recycled_, true)) {
     context_.events.recycle(worker_);
   }
-  return true;
 }
 
 void Channel::attach() {
@@ -31,6 +55,8 @@ bool Channel::on_frame(const ipc::Frame& frame) {
   switch (frame.type) {
     case ipc::FrameType::kResult:
       return on_result(frame.id, frame.status == ipc::ResultStatus::kOk, frame.payload);
+    case ipc::FrameType::kResults:
+      return on_results(frame);
     case ipc::FrameType::kReady:
       if (ready_) return protocol_error("a second READY");
       ready_ = true;

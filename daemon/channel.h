@@ -58,6 +58,11 @@ class Channel : public WorkerPort {
   // its slot, and count a change of it as seen at NOW).
   virtual TimePoint last_sign(TimePoint /*now*/) { return last_sign_; }
   bool ready() const { return ready_; }
+  // Of a dead worker: the tasks it finished and did not answer (results
+  // it gathered for a RESULTS frame and never sent), by what it counted
+  // in its slot; 0 for a pipe worker, which answers each task at once.
+  // Untrusted: Dispatcher::worker_gone bounds it.
+  virtual uint64_t finished_unanswered() const { return 0; }
   // Its READY said so (CORRAL_CHUNKS offered it).
   bool takes_chunks() const override { return takes_chunks_; }
 
@@ -66,6 +71,10 @@ class Channel : public WorkerPort {
   void begin_batch();
   // Hands one result to the dispatcher; false on a protocol error.
   bool on_result(uint64_t id, bool ok, std::string_view payload);
+  // Hands a RESULTS frame's results to the dispatcher, in order.
+  bool on_results(const ipc::Frame& frame);
+  // limits.max_tasks: its last task is answered; restart it by sentinel.
+  void recycle_when_spent();
   // The worker takes tasks from now on (unless its sentinel was sent).
   void attach();
   // Hands one decoded frame to the dispatcher; false on a protocol error
@@ -89,6 +98,8 @@ class Channel : public WorkerPort {
   bool broken_ = false;
   bool sentinel_sent_ = false;
   bool recycled_ = false;
+  bool takes_results_frames_ = false;  // shm: the slot counts finished tasks
+  uint64_t answered_ = 0;              // results handed to the dispatcher
   TimePoint batch_now_;
   TimePoint last_sign_;
 };

@@ -21,13 +21,19 @@ void Chunker::add(std::string_view payload, const TaskOrigin& origin) {
     dispatcher_.submit(std::string(payload), origin);
     return;
   }
-  if (count_ == 0) origin_ = origin;
+  if (count_ == 0) {
+    origin_ = origin;
+    // Room for as many bytes as the last chunk took: a stream's chunks are
+    // alike, and the items are not moved again as the string grows.
+    items_.reserve(last_bytes_);
+  }
   ipc::append_chunk_item(items_, payload);
   ++count_;
 }
 
 void Chunker::flush() {
   if (count_ == 0) return;
+  last_bytes_ = items_.size();
   dispatcher_.submit_chunk(std::move(items_), count_, origin_);
   items_.clear();
   count_ = 0;

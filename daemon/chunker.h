@@ -45,6 +45,7 @@ class Chunker {
   Dispatcher& dispatcher_;
   size_t max_bytes_;  // a chunk's items, lengths included
   std::string items_;
+  size_t last_bytes_ = 0;  // the last chunk's items
   uint32_t count_ = 0;
   TaskOrigin origin_;  // the first task's
 };

@@ -158,7 +158,7 @@ void Dispatcher::again(uint64_t key, Task& task, bool backoff, TimePoint now) {
 }
 
 ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskFault fault,
-                                  TimePoint now) {
+                                  TimePoint now, uint64_t finished) {
   Slot& s = slot(worker);
   s.port = nullptr;
   ports_changed();
@@ -166,15 +166,15 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
   s.held_items = 0;
   std::deque<uint64_t> held;
   held.swap(s.held);
-  // The task it was running alone at the front, then the rest, in order.
-  const std::vector<uint64_t> entries = cut_held(held);
+  // The task it was running alone, the rest in pieces around it, in order.
+  const Held cut = cut_held(held, finished);
+  const std::vector<uint64_t>& entries = cut.entries;
   ExitBlame blame = ExitBlame::kWorker;
-  if (!entries.empty()) {
-    Task* running = tasks_.find(entries.front());
-    bool suspect = running != nullptr && running->suspect;
-    bool cancelled = running != nullptr && running->cancelled;
-    if (s.finished_since_attach > 0 || suspect || cancelled) blame = ExitBlame::kTask;
-    if (running != nullptr) running->suspect = true;
+  if (Task* running = cut.running ? tasks_.find(*cut.running) : nullptr) {
+    if (s.finished_since_attach + finished > 0 || running->suspect || running->cancelled) {
+      blame = ExitBlame::kTask;
+    }
+    running->suspect = true;
   }
   const bool retry =
       queue_spec_.retry && (fault == TaskFault::kTimeout ? queue_spec_.retry->on_timeout
@@ -185,7 +185,7 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
     Task* found = tasks_.find(*it);
     if (found == nullptr) continue;
     Task& task = *found;
-    const bool was_running = it == std::prev(entries.rend());
+    const bool was_running = cut.running == *it;
     if (task.cancelled) {
       Task ended;
       erase(*it, &ended);
@@ -193,9 +193,10 @@ ExitBlame Dispatcher::worker_gone(uint32_t worker, const std::string& why, TaskF
              "cancelled while it ran; its worker was stopped (" + why + ")");
       continue;
     }
-    // A worker chunks its tasks oldest first: only the oldest was running when
-    // it died. The others were waiting in its channel and get their attempt
-    // back, so a poison task does not take its neighbours down with it.
+    // A worker runs its tasks oldest first: one was running when it died.
+    // The others were waiting in its channel (or had finished, their
+    // results lost with it) and get their attempt back, so a poison task
+    // does not take its neighbours down with it.
     if (!was_running && task.attempts > 0) --task.attempts;
     if (task.attempts >= queue_spec_.max_attempts) {
       Task dead;

@@ -215,19 +215,24 @@ class Dispatcher {
   // stopped); what it holds stays in flight until it answers or dies.
   void detach(uint32_t worker);
   // W's process is confirmed dead: each task it held is redelivered, or is
-  // dead once it has had max_attempts. Only the oldest task W held (the one
-  // it was running) keeps the attempt; the rest had not started. The one it
-  // was running becomes a suspect: it is handed out again only alone, to a
-  // worker that holds nothing, and that worker gets nothing else meanwhile,
-  // so that a poison task cannot take other tasks down with it. Returns who
-  // the death is charged to: the task (kTask) when W was running one and had
-  // finished tasks since attach(), or the task was already a suspect.
+  // dead once it has had max_attempts. Only the task W was running keeps
+  // the attempt: the oldest it held, or, when it had FINISHED tasks it did
+  // not answer (results gathered for a RESULTS frame, lost with it), the
+  // one after those; the rest get their attempt back (the finished ones
+  // run again). FINISHED comes from the worker and is not trusted: more
+  // than W held means it was running none. The one it was running becomes
+  // a suspect: it is handed out again only alone, to a worker that holds
+  // nothing, and that worker gets nothing else meanwhile, so that a poison
+  // task cannot take other tasks down with it. Returns who the death is
+  // charged to: the task (kTask) when W was running one and had finished
+  // tasks since attach(), or the task was already a suspect.
   // A task that ran, was charged its attempt and has attempts left waits
   // for queue.retry's backoff when FAULT is among its causes, else goes
   // out again at once. A task cancelled while it ran ends cancelled (the
   // death is then charged to the task). NOW dates a backoff.
   ExitBlame worker_gone(uint32_t worker, const std::string& why,
-                        TaskFault fault = TaskFault::kCrashed, TimePoint now = {});
+                        TaskFault fault = TaskFault::kCrashed, TimePoint now = {},
+                        uint64_t finished = 0);
   // W answered task ID. False (and nothing changes) when W does not hold ID:
   // a protocol error the caller punishes. A failed task with attempts left
   // waits for a retry when queue.retry lists `failed`; a task cancelled
@@ -392,9 +397,16 @@ class Dispatcher {
                     TimePoint now);
   // Sets chunks_welcome() from the attached ports.
   void ports_changed();
-  // Cuts the chunks worker S held so that the task it was running and each
-  // task cancelled while in flight stand alone; returns the keys in order.
-  std::vector<uint64_t> cut_held(const std::deque<uint64_t>& held);
+  // What a dead worker held, cut: the keys in order, and the task that was
+  // running (none when it had finished everything it held).
+  struct Held {
+    std::vector<uint64_t> entries;
+    std::optional<uint64_t> running;
+  };
+  // Cuts the chunks a dead worker HELD so that the task it was running (the
+  // first after the FINISHED ones it did not answer) and each task
+  // cancelled while in flight stand alone.
+  Held cut_held(const std::deque<uint64_t>& held, uint64_t finished);
   // Tells the journal and whoever waits that a task ended.
   void deliver(FinishedTask&& finished);
   // Hands worker W up to MOST queued tasks while it holds fewer than

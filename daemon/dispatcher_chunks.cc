@@ -3,6 +3,7 @@
 // cuts a dead worker's chunks need. The rest of the bookkeeping, which
 // treats a chunk as an entry of several tasks, is in dispatcher.cc.
 #include <algorithm>
+#include <optional>
 
 #include "daemon/dispatcher.h"
 #include "ipc/frame.h"
@@ -82,19 +83,28 @@ uint64_t Dispatcher::cut(uint64_t key, uint64_t at) {
   return front_key;
 }
 
-std::vector<uint64_t> Dispatcher::cut_held(const std::deque<uint64_t>& held) {
-  std::vector<uint64_t> entries;
+Dispatcher::Held Dispatcher::cut_held(const std::deque<uint64_t>& held, uint64_t finished) {
+  Held out;
+  std::vector<uint64_t>& entries = out.entries;
+  std::optional<uint64_t>& running = out.running;
   entries.reserve(held.size());
-  for (size_t i = 0; i < held.size(); ++i) {
-    const uint64_t key = held[i];
+  uint64_t skip = finished;
+  for (const uint64_t key : held) {
     const Task* task = tasks_.find(key);
     if (task == nullptr) continue;
+    const uint64_t first = first_of(key, *task);
+    // The task that was running: the first one not finished.
+    if (!running && skip < task->items) running = first + skip;
+    if (!running) skip -= task->items;
     if (task->chunk) {
-      const uint64_t first = first_of(key, *task);
-      // Where a new piece starts: after the task that was running, and
-      // around each task cancelled while in flight.
+      // Where a new piece starts: around the task that was running (the
+      // tasks before it finished; their results were lost with the
+      // worker), and around each task cancelled while in flight.
       std::vector<uint64_t> cuts;
-      if (i == 0) cuts.push_back(first + 1);
+      if (running && *running >= first && *running <= key) {
+        cuts.push_back(*running);
+        cuts.push_back(*running + 1);
+      }
       std::vector<uint64_t> cancelled;
       for (auto c = cancelled_items_.lower_bound(first); c != cancelled_items_.end() && *c <= key;
            ++c) {
@@ -114,7 +124,7 @@ std::vector<uint64_t> Dispatcher::cut_held(const std::deque<uint64_t>& held) {
     }
     entries.push_back(key);
   }
-  return entries;
+  return out;
 }
 
 void Dispatcher::make_plain(uint64_t key, Task& task) {

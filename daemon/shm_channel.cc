@@ -36,12 +36,19 @@ class ShmChannel : public Channel {
         rings_(segment, worker),
         task_wake_(std::move(task_wake)),
         result_wake_(io, result_wake_watched.release()),
-        result_wake_fd_(std::move(result_wake)) {}
+        result_wake_fd_(std::move(result_wake)) {
+    takes_results_frames_ = true;
+  }
 
   // The heartbeat cell counts only when it changes, at the daemon's time of
   // seeing it: the value a worker writes there is not a time we trust.
   TimePoint last_sign(TimePoint now) override {
     return std::max(Channel::last_sign(now), rings_.heartbeat_seen(now));
+  }
+
+  uint64_t finished_unanswered() const override {
+    const uint64_t done = rings_.tasks_done();
+    return done > answered_ ? done - answered_ : 0;
   }
 
   int task_wake_fd() const { return task_wake_.fd(); }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <boost/asio/io_context.hpp>
+#include <charconv>
 #include <cstdio>
 #include <limits>
 #include <utility>
@@ -273,10 +274,14 @@ ExitBlame TaskFeed::exited(uint32_t worker, const std::string& why) {
   watch_.forget(worker);
   // Nothing new for it while what it left is read.
   dispatcher_.detach(worker);
-  if (auto it = channels_.find(worker); it != channels_.end()) it->second->collect_remains();
+  uint64_t unanswered = 0;
+  if (auto it = channels_.find(worker); it != channels_.end()) {
+    it->second->collect_remains();
+    unanswered = it->second->finished_unanswered();
+  }
   channels_.erase(worker);
   const TaskFault fault = timed_out_.erase(worker) > 0 ? TaskFault::kTimeout : TaskFault::kCrashed;
-  ExitBlame blame = dispatcher_.worker_gone(worker, why, fault, host_.now());
+  ExitBlame blame = dispatcher_.worker_gone(worker, why, fault, host_.now(), unanswered);
   after_results();
   return blame;
 }
@@ -416,7 +421,9 @@ void TaskFeed::feed_source() {
   if (source.kind == config::SourceSpec::Kind::kRange) {
     while (source_next_ < source.to && !dispatcher_.full(chunker.gathered())) {
       origin.seq = static_cast<uint64_t>(source_next_ - source.from);
-      chunker.add(std::to_string(source_next_), origin);
+      char digits[24];  // an int64_t's 20 characters at most
+      const char* end = std::to_chars(digits, digits + sizeof digits, source_next_).ptr;
+      chunker.add(std::string_view(digits, static_cast<size_t>(end - digits)), origin);
       ++source_next_;
     }
   } else if (source_file_) {

@@ -52,6 +52,8 @@ const char* type_name(uint8_t type) {
       return "heartbeat";
     case FrameType::kTasks:
       return "tasks";
+    case FrameType::kResults:
+      return "results";
   }
   return "unknown";
 }
@@ -110,6 +112,14 @@ void append_tasks(std::string& out, uint64_t first_id, uint32_t count, std::stri
   out.append(items);
 }
 
+void append_results(std::string& out, uint64_t first_id, uint32_t count, std::string_view items) {
+  char head[kLengthBytes + kResultsHeaderBytes];
+  put<uint32_t>(head, frame_length(kResultsHeaderBytes, items));
+  write_results_body(head + kLengthBytes, first_id, count, {});
+  out.append(head, sizeof head);
+  out.append(items);
+}
+
 void append_chunk_item(std::string& items, std::string_view payload) {
   char head[kChunkItemHeaderBytes];
   put<uint32_t>(head, static_cast<uint32_t>(payload.size()));
@@ -122,6 +132,31 @@ std::string_view take_chunk_item(std::string_view& items) {
   std::string_view payload = items.substr(kChunkItemHeaderBytes, size);
   items.remove_prefix(kChunkItemHeaderBytes + size);
   return payload;
+}
+
+void append_result_item(std::string& items, ResultStatus status, std::string_view payload) {
+  char head[kResultItemHeaderBytes];
+  head[0] = static_cast<char>(status);
+  put<uint32_t>(head + 1, static_cast<uint32_t>(payload.size()));
+  items.append(head, sizeof head);
+  items.append(payload);
+}
+
+ResultItem take_result_item(std::string_view& items) {
+  ResultItem item;
+  item.status = static_cast<ResultStatus>(items[0]);
+  const auto size = get<uint32_t>(items.data() + 1);
+  item.payload = items.substr(kResultItemHeaderBytes, size);
+  items.remove_prefix(kResultItemHeaderBytes + size);
+  return item;
+}
+
+size_t write_results_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items) {
+  dest[0] = static_cast<char>(FrameType::kResults);
+  put<uint64_t>(dest + 1, first_id);
+  put<uint32_t>(dest + 9, count);
+  if (!items.empty()) std::memcpy(dest + kResultsHeaderBytes, items.data(), items.size());
+  return kResultsHeaderBytes + items.size();
 }
 
 size_t write_tasks_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items) {
@@ -179,29 +214,37 @@ namespace {
   return Error("unknown frame type " + std::to_string(type));
 }
 
-// A TASKS frame's tasks must fill its body exactly, COUNT of them.
-[[gnu::noinline]] Result<Frame> parse_tasks(std::string_view body) {
-  if (body.size() < kTasksHeaderBytes) {
-    return too_short(body[0], body.size(), kTasksHeaderBytes);
-  }
+// A TASKS or RESULTS frame's items must fill its body exactly, COUNT of
+// them; a result's status is 0 or 1.
+[[gnu::noinline]] Result<Frame> parse_items(std::string_view body) {
+  const bool results = static_cast<FrameType>(body[0]) == FrameType::kResults;
+  const char* kind = results ? "results" : "tasks";
+  const char* item = results ? "result" : "task";
+  const size_t header = results ? kResultsHeaderBytes : kTasksHeaderBytes;
+  if (body.size() < header) return too_short(body[0], body.size(), header);
   Frame frame;
-  frame.type = FrameType::kTasks;
+  frame.type = static_cast<FrameType>(body[0]);
   frame.id = get<uint64_t>(body.data() + 1);
   frame.count = get<uint32_t>(body.data() + 9);
-  frame.payload = body.substr(kTasksHeaderBytes);
-  if (frame.count == 0) return Error("tasks frame of 0 tasks");
+  frame.payload = body.substr(header);
+  if (frame.count == 0) return Error(std::string(kind) + " frame of 0 " + item + "s");
+  const size_t head = results ? kResultItemHeaderBytes : kChunkItemHeaderBytes;
   std::string_view rest = frame.payload;
   for (uint32_t i = 0; i < frame.count; ++i) {
-    if (rest.size() < kChunkItemHeaderBytes ||
-        get<uint32_t>(rest.data()) > rest.size() - kChunkItemHeaderBytes) {
-      return Error("tasks frame of " + std::to_string(frame.count) + " tasks ends inside task " +
-                   std::to_string(i + 1));
+    if (rest.size() < head || get<uint32_t>(rest.data() + head - 4) > rest.size() - head) {
+      return Error(std::string(kind) + " frame of " + std::to_string(frame.count) + " " + item +
+                   "s ends inside " + item + " " + std::to_string(i + 1));
     }
-    take_chunk_item(rest);
+    if (results && static_cast<uint8_t>(rest[0]) > 1) {
+      return Error("results frame: result " + std::to_string(i + 1) + " has status " +
+                   std::to_string(static_cast<uint8_t>(rest[0])) +
+                   ", neither 0 (ok) nor 1 (failed)");
+    }
+    rest.remove_prefix(head + get<uint32_t>(rest.data() + head - 4));
   }
   if (!rest.empty()) {
-    return Error("tasks frame of " + std::to_string(frame.count) + " tasks has " +
-                 std::to_string(rest.size()) + " bytes after its last task");
+    return Error(std::string(kind) + " frame of " + std::to_string(frame.count) + " " + item +
+                 "s has " + std::to_string(rest.size()) + " bytes after its last " + item);
   }
   return frame;
 }
@@ -235,7 +278,8 @@ Result<Frame> parse_frame_body(std::string_view body) {
       return frame;
     }
     case FrameType::kTasks:
-      return parse_tasks(body);
+    case FrameType::kResults:
+      return parse_items(body);
     case FrameType::kReady:
       if (body.size() == 1 + sizeof frame.features) {
         frame.type = FrameType::kReady;

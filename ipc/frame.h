@@ -4,7 +4,9 @@
 // shared-memory rings): `u32 little-endian length of the rest | u8 type |
 // body`. Bodies: TASK = u64 id, payload; RESULT = u64 id, u8 status (0 ok,
 // 1 failed), payload; TASKS (a chunk of tasks with consecutive ids) = u64
-// first id, u32 count, then each task's u32 length and payload; READY =
+// first id, u32 count, then each task's u32 length and payload; RESULTS
+// (the results of consecutive tasks of chunks, shm only) = u64 first id,
+// u32 count, then each result's u8 status and u32 length and payload; READY =
 // nothing, or a u32 of the features the worker takes (kReadyTakesChunks)
 // when the daemon's environment offers them; SHUTDOWN, HEARTBEAT = nothing.
 //
@@ -32,7 +34,8 @@ enum class FrameType : uint8_t {
   kShutdown = 3,  // the sentinel: finish and exit 0
   kReady = 4,
   kHeartbeat = 5,
-  kTasks = 6,  // a chunk: answered as one RESULT per task, in order
+  kTasks = 6,    // a chunk: answered in order, by RESULT or RESULTS frames
+  kResults = 7,  // the results of consecutive tasks, in order (shm workers)
 };
 
 // READY's features (a worker sends them only when CORRAL_CHUNKS=1 says the
@@ -41,12 +44,14 @@ inline constexpr uint32_t kReadyTakesChunks = 1;  // TASKS frames
 
 enum class ResultStatus : uint8_t { kOk = 0, kFailed = 1 };
 
-inline constexpr size_t kLengthBytes = 4;           // the u32 length prefix
-inline constexpr size_t kTaskHeaderBytes = 9;       // type + id
-inline constexpr size_t kResultHeaderBytes = 10;    // type + id + status
-inline constexpr size_t kTasksHeaderBytes = 13;     // type + first id + count
-inline constexpr size_t kReadyFeaturesBytes = 5;    // type + features
-inline constexpr size_t kChunkItemHeaderBytes = 4;  // a chunk's task: its u32 length
+inline constexpr size_t kLengthBytes = 4;            // the u32 length prefix
+inline constexpr size_t kTaskHeaderBytes = 9;        // type + id
+inline constexpr size_t kResultHeaderBytes = 10;     // type + id + status
+inline constexpr size_t kTasksHeaderBytes = 13;      // type + first id + count
+inline constexpr size_t kReadyFeaturesBytes = 5;     // type + features
+inline constexpr size_t kChunkItemHeaderBytes = 4;   // a chunk's task: its u32 length
+inline constexpr size_t kResultsHeaderBytes = 13;    // type + first id + count
+inline constexpr size_t kResultItemHeaderBytes = 5;  // a result: u8 status, u32 length
 
 // The most bytes a chunk's tasks (lengths included) may take so that its
 // TASKS frame is no longer than the longest TASK frame: whatever carries one
@@ -60,10 +65,12 @@ struct Frame {
   FrameType type = FrameType::kTask;
   uint64_t id = 0;                          // TASK, RESULT; TASKS: the first task's
   ResultStatus status = ResultStatus::kOk;  // RESULT
-  uint32_t count = 0;                       // TASKS: its tasks (checked: at least one)
+  uint32_t count = 0;                       // TASKS, RESULTS: how many (checked: at least one)
   uint32_t features = 0;                    // READY
   // TASK, RESULT: the payload; TASKS: the tasks, each length and payload
-  // (checked; read them with take_chunk_item). Points into the decoder.
+  // (checked; read them with take_chunk_item); RESULTS: the results, each
+  // status, length and payload (checked; take_result_item). Points into the
+  // decoder.
   std::string_view payload;
 };
 
@@ -74,6 +81,8 @@ void append_control(std::string& out, FrameType type);   // SHUTDOWN, READY, HEA
 void append_ready(std::string& out, uint32_t features);  // READY with its features
 // A TASKS frame of COUNT tasks with ids FIRST_ID.., ITEMS as append_chunk_item made them.
 void append_tasks(std::string& out, uint64_t first_id, uint32_t count, std::string_view items);
+// A RESULTS frame, ITEMS as append_result_item made them.
+void append_results(std::string& out, uint64_t first_id, uint32_t count, std::string_view items);
 
 // A chunk's tasks: appends one task (its u32 length, then PAYLOAD) to ITEMS.
 void append_chunk_item(std::string& items, std::string_view payload);
@@ -81,20 +90,32 @@ void append_chunk_item(std::string& items, std::string_view payload);
 // a TASKS frame that parse_frame_body accepted); ITEMS moves past it.
 std::string_view take_chunk_item(std::string_view& items);
 
+// A RESULTS frame's results: appends one (its status, u32 length, PAYLOAD)
+// to ITEMS.
+void append_result_item(std::string& items, ResultStatus status, std::string_view payload);
+struct ResultItem {
+  ResultStatus status = ResultStatus::kOk;
+  std::string_view payload;
+};
+// The first result of ITEMS (of a RESULTS frame parse_frame_body accepted,
+// or append_result_item's); ITEMS moves past it.
+ResultItem take_result_item(std::string_view& items);
+
 // Writes the part of a frame after its length prefix (type and body) into
 // DEST, which has room for it; returns the bytes written. For the rings,
 // which keep their own record lengths.
 size_t write_task_body(char* dest, uint64_t id, std::string_view payload);
 size_t write_result_body(char* dest, uint64_t id, ResultStatus status, std::string_view payload);
 size_t write_tasks_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items);
+size_t write_results_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items);
 // READY with its features (kReadyFeaturesBytes).
 size_t write_ready_body(char* dest, uint32_t features);
 
 // Parses the part of a frame after its length prefix; the frame's payload
 // points into BODY. An error for an unknown type, a body too short for its
 // type, a control frame with a body (but READY's features), a result status
-// other than 0 and 1, or a TASKS frame whose tasks do not fill its body
-// exactly with COUNT (at least one).
+// other than 0 and 1, or a TASKS or RESULTS frame whose items do not fill
+// its body exactly with COUNT (at least one).
 Result<Frame> parse_frame_body(std::string_view body);
 
 // What a decoder's next() found: a streaming decoder has three answers, not

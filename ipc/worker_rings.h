@@ -104,6 +104,10 @@ class WorkerRings {
   // until the first change). The value itself is not trusted: a worker that
   // writes a time far in the future, or the same value forever, buys nothing.
   TimePoint heartbeat_seen(TimePoint now);
+  // The tasks the worker says it finished since its slot was renewed (its
+  // results sent or not; RESULTS frames gather several): untrusted, the
+  // caller bounds it.
+  uint64_t tasks_done() const { return slot_.tasks_done.load(std::memory_order_relaxed); }
 
   // For tests and the fuzz target: the daemon's own ring objects.
   const SpscRing& tasks() const { return tasks_; }

@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <exception>
-#include <optional>
 #include <utility>
 
 #include "base/result.h"
@@ -35,25 +34,30 @@ int serve_shm_from_env(const TaskHandler& handler) {
   return serve_shm(handler, attachment->segment, attachment->worker, *settings);
 }
 
+// HANDLER's answer, or the failure its exception makes; returned as the
+// handler made it (no copy of its payload on the way).
+Answer invoke(const TaskHandler& handler, std::string_view task) {
+  try {
+    return handler(task);
+  } catch (const std::exception& e) {
+    return Answer{false, e.what()};
+  } catch (...) {
+    return Answer{false, "the handler threw something that is not a std::exception"};
+  }
+}
+
 }  // namespace
 
 Answer call_handler(const TaskHandler& handler, std::string_view task, size_t max_result_bytes) {
-  std::optional<Answer> answer;
-  try {
-    answer.emplace(handler(task));
-  } catch (const std::exception& e) {
-    answer.emplace(Answer{false, e.what()});
-  } catch (...) {
-    answer.emplace(Answer{false, "the handler threw something that is not a std::exception"});
-  }
-  if (answer->payload.size() > max_result_bytes) {
-    std::string message = std::string(answer->ok ? "result" : "failure message") + " of " +
-                          std::to_string(answer->payload.size()) + " bytes exceeds the limit of " +
+  Answer answer = invoke(handler, task);
+  if (answer.payload.size() > max_result_bytes) {
+    std::string message = std::string(answer.ok ? "result" : "failure message") + " of " +
+                          std::to_string(answer.payload.size()) + " bytes exceeds the limit of " +
                           std::to_string(max_result_bytes) + " bytes (CORRAL_MAX_TASK_BYTES)";
     if (message.size() > max_result_bytes) message.resize(max_result_bytes);
-    answer.emplace(Answer{false, std::move(message)});
+    answer = Answer{false, std::move(message)};
   }
-  return std::move(*answer);
+  return answer;
 }
 
 int serve_channel(const TaskHandler& handler) {

@@ -51,9 +51,9 @@ class ShmWorker {
         wake_daemon_(std::move(wake_daemon)),
         daemon_pid_(::getppid()) {
     if (!results_.valid()) return;
-    size_t ring_max = ipc::SpscRing::max_record(results_.capacity());
+    ring_max_ = ipc::SpscRing::max_record(results_.capacity());
     size_t ring_max_result =
-        ring_max > ipc::kResultHeaderBytes ? ring_max - ipc::kResultHeaderBytes : 0;
+        ring_max_ > ipc::kResultHeaderBytes ? ring_max_ - ipc::kResultHeaderBytes : 0;
     max_result_bytes_ = std::min<size_t>(limits.max_task_bytes, ring_max_result);
   }
 
@@ -79,8 +79,7 @@ class ShmWorker {
     for (;;) {
       std::string_view record = tasks_.peek();
       if (record.data() == nullptr) {  // no task visible
-        flush();
-        if (!idle()) return kExitBroken;
+        if (!flush() || !idle()) return kExitBroken;
         continue;
       }
       Result<ipc::Frame> parsed = ipc::parse_frame_body(record);
@@ -92,51 +91,79 @@ class ShmWorker {
       const ipc::Frame& frame = *parsed;
       if (frame.type == ipc::FrameType::kShutdown) {
         tasks_.consume();
-        flush();
-        return kExitDone;
+        return flush() ? kExitDone : kExitBroken;
       }
       if (frame.type == ipc::FrameType::kTask) {
-        if (!answer(frame.id, frame.payload, true)) return kExitBroken;
+        if (!answer(frame.id, frame.payload, true, false)) return kExitBroken;
       } else if (frame.type == ipc::FrameType::kTasks) {
-        // A chunk: its tasks in order, each answered before the next; the
-        // record is consumed with the last (the payloads live in it).
+        // A chunk: its tasks in order, each counted as finished before the
+        // next starts; the record is consumed with the last (the payloads
+        // live in it).
         std::string_view items = frame.payload;
         for (uint32_t i = 0; i < frame.count; ++i) {
           const bool last = i + 1 == frame.count;
-          if (!answer(frame.id + i, ipc::take_chunk_item(items), last)) return kExitBroken;
+          if (!answer(frame.id + i, ipc::take_chunk_item(items), last, true)) return kExitBroken;
           if (!last && stop_requested()) break;
         }
       } else {
         tasks_.consume();  // nothing else is meant for a worker; skip it
         continue;
       }
-      if (stop_requested()) {
-        flush();
-        return kExitDone;
-      }
+      if (stop_requested()) return flush() ? kExitDone : kExitBroken;
     }
   }
 
   void beat() { slot_.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
 
  private:
-  // Runs task ID and publishes its result; LAST: the task record is not
-  // needed after the handler. False when the daemon is gone.
-  bool answer(uint64_t id, std::string_view payload, bool last) {
+  // Runs task ID and sends its result: at once for a task that came alone,
+  // gathered for a RESULTS frame for a task of a chunk (IN_CHUNK), sent with
+  // the wake-up batch (WakeBatch: at most 64 results, or the window) or
+  // when the worker runs out of tasks. Either way the task is counted in the
+  // slot before the next one starts, so that if the next kills the worker
+  // the daemon knows which was running. LAST: the task record is not needed
+  // after the handler. False when the daemon is gone.
+  bool answer(uint64_t id, std::string_view payload, bool last, bool in_chunk) {
     batch_.task_starting(Clock::now);
     Answer answer = call_handler(handler_, payload, max_result_bytes_);
     if (last) tasks_.consume();  // the payload is not needed any more
-    size_t size = ipc::kResultHeaderBytes + answer.payload.size();
+    const auto status = answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed;
+    const size_t item = ipc::kResultItemHeaderBytes + answer.payload.size();
+    const bool gather = in_chunk && ipc::kResultsHeaderBytes + item <= ring_max_;
+    // A RESULTS frame holds consecutive tasks and fits a ring record.
+    if (gathered_ > 0 && (!gather || id != gathered_first_ + gathered_ ||
+                          ipc::kResultsHeaderBytes + gathered_items_.size() + item > ring_max_)) {
+      if (!send_gathered()) return false;
+    }
+    if (gather) {
+      if (gathered_ == 0) gathered_first_ = id;
+      ipc::append_result_item(gathered_items_, status, answer.payload);
+      ++gathered_;
+    } else {
+      size_t size = ipc::kResultHeaderBytes + answer.payload.size();
+      char* dest = reserve(size);
+      if (dest == nullptr) return false;
+      ipc::write_result_body(dest, id, status, answer.payload);
+      results_.commit(size);
+      // Visible at once; the daemon, if it sleeps, is woken with the batch.
+      wake_owed_ = results_.publish() || wake_owed_;
+    }
+    slot_.tasks_done.fetch_add(1, std::memory_order_relaxed);
+    if (batch_.result_added(Clock::now)) return flush();
+    return true;
+  }
+
+  // The gathered results as one RESULTS record, published.
+  bool send_gathered() {
+    if (gathered_ == 0) return true;
+    const size_t size = ipc::kResultsHeaderBytes + gathered_items_.size();
     char* dest = reserve(size);
     if (dest == nullptr) return false;
-    ipc::write_result_body(
-        dest, id, answer.ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed, answer.payload);
+    ipc::write_results_body(dest, gathered_first_, gathered_, gathered_items_);
     results_.commit(size);
-    slot_.tasks_done.fetch_add(1, std::memory_order_relaxed);
-    // Visible at once (a crash in the next task must not take it along);
-    // the daemon, if it sleeps, is woken with the batch.
     wake_owed_ = results_.publish() || wake_owed_;
-    if (batch_.result_added(Clock::now)) flush();
+    gathered_items_.clear();
+    gathered_ = 0;
     return true;
   }
 
@@ -145,7 +172,7 @@ class ShmWorker {
   char* reserve(size_t size) {
     for (;;) {
       if (char* dest = results_.reserve(size)) return dest;
-      flush();  // also publishes the padding reserve() may have written
+      publish();  // also publishes the padding reserve() may have written
       if (results_.corrupted()) {
         complain("the result ring is corrupted (the daemon's side wrote impossible indexes)");
         return nullptr;
@@ -156,9 +183,16 @@ class ShmWorker {
     }
   }
 
+  // Sends the gathered results and publishes; false when the daemon is gone.
+  bool flush() {
+    if (!send_gathered()) return false;
+    publish();
+    return true;
+  }
+
   // Returns consumed task space and publishes what is written, waking the
   // daemon if it sleeps on either ring (or slept when a result was published).
-  void flush() {
+  void publish() {
     bool wake = tasks_.release();
     wake = results_.publish() || wake;
     wake = wake || wake_owed_;
@@ -208,8 +242,14 @@ class ShmWorker {
   ipc::EventFd wake_me_;
   ipc::EventFd wake_daemon_;
   pid_t daemon_pid_;
+  size_t ring_max_ = 0;  // the longest record the result ring takes
   size_t max_result_bytes_ = 0;
   WakeBatch batch_;
+  // Results of a chunk's tasks waiting for their RESULTS frame: tasks
+  // GATHERED_FIRST_.. (consecutive), each status, length and payload.
+  std::string gathered_items_;
+  uint64_t gathered_first_ = 0;
+  uint32_t gathered_ = 0;
   bool wake_owed_ = false;  // publish() found the daemon asleep; it is not woken yet
 };
 

@@ -1,12 +1,15 @@
-// When a shm worker wakes a sleeping daemon for the results it published.
+// When a shm worker wakes a sleeping daemon for the results it published,
+// and sends the results of a chunk's tasks it gathered for a RESULTS record.
 //
-// Every result is published before the next task starts: a worker that dies
-// then takes no finished result with it, and the daemon can blame the task
-// that was running (the oldest it holds). What is batched is the eventfd
-// write that wakes a sleeping daemon: at the latest after kBatchResults
-// results, or once the batch has been open kBatchWindow, or when no further
-// task is waiting (the driver flushes then). Tiny tasks share one wake-up;
-// the result of a long task is not held back.
+// A task that came alone has its result published before the next task
+// starts; a chunk's results wait for their RESULTS record, each task counted
+// in the slot before the next starts, so that the daemon can tell which
+// task was running when the worker died. What is batched is the eventfd
+// write that wakes a sleeping daemon, and the RESULTS record: at the latest
+// after kBatchResults results, or once the batch has been open kBatchWindow,
+// or when no further task is waiting (the driver flushes then). Tiny tasks
+// share one wake-up and one record; the result of a long task is not held
+// back.
 //
 // The clock is read only when the decision needs it: when a batch opens,
 // and at the 1st, 2nd, 4th, 8th, ... result of a batch, so that tasks of

@@ -52,6 +52,16 @@ void drain(FrameDecoder& decoder, Outcome& out) {
       for (uint32_t i = 0; i < frame.count; ++i) corral::ipc::take_chunk_item(rest);
       check(rest.empty());
     }
+    if (frame.type == FrameType::kResults) {
+      // Its results too, each with a status of 0 or 1.
+      std::string_view rest = frame.payload;
+      for (uint32_t i = 0; i < frame.count; ++i) {
+        const auto status = corral::ipc::take_result_item(rest).status;
+        check(status == corral::ipc::ResultStatus::kOk ||
+              status == corral::ipc::ResultStatus::kFailed);
+      }
+      check(rest.empty());
+    }
   }
   out.last = status;
 }
@@ -103,6 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case FrameType::kTasks:
         corral::ipc::append_tasks(encoded, f.id, f.count, f.payload);
+        break;
+      case FrameType::kResults:
+        corral::ipc::append_results(encoded, f.id, f.count, f.payload);
         break;
       case FrameType::kReady: {
         // Without a body, or with a features word (which may be zero).

@@ -183,6 +183,28 @@ TEST(TaskFeedTest, ACrashingTaskEndsDeadAfterMaxAttemptsWhileTheRestFinish) {
   EXPECT_EQ(letters["dead"][0]["payload"], "13");
 }
 
+// A shm worker sends a chunk's results gathered in RESULTS frames: when a
+// task kills it, the results it had gathered are lost with it, and the
+// task that was running is told from them by the count in its slot. With
+// one attempt a task, a task charged by mistake would end dead: only the
+// poison ones may.
+TEST(TaskFeedTest, ACrashInAChunkChargesTheTaskThatRanNotTheResultsLostWithIt) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum, --crash-on, '37'") +
+           "\n    workers: 1\n    channel: shm\n    queue: {max_attempts: 1}\n"
+           "    restart: {max_restarts: 100, backoff: {initial: 1ms, max: 20ms}}\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  auto lines = d.submit("sums", numbers(400, 100));
+  ASSERT_EQ(lines.size(), 401u) << d.daemon_log();
+  auto statuses = statuses_of(lines, 1, "SIGABRT");
+  EXPECT_EQ(statuses["dead"], 4) << d.daemon_log();  // each "37"
+  EXPECT_EQ(statuses["ok"], 396);
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i]["status"] == "dead") {
+      EXPECT_EQ(lines[i]["seq"].get<int>() % 100, 37) << lines[i].dump();
+    }
+  }
+}
+
 // Ten worker-killing tasks among 510 on two workers, with the default restart
 // settings: each poison task pays with its attempts and ends dead; the
 // workers are not throttled into BACKOFF for it, nor made FATAL.

@@ -169,6 +169,101 @@ TEST_F(DispatcherChunkTest, AWorkerThatDiesInAChunkChargesOnlyTheTaskItWasRunnin
   EXPECT_TRUE(d->balanced());
 }
 
+// A worker that gathers results for RESULTS frames dies with two tasks
+// finished and not answered: the third was running, and it alone is
+// charged; the two run again uncharged, as does the rest.
+TEST_F(DispatcherChunkTest, TasksFinishedAndNotAnsweredRunAgainUnchargedTheNextIsCharged) {
+  make(chunk_queue());
+  const uint64_t first = chunk(6);
+  ChunkPort a;
+  ChunkPort b;
+  d->attach(0, &a);
+  d->pump(kNow);
+  ASSERT_TRUE(d->result(0, first, true, "r0", kNow));
+  EXPECT_EQ(d->worker_gone(0, "killed by SIGSEGV", TaskFault::kCrashed, kNow, 2), ExitBlame::kTask);
+  EXPECT_EQ(d->queued(), 5u);
+  EXPECT_TRUE(d->balanced());
+
+  d->attach(1, &b);
+  d->pump(kNow);
+  // The finished two first (the oldest work), then the suspect alone.
+  ASSERT_EQ(b.sent.size(), 1u);
+  EXPECT_EQ(b.sent[0].first, first + 1);
+  EXPECT_EQ(b.sent[0].payloads, (std::vector<std::string>{"p1", "p2"}));
+  ASSERT_TRUE(d->result(1, first + 1, true, "r1", kNow));
+  ASSERT_TRUE(d->result(1, first + 2, true, "r2", kNow));
+  EXPECT_EQ(ended(first + 1)->attempts, 1u);
+  EXPECT_EQ(ended(first + 2)->attempts, 1u);
+  d->pump(kNow);
+  ASSERT_EQ(b.sent.size(), 2u);
+  EXPECT_EQ(b.tasks().back(), (std::pair<uint64_t, std::string>{first + 3, "p3"}));
+  ASSERT_TRUE(d->result(1, first + 3, true, "r3", kNow));
+  EXPECT_EQ(ended(first + 3)->attempts, 2u);
+  d->pump(kNow);
+  ASSERT_EQ(b.sent.size(), 3u);
+  EXPECT_EQ(b.sent[2].payloads, (std::vector<std::string>{"p4", "p5"}));
+  for (uint64_t id = first + 4; id < first + 6; ++id) {
+    ASSERT_TRUE(d->result(1, id, true, "r", kNow));
+    EXPECT_EQ(ended(id)->attempts, 1u);
+  }
+  EXPECT_EQ(d->counts().ok, 6u);
+  EXPECT_TRUE(d->balanced());
+}
+
+// The finished tasks a dead worker counts run across what it held: with
+// two chunks of three held and four finished, the second chunk's second
+// task was running.
+TEST_F(DispatcherChunkTest, TheRunningTaskIsFoundAcrossTheEntriesAWorkerHeld) {
+  make(chunk_queue());
+  const uint64_t first = chunk(3);
+  const uint64_t second = chunk(3, 3, "q");
+  ChunkPort a;
+  d->attach(0, &a);
+  d->pump(kNow);
+  ASSERT_EQ(a.sent.size(), 2u);
+  EXPECT_EQ(d->worker_gone(0, "killed by SIGSEGV", TaskFault::kCrashed, kNow, 4), ExitBlame::kTask);
+  EXPECT_TRUE(d->balanced());
+  ChunkPort b;
+  d->attach(1, &b);
+  d->pump(kNow);
+  // Everything before the suspect, in order, then the suspect alone.
+  ASSERT_FALSE(b.sent.empty());
+  std::vector<std::pair<uint64_t, std::string>> expected = {
+      {first, "p0"}, {first + 1, "p1"}, {first + 2, "p2"}, {second, "q0"}};
+  EXPECT_EQ(b.tasks(), expected);
+  for (const auto& [id, payload] : expected) ASSERT_TRUE(d->result(1, id, true, "r", kNow));
+  d->pump(kNow);
+  expected.emplace_back(second + 1, "q1");
+  EXPECT_EQ(b.tasks(), expected);
+  ASSERT_TRUE(d->result(1, second + 1, true, "r", kNow));
+  EXPECT_EQ(ended(second + 1)->attempts, 2u);
+  EXPECT_EQ(ended(second)->attempts, 1u);
+  EXPECT_TRUE(d->balanced());
+}
+
+// A worker that says it finished more than it held was running nothing:
+// nothing is charged, and its death is its own.
+TEST_F(DispatcherChunkTest, AFinishedCountBeyondWhatTheWorkerHeldChargesNoTask) {
+  make(chunk_queue());
+  const uint64_t first = chunk(3);
+  ChunkPort a;
+  d->attach(0, &a);
+  d->pump(kNow);
+  EXPECT_EQ(d->worker_gone(0, "exited 1", TaskFault::kCrashed, kNow, ~uint64_t{0}),
+            ExitBlame::kWorker);
+  EXPECT_EQ(d->queued(), 3u);
+  EXPECT_TRUE(d->balanced());
+  ChunkPort b;
+  d->attach(1, &b);
+  d->pump(kNow);
+  ASSERT_EQ(b.sent.size(), 1u);  // one chunk again: no suspect among them
+  for (uint64_t id = first; id < first + 3; ++id) {
+    ASSERT_TRUE(d->result(1, id, true, "r", kNow));
+    EXPECT_EQ(ended(id)->attempts, 1u);
+  }
+  EXPECT_TRUE(d->balanced());
+}
+
 // A poison task in a chunk dies alone after max_attempts; its neighbours
 // end ok on their first attempt.
 TEST_F(DispatcherChunkTest, APoisonTaskInAChunkTakesNoNeighbourDown) {

@@ -225,6 +225,23 @@ TEST(FrameTest, MalformedFrames) {
                    "\x01\x00\x00\x00zq",
                    23),
        "tasks frame of 1 tasks has 1 bytes after its last task"},
+      {std::string("\x0d\x00\x00\x00\x07\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 17),
+       "results frame of 0 results"},
+      // One result announced, its length past the end.
+      {std::string("\x13\x00\x00\x00\x07\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+                   "\x00\x02\x00\x00\x00z",
+                   23),
+       "results frame of 1 results ends inside result 1"},
+      // A status that is neither ok nor failed.
+      {std::string("\x13\x00\x00\x00\x07\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+                   "\x02\x01\x00\x00\x00z",
+                   23),
+       "results frame: result 1 has status 2, neither 0 (ok) nor 1 (failed)"},
+      // Bytes after the last result.
+      {std::string("\x14\x00\x00\x00\x07\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+                   "\x01\x01\x00\x00\x00zq",
+                   24),
+       "results frame of 1 results has 1 bytes after its last result"},
   };
   for (const Case& c : cases) {
     // A good frame first: it still comes out before the error.
@@ -276,6 +293,31 @@ TEST(FrameTest, ATasksFrameCarriesItsChunkInOrder) {
   EXPECT_EQ(f.type, FrameType::kReady);
   EXPECT_EQ(f.features, 0u);
   EXPECT_EQ(d.next(f), DecodeStatus::kNeedMore);
+}
+
+TEST(FrameTest, AResultsFrameCarriesItsResultsInOrder) {
+  const std::vector<std::pair<ResultStatus, std::string>> results = {
+      {ResultStatus::kOk, ""},
+      {ResultStatus::kFailed, "why"},
+      {ResultStatus::kOk, std::string("\0\n\xff", 3)},
+      {ResultStatus::kOk, std::string(70000, 'r')}};
+  std::string items;
+  for (const auto& [status, payload] : results) append_result_item(items, status, payload);
+  EXPECT_EQ(items.size(), 4 * kResultItemHeaderBytes + 3 + 3 + 70000);
+  std::string body(kResultsHeaderBytes + items.size(), '\0');
+  EXPECT_EQ(write_results_body(body.data(), 90, 4, items), body.size());
+  Result<Frame> f = parse_frame_body(body);
+  ASSERT_TRUE(f) << message_of(f);
+  EXPECT_EQ(f->type, FrameType::kResults);
+  EXPECT_EQ(f->id, 90u);
+  ASSERT_EQ(f->count, results.size());
+  std::string_view rest = f->payload;
+  for (const auto& [status, payload] : results) {
+    const ResultItem item = take_result_item(rest);
+    EXPECT_EQ(item.status, status);
+    EXPECT_EQ(item.payload, payload);
+  }
+  EXPECT_TRUE(rest.empty());
 }
 
 TEST(FrameTest, AChunkFitsWhereItsLongestTaskDoes) {

@@ -596,8 +596,17 @@ class ShmDaemon {
         ADD_FAILURE() << parsed.message();
         return false;
       }
-      out.push_back(
-          {frame.type, frame.id, frame.status, std::string(frame.payload), frame.features});
+      if (frame.type == ipc::FrameType::kResults) {
+        // One entry per result, each under its own id.
+        std::string_view items = frame.payload;
+        for (uint32_t i = 0; i < frame.count; ++i) {
+          const ipc::ResultItem item = ipc::take_result_item(items);
+          out.push_back({frame.type, frame.id + i, item.status, std::string(item.payload), 0});
+        }
+      } else {
+        out.push_back(
+            {frame.type, frame.id, frame.status, std::string(frame.payload), frame.features});
+      }
       results.consume();
     }
     if (results.release()) task_wake->signal();
@@ -725,7 +734,7 @@ TEST(WorkerSdkShm, ResultsBeforeACrashAreVisible) {
   EXPECT_EQ(results[1].id, 2u);
 }
 
-TEST(WorkerSdkShm, AChunkIsAnsweredTaskByTaskAndItsResultsBeforeACrashAreVisible) {
+TEST(WorkerSdkShm, AChunksResultsGoAsResultsFramesAndTheSlotCountsWhatACrashLost) {
   ShmDaemon daemon;
   daemon.start("echo_or_crash", {{"CORRAL_CHUNKS", "1"}});
   uint32_t features = 0;
@@ -736,16 +745,43 @@ TEST(WorkerSdkShm, AChunkIsAnsweredTaskByTaskAndItsResultsBeforeACrashAreVisible
   daemon.publish();
   EXPECT_EQ(wait_exit(daemon.pid), 128 + SIGABRT);
   daemon.pid = -1;
+  // The first chunk's results went as one RESULTS frame when the next task
+  // was not the one after them; "d" was gathered and lost with the worker,
+  // but counted: four tasks finished, so the fifth held ("crash") was
+  // running.
   std::vector<OwnedFrame> results;
   ASSERT_TRUE(daemon.drain_results(results));
-  ASSERT_EQ(results.size(), 4u);
-  const std::vector<std::pair<uint64_t, std::string>> expected = {
-      {50, "a"}, {51, "b"}, {52, "c"}, {60, "d"}};
+  ASSERT_EQ(results.size(), 3u);
+  const std::vector<std::pair<uint64_t, std::string>> expected = {{50, "a"}, {51, "b"}, {52, "c"}};
   for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(results[i].type, ipc::FrameType::kResult);
+    EXPECT_EQ(results[i].type, ipc::FrameType::kResults);
     EXPECT_EQ(results[i].id, expected[i].first);
     EXPECT_EQ(results[i].payload, expected[i].second);
   }
+  EXPECT_EQ(daemon.segment->slot(ShmDaemon::kWorker).tasks_done.load(), 4u);
+}
+
+TEST(WorkerSdkShm, SingleTasksAreAnsweredAtOnceAfterTheResultsGatheredBeforeThem) {
+  ShmDaemon daemon;
+  daemon.start("echo_or_crash", {{"CORRAL_CHUNKS", "1"}});
+  ASSERT_TRUE(daemon.wait_ready());
+  ASSERT_TRUE(daemon.push_chunk(10, {"a", "b"}));
+  ASSERT_TRUE(daemon.push_task(12, "c"));
+  ASSERT_TRUE(daemon.push_task(13, "crash"));
+  daemon.publish();
+  EXPECT_EQ(wait_exit(daemon.pid), 128 + SIGABRT);
+  daemon.pid = -1;
+  std::vector<OwnedFrame> results;
+  ASSERT_TRUE(daemon.drain_results(results));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].type, ipc::FrameType::kResults);
+  EXPECT_EQ(results[0].id, 10u);
+  EXPECT_EQ(results[1].type, ipc::FrameType::kResults);
+  EXPECT_EQ(results[1].id, 11u);
+  EXPECT_EQ(results[2].type, ipc::FrameType::kResult);
+  EXPECT_EQ(results[2].id, 12u);
+  EXPECT_EQ(results[2].payload, "c");
+  EXPECT_EQ(daemon.segment->slot(ShmDaemon::kWorker).tasks_done.load(), 3u);
 }
 
 TEST(WorkerSdkShm, ReadyHasNoBodyUnlessTheDaemonOffersChunks) {

@@ -28,11 +28,12 @@ namespace {
 
 using Handler = std::function<corral::Result(std::string_view)>;
 
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 std::string_view trim(std::string_view text) {
-  const char* space = " \t\r\n";
-  size_t first = text.find_first_not_of(space);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(space) - first + 1);
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
 }
 
 // The payload as a decimal number; throws (failing the task) otherwise.
@@ -46,6 +47,14 @@ uint64_t decimal(std::string_view handler, std::string_view payload) {
                                 shown + (payload.size() > 64 ? "...\"" : "\""));
   }
   return value;
+}
+
+// N's decimal digits as a result (std::to_string fills the string before
+// it writes the digits; this costs a tiny task's handler a third less).
+corral::Result number(uint64_t n) {
+  char digits[20];  // a u64 has at most 20
+  const char* end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  return corral::Result(std::string(digits, static_cast<size_t>(end - digits)));
 }
 
 // 0 + 1 + ... + (n-1), modulo 2^64, one addition at a time: the barrier
@@ -129,19 +138,13 @@ Handler make_handler(const std::string& name) {
     return [](std::string_view task) { return corral::Result(std::string(task)); };
   }
   if (name == "sum") {
-    return [](std::string_view task) {
-      return corral::Result(std::to_string(sum_below(decimal("sum", task))));
-    };
+    return [](std::string_view task) { return number(sum_below(decimal("sum", task))); };
   }
   if (name == "triangle") {
-    return [](std::string_view task) {
-      return corral::Result(std::to_string(triangle(decimal("triangle", task))));
-    };
+    return [](std::string_view task) { return number(triangle(decimal("triangle", task))); };
   }
   if (name == "primes") {
-    return [](std::string_view task) {
-      return corral::Result(std::to_string(primes_below(decimal("primes", task))));
-    };
+    return [](std::string_view task) { return number(primes_below(decimal("primes", task))); };
   }
   if (name == "sleep") {
     return [](std::string_view task) {

@@ -148,7 +148,8 @@ class ShmWorker {
       // Visible at once; the daemon, if it sleeps, is woken with the batch.
       wake_owed_ = results_.publish() || wake_owed_;
     }
-    slot_.tasks_done.fetch_add(1, std::memory_order_relaxed);
+    // Only this thread writes the cell: a store, not a locked add.
+    slot_.tasks_done.store(++tasks_done_, std::memory_order_relaxed);
     if (batch_.result_added(Clock::now)) return flush();
     return true;
   }
@@ -242,7 +243,8 @@ class ShmWorker {
   ipc::EventFd wake_me_;
   ipc::EventFd wake_daemon_;
   pid_t daemon_pid_;
-  size_t ring_max_ = 0;  // the longest record the result ring takes
+  size_t ring_max_ = 0;      // the longest record the result ring takes
+  uint64_t tasks_done_ = 0;  // what slot_.tasks_done says
   size_t max_result_bytes_ = 0;
   WakeBatch batch_;
   // Results of a chunk's tasks waiting for their RESULTS frame: tasks

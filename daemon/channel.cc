@@ -24,16 +24,12 @@ bool Channel::on_results(const ipc::Frame& frame) {
   if (!takes_results_frames_) {
     return protocol_error("a RESULTS frame on a pipe (only shm workers send them)");
   }
-  std::string_view items = frame.payload;
-  for (uint32_t i = 0; i < frame.count; ++i) {
-    const uint64_t id = frame.id + i;
-    const ipc::ResultItem item = ipc::take_result_item(items);
-    if (!dispatcher().result(worker_, id, item.status == ipc::ResultStatus::kOk, item.payload,
-                             batch_now_)) {
-      return protocol_error("result for task " + std::to_string(id) +
-                            ", which this worker does not hold");
-    }
-    ++answered_;
+  const uint32_t taken =
+      dispatcher().results(worker_, frame.id, frame.count, frame.payload, batch_now_);
+  answered_ += taken;
+  if (taken < frame.count) {
+    return protocol_error("result for task " + std::to_string(frame.id + taken) +
+                          ", which this worker does not hold");
   }
   recycle_when_spent();
   return true;

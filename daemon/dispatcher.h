@@ -238,6 +238,13 @@ class Dispatcher {
   // waits for a retry when queue.retry lists `failed`; a task cancelled
   // while it ran ends cancelled, its result dropped.
   bool result(uint32_t worker, uint64_t id, bool ok, std::string_view payload, TimePoint now);
+  // W answered COUNT tasks from FIRST, ITEMS as a RESULTS frame holds them
+  // (ipc::take_result_item): as many result() calls, with the ok results
+  // of a chunk's tasks concluded as one run. Returns how many it took; less
+  // than COUNT means the next one is for a task W does not hold (a
+  // protocol error, as for result()).
+  uint32_t results(uint32_t worker, uint64_t first, uint32_t count, std::string_view items,
+                   TimePoint now);
   // The oldest task W holds (line framing answers in order).
   std::optional<uint64_t> oldest(uint32_t worker) const;
   size_t held_by(uint32_t worker) const;
@@ -395,6 +402,12 @@ class Dispatcher {
   // The first task of the chunk at the front of worker S's entries answered.
   bool chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::string_view payload,
                     TimePoint now);
+  // Concludes the ok results at the front of ITEMS that answer the chunk
+  // at the front of worker S's entries from task ID on (at most MOST, none
+  // cancelled), into RUN, and takes them off ITEMS; returns how many (0
+  // when the next result needs result()'s care).
+  uint32_t conclude_ok_run(Slot& s, uint64_t id, uint32_t most, std::string_view& items,
+                           TimePoint now, std::vector<FinishedTask>& run);
   // Sets chunks_welcome() from the attached ports.
   void ports_changed();
   // What a dead worker held, cut: the keys in order, and the task that was

@@ -3,7 +3,9 @@
 // cuts a dead worker's chunks need. The rest of the bookkeeping, which
 // treats a chunk as an entry of several tasks, is in dispatcher.cc.
 #include <algorithm>
+#include <chrono>
 #include <optional>
+#include <vector>
 
 #include "daemon/dispatcher.h"
 #include "ipc/frame.h"
@@ -169,6 +171,74 @@ bool Dispatcher::chunk_result(Slot& s, uint64_t key, Task& task, bool ok, std::s
   }
   deliver(std::move(finished));
   return true;
+}
+
+uint32_t Dispatcher::results(uint32_t worker, uint64_t first, uint32_t count,
+                             std::string_view items, TimePoint now) {
+  if (worker >= slots_.size()) return 0;
+  Slot& s = slots_[worker];
+  std::vector<FinishedTask> run;
+  uint32_t taken = 0;
+  while (taken < count) {
+    const uint64_t id = first + taken;
+    if (const uint32_t n = conclude_ok_run(s, id, count - taken, items, now, run); n > 0) {
+      // Told once the run's bookkeeping is done: whoever is told sees the
+      // dispatcher as it now is.
+      for (FinishedTask& finished : run) deliver(std::move(finished));
+      run.clear();
+      taken += n;
+      continue;
+    }
+    const ipc::ResultItem item = ipc::take_result_item(items);
+    if (!result(worker, id, item.status == ipc::ResultStatus::kOk, item.payload, now)) break;
+    ++taken;
+  }
+  return taken;
+}
+
+uint32_t Dispatcher::conclude_ok_run(Slot& s, uint64_t id, uint32_t most, std::string_view& items,
+                                     TimePoint now, std::vector<FinishedTask>& run) {
+  if (s.held.empty() || !cancelled_items_.empty()) return 0;
+  const uint64_t key = s.held.front();
+  Task* task = tasks_.find(key);
+  if (task == nullptr || !task->chunk || task->cancelled || first_of(key, *task) != id) return 0;
+  const uint32_t most_here = std::min(most, task->items);
+  const auto run_time =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - task->dispatched_at);
+  std::string_view payloads = items_of(*task);
+  const size_t payload_bytes = payloads.size();
+  uint32_t n = 0;
+  run.reserve(most_here);
+  while (n < most_here) {
+    std::string_view rest = items;
+    const ipc::ResultItem result = ipc::take_result_item(rest);
+    if (result.status != ipc::ResultStatus::kOk) break;
+    items = rest;
+    ipc::take_chunk_item(payloads);
+    answered(s, true, task->dispatched_at, now);
+    FinishedTask& finished = run.emplace_back();
+    finished.id = id + n;
+    finished.submitter = task->origin.submitter;
+    finished.seq = task->origin.seq + n;
+    finished.submit = task->origin.submit;
+    finished.outcome = TaskOutcome::kOk;
+    finished.result.append(result.payload);  // lighter than assign() on an empty string
+    finished.attempts = task->attempts;
+    finished.run_time = run_time;
+    ++n;
+  }
+  counts_.ok += n;
+  live_ -= n;
+  if (n == task->items) {
+    erase(key);
+    s.held.pop_front();
+    if (s.held.empty()) s.isolating = false;
+  } else {
+    task->items -= n;
+    task->offset += static_cast<uint32_t>(payload_bytes - payloads.size());
+    task->origin.seq += n;
+  }
+  return n;
 }
 
 }  // namespace corral::daemon

@@ -53,7 +53,11 @@ size_t bucket_of(uint64_t ns) {
 
 void Histogram::observe(std::chrono::nanoseconds duration) {
   uint64_t ns = duration.count() > 0 ? static_cast<uint64_t>(duration.count()) : 0;
-  ++buckets_[bucket_of(ns)];
+  if (ns != last_ns_) {
+    last_ns_ = ns;
+    last_bucket_ = bucket_of(ns);
+  }
+  ++buckets_[last_bucket_];
   ++count_;
   sum_ns_ += ns;
 }

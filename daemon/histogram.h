@@ -31,6 +31,10 @@ class Histogram {
   std::array<uint64_t, kBuckets> buckets_{};
   uint64_t count_ = 0;
   uint64_t sum_ns_ = 0;
+  // The last duration observed and its bucket: the tasks of one batch of
+  // results share their time, and are counted without a search.
+  uint64_t last_ns_ = 0;
+  size_t last_bucket_ = 0;
 };
 
 }  // namespace corral::daemon

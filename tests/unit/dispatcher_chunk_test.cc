@@ -44,6 +44,16 @@ class DispatcherChunkTest : public ::testing::Test {
     return d->submit_chunk(std::move(items), static_cast<uint32_t>(n),
                            TaskOrigin{7, 5, seq, std::nullopt});
   }
+  // A RESULTS frame's items: "ok:TEXT" or "failed:TEXT" each.
+  static std::string result_items(const std::vector<std::string>& results) {
+    std::string items;
+    for (const std::string& r : results) {
+      const bool ok = r.starts_with("ok:");
+      ipc::append_result_item(items, ok ? ipc::ResultStatus::kOk : ipc::ResultStatus::kFailed,
+                              r.substr(r.find(':') + 1));
+    }
+    return items;
+  }
   const FinishedTask* ended(uint64_t id) const {
     auto it = std::find_if(finished.begin(), finished.end(),
                            [id](const FinishedTask& t) { return t.id == id; });
@@ -261,6 +271,88 @@ TEST_F(DispatcherChunkTest, AFinishedCountBeyondWhatTheWorkerHeldChargesNoTask) 
     ASSERT_TRUE(d->result(1, id, true, "r", kNow));
     EXPECT_EQ(ended(id)->attempts, 1u);
   }
+  EXPECT_TRUE(d->balanced());
+}
+
+// A RESULTS frame answers the oldest tasks a worker holds, across the
+// chunks it holds: each task ends on its own, with its id, seq and result;
+// what is left of a chunk stays in flight.
+TEST_F(DispatcherChunkTest, AResultsFrameEndsEachTaskOnItsOwnAcrossChunks) {
+  make(chunk_queue());
+  const uint64_t first = chunk(3, 10);
+  chunk(3, 13, "q");
+  ChunkPort a;
+  d->attach(0, &a);
+  d->pump(kNow);
+  ASSERT_EQ(a.sent.size(), 2u);
+  const std::string items = result_items({"ok:r0", "ok:r1", "ok:r2", "ok:r3", "ok:r4"});
+  EXPECT_EQ(d->results(0, first, 5, items, kNow), 5u);
+  ASSERT_EQ(finished.size(), 5u);
+  for (uint64_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(finished[i].id, first + i);
+    EXPECT_EQ(finished[i].seq, 10 + i);
+    EXPECT_EQ(finished[i].submit, 5u);
+    EXPECT_EQ(finished[i].result, "r" + std::to_string(i));
+    EXPECT_EQ(finished[i].outcome, TaskOutcome::kOk);
+    EXPECT_EQ(finished[i].attempts, 1u);
+  }
+  EXPECT_EQ(d->in_flight(), 1u);
+  EXPECT_EQ(d->held_by(0), 1u);
+  EXPECT_EQ(d->oldest(0), first + 5);
+  EXPECT_TRUE(d->balanced());
+  EXPECT_EQ(d->results(0, first + 5, 1, result_items({"ok:r5"}), kNow), 1u);
+  EXPECT_EQ(ended(first + 5)->seq, 15u);
+  EXPECT_EQ(d->counts().ok, 6u);
+  EXPECT_EQ(d->held_by(0), 0u);
+  EXPECT_TRUE(d->balanced());
+}
+
+// A failed result among ok ones goes the way result() takes it (here: a
+// retry, alone); the ones after it end ok.
+TEST_F(DispatcherChunkTest, AFailedResultInAResultsFrameIsRetriedAloneTheRestEndOk) {
+  make(retrying_failures());
+  const uint64_t first = chunk(4);
+  ChunkPort a;
+  d->attach(0, &a);
+  d->pump(kNow);
+  const std::string items = result_items({"ok:r0", "failed:no", "ok:r2", "ok:r3"});
+  EXPECT_EQ(d->results(0, first, 4, items, kNow), 4u);
+  EXPECT_EQ(d->counts().ok, 3u);
+  EXPECT_EQ(ended(first + 1), nullptr);
+  EXPECT_EQ(d->delayed(), 1u);
+  EXPECT_EQ(ended(first + 3)->result, "r3");
+  EXPECT_TRUE(d->balanced());
+}
+
+// A task cancelled while its chunk is in flight ends cancelled, its result
+// in the frame dropped; its neighbours end ok.
+TEST_F(DispatcherChunkTest, ACancelledTaskInAResultsFrameEndsCancelled) {
+  make(chunk_queue());
+  const uint64_t first = chunk(3);
+  ChunkPort a;
+  d->attach(0, &a);
+  d->pump(kNow);
+  d->cancel({{first + 1}, {}, false}, true, "no");
+  EXPECT_EQ(d->results(0, first, 3, result_items({"ok:r0", "ok:r1", "ok:r2"}), kNow), 3u);
+  EXPECT_EQ(ended(first)->outcome, TaskOutcome::kOk);
+  EXPECT_EQ(ended(first + 1)->outcome, TaskOutcome::kCancelled);
+  EXPECT_EQ(ended(first + 2)->outcome, TaskOutcome::kOk);
+  EXPECT_EQ(d->counts().cancelled, 1u);
+  EXPECT_TRUE(d->balanced());
+}
+
+// Results for tasks the worker does not hold: what comes before them is
+// taken, and the count says where it stopped.
+TEST_F(DispatcherChunkTest, AResultsFrameStopsAtATaskTheWorkerDoesNotHold) {
+  make(chunk_queue());
+  const uint64_t first = chunk(2);
+  ChunkPort a;
+  d->attach(0, &a);
+  d->pump(kNow);
+  EXPECT_EQ(d->results(0, first + 1, 1, result_items({"ok:x"}), kNow), 0u);
+  EXPECT_EQ(d->results(0, first, 3, result_items({"ok:r0", "ok:r1", "ok:r2"}), kNow), 2u);
+  EXPECT_EQ(d->counts().ok, 2u);
+  EXPECT_EQ(d->results(7, first, 1, result_items({"ok:r0"}), kNow), 0u);
   EXPECT_TRUE(d->balanced());
 }
 

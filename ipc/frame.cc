@@ -58,6 +58,28 @@ const char* type_name(uint8_t type) {
   return "unknown";
 }
 
+// TASKS and RESULTS share their layout: type, u64 first id, u32 count,
+// then their items.
+static_assert(kTasksHeaderBytes == kResultsHeaderBytes);
+
+size_t write_items_body(char* dest, FrameType type, uint64_t first_id, uint32_t count,
+                        std::string_view items) {
+  dest[0] = static_cast<char>(type);
+  put<uint64_t>(dest + 1, first_id);
+  put<uint32_t>(dest + 9, count);
+  if (!items.empty()) std::memcpy(dest + kTasksHeaderBytes, items.data(), items.size());
+  return kTasksHeaderBytes + items.size();
+}
+
+void append_items(std::string& out, FrameType type, uint64_t first_id, uint32_t count,
+                  std::string_view items) {
+  char head[kLengthBytes + kTasksHeaderBytes];
+  put<uint32_t>(head, frame_length(kTasksHeaderBytes, items));
+  write_items_body(head + kLengthBytes, type, first_id, count, {});
+  out.append(head, sizeof head);
+  out.append(items);
+}
+
 // Drops the bytes before START once they are at least as many as the bytes
 // still held, so each byte is moved O(1) times and the buffer stays within
 // about twice what is pending.
@@ -105,19 +127,11 @@ void append_ready(std::string& out, uint32_t features) {
 }
 
 void append_tasks(std::string& out, uint64_t first_id, uint32_t count, std::string_view items) {
-  char head[kLengthBytes + kTasksHeaderBytes];
-  put<uint32_t>(head, frame_length(kTasksHeaderBytes, items));
-  write_tasks_body(head + kLengthBytes, first_id, count, {});
-  out.append(head, sizeof head);
-  out.append(items);
+  append_items(out, FrameType::kTasks, first_id, count, items);
 }
 
 void append_results(std::string& out, uint64_t first_id, uint32_t count, std::string_view items) {
-  char head[kLengthBytes + kResultsHeaderBytes];
-  put<uint32_t>(head, frame_length(kResultsHeaderBytes, items));
-  write_results_body(head + kLengthBytes, first_id, count, {});
-  out.append(head, sizeof head);
-  out.append(items);
+  append_items(out, FrameType::kResults, first_id, count, items);
 }
 
 void append_chunk_item(std::string& items, std::string_view payload) {
@@ -152,19 +166,11 @@ ResultItem take_result_item(std::string_view& items) {
 }
 
 size_t write_results_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items) {
-  dest[0] = static_cast<char>(FrameType::kResults);
-  put<uint64_t>(dest + 1, first_id);
-  put<uint32_t>(dest + 9, count);
-  if (!items.empty()) std::memcpy(dest + kResultsHeaderBytes, items.data(), items.size());
-  return kResultsHeaderBytes + items.size();
+  return write_items_body(dest, FrameType::kResults, first_id, count, items);
 }
 
 size_t write_tasks_body(char* dest, uint64_t first_id, uint32_t count, std::string_view items) {
-  dest[0] = static_cast<char>(FrameType::kTasks);
-  put<uint64_t>(dest + 1, first_id);
-  put<uint32_t>(dest + 9, count);
-  if (!items.empty()) std::memcpy(dest + kTasksHeaderBytes, items.data(), items.size());
-  return kTasksHeaderBytes + items.size();
+  return write_items_body(dest, FrameType::kTasks, first_id, count, items);
 }
 
 size_t write_ready_body(char* dest, uint32_t features) {
@@ -220,7 +226,7 @@ namespace {
   const bool results = static_cast<FrameType>(body[0]) == FrameType::kResults;
   const char* kind = results ? "results" : "tasks";
   const char* item = results ? "result" : "task";
-  const size_t header = results ? kResultsHeaderBytes : kTasksHeaderBytes;
+  const size_t header = kTasksHeaderBytes;  // RESULTS' too
   if (body.size() < header) return too_short(body[0], body.size(), header);
   Frame frame;
   frame.type = static_cast<FrameType>(body[0]);

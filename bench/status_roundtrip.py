@@ -8,17 +8,19 @@ timed the same way: posix_spawn, waitpid, its output to /dev/null.
 
 The second table sets `corralctl -s SOCK status` against `/bin/true` started
 the same way (issue 22: within 1.5x), beside the floor of such a command
-(BUILD/bench/status_floor: connect, send the request, copy the reply line
-out, linked as corralctl is) and, with --old-corralctl, another corralctl
-binary against the same daemon. Then the daemon's share: a status request on
-an open connection after corrald sat idle long enough to sample /proc for it
-(metrics.interval / 2; woken by a version request first) and right after
-one (answered from that sample).
+(BUILD/bench/status_floor: connect, send the request a text status sends,
+copy the reply line out, linked as corralctl is) and, with --old-corralctl,
+another corralctl binary against the same daemon. Then the daemon's share:
+on an open connection after corrald sat idle long enough to sample /proc
+(metrics.interval / 2; woken by a version request first), a text status's
+request (no sampled field: nothing sampled), a whole status (sampled for
+it) and one right after (answered from that sample).
 
     bench/status_roundtrip.py [--build build] [--runs 100] [--workers 4]
         [--old-corralctl PATH] [--no-supervisord] [--idle-requests 10]
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -29,6 +31,13 @@ import tempfile
 import time
 
 from corral_daemon import Client, Daemon
+
+
+TEXT_STATUS_REQUEST = json.dumps(
+    {"cmd": "status",
+     "fields": ["name", "job", "state", "description", "restarts", "tasks_ok", "tasks_failed",
+                "broker"]},
+    separators=(",", ":"))
 
 
 def wait_for(predicate, timeout=10.0):
@@ -53,26 +62,28 @@ def timed(argv):
 
 
 def daemon_share(socket_path, idle_s, requests):
-    """Status requests on one connection, in microseconds: (one that samples /proc, one that
-    does not). corrald is woken from its idle spell of IDLE_S by a version request first, so
-    that both are timed awake."""
+    """Status requests on one connection, in microseconds: (a text status's request, which
+    asks for no sampled field, after the idle spell; a whole status that samples /proc; one
+    that does not). corrald is woken from its idle spell of IDLE_S by a version request
+    first, so that all are timed awake."""
     client = Client(socket_path)
 
-    def request(cmd):
+    def request(message):
         t0 = time.perf_counter()
-        reply = client.request({"cmd": cmd})
+        reply = client.request(message)
         if not reply.get("ok"):
-            sys.exit(f"{cmd} failed: {reply}")
+            sys.exit(f"{message} failed: {reply}")
         return (time.perf_counter() - t0) * 1e6
 
-    sampling, cached = [], []
+    text, sampling, cached = [], [], []
     for _ in range(requests):
         time.sleep(idle_s)
-        request("version")
-        sampling.append(request("status"))
-        cached.append(request("status"))
+        request({"cmd": "version"})
+        text.append(request(json.loads(TEXT_STATUS_REQUEST)))
+        sampling.append(request({"cmd": "status"}))
+        cached.append(request({"cmd": "status"}))
     client.close()
-    return statistics.median(sampling), statistics.median(cached)
+    return statistics.median(text), statistics.median(sampling), statistics.median(cached)
 
 
 def main():
@@ -114,7 +125,9 @@ def main():
     commands = {"/bin/true": ["/bin/true"], "corralctl status": corralctl}
     floor = f"{args.build}/bench/status_floor"
     if os.path.exists(floor):
-        commands["floor (bench/status_floor)"] = [floor, corrald.socket]
+        # The request corralctl's text status sends (ctl/replies.cc,
+        # status_text_fields()): the floor asks corrald for the same reply.
+        commands["floor (bench/status_floor)"] = [floor, corrald.socket, TEXT_STATUS_REQUEST]
     if args.old_corralctl:
         commands[f"{args.old_corralctl} status"] = [args.old_corralctl, "-s", corrald.socket,
                                                     "status"]
@@ -160,11 +173,12 @@ def main():
                   f"| {median[name] / t:.2f}x |")
         if args.idle_requests > 0:
             idle_s = 0.55  # metrics.interval is 1s: a status samples after 0.5 s
-            sampling, cached = daemon_share(corrald.socket, idle_s, args.idle_requests)
+            text, sampling, cached = daemon_share(corrald.socket, idle_s, args.idle_requests)
             print(f"\ncorrald's share, a status request on an open connection, median of "
-                  f"{args.idle_requests}: {sampling:.0f} us when it samples /proc for it (the "
-                  f"last sample over {idle_s} s old), {cached:.0f} us right after (from that "
-                  f"sample)")
+                  f"{args.idle_requests}: {text:.0f} us for a text status's request (the fields "
+                  f"it shows, nothing sampled) after an idle spell; a whole status {sampling:.0f}"
+                  f" us when it samples /proc for it (the last sample over {idle_s} s old), "
+                  f"{cached:.0f} us right after (from that sample)")
         load_after = " ".join(open("/proc/loadavg").read().split()[:3])
         print(f"\nload average {load_before} at start, {load_after} at the end")
     finally:

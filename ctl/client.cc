@@ -54,6 +54,19 @@ int finish_interrupted_connect(int fd) {
   return err;
 }
 
+// Whether REPLY is corrald's refusal of a request for carrying FIELD, which
+// it does not know (`unknown field "FIELD" in a ... request`).
+bool refuses_field(const Json& reply, std::string_view field) {
+  auto ok = reply.find("ok");
+  auto error = reply.find("error");
+  if (ok == reply.end() || !ok->is_boolean() || ok->get<bool>() || error == reply.end() ||
+      !error->is_string()) {
+    return false;
+  }
+  return error->get_ref<const std::string&>().starts_with("unknown field \"" + std::string(field) +
+                                                          "\"");
+}
+
 // Whether corralctl may talk to who serves the socket FD is connected to
 // (trust_peer).
 Status check_peer(int fd, const std::string& socket_path) {
@@ -200,6 +213,11 @@ ClientResult<Json> Client::call(const Json& request) {
     return ClientError::unreachable(socket_path_, error != reply->end() && error->is_string()
                                                       ? error->get<std::string>()
                                                       : "refused by corrald");
+  }
+  if (request.contains("fields") && refuses_field(*reply, "fields")) {
+    Json without = request;
+    without.erase("fields");
+    return call(without);
   }
   return reply;
 }

@@ -150,6 +150,9 @@ class Client {
   ClientResult<Json> read_message();
   // send, then read_message: one request, one reply. A reply with
   // "refused": true (corrald does not accept this peer) is a kUnreachable error.
+  // A status request's "fields" that an older corrald does not take (it says
+  // `unknown field "fields"`) are dropped and the request sent again: it
+  // answers with every field.
   ClientResult<Json> call(const Json& request);
 
   // After a streaming request was accepted: hands each following message to

@@ -30,7 +30,7 @@ constexpr std::array kCommands = {
             "stream, its lag and pending entries (docs/scale-out.md).\n"
             "--json prints the list of worker objects (docs/control-protocol.md).\n"
             "Exits 1 if any worker shown is FATAL or BACKOFF, or a broker DOWN, else 0.",
-            plan_optional_targets, format_status},
+            plan_status, format_status},
     Command{"start", "TARGET...", "start workers; also clears FATAL",
             "Starts the workers of each TARGET and waits until each is RUNNING or has\n"
             "failed. Prints 'NAME: started', 'NAME: already started' or 'NAME: ERROR (...)'.\n"

@@ -274,7 +274,7 @@ std::vector<std::string> worker_names(const ctl::GlobalArgs& options) {
   if (!socket.errors.empty()) return {};
   auto client = ctl::Client::connect(socket.path);
   if (!client) return {};
-  auto reply = client->call(protocol::Json{{"cmd", "status"}});
+  auto reply = client->call(protocol::Json{{"cmd", "status"}, {"fields", {"name"}}});
   if (!reply) return {};
   auto workers = reply->find("workers");
   if (workers == reply->end() || !workers->is_array()) return {};

@@ -12,6 +12,7 @@
 #include "ctl/arguments.h"
 #include "ctl/output.h"
 #include "ctl/plans_detail.h"
+#include "ctl/replies.h"
 
 namespace corral::ctl {
 
@@ -52,6 +53,15 @@ Plan plan_with_targets(const Command& self, const std::vector<std::string>& args
 Plan plan_optional_targets(const Command& self, const std::vector<std::string>& args,
                            Format format) {
   return plan_with_targets(self, args, format, false);
+}
+
+Plan plan_status(const Command& self, const std::vector<std::string>& args, Format format) {
+  Plan plan = plan_with_targets(self, args, format, false);
+  if (plan.request && format == Format::kText) {
+    // Fewer fields: a shorter reply to read, and nothing sampled from /proc.
+    (*plan.request)["fields"] = status_text_fields();
+  }
+  return plan;
 }
 
 Plan plan_required_targets(const Command& self, const std::vector<std::string>& args,

@@ -22,6 +22,9 @@ using PlanFunction = Plan(const Command& self, const std::vector<std::string>& a
 
 // plans.cc
 PlanFunction plan_optional_targets;  // [TARGET...]
+// status [TARGET...]: as text, it asks for the fields the text shows
+// (status_text_fields(), ctl/replies.h); --json asks for every field.
+PlanFunction plan_status;
 PlanFunction plan_required_targets;  // TARGET...
 PlanFunction plan_signal;
 PlanFunction plan_restart;

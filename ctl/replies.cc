@@ -82,6 +82,17 @@ const Json* broker_of(const Json& object) {
 
 }  // namespace
 
+const std::vector<std::string>& status_text_fields() {
+  // name, state and describe()'s; job and broker for a broker job's line. A
+  // corrald that takes "fields" always sends a description, so what an older
+  // one's terser reply is described from (pid, uptime_s, spawn_error,
+  // exit_description) is not asked for: an older corrald answers with every
+  // field (Client::call sends the request again without "fields").
+  static const std::vector<std::string> fields = {
+      "name", "job", "state", "description", "restarts", "tasks_ok", "tasks_failed", "broker"};
+  return fields;
+}
+
 Output format_status(const Json&, const Json& reply, Format format) {
   if (!ok_field(reply)) return error_reply(reply);
   const Json* workers = workers_of(reply);

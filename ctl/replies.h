@@ -21,6 +21,9 @@ namespace corral::ctl {
 using ReplyFormatter = Output(const Json& request, const Json& reply, Format format);
 
 ReplyFormatter format_status;
+// The worker fields format_status shows as text (the request of a text
+// status asks for these alone).
+const std::vector<std::string>& status_text_fields();
 ReplyFormatter format_action;  // start, stop, restart, signal, clear
 ReplyFormatter format_tail;
 ReplyFormatter format_fg;      // fg's acceptance, before the stream

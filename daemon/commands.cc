@@ -56,44 +56,54 @@ Json to_json(const BrokerStatus& b) {
               {"reconnects", b.reconnects}};
 }
 
-Json to_json(const WorkerStatus& s) {
-  Json j;
-  j["name"] = s.id.str();
-  j["job"] = s.id.job;
-  j["index"] = s.id.index;
-  j["state"] = to_string(s.state);
-  j["pid"] = s.pid > 0 ? Json(s.pid) : Json(nullptr);
-  j["uptime_s"] = s.uptime_s;
-  j["restarts"] = s.restarts;
-  j["exit_status"] = s.last_exit ? Json(s.last_exit->shell_status()) : Json(nullptr);
-  j["exit_description"] = s.last_exit ? Json(s.last_exit->str()) : Json(nullptr);
-  j["cgroup"] = s.cgroup.empty() ? Json(nullptr) : Json(s.cgroup);
-  if (s.cgroup.empty()) j["cgroup_off"] = s.cgroup_off;
-  j["paused"] = s.paused;
-  j["limits"] = s.limits;
-  j["spawn_error"] = s.spawn_error.empty() ? Json(nullptr) : Json(s.spawn_error);
-  j["description"] = s.description;
-  j["tasks_ok"] = s.tasks_ok;
-  j["tasks_failed"] = s.tasks_failed;
-  j["tasks_held"] = s.tasks_held;
-  if (s.job_tasks) {
-    j["job_tasks"] = Json{{"queued", s.job_tasks->queued},
-                          {"delayed", s.job_tasks->delayed},
-                          {"in_flight", s.job_tasks->in_flight},
-                          {"spooled", s.job_tasks->spooled}};
-  } else {
-    j["job_tasks"] = nullptr;
+Json to_json(const WorkerStatus& s, const std::vector<std::string>* fields) {
+  auto want = [fields](std::string_view key) {
+    return fields == nullptr || std::find(fields->begin(), fields->end(), key) != fields->end();
+  };
+  Json j = Json::object();
+  if (want("name")) j["name"] = s.id.str();
+  if (want("job")) j["job"] = s.id.job;
+  if (want("index")) j["index"] = s.id.index;
+  if (want("state")) j["state"] = to_string(s.state);
+  if (want("pid")) j["pid"] = s.pid > 0 ? Json(s.pid) : Json(nullptr);
+  if (want("uptime_s")) j["uptime_s"] = s.uptime_s;
+  if (want("restarts")) j["restarts"] = s.restarts;
+  if (want("exit_status")) {
+    j["exit_status"] = s.last_exit ? Json(s.last_exit->shell_status()) : Json(nullptr);
   }
-  j["broker"] = s.broker ? to_json(*s.broker) : Json(nullptr);
-  j["cpu_s"] = s.cpu_s;
-  j["rss_bytes"] = s.rss_bytes;
-  j["cgroup_memory_bytes"] = s.cgroup_memory_bytes ? Json(*s.cgroup_memory_bytes) : Json(nullptr);
-  j["cpu_percent"] = s.cpu_percent;
-  j["threads"] = s.threads;
-  j["voluntary_switches"] = s.voluntary_switches;
-  j["involuntary_switches"] = s.involuntary_switches;
-  j["enforced"] = s.enforced;
-  j["exits"] = s.exits;
+  if (want("exit_description")) {
+    j["exit_description"] = s.last_exit ? Json(s.last_exit->str()) : Json(nullptr);
+  }
+  if (want("cgroup")) j["cgroup"] = s.cgroup.empty() ? Json(nullptr) : Json(s.cgroup);
+  if (s.cgroup.empty() && want("cgroup_off")) j["cgroup_off"] = s.cgroup_off;
+  if (want("paused")) j["paused"] = s.paused;
+  if (want("limits")) j["limits"] = s.limits;
+  if (want("spawn_error")) {
+    j["spawn_error"] = s.spawn_error.empty() ? Json(nullptr) : Json(s.spawn_error);
+  }
+  if (want("description")) j["description"] = s.description;
+  if (want("tasks_ok")) j["tasks_ok"] = s.tasks_ok;
+  if (want("tasks_failed")) j["tasks_failed"] = s.tasks_failed;
+  if (want("tasks_held")) j["tasks_held"] = s.tasks_held;
+  if (want("job_tasks")) {
+    j["job_tasks"] = s.job_tasks ? Json{{"queued", s.job_tasks->queued},
+                                        {"delayed", s.job_tasks->delayed},
+                                        {"in_flight", s.job_tasks->in_flight},
+                                        {"spooled", s.job_tasks->spooled}}
+                                 : Json(nullptr);
+  }
+  if (want("broker")) j["broker"] = s.broker ? to_json(*s.broker) : Json(nullptr);
+  if (want("cpu_s")) j["cpu_s"] = s.cpu_s;
+  if (want("rss_bytes")) j["rss_bytes"] = s.rss_bytes;
+  if (want("cgroup_memory_bytes")) {
+    j["cgroup_memory_bytes"] = s.cgroup_memory_bytes ? Json(*s.cgroup_memory_bytes) : Json(nullptr);
+  }
+  if (want("cpu_percent")) j["cpu_percent"] = s.cpu_percent;
+  if (want("threads")) j["threads"] = s.threads;
+  if (want("voluntary_switches")) j["voluntary_switches"] = s.voluntary_switches;
+  if (want("involuntary_switches")) j["involuntary_switches"] = s.involuntary_switches;
+  if (want("enforced")) j["enforced"] = s.enforced;
+  if (want("exits")) j["exits"] = s.exits;
   return j;
 }
 
@@ -222,11 +232,19 @@ std::optional<std::vector<WorkerId>> Commands::targets(const Json& request, bool
 }
 
 void Commands::status(const Json& request, Reply reply) {
-  supervisor_.refresh();
+  // "fields": only those; /proc is sampled only for a sampled one.
+  std::optional<std::vector<std::string>> fields;
+  if (auto it = request.find("fields"); it != request.end()) {
+    fields = it->get<std::vector<std::string>>();
+  }
+  if (!fields || std::any_of(fields->begin(), fields->end(), protocol::sampled_worker_field)) {
+    supervisor_.refresh();
+  }
   auto ids = targets(request, true, reply);
   if (!ids) return;
   Json workers = Json::array();
-  for (const auto& id : *ids) workers.push_back(to_json(supervisor_.status(id)));
+  const std::vector<std::string>* only = fields ? &*fields : nullptr;
+  for (const auto& id : *ids) workers.push_back(to_json(supervisor_.status(id), only));
   reply(Json{{"ok", true}, {"workers", std::move(workers)}});
 }
 

@@ -199,8 +199,10 @@ class Commands : public CommandHandler {
   std::shared_ptr<const LogRing> log_ring_;
 };
 
-// The worker object of the protocol.
-protocol::Json to_json(const WorkerStatus& status);
+// The worker object of the protocol; with FIELDS, only the fields it names
+// (protocol::worker_fields()).
+protocol::Json to_json(const WorkerStatus& status,
+                       const std::vector<std::string>* fields = nullptr);
 // A broker job's broker, as status and stats show it.
 protocol::Json to_json(const BrokerStatus& broker);
 

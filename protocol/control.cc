@@ -1,5 +1,6 @@
 #include "protocol/control.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -41,14 +42,14 @@ std::string to_string(const Target& target) {
 
 namespace {
 
-enum class Field { kTargets, kString, kFlag, kCount, kSeconds, kDeadline, kIds };
+enum class Field { kTargets, kString, kFlag, kCount, kSeconds, kDeadline, kIds, kWorkerFields };
 
 // The fields each command takes besides "cmd", with their types; a command
 // not listed is unknown.
 const std::map<std::string, std::map<std::string, Field>, std::less<>>& known_fields() {
   using enum Field;
   static const std::map<std::string, std::map<std::string, Field>, std::less<>> fields = {
-      {"status", {{"targets", kTargets}}},
+      {"status", {{"targets", kTargets}, {"fields", kWorkerFields}}},
       {"start", {{"targets", kTargets}}},
       {"stop", {{"targets", kTargets}}},
       {"restart", {{"targets", kTargets}, {"rolling", kFlag}}},
@@ -108,6 +109,20 @@ Status check_field(std::string_view key, const Json& value, Field type) {
         if (ids) return {};
       }
       return Error(name + " must be a list of task ids (integers, 0 or more)");
+    case Field::kWorkerFields: {
+      if (!value.is_array()) return Error(name + " must be a list of worker fields");
+      for (const Json& item : value) {
+        if (!item.is_string()) return Error(name + " must be a list of worker fields");
+        const std::string& field = item.get_ref<const std::string&>();
+        const auto& known = worker_fields();
+        if (std::find(known.begin(), known.end(), field) == known.end()) {
+          std::string list;
+          for (std::string_view f : known) list += (list.empty() ? "" : ", ") + std::string(f);
+          return Error(name + " names no worker field \"" + field + "\" (they are " + list + ")");
+        }
+      }
+      return {};
+    }
     case Field::kCount:
       if (value.is_number_unsigned()) return {};
       return Error(name + " must be an integer, 0 or more");
@@ -129,6 +144,45 @@ Status check_field(std::string_view key, const Json& value, Field type) {
 }
 
 }  // namespace
+
+const std::vector<std::string_view>& worker_fields() {
+  static const std::vector<std::string_view> fields = {"name",
+                                                       "job",
+                                                       "index",
+                                                       "state",
+                                                       "pid",
+                                                       "uptime_s",
+                                                       "restarts",
+                                                       "exit_status",
+                                                       "exit_description",
+                                                       "spawn_error",
+                                                       "description",
+                                                       "cgroup",
+                                                       "cgroup_off",
+                                                       "paused",
+                                                       "limits",
+                                                       "tasks_ok",
+                                                       "tasks_failed",
+                                                       "tasks_held",
+                                                       "job_tasks",
+                                                       "broker",
+                                                       "cpu_s",
+                                                       "rss_bytes",
+                                                       "cgroup_memory_bytes",
+                                                       "cpu_percent",
+                                                       "threads",
+                                                       "voluntary_switches",
+                                                       "involuntary_switches",
+                                                       "enforced",
+                                                       "exits"};
+  return fields;
+}
+
+bool sampled_worker_field(std::string_view field) {
+  return field == "cpu_s" || field == "rss_bytes" || field == "cgroup_memory_bytes" ||
+         field == "cpu_percent" || field == "threads" || field == "voluntary_switches" ||
+         field == "involuntary_switches";
+}
 
 Result<Json> parse_request_line(std::string_view line) {
   if (line.size() > kMaxLineBytes) {

@@ -50,7 +50,8 @@ Result<Json> parse_request_line(std::string_view line);
 // with a known "cmd" and only the fields that command takes, each of its
 // type (targets: a list of strings or null; flags: true or false; job,
 // target, signal: strings; lines, since and a cancel's or results' submit: an
-// integer >= 0; ids: a list of integers >= 0; timeout_s: seconds from 0 to
+// integer >= 0; ids: a list of integers >= 0; a status's fields: a list of
+// names from worker_fields(); timeout_s: seconds from 0 to
 // kMaxTimeoutSeconds; deadline_s: seconds over 0, up to kMaxTimeoutSeconds).
 // That a cancel names exactly one of ids, submit and queued is the command's
 // to check. The commands then read fields without checks.
@@ -61,6 +62,15 @@ inline constexpr double kMaxTimeoutSeconds = 1e9;  // about 31 years; more overf
 // besides "cmd", sorted (none for an unknown command).
 std::vector<std::string> request_commands();
 std::vector<std::string> request_fields(std::string_view command);
+
+// The fields of a worker object (`status`, docs/control-protocol.md), in
+// the order of that table; a status request's "fields" names some of them
+// and its reply's workers carry those alone.
+const std::vector<std::string_view>& worker_fields();
+// Whether FIELD is one of a worker's sampled figures (cpu_s, rss_bytes, ...),
+// which corrald reads from /proc when its last sample is old; a status that
+// asks for none of them takes no sample.
+bool sampled_worker_field(std::string_view field);
 
 // One line of the wire: compact JSON (protocol/json_text.h) and a '\n'.
 std::string encode_line(const Json& message);

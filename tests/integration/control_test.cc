@@ -168,7 +168,7 @@ TEST(ControlTest, BadTruncatedOversizedAndUnknownRequestsGetErrors) {
   Daemon d("jobs: {}\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
   EXPECT_EQ(d.request({{"cmd", "status"}, {"targetz", {"all"}}})["error"],
-            "unknown field \"targetz\" in a status request (it takes targets)");
+            "unknown field \"targetz\" in a status request (it takes fields, targets)");
   EXPECT_EQ(d.request({{"cmd", "version"}, {"x", 1}})["error"],
             "unknown field \"x\" in a version request (it takes none)");
   EXPECT_EQ(d.request(Json::array({1, 2}))["error"], "a request is a JSON object");

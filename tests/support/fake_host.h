@@ -44,11 +44,13 @@ class FakeHost : public Host {
 
   void signal_group(pid_t pid, int signal) override { processes.at(pid).signals.push_back(signal); }
   std::optional<ProcSample> sample_process(pid_t pid, bool) override {
+    ++sample_calls;
     auto it = samples.find(pid);
     if (it == samples.end()) return std::nullopt;
     return it->second;
   }
   std::map<pid_t, ProcSample> samples;  // what sample_process answers
+  int sample_calls = 0;                 // how often it was asked
   Status signal_process(pid_t pid, int signal) override {
     processes.at(pid).signals.push_back(signal);
     return {};

@@ -1,6 +1,7 @@
 // corralctl's command table (requests built from argv, replies shown as text
 // and JSON, exit codes), then its client against a fake corrald on a real
 // socket in a temp dir.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 
 #include "ctl/client.h"
 #include "ctl/commands.h"
+#include "ctl/replies.h"
 #include "protocol/control.h"
 #include "tests/support/fake_control_socket.h"
 #include "tests/support/file_io.h"
@@ -30,6 +32,7 @@ using protocol::kExitFailed;
 using protocol::kExitOk;
 using protocol::kExitUnreachable;
 using protocol::kExitUsage;
+using ::testing::HasSubstr;
 
 using Args = std::vector<std::string>;
 
@@ -58,11 +61,21 @@ Json worker(std::string name, std::string state, std::string description, int re
 TEST(CtlPlanTest, StatusWithoutTargetsAsksForAll) {
   Plan plan = text_plan("status", {});
   ASSERT_TRUE(plan.request);
-  EXPECT_EQ(*plan.request, Json({{"cmd", "status"}}));
+  EXPECT_EQ(*plan.request, Json({{"cmd", "status"}, {"fields", status_text_fields()}}));
+}
+
+TEST(CtlPlanTest, StatusAsTextAsksForWhatItShowsAndAsJsonForEverything) {
+  Plan text = text_plan("status", {"web"});
+  ASSERT_TRUE(text.request);
+  EXPECT_EQ((*text.request)["fields"], Json(status_text_fields()));
+  Plan json = plan_command("status", {"web"}, Format::kJson);
+  ASSERT_TRUE(json.request);
+  EXPECT_EQ(*json.request, Json({{"cmd", "status"}, {"targets", {"web"}}}));
+  EXPECT_TRUE(protocol::check_request(*text.request)) << "corrald takes every field asked for";
 }
 
 TEST(CtlPlanTest, TargetsAreValidatedAndNormalized) {
-  Plan plan = text_plan("status", {"web", "db:007", "all"});
+  Plan plan = plan_command("status", {"web", "db:007", "all"}, Format::kJson);
   ASSERT_TRUE(plan.request);
   EXPECT_EQ(*plan.request,
             Json({{"cmd", "status"}, {"targets", Json::array({"web", "db:7", "all"})}}));
@@ -101,7 +114,7 @@ TEST(CtlPlanTest, JobColonStarIsSentAsTheJob) {
   for (std::string name : {"status", "start", "stop", "restart", "pid", "clear"}) {
     Plan plan = text_plan(name, {"web:*", "db:1"});
     ASSERT_TRUE(plan.request) << name << ": " << plan.local.err;
-    EXPECT_EQ(*plan.request, Json({{"cmd", name}, {"targets", Json::array({"web", "db:1"})}}));
+    EXPECT_EQ((*plan.request)["targets"], Json::array({"web", "db:1"})) << name;
   }
   Plan signal = text_plan("signal", {"HUP", "web:*"});
   ASSERT_TRUE(signal.request) << signal.local.err;
@@ -340,6 +353,55 @@ TEST(CtlStatusTest, WithoutDescriptionTheLineIsRebuiltFromFields) {
             "a:1  FATAL     exec nope: No such file or directory\n");
 }
 
+// A text status asks corrald for status_text_fields() alone: the text of
+// every kind of worker line must be the same as from the whole objects (as
+// a corrald that takes "fields" sends them: with a description).
+TEST(CtlStatusTest, TheFieldsATextStatusAsksForAreAllItShows) {
+  Json broker = {{"state", "ready"},
+                 {"error", nullptr},
+                 {"url", "unix:///r.sock"},
+                 {"stream", "corral:sums"},
+                 {"consumer", "node-a"},
+                 {"lag", 0},
+                 {"pending", 4},
+                 {"held", 4},
+                 {"read", 500},
+                 {"claimed", 0},
+                 {"acked", 496},
+                 {"dead", 1},
+                 {"added", 0},
+                 {"reconnects", 0}};
+  Json running = worker("web:0", "RUNNING", "pid 12, uptime 0:01:02", 2, 40, 1);
+  running["pid"] = 12;
+  running["uptime_s"] = 62.5;
+  Json stopped = worker("web:1", "STOPPED", "stopped 0:00:09 ago", 0, 3, 0);
+  Json failed = worker("bad:0", "FATAL", "spawn error: exec nope: No such file or directory");
+  failed["spawn_error"] = "exec nope: No such file or directory";
+  Json exited = worker("once:0", "EXITED", "exit status 1, 0:00:02 ago");
+  exited["exit_description"] = "exit status 1";
+  Json brokered = worker("sums:0", "RUNNING", "pid 14, uptime 0:00:05");
+  brokered["broker"] = broker;
+  Json whole = {{"ok", true}, {"workers", {running, stopped, failed, exited, brokered}}};
+
+  Json asked = {{"ok", true}, {"workers", Json::array()}};
+  for (const Json& w : whole["workers"]) {
+    Json only = Json::object();
+    for (const std::string& field : status_text_fields()) {
+      if (w.contains(field)) only[field] = w[field];
+    }
+    asked["workers"].push_back(only);
+  }
+  Output from_whole = format_status({}, whole, Format::kText);
+  Output from_asked = format_status({}, asked, Format::kText);
+  EXPECT_EQ(from_asked.out, from_whole.out);
+  EXPECT_EQ(from_asked.exit_code, from_whole.exit_code);
+  EXPECT_THAT(from_whole.out, HasSubstr("restarts 2; tasks 40 ok, 1 failed"));
+  EXPECT_THAT(from_whole.out, HasSubstr("stopped 0:00:09 ago; tasks 3 ok"));
+  EXPECT_THAT(from_whole.out, HasSubstr("exec nope"));
+  EXPECT_THAT(from_whole.out, HasSubstr("exit status 1"));
+  EXPECT_THAT(from_whole.out, HasSubstr("sums (broker)"));
+}
+
 TEST(CtlStatusTest, JsonPrintsTheWorkerObjects) {
   Json workers = Json::array({worker("web:0", "RUNNING", "pid 1, uptime 0:00:01")});
   Output output = status_reply(workers, Format::kJson);
@@ -573,6 +635,36 @@ TEST(CtlClientTest, CallSendsOneLineAndReadsOneReply) {
   auto reply = client->call({{"cmd", "status"}, {"targets", {"web:0"}}});
   ASSERT_TRUE(reply) << reply.error().message();
   EXPECT_EQ((*reply)["echo"], Json({{"cmd", "status"}, {"targets", {"web:0"}}}));
+}
+
+// An older corrald does not take a status's "fields": the request goes
+// again without them, on the same connection, and its whole reply is used.
+TEST(CtlClientTest, FieldsAnOlderDaemonRefusesAreDroppedAndTheRequestSentAgain) {
+  FakeControlSocket daemon;
+  std::vector<Json> requests;
+  daemon.serve([&requests](int fd) {
+    for (int i = 0; i < 2; ++i) {
+      Json request = Json::parse(read_line(fd));
+      requests.push_back(request);
+      if (request.contains("fields")) {
+        send_all(
+            fd,
+            protocol::encode_line(
+                {{"ok", false},
+                 {"error", R"(unknown field "fields" in a status request (it takes targets))"}}));
+      } else {
+        send_all(fd, protocol::encode_line({{"ok", true}, {"workers", Json::array()}}));
+      }
+    }
+  });
+  auto client = Client::connect(daemon.path());
+  ASSERT_TRUE(client);
+  auto reply = client->call({{"cmd", "status"}, {"fields", {"name"}}});
+  ASSERT_TRUE(reply) << reply.error().message();
+  EXPECT_EQ(*reply, Json({{"ok", true}, {"workers", Json::array()}}));
+  daemon.join();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1], Json({{"cmd", "status"}}));
 }
 
 TEST(CtlClientTest, ReadLineStreamsLinesWhateverTheChunks) {

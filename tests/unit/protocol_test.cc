@@ -74,6 +74,28 @@ TEST(CheckRequestTest, TakesEveryDocumentedRequest) {
   }
 }
 
+// worker_fields() are the rows of the document's worker object table, in
+// its order (a row may name two or three fields).
+TEST(CheckRequestTest, WorkerFieldsAreTheDocumentedOnes) {
+  std::ifstream file(CORRAL_SOURCE_DIR "/docs/control-protocol.md");
+  ASSERT_TRUE(file);
+  std::string line;
+  bool in_table = false;
+  std::vector<std::string> documented;
+  const std::regex name(R"(`([a-z_]+)`)");
+  while (std::getline(file, line)) {
+    if (line.starts_with("## ")) in_table = line == "## Worker object";
+    if (!in_table || !line.starts_with("| `")) continue;
+    std::string first = line.substr(0, line.find('|', 1));
+    for (auto it = std::sregex_iterator(first.begin(), first.end(), name);
+         it != std::sregex_iterator(); ++it) {
+      documented.push_back((*it)[1]);
+    }
+  }
+  std::vector<std::string> fields(worker_fields().begin(), worker_fields().end());
+  EXPECT_EQ(fields, documented);
+}
+
 // A command or a field added to the document without support, or supported
 // without being documented, fails here.
 TEST(CheckRequestTest, TakesOnlyTheDocumentedCommandsAndFields) {
@@ -116,7 +138,7 @@ TEST(CheckRequestTest, NamesTheCommandOrFieldThatIsWrong) {
   EXPECT_EQ(check(R"({"cmd":7})"), "a request needs \"cmd\": a string");
   EXPECT_EQ(check(R"({"cmd":"fly"})"), "unknown command: fly");
   EXPECT_EQ(check(R"({"cmd":"status","targetz":[]})"),
-            "unknown field \"targetz\" in a status request (it takes targets)");
+            "unknown field \"targetz\" in a status request (it takes fields, targets)");
   EXPECT_EQ(check(R"({"cmd":"version","x":1})"),
             "unknown field \"x\" in a version request (it takes none)");
 }
@@ -141,6 +163,17 @@ TEST(CheckRequestTest, RefusesFieldsOfTheWrongType) {
             "\"job\" must be a string in a stats request");
   EXPECT_EQ(check(R"({"cmd":"status","targets":"web"})"),
             "\"targets\" must be a list of strings in a status request");
+  EXPECT_EQ(check(R"({"cmd":"status","fields":"name"})"),
+            "\"fields\" must be a list of worker fields in a status request");
+  EXPECT_EQ(check(R"({"cmd":"status","fields":["name",7]})"),
+            "\"fields\" must be a list of worker fields in a status request");
+  EXPECT_EQ(check(R"({"cmd":"status","fields":["name","rss"]})"),
+            "\"fields\" names no worker field \"rss\" (they are name, job, index, state, pid, "
+            "uptime_s, restarts, exit_status, exit_description, spawn_error, description, cgroup, "
+            "cgroup_off, paused, limits, tasks_ok, tasks_failed, tasks_held, job_tasks, broker, "
+            "cpu_s, rss_bytes, cgroup_memory_bytes, cpu_percent, threads, voluntary_switches, "
+            "involuntary_switches, enforced, exits) in a status request");
+  EXPECT_EQ(check(R"({"cmd":"status","fields":[]})"), "");
   EXPECT_EQ(check(R"({"cmd":"stop","targets":["web",0]})"),
             "\"targets\" must be a list of strings in a stop request");
   EXPECT_EQ(check(R"({"cmd":"signal","signal":9,"targets":["web"]})"),

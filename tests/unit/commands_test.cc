@@ -3,6 +3,7 @@
 // has gone (start, stop, restart, restart --rolling, wait) goes with it.
 #include "daemon/commands.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -18,6 +19,7 @@ using protocol::Json;
 using std::chrono::seconds;
 using testing::FakeConversation;
 using testing::FakeHost;
+using ::testing::HasSubstr;
 
 // A conversation that cannot take lines in place (the tests' fake, as any
 // but the socket session) gets what the writer appended through send_raw(),
@@ -159,6 +161,44 @@ TEST_F(CommandsTest, ARollingRestartEndsWhenItsClientGoes) {
 }
 
 // supervisorctl's avail: every job of the file and of the running config.
+TEST_F(CommandsTest, StatusWithFieldsCarriesThoseAloneAndSamplesOnlyForSampledOnes) {
+  supervisor.add_job(sleep_job("web", 1, true));
+  supervisor.start_autostart();
+  const pid_t pid = host.last_pid();
+  host.samples[pid] = ProcSample{1.5, 40 << 20, 2, 0, 0};
+  auto status = [&](const Json& request) {
+    Json reply;
+    commands.handle(request, [&](const Json& r) { reply = r; });
+    return reply;
+  };
+  // Long after the last sample: a status that shows a sampled field takes one.
+  host.advance(seconds(10));
+  const int before = host.sample_calls;
+  Json names = status({{"cmd", "status"}, {"fields", {"name", "state", "description"}}});
+  ASSERT_EQ(names["ok"], true) << names;
+  EXPECT_EQ(names["workers"][0], Json({{"name", "web:0"},
+                                       {"state", "RUNNING"},
+                                       {"description", names["workers"][0]["description"]}}));
+  EXPECT_EQ(host.sample_calls, before) << "no sampled field was asked for";
+
+  Json rss = status({{"cmd", "status"}, {"fields", {"name", "rss_bytes"}}});
+  EXPECT_GT(host.sample_calls, before);
+  EXPECT_EQ(rss["workers"][0], Json({{"name", "web:0"}, {"rss_bytes", uint64_t{40} << 20}}));
+
+  // Every field of the protocol can be asked for; an unknown one is an error
+  // that names it.
+  Json all;
+  for (std::string_view field : protocol::worker_fields()) all.push_back(field);
+  Json every = status({{"cmd", "status"}, {"fields", all}});
+  EXPECT_EQ(every["workers"][0], status({{"cmd", "status"}})["workers"][0]);
+  Json bad = status({{"cmd", "status"}, {"fields", {"name", "cpux"}}});
+  EXPECT_EQ(bad["ok"], false);
+  EXPECT_THAT(bad["error"].get<std::string>(),
+              HasSubstr(R"("fields" names no worker field "cpux" (they are name, job, )"));
+  EXPECT_EQ(status({{"cmd", "status"}, {"fields", "name"}})["error"],
+            R"("fields" must be a list of worker fields in a status request)");
+}
+
 TEST_F(CommandsTest, AvailListsTheJobsOfTheFileAndOfTheRunningConfig) {
   supervisor.add_job(sleep_job("web", 2, true));
   supervisor.add_job(sleep_job("old", 1, true));

@@ -15,7 +15,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::Contains;
 using testing::FakeHost;
-using ::testing::HasSubstr;
 
 config::JobSpec job(const std::string& name, uint32_t workers) {
   config::JobSpec spec;
@@ -480,47 +479,6 @@ TEST_F(SupervisorTest, StatusJsonHasTheSpecFields) {
   EXPECT_EQ(w["state"], "RUNNING");
   EXPECT_EQ(w["pid"], host.last_pid());
   EXPECT_TRUE(w["job_tasks"].is_null()) << "a job without a task feed has no task counts";
-}
-
-TEST_F(SupervisorTest, StatusWithFieldsCarriesThoseAloneAndSamplesOnlyForSampledOnes) {
-  supervisor.add_job(job("web", 1));
-  supervisor.start_autostart();
-  const pid_t pid = host.last_pid();
-  host.samples[pid] = ProcSample{1.5, 40 << 20, 2, 0, 0};
-  Commands commands(supervisor, host, [] {});
-  auto ask = [&](const protocol::Json& request) {
-    protocol::Json reply;
-    commands.handle(request, [&](const protocol::Json& r) { reply = r; });
-    return reply;
-  };
-  // Long after the last sample: a status that shows a sampled field takes one.
-  host.advance(seconds(10));
-  const int before = host.sample_calls;
-  protocol::Json names = ask({{"cmd", "status"}, {"fields", {"name", "state", "description"}}});
-  ASSERT_EQ(names["ok"], true) << names;
-  EXPECT_EQ(names["workers"][0],
-            protocol::Json({{"name", "web:0"},
-                            {"state", "RUNNING"},
-                            {"description", names["workers"][0]["description"]}}));
-  EXPECT_EQ(host.sample_calls, before) << "no sampled field was asked for";
-
-  protocol::Json rss = ask({{"cmd", "status"}, {"fields", {"name", "rss_bytes"}}});
-  EXPECT_GT(host.sample_calls, before);
-  EXPECT_EQ(rss["workers"][0],
-            protocol::Json({{"name", "web:0"}, {"rss_bytes", uint64_t{40} << 20}}));
-
-  // Every field of the protocol can be asked for; an unknown one is an error
-  // that names it.
-  protocol::Json all;
-  for (std::string_view field : protocol::worker_fields()) all.push_back(field);
-  protocol::Json every = ask({{"cmd", "status"}, {"fields", all}});
-  EXPECT_EQ(every["workers"][0], ask({{"cmd", "status"}})["workers"][0]);
-  protocol::Json bad = ask({{"cmd", "status"}, {"fields", {"name", "cpux"}}});
-  EXPECT_EQ(bad["ok"], false);
-  EXPECT_THAT(bad["error"].get<std::string>(),
-              HasSubstr(R"("fields" names no worker field "cpux" (they are name, job, )"));
-  EXPECT_EQ(ask({{"cmd", "status"}, {"fields", "name"}})["error"],
-            R"("fields" must be a list of worker fields in a status request)");
 }
 
 TEST_F(SupervisorTest, BadRequestsGetErrors) {

@@ -12,10 +12,9 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <thread>
 
 #include "base/io.h"
-#include "config/parse.h"
+#include "config/spec.h"
 #include "protocol/exit_codes.h"
 #include "protocol/task_lines.h"
 
@@ -277,21 +276,14 @@ ClientResult<ResultTotals> Client::read_results(int out_fd) {
   }
 }
 
-SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* env,
-                            const std::optional<std::string>& config_file) {
-  if (flag) return {*flag, {}};
-  if (env != nullptr && *env != '\0') return {env, {}};
-  if (!config_file) return {config::DaemonSpec().socket, {}};
+std::optional<std::string> named_socket(const std::optional<std::string>& flag, const char* env) {
+  if (flag) return *flag;
+  if (env != nullptr && *env != '\0') return std::string(env);
+  return std::nullopt;
+}
 
-  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-  config::ParseResult parsed = config::load_file(*config_file, cpus);
-  SocketChoice choice;
-  if (!parsed.ok()) {
-    for (const auto& diagnostic : parsed.error()) choice.errors.push_back(diagnostic.str());
-  } else {
-    choice.path = parsed->daemon.socket;
-  }
-  return choice;
+SocketChoice socket_without_config(const std::optional<std::string>& flag, const char* env) {
+  return {named_socket(flag, env).value_or(config::DaemonSpec().socket), {}};
 }
 
 }  // namespace corral::ctl

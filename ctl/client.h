@@ -191,14 +191,17 @@ class Client {
 };
 
 // Where corralctl finds the daemon (corralctl(1)): FLAG (-s), else ENV
-// ($CORRAL_SOCKET, may be null), else daemon.socket of CONFIG_FILE (-c),
-// else the default of daemon.socket (config/spec.h). The config is read only when it decides;
-// its errors, if any, come back in `errors` ("file:line:column: message").
+// ($CORRAL_SOCKET, may be null), else daemon.socket of the config (-c;
+// resolve_socket, ctl/config_socket.h, in corralctl-full), else the default
+// of daemon.socket (config/spec.h). The config's errors, if any, come back
+// in `errors` ("file:line:column: message").
 struct SocketChoice {
   std::string path;
   std::vector<std::string> errors;
 };
-SocketChoice resolve_socket(const std::optional<std::string>& flag, const char* env,
-                            const std::optional<std::string>& config_file);
+// FLAG, else ENV; none when neither names a socket (then -c or the default decides).
+std::optional<std::string> named_socket(const std::optional<std::string>& flag, const char* env);
+// named_socket, else the default: the choice of a line without -c.
+SocketChoice socket_without_config(const std::optional<std::string>& flag, const char* env);
 
 }  // namespace corral::ctl

@@ -14,6 +14,7 @@
 
 #include <string_view>
 
+#include "base/companion_program.h"
 #include "daemon/spawn_protocol.h"
 
 namespace corral::daemon {
@@ -25,21 +26,13 @@ using spawn_protocol::kMaxFds;
 using spawn_protocol::receive_with_fds;
 using spawn_protocol::send_with_fds;
 
-// Where corral-spawn is: beside corrald (a build tree, or an install that
-// puts both in one directory), else where it is installed.
+// Where corral-spawn is: beside corrald, else where it is installed.
 std::vector<std::string> program_paths() {
-  std::vector<std::string> paths;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    std::string dir(exe, static_cast<size_t>(n));
-    dir.resize(dir.rfind('/') + 1);
-    paths.push_back(dir + "corral-spawn");
-  }
 #ifdef CORRAL_SPAWN_INSTALLED
-  paths.push_back(CORRAL_SPAWN_INSTALLED);
+  return companion_program_paths("corral-spawn", CORRAL_SPAWN_INSTALLED);
+#else
+  return companion_program_paths("corral-spawn", nullptr);
 #endif
-  return paths;
 }
 
 // Waits for the server's greeting on SOCKET; an empty string when it came,

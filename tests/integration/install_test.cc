@@ -19,6 +19,7 @@ const std::vector<std::string> kLayout = {
     "usr/bin/corralctl",
     "usr/bin/corral-worker",
     "usr/libexec/corral/corral-spawn",
+    "usr/libexec/corral/corralctl-full",
     "usr/include/corral/worker.h",
     "usr/" CORRAL_INSTALL_LIBDIR "/libcorral_worker_sdk.a",
     "usr/" CORRAL_INSTALL_LIBDIR "/libcorral_ipc.a",

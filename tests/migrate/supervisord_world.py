@@ -86,7 +86,7 @@ def add_user():
     shutil.copytree(CASE, f"{SCRATCH}/case")
     CASE = f"{SCRATCH}/case"
     os.makedirs(f"{SCRATCH}/bin")
-    for tool in ("corrald", "corralctl"):
+    for tool in ("corrald", "corralctl", "corralctl-full"):
         shutil.copy(os.path.join(BUILD, tool), f"{SCRATCH}/bin/{tool}")
     BUILD = f"{SCRATCH}/bin"
     with open("/etc/passwd") as f:

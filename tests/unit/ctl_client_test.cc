@@ -21,6 +21,8 @@
 
 #include "ctl/client.h"
 #include "ctl/commands.h"
+#include "ctl/config_socket.h"
+#include "ctl/run.h"
 #include "protocol/control.h"
 #include "tests/support/fake_control_socket.h"
 #include "tests/support/file_io.h"
@@ -120,6 +122,46 @@ TEST(CtlSocketTest, TheConfigGivesDaemonSocket) {
 TEST(CtlSocketTest, AMissingConfigIsReported) {
   SocketChoice choice = resolve_socket(std::nullopt, nullptr, "/nonexistent/corral.yaml");
   EXPECT_FALSE(choice.errors.empty());
+}
+
+TEST(CtlSocketTest, WithoutAConfigTheFlagThenTheEnvironmentThenTheDefault) {
+  EXPECT_EQ(socket_without_config("/a.sock", "/b.sock").path, "/a.sock");
+  EXPECT_EQ(socket_without_config(std::nullopt, "/b.sock").path, "/b.sock");
+  EXPECT_EQ(socket_without_config(std::nullopt, "").path, "/run/corral/corral.sock");
+  EXPECT_EQ(socket_without_config(std::nullopt, nullptr).path, "/run/corral/corral.sock");
+  EXPECT_EQ(named_socket(std::nullopt, ""), std::nullopt);
+  EXPECT_EQ(named_socket(std::nullopt, "/b.sock"), "/b.sock");
+}
+
+// ---- which lines corralctl hands to corralctl-full ----
+
+// corralctl's decision for ARGS (its words after the program's name) with
+// CORRAL_SOCKET set to ENV (null: unset).
+bool hands_over(const std::vector<std::string>& args, const char* env = nullptr) {
+  GlobalArgs line = split_global_args(args);
+  EXPECT_FALSE(line.answer) << "corralctl answers " << line.answer->out << line.answer->err;
+  Plan plan = line.words.empty() ? Plan{} : plan_line(line);
+  return needs_full(line, plan, env);
+}
+
+TEST(CtlHandOverTest, TheShellImportAndAConfigsSocketGoToCorralctlFull) {
+  EXPECT_TRUE(hands_over({}));                 // the shell
+  EXPECT_TRUE(hands_over({"-s", "/a.sock"}));  // the shell, on that socket
+  EXPECT_TRUE(hands_over({"import", "supervisord", "/etc/supervisord.conf"}));
+  EXPECT_TRUE(hands_over({"-c", "/etc/corral/corral.yaml", "status"}));
+  EXPECT_TRUE(hands_over({"-c", "/etc/corral/corral.yaml", "submit", "job", "-", "--wait"}));
+}
+
+TEST(CtlHandOverTest, ASocketTheConfigDoesNotDecideStaysHere) {
+  EXPECT_FALSE(hands_over({"status"}));
+  EXPECT_FALSE(hands_over({"-s", "/a.sock", "--json", "status", "web"}));
+  EXPECT_FALSE(hands_over({"submit", "job", "-", "--wait"}));
+  // CORRAL_SOCKET comes before -c, whose config is then not read.
+  EXPECT_FALSE(hands_over({"-c", "/etc/corral/corral.yaml", "status"}, "/b.sock"));
+  // What corrald is not asked for needs no socket: help, usage errors.
+  EXPECT_FALSE(hands_over({"-c", "/etc/corral/corral.yaml", "help"}));
+  EXPECT_FALSE(hands_over({"-c", "/etc/corral/corral.yaml", "status", "--nosuch"}));
+  EXPECT_FALSE(hands_over({"import", "--help"}));
 }
 
 // ---- the client, against a one-connection fake corrald on a real socket ----

@@ -63,6 +63,32 @@ struct KernelSigaction {
   uint64_t mask;
 };
 
+// The signals whose disposition is not the default in this process,
+// ignored or caught (/proc/self/status: SigIgn, SigCgt), bit N-1 for
+// signal N; every signal when that cannot be read. On this project's VM a
+// system call takes about 1.1 us: a rt_sigaction for each of 62 signals
+// was 65 us of every spawn, the read is 9 us and the eight that
+// corral-spawn ignores another 9.
+CORRAL_CHILD_CODE uint64_t non_default_signals() {
+  constexpr uint64_t kAll = ~uint64_t{0};
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return kAll;
+  char text[4096];
+  size_t size = 0;
+  ssize_t n;
+  while (size < sizeof text && (n = read(fd, text + size, sizeof text - size)) > 0) {
+    size += static_cast<size_t>(n);
+  }
+  close(fd);
+  uint64_t ignored = 0;
+  uint64_t caught = 0;
+  if (!signal_mask_in_status(text, size, "SigIgn:", ignored) ||
+      !signal_mask_in_status(text, size, "SigCgt:", caught)) {
+    return kAll;
+  }
+  return ignored | caught;
+}
+
 [[noreturn]] CORRAL_CHILD_CODE void child_fail(ChildArgs* args, const char* step) {
   args->error = errno;
   args->step = step;
@@ -84,10 +110,12 @@ CORRAL_CHILD_CODE int child_main(void* raw) {
   // system call: libc's sigaction() refuses the signals it keeps for itself
   // (32 and 33 in glibc), and those may be ignored here and inherited, since
   // posix_spawn ignores them in the children of a threaded program.
+  // Only those not at their default already.
   KernelSigaction dfl{};
   dfl.handler = SIG_DFL;
+  const uint64_t reset = non_default_signals();
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) {
+    if (sig != SIGKILL && sig != SIGSTOP && (reset >> (sig - 1) & 1) != 0) {
       syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
     }
   }
@@ -349,6 +377,41 @@ Launched launch_as(const SpawnRequest& request, const std::optional<UserIds>& us
   out.pid = pid;
   out.pidfd.reset(pidfd);
   return out;
+}
+
+CORRAL_CHILD_CODE bool signal_mask_in_status(const char* status, size_t size, const char* key,
+                                             uint64_t& mask) {
+  size_t key_size = 0;
+  while (key[key_size] != '\0') ++key_size;
+  // KEY at the start of a line, then blanks, then hex digits up to '\n'.
+  for (size_t line = 0; line < size;) {
+    size_t at = line;
+    size_t matched = 0;
+    while (matched < key_size && at < size && status[at] == key[matched]) {
+      ++at;
+      ++matched;
+    }
+    if (matched == key_size) {
+      while (at < size && (status[at] == '\t' || status[at] == ' ')) ++at;
+      uint64_t value = 0;
+      size_t digits = 0;
+      for (; at < size && status[at] != '\n'; ++at, ++digits) {
+        char c = status[at];
+        int digit = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+        if (digit < 0 || digits == 16) return false;
+        value = value << 4 | static_cast<uint64_t>(digit);
+      }
+      if (at == size || digits == 0) return false;  // no '\n': the line may go on
+      mask = value;
+      return true;
+    }
+    while (line < size && status[line] != '\n') ++line;
+    ++line;
+  }
+  return false;
 }
 
 }  // namespace corral::daemon

@@ -86,6 +86,12 @@ Launched launch_as(const SpawnRequest& request, const std::optional<UserIds>& us
 // name (as `user:` is read); nullopt when there is none or the lookup failed.
 std::optional<Account> find_account(const std::string& name);
 
+// The mask after KEY ("SigIgn:", "SigCgt:") in STATUS, /proc/PID/status's
+// text: bit N-1 set for signal N. False when KEY's line is not there whole
+// (a text cut short). Pure, allocation-free and async-signal-safe: the
+// child of a spawn reads its own status with it.
+bool signal_mask_in_status(const char* status, size_t size, const char* key, uint64_t& mask);
+
 // The path exec would run for NAME with this PATH: NAME itself when it has
 // a '/', else the first executable PATH entry; empty when none.
 std::string find_executable(const std::string& name, const std::string& path);

@@ -1,0 +1,84 @@
+// corrald's program as linked: where it links its libraries in, the code a
+// running corrald executes comes first in its text, together
+// (cmake/corrald-hot-text.ld), so that the kernel's fault-around maps that
+// code and little else.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace corral::testing {
+namespace {
+
+struct Range {
+  uint64_t start = 0;
+  uint64_t size = 0;
+  bool holds(uint64_t address) const { return address >= start && address < start + size; }
+};
+
+// PROGRAM's sections by name, from readelf's table.
+std::map<std::string, Range> sections_of(const std::string& program) {
+  RunResult readelf = run({"/usr/bin/readelf", "-SW", program});
+  EXPECT_EQ(readelf.exit_code, 0) << readelf.err;
+  std::map<std::string, Range> out;
+  std::istringstream lines(readelf.out);
+  for (std::string line; std::getline(lines, line);) {
+    // "  [16] .text.corrald_hot PROGBITS 00000000000071d0 0071d0 0f4ea1 00 AX 0 0 16"
+    auto bracket = line.find(']');
+    if (line.find('[') == std::string::npos || bracket == std::string::npos) continue;
+    std::istringstream fields(line.substr(bracket + 1));
+    std::string name, type, address, offset, size;
+    if (!(fields >> name >> type >> address >> offset >> size)) continue;
+    if (name.rfind(".text", 0) != 0) continue;
+    out[name] = {std::stoull(address, nullptr, 16), std::stoull(size, nullptr, 16)};
+  }
+  return out;
+}
+
+// The address of the first symbol (in nm's order, by name) whose name
+// begins with PREFIX: a mangled name without its parameters names a
+// function, its ".cold" part sorting after it.
+uint64_t address_of(const std::string& program, const std::string& prefix) {
+  RunResult nm = run({"/usr/bin/nm", "--defined-only", program});
+  EXPECT_EQ(nm.exit_code, 0) << nm.err;
+  std::istringstream lines(nm.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string address, type, name;
+    if (!(fields >> address >> type >> name)) continue;
+    if (name.rfind(prefix, 0) == 0) {
+      return std::stoull(address, nullptr, 16);
+    }
+  }
+  ADD_FAILURE() << "no symbol of " << program << " begins with " << prefix;
+  return 0;
+}
+
+TEST(DaemonProgramTest, ItsTextBeginsWithTheCodeItRuns) {
+  if (!CORRAL_DAEMON_HOT_TEXT) {
+    GTEST_SKIP() << "corrald is linked without cmake/corrald-hot-text.ld in this build "
+                    "(sanitized, CORRAL_DAEMON_STATIC or CORRAL_HOT_TEXT off)";
+  }
+  auto sections = sections_of(CORRALD_PATH);
+  ASSERT_EQ(sections.count(".text.corrald_hot"), 1u) << "no hot text in " << CORRALD_PATH;
+  ASSERT_EQ(sections.count(".text"), 1u);
+  Range hot = sections[".text.corrald_hot"];
+  Range rest = sections[".text"];
+  EXPECT_LT(hot.start, rest.start);
+  // The code of a daemon's every day: its start, its loop, a status.
+  for (const char* function :
+       {"main", "_ZN6corral6daemon10run_daemonE", "_ZN6corral6daemon10Supervisor5spawnE",
+        "_ZN6corral6daemon8Commands6statusE"}) {
+    EXPECT_TRUE(hot.holds(address_of(CORRALD_PATH, function))) << function;
+  }
+  // And not everything: the most of its text is code a daemon seldom runs.
+  EXPECT_LT(hot.size, rest.size);
+}
+
+}  // namespace
+}  // namespace corral::testing

@@ -155,4 +155,26 @@ std::string plural(uint64_t n, std::string_view one, std::string_view many) {
 // The job of a request, for messages.
 std::string job_of(const Json& request) { return string_field(request, "job"); }
 
+// A broker job's broker in one line: "ready: redis unix:///r.sock stream
+// corral:sums, lag 0, pending 4 (4 here)", or "down: WHY".
+std::string broker_text(const Json& broker) {
+  std::string state = string_field(broker, "state");
+  std::string line = state + ": " + string_field(broker, "url") + " stream " +
+                     string_field(broker, "stream") + " as " + string_field(broker, "consumer");
+  auto count = [&](const char* key) {
+    auto it = broker.find(key);
+    return it != broker.end() && it->is_number() ? value_text(*it) : std::string("?");
+  };
+  line +=
+      ", lag " + count("lag") + ", pending " + count("pending") + " (" + count("held") + " here)";
+  std::string error = string_field(broker, "error");
+  if (!error.empty()) line += (state == "ready" ? "; last error: " : "; ") + error;
+  return line;
+}
+
+const Json* broker_of(const Json& object) {
+  auto it = object.is_object() ? object.find("broker") : object.end();
+  return object.is_object() && it != object.end() && it->is_object() ? &*it : nullptr;
+}
+
 }  // namespace corral::ctl

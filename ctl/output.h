@@ -57,4 +57,10 @@ std::string plural(uint64_t n, std::string_view one, std::string_view many);
 // The job of a request, for messages.
 std::string job_of(const Json& request);
 
+// The "broker" object of a broker job's status or stats entry, or null.
+const Json* broker_of(const Json& object);
+// A broker job's broker in one line: "ready: redis unix:///r.sock stream
+// corral:sums, lag 0, pending 4 (4 here)", or "down: WHY".
+std::string broker_text(const Json& broker);
+
 }  // namespace corral::ctl

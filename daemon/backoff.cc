@@ -25,7 +25,9 @@ Duration Backoff::delay(uint32_t n) {
 }
 
 void RestartIntensity::expire(TimePoint now) {
-  while (!restarts_.empty() && now - restarts_.front() >= window_) restarts_.pop_front();
+  auto in_window = std::find_if(restarts_.begin(), restarts_.end(),
+                                [&](TimePoint at) { return now - at < window_; });
+  restarts_.erase(restarts_.begin(), in_window);
 }
 
 bool RestartIntensity::allow(TimePoint now) {

@@ -43,6 +43,15 @@ class DispatcherChunkTest : public ::testing::Test {
     return d->submit_chunk(std::move(items), static_cast<uint32_t>(n),
                            TaskOrigin{7, 5, seq, std::nullopt});
   }
+  // A default chunk queue whose one chunk of N tasks is handed to worker 0
+  // through PORT; the chunk's first id.
+  uint64_t dispatched_chunk(int n, ChunkPort& port) {
+    make(chunk_queue());
+    const uint64_t first = chunk(n);
+    d->attach(0, &port);
+    d->pump(kNow);
+    return first;
+  }
   // A RESULTS frame's items: "ok:TEXT" or "failed:TEXT" each.
   static std::string result_items(const std::vector<std::string>& results) {
     std::string items;

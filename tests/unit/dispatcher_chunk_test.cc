@@ -233,11 +233,8 @@ TEST_F(DispatcherChunkTest, CancellingAQueuedTaskCutsItOutOfItsChunk) {
 }
 
 TEST_F(DispatcherChunkTest, ATaskCancelledInAChunkInFlightEndsCancelledWhateverComes) {
-  make(chunk_queue());
-  const uint64_t first = chunk(4);
   ChunkPort a;
-  d->attach(0, &a);
-  d->pump(kNow);
+  const uint64_t first = dispatched_chunk(4, a);
   // Without `running` it is left alone and named.
   CancelReport report = d->cancel({{first + 1}, {}, false}, false, "no");
   EXPECT_EQ(report.running, (std::vector<uint64_t>{first + 1}));
@@ -438,11 +435,8 @@ TEST_F(DispatcherChunkTest, AWorkerThatDiesHoldingTwoChunks) {
 // A submitter that leaves: the rest of its chunk, in flight, goes to the
 // sink.
 TEST_F(DispatcherChunkTest, AnOrphanedChunksTasksGoToTheSink) {
-  make(chunk_queue());
-  const uint64_t first = chunk(3);
   ChunkPort port;
-  d->attach(0, &port);
-  d->pump(kNow);
+  const uint64_t first = dispatched_chunk(3, port);
   ASSERT_TRUE(d->result(0, first, true, "r", kNow));
   d->orphan(7);
   ASSERT_TRUE(d->result(0, first + 1, true, "r", kNow));
@@ -468,11 +462,8 @@ TEST_F(DispatcherChunkTest, PiecesOfAQueuedChunkKeepItsDeadline) {
 
 // Dead letters of a chunk's tasks go back as single tasks.
 TEST_F(DispatcherChunkTest, ItsDeadLettersAreRetriedAsSingleTasks) {
-  make(chunk_queue());
-  const uint64_t first = chunk(3);
   ChunkPort port;
-  d->attach(0, &port);
-  d->pump(kNow);
+  const uint64_t first = dispatched_chunk(3, port);
   for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(d->result(0, first + i, false, "no", kNow));
   ASSERT_EQ(d->dead_letters().size(), 3u);
   Result<size_t> again = d->retry_dead_letters({first + 1}, 9);

@@ -95,11 +95,8 @@ TEST_F(DispatcherChunkTest, TheRunningTaskIsFoundAcrossTheEntriesAWorkerHeld) {
 // A worker that says it finished more than it held was running nothing:
 // nothing is charged, and its death is its own.
 TEST_F(DispatcherChunkTest, AFinishedCountBeyondWhatTheWorkerHeldChargesNoTask) {
-  make(chunk_queue());
-  const uint64_t first = chunk(3);
   ChunkPort a;
-  d->attach(0, &a);
-  d->pump(kNow);
+  const uint64_t first = dispatched_chunk(3, a);
   EXPECT_EQ(d->worker_gone(0, "exited 1", TaskFault::kCrashed, kNow, ~uint64_t{0}),
             ExitBlame::kWorker);
   EXPECT_EQ(d->queued(), 3u);
@@ -168,11 +165,8 @@ TEST_F(DispatcherChunkTest, AFailedResultInAResultsFrameIsRetriedAloneTheRestEnd
 // A task cancelled while its chunk is in flight ends cancelled, its result
 // in the frame dropped; its neighbours end ok.
 TEST_F(DispatcherChunkTest, ACancelledTaskInAResultsFrameEndsCancelled) {
-  make(chunk_queue());
-  const uint64_t first = chunk(3);
   ChunkPort a;
-  d->attach(0, &a);
-  d->pump(kNow);
+  const uint64_t first = dispatched_chunk(3, a);
   d->cancel({{first + 1}, {}, false}, true, "no");
   EXPECT_EQ(d->results(0, first, 3, result_items({"ok:r0", "ok:r1", "ok:r2"}), kNow), 3u);
   EXPECT_EQ(ended(first)->outcome, TaskOutcome::kOk);
@@ -185,11 +179,8 @@ TEST_F(DispatcherChunkTest, ACancelledTaskInAResultsFrameEndsCancelled) {
 // Results for tasks the worker does not hold: what comes before them is
 // taken, and the count says where it stopped.
 TEST_F(DispatcherChunkTest, AResultsFrameStopsAtATaskTheWorkerDoesNotHold) {
-  make(chunk_queue());
-  const uint64_t first = chunk(2);
   ChunkPort a;
-  d->attach(0, &a);
-  d->pump(kNow);
+  const uint64_t first = dispatched_chunk(2, a);
   EXPECT_EQ(d->results(0, first + 1, 1, result_items({"ok:x"}), kNow), 0u);
   EXPECT_EQ(d->results(0, first, 3, result_items({"ok:r0", "ok:r1", "ok:r2"}), kNow), 2u);
   EXPECT_EQ(d->counts().ok, 2u);

@@ -61,8 +61,9 @@ uint64_t address_of(const std::string& program, const std::string& prefix) {
 
 TEST(DaemonProgramTest, ItsTextBeginsWithTheCodeItRuns) {
   if (!CORRAL_DAEMON_HOT_TEXT) {
-    GTEST_SKIP() << "corrald is linked without cmake/corrald-hot-text.ld in this build "
-                    "(sanitized, CORRAL_DAEMON_STATIC or CORRAL_HOT_TEXT off)";
+    GTEST_SKIP()
+        << "corrald is linked without cmake/corrald-hot-text.ld in this build "
+           "(sanitized, CORRAL_DAEMON_STATIC or CORRAL_HOT_TEXT off, or a linker without INSERT)";
   }
   auto sections = sections_of(CORRALD_PATH);
   ASSERT_EQ(sections.count(".text.corrald_hot"), 1u) << "no hot text in " << CORRALD_PATH;

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from corral_daemon import Daemon
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -238,24 +240,26 @@ SCENARIOS = [
 ]
 
 
-def profile(build_dir, work, jobs, scenario):
-    """Runs corrald of BUILD_DIR under callgrind with JOBS through SCENARIO,
-    then stops it; the text of its callgrind output."""
-    sys.path.insert(0, HERE)
-    from corral_daemon import Daemon  # noqa: E402
-
+def callgrind_bin(build_dir, work):
+    """A directory of BUILD_DIR's programs in WORK whose corrald runs under
+    callgrind, writing WORK/callgrind.PID."""
     build_dir = os.path.abspath(build_dir)
     bin_dir = os.path.join(work, "bin")
-    if not os.path.isdir(bin_dir):
-        os.mkdir(bin_dir)
-        for program in ("corral-spawn", "corral-worker", "corralctl"):
-            os.symlink(os.path.join(build_dir, program), os.path.join(bin_dir, program))
-        shutil.copy(os.path.join(build_dir, "corrald"), os.path.join(bin_dir, "corrald.real"))
-        with open(os.path.join(bin_dir, "corrald"), "w") as f:
-            f.write(f"#!/bin/sh\nexec valgrind -q --tool=callgrind --demangle=no "
-                    f"--callgrind-out-file={work}/callgrind.%p "
-                    "\"$(dirname \"$0\")/corrald.real\" \"$@\"\n")
-        os.chmod(os.path.join(bin_dir, "corrald"), 0o755)
+    os.mkdir(bin_dir)
+    for program in ("corral-spawn", "corral-worker", "corralctl"):
+        os.symlink(os.path.join(build_dir, program), os.path.join(bin_dir, program))
+    shutil.copy(os.path.join(build_dir, "corrald"), os.path.join(bin_dir, "corrald.real"))
+    with open(os.path.join(bin_dir, "corrald"), "w") as f:
+        f.write(f"#!/bin/sh\nexec valgrind -q --tool=callgrind --demangle=no "
+                f"--callgrind-out-file={work}/callgrind.%p "
+                "\"$(dirname \"$0\")/corrald.real\" \"$@\"\n")
+    os.chmod(os.path.join(bin_dir, "corrald"), 0o755)
+    return bin_dir
+
+
+def profile(bin_dir, work, jobs, scenario):
+    """Runs the corrald of BIN_DIR (callgrind_bin) with JOBS through
+    SCENARIO, then stops it; the text of its callgrind output."""
     daemon = Daemon(bin_dir, jobs.replace("WORKER", os.path.join(bin_dir, "corral-worker")))
     client = daemon.start()
     try:
@@ -279,8 +283,9 @@ def main():
     corrald = os.path.join(args.build, "corrald")
     profiles = []
     with tempfile.TemporaryDirectory(prefix="corral-hot-text-") as work:
+        bin_dir = callgrind_bin(args.build, work)
         for what, jobs, scenario in SCENARIOS:
-            profiles.append(executed_functions(profile(args.build, work, jobs, scenario),
+            profiles.append(executed_functions(profile(bin_dir, work, jobs, scenario),
                                                "corrald.real"))
             print(f"{what}: {len(profiles[-1])} functions ran")
     nm = subprocess.run(["nm", "--defined-only", corrald], check=True, capture_output=True,

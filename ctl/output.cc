@@ -76,6 +76,13 @@ bool ok_field(const Json& object) {
   return it != object.end() && it->is_boolean() && it->get<bool>();
 }
 
+const Json* objects_field(const Json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_array()) return nullptr;
+  bool objects = std::all_of(it->begin(), it->end(), [](const Json& v) { return v.is_object(); });
+  return objects ? &*it : nullptr;
+}
+
 // The reply's error, for a reply with ok:false.
 Output error_reply(const Json& reply) {
   std::string message = string_field(reply, "error");

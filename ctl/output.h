@@ -34,6 +34,8 @@ std::string string_field(const Json& object, const char* key);
 std::optional<int64_t> int_field(const Json& object, const char* key);
 double number_field(const Json& object, const char* key);
 bool ok_field(const Json& object);
+// OBJECT[KEY] when it is a list of objects, or null.
+const Json* objects_field(const Json& object, const char* key);
 // corrald's {"ok": false, "error": ...} as a failure.
 Output error_reply(const Json& reply);
 // The "workers" list of REPLY, or null.

@@ -242,11 +242,8 @@ Output format_reload(const Json& request, const Json& reply, Format format) {
 // the workers.
 Output format_avail(const Json&, const Json& reply, Format format) {
   if (!ok_field(reply)) return format_reload(Json{{"cmd", "avail"}}, reply, format);
-  auto jobs = reply.find("jobs");
-  if (jobs == reply.end() || !jobs->is_array() ||
-      !std::all_of(jobs->begin(), jobs->end(), [](const Json& j) { return j.is_object(); })) {
-    return malformed("avail reply without a list of jobs");
-  }
+  const Json* jobs = objects_field(reply, "jobs");
+  if (jobs == nullptr) return malformed("avail reply without a list of jobs");
   Output output;
   if (format == Format::kJson) {
     output.out = dump(*jobs);

@@ -97,11 +97,8 @@ Output format_dead(const Json& request, const Json& reply, Format format) {
                            "\n";
     return output;
   }
-  auto letters = reply.find("dead");
-  if (letters == reply.end() || !letters->is_array() ||
-      !std::all_of(letters->begin(), letters->end(), [](const Json& l) { return l.is_object(); })) {
-    return malformed("dead reply without a list of letters");
-  }
+  const Json* letters = objects_field(reply, "dead");
+  if (letters == nullptr) return malformed("dead reply without a list of letters");
   Output output;
   if (format == Format::kJson) {
     output.out = dump(*letters);

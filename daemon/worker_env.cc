@@ -1,42 +1,26 @@
 #include "daemon/worker_env.h"
 
+#include <algorithm>
+
 #include "config/spec.h"
 
 namespace corral::daemon {
 namespace {
 
 using config::daemon_only_variable;
-using Variables = std::map<std::string, std::string>;
 
-Variables to_map(const std::vector<std::string>& env) {
-  Variables out;
-  for (const auto& entry : env) {
-    size_t eq = entry.find('=');
-    // The first of two entries with one name is the one getenv() finds.
-    if (eq != std::string::npos && eq > 0) out.emplace(entry.substr(0, eq), entry.substr(eq + 1));
-  }
-  return out;
-}
+// A variable one layer of the environment sets. Of the settings of one name
+// the highest rank wins, and of equal ranks the first: of two entries with
+// one name in corrald's environment, the one getenv() finds.
+struct Setting {
+  std::string_view name;
+  std::string_view value;
+  int rank;
+};
 
 // The variables sudo's env_reset keeps for the locale and the time zone.
 bool locale_variable(std::string_view name) {
   return name == "LANG" || name == "LANGUAGE" || name.starts_with("LC_") || name == "TZ";
-}
-
-// Fills the account's variables; with ONLY_MISSING the ones already set stay.
-void set_account(Variables& env, const Account& account, bool only_missing) {
-  auto set = [&](const std::string& name, const std::string& value) {
-    if (only_missing) {
-      env.emplace(name, value);
-    } else {
-      env[name] = value;
-    }
-  };
-  // passwd(5): an empty home is "/", an empty shell /bin/sh.
-  set("HOME", account.home.empty() ? "/" : account.home);
-  set("USER", account.name);
-  set("LOGNAME", account.name);
-  if (!only_missing) env["SHELL"] = account.shell.empty() ? "/bin/sh" : account.shell;
 }
 
 }  // namespace
@@ -46,31 +30,56 @@ std::vector<std::string> worker_env(const std::vector<std::string>& daemon_env, 
                                     const std::map<std::string, std::string>& job_env,
                                     const std::vector<std::string>& pass_env,
                                     const std::map<std::string, std::string>& corral_env) {
-  const Variables daemon = to_map(daemon_env);
+  // Views and one sort rather than maps of copies: a spawn decides this for
+  // each worker, and corrald's environment may have dozens of entries.
+  std::vector<Setting> settings;
+  settings.reserve(daemon_env.size() + job_env.size() + corral_env.size() + 5);
+  auto from_daemon = [&](int rank, auto wanted) {
+    for (const std::string& entry : daemon_env) {
+      size_t eq = entry.find('=');
+      if (eq == std::string::npos || eq == 0) continue;
+      std::string_view name(entry.data(), eq);
+      if (wanted(name)) settings.push_back({name, std::string_view(entry).substr(eq + 1), rank});
+    }
+  };
+  // passwd(5): an empty home is "/", an empty shell /bin/sh.
+  auto account = [&](const Account& a, int rank, bool with_shell) {
+    settings.push_back({"HOME", a.home.empty() ? std::string_view("/") : a.home, rank});
+    settings.push_back({"USER", a.name, rank});
+    settings.push_back({"LOGNAME", a.name, rank});
+    if (with_shell) {
+      settings.push_back({"SHELL", a.shell.empty() ? std::string_view("/bin/sh") : a.shell, rank});
+    }
+  };
   const bool own_user = !user || (user->entry && user->entry->uid == daemon_uid);
-  Variables env;
   if (own_user) {
-    for (const auto& [name, value] : daemon) {
-      if (!daemon_only_variable(name)) env.emplace(name, value);
-    }
-    if (user) set_account(env, *user->entry, /*only_missing=*/true);
+    // The daemon's own, its user's account where it lacks one.
+    if (user) account(*user->entry, 0, /*with_shell=*/false);
+    from_daemon(1, [](std::string_view name) { return !daemon_only_variable(name); });
   } else {
-    if (user->entry) set_account(env, *user->entry, /*only_missing=*/false);
-    env["PATH"] = std::string(kUserPath);
-    for (const auto& [name, value] : daemon) {
-      if (locale_variable(name)) env[name] = value;
-    }
-    for (const auto& name : pass_env) {
-      auto found = daemon.find(name);
-      if (found != daemon.end() && !daemon_only_variable(name)) env[name] = found->second;
-    }
+    // The user's login, then the daemon's locale and what pass_env names.
+    if (user->entry) account(*user->entry, 1, /*with_shell=*/true);
+    settings.push_back({"PATH", kUserPath, 1});
+    from_daemon(2, [&](std::string_view name) {
+      return locale_variable(name) ||
+             (!daemon_only_variable(name) &&
+              std::find(pass_env.begin(), pass_env.end(), name) != pass_env.end());
+    });
   }
-  for (const auto& [name, value] : job_env) env[name] = value;
-  for (const auto& [name, value] : corral_env) env[name] = value;
+  for (const auto& [name, value] : job_env) settings.push_back({name, value, 3});
+  for (const auto& [name, value] : corral_env) settings.push_back({name, value, 4});
 
+  std::stable_sort(settings.begin(), settings.end(), [](const Setting& a, const Setting& b) {
+    return a.name != b.name ? a.name < b.name : a.rank > b.rank;
+  });
   std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [name, value] : env) out.push_back(name + "=" + value);
+  out.reserve(settings.size());
+  for (size_t i = 0; i < settings.size(); ++i) {
+    if (i > 0 && settings[i].name == settings[i - 1].name) continue;
+    std::string& line = out.emplace_back();
+    line.reserve(settings[i].name.size() + 1 + settings[i].value.size());
+    line.append(settings[i].name).append(1, '=').append(settings[i].value);
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 // corrald's program as linked: where it links its libraries in, the code a
-// running corrald executes comes first in its text, together
-// (cmake/corrald-hot-text.ld), so that the kernel's fault-around maps that
-// code and little else.
+// running corrald executes comes first in its text, together, and the
+// read-only data it reads after the rest of its read-only data, together
+// (cmake/corrald-hot.ld), so that the kernel's fault-around maps those and
+// little else.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -34,7 +35,7 @@ std::map<std::string, Range> sections_of(const std::string& program) {
     std::istringstream fields(line.substr(bracket + 1));
     std::string name, type, address, offset, size;
     if (!(fields >> name >> type >> address >> offset >> size)) continue;
-    if (name.rfind(".text", 0) != 0) continue;
+    if (name.rfind(".text", 0) != 0 && name.rfind(".rodata", 0) != 0) continue;
     out[name] = {std::stoull(address, nullptr, 16), std::stoull(size, nullptr, 16)};
   }
   return out;
@@ -59,12 +60,12 @@ uint64_t address_of(const std::string& program, const std::string& prefix) {
   return 0;
 }
 
+constexpr const char* kNoHotLayout =
+    "corrald is linked without cmake/corrald-hot.ld in this build (sanitized, "
+    "CORRAL_DAEMON_STATIC or CORRAL_HOT_LAYOUT off, or a linker without INSERT)";
+
 TEST(DaemonProgramTest, ItsTextBeginsWithTheCodeItRuns) {
-  if (!CORRAL_DAEMON_HOT_TEXT) {
-    GTEST_SKIP()
-        << "corrald is linked without cmake/corrald-hot-text.ld in this build "
-           "(sanitized, CORRAL_DAEMON_STATIC or CORRAL_HOT_TEXT off, or a linker without INSERT)";
-  }
+  if (!CORRAL_DAEMON_HOT_LAYOUT) GTEST_SKIP() << kNoHotLayout;
   auto sections = sections_of(CORRALD_PATH);
   ASSERT_EQ(sections.count(".text.corrald_hot"), 1u) << "no hot text in " << CORRALD_PATH;
   ASSERT_EQ(sections.count(".text"), 1u);
@@ -79,6 +80,27 @@ TEST(DaemonProgramTest, ItsTextBeginsWithTheCodeItRuns) {
   }
   // And not everything: the most of its text is code a daemon seldom runs.
   EXPECT_LT(hot.size, rest.size);
+}
+
+TEST(DaemonProgramTest, TheReadOnlyDataItReadsIsTogetherAfterTheRest) {
+  if (!CORRAL_DAEMON_HOT_LAYOUT) GTEST_SKIP() << kNoHotLayout;
+  auto sections = sections_of(CORRALD_PATH);
+  ASSERT_EQ(sections.count(".rodata.corrald_hot"), 1u) << "no hot data in " << CORRALD_PATH;
+  ASSERT_EQ(sections.count(".rodata"), 1u);
+  Range hot = sections[".rodata.corrald_hot"];
+  Range rest = sections[".rodata"];
+  // After the rest of .rodata, so in the same segment, read-only and not
+  // executable (before it, the linker would put it in the text's).
+  EXPECT_GE(hot.start, rest.start + rest.size);
+  EXPECT_GT(hot.start, sections[".text"].start + sections[".text"].size);
+  // The digits std::to_chars writes every number a daemon prints with, and
+  // not the tables it seldom reads: those that print floating-point numbers
+  // the shortest way.
+  EXPECT_TRUE(hot.holds(
+      address_of(CORRALD_PATH, "_ZZNSt8__detail18__to_chars_10_implImEEvPcjT_E8__digits")));
+  EXPECT_TRUE(rest.holds(address_of(CORRALD_PATH, "_ZN12_GLOBAL__N_13ryuL13POW10_SPLIT_2E")));
+  // The most of its read-only data is data a daemon seldom reads.
+  EXPECT_LT(hot.size, rest.size / 2);
 }
 
 }  // namespace

@@ -277,16 +277,18 @@ def supervise(daemon, client, work):
 
 def with_tasks(channel):
     def run(daemon, client, work):
-        supervise(daemon, client, work)
+        # At once, while the workers start: a wait that waits on a job with
+        # a feed listens to it.
         wait_running(client, "tasks")
+        supervise(daemon, client, work)
         submit(daemon, work, "tasks")
         assert daemon.ctl("status", timeout=120).returncode == 0
     return run
 
 
 def sources_and_reload(daemon, client, work):
-    supervise(daemon, client, work)
     wait_running(client, "tasks")
+    supervise(daemon, client, work)
     assert daemon.ctl("reload", timeout=300).returncode == 0
     assert daemon.ctl("restart", "tasks", timeout=300).returncode == 0
 

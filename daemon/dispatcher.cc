@@ -36,8 +36,7 @@ std::string_view to_string(TaskOutcome outcome) {
   return "unknown";
 }
 
-Dispatcher::Dispatcher(const config::QueueSpec& queue,
-                       std::function<void(FinishedTask&&)> on_finished, uint64_t seed)
+Dispatcher::Dispatcher(const config::QueueSpec& queue, OnFinished on_finished, uint64_t seed)
     : queue_spec_(queue), on_finished_(std::move(on_finished)) {
   if (queue.retry) retry_backoff_.emplace(queue.retry->backoff, seed);
 }
@@ -359,12 +358,16 @@ FinishedTask Dispatcher::conclude(uint64_t id, uint64_t seq, std::string_view pa
                       outcome, std::move(result),     task.attempts, run_time};
 }
 
-void Dispatcher::deliver(FinishedTask&& finished) {
+void Dispatcher::deliver(FinishedTask&& finished) { deliver(FinishedTasks(&finished, 1)); }
+
+void Dispatcher::deliver(FinishedTasks run) {
   if (journal_ != nullptr) {
-    journal_->finished(finished, finished.outcome == TaskOutcome::kFailed ||
-                                     finished.outcome == TaskOutcome::kDead);
+    for (const FinishedTask& finished : run) {
+      journal_->finished(finished, finished.outcome == TaskOutcome::kFailed ||
+                                       finished.outcome == TaskOutcome::kDead);
+    }
   }
-  on_finished_(std::move(finished));
+  on_finished_(run);
 }
 
 void Dispatcher::end_waiting(uint64_t key, TaskOutcome outcome, const std::string& why) {

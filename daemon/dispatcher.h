@@ -28,6 +28,7 @@
 #include <optional>
 #include <queue>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -73,6 +74,12 @@ struct FinishedTask {
   // id above is then 0: it may have run on another node).
   std::string key;
 };
+
+// Whoever waits is told of tasks that ended together: the ok results of a
+// chunk's run at once, other ends one by one. The receiver may move from
+// them.
+using FinishedTasks = std::span<FinishedTask>;
+using OnFinished = std::function<void(FinishedTasks)>;
 
 struct DeadLetter {
   uint64_t id = 0;
@@ -155,8 +162,7 @@ class Dispatcher {
   static constexpr size_t kMaxDeadLetters = 10000;
 
   // SEED makes the jitter of retry backoffs repeatable in tests.
-  Dispatcher(const config::QueueSpec& queue, std::function<void(FinishedTask&&)> on_finished,
-             uint64_t seed = 1);
+  Dispatcher(const config::QueueSpec& queue, OnFinished on_finished, uint64_t seed = 1);
 
   // ---- submitting ----
   // Queued and delayed tasks take room; in-flight ones are bounded by
@@ -420,8 +426,10 @@ class Dispatcher {
   // first after the FINISHED ones it did not answer) and each task
   // cancelled while in flight stand alone.
   Held cut_held(const std::deque<uint64_t>& held, uint64_t finished);
-  // Tells the journal and whoever waits that a task ended.
+  // Tells the journal and whoever waits that a task ended, or that the
+  // tasks of a run did.
   void deliver(FinishedTask&& finished);
+  void deliver(FinishedTasks run);
   // Hands worker W up to MOST queued tasks while it holds fewer than
   // PREFETCH (a chunk is cut to what fits); true when the queue moved (a
   // task handed out or expired).
@@ -439,7 +447,8 @@ class Dispatcher {
   void compact_queue();
 
   config::QueueSpec queue_spec_;
-  std::function<void(FinishedTask&&)> on_finished_;
+  OnFinished on_finished_;
+  std::vector<FinishedTask> run_scratch_;  // results()'s, kept between calls
   TaskJournal* journal_ = nullptr;
   std::optional<Backoff> retry_backoff_;  // queue.retry's
   uint64_t next_id_ = 1;

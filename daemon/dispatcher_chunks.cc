@@ -177,14 +177,16 @@ uint32_t Dispatcher::results(uint32_t worker, uint64_t first, uint32_t count,
                              std::string_view items, TimePoint now) {
   if (worker >= slots_.size()) return 0;
   Slot& s = slots_[worker];
-  std::vector<FinishedTask> run;
+  // The scratch of the last call, its capacity kept (whoever is told may
+  // not call back in here, but if it did it would find an empty one).
+  std::vector<FinishedTask> run = std::move(run_scratch_);
   uint32_t taken = 0;
   while (taken < count) {
     const uint64_t id = first + taken;
     if (const uint32_t n = conclude_ok_run(s, id, count - taken, items, now, run); n > 0) {
       // Told once the run's bookkeeping is done: whoever is told sees the
       // dispatcher as it now is.
-      for (FinishedTask& finished : run) deliver(std::move(finished));
+      deliver(FinishedTasks(run));
       run.clear();
       taken += n;
       continue;
@@ -193,6 +195,7 @@ uint32_t Dispatcher::results(uint32_t worker, uint64_t first, uint32_t count,
     if (!result(worker, id, item.status == ipc::ResultStatus::kOk, item.payload, now)) break;
     ++taken;
   }
+  run_scratch_ = std::move(run);
   return taken;
 }
 

@@ -95,8 +95,9 @@ class JobFeed {
   // WORKER was frozen (PAUSED) or thawed: while frozen its tasks are not
   // timed out and its heartbeats are not expected.
   virtual void paused(uint32_t /*worker*/, bool /*paused*/) {}
-  // Adds a submitter that gets the finished tasks it submitted; returns its id.
-  virtual uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) = 0;
+  // Adds a submitter that gets the finished tasks it submitted, those that
+  // end together at once; returns its id.
+  virtual uint64_t add_submitter(OnFinished on_finished) = 0;
   // The submitter left: its pending tasks' results go to the sink.
   virtual void remove_submitter(uint64_t id) = 0;
   // LISTENER runs after each batch of results (room in the queue, progress

@@ -38,13 +38,16 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 
 namespace {
 
-// Sends the result line of `submit --wait` on CONV, written in place.
-// TIMING adds run_us: dispatch to result, as corrald saw it.
-void send_result_line(Conversation& conv, const FinishedTask& task, bool timing) {
+// Sends the result lines of `submit --wait` on CONV, written in place, those
+// of tasks that ended together in one piece. TIMING adds run_us: dispatch
+// to result, as corrald saw it.
+void send_result_lines(Conversation& conv, FinishedTasks tasks, bool timing) {
   conv.send_raw_with([&](std::string& out) {
-    protocol::append_result_line(
-        out, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
-              timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
+    for (const FinishedTask& task : tasks) {
+      protocol::append_result_line(
+          out, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
+                timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
+    }
   });
 }
 
@@ -97,9 +100,9 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
                true);
   };
   if (wait) {
-    state->submitter = feed->add_submitter([state, weak, maybe_end, timing](FinishedTask&& task) {
-      ++state->finished;
-      if (auto conv = weak.lock()) send_result_line(*conv, task, timing);
+    state->submitter = feed->add_submitter([state, weak, maybe_end, timing](FinishedTasks tasks) {
+      state->finished += tasks.size();
+      if (auto conv = weak.lock()) send_result_lines(*conv, tasks, timing);
       maybe_end();
     });
   }
@@ -349,9 +352,9 @@ void Commands::retry_and_wait(const Json& request, ConversationPtr conversation)
       conv->send(Json{{"end", true}, {"submitted", state->requeued}, {"refused", 0}}, true);
     }
   };
-  state->submitter = feed->add_submitter([state, weak, end](FinishedTask&& task) {
-    ++state->finished;
-    if (auto conv = weak.lock()) send_result_line(*conv, task, false);
+  state->submitter = feed->add_submitter([state, weak, end](FinishedTasks tasks) {
+    state->finished += tasks.size();
+    if (auto conv = weak.lock()) send_result_lines(*conv, tasks, false);
     if (state->finished >= state->requeued) end();
   });
   Result<size_t> requeued =

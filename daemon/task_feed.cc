@@ -71,7 +71,7 @@ TaskFeed::TaskFeed(Key, asio::io_context& io, Host& host, const config::JobSpec&
       host_(host),
       job_(job),
       events_(std::move(events)),
-      dispatcher_(job.queue, [this](FinishedTask&& task) { finished(std::move(task)); }),
+      dispatcher_(job.queue, [this](FinishedTasks tasks) { finished(tasks); }),
       context_{host,
                dispatcher_,
                events_,
@@ -286,7 +286,7 @@ ExitBlame TaskFeed::exited(uint32_t worker, const std::string& why) {
   return blame;
 }
 
-uint64_t TaskFeed::add_submitter(std::function<void(FinishedTask&&)> on_finished) {
+uint64_t TaskFeed::add_submitter(OnFinished on_finished) {
   uint64_t id = next_submitter_++;
   submitters_[id] = std::move(on_finished);
   return id;
@@ -371,24 +371,33 @@ bool TaskFeed::tick(TimePoint now) {
   return ticking_;
 }
 
-void TaskFeed::finished(FinishedTask&& task) {
-  if (task.outcome == TaskOutcome::kOk || task.outcome == TaskOutcome::kFailed) {
-    metrics_.run_time.observe(task.run_time);
-  }
-  if (task.submitter != 0) {
-    if (auto it = submitters_.find(task.submitter); it != submitters_.end()) {
-      uint64_t id = task.submitter;
-      calling_submitter_ = id;
-      it->second(std::move(task));
-      calling_submitter_ = 0;
-      if (remove_after_call_) {
-        remove_after_call_ = false;
-        submitters_.erase(id);
-      }
-      return;
+void TaskFeed::finished(FinishedTasks tasks) {
+  for (const FinishedTask& task : tasks) {
+    if (task.outcome == TaskOutcome::kOk || task.outcome == TaskOutcome::kFailed) {
+      metrics_.run_time.observe(task.run_time);
     }
   }
-  write_sink(task);
+  // Each submitter is told of its tasks of the run at once; the tasks
+  // nobody waits for go to the sink.
+  while (!tasks.empty()) {
+    const uint64_t id = tasks.front().submitter;
+    size_t n = 1;
+    while (n < tasks.size() && tasks[n].submitter == id) ++n;
+    const FinishedTasks own = tasks.first(n);
+    tasks = tasks.subspan(n);
+    auto it = id == 0 ? submitters_.end() : submitters_.find(id);
+    if (it == submitters_.end()) {
+      for (const FinishedTask& task : own) write_sink(task);
+      continue;
+    }
+    calling_submitter_ = id;
+    it->second(own);
+    calling_submitter_ = 0;
+    if (remove_after_call_) {
+      remove_after_call_ = false;
+      submitters_.erase(id);
+    }
+  }
 }
 
 void TaskFeed::write_sink(const FinishedTask& task) {

@@ -64,7 +64,7 @@ class TaskFeed : public JobFeed {
   void paused(uint32_t worker, bool paused) override;
 
   Dispatcher& dispatcher() override { return dispatcher_; }
-  uint64_t add_submitter(std::function<void(FinishedTask&&)> on_finished) override;
+  uint64_t add_submitter(OnFinished on_finished) override;
   void remove_submitter(uint64_t id) override;
   void add_listener(std::function<bool()> listener, std::function<bool()> gone) override;
   void prune_listeners() override;
@@ -92,7 +92,7 @@ class TaskFeed : public JobFeed {
   bool settling() const override { return broker_ != nullptr && broker_->draining(); }
 
  private:
-  void finished(FinishedTask&& task);
+  void finished(FinishedTasks tasks);
   void after_results();  // pump, then tell the listeners
   // ---- durable (task_feed_spool.cc) ----
   class Journal;
@@ -134,7 +134,7 @@ class TaskFeed : public JobFeed {
   ChannelContext context_;  // what its channels see of the feed
   std::optional<ipc::Segment> segment_;
   std::map<uint32_t, std::unique_ptr<Channel>> channels_;
-  std::map<uint64_t, std::function<void(FinishedTask&&)>> submitters_;
+  std::map<uint64_t, OnFinished> submitters_;
   uint64_t next_submitter_ = 1;
   uint64_t calling_submitter_ = 0;  // whose callback runs now
   bool remove_after_call_ = false;

@@ -172,7 +172,7 @@ void TaskFeed::take_broker_replies(std::vector<BrokerReply> replies) {
     task.key = std::move(reply.key);
     // Straight to its submitter (never the sink: the node that ran it had it).
     if (auto submitter = submitters_.find(task.submitter); submitter != submitters_.end()) {
-      finished(std::move(task));
+      finished(FinishedTasks(&task, 1));
     }
   }
 }

@@ -29,7 +29,7 @@ void BM_SubmitDispatchAnswer(benchmark::State& state) {
   queue.capacity = 1 << 20;
   queue.prefetch = 64;
   uint64_t finished = 0;
-  Dispatcher d(queue, [&](FinishedTask&&) { ++finished; });
+  Dispatcher d(queue, [&](FinishedTasks run) { finished += run.size(); });
   CountingPort a, b;
   d.attach(0, &a);
   d.attach(1, &b);

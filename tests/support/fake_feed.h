@@ -19,7 +19,7 @@ namespace corral::daemon::testing {
 class FakeFeed : public JobFeed {
  public:
   FakeFeed(const config::JobSpec& job, FeedEvents events)
-      : events_(std::move(events)), dispatcher_(job.queue, [](FinishedTask&&) {}) {}
+      : events_(std::move(events)), dispatcher_(job.queue, [](FinishedTasks) {}) {}
 
   // What the supervisor asked, in order: "prepare 0", "spawned 0 ok",
   // "spawned 0 failed", "sentinel 0", "exited 0 SIGTERM", "retire".
@@ -61,7 +61,7 @@ class FakeFeed : public JobFeed {
   }
 
   Dispatcher& dispatcher() override { return dispatcher_; }
-  uint64_t add_submitter(std::function<void(FinishedTask&&)>) override { return ++submitters_; }
+  uint64_t add_submitter(OnFinished) override { return ++submitters_; }
   void remove_submitter(uint64_t) override {}
   void add_listener(std::function<bool()>, std::function<bool()>) override {}
   void prune_listeners() override {}

@@ -33,7 +33,7 @@ std::vector<uint32_t> frames_of(Dispatcher& d) {
 TEST(ChunkerTest, GathersConsecutiveTasksOfOneSubmitWithinItsLimits) {
   config::QueueSpec q = chunk_queue(100000);
   q.capacity = 100000;
-  Dispatcher d(q, [](FinishedTask&&) {});
+  Dispatcher d(q, [](FinishedTasks) {});
   Chunker chunker(d, 64);  // chunks of at most 60 bytes: 10 tasks of 2 bytes
   uint64_t seq = 0;
   auto add = [&](std::string_view payload, uint64_t submit = 1) {
@@ -62,7 +62,7 @@ TEST(ChunkerTest, GathersConsecutiveTasksOfOneSubmitWithinItsLimits) {
 }
 
 TEST(ChunkerTest, QueuesTasksAloneWhileTheWorkersTakeNoChunks) {
-  Dispatcher d(chunk_queue(), [](FinishedTask&&) {});
+  Dispatcher d(chunk_queue(), [](FinishedTasks) {});
   EXPECT_TRUE(d.chunks_welcome());  // nobody attached yet
   ChunkPort plain(false);
   d.attach(0, &plain);

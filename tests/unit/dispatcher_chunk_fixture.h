@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,8 +34,10 @@ class DispatcherChunkTest : public ::testing::Test {
   }
 
   void make(const config::QueueSpec& q) {
-    d = std::make_unique<Dispatcher>(
-        q, [this](FinishedTask&& t) { finished.push_back(std::move(t)); });
+    d = std::make_unique<Dispatcher>(q, [this](FinishedTasks run) {
+      told.push_back(run.size());
+      std::move(run.begin(), run.end(), std::back_inserter(finished));
+    });
   }
   // A chunk of N tasks "P0".."P(N-1)" of submit 5, seqs from SEQ.
   uint64_t chunk(int n, uint64_t seq = 0, std::string prefix = "p") {
@@ -69,6 +72,7 @@ class DispatcherChunkTest : public ::testing::Test {
   }
   std::unique_ptr<Dispatcher> d;
   std::vector<FinishedTask> finished;
+  std::vector<size_t> told;  // how many tasks each call told of
 };
 
 }  // namespace corral::daemon::testing

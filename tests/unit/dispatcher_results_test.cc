@@ -113,8 +113,9 @@ TEST_F(DispatcherChunkTest, AFinishedCountBeyondWhatTheWorkerHeldChargesNoTask) 
 }
 
 // A RESULTS frame answers the oldest tasks a worker holds, across the
-// chunks it holds: each task ends on its own, with its id, seq and result;
-// what is left of a chunk stays in flight.
+// chunks it holds: each task ends on its own, with its id, seq and result,
+// and whoever waits is told of each chunk's run at once; what is left of a
+// chunk stays in flight.
 TEST_F(DispatcherChunkTest, AResultsFrameEndsEachTaskOnItsOwnAcrossChunks) {
   make(chunk_queue());
   const uint64_t first = chunk(3, 10);
@@ -126,6 +127,7 @@ TEST_F(DispatcherChunkTest, AResultsFrameEndsEachTaskOnItsOwnAcrossChunks) {
   const std::string items = result_items({"ok:r0", "ok:r1", "ok:r2", "ok:r3", "ok:r4"});
   EXPECT_EQ(d->results(0, first, 5, items, kNow), 5u);
   ASSERT_EQ(finished.size(), 5u);
+  EXPECT_EQ(told, (std::vector<size_t>{3, 2}));
   for (uint64_t i = 0; i < 5; ++i) {
     EXPECT_EQ(finished[i].id, first + i);
     EXPECT_EQ(finished[i].seq, 10 + i);
@@ -159,6 +161,8 @@ TEST_F(DispatcherChunkTest, AFailedResultInAResultsFrameIsRetriedAloneTheRestEnd
   EXPECT_EQ(ended(first + 1), nullptr);
   EXPECT_EQ(d->delayed(), 1u);
   EXPECT_EQ(ended(first + 3)->result, "r3");
+  // The run before the failure, then the run after it.
+  EXPECT_EQ(told, (std::vector<size_t>{1, 2}));
   EXPECT_TRUE(d->balanced());
 }
 

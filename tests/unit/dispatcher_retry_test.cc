@@ -41,7 +41,11 @@ class DispatcherRetryTest : public ::testing::Test {
  protected:
   void make(const config::QueueSpec& q) {
     d = std::make_unique<Dispatcher>(
-        q, [this](FinishedTask&& t) { finished.push_back(std::move(t)); }, 42);
+        q,
+        [this](FinishedTasks run) {
+          std::move(run.begin(), run.end(), std::back_inserter(finished));
+        },
+        42);
   }
   // The task that ended last, by id.
   const FinishedTask* ended(uint64_t id) const {

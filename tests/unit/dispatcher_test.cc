@@ -25,7 +25,10 @@ struct FakePort : WorkerPort {
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  DispatcherTest() : d(spec(), [this](FinishedTask&& t) { finished.push_back(std::move(t)); }) {}
+  DispatcherTest()
+      : d(spec(), [this](FinishedTasks run) {
+          std::move(run.begin(), run.end(), std::back_inserter(finished));
+        }) {}
   static config::QueueSpec spec() {
     config::QueueSpec q;
     q.capacity = 100;
@@ -89,7 +92,9 @@ TEST(DispatcherRunsTest, ALongQueueGoesOutInRunsAShortOneOneTaskAWorker) {
   q.capacity = 100;
   q.prefetch = 4;
   std::vector<FinishedTask> finished;
-  Dispatcher d(q, [&](FinishedTask&& t) { finished.push_back(std::move(t)); });
+  Dispatcher d(q, [&](FinishedTasks run) {
+    std::move(run.begin(), run.end(), std::back_inserter(finished));
+  });
   FakePort a, b;
   d.attach(0, &a);
   d.attach(1, &b);
@@ -123,7 +128,7 @@ TEST(DispatcherRunsTest, ARunStopsAtTheWorkersBudgetAndAtAFullChannel) {
   config::QueueSpec q;
   q.capacity = 100;
   q.prefetch = 8;
-  Dispatcher d(q, [](FinishedTask&&) {});
+  Dispatcher d(q, [](FinishedTasks) {});
   struct LimitedPort : FakePort {
     bool can_send(size_t) const override { return sent.size() < room; }
     size_t room = 2;
@@ -372,7 +377,7 @@ size_t held_after(std::chrono::nanoseconds step, int results, size_t* limit,
   config::QueueSpec q;
   q.capacity = 5000;
   q.prefetch = prefetch;
-  Dispatcher d(q, [](FinishedTask&&) {});
+  Dispatcher d(q, [](FinishedTasks) {});
   for (int i = 0; i < 5000; ++i) d.submit("t", 1, static_cast<uint64_t>(i));
   FakePort a, b;
   d.attach(0, &a);

@@ -189,7 +189,8 @@ TEST_F(TaskFeedBrokerTest, SubmitsAreAddedAndAcknowledgedByTheBrokersAnswer) {
   std::vector<Stored> heard;
   feed->watch_stored(submit, [&](const Stored& s) { heard.push_back(s); });
   std::vector<FinishedTask> finished;
-  uint64_t submitter = feed->add_submitter([&](FinishedTask&& t) { finished.push_back(t); });
+  uint64_t submitter = feed->add_submitter(
+      [&](FinishedTasks run) { finished.insert(finished.end(), run.begin(), run.end()); });
   for (uint64_t seq = 0; seq < 3; ++seq) {
     feed->store("p" + std::to_string(seq), TaskOrigin{submitter, submit, seq, std::nullopt});
   }

@@ -106,7 +106,10 @@ class ControlServer::Session : public Conversation, public std::enable_shared_fr
   bool closed() const override { return closed_; }
 
  private:
-  static constexpr size_t kMaxUnsent = 4 << 20;
+  // Small enough that the replies of a busy submit stay in the caches
+  // while they are written and sent (4 MiB ran 15-20% slower: the buffers
+  // grew by doubling into fresh mappings, written once and sent once).
+  static constexpr size_t kMaxUnsent = 256 << 10;
 
   size_t buffered() const { return in_.size() - in_start_; }
   size_t unsent() const override { return pending_.size() + writing_buffer_.size(); }

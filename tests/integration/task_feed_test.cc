@@ -493,7 +493,7 @@ TEST(TaskFeedTest, AClientThatReadsSlowlyHoldsBackItsOwnSubmissionsAndLosesNothi
   Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
            "\n    channel: shm\n");
   ASSERT_TRUE(d.start()) << d.daemon_log();
-  // ~25 MB of result lines, far past the session's bound of 4 MiB unsent
+  // ~25 MB of result lines, far past the session's bound of 256 KiB unsent
   // and what the socket holds (a daemon took 131,328 of 200,000 tasks, 8 MB,
   // before it stopped taking them: 400,000 leaves a margin).
   constexpr int kTasks = 400000;

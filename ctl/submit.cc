@@ -348,8 +348,9 @@ class SubmitStream {
       }
       if (n == 0) {
         return ClientError::protocol(
-            received_.empty() ? "corrald closed the connection before the end of the submit"
-                              : "corrald closed the connection in the middle of a line");
+            received_.empty() && batch_left_ == 0
+                ? "corrald closed the connection before the end of the submit"
+                : "corrald closed the connection in the middle of a line");
       }
       received_.commit(static_cast<size_t>(n));
       taken += static_cast<size_t>(n);
@@ -362,6 +363,14 @@ class SubmitStream {
     const char* p = received_.data();
     const char* end = p + received_.size();
     while (!ended_ && p != end) {
+      if (batch_left_ > 0) {
+        // A batch's ok result lines, passed on as they are.
+        const size_t n = std::min<uint64_t>(batch_left_, static_cast<size_t>(end - p));
+        write_out(std::string_view(p, n));
+        p += n;
+        batch_left_ -= n;
+        continue;
+      }
       const char* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
       if (newline == nullptr) break;
       if (auto line = take_line(std::string_view(p, newline - p + 1)); !line) return line;
@@ -386,6 +395,16 @@ class SubmitStream {
     if (!waiting_.ordered && protocol::is_ok_result_line(line)) {
       result_came();
       write_out(line);
+      return {};
+    }
+    // A batch of them (asked for unless --ordered): its bytes follow.
+    if (line.starts_with(protocol::kBatchStart)) {
+      std::optional<protocol::ResultBatch> batch = protocol::parse_batch_line(line);
+      if (!batch || waiting_.ordered) {
+        return ClientError::protocol("malformed batch line from corrald in a submit stream");
+      }
+      result_came(batch->count);
+      batch_left_ = batch->bytes;
       return {};
     }
     Json message = Json::parse(line.substr(0, line.size() - 1), nullptr, false);
@@ -441,9 +460,9 @@ class SubmitStream {
   // The time of the last result is read once per batch of lines (in
   // take_lines()): a clock read per result was a fifth of corralctl's CPU
   // on a VM whose clock is slow to read.
-  void result_came() {
-    ++totals_.results;
-    ++answered_;
+  void result_came(uint64_t n = 1) {
+    totals_.results += n;
+    answered_ += n;
     results_in_batch_ = true;
   }
 
@@ -520,6 +539,7 @@ class SubmitStream {
   SteadyClock::time_point last_result_;   // or the last question of why_waiting
   bool told_why_ = false;                 // why_waiting's line is out, and still true
   bool results_in_batch_ = false;         // take_lines() handed on a result
+  uint64_t batch_left_ = 0;               // bytes of a batch of results still to come
   uint64_t next_seq_ = 0;                 // --ordered: the next seq to print
   std::map<uint64_t, std::string> held_;  // --ordered: results that came early
 };

@@ -175,6 +175,9 @@ Plan plan_submit(const Command& self, const std::vector<std::string>& args, Form
   }
   request["wait"] = wait;
   if (timing) request["timing"] = true;
+  // Ok results in batches, passed on without reading each line; --ordered
+  // reads each result's seq.
+  if (wait && !sources.ordered) request["batches"] = true;
   if (deadline_s) request["deadline_s"] = *deadline_s;
   plan.request = std::move(request);
   plan.submit = std::move(sources);

@@ -38,15 +38,31 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 
 namespace {
 
+void append_result_line(std::string& out, const FinishedTask& task, bool timing) {
+  protocol::append_result_line(
+      out, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
+            timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
+}
+
 // Sends the result lines of `submit --wait` on CONV, written in place, those
 // of tasks that ended together in one piece. TIMING adds run_us: dispatch
-// to result, as corrald saw it.
-void send_result_lines(Conversation& conv, FinishedTasks tasks, bool timing) {
+// to result, as corrald saw it. With BATCHES, two or more ok results in a
+// row go as a batch (protocol::batch_line), which the client passes on
+// without reading each line.
+void send_result_lines(Conversation& conv, FinishedTasks tasks, bool timing, bool batches) {
   conv.send_raw_with([&](std::string& out) {
-    for (const FinishedTask& task : tasks) {
-      protocol::append_result_line(
-          out, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
-                timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
+    size_t i = 0;
+    while (i < tasks.size()) {
+      size_t ok = 0;
+      while (batches && i + ok < tasks.size() && tasks[i + ok].outcome == TaskOutcome::kOk) ++ok;
+      if (ok < 2) {
+        append_result_line(out, tasks[i++], timing);
+        continue;
+      }
+      const size_t from = out.size();
+      for (const FinishedTask& task : tasks.subspan(i, ok)) append_result_line(out, task, timing);
+      out.insert(from, protocol::batch_line({ok, out.size() - from}));
+      i += ok;
     }
   });
 }
@@ -62,6 +78,7 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
   const uint64_t max_bytes = queue.max_task_bytes;
   bool wait = request.value("wait", false);
   bool timing = request.value("timing", false);
+  bool batches = wait && request.value("batches", false);
   // How long each task may wait for a worker: the request's, else the job's.
   std::optional<Duration> deadline = queue.deadline;
   if (auto it = request.find("deadline_s"); it != request.end()) {
@@ -100,11 +117,12 @@ void Commands::submit(const Json& request, ConversationPtr conversation) {
                true);
   };
   if (wait) {
-    state->submitter = feed->add_submitter([state, weak, maybe_end, timing](FinishedTasks tasks) {
-      state->finished += tasks.size();
-      if (auto conv = weak.lock()) send_result_lines(*conv, tasks, timing);
-      maybe_end();
-    });
+    state->submitter =
+        feed->add_submitter([state, weak, maybe_end, timing, batches](FinishedTasks tasks) {
+          state->finished += tasks.size();
+          if (auto conv = weak.lock()) send_result_lines(*conv, tasks, timing, batches);
+          maybe_end();
+        });
   }
   Dispatcher* dispatcher = &feed->dispatcher();
   state->submit = feed->open_submit();
@@ -354,7 +372,7 @@ void Commands::retry_and_wait(const Json& request, ConversationPtr conversation)
   };
   state->submitter = feed->add_submitter([state, weak, end](FinishedTasks tasks) {
     state->finished += tasks.size();
-    if (auto conv = weak.lock()) send_result_lines(*conv, tasks, false);
+    if (auto conv = weak.lock()) send_result_lines(*conv, tasks, false, false);
     if (state->finished >= state->requeued) end();
   });
   Result<size_t> requeued =

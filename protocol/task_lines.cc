@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <system_error>
 
 #include "protocol/json_text.h"
 
@@ -121,6 +122,46 @@ void append_sink_line(std::string& out, uint64_t id, std::string_view status,
   p.put_json_string(out, status, 2);
   p.put("}\n");
   p.flush_into(out);
+}
+
+std::string batch_line(const ResultBatch& batch) {
+  Pieces p;
+  p.put(R"({"batch":)");
+  p.put(batch.count);
+  p.put(R"(,"bytes":)");
+  p.put(batch.bytes);
+  p.put("}\n");
+  std::string line;
+  p.flush_into(line);
+  return line;
+}
+
+namespace {
+
+// Digits at the front of TEXT into VALUE, taken off it; false without any
+// or beyond uint64_t.
+bool take_number(std::string_view& text, uint64_t& value) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) return false;
+  text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+  return true;
+}
+
+bool take_text(std::string_view& text, std::string_view expected) {
+  if (!text.starts_with(expected)) return false;
+  text.remove_prefix(expected.size());
+  return true;
+}
+
+}  // namespace
+
+std::optional<ResultBatch> parse_batch_line(std::string_view line) {
+  ResultBatch batch;
+  if (take_text(line, kBatchStart) && take_number(line, batch.count) &&
+      take_text(line, R"(,"bytes":)") && take_number(line, batch.bytes) && line == "}\n") {
+    return batch;
+  }
+  return std::nullopt;
 }
 
 bool is_ok_result_line(std::string_view line) {

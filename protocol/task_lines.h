@@ -59,6 +59,19 @@ void append_result_line(std::string& out, const TaskResult& task);
 void append_sink_line(std::string& out, uint64_t id, std::string_view status,
                       std::string_view result, uint64_t attempts);
 
+// A batch of ok results (a submit that asked for "batches"): the line
+// {"batch":N,"bytes":B} and '\n', then B bytes that are N ok result lines.
+// The client takes them without reading them line by line.
+struct ResultBatch {
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+};
+inline constexpr std::string_view kBatchStart = R"({"batch":)";
+// The batch line of BATCH.
+std::string batch_line(const ResultBatch& batch);
+// LINE ('\n' included) as batch_line writes it; nullopt for any other line.
+std::optional<ResultBatch> parse_batch_line(std::string_view line);
+
 // Whether LINE is a result line of status ok as result_line writes it. Only
 // its start is read: the status comes before the result, and its pattern
 // cannot match inside a string value, where quotes are escaped.

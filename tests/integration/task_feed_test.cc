@@ -78,6 +78,37 @@ INSTANTIATE_TEST_SUITE_P(Channels, ChannelTest,
                                            "    channel: pipe\n    pipe: {framing: length}"),
                          channel_test_name);
 
+// A submit that asks for batches gets runs of ok results as a batch line
+// and that many result lines after it; the results are those it gets
+// without, and without asking it gets no batch line.
+TEST(TaskFeedTest, ASubmitThatAsksForBatchesGetsItsOkResultsInThem) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    workers: 2\n    channel: shm\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  ASSERT_TRUE(d.wait_state("sums:1", "RUNNING")) << d.daemon_log();
+  const int n = corral::testing::load(20000);
+  auto lines = d.submit("sums", numbers(n, 1000), true, nullptr, {{"batches", true}});
+  std::vector<Json> results;
+  size_t batches = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (!lines[i].contains("batch")) {
+      results.push_back(lines[i]);
+      continue;
+    }
+    ++batches;
+    const auto count = lines[i]["batch"].get<size_t>();
+    ASSERT_GE(count, 2u) << lines[i].dump();
+    ASSERT_GT(lines[i]["bytes"].get<size_t>(), count) << lines[i].dump();
+    ASSERT_LT(i + count, lines.size() - 1) << "a batch runs past the end line";
+    for (size_t k = i + 1; k <= i + count; ++k) ASSERT_EQ(lines[k]["status"], "ok") << k;
+  }
+  EXPECT_GT(batches, 0u);
+  expect_all_sums(results, n, 1000);
+  for (const Json& line : d.submit("sums", numbers(2000, 1000))) {
+    ASSERT_FALSE(line.contains("batch")) << line.dump();
+  }
+}
+
 // utime + stime of PID in clock ticks (/proc/PID/stat), -1 when gone.
 long cpu_ticks(pid_t pid) {
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");

@@ -17,10 +17,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ctl/client.h"
 #include "protocol/control.h"
+#include "protocol/task_lines.h"
 #include "tests/support/captured_file.h"
 #include "tests/support/fake_control_socket.h"
 
@@ -72,6 +74,10 @@ struct Script {
   size_t slow_lines = 0;                    // then read this many lines in small reads
   bool reverse = false;                     // with wait: the results after `.`, last task first
   bool silent = false;  // with wait: no result ever; after `.`, wait for a hang-up
+  // With "batches" asked: ok results in batches of up to this many, each
+  // sent in three pieces (its line, then its bytes in two) a moment apart.
+  size_t batch = 0;
+  std::string bad_batch_line;  // sent instead of the first batch's line
   // Filled by the fake:
   Json request;
   std::vector<std::string> payloads;
@@ -93,6 +99,25 @@ void serve_submit(int fd, Script& script) {
   uint64_t refused = 0;
   std::string replies;
   std::vector<std::string> held;  // script.reverse: the results, last first
+  const bool batches = script.batch > 0 && script.request.value("batches", false);
+  std::string batch;  // its lines
+  uint64_t batched = 0;
+  auto send_batch = [&] {
+    if (batched == 0) return;
+    send_all(fd, replies);
+    replies.clear();
+    std::string line = protocol::batch_line({batched, batch.size()});
+    if (!script.bad_batch_line.empty()) line = std::exchange(script.bad_batch_line, {});
+    send_all(fd, line);
+    const size_t half = batch.size() / 2;
+    for (std::string_view piece :
+         {std::string_view(batch).substr(0, half), std::string_view(batch).substr(half)}) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      send_all(fd, std::string(piece));
+    }
+    batch.clear();
+    batched = 0;
+  };
   if (script.slow_lines > 0) reader.set_read_size(512);
   while (reader.next(line)) {
     if (line == ".") {
@@ -116,7 +141,11 @@ void serve_submit(int fd, Script& script) {
           ",\"attempts\":1}\n";
       if (script.reverse) {
         held.insert(held.begin(), std::move(result));
+      } else if (batches && status == "ok") {
+        batch += result;
+        if (++batched == script.batch) send_batch();
       } else {
+        send_batch();
         replies += result;
       }
     }
@@ -133,6 +162,7 @@ void serve_submit(int fd, Script& script) {
     }
     return;
   }
+  send_batch();
   for (const std::string& result : held) replies += result;
   send_all(fd, replies);
   send_all(fd, protocol::encode_line(
@@ -239,6 +269,60 @@ TEST(CtlSubmitStreamTest, WaitCopiesResultLinesAndCountsFailures) {
   EXPECT_EQ(run.err, "");
   EXPECT_EQ(run.totals->submitted, 3u);
   EXPECT_EQ(run.totals->failed, 1u);
+}
+
+// Ok results in batches, each batch's bytes coming in pieces: passed on as
+// they are, in the order they came among the other lines, and counted.
+TEST(CtlSubmitStreamTest, BatchesOfOkResultsArePassedOnAsTheyCameAndCounted) {
+  FakeControlSocket daemon;
+  Script script;
+  script.batch = 3;
+  daemon.serve([&](int fd) { serve_submit(fd, script); });
+  OpenFile file(daemon.file("t", "1\n2\n3\n4\nFAIL\n5\n6\n"));
+  Json request = submit_request(true);
+  request["batches"] = true;
+  Submitted run = submit(daemon, request, {{}, file.fd(), "t"});
+  daemon.join();
+  ASSERT_TRUE(run.totals) << run.totals.error().message();
+  std::string expected;
+  for (int seq = 0; seq < 7; ++seq) {
+    const bool failed = seq == 4;
+    const std::string result = seq < 4  ? std::to_string(seq + 1)
+                               : failed ? "FAIL"
+                                        : std::to_string(seq);
+    expected += "{\"id\":" + std::to_string(100 + seq) + ",\"seq\":" + std::to_string(seq) +
+                ",\"status\":\"" + (failed ? "failed" : "ok") + "\",\"result\":\"" + result +
+                "\",\"attempts\":1}\n";
+  }
+  // 1 2 3 in a batch, 4 alone (a batch of one), FAIL, 5 6 in a batch.
+  EXPECT_EQ(run.out, expected);
+  EXPECT_EQ(run.err, "");
+  EXPECT_EQ(run.totals->submitted, 7u);
+  EXPECT_EQ(run.totals->results, 7u);
+  EXPECT_EQ(run.totals->failed, 1u);
+}
+
+TEST(CtlSubmitStreamTest, AMalformedBatchLineIsAProtocolError) {
+  for (std::string bad : {R"({"batch":2,"bytes":-5})"
+                          "\n",
+                          R"({"batch":2})"
+                          "\n",
+                          R"({"batch":2,"bytes":10,"x":1})"
+                          "\n"}) {
+    FakeControlSocket daemon;
+    Script script;
+    script.batch = 2;
+    script.bad_batch_line = bad;
+    daemon.serve([&](int fd) { serve_submit(fd, script); });
+    OpenFile file(daemon.file("t", "1\n2\n"));
+    Json request = submit_request(true);
+    request["batches"] = true;
+    Submitted run = submit(daemon, request, {{}, file.fd(), "t"});
+    daemon.join();
+    ASSERT_FALSE(run.totals) << bad;
+    EXPECT_EQ(run.totals.error().message(), "malformed batch line from corrald in a submit stream")
+        << bad;
+  }
 }
 
 TEST(CtlSubmitStreamTest, RefusalsNameTheirLineOrData) {

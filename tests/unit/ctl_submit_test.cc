@@ -32,10 +32,11 @@ TEST(CtlSubmitPlanTest, DataAndFileBecomeSourcesAndTheRequestIsTheHeader) {
   EXPECT_EQ(plan.submit->file, "t.txt");
 }
 
-TEST(CtlSubmitPlanTest, DashIsStdinAndWaitIsAsked) {
+TEST(CtlSubmitPlanTest, DashIsStdinAndWaitIsAskedWithItsResultsInBatches) {
   Plan plan = text_plan("submit", {"primes", "-", "--wait"});
   ASSERT_TRUE(plan.request) << plan.local.err;
-  EXPECT_EQ(*plan.request, Json({{"cmd", "submit"}, {"job", "primes"}, {"wait", true}}));
+  EXPECT_EQ(*plan.request,
+            Json({{"cmd", "submit"}, {"job", "primes"}, {"wait", true}, {"batches", true}}));
   EXPECT_EQ(plan.submit->file, "-");
   EXPECT_TRUE(plan.submit->data.empty());
   EXPECT_EQ(text_plan("submit", {"primes", "--file", "-"}).submit->file, "-");
@@ -104,6 +105,8 @@ TEST(CtlSubmitPlanTest, TimeoutAndOrderedGoWithWait) {
   ASSERT_TRUE(plan.request) << plan.local.err;
   EXPECT_EQ(plan.submit->timeout, std::chrono::minutes(2));
   EXPECT_TRUE(plan.submit->ordered);
+  // --ordered reads each result's seq: no batches.
+  EXPECT_FALSE(plan.request->contains("batches"));
   Plan plain = text_plan("submit", {"j", "-", "--wait"});
   EXPECT_FALSE(plain.submit->timeout);
   EXPECT_FALSE(plain.submit->ordered);

@@ -131,6 +131,33 @@ TEST(ResultLineTest, OnlyOkResultLinesTakeTheFastPath) {
   EXPECT_FALSE(is_ok_result_line(R"({"end":true,"submitted":1})"));
 }
 
+TEST(ResultBatchTest, ItsLineReadsBackAndNothingElseDoes) {
+  EXPECT_EQ(batch_line({64, 4021}), "{\"batch\":64,\"bytes\":4021}\n");
+  for (ResultBatch batch : {ResultBatch{2, 100}, ResultBatch{UINT64_MAX, UINT64_MAX}}) {
+    std::optional<ResultBatch> back = parse_batch_line(batch_line(batch));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->count, batch.count);
+    EXPECT_EQ(back->bytes, batch.bytes);
+  }
+  for (std::string_view other : {R"({"batch":2,"bytes":10})",
+                                 R"({"batch":2,"bytes":-10})"
+                                 "\n",
+                                 R"({"batch":2,"bytes":+10})"
+                                 "\n",
+                                 R"({"batch":,"bytes":10})"
+                                 "\n",
+                                 R"({"batch":2,"bytes":10,"x":1})"
+                                 "\n",
+                                 R"({"batch":2, "bytes":10})"
+                                 "\n",
+                                 R"({"batch":2,"bytes":99999999999999999999})"
+                                 "\n",
+                                 R"({"id":1,"seq":0,"status":"ok","result":"1","attempts":1})"
+                                 "\n"}) {
+    EXPECT_FALSE(parse_batch_line(other)) << other;
+  }
+}
+
 TEST(JsonTextTest, WritesOneLineOrIndentedAndNeverThrowsOnBytes) {
   Json value = {{"a", 1}, {"b", "x\xff"}};
   EXPECT_EQ(json_text(value), R"({"a":1,"b":"x)"

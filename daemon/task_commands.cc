@@ -38,10 +38,9 @@ std::shared_ptr<JobFeed> Commands::feed_of(const Json& request, const Reply& rep
 
 namespace {
 
-void append_result_line(std::string& out, const FinishedTask& task, bool timing) {
-  protocol::append_result_line(
-      out, {task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
-            timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
+void add_result_line(protocol::ResultLines& lines, const FinishedTask& task, bool timing) {
+  lines.add({task.id, task.seq, to_string(task.outcome), task.result, task.attempts,
+             timing ? std::optional(task.run_time) : std::nullopt, std::nullopt, task.key});
 }
 
 // Sends the result lines of `submit --wait` on CONV, written in place, those
@@ -51,16 +50,19 @@ void append_result_line(std::string& out, const FinishedTask& task, bool timing)
 // without reading each line.
 void send_result_lines(Conversation& conv, FinishedTasks tasks, bool timing, bool batches) {
   conv.send_raw_with([&](std::string& out) {
+    protocol::ResultLines lines(out);
     size_t i = 0;
     while (i < tasks.size()) {
       size_t ok = 0;
       while (batches && i + ok < tasks.size() && tasks[i + ok].outcome == TaskOutcome::kOk) ++ok;
       if (ok < 2) {
-        append_result_line(out, tasks[i++], timing);
+        add_result_line(lines, tasks[i++], timing);
         continue;
       }
+      lines.flush();
       const size_t from = out.size();
-      for (const FinishedTask& task : tasks.subspan(i, ok)) append_result_line(out, task, timing);
+      for (const FinishedTask& task : tasks.subspan(i, ok)) add_result_line(lines, task, timing);
+      lines.flush();
       out.insert(from, protocol::batch_line({ok, out.size() - from}));
       i += ok;
     }

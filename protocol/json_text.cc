@@ -1,7 +1,5 @@
 #include "protocol/json_text.h"
 
-#include <algorithm>
-
 namespace corral::protocol {
 
 std::string json_text(const Json& value, int indent) {
@@ -11,8 +9,10 @@ std::string json_text(const Json& value, int indent) {
 std::string json_string(std::string_view text) { return json_text(Json(std::string(text))); }
 
 bool is_plain_json_text(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  // Every byte looked at, without a branch per byte: results are short.
+  bool plain = true;
+  for (const char c : text) plain &= c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  return plain;
 }
 
 void append_json_string(std::string& out, std::string_view text) {

@@ -16,16 +16,28 @@ constexpr std::string_view kStatusOk = R"(,"status":"ok",)";
 // status: all within this many bytes.
 constexpr std::size_t kStatusWithin = 96;
 
-// A line's fixed parts and numbers are put together in a buffer on the
-// stack and appended at once: this runs once per task.
+// A line's fixed parts and numbers are put together in a buffer (on the
+// stack) and appended at once: this runs once per task. The buffer may hold
+// lines before this one: they go first whenever it is flushed.
 class Pieces {
  public:
+  // BEGIN..END is the buffer, the first USED bytes of it taken.
+  Pieces(char* begin, char* end, std::size_t used = 0)
+      : begin_(begin), end_(end), at_(begin + used) {}
+  std::size_t used() const { return static_cast<std::size_t>(at_ - begin_); }
+
   template <std::size_t N>
   void put(const char (&text)[N]) {
     std::memcpy(at_, text, N - 1);
     at_ += N - 1;
   }
-  void put(uint64_t value) { at_ = std::to_chars(at_, at_ + 20, value).ptr; }
+  void put(uint64_t value) {
+    if (value < 10) {
+      *at_++ = static_cast<char>('0' + value);  // an attempt count, mostly
+    } else {
+      at_ = std::to_chars(at_, at_ + 20, value).ptr;
+    }
+  }
   void put(char c) { *at_++ = c; }
   // Fits when there is room for N more bytes (numbers take at most 20).
   bool fits(std::size_t n) const { return static_cast<std::size_t>(end() - at_) >= n; }
@@ -34,8 +46,8 @@ class Pieces {
     at_ += text.size();
   }
   void flush_into(std::string& out) {
-    out.append(buffer_, static_cast<std::size_t>(at_ - buffer_));
-    at_ = buffer_;
+    out.append(begin_, used());
+    at_ = begin_;
   }
   // TEXT as a JSON string: here when it is plain and leaves room for
   // RESERVE more bytes (what a line puts after it), else appended to OUT
@@ -52,39 +64,36 @@ class Pieces {
   }
 
  private:
-  const char* end() const { return buffer_ + sizeof buffer_; }
-  // A result line's fixed parts, numbers and a result of up to ~250 bytes.
-  char buffer_[512];
-  char* at_ = buffer_;
+  const char* end() const { return end_; }
+  char* begin_;
+  char* end_;
+  char* at_;
 };
 
-}  // namespace
+// The most a result line takes before its result and after it, with every
+// number at its longest: each line starts with this much room.
+constexpr std::size_t kLineRoom = 256;
 
-std::string result_line(const TaskResult& task) {
-  std::string line;
-  line.reserve(96 + task.result.size());
-  append_result_line(line, task);
-  return line;
-}
-
-void append_result_line(std::string& line, const TaskResult& task) {
-  Pieces p;
+// TASK's line through P, which has kLineRoom bytes of room, its id and seq
+// written as ID and SEQ; what does not fit goes to OUT after what P holds.
+void put_result_line(Pieces& p, std::string& out, const TaskResult& task, std::string_view id,
+                     std::string_view seq) {
   p.put(R"({"id":)");
-  p.put(task.id);
+  p.put(id);
   p.put(R"(,"seq":)");
-  p.put(task.seq);
+  p.put(seq);
   p.put(R"(,"status":")");
   // A status is a word; whatever its length, it goes out whole.
-  if (!p.fits(task.status.size() + 16)) p.flush_into(line);
+  if (!p.fits(task.status.size() + 16)) p.flush_into(out);
   if (p.fits(task.status.size() + 16)) {
     p.put(task.status);
   } else {
-    line += task.status;
+    out += task.status;
   }
   p.put(R"(","result":)");
   // What may follow the result: attempts, run_us, submit and cursor.
   constexpr std::size_t kAfterResult = 160;
-  p.put_json_string(line, task.result, kAfterResult);
+  p.put_json_string(out, task.result, kAfterResult);
   p.put(R"(,"attempts":)");
   p.put(task.attempts);
   if (task.run_time) {
@@ -103,15 +112,70 @@ void append_result_line(std::string& line, const TaskResult& task) {
   }
   if (!task.task.empty()) {
     p.put(R"(,"task":)");
-    p.put_json_string(line, task.task, 2);
+    p.put_json_string(out, task.task, 2);
   }
   p.put("}\n");
+}
+
+}  // namespace
+
+std::string result_line(const TaskResult& task) {
+  std::string line;
+  line.reserve(96 + task.result.size());
+  append_result_line(line, task);
+  return line;
+}
+
+void append_result_line(std::string& line, const TaskResult& task) {
+  // A result line's fixed parts, numbers and a result of up to ~250 bytes.
+  char buffer[2 * kLineRoom];
+  Pieces p(buffer, buffer + sizeof buffer);
+  char id[20];
+  char seq[20];
+  put_result_line(p, line, task, std::string_view(id, std::to_chars(id, id + 20, task.id).ptr),
+                  std::string_view(seq, std::to_chars(seq, seq + 20, task.seq).ptr));
   p.flush_into(line);
+}
+
+std::string_view DecimalCounter::text_of(uint64_t value) {
+  char* const first = digits_ + kDigits - size_;
+  if (size_ > 0 && value == value_ + 1 && value != 0) {
+    // Add one to the digits: the nines at the end become zeros, and the
+    // digit before them goes up (a new leading 1 after all nines).
+    char* d = digits_ + kDigits - 1;
+    while (d >= first && *d == '9') *d-- = '0';
+    if (d >= first) {
+      ++*d;
+    } else {
+      *d = '1';
+      ++size_;
+    }
+  } else {
+    char text[kDigits];
+    const char* end = std::to_chars(text, text + kDigits, value).ptr;
+    size_ = static_cast<std::size_t>(end - text);
+    std::memcpy(digits_ + kDigits - size_, text, size_);
+  }
+  value_ = value;
+  return {digits_ + kDigits - size_, size_};
+}
+
+void ResultLines::add(const TaskResult& task) {
+  if (sizeof buffer_ - used_ < kLineRoom) flush();
+  Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
+  put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq));
+  used_ = p.used();
+}
+
+void ResultLines::flush() {
+  out_.append(buffer_, used_);
+  used_ = 0;
 }
 
 void append_sink_line(std::string& out, uint64_t id, std::string_view status,
                       std::string_view result, uint64_t attempts) {
-  Pieces p;
+  char buffer[2 * kLineRoom];
+  Pieces p(buffer, buffer + sizeof buffer);
   p.put(R"({"attempts":)");
   p.put(attempts);
   p.put(R"(,"id":)");
@@ -125,7 +189,8 @@ void append_sink_line(std::string& out, uint64_t id, std::string_view status,
 }
 
 std::string batch_line(const ResultBatch& batch) {
-  Pieces p;
+  char buffer[64];
+  Pieces p(buffer, buffer + sizeof buffer);
   p.put(R"({"batch":)");
   p.put(batch.count);
   p.put(R"(,"bytes":)");

@@ -53,6 +53,39 @@ std::string result_line(const TaskResult& task);
 // grown).
 void append_result_line(std::string& out, const TaskResult& task);
 
+// A number's decimal digits, kept for the next one: the ids and seqs of a
+// run of results are consecutive, and each costs an increment of the text
+// instead of a conversion.
+class DecimalCounter {
+ public:
+  std::string_view text_of(uint64_t value);
+
+ private:
+  static constexpr std::size_t kDigits = 20;  // UINT64_MAX's
+  char digits_[kDigits] = {};                 // right-aligned
+  std::size_t size_ = 0;                      // 0: none yet
+  uint64_t value_ = 0;
+};
+
+// Result lines appended to OUT through a buffer here, which goes to OUT
+// whenever it fills and at the end: one append for many short lines.
+class ResultLines {
+ public:
+  explicit ResultLines(std::string& out) : out_(out) {}
+  ~ResultLines() { flush(); }
+  ResultLines(const ResultLines&) = delete;
+  ResultLines& operator=(const ResultLines&) = delete;
+  void add(const TaskResult& task);
+  void flush();
+
+ private:
+  std::string& out_;
+  std::size_t used_ = 0;
+  DecimalCounter id_;
+  DecimalCounter seq_;
+  char buffer_[16 << 10];
+};
+
 // A line of a job's sink (docs/tasks.md): {"attempts":N,"id":N,
 // "result":"R","status":"S"} and '\n', the keys in this order (as the JSON
 // library sorts them), appended to OUT.

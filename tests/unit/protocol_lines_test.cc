@@ -97,6 +97,59 @@ TEST(ResultLineTest, ResultsOfEveryLengthReadBackWithTheFieldsAfterThem) {
   }
 }
 
+// Consecutive numbers by incrementing the text, across every carry, and any
+// other number afresh.
+TEST(DecimalCounterTest, IsEachNumbersDecimalText) {
+  DecimalCounter counter;
+  auto expect_text = [&](uint64_t value) {
+    ASSERT_EQ(counter.text_of(value), std::to_string(value)) << value;
+  };
+  for (uint64_t value = 0; value < 100100; ++value) expect_text(value);
+  for (uint64_t value :
+       {uint64_t{999999999}, uint64_t{1000000000}, uint64_t{7}, uint64_t{8}, uint64_t{5},
+        uint64_t{9999999999999999999u}, uint64_t{10000000000000000000u}, UINT64_MAX - 1, UINT64_MAX,
+        uint64_t{0}, uint64_t{1}, uint64_t{0}, uint64_t{19}, uint64_t{20}}) {
+    expect_text(value);
+  }
+}
+
+// Many lines through one ResultLines: the bytes of each line on its own,
+// in order, whichever lines fill its buffer or are too long for it.
+TEST(ResultLinesTest, AreTheLinesOneByOneAcrossItsBuffer) {
+  std::vector<std::string> results;
+  std::vector<std::string> statuses;
+  std::vector<std::string> entries;  // broker tasks' entry ids
+  for (size_t i = 0; i < 3000; ++i) {
+    entries.push_back(i % 9 == 0 ? "1700000000000-" + std::to_string(i) : "");
+    const size_t length = i % 7 == 0 ? (i * 37) % 900 : i % 13;
+    std::string result(length, 'r');
+    if (i % 11 == 0 && length > 0) result[length / 2] = '"';
+    results.push_back(std::move(result));
+    statuses.push_back(i % 500 == 1 ? std::string(300, 's') : i % 3 == 0 ? "failed" : "ok");
+  }
+  std::string expected = "before|";
+  std::string out = "before|";
+  {
+    ResultLines lines(out);
+    for (size_t i = 0; i < results.size(); ++i) {
+      // Runs of consecutive ids, and attempts of one and more digits.
+      TaskResult task{
+          (i / 50) * 977 + i, i, statuses[i], results[i], 1 + i % 4 + (i % 17 == 0 ? 40 : 0),
+          std::nullopt};
+      if (i % 5 == 0) task.run_time = std::chrono::nanoseconds(i * 12345);
+      task.task = entries[i];
+      append_result_line(expected, task);
+      lines.add(task);
+      if (i == 1000) {
+        lines.flush();
+        ASSERT_EQ(out, expected);
+      }
+    }
+  }
+  EXPECT_EQ(out.size(), expected.size());
+  EXPECT_EQ(out, expected);
+}
+
 TEST(SinkLineTest, IsTheJsonLibrarysLineAtEveryResultLength) {
   for (size_t length = 0; length < 700; ++length) {
     for (const char filler : {'x', '\n'}) {

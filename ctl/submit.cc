@@ -399,8 +399,12 @@ class SubmitStream {
     }
     // A batch of them (asked for unless --ordered): its bytes follow.
     if (line.starts_with(protocol::kBatchStart)) {
+      if (waiting_.ordered) {
+        return ClientError::protocol(
+            "corrald sent a batch of results to an --ordered submit, which did not ask for one");
+      }
       std::optional<protocol::ResultBatch> batch = protocol::parse_batch_line(line);
-      if (!batch || waiting_.ordered) {
+      if (!batch) {
         return ClientError::protocol("malformed batch line from corrald in a submit stream");
       }
       result_came(batch->count);

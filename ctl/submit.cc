@@ -348,7 +348,7 @@ class SubmitStream {
       }
       if (n == 0) {
         return ClientError::protocol(
-            received_.empty() && batch_left_ == 0
+            received_.empty() && batch_.count == 0
                 ? "corrald closed the connection before the end of the submit"
                 : "corrald closed the connection in the middle of a line");
       }
@@ -363,12 +363,9 @@ class SubmitStream {
     const char* p = received_.data();
     const char* end = p + received_.size();
     while (!ended_ && p != end) {
-      if (batch_left_ > 0) {
-        // A batch's ok result lines, passed on as they are.
-        const size_t n = std::min<uint64_t>(batch_left_, static_cast<size_t>(end - p));
-        write_out(std::string_view(p, n));
-        p += n;
-        batch_left_ -= n;
+      if (batch_.count > 0) {
+        if (auto taken = take_batch(p, end); !taken) return taken;
+        if (batch_.count > 0) break;  // the rest is still to come
         continue;
       }
       const char* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
@@ -388,6 +385,34 @@ class SubmitStream {
     return {};
   }
 
+  // The results of the batch under way in P..END, each unpacked into its
+  // line, up to the last whole one: P moves past them.
+  ClientStatus take_batch(const char*& p, const char* end) {
+    while (batch_.count > 0) {
+      const size_t here = std::min<uint64_t>(batch_.bytes, static_cast<size_t>(end - p));
+      const char* newline = static_cast<const char*>(std::memchr(p, '\n', here));
+      if (newline == nullptr) {
+        if (here == batch_.bytes) break_batch_ = true;
+        break;
+      }
+      std::string_view result(p, static_cast<size_t>(newline - p));
+      if (result.size() < 2 || result.front() != '"' || result.back() != '"') {
+        break_batch_ = true;
+        break;
+      }
+      lines_.add_ok(batch_.id++, batch_.seq++, result, batch_.attempts);
+      batch_.bytes -= result.size() + 1;
+      --batch_.count;
+      p = newline + 1;
+      if (out_.size() >= kOutBuffer) flush();
+    }
+    if (std::exchange(break_batch_, false) || (batch_.count == 0 && batch_.bytes != 0)) {
+      return ClientError::protocol("malformed batch of results from corrald in a submit stream");
+    }
+    lines_.flush();
+    return {};
+  }
+
   // LINE, '\n' included: a result, a refusal, the end line or an error.
   ClientStatus take_line(std::string_view line) {
     // An ok result is copied as it is, without parsing (unless its seq is
@@ -404,11 +429,11 @@ class SubmitStream {
             "corrald sent a batch of results to an --ordered submit, which did not ask for one");
       }
       std::optional<protocol::ResultBatch> batch = protocol::parse_batch_line(line);
-      if (!batch) {
+      if (!batch || batch->count == 0) {
         return ClientError::protocol("malformed batch line from corrald in a submit stream");
       }
       result_came(batch->count);
-      batch_left_ = batch->bytes;
+      batch_ = *batch;
       return {};
     }
     Json message = Json::parse(line.substr(0, line.size() - 1), nullptr, false);
@@ -492,6 +517,7 @@ class SubmitStream {
   }
 
   void flush() {
+    lines_.flush();
     if (!out_.empty()) write_or_drop(out_fd_, out_);
     out_.clear();
     if (!err_.empty()) write_or_drop(err_fd_, err_);
@@ -543,7 +569,9 @@ class SubmitStream {
   SteadyClock::time_point last_result_;   // or the last question of why_waiting
   bool told_why_ = false;                 // why_waiting's line is out, and still true
   bool results_in_batch_ = false;         // take_lines() handed on a result
-  uint64_t batch_left_ = 0;               // bytes of a batch of results still to come
+  protocol::ResultBatch batch_;           // what is still to come of a batch of results
+  bool break_batch_ = false;              // take_batch() found it malformed
+  protocol::ResultLines lines_{out_};     // a batch's results, unpacked
   uint64_t next_seq_ = 0;                 // --ordered: the next seq to print
   std::map<uint64_t, std::string> held_;  // --ordered: results that came early
 };

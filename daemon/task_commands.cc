@@ -45,27 +45,12 @@ void add_result_line(protocol::ResultLines& lines, const FinishedTask& task, boo
 
 // Sends the result lines of `submit --wait` on CONV, written in place, those
 // of tasks that ended together in one piece. TIMING adds run_us: dispatch
-// to result, as corrald saw it. With BATCHES, two or more ok results in a
-// row go as a batch (protocol::batch_line), which the client passes on
-// without reading each line.
+// to result, as corrald saw it. With BATCHES, ok results in a row go in
+// batches (protocol::ResultBatch): a client unpacks them.
 void send_result_lines(Conversation& conv, FinishedTasks tasks, bool timing, bool batches) {
   conv.send_raw_with([&](std::string& out) {
-    protocol::ResultLines lines(out);
-    size_t i = 0;
-    while (i < tasks.size()) {
-      size_t ok = 0;
-      while (batches && i + ok < tasks.size() && tasks[i + ok].outcome == TaskOutcome::kOk) ++ok;
-      if (ok < 2) {
-        add_result_line(lines, tasks[i++], timing);
-        continue;
-      }
-      lines.flush();
-      const size_t from = out.size();
-      for (const FinishedTask& task : tasks.subspan(i, ok)) add_result_line(lines, task, timing);
-      lines.flush();
-      out.insert(from, protocol::batch_line({ok, out.size() - from}));
-      i += ok;
-    }
+    protocol::ResultLines lines(out, batches);
+    for (const FinishedTask& task : tasks) add_result_line(lines, task, timing);
   });
 }
 

@@ -76,8 +76,9 @@ constexpr std::size_t kLineRoom = 256;
 
 // TASK's line through P, which has kLineRoom bytes of room, its id and seq
 // written as ID and SEQ; what does not fit goes to OUT after what P holds.
+// With RESULT_IS_JSON, the task's result is already a JSON string.
 void put_result_line(Pieces& p, std::string& out, const TaskResult& task, std::string_view id,
-                     std::string_view seq) {
+                     std::string_view seq, bool result_is_json = false) {
   p.put(R"({"id":)");
   p.put(id);
   p.put(R"(,"seq":)");
@@ -93,7 +94,14 @@ void put_result_line(Pieces& p, std::string& out, const TaskResult& task, std::s
   p.put(R"(","result":)");
   // What may follow the result: attempts, run_us, submit and cursor.
   constexpr std::size_t kAfterResult = 160;
-  p.put_json_string(out, task.result, kAfterResult);
+  if (!result_is_json) {
+    p.put_json_string(out, task.result, kAfterResult);
+  } else if (p.fits(task.result.size() + kAfterResult)) {
+    p.put(task.result);
+  } else {
+    p.flush_into(out);
+    out += task.result;
+  }
   p.put(R"(,"attempts":)");
   p.put(task.attempts);
   if (task.run_time) {
@@ -114,6 +122,21 @@ void put_result_line(Pieces& p, std::string& out, const TaskResult& task, std::s
     p.put(R"(,"task":)");
     p.put_json_string(out, task.task, 2);
   }
+  p.put("}\n");
+}
+
+// BATCH's line through P, which has 160 bytes of room.
+void put_batch_line(Pieces& p, const ResultBatch& batch) {
+  p.put(R"({"batch":)");
+  p.put(batch.count);
+  p.put(R"(,"id":)");
+  p.put(batch.id);
+  p.put(R"(,"seq":)");
+  p.put(batch.seq);
+  p.put(R"(,"attempts":)");
+  p.put(batch.attempts);
+  p.put(R"(,"bytes":)");
+  p.put(batch.bytes);
   p.put("}\n");
 }
 
@@ -161,13 +184,75 @@ std::string_view DecimalCounter::text_of(uint64_t value) {
 }
 
 void ResultLines::add(const TaskResult& task) {
+  if (batches_ && batchable(task)) return add_to_batch(task);
+  if (batch_.count > 0) end_batch();
   if (sizeof buffer_ - used_ < kLineRoom) flush();
   Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
   put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq));
   used_ = p.used();
 }
 
+void ResultLines::add_ok(uint64_t id, uint64_t seq, std::string_view json_result,
+                         uint64_t attempts) {
+  if (batch_.count > 0) end_batch();
+  if (sizeof buffer_ - used_ < kLineRoom) flush();
+  Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
+  TaskResult task{
+      .id = id, .seq = seq, .status = "ok", .result = json_result, .attempts = attempts};
+  put_result_line(p, out_, task, id_.text_of(id), seq_.text_of(seq), true);
+  used_ = p.used();
+}
+
+bool ResultLines::batchable(const TaskResult& task) const {
+  return task.status == "ok" && !task.run_time && !task.kept && task.task.empty();
+}
+
+void ResultLines::add_to_batch(const TaskResult& task) {
+  // The room a result takes in a batch: its quotes and its newline.
+  const std::size_t room = task.result.size() + 3;
+  const bool next = batch_.count > 0 && task.id == batch_.id + batch_.count &&
+                    task.seq == batch_.seq + batch_.count && task.attempts == batch_.attempts;
+  if (batch_.count > 0 && (!next || sizeof buffer_ - used_ < room)) end_batch();
+  if (room > sizeof buffer_ - kBatchLineRoom || !is_plain_json_text(task.result)) {
+    // Too long or in need of escapes: a line of its own.
+    end_batch();
+    if (sizeof buffer_ - used_ < kLineRoom) flush();
+    Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
+    put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq));
+    used_ = p.used();
+    return;
+  }
+  if (batch_.count == 0) {
+    flush();
+    batch_ = {.count = 0, .id = task.id, .seq = task.seq, .attempts = task.attempts, .bytes = 0};
+    used_ = kBatchLineRoom;
+  }
+  char* at = buffer_ + used_;
+  *at++ = '"';
+  std::memcpy(at, task.result.data(), task.result.size());
+  at += task.result.size();
+  *at++ = '"';
+  *at++ = '\n';
+  used_ += room;
+  ++batch_.count;
+}
+
+void ResultLines::end_batch() {
+  if (batch_.count == 0) return;
+  batch_.bytes = used_ - kBatchLineRoom;
+  // The batch line right before the results, and both out at once.
+  char line[kBatchLineRoom];
+  Pieces p(line, line + sizeof line);
+  put_batch_line(p, batch_);
+  char* const start = buffer_ + kBatchLineRoom - p.used();
+  std::memcpy(start, line, p.used());
+  out_.append(start, buffer_ + used_);
+  used_ = 0;
+  batch_.count = 0;
+}
+
 void ResultLines::flush() {
+  if (batch_.count > 0) return end_batch();
   out_.append(buffer_, used_);
   used_ = 0;
 }
@@ -189,13 +274,9 @@ void append_sink_line(std::string& out, uint64_t id, std::string_view status,
 }
 
 std::string batch_line(const ResultBatch& batch) {
-  char buffer[64];
+  char buffer[160];
   Pieces p(buffer, buffer + sizeof buffer);
-  p.put(R"({"batch":)");
-  p.put(batch.count);
-  p.put(R"(,"bytes":)");
-  p.put(batch.bytes);
-  p.put("}\n");
+  put_batch_line(p, batch);
   std::string line;
   p.flush_into(line);
   return line;
@@ -223,6 +304,9 @@ bool take_text(std::string_view& text, std::string_view expected) {
 std::optional<ResultBatch> parse_batch_line(std::string_view line) {
   ResultBatch batch;
   if (take_text(line, kBatchStart) && take_number(line, batch.count) &&
+      take_text(line, R"(,"id":)") && take_number(line, batch.id) &&
+      take_text(line, R"(,"seq":)") && take_number(line, batch.seq) &&
+      take_text(line, R"(,"attempts":)") && take_number(line, batch.attempts) &&
       take_text(line, R"(,"bytes":)") && take_number(line, batch.bytes) && line == "}\n") {
     return batch;
   }

@@ -67,20 +67,56 @@ class DecimalCounter {
   uint64_t value_ = 0;
 };
 
+// A batch of ok results (a submit that asked for "batches"): the line
+// {"batch":N,"id":I,"seq":S,"attempts":A,"bytes":B} and '\n', then B bytes:
+// N results, each its JSON string (as in a result line) and '\n'. They
+// stand for N ok result lines, of ids I, I+1, ... and seqs S, S+1, ..., each
+// with A attempts: a twelfth of their bytes for tiny results.
+struct ResultBatch {
+  uint64_t count = 0;
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  uint64_t attempts = 0;
+  uint64_t bytes = 0;
+};
+inline constexpr std::string_view kBatchStart = R"({"batch":)";
+// The batch line of BATCH.
+std::string batch_line(const ResultBatch& batch);
+// LINE ('\n' included) as batch_line writes it; nullopt for any other line.
+std::optional<ResultBatch> parse_batch_line(std::string_view line);
+
 // Result lines appended to OUT through a buffer here, which goes to OUT
 // whenever it fills and at the end: one append for many short lines.
 class ResultLines {
  public:
-  explicit ResultLines(std::string& out) : out_(out) {}
+  // With BATCHES, the ok results that can go in a batch do (those without
+  // run_us, kept cursor or broker entry id, each result plain JSON text):
+  // a batch of those in a row whose ids and seqs go up by one and whose
+  // attempts are the same.
+  explicit ResultLines(std::string& out, bool batches = false) : out_(out), batches_(batches) {}
   ~ResultLines() { flush(); }
   ResultLines(const ResultLines&) = delete;
   ResultLines& operator=(const ResultLines&) = delete;
   void add(const TaskResult& task);
+  // The ok result line of ID, SEQ and ATTEMPTS whose result is JSON_RESULT,
+  // already a JSON string: a result of a batch, unpacked.
+  void add_ok(uint64_t id, uint64_t seq, std::string_view json_result, uint64_t attempts);
   void flush();
 
  private:
+  // The most a batch line takes, every number at its longest.
+  static constexpr std::size_t kBatchLineRoom = 160;
+  bool batchable(const TaskResult& task) const;
+  void add_to_batch(const TaskResult& task);
+  // The open batch, if any, to OUT: its line, then its results.
+  void end_batch();
+
   std::string& out_;
+  const bool batches_;
   std::size_t used_ = 0;
+  // Open while its count is over 0: its results are in the buffer from
+  // kBatchLineRoom, the room before them kept for its line.
+  ResultBatch batch_;
   DecimalCounter id_;
   DecimalCounter seq_;
   char buffer_[16 << 10];
@@ -91,19 +127,6 @@ class ResultLines {
 // library sorts them), appended to OUT.
 void append_sink_line(std::string& out, uint64_t id, std::string_view status,
                       std::string_view result, uint64_t attempts);
-
-// A batch of ok results (a submit that asked for "batches"): the line
-// {"batch":N,"bytes":B} and '\n', then B bytes that are N ok result lines.
-// The client takes them without reading them line by line.
-struct ResultBatch {
-  uint64_t count = 0;
-  uint64_t bytes = 0;
-};
-inline constexpr std::string_view kBatchStart = R"({"batch":)";
-// The batch line of BATCH.
-std::string batch_line(const ResultBatch& batch);
-// LINE ('\n' included) as batch_line writes it; nullopt for any other line.
-std::optional<ResultBatch> parse_batch_line(std::string_view line);
 
 // Whether LINE is a result line of status ok as result_line writes it. Only
 // its start is read: the status comes before the result, and its pattern

@@ -78,6 +78,7 @@ struct Script {
   // sent in three pieces (its line, then its bytes in two) a moment apart.
   size_t batch = 0;
   std::string bad_batch_line;  // sent instead of the first batch's line
+  std::string bad_batch_body;  // sent instead of the first batch's results
   // Filled by the fake:
   Json request;
   std::vector<std::string> payloads;
@@ -100,14 +101,16 @@ void serve_submit(int fd, Script& script) {
   std::string replies;
   std::vector<std::string> held;  // script.reverse: the results, last first
   const bool batches = script.batch > 0 && script.request.value("batches", false);
-  std::string batch;  // its lines
+  std::string batch;  // its results
   uint64_t batched = 0;
+  uint64_t batch_seq = 0;  // its first task's
   auto send_batch = [&] {
     if (batched == 0) return;
     send_all(fd, replies);
     replies.clear();
-    std::string line = protocol::batch_line({batched, batch.size()});
+    std::string line = protocol::batch_line({batched, batch_seq + 100, batch_seq, 1, batch.size()});
     if (!script.bad_batch_line.empty()) line = std::exchange(script.bad_batch_line, {});
+    if (!script.bad_batch_body.empty()) batch = std::exchange(script.bad_batch_body, {});
     send_all(fd, line);
     const size_t half = batch.size() / 2;
     for (std::string_view piece :
@@ -134,15 +137,16 @@ void serve_submit(int fd, Script& script) {
       replies += protocol::encode_line({{"seq", seq}, {"status", "refused"}, {"error", "too big"}});
     } else if (wait && !script.silent) {
       std::string status = payload == script.fail ? "failed" : "ok";
-      std::string result =
-          "{\"id\":" + std::to_string(seq + 100) + ",\"seq\":" + std::to_string(seq) +
-          ",\"status\":\"" + status +
-          "\",\"result\":" + Json(payload).dump(-1, ' ', false, Json::error_handler_t::replace) +
-          ",\"attempts\":1}\n";
+      const std::string json_result =
+          Json(payload).dump(-1, ' ', false, Json::error_handler_t::replace);
+      std::string result = "{\"id\":" + std::to_string(seq + 100) +
+                           ",\"seq\":" + std::to_string(seq) + ",\"status\":\"" + status +
+                           "\",\"result\":" + json_result + ",\"attempts\":1}\n";
       if (script.reverse) {
         held.insert(held.begin(), std::move(result));
       } else if (batches && status == "ok") {
-        batch += result;
+        if (batched == 0) batch_seq = seq;
+        batch += json_result + "\n";
         if (++batched == script.batch) send_batch();
       } else {
         send_batch();
@@ -271,8 +275,8 @@ TEST(CtlSubmitStreamTest, WaitCopiesResultLinesAndCountsFailures) {
   EXPECT_EQ(run.totals->failed, 1u);
 }
 
-// Ok results in batches, each batch's bytes coming in pieces: passed on as
-// they are, in the order they came among the other lines, and counted.
+// Ok results in batches, each batch's bytes coming in pieces: unpacked into
+// their lines, in the order they came among the other lines, and counted.
 TEST(CtlSubmitStreamTest, BatchesOfOkResultsArePassedOnAsTheyCameAndCounted) {
   FakeControlSocket daemon;
   Script script;
@@ -303,11 +307,13 @@ TEST(CtlSubmitStreamTest, BatchesOfOkResultsArePassedOnAsTheyCameAndCounted) {
 }
 
 TEST(CtlSubmitStreamTest, AMalformedBatchLineIsAProtocolError) {
-  for (std::string bad : {R"({"batch":2,"bytes":-5})"
+  for (std::string bad : {R"({"batch":2,"id":100,"seq":0,"attempts":1,"bytes":-5})"
                           "\n",
-                          R"({"batch":2})"
+                          R"({"batch":2,"bytes":8})"
                           "\n",
-                          R"({"batch":2,"bytes":10,"x":1})"
+                          R"({"batch":0,"id":100,"seq":0,"attempts":1,"bytes":0})"
+                          "\n",
+                          R"({"batch":2,"id":100,"seq":0,"attempts":1,"bytes":8,"x":1})"
                           "\n"}) {
     FakeControlSocket daemon;
     Script script;
@@ -322,6 +328,43 @@ TEST(CtlSubmitStreamTest, AMalformedBatchLineIsAProtocolError) {
     ASSERT_FALSE(run.totals) << bad;
     EXPECT_EQ(run.totals.error().message(), "malformed batch line from corrald in a submit stream")
         << bad;
+  }
+}
+
+// A batch whose results do not match its line (more or fewer bytes than
+// it says, fewer results, a result that is not a JSON string) is an error,
+// not lines made up.
+TEST(CtlSubmitStreamTest, ABatchWhoseResultsDoNotMatchItsLineIsAProtocolError) {
+  struct Case {
+    std::string line;
+    std::string body;
+  };
+  // The good batch: {"batch":2,...,"bytes":8} then "1"\n"2"\n.
+  for (const Case& bad : {Case{R"({"batch":2,"id":100,"seq":0,"attempts":1,"bytes":3})"
+                               "\n",
+                               ""},
+                          Case{R"({"batch":2,"id":100,"seq":0,"attempts":1,"bytes":12})"
+                               "\n",
+                               "\"1\"\n\"2\"\n\"3\"\n"},
+                          Case{R"({"batch":3,"id":100,"seq":0,"attempts":1,"bytes":8})"
+                               "\n",
+                               ""},
+                          Case{"", "\"1\"\n2\n\n\n"}, Case{"", "\"1\"\n\"\n\n\n"}}) {
+    FakeControlSocket daemon;
+    Script script;
+    script.batch = 2;
+    script.bad_batch_line = bad.line;
+    script.bad_batch_body = bad.body;
+    daemon.serve([&](int fd) { serve_submit(fd, script); });
+    OpenFile file(daemon.file("t", "1\n2\n"));
+    Json request = submit_request(true);
+    request["batches"] = true;
+    Submitted run = submit(daemon, request, {{}, file.fd(), "t"});
+    daemon.join();
+    ASSERT_FALSE(run.totals) << bad.line << bad.body;
+    EXPECT_EQ(run.totals.error().message(),
+              "malformed batch of results from corrald in a submit stream")
+        << bad.line << bad.body;
   }
 }
 

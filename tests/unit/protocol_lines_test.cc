@@ -3,7 +3,10 @@
 // corralctl's fast path recognises exactly the ok ones.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "protocol/json_text.h"
 #include "protocol/task_lines.h"
@@ -185,30 +188,163 @@ TEST(ResultLineTest, OnlyOkResultLinesTakeTheFastPath) {
 }
 
 TEST(ResultBatchTest, ItsLineReadsBackAndNothingElseDoes) {
-  EXPECT_EQ(batch_line({64, 4021}), "{\"batch\":64,\"bytes\":4021}\n");
-  for (ResultBatch batch : {ResultBatch{2, 100}, ResultBatch{UINT64_MAX, UINT64_MAX}}) {
+  EXPECT_EQ(batch_line({64, 1000, 7, 1, 4021}),
+            "{\"batch\":64,\"id\":1000,\"seq\":7,\"attempts\":1,\"bytes\":4021}\n");
+  for (ResultBatch batch :
+       {ResultBatch{2, 17, 0, 3, 100},
+        ResultBatch{UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}}) {
     std::optional<ResultBatch> back = parse_batch_line(batch_line(batch));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->count, batch.count);
+    EXPECT_EQ(back->id, batch.id);
+    EXPECT_EQ(back->seq, batch.seq);
+    EXPECT_EQ(back->attempts, batch.attempts);
     EXPECT_EQ(back->bytes, batch.bytes);
   }
-  for (std::string_view other : {R"({"batch":2,"bytes":10})",
-                                 R"({"batch":2,"bytes":-10})"
-                                 "\n",
-                                 R"({"batch":2,"bytes":+10})"
-                                 "\n",
-                                 R"({"batch":,"bytes":10})"
-                                 "\n",
-                                 R"({"batch":2,"bytes":10,"x":1})"
-                                 "\n",
-                                 R"({"batch":2, "bytes":10})"
-                                 "\n",
-                                 R"({"batch":2,"bytes":99999999999999999999})"
-                                 "\n",
-                                 R"({"id":1,"seq":0,"status":"ok","result":"1","attempts":1})"
-                                 "\n"}) {
+  for (std::string_view other :
+       {R"({"batch":2,"id":1,"seq":0,"attempts":1,"bytes":10})",
+        R"({"batch":2,"id":1,"seq":0,"attempts":1,"bytes":-10})"
+        "\n",
+        R"({"batch":2,"id":1,"seq":0,"attempts":1,"bytes":+10})"
+        "\n",
+        R"({"batch":,"id":1,"seq":0,"attempts":1,"bytes":10})"
+        "\n",
+        R"({"batch":2,"id":1,"seq":0,"attempts":1,"bytes":10,"x":1})"
+        "\n",
+        R"({"batch":2, "id":1,"seq":0,"attempts":1,"bytes":10})"
+        "\n",
+        R"({"batch":2,"seq":0,"id":1,"attempts":1,"bytes":10})"
+        "\n",
+        R"({"batch":2,"id":1,"seq":0,"bytes":10})"
+        "\n",
+        R"({"batch":2,"bytes":10})"
+        "\n",
+        R"({"batch":2,"id":1,"seq":0,"attempts":1,"bytes":99999999999999999999})"
+        "\n",
+        R"({"id":1,"seq":0,"status":"ok","result":"1","attempts":1})"
+        "\n"}) {
     EXPECT_FALSE(parse_batch_line(other)) << other;
   }
+}
+
+// Result lines with batches asked for, unpacked as a client does (each
+// result of a batch through add_ok), are byte for byte the lines without:
+// runs of ids and seqs with jumps in either, attempts that change, results
+// that need escapes or are longer than the buffer, timing, broker entry
+// ids and other statuses among them.
+TEST(ResultLinesTest, InBatchesUnpackToTheSameLines) {
+  std::vector<TaskResult> tasks;
+  std::vector<std::string> results;
+  std::vector<std::string> entries;
+  results.reserve(5000);
+  entries.reserve(5000);
+  uint64_t id = 1000;
+  uint64_t seq = 0;
+  for (size_t i = 0; i < 5000; ++i) {
+    const size_t length = i % 97 == 0 ? (i * 331) % 40000 : i % 7;
+    std::string result(length, 'r');
+    if (i % 89 == 0 && length > 0) result[length / 2] = '"';
+    results.push_back(std::move(result));
+    entries.push_back(i % 300 == 7 ? "1700000000000-" + std::to_string(i) : "");
+    id += i % 61 == 0 ? 5 : 1;  // a jump now and then
+    seq += i % 73 == 0 ? 3 : 1;
+    TaskResult task{id,
+                    seq,
+                    i % 41 == 0 ? "failed" : "ok",
+                    results.back(),
+                    1 + (i / 250) % 2 + (i % 53 == 0 ? 1 : 0),
+                    std::nullopt};
+    if (i % 211 == 0) task.run_time = std::chrono::nanoseconds(i * 12345);
+    task.task = entries.back();
+    tasks.push_back(task);
+  }
+  std::string expected = "before|";
+  for (const TaskResult& task : tasks) append_result_line(expected, task);
+  std::string out = "before|";
+  {
+    ResultLines lines(out, true);
+    for (const TaskResult& task : tasks) lines.add(task);
+  }
+  ASSERT_TRUE(out.starts_with("before|"));
+  std::string unpacked = "before|";
+  size_t batches = 0;
+  size_t in_batches = 0;
+  {
+    ResultLines lines(unpacked);
+    std::string_view rest = std::string_view(out).substr(7);
+    auto next_line = [&rest] {
+      const size_t newline = rest.find('\n');
+      EXPECT_NE(newline, std::string_view::npos);
+      std::string_view line = rest.substr(0, newline + 1);
+      rest.remove_prefix(line.size());
+      return line;
+    };
+    while (!rest.empty()) {
+      std::string_view line = next_line();
+      std::optional<ResultBatch> batch = parse_batch_line(line);
+      if (!batch) {
+        lines.flush();
+        unpacked += line;
+        continue;
+      }
+      ++batches;
+      in_batches += batch->count;
+      ASSERT_GE(batch->count, 1u);
+      ASSERT_LE(batch->bytes, rest.size());
+      std::string_view body = rest.substr(0, batch->bytes);
+      rest.remove_prefix(batch->bytes);
+      for (uint64_t k = 0; k < batch->count; ++k) {
+        const size_t newline = body.find('\n');
+        ASSERT_NE(newline, std::string_view::npos);
+        std::string_view result = body.substr(0, newline);
+        ASSERT_TRUE(Json::parse(result).is_string()) << result;
+        lines.add_ok(batch->id + k, batch->seq + k, result, batch->attempts);
+        body.remove_prefix(newline + 1);
+      }
+      ASSERT_TRUE(body.empty());
+    }
+  }
+  EXPECT_EQ(unpacked, expected);
+  EXPECT_GT(batches, 20u);
+  EXPECT_GT(in_batches, 4000u);
+  EXPECT_LT(out.size(), expected.size());
+}
+
+// A run of tiny ok results is one batch as long as the buffer holds it: its
+// line, then each result's JSON string and a newline, a seventh of the lines'
+// bytes.
+TEST(ResultLinesTest, ARunOfTinyOkResultsIsOneBatch) {
+  std::string out;
+  std::string lines_without;
+  {
+    ResultLines lines(out, true);
+    for (uint64_t i = 0; i < 1000; ++i) {
+      const TaskResult task{5000 + i, i, "ok", "42", 1, std::nullopt};
+      lines.add(task);
+      append_result_line(lines_without, task);
+    }
+  }
+  std::string results;
+  for (int i = 0; i < 1000; ++i) results += "\"42\"\n";
+  EXPECT_EQ(out, batch_line({1000, 5000, 0, 1, results.size()}) + results);
+  EXPECT_LT(out.size() * 7, lines_without.size());
+}
+
+// A result that is already JSON gives the line append_result_line gives its
+// text, at every length across the buffer's end.
+TEST(ResultLinesTest, AnOkLineOfAJsonResultIsTheLineOfItsText) {
+  std::string expected;
+  std::string out;
+  {
+    ResultLines lines(out);
+    for (size_t length = 0; length < 3000; length += 7) {
+      std::string result(length, 'x');
+      if (length > 3) result[3] = '\n';
+      append_result_line(expected, {length, length * 3, "ok", result, 2, std::nullopt});
+      lines.add_ok(length, length * 3, json_string(result), 2);
+    }
+  }
+  EXPECT_EQ(out, expected);
 }
 
 TEST(JsonTextTest, WritesOneLineOrIndentedAndNeverThrowsOnBytes) {

@@ -75,9 +75,9 @@ CHANNELS = {
     # A hot worker: shm.spin 1ms, so that one task at a time finds the
     # worker and corrald polling, not asleep (docs/configuration.md).
     "shm-spin": "channel: shm\n    shm: {spin: 1ms}",
-    # `shm` holds up to 1,024 tiny tasks per worker ahead of its results
-    # (queue.prefetch: auto, the default), about Pool.imap(chunksize=1000)'s
-    # 1,000 at a time; this is a count of 64, SPEC's example and the default
+    # `shm` holds up to 4,096 tiny tasks per worker ahead of its results
+    # (queue.prefetch: auto, the default), four of Pool.imap(chunksize=1000)'s
+    # chunks, where the pool queues them all at once; this is a count of 64, SPEC's example and the default
     # before auto.
     "shm-prefetch64": "channel: shm\n    queue: {prefetch: 64}",
     # The same with every task and result committed to the job's spool

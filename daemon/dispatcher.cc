@@ -16,7 +16,7 @@ constexpr int kServiceSamples = 16;
 // task takes, and the most it holds once they show tasks of microseconds
 // (the chunk of Python's pools, about as many).
 constexpr size_t kAutoPrefetchStart = 64;
-constexpr size_t kAutoPrefetchMax = 1024;
+constexpr size_t kAutoPrefetchMax = 4096;
 
 }  // namespace
 

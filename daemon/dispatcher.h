@@ -260,7 +260,7 @@ class Dispatcher {
   // a queue no worker then sits idle while another holds a backlog of long
   // tasks (Celery's -O fair, without the setting). `prefetch: auto`, the
   // default: 64 until a result shows how long a task takes, then about
-  // 2 ms of work, from 2 up to 1024 tasks of microseconds.
+  // 2 ms of work, from 2 up to 4096 tasks of microseconds.
   size_t held_limit() const;
   // The job's tasks' time in a worker, a moving average of what results
   // show; zero until a result came.

@@ -375,10 +375,10 @@ TEST_F(DispatcherTest, IdentityHoldsUnderARandomStorm) {
 size_t held_after(std::chrono::nanoseconds step, int results, size_t* limit,
                   std::optional<uint32_t> prefetch = 64) {
   config::QueueSpec q;
-  q.capacity = 5000;
+  q.capacity = 10000;
   q.prefetch = prefetch;
   Dispatcher d(q, [](FinishedTasks) {});
-  for (int i = 0; i < 5000; ++i) d.submit("t", 1, static_cast<uint64_t>(i));
+  for (int i = 0; i < 10000; ++i) d.submit("t", 1, static_cast<uint64_t>(i));
   FakePort a, b;
   d.attach(0, &a);
   d.attach(1, &b);
@@ -413,7 +413,7 @@ TEST(DispatcherHeldLimitTest, ShortTasksKeepTheWholePrefetch) {
   EXPECT_EQ(limit, 64u);
 }
 
-TEST(DispatcherHeldLimitTest, AutoHoldsAbout2msOfWorkFromTwoUpTo1024Tasks) {
+TEST(DispatcherHeldLimitTest, AutoHoldsAbout2msOfWorkFromTwoUpTo4096Tasks) {
   size_t limit = 0;
   // Tasks of 10 ms: the running one and the next, as with a prefetch.
   EXPECT_EQ(held_after(std::chrono::milliseconds(10), 100, &limit, std::nullopt), 2u);
@@ -421,9 +421,9 @@ TEST(DispatcherHeldLimitTest, AutoHoldsAbout2msOfWorkFromTwoUpTo1024Tasks) {
   // Of 4 us: 2 ms of work is 500 of them, past the 64 of the start.
   EXPECT_EQ(held_after(std::chrono::microseconds(4), 100, &limit, std::nullopt), 501u);
   EXPECT_EQ(limit, 501u);
-  // Of 100 ns: 20,000 would be 2 ms; 1024 at most.
-  EXPECT_EQ(held_after(std::chrono::nanoseconds(100), 100, &limit, std::nullopt), 1024u);
-  EXPECT_EQ(limit, 1024u);
+  // Of 100 ns: 20,000 would be 2 ms; 4096 at most.
+  EXPECT_EQ(held_after(std::chrono::nanoseconds(100), 100, &limit, std::nullopt), 4096u);
+  EXPECT_EQ(limit, 4096u);
 }
 
 }  // namespace

@@ -239,6 +239,22 @@ void ResultLines::add_to_batch(const TaskResult& task) {
 
 void ResultLines::end_batch() {
   if (batch_.count == 0) return;
+  if (batch_.count == 1) {
+    // A batch of one goes as its line: no longer, and read faster.
+    const TaskResult task{.id = batch_.id,
+                          .seq = batch_.seq,
+                          .status = "ok",
+                          .result = std::string_view(buffer_ + kBatchLineRoom,
+                                                     used_ - kBatchLineRoom - 1),  // no '\n'
+                          .attempts = batch_.attempts};
+    char line[2 * kLineRoom];
+    Pieces p(line, line + sizeof line);
+    put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq), true);
+    p.flush_into(out_);
+    used_ = 0;
+    batch_.count = 0;
+    return;
+  }
   batch_.bytes = used_ - kBatchLineRoom;
   // The batch line right before the results, and both out at once.
   char line[kBatchLineRoom];

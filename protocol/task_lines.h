@@ -91,8 +91,8 @@ class ResultLines {
  public:
   // With BATCHES, the ok results that can go in a batch do (those without
   // run_us, kept cursor or broker entry id, each result plain JSON text):
-  // a batch of those in a row whose ids and seqs go up by one and whose
-  // attempts are the same.
+  // a batch of two or more of those in a row whose ids and seqs go up by
+  // one and whose attempts are the same (one alone is a line).
   explicit ResultLines(std::string& out, bool batches = false) : out_(out), batches_(batches) {}
   ~ResultLines() { flush(); }
   ResultLines(const ResultLines&) = delete;

@@ -98,7 +98,7 @@ TEST(TaskFeedTest, ASubmitThatAsksForBatchesGetsItsOkResultsInThem) {
     ++batches;
     const Json& batch = lines[i];
     const auto count = batch["batch"].get<uint64_t>();
-    ASSERT_GE(count, 1u) << batch.dump();
+    ASSERT_GE(count, 2u) << batch.dump();  // one alone is a line
     ASSERT_LT(i + count, lines.size() - 1) << "a batch runs past the end line";
     uint64_t bytes = 0;
     for (uint64_t k = 0; k < count; ++k) {

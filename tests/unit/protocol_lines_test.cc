@@ -330,6 +330,24 @@ TEST(ResultLinesTest, ARunOfTinyOkResultsIsOneBatch) {
   EXPECT_LT(out.size() * 7, lines_without.size());
 }
 
+// An ok result that no other continues is its line, as without batches.
+TEST(ResultLinesTest, ABatchOfOneIsALine) {
+  const std::vector<TaskResult> tasks = {{7, 0, "ok", "1", 1, std::nullopt},
+                                         {9, 1, "ok", "2", 1, std::nullopt},
+                                         {10, 2, "failed", "x", 1, std::nullopt},
+                                         {11, 3, "ok", std::string(300, 'y'), 2, std::nullopt}};
+  std::string out;
+  std::string expected;
+  {
+    ResultLines lines(out, true);
+    for (const TaskResult& task : tasks) {
+      lines.add(task);
+      append_result_line(expected, task);
+    }
+  }
+  EXPECT_EQ(out, expected);
+}
+
 // A result that is already JSON gives the line append_result_line gives its
 // text, at every length across the buffer's end.
 TEST(ResultLinesTest, AnOkLineOfAJsonResultIsTheLineOfItsText) {

@@ -27,6 +27,7 @@ from .errors import ConnectionFailed, ConnectionLost, DaemonError, TaskDead, Tas
 
 DEFAULT_SOCKET = "/run/corral/corral.sock"
 MAX_LINE = 1 << 20  # the protocol's longest line
+_BATCH_START = b'{"batch":'  # a batch of results' line (docs/control-protocol.md)
 
 Payload = Union[str, bytes]
 
@@ -125,9 +126,30 @@ def result_of(line: dict):
     return None
 
 
+class _Run:
+    """Ok results that came packed in a batch (docs/control-protocol.md,
+    submit): RESULTS[k] is the result of seq SEQ + k, id ID + k, after
+    ATTEMPTS attempts."""
+
+    __slots__ = ("seq", "id", "attempts", "results")
+
+    def __init__(self, seq: int, id: int, attempts: int, results: list):
+        self.seq, self.id, self.attempts, self.results = seq, id, attempts, results
+
+    def lines(self) -> list:
+        """Each result as the line corrald sends without batches, parsed."""
+        return [{"id": self.id + k, "seq": self.seq + k, "status": "ok", "result": r,
+                 "attempts": self.attempts} for k, r in enumerate(self.results)]
+
+
 def _results_held(lines: "_Lines"):
     """Yields the Results of the whole lines held; returns True at the end line."""
     for line in lines.take_all():
+        if type(line) is _Run:
+            seq, id, attempts = line.seq, line.id, line.attempts
+            for k, r in enumerate(line.results):
+                yield Result(seq=seq + k, status="ok", result=r, attempts=attempts, id=id + k)
+            continue
         result = result_of(line)
         if result is _END:
             return True
@@ -152,6 +174,10 @@ class _Lines:
         self.sock = sock
         self.path = path
         self.buffer = bytearray()
+        # A batch of results under way: how many are still to come, and the
+        # seq, id and attempts of the next.
+        self.batch_left = 0
+        self.batch_next = (0, 0, 0)
 
     def _parse(self, line: bytes):
         try:
@@ -176,7 +202,8 @@ class _Lines:
 
     def take_all(self) -> list:
         """Every whole line held, parsed: one json.loads for them all (a
-        stream of results costs one call per read, not one per line)."""
+        stream of results costs one call per read, not one per line). The
+        results of a batch come as one _Run each (of those read so far)."""
         end = self.buffer.rfind(b"\n")
         if end < 0:
             self._check_partial()
@@ -186,9 +213,49 @@ class _Lines:
         self._check_partial()
         try:
             # A JSON line holds no raw line break: each is a separator.
-            return json.loads(b"[" + held.replace(b"\n", b",") + b"]")
+            items = json.loads(b"[" + held.replace(b"\n", b",") + b"]")
         except ValueError:
-            return [self._parse(line) for line in held.split(b"\n")]  # names the bad one
+            items = [self._parse(line) for line in held.split(b"\n")]  # names the bad one
+        return self._unpack(items, held) if self.batch_left or _BATCH_START in held else items
+
+    def _unpack(self, items: list, held: bytes) -> list:
+        """ITEMS, the lines of HELD parsed, with each batch line and its
+        results as one _Run. The batch lines are found in HELD's bytes, so
+        that the lines between them are taken a slice at a time."""
+        out = []
+        i = 0            # ITEMS before I are taken
+        line, at = 0, 0  # LINE lines of HELD end before byte AT
+        while True:
+            if self.batch_left:
+                results = items[i:i + self.batch_left]
+                if set(map(type, results)) - {str}:
+                    raise ConnectionLost(f"corrald at {self.path} sent a batch of results "
+                                         "that are not all strings")
+                seq, id, attempts = self.batch_next
+                taken = len(results)
+                if taken:
+                    out.append(_Run(seq, id, attempts, results))
+                self.batch_next = (seq + taken, id + taken, attempts)
+                self.batch_left -= taken
+                i += taken
+            pos = held.find(_BATCH_START, at)
+            while pos > 0 and held[pos - 1] != 10:  # only a line's start
+                pos = held.find(_BATCH_START, pos + 1)
+            if pos < 0:
+                out.extend(items[i:])
+                return out
+            line += held.count(b"\n", at, pos)
+            at = pos + 1
+            out.extend(items[i:line])
+            item = items[line]
+            fields = [item.get(key) for key in ("batch", "seq", "id", "attempts")] \
+                if type(item) is dict else [None]
+            if not all(type(f) is int and f >= 0 for f in fields) or fields[0] == 0:
+                raise ConnectionLost(f"corrald at {self.path} sent a malformed batch "
+                                     f"line: {item!r}")
+            self.batch_left = fields[0]
+            self.batch_next = tuple(fields[1:])
+            i = line + 1
 
     def feed(self) -> bool:
         """Reads what is there; False at end of stream."""
@@ -346,7 +413,8 @@ class Client:
         sock = _connect(self.path, self.timeout)
         lines = _Lines(sock, self.path)
         try:
-            request = {"cmd": "submit", "job": job, "wait": wait}
+            # Ok results in batches: a line and their strings (_Lines._unpack).
+            request = {"cmd": "submit", "job": job, "wait": wait, "batches": wait}
             if deadline is not None:
                 request["deadline_s"] = deadline
             sock.sendall((json.dumps(request) + "\n").encode())

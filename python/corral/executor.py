@@ -25,8 +25,8 @@ import threading
 import time
 from typing import Iterable, Iterator, Optional
 
-from .client import (_END, MAX_LINE, Client, Payload, Result, _connect, _Lines, _task_line,
-                     resolve_socket, result_of, value_of)
+from .client import (_END, MAX_LINE, Client, Payload, Result, _connect, _Lines, _Run,
+                     _task_line, resolve_socket, result_of, value_of)
 from .errors import ConnectionLost, Error, from_reply
 
 def _outcome(future: concurrent.futures.Future, result: Result) -> None:
@@ -46,7 +46,9 @@ class _Batch:
     def __init__(self, lines: list):
         self.lines = lines
         self.sent = 0                      # lines[:sent] are in the stream
-        self.results = [None] * len(lines)  # the result line of each, as parsed
+        # The result line of each, as parsed, or its result alone (a str)
+        # when it came in a batch of ok results.
+        self.results = [None] * len(lines)
         self.cond = threading.Condition(threading.Lock())
         self.waiting_for = -1              # the position the caller waits on
         self.closed = False                # the caller is gone: send no more
@@ -90,12 +92,15 @@ class _Batch:
                         self.cond.wait(left)
                 self.waiting_for = -1
         self.results[i] = _TAKEN
+        if type(line) is str:  # an ok result that came in a batch
+            return line
         if line.get("status") == "ok":
             return line.get("result", "")
         return value_of(Result.from_line(line))
 
 
 _TAKEN = {"status": "ok", "result": ""}  # a position already given to the caller
+_NO_PLACE = (-1, (0, None, 0, 0))  # _Stream._take_line's place of no range
 
 
 def _task_lines(payloads: Iterable[Payload]) -> list:
@@ -126,7 +131,8 @@ class _Stream:
         self.job = job
         self.sock = _connect(path, timeout)
         self.lines = _Lines(self.sock, path)
-        request = {"cmd": "submit", "job": job, "wait": True}
+        # Ok results in batches: a line and their strings (client._Lines).
+        request = {"cmd": "submit", "job": job, "wait": True, "batches": True}
         if deadline is not None:
             request["deadline_s"] = deadline
         try:
@@ -341,48 +347,83 @@ class _Stream:
             self.in_flight += i - first
 
     def _take_results(self) -> bool:
-        """Hands every result line held to its future or batch; True at the end line."""
+        """Hands every result held to its future or batch; True at the end line."""
         touched = set()
-        ranges, left, waiting = self.ranges, self.range_left, self.waiting
-        k, first, batch, position, count = -1, 0, None, 0, 0  # the range of the last line
+        ended = False
+        place = _NO_PLACE  # the range of the last line: most lines are in it
         for line in self.lines.take_all():
-            seq = line.get("seq")
-            if seq is None:
+            if type(line) is _Run:
+                self._take_run(line, touched)
+                place = _NO_PLACE  # ranges may have ended
+                continue
+            if line.get("seq") is None:
                 if result_of(line) is _END:  # (a refusal raises)
+                    ended = True
                     break
                 continue
-            if waiting:
-                future = waiting.pop(seq, None)
-                if future is not None:
-                    self.in_flight -= 1
-                    if not future.done():
-                        _outcome(future, Result.from_line(line))
-                    continue
-            # A map's: the range that holds SEQ, most often the last line's.
-            if not first <= seq < first + count:
-                k = bisect.bisect_right(ranges, seq, key=_first_seq) - 1
-                if k < 0:
-                    continue  # not ours (corrald never sends one)
-                first, batch, position, count = ranges[k]
-                if seq >= first + count:
-                    continue
-            i = position + seq - first
-            if batch.results[i] is not None:
-                continue  # given twice
-            batch.results[i] = line
-            touched.add(batch)
-            self.in_flight -= 1
-            left[k] -= 1
-            if left[k] == 0:
-                del ranges[k]
-                del left[k]
-                k, first, count = -1, 0, 0
-        else:
-            for batch in touched:
-                batch.wake()
-            return False
+            place = self._take_line(line, touched, place)
         for batch in touched:
             batch.wake()
+        return ended
+
+    def _take_line(self, line: dict, touched: set, place=_NO_PLACE):
+        """One result line: to its future, or to its place in a map's batch.
+        PLACE, (index, range) of the range a line before was in, saves a
+        search when this one is in it too; returns this line's."""
+        seq = line["seq"]
+        if self.waiting:
+            future = self.waiting.pop(seq, None)
+            if future is not None:
+                self.in_flight -= 1
+                if not future.done():
+                    _outcome(future, Result.from_line(line))
+                return place
+        k, (first, batch, position, count) = place
+        if not first <= seq < first + count:
+            k = bisect.bisect_right(self.ranges, seq, key=_first_seq) - 1
+            if k < 0:
+                return _NO_PLACE  # not ours (corrald never sends one)
+            first, batch, position, count = self.ranges[k]
+            if seq >= first + count:
+                return _NO_PLACE
+            place = (k, self.ranges[k])
+        i = position + seq - first
+        if batch.results[i] is not None:
+            return place  # given twice
+        batch.results[i] = line
+        return _NO_PLACE if self._answered(k, batch, 1, touched) else place
+
+    def _take_run(self, run: _Run, touched: set) -> None:
+        """A batch's ok results: into a map's batch a slice at a time (its
+        strings are the results), one by one where they are submit()'s."""
+        ranges, results = self.ranges, run.results
+        done, n = 0, len(results)
+        while done < n:
+            seq = run.seq + done
+            k = bisect.bisect_right(ranges, seq, key=_first_seq) - 1
+            if k >= 0:
+                first, batch, position, count = ranges[k]
+                take = min(n - done, first + count - seq)
+                i = position + seq - first
+                if take > 0 and batch.results[i:i + take].count(None) == take:
+                    batch.results[i:i + take] = results[done:done + take]
+                    self._answered(k, batch, take, touched)
+                    done += take
+                    continue
+            self._take_line({"id": run.id + done, "seq": seq, "status": "ok",
+                             "result": results[done], "attempts": run.attempts}, touched)
+            done += 1
+
+    def _answered(self, k: int, batch: "_Batch", n: int, touched: set) -> bool:
+        """N more results of range K (of BATCH) are in; True when that was
+        its last (the range is gone, and those after it moved down)."""
+        touched.add(batch)
+        self.in_flight -= n
+        self.range_left[k] -= n
+        if self.range_left[k]:
+            return False
+        del self.ranges[k]
+        del self.range_left[k]
         return True
 
 

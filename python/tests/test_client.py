@@ -3,6 +3,7 @@ submit stream with its results (bounded: payloads are taken as corrald takes
 them), and every bad input with a clear exception, never a hang."""
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -63,6 +64,39 @@ def test_submit_streams_every_result_once_taking_payloads_as_corrald_takes_them(
     # Not everything was taken up front: the stream is bounded.
     assert produced_at_first < total
     assert client.stats("sums")["ok"] == total
+
+
+def test_a_batch_of_results_is_unpacked_across_reads_and_a_bad_one_is_an_error():
+    from corral.client import _Lines, _Run
+    ours, theirs = socket.socketpair()
+    lines = _Lines(ours, "test")
+    got = []
+
+    def read(data):
+        theirs.sendall(data)
+        lines.feed()
+        got.extend(lines.take_all())
+
+    read(b'{"id":9,"seq":0,"status":"failed","result":"x","attempts":1}\n{"batch":3,"id":10,')
+    read(b'"seq":1,"attempts":2,"bytes":15}\n"a"\n"b')
+    read(b'"\n"c\\n"\n{"end":true,"submitted":4,"refused":0}\n')
+    assert got[0]["status"] == "failed"
+    runs = [item for item in got if type(item) is _Run]
+    # "a" in the first read's whole lines, "b" and "c\n" in the next.
+    assert [(r.seq, r.id, r.attempts) for r in runs] == [(1, 10, 2), (2, 11, 2)]
+    assert [r for run in runs for r in run.results] == ["a", "b", "c\n"]
+    assert runs[1].lines() == [
+        {"id": 11, "seq": 2, "status": "ok", "result": "b", "attempts": 2},
+        {"id": 12, "seq": 3, "status": "ok", "result": "c\n", "attempts": 2}]
+    assert got[-1] == {"end": True, "submitted": 4, "refused": 0}
+    for bad in (b'{"batch":2,"id":1,"seq":0,"attempts":1,"bytes":8}\n"a"\n{"x":1}\n',
+                b'{"batch":0,"id":1,"seq":0,"attempts":1,"bytes":0}\n',
+                b'{"batch":1,"id":-1,"seq":0,"attempts":1,"bytes":4}\n"a"\n'):
+        lines = _Lines(ours, "test")
+        theirs.sendall(bad)
+        lines.feed()
+        with pytest.raises(corral.ConnectionLost, match="batch"):
+            lines.take_all()
 
 
 def test_bytes_payloads_failed_and_refused_tasks_are_results(start_daemon):

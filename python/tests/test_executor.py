@@ -41,6 +41,26 @@ def test_map_gives_the_results_in_input_order(executor):
     assert list(executor.map(payloads)) == [sum_below(i % 1000) for i in range(20_000)]
 
 
+def test_maps_and_submitted_futures_on_one_stream_each_get_their_own_results(executor):
+    # Their seqs interleave in one stream, and corrald packs ok results in
+    # batches that run across them: each batch is split at every edge.
+    maps = []
+
+    def mapper(offset):
+        maps.append((offset, list(executor.map([str((i + offset) % 1000) for i in range(30_000)]))))
+
+    threads = [threading.Thread(target=mapper, args=(offset,)) for offset in (0, 7)]
+    for t in threads:
+        t.start()
+    futures = [executor.submit(str(n % 1000)) for n in range(3_000)]
+    for t in threads:
+        t.join()
+    assert [f.result(timeout=60) for f in futures] == [sum_below(n % 1000) for n in range(3_000)]
+    assert len(maps) == 2
+    for offset, results in maps:
+        assert results == [sum_below((i + offset) % 1000) for i in range(30_000)]
+
+
 def test_submit_returns_futures_that_wait_and_as_completed_understand(executor):
     futures = [executor.submit(str(n)) for n in range(100)]
     done, not_done = concurrent.futures.wait(futures, timeout=30)

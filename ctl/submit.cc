@@ -391,16 +391,17 @@ class SubmitStream {
   // The results of the batch under way in P..END, each unpacked into its
   // line, up to the last whole one: P moves past them.
   ClientStatus take_batch(const char*& p, const char* end) {
+    bool malformed = false;
     while (batch_.count > 0) {
       const size_t here = std::min<uint64_t>(batch_.bytes, static_cast<size_t>(end - p));
       const char* newline = static_cast<const char*>(std::memchr(p, '\n', here));
       if (newline == nullptr) {
-        if (here == batch_.bytes) break_batch_ = true;
+        malformed = here == batch_.bytes;  // its bytes end inside a result
         break;
       }
       std::string_view result(p, static_cast<size_t>(newline - p));
       if (result.size() < 2 || result.front() != '"' || result.back() != '"') {
-        break_batch_ = true;
+        malformed = true;  // not a JSON string
         break;
       }
       lines_.add_ok(batch_.id++, batch_.seq++, result, batch_.attempts);
@@ -409,7 +410,7 @@ class SubmitStream {
       p = newline + 1;
       if (out_.size() >= kOutBuffer) flush();
     }
-    if (std::exchange(break_batch_, false) || (batch_.count == 0 && batch_.bytes != 0)) {
+    if (malformed || (batch_.count == 0 && batch_.bytes != 0)) {
       return ClientError::protocol("malformed batch of results from corrald in a submit stream");
     }
     lines_.flush();
@@ -573,7 +574,6 @@ class SubmitStream {
   bool told_why_ = false;                 // why_waiting's line is out, and still true
   bool results_in_batch_ = false;         // take_lines() handed on a result
   protocol::ResultBatch batch_;           // what is still to come of a batch of results
-  bool break_batch_ = false;              // take_batch() found it malformed
   protocol::ResultLines lines_{out_};     // a batch's results, unpacked
   uint64_t next_seq_ = 0;                 // --ordered: the next seq to print
   std::map<uint64_t, std::string> held_;  // --ordered: results that came early

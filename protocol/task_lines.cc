@@ -185,21 +185,20 @@ std::string_view DecimalCounter::text_of(uint64_t value) {
 
 void ResultLines::add(const TaskResult& task) {
   if (batches_ && batchable(task)) return add_to_batch(task);
-  if (batch_.count > 0) end_batch();
-  if (sizeof buffer_ - used_ < kLineRoom) flush();
-  Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
-  put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq));
-  used_ = p.used();
+  add_line(task, false);
 }
 
 void ResultLines::add_ok(uint64_t id, uint64_t seq, std::string_view json_result,
                          uint64_t attempts) {
-  if (batch_.count > 0) end_batch();
+  add_line({.id = id, .seq = seq, .status = "ok", .result = json_result, .attempts = attempts},
+           true);
+}
+
+void ResultLines::add_line(const TaskResult& task, bool result_is_json) {
+  end_batch();
   if (sizeof buffer_ - used_ < kLineRoom) flush();
   Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
-  TaskResult task{
-      .id = id, .seq = seq, .status = "ok", .result = json_result, .attempts = attempts};
-  put_result_line(p, out_, task, id_.text_of(id), seq_.text_of(seq), true);
+  put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq), result_is_json);
   used_ = p.used();
 }
 
@@ -214,13 +213,7 @@ void ResultLines::add_to_batch(const TaskResult& task) {
                     task.seq == batch_.seq + batch_.count && task.attempts == batch_.attempts;
   if (batch_.count > 0 && (!next || sizeof buffer_ - used_ < room)) end_batch();
   if (room > sizeof buffer_ - kBatchLineRoom || !is_plain_json_text(task.result)) {
-    // Too long or in need of escapes: a line of its own.
-    end_batch();
-    if (sizeof buffer_ - used_ < kLineRoom) flush();
-    Pieces p(buffer_, buffer_ + sizeof buffer_, used_);
-    put_result_line(p, out_, task, id_.text_of(task.id), seq_.text_of(task.seq));
-    used_ = p.used();
-    return;
+    return add_line(task, false);  // too long or in need of escapes: a line of its own
   }
   if (batch_.count == 0) {
     flush();

@@ -106,6 +106,8 @@ class ResultLines {
  private:
   // The most a batch line takes, every number at its longest.
   static constexpr std::size_t kBatchLineRoom = 160;
+  // TASK's line; with RESULT_IS_JSON its result is already a JSON string.
+  void add_line(const TaskResult& task, bool result_is_json);
   bool batchable(const TaskResult& task) const;
   void add_to_batch(const TaskResult& task);
   // The open batch, if any, to OUT: its line, then its results.

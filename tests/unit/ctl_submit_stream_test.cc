@@ -275,18 +275,25 @@ TEST(CtlSubmitStreamTest, WaitCopiesResultLinesAndCountsFailures) {
   EXPECT_EQ(run.totals->failed, 1u);
 }
 
-// Ok results in batches, each batch's bytes coming in pieces: unpacked into
-// their lines, in the order they came among the other lines, and counted.
-TEST(CtlSubmitStreamTest, BatchesOfOkResultsArePassedOnAsTheyCameAndCounted) {
+// A waiting submit of the lines TASKS that asks for batches, to a fake
+// corrald that follows SCRIPT.
+Submitted submit_in_batches(Script& script, const std::string& tasks) {
   FakeControlSocket daemon;
-  Script script;
-  script.batch = 3;
   daemon.serve([&](int fd) { serve_submit(fd, script); });
-  OpenFile file(daemon.file("t", "1\n2\n3\n4\nFAIL\n5\n6\n"));
+  OpenFile file(daemon.file("t", tasks));
   Json request = submit_request(true);
   request["batches"] = true;
   Submitted run = submit(daemon, request, {{}, file.fd(), "t"});
   daemon.join();
+  return run;
+}
+
+// Ok results in batches, each batch's bytes coming in pieces: unpacked into
+// their lines, in the order they came among the other lines, and counted.
+TEST(CtlSubmitStreamTest, BatchesOfOkResultsArePassedOnAsTheyCameAndCounted) {
+  Script script;
+  script.batch = 3;
+  Submitted run = submit_in_batches(script, "1\n2\n3\n4\nFAIL\n5\n6\n");
   ASSERT_TRUE(run.totals) << run.totals.error().message();
   std::string expected;
   for (int seq = 0; seq < 7; ++seq) {
@@ -315,16 +322,10 @@ TEST(CtlSubmitStreamTest, AMalformedBatchLineIsAProtocolError) {
                           "\n",
                           R"({"batch":2,"id":100,"seq":0,"attempts":1,"bytes":8,"x":1})"
                           "\n"}) {
-    FakeControlSocket daemon;
     Script script;
     script.batch = 2;
     script.bad_batch_line = bad;
-    daemon.serve([&](int fd) { serve_submit(fd, script); });
-    OpenFile file(daemon.file("t", "1\n2\n"));
-    Json request = submit_request(true);
-    request["batches"] = true;
-    Submitted run = submit(daemon, request, {{}, file.fd(), "t"});
-    daemon.join();
+    Submitted run = submit_in_batches(script, "1\n2\n");
     ASSERT_FALSE(run.totals) << bad;
     EXPECT_EQ(run.totals.error().message(), "malformed batch line from corrald in a submit stream")
         << bad;
@@ -350,17 +351,11 @@ TEST(CtlSubmitStreamTest, ABatchWhoseResultsDoNotMatchItsLineIsAProtocolError) {
                                "\n",
                                ""},
                           Case{"", "\"1\"\n2\n\n\n"}, Case{"", "\"1\"\n\"\n\n\n"}}) {
-    FakeControlSocket daemon;
     Script script;
     script.batch = 2;
     script.bad_batch_line = bad.line;
     script.bad_batch_body = bad.body;
-    daemon.serve([&](int fd) { serve_submit(fd, script); });
-    OpenFile file(daemon.file("t", "1\n2\n"));
-    Json request = submit_request(true);
-    request["batches"] = true;
-    Submitted run = submit(daemon, request, {{}, file.fd(), "t"});
-    daemon.join();
+    Submitted run = submit_in_batches(script, "1\n2\n");
     ASSERT_FALSE(run.totals) << bad.line << bad.body;
     EXPECT_EQ(run.totals.error().message(),
               "malformed batch of results from corrald in a submit stream")

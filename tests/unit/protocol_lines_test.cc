@@ -332,10 +332,11 @@ TEST(ResultLinesTest, ARunOfTinyOkResultsIsOneBatch) {
 
 // An ok result that no other continues is its line, as without batches.
 TEST(ResultLinesTest, ABatchOfOneIsALine) {
+  const std::string long_result(300, 'y');
   const std::vector<TaskResult> tasks = {{7, 0, "ok", "1", 1, std::nullopt},
                                          {9, 1, "ok", "2", 1, std::nullopt},
                                          {10, 2, "failed", "x", 1, std::nullopt},
-                                         {11, 3, "ok", std::string(300, 'y'), 2, std::nullopt}};
+                                         {11, 3, "ok", long_result, 2, std::nullopt}};
   std::string out;
   std::string expected;
   {

@@ -474,7 +474,9 @@ class SubmitStream {
       if (err_.size() >= kErrBuffer) flush();
       return {};
     }
-    if (*status == "cancelled") {
+    if (*status == "ok") {
+      // (--ordered reads every line for its seq: an ok one comes here too.)
+    } else if (*status == "cancelled") {
       ++totals_.cancelled;
     } else if (*status == "expired") {
       ++totals_.expired;

@@ -344,6 +344,31 @@ TEST(TaskFeedTest, SubmitTimingReportsEachTasksRunTime) {
   EXPECT_EQ(plain.out.find("run_us"), std::string::npos) << plain.out;
 }
 
+// corralctl's --ordered reads every result line for its seq; its ok results
+// are ok all the same: exit 0, nothing on stderr, each line in task order.
+TEST(TaskFeedTest, AnOrderedSubmitOfOkTasksExitsZeroWithItsLinesInOrder) {
+  Daemon d("jobs:\n  sums:\n    command: " + worker_command("--handler, sum") +
+           "\n    workers: 2\n    channel: shm\n");
+  ASSERT_TRUE(d.start()) << d.daemon_log();
+  std::vector<std::string> args = {"submit", "sums", "--wait", "--ordered"};
+  for (int i = 0; i < 200; ++i) {
+    args.push_back("--data");
+    args.push_back(std::to_string(i));
+  }
+  RunResult ordered = d.ctl(args);
+  EXPECT_EQ(ordered.exit_code, 0) << ordered.err;
+  EXPECT_EQ(ordered.err, "");
+  std::istringstream lines(ordered.out);
+  int seq = 0;
+  for (std::string line; std::getline(lines, line); ++seq) {
+    Json result = Json::parse(line);
+    EXPECT_EQ(result["seq"], seq) << line;
+    EXPECT_EQ(result["status"], "ok") << line;
+    EXPECT_EQ(result["result"], sum_below(seq)) << line;
+  }
+  EXPECT_EQ(seq, 200);
+}
+
 TEST(TaskFeedTest, ResultsAreValidJsonWhateverTheirBytes) {
   Daemon d("jobs:\n  echo:\n    command: " + worker_command("--handler, echo") +
            "\n    channel: shm\n");

@@ -520,6 +520,8 @@ std::vector<uint64_t> seqs_of(const std::string& out) {
   return seqs;
 }
 
+// The same results and counts either way: ok results are not failures
+// because --ordered reads each line.
 TEST(CtlSubmitStreamTest, OrderedPrintsTheResultsInTheOrderOfTheTasks) {
   for (bool ordered : {false, true}) {
     FakeControlSocket daemon;
@@ -527,7 +529,7 @@ TEST(CtlSubmitStreamTest, OrderedPrintsTheResultsInTheOrderOfTheTasks) {
     script.reverse = true;
     script.refuse = "3";
     daemon.serve([&](int fd) { serve_submit(fd, script); });
-    SubmitInput input{{"0", "1", "2", "3", "4", "5"}, -1, ""};
+    SubmitInput input{{"0", "1", "2", "3", "4", "FAIL"}, -1, ""};
     SubmitWaiting waiting;
     waiting.ordered = ordered;
     Submitted run = submit(daemon, submit_request(true), input, waiting);
@@ -537,6 +539,8 @@ TEST(CtlSubmitStreamTest, OrderedPrintsTheResultsInTheOrderOfTheTasks) {
         ordered ? std::vector<uint64_t>{0, 1, 2, 4, 5} : std::vector<uint64_t>{5, 4, 2, 1, 0};
     EXPECT_EQ(seqs_of(run.out), expected);
     EXPECT_EQ(run.totals->results, 5u);
+    EXPECT_EQ(run.totals->failed, 1u) << ordered;
+    EXPECT_EQ(run.totals->cancelled + run.totals->expired, 0u);
     EXPECT_EQ(run.err, "corralctl: --data #4: too big\n");
   }
 }

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/io.h"
+#include "ctl/byte_queue.h"
 #include "ctl/client.h"
 #include "protocol/task_lines.h"
 
@@ -33,58 +34,6 @@ constexpr size_t kOutBuffer = 256 << 10;  // result lines are written to stdout 
 constexpr size_t kErrBuffer = 64 << 10;
 // `+`, then the payload, make one line of the protocol.
 constexpr size_t kMaxPayload = protocol::kMaxPayloadBytes;
-
-// A byte queue: appended at the tail, consumed at the head. When the tail
-// has no room it moves what is left to the front, or grows if that is more
-// than half of the block, so that a steady stream reuses one block.
-class ByteQueue {
- public:
-  size_t size() const { return end_ - begin_; }
-  bool empty() const { return begin_ == end_; }
-  const char* data() const { return block_.get() + begin_; }
-  // Room for N more bytes at the tail; commit() tells how many were written.
-  char* tail(size_t n) {
-    if (capacity_ - end_ < n) make_room(n);
-    return block_.get() + end_;
-  }
-  void commit(size_t n) { end_ += n; }
-  void consume(size_t n) {
-    begin_ += n;
-    if (begin_ == end_) begin_ = end_ = 0;
-  }
-  void append(std::string_view bytes) {
-    if (bytes.empty()) return;
-    std::memcpy(tail(bytes.size()), bytes.data(), bytes.size());
-    commit(bytes.size());
-  }
-  std::string take_all() {
-    if (empty()) return {};
-    std::string bytes(data(), size());
-    begin_ = end_ = 0;
-    return bytes;
-  }
-
- private:
-  void make_room(size_t n) {
-    size_t used = size();
-    if (used + n <= capacity_ / 2) {
-      std::memmove(block_.get(), data(), used);
-    } else {
-      size_t capacity = std::max({capacity_ * 2, 2 * (used + n), size_t{64} << 10});
-      auto block = std::make_unique_for_overwrite<char[]>(capacity);
-      if (used > 0) std::memcpy(block.get(), data(), used);
-      block_ = std::move(block);
-      capacity_ = capacity;
-    }
-    begin_ = 0;
-    end_ = used;
-  }
-
-  std::unique_ptr<char[]> block_;
-  size_t capacity_ = 0;
-  size_t begin_ = 0;
-  size_t end_ = 0;
-};
 
 using SteadyClock = std::chrono::steady_clock;
 // How long without a result before WAITING.why_waiting is asked.

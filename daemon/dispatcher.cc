@@ -14,7 +14,8 @@ constexpr std::chrono::nanoseconds kWorkAhead = std::chrono::milliseconds(2);
 constexpr int kServiceSamples = 16;
 // `prefetch: auto`: what a worker holds before any result shows how long a
 // task takes, and the most it holds once they show tasks of microseconds
-// (the chunk of Python's pools, about as many).
+// (four chunks of Python's pools, which queue every chunk at once: with one,
+// a worker that emptied it in microseconds waited for the next).
 constexpr size_t kAutoPrefetchStart = 64;
 constexpr size_t kAutoPrefetchMax = 4096;
 

@@ -125,7 +125,7 @@ void put_result_line(Pieces& p, std::string& out, const TaskResult& task, std::s
   p.put("}\n");
 }
 
-// BATCH's line through P, which has 160 bytes of room.
+// BATCH's line through P, which has kBatchLineRoom bytes of room.
 void put_batch_line(Pieces& p, const ResultBatch& batch) {
   p.put(R"({"batch":)");
   p.put(batch.count);
@@ -283,7 +283,7 @@ void append_sink_line(std::string& out, uint64_t id, std::string_view status,
 }
 
 std::string batch_line(const ResultBatch& batch) {
-  char buffer[160];
+  char buffer[kBatchLineRoom];
   Pieces p(buffer, buffer + sizeof buffer);
   put_batch_line(p, batch);
   std::string line;

@@ -136,10 +136,10 @@ class _Run:
     def __init__(self, seq: int, id: int, attempts: int, results: list):
         self.seq, self.id, self.attempts, self.results = seq, id, attempts, results
 
-    def lines(self) -> list:
-        """Each result as the line corrald sends without batches, parsed."""
-        return [{"id": self.id + k, "seq": self.seq + k, "status": "ok", "result": r,
-                 "attempts": self.attempts} for k, r in enumerate(self.results)]
+    def line(self, k: int) -> dict:
+        """Result K as the line corrald sends without batches, parsed."""
+        return {"id": self.id + k, "seq": self.seq + k, "status": "ok",
+                "result": self.results[k], "attempts": self.attempts}
 
 
 def _results_held(lines: "_Lines"):

@@ -410,8 +410,7 @@ class _Stream:
                     self._answered(k, batch, take, touched)
                     done += take
                     continue
-            self._take_line({"id": run.id + done, "seq": seq, "status": "ok",
-                             "result": results[done], "attempts": run.attempts}, touched)
+            self._take_line(run.line(done), touched)
             done += 1
 
     def _answered(self, k: int, batch: "_Batch", n: int, touched: set) -> bool:

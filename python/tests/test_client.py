@@ -85,7 +85,7 @@ def test_a_batch_of_results_is_unpacked_across_reads_and_a_bad_one_is_an_error()
     # "a" in the first read's whole lines, "b" and "c\n" in the next.
     assert [(r.seq, r.id, r.attempts) for r in runs] == [(1, 10, 2), (2, 11, 2)]
     assert [r for run in runs for r in run.results] == ["a", "b", "c\n"]
-    assert runs[1].lines() == [
+    assert [runs[1].line(k) for k in range(2)] == [
         {"id": 11, "seq": 2, "status": "ok", "result": "b", "attempts": 2},
         {"id": 12, "seq": 3, "status": "ok", "result": "c\n", "attempts": 2}]
     assert got[-1] == {"end": True, "submitted": 4, "refused": 0}
